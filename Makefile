@@ -1,0 +1,75 @@
+# Thin wrappers over cmake/ctest. `make test` and `make demo` install what they need first.
+SHELL := /bin/bash
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS ?= $(shell nproc)
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_DIR ?= $(HOME)/.cache/ccache
+export CCACHE_MAXSIZE ?= 5G
+
+DEB_PACKAGES := g++ cmake pkg-config ninja-build ccache openssl curl ca-certificates git \
+  libboost1.81-dev libssl-dev nlohmann-json3-dev libpq-dev prometheus-cpp-dev libabsl-dev \
+  libgtest-dev libgmock-dev libspdlog-dev libyaml-cpp-dev libbenchmark-dev \
+  postgresql-15 prometheus python3-kubernetes python3-yaml clang-format clang
+
+.PHONY: all deps build test unit e2e demo bench fuzz format lint clean help
+
+all: build
+
+help:
+	@echo "make demo   run hub + agent + edge stand-in locally and show kubectl through the hub"
+	@echo "make test   install dependencies, build, run every test (unit, integration, e2e)"
+	@echo "make build  configure and build into $(BUILD_DIR)/ (binaries in $(BUILD_DIR)/bin)"
+	@echo "make deps   install the Debian packages the build and tests need (idempotent)"
+	@echo "make bench  run the benchmarks, results in bench/results/"
+	@echo "make fuzz   build fuzz targets with libFuzzer (clang) and run each for a while"
+	@echo "make lint   clang-format check"
+
+deps:
+	@missing=$$(dpkg-query -W -f='$${Package} $${Status}\n' $(DEB_PACKAGES) 2>/dev/null | \
+	  awk '$$4 != "installed" {print $$1}'; \
+	  for p in $(DEB_PACKAGES); do dpkg-query -W $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$(echo $$missing | tr '\n' ' ')"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    --no-install-recommends $(DEB_PACKAGES) >/dev/null; \
+	else echo "deps: all packages present"; fi
+
+$(BUILD_DIR)/build.ninja:
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+
+build: $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: deps
+	@$(MAKE) --no-print-directory build
+	@scripts/run-tests.sh $(BUILD_DIR)
+
+unit: build
+	cd $(BUILD_DIR) && ctest -L unit --output-on-failure -j $(JOBS)
+
+demo: deps
+	@$(MAKE) --no-print-directory build
+	@scripts/demo.sh $(BUILD_DIR)
+
+bench: deps
+	@$(MAKE) --no-print-directory build BUILD_DIR=build-release BUILD_TYPE=Release
+	@scripts/bench.sh build-release
+
+fuzz: deps
+	CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKUBEHUB_FUZZ=ON
+	cmake --build build-fuzz -j $(JOBS) --target frame_fuzz cluster_path_fuzz
+	for t in frame_fuzz cluster_path_fuzz; do \
+	  mkdir -p build-fuzz/corpus/$$t; \
+	  build-fuzz/bin/$$t -max_total_time=$${FUZZ_SECONDS:-60} build-fuzz/corpus/$$t tests/fuzz/corpus/$$t || exit 1; \
+	done
+
+format:
+	git ls-files '*.cc' '*.h' | xargs clang-format -i
+
+lint:
+	git ls-files '*.cc' '*.h' | xargs clang-format --dry-run --Werror
+
+clean:
+	rm -rf $(BUILD_DIR) build-release build-fuzz

@@ -1,0 +1,124 @@
+#pragma once
+/// The agent<->hub tunnel frame codec (see proto/PROTOCOL.md). Pure: no I/O, no allocation
+/// beyond the frame being decoded, every length checked before use. Thread-compatible.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace kubehub::proto {
+
+inline constexpr uint32_t kProtocolVersion = 1;
+inline constexpr size_t kHeaderSize = 6;
+/// Largest frame (header + payload) a peer may send unless the handshake lowers it.
+inline constexpr size_t kMaxFrameSize = 1 << 20;
+/// DATA payloads senders cut their byte streams into.
+inline constexpr size_t kMaxDataChunk = 32 * 1024;
+inline constexpr size_t kMaxHeaders = 256;
+inline constexpr size_t kMaxControlMessage = 16 << 20;
+
+enum class FrameType : uint8_t {
+  kHello = 0x01,
+  kWelcome = 0x02,
+  kGoAway = 0x03,
+  kPing = 0x04,
+  kPong = 0x05,
+  kWindow = 0x06,
+  kControl = 0x07,
+  kOpen = 0x10,
+  kResponse = 0x11,
+  kData = 0x12,
+  kReset = 0x13,
+};
+
+/// Flag bits.
+inline constexpr uint8_t kFlagEnd = 0x01;   // OPEN/RESPONSE/DATA: sender's half of the stream ends
+inline constexpr uint8_t kFlagMore = 0x02;  // CONTROL: message continues in the next frame
+
+enum class ResetCode : uint32_t {
+  kCancel = 0,
+  kProtocolError = 1,
+  kFlowControlError = 2,
+  kRefused = 3,
+  kUpstreamUnavailable = 4,
+  kTimeout = 5,
+  kInternal = 6,
+  kTunnelClosed = 7,
+};
+
+enum class GoAwayCode : uint32_t {
+  kNormal = 0,
+  kProtocolError = 1,
+  kVersionMismatch = 2,
+  kUnauthorized = 3,
+  kReplaced = 4,
+  kFlowControlError = 5,
+  kDraining = 6,
+  kPingTimeout = 7,
+};
+
+std::string_view frameTypeName(FrameType type);
+std::string_view resetCodeName(ResetCode code);
+
+/// A decoded frame; `payload` points into the buffer passed to decodeFrame.
+struct FrameView {
+  FrameType type;
+  uint8_t flags = 0;
+  uint32_t stream = 0;
+  std::string_view payload;
+};
+
+/// Validates the header and the payload's framing (not its typed contents). `max_frame` bounds
+/// the whole frame.
+absl::StatusOr<FrameView> decodeFrame(std::string_view bytes, size_t max_frame = kMaxFrameSize);
+
+/// Writes the 6-byte header followed by `payload`.
+std::string encodeFrame(FrameType type, uint8_t flags, uint32_t stream, std::string_view payload);
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+/// OPEN payload: the HTTP request head the hub forwards.
+struct RequestHead {
+  std::string method;
+  std::string target;
+  Headers headers;
+  bool operator==(const RequestHead&) const = default;
+};
+
+/// RESPONSE payload: the HTTP response head the agent got from its API server.
+struct ResponseHead {
+  int status = 0;
+  std::string reason;
+  Headers headers;
+  bool operator==(const ResponseHead&) const = default;
+};
+
+struct ResetInfo {
+  ResetCode code = ResetCode::kCancel;
+  std::string reason;
+};
+
+struct GoAwayInfo {
+  GoAwayCode code = GoAwayCode::kNormal;
+  std::string reason;
+};
+
+std::string encodeRequestHead(const RequestHead& head);
+absl::StatusOr<RequestHead> decodeRequestHead(std::string_view payload);
+std::string encodeResponseHead(const ResponseHead& head);
+absl::StatusOr<ResponseHead> decodeResponseHead(std::string_view payload);
+std::string encodeWindow(uint32_t increment);
+absl::StatusOr<uint32_t> decodeWindow(std::string_view payload);
+std::string encodeReset(const ResetInfo& info);
+absl::StatusOr<ResetInfo> decodeReset(std::string_view payload);
+std::string encodeGoAway(const GoAwayInfo& info);
+absl::StatusOr<GoAwayInfo> decodeGoAway(std::string_view payload);
+
+/// True when a header name is an HTTP token and the value has no CR, LF or NUL.
+bool isValidHeader(std::string_view name, std::string_view value);
+
+}  // namespace kubehub::proto

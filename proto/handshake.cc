@@ -1,0 +1,109 @@
+#include "proto/handshake.h"
+
+#include <nlohmann/json.hpp>
+
+#include "common/k8s/cluster_path.h"
+#include "proto/frame.h"
+
+namespace kubehub::proto {
+namespace {
+
+absl::StatusOr<nlohmann::json> parseObject(std::string_view payload, std::string_view what) {
+  nlohmann::json j = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return absl::InvalidArgumentError(std::string(what) + " is not a JSON object");
+  }
+  return j;
+}
+
+absl::Status getU32(const nlohmann::json& j, const char* key, uint32_t* out) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_number_unsigned() || it->get<uint64_t>() > 0xffffffffull) {
+    return absl::InvalidArgumentError(std::string("field ") + key + " must be an unsigned integer");
+  }
+  *out = static_cast<uint32_t>(it->get<uint64_t>());
+  return absl::OkStatus();
+}
+
+absl::Status getString(const nlohmann::json& j, const char* key, std::string* out) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_string()) {
+    return absl::InvalidArgumentError(std::string("field ") + key + " must be a string");
+  }
+  *out = it->get<std::string>();
+  if (out->size() > 256) return absl::InvalidArgumentError(std::string("field ") + key + " too long");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string encodeHello(const Hello& hello) {
+  nlohmann::json j = {{"protocol", hello.protocol},
+                      {"cluster", hello.cluster},
+                      {"agentVersion", hello.agent_version},
+                      {"capabilities", hello.capabilities}};
+  return j.dump();
+}
+
+absl::StatusOr<Hello> decodeHello(std::string_view payload) {
+  auto j = parseObject(payload, "HELLO");
+  if (!j.ok()) return j.status();
+  Hello h;
+  absl::Status s = getU32(*j, "protocol", &h.protocol);
+  if (s.ok()) s = getString(*j, "cluster", &h.cluster);
+  if (s.ok()) s = getString(*j, "agentVersion", &h.agent_version);
+  if (!s.ok()) return s;
+  if (!k8s::isDnsLabel(h.cluster)) {
+    return absl::InvalidArgumentError("HELLO cluster is not a DNS label");
+  }
+  if (auto it = j->find("capabilities"); it != j->end()) {
+    if (!it->is_array() || it->size() > 64) {
+      return absl::InvalidArgumentError("HELLO capabilities must be an array of strings");
+    }
+    for (const auto& c : *it) {
+      if (!c.is_string() || c.get<std::string>().size() > 64) {
+        return absl::InvalidArgumentError("HELLO capabilities must be an array of strings");
+      }
+      h.capabilities.push_back(c.get<std::string>());
+    }
+  }
+  return h;
+}
+
+std::string encodeWelcome(const Welcome& w) {
+  nlohmann::json j = {{"protocol", w.protocol},
+                      {"hubId", w.hub_id},
+                      {"maxFrame", w.max_frame},
+                      {"streamWindow", w.stream_window},
+                      {"connectionWindow", w.connection_window},
+                      {"pingIntervalMs", w.ping_interval_ms},
+                      {"maxStreams", w.max_streams}};
+  return j.dump();
+}
+
+absl::StatusOr<Welcome> decodeWelcome(std::string_view payload) {
+  auto j = parseObject(payload, "WELCOME");
+  if (!j.ok()) return j.status();
+  Welcome w;
+  absl::Status s = getU32(*j, "protocol", &w.protocol);
+  if (s.ok()) s = getString(*j, "hubId", &w.hub_id);
+  if (s.ok()) s = getU32(*j, "maxFrame", &w.max_frame);
+  if (s.ok()) s = getU32(*j, "streamWindow", &w.stream_window);
+  if (s.ok()) s = getU32(*j, "connectionWindow", &w.connection_window);
+  if (s.ok()) s = getU32(*j, "pingIntervalMs", &w.ping_interval_ms);
+  if (s.ok()) s = getU32(*j, "maxStreams", &w.max_streams);
+  if (!s.ok()) return s;
+  if (w.max_frame < 4096 || w.max_frame > kMaxFrameSize) {
+    return absl::InvalidArgumentError("WELCOME maxFrame out of range");
+  }
+  if (w.stream_window < kMaxDataChunk || w.stream_window > (1u << 30) ||
+      w.connection_window < w.stream_window || w.connection_window > (1u << 30)) {
+    return absl::InvalidArgumentError("WELCOME windows out of range");
+  }
+  if (w.ping_interval_ms < 100 || w.max_streams == 0) {
+    return absl::InvalidArgumentError("WELCOME pingIntervalMs or maxStreams out of range");
+  }
+  return w;
+}
+
+}  // namespace kubehub::proto

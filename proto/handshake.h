@@ -1,0 +1,35 @@
+#pragma once
+/// HELLO (agent -> hub) and WELCOME (hub -> agent) payloads: small JSON documents, validated
+/// strictly (unknown protocol versions and malformed identities are refused). Pure.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace kubehub::proto {
+
+struct Hello {
+  uint32_t protocol = 0;
+  std::string cluster;
+  std::string agent_version;
+  std::vector<std::string> capabilities;
+};
+
+struct Welcome {
+  uint32_t protocol = 0;
+  std::string hub_id;
+  uint32_t max_frame = 0;
+  uint32_t stream_window = 0;
+  uint32_t connection_window = 0;
+  uint32_t ping_interval_ms = 0;
+  uint32_t max_streams = 0;
+};
+
+std::string encodeHello(const Hello& hello);
+absl::StatusOr<Hello> decodeHello(std::string_view payload);
+std::string encodeWelcome(const Welcome& welcome);
+absl::StatusOr<Welcome> decodeWelcome(std::string_view payload);
+
+}  // namespace kubehub::proto

@@ -1,0 +1,147 @@
+#include "proto/frame.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "proto/handshake.h"
+
+namespace kubehub::proto {
+namespace {
+
+std::string goldenPath(const std::string& name) {
+  return std::string(KUBEHUB_SOURCE_DIR) + "/proto/testdata/" + name;
+}
+
+/// Compares `bytes` with proto/testdata/NAME; KUBEHUB_UPDATE_GOLDEN=1 rewrites the file.
+void checkGolden(const std::string& name, const std::string& bytes) {
+  if (const char* u = std::getenv("KUBEHUB_UPDATE_GOLDEN"); u && std::string(u) == "1") {
+    std::ofstream(goldenPath(name), std::ios::binary) << bytes;
+  }
+  std::ifstream in(goldenPath(name), std::ios::binary);
+  ASSERT_TRUE(in.good()) << "missing golden file " << name;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  EXPECT_EQ(ss.str(), bytes) << "encoding of " << name << " changed: the wire format is "
+                             << "versioned, bump kProtocolVersion and document it";
+}
+
+RequestHead sampleRequest() {
+  return RequestHead{"GET",
+                     "/api/v1/namespaces/default/pods?watch=true",
+                     {{"Accept", "application/json"}, {"User-Agent", "kubectl/v1.32"}}};
+}
+
+TEST(Frame, OpenRoundTripsAndMatchesGolden) {
+  std::string frame = encodeFrame(FrameType::kOpen, kFlagEnd, 7, encodeRequestHead(sampleRequest()));
+  checkGolden("open.bin", frame);
+  auto f = decodeFrame(frame);
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->type, FrameType::kOpen);
+  EXPECT_EQ(f->flags, kFlagEnd);
+  EXPECT_EQ(f->stream, 7u);
+  auto head = decodeRequestHead(f->payload);
+  ASSERT_TRUE(head.ok()) << head.status();
+  EXPECT_EQ(*head, sampleRequest());
+}
+
+TEST(Frame, ResponseRoundTripsAndMatchesGolden) {
+  ResponseHead rh{200, "OK", {{"Content-Type", "application/json"}, {"Content-Length", "2"}}};
+  std::string frame = encodeFrame(FrameType::kResponse, 0, 7, encodeResponseHead(rh));
+  checkGolden("response.bin", frame);
+  auto f = decodeFrame(frame);
+  ASSERT_TRUE(f.ok());
+  auto back = decodeResponseHead(f->payload);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, rh);
+}
+
+TEST(Frame, DataWindowResetPingGoldens) {
+  checkGolden("data.bin", encodeFrame(FrameType::kData, kFlagEnd, 7, "{}"));
+  checkGolden("window.bin", encodeFrame(FrameType::kWindow, 0, 7, encodeWindow(65536)));
+  checkGolden("reset.bin", encodeFrame(FrameType::kReset, 0, 7,
+                                       encodeReset({ResetCode::kTimeout, "upstream timed out"})));
+  checkGolden("ping.bin", encodeFrame(FrameType::kPing, 0, 0, std::string("\0\0\0\0\0\0\0\1", 8)));
+  checkGolden("goaway.bin", encodeFrame(FrameType::kGoAway, 0, 0,
+                                        encodeGoAway({GoAwayCode::kReplaced, "newer tunnel"})));
+  Hello hello{kProtocolVersion, "edge-1", "0.1.0", {"stream.v1"}};
+  checkGolden("hello.bin", encodeFrame(FrameType::kHello, 0, 0, encodeHello(hello)));
+}
+
+TEST(Frame, RejectsMalformedHeaders) {
+  EXPECT_FALSE(decodeFrame("").ok());
+  EXPECT_FALSE(decodeFrame(std::string("\x12\x00\x00\x00\x00", 5)).ok());  // truncated header
+  EXPECT_FALSE(decodeFrame(std::string("\x99\x00\x00\x00\x00\x01", 6)).ok());  // unknown type
+  EXPECT_FALSE(decodeFrame(std::string("\x12\x00\x00\x00\x00\x00", 6)).ok());  // DATA on 0
+  EXPECT_FALSE(decodeFrame(std::string("\x04\x00\x00\x00\x00\x01" "12345678", 14)).ok());  // PING on 1
+  EXPECT_FALSE(decodeFrame(std::string("\x12\x80\x00\x00\x00\x01", 6)).ok());  // unknown flag
+  EXPECT_FALSE(decodeFrame(std::string("\x04\x00\x00\x00\x00\x00" "123", 9)).ok());  // short PING
+  EXPECT_FALSE(decodeFrame(std::string("\x06\x00\x00\x00\x00\x01" "12", 8)).ok());  // short WINDOW
+}
+
+TEST(Frame, RejectsOversizedFrames) {
+  std::string big = encodeFrame(FrameType::kData, 0, 1, std::string(5000, 'x'));
+  EXPECT_TRUE(decodeFrame(big, 8192).ok());
+  auto r = decodeFrame(big, 4096);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(std::string(r.status().message()).find("exceeds"), std::string::npos);
+}
+
+TEST(Frame, RejectsHeaderInjectionAndTruncation) {
+  RequestHead h = sampleRequest();
+  h.headers.push_back({"X-Evil", "a\r\nImpersonate-User: admin"});
+  EXPECT_FALSE(decodeRequestHead(encodeRequestHead(h)).ok());
+  RequestHead bad_name = sampleRequest();
+  bad_name.headers.push_back({"Bad Name", "x"});
+  EXPECT_FALSE(decodeRequestHead(encodeRequestHead(bad_name)).ok());
+  RequestHead bad_target = sampleRequest();
+  bad_target.target = "api/v1 HTTP/1.1";
+  EXPECT_FALSE(decodeRequestHead(encodeRequestHead(bad_target)).ok());
+  std::string good = encodeRequestHead(sampleRequest());
+  for (size_t n = 0; n < good.size(); ++n) {
+    EXPECT_FALSE(decodeRequestHead(good.substr(0, n)).ok()) << "prefix " << n;
+  }
+  EXPECT_FALSE(decodeRequestHead(good + "x").ok());
+}
+
+TEST(Frame, ResponseStatusRange) {
+  ResponseHead rh{99, "", {}};
+  EXPECT_FALSE(decodeResponseHead(encodeResponseHead(rh)).ok());
+  rh.status = 101;
+  EXPECT_TRUE(decodeResponseHead(encodeResponseHead(rh)).ok());
+}
+
+TEST(Frame, WindowAndReset) {
+  EXPECT_EQ(*decodeWindow(encodeWindow(1234)), 1234u);
+  EXPECT_FALSE(decodeWindow(encodeWindow(0)).ok());
+  auto r = decodeReset(encodeReset({ResetCode::kRefused, "too many streams"}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->code, ResetCode::kRefused);
+  EXPECT_EQ(r->reason, "too many streams");
+  EXPECT_FALSE(decodeReset("abc").ok());
+}
+
+TEST(Handshake, HelloValidation) {
+  Hello hello{kProtocolVersion, "edge-1", "0.1.0", {}};
+  auto back = decodeHello(encodeHello(hello));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->cluster, "edge-1");
+  EXPECT_FALSE(decodeHello("not json").ok());
+  EXPECT_FALSE(decodeHello(R"({"protocol":1,"cluster":"../x","agentVersion":"1"})").ok());
+  EXPECT_FALSE(decodeHello(R"({"protocol":-1,"cluster":"a","agentVersion":"1"})").ok());
+  EXPECT_FALSE(decodeHello(R"({"protocol":1,"cluster":"a"})").ok());
+}
+
+TEST(Handshake, WelcomeValidation) {
+  Welcome w{kProtocolVersion, "hub-1", 1 << 20, 256 << 10, 8 << 20, 15000, 1024};
+  auto back = decodeWelcome(encodeWelcome(w));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->stream_window, 256u << 10);
+  w.connection_window = 1000;
+  EXPECT_FALSE(decodeWelcome(encodeWelcome(w)).ok());
+}
+
+}  // namespace
+}  // namespace kubehub::proto
