@@ -4,6 +4,9 @@
 #include <initializer_list>
 #include <string>
 #include <string_view>
+#include <type_traits>
+
+#include "absl/strings/string_view.h"
 
 namespace kubehub::log {
 
@@ -14,6 +17,7 @@ struct Field {
   Field(std::string_view k, std::string_view v) : key(k), value(v) {}
   Field(std::string_view k, const std::string& v) : key(k), value(v) {}
   Field(std::string_view k, const char* v) : key(k), value(v ? v : "") {}
+  Field(std::string_view k, absl::string_view v) : key(k), value(v.data(), v.size()) {}
   template <typename Int>
     requires std::is_arithmetic_v<Int>
   Field(std::string_view k, Int v) : key(k), value(std::to_string(v)) {}

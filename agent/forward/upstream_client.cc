@@ -1,0 +1,405 @@
+#include "agent/forward/upstream_client.h"
+
+#include <openssl/ssl.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <deque>
+#include <optional>
+
+#include "common/k8s/status_body.h"
+#include "common/log/log.h"
+#include "common/net/http_headers.h"
+
+namespace kubehub::agent {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+constexpr size_t kChunk = 32 * 1024;
+constexpr size_t kMaxSimpleBody = 32 << 20;
+
+struct Conn {
+  Conn(const asio::any_io_executor& ex, asio::ssl::context& ctx) : stream(ex, ctx) {}
+  beast::ssl_stream<beast::tcp_stream> stream;
+  beast::flat_buffer buffer;
+  bool reused = false;
+};
+
+using ConnPtr = std::unique_ptr<Conn>;
+
+/// Answers the hub with a Kubernetes Status when the API server could not be asked.
+asio::awaitable<void> respondError(std::shared_ptr<tunnel::Stream> stream, int code,
+                                   std::string message) {
+  std::string body = k8s::statusBody(code, message);
+  proto::ResponseHead head;
+  head.status = code;
+  head.headers.emplace_back("Content-Type", "application/json");
+  head.headers.emplace_back("Content-Length", std::to_string(body.size()));
+  stream->sendResponseHead(head, false);
+  absl::Status st = co_await stream->write(body);
+  if (st.ok()) stream->finish();
+}
+
+void closeConn(Conn& c) {
+  boost::system::error_code ec;
+  beast::get_lowest_layer(c.stream).socket().shutdown(tcp::socket::shutdown_both, ec);
+  beast::get_lowest_layer(c.stream).close();
+}
+
+bool isUpgradeRequest(const proto::RequestHead& head) { return net::isUpgrade(head.headers); }
+
+}  // namespace
+
+struct UpstreamClient::Impl {
+  Impl(asio::any_io_executor e, KubeTarget t, UpstreamOptions o, std::shared_ptr<asio::ssl::context> c)
+      : ex(std::move(e)), target(std::move(t)), options(o), tls(std::move(c)), tokens(target) {
+    host_header = target.server.host.find(':') != std::string::npos
+                      ? "[" + target.server.host + "]"
+                      : target.server.host;
+    if (target.server.port != 443) host_header += ":" + std::to_string(target.server.port);
+  }
+
+  asio::any_io_executor ex;
+  KubeTarget target;
+  UpstreamOptions options;
+  std::shared_ptr<asio::ssl::context> tls;
+  TokenSource tokens;
+  std::deque<ConnPtr> idle;
+  std::string host_header;
+};
+
+namespace {
+
+asio::awaitable<absl::StatusOr<ConnPtr>> connect(UpstreamClient::Impl* impl) {
+  const KubeTarget& t = impl->target;
+  std::string where = t.server.host + ":" + std::to_string(t.server.port);
+  tcp::resolver resolver(impl->ex);
+  auto [rec, results] =
+      co_await resolver.async_resolve(t.server.host, std::to_string(t.server.port), kUseTuple);
+  if (rec) co_return absl::UnavailableError("resolve " + where + ": " + rec.message());
+  auto conn = std::make_unique<Conn>(impl->ex, *impl->tls);
+  auto& lowest = beast::get_lowest_layer(conn->stream);
+  lowest.expires_after(impl->options.connect_timeout);
+  auto [cec, ep] = co_await lowest.async_connect(results, kUseTuple);
+  if (cec) co_return absl::UnavailableError("connect " + where + ": " + cec.message());
+  boost::system::error_code ignored;
+  lowest.socket().set_option(tcp::no_delay(true), ignored);
+  if (!SSL_set_tlsext_host_name(conn->stream.native_handle(), t.server_name.c_str())) {
+    co_return absl::InternalError("cannot set TLS server name");
+  }
+  if (!t.tls.insecure_skip_verify) {
+    conn->stream.set_verify_callback(asio::ssl::host_name_verification(t.server_name));
+  }
+  auto [hec] = co_await conn->stream.async_handshake(asio::ssl::stream_base::client, kUseTuple);
+  if (hec) {
+    std::string detail = hec.message();
+    long verify = SSL_get_verify_result(conn->stream.native_handle());
+    if (verify != X509_V_OK) detail += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
+    co_return absl::UnavailableError("TLS handshake with " + where + ": " + detail);
+  }
+  lowest.expires_never();
+  co_return conn;
+}
+
+asio::awaitable<absl::StatusOr<ConnPtr>> acquire(UpstreamClient::Impl* impl) {
+  while (!impl->idle.empty()) {
+    ConnPtr c = std::move(impl->idle.back());
+    impl->idle.pop_back();
+    if (beast::get_lowest_layer(c->stream).socket().is_open()) {
+      c->reused = true;
+      co_return c;
+    }
+  }
+  co_return co_await connect(impl);
+}
+
+void release(UpstreamClient::Impl* impl, ConnPtr c) {
+  if (impl->idle.size() >= impl->options.max_idle_connections) return;
+  c->buffer.clear();
+  impl->idle.push_back(std::move(c));
+}
+
+std::string requestText(UpstreamClient::Impl* impl, const proto::RequestHead& head, bool has_body,
+                        bool* chunked) {
+  std::string text;
+  text.reserve(512);
+  text += head.method;
+  text += ' ';
+  text += head.target;
+  text += " HTTP/1.1\r\nHost: ";
+  text += impl->host_header;
+  text += "\r\n";
+  std::string token = impl->tokens.token();
+  if (!token.empty()) text += "Authorization: Bearer " + token + "\r\n";
+  bool has_length = false;
+  for (const auto& [k, v] : head.headers) {
+    if (net::iequals(k, "Authorization") || net::iequals(k, "Host")) continue;
+    if (net::iequals(k, "Content-Length")) has_length = true;
+    text += k;
+    text += ": ";
+    text += v;
+    text += "\r\n";
+  }
+  *chunked = has_body && !has_length;
+  if (*chunked) text += "Transfer-Encoding: chunked\r\n";
+  if (!has_body && !has_length &&
+      (head.method == "POST" || head.method == "PUT" || head.method == "PATCH")) {
+    text += "Content-Length: 0\r\n";
+  }
+  text += "\r\n";
+  return text;
+}
+
+asio::awaitable<bool> writeUpstream(Conn* c, std::string_view a, std::string_view b = {},
+                                    std::string_view d = {}) {
+  std::vector<asio::const_buffer> bufs;
+  bufs.push_back(asio::buffer(a.data(), a.size()));
+  if (!b.empty()) bufs.push_back(asio::buffer(b.data(), b.size()));
+  if (!d.empty()) bufs.push_back(asio::buffer(d.data(), d.size()));
+  auto [ec, n] = co_await asio::async_write(c->stream, bufs, kUseTuple);
+  co_return !ec;
+}
+
+/// Request body: tunnel -> API server.
+asio::awaitable<bool> uploadBody(Conn* c, std::shared_ptr<tunnel::Stream> stream, bool chunked) {
+  for (;;) {
+    auto chunk = co_await stream->read();
+    if (!chunk.ok()) co_return false;
+    size_t n = chunk->data.size();
+    if (n > 0) {
+      bool ok;
+      if (chunked) {
+        char line[24];
+        int len = std::snprintf(line, sizeof(line), "%zx\r\n", n);
+        ok = co_await writeUpstream(c, std::string_view(line, static_cast<size_t>(len)), chunk->data,
+                                    "\r\n");
+      } else {
+        ok = co_await writeUpstream(c, chunk->data);
+      }
+      if (!ok) co_return false;
+      stream->consumed(n);
+    }
+    if (chunk->end) {
+      if (chunked && !co_await writeUpstream(c, "0\r\n\r\n")) co_return false;
+      co_return true;
+    }
+  }
+}
+
+/// After a 101: raw bytes API server -> tunnel.
+asio::awaitable<void> upstreamToTunnel(Conn* c, std::shared_ptr<tunnel::Stream> stream) {
+  if (c->buffer.size() > 0) {
+    auto data = c->buffer.cdata();
+    absl::Status st = co_await stream->write(
+        std::string_view(static_cast<const char*>(data.data()), data.size()));
+    c->buffer.consume(c->buffer.size());
+    if (!st.ok()) co_return;
+  }
+  std::vector<char> buf(kChunk);
+  for (;;) {
+    auto [ec, n] = co_await c->stream.async_read_some(asio::buffer(buf), kUseTuple);
+    if (n > 0) {
+      absl::Status st = co_await stream->write(std::string_view(buf.data(), n));
+      if (!st.ok()) break;
+    }
+    if (ec) {
+      stream->finish();
+      break;
+    }
+  }
+  closeConn(*c);
+}
+
+/// After a 101: raw bytes tunnel -> API server.
+asio::awaitable<void> tunnelToUpstream(Conn* c, std::shared_ptr<tunnel::Stream> stream) {
+  for (;;) {
+    auto chunk = co_await stream->read();
+    if (!chunk.ok()) break;
+    if (!chunk->data.empty()) {
+      if (!co_await writeUpstream(c, chunk->data)) break;
+      stream->consumed(chunk->data.size());
+    }
+    if (chunk->end) co_return;  // the client is done sending; the server's side may go on
+  }
+  closeConn(*c);
+}
+
+/// Response: API server -> tunnel. Returns true when the connection can be reused.
+asio::awaitable<bool> download(UpstreamClient::Impl* impl, Conn* c,
+                               std::shared_ptr<tunnel::Stream> stream, std::string method,
+                               bool* head_sent) {
+  using Parser = http::response_parser<http::buffer_body>;
+  std::optional<Parser> parser;
+  auto& lowest = beast::get_lowest_layer(c->stream);
+  lowest.expires_after(impl->options.response_timeout);
+  boost::system::error_code ec;
+  for (;;) {
+    parser.emplace();
+    parser->header_limit(64 * 1024);
+    parser->body_limit(std::numeric_limits<std::uint64_t>::max());
+    if (method == "HEAD") parser->skip(true);
+    auto [rec, n] = co_await http::async_read_header(c->stream, c->buffer, *parser, kUseTuple);
+    ec = rec;
+    unsigned code = ec ? 0 : parser->get().result_int();
+    // Interim 1xx answers (100 Continue, 103 Early Hints) are not the response: read past them.
+    if (ec || code < 100 || code >= 200 || code == 101) break;
+  }
+  lowest.expires_never();
+  if (ec) {
+    *head_sent = false;
+    co_return false;
+  }
+  auto& res = parser->get();
+  proto::ResponseHead head;
+  head.status = static_cast<int>(res.result_int());
+  head.reason = std::string(res.reason());
+  net::HeaderList raw;
+  for (const auto& f : res) raw.emplace_back(std::string(f.name_string()), std::string(f.value()));
+  head.headers = net::forwardableResponseHeaders(raw, head.status);
+  bool upgraded = head.status == 101;
+  bool no_body = !upgraded && parser->is_done();
+  stream->sendResponseHead(head, no_body);
+  *head_sent = true;
+  if (upgraded) {
+    co_await (upstreamToTunnel(c, stream) && tunnelToUpstream(c, stream));
+    co_return false;
+  }
+  if (no_body) co_return parser->keep_alive();
+  std::vector<char> buf(kChunk);
+  while (!parser->is_done()) {
+    parser->get().body().data = buf.data();
+    parser->get().body().size = buf.size();
+    auto [rec, rn] = co_await http::async_read(c->stream, c->buffer, *parser, kUseTuple);
+    if (rec == http::error::need_buffer) rec = {};
+    if (rec) {
+      stream->reset(proto::ResetCode::kUpstreamUnavailable, "API server response: " + rec.message());
+      co_return false;
+    }
+    size_t got = buf.size() - parser->get().body().size;
+    if (got > 0) {
+      absl::Status st = co_await stream->write(std::string_view(buf.data(), got));
+      if (!st.ok()) co_return false;
+    }
+  }
+  stream->finish();
+  co_return parser->keep_alive();
+}
+
+asio::awaitable<void> forwardInner(std::shared_ptr<UpstreamClient> self, UpstreamClient::Impl* impl,
+                                   std::shared_ptr<tunnel::Stream> stream, proto::RequestHead head) {
+  bool has_body = !stream->peerEnded();
+  bool upgrade = isUpgradeRequest(head);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto acquired = co_await acquire(impl);
+    if (!acquired.ok()) {
+      log::warn("cannot reach the API server", {{"error", acquired.status().message()}});
+      co_await respondError(stream, 503,
+                            "the kubehub agent cannot reach its API server: " +
+                                std::string(acquired.status().message()));
+      co_return;
+    }
+    ConnPtr conn = std::move(*acquired);
+    bool chunked = false;
+    std::string text = requestText(impl, head, has_body, &chunked);
+    if (!co_await writeUpstream(conn.get(), text)) {
+      // A pooled connection the server had closed: retry once on a fresh one if nothing of the
+      // request's body was consumed yet.
+      if (conn->reused && !has_body) continue;
+      co_await respondError(stream, 502, "the edge API server closed the connection");
+      co_return;
+    }
+    bool head_sent = false;
+    bool reusable = false;
+    if (has_body && !upgrade) {
+      auto [uploaded, keep] = co_await (uploadBody(conn.get(), stream, chunked) &&
+                                        download(impl, conn.get(), stream, head.method, &head_sent));
+      reusable = uploaded && keep;
+    } else {
+      reusable = co_await download(impl, conn.get(), stream, head.method, &head_sent);
+    }
+    if (!head_sent) {
+      if (conn->reused && !has_body && attempt == 0) continue;
+      co_await respondError(stream, 502, "the edge API server did not answer");
+      co_return;
+    }
+    if (reusable) release(impl, std::move(conn));
+    co_return;
+  }
+  (void)self;
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<UpstreamClient>> UpstreamClient::create(asio::any_io_executor ex,
+                                                                       KubeTarget target,
+                                                                       UpstreamOptions options) {
+  auto ctx = net::makeClientContext(target.tls);
+  if (!ctx.ok()) return ctx.status();
+  auto impl = std::make_unique<Impl>(std::move(ex), std::move(target), options, *ctx);
+  return std::shared_ptr<UpstreamClient>(new UpstreamClient(std::move(impl)));
+}
+
+UpstreamClient::UpstreamClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+UpstreamClient::~UpstreamClient() = default;
+
+const KubeTarget& UpstreamClient::target() const { return impl_->target; }
+
+asio::awaitable<void> UpstreamClient::forward(std::shared_ptr<UpstreamClient> self,
+                                              std::shared_ptr<tunnel::Stream> stream,
+                                              proto::RequestHead head) {
+  Impl* impl = self->impl_.get();
+  co_await (forwardInner(self, impl, stream, std::move(head)) || stream->waitReset());
+  if (!stream->isReset()) stream->reset(proto::ResetCode::kCancel, "exchange finished");
+}
+
+asio::awaitable<absl::StatusOr<SimpleResponse>> UpstreamClient::get(std::shared_ptr<UpstreamClient> self,
+                                                                    std::string target) {
+  Impl* impl = self->impl_.get();
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto acquired = co_await acquire(impl);
+    if (!acquired.ok()) co_return acquired.status();
+    ConnPtr conn = std::move(*acquired);
+    proto::RequestHead head;
+    head.method = "GET";
+    head.target = target;
+    head.headers.emplace_back("Accept", "application/json");
+    head.headers.emplace_back("User-Agent", "kubehub-agent");
+    bool chunked = false;
+    std::string text = requestText(impl, head, false, &chunked);
+    auto& lowest = beast::get_lowest_layer(conn->stream);
+    lowest.expires_after(impl->options.response_timeout);
+    if (!co_await writeUpstream(conn.get(), text)) {
+      if (conn->reused) continue;
+      co_return absl::UnavailableError("GET " + target + ": write failed");
+    }
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(kMaxSimpleBody);
+    auto [ec, n] = co_await http::async_read(conn->stream, conn->buffer, parser, kUseTuple);
+    lowest.expires_never();
+    if (ec) {
+      if (conn->reused && attempt == 0) continue;
+      co_return absl::UnavailableError("GET " + target + ": " + ec.message());
+    }
+    auto res = parser.release();
+    SimpleResponse out{static_cast<int>(res.result_int()),
+                       std::string(res[http::field::content_type]), std::move(res.body())};
+    if (res.keep_alive()) release(impl, std::move(conn));
+    co_return out;
+  }
+  co_return absl::UnavailableError("GET " + target + ": connection failed twice");
+}
+
+}  // namespace kubehub::agent

@@ -1,0 +1,187 @@
+#include "common/net/http_server.h"
+
+#include <openssl/ssl.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <nlohmann/json.hpp>
+
+#include "common/log/log.h"
+#include "common/net/tls.h"
+
+namespace kubehub::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+
+http::response<http::string_body> toBeast(HttpResponse r, unsigned version, bool keep_alive) {
+  http::response<http::string_body> res{static_cast<http::status>(r.status), version};
+  res.set(http::field::content_type, r.content_type);
+  res.set(http::field::cache_control, "no-store");
+  for (auto& [k, v] : r.headers) res.set(k, v);
+  res.body() = std::move(r.body);
+  res.keep_alive(keep_alive);
+  res.prepare_payload();
+  return res;
+}
+
+}  // namespace
+
+HttpResponse jsonError(int status, std::string_view message) {
+  nlohmann::json j = {{"error", {{"code", status}, {"message", std::string(message)}}}};
+  return HttpResponse{status, "application/json", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), {}};
+}
+
+struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
+  Impl(asio::io_context& io_in, HttpServerOptions o, Handler h)
+      : io(io_in), options(std::move(o)), handler(std::move(h)), acceptor(asio::make_strand(io_in)) {}
+
+  template <typename Stream>
+  static asio::awaitable<void> serve(std::shared_ptr<Impl> self, Stream& stream, std::string peer,
+                                     std::string client_cn);
+  static asio::awaitable<void> session(std::shared_ptr<Impl> self, tcp::socket socket);
+  static asio::awaitable<void> acceptLoop(std::shared_ptr<Impl> self);
+
+  asio::io_context& io;
+  HttpServerOptions options;
+  Handler handler;
+  tcp::acceptor acceptor;
+  bool stopped = false;
+};
+
+template <typename Stream>
+asio::awaitable<void> HttpServer::Impl::serve(std::shared_ptr<Impl> self, Stream& stream,
+                                              std::string peer, std::string client_cn) {
+  beast::flat_buffer buffer;
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<uint32_t>(self->options.max_header_bytes));
+    parser.body_limit(self->options.max_body_bytes);
+    beast::get_lowest_layer(stream).expires_after(self->options.idle_timeout);
+    auto [ec, n] = co_await http::async_read(stream, buffer, parser, kUseTuple);
+    if (ec) {
+      if (ec == http::error::body_limit || ec == http::error::header_limit) {
+        auto res = toBeast(jsonError(413, "request too large (limit " +
+                                              std::to_string(self->options.max_body_bytes) + " bytes)"),
+                           11, false);
+        beast::get_lowest_layer(stream).expires_after(self->options.io_timeout);
+        co_await http::async_write(stream, res, kUseTuple);
+      } else if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
+                 ec != http::error::end_of_stream) {
+        auto res = toBeast(jsonError(400, "malformed HTTP request: " + ec.message()), 11, false);
+        beast::get_lowest_layer(stream).expires_after(self->options.io_timeout);
+        co_await http::async_write(stream, res, kUseTuple);
+      }
+      co_return;
+    }
+    auto req = parser.release();
+    HttpRequest r;
+    r.method = std::string(req.method_string());
+    r.target = std::string(req.target());
+    size_t q = r.target.find('?');
+    r.path = r.target.substr(0, q);
+    r.query = q == std::string::npos ? "" : r.target.substr(q + 1);
+    for (const auto& f : req) r.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    r.body = std::move(req.body());
+    r.peer = peer;
+    r.client_cn = client_cn;
+    HttpResponse out;
+    try {
+      out = self->handler(r);
+    } catch (const std::exception& e) {
+      log::error("handler failed", {{"server", self->options.name}, {"path", r.path}, {"error", e.what()}});
+      out = jsonError(500, "internal error");
+    }
+    bool keep = req.keep_alive();
+    auto res = toBeast(std::move(out), req.version(), keep);
+    beast::get_lowest_layer(stream).expires_after(self->options.io_timeout);
+    auto [wec, wn] = co_await http::async_write(stream, res, kUseTuple);
+    if (wec || !keep) co_return;
+  }
+}
+
+asio::awaitable<void> HttpServer::Impl::session(std::shared_ptr<Impl> self, tcp::socket socket) {
+  boost::system::error_code ignored;
+  auto ep = socket.remote_endpoint(ignored);
+  std::string peer = ep.address().to_string() + ":" + std::to_string(ep.port());
+  if (!self->options.tls) {
+    beast::tcp_stream stream(std::move(socket));
+    co_await serve(self, stream, peer, "");
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    co_return;
+  }
+  beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *self->options.tls);
+  beast::get_lowest_layer(stream).expires_after(self->options.io_timeout);
+  auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kUseTuple);
+  if (hec) {
+    log::debug("TLS handshake failed", {{"server", self->options.name}, {"peer", peer}, {"error", hec.message()}});
+    co_return;
+  }
+  std::string cn;
+  if (X509* cert = SSL_get1_peer_certificate(stream.native_handle()); cert != nullptr) {
+    cn = certificateCommonName(cert);
+    X509_free(cert);
+  }
+  co_await serve(self, stream, peer, cn);
+  beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ignored);
+}
+
+asio::awaitable<void> HttpServer::Impl::acceptLoop(std::shared_ptr<Impl> self) {
+  for (;;) {
+    auto [ec, socket] = co_await self->acceptor.async_accept(asio::make_strand(self->io), kUseTuple);
+    if (self->stopped) co_return;
+    if (ec) {
+      log::warn("accept failed", {{"server", self->options.name}, {"error", ec.message()}});
+      asio::steady_timer t(self->acceptor.get_executor(), std::chrono::milliseconds(50));
+      co_await t.async_wait(kUseTuple);
+      continue;
+    }
+    auto ex = socket.get_executor();
+    asio::co_spawn(ex, session(self, std::move(socket)), asio::detached);
+  }
+}
+
+HttpServer::HttpServer(asio::io_context& io, HttpServerOptions options, Handler handler)
+    : impl_(std::make_shared<Impl>(io, std::move(options), std::move(handler))) {}
+
+HttpServer::~HttpServer() { stop(); }
+
+absl::StatusOr<HostPort> HttpServer::start(const HostPort& address) {
+  boost::system::error_code ec;
+  auto ip = asio::ip::make_address(address.host, ec);
+  if (ec) return absl::InvalidArgumentError("invalid listen address " + address.str());
+  tcp::endpoint ep(ip, address.port);
+  auto& a = impl_->acceptor;
+  a.open(ep.protocol(), ec);
+  if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) a.bind(ep, ec);
+  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return absl::UnavailableError("cannot listen on " + address.str() + ": " + ec.message());
+  auto bound = a.local_endpoint(ec);
+  asio::co_spawn(a.get_executor(), Impl::acceptLoop(impl_), asio::detached);
+  return HostPort{bound.address().to_string(), bound.port()};
+}
+
+void HttpServer::stop() {
+  if (!impl_) return;
+  asio::post(impl_->acceptor.get_executor(), [impl = impl_] {
+    impl->stopped = true;
+    boost::system::error_code ec;
+    impl->acceptor.close(ec);
+  });
+}
+
+}  // namespace kubehub::net

@@ -1,0 +1,68 @@
+#pragma once
+/// A small HTTP/1.1 server for request/response APIs with bounded bodies: the admin endpoints
+/// (/healthz, /readyz, /metrics) of every component and the metaserver's REST API.
+/// Plain HTTP or HTTPS (optionally requiring client certificates). Handlers run on the
+/// connection's strand and must not block for long; any thread may call start/stop.
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/net/address.h"
+#include "common/net/http_headers.h"
+
+namespace kubehub::net {
+
+struct HttpRequest {
+  std::string method;
+  std::string target;
+  std::string path;   // target without the query
+  std::string query;  // without '?'
+  HeaderList headers;
+  std::string body;
+  std::string peer;
+  /// CN of the verified client certificate, when the listener requires one.
+  std::string client_cn;
+  std::optional<std::string> header(std::string_view name) const { return findHeader(headers, name); }
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  HeaderList headers;
+};
+
+struct HttpServerOptions {
+  std::string name = "http";  // for logs
+  size_t max_body_bytes = 1 << 20;
+  size_t max_header_bytes = 16 * 1024;
+  std::chrono::milliseconds idle_timeout{60000};
+  std::chrono::milliseconds io_timeout{30000};
+  /// HTTPS when set.
+  std::shared_ptr<boost::asio::ssl::context> tls;
+};
+
+class HttpServer {
+ public:
+  using Handler = std::function<HttpResponse(HttpRequest&)>;
+
+  HttpServer(boost::asio::io_context& io, HttpServerOptions options, Handler handler);
+  ~HttpServer();
+  absl::StatusOr<HostPort> start(const HostPort& address);
+  void stop();
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+/// A JSON error body in the shape every kubehub REST API uses: {"error": {"code", "message"}}.
+HttpResponse jsonError(int status, std::string_view message);
+
+}  // namespace kubehub::net

@@ -1,0 +1,129 @@
+#pragma once
+/// The tunnel multiplexer: many concurrent streams over one Transport, with per-stream and
+/// per-connection credit windows, heartbeats and control messages (see proto/PROTOCOL.md).
+///
+/// Thread rules: run() executes on the transport's executor (one strand per tunnel): one reader,
+/// one writer (fed by an outbox) and one pinger coroutine. openStream, sendControl, shutdown and
+/// all Stream methods are thread-safe.
+
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "absl/status/statusor.h"
+#include "common/net/async_signal.h"
+#include "common/tunnel/stream.h"
+#include "common/tunnel/transport.h"
+#include "proto/flow_window.h"
+#include "proto/frame.h"
+
+namespace kubehub::tunnel {
+
+struct MuxOptions {
+  /// The hub opens streams; the agent serves them.
+  bool opens_streams = true;
+  uint32_t max_frame = proto::kMaxFrameSize;
+  uint32_t stream_window = 256 * 1024;
+  uint32_t connection_window = 16 * 1024 * 1024;
+  std::chrono::milliseconds ping_interval{15000};
+  /// The tunnel is declared dead when nothing arrives for this long.
+  std::chrono::milliseconds idle_timeout{45000};
+  uint32_t max_streams = 1024;
+  /// For log lines: the cluster this tunnel serves.
+  std::string name;
+};
+
+struct MuxStats {
+  std::atomic<uint64_t> bytes_in{0};
+  std::atomic<uint64_t> bytes_out{0};
+  std::atomic<uint64_t> frames_in{0};
+  std::atomic<uint64_t> frames_out{0};
+  std::atomic<uint64_t> streams_opened{0};
+  std::atomic<uint64_t> credit_stalls{0};
+};
+
+class Mux : public std::enable_shared_from_this<Mux> {
+ public:
+  using OpenHandler = std::function<void(std::shared_ptr<Stream>, proto::RequestHead)>;
+  using ControlHandler = std::function<void(std::string)>;
+
+  Mux(std::unique_ptr<Transport> transport, MuxOptions options);
+  ~Mux();
+
+  /// Agent side: called on the tunnel strand for each stream the hub opens.
+  void setOpenHandler(OpenHandler handler) { on_open_ = std::move(handler); }
+  /// Called on the tunnel strand with each complete control message.
+  void setControlHandler(ControlHandler handler) { on_control_ = std::move(handler); }
+
+  /// Runs the tunnel until it closes; returns why. Call once, on transport executor.
+  boost::asio::awaitable<std::string> run();
+
+  /// Hub side: opens a stream carrying `head`. `end` when the request has no body.
+  absl::StatusOr<std::shared_ptr<Stream>> openStream(const proto::RequestHead& head, bool end);
+  /// Sends a control message (any size up to kMaxControlMessage; split into frames).
+  void sendControl(std::string_view message);
+  /// Sends GOAWAY and closes the tunnel. Any thread.
+  void shutdown(proto::GoAwayCode code, std::string reason);
+
+  size_t streamCount() const;
+  bool closed() const;
+  const MuxStats& stats() const { return stats_; }
+  const std::string& name() const { return options_.name; }
+  const std::string& peerAddress() const { return peer_address_; }
+  boost::asio::any_io_executor executor() const { return executor_; }
+
+ private:
+  friend class Stream;
+
+  boost::asio::awaitable<void> readLoop();
+  boost::asio::awaitable<void> writeLoop();
+  boost::asio::awaitable<void> pingLoop();
+  static boost::asio::awaitable<void> runLoop(std::shared_ptr<Mux> self, int which);
+  absl::Status dispatch(const proto::FrameView& frame);
+  void terminate(std::string reason);
+  void goAwayOnStrand(proto::GoAwayCode code, std::string reason);
+
+  // With mu_ held.
+  void enqueueControlLocked(std::string frame);
+  void enqueueDataLocked(std::string frame);
+  void removeStreamLocked(uint32_t id);
+  void returnConnectionCreditLocked(uint32_t n);
+
+  std::unique_ptr<Transport> transport_;
+  const MuxOptions options_;
+  boost::asio::any_io_executor executor_;
+  std::string peer_address_;
+  MuxStats stats_;
+  OpenHandler on_open_;
+  ControlHandler on_control_;
+
+  // Strand-only state.
+  boost::asio::steady_timer ping_timer_;
+  int loops_running_ = 0;
+  net::AsyncSignal loops_done_;
+  bool terminated_ = false;
+  std::string control_assembly_;
+  uint32_t last_peer_stream_ = 0;
+
+  mutable std::mutex mu_;
+  // Guarded by mu_.
+  std::unordered_map<uint32_t, std::shared_ptr<Stream>> streams_;
+  std::deque<std::string> control_q_;
+  std::deque<std::string> data_q_;
+  proto::SendWindow conn_send_;
+  proto::RecvWindow conn_recv_;
+  bool closed_ = false;
+  bool going_away_ = false;
+  std::string close_reason_;
+  uint32_t next_stream_id_ = 1;
+  net::AsyncSignal outbox_ready_;
+};
+
+}  // namespace kubehub::tunnel

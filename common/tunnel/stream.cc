@@ -1,0 +1,175 @@
+#include "common/tunnel/stream.h"
+
+#include <algorithm>
+
+#include "common/tunnel/mux.h"
+
+namespace kubehub::tunnel {
+
+namespace asio = boost::asio;
+
+Stream::Stream(std::shared_ptr<Mux> mux, uint32_t id, uint32_t send_window, uint32_t recv_window,
+               const asio::any_io_executor& ex)
+    : mux_(std::move(mux)),
+      id_(id),
+      send_(send_window),
+      recv_(recv_window),
+      readable_(ex),
+      writable_(ex),
+      reset_signal_(ex) {}
+
+asio::awaitable<absl::StatusOr<StreamChunk>> Stream::read() {
+  for (;;) {
+    {
+      std::lock_guard lock(mux_->mu_);
+      if (!inbound_.empty() || remote_ended_) {
+        StreamChunk chunk;
+        chunk.data.swap(inbound_);
+        chunk.end = remote_ended_;
+        co_return chunk;
+      }
+      if (reset_) co_return absl::UnavailableError(reset_reason_);
+    }
+    co_await readable_.wait();
+  }
+}
+
+void Stream::consumed(size_t n) {
+  if (n == 0) return;
+  std::lock_guard lock(mux_->mu_);
+  if (reset_ || mux_->closed_) return;
+  uint32_t increment = recv_.consume(static_cast<uint32_t>(n));
+  if (increment > 0 && !remote_ended_) {
+    mux_->enqueueControlLocked(
+        proto::encodeFrame(proto::FrameType::kWindow, 0, id_, proto::encodeWindow(increment)));
+  }
+}
+
+asio::awaitable<absl::StatusOr<proto::ResponseHead>> Stream::responseHead() {
+  for (;;) {
+    {
+      std::lock_guard lock(mux_->mu_);
+      if (response_.has_value()) co_return *response_;
+      if (reset_) co_return absl::UnavailableError(reset_reason_);
+    }
+    co_await readable_.wait();
+  }
+}
+
+void Stream::sendResponseHead(const proto::ResponseHead& head, bool end) {
+  std::lock_guard lock(mux_->mu_);
+  if (reset_ || local_ended_) return;
+  mux_->enqueueControlLocked(proto::encodeFrame(proto::FrameType::kResponse,
+                                                end ? proto::kFlagEnd : 0, id_,
+                                                proto::encodeResponseHead(head)));
+  if (end) {
+    local_ended_ = true;
+    if (doneLocked()) mux_->removeStreamLocked(id_);
+  }
+}
+
+asio::awaitable<absl::Status> Stream::write(std::string_view data) {
+  while (!data.empty()) {
+    {
+      std::lock_guard lock(mux_->mu_);
+      if (reset_) co_return absl::UnavailableError(reset_reason_);
+      if (local_ended_) co_return absl::FailedPreconditionError("write after end of stream");
+      int64_t credit = std::min({send_.available(), mux_->conn_send_.available(),
+                                 static_cast<int64_t>(proto::kMaxDataChunk)});
+      if (credit > 0) {
+        size_t n = std::min(static_cast<size_t>(credit), data.size());
+        send_.consume(static_cast<uint32_t>(n));
+        mux_->conn_send_.consume(static_cast<uint32_t>(n));
+        mux_->enqueueDataLocked(
+            proto::encodeFrame(proto::FrameType::kData, 0, id_, data.substr(0, n)));
+        data.remove_prefix(n);
+        continue;
+      }
+      mux_->stats_.credit_stalls.fetch_add(1, std::memory_order_relaxed);
+    }
+    co_await writable_.wait();
+  }
+  co_return absl::OkStatus();
+}
+
+void Stream::finish() {
+  std::lock_guard lock(mux_->mu_);
+  if (reset_ || local_ended_) return;
+  local_ended_ = true;
+  mux_->enqueueDataLocked(proto::encodeFrame(proto::FrameType::kData, proto::kFlagEnd, id_, {}));
+  if (doneLocked()) mux_->removeStreamLocked(id_);
+}
+
+void Stream::reset(proto::ResetCode code, std::string_view reason) {
+  std::lock_guard lock(mux_->mu_);
+  if (reset_) return;
+  bool was_done = local_ended_ && remote_ended_;
+  reset_ = true;
+  reset_reason_ = "stream reset locally: " + std::string(reason);
+  if (!was_done && !mux_->closed_) {
+    mux_->enqueueControlLocked(proto::encodeFrame(proto::FrameType::kReset, 0, id_,
+                                                  proto::encodeReset({code, std::string(reason)})));
+  }
+  mux_->removeStreamLocked(id_);
+  wakeAllLocked();
+}
+
+asio::awaitable<void> Stream::waitReset() {
+  for (;;) {
+    {
+      std::lock_guard lock(mux_->mu_);
+      if (reset_) co_return;
+    }
+    co_await reset_signal_.wait();
+  }
+}
+
+bool Stream::isReset() const {
+  std::lock_guard lock(mux_->mu_);
+  return reset_;
+}
+
+bool Stream::peerEnded() const {
+  std::lock_guard lock(mux_->mu_);
+  return remote_ended_;
+}
+
+std::string Stream::resetReason() const {
+  std::lock_guard lock(mux_->mu_);
+  return reset_reason_;
+}
+
+bool Stream::onDataLocked(std::string_view payload, bool end) {
+  if (remote_ended_) return false;
+  if (!recv_.receive(static_cast<uint32_t>(payload.size()))) return false;
+  inbound_.append(payload);
+  if (end) remote_ended_ = true;
+  readable_.notify();
+  return true;
+}
+
+void Stream::onResponseLocked(proto::ResponseHead head, bool end) {
+  response_ = std::move(head);
+  if (end) remote_ended_ = true;
+  readable_.notify();
+}
+
+void Stream::onWindowLocked(uint32_t increment) {
+  send_.grant(increment);
+  writable_.notify();
+}
+
+void Stream::onResetLocked(std::string reason) {
+  if (reset_) return;
+  reset_ = true;
+  reset_reason_ = std::move(reason);
+  wakeAllLocked();
+}
+
+void Stream::wakeAllLocked() {
+  readable_.notify();
+  writable_.notify();
+  reset_signal_.notify();
+}
+
+}  // namespace kubehub::tunnel

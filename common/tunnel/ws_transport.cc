@@ -1,0 +1,328 @@
+#include "common/tunnel/ws_transport.h"
+
+#include <openssl/ssl.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+
+#include "common/log/log.h"
+#include "common/net/tls.h"
+
+namespace kubehub::tunnel {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+using WsStream = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
+
+namespace {
+
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+
+class WsTransport final : public Transport {
+ public:
+  WsTransport(std::unique_ptr<WsStream> ws, std::string peer)
+      : ws_(std::move(ws)), peer_(std::move(peer)) {
+    ws_->binary(true);
+    ws_->auto_fragment(false);
+    ws_->read_message_max(1 << 20);
+    websocket::stream_base::timeout t{};
+    t.handshake_timeout = std::chrono::seconds(10);
+    t.idle_timeout = websocket::stream_base::none();
+    t.keep_alive_pings = false;
+    ws_->set_option(t);
+  }
+
+  asio::any_io_executor executor() override { return ws_->get_executor(); }
+
+  asio::awaitable<boost::system::error_code> read() override {
+    buffer_.clear();
+    auto [ec, n] = co_await ws_->async_read(buffer_, kUseTuple);
+    if (!ec && !ws_->got_binary()) ec = websocket::error::bad_data_frame;
+    if (read_deadline_armed_) {
+      beast::get_lowest_layer(*ws_).expires_never();
+      read_deadline_armed_ = false;
+    }
+    co_return ec;
+  }
+
+  std::string_view message() const override {
+    auto data = buffer_.cdata();
+    return std::string_view(static_cast<const char*>(data.data()), data.size());
+  }
+
+  asio::awaitable<boost::system::error_code> write(std::string_view message) override {
+    auto [ec, n] = co_await ws_->async_write(asio::buffer(message.data(), message.size()), kUseTuple);
+    co_return ec;
+  }
+
+  void setReadDeadline(std::chrono::milliseconds timeout) override {
+    if (timeout.count() > 0) {
+      beast::get_lowest_layer(*ws_).expires_after(timeout);
+      read_deadline_armed_ = true;
+    } else {
+      beast::get_lowest_layer(*ws_).expires_never();
+      read_deadline_armed_ = false;
+    }
+  }
+
+  void setIdleTimeout(std::chrono::milliseconds timeout) override {
+    websocket::stream_base::timeout t{};
+    t.handshake_timeout = std::chrono::seconds(5);
+    t.idle_timeout = timeout;
+    t.keep_alive_pings = false;
+    ws_->set_option(t);
+  }
+
+  void setMaxMessage(size_t bytes) override { ws_->read_message_max(bytes); }
+
+  asio::awaitable<void> close(std::string_view reason) override {
+    if (!ws_->is_open()) co_return;
+    websocket::close_reason cr(websocket::close_code::normal);
+    cr.reason = std::string(reason.substr(0, 120));
+    auto [ec] = co_await ws_->async_close(cr, kUseTuple);
+    (void)ec;
+  }
+
+  void abort() override {
+    boost::system::error_code ec;
+    beast::get_lowest_layer(*ws_).socket().shutdown(tcp::socket::shutdown_both, ec);
+    beast::get_lowest_layer(*ws_).close();
+  }
+
+  const std::string& peerAddress() const override { return peer_; }
+
+ private:
+  std::unique_ptr<WsStream> ws_;
+  std::string peer_;
+  beast::flat_buffer buffer_;
+  bool read_deadline_armed_ = false;
+};
+
+std::string endpointString(const tcp::endpoint& ep) {
+  std::string addr = ep.address().to_string();
+  if (ep.address().is_v6()) addr = "[" + addr + "]";
+  return addr + ":" + std::to_string(ep.port());
+}
+
+bool offersSubprotocol(std::string_view header) {
+  size_t pos = 0;
+  while (pos <= header.size()) {
+    size_t end = header.find(',', pos);
+    if (end == std::string_view::npos) end = header.size();
+    std::string_view token = header.substr(pos, end - pos);
+    while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+    while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+    if (token == kTunnelSubprotocol) return true;
+    pos = end + 1;
+  }
+  return false;
+}
+
+}  // namespace
+
+asio::awaitable<absl::StatusOr<std::unique_ptr<Transport>>> dialTunnel(
+    asio::any_io_executor executor, std::shared_ptr<asio::ssl::context> tls, net::Url url,
+    std::chrono::milliseconds timeout) {
+  std::string where = "wss://" + url.host + ":" + std::to_string(url.port);
+  tcp::resolver resolver(executor);
+  auto [rec, results] =
+      co_await resolver.async_resolve(url.host, std::to_string(url.port), kUseTuple);
+  if (rec) co_return absl::UnavailableError("resolve " + where + ": " + rec.message());
+
+  auto ws = std::make_unique<WsStream>(executor, *tls);
+  auto& lowest = beast::get_lowest_layer(*ws);
+  lowest.expires_after(timeout);
+  auto [cec, ep] = co_await lowest.async_connect(results, kUseTuple);
+  if (cec) co_return absl::UnavailableError("connect " + where + ": " + cec.message());
+  boost::system::error_code ignored;
+  lowest.socket().set_option(tcp::no_delay(true), ignored);
+
+  auto& ssl_stream = ws->next_layer();
+  if (!SSL_set_tlsext_host_name(ssl_stream.native_handle(), url.host.c_str())) {
+    co_return absl::InternalError("cannot set TLS server name");
+  }
+  ssl_stream.set_verify_callback(asio::ssl::host_name_verification(url.host));
+  auto [hec] = co_await ssl_stream.async_handshake(asio::ssl::stream_base::client, kUseTuple);
+  if (hec) {
+    std::string detail = hec.message();
+    long verify = SSL_get_verify_result(ssl_stream.native_handle());
+    if (verify != X509_V_OK) detail += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
+    co_return absl::UnavailableError("TLS handshake with " + where + ": " + detail);
+  }
+
+  ws->set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
+    req.set(http::field::sec_websocket_protocol, kTunnelSubprotocol);
+    req.set(http::field::user_agent, "kubehub-agent");
+  }));
+  websocket::response_type res;
+  std::string path = url.path.empty() ? kTunnelPath : url.path;
+  auto [wec] = co_await ws->async_handshake(res, url.host, path, kUseTuple);
+  if (wec) {
+    std::string detail = wec.message();
+    if (res.result_int() != 0 && res.result_int() != 101) {
+      detail = "hub answered HTTP " + std::to_string(res.result_int()) + ": " +
+               std::string(res.body().substr(0, 200));
+    }
+    co_return absl::UnavailableError("WebSocket upgrade at " + where + path + ": " + detail);
+  }
+  if (res[http::field::sec_websocket_protocol] != kTunnelSubprotocol) {
+    co_return absl::FailedPreconditionError("hub at " + where +
+                                            " does not speak " + kTunnelSubprotocol);
+  }
+  lowest.expires_never();
+  std::string peer = endpointString(ep);
+  co_return std::unique_ptr<Transport>(std::make_unique<WsTransport>(std::move(ws), peer));
+}
+
+struct TunnelListener::Impl : std::enable_shared_from_this<TunnelListener::Impl> {
+  Impl(asio::io_context& io_in, std::shared_ptr<asio::ssl::context> tls_in, Handler handler_in,
+       std::chrono::milliseconds timeout_in)
+      : io(io_in), tls(std::move(tls_in)), handler(std::move(handler_in)),
+        handshake_timeout(timeout_in), acceptor(asio::make_strand(io_in)) {}
+
+  static asio::awaitable<void> acceptLoop(std::shared_ptr<Impl> self);
+  static asio::awaitable<void> handshake(std::shared_ptr<Impl> self, tcp::socket socket);
+
+  asio::io_context& io;
+  std::shared_ptr<asio::ssl::context> tls;
+  Handler handler;
+  std::chrono::milliseconds handshake_timeout;
+  tcp::acceptor acceptor;
+  bool stopped = false;
+};
+
+asio::awaitable<void> TunnelListener::Impl::acceptLoop(std::shared_ptr<Impl> self) {
+  for (;;) {
+    auto [ec, socket] = co_await self->acceptor.async_accept(asio::make_strand(self->io), kUseTuple);
+    if (self->stopped) co_return;
+    if (ec) {
+      log::warn("tunnel accept failed", {{"error", ec.message()}});
+      if (ec == asio::error::no_descriptors) {
+        // Out of file descriptors: pause instead of spinning.
+        asio::steady_timer t(self->acceptor.get_executor(), std::chrono::milliseconds(100));
+        co_await t.async_wait(kUseTuple);
+      }
+      continue;
+    }
+    auto ex = socket.get_executor();
+    asio::co_spawn(ex, handshake(self, std::move(socket)), asio::detached);
+  }
+}
+
+asio::awaitable<void> TunnelListener::Impl::handshake(std::shared_ptr<Impl> self, tcp::socket socket) {
+  boost::system::error_code ignored;
+  std::string peer = endpointString(socket.remote_endpoint(ignored));
+  socket.set_option(tcp::no_delay(true), ignored);
+  auto ws = std::make_unique<WsStream>(beast::tcp_stream(std::move(socket)), *self->tls);
+  auto& lowest = beast::get_lowest_layer(*ws);
+  lowest.expires_after(self->handshake_timeout);
+  auto [hec] = co_await ws->next_layer().async_handshake(asio::ssl::stream_base::server, kUseTuple);
+  if (hec) {
+    std::string detail = hec.message();
+    long verify = SSL_get_verify_result(ws->next_layer().native_handle());
+    if (verify != X509_V_OK) detail += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
+    log::info("agent TLS handshake refused", {{"peer", peer}, {"reason", detail}});
+    co_return;
+  }
+  X509* cert = SSL_get1_peer_certificate(ws->next_layer().native_handle());
+  std::string cn = net::certificateCommonName(cert);
+  if (cert != nullptr) X509_free(cert);
+  if (cn.empty()) {
+    log::info("agent refused: client certificate has no common name", {{"peer", peer}});
+    co_return;
+  }
+
+  beast::flat_buffer buffer;
+  http::request<http::string_body> req;
+  http::request_parser<http::string_body> parser;
+  parser.header_limit(16 * 1024);
+  parser.body_limit(0);
+  auto [rec, n] = co_await http::async_read(ws->next_layer(), buffer, parser, kUseTuple);
+  if (rec) {
+    log::info("agent connection closed before upgrade", {{"peer", peer}, {"error", rec.message()}});
+    co_return;
+  }
+  req = parser.release();
+  auto reject = [&](http::status status, std::string body) {
+    http::response<http::string_body> res{status, req.version()};
+    res.set(http::field::content_type, "text/plain");
+    res.set(http::field::connection, "close");
+    res.body() = std::move(body);
+    res.prepare_payload();
+    return res;
+  };
+  std::optional<http::response<http::string_body>> refusal;
+  if (req.target() != kTunnelPath) {
+    refusal = reject(http::status::not_found, "the tunnel endpoint is " + std::string(kTunnelPath) + "\n");
+  } else if (!websocket::is_upgrade(req)) {
+    refusal = reject(http::status::bad_request, "expected a WebSocket upgrade\n");
+  } else if (!offersSubprotocol(req[http::field::sec_websocket_protocol])) {
+    refusal = reject(http::status::bad_request,
+                     std::string("unsupported tunnel protocol; this hub speaks ") +
+                         kTunnelSubprotocol + "\n");
+  }
+  if (refusal) {
+    log::info("agent upgrade refused", {{"peer", peer}, {"cluster", cn},
+                                        {"status", refusal->result_int()}});
+    co_await http::async_write(ws->next_layer(), *refusal, kUseTuple);
+    co_return;
+  }
+  ws->set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+    res.set(http::field::sec_websocket_protocol, kTunnelSubprotocol);
+    res.set(http::field::server, "kubehub-hub");
+  }));
+  auto [aec] = co_await ws->async_accept(req, kUseTuple);
+  if (aec) {
+    log::info("agent WebSocket accept failed", {{"peer", peer}, {"error", aec.message()}});
+    co_return;
+  }
+  lowest.expires_never();
+  self->handler(std::make_unique<WsTransport>(std::move(ws), peer), TunnelPeer{cn, peer});
+}
+
+TunnelListener::TunnelListener(asio::io_context& io, std::shared_ptr<asio::ssl::context> tls,
+                               Handler handler, std::chrono::milliseconds handshake_timeout)
+    : impl_(std::make_shared<Impl>(io, std::move(tls), std::move(handler), handshake_timeout)) {}
+
+TunnelListener::~TunnelListener() { stop(); }
+
+absl::StatusOr<net::HostPort> TunnelListener::start(const net::HostPort& address) {
+  boost::system::error_code ec;
+  auto ip = asio::ip::make_address(address.host, ec);
+  if (ec) return absl::InvalidArgumentError("invalid listen address " + address.str());
+  tcp::endpoint ep(ip, address.port);
+  auto& a = impl_->acceptor;
+  a.open(ep.protocol(), ec);
+  if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) a.bind(ep, ec);
+  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return absl::UnavailableError("cannot listen on " + address.str() + ": " + ec.message());
+  auto bound = a.local_endpoint(ec);
+  asio::co_spawn(a.get_executor(), Impl::acceptLoop(impl_), asio::detached);
+  return net::HostPort{bound.address().to_string(), bound.port()};
+}
+
+void TunnelListener::stop() {
+  if (!impl_) return;
+  asio::post(impl_->acceptor.get_executor(), [impl = impl_] {
+    impl->stopped = true;
+    boost::system::error_code ec;
+    impl->acceptor.close(ec);
+  });
+}
+
+}  // namespace kubehub::tunnel

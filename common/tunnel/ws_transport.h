@@ -1,0 +1,55 @@
+#pragma once
+/// The WebSocket-over-mTLS Transport: the agent's dialer and the hub's tunnel listener.
+/// Beast stays inside ws_transport.cc.
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/net/address.h"
+#include "common/tunnel/transport.h"
+
+namespace kubehub::tunnel {
+
+/// The WebSocket subprotocol naming the tunnel protocol version (see PROTOCOL.md).
+inline constexpr const char* kTunnelSubprotocol = "kubehub.tunnel.v1";
+inline constexpr const char* kTunnelPath = "/tunnel";
+
+/// Agent side: TCP connect, TLS handshake (verifying the hub's name), WebSocket upgrade.
+boost::asio::awaitable<absl::StatusOr<std::unique_ptr<Transport>>> dialTunnel(
+    boost::asio::any_io_executor executor, std::shared_ptr<boost::asio::ssl::context> tls,
+    net::Url url, std::chrono::milliseconds timeout);
+
+/// Who dialed in, from the verified client certificate.
+struct TunnelPeer {
+  std::string common_name;
+  std::string address;
+};
+
+/// Hub side: accepts agents' connections. Each connection gets its own strand; the handler
+/// runs on it once TLS (client certificate verified against the context's CA) and the WebSocket
+/// upgrade have succeeded.
+class TunnelListener {
+ public:
+  using Handler = std::function<void(std::unique_ptr<Transport>, TunnelPeer)>;
+
+  TunnelListener(boost::asio::io_context& io, std::shared_ptr<boost::asio::ssl::context> tls,
+                 Handler handler, std::chrono::milliseconds handshake_timeout);
+  ~TunnelListener();
+
+  /// Binds and starts accepting; returns the bound address.
+  absl::StatusOr<net::HostPort> start(const net::HostPort& address);
+  void stop();
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace kubehub::tunnel

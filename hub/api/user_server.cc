@@ -1,0 +1,472 @@
+#include "hub/api/user_server.h"
+
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include "common/k8s/cluster_path.h"
+#include "common/k8s/status_body.h"
+#include "common/log/log.h"
+#include "common/net/http_headers.h"
+
+namespace kubehub::hub {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using SslStream = beast::ssl_stream<beast::tcp_stream>;
+using Parser = http::request_parser<http::buffer_body>;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+constexpr size_t kChunk = 32 * 1024;
+
+std::string endpointString(const tcp::endpoint& ep) {
+  return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+/// What the handler learned about the request that shapes the response.
+struct RequestShape {
+  bool keep_alive = true;
+  bool is_head = false;
+  /// watch=true / follow=true / a /watch/ path: long-lived, so the client's departure must be
+  /// noticed while we wait for the edge, and the connection closes afterwards.
+  bool long_lived = false;
+  std::string cluster;
+};
+
+bool isLongLived(const k8s::ClusterTarget& t) {
+  auto watch = k8s::queryParam(t.query, "watch");
+  auto follow = k8s::queryParam(t.query, "follow");
+  auto truthy = [](const std::optional<std::string>& v) { return v && (*v == "true" || *v == "1"); };
+  return truthy(watch) || truthy(follow) || t.path.find("/watch/") != std::string::npos;
+}
+
+void closeSocket(SslStream* s) {
+  boost::system::error_code ec;
+  beast::get_lowest_layer(*s).socket().shutdown(tcp::socket::shutdown_both, ec);
+  beast::get_lowest_layer(*s).close();
+}
+
+// Takes buffers one by one: braced lists as coroutine arguments trip a GCC 12 bug.
+asio::awaitable<bool> writeAll(SslStream* s, std::chrono::milliseconds timeout,
+                               asio::const_buffer a, asio::const_buffer b = {},
+                               asio::const_buffer c = {}) {
+  std::vector<asio::const_buffer> buffers;
+  buffers.push_back(a);
+  if (b.size() > 0) buffers.push_back(b);
+  if (c.size() > 0) buffers.push_back(c);
+  beast::get_lowest_layer(*s).expires_after(timeout);
+  auto [ec, n] = co_await asio::async_write(*s, buffers, kUseTuple);
+  beast::get_lowest_layer(*s).expires_never();
+  co_return !ec;
+}
+
+/// A complete response with a Kubernetes Status body.
+asio::awaitable<bool> writeStatus(SslStream* s, std::chrono::milliseconds timeout, int code,
+                                  std::string message, bool keep_alive) {
+  std::string body = k8s::statusBody(code, message);
+  std::string head = "HTTP/1.1 " + std::to_string(code) + " " +
+                     std::string(http::obsolete_reason(static_cast<http::status>(code))) +
+                     "\r\nContent-Type: application/json\r\nCache-Control: no-cache, private\r\n"
+                     "Content-Length: " + std::to_string(body.size()) + "\r\n" +
+                     (keep_alive ? "" : "Connection: close\r\n") + "\r\n";
+  co_return co_await writeAll(s, timeout, asio::buffer(head), asio::buffer(body));
+}
+
+asio::awaitable<bool> uploadBody(SslStream* s, beast::flat_buffer* buf, Parser* parser,
+                                 std::shared_ptr<tunnel::Stream> stream,
+                                 std::chrono::milliseconds timeout) {
+  std::vector<char> chunk(kChunk);
+  while (!parser->is_done()) {
+    parser->get().body().data = chunk.data();
+    parser->get().body().size = chunk.size();
+    beast::get_lowest_layer(*s).expires_after(timeout);
+    auto [ec, n] = co_await http::async_read(*s, *buf, *parser, kUseTuple);
+    beast::get_lowest_layer(*s).expires_never();
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) {
+      stream->reset(proto::ResetCode::kCancel, "client request body: " + ec.message());
+      co_return false;
+    }
+    size_t got = chunk.size() - parser->get().body().size;
+    if (got > 0) {
+      absl::Status st = co_await stream->write(std::string_view(chunk.data(), got));
+      if (!st.ok()) co_return false;
+    }
+  }
+  stream->finish();
+  co_return true;
+}
+
+/// Copies the tunnel stream's bytes to the client; chunk-encodes when `chunked`.
+asio::awaitable<bool> pumpBody(SslStream* s, std::shared_ptr<tunnel::Stream> stream, bool chunked,
+                               bool end_cleanly_on_error, std::chrono::milliseconds timeout) {
+  for (;;) {
+    auto c = co_await stream->read();
+    if (!c.ok()) {
+      log::info("edge stream ended early", {{"reason", c.status().message()}});
+      if (chunked && end_cleanly_on_error) {
+        // A watch that loses its tunnel ends like one the API server closes: clients re-watch.
+        static constexpr std::string_view kEnd = "0\r\n\r\n";
+        co_await writeAll(s, timeout, asio::buffer(kEnd.data(), kEnd.size()));
+      }
+      co_return false;
+    }
+    size_t n = c->data.size();
+    if (n > 0) {
+      bool ok;
+      if (chunked) {
+        char size_line[24];
+        int len = std::snprintf(size_line, sizeof(size_line), "%zx\r\n", n);
+        ok = co_await writeAll(s, timeout,
+                               asio::buffer(size_line, static_cast<size_t>(len)),
+                                asio::buffer(c->data), asio::buffer("\r\n", 2));
+      } else {
+        ok = co_await writeAll(s, timeout, asio::buffer(c->data));
+      }
+      if (!ok) {
+        stream->reset(proto::ResetCode::kCancel, "client stopped reading");
+        co_return false;
+      }
+      stream->consumed(n);
+    }
+    if (c->end) {
+      if (chunked) {
+        static constexpr std::string_view kEnd = "0\r\n\r\n";
+        if (!co_await writeAll(s, timeout, asio::buffer(kEnd.data(), kEnd.size()))) co_return false;
+      }
+      co_return true;
+    }
+  }
+}
+
+/// For long-lived responses: returns when the client closes, resetting the stream so the edge
+/// stops producing for nobody.
+asio::awaitable<void> monitorClient(SslStream* s, std::shared_ptr<tunnel::Stream> stream) {
+  std::vector<char> scratch(1024);
+  for (;;) {
+    auto [ec, n] = co_await s->async_read_some(asio::buffer(scratch), kUseTuple);
+    if (ec) {
+      stream->reset(proto::ResetCode::kCancel, "client went away");
+      co_return;
+    }
+  }
+}
+
+asio::awaitable<bool> pumpLongLived(SslStream* s, std::shared_ptr<tunnel::Stream> stream,
+                                    bool chunked, std::chrono::milliseconds timeout) {
+  bool ok = co_await pumpBody(s, stream, chunked, true, timeout);
+  // The connection is not reused after a long-lived response; closing it also ends the monitor.
+  closeSocket(s);
+  co_return ok;
+}
+
+asio::awaitable<void> clientToTunnel(SslStream* s, beast::flat_buffer* buf,
+                                     std::shared_ptr<tunnel::Stream> stream) {
+  if (buf->size() > 0) {
+    auto data = buf->cdata();
+    absl::Status st = co_await stream->write(
+        std::string_view(static_cast<const char*>(data.data()), data.size()));
+    buf->consume(buf->size());
+    if (!st.ok()) co_return;
+  }
+  std::vector<char> chunk(kChunk);
+  for (;;) {
+    auto [ec, n] = co_await s->async_read_some(asio::buffer(chunk), kUseTuple);
+    if (n > 0) {
+      absl::Status st = co_await stream->write(std::string_view(chunk.data(), n));
+      if (!st.ok()) break;
+    }
+    if (ec) {
+      if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
+        stream->finish();
+      } else {
+        stream->reset(proto::ResetCode::kCancel, "client connection: " + ec.message());
+      }
+      break;
+    }
+  }
+}
+
+asio::awaitable<void> tunnelToClient(SslStream* s, std::shared_ptr<tunnel::Stream> stream,
+                                     std::chrono::milliseconds timeout) {
+  co_await pumpBody(s, stream, false, false, timeout);
+  closeSocket(s);
+}
+
+asio::awaitable<bool> proxyResponse(std::shared_ptr<UserServer::Impl> self, SslStream* s,
+                                    beast::flat_buffer* buf, std::shared_ptr<tunnel::Stream> stream,
+                                    RequestShape shape, bool body_done_initially);
+
+}  // namespace
+
+struct UserServer::Impl : std::enable_shared_from_this<UserServer::Impl> {
+  Impl(asio::io_context& io_in, std::shared_ptr<asio::ssl::context> tls_in,
+       UserServerOptions options_in, std::shared_ptr<const StaticTokenAuthenticator> auth_in,
+       std::shared_ptr<TunnelRegistry> registry_in)
+      : io(io_in), tls(std::move(tls_in)), options(options_in), auth(std::move(auth_in)),
+        registry(std::move(registry_in)), acceptor(asio::make_strand(io_in)) {}
+
+  static asio::awaitable<void> acceptLoop(std::shared_ptr<Impl> self);
+  static asio::awaitable<void> session(std::shared_ptr<Impl> self, tcp::socket socket);
+  static asio::awaitable<bool> handle(std::shared_ptr<Impl> self, SslStream* s,
+                                      beast::flat_buffer* buf, Parser* parser, std::string peer);
+
+  asio::io_context& io;
+  std::shared_ptr<asio::ssl::context> tls;
+  UserServerOptions options;
+  std::shared_ptr<const StaticTokenAuthenticator> auth;
+  std::shared_ptr<TunnelRegistry> registry;
+  tcp::acceptor acceptor;
+  bool stopped = false;
+};
+
+namespace {
+
+asio::awaitable<bool> proxyResponse(std::shared_ptr<UserServer::Impl> self, SslStream* s,
+                                    beast::flat_buffer* buf, std::shared_ptr<tunnel::Stream> stream,
+                                    RequestShape shape, bool body_done_initially) {
+  const auto& o = self->options;
+  asio::steady_timer timer(s->get_executor());
+  timer.expires_after(o.response_timeout);
+  auto waited = co_await (stream->responseHead() || timer.async_wait(kUseTuple));
+  if (waited.index() == 1) {
+    stream->reset(proto::ResetCode::kTimeout, "no response from the edge in time");
+    co_await writeStatus(s, o.write_timeout, 504,
+                         "the edge API server of cluster \"" + shape.cluster +
+                             "\" did not answer within " +
+                             std::to_string(o.response_timeout.count() / 1000) + "s",
+                         false);
+    co_return false;
+  }
+  auto head = std::get<0>(std::move(waited));
+  if (!head.ok()) {
+    co_await writeStatus(s, o.write_timeout, 503,
+                         "cluster \"" + shape.cluster + "\" is unreachable: " +
+                             std::string(head.status().message()),
+                         false);
+    co_return false;
+  }
+  int status = head->status;
+  net::HeaderList headers = net::forwardableResponseHeaders(head->headers, status);
+  bool has_length = net::findHeader(headers, "Content-Length").has_value();
+  bool no_body = shape.is_head || status == 204 || status == 304 || (status >= 100 && status < 200);
+  bool chunked = !has_length && !no_body;
+  bool close_after = !shape.keep_alive || shape.long_lived || !body_done_initially;
+
+  std::string text = "HTTP/1.1 " + std::to_string(status) + " " +
+                     (head->reason.empty()
+                          ? std::string(http::obsolete_reason(static_cast<http::status>(status)))
+                          : head->reason) +
+                     "\r\n";
+  for (const auto& [k, v] : headers) text += k + ": " + v + "\r\n";
+  if (chunked) text += "Transfer-Encoding: chunked\r\n";
+  if (close_after && status != 101) text += "Connection: close\r\n";
+  text += "\r\n";
+  if (!co_await writeAll(s, o.write_timeout, asio::buffer(text))) {
+    stream->reset(proto::ResetCode::kCancel, "client went away");
+    co_return false;
+  }
+
+  if (status == 101) {
+    co_await (clientToTunnel(s, buf, stream) && tunnelToClient(s, stream, o.write_timeout));
+    co_return false;
+  }
+  if (no_body) {
+    auto rest = co_await stream->read();  // the END that follows the head
+    if (rest.ok() && !rest->end) stream->reset(proto::ResetCode::kCancel, "unexpected body");
+    co_return !close_after;
+  }
+  if (shape.long_lived) {
+    co_await (pumpLongLived(s, stream, chunked, o.write_timeout) || monitorClient(s, stream));
+    co_return false;
+  }
+  bool ok = co_await pumpBody(s, stream, chunked, false, o.write_timeout);
+  co_return ok && !close_after;
+}
+
+}  // namespace
+
+asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslStream* s,
+                                               beast::flat_buffer* buf, Parser* parser,
+                                               std::string peer) {
+  const auto& o = self->options;
+  auto& req = parser->get();
+  bool body_pending = !parser->is_done();
+  bool keep = req.keep_alive() && !body_pending;
+  std::string target(req.target());
+  auto started = std::chrono::steady_clock::now();
+
+  auto token = bearerToken(req[http::field::authorization]);
+  std::optional<UserInfo> user;
+  if (token) user = self->auth->authenticate(*token);
+  if (!user) {
+    log::info("unauthenticated request", {{"peer", peer}, {"has_token", token.has_value() ? "true" : "false"}});
+    co_await writeStatus(s, o.write_timeout, 401, "Unauthorized", keep);
+    co_return keep;
+  }
+  auto route = k8s::parseClusterTarget(target);
+  if (!route.ok()) {
+    int code = absl::IsNotFound(route.status()) ? 404 : 400;
+    co_await writeStatus(s, o.write_timeout, code, std::string(route.status().message()), keep);
+    co_return keep;
+  }
+  auto mux = self->registry->find(route->cluster);
+  if (!mux) {
+    co_await writeStatus(s, o.write_timeout, 503,
+                         "cluster \"" + route->cluster +
+                             "\" is not connected to this hub (its agent is offline or unknown)",
+                         keep);
+    co_return keep;
+  }
+
+  net::HeaderList in;
+  in.reserve(16);
+  for (const auto& field : req) in.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  std::vector<std::string> removed;
+  net::HeaderList forwarded = net::forwardableRequestHeaders(in, &removed);
+  if (!removed.empty()) {
+    for (const auto& name : removed) {
+      if (!net::iequals(name, "Authorization")) {
+        log::info("dropped a header the user may not send", {{"user", user->name}, {"header", name},
+                                                            {"cluster", route->cluster}});
+      }
+    }
+  }
+  proto::RequestHead head{std::string(req.method_string()), route->upstreamTarget(),
+                          std::move(forwarded)};
+  auto opened = mux->openStream(head, !body_pending);
+  if (!opened.ok()) {
+    int code = absl::IsResourceExhausted(opened.status()) ? 429 : 503;
+    co_await writeStatus(s, o.write_timeout, code,
+                         "cluster \"" + route->cluster + "\": " + std::string(opened.status().message()),
+                         keep);
+    co_return keep;
+  }
+  std::shared_ptr<tunnel::Stream> stream = std::move(*opened);
+
+  RequestShape shape;
+  shape.keep_alive = req.keep_alive();
+  shape.is_head = req.method() == http::verb::head;
+  shape.long_lived = isLongLived(*route);
+  shape.cluster = route->cluster;
+
+  bool reuse = false;
+  if (body_pending && net::iequals(req[http::field::expect], "100-continue")) {
+    // Answered here rather than by the edge: the body streams through the tunnel as it comes.
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (!co_await writeAll(s, o.write_timeout, asio::buffer(kContinue.data(), kContinue.size()))) {
+      stream->reset(proto::ResetCode::kCancel, "client went away");
+      co_return false;
+    }
+  }
+  if (body_pending) {
+    auto [uploaded, ok] = co_await (uploadBody(s, buf, parser, stream, o.idle_timeout) &&
+                                    proxyResponse(self, s, buf, stream, shape, true));
+    reuse = uploaded && ok;
+  } else {
+    reuse = co_await proxyResponse(self, s, buf, stream, shape, true);
+  }
+  if (!stream->isReset()) stream->reset(proto::ResetCode::kCancel, "exchange finished");
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  log::debug("request", {{"cluster", route->cluster}, {"user", user->name},
+                         {"method", std::string(req.method_string())}, {"path", route->path},
+                         {"duration_ms", ms.count()}});
+  co_return reuse;
+}
+
+asio::awaitable<void> UserServer::Impl::session(std::shared_ptr<Impl> self, tcp::socket socket) {
+  boost::system::error_code ignored;
+  std::string peer = endpointString(socket.remote_endpoint(ignored));
+  socket.set_option(tcp::no_delay(true), ignored);
+  SslStream s(beast::tcp_stream(std::move(socket)), *self->tls);
+  auto& lowest = beast::get_lowest_layer(s);
+  lowest.expires_after(self->options.handshake_timeout);
+  auto [hec] = co_await s.async_handshake(asio::ssl::stream_base::server, kUseTuple);
+  if (hec) {
+    log::debug("user TLS handshake failed", {{"peer", peer}, {"error", hec.message()}});
+    co_return;
+  }
+  beast::flat_buffer buf;
+  for (;;) {
+    Parser parser;
+    parser.header_limit(static_cast<uint32_t>(self->options.max_header_bytes));
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    lowest.expires_after(self->options.idle_timeout);
+    auto [ec, n] = co_await http::async_read_header(s, buf, parser, kUseTuple);
+    lowest.expires_never();
+    if (ec) {
+      if (ec.category() == http::make_error_code(http::error::bad_target).category() && ec != http::error::end_of_stream) {
+        int code = ec == http::error::header_limit ? 431 : 400;
+        co_await writeStatus(&s, self->options.write_timeout, code,
+                             "malformed HTTP request: " + ec.message(), false);
+      }
+      break;
+    }
+    bool keep = co_await handle(self, &s, &buf, &parser, peer);
+    if (!keep) break;
+  }
+  closeSocket(&s);
+}
+
+asio::awaitable<void> UserServer::Impl::acceptLoop(std::shared_ptr<Impl> self) {
+  for (;;) {
+    auto [ec, socket] = co_await self->acceptor.async_accept(asio::make_strand(self->io), kUseTuple);
+    if (self->stopped) co_return;
+    if (ec) {
+      log::warn("accept failed", {{"listener", "users"}, {"error", ec.message()}});
+      asio::steady_timer t(self->acceptor.get_executor(), std::chrono::milliseconds(50));
+      co_await t.async_wait(kUseTuple);
+      continue;
+    }
+    auto ex = socket.get_executor();
+    asio::co_spawn(ex, session(self, std::move(socket)), asio::detached);
+  }
+}
+
+UserServer::UserServer(asio::io_context& io, std::shared_ptr<asio::ssl::context> tls,
+                       UserServerOptions options, std::shared_ptr<const StaticTokenAuthenticator> auth,
+                       std::shared_ptr<TunnelRegistry> registry)
+    : impl_(std::make_shared<Impl>(io, std::move(tls), options, std::move(auth), std::move(registry))) {}
+
+UserServer::~UserServer() { stop(); }
+
+absl::StatusOr<net::HostPort> UserServer::start(const net::HostPort& address) {
+  boost::system::error_code ec;
+  auto ip = asio::ip::make_address(address.host, ec);
+  if (ec) return absl::InvalidArgumentError("invalid listen address " + address.str());
+  tcp::endpoint ep(ip, address.port);
+  auto& a = impl_->acceptor;
+  a.open(ep.protocol(), ec);
+  if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) a.bind(ep, ec);
+  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return absl::UnavailableError("cannot listen on " + address.str() + ": " + ec.message());
+  auto bound = a.local_endpoint(ec);
+  asio::co_spawn(a.get_executor(), Impl::acceptLoop(impl_), asio::detached);
+  return net::HostPort{bound.address().to_string(), bound.port()};
+}
+
+void UserServer::stop() {
+  if (!impl_) return;
+  asio::post(impl_->acceptor.get_executor(), [impl = impl_] {
+    impl->stopped = true;
+    boost::system::error_code ec;
+    impl->acceptor.close(ec);
+  });
+}
+
+}  // namespace kubehub::hub

@@ -1,0 +1,46 @@
+#pragma once
+/// The users' Kubernetes endpoint: HTTPS at /clusters/CLUSTER/<kubernetes path>. Authenticates
+/// the bearer token, routes to the cluster's tunnel and streams the exchange both ways (plain
+/// responses, chunked watch streams, and upgrades such as exec/attach/port-forward).
+/// One strand per connection; start/stop from any thread.
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <chrono>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "common/net/address.h"
+#include "hub/auth/token_file.h"
+#include "hub/tunnel/tunnel_registry.h"
+
+namespace kubehub::hub {
+
+struct UserServerOptions {
+  /// How long to wait for the edge's response head.
+  std::chrono::milliseconds response_timeout{60000};
+  /// Idle keep-alive connections are closed after this.
+  std::chrono::milliseconds idle_timeout{120000};
+  std::chrono::milliseconds handshake_timeout{10000};
+  /// A single write to a client that does not progress for this long drops the client.
+  std::chrono::milliseconds write_timeout{60000};
+  size_t max_header_bytes = 64 * 1024;
+};
+
+class UserServer {
+ public:
+  UserServer(boost::asio::io_context& io, std::shared_ptr<boost::asio::ssl::context> tls,
+             UserServerOptions options, std::shared_ptr<const StaticTokenAuthenticator> auth,
+             std::shared_ptr<TunnelRegistry> registry);
+  ~UserServer();
+
+  absl::StatusOr<net::HostPort> start(const net::HostPort& address);
+  void stop();
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace kubehub::hub

@@ -1,0 +1,216 @@
+// kubehub-hub: parses options and wires the tunnel listener, the users' endpoint and the admin
+// endpoint together. Everything else lives in hub/ libraries that tests share.
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "common/config/flags.h"
+#include "common/log/log.h"
+#include "common/net/http_server.h"
+#include "common/net/server_main.h"
+#include "common/net/tls.h"
+#include "common/tunnel/ws_transport.h"
+#include "hub/api/user_server.h"
+#include "hub/auth/token_file.h"
+#include "hub/tunnel/agent_session.h"
+#include "hub/tunnel/tunnel_registry.h"
+
+namespace asio = boost::asio;
+using namespace kubehub;
+
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+
+struct Options {
+  std::string listen = "0.0.0.0:8443";
+  std::string tunnel_listen = "0.0.0.0:8444";
+  std::string admin_listen = "0.0.0.0:9090";
+  std::string tls_cert, tls_key;
+  std::string tunnel_tls_cert, tunnel_tls_key;
+  std::string agent_ca;
+  std::string token_file;
+  std::string hub_id;
+  std::string log_level = "info";
+  int64_t threads = 0;
+  std::chrono::milliseconds response_timeout{60000};
+  std::chrono::milliseconds ping_interval{15000};
+  std::chrono::milliseconds tunnel_idle_timeout{45000};
+  int64_t stream_window = 256 * 1024;
+  int64_t max_streams = 1024;
+
+  absl::Status validate() {
+    if (tls_cert.empty() || tls_key.empty()) {
+      return absl::InvalidArgumentError("--tls-cert and --tls-key are required (the users' HTTPS endpoint)");
+    }
+    if (agent_ca.empty()) {
+      return absl::InvalidArgumentError("--agent-ca is required (the CA that signs agents' client certificates)");
+    }
+    if (token_file.empty()) return absl::InvalidArgumentError("--token-file is required");
+    if (tunnel_tls_cert.empty()) tunnel_tls_cert = tls_cert;
+    if (tunnel_tls_key.empty()) tunnel_tls_key = tls_key;
+    if (threads <= 0) threads = std::max(1u, std::thread::hardware_concurrency());
+    if (threads > 256) return absl::InvalidArgumentError("--threads must be at most 256");
+    if (hub_id.empty()) {
+      char host[256] = {0};
+      gethostname(host, sizeof(host) - 1);
+      hub_id = host;
+    }
+    if (stream_window < 32 * 1024 || stream_window > (1 << 30)) {
+      return absl::InvalidArgumentError("--stream-window must be between 32768 and 1073741824");
+    }
+    if (max_streams < 1 || max_streams > 65536) {
+      return absl::InvalidArgumentError("--max-streams must be between 1 and 65536");
+    }
+    if (ping_interval.count() < 100) return absl::InvalidArgumentError("--ping-interval must be at least 100ms");
+    if (tunnel_idle_timeout < 2 * ping_interval) {
+      return absl::InvalidArgumentError("--tunnel-idle-timeout must be at least twice --ping-interval");
+    }
+    return absl::OkStatus();
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  config::FlagSet flags("kubehub-hub",
+                        "The kubehub hub: terminates agents' tunnels and serves users' Kubernetes "
+                        "requests at https://HUB/clusters/CLUSTER/...");
+  flags.addString("listen", &o.listen, "HOST:PORT of the users' HTTPS endpoint (port 0: any)");
+  flags.addString("tunnel-listen", &o.tunnel_listen, "HOST:PORT where agents connect (mTLS WebSocket)");
+  flags.addString("admin-listen", &o.admin_listen, "HOST:PORT for /healthz, /readyz, /metrics");
+  flags.addString("tls-cert", &o.tls_cert, "PEM certificate (chain) of the users' endpoint");
+  flags.addString("tls-key", &o.tls_key, "PEM private key of the users' endpoint");
+  flags.addString("tunnel-tls-cert", &o.tunnel_tls_cert, "PEM certificate of the tunnel listener (default: --tls-cert)");
+  flags.addString("tunnel-tls-key", &o.tunnel_tls_key, "PEM key of the tunnel listener (default: --tls-key)");
+  flags.addString("agent-ca", &o.agent_ca, "PEM CA bundle that signs agents' client certificates");
+  flags.addString("token-file", &o.token_file, "users' static bearer tokens, CSV: token,user,uid,\"group1,group2\"");
+  flags.addString("hub-id", &o.hub_id, "this hub's identity in logs and the protocol (default: hostname)");
+  flags.addString("log-level", &o.log_level, "debug, info, warn or error");
+  flags.addInt("threads", &o.threads, "I/O threads (default: one per core)");
+  flags.addDuration("response-timeout", &o.response_timeout, "how long to wait for an edge's response head");
+  flags.addDuration("ping-interval", &o.ping_interval, "tunnel heartbeat interval");
+  flags.addDuration("tunnel-idle-timeout", &o.tunnel_idle_timeout, "a tunnel with no traffic for this long is dropped");
+  flags.addInt("stream-window", &o.stream_window, "per-stream flow-control window in bytes");
+  flags.addInt("max-streams", &o.max_streams, "concurrent streams per tunnel");
+  if (auto s = flags.parse(argc, argv); !s.ok()) net::exitWithConfigError("kubehub-hub", s);
+  if (flags.helpRequested()) {
+    std::fputs(flags.usage().c_str(), stdout);
+    return 0;
+  }
+  if (!flags.args().empty()) {
+    net::exitWithConfigError("kubehub-hub", absl::InvalidArgumentError("unexpected argument " + flags.args()[0]));
+  }
+  log::Level level;
+  if (!log::parseLevel(o.log_level, &level)) {
+    net::exitWithConfigError("kubehub-hub", absl::InvalidArgumentError("--log-level must be debug, info, warn or error"));
+  }
+  if (auto s = o.validate(); !s.ok()) net::exitWithConfigError("kubehub-hub", s);
+  log::init("hub", level);
+
+  auto listen = net::parseHostPort(o.listen);
+  auto tunnel_listen = net::parseHostPort(o.tunnel_listen);
+  auto admin_listen = net::parseHostPort(o.admin_listen);
+  for (auto* a : {&listen, &tunnel_listen, &admin_listen}) {
+    if (!a->ok()) net::exitWithConfigError("kubehub-hub", a->status());
+  }
+  auto user_tls = net::makeServerContext({o.tls_cert, o.tls_key, ""});
+  if (!user_tls.ok()) net::exitWithConfigError("kubehub-hub", user_tls.status());
+  auto tunnel_tls = net::makeServerContext({o.tunnel_tls_cert, o.tunnel_tls_key, o.agent_ca});
+  if (!tunnel_tls.ok()) net::exitWithConfigError("kubehub-hub", tunnel_tls.status());
+  auto tokens = hub::StaticTokenAuthenticator::loadFile(o.token_file);
+  if (!tokens.ok()) net::exitWithConfigError("kubehub-hub", tokens.status());
+  auto auth = std::make_shared<const hub::StaticTokenAuthenticator>(std::move(*tokens));
+
+  asio::io_context io(static_cast<int>(o.threads));
+  auto registry = std::make_shared<hub::TunnelRegistry>();
+
+  hub::AgentSessionOptions session_options;
+  session_options.hub_id = o.hub_id;
+  session_options.mux.ping_interval = o.ping_interval;
+  session_options.mux.idle_timeout = o.tunnel_idle_timeout;
+  session_options.mux.stream_window = static_cast<uint32_t>(o.stream_window);
+  session_options.mux.connection_window = static_cast<uint32_t>(std::max<int64_t>(o.stream_window * 64, 16 << 20));
+  session_options.mux.max_streams = static_cast<uint32_t>(o.max_streams);
+
+  tunnel::TunnelListener tunnels(
+      io, *tunnel_tls,
+      [registry, session_options](std::unique_ptr<tunnel::Transport> t, tunnel::TunnelPeer peer) {
+        auto ex = t->executor();
+        asio::co_spawn(ex, hub::runAgentSession(registry, std::move(t), std::move(peer), session_options),
+                       asio::detached);
+      },
+      std::chrono::seconds(10));
+  hub::UserServerOptions user_options;
+  user_options.response_timeout = o.response_timeout;
+  hub::UserServer users(io, *user_tls, user_options, auth, registry);
+
+  std::atomic<bool> ready{false};
+  net::HttpServerOptions admin_options;
+  admin_options.name = "admin";
+  net::HttpServer admin(io, admin_options, [&](net::HttpRequest& req) -> net::HttpResponse {
+    if (req.path == "/healthz" || req.path == "/livez") return {200, "text/plain", "ok\n", {}};
+    if (req.path == "/readyz") {
+      if (ready.load()) return {200, "text/plain", "ok\n", {}};
+      return {503, "text/plain", "starting\n", {}};
+    }
+    if (req.path == "/metrics") {
+      std::string text =
+          "# HELP kubehub_hub_connected_agents Agents with an open tunnel to this hub.\n"
+          "# TYPE kubehub_hub_connected_agents gauge\n"
+          "kubehub_hub_connected_agents " + std::to_string(registry->size()) + "\n";
+      return {200, "text/plain; version=0.0.4", text, {}};
+    }
+    if (req.path == "/debug/clusters") {
+      nlohmann::json list = nlohmann::json::array();
+      for (const auto& t : registry->snapshot()) {
+        nlohmann::json entry = {{"cluster", t.cluster},
+                                {"agentVersion", t.agent_version},
+                                {"peer", t.peer},
+                                {"streams", t.mux->streamCount()},
+                                {"discovered", !t.discovery.empty()}};
+        if (!t.discovery.empty()) {
+          auto d = nlohmann::json::parse(t.discovery, nullptr, false);
+          if (!d.is_discarded() && d.contains("resources")) entry["resources"] = d["resources"].size();
+        }
+        list.push_back(entry);
+      }
+      return {200, "application/json", nlohmann::json{{"clusters", list}}.dump(), {}};
+    }
+    return net::jsonError(404, "not found");
+  });
+
+  auto tunnel_bound = tunnels.start(*tunnel_listen);
+  if (!tunnel_bound.ok()) net::exitWithConfigError("kubehub-hub", tunnel_bound.status());
+  auto user_bound = users.start(*listen);
+  if (!user_bound.ok()) net::exitWithConfigError("kubehub-hub", user_bound.status());
+  auto admin_bound = admin.start(*admin_listen);
+  if (!admin_bound.ok()) net::exitWithConfigError("kubehub-hub", admin_bound.status());
+  log::info("tunnel listening", {{"address", tunnel_bound->str()}});
+  log::info("users listening", {{"address", user_bound->str()}});
+  log::info("admin listening", {{"address", admin_bound->str()}});
+  log::info("hub started", {{"hub_id", o.hub_id}, {"version", kVersion}, {"threads", o.threads},
+                            {"tokens", auth->size()}});
+  ready = true;
+
+  net::runIoContext(io, static_cast<int>(o.threads), [&] {
+    ready = false;
+    tunnels.stop();
+    users.stop();
+    admin.stop();
+    for (const auto& t : registry->snapshot()) {
+      t.mux->shutdown(proto::GoAwayCode::kDraining, "hub shutting down");
+    }
+    // Give GOAWAYs a moment to reach the agents, then stop.
+    auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(500));
+    timer->async_wait([&io, timer](const boost::system::error_code&) { io.stop(); });
+  });
+  log::info("hub stopped");
+  return 0;
+}

@@ -1,0 +1,129 @@
+#include "hub/tunnel/agent_session.h"
+
+#include <nlohmann/json.hpp>
+
+#include "common/log/log.h"
+#include "proto/frame.h"
+#include "proto/handshake.h"
+
+namespace kubehub::hub {
+
+namespace asio = boost::asio;
+using proto::FrameType;
+
+namespace {
+
+asio::awaitable<void> refuse(tunnel::Transport& transport, proto::GoAwayCode code,
+                             const std::string& reason, const tunnel::TunnelPeer& peer) {
+  log::warn("agent refused", {{"peer", peer.address}, {"certificate_cn", peer.common_name},
+                              {"reason", reason}});
+  // Named locals, not temporaries inside co_await: GCC 12 destroys some such temporaries twice.
+  proto::GoAwayInfo info;
+  info.code = code;
+  info.reason = reason;
+  std::string frame = proto::encodeFrame(FrameType::kGoAway, 0, 0, proto::encodeGoAway(info));
+  co_await transport.write(frame);
+  co_await transport.close(reason);
+}
+
+void onControl(std::weak_ptr<TunnelRegistry> weak_registry, std::weak_ptr<tunnel::Mux> weak_mux,
+               std::string cluster, std::string message) {
+  auto registry = weak_registry.lock();
+  auto mux = weak_mux.lock();
+  if (!registry || !mux) return;
+  nlohmann::json j = nlohmann::json::parse(message, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("type") || !j["type"].is_string()) {
+    log::warn("malformed control message from agent", {{"cluster", cluster}});
+    return;
+  }
+  std::string type = j["type"].get<std::string>();
+  if (type == "discovery.response") {
+    size_t count = j.contains("resources") && j["resources"].is_array() ? j["resources"].size() : 0;
+    std::string version;
+    if (j.contains("serverVersion") && j["serverVersion"].is_object() &&
+        j["serverVersion"].contains("gitVersion") && j["serverVersion"]["gitVersion"].is_string()) {
+      version = j["serverVersion"]["gitVersion"].get<std::string>();
+    }
+    log::info("discovery received", {{"cluster", cluster}, {"resources", count},
+                                     {"kubernetes_version", version}});
+    registry->setDiscovery(cluster, mux.get(), std::move(message));
+  } else if (type == "discovery.error") {
+    std::string msg = j.value("message", "");
+    log::warn("agent could not discover its API server", {{"cluster", cluster}, {"error", msg}});
+  } else {
+    log::debug("ignoring control message", {{"cluster", cluster}, {"type", type}});
+  }
+}
+
+}  // namespace
+
+asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
+                                      std::unique_ptr<tunnel::Transport> transport,
+                                      tunnel::TunnelPeer peer, AgentSessionOptions options) {
+  transport->setReadDeadline(options.hello_timeout);
+  boost::system::error_code ec = co_await transport->read();
+  transport->setReadDeadline(std::chrono::milliseconds(0));
+  if (ec) {
+    log::info("agent went away before HELLO", {{"peer", peer.address}, {"error", ec.message()}});
+    co_return;
+  }
+  auto frame = proto::decodeFrame(transport->message());
+  if (!frame.ok() || frame->type != FrameType::kHello) {
+    co_await refuse(*transport, proto::GoAwayCode::kProtocolError,
+                    "the first frame must be HELLO", peer);
+    co_return;
+  }
+  auto hello = proto::decodeHello(frame->payload);
+  if (!hello.ok()) {
+    co_await refuse(*transport, proto::GoAwayCode::kProtocolError,
+                    "malformed HELLO: " + std::string(hello.status().message()), peer);
+    co_return;
+  }
+  if (hello->protocol != proto::kProtocolVersion) {
+    co_await refuse(*transport, proto::GoAwayCode::kVersionMismatch,
+                    "protocol version " + std::to_string(hello->protocol) +
+                        " is not supported; this hub speaks " +
+                        std::to_string(proto::kProtocolVersion),
+                    peer);
+    co_return;
+  }
+  if (hello->cluster != peer.common_name) {
+    co_await refuse(*transport, proto::GoAwayCode::kUnauthorized,
+                    "the client certificate is for cluster \"" + peer.common_name +
+                        "\" but the agent claims \"" + hello->cluster + "\"",
+                    peer);
+    co_return;
+  }
+  const tunnel::MuxOptions& mo = options.mux;
+  proto::Welcome welcome{proto::kProtocolVersion, options.hub_id,     mo.max_frame,
+                         mo.stream_window,        mo.connection_window,
+                         static_cast<uint32_t>(mo.ping_interval.count()), mo.max_streams};
+  std::string welcome_frame =
+      proto::encodeFrame(FrameType::kWelcome, 0, 0, proto::encodeWelcome(welcome));
+  ec = co_await transport->write(welcome_frame);
+  if (ec) co_return;
+
+  tunnel::MuxOptions mux_options = options.mux;
+  mux_options.opens_streams = true;
+  mux_options.name = hello->cluster;
+  auto mux = std::make_shared<tunnel::Mux>(std::move(transport), mux_options);
+  std::string cluster = hello->cluster;
+  mux->setControlHandler([weak_registry = std::weak_ptr<TunnelRegistry>(registry),
+                          weak_mux = std::weak_ptr<tunnel::Mux>(mux), cluster](std::string m) {
+    onControl(weak_registry, weak_mux, cluster, std::move(m));
+  });
+
+  auto previous = registry->attach(ClusterTunnel{cluster, mux, hello->agent_version, peer.address,
+                                                 std::chrono::system_clock::now(), {}});
+  if (previous) {
+    log::info("replacing the previous tunnel of the cluster", {{"cluster", cluster}});
+    previous->shutdown(proto::GoAwayCode::kReplaced, "a newer tunnel for this cluster connected");
+  }
+  log::info("tunnel up", {{"cluster", cluster}, {"peer", peer.address},
+                          {"agent_version", hello->agent_version}});
+  mux->sendControl(nlohmann::json{{"type", "discovery.request"}, {"id", 1}}.dump());
+  co_await mux->run();
+  registry->detach(cluster, mux.get());
+}
+
+}  // namespace kubehub::hub

@@ -1,0 +1,27 @@
+#pragma once
+/// The hub's side of one agent connection: the HELLO/WELCOME handshake, identity checks,
+/// registration in the TunnelRegistry, the discovery request, and the multiplexer's lifetime.
+
+#include <boost/asio/awaitable.hpp>
+#include <memory>
+#include <string>
+
+#include "common/tunnel/mux.h"
+#include "common/tunnel/transport.h"
+#include "common/tunnel/ws_transport.h"
+#include "hub/tunnel/tunnel_registry.h"
+
+namespace kubehub::hub {
+
+struct AgentSessionOptions {
+  std::string hub_id;
+  tunnel::MuxOptions mux;
+  std::chrono::milliseconds hello_timeout{10000};
+};
+
+/// Runs on the transport's strand until the tunnel closes.
+boost::asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
+                                             std::unique_ptr<tunnel::Transport> transport,
+                                             tunnel::TunnelPeer peer, AgentSessionOptions options);
+
+}  // namespace kubehub::hub

@@ -1,0 +1,41 @@
+#pragma once
+/// Which agent tunnel serves which cluster on this hub. Thread-safe.
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/tunnel/mux.h"
+
+namespace kubehub::hub {
+
+struct ClusterTunnel {
+  std::string cluster;
+  std::shared_ptr<tunnel::Mux> mux;
+  std::string agent_version;
+  std::string peer;
+  std::chrono::system_clock::time_point connected_at;
+  /// The agent's discovery report (JSON), empty until it arrives.
+  std::string discovery;
+};
+
+class TunnelRegistry {
+ public:
+  /// Registers a tunnel; returns the one it replaces (the caller closes it), if any.
+  std::shared_ptr<tunnel::Mux> attach(ClusterTunnel tunnel);
+  /// Removes the cluster's entry if it still belongs to `mux`.
+  void detach(const std::string& cluster, const tunnel::Mux* mux);
+  std::shared_ptr<tunnel::Mux> find(std::string_view cluster) const;
+  void setDiscovery(const std::string& cluster, const tunnel::Mux* mux, std::string discovery);
+  std::vector<ClusterTunnel> snapshot() const;
+  size_t size() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, ClusterTunnel> tunnels_;
+};
+
+}  // namespace kubehub::hub
