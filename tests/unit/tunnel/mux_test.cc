@@ -1,0 +1,339 @@
+#include "common/tunnel/mux.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "common/k8s/cluster_path.h"
+#include "tests/unit/tunnel/memory_transport.h"
+
+namespace kubehub::tunnel {
+namespace {
+
+namespace asio = boost::asio;
+
+MuxOptions hubOptions() {
+  MuxOptions o;
+  o.opens_streams = true;
+  o.stream_window = 64 * 1024;
+  o.connection_window = 1024 * 1024;
+  o.max_frame = 64 * 1024;
+  o.name = "test";
+  return o;
+}
+
+MuxOptions agentOptions() {
+  MuxOptions o = hubOptions();
+  o.opens_streams = false;
+  return o;
+}
+
+/// What the fake agent does with each stream, by target.
+asio::awaitable<void> serveStream(std::shared_ptr<Stream> stream, proto::RequestHead head,
+                                  std::shared_ptr<int> resets_seen) {
+  if (head.target == "/echo") {
+    std::string body;
+    for (;;) {
+      auto c = co_await stream->read();
+      if (!c.ok()) co_return;
+      body += c->data;
+      stream->consumed(c->data.size());
+      if (c->end) break;
+    }
+    proto::ResponseHead rh;
+    rh.status = 200;
+    rh.headers.emplace_back("Content-Length", std::to_string(body.size()));
+    stream->sendResponseHead(rh, false);
+    absl::Status st = co_await stream->write(body);
+    if (st.ok()) stream->finish();
+  } else if (head.target.starts_with("/big")) {
+    size_t n = std::stoul(*k8s::queryParam(head.target.substr(head.target.find('?') + 1), "n"));
+    proto::ResponseHead rh;
+    rh.status = 200;
+    stream->sendResponseHead(rh, false);
+    std::string chunk(10000, 'x');
+    size_t sent = 0;
+    while (sent < n) {
+      absl::Status st = co_await stream->write(chunk);
+      if (!st.ok()) {
+        ++*resets_seen;
+        co_return;
+      }
+      sent += chunk.size();
+    }
+    stream->finish();
+  } else if (head.target == "/wait-reset") {
+    proto::ResponseHead rh;
+    rh.status = 200;
+    stream->sendResponseHead(rh, false);
+    co_await stream->waitReset();
+    ++*resets_seen;
+  }
+}
+
+struct Harness {
+  asio::io_context io;
+  std::shared_ptr<Mux> hub;
+  std::shared_ptr<Mux> agent;
+  std::shared_ptr<int> resets_seen = std::make_shared<int>(0);
+  std::string hub_close_reason;
+  std::string agent_close_reason;
+
+  Harness(MuxOptions ho = hubOptions(), MuxOptions ao = agentOptions()) {
+    auto [a, b] = MemoryTransport::pair(io.get_executor());
+    hub = std::make_shared<Mux>(std::move(a), ho);
+    agent = std::make_shared<Mux>(std::move(b), ao);
+    auto ex = io.get_executor();
+    auto resets = resets_seen;
+    agent->setOpenHandler([ex, resets](std::shared_ptr<Stream> s, proto::RequestHead h) {
+      asio::co_spawn(ex, serveStream(std::move(s), std::move(h), resets), asio::detached);
+    });
+  }
+
+  static asio::awaitable<void> runMux(std::shared_ptr<Mux> mux, std::string* reason) {
+    *reason = co_await mux->run();
+  }
+
+  /// Runs `body` with both muxes until it finishes (or 20 s pass: a failure).
+  template <typename F>
+  void run(F body) {
+    asio::co_spawn(io, runMux(hub, &hub_close_reason), asio::detached);
+    asio::co_spawn(io, runMux(agent, &agent_close_reason), asio::detached);
+    bool done = false;
+    asio::steady_timer guard(io, std::chrono::seconds(20));
+    asio::co_spawn(io, body(this), [&](std::exception_ptr e) {
+      done = true;
+      guard.cancel();
+      hub->shutdown(proto::GoAwayCode::kNormal, "test over");
+      if (e) std::rethrow_exception(e);
+    });
+    guard.async_wait([&](boost::system::error_code ec) {
+      if (!ec) io.stop();
+    });
+    io.run_for(std::chrono::seconds(25));
+    ASSERT_TRUE(done) << "test body did not finish in time";
+  }
+};
+
+asio::awaitable<std::string> readAll(std::shared_ptr<Stream> s) {
+  std::string out;
+  for (;;) {
+    auto c = co_await s->read();
+    if (!c.ok()) co_return "ERROR: " + std::string(c.status().message());
+    out += c->data;
+    s->consumed(c->data.size());
+    if (c->end) co_return out;
+  }
+}
+
+asio::awaitable<void> echoBody(Harness* h) {
+  std::string payload(300 * 1024, '\0');
+  for (size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>(i * 7);
+  proto::RequestHead head{"POST", "/echo", {}};
+  auto s = h->hub->openStream(head, false);
+  EXPECT_TRUE(s.ok());
+  auto stream = *s;
+  absl::Status st = co_await stream->write(payload);
+  EXPECT_TRUE(st.ok()) << st;
+  stream->finish();
+  auto rh = co_await stream->responseHead();
+  EXPECT_TRUE(rh.ok());
+  EXPECT_EQ(rh->status, 200);
+  std::string body = co_await readAll(stream);
+  EXPECT_EQ(body.size(), payload.size());
+  EXPECT_TRUE(body == payload);
+}
+
+TEST(Mux, EchoLargerThanWindowsRoundTrips) {
+  Harness h;
+  h.run(echoBody);
+  EXPECT_EQ(h.hub->streamCount(), 0u);
+}
+
+asio::awaitable<void> slowConsumer(Harness* h) {
+  // Stream A produces 50 MB nobody reads; stream B must still complete.
+  auto a = h->hub->openStream({"GET", "/big?n=50000000", {}}, true);
+  EXPECT_TRUE(a.ok());
+  auto head_a = co_await (*a)->responseHead();
+  EXPECT_TRUE(head_a.ok());
+  for (int i = 0; i < 20; ++i) {
+    auto b = h->hub->openStream({"POST", "/echo", {}}, false);
+    EXPECT_TRUE(b.ok());
+    std::string msg = "hello " + std::to_string(i);
+    absl::Status st = co_await (*b)->write(msg);
+    EXPECT_TRUE(st.ok());
+    (*b)->finish();
+    std::string got = co_await readAll(*b);
+    EXPECT_EQ(got, msg);
+  }
+  // A's producer is held back by A's window: the hub buffers at most one window of it.
+  auto first = co_await (*a)->read();
+  EXPECT_TRUE(first.ok());
+  EXPECT_LE(first->data.size(), 64u * 1024);
+  EXPECT_GT(h->agent->stats().credit_stalls.load(), 0u);
+  (*a)->reset(proto::ResetCode::kCancel, "done");
+}
+
+TEST(Mux, SlowConsumerDoesNotStallOtherStreams) {
+  Harness h;
+  h.run(slowConsumer);
+}
+
+asio::awaitable<void> resetReachesAgent(Harness* h) {
+  auto s = h->hub->openStream({"GET", "/wait-reset", {}}, true);
+  EXPECT_TRUE(s.ok());
+  auto rh = co_await (*s)->responseHead();
+  EXPECT_TRUE(rh.ok());
+  (*s)->reset(proto::ResetCode::kCancel, "user went away");
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  for (int i = 0; i < 200 && *h->resets_seen == 0; ++i) {
+    t.expires_after(std::chrono::milliseconds(5));
+    co_await t.async_wait(asio::use_awaitable);
+  }
+  EXPECT_EQ(*h->resets_seen, 1);
+}
+
+TEST(Mux, ResetReachesThePeer) {
+  Harness h;
+  h.run(resetReachesAgent);
+}
+
+asio::awaitable<void> tunnelLoss(Harness* h) {
+  auto s = h->hub->openStream({"GET", "/wait-reset", {}}, true);
+  auto rh = co_await (*s)->responseHead();
+  EXPECT_TRUE(rh.ok());
+  h->agent->shutdown(proto::GoAwayCode::kDraining, "agent stopping");
+  auto c = co_await (*s)->read();
+  EXPECT_FALSE(c.ok());
+  EXPECT_NE(std::string(c.status().message()).find("agent stopping"), std::string::npos)
+      << c.status().message();
+  auto again = h->hub->openStream({"GET", "/echo", {}}, true);
+  EXPECT_FALSE(again.ok());
+}
+
+TEST(Mux, TunnelLossFailsOpenStreamsWithTheReason) {
+  Harness h;
+  h.run(tunnelLoss);
+  EXPECT_NE(h.hub_close_reason.find("GOAWAY"), std::string::npos) << h.hub_close_reason;
+}
+
+asio::awaitable<void> bigControl(Harness* h, std::string* received) {
+  std::string big(3 * 1024 * 1024 + 17, 'c');
+  h->hub->sendControl(big);
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  for (int i = 0; i < 400 && received->size() != big.size(); ++i) {
+    t.expires_after(std::chrono::milliseconds(5));
+    co_await t.async_wait(asio::use_awaitable);
+  }
+  EXPECT_EQ(*received, big);
+}
+
+TEST(Mux, ControlMessagesLargerThanAFrameAreReassembled) {
+  Harness h;
+  std::string received;
+  h.agent->setControlHandler([&received](std::string m) { received = std::move(m); });
+  h.run([&received](Harness* hh) { return bigControl(hh, &received); });
+}
+
+/// A raw peer: speaks frames directly to a Mux, to inject protocol violations.
+struct RawPeer {
+  asio::io_context io;
+  std::shared_ptr<Mux> mux;
+  std::unique_ptr<MemoryTransport> raw;
+  std::string reason;
+
+  RawPeer() {
+    auto [a, b] = MemoryTransport::pair(io.get_executor());
+    mux = std::make_shared<Mux>(std::move(a), agentOptions());
+    raw = std::move(b);
+    mux->setOpenHandler([](std::shared_ptr<Stream>, proto::RequestHead) {});
+  }
+};
+
+asio::awaitable<void> runMuxInto(std::shared_ptr<Mux> mux, std::string* reason) {
+  *reason = co_await mux->run();
+}
+
+asio::awaitable<void> sendGarbage(MemoryTransport* raw, std::vector<std::string>* replies) {
+  std::string truncated("\x12\x00\x00\x00", 4);  // a frame shorter than its header
+  co_await raw->write(truncated);
+  for (;;) {
+    auto ec = co_await raw->read();
+    if (ec) co_return;
+    replies->push_back(std::string(raw->message()));
+  }
+}
+
+TEST(Mux, MalformedFrameClosesTheTunnelWithAReason) {
+  RawPeer p;
+  std::vector<std::string> replies;
+  asio::co_spawn(p.io, runMuxInto(p.mux, &p.reason), asio::detached);
+  asio::co_spawn(p.io, sendGarbage(p.raw.get(), &replies), asio::detached);
+  p.io.run_for(std::chrono::seconds(5));
+  EXPECT_NE(p.reason.find("protocol error"), std::string::npos) << p.reason;
+  ASSERT_FALSE(replies.empty());
+  auto f = proto::decodeFrame(replies.back());
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->type, proto::FrameType::kGoAway);
+}
+
+asio::awaitable<void> overrunWindow(MemoryTransport* raw, std::vector<std::string>* replies) {
+  proto::RequestHead head{"GET", "/x", {}};
+  std::string open = proto::encodeFrame(proto::FrameType::kOpen, 0, 1, proto::encodeRequestHead(head));
+  co_await raw->write(open);
+  std::string data = proto::encodeFrame(proto::FrameType::kData, 0, 1, std::string(32 * 1024, 'd'));
+  for (int i = 0; i < 3; ++i) co_await raw->write(data);  // 96 KiB into a 64 KiB window
+  for (;;) {
+    auto ec = co_await raw->read();
+    if (ec) co_return;
+    replies->push_back(std::string(raw->message()));
+    auto f = proto::decodeFrame(replies->back());
+    if (f.ok() && f->type == proto::FrameType::kReset) break;
+  }
+  raw->abort();
+}
+
+TEST(Mux, StreamWindowOverrunIsResetNotBuffered) {
+  RawPeer p;
+  std::vector<std::string> replies;
+  asio::co_spawn(p.io, runMuxInto(p.mux, &p.reason), asio::detached);
+  asio::co_spawn(p.io, overrunWindow(p.raw.get(), &replies), asio::detached);
+  p.io.run_for(std::chrono::seconds(10));
+  ASSERT_FALSE(replies.empty());
+  auto f = proto::decodeFrame(replies.back());
+  ASSERT_TRUE(f.ok());
+  ASSERT_EQ(f->type, proto::FrameType::kReset);
+  auto info = proto::decodeReset(f->payload);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->code, proto::ResetCode::kFlowControlError);
+  EXPECT_EQ(p.mux->streamCount(), 0u);
+}
+
+asio::awaitable<void> openOnHubSide(MemoryTransport* raw) {
+  // An agent must never open streams towards the hub.
+  proto::RequestHead head{"GET", "/", {}};
+  std::string open = proto::encodeFrame(proto::FrameType::kOpen, proto::kFlagEnd, 1,
+                                        proto::encodeRequestHead(head));
+  co_await raw->write(open);
+  for (;;) {
+    if (co_await raw->read()) co_return;
+  }
+}
+
+TEST(Mux, HubRefusesStreamsOpenedByTheAgent) {
+  asio::io_context io;
+  auto [a, b] = MemoryTransport::pair(io.get_executor());
+  auto mux = std::make_shared<Mux>(std::move(a), hubOptions());
+  std::string reason;
+  asio::co_spawn(io, runMuxInto(mux, &reason), asio::detached);
+  asio::co_spawn(io, openOnHubSide(b.get()), asio::detached);
+  io.run_for(std::chrono::seconds(2));
+  EXPECT_NE(reason.find("may not open streams"), std::string::npos) << reason;
+}
+
+}  // namespace
+}  // namespace kubehub::tunnel
