@@ -17,6 +17,7 @@
 #include "common/tunnel/ws_transport.h"
 #include "hub/api/user_server.h"
 #include "hub/auth/token_file.h"
+#include "hub/metrics/hub_metrics.h"
 #include "hub/tunnel/agent_session.h"
 #include "hub/tunnel/tunnel_registry.h"
 
@@ -130,6 +131,7 @@ int main(int argc, char** argv) {
 
   asio::io_context io(static_cast<int>(o.threads));
   auto registry = std::make_shared<hub::TunnelRegistry>();
+  auto metrics = std::make_shared<hub::HubMetrics>(registry);
 
   hub::AgentSessionOptions session_options;
   session_options.hub_id = o.hub_id;
@@ -141,15 +143,18 @@ int main(int argc, char** argv) {
 
   tunnel::TunnelListener tunnels(
       io, *tunnel_tls,
-      [registry, session_options](std::unique_ptr<tunnel::Transport> t, tunnel::TunnelPeer peer) {
+      [registry, metrics, session_options](std::unique_ptr<tunnel::Transport> t,
+                                           tunnel::TunnelPeer peer) {
         auto ex = t->executor();
-        asio::co_spawn(ex, hub::runAgentSession(registry, std::move(t), std::move(peer), session_options),
+        asio::co_spawn(ex,
+                       hub::runAgentSession(registry, metrics, std::move(t), std::move(peer),
+                                            session_options),
                        asio::detached);
       },
       std::chrono::seconds(10));
   hub::UserServerOptions user_options;
   user_options.response_timeout = o.response_timeout;
-  hub::UserServer users(io, *user_tls, user_options, auth, registry);
+  hub::UserServer users(io, *user_tls, user_options, auth, registry, metrics);
 
   std::atomic<bool> ready{false};
   net::HttpServerOptions admin_options;
@@ -160,13 +165,7 @@ int main(int argc, char** argv) {
       if (ready.load()) return {200, "text/plain", "ok\n", {}};
       return {503, "text/plain", "starting\n", {}};
     }
-    if (req.path == "/metrics") {
-      std::string text =
-          "# HELP kubehub_hub_connected_agents Agents with an open tunnel to this hub.\n"
-          "# TYPE kubehub_hub_connected_agents gauge\n"
-          "kubehub_hub_connected_agents " + std::to_string(registry->size()) + "\n";
-      return {200, "text/plain; version=0.0.4", text, {}};
-    }
+    if (req.path == "/metrics") return {200, "text/plain; version=0.0.4", metrics->serialize(), {}};
     if (req.path == "/debug/clusters") {
       nlohmann::json list = nlohmann::json::array();
       for (const auto& t : registry->snapshot()) {

@@ -16,6 +16,7 @@
 #include "common/k8s/cluster_path.h"
 #include "common/k8s/status_body.h"
 #include "common/log/log.h"
+#include "common/k8s/request_info.h"
 #include "common/net/http_headers.h"
 
 namespace kubehub::hub {
@@ -37,6 +38,13 @@ std::string endpointString(const tcp::endpoint& ep) {
   return ep.address().to_string() + ":" + std::to_string(ep.port());
 }
 
+/// How a request ended, for metrics (and the audit log).
+struct Outcome {
+  int status = 0;
+  const char* served_from = "hub";
+  uint64_t bytes = 0;
+};
+
 /// What the handler learned about the request that shapes the response.
 struct RequestShape {
   bool keep_alive = true;
@@ -45,6 +53,7 @@ struct RequestShape {
   /// noticed while we wait for the edge, and the connection closes afterwards.
   bool long_lived = false;
   std::string cluster;
+  Outcome* outcome = nullptr;
 };
 
 bool isLongLived(const k8s::ClusterTarget& t) {
@@ -113,7 +122,8 @@ asio::awaitable<bool> uploadBody(SslStream* s, beast::flat_buffer* buf, Parser* 
 
 /// Copies the tunnel stream's bytes to the client; chunk-encodes when `chunked`.
 asio::awaitable<bool> pumpBody(SslStream* s, std::shared_ptr<tunnel::Stream> stream, bool chunked,
-                               bool end_cleanly_on_error, std::chrono::milliseconds timeout) {
+                               bool end_cleanly_on_error, std::chrono::milliseconds timeout,
+                               uint64_t* bytes) {
   for (;;) {
     auto c = co_await stream->read();
     if (!c.ok()) {
@@ -142,6 +152,7 @@ asio::awaitable<bool> pumpBody(SslStream* s, std::shared_ptr<tunnel::Stream> str
         co_return false;
       }
       stream->consumed(n);
+      *bytes += n;
     }
     if (c->end) {
       if (chunked) {
@@ -167,8 +178,9 @@ asio::awaitable<void> monitorClient(SslStream* s, std::shared_ptr<tunnel::Stream
 }
 
 asio::awaitable<bool> pumpLongLived(SslStream* s, std::shared_ptr<tunnel::Stream> stream,
-                                    bool chunked, std::chrono::milliseconds timeout) {
-  bool ok = co_await pumpBody(s, stream, chunked, true, timeout);
+                                    bool chunked, std::chrono::milliseconds timeout,
+                                    uint64_t* bytes) {
+  bool ok = co_await pumpBody(s, stream, chunked, true, timeout, bytes);
   // The connection is not reused after a long-lived response; closing it also ends the monitor.
   closeSocket(s);
   co_return ok;
@@ -202,8 +214,8 @@ asio::awaitable<void> clientToTunnel(SslStream* s, beast::flat_buffer* buf,
 }
 
 asio::awaitable<void> tunnelToClient(SslStream* s, std::shared_ptr<tunnel::Stream> stream,
-                                     std::chrono::milliseconds timeout) {
-  co_await pumpBody(s, stream, false, false, timeout);
+                                     std::chrono::milliseconds timeout, uint64_t* bytes) {
+  co_await pumpBody(s, stream, false, false, timeout, bytes);
   closeSocket(s);
 }
 
@@ -216,9 +228,10 @@ asio::awaitable<bool> proxyResponse(std::shared_ptr<UserServer::Impl> self, SslS
 struct UserServer::Impl : std::enable_shared_from_this<UserServer::Impl> {
   Impl(asio::io_context& io_in, std::shared_ptr<asio::ssl::context> tls_in,
        UserServerOptions options_in, std::shared_ptr<const StaticTokenAuthenticator> auth_in,
-       std::shared_ptr<TunnelRegistry> registry_in)
+       std::shared_ptr<TunnelRegistry> registry_in, std::shared_ptr<HubMetrics> metrics_in)
       : io(io_in), tls(std::move(tls_in)), options(options_in), auth(std::move(auth_in)),
-        registry(std::move(registry_in)), acceptor(asio::make_strand(io_in)) {}
+        registry(std::move(registry_in)), metrics(std::move(metrics_in)),
+        acceptor(asio::make_strand(io_in)) {}
 
   static asio::awaitable<void> acceptLoop(std::shared_ptr<Impl> self);
   static asio::awaitable<void> session(std::shared_ptr<Impl> self, tcp::socket socket);
@@ -230,6 +243,7 @@ struct UserServer::Impl : std::enable_shared_from_this<UserServer::Impl> {
   UserServerOptions options;
   std::shared_ptr<const StaticTokenAuthenticator> auth;
   std::shared_ptr<TunnelRegistry> registry;
+  std::shared_ptr<HubMetrics> metrics;
   tcp::acceptor acceptor;
   bool stopped = false;
 };
@@ -245,6 +259,7 @@ asio::awaitable<bool> proxyResponse(std::shared_ptr<UserServer::Impl> self, SslS
   auto waited = co_await (stream->responseHead() || timer.async_wait(kUseTuple));
   if (waited.index() == 1) {
     stream->reset(proto::ResetCode::kTimeout, "no response from the edge in time");
+    shape.outcome->status = 504;
     co_await writeStatus(s, o.write_timeout, 504,
                          "the edge API server of cluster \"" + shape.cluster +
                              "\" did not answer within " +
@@ -254,6 +269,7 @@ asio::awaitable<bool> proxyResponse(std::shared_ptr<UserServer::Impl> self, SslS
   }
   auto head = std::get<0>(std::move(waited));
   if (!head.ok()) {
+    shape.outcome->status = 503;
     co_await writeStatus(s, o.write_timeout, 503,
                          "cluster \"" + shape.cluster + "\" is unreachable: " +
                              std::string(head.status().message()),
@@ -261,6 +277,8 @@ asio::awaitable<bool> proxyResponse(std::shared_ptr<UserServer::Impl> self, SslS
     co_return false;
   }
   int status = head->status;
+  shape.outcome->status = status;
+  shape.outcome->served_from = "forward";
   net::HeaderList headers = net::forwardableResponseHeaders(head->headers, status);
   bool has_length = net::findHeader(headers, "Content-Length").has_value();
   bool no_body = shape.is_head || status == 204 || status == 304 || (status >= 100 && status < 200);
@@ -282,7 +300,8 @@ asio::awaitable<bool> proxyResponse(std::shared_ptr<UserServer::Impl> self, SslS
   }
 
   if (status == 101) {
-    co_await (clientToTunnel(s, buf, stream) && tunnelToClient(s, stream, o.write_timeout));
+    co_await (clientToTunnel(s, buf, stream) &&
+              tunnelToClient(s, stream, o.write_timeout, &shape.outcome->bytes));
     co_return false;
   }
   if (no_body) {
@@ -291,12 +310,32 @@ asio::awaitable<bool> proxyResponse(std::shared_ptr<UserServer::Impl> self, SslS
     co_return !close_after;
   }
   if (shape.long_lived) {
-    co_await (pumpLongLived(s, stream, chunked, o.write_timeout) || monitorClient(s, stream));
+    co_await (pumpLongLived(s, stream, chunked, o.write_timeout, &shape.outcome->bytes) ||
+              monitorClient(s, stream));
     co_return false;
   }
-  bool ok = co_await pumpBody(s, stream, chunked, false, o.write_timeout);
+  bool ok = co_await pumpBody(s, stream, chunked, false, o.write_timeout, &shape.outcome->bytes);
   co_return ok && !close_after;
 }
+
+}  // namespace
+
+namespace {
+
+/// Records one request's metrics when the handler's frame ends, whichever way it ends.
+struct RequestRecord {
+  HubMetrics* metrics = nullptr;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  std::string cluster;  // only clusters this hub serves: user-chosen names would be unbounded
+  std::string verb;
+  Outcome outcome;
+
+  ~RequestRecord() {
+    if (metrics == nullptr || outcome.status == 0) return;
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    metrics->request(cluster, verb, outcome.status, outcome.served_from, seconds, outcome.bytes);
+  }
+};
 
 }  // namespace
 
@@ -308,42 +347,49 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
   bool body_pending = !parser->is_done();
   bool keep = req.keep_alive() && !body_pending;
   std::string target(req.target());
-  auto started = std::chrono::steady_clock::now();
+  RequestRecord record;
+  record.metrics = self->metrics.get();
+  record.verb = k8s::parseRequestInfo(req.method_string(), "/", "").verb;
 
   auto token = bearerToken(req[http::field::authorization]);
   std::optional<UserInfo> user;
   if (token) user = self->auth->authenticate(*token);
   if (!user) {
     log::info("unauthenticated request", {{"peer", peer}, {"has_token", token.has_value() ? "true" : "false"}});
+    if (self->metrics) self->metrics->authFailure(token ? "invalid" : "missing");
+    record.outcome.status = 401;
     co_await writeStatus(s, o.write_timeout, 401, "Unauthorized", keep);
     co_return keep;
   }
   auto route = k8s::parseClusterTarget(target);
   if (!route.ok()) {
     int code = absl::IsNotFound(route.status()) ? 404 : 400;
+    record.outcome.status = code;
     co_await writeStatus(s, o.write_timeout, code, std::string(route.status().message()), keep);
     co_return keep;
   }
+  k8s::RequestInfo info = k8s::parseRequestInfo(req.method_string(), route->path, route->query);
+  record.verb = info.verb;
   auto mux = self->registry->find(route->cluster);
   if (!mux) {
+    record.outcome.status = 503;
     co_await writeStatus(s, o.write_timeout, 503,
                          "cluster \"" + route->cluster +
                              "\" is not connected to this hub (its agent is offline or unknown)",
                          keep);
     co_return keep;
   }
+  record.cluster = route->cluster;
 
   net::HeaderList in;
   in.reserve(16);
   for (const auto& field : req) in.emplace_back(std::string(field.name_string()), std::string(field.value()));
   std::vector<std::string> removed;
   net::HeaderList forwarded = net::forwardableRequestHeaders(in, &removed);
-  if (!removed.empty()) {
-    for (const auto& name : removed) {
-      if (!net::iequals(name, "Authorization")) {
-        log::info("dropped a header the user may not send", {{"user", user->name}, {"header", name},
-                                                            {"cluster", route->cluster}});
-      }
+  for (const auto& name : removed) {
+    if (!net::iequals(name, "Authorization")) {
+      log::info("dropped a header the user may not send", {{"user", user->name}, {"header", name},
+                                                          {"cluster", route->cluster}});
     }
   }
   proto::RequestHead head{std::string(req.method_string()), route->upstreamTarget(),
@@ -351,6 +397,7 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
   auto opened = mux->openStream(head, !body_pending);
   if (!opened.ok()) {
     int code = absl::IsResourceExhausted(opened.status()) ? 429 : 503;
+    record.outcome.status = code;
     co_await writeStatus(s, o.write_timeout, code,
                          "cluster \"" + route->cluster + "\": " + std::string(opened.status().message()),
                          keep);
@@ -361,8 +408,13 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
   RequestShape shape;
   shape.keep_alive = req.keep_alive();
   shape.is_head = req.method() == http::verb::head;
-  shape.long_lived = isLongLived(*route);
+  shape.long_lived = isLongLived(*route) || net::isUpgrade(in);
   shape.cluster = route->cluster;
+  shape.outcome = &record.outcome;
+  if (self->metrics) {
+    self->metrics->streamOpened();
+    if (shape.long_lived) self->metrics->watchOpened();
+  }
 
   bool reuse = false;
   if (body_pending && net::iequals(req[http::field::expect], "100-continue")) {
@@ -370,21 +422,26 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     if (!co_await writeAll(s, o.write_timeout, asio::buffer(kContinue.data(), kContinue.size()))) {
       stream->reset(proto::ResetCode::kCancel, "client went away");
-      co_return false;
+      body_pending = false;
+      shape.keep_alive = false;
     }
   }
-  if (body_pending) {
-    auto [uploaded, ok] = co_await (uploadBody(s, buf, parser, stream, o.idle_timeout) &&
-                                    proxyResponse(self, s, buf, stream, shape, true));
-    reuse = uploaded && ok;
-  } else {
-    reuse = co_await proxyResponse(self, s, buf, stream, shape, true);
+  if (!stream->isReset()) {
+    if (body_pending) {
+      auto [uploaded, ok] = co_await (uploadBody(s, buf, parser, stream, o.idle_timeout) &&
+                                      proxyResponse(self, s, buf, stream, shape, true));
+      reuse = uploaded && ok;
+    } else {
+      reuse = co_await proxyResponse(self, s, buf, stream, shape, true);
+    }
   }
   if (!stream->isReset()) stream->reset(proto::ResetCode::kCancel, "exchange finished");
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-  log::debug("request", {{"cluster", route->cluster}, {"user", user->name},
-                         {"method", std::string(req.method_string())}, {"path", route->path},
-                         {"duration_ms", ms.count()}});
+  if (self->metrics) {
+    self->metrics->streamClosed();
+    if (shape.long_lived) self->metrics->watchClosed();
+  }
+  log::debug("request", {{"cluster", route->cluster}, {"user", user->name}, {"verb", info.verb},
+                         {"path", route->path}, {"status", record.outcome.status}});
   co_return reuse;
 }
 
@@ -439,8 +496,9 @@ asio::awaitable<void> UserServer::Impl::acceptLoop(std::shared_ptr<Impl> self) {
 
 UserServer::UserServer(asio::io_context& io, std::shared_ptr<asio::ssl::context> tls,
                        UserServerOptions options, std::shared_ptr<const StaticTokenAuthenticator> auth,
-                       std::shared_ptr<TunnelRegistry> registry)
-    : impl_(std::make_shared<Impl>(io, std::move(tls), options, std::move(auth), std::move(registry))) {}
+                       std::shared_ptr<TunnelRegistry> registry, std::shared_ptr<HubMetrics> metrics)
+    : impl_(std::make_shared<Impl>(io, std::move(tls), options, std::move(auth), std::move(registry),
+                                   std::move(metrics))) {}
 
 UserServer::~UserServer() { stop(); }
 

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "common/net/address.h"
 #include "hub/auth/token_file.h"
+#include "hub/metrics/hub_metrics.h"
 #include "hub/tunnel/tunnel_registry.h"
 
 namespace kubehub::hub {
@@ -31,7 +32,7 @@ class UserServer {
  public:
   UserServer(boost::asio::io_context& io, std::shared_ptr<boost::asio::ssl::context> tls,
              UserServerOptions options, std::shared_ptr<const StaticTokenAuthenticator> auth,
-             std::shared_ptr<TunnelRegistry> registry);
+             std::shared_ptr<TunnelRegistry> registry, std::shared_ptr<HubMetrics> metrics);
   ~UserServer();
 
   absl::StatusOr<net::HostPort> start(const net::HostPort& address);

@@ -57,9 +57,23 @@ void onControl(std::weak_ptr<TunnelRegistry> weak_registry, std::weak_ptr<tunnel
 
 }  // namespace
 
+std::string_view closeReasonClass(const std::string& reason) {
+  if (reason.find("newer tunnel") != std::string::npos) return "replaced";
+  if (reason.find("protocol error") != std::string::npos) return "protocol_error";
+  if (reason.find("shutting down") != std::string::npos) return "shutdown";
+  if (reason.find("timed out") != std::string::npos || reason.find("timeout") != std::string::npos) {
+    return "timeout";
+  }
+  return "closed";
+}
+
 asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
+                                      std::shared_ptr<HubMetrics> metrics,
                                       std::unique_ptr<tunnel::Transport> transport,
                                       tunnel::TunnelPeer peer, AgentSessionOptions options) {
+  auto refused = [&metrics](std::string_view why) {
+    if (metrics) metrics->agentRefused(why);
+  };
   transport->setReadDeadline(options.hello_timeout);
   boost::system::error_code ec = co_await transport->read();
   transport->setReadDeadline(std::chrono::milliseconds(0));
@@ -69,17 +83,20 @@ asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
   }
   auto frame = proto::decodeFrame(transport->message());
   if (!frame.ok() || frame->type != FrameType::kHello) {
+    refused("hello");
     co_await refuse(*transport, proto::GoAwayCode::kProtocolError,
                     "the first frame must be HELLO", peer);
     co_return;
   }
   auto hello = proto::decodeHello(frame->payload);
   if (!hello.ok()) {
+    refused("hello");
     co_await refuse(*transport, proto::GoAwayCode::kProtocolError,
                     "malformed HELLO: " + std::string(hello.status().message()), peer);
     co_return;
   }
   if (hello->protocol != proto::kProtocolVersion) {
+    refused("version");
     co_await refuse(*transport, proto::GoAwayCode::kVersionMismatch,
                     "protocol version " + std::to_string(hello->protocol) +
                         " is not supported; this hub speaks " +
@@ -88,6 +105,7 @@ asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
     co_return;
   }
   if (hello->cluster != peer.common_name) {
+    refused("identity");
     co_await refuse(*transport, proto::GoAwayCode::kUnauthorized,
                     "the client certificate is for cluster \"" + peer.common_name +
                         "\" but the agent claims \"" + hello->cluster + "\"",
@@ -122,8 +140,10 @@ asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
   log::info("tunnel up", {{"cluster", cluster}, {"peer", peer.address},
                           {"agent_version", hello->agent_version}});
   mux->sendControl(nlohmann::json{{"type", "discovery.request"}, {"id", 1}}.dump());
-  co_await mux->run();
+  if (metrics) metrics->tunnelUp();
+  std::string reason = co_await mux->run();
   registry->detach(cluster, mux.get());
+  if (metrics) metrics->tunnelDown(closeReasonClass(reason));
 }
 
 }  // namespace kubehub::hub

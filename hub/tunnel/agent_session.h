@@ -9,6 +9,7 @@
 #include "common/tunnel/mux.h"
 #include "common/tunnel/transport.h"
 #include "common/tunnel/ws_transport.h"
+#include "hub/metrics/hub_metrics.h"
 #include "hub/tunnel/tunnel_registry.h"
 
 namespace kubehub::hub {
@@ -20,7 +21,9 @@ struct AgentSessionOptions {
 };
 
 /// Runs on the transport's strand until the tunnel closes.
+/// `metrics` may be null.
 boost::asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
+                                             std::shared_ptr<HubMetrics> metrics,
                                              std::unique_ptr<tunnel::Transport> transport,
                                              tunnel::TunnelPeer peer, AgentSessionOptions options);
 

@@ -1,0 +1,174 @@
+#include "hub/metrics/hub_metrics.h"
+
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/text_serializer.h>
+
+#include <sstream>
+
+namespace kubehub::hub {
+
+namespace {
+
+/// Per-tunnel figures read at scrape time from the multiplexers' atomic counters, so the data
+/// path pays nothing for them.
+class TunnelCollector : public prometheus::Collectable {
+ public:
+  explicit TunnelCollector(std::shared_ptr<TunnelRegistry> tunnels) : tunnels_(std::move(tunnels)) {}
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    using prometheus::MetricType;
+    prometheus::MetricFamily bytes{"kubehub_hub_tunnel_bytes_total",
+                                   "Bytes carried by agent tunnels (frames, both directions).",
+                                   MetricType::Counter, {}};
+    prometheus::MetricFamily frames{"kubehub_hub_tunnel_frames_total",
+                                    "Frames carried by agent tunnels.", MetricType::Counter, {}};
+    prometheus::MetricFamily streams{"kubehub_hub_tunnel_streams", "Open streams per tunnel.",
+                                     MetricType::Gauge, {}};
+    prometheus::MetricFamily opened{"kubehub_hub_tunnel_streams_opened_total",
+                                    "Streams opened per tunnel.", MetricType::Counter, {}};
+    prometheus::MetricFamily stalls{"kubehub_hub_flow_control_stalls_total",
+                                    "Times a sender waited for flow-control credit.",
+                                    MetricType::Counter, {}};
+    prometheus::MetricFamily up{"kubehub_hub_cluster_connected",
+                                "1 for each cluster whose agent holds a tunnel to this hub.",
+                                MetricType::Gauge, {}};
+    for (const auto& t : tunnels_->snapshot()) {
+      const auto& s = t.mux->stats();
+      auto metric = [&](std::vector<prometheus::ClientMetric::Label> extra) {
+        prometheus::ClientMetric m;
+        m.label.push_back({"cluster", t.cluster});
+        for (auto& l : extra) m.label.push_back(std::move(l));
+        return m;
+      };
+      auto in = metric({{"direction", "in"}});
+      in.counter.value = static_cast<double>(s.bytes_in.load());
+      auto out = metric({{"direction", "out"}});
+      out.counter.value = static_cast<double>(s.bytes_out.load());
+      bytes.metric.push_back(in);
+      bytes.metric.push_back(out);
+      auto fin = metric({{"direction", "in"}});
+      fin.counter.value = static_cast<double>(s.frames_in.load());
+      auto fout = metric({{"direction", "out"}});
+      fout.counter.value = static_cast<double>(s.frames_out.load());
+      frames.metric.push_back(fin);
+      frames.metric.push_back(fout);
+      auto st = metric({});
+      st.gauge.value = static_cast<double>(t.mux->streamCount());
+      streams.metric.push_back(st);
+      auto op = metric({});
+      op.counter.value = static_cast<double>(s.streams_opened.load());
+      opened.metric.push_back(op);
+      auto sl = metric({});
+      sl.counter.value = static_cast<double>(s.credit_stalls.load());
+      stalls.metric.push_back(sl);
+      auto u = metric({});
+      u.gauge.value = 1;
+      up.metric.push_back(u);
+    }
+    return {bytes, frames, streams, opened, stalls, up};
+  }
+
+ private:
+  std::shared_ptr<TunnelRegistry> tunnels_;
+};
+
+const prometheus::Histogram::BucketBoundaries& latencyBuckets() {
+  static const prometheus::Histogram::BucketBoundaries b = {
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+  return b;
+}
+
+}  // namespace
+
+HubMetrics::HubMetrics(std::shared_ptr<TunnelRegistry> tunnels)
+    : registry_(std::make_shared<prometheus::Registry>()),
+      tunnel_collector_(std::make_shared<TunnelCollector>(std::move(tunnels))) {
+  connected_ = &prometheus::BuildGauge()
+                    .Name("kubehub_hub_connected_agents")
+                    .Help("Agents with an open tunnel to this hub.")
+                    .Register(*registry_)
+                    .Add({});
+  tunnel_up_total_ = &prometheus::BuildCounter()
+                          .Name("kubehub_hub_tunnel_up_total")
+                          .Help("Tunnels established.")
+                          .Register(*registry_);
+  tunnel_down_total_ = &prometheus::BuildCounter()
+                            .Name("kubehub_hub_tunnel_down_total")
+                            .Help("Tunnels closed, by reason.")
+                            .Register(*registry_);
+  agent_refused_total_ = &prometheus::BuildCounter()
+                              .Name("kubehub_hub_agent_refused_total")
+                              .Help("Agent connections refused, by reason.")
+                              .Register(*registry_);
+  requests_total_ = &prometheus::BuildCounter()
+                         .Name("kubehub_hub_requests_total")
+                         .Help("Users' requests by cluster, verb, code and where they were served from.")
+                         .Register(*registry_);
+  request_seconds_ = &prometheus::BuildHistogram()
+                          .Name("kubehub_hub_request_duration_seconds")
+                          .Help("Time to the end of users' requests (watches and streams: their lifetime).")
+                          .Register(*registry_);
+  response_bytes_total_ = &prometheus::BuildCounter()
+                               .Name("kubehub_hub_response_bytes_total")
+                               .Help("Response body bytes sent to users.")
+                               .Register(*registry_);
+  auth_failures_total_ = &prometheus::BuildCounter()
+                              .Name("kubehub_hub_auth_failures_total")
+                              .Help("Requests refused for missing or invalid credentials.")
+                              .Register(*registry_);
+  active_streams_ = &prometheus::BuildGauge()
+                         .Name("kubehub_hub_active_streams")
+                         .Help("Users' requests in flight through tunnels.")
+                         .Register(*registry_)
+                         .Add({});
+  active_watches_ = &prometheus::BuildGauge()
+                         .Name("kubehub_hub_active_watches")
+                         .Help("Watches, followed logs and upgraded streams open now.")
+                         .Register(*registry_)
+                         .Add({});
+}
+
+std::string HubMetrics::serialize() const {
+  auto families = registry_->Collect();
+  auto tunnel = tunnel_collector_->Collect();
+  families.insert(families.end(), tunnel.begin(), tunnel.end());
+  return prometheus::TextSerializer{}.Serialize(families);
+}
+
+void HubMetrics::tunnelUp() {
+  connected_->Increment();
+  tunnel_up_total_->Add({}).Increment();
+}
+
+void HubMetrics::tunnelDown(std::string_view reason) {
+  connected_->Decrement();
+  tunnel_down_total_->Add({{"reason", std::string(reason)}}).Increment();
+}
+
+void HubMetrics::agentRefused(std::string_view reason) {
+  agent_refused_total_->Add({{"reason", std::string(reason)}}).Increment();
+}
+
+void HubMetrics::request(std::string_view cluster, std::string_view verb, int code,
+                         std::string_view served_from, double seconds, uint64_t bytes_out) {
+  std::string c(cluster), v(verb), s(served_from);
+  requests_total_->Add({{"cluster", c}, {"verb", v}, {"code", std::to_string(code)}, {"served_from", s}})
+      .Increment();
+  request_seconds_->Add({{"cluster", c}, {"verb", v}, {"served_from", s}}, latencyBuckets())
+      .Observe(seconds);
+  if (bytes_out > 0) {
+    response_bytes_total_->Add({{"cluster", c}, {"served_from", s}}).Increment(static_cast<double>(bytes_out));
+  }
+}
+
+void HubMetrics::authFailure(std::string_view reason) {
+  auth_failures_total_->Add({{"reason", std::string(reason)}}).Increment();
+}
+
+void HubMetrics::streamOpened() { active_streams_->Increment(); }
+void HubMetrics::streamClosed() { active_streams_->Decrement(); }
+void HubMetrics::watchOpened() { active_watches_->Increment(); }
+void HubMetrics::watchClosed() { active_watches_->Decrement(); }
+
+}  // namespace kubehub::hub

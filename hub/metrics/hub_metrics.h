@@ -1,0 +1,57 @@
+#pragma once
+/// Every metric the hub exports, declared in one place (names kubehub_hub_<what>_<unit>; labels
+/// bounded: cluster names, verbs, codes, never addresses or token ids). Thread-safe.
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "hub/tunnel/tunnel_registry.h"
+
+namespace kubehub::hub {
+
+class HubMetrics {
+ public:
+  explicit HubMetrics(std::shared_ptr<TunnelRegistry> tunnels);
+
+  /// The Prometheus text exposition of everything.
+  std::string serialize() const;
+
+  void tunnelUp();
+  /// `reason` is a small fixed vocabulary: closed, replaced, protocol_error, timeout, shutdown.
+  void tunnelDown(std::string_view reason);
+  /// `reason`: tls, hello, identity, version.
+  void agentRefused(std::string_view reason);
+  /// One finished user request. `served_from`: forward, cache, or hub (answered by the hub
+  /// itself: auth failures, unknown clusters, bad paths).
+  void request(std::string_view cluster, std::string_view verb, int code,
+               std::string_view served_from, double seconds, uint64_t bytes_out);
+  /// `reason`: missing, invalid.
+  void authFailure(std::string_view reason);
+  void streamOpened();
+  void streamClosed();
+  void watchOpened();
+  void watchClosed();
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::shared_ptr<prometheus::Collectable> tunnel_collector_;
+  prometheus::Gauge* connected_;
+  prometheus::Family<prometheus::Counter>* tunnel_up_total_;
+  prometheus::Family<prometheus::Counter>* tunnel_down_total_;
+  prometheus::Family<prometheus::Counter>* agent_refused_total_;
+  prometheus::Family<prometheus::Counter>* requests_total_;
+  prometheus::Family<prometheus::Histogram>* request_seconds_;
+  prometheus::Family<prometheus::Counter>* response_bytes_total_;
+  prometheus::Family<prometheus::Counter>* auth_failures_total_;
+  prometheus::Gauge* active_streams_;
+  prometheus::Gauge* active_watches_;
+};
+
+}  // namespace kubehub::hub
