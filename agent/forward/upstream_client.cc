@@ -282,7 +282,8 @@ asio::awaitable<bool> download(UpstreamClient::Impl* impl, Conn* c,
   while (!parser->is_done()) {
     parser->get().body().data = buf.data();
     parser->get().body().size = buf.size();
-    auto [rec, rn] = co_await http::async_read(c->stream, c->buffer, *parser, kUseTuple);
+    // read_some: a watch event or a log line goes out as soon as it arrives.
+    auto [rec, rn] = co_await http::async_read_some(c->stream, c->buffer, *parser, kUseTuple);
     if (rec == http::error::need_buffer) rec = {};
     if (rec) {
       stream->reset(proto::ResetCode::kUpstreamUnavailable, "API server response: " + rec.message());
@@ -313,7 +314,7 @@ asio::awaitable<void> forwardInner(std::shared_ptr<UpstreamClient> self, Upstrea
     }
     ConnPtr conn = std::move(*acquired);
     bool chunked = false;
-    std::string text = requestText(impl, head, has_body, &chunked);
+    std::string text = requestText(impl, head, has_body && !upgrade, &chunked);
     if (!co_await writeUpstream(conn.get(), text)) {
       // A pooled connection the server had closed: retry once on a fresh one if nothing of the
       // request's body was consumed yet.

@@ -103,7 +103,8 @@ asio::awaitable<bool> uploadBody(SslStream* s, beast::flat_buffer* buf, Parser* 
     parser->get().body().data = chunk.data();
     parser->get().body().size = chunk.size();
     beast::get_lowest_layer(*s).expires_after(timeout);
-    auto [ec, n] = co_await http::async_read(*s, *buf, *parser, kUseTuple);
+    // read_some: pass on what has arrived instead of waiting for a full buffer.
+    auto [ec, n] = co_await http::async_read_some(*s, *buf, *parser, kUseTuple);
     beast::get_lowest_layer(*s).expires_never();
     if (ec == http::error::need_buffer) ec = {};
     if (ec) {
@@ -394,7 +395,10 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
   }
   proto::RequestHead head{std::string(req.method_string()), route->upstreamTarget(),
                           std::move(forwarded)};
-  auto opened = mux->openStream(head, !body_pending);
+  // An upgrade has no body but its client keeps sending (raw bytes after the 101), so its
+  // stream stays open in the hub-to-agent direction too.
+  bool upgrade = net::isUpgrade(in);
+  auto opened = mux->openStream(head, !body_pending && !upgrade);
   if (!opened.ok()) {
     int code = absl::IsResourceExhausted(opened.status()) ? 429 : 503;
     record.outcome.status = code;
@@ -408,7 +412,7 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
   RequestShape shape;
   shape.keep_alive = req.keep_alive();
   shape.is_head = req.method() == http::verb::head;
-  shape.long_lived = isLongLived(*route) || net::isUpgrade(in);
+  shape.long_lived = isLongLived(*route) || upgrade;
   shape.cluster = route->cluster;
   shape.outcome = &record.outcome;
   if (self->metrics) {
