@@ -158,12 +158,8 @@ bool isValidHeader(std::string_view name, std::string_view value) {
 }
 
 absl::StatusOr<FrameView> decodeFrame(std::string_view bytes, size_t max_frame) {
-  if (bytes.size() > max_frame) {
-    return absl::InvalidArgumentError("frame of " + std::to_string(bytes.size()) +
-                                      " bytes exceeds the limit of " + std::to_string(max_frame));
-  }
   if (bytes.size() < kHeaderSize) {
-    return absl::InvalidArgumentError("frame shorter than its 6-byte header");
+    return absl::InvalidArgumentError("frame shorter than its 10-byte header");
   }
   auto b = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(bytes[i])); };
   if (!knownType(static_cast<uint8_t>(b(0)))) {
@@ -173,7 +169,18 @@ absl::StatusOr<FrameView> decodeFrame(std::string_view bytes, size_t max_frame) 
   f.type = static_cast<FrameType>(b(0));
   f.flags = static_cast<uint8_t>(b(1));
   f.stream = (b(2) << 24) | (b(3) << 16) | (b(4) << 8) | b(5);
-  f.payload = bytes.substr(kHeaderSize);
+  uint32_t length = (b(6) << 24) | (b(7) << 16) | (b(8) << 8) | b(9);
+  if (length > max_frame - kHeaderSize) {
+    return absl::InvalidArgumentError("frame of " + std::to_string(length + kHeaderSize) +
+                                      " bytes exceeds the limit of " + std::to_string(max_frame));
+  }
+  if (bytes.size() - kHeaderSize < length) {
+    return absl::InvalidArgumentError("truncated frame: header announces " +
+                                      std::to_string(length) + " payload bytes, " +
+                                      std::to_string(bytes.size() - kHeaderSize) + " present");
+  }
+  f.payload = bytes.substr(kHeaderSize, length);
+  f.size = kHeaderSize + length;
   if (connectionLevel(f.type) && f.stream != 0) {
     return absl::InvalidArgumentError(std::string(frameTypeName(f.type)) +
                                       " frame must be on stream 0");
@@ -208,12 +215,21 @@ absl::StatusOr<FrameView> decodeFrame(std::string_view bytes, size_t max_frame) 
   return f;
 }
 
+absl::StatusOr<FrameView> decodeSingleFrame(std::string_view message, size_t max_frame) {
+  auto f = decodeFrame(message, max_frame);
+  if (f.ok() && f->size != message.size()) {
+    return absl::InvalidArgumentError("trailing bytes after the frame");
+  }
+  return f;
+}
+
 std::string encodeFrame(FrameType type, uint8_t flags, uint32_t stream, std::string_view payload) {
   std::string out;
   out.reserve(kHeaderSize + payload.size());
   out.push_back(static_cast<char>(type));
   out.push_back(static_cast<char>(flags));
   putU32(out, stream);
+  putU32(out, static_cast<uint32_t>(payload.size()));
   out.append(payload);
   return out;
 }

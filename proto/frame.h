@@ -13,8 +13,9 @@
 namespace kubehub::proto {
 
 inline constexpr uint32_t kProtocolVersion = 1;
-inline constexpr size_t kHeaderSize = 6;
-/// Largest frame (header + payload) a peer may send unless the handshake lowers it.
+inline constexpr size_t kHeaderSize = 10;
+/// Largest frame (header + payload), and largest WebSocket message, a peer may send unless the
+/// handshake lowers it. A message carries one or more whole frames.
 inline constexpr size_t kMaxFrameSize = 1 << 20;
 /// DATA payloads senders cut their byte streams into.
 inline constexpr size_t kMaxDataChunk = 32 * 1024;
@@ -70,13 +71,19 @@ struct FrameView {
   uint8_t flags = 0;
   uint32_t stream = 0;
   std::string_view payload;
+  /// Bytes the frame occupies (header + payload): where the next frame of the message starts.
+  size_t size = 0;
 };
 
+/// Decodes the frame at the start of `bytes` (a message may hold several, back to back).
 /// Validates the header and the payload's framing (not its typed contents). `max_frame` bounds
 /// the whole frame.
 absl::StatusOr<FrameView> decodeFrame(std::string_view bytes, size_t max_frame = kMaxFrameSize);
+/// Decodes a message that must hold exactly one frame (the handshake frames).
+absl::StatusOr<FrameView> decodeSingleFrame(std::string_view message,
+                                            size_t max_frame = kMaxFrameSize);
 
-/// Writes the 6-byte header followed by `payload`.
+/// Writes the 10-byte header followed by `payload`.
 std::string encodeFrame(FrameType type, uint8_t flags, uint32_t stream, std::string_view payload);
 
 using Headers = std::vector<std::pair<std::string, std::string>>;

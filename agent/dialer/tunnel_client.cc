@@ -78,7 +78,7 @@ asio::awaitable<std::string> session(const TunnelClientOptions& o,
   ec = co_await transport->read();
   transport->setReadDeadline(std::chrono::milliseconds(0));
   if (ec) co_return "no WELCOME from the hub: " + ec.message();
-  auto frame = proto::decodeFrame(transport->message());
+  auto frame = proto::decodeSingleFrame(transport->message());
   if (!frame.ok()) co_return "malformed frame from the hub: " + std::string(frame.status().message());
   if (frame->type == FrameType::kGoAway) {
     auto info = proto::decodeGoAway(frame->payload);

@@ -94,10 +94,18 @@ asio::awaitable<void> Mux::readLoop() {
       co_return;
     }
     std::string_view bytes = transport_->message();
-    stats_.frames_in.fetch_add(1, std::memory_order_relaxed);
     stats_.bytes_in.fetch_add(bytes.size(), std::memory_order_relaxed);
-    auto frame = proto::decodeFrame(bytes, options_.max_frame);
-    absl::Status s = frame.ok() ? dispatch(*frame) : frame.status();
+    absl::Status s = absl::OkStatus();
+    while (!bytes.empty() && s.ok()) {
+      auto frame = proto::decodeFrame(bytes, options_.max_frame);
+      if (!frame.ok()) {
+        s = frame.status();
+        break;
+      }
+      stats_.frames_in.fetch_add(1, std::memory_order_relaxed);
+      s = dispatch(*frame);
+      bytes.remove_prefix(frame->size);
+    }
     if (!s.ok()) {
       std::string reason = "protocol error: " + std::string(s.message());
       log::warn("closing tunnel", {{"cluster", options_.name}, {"peer", peer_address_},
@@ -111,33 +119,43 @@ asio::awaitable<void> Mux::readLoop() {
 }
 
 asio::awaitable<void> Mux::writeLoop() {
+  std::vector<std::string> batch;
   for (;;) {
-    std::string frame;
+    batch.clear();
     bool closed = false;
+    bool goaway = false;
+    size_t bytes = 0;
     {
       std::lock_guard lock(mu_);
-      if (!control_q_.empty()) {
-        frame = std::move(control_q_.front());
-        control_q_.pop_front();
-      } else if (!data_q_.empty() && !going_away_) {
-        frame = std::move(data_q_.front());
-        data_q_.pop_front();
-      }
+      // Everything queued goes out as one message (up to the frame limit), control first:
+      // one syscall and one TLS record instead of one per frame.
+      auto take = [&](std::deque<std::string>& q) {
+        while (!q.empty() && !goaway &&
+               (batch.empty() || bytes + q.front().size() <= options_.max_frame)) {
+          goaway = static_cast<FrameType>(q.front()[0]) == FrameType::kGoAway;
+          bytes += q.front().size();
+          batch.push_back(std::move(q.front()));
+          q.pop_front();
+        }
+      };
+      take(control_q_);
+      if (!going_away_) take(data_q_);
       closed = closed_;
     }
-    if (frame.empty()) {
+    if (batch.empty()) {
       if (closed || terminated_) co_return;
       co_await outbox_ready_.wait();
       continue;
     }
-    boost::system::error_code ec = co_await transport_->write(frame);
+    boost::system::error_code ec = batch.size() == 1 ? co_await transport_->write(batch[0])
+                                                     : co_await transport_->writeBatch(batch);
     if (ec) {
       terminate("write failed: " + ec.message());
       co_return;
     }
-    stats_.frames_out.fetch_add(1, std::memory_order_relaxed);
-    stats_.bytes_out.fetch_add(frame.size(), std::memory_order_relaxed);
-    if (static_cast<FrameType>(frame[0]) == FrameType::kGoAway) {
+    stats_.frames_out.fetch_add(batch.size(), std::memory_order_relaxed);
+    stats_.bytes_out.fetch_add(bytes, std::memory_order_relaxed);
+    if (goaway) {
       co_await transport_->close("goaway");
       terminate(close_reason_);
       co_return;

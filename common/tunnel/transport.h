@@ -10,6 +10,7 @@
 #include <chrono>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace kubehub::tunnel {
 
@@ -21,6 +22,9 @@ class Transport {
   virtual boost::asio::awaitable<boost::system::error_code> read() = 0;
   virtual std::string_view message() const = 0;
   virtual boost::asio::awaitable<boost::system::error_code> write(std::string_view message) = 0;
+  /// Writes the concatenation of `parts` as one message (several frames, one syscall).
+  virtual boost::asio::awaitable<boost::system::error_code> writeBatch(
+      const std::vector<std::string>& parts) = 0;
   /// Bounds the next read (used during the handshake); zero disables the bound.
   virtual void setReadDeadline(std::chrono::milliseconds timeout) = 0;
   /// From now on, the connection closes when nothing at all arrives for `timeout`.

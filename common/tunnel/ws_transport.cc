@@ -69,6 +69,14 @@ class WsTransport final : public Transport {
     co_return ec;
   }
 
+  asio::awaitable<boost::system::error_code> writeBatch(const std::vector<std::string>& parts) override {
+    std::vector<asio::const_buffer> buffers;
+    buffers.reserve(parts.size());
+    for (const auto& p : parts) buffers.push_back(asio::buffer(p));
+    auto [ec, n] = co_await ws_->async_write(buffers, kUseTuple);
+    co_return ec;
+  }
+
   void setReadDeadline(std::chrono::milliseconds timeout) override {
     if (timeout.count() > 0) {
       beast::get_lowest_layer(*ws_).expires_after(timeout);

@@ -81,7 +81,7 @@ asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
     log::info("agent went away before HELLO", {{"peer", peer.address}, {"error", ec.message()}});
     co_return;
   }
-  auto frame = proto::decodeFrame(transport->message());
+  auto frame = proto::decodeSingleFrame(transport->message());
   if (!frame.ok() || frame->type != FrameType::kHello) {
     refused("hello");
     co_await refuse(*transport, proto::GoAwayCode::kProtocolError,

@@ -70,15 +70,44 @@ TEST(Frame, DataWindowResetPingGoldens) {
   checkGolden("hello.bin", encodeFrame(FrameType::kHello, 0, 0, encodeHello(hello)));
 }
 
+std::string header(uint8_t type, uint8_t flags, uint32_t stream, uint32_t length) {
+  std::string h;
+  h.push_back(static_cast<char>(type));
+  h.push_back(static_cast<char>(flags));
+  for (int s = 24; s >= 0; s -= 8) h.push_back(static_cast<char>((stream >> s) & 0xff));
+  for (int s = 24; s >= 0; s -= 8) h.push_back(static_cast<char>((length >> s) & 0xff));
+  return h;
+}
+
 TEST(Frame, RejectsMalformedHeaders) {
   EXPECT_FALSE(decodeFrame("").ok());
-  EXPECT_FALSE(decodeFrame(std::string("\x12\x00\x00\x00\x00", 5)).ok());  // truncated header
-  EXPECT_FALSE(decodeFrame(std::string("\x99\x00\x00\x00\x00\x01", 6)).ok());  // unknown type
-  EXPECT_FALSE(decodeFrame(std::string("\x12\x00\x00\x00\x00\x00", 6)).ok());  // DATA on 0
-  EXPECT_FALSE(decodeFrame(std::string("\x04\x00\x00\x00\x00\x01" "12345678", 14)).ok());  // PING on 1
-  EXPECT_FALSE(decodeFrame(std::string("\x12\x80\x00\x00\x00\x01", 6)).ok());  // unknown flag
-  EXPECT_FALSE(decodeFrame(std::string("\x04\x00\x00\x00\x00\x00" "123", 9)).ok());  // short PING
-  EXPECT_FALSE(decodeFrame(std::string("\x06\x00\x00\x00\x00\x01" "12", 8)).ok());  // short WINDOW
+  EXPECT_FALSE(decodeFrame(header(0x12, 0, 1, 0).substr(0, 9)).ok());     // truncated header
+  EXPECT_FALSE(decodeFrame(header(0x99, 0, 1, 0)).ok());                  // unknown type
+  EXPECT_FALSE(decodeFrame(header(0x12, 0, 0, 0)).ok());                  // DATA on stream 0
+  EXPECT_FALSE(decodeFrame(header(0x04, 0, 1, 8) + "12345678").ok());     // PING on stream 1
+  EXPECT_FALSE(decodeFrame(header(0x12, 0x80, 1, 0)).ok());               // unknown flag
+  EXPECT_FALSE(decodeFrame(header(0x04, 0, 0, 3) + "123").ok());          // short PING
+  EXPECT_FALSE(decodeFrame(header(0x06, 0, 1, 2) + "12").ok());           // short WINDOW
+  EXPECT_FALSE(decodeFrame(header(0x12, 0, 1, 10) + "12345").ok());       // payload truncated
+  EXPECT_FALSE(decodeFrame(header(0x12, 0, 1, 0xffffffff) + "x").ok());   // absurd length
+  EXPECT_TRUE(decodeFrame(header(0x12, 0, 1, 5) + "12345").ok());
+}
+
+TEST(Frame, SeveralFramesPerMessage) {
+  std::string msg = encodeFrame(FrameType::kData, 0, 3, "abc") +
+                    encodeFrame(FrameType::kWindow, 0, 0, encodeWindow(100)) +
+                    encodeFrame(FrameType::kData, kFlagEnd, 3, "");
+  std::string_view rest = msg;
+  std::vector<FrameType> types;
+  while (!rest.empty()) {
+    auto f = decodeFrame(rest);
+    ASSERT_TRUE(f.ok()) << f.status();
+    types.push_back(f->type);
+    rest.remove_prefix(f->size);
+  }
+  EXPECT_EQ(types, (std::vector<FrameType>{FrameType::kData, FrameType::kWindow, FrameType::kData}));
+  EXPECT_FALSE(decodeSingleFrame(msg).ok());
+  EXPECT_TRUE(decodeSingleFrame(encodeFrame(FrameType::kData, 0, 3, "abc")).ok());
 }
 
 TEST(Frame, RejectsOversizedFrames) {

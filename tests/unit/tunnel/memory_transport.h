@@ -43,6 +43,13 @@ class MemoryTransport final : public Transport {
     co_return boost::system::error_code{};
   }
 
+  boost::asio::awaitable<boost::system::error_code> writeBatch(
+      const std::vector<std::string>& parts) override {
+    std::string joined;
+    for (const auto& p : parts) joined += p;
+    co_return co_await write(joined);
+  }
+
   void setReadDeadline(std::chrono::milliseconds) override {}
   void setIdleTimeout(std::chrono::milliseconds) override {}
   void setMaxMessage(size_t bytes) override { max_message_ = bytes; }
