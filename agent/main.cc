@@ -125,10 +125,11 @@ int main(int argc, char** argv) {
   upstream_options.response_timeout = o.response_timeout;
   std::string api = target->server.host + ":" + std::to_string(target->server.port);
   std::string source = target->source;
+  auto state = std::make_shared<agent::AgentState>();
+  upstream_options.metrics = state->metrics;
   auto upstream = agent::UpstreamClient::create(io.get_executor(), std::move(*target), upstream_options);
   if (!upstream.ok()) net::exitWithConfigError("kubehub-agent", upstream.status());
 
-  auto state = std::make_shared<agent::AgentState>();
   net::HttpServerOptions admin_options;
   admin_options.name = "admin";
   net::HttpServer admin(io, admin_options, [state](net::HttpRequest& req) -> net::HttpResponse {
@@ -140,17 +141,7 @@ int main(int argc, char** argv) {
       return {503, "text/plain", why + "\n", {}};
     }
     if (req.path == "/metrics") {
-      std::string text =
-          "# HELP kubehub_agent_tunnel_up Whether the tunnel to the hub is up.\n"
-          "# TYPE kubehub_agent_tunnel_up gauge\n"
-          "kubehub_agent_tunnel_up " + std::string(state->tunnel_up ? "1" : "0") + "\n"
-          "# HELP kubehub_agent_tunnel_connects_total Tunnels established.\n"
-          "# TYPE kubehub_agent_tunnel_connects_total counter\n"
-          "kubehub_agent_tunnel_connects_total " + std::to_string(state->connects.load()) + "\n"
-          "# HELP kubehub_agent_dial_failures_total Failed attempts to reach the hub.\n"
-          "# TYPE kubehub_agent_dial_failures_total counter\n"
-          "kubehub_agent_dial_failures_total " + std::to_string(state->dial_failures.load()) + "\n";
-      return {200, "text/plain; version=0.0.4", text, {}};
+      return {200, "text/plain; version=0.0.4", state->metrics->serialize(), {}};
     }
     return net::jsonError(404, "not found");
   });

@@ -30,6 +30,7 @@ asio::awaitable<void> answerDiscovery(std::weak_ptr<tunnel::Mux> weak_mux,
   if (!mux) co_return;
   if (!report.ok()) {
     state->api_reachable = false;
+    state->metrics->apiReachable(false);
     log::warn("discovery failed", {{"error", report.status().message()}});
     mux->sendControl(nlohmann::json{{"type", "discovery.error"},
                                     {"id", id},
@@ -38,6 +39,7 @@ asio::awaitable<void> answerDiscovery(std::weak_ptr<tunnel::Mux> weak_mux,
     co_return;
   }
   state->api_reachable = true;
+  state->metrics->apiReachable(true);
   mux->sendControl(*report);
 }
 
@@ -107,10 +109,13 @@ asio::awaitable<std::string> session(const TunnelClientOptions& o,
   });
   state->tunnel_up = true;
   state->connects++;
+  state->metrics->tunnelUp();
   log::info("tunnel up", {{"hub", o.hub.host + ":" + std::to_string(o.hub.port)},
                           {"hub_id", welcome->hub_id}, {"cluster", o.cluster}});
   std::string reason = co_await mux->run();
   state->tunnel_up = false;
+  state->metrics->tunnelDown();
+  state->metrics->tunnelBytes(mux->stats().bytes_in.load(), mux->stats().bytes_out.load());
   co_return reason;
 }
 
@@ -128,6 +133,7 @@ asio::awaitable<void> runTunnelClient(TunnelClientOptions o, std::shared_ptr<Ups
     std::string reason;
     if (!transport.ok()) {
       state->dial_failures++;
+      state->metrics->dialFailed();
       reason = std::string(transport.status().message());
     } else {
       auto started = std::chrono::steady_clock::now();
@@ -135,6 +141,7 @@ asio::awaitable<void> runTunnelClient(TunnelClientOptions o, std::shared_ptr<Ups
       if (std::chrono::steady_clock::now() - started >= o.stable_after) backoff.reset();
     }
     auto delay = backoff.next(rng);
+    state->metrics->backoff(static_cast<double>(delay.count()) / 1000.0);
     log::warn("tunnel down, will retry", {{"hub", where}, {"reason", reason},
                                           {"attempt", backoff.attempts()},
                                           {"retry_in_ms", delay.count()}});

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "agent/forward/upstream_client.h"
+#include "agent/metrics/agent_metrics.h"
 #include "common/net/address.h"
 #include "common/tunnel/mux.h"
 
@@ -34,6 +35,7 @@ struct AgentState {
   std::atomic<bool> api_reachable{false};
   std::atomic<uint64_t> connects{0};
   std::atomic<uint64_t> dial_failures{0};
+  std::shared_ptr<AgentMetrics> metrics = std::make_shared<AgentMetrics>();
 };
 
 /// Runs until the io_context stops.

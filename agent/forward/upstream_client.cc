@@ -245,6 +245,7 @@ asio::awaitable<bool> download(UpstreamClient::Impl* impl, Conn* c,
   std::optional<Parser> parser;
   auto& lowest = beast::get_lowest_layer(c->stream);
   lowest.expires_after(impl->options.response_timeout);
+  auto sent_at = std::chrono::steady_clock::now();
   boost::system::error_code ec;
   for (;;) {
     parser.emplace();
@@ -258,6 +259,11 @@ asio::awaitable<bool> download(UpstreamClient::Impl* impl, Conn* c,
     if (ec || code < 100 || code >= 200 || code == 101) break;
   }
   lowest.expires_never();
+  if (impl->options.metrics) {
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - sent_at).count();
+    impl->options.metrics->upstreamRequest(ec ? 0 : static_cast<int>(parser->get().result_int()),
+                                           seconds);
+  }
   if (ec) {
     *head_sent = false;
     co_return false;
@@ -362,8 +368,10 @@ asio::awaitable<void> UpstreamClient::forward(std::shared_ptr<UpstreamClient> se
                                               std::shared_ptr<tunnel::Stream> stream,
                                               proto::RequestHead head) {
   Impl* impl = self->impl_.get();
+  if (impl->options.metrics) impl->options.metrics->streamOpened();
   co_await (forwardInner(self, impl, stream, std::move(head)) || stream->waitReset());
   if (!stream->isReset()) stream->reset(proto::ResetCode::kCancel, "exchange finished");
+  if (impl->options.metrics) impl->options.metrics->streamClosed();
 }
 
 asio::awaitable<absl::StatusOr<SimpleResponse>> UpstreamClient::get(std::shared_ptr<UpstreamClient> self,

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "agent/kube/kube_target.h"
+#include "agent/metrics/agent_metrics.h"
 #include "common/tunnel/stream.h"
 #include "proto/frame.h"
 
@@ -23,6 +24,8 @@ struct UpstreamOptions {
   /// Time allowed for the API server's response head.
   std::chrono::milliseconds response_timeout{60000};
   size_t max_idle_connections = 32;
+  /// Optional.
+  std::shared_ptr<AgentMetrics> metrics;
 };
 
 struct SimpleResponse {
