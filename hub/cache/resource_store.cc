@@ -1,0 +1,395 @@
+#include "hub/cache/resource_store.h"
+
+#include <algorithm>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+
+namespace kubehub::hub::cache {
+
+namespace {
+
+constexpr size_t kMaxSnapshots = 32;
+constexpr auto kSnapshotTtl = std::chrono::minutes(5);
+constexpr std::string_view kTokenPrefix = "kh1.";
+
+std::string makeToken(uint64_t id, size_t offset) {
+  return std::string(kTokenPrefix) +
+         absl::WebSafeBase64Escape(std::to_string(id) + ":" + std::to_string(offset));
+}
+
+bool parseToken(std::string_view token, uint64_t* id, size_t* offset) {
+  if (!token.starts_with(kTokenPrefix)) return false;
+  std::string raw;
+  token.remove_prefix(kTokenPrefix.size());
+  if (!absl::WebSafeBase64Unescape(absl::string_view(token.data(), token.size()), &raw)) return false;
+  size_t colon = raw.find(':');
+  if (colon == std::string::npos) return false;
+  return absl::SimpleAtoi(absl::string_view(raw).substr(0, colon), id) &&
+         absl::SimpleAtoi(absl::string_view(raw).substr(colon + 1), offset);
+}
+
+}  // namespace
+
+size_t CachedObject::bytes() const {
+  size_t n = sizeof(CachedObject) + ns.capacity() + name.capacity() + json.capacity() +
+             metadata.capacity() + cells.capacity();
+  for (const auto& [k, v] : labels) n += sizeof(k) * 2 + k.capacity() + v.capacity();
+  return n;
+}
+
+std::string_view eventTypeName(EventType t) {
+  switch (t) {
+    case EventType::kAdded: return "ADDED";
+    case EventType::kModified: return "MODIFIED";
+    case EventType::kDeleted: return "DELETED";
+  }
+  return "MODIFIED";
+}
+
+bool Filter::matches(const CachedObject& o) const {
+  if (!ns.empty() && o.ns != ns) return false;
+  if (!labels.empty() && !labels.matches(o.labels)) return false;
+  if (!fields.empty() && !fields.matches(o.ns, o.name)) return false;
+  return true;
+}
+
+std::vector<Event> WatchQueue::take(bool* closed, std::string* reason) {
+  std::lock_guard lock(mu_);
+  std::vector<Event> out(std::make_move_iterator(pending_.begin()),
+                         std::make_move_iterator(pending_.end()));
+  pending_.clear();
+  *closed = closed_;
+  if (closed_ && reason) *reason = reason_;
+  return out;
+}
+
+uint64_t WatchQueue::storeRv() const {
+  std::lock_guard lock(mu_);
+  return store_rv_;
+}
+
+void WatchQueue::push(const Event& e) {
+  {
+    std::lock_guard lock(mu_);
+    if (closed_) return;
+    if (pending_.size() >= capacity_) {
+      closed_ = true;
+      reason_ = "the watcher fell too far behind";
+      pending_.clear();
+    } else {
+      pending_.push_back(e);
+    }
+  }
+  notify_();
+}
+
+void WatchQueue::close(std::string reason) {
+  {
+    std::lock_guard lock(mu_);
+    if (closed_) return;
+    closed_ = true;
+    reason_ = std::move(reason);
+  }
+  notify_();
+}
+
+ResourceStore::ResourceStore(TypeInfo info, size_t window_events)
+    : info_(std::move(info)), window_events_(std::max<size_t>(window_events, 1)) {}
+
+std::string ResourceStore::key(std::string_view ns, std::string_view name) {
+  if (ns.empty()) return std::string(name);
+  std::string k;
+  k.reserve(ns.size() + name.size() + 1);
+  k.append(ns).push_back('/');
+  k.append(name);
+  return k;
+}
+
+void ResourceStore::replace(std::vector<ObjectPtr> objects, uint64_t rv, std::string columns) {
+  std::vector<std::shared_ptr<WatchQueue>> closing;
+  {
+    std::unique_lock lock(mu_);
+    std::map<std::string, ObjectPtr, std::less<>> fresh;
+    size_t bytes = 0;
+    for (auto& o : objects) {
+      bytes += o->bytes();
+      fresh[key(o->ns, o->name)] = std::move(o);
+    }
+    objects_.swap(fresh);
+    bytes_ = bytes;
+    rv_ = rv;
+    window_.clear();
+    window_floor_rv_ = rv;
+    columns_ = std::move(columns);
+    synced_ = true;
+    live_ = true;
+    closing.swap(watchers_);
+    snapshots_.clear();
+    fireRvWaitersLocked();
+  }
+  for (auto& w : closing) w->close("the hub re-listed the resource from the edge");
+}
+
+void ResourceStore::apply(EventType type, ObjectPtr object) {
+  std::unique_lock lock(mu_);
+  std::string k = key(object->ns, object->name);
+  auto it = objects_.find(k);
+  ObjectPtr prev = it == objects_.end() ? nullptr : it->second;
+  if (prev) bytes_ -= prev->bytes();
+  if (type == EventType::kDeleted) {
+    if (it != objects_.end()) objects_.erase(it);
+  } else {
+    bytes_ += object->bytes();
+    if (it == objects_.end()) {
+      objects_.emplace(std::move(k), object);
+    } else {
+      it->second = object;
+    }
+  }
+  // Some servers report ADDED for objects already known after a reconnect: normalise.
+  if (type == EventType::kAdded && prev) type = EventType::kModified;
+  if (type == EventType::kModified && !prev) type = EventType::kAdded;
+  Event e{type, object, object->rv, prev};
+  rv_ = std::max(rv_, object->rv);
+  window_.push_back(e);
+  while (window_.size() > window_events_) {
+    window_floor_rv_ = window_.front().rv;
+    window_.pop_front();
+  }
+  dispatchLocked(e);
+  fireRvWaitersLocked();
+}
+
+void ResourceStore::bookmark(uint64_t rv) {
+  std::unique_lock lock(mu_);
+  if (rv <= rv_) return;
+  rv_ = rv;
+  for (auto& w : watchers_) {
+    {
+      std::lock_guard wl(w->mu_);
+      w->store_rv_ = rv_;
+    }
+    w->notify_();
+  }
+  fireRvWaitersLocked();
+}
+
+void ResourceStore::setLive(bool live) {
+  std::vector<std::function<void(bool)>> failed;
+  {
+    std::unique_lock lock(mu_);
+    live_ = live;
+    if (!live) {
+      for (auto& [target, fn] : rv_waiters_) failed.push_back(std::move(fn));
+      rv_waiters_.clear();
+    }
+  }
+  for (auto& fn : failed) fn(false);
+}
+
+void ResourceStore::dispatchLocked(const Event& e) {
+  for (auto& w : watchers_) {
+    bool now = w->filter_.matches(*e.object);
+    bool before = e.prev && w->filter_.matches(*e.prev);
+    {
+      std::lock_guard wl(w->mu_);
+      w->store_rv_ = rv_;
+    }
+    if (e.type == EventType::kDeleted) {
+      if (before || now) w->push(e);
+    } else if (now && before) {
+      w->push(Event{EventType::kModified, e.object, e.rv, e.prev});
+    } else if (now) {
+      w->push(Event{EventType::kAdded, e.object, e.rv, e.prev});
+    } else if (before) {
+      w->push(Event{EventType::kDeleted, e.object, e.rv, e.prev});
+    }
+  }
+}
+
+void ResourceStore::fireRvWaitersLocked() {
+  if (rv_waiters_.empty()) return;
+  std::vector<std::function<void(bool)>> ready;
+  auto it = std::remove_if(rv_waiters_.begin(), rv_waiters_.end(), [&](auto& w) {
+    if (w.first <= rv_) {
+      ready.push_back(std::move(w.second));
+      return true;
+    }
+    return false;
+  });
+  rv_waiters_.erase(it, rv_waiters_.end());
+  // Callbacks only wake coroutines (thread-safe signals); safe under the lock.
+  for (auto& fn : ready) fn(true);
+}
+
+bool ResourceStore::synced() const {
+  std::shared_lock lock(mu_);
+  return synced_;
+}
+
+bool ResourceStore::live() const {
+  std::shared_lock lock(mu_);
+  return live_;
+}
+
+uint64_t ResourceStore::rv() const {
+  std::shared_lock lock(mu_);
+  return rv_;
+}
+
+std::string ResourceStore::columns() const {
+  std::shared_lock lock(mu_);
+  return columns_;
+}
+
+size_t ResourceStore::objectCount() const {
+  std::shared_lock lock(mu_);
+  return objects_.size();
+}
+
+size_t ResourceStore::bytes() const {
+  std::shared_lock lock(mu_);
+  return bytes_;
+}
+
+ObjectPtr ResourceStore::get(std::string_view ns, std::string_view name, uint64_t* rv) const {
+  std::shared_lock lock(mu_);
+  if (rv) *rv = rv_;
+  auto it = objects_.find(key(ns, name));
+  return it == objects_.end() ? nullptr : it->second;
+}
+
+void ResourceStore::trimSnapshotsLocked() {
+  auto now = std::chrono::steady_clock::now();
+  for (auto it = snapshots_.begin(); it != snapshots_.end();) {
+    if (now - it->second.created > kSnapshotTtl) {
+      it = snapshots_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  while (snapshots_.size() > kMaxSnapshots) snapshots_.erase(snapshots_.begin());
+}
+
+absl::StatusOr<ListPage> ResourceStore::list(const Filter& filter, size_t limit,
+                                             std::string_view continue_token) {
+  ListPage page;
+  if (!continue_token.empty()) {
+    uint64_t id = 0;
+    size_t offset = 0;
+    if (!parseToken(continue_token, &id, &offset)) {
+      return absl::InvalidArgumentError("continue key is not valid");
+    }
+    std::unique_lock lock(mu_);
+    trimSnapshotsLocked();
+    auto it = snapshots_.find(id);
+    if (it == snapshots_.end()) {
+      return absl::OutOfRangeError(
+          "The provided continue parameter is too old to display a consistent list result. You "
+          "can start a new list without the continue parameter, or use the continue token in "
+          "this response to retrieve the remainder of the results. Continuing with the provided "
+          "token results in an inconsistent list - objects that were created, modified, or "
+          "deleted between the time the first chunk was returned and now may show up in the list.");
+    }
+    const Snapshot& snap = it->second;
+    if (offset > snap.items.size()) return absl::InvalidArgumentError("continue key is not valid");
+    size_t end = limit == 0 ? snap.items.size() : std::min(snap.items.size(), offset + limit);
+    page.items.assign(snap.items.begin() + static_cast<long>(offset),
+                      snap.items.begin() + static_cast<long>(end));
+    page.rv = snap.rv;
+    if (end < snap.items.size()) {
+      page.continue_token = makeToken(id, end);
+      page.remaining = snap.items.size() - end;
+    } else {
+      snapshots_.erase(it);
+    }
+    return page;
+  }
+  std::vector<ObjectPtr> all;
+  uint64_t rv = 0;
+  {
+    std::shared_lock lock(mu_);
+    rv = rv_;
+    auto begin = objects_.begin();
+    auto end = objects_.end();
+    if (!filter.ns.empty() && info_.namespaced) {
+      // Keys are "ns/name": one namespace is a contiguous range.
+      std::string prefix = filter.ns + "/";
+      begin = objects_.lower_bound(prefix);
+      std::string upper = filter.ns + "0";  // '0' follows '/' in ASCII
+      end = objects_.lower_bound(upper);
+    }
+    all.reserve(static_cast<size_t>(std::distance(begin, end)));
+    for (auto it = begin; it != end; ++it) {
+      if (filter.matches(*it->second)) all.push_back(it->second);
+    }
+  }
+  page.rv = rv;
+  if (limit == 0 || all.size() <= limit) {
+    page.items = std::move(all);
+    return page;
+  }
+  page.items.assign(all.begin(), all.begin() + static_cast<long>(limit));
+  page.remaining = all.size() - limit;
+  std::unique_lock lock(mu_);
+  trimSnapshotsLocked();
+  uint64_t id = next_snapshot_id_++;
+  snapshots_.emplace(id, Snapshot{std::move(all), rv, std::chrono::steady_clock::now()});
+  page.continue_token = makeToken(id, limit);
+  return page;
+}
+
+absl::StatusOr<std::shared_ptr<WatchQueue>> ResourceStore::watch(Filter filter,
+                                                                  std::optional<uint64_t> from_rv,
+                                                                  std::vector<Event>* initial,
+                                                                  std::function<void()> notify,
+                                                                  size_t queue_capacity) {
+  std::unique_lock lock(mu_);
+  if (from_rv.has_value()) {
+    if (*from_rv < window_floor_rv_) {
+      return absl::OutOfRangeError("too old resource version: " + std::to_string(*from_rv) +
+                                   " (" + std::to_string(window_floor_rv_) + ")");
+    }
+    for (const Event& e : window_) {
+      if (e.rv <= *from_rv) continue;
+      bool now = filter.matches(*e.object);
+      bool before = e.prev && filter.matches(*e.prev);
+      if (e.type == EventType::kDeleted) {
+        if (before || now) initial->push_back(e);
+      } else if (now) {
+        initial->push_back(Event{before ? EventType::kModified : EventType::kAdded, e.object, e.rv, e.prev});
+      } else if (before) {
+        initial->push_back(Event{EventType::kDeleted, e.object, e.rv, e.prev});
+      }
+    }
+  } else {
+    for (const auto& [k, o] : objects_) {
+      if (filter.matches(*o)) initial->push_back(Event{EventType::kAdded, o, o->rv, nullptr});
+    }
+  }
+  auto w = std::make_shared<WatchQueue>(std::move(filter), queue_capacity, std::move(notify));
+  w->store_rv_ = rv_;
+  watchers_.push_back(w);
+  return w;
+}
+
+void ResourceStore::unwatch(const std::shared_ptr<WatchQueue>& w) {
+  std::unique_lock lock(mu_);
+  watchers_.erase(std::remove(watchers_.begin(), watchers_.end(), w), watchers_.end());
+}
+
+void ResourceStore::whenRv(uint64_t target, std::function<void(bool)> done) {
+  bool reached = false;
+  {
+    std::unique_lock lock(mu_);
+    reached = rv_ >= target;
+    if (!reached && live_) {
+      rv_waiters_.emplace_back(target, std::move(done));
+      return;
+    }
+  }
+  done(reached);
+}
+
+}  // namespace kubehub::hub::cache

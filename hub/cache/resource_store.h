@@ -1,0 +1,178 @@
+#pragma once
+/// The hub's cache of one resource type of one cluster: objects keyed by namespace/name (kept
+/// once, shared by the index, the event window, paging snapshots and watchers), the
+/// resourceVersion of the last event applied, a window of recent events for watches that
+/// resume from a resourceVersion, and the edge's Table columns.
+///
+/// Thread rules: one writer (the type's reflector) and any number of readers on any threads;
+/// all methods are thread-safe. Watchers are notified through a callback that must not block.
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/k8s/selectors.h"
+
+namespace kubehub::hub::cache {
+
+/// What the cache knows of a resource type (from the agent's discovery report).
+struct TypeInfo {
+  std::string group;
+  std::string version;
+  std::string resource;
+  std::string kind;
+  bool namespaced = true;
+  std::string groupVersion() const { return group.empty() ? version : group + "/" + version; }
+};
+
+struct CachedObject {
+  std::string ns;
+  std::string name;
+  uint64_t rv = 0;
+  /// The object as the edge serves it (compact JSON).
+  std::string json;
+  /// Its `metadata` (compact JSON), for PartialObjectMetadata rows.
+  std::string metadata;
+  /// Its Table row cells as the edge printed them (a JSON array); empty without a Table.
+  std::string cells;
+  k8s::Labels labels;
+  size_t bytes() const;
+};
+using ObjectPtr = std::shared_ptr<const CachedObject>;
+
+enum class EventType { kAdded, kModified, kDeleted };
+std::string_view eventTypeName(EventType t);
+
+struct Event {
+  EventType type;
+  ObjectPtr object;
+  uint64_t rv;
+  /// The object's previous state (null for ADDED): lets a filtered watch turn a change that
+  /// moves an object out of its selection into DELETED, as the API server does.
+  ObjectPtr prev;
+};
+
+/// Which objects a LIST or WATCH selects.
+struct Filter {
+  std::string ns;  // empty: all namespaces
+  k8s::LabelSelector labels;
+  k8s::FieldSelector fields;
+  bool matches(const CachedObject& o) const;
+};
+
+/// One watcher's bounded queue. The store appends; the consumer takes.
+class WatchQueue {
+ public:
+  WatchQueue(Filter filter, size_t capacity, std::function<void()> notify)
+      : filter_(std::move(filter)), capacity_(capacity), notify_(std::move(notify)) {}
+
+  /// Takes everything pending. `closed` becomes true once the store has closed the watch
+  /// (`reason` says why: the consumer fell too far behind, or the store was relisted).
+  std::vector<Event> take(bool* closed, std::string* reason);
+  /// Highest resourceVersion the store has reached while this watch was open (for bookmarks).
+  uint64_t storeRv() const;
+
+ private:
+  friend class ResourceStore;
+  void push(const Event& e);
+  void close(std::string reason);
+
+  const Filter filter_;
+  const size_t capacity_;
+  std::function<void()> notify_;
+  mutable std::mutex mu_;
+  std::deque<Event> pending_;
+  bool closed_ = false;
+  std::string reason_;
+  uint64_t store_rv_ = 0;
+};
+
+struct ListPage {
+  std::vector<ObjectPtr> items;
+  uint64_t rv = 0;
+  /// Opaque token for the next page, empty on the last page.
+  std::string continue_token;
+  /// Matching objects after this page (only when a continue token is returned).
+  size_t remaining = 0;
+};
+
+class ResourceStore {
+ public:
+  ResourceStore(TypeInfo info, size_t window_events);
+
+  const TypeInfo& info() const { return info_; }
+
+  // Writer side (the reflector).
+  /// Replaces everything at once (initial list or relist after 410): readers see either the old
+  /// or the new state, never a mix. Open watches are closed (they cannot be continued
+  /// consistently across a relist) and the event window restarts at `rv`.
+  void replace(std::vector<ObjectPtr> objects, uint64_t rv, std::string columns);
+  void apply(EventType type, ObjectPtr object);
+  void bookmark(uint64_t rv);
+  /// The reflector lost the edge: keep the data, but consistent reads must not trust it.
+  void setLive(bool live);
+
+  // Reader side.
+  bool synced() const;
+  bool live() const;
+  uint64_t rv() const;
+  std::string columns() const;
+  size_t objectCount() const;
+  size_t bytes() const;
+  ObjectPtr get(std::string_view ns, std::string_view name, uint64_t* rv) const;
+  /// One page of matching objects in key order. `limit` 0 means everything. A continue token
+  /// resumes the snapshot the first page was taken from (kept for a while, like the API
+  /// server's continue tokens); OutOfRange (410) when it expired, InvalidArgument when it is
+  /// not one of ours.
+  absl::StatusOr<ListPage> list(const Filter& filter, size_t limit, std::string_view continue_token);
+  /// Starts a watch after `from_rv` (nullopt: from now, with the current objects as synthetic
+  /// ADDED events in `initial`). OutOfRange (410) when `from_rv` is older than the window.
+  absl::StatusOr<std::shared_ptr<WatchQueue>> watch(Filter filter, std::optional<uint64_t> from_rv,
+                                                     std::vector<Event>* initial,
+                                                     std::function<void()> notify,
+                                                     size_t queue_capacity = 1000);
+  void unwatch(const std::shared_ptr<WatchQueue>& w);
+  /// Calls `done(true)` once rv() >= target, or `done(false)` when the store is relisted or
+  /// goes stale. Called at once when already there.
+  void whenRv(uint64_t target, std::function<void(bool)> done);
+
+  /// Key of an object: "namespace/name" or "name".
+  static std::string key(std::string_view ns, std::string_view name);
+
+ private:
+  struct Snapshot {
+    std::vector<ObjectPtr> items;  // already filtered, in key order
+    uint64_t rv;
+    std::chrono::steady_clock::time_point created;
+  };
+  void dispatchLocked(const Event& e);
+  void fireRvWaitersLocked();
+  void trimSnapshotsLocked();
+
+  const TypeInfo info_;
+  const size_t window_events_;
+  mutable std::shared_mutex mu_;
+  std::map<std::string, ObjectPtr, std::less<>> objects_;
+  std::deque<Event> window_;
+  uint64_t window_floor_rv_ = 0;  // watches from an rv >= this can resume
+  uint64_t rv_ = 0;
+  bool synced_ = false;
+  bool live_ = false;
+  size_t bytes_ = 0;
+  std::string columns_;
+  std::vector<std::shared_ptr<WatchQueue>> watchers_;
+  std::vector<std::pair<uint64_t, std::function<void(bool)>>> rv_waiters_;
+  std::map<uint64_t, Snapshot> snapshots_;  // id -> paging snapshot
+  uint64_t next_snapshot_id_ = 1;
+};
+
+}  // namespace kubehub::hub::cache
