@@ -42,8 +42,11 @@ struct CachedObject {
   std::string json;
   /// Its `metadata` (compact JSON), for PartialObjectMetadata rows.
   std::string metadata;
-  /// Its Table row cells as the edge printed them (a JSON array); empty without a Table.
-  std::string cells;
+  /// Its Table row cells as the edge printed them, each cell as compact JSON; empty without a
+  /// Table. The Age cell (age_column) is recomputed when served.
+  std::vector<std::string> cells;
+  int age_column = -1;
+  int64_t created_unix = 0;
   k8s::Labels labels;
   size_t bytes() const;
 };

@@ -1,0 +1,350 @@
+#include "hub/cache/object_codec.h"
+
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/numbers.h"
+
+namespace kubehub::hub::cache {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+bool parseRv(const Json& metadata, uint64_t* rv) {
+  if (!metadata.is_object()) return false;
+  auto it = metadata.find("resourceVersion");
+  if (it == metadata.end() || !it->is_string()) return false;
+  return absl::SimpleAtoi(it->get_ref<const std::string&>(), rv);
+}
+
+/// "2026-11-22T21:57:49Z" -> unix seconds, or 0.
+int64_t parseTimestamp(const std::string& s) {
+  std::tm tm{};
+  if (s.size() < 20 || strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm) == nullptr) return 0;
+  return static_cast<int64_t>(timegm(&tm));
+}
+
+absl::StatusOr<ObjectPtr> fromObject(const Json& object, const Json* cells, int age_column) {
+  if (!object.is_object() || !object.contains("metadata") || !object["metadata"].is_object()) {
+    return absl::InvalidArgumentError("object without metadata");
+  }
+  const Json& md = object["metadata"];
+  auto o = std::make_shared<CachedObject>();
+  if (!md.contains("name") || !md["name"].is_string()) {
+    return absl::InvalidArgumentError("object without metadata.name");
+  }
+  o->name = md["name"].get<std::string>();
+  if (md.contains("namespace") && md["namespace"].is_string()) o->ns = md["namespace"].get<std::string>();
+  if (!parseRv(md, &o->rv)) {
+    return absl::InvalidArgumentError("object without a numeric metadata.resourceVersion");
+  }
+  if (md.contains("labels") && md["labels"].is_object()) {
+    for (const auto& [k, v] : md["labels"].items()) {
+      if (v.is_string()) o->labels.emplace_back(k, v.get<std::string>());
+    }
+  }
+  if (md.contains("creationTimestamp") && md["creationTimestamp"].is_string()) {
+    o->created_unix = parseTimestamp(md["creationTimestamp"].get<std::string>());
+  }
+  o->json = dump(object);
+  o->metadata = dump(md);
+  if (cells != nullptr && cells->is_array()) {
+    o->cells.reserve(cells->size());
+    for (const auto& c : *cells) o->cells.push_back(dump(c));
+    o->age_column = age_column < static_cast<int>(o->cells.size()) ? age_column : -1;
+  }
+  return ObjectPtr(std::move(o));
+}
+
+std::string quote(std::string_view s) { return dump(Json(std::string(s))); }
+
+std::string cellsJson(const CachedObject& o, int64_t now) {
+  std::string out = "[";
+  for (size_t i = 0; i < o.cells.size(); ++i) {
+    if (i > 0) out += ',';
+    if (static_cast<int>(i) == o.age_column) {
+      out += quote(o.created_unix > 0 ? humanDuration(now - o.created_unix) : "<unknown>");
+    } else {
+      out += o.cells[i];
+    }
+  }
+  out += ']';
+  return out;
+}
+
+void appendRow(std::string& out, const CachedObject& o, const Encoding& enc) {
+  out += "{\"cells\":";
+  out += cellsJson(o, enc.now_unix);
+  if (enc.include_object == "Object") {
+    out += ",\"object\":";
+    out += o.json;
+  } else if (enc.include_object != "None") {
+    out += ",\"object\":{\"kind\":\"PartialObjectMetadata\",\"apiVersion\":\"meta.k8s.io/v1\",\"metadata\":";
+    out += o.metadata;
+    out += '}';
+  }
+  out += '}';
+}
+
+/// An object without its top-level kind/apiVersion (for list items of servers that omit them).
+std::string withoutTypeMeta(const std::string& json) {
+  Json j = Json::parse(json, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return json;
+  j.erase("kind");
+  j.erase("apiVersion");
+  return dump(j);
+}
+
+std::string tableHead(uint64_t rv, const std::string& cont, size_t remaining, const std::string& columns) {
+  std::string out = "{\"kind\":\"Table\",\"apiVersion\":\"meta.k8s.io/v1\",\"metadata\":{\"resourceVersion\":\"";
+  out += std::to_string(rv);
+  out += '"';
+  if (!cont.empty()) {
+    out += ",\"continue\":";
+    out += quote(cont);
+    out += ",\"remainingItemCount\":";
+    out += std::to_string(remaining);
+  }
+  out += "},\"columnDefinitions\":";
+  out += columns.empty() ? "null" : columns;
+  out += ",\"rows\":[";
+  return out;
+}
+
+}  // namespace
+
+std::string humanDuration(int64_t seconds) {
+  if (seconds < -1) return "<invalid>";
+  if (seconds < 0) return "0s";
+  if (seconds < 120) return std::to_string(seconds) + "s";
+  int64_t minutes = seconds / 60;
+  if (minutes < 10) {
+    int64_t s = seconds % 60;
+    return s == 0 ? std::to_string(minutes) + "m"
+                  : std::to_string(minutes) + "m" + std::to_string(s) + "s";
+  }
+  if (minutes < 60 * 3) return std::to_string(minutes) + "m";
+  int64_t hours = seconds / 3600;
+  if (hours < 8) {
+    int64_t m = minutes % 60;
+    return m == 0 ? std::to_string(hours) + "h" : std::to_string(hours) + "h" + std::to_string(m) + "m";
+  }
+  if (hours < 48) return std::to_string(hours) + "h";
+  if (hours < 24 * 8) {
+    int64_t h = hours % 24;
+    return h == 0 ? std::to_string(hours / 24) + "d"
+                  : std::to_string(hours / 24) + "d" + std::to_string(h) + "h";
+  }
+  if (hours < 24 * 365 * 2) return std::to_string(hours / 24) + "d";
+  if (hours < 24 * 365 * 8) {
+    int64_t dy = (hours / 24) % 365;
+    return dy == 0 ? std::to_string(hours / 24 / 365) + "y"
+                   : std::to_string(hours / 24 / 365) + "y" + std::to_string(dy) + "d";
+  }
+  return std::to_string(hours / 24 / 365) + "y";
+}
+
+int ageColumn(std::string_view columns_json) {
+  Json cols = Json::parse(columns_json, nullptr, false);
+  if (!cols.is_array()) return -1;
+  for (size_t i = 0; i < cols.size(); ++i) {
+    const Json& c = cols[i];
+    if (!c.is_object()) continue;
+    // The API server's printers call it "Age" and describe it with creationTimestamp's doc.
+    if (c.value("name", "") == "Age" && c.value("type", "") == "string" &&
+        c.value("description", "").starts_with("CreationTimestamp")) {
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+absl::StatusOr<EdgeList> parseEdgeList(std::string_view json, int age_column) {
+  Json j = Json::parse(json, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return absl::InvalidArgumentError("LIST answer is not JSON");
+  EdgeList out;
+  if (!j.contains("metadata") || !parseRv(j["metadata"], &out.rv)) {
+    return absl::InvalidArgumentError("LIST answer without a numeric resourceVersion");
+  }
+  if (j["metadata"].contains("continue") && j["metadata"]["continue"].is_string()) {
+    out.continue_token = j["metadata"]["continue"].get<std::string>();
+  }
+  if (j.value("kind", "") == "Table") {
+    out.is_table = true;
+    if (j.contains("columnDefinitions") && j["columnDefinitions"].is_array()) {
+      out.columns = dump(j["columnDefinitions"]);
+      if (age_column < 0) age_column = ageColumn(out.columns);
+    }
+    if (j.contains("rows") && j["rows"].is_array()) {
+      for (const auto& row : j["rows"]) {
+        if (!row.is_object() || !row.contains("object")) {
+          return absl::InvalidArgumentError("Table row without its object (includeObject=Object)");
+        }
+        auto o = fromObject(row["object"], row.contains("cells") ? &row["cells"] : nullptr, age_column);
+        if (!o.ok()) return o.status();
+        out.objects.push_back(std::move(*o));
+      }
+    }
+    return out;
+  }
+  if (j.contains("items") && j["items"].is_array()) {
+    for (const auto& item : j["items"]) {
+      auto o = fromObject(item, nullptr, -1);
+      if (!o.ok()) return o.status();
+      out.objects.push_back(std::move(*o));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<EdgeEvent> parseEdgeEvent(std::string_view json, int age_column) {
+  Json j = Json::parse(json, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("type") || !j["type"].is_string() ||
+      !j.contains("object") || !j["object"].is_object()) {
+    return absl::InvalidArgumentError("malformed watch event");
+  }
+  EdgeEvent e;
+  std::string type = j["type"].get<std::string>();
+  const Json& obj = j["object"];
+  if (type == "ERROR") {
+    e.kind = EdgeEvent::Kind::kError;
+    e.status = dump(obj);
+    e.code = obj.value("code", 0);
+    return e;
+  }
+  if (type == "BOOKMARK") {
+    e.kind = EdgeEvent::Kind::kBookmark;
+    if (!obj.contains("metadata") || !parseRv(obj["metadata"], &e.rv)) {
+      // A Table-wrapped bookmark may carry the version in its only row.
+      if (obj.contains("rows") && obj["rows"].is_array() && !obj["rows"].empty() &&
+          obj["rows"][0].contains("object") && obj["rows"][0]["object"].contains("metadata")) {
+        parseRv(obj["rows"][0]["object"]["metadata"], &e.rv);
+      }
+    }
+    if (e.rv == 0) return absl::InvalidArgumentError("BOOKMARK without a resourceVersion");
+    return e;
+  }
+  if (type == "ADDED") {
+    e.type = EventType::kAdded;
+  } else if (type == "MODIFIED") {
+    e.type = EventType::kModified;
+  } else if (type == "DELETED") {
+    e.type = EventType::kDeleted;
+  } else {
+    return absl::InvalidArgumentError("unknown watch event type " + type);
+  }
+  if (obj.value("kind", "") == "Table" && obj.value("apiVersion", "") == "meta.k8s.io/v1") {
+    if (obj.contains("columnDefinitions") && obj["columnDefinitions"].is_array()) {
+      e.columns = dump(obj["columnDefinitions"]);
+      if (age_column < 0) age_column = ageColumn(e.columns);
+    }
+    if (!obj.contains("rows") || !obj["rows"].is_array() || obj["rows"].size() != 1 ||
+        !obj["rows"][0].contains("object")) {
+      return absl::InvalidArgumentError("Table watch event without exactly one row with its object");
+    }
+    const Json& row = obj["rows"][0];
+    auto o = fromObject(row["object"], row.contains("cells") ? &row["cells"] : nullptr, age_column);
+    if (!o.ok()) return o.status();
+    e.object = std::move(*o);
+  } else {
+    auto o = fromObject(obj, nullptr, -1);
+    if (!o.ok()) return o.status();
+    e.object = std::move(*o);
+  }
+  e.rv = e.object->rv;
+  return e;
+}
+
+std::string encodeObject(const TypeInfo& type, const CachedObject& o, const Encoding& enc,
+                         const std::string& columns) {
+  (void)type;
+  if (!enc.table) return o.json;
+  std::string out = tableHead(o.rv, "", 0, columns);
+  appendRow(out, o, enc);
+  out += "]}";
+  return out;
+}
+
+std::string encodeList(const TypeInfo& type, const ListPage& page, const Encoding& enc,
+                       const std::string& columns) {
+  std::string out;
+  size_t estimate = 256;
+  for (const auto& o : page.items) estimate += (enc.table ? o->metadata.size() + 64 : o->json.size()) + 1;
+  out.reserve(estimate);
+  if (enc.table) {
+    out = tableHead(page.rv, page.continue_token, page.remaining, columns);
+    for (size_t i = 0; i < page.items.size(); ++i) {
+      if (i > 0) out += ',';
+      appendRow(out, *page.items[i], enc);
+    }
+    out += "]}";
+    return out;
+  }
+  out += "{\"kind\":";
+  out += quote(type.kind + "List");
+  out += ",\"apiVersion\":";
+  out += quote(type.groupVersion());
+  out += ",\"metadata\":{\"resourceVersion\":\"";
+  out += std::to_string(page.rv);
+  out += '"';
+  if (!page.continue_token.empty()) {
+    out += ",\"continue\":";
+    out += quote(page.continue_token);
+    out += ",\"remainingItemCount\":";
+    out += std::to_string(page.remaining);
+  }
+  out += "},\"items\":[";
+  for (size_t i = 0; i < page.items.size(); ++i) {
+    if (i > 0) out += ',';
+    out += enc.items_have_type_meta ? page.items[i]->json : withoutTypeMeta(page.items[i]->json);
+  }
+  out += "]}";
+  return out;
+}
+
+std::string encodeWatchEvent(const TypeInfo& type, const Event& e, const Encoding& enc,
+                             const std::string& columns, bool with_columns) {
+  (void)type;
+  std::string out = "{\"type\":\"";
+  out += eventTypeName(e.type);
+  out += "\",\"object\":";
+  if (enc.table) {
+    std::string head = tableHead(e.rv, "", 0, with_columns ? columns : std::string());
+    out += head;
+    appendRow(out, *e.object, enc);
+    out += "]}";
+  } else {
+    out += e.object->json;
+  }
+  out += "}\n";
+  return out;
+}
+
+std::string encodeBookmark(const TypeInfo& type, uint64_t rv, const Encoding& enc,
+                           bool initial_events_end) {
+  std::string md = "{\"resourceVersion\":\"" + std::to_string(rv) + "\"";
+  if (initial_events_end) md += ",\"annotations\":{\"k8s.io/initial-events-end\":\"true\"}";
+  md += '}';
+  std::string out = "{\"type\":\"BOOKMARK\",\"object\":";
+  if (enc.table) {
+    out += "{\"kind\":\"Table\",\"apiVersion\":\"meta.k8s.io/v1\",\"metadata\":" + md +
+           ",\"columnDefinitions\":null,\"rows\":null}";
+  } else {
+    out += "{\"kind\":" + quote(type.kind) + ",\"apiVersion\":" + quote(type.groupVersion()) +
+           ",\"metadata\":" + md + "}";
+  }
+  out += "}\n";
+  return out;
+}
+
+std::string encodeErrorEvent(int code, std::string_view reason, std::string_view message) {
+  Json status = {{"kind", "Status"},     {"apiVersion", "v1"}, {"metadata", Json::object()},
+                 {"status", "Failure"},  {"message", std::string(message)},
+                 {"reason", std::string(reason)}, {"code", code}};
+  return "{\"type\":\"ERROR\",\"object\":" + dump(status) + "}\n";
+}
+
+}  // namespace kubehub::hub::cache

@@ -1,0 +1,73 @@
+#pragma once
+/// Turning what the edge sends (Tables with full objects, watch events) into CachedObjects, and
+/// cached objects back into the API server's wire formats: objects, typed lists, Tables (with
+/// PartialObjectMetadata or full objects) and watch events. Age cells are recomputed at serve
+/// time from creationTimestamp, as the API server prints them. Pure.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "hub/cache/resource_store.h"
+
+namespace kubehub::hub::cache {
+
+/// A LIST answer from the edge, as a Table with includeObject=Object (or a plain list).
+struct EdgeList {
+  std::vector<ObjectPtr> objects;
+  uint64_t rv = 0;
+  std::string continue_token;
+  /// columnDefinitions as the edge sent them (compact JSON array), empty for a plain list.
+  std::string columns;
+  bool is_table = false;
+};
+
+/// One watch event from the edge.
+struct EdgeEvent {
+  enum class Kind { kObject, kBookmark, kError } kind = Kind::kObject;
+  EventType type = EventType::kAdded;
+  ObjectPtr object;
+  uint64_t rv = 0;
+  /// kError: the Status object (compact JSON) and its code.
+  std::string status;
+  int code = 0;
+  /// Column definitions when this event carried them.
+  std::string columns;
+};
+
+/// Index of the Age column (a creationTimestamp printed relative to now), or -1.
+int ageColumn(std::string_view columns_json);
+
+absl::StatusOr<EdgeList> parseEdgeList(std::string_view json, int age_column);
+absl::StatusOr<EdgeEvent> parseEdgeEvent(std::string_view json, int age_column);
+
+/// The API server's rendering of a duration ("45s", "3m12s", "5h", "12d", "2y40d").
+std::string humanDuration(int64_t seconds);
+
+struct Encoding {
+  /// Serve a Table (Accept as=Table) instead of the object or typed list.
+  bool table = false;
+  /// includeObject: "None", "Metadata" (default) or "Object".
+  std::string include_object = "Metadata";
+  /// Whether list items carry kind/apiVersion (as this edge does).
+  bool items_have_type_meta = true;
+  /// "now" for Age cells.
+  int64_t now_unix = 0;
+};
+
+std::string encodeObject(const TypeInfo& type, const CachedObject& o, const Encoding& enc,
+                         const std::string& columns);
+std::string encodeList(const TypeInfo& type, const ListPage& page, const Encoding& enc,
+                       const std::string& columns);
+/// `with_columns`: the first event of a Table watch carries the column definitions.
+std::string encodeWatchEvent(const TypeInfo& type, const Event& e, const Encoding& enc,
+                             const std::string& columns, bool with_columns);
+std::string encodeBookmark(const TypeInfo& type, uint64_t rv, const Encoding& enc,
+                           bool initial_events_end);
+std::string encodeErrorEvent(int code, std::string_view reason, std::string_view message);
+
+}  // namespace kubehub::hub::cache
