@@ -44,6 +44,11 @@ struct Options {
   std::chrono::milliseconds tunnel_idle_timeout{45000};
   int64_t stream_window = 256 * 1024;
   int64_t max_streams = 1024;
+  std::string cache_resources;
+  int64_t cache_max_bytes = 512ll << 20;
+  int64_t cache_window = 10000;
+  std::chrono::milliseconds cache_bookmark_interval{60000};
+  std::chrono::milliseconds cache_consistency_timeout{1000};
 
   absl::Status validate() {
     if (tls_cert.empty() || tls_key.empty()) {
@@ -100,6 +105,14 @@ int main(int argc, char** argv) {
   flags.addDuration("tunnel-idle-timeout", &o.tunnel_idle_timeout, "a tunnel with no traffic for this long is dropped");
   flags.addInt("stream-window", &o.stream_window, "per-stream flow-control window in bytes");
   flags.addInt("max-streams", &o.max_streams, "concurrent streams per tunnel");
+  flags.addString("cache-resources", &o.cache_resources,
+                  "types answered from the hub cache: resource[.group],... (default: read-heavy "
+                  "built-ins, never secrets; \"none\" disables the cache)");
+  flags.addInt("cache-max-bytes", &o.cache_max_bytes, "cached bytes per cluster before types fall back to forwarding");
+  flags.addInt("cache-window", &o.cache_window, "recent events kept per type for watches resuming from a resourceVersion");
+  flags.addDuration("cache-bookmark-interval", &o.cache_bookmark_interval, "bookmark cadence of watches served from the cache");
+  flags.addDuration("cache-consistency-timeout", &o.cache_consistency_timeout,
+                    "how long a read waits for the cache to catch up with the edge before it is forwarded");
   if (auto s = flags.parse(argc, argv); !s.ok()) net::exitWithConfigError("kubehub-hub", s);
   if (flags.helpRequested()) {
     std::fputs(flags.usage().c_str(), stdout);
@@ -130,6 +143,11 @@ int main(int argc, char** argv) {
   auto auth = std::make_shared<const hub::StaticTokenAuthenticator>(std::move(*tokens));
 
   asio::io_context io(static_cast<int>(o.threads));
+  auto policy = hub::cache::CachePolicy::parse(o.cache_resources);
+  if (!policy.ok()) net::exitWithConfigError("kubehub-hub", policy.status());
+  policy->max_bytes_per_cluster = static_cast<size_t>(std::max<int64_t>(o.cache_max_bytes, 0));
+  policy->window_events = static_cast<size_t>(std::max<int64_t>(o.cache_window, 1));
+  auto cache = std::make_shared<hub::cache::CacheRegistry>(*policy);
   auto registry = std::make_shared<hub::TunnelRegistry>();
   auto metrics = std::make_shared<hub::HubMetrics>(registry);
 
@@ -143,18 +161,20 @@ int main(int argc, char** argv) {
 
   tunnel::TunnelListener tunnels(
       io, *tunnel_tls,
-      [registry, metrics, session_options](std::unique_ptr<tunnel::Transport> t,
-                                           tunnel::TunnelPeer peer) {
+      [registry, metrics, cache, session_options](std::unique_ptr<tunnel::Transport> t,
+                                                  tunnel::TunnelPeer peer) {
         auto ex = t->executor();
         asio::co_spawn(ex,
-                       hub::runAgentSession(registry, metrics, std::move(t), std::move(peer),
+                       hub::runAgentSession(registry, metrics, cache, std::move(t), std::move(peer),
                                             session_options),
                        asio::detached);
       },
       std::chrono::seconds(10));
   hub::UserServerOptions user_options;
   user_options.response_timeout = o.response_timeout;
-  hub::UserServer users(io, *user_tls, user_options, auth, registry, metrics);
+  user_options.cache.bookmark_interval = o.cache_bookmark_interval;
+  user_options.cache.consistency_timeout = o.cache_consistency_timeout;
+  hub::UserServer users(io, *user_tls, user_options, auth, registry, metrics, cache);
 
   std::atomic<bool> ready{false};
   net::HttpServerOptions admin_options;
@@ -166,6 +186,17 @@ int main(int argc, char** argv) {
       return {503, "text/plain", "starting\n", {}};
     }
     if (req.path == "/metrics") return {200, "text/plain; version=0.0.4", metrics->serialize(), {}};
+    if (req.path == "/debug/cache") {
+      nlohmann::json list = nlohmann::json::array();
+      for (const auto& c : cache->all()) {
+        for (const auto& t : c->state()) {
+          list.push_back({{"cluster", c->cluster()}, {"resource", t.resource}, {"version", t.version},
+                          {"synced", t.synced}, {"live", t.live}, {"objects", t.objects},
+                          {"bytes", t.bytes}, {"resourceVersion", std::to_string(t.rv)}});
+        }
+      }
+      return {200, "application/json", nlohmann::json{{"types", list}}.dump(), {}};
+    }
     if (req.path == "/debug/clusters") {
       nlohmann::json list = nlohmann::json::array();
       for (const auto& t : registry->snapshot()) {

@@ -1,5 +1,7 @@
 #include "hub/api/user_server.h"
 
+#include "hub/api/client_connection.h"
+
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -178,6 +180,28 @@ asio::awaitable<void> monitorClient(SslStream* s, std::shared_ptr<tunnel::Stream
   }
 }
 
+/// ClientConnection over the user's TLS stream (for answers produced by the hub itself).
+class TlsClient final : public ClientConnection {
+ public:
+  TlsClient(SslStream* s, std::chrono::milliseconds timeout) : s_(s), timeout_(timeout) {}
+  asio::awaitable<bool> write(std::string_view a, std::string_view b, std::string_view c) override {
+    co_return co_await writeAll(s_, timeout_, asio::buffer(a.data(), a.size()),
+                                asio::buffer(b.data(), b.size()), asio::buffer(c.data(), c.size()));
+  }
+  asio::awaitable<void> waitClosed() override {
+    std::vector<char> scratch(1024);
+    for (;;) {
+      auto [ec, n] = co_await s_->async_read_some(asio::buffer(scratch), kUseTuple);
+      if (ec) co_return;
+    }
+  }
+  void close() override { closeSocket(s_); }
+
+ private:
+  SslStream* s_;
+  std::chrono::milliseconds timeout_;
+};
+
 asio::awaitable<bool> pumpLongLived(SslStream* s, std::shared_ptr<tunnel::Stream> stream,
                                     bool chunked, std::chrono::milliseconds timeout,
                                     uint64_t* bytes) {
@@ -229,10 +253,11 @@ asio::awaitable<bool> proxyResponse(std::shared_ptr<UserServer::Impl> self, SslS
 struct UserServer::Impl : std::enable_shared_from_this<UserServer::Impl> {
   Impl(asio::io_context& io_in, std::shared_ptr<asio::ssl::context> tls_in,
        UserServerOptions options_in, std::shared_ptr<const StaticTokenAuthenticator> auth_in,
-       std::shared_ptr<TunnelRegistry> registry_in, std::shared_ptr<HubMetrics> metrics_in)
+       std::shared_ptr<TunnelRegistry> registry_in, std::shared_ptr<HubMetrics> metrics_in,
+       std::shared_ptr<cache::CacheRegistry> cache_in)
       : io(io_in), tls(std::move(tls_in)), options(options_in), auth(std::move(auth_in)),
         registry(std::move(registry_in)), metrics(std::move(metrics_in)),
-        acceptor(asio::make_strand(io_in)) {}
+        cache(std::move(cache_in)), acceptor(asio::make_strand(io_in)) {}
 
   static asio::awaitable<void> acceptLoop(std::shared_ptr<Impl> self);
   static asio::awaitable<void> session(std::shared_ptr<Impl> self, tcp::socket socket);
@@ -245,6 +270,7 @@ struct UserServer::Impl : std::enable_shared_from_this<UserServer::Impl> {
   std::shared_ptr<const StaticTokenAuthenticator> auth;
   std::shared_ptr<TunnelRegistry> registry;
   std::shared_ptr<HubMetrics> metrics;
+  std::shared_ptr<cache::CacheRegistry> cache;
   tcp::acceptor acceptor;
   bool stopped = false;
 };
@@ -382,6 +408,27 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
   }
   record.cluster = route->cluster;
 
+  if (self->cache && !body_pending && req.method() == http::verb::get) {
+    if (auto cluster_cache = self->cache->find(route->cluster)) {
+      cache::CacheDecision decision = cache::decideCachedRead(
+          *cluster_cache, info, "GET", route->query, req[http::field::accept]);
+      if (decision.store) {
+        TlsClient client(s, o.write_timeout);
+        CacheServeResult served =
+            co_await serveFromCache(&client, mux, std::move(decision), o.cache, req.keep_alive());
+        if (served.kind != CacheServeResult::Kind::kForward) {
+          record.outcome.status = served.status;
+          record.outcome.served_from = "cache";
+          record.outcome.bytes = served.bytes;
+          co_return served.kind == CacheServeResult::Kind::kServed && !served.close &&
+                    req.keep_alive();
+        }
+      } else {
+        log::debug("read forwarded", {{"cluster", route->cluster}, {"why", decision.why_not}});
+      }
+    }
+  }
+
   net::HeaderList in;
   in.reserve(16);
   for (const auto& field : req) in.emplace_back(std::string(field.name_string()), std::string(field.value()));
@@ -500,9 +547,10 @@ asio::awaitable<void> UserServer::Impl::acceptLoop(std::shared_ptr<Impl> self) {
 
 UserServer::UserServer(asio::io_context& io, std::shared_ptr<asio::ssl::context> tls,
                        UserServerOptions options, std::shared_ptr<const StaticTokenAuthenticator> auth,
-                       std::shared_ptr<TunnelRegistry> registry, std::shared_ptr<HubMetrics> metrics)
+                       std::shared_ptr<TunnelRegistry> registry, std::shared_ptr<HubMetrics> metrics,
+                       std::shared_ptr<cache::CacheRegistry> cache)
     : impl_(std::make_shared<Impl>(io, std::move(tls), options, std::move(auth), std::move(registry),
-                                   std::move(metrics))) {}
+                                   std::move(metrics), std::move(cache))) {}
 
 UserServer::~UserServer() { stop(); }
 

@@ -11,7 +11,9 @@
 
 #include "absl/status/statusor.h"
 #include "common/net/address.h"
+#include "hub/api/cache_serving.h"
 #include "hub/auth/token_file.h"
+#include "hub/cache/cluster_cache.h"
 #include "hub/metrics/hub_metrics.h"
 #include "hub/tunnel/tunnel_registry.h"
 
@@ -26,13 +28,15 @@ struct UserServerOptions {
   /// A single write to a client that does not progress for this long drops the client.
   std::chrono::milliseconds write_timeout{60000};
   size_t max_header_bytes = 64 * 1024;
+  CacheServeOptions cache;
 };
 
 class UserServer {
  public:
   UserServer(boost::asio::io_context& io, std::shared_ptr<boost::asio::ssl::context> tls,
              UserServerOptions options, std::shared_ptr<const StaticTokenAuthenticator> auth,
-             std::shared_ptr<TunnelRegistry> registry, std::shared_ptr<HubMetrics> metrics);
+             std::shared_ptr<TunnelRegistry> registry, std::shared_ptr<HubMetrics> metrics,
+             std::shared_ptr<cache::CacheRegistry> cache);
   ~UserServer();
 
   absl::StatusOr<net::HostPort> start(const net::HostPort& address);

@@ -7,6 +7,7 @@
 /// Thread rules: one writer (the type's reflector) and any number of readers on any threads;
 /// all methods are thread-safe. Watchers are notified through a callback that must not block.
 
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -123,6 +124,9 @@ class ResourceStore {
   void bookmark(uint64_t rv);
   /// The reflector lost the edge: keep the data, but consistent reads must not trust it.
   void setLive(bool live);
+  /// Whether the edge's typed lists carry kind/apiVersion on each item (answers mimic it).
+  void setItemsHaveTypeMeta(bool v) { items_have_type_meta_ = v; }
+  bool itemsHaveTypeMeta() const { return items_have_type_meta_; }
 
   // Reader side.
   bool synced() const;
@@ -163,6 +167,7 @@ class ResourceStore {
 
   const TypeInfo info_;
   const size_t window_events_;
+  std::atomic<bool> items_have_type_meta_{true};
   mutable std::shared_mutex mu_;
   std::map<std::string, ObjectPtr, std::less<>> objects_;
   std::deque<Event> window_;

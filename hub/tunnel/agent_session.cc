@@ -27,7 +27,8 @@ asio::awaitable<void> refuse(tunnel::Transport& transport, proto::GoAwayCode cod
 }
 
 void onControl(std::weak_ptr<TunnelRegistry> weak_registry, std::weak_ptr<tunnel::Mux> weak_mux,
-               std::string cluster, std::string message) {
+               std::shared_ptr<cache::CacheRegistry> cache, std::string cluster,
+               std::string message) {
   auto registry = weak_registry.lock();
   auto mux = weak_mux.lock();
   if (!registry || !mux) return;
@@ -46,6 +47,7 @@ void onControl(std::weak_ptr<TunnelRegistry> weak_registry, std::weak_ptr<tunnel
     }
     log::info("discovery received", {{"cluster", cluster}, {"resources", count},
                                      {"kubernetes_version", version}});
+    if (cache) cache->cluster(cluster)->attach(mux, message);
     registry->setDiscovery(cluster, mux.get(), std::move(message));
   } else if (type == "discovery.error") {
     std::string msg = j.value("message", "");
@@ -69,6 +71,7 @@ std::string_view closeReasonClass(const std::string& reason) {
 
 asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
                                       std::shared_ptr<HubMetrics> metrics,
+                                      std::shared_ptr<cache::CacheRegistry> cache,
                                       std::unique_ptr<tunnel::Transport> transport,
                                       tunnel::TunnelPeer peer, AgentSessionOptions options) {
   auto refused = [&metrics](std::string_view why) {
@@ -127,8 +130,9 @@ asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
   auto mux = std::make_shared<tunnel::Mux>(std::move(transport), mux_options);
   std::string cluster = hello->cluster;
   mux->setControlHandler([weak_registry = std::weak_ptr<TunnelRegistry>(registry),
-                          weak_mux = std::weak_ptr<tunnel::Mux>(mux), cluster](std::string m) {
-    onControl(weak_registry, weak_mux, cluster, std::move(m));
+                          weak_mux = std::weak_ptr<tunnel::Mux>(mux), cache,
+                          cluster](std::string m) {
+    onControl(weak_registry, weak_mux, cache, cluster, std::move(m));
   });
 
   auto previous = registry->attach(ClusterTunnel{cluster, mux, hello->agent_version, peer.address,

@@ -9,6 +9,7 @@
 #include "common/tunnel/mux.h"
 #include "common/tunnel/transport.h"
 #include "common/tunnel/ws_transport.h"
+#include "hub/cache/cluster_cache.h"
 #include "hub/metrics/hub_metrics.h"
 #include "hub/tunnel/tunnel_registry.h"
 
@@ -21,9 +22,10 @@ struct AgentSessionOptions {
 };
 
 /// Runs on the transport's strand until the tunnel closes.
-/// `metrics` may be null.
+/// `metrics` and `cache` may be null.
 boost::asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
                                              std::shared_ptr<HubMetrics> metrics,
+                                             std::shared_ptr<cache::CacheRegistry> cache,
                                              std::unique_ptr<tunnel::Transport> transport,
                                              tunnel::TunnelPeer peer, AgentSessionOptions options);
 

@@ -1,0 +1,214 @@
+#include "hub/api/cache_serving.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "common/log/log.h"
+#include "common/net/async_signal.h"
+#include "hub/cache/reflector.h"
+
+namespace kubehub::hub {
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+using cache::Consistency;
+
+namespace {
+
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+
+int64_t nowUnix() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+/// Waits until the store reached `target` (true) or the deadline passed / the store went
+/// stale (false).
+asio::awaitable<bool> waitForRv(std::shared_ptr<cache::ResourceStore> store, uint64_t target,
+                                std::chrono::milliseconds timeout) {
+  if (store->rv() >= target) co_return true;
+  auto ex = co_await asio::this_coro::executor;
+  auto signal = std::make_shared<net::AsyncSignal>(ex);
+  auto result = std::make_shared<std::atomic<int>>(-1);
+  store->whenRv(target, [signal, result](bool ok) {
+    result->store(ok ? 1 : 0);
+    signal->notify();
+  });
+  asio::steady_timer timer(ex);
+  timer.expires_after(timeout);
+  co_await (signal->wait() || timer.async_wait(kUseTuple));
+  co_return result->load() == 1;
+}
+
+std::string head(int status, const std::string& content_type, size_t length, bool keep_alive,
+                 bool chunked) {
+  std::string reason = status == 200 ? "OK" : status == 404 ? "Not Found" : status == 410 ? "Gone"
+                                                                                            : "Bad Request";
+  std::string h = "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\nContent-Type: " +
+                  content_type + "\r\nCache-Control: no-cache, private\r\nX-Kubehub-Served-From: cache\r\n";
+  if (chunked) {
+    h += "Transfer-Encoding: chunked\r\n";
+  } else {
+    h += "Content-Length: " + std::to_string(length) + "\r\n";
+  }
+  if (!keep_alive) h += "Connection: close\r\n";
+  h += "\r\n";
+  return h;
+}
+
+asio::awaitable<bool> writeChunk(ClientConnection* client, const std::string& data) {
+  if (data.empty()) co_return true;
+  char size_line[24];
+  int len = std::snprintf(size_line, sizeof(size_line), "%zx\r\n", data.size());
+  co_return co_await client->write(std::string_view(size_line, static_cast<size_t>(len)), data, "\r\n");
+}
+
+/// The body of a watch served from the cache, until timeout, a closed queue, or a dead client.
+asio::awaitable<uint64_t> streamWatch(ClientConnection* client, cache::CacheDecision d,
+                                      std::shared_ptr<cache::WatchQueue> queue,
+                                      std::shared_ptr<net::AsyncSignal> signal,
+                                      std::vector<cache::Event> initial, CacheServeOptions o) {
+  const cache::TypeInfo& t = d.store->info();
+  cache::Encoding enc = d.encoding;
+  std::string columns = enc.table ? d.store->columns() : std::string();
+  bool first = true;
+  uint64_t bytes = 0;
+  uint64_t last_rv = d.store->rv();
+  auto ex = co_await asio::this_coro::executor;
+  asio::steady_timer timer(ex);
+  auto deadline = std::chrono::steady_clock::now() + d.timeout;
+  auto next_bookmark = std::chrono::steady_clock::now() + o.bookmark_interval;
+
+  auto send = [&](const std::vector<cache::Event>& events, std::string* out) {
+    enc.now_unix = nowUnix();
+    for (const auto& e : events) {
+      out->append(cache::encodeWatchEvent(t, e, enc, columns, first && enc.table));
+      first = false;
+      last_rv = std::max(last_rv, e.rv);
+    }
+  };
+  std::string batch;
+  send(initial, &batch);
+  if (d.send_initial_events) {
+    batch += cache::encodeBookmark(t, last_rv, enc, true);
+  }
+  if (!batch.empty()) {
+    if (!co_await writeChunk(client, batch)) co_return bytes;
+    bytes += batch.size();
+  }
+  for (;;) {
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) break;
+    auto wake = deadline;
+    if (d.bookmarks) wake = std::min(wake, next_bookmark);
+    timer.expires_at(wake);
+    co_await (signal->wait() || timer.async_wait(kUseTuple));
+    bool closed = false;
+    std::string reason;
+    auto events = queue->take(&closed, &reason);
+    batch.clear();
+    send(events, &batch);
+    now = std::chrono::steady_clock::now();
+    if (d.bookmarks && now >= next_bookmark) {
+      uint64_t rv = std::max(last_rv, queue->storeRv());
+      batch += cache::encodeBookmark(t, rv, enc, false);
+      last_rv = rv;
+      next_bookmark = now + o.bookmark_interval;
+    }
+    if (!batch.empty()) {
+      if (!co_await writeChunk(client, batch)) co_return bytes;
+      bytes += batch.size();
+    }
+    if (closed) {
+      log::debug("cached watch closed", {{"reason", reason}});
+      break;
+    }
+  }
+  static constexpr std::string_view kEnd = "0\r\n\r\n";
+  co_await client->write(kEnd);
+  co_return bytes;
+}
+
+/// streamWatch, then closes the connection: that also ends the waitClosed() racing with it.
+asio::awaitable<uint64_t> streamWatchAndClose(ClientConnection* client, cache::CacheDecision d,
+                                              std::shared_ptr<cache::WatchQueue> queue,
+                                              std::shared_ptr<net::AsyncSignal> signal,
+                                              std::vector<cache::Event> initial,
+                                              CacheServeOptions o) {
+  uint64_t bytes = co_await streamWatch(client, d, queue, signal, std::move(initial), o);
+  client->close();
+  co_return bytes;
+}
+
+}  // namespace
+
+asio::awaitable<CacheServeResult> serveFromCache(ClientConnection* client,
+                                                 std::shared_ptr<tunnel::Mux> mux,
+                                                 cache::CacheDecision d, CacheServeOptions o,
+                                                 bool keep_alive) {
+  CacheServeResult result;
+  uint64_t target = 0;
+  if (d.consistency == Consistency::kConsistent) {
+    if (!mux) co_return result;
+    auto probed = co_await cache::probeEdgeRv(mux, d.store->info());
+    if (!probed.ok()) co_return result;  // forward: the edge's own answer (or error) is truth
+    target = *probed;
+  } else if (d.consistency == Consistency::kAtLeast) {
+    target = d.min_rv;
+  }
+  if (target > 0 && !co_await waitForRv(d.store, target, o.consistency_timeout)) {
+    co_return result;  // the cache could not catch up in time: forward
+  }
+
+  if (!d.watch) {
+    cache::CacheAnswer a = cache::answerFromCache(d, nowUnix());
+    std::string h = head(a.status, a.content_type, a.body.size(), keep_alive, false);
+    result.status = a.status;
+    if (!co_await client->write(h, a.body)) {
+      result.kind = CacheServeResult::Kind::kConnectionLost;
+      co_return result;
+    }
+    result.kind = CacheServeResult::Kind::kServed;
+    result.bytes = a.body.size();
+    result.close = !keep_alive;
+    co_return result;
+  }
+
+  auto ex = co_await asio::this_coro::executor;
+  auto signal = std::make_shared<net::AsyncSignal>(ex);
+  std::vector<cache::Event> initial;
+  std::optional<uint64_t> from = d.watch_from;
+  auto queue = d.store->watch(d.filter, from, &initial, [signal] { signal->notify(); });
+  result.kind = CacheServeResult::Kind::kServed;
+  result.status = 200;
+  result.close = true;
+  std::string h = head(200, cache::contentType(d), 0, false, true);
+  if (!queue.ok()) {
+    // A resourceVersion older than the window: the API server answers 200 and an ERROR event.
+    std::string message(queue.status().message());
+    std::string ev = cache::encodeErrorEvent(410, "Expired", message);
+    if (co_await client->write(h) && co_await writeChunk(client, ev)) {
+      static constexpr std::string_view kEnd = "0\r\n\r\n";
+      co_await client->write(kEnd);
+    }
+    client->close();
+    co_return result;
+  }
+  if (!co_await client->write(h)) {
+    d.store->unwatch(*queue);
+    result.kind = CacheServeResult::Kind::kConnectionLost;
+    co_return result;
+  }
+  auto bytes = co_await (streamWatchAndClose(client, d, *queue, signal, std::move(initial), o) ||
+                         client->waitClosed());
+  d.store->unwatch(*queue);
+  if (bytes.index() == 0) result.bytes = std::get<0>(bytes);
+  client->close();
+  co_return result;
+}
+
+}  // namespace kubehub::hub

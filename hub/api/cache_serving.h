@@ -1,0 +1,39 @@
+#pragma once
+/// Answers a user's GET, LIST or WATCH from the hub cache (see hub/cache/cache_reader.h for
+/// which ones qualify): waits for the consistency the request asks for (probing the edge's
+/// current resourceVersion through the tunnel for resourceVersion=""), then writes the answer,
+/// or streams watch events with bookmarks until the timeout or the client leaves. Falls back
+/// to forwarding when the cache cannot catch up in time.
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <memory>
+
+#include "common/tunnel/mux.h"
+#include "hub/api/client_connection.h"
+#include "hub/cache/cache_reader.h"
+
+namespace kubehub::hub {
+
+struct CacheServeOptions {
+  /// How long a read waits for the cache to reach the required resourceVersion before it is
+  /// forwarded instead.
+  std::chrono::milliseconds consistency_timeout{1000};
+  /// Bookmark cadence for watches that allow bookmarks.
+  std::chrono::milliseconds bookmark_interval{60000};
+};
+
+struct CacheServeResult {
+  enum class Kind { kServed, kForward, kConnectionLost } kind = Kind::kForward;
+  int status = 0;
+  uint64_t bytes = 0;
+  /// The connection must not be reused (watch streams end with the connection).
+  bool close = false;
+};
+
+boost::asio::awaitable<CacheServeResult> serveFromCache(ClientConnection* client,
+                                                        std::shared_ptr<tunnel::Mux> mux,
+                                                        cache::CacheDecision decision,
+                                                        CacheServeOptions options, bool keep_alive);
+
+}  // namespace kubehub::hub

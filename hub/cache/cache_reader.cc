@@ -1,0 +1,228 @@
+#include "hub/cache/cache_reader.h"
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/numbers.h"
+#include "common/k8s/cluster_path.h"
+#include "common/k8s/status_body.h"
+
+namespace kubehub::hub::cache {
+
+namespace {
+
+constexpr std::string_view kKnownParams[] = {
+    "labelSelector", "fieldSelector",   "limit",          "continue",
+    "resourceVersion", "resourceVersionMatch", "watch",   "allowWatchBookmarks",
+    "timeoutSeconds", "sendInitialEvents", "includeObject"};
+
+bool allParamsKnown(std::string_view query, std::string* unknown) {
+  size_t pos = 0;
+  while (pos < query.size()) {
+    size_t end = query.find('&', pos);
+    if (end == std::string_view::npos) end = query.size();
+    std::string_view kv = query.substr(pos, end - pos);
+    pos = end + 1;
+    if (kv.empty()) continue;
+    std::string key = k8s::percentDecode(kv.substr(0, kv.find('=')));
+    bool known = false;
+    for (auto k : kKnownParams) known = known || key == k;
+    if (!known) {
+      *unknown = key;
+      return false;
+    }
+  }
+  return true;
+}
+
+/// Picks JSON or Table from an Accept header the way the API server negotiates: the first
+/// acceptable media type wins. Returns false when none is one the cache can produce.
+bool negotiate(std::string_view accept, bool* table) {
+  if (accept.empty()) {
+    *table = false;
+    return true;
+  }
+  size_t pos = 0;
+  while (pos <= accept.size()) {
+    size_t end = accept.find(',', pos);
+    if (end == std::string_view::npos) end = accept.size();
+    std::string_view item = accept.substr(pos, end - pos);
+    pos = end + 1;
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    std::string_view type = item.substr(0, item.find(';'));
+    while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+    bool json = type == "application/json" || type == "*/*" || type == "application/*";
+    if (!json) continue;  // protobuf, yaml...: maybe a later item is JSON
+    bool as_table = item.find("as=Table") != std::string_view::npos;
+    bool as_other = !as_table && item.find("as=") != std::string_view::npos;
+    if (as_other) continue;  // PartialObjectMetadata(List): let the edge do it
+    if (as_table && (item.find("g=meta.k8s.io") == std::string_view::npos ||
+                     item.find("v=v1") == std::string_view::npos ||
+                     item.find("v=v1beta1") != std::string_view::npos)) {
+      continue;
+    }
+    *table = as_table;
+    return true;
+  }
+  return false;
+}
+
+CacheDecision forward(std::string why) {
+  CacheDecision d;
+  d.why_not = std::move(why);
+  return d;
+}
+
+}  // namespace
+
+CacheDecision decideCachedRead(const ClusterCache& cluster, const k8s::RequestInfo& info,
+                               std::string_view method, std::string_view query,
+                               std::string_view accept) {
+  if (method != "GET") return forward("not a GET");
+  if (!info.is_resource_request) return forward("not a resource request");
+  if (info.verb != "get" && info.verb != "list" && info.verb != "watch") return forward("verb");
+  if (!info.subresource.empty()) return forward("subresource");
+  auto store = cluster.store(info.api_group, info.api_version, info.resource);
+  if (!store) return forward("type not cached or not synced");
+  const TypeInfo& t = store->info();
+  if (!t.namespaced && !info.namespace_.empty() && info.resource != "namespaces") {
+    return forward("namespace on a cluster-scoped type");
+  }
+  std::string unknown;
+  if (!allParamsKnown(query, &unknown)) return forward("parameter " + unknown);
+
+  CacheDecision d;
+  bool table = false;
+  if (!negotiate(accept, &table)) return forward("media type");
+  if (table && store->columns().empty()) return forward("the edge gave no Table for this type");
+  d.encoding.table = table;
+  d.encoding.items_have_type_meta = store->itemsHaveTypeMeta();
+  if (auto inc = k8s::queryParam(query, "includeObject")) {
+    if (*inc != "None" && *inc != "Metadata" && *inc != "Object") return forward("includeObject");
+    if (!inc->empty()) d.encoding.include_object = *inc;
+  }
+  if (t.namespaced && info.resource != "namespaces") d.filter.ns = info.namespace_;
+  if (auto ls = k8s::queryParam(query, "labelSelector"); ls && !ls->empty()) {
+    auto parsed = k8s::LabelSelector::parse(*ls);
+    if (!parsed.ok()) return forward("label selector (the edge words the error)");
+    d.filter.labels = std::move(*parsed);
+  }
+  if (auto fs = k8s::queryParam(query, "fieldSelector"); fs && !fs->empty()) {
+    auto parsed = k8s::FieldSelector::parse(*fs);
+    if (!parsed.ok()) return forward("field selector");
+    d.filter.fields = std::move(*parsed);
+  }
+  if (auto l = k8s::queryParam(query, "limit"); l && !l->empty()) {
+    int64_t n = 0;
+    if (!absl::SimpleAtoi(*l, &n) || n < 0) return forward("limit");
+    d.limit = static_cast<size_t>(n);
+  }
+  if (auto c = k8s::queryParam(query, "continue"); c && !c->empty()) {
+    if (!c->starts_with("kh1.")) return forward("a continue token of the edge");
+    d.continue_token = *c;
+  }
+  std::string rv = k8s::queryParam(query, "resourceVersion").value_or("");
+  std::string match = k8s::queryParam(query, "resourceVersionMatch").value_or("");
+  uint64_t rv_num = 0;
+  if (!rv.empty() && rv != "0" && !absl::SimpleAtoi(rv, &rv_num)) return forward("resourceVersion");
+  if (match == "Exact") return forward("resourceVersionMatch=Exact");
+  if (!match.empty() && match != "NotOlderThan") return forward("resourceVersionMatch");
+
+  if (info.verb == "watch") {
+    d.watch = true;
+    if (!info.name.empty()) {
+      // A watch of one object is a watch of the collection with a name selector.
+      auto byName = k8s::FieldSelector::parse("metadata.name=" + info.name);
+      if (byName.ok() && d.filter.fields.empty()) d.filter.fields = std::move(*byName);
+    }
+    auto truthy = [&](const char* p) {
+      auto v = k8s::queryParam(query, p);
+      return v && (*v == "true" || *v == "1");
+    };
+    d.bookmarks = truthy("allowWatchBookmarks");
+    d.send_initial_events = truthy("sendInitialEvents");
+    if (d.send_initial_events && match != "NotOlderThan") return forward("sendInitialEvents without NotOlderThan");
+    if (auto ts = k8s::queryParam(query, "timeoutSeconds"); ts && !ts->empty()) {
+      int64_t secs = 0;
+      if (!absl::SimpleAtoi(*ts, &secs) || secs < 0) return forward("timeoutSeconds");
+      if (secs > 0) d.timeout = std::chrono::seconds(secs);
+    }
+    if (d.send_initial_events) {
+      d.consistency = rv.empty() ? Consistency::kConsistent : rv == "0" ? Consistency::kAny : Consistency::kAtLeast;
+      d.min_rv = rv_num;
+    } else if (rv.empty()) {
+      d.consistency = Consistency::kConsistent;
+    } else if (rv == "0") {
+      d.consistency = Consistency::kAny;
+    } else {
+      d.watch_from = rv_num;  // resume from the window (or 410)
+    }
+    d.store = store;
+    return d;
+  }
+  if (!d.continue_token.empty()) {
+    d.consistency = Consistency::kAny;  // the snapshot decides
+  } else if (rv.empty()) {
+    d.consistency = Consistency::kConsistent;
+  } else if (rv == "0") {
+    d.consistency = Consistency::kAny;
+  } else {
+    d.consistency = Consistency::kAtLeast;
+    d.min_rv = rv_num;
+  }
+  if (info.verb == "get") d.name = info.name;
+  d.store = store;
+  return d;
+}
+
+std::string contentType(const CacheDecision& d) {
+  return d.encoding.table ? "application/json;as=Table;v=v1;g=meta.k8s.io" : "application/json";
+}
+
+std::string notFoundBody(const TypeInfo& t, std::string_view name) {
+  std::string qualified = t.group.empty() ? t.resource : t.resource + "." + t.group;
+  nlohmann::json details = {{"name", std::string(name)}, {"kind", t.resource}};
+  if (!t.group.empty()) details["group"] = t.group;
+  nlohmann::ordered_json j = {{"kind", "Status"},
+                              {"apiVersion", "v1"},
+                              {"metadata", nlohmann::json::object()},
+                              {"status", "Failure"},
+                              {"message", qualified + " \"" + std::string(name) + "\" not found"},
+                              {"reason", "NotFound"},
+                              {"details", details},
+                              {"code", 404}};
+  return j.dump();
+}
+
+CacheAnswer answerFromCache(const CacheDecision& d, int64_t now_unix) {
+  CacheAnswer a;
+  Encoding enc = d.encoding;
+  enc.now_unix = now_unix;
+  const TypeInfo& t = d.store->info();
+  std::string columns = enc.table ? d.store->columns() : std::string();
+  a.content_type = contentType(d);
+  if (!d.name.empty()) {
+    std::string ns = t.namespaced && t.resource != "namespaces" ? d.filter.ns : std::string();
+    auto o = d.store->get(ns, d.name, nullptr);
+    if (!o || (!d.filter.labels.empty() && !d.filter.labels.matches(o->labels))) {
+      a.status = 404;
+      a.content_type = "application/json";
+      a.body = notFoundBody(t, d.name);
+      return a;
+    }
+    a.body = encodeObject(t, *o, enc, columns);
+    return a;
+  }
+  auto page = d.store->list(d.filter, d.limit, d.continue_token);
+  if (!page.ok()) {
+    int code = absl::IsOutOfRange(page.status()) ? 410 : 400;
+    a.status = code;
+    a.content_type = "application/json";
+    a.body = k8s::statusBody(code, std::string(page.status().message()),
+                             code == 410 ? "Expired" : "BadRequest");
+    return a;
+  }
+  a.body = encodeList(t, *page, enc, columns);
+  return a;
+}
+
+}  // namespace kubehub::hub::cache

@@ -1,0 +1,67 @@
+#pragma once
+/// Decides whether a user's read can be answered from the cache, with which consistency, and
+/// renders plain answers (GET and LIST). Requests the cache cannot answer exactly as the edge
+/// would (subresources, protobuf-only clients, field selectors beyond name/namespace, unknown
+/// parameters, exact historical resourceVersions, other servers' continue tokens, invalid
+/// selectors whose error text the edge should word) are forwarded. Pure, except for reading
+/// the store.
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/k8s/request_info.h"
+#include "hub/cache/cluster_cache.h"
+#include "hub/cache/object_codec.h"
+#include "hub/cache/resource_store.h"
+
+namespace kubehub::hub::cache {
+
+enum class Consistency {
+  kAny,         // resourceVersion=0: whatever the cache has
+  kAtLeast,     // resourceVersion=N (NotOlderThan): wait until the cache reached N
+  kConsistent,  // resourceVersion unset: wait until the cache reached the edge's current version
+};
+
+struct CacheDecision {
+  /// Null when the request must be forwarded; `why_not` says why (for debug logs).
+  std::shared_ptr<ResourceStore> store;
+  std::string why_not;
+  Consistency consistency = Consistency::kAny;
+  uint64_t min_rv = 0;
+  // GET/LIST
+  std::string name;  // GET of one object
+  Filter filter;
+  size_t limit = 0;
+  std::string continue_token;
+  Encoding encoding;
+  // WATCH
+  bool watch = false;
+  std::optional<uint64_t> watch_from;
+  bool bookmarks = false;
+  bool send_initial_events = false;
+  std::chrono::seconds timeout{1800};
+};
+
+CacheDecision decideCachedRead(const ClusterCache& cluster, const k8s::RequestInfo& info,
+                               std::string_view method, std::string_view query,
+                               std::string_view accept);
+
+struct CacheAnswer {
+  int status = 200;
+  std::string content_type;
+  std::string body;
+};
+
+/// Renders a GET or LIST from the store (after the consistency wait).
+CacheAnswer answerFromCache(const CacheDecision& d, int64_t now_unix);
+
+/// Content-Type of the cache's answers for this decision.
+std::string contentType(const CacheDecision& d);
+
+/// The API server's NotFound body for an object of a type.
+std::string notFoundBody(const TypeInfo& t, std::string_view name);
+
+}  // namespace kubehub::hub::cache

@@ -1,0 +1,197 @@
+#include "hub/cache/cluster_cache.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <nlohmann/json.hpp>
+
+#include "common/log/log.h"
+
+namespace kubehub::hub::cache {
+
+namespace asio = boost::asio;
+
+namespace {
+
+std::string typeKey(std::string_view group, std::string_view version, std::string_view resource) {
+  std::string k(group);
+  k += '/';
+  k += version;
+  k += '/';
+  k += resource;
+  return k;
+}
+
+}  // namespace
+
+std::set<std::string> CachePolicy::defaults() {
+  return {"namespaces",         "pods",           "services",        "endpoints",
+          "configmaps",         "nodes",          "events",          "serviceaccounts",
+          "persistentvolumeclaims", "deployments.apps", "replicasets.apps",
+          "statefulsets.apps",  "daemonsets.apps", "jobs.batch",     "cronjobs.batch"};
+}
+
+absl::StatusOr<CachePolicy> CachePolicy::parse(std::string_view spec) {
+  CachePolicy p;
+  if (spec.empty()) {
+    p.resources = defaults();
+    return p;
+  }
+  if (spec == "none") {
+    p.enabled = false;
+    return p;
+  }
+  size_t pos = 0;
+  while (pos <= spec.size()) {
+    size_t end = spec.find(',', pos);
+    if (end == std::string_view::npos) end = spec.size();
+    std::string item(spec.substr(pos, end - pos));
+    pos = end + 1;
+    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (item.empty()) continue;
+    if (item == "defaults") {
+      auto d = defaults();
+      p.resources.insert(d.begin(), d.end());
+      continue;
+    }
+    for (char c : item) {
+      if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
+            c == '.' || c == '-')) {
+        return absl::InvalidArgumentError("cache resource \"" + item +
+                                          "\" is not of the form resource[.group]");
+      }
+    }
+    p.resources.insert(item);
+  }
+  return p;
+}
+
+bool CachePolicy::wants(const std::string& group, const std::string& resource) const {
+  if (!enabled) return false;
+  return resources.count(group.empty() ? resource : resource + "." + group) > 0;
+}
+
+ClusterCache::ClusterCache(std::string cluster, const CachePolicy& policy)
+    : cluster_(std::move(cluster)), policy_(policy) {}
+
+ClusterCache::~ClusterCache() {
+  for (auto& [k, e] : types_) e.stop->store(true);
+}
+
+void ClusterCache::attach(std::shared_ptr<tunnel::Mux> mux, const std::string& discovery_json) {
+  if (!policy_.enabled) return;
+  auto j = nlohmann::json::parse(discovery_json, nullptr, false);
+  if (!j.is_object() || !j.contains("resources") || !j["resources"].is_array()) return;
+  std::vector<std::pair<std::shared_ptr<ResourceStore>, std::shared_ptr<std::atomic<bool>>>> start;
+  {
+    std::lock_guard lock(mu_);
+    mux_ = mux;
+    for (const auto& r : j["resources"]) {
+      if (!r.is_object()) continue;
+      std::string group = r.value("group", "");
+      std::string version = r.value("version", "");
+      std::string resource = r.value("resource", "");
+      if (version.empty() || resource.empty() || !policy_.wants(group, resource)) continue;
+      bool list = false, watch = false;
+      if (r.contains("verbs") && r["verbs"].is_array()) {
+        for (const auto& v : r["verbs"]) {
+          if (v == "list") list = true;
+          if (v == "watch") watch = true;
+        }
+      }
+      if (!list || !watch) continue;
+      std::string key = typeKey(group, version, resource);
+      auto& entry = types_[key];
+      if (entry.dropped) continue;
+      if (!entry.store) {
+        TypeInfo info{group, version, resource, r.value("kind", ""), r.value("namespaced", true)};
+        entry.store = std::make_shared<ResourceStore>(info, policy_.window_events);
+      }
+      if (entry.stop) entry.stop->store(true);  // the previous tunnel's reflector, if any
+      entry.stop = std::make_shared<std::atomic<bool>>(false);
+      start.emplace_back(entry.store, entry.stop);
+    }
+  }
+  for (auto& [store, stop] : start) {
+    asio::co_spawn(mux->executor(), runReflector(mux, store, policy_.reflector, stop), asio::detached);
+  }
+  log::info("cache attached", {{"cluster", cluster_}, {"types", start.size()}});
+}
+
+std::shared_ptr<ResourceStore> ClusterCache::store(std::string_view group, std::string_view version,
+                                                   std::string_view resource) const {
+  std::lock_guard lock(mu_);
+  auto it = types_.find(typeKey(group, version, resource));
+  if (it == types_.end() || it->second.dropped || !it->second.store || !it->second.store->synced()) {
+    return nullptr;
+  }
+  return it->second.store;
+}
+
+std::shared_ptr<tunnel::Mux> ClusterCache::mux() const {
+  std::lock_guard lock(mu_);
+  return mux_.lock();
+}
+
+std::vector<std::string> ClusterCache::enforceBudget() {
+  std::vector<std::string> dropped;
+  std::lock_guard lock(mu_);
+  for (;;) {
+    size_t total = 0;
+    Entry* largest = nullptr;
+    std::string largest_key;
+    for (auto& [k, e] : types_) {
+      if (e.dropped || !e.store) continue;
+      size_t b = e.store->bytes();
+      total += b;
+      if (!largest || b > largest->store->bytes()) {
+        largest = &e;
+        largest_key = k;
+      }
+    }
+    if (total <= policy_.max_bytes_per_cluster || largest == nullptr) break;
+    largest->dropped = true;
+    largest->stop->store(true);
+    log::warn("cache over its memory budget: type falls back to forwarding",
+              {{"cluster", cluster_}, {"type", largest_key}, {"bytes", largest->store->bytes()},
+               {"budget", policy_.max_bytes_per_cluster}});
+    largest->store.reset();
+    dropped.push_back(largest_key);
+  }
+  return dropped;
+}
+
+std::vector<ClusterCache::TypeState> ClusterCache::state() const {
+  std::vector<TypeState> out;
+  std::lock_guard lock(mu_);
+  for (const auto& [k, e] : types_) {
+    if (!e.store) continue;
+    const TypeInfo& t = e.store->info();
+    out.push_back(TypeState{t.group.empty() ? t.resource : t.resource + "." + t.group, t.version,
+                            e.store->synced(), e.store->live(), e.store->objectCount(),
+                            e.store->bytes(), e.store->rv()});
+  }
+  return out;
+}
+
+std::shared_ptr<ClusterCache> CacheRegistry::cluster(const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto& c = clusters_[name];
+  if (!c) c = std::make_shared<ClusterCache>(name, policy_);
+  return c;
+}
+
+std::shared_ptr<ClusterCache> CacheRegistry::find(std::string_view name) const {
+  std::lock_guard lock(mu_);
+  auto it = clusters_.find(name);
+  return it == clusters_.end() ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<ClusterCache>> CacheRegistry::all() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::shared_ptr<ClusterCache>> out;
+  for (const auto& [k, c] : clusters_) out.push_back(c);
+  return out;
+}
+
+}  // namespace kubehub::hub::cache
