@@ -111,6 +111,11 @@ std::string percentDecode(std::string_view in) {
   return out;
 }
 
+bool queryFlag(std::string_view query, std::string_view name) {
+  auto v = queryParam(query, name);
+  return v && (*v == "1" || *v == "t" || *v == "T" || *v == "true" || *v == "TRUE" || *v == "True");
+}
+
 std::optional<std::string> queryParam(std::string_view query, std::string_view name) {
   size_t pos = 0;
   while (pos <= query.size()) {

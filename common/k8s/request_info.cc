@@ -26,7 +26,6 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-bool truthy(const std::optional<std::string>& v) { return v && (*v == "true" || *v == "1"); }
 
 }  // namespace
 
@@ -71,7 +70,7 @@ RequestInfo parseRequestInfo(std::string_view method, std::string_view path, std
   if (rest.size() >= 3) info.subresource = std::string(rest[2]);
 
   std::string m = lower(method);
-  bool watch = legacy_watch || truthy(queryParam(query, "watch"));
+  bool watch = legacy_watch || queryFlag(query, "watch");
   if (m == "get" || m == "head") {
     if (watch) {
       info.verb = "watch";

@@ -59,10 +59,8 @@ struct RequestShape {
 };
 
 bool isLongLived(const k8s::ClusterTarget& t) {
-  auto watch = k8s::queryParam(t.query, "watch");
-  auto follow = k8s::queryParam(t.query, "follow");
-  auto truthy = [](const std::optional<std::string>& v) { return v && (*v == "true" || *v == "1"); };
-  return truthy(watch) || truthy(follow) || t.path.find("/watch/") != std::string::npos;
+  return k8s::queryFlag(t.query, "watch") || k8s::queryFlag(t.query, "follow") ||
+         t.path.find("/watch/") != std::string::npos;
 }
 
 void closeSocket(SslStream* s) {

@@ -134,10 +134,7 @@ CacheDecision decideCachedRead(const ClusterCache& cluster, const k8s::RequestIn
       auto byName = k8s::FieldSelector::parse("metadata.name=" + info.name);
       if (byName.ok() && d.filter.fields.empty()) d.filter.fields = std::move(*byName);
     }
-    auto truthy = [&](const char* p) {
-      auto v = k8s::queryParam(query, p);
-      return v && (*v == "true" || *v == "1");
-    };
+    auto truthy = [&](const char* p) { return k8s::queryFlag(query, p); };
     d.bookmarks = truthy("allowWatchBookmarks");
     d.send_initial_events = truthy("sendInitialEvents");
     if (d.send_initial_events && match != "NotOlderThan") return forward("sendInitialEvents without NotOlderThan");

@@ -81,7 +81,9 @@ void appendRow(std::string& out, const CachedObject& o, const Encoding& enc) {
   if (enc.include_object == "Object") {
     out += ",\"object\":";
     out += o.json;
-  } else if (enc.include_object != "None") {
+  } else if (enc.include_object == "None") {
+    out += ",\"object\":null";
+  } else {
     out += ",\"object\":{\"kind\":\"PartialObjectMetadata\",\"apiVersion\":\"meta.k8s.io/v1\",\"metadata\":";
     out += o.metadata;
     out += '}';

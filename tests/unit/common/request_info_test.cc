@@ -22,6 +22,8 @@ TEST(RequestInfo, KubernetesSemantics) {
   const Case cases[] = {
       {"GET", "/api/v1/pods", "", "list", "", "v1", "", "pods", "", ""},
       {"GET", "/api/v1/namespaces/a/pods", "watch=true", "watch", "", "v1", "a", "pods", "", ""},
+      {"GET", "/api/v1/namespaces/a/pods", "watch=True", "watch", "", "v1", "a", "pods", "", ""},
+      {"GET", "/api/v1/namespaces/a/pods", "watch=false", "list", "", "v1", "a", "pods", "", ""},
       {"GET", "/api/v1/watch/namespaces/a/pods", "", "watch", "", "v1", "a", "pods", "", ""},
       {"GET", "/api/v1/namespaces/a/pods/p", "", "get", "", "v1", "a", "pods", "p", ""},
       {"GET", "/api/v1/namespaces/a/pods/p/log", "follow=true", "get", "", "v1", "a", "pods", "p", "log"},

@@ -1,0 +1,138 @@
+#include "common/net/http_client.h"
+
+#include <openssl/ssl.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include "common/net/address.h"
+
+namespace kubehub::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+struct HttpClient::Impl {
+  Url url;
+  HttpClientOptions options;
+  std::shared_ptr<asio::ssl::context> tls;
+};
+
+HttpClient::HttpClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HttpClient::~HttpClient() = default;
+
+absl::StatusOr<std::unique_ptr<HttpClient>> HttpClient::create(const std::string& base_url,
+                                                               HttpClientOptions options) {
+  auto url = parseUrl(base_url);
+  if (!url.ok()) return url.status();
+  if (url->scheme != "https" && url->scheme != "http") {
+    return absl::InvalidArgumentError("server URL must be http:// or https://");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->url = *url;
+  impl->options = std::move(options);
+  if (url->scheme == "https") {
+    auto ctx = makeClientContext(impl->options.tls);
+    if (!ctx.ok()) return ctx.status();
+    impl->tls = *ctx;
+  }
+  return std::unique_ptr<HttpClient>(new HttpClient(std::move(impl)));
+}
+
+namespace {
+
+std::string describe(const beast::error_code& e) {
+  return e == beast::error::timeout ? std::string("timed out") : e.message();
+}
+
+/// Writes the request and reads the response on `stream`, running `io` until each step ends
+/// (the stream's deadline bounds the whole exchange).
+template <typename Stream>
+absl::StatusOr<HttpClientResponse> exchange(asio::io_context& io, Stream& stream,
+                                            http::request<http::string_body>& req, size_t max_bytes) {
+  beast::error_code ec;
+  http::async_write(stream, req, [&](beast::error_code e, size_t) { ec = e; });
+  io.restart();
+  io.run();
+  if (ec) return absl::UnavailableError("sending the request failed: " + describe(ec));
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(max_bytes);
+  http::async_read(stream, buffer, parser, [&](beast::error_code e, size_t) { ec = e; });
+  io.restart();
+  io.run();
+  if (ec) return absl::UnavailableError("reading the response failed: " + describe(ec));
+  auto res = parser.release();
+  HttpClientResponse out;
+  out.status = static_cast<int>(res.result_int());
+  out.content_type = std::string(res[http::field::content_type]);
+  for (const auto& f : res) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+  out.body = std::move(res.body());
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<HttpClientResponse> HttpClient::request(const std::string& method, const std::string& target,
+                                                       const std::string& body, const HeaderList& headers) {
+  const Url& u = impl_->url;
+  asio::io_context io;
+  tcp::resolver resolver(io);
+  beast::error_code ec;
+  auto endpoints = resolver.resolve(u.host, std::to_string(u.port), ec);
+  if (ec) return absl::UnavailableError("cannot resolve " + u.host + ": " + ec.message());
+
+  http::request<http::string_body> req;
+  req.method_string(method);
+  req.target(u.path + target);
+  req.version(11);
+  bool default_port = (u.scheme == "https" && u.port == 443) || (u.scheme == "http" && u.port == 80);
+  std::string host = u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host;
+  req.set(http::field::host, default_port ? host : host + ":" + std::to_string(u.port));
+  req.set(http::field::user_agent, "kubehub-http-client/0.1");
+  req.set(http::field::connection, "close");
+  for (const auto& [k, v] : headers) req.set(k, v);
+  if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
+    req.body() = body;
+    req.prepare_payload();
+  }
+
+  // One deadline over connect, handshake, write and read.
+  beast::tcp_stream tcp_stream(io);
+  tcp_stream.expires_after(impl_->options.timeout);
+  tcp_stream.async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) { ec = e; });
+  io.run();
+  if (ec) {
+    return absl::UnavailableError("cannot connect to " + u.host + ":" + std::to_string(u.port) + ": " + describe(ec));
+  }
+  if (!impl_->tls) return exchange(io, tcp_stream, req, impl_->options.max_response_bytes);
+  beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp_stream), *impl_->tls);
+  if (!impl_->options.tls.insecure_skip_verify) {
+    stream.set_verify_callback(asio::ssl::host_name_verification(u.host));
+  }
+  if (!SSL_set_tlsext_host_name(stream.native_handle(), u.host.c_str())) {
+    return absl::InternalError("cannot set TLS server name");
+  }
+  stream.async_handshake(asio::ssl::stream_base::client, [&](beast::error_code e) { ec = e; });
+  io.restart();
+  io.run();
+  if (ec) return absl::UnavailableError("TLS handshake with " + u.host + " failed: " + describe(ec));
+  auto out = exchange(io, stream, req, impl_->options.max_response_bytes);
+  if (out.ok()) {
+    // Close politely; the answer is complete either way.
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(1));
+    stream.async_shutdown([](beast::error_code) {});
+    io.restart();
+    io.run();
+  }
+  return out;
+}
+
+}  // namespace kubehub::net

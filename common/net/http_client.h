@@ -1,0 +1,50 @@
+#pragma once
+/// A small synchronous HTTP(S) client for request/response APIs (kubehubctl; hubs and agents
+/// talking to the metaserver). One connection per request, bounded by a deadline; TLS verifies
+/// the server against a CA bundle (or the system roots) and its host name. Beast-free
+/// interface. An HttpClient is not thread-safe; use one per thread.
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/net/http_headers.h"
+#include "common/net/tls.h"
+
+namespace kubehub::net {
+
+struct HttpClientOptions {
+  ClientTlsOptions tls;
+  std::chrono::milliseconds timeout{30000};
+  size_t max_response_bytes = 64 << 20;
+};
+
+struct HttpClientResponse {
+  int status = 0;
+  std::string content_type;
+  std::string body;
+  HeaderList headers;
+};
+
+class HttpClient {
+ public:
+  /// `base_url`: http://HOST[:PORT] or https://HOST[:PORT], optionally with a path prefix.
+  /// InvalidArgument for a bad URL or TLS material.
+  static absl::StatusOr<std::unique_ptr<HttpClient>> create(const std::string& base_url,
+                                                            HttpClientOptions options);
+  ~HttpClient();
+
+  /// Sends METHOD base_path+target. Unavailable when the server cannot be reached or the
+  /// deadline passes; any HTTP status is a successful response.
+  absl::StatusOr<HttpClientResponse> request(const std::string& method, const std::string& target,
+                                             const std::string& body = "",
+                                             const HeaderList& headers = {});
+
+ private:
+  struct Impl;
+  explicit HttpClient(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kubehub::net

@@ -1,0 +1,124 @@
+#include "metaserver/model/codec.h"
+
+#include <gtest/gtest.h>
+
+namespace kubehub::metaserver {
+namespace {
+
+Json j(std::string_view text) { return Json::parse(text); }
+
+void expect400(const absl::Status& s, std::string_view needle) {
+  EXPECT_TRUE(isBadRequest(s)) << s;
+  EXPECT_NE(std::string(s.message()).find(needle), std::string::npos) << s.message();
+}
+
+void expect422(const absl::Status& s, std::string_view needle) {
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_FALSE(isBadRequest(s)) << s;
+  EXPECT_NE(std::string(s.message()).find(needle), std::string::npos) << s.message();
+}
+
+TEST(Codec, BodiesMustBeJsonObjects) {
+  expect400(parseJsonObject("{").status(), "not valid JSON");
+  expect400(parseJsonObject("[1]").status(), "JSON object");
+  expect400(parseJsonObject("").status(), "not valid JSON");
+  EXPECT_TRUE(parseJsonObject("", true).ok());
+}
+
+TEST(Codec, TenantUnknownFieldsTypesAndNames) {
+  auto t = decodeTenant(j(R"({"name":"acme","description":"Acme Corp"})"));
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->name, "acme");
+  expect400(decodeTenant(j(R"({"name":"acme","nmae":"x"})")).status(), "unknown field \"nmae\"");
+  expect400(decodeTenant(j(R"({"name":7})")).status(), "must be a string");
+  expect400(decodeTenant(j(R"({})")).status(), "\"name\" is required");
+  expect422(decodeTenant(j(R"({"name":"Acme"})")).status(), "DNS label");
+  expect422(decodeTenant(j(R"({"name":"acme'; DROP TABLE tenants;--"})")).status(), "DNS label");
+  expect422(decodeTenant(j(R"({"name":"a/b"})")).status(), "DNS label");
+  expect422(decodeTenant(j(R"({"name":"x","description":"a\u0000b"})")).status(), "control characters");
+}
+
+TEST(Codec, UsersGroupsAndRoles) {
+  auto u = decodeUser(j(R"({"name":"alice@example.com","tenant":"acme","groups":["devs"],"roles":["hub","admin","hub"]})"));
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_EQ(u->roles, (std::vector<std::string>{"admin", "hub"}));
+  expect422(decodeUser(j(R"({"name":"alice","tenant":"acme","roles":["root"]})")).status(), "role");
+  expect422(decodeUser(j(R"({"name":"Alice","tenant":"acme"})")).status(), "user name");
+  expect422(decodeUser(j(R"({"name":"alice","tenant":"acme","groups":["a,b"]})")).status(), "group");
+  expect400(decodeUser(j(R"({"name":"alice","tenant":"acme","groups":"devs"})")).status(), "array of strings");
+  EXPECT_TRUE(checkUserName("svc-account.1_x").ok());
+  EXPECT_FALSE(checkUserName("").ok());
+  EXPECT_FALSE(checkUserName("a b").ok());
+  EXPECT_FALSE(checkUserName("a'--").ok());
+}
+
+TEST(Codec, ClustersAndPatches) {
+  auto c = decodeCluster(j(R"({"name":"edge-1","labels":{"env":"prod","example.com/zone":"a"}})"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->labels.at("env"), "prod");
+  expect422(decodeCluster(j(R"({"name":"edge-1","labels":{"bad key":"x"}})")).status(), "label key");
+  expect422(decodeCluster(j(R"({"name":"edge-1","labels":{"k":"bad value"}})")).status(), "label value");
+  expect400(decodeCluster(j(R"({"name":"edge-1","labels":{"k":1}})")).status(), "object of strings");
+  expect422(decodeCluster(j(R"({"name":"this-name-is-far-too-long-to-be-a-dns-label-because-it-has-more-than-63"})")).status(),
+            "DNS label");
+  auto p = decodeClusterPatch(j(R"({"disabled":true})"));
+  ASSERT_TRUE(p.ok());
+  EXPECT_TRUE(p->disabled.value());
+  EXPECT_FALSE(p->labels.has_value());
+  expect400(decodeClusterPatch(j(R"({})")).status(), "nothing to change");
+  expect400(decodeClusterPatch(j(R"({"name":"x"})")).status(), "unknown field");
+}
+
+TEST(Codec, GrantsDecodeStrictlyAndRoundTrip) {
+  const char* text = R"({"name":"g","tenant":"acme","user":"alice",
+    "clusters":{"names":["edge-1"],"selector":"env=prod"},
+    "rules":[{"apiGroups":["","apps"],"resources":["pods","deployments"],"verbs":["get"]}]})";
+  auto g = decodeGrant(j(text));
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ(g->rules[0].namespaces, (std::vector<std::string>{"*"}));
+  auto back = grantFromSpec(g->name, g->tenant, g->user, grantSpecJson(*g));
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(grantSpecJson(*back), grantSpecJson(*g));
+  expect400(decodeGrant(j(R"({"name":"g","tenant":"acme","clusters":{"names":["a"]},"rules":[{"apiGroups":[""],"resources":["pods"],"verbs":["get"],"extra":1}]})")).status(),
+            "unknown field \"extra\"");
+  expect400(decodeGrant(j(R"({"name":"g","tenant":"acme","clusters":[],"rules":[]})")).status(), "clusters must be an object");
+  expect422(decodeGrant(j(R"({"name":"g","tenant":"acme","clusters":{"selector":"env in (a'; --"},"rules":[{"apiGroups":[""],"resources":["pods"],"verbs":["get"]}]})")).status(),
+            "label selector");
+  expect422(decodeGrant(j(R"({"name":"g","tenant":"acme","clusters":{"names":["a"]},"rules":[]})")).status(), "rule");
+}
+
+TEST(Codec, TtlsTokensAndHubs) {
+  EXPECT_EQ(*parseTtl(Json("90m"), "ttl"), 5400);
+  EXPECT_EQ(*parseTtl(Json(60), "ttl"), 60);
+  expect422(parseTtl(Json("soon"), "ttl").status(), "invalid duration");
+  expect422(parseTtl(Json(0), "ttl").status(), "positive");
+  expect400(parseTtl(Json(true), "ttl").status(), "duration");
+  auto t = decodeTokenRequest(j(R"({"user":"alice","ttl":"1h","description":"ci"})"));
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->ttl_seconds, 3600);
+  expect400(decodeTokenRequest(j(R"({"ttl":"1h"})")).status(), "\"user\" is required");
+  auto h = decodeHubHeartbeat(j(R"({"addresses":{"users":"https://hub-1:8443","tunnel":"wss://hub-1:8444/tunnel"},"agents":3,"load":0.5})"));
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_EQ(h->agents, 3);
+  expect422(decodeHubHeartbeat(j(R"({"agents":-1})")).status(), "negative");
+  expect422(decodeHubHeartbeat(j(R"({"addresses":{"Users":"x"}})")).status(), "DNS label");
+  EXPECT_TRUE(checkHubId("hub-1.example.com").ok());
+  EXPECT_FALSE(checkHubId("hub_1").ok());
+  EXPECT_FALSE(checkHubId("").ok());
+}
+
+TEST(Codec, Encoding) {
+  EXPECT_EQ(formatTime(0), "1970-01-01T00:00:00Z");
+  EXPECT_EQ(formatTime(1700000000), "2023-11-14T22:13:20Z");
+  ClusterRecord c;
+  c.name = "edge-1";
+  c.hubs = {"hub-1"};
+  Json out = toJson(c);
+  EXPECT_EQ(out["status"]["state"], "connected");
+  EXPECT_TRUE(out["status"]["lastSeen"].is_null());
+  c.hubs.clear();
+  EXPECT_EQ(toJson(c)["status"]["state"], "disconnected");
+}
+
+}  // namespace
+}  // namespace kubehub::metaserver

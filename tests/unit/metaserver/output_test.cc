@@ -1,0 +1,45 @@
+#include "metaserver/ctl/output.h"
+
+#include <gtest/gtest.h>
+
+namespace kubehub::ctl {
+namespace {
+
+TEST(Output, TableAlignsColumns) {
+  Json items = Json::parse(R"([{"name":"a","labels":{"env":"prod"},"groups":["x","y"]},{"name":"long-name","labels":{},"groups":[]}])");
+  std::string t = renderTable({field("NAME", "name"), field("GROUPS", "groups"), field("LABELS", "labels")}, items);
+  EXPECT_EQ(t,
+            "NAME        GROUPS   LABELS\n"
+            "a           x,y      env=prod\n"
+            "long-name   -        -\n");
+}
+
+TEST(Output, ObjectsAndValues) {
+  EXPECT_EQ(renderObject(Json::parse(R"({"a":"x","b":null,"c":true})")), "a: x\nb: -\nc: true\n");
+  EXPECT_EQ(display(Json(3)), "3");
+}
+
+TEST(Output, ExitCodes) {
+  EXPECT_EQ(exitCodeForHttpStatus(200), kExitOk);
+  EXPECT_EQ(exitCodeForHttpStatus(204), kExitOk);
+  EXPECT_EQ(exitCodeForHttpStatus(404), kExitNotFound);
+  EXPECT_EQ(exitCodeForHttpStatus(409), kExitConflict);
+  EXPECT_EQ(exitCodeForHttpStatus(401), kExitDenied);
+  EXPECT_EQ(exitCodeForHttpStatus(403), kExitDenied);
+  EXPECT_EQ(exitCodeForHttpStatus(503), kExitUnavailable);
+  EXPECT_EQ(exitCodeForHttpStatus(422), kExitApiError);
+  EXPECT_EQ(exitCodeForHttpStatus(500), kExitApiError);
+}
+
+TEST(Output, ListsAndLabels) {
+  EXPECT_EQ(splitList(" a, b,,c "), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_TRUE(splitList("").empty());
+  auto l = parseLabels("env=prod, zone=a=b");
+  ASSERT_TRUE(l.ok());
+  EXPECT_EQ(l->at("zone"), "a=b");
+  EXPECT_FALSE(parseLabels("novalue").ok());
+  EXPECT_FALSE(parseLabels("=x").ok());
+}
+
+}  // namespace
+}  // namespace kubehub::ctl
