@@ -195,3 +195,255 @@ def start_standin(work, pki, token, extra=()):
                  "--tls-key", key, "--token", token, *extra],
                 ready=r"listening address=(\S+)", log_path=work.join("standin.log"))
     return p, "https://" + p.match.group(1)
+
+
+def write_token_file(path, entries):
+    """entries: [(token, user, uid, [groups])] in kube-apiserver's static token CSV format."""
+    with open(path, "w") as f:
+        for token, user, uid, groups in entries:
+            f.write(f'{token},{user},{uid},"{",".join(groups)}"\n')
+    return path
+
+
+class Hub:
+    """A running kubehub-hub with its three listeners."""
+
+    def __init__(self, work, pki, token_file, name="hub", extra=()):
+        crt, key = pki.serving(name)
+        self.proc = Process([binary("kubehub-hub"), "--listen", "127.0.0.1:0",
+                             "--tunnel-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+                             "--tls-cert", crt, "--tls-key", key, "--agent-ca", pki.ca_cert,
+                             "--token-file", token_file, "--hub-id", name, *extra],
+                            ready=r"hub started", log_path=work.join(f"{name}.log"))
+        text = self.proc.log_text()
+        self.users = re.search(r"users listening\" address=(\S+)", text).group(1)
+        self.tunnel = re.search(r"tunnel listening\" address=(\S+)", text).group(1)
+        self.admin = re.search(r"admin listening\" address=(\S+)", text).group(1)
+
+    def cluster_url(self, cluster):
+        return f"https://{self.users}/clusters/{cluster}"
+
+    def wait_discovered(self, cluster, timeout=30, start=0):
+        return self.proc.wait_for_log(rf"discovery received\" cluster={cluster}\b", timeout, start)
+
+
+class Agent:
+    """A running kubehub-agent for one cluster, pointed at an API server by kubeconfig."""
+
+    def __init__(self, work, pki, cluster, hub, api_kubeconfig, name=None, extra=()):
+        name = name or f"agent-{cluster}"
+        crt, key = pki.issue(name, cluster, client=True)
+        self.args = [binary("kubehub-agent"), "--hub-url", f"wss://{hub.tunnel}/tunnel",
+                     "--tls-cert", crt, "--tls-key", key, "--hub-ca", pki.ca_cert,
+                     "--kubeconfig", api_kubeconfig, "--admin-listen", "127.0.0.1:0",
+                     "--backoff-base", "100ms", "--backoff-max", "1s", *extra]
+        self.work = work
+        self.name = name
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = Process(self.args, ready=r"tunnel up", log_path=self.work.join(f"{self.name}.log"))
+        return self
+
+
+def https_json(url, token=None, ca_file=None, method="GET", body=None, headers=None, timeout=30):
+    """One HTTPS request with the standard library; returns (status, parsed JSON or text).
+
+    For test-only endpoints such as the stand-in's /standin/compact and /standin/requests.
+    """
+    import ssl
+    import urllib.error
+    import urllib.request
+    ctx = ssl.create_default_context(cafile=ca_file)
+    data = None
+    hdrs = dict(headers or {})
+    if token:
+        hdrs["Authorization"] = f"Bearer {token}"
+    if body is not None:
+        data = json.dumps(body).encode()
+        hdrs.setdefault("Content-Type", "application/json")
+    req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=timeout) as resp:
+            status, raw = resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        status, raw = e.code, e.read()
+    text = raw.decode(errors="replace")
+    try:
+        return status, json.loads(text)
+    except ValueError:
+        return status, text
+
+
+def standin_requests(base_url, token, ca_file):
+    """The last request heads the stand-in received (Authorization redacted)."""
+    status, body = https_json(base_url + "/standin/requests", token, ca_file)
+    if status != 200:
+        raise AssertionError(f"/standin/requests answered {status}: {body}")
+    return body
+
+
+def standin_compact(base_url, token, ca_file):
+    """Drops the stand-in's event window: older resourceVersions get 410 Gone from now on."""
+    status, body = https_json(base_url + "/standin/compact", token, ca_file, method="POST")
+    if status != 200:
+        raise AssertionError(f"/standin/compact answered {status}: {body}")
+    return body
+
+
+# ---- PostgreSQL and the metaserver ----
+
+PGBIN = os.environ.get("KUBEHUB_PGBIN", "/usr/lib/postgresql/15/bin")
+_pg_template = None  # one initdb per test process; each Postgres copies it
+_pg_template_lock = threading.Lock()
+
+
+def _as_postgres(args):
+    """Runs PostgreSQL tools as the unprivileged `postgres` user when we are root."""
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *args]
+    return list(args)
+
+
+def _chown_postgres(path):
+    if os.geteuid() == 0:
+        subprocess.run(["chown", "-R", "postgres:", path], check=True)
+
+
+def _pg_template_dir():
+    global _pg_template
+    with _pg_template_lock:
+        if _pg_template is None:
+            base = tempfile.mkdtemp(prefix="kubehub-pgtemplate-")
+            os.chmod(base, 0o755)
+            _chown_postgres(base)
+            subprocess.run(_as_postgres([os.path.join(PGBIN, "initdb"), "-D", os.path.join(base, "data"),
+                                         "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8",
+                                         "--no-sync"]), check=True, capture_output=True, timeout=120)
+            import atexit
+            atexit.register(shutil.rmtree, base, True)
+            _pg_template = os.path.join(base, "data")
+        return _pg_template
+
+
+class Postgres:
+    """A throwaway PostgreSQL 15 on a unix socket in its own temporary directory.
+
+    initdb runs once per test process; each instance copies that data directory. Always call
+    close() (it stops the server even when a test failed)."""
+
+    def __init__(self):
+        self.base = tempfile.mkdtemp(prefix="kubehub-pg-")
+        os.chmod(self.base, 0o755)
+        self.data = os.path.join(self.base, "data")
+        shutil.copytree(_pg_template_dir(), self.data)
+        _chown_postgres(self.base)
+        self.log = os.path.join(self.base, "postgres.log")
+        try:
+            self.start()
+        except BaseException:
+            shutil.rmtree(self.base, ignore_errors=True)
+            raise
+
+    @property
+    def conninfo(self):
+        return f"host={self.base} user=postgres dbname=postgres"
+
+    def start(self):
+        subprocess.run(_as_postgres([
+            os.path.join(PGBIN, "pg_ctl"), "-D", self.data, "-l", self.log, "-w", "-t", "30",
+            "-o", f"-k {self.base} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
+                  f"-c full_page_writes=off -c max_connections=200", "start"]),
+            check=True, capture_output=True, timeout=60)
+
+    def stop(self, mode="fast"):
+        """Stops the server (`pg_ctl -w` returns once it has stopped); fine if it is not running."""
+        subprocess.run(_as_postgres([os.path.join(PGBIN, "pg_ctl"), "-D", self.data, "-m", mode, "-w",
+                                     "-t", "30", "stop"]), capture_output=True, timeout=60)
+
+    def psql(self, sql):
+        r = subprocess.run(_as_postgres([os.path.join(PGBIN, "psql"), "-h", self.base, "-U", "postgres",
+                                         "-d", "postgres", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql]),
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise AssertionError(f"psql failed: {r.stderr}")
+        return r.stdout.strip()
+
+    def close(self):
+        self.stop("immediate")
+        if os.environ.get("KUBEHUB_KEEP_TMP") != "1":
+            shutil.rmtree(self.base, ignore_errors=True)
+
+
+class Metaserver:
+    """A running kubehub-metaserver on port 0 (REST API + admin), HTTPS with `pki` or plain HTTP."""
+
+    def __init__(self, work, database_url, name="metaserver", pki=None, admin_token=None, extra=(),
+                 wait=True):
+        self.work = work
+        self.name = name
+        self.pki = pki
+        args = [binary("kubehub-metaserver"), "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+                "--database-url", database_url]
+        if pki:
+            crt, key = pki.serving(name)
+            args += ["--tls-cert", crt, "--tls-key", key]
+        else:
+            args += ["--insecure-http"]
+        if admin_token:
+            path = work.join(f"{name}-admin-token")
+            with open(path, "w") as f:
+                f.write(admin_token + "\n")
+            args += ["--admin-token-file", path]
+        self.args = args + list(extra)
+        self.proc = Process(self.args, ready=r"metaserver started" if wait else None,
+                            log_path=work.join(f"{name}.log"))
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self, timeout=30):
+        self.proc.wait_for_log(r"metaserver started", timeout)
+        text = self.proc.log_text()
+        self.api = re.search(r'msg="api listening" address=(\S+)', text).group(1)
+        self.admin = re.search(r'msg="admin listening" address=(\S+)', text).group(1)
+        self.url = ("https://" if self.pki else "http://") + self.api
+
+    def request(self, method, path, body=None, token=None, headers=None, raw=None, timeout=30,
+                server="api"):
+        """One request; returns (status, headers dict, body bytes). `body` is sent as JSON,
+        `raw` as is."""
+        import http.client
+        import ssl
+        host, port = (self.api if server == "api" else self.admin).rsplit(":", 1)
+        if self.pki and server == "api":
+            ctx = ssl.create_default_context(cafile=self.pki.ca_cert)
+            conn = http.client.HTTPSConnection(host, int(port), context=ctx, timeout=timeout)
+        else:
+            conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+        h = dict(headers or {})
+        if token:
+            h["Authorization"] = f"Bearer {token}"
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+            h.setdefault("Content-Type", "application/json")
+        try:
+            conn.request(method, path, body=data, headers=h)
+            r = conn.getresponse()
+            out = r.read()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, out
+        finally:
+            conn.close()
+
+    def json(self, method, path, body=None, token=None, expect=None, **kw):
+        """request() that decodes a JSON answer and optionally checks the status."""
+        status, headers, data = self.request(method, path, body=body, token=token, **kw)
+        decoded = json.loads(data) if data.strip() and headers.get("content-type", "").startswith(
+            "application/json") else data
+        if expect is not None and status != expect:
+            raise AssertionError(f"{method} {path}: expected {expect}, got {status}: {data[:500]!r}")
+        return status, decoded
+
+    def stop(self):
+        self.proc.stop()

@@ -1,0 +1,314 @@
+"""The hub cache end to end: reads answered from the cache must equal what the edge answers
+(checked programmatically against the stand-in directly), kubectl shows the edge's columns,
+watches resume and expire like the API server's, and an informer built on the Debian
+python3-kubernetes client sees every change across an agent restart and a forced 410."""
+import copy
+import http.client
+import json
+import os
+import ssl
+import sys
+import threading
+import time
+import unittest
+import urllib.parse
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+import kubehub_e2e as e2e  # noqa: E402
+
+USER_TOKEN = "cache-user-token-0123456789"
+EDGE_TOKEN = "cache-edge-token-0123456789"
+TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+
+
+class Endpoint:
+    """HTTPS requests to the hub (as a user) or to the stand-in (as the agent would)."""
+
+    def __init__(self, base, token, ca):
+        u = urllib.parse.urlparse(base)
+        self.host, self.port, self.prefix = u.hostname, u.port, u.path
+        self.token, self.ca = token, ca
+
+    def request(self, method, path, body=None, accept="application/json", headers=None):
+        ctx = ssl.create_default_context(cafile=self.ca)
+        conn = http.client.HTTPSConnection(self.host, self.port, context=ctx, timeout=30)
+        h = {"Authorization": f"Bearer {self.token}", "Accept": accept, **(headers or {})}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            h["Content-Type"] = "application/json"
+        conn.request(method, self.prefix + path, body=data, headers=h)
+        r = conn.getresponse()
+        raw = r.read()
+        conn.close()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, raw
+
+    def get(self, path, accept="application/json"):
+        status, headers, raw = self.request("GET", path, accept=accept)
+        return status, headers, json.loads(raw) if raw else None
+
+    def watch(self, path, accept="application/json"):
+        """Opens a watch; returns (conn, response) to read lines from."""
+        ctx = ssl.create_default_context(cafile=self.ca)
+        conn = http.client.HTTPSConnection(self.host, self.port, context=ctx, timeout=30)
+        conn.request("GET", self.prefix + path,
+                     headers={"Authorization": f"Bearer {self.token}", "Accept": accept})
+        return conn, conn.getresponse()
+
+
+def read_events(resp, count, timeout=20):
+    """Reads `count` watch events (JSON lines) with a deadline."""
+    events = []
+    deadline = time.monotonic() + timeout
+    buf = b""
+    while len(events) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"got {len(events)} of {count} events: {events}")
+        chunk = resp.read1(65536) if hasattr(resp, "read1") else resp.read(1)
+        if not chunk:
+            break
+        buf += chunk
+        while b"\n" in buf and len(events) < count:
+            line, buf = buf.split(b"\n", 1)
+            if line.strip():
+                events.append(json.loads(line))
+    return events
+
+
+def normalize(doc):
+    """Drops what legitimately differs between two correct answers: continue tokens (opaque),
+    Age cells (computed at print time), remainingItemCount with different page boundaries."""
+    d = copy.deepcopy(doc)
+    if isinstance(d, dict):
+        md = d.get("metadata", {})
+        if isinstance(md, dict):
+            md.pop("continue", None)
+        if d.get("kind") == "Table":
+            cols = d.get("columnDefinitions") or []
+            age = [i for i, c in enumerate(cols) if c.get("name") == "Age"]
+            for row in d.get("rows") or []:
+                for i in age:
+                    row["cells"][i] = "<age>"
+    return d
+
+
+class CacheTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.work = e2e.Workdir()
+        cls.procs = []
+        try:
+            cls.pki = e2e.Pki(cls.work.join("pki"))
+            cls.standin, cls.standin_url = e2e.start_standin(
+                cls.work, cls.pki, EDGE_TOKEN, extra=["--bookmark-interval", "1s"])
+            cls.procs.append(cls.standin)
+            tokens = e2e.write_token_file(cls.work.join("tokens.csv"), [(USER_TOKEN, "carol", "u-3", [])])
+            cls.hub = e2e.Hub(cls.work, cls.pki, tokens, extra=[
+                "--cache-resources", "defaults,widgets.example.com",
+                "--cache-window", "50", "--cache-bookmark-interval", "500ms",
+                "--cache-consistency-timeout", "3s"])
+            cls.procs.append(cls.hub.proc)
+            cls.agent_kubeconfig = e2e.write_kubeconfig(cls.work.join("agent.kubeconfig"), cls.standin_url,
+                                                        cls.pki.ca_cert, token=EDGE_TOKEN)
+            cls.agent = e2e.Agent(cls.work, cls.pki, "edge-1", cls.hub, cls.agent_kubeconfig)
+            cls.procs.append(cls.agent.proc)
+            cls.hub.wait_discovered("edge-1")
+            cls.edge = Endpoint(cls.standin_url, EDGE_TOKEN, cls.pki.ca_cert)
+            cls.via = Endpoint(cls.hub.cluster_url("edge-1"), USER_TOKEN, cls.pki.ca_cert)
+            cls.kubeconfig = e2e.write_kubeconfig(cls.work.join("user.kubeconfig"), cls.hub.cluster_url("edge-1"),
+                                                  cls.pki.ca_cert, token=USER_TOKEN)
+            cls.direct_kubeconfig = e2e.write_kubeconfig(cls.work.join("direct.kubeconfig"), cls.standin_url,
+                                                         cls.pki.ca_cert, token=EDGE_TOKEN)
+            cls.wait_synced(["pods", "configmaps", "widgets.example.com", "namespaces"])
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        for p in reversed(cls.procs):
+            (p.proc if isinstance(p, e2e.Agent) else p).kill()
+        if getattr(cls, "failed", False):
+            for name in ("hub.log", "agent-edge-1.log"):
+                path = cls.work.join(name)
+                if os.path.exists(path):
+                    print(f"----- {name}", file=sys.stderr)
+                    print(open(path, errors="replace").read()[-4000:], file=sys.stderr)
+        cls.work.close()
+
+    def tearDown(self):
+        result = getattr(self._outcome, "result", None)
+        if result is not None and (result.failures or result.errors):
+            type(self).failed = True
+
+    @classmethod
+    def cache_state(cls):
+        ctx_host = cls.hub.admin
+        conn = http.client.HTTPConnection(*ctx_host.rsplit(":", 1), timeout=10)
+        conn.request("GET", "/debug/cache")
+        data = json.loads(conn.getresponse().read())
+        conn.close()
+        return {t["resource"]: t for t in data["types"]}
+
+    @classmethod
+    def wait_synced(cls, resources):
+        e2e.wait_until(lambda: all(cls.cache_state().get(r, {}).get("synced") for r in resources),
+                       timeout=30, what=f"cache synced for {resources}")
+
+    def compare(self, path, accept="application/json"):
+        s1, h1, cached = self.via.get(path, accept)
+        s2, _, direct = self.edge.get(path, accept)
+        self.assertEqual(h1.get("x-kubehub-served-from"), "cache", f"{path} was not served from the cache")
+        self.assertEqual(s1, s2, path)
+        self.assertEqual(normalize(cached), normalize(direct), path)
+        return cached
+
+    def test_equivalence_battery(self):
+        reads = [
+            "/api/v1/pods?resourceVersion=0",
+            "/api/v1/pods",
+            "/api/v1/namespaces/default/pods",
+            "/api/v1/namespaces/default/pods/db-0",
+            "/api/v1/namespaces/default/pods?labelSelector=app%3Dweb",
+            "/api/v1/namespaces/default/pods?labelSelector=app+in+(web,db),tier!%3Dbackend",
+            "/api/v1/pods?labelSelector=!k8s-app",
+            "/api/v1/pods?fieldSelector=metadata.name%3Dweb-1",
+            "/api/v1/pods?fieldSelector=metadata.namespace%3Dkube-system",
+            "/api/v1/namespaces",
+            "/api/v1/namespaces/kube-system",
+            "/apis/example.com/v1/namespaces/default/widgets",
+        ]
+        for path in reads:
+            with self.subTest(path=path):
+                self.compare(path)
+                self.compare(path, TABLE)
+        for inc in ("None", "Metadata", "Object"):
+            self.compare(f"/api/v1/namespaces/default/pods?includeObject={inc}", TABLE)
+
+    def test_not_found_is_the_edges_404(self):
+        s1, h1, cached = self.via.get("/api/v1/namespaces/default/pods/nope?resourceVersion=0")
+        s2, _, direct = self.edge.get("/api/v1/namespaces/default/pods/nope")
+        self.assertEqual(h1.get("x-kubehub-served-from"), "cache")
+        self.assertEqual((s1, cached), (s2, direct))
+
+    def test_paging_with_continue_covers_the_list_once(self):
+        names, cont, pages = [], "", 0
+        while True:
+            path = "/api/v1/pods?limit=2" + (f"&continue={urllib.parse.quote(cont)}" if cont else "")
+            status, headers, page = self.via.get(path)
+            self.assertEqual(status, 200)
+            self.assertEqual(headers.get("x-kubehub-served-from"), "cache")
+            names += [i["metadata"]["namespace"] + "/" + i["metadata"]["name"] for i in page["items"]]
+            pages += 1
+            cont = page["metadata"].get("continue", "")
+            if not cont:
+                break
+            self.assertEqual(page["metadata"]["remainingItemCount"] + len(names),
+                             len(self.edge.get("/api/v1/pods")[2]["items"]))
+        _, _, direct = self.edge.get("/api/v1/pods")
+        self.assertEqual(names, [i["metadata"]["namespace"] + "/" + i["metadata"]["name"] for i in direct["items"]])
+        self.assertGreater(pages, 1)
+
+    def test_kubectl_shows_the_edges_columns(self):
+        for args in (["get", "pods", "-A"], ["get", "widgets"], ["get", "pods", "-o", "wide", "-n", "default"],
+                     ["get", "ns"]):
+            with self.subTest(args=args):
+                cached = e2e.kubectl(self.kubeconfig, *args).stdout.splitlines()
+                direct = e2e.kubectl(self.direct_kubeconfig, *args).stdout.splitlines()
+                self.assertEqual(cached[0].split(), direct[0].split())
+                self.assertEqual(len(cached), len(direct))
+        header = e2e.kubectl(self.kubeconfig, "get", "widgets").stdout.splitlines()[0]
+        self.assertGreater(len(header.split()), 2, "printer columns of the custom resource, not NAME/AGE")
+
+    def test_write_then_consistent_read_sees_it(self):
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "rw-check", "namespace": "default"},
+                "data": {"v": "1"}}
+        status, _, raw = self.via.request("POST", "/api/v1/namespaces/default/configmaps", body)
+        self.assertEqual(status, 201, raw[:300])
+        status, headers, got = self.via.get("/api/v1/namespaces/default/configmaps/rw-check")
+        self.assertEqual(status, 200)
+        self.assertEqual(headers.get("x-kubehub-served-from"), "cache")
+        self.assertEqual(got["data"]["v"], "1")
+        self.via.request("DELETE", "/api/v1/namespaces/default/configmaps/rw-check")
+
+    def test_watch_from_resource_version_and_bookmarks(self):
+        _, _, lst = self.via.get("/api/v1/namespaces/default/configmaps")
+        rv = lst["metadata"]["resourceVersion"]
+        conn, resp = self.via.watch(f"/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={rv}"
+                                    "&allowWatchBookmarks=true")
+        self.assertEqual(resp.getheader("X-Kubehub-Served-From"), "cache")
+        dconn, dresp = self.edge.watch(f"/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={rv}")
+        self.via.request("POST", "/api/v1/namespaces/default/configmaps",
+                         {"metadata": {"name": "watched-1"}, "data": {"a": "b"}})
+        got = [e for e in read_events(resp, 3) if e["type"] != "BOOKMARK"]
+        want = read_events(dresp, 1)
+        conn.close()
+        dconn.close()
+        self.assertEqual(got[0]["type"], "ADDED")
+        self.assertEqual(got[0], want[0])
+        self.via.request("DELETE", "/api/v1/namespaces/default/configmaps/watched-1")
+        # Bookmarks arrive on a quiet watch.
+        conn, resp = self.via.watch("/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=0"
+                                    "&allowWatchBookmarks=true&labelSelector=nothing%3Dhere")
+        events = read_events(resp, 1, timeout=10)
+        conn.close()
+        self.assertEqual(events[0]["type"], "BOOKMARK")
+
+    def test_watch_too_old_is_410(self):
+        for i in range(60):  # more events than the window of 50
+            self.via.request("POST", "/api/v1/namespaces/default/configmaps",
+                             {"metadata": {"name": f"churn-{i}"}, "data": {}})
+        for i in range(60):
+            self.via.request("DELETE", f"/api/v1/namespaces/default/configmaps/churn-{i}")
+        e2e.wait_until(lambda: self.cache_state()["configmaps"]["objects"] == len(
+            self.edge.get("/api/v1/configmaps")[2]["items"]), what="cache caught up")
+        conn, resp = self.via.watch("/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=2")
+        self.assertEqual(resp.status, 200)
+        ev = read_events(resp, 1)[0]
+        conn.close()
+        self.assertEqual(ev["type"], "ERROR")
+        self.assertEqual(ev["object"]["code"], 410)
+
+    def test_zz_informer_sees_every_change_across_agent_restart_and_410(self):
+        # The Debian python3-kubernetes client, list+watch the way informers do.
+        script = os.path.join(os.path.dirname(__file__), "informer.py")
+        out_path = self.work.join("informer.out")
+        proc = e2e.Process(["/usr/bin/python3", script, self.kubeconfig, out_path], ready=r"informer ready",
+                           log_path=self.work.join("informer.log"))
+        try:
+            def create(name):
+                status, _, raw = self.via.request("POST", "/api/v1/namespaces/default/configmaps",
+                                                  {"metadata": {"name": name, "labels": {"informer": "yes"}},
+                                                   "data": {}})
+                self.assertEqual(status, 201, raw[:200])
+
+            def informer_names():
+                try:
+                    with open(out_path) as f:
+                        return set(json.load(f))
+                except (OSError, ValueError):
+                    return None
+
+            create("inf-1")
+            e2e.wait_until(lambda: "inf-1" in (informer_names() or ()), what="inf-1 seen")
+            # Agent restart: the edge changes meanwhile (written directly at the edge).
+            self.agent.proc.kill()
+            self.edge.request("POST", "/api/v1/namespaces/default/configmaps",
+                              {"metadata": {"name": "inf-2", "labels": {"informer": "yes"}}, "data": {}})
+            self.agent.start()
+            e2e.wait_until(lambda: "inf-2" in (informer_names() or ()), timeout=30, what="inf-2 seen after restart")
+            # A forced 410: the edge forgets its history; the hub relists, the informer recovers.
+            self.agent.proc.kill()
+            self.edge.request("POST", "/api/v1/namespaces/default/configmaps",
+                              {"metadata": {"name": "inf-3", "labels": {"informer": "yes"}}, "data": {}})
+            self.edge.request("DELETE", "/api/v1/namespaces/default/configmaps/inf-1")
+            self.edge.request("POST", "/standin/compact")
+            self.agent.start()
+            want = {"inf-2", "inf-3"}
+            e2e.wait_until(lambda: informer_names() == want, timeout=40, what=f"informer state {want}")
+        finally:
+            proc.kill()
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,292 @@
+// Tokens, the revocation feed, signing keys, kubeconfigs, the CA, bootstrap tokens and
+// certificates.
+#include <yaml-cpp/yaml.h>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "common/auth/token.h"
+#include "common/log/log.h"
+#include "common/status/status_macros.h"
+#include "metaserver/api/api_server.h"
+
+namespace kubehub::metaserver {
+
+namespace {
+
+absl::Status checkTokenId(std::string_view id) {
+  bool ok = !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+  });
+  return ok ? absl::OkStatus() : absl::InvalidArgumentError("token id is invalid (base64url characters, at most 64)");
+}
+
+absl::StatusOr<int64_t> ttlParam(const Call& c, int64_t fallback, int64_t max) {
+  int64_t ttl = fallback;
+  if (auto v = c.query("ttl")) {
+    auto parsed = parseTtl(Json(*v), "ttl");
+    if (!parsed.ok()) return parsed.status();
+    ttl = *parsed;
+  }
+  if (ttl > max) {
+    return absl::InvalidArgumentError("ttl of " + std::to_string(ttl) + "s exceeds the maximum of " +
+                                      std::to_string(max) + "s");
+  }
+  return ttl;
+}
+
+Json issuedJson(const IssuedToken& t) {
+  Json j = toJson(t.record);
+  j["token"] = t.token;
+  return j;
+}
+
+}  // namespace
+
+// ---- tokens ----
+
+absl::StatusOr<Reply> ApiServer::listTokens(Call& c) {
+  std::string tenant, user;
+  if (auto v = c.query("tenant")) {
+    KH_RETURN_IF_ERROR(checkDnsLabel("tenant", *v));
+    tenant = *v;
+  }
+  if (auto v = c.query("user")) {
+    KH_RETURN_IF_ERROR(checkUserName(*v));
+    user = *v;
+  }
+  if (!c.principal.admin()) {
+    if (!user.empty() && user != c.principal.user) {
+      return absl::PermissionDeniedError(c.principal.actor() + " may only list its own tokens");
+    }
+    user = c.principal.user;
+    tenant = c.principal.tenant;
+  }
+  KH_ASSIGN_OR_RETURN(auto list, store_->listTokens(tenant, user));
+  Json items = Json::array();
+  for (const auto& t : list) items.push_back(toJson(t));
+  return jsonReply(200, Json{{"items", items}});
+}
+
+absl::StatusOr<Reply> ApiServer::issueToken(Call& c) {
+  KH_ASSIGN_OR_RETURN(Json body, requestJson(c.request));
+  KH_ASSIGN_OR_RETURN(TokenRequest rq, decodeTokenRequest(body));
+  int64_t ttl = rq.ttl_seconds == 0 ? options_.default_token_ttl : rq.ttl_seconds;
+  if (ttl > options_.max_token_ttl) {
+    return absl::InvalidArgumentError("ttl of " + std::to_string(ttl) + "s exceeds the maximum of " +
+                                      std::to_string(options_.max_token_ttl) + "s");
+  }
+  KH_ASSIGN_OR_RETURN(UserRecord user, store_->getUser(rq.user));
+  KH_ASSIGN_OR_RETURN(IssuedToken issued, tokens_->issue(user, ttl, rq.description, c.principal.actor()));
+  metrics_->tokenIssued();
+  Reply r = jsonReply(201, issuedJson(issued));
+  r.audit_detail = "token_id=" + issued.record.id + " user=" + user.name + " ttl=" + std::to_string(ttl);
+  return r;
+}
+
+absl::StatusOr<Reply> ApiServer::getToken(Call& c) {
+  KH_RETURN_IF_ERROR(checkTokenId(c.param("token")));
+  KH_ASSIGN_OR_RETURN(TokenRecord t, store_->getToken(c.param("token")));
+  if (!c.principal.admin() && t.user != c.principal.user) {
+    return absl::NotFoundError("token \"" + c.param("token") + "\" not found");
+  }
+  return jsonReply(200, toJson(t));
+}
+
+absl::StatusOr<Reply> ApiServer::revokeToken(Call& c) {
+  KH_RETURN_IF_ERROR(checkTokenId(c.param("token")));
+  if (!c.principal.admin()) {
+    auto t = store_->getToken(c.param("token"));
+    if (!t.ok()) return t.status();
+    if (t->user != c.principal.user) return absl::NotFoundError("token \"" + c.param("token") + "\" not found");
+  }
+  KH_ASSIGN_OR_RETURN(TokenRecord t, store_->revokeToken(c.param("token")));
+  metrics_->tokenRevoked();
+  Reply r = jsonReply(200, toJson(t));
+  r.audit_detail = "token_id=" + t.id + " user=" + t.user;
+  return r;
+}
+
+absl::StatusOr<Reply> ApiServer::listRevocations(Call& c) {
+  int64_t since = 0;
+  int limit = 1000;
+  if (auto v = c.query("since"); v && !v->empty()) {
+    if (!absl::SimpleAtoi(*v, &since) || since < 0) return absl::InvalidArgumentError("since must be a cursor (an integer >= 0)");
+  }
+  if (auto v = c.query("limit")) {
+    if (!absl::SimpleAtoi(*v, &limit) || limit < 1 || limit > 10000) {
+      return absl::InvalidArgumentError("limit must be an integer between 1 and 10000");
+    }
+  }
+  KH_ASSIGN_OR_RETURN(RevocationPage page, store_->revocationsSince(since, limit));
+  Json items = Json::array();
+  for (const auto& r : page.items) {
+    items.push_back({{"jti", r.token_id}, {"expiresAt", r.expires_at}, {"revokedAt", r.revoked_at}});
+  }
+  return jsonReply(200, Json{{"cursor", page.cursor}, {"items", items}, {"serverTime", nowSeconds()}});
+}
+
+absl::StatusOr<Reply> ApiServer::getSigningKeys(Call&) { return jsonReply(200, tokens_->jwks()); }
+
+absl::StatusOr<Reply> ApiServer::rotateSigningKey(Call&) {
+  KH_ASSIGN_OR_RETURN(std::string kid, tokens_->rotate());
+  Reply r = jsonReply(201, Json{{"activeKeyId", kid}});
+  r.audit_detail = "kid=" + kid;
+  return r;
+}
+
+// ---- kubeconfig ----
+
+absl::StatusOr<Reply> ApiServer::getKubeconfig(Call& c) {
+  const std::string& name = c.param("user");
+  KH_RETURN_IF_ERROR(checkUserName(name));
+  auto cluster_name = c.query("cluster");
+  if (!cluster_name || cluster_name->empty()) {
+    return badRequest("query parameter \"cluster\" is required (GET .../kubeconfig?cluster=NAME)");
+  }
+  KH_RETURN_IF_ERROR(checkDnsLabel("cluster", *cluster_name));
+  KH_ASSIGN_OR_RETURN(int64_t ttl, ttlParam(c, options_.kubeconfig_ttl, options_.max_token_ttl));
+  if (options_.hub_url.empty()) {
+    return absl::UnimplementedError("this metaserver has no --hub-url, so it cannot write kubeconfigs");
+  }
+  KH_ASSIGN_OR_RETURN(UserRecord user, store_->getUser(name));
+  KH_ASSIGN_OR_RETURN(ClusterRecord cluster, store_->getCluster(*cluster_name));
+  if (cluster.disabled) return absl::FailedPreconditionError("cluster \"" + cluster.name + "\" is disabled");
+  KH_ASSIGN_OR_RETURN(IssuedToken issued,
+                      tokens_->issue(user, ttl, "kubeconfig for cluster " + cluster.name, c.principal.actor()));
+  metrics_->tokenIssued();
+  std::string context = user.name + "@" + cluster.name;
+  YAML::Emitter e;
+  e << YAML::BeginMap;
+  e << YAML::Key << "apiVersion" << YAML::Value << "v1";
+  e << YAML::Key << "kind" << YAML::Value << "Config";
+  e << YAML::Key << "clusters" << YAML::Value << YAML::BeginSeq << YAML::BeginMap;
+  e << YAML::Key << "name" << YAML::Value << cluster.name;
+  e << YAML::Key << "cluster" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "server" << YAML::Value << options_.hub_url + "/clusters/" + cluster.name;
+  if (!options_.hub_ca_pem.empty()) {
+    e << YAML::Key << "certificate-authority-data" << YAML::Value << absl::Base64Escape(options_.hub_ca_pem);
+  }
+  e << YAML::EndMap << YAML::EndMap << YAML::EndSeq;
+  e << YAML::Key << "users" << YAML::Value << YAML::BeginSeq << YAML::BeginMap;
+  e << YAML::Key << "name" << YAML::Value << user.name;
+  e << YAML::Key << "user" << YAML::Value << YAML::BeginMap << YAML::Key << "token" << YAML::Value << issued.token
+    << YAML::EndMap;
+  e << YAML::EndMap << YAML::EndSeq;
+  e << YAML::Key << "contexts" << YAML::Value << YAML::BeginSeq << YAML::BeginMap;
+  e << YAML::Key << "name" << YAML::Value << context;
+  e << YAML::Key << "context" << YAML::Value << YAML::BeginMap << YAML::Key << "cluster" << YAML::Value
+    << cluster.name << YAML::Key << "user" << YAML::Value << user.name << YAML::EndMap;
+  e << YAML::EndMap << YAML::EndSeq;
+  e << YAML::Key << "current-context" << YAML::Value << context;
+  e << YAML::EndMap;
+  if (!e.good()) return absl::InternalError(std::string("kubeconfig YAML: ") + e.GetLastError());
+  Reply r;
+  r.text = "# kubeconfig for user " + user.name + " (tenant " + user.tenant + ") on cluster " + cluster.name +
+           "\n# token " + issued.record.id + " expires " + formatTime(issued.record.expires_at) + "\n" +
+           e.c_str() + "\n";
+  r.content_type = "application/yaml";
+  r.headers.emplace_back("X-Kubehub-Token-Id", issued.record.id);
+  r.audit_detail = "token_id=" + issued.record.id + " user=" + user.name + " cluster=" + cluster.name +
+                   " ttl=" + std::to_string(ttl);
+  return r;
+}
+
+// ---- CA, bootstrap tokens, certificates ----
+
+absl::StatusOr<Reply> ApiServer::getCaCertificate(Call&) {
+  Reply r;
+  r.text = ca_->certPem();
+  r.content_type = "application/x-pem-file";
+  return r;
+}
+
+absl::StatusOr<Reply> ApiServer::createBootstrapToken(Call& c) {
+  const std::string& cluster = c.param("cluster");
+  KH_RETURN_IF_ERROR(checkDnsLabel("cluster", cluster));
+  KH_ASSIGN_OR_RETURN(Json body, requestJson(c.request, true));
+  ObjectReader rd(body, "bootstrap");
+  const Json* ttl_json = nullptr;
+  KH_RETURN_IF_ERROR(rd.any("ttl", &ttl_json));
+  KH_RETURN_IF_ERROR(rd.finish());
+  int64_t ttl = options_.bootstrap_ttl;
+  if (ttl_json != nullptr) {
+    KH_ASSIGN_OR_RETURN(ttl, parseTtl(*ttl_json, "ttl"));
+  }
+  if (ttl > 7 * 24 * 3600) return absl::InvalidArgumentError("a bootstrap token lives at most 7 days (168h)");
+  KH_ASSIGN_OR_RETURN(ClusterRecord cl, store_->getCluster(cluster));
+  if (cl.disabled) return absl::FailedPreconditionError("cluster \"" + cluster + "\" is disabled");
+  std::string token = "khb_" + auth::randomToken(32);
+  std::string id = auth::randomToken(9);
+  int64_t expires = nowSeconds() + ttl;
+  KH_RETURN_IF_ERROR(store_->createBootstrapToken(id, cluster, auth::sha256Hex(token), expires, c.principal.actor()));
+  Json j = {{"cluster", cluster},
+            {"id", id},
+            {"token", token},
+            {"expiresAt", formatTime(expires)},
+            {"caCert", ca_->certPem()},
+            {"certificatePath", "/api/v1/clusters/" + cluster + "/certificate"},
+            {"metaserverUrl", options_.public_url},
+            {"hubUrl", options_.hub_url}};
+  Reply r = jsonReply(201, j);
+  r.audit_detail = "cluster=" + cluster + " bootstrap_id=" + id + " ttl=" + std::to_string(ttl);
+  return r;
+}
+
+absl::StatusOr<Reply> ApiServer::issueAgentCertificate(Call& c) {
+  const std::string& cluster = c.param("cluster");
+  KH_RETURN_IF_ERROR(checkDnsLabel("cluster", cluster));
+  KH_ASSIGN_OR_RETURN(Json body, requestJson(c.request));
+  ObjectReader rd(body, "certificate request");
+  LeafRequest rq;
+  KH_RETURN_IF_ERROR(rd.str("csr", &rq.csr_pem, true, 16384));
+  KH_RETURN_IF_ERROR(rd.finish());
+  bool bootstrap = c.principal.kind == Principal::Kind::kBootstrapToken;
+  std::string token_hash = bootstrap ? auth::sha256Hex(c.principal.bootstrap_secret) : "";
+  if (bootstrap) {
+    KH_ASSIGN_OR_RETURN(bool valid, store_->bootstrapTokenValid(cluster, token_hash));
+    if (!valid) {
+      return absl::PermissionDeniedError("bootstrap token is unknown, already used, expired, or for another cluster");
+    }
+  }
+  KH_ASSIGN_OR_RETURN(ClusterRecord cl, store_->getCluster(cluster));
+  if (cl.disabled) return absl::FailedPreconditionError("cluster \"" + cluster + "\" is disabled");
+  rq.common_name = cluster;
+  rq.client_auth = true;
+  rq.ttl_seconds = options_.agent_cert_ttl;
+  // Sign first (a bad CSR does not burn the token), then consume the token atomically.
+  KH_ASSIGN_OR_RETURN(IssuedCertificate cert, ca_->sign(rq));
+  if (bootstrap) KH_RETURN_IF_ERROR(store_->consumeBootstrapToken(cluster, token_hash));
+  KH_RETURN_IF_ERROR(store_->recordCertificate({cert.serial, "agent", cluster, cert.not_after, c.principal.actor()}));
+  metrics_->certificateIssued("agent");
+  Json j = {{"certificate", cert.cert_pem}, {"caCert", ca_->certPem()}, {"serial", cert.serial},
+            {"notAfter", formatTime(cert.not_after)}};
+  Reply r = jsonReply(201, j);
+  r.audit_detail = "cluster=" + cluster + " serial=" + cert.serial;
+  return r;
+}
+
+absl::StatusOr<Reply> ApiServer::issueHubCertificate(Call& c) {
+  const std::string& hub = c.param("hub");
+  KH_RETURN_IF_ERROR(checkHubId(hub));
+  KH_ASSIGN_OR_RETURN(Json body, requestJson(c.request));
+  ObjectReader rd(body, "certificate request");
+  LeafRequest rq;
+  KH_RETURN_IF_ERROR(rd.str("csr", &rq.csr_pem, true, 16384));
+  KH_RETURN_IF_ERROR(rd.strList("dnsNames", &rq.dns_names, false, 32));
+  KH_RETURN_IF_ERROR(rd.strList("ipAddresses", &rq.ip_addresses, false, 32));
+  KH_RETURN_IF_ERROR(rd.finish());
+  rq.common_name = hub;
+  rq.server_auth = true;
+  rq.client_auth = true;  // hubs also call each other
+  rq.ttl_seconds = options_.hub_cert_ttl;
+  KH_ASSIGN_OR_RETURN(IssuedCertificate cert, ca_->sign(rq));
+  KH_RETURN_IF_ERROR(store_->recordCertificate({cert.serial, "hub", hub, cert.not_after, c.principal.actor()}));
+  metrics_->certificateIssued("hub");
+  Json j = {{"certificate", cert.cert_pem}, {"caCert", ca_->certPem()}, {"serial", cert.serial},
+            {"notAfter", formatTime(cert.not_after)}};
+  Reply r = jsonReply(201, j);
+  r.audit_detail = "hub=" + hub + " serial=" + cert.serial;
+  return r;
+}
+
+}  // namespace kubehub::metaserver

@@ -1,0 +1,94 @@
+// The registry: hubs heartbeat, record which clusters' tunnels they hold, and look up which
+// hub holds a cluster.
+#include "absl/strings/numbers.h"
+#include "common/status/status_macros.h"
+#include "metaserver/api/api_server.h"
+
+namespace kubehub::metaserver {
+
+namespace {
+
+absl::StatusOr<std::string> hubParam(const Call& c) {
+  auto hub = c.query("hub");
+  if (!hub || hub->empty()) return badRequest("query parameter \"hub\" is required");
+  KH_RETURN_IF_ERROR(checkHubId(*hub));
+  return *hub;
+}
+
+}  // namespace
+
+absl::StatusOr<Reply> ApiServer::listHubs(Call& c) {
+  bool all = c.query("all").value_or("") == "true";
+  KH_ASSIGN_OR_RETURN(auto list, store_->listHubs(all));
+  Json items = Json::array();
+  for (const auto& h : list) items.push_back(toJson(h));
+  return jsonReply(200, Json{{"items", items}, {"ttlSeconds", store_->registryTtl().count()}});
+}
+
+absl::StatusOr<Reply> ApiServer::getHub(Call& c) {
+  KH_RETURN_IF_ERROR(checkHubId(c.param("hub")));
+  KH_ASSIGN_OR_RETURN(HubRecord h, store_->getHub(c.param("hub")));
+  return jsonReply(200, toJson(h));
+}
+
+absl::StatusOr<Reply> ApiServer::heartbeatHub(Call& c) {
+  const std::string& id = c.param("hub");
+  KH_RETURN_IF_ERROR(checkHubId(id));
+  KH_ASSIGN_OR_RETURN(Json body, requestJson(c.request, true));
+  KH_ASSIGN_OR_RETURN(HubHeartbeat hb, decodeHubHeartbeat(body));
+  KH_ASSIGN_OR_RETURN(HubRecord h, store_->heartbeatHub(id, hb.addresses, hb.agents, hb.load, hb.version));
+  Json j = toJson(h);
+  j["ttlSeconds"] = store_->registryTtl().count();
+  Reply r = jsonReply(200, j);
+  r.audit_detail = "hub=" + id + " agents=" + std::to_string(hb.agents);
+  return r;
+}
+
+absl::StatusOr<Reply> ApiServer::deleteHub(Call& c) {
+  KH_RETURN_IF_ERROR(checkHubId(c.param("hub")));
+  KH_RETURN_IF_ERROR(store_->deleteHub(c.param("hub")));
+  Reply r;
+  r.status = 204;
+  r.audit_detail = "hub=" + c.param("hub");
+  return r;
+}
+
+absl::StatusOr<Reply> ApiServer::putConnection(Call& c) {
+  const std::string& cluster = c.param("cluster");
+  KH_RETURN_IF_ERROR(checkDnsLabel("cluster", cluster));
+  KH_ASSIGN_OR_RETURN(Json body, requestJson(c.request));
+  ObjectReader rd(body, "connection");
+  std::string hub;
+  KH_RETURN_IF_ERROR(rd.str("hub", &hub, true, 253));
+  KH_RETURN_IF_ERROR(rd.finish());
+  KH_RETURN_IF_ERROR(checkHubId(hub));
+  KH_RETURN_IF_ERROR(store_->putConnection(cluster, hub));
+  KH_ASSIGN_OR_RETURN(auto eps, store_->endpoints(cluster));
+  Json items = Json::array();
+  for (const auto& e : eps) items.push_back(toJson(e));
+  Reply r = jsonReply(200, Json{{"cluster", cluster}, {"endpoints", items}});
+  r.audit_detail = "cluster=" + cluster + " hub=" + hub;
+  return r;
+}
+
+absl::StatusOr<Reply> ApiServer::deleteConnection(Call& c) {
+  const std::string& cluster = c.param("cluster");
+  KH_RETURN_IF_ERROR(checkDnsLabel("cluster", cluster));
+  KH_ASSIGN_OR_RETURN(std::string hub, hubParam(c));
+  KH_RETURN_IF_ERROR(store_->deleteConnection(cluster, hub));
+  Reply r;
+  r.status = 204;
+  r.audit_detail = "cluster=" + cluster + " hub=" + hub;
+  return r;
+}
+
+absl::StatusOr<Reply> ApiServer::getEndpoints(Call& c) {
+  const std::string& cluster = c.param("cluster");
+  KH_RETURN_IF_ERROR(checkDnsLabel("cluster", cluster));
+  KH_ASSIGN_OR_RETURN(auto eps, store_->endpoints(cluster));
+  Json items = Json::array();
+  for (const auto& e : eps) items.push_back(toJson(e));
+  return jsonReply(200, Json{{"cluster", cluster}, {"endpoints", items}});
+}
+
+}  // namespace kubehub::metaserver

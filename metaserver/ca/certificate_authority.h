@@ -1,0 +1,58 @@
+#pragma once
+/// The tunnel's certificate authority: signs agents' client certificates (CN = cluster name)
+/// and hubs' serving certificates from CSRs, so private keys stay with whoever generated them.
+/// Pure OpenSSL, no I/O. Thread-safe (signing is serialised internally).
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "metaserver/model/records.h"
+
+typedef struct x509_st X509;
+typedef struct evp_pkey_st EVP_PKEY;
+
+namespace kubehub::metaserver {
+
+struct LeafRequest {
+  std::string csr_pem;
+  /// The subject's CN; the CSR's own CN must be empty or equal to it.
+  std::string common_name;
+  std::vector<std::string> dns_names;
+  std::vector<std::string> ip_addresses;
+  bool client_auth = false;
+  bool server_auth = false;
+  int64_t ttl_seconds = 0;
+};
+
+struct IssuedCertificate {
+  std::string cert_pem;
+  std::string serial;  // hex
+  int64_t not_after = 0;
+};
+
+class CertificateAuthority {
+ public:
+  /// A new self-signed CA (ECDSA P-256) valid for `days`.
+  static absl::StatusOr<CaRecord> generate(const std::string& common_name, int days);
+  /// InvalidArgument when the PEMs do not parse, do not match, or the certificate is no CA.
+  static absl::StatusOr<std::shared_ptr<CertificateAuthority>> load(const CaRecord& ca);
+
+  const std::string& certPem() const { return cert_pem_; }
+  /// InvalidArgument (422) for a bad CSR: unparseable, bad signature, weak key, wrong CN.
+  absl::StatusOr<IssuedCertificate> sign(const LeafRequest& request) const;
+
+  ~CertificateAuthority();
+
+ private:
+  CertificateAuthority() = default;
+  std::string cert_pem_;
+  X509* cert_ = nullptr;
+  EVP_PKEY* key_ = nullptr;
+  mutable std::mutex mu_;
+};
+
+}  // namespace kubehub::metaserver

@@ -1,0 +1,105 @@
+#include "metaserver/ctl/output.h"
+
+#include <algorithm>
+
+namespace kubehub::ctl {
+
+int exitCodeForHttpStatus(int status) {
+  if (status >= 200 && status < 300) return kExitOk;
+  if (status == 404) return kExitNotFound;
+  if (status == 409) return kExitConflict;
+  if (status == 401 || status == 403) return kExitDenied;
+  if (status == 503) return kExitUnavailable;
+  return kExitApiError;
+}
+
+std::string display(const Json& v) {
+  if (v.is_null()) return "-";
+  if (v.is_string()) return v.get<std::string>().empty() ? "-" : v.get<std::string>();
+  if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+  if (v.is_array()) {
+    std::string out;
+    for (const auto& item : v) out += (out.empty() ? "" : ",") + (item.is_string() ? item.get<std::string>() : item.dump());
+    return out.empty() ? "-" : out;
+  }
+  if (v.is_object()) {
+    std::string out;
+    for (const auto& [k, item] : v.items()) {
+      out += (out.empty() ? "" : ",") + k + "=" + (item.is_string() ? item.get<std::string>() : item.dump());
+    }
+    return out.empty() ? "-" : out;
+  }
+  return v.dump();
+}
+
+Column field(std::string header, std::string key) {
+  return Column{std::move(header), [key](const Json& item) {
+                  auto it = item.find(key);
+                  return it == item.end() ? std::string("-") : display(*it);
+                }};
+}
+
+std::string renderTable(const std::vector<Column>& columns, const Json& items) {
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> header;
+  for (const auto& c : columns) header.push_back(c.header);
+  rows.push_back(header);
+  if (items.is_array()) {
+    for (const auto& item : items) {
+      std::vector<std::string> row;
+      for (const auto& c : columns) row.push_back(c.value(item));
+      rows.push_back(std::move(row));
+    }
+  }
+  std::vector<size_t> width(columns.size(), 0);
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 3, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
+  }
+  return out;
+}
+
+std::string renderObject(const Json& object) {
+  std::string out;
+  if (!object.is_object()) return display(object) + "\n";
+  for (const auto& [k, v] : object.items()) out += k + ": " + display(v) + "\n";
+  return out;
+}
+
+std::vector<std::string> splitList(std::string_view text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string_view::npos) comma = text.size();
+    std::string_view item = text.substr(start, comma - start);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (!item.empty()) out.emplace_back(item);
+    start = comma + 1;
+  }
+  return out;
+}
+
+absl::StatusOr<std::map<std::string, std::string>> parseLabels(std::string_view text) {
+  std::map<std::string, std::string> out;
+  for (const auto& item : splitList(text)) {
+    size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return absl::InvalidArgumentError("label \"" + item + "\" must be KEY=VALUE");
+    }
+    out[item.substr(0, eq)] = item.substr(eq + 1);
+  }
+  return out;
+}
+
+}  // namespace kubehub::ctl

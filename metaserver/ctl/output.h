@@ -1,0 +1,49 @@
+#pragma once
+/// kubehubctl's output and argument helpers: tables for people, JSON for scripts, exit codes
+/// that say what went wrong. Pure.
+
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace kubehub::ctl {
+
+using Json = nlohmann::json;
+
+/// Exit codes (also in `kubehubctl --help`).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitApiError = 1;     // the server refused (400, 422, 5xx other than 503)
+inline constexpr int kExitUsage = 2;        // bad command line or configuration
+inline constexpr int kExitNotFound = 3;     // 404
+inline constexpr int kExitConflict = 4;     // 409
+inline constexpr int kExitDenied = 5;       // 401, 403
+inline constexpr int kExitUnavailable = 6;  // 503 or the server cannot be reached
+
+int exitCodeForHttpStatus(int status);
+
+struct Column {
+  std::string header;
+  std::function<std::string(const Json&)> value;
+};
+
+/// A column that shows field `key` (strings as is, null as "-", arrays comma-joined, objects
+/// as k=v pairs).
+Column field(std::string header, std::string key);
+std::string display(const Json& value);
+
+/// Left-aligned columns separated by three spaces, a header line first.
+std::string renderTable(const std::vector<Column>& columns, const Json& items);
+/// One "key: value" line per field of an object.
+std::string renderObject(const Json& object);
+
+/// "a,b,c" → {"a","b","c"}; empty input → {}. Whitespace around items is trimmed.
+std::vector<std::string> splitList(std::string_view text);
+/// "k=v,k2=v2" → labels; InvalidArgument on an item without '='.
+absl::StatusOr<std::map<std::string, std::string>> parseLabels(std::string_view text);
+
+}  // namespace kubehub::ctl

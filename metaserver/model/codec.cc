@@ -1,0 +1,514 @@
+#include "metaserver/model/codec.h"
+
+#include <algorithm>
+#include <ctime>
+
+#include "absl/strings/cord.h"
+#include "common/config/flags.h"
+#include "common/k8s/cluster_path.h"
+
+namespace kubehub::metaserver {
+
+namespace {
+
+constexpr absl::string_view kHttpStatusPayload = "kubehub.dev/http-status";
+
+absl::Status invalid(std::string message) { return absl::InvalidArgumentError(std::move(message)); }
+
+const char* typeName(const Json& j) {
+  switch (j.type()) {
+    case Json::value_t::null: return "null";
+    case Json::value_t::boolean: return "a boolean";
+    case Json::value_t::string: return "a string";
+    case Json::value_t::array: return "an array";
+    case Json::value_t::object: return "an object";
+    default: return "a number";
+  }
+}
+
+bool printable(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x20 && c != 0x7f; });
+}
+
+absl::Status checkLabels(const auth::Labels& labels) {
+  if (labels.size() > 64) return invalid("at most 64 labels");
+  for (const auto& [k, v] : labels) {
+    if (!auth::isLabelKey(k)) {
+      return invalid("label key \"" + k + "\" is invalid (an optional DNS prefix and '/', then up to 63 "
+                     "characters [A-Za-z0-9._-] starting and ending alphanumeric)");
+    }
+    if (!auth::isLabelValue(v)) {
+      return invalid("label value \"" + v + "\" of \"" + k + "\" is invalid (up to 63 characters "
+                     "[A-Za-z0-9._-] starting and ending alphanumeric, or empty)");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status checkDescription(const std::string& d) {
+  if (!printable(d)) return invalid("description must not contain control characters");
+  return absl::OkStatus();
+}
+
+#define KH_TRY(expr)                        \
+  do {                                      \
+    ::absl::Status kh_s_ = (expr);          \
+    if (!kh_s_.ok()) return kh_s_;          \
+  } while (0)
+
+}  // namespace
+
+absl::Status badRequest(std::string_view message) {
+  absl::Status s = absl::InvalidArgumentError(std::string(message));
+  s.SetPayload(kHttpStatusPayload, absl::Cord("400"));
+  return s;
+}
+
+bool isBadRequest(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kInvalidArgument &&
+         status.GetPayload(kHttpStatusPayload).has_value();
+}
+
+absl::StatusOr<Json> parseJsonObject(std::string_view body, bool empty_ok) {
+  if (body.empty() && empty_ok) return Json::object();
+  Json j = Json::parse(body, nullptr, false);
+  if (j.is_discarded()) return badRequest("request body is not valid JSON");
+  if (!j.is_object()) return badRequest("request body must be a JSON object");
+  return j;
+}
+
+ObjectReader::ObjectReader(const Json& object, std::string where)
+    : object_(object), where_(std::move(where)) {}
+
+const Json* ObjectReader::field(std::string_view key) {
+  seen_.emplace_back(key);
+  auto it = object_.find(key);
+  if (it == object_.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+bool ObjectReader::has(std::string_view key) const {
+  auto it = object_.find(key);
+  return it != object_.end() && !it->is_null();
+}
+
+absl::Status ObjectReader::missing(std::string_view key) const {
+  return badRequest(where_ + ": field \"" + std::string(key) + "\" is required");
+}
+
+absl::Status ObjectReader::wrongType(std::string_view key, std::string_view type) const {
+  auto it = object_.find(key);
+  return badRequest(where_ + ": field \"" + std::string(key) + "\" must be " + std::string(type) +
+                    ", not " + typeName(*it));
+}
+
+absl::Status ObjectReader::str(std::string_view key, std::string* out, bool required, size_t max_len) {
+  const Json* v = field(key);
+  if (v == nullptr) return required ? missing(key) : absl::OkStatus();
+  if (!v->is_string()) return wrongType(key, "a string");
+  if (v->get_ref<const std::string&>().size() > max_len) {
+    return invalid(where_ + ": field \"" + std::string(key) + "\" is longer than " +
+                   std::to_string(max_len) + " bytes");
+  }
+  *out = v->get<std::string>();
+  return absl::OkStatus();
+}
+
+absl::Status ObjectReader::strList(std::string_view key, std::vector<std::string>* out, bool required,
+                                   size_t max_items) {
+  const Json* v = field(key);
+  if (v == nullptr) return required ? missing(key) : absl::OkStatus();
+  if (!v->is_array()) return wrongType(key, "an array of strings");
+  if (v->size() > max_items) {
+    return invalid(where_ + ": field \"" + std::string(key) + "\" has more than " +
+                   std::to_string(max_items) + " items");
+  }
+  out->clear();
+  for (const auto& item : *v) {
+    if (!item.is_string()) return wrongType(key, "an array of strings");
+    if (item.get_ref<const std::string&>().size() > 253) {
+      return invalid(where_ + ": an item of \"" + std::string(key) + "\" is longer than 253 bytes");
+    }
+    out->push_back(item.get<std::string>());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ObjectReader::strMap(std::string_view key, std::map<std::string, std::string, std::less<>>* out,
+                                  bool required) {
+  const Json* v = field(key);
+  if (v == nullptr) return required ? missing(key) : absl::OkStatus();
+  if (!v->is_object()) return wrongType(key, "an object of strings");
+  out->clear();
+  for (const auto& [k, item] : v->items()) {
+    if (!item.is_string()) return wrongType(key, "an object of strings");
+    out->emplace(k, item.get<std::string>());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ObjectReader::boolean(std::string_view key, bool* out, bool required) {
+  const Json* v = field(key);
+  if (v == nullptr) return required ? missing(key) : absl::OkStatus();
+  if (!v->is_boolean()) return wrongType(key, "a boolean");
+  *out = v->get<bool>();
+  return absl::OkStatus();
+}
+
+absl::Status ObjectReader::integer(std::string_view key, int64_t* out, bool required) {
+  const Json* v = field(key);
+  if (v == nullptr) return required ? missing(key) : absl::OkStatus();
+  if (!v->is_number_integer()) return wrongType(key, "an integer");
+  *out = v->get<int64_t>();
+  return absl::OkStatus();
+}
+
+absl::Status ObjectReader::number(std::string_view key, double* out, bool required) {
+  const Json* v = field(key);
+  if (v == nullptr) return required ? missing(key) : absl::OkStatus();
+  if (!v->is_number()) return wrongType(key, "a number");
+  *out = v->get<double>();
+  return absl::OkStatus();
+}
+
+absl::Status ObjectReader::any(std::string_view key, const Json** out, bool required) {
+  const Json* v = field(key);
+  if (v == nullptr && required) return missing(key);
+  *out = v;
+  return absl::OkStatus();
+}
+
+absl::Status ObjectReader::finish() const {
+  for (const auto& [k, v] : object_.items()) {
+    if (std::find(seen_.begin(), seen_.end(), k) == seen_.end()) {
+      return badRequest(where_ + ": unknown field \"" + k + "\"");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status checkDnsLabel(std::string_view what, std::string_view name) {
+  if (k8s::isDnsLabel(name)) return absl::OkStatus();
+  std::string shown(name.substr(0, 80));
+  if (!printable(shown)) shown = "(contains control characters)";
+  return invalid(std::string(what) + " name \"" + shown +
+                 "\" is invalid: use a DNS label (lower-case letters, digits and '-', starting and "
+                 "ending with a letter or digit, at most 63 characters)");
+}
+
+absl::Status checkUserName(std::string_view name) {
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  bool ok = !name.empty() && name.size() <= 253 && alnum(name.front()) && alnum(name.back()) &&
+            std::all_of(name.begin(), name.end(), [&](char c) {
+              return alnum(c) || c == '-' || c == '.' || c == '_' || c == '@';
+            });
+  if (ok) return absl::OkStatus();
+  std::string shown(name.substr(0, 80));
+  if (!printable(shown)) shown = "(contains control characters)";
+  return invalid("user name \"" + shown +
+                 "\" is invalid: use lower-case letters, digits, '-', '.', '_' and '@', starting "
+                 "and ending with a letter or digit, at most 253 characters");
+}
+
+bool isDnsSubdomain(std::string_view s) {
+  if (s.empty() || s.size() > 253) return false;
+  size_t start = 0;
+  for (;;) {
+    size_t dot = s.find('.', start);
+    std::string_view label = s.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    if (!k8s::isDnsLabel(label)) return false;
+    if (dot == std::string_view::npos) return true;
+    start = dot + 1;
+  }
+}
+
+absl::Status checkHubId(std::string_view id) {
+  if (isDnsSubdomain(id)) return absl::OkStatus();
+  return invalid("hub id \"" + std::string(id.substr(0, 80)) +
+                 "\" is invalid: use a DNS name (lower-case letters, digits, '-' and '.')");
+}
+
+absl::StatusOr<int64_t> parseTtl(const Json& value, std::string_view field) {
+  int64_t seconds = 0;
+  if (value.is_number_integer()) {
+    seconds = value.get<int64_t>();
+  } else if (value.is_string()) {
+    std::chrono::milliseconds ms{0};
+    if (auto s = config::parseDuration(value.get<std::string>(), &ms); !s.ok()) {
+      return invalid(std::string(field) + ": " + std::string(s.message()));
+    }
+    seconds = ms.count() / 1000;
+  } else {
+    return badRequest(std::string(field) + " must be a duration string (\"1h\") or a number of seconds");
+  }
+  if (seconds <= 0) return invalid(std::string(field) + " must be positive");
+  return seconds;
+}
+
+absl::StatusOr<TenantRecord> decodeTenant(const Json& body) {
+  TenantRecord r;
+  ObjectReader rd(body, "tenant");
+  KH_TRY(rd.str("name", &r.name, true, 253));
+  KH_TRY(rd.str("description", &r.description));
+  KH_TRY(rd.finish());
+  KH_TRY(checkDnsLabel("tenant", r.name));
+  KH_TRY(checkDescription(r.description));
+  return r;
+}
+
+absl::StatusOr<UserRecord> decodeUser(const Json& body) {
+  UserRecord r;
+  ObjectReader rd(body, "user");
+  KH_TRY(rd.str("name", &r.name, true, 253));
+  KH_TRY(rd.str("tenant", &r.tenant, true, 253));
+  KH_TRY(rd.strList("groups", &r.groups, false, 100));
+  KH_TRY(rd.strList("roles", &r.roles, false, 10));
+  KH_TRY(rd.str("description", &r.description));
+  KH_TRY(rd.finish());
+  KH_TRY(checkUserName(r.name));
+  KH_TRY(checkDnsLabel("tenant", r.tenant));
+  for (const auto& g : r.groups) {
+    if (g.empty() || !printable(g) || g.find(',') != std::string::npos) {
+      return invalid("group \"" + g + "\" is invalid: non-empty, printable, without ','");
+    }
+  }
+  for (const auto& role : r.roles) {
+    if (role != kRoleAdmin && role != kRoleHub) {
+      return invalid("role \"" + role + "\" is unknown: roles are \"admin\" and \"hub\"");
+    }
+  }
+  std::sort(r.roles.begin(), r.roles.end());
+  r.roles.erase(std::unique(r.roles.begin(), r.roles.end()), r.roles.end());
+  KH_TRY(checkDescription(r.description));
+  return r;
+}
+
+absl::StatusOr<ClusterRecord> decodeCluster(const Json& body) {
+  ClusterRecord r;
+  ObjectReader rd(body, "cluster");
+  KH_TRY(rd.str("name", &r.name, true, 253));
+  KH_TRY(rd.strMap("labels", &r.labels));
+  KH_TRY(rd.str("description", &r.description));
+  KH_TRY(rd.boolean("disabled", &r.disabled));
+  KH_TRY(rd.finish());
+  KH_TRY(checkDnsLabel("cluster", r.name));
+  KH_TRY(checkLabels(r.labels));
+  KH_TRY(checkDescription(r.description));
+  return r;
+}
+
+absl::StatusOr<ClusterPatch> decodeClusterPatch(const Json& body) {
+  ClusterPatch p;
+  ObjectReader rd(body, "cluster");
+  if (rd.has("labels")) {
+    p.labels.emplace();
+    KH_TRY(rd.strMap("labels", &*p.labels));
+    KH_TRY(checkLabels(*p.labels));
+  }
+  if (rd.has("description")) {
+    p.description.emplace();
+    KH_TRY(rd.str("description", &*p.description));
+    KH_TRY(checkDescription(*p.description));
+  }
+  if (rd.has("disabled")) {
+    p.disabled.emplace();
+    KH_TRY(rd.boolean("disabled", &*p.disabled));
+  }
+  KH_TRY(rd.finish());
+  if (!p.labels && !p.description && !p.disabled) {
+    return badRequest("cluster: nothing to change (labels, description, disabled)");
+  }
+  return p;
+}
+
+namespace {
+
+absl::Status decodeGrantSpec(ObjectReader& rd, auth::Grant* g, std::string_view where) {
+  const Json* clusters = nullptr;
+  KH_TRY(rd.any("clusters", &clusters, true));
+  if (!clusters->is_object()) return badRequest(std::string(where) + ".clusters must be an object");
+  ObjectReader cr(*clusters, std::string(where) + ".clusters");
+  KH_TRY(cr.strList("names", &g->cluster_names));
+  KH_TRY(cr.str("selector", &g->cluster_selector, false, 4096));
+  KH_TRY(cr.finish());
+  const Json* rules = nullptr;
+  KH_TRY(rd.any("rules", &rules, true));
+  if (!rules->is_array()) return badRequest(std::string(where) + ".rules must be an array");
+  for (size_t i = 0; i < rules->size(); ++i) {
+    const Json& rule = (*rules)[i];
+    std::string at = std::string(where) + ".rules[" + std::to_string(i) + "]";
+    if (!rule.is_object()) return badRequest(at + " must be an object");
+    ObjectReader rr(rule, at);
+    auth::GrantRule r;
+    KH_TRY(rr.strList("apiGroups", &r.api_groups, true));
+    KH_TRY(rr.strList("resources", &r.resources, true));
+    KH_TRY(rr.strList("verbs", &r.verbs, true));
+    r.namespaces = {"*"};
+    KH_TRY(rr.strList("namespaces", &r.namespaces));
+    KH_TRY(rr.finish());
+    g->rules.push_back(std::move(r));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<auth::Grant> decodeGrant(const Json& body) {
+  auth::Grant g;
+  ObjectReader rd(body, "grant");
+  KH_TRY(rd.str("name", &g.name, true, 253));
+  KH_TRY(rd.str("tenant", &g.tenant, true, 253));
+  KH_TRY(rd.str("user", &g.user, false, 253));
+  KH_TRY(decodeGrantSpec(rd, &g, "grant"));
+  KH_TRY(rd.finish());
+  KH_TRY(checkDnsLabel("grant", g.name));
+  KH_TRY(checkDnsLabel("tenant", g.tenant));
+  if (!g.user.empty()) KH_TRY(checkUserName(g.user));
+  KH_TRY(auth::validateGrant(g));
+  return g;
+}
+
+Json grantSpecJson(const auth::Grant& g) {
+  Json clusters = Json::object();
+  clusters["names"] = g.cluster_names;
+  if (!g.cluster_selector.empty()) clusters["selector"] = g.cluster_selector;
+  Json rules = Json::array();
+  for (const auto& r : g.rules) {
+    rules.push_back({{"apiGroups", r.api_groups}, {"resources", r.resources}, {"verbs", r.verbs},
+                     {"namespaces", r.namespaces}});
+  }
+  return Json{{"clusters", clusters}, {"rules", rules}};
+}
+
+absl::StatusOr<auth::Grant> grantFromSpec(std::string name, std::string tenant, std::string user,
+                                          const Json& spec) {
+  auth::Grant g;
+  g.name = std::move(name);
+  g.tenant = std::move(tenant);
+  g.user = std::move(user);
+  if (!spec.is_object()) return absl::DataLossError("stored grant spec is not an object");
+  ObjectReader rd(spec, "stored grant");
+  if (auto s = decodeGrantSpec(rd, &g, "stored grant"); !s.ok()) return absl::DataLossError(s.message());
+  return g;
+}
+
+absl::StatusOr<TokenRequest> decodeTokenRequest(const Json& body) {
+  TokenRequest t;
+  ObjectReader rd(body, "token");
+  KH_TRY(rd.str("user", &t.user, true, 253));
+  const Json* ttl = nullptr;
+  KH_TRY(rd.any("ttl", &ttl));
+  KH_TRY(rd.str("description", &t.description));
+  KH_TRY(rd.finish());
+  KH_TRY(checkUserName(t.user));
+  if (ttl != nullptr) {
+    auto s = parseTtl(*ttl, "ttl");
+    if (!s.ok()) return s.status();
+    t.ttl_seconds = *s;
+  }
+  KH_TRY(checkDescription(t.description));
+  return t;
+}
+
+absl::StatusOr<HubHeartbeat> decodeHubHeartbeat(const Json& body) {
+  HubHeartbeat h;
+  ObjectReader rd(body, "hub");
+  KH_TRY(rd.strMap("addresses", &h.addresses));
+  KH_TRY(rd.integer("agents", &h.agents));
+  KH_TRY(rd.number("load", &h.load));
+  KH_TRY(rd.str("version", &h.version, false, 64));
+  KH_TRY(rd.finish());
+  if (h.addresses.size() > 16) return invalid("hub: at most 16 addresses");
+  for (const auto& [k, v] : h.addresses) {
+    if (!k8s::isDnsLabel(k)) return invalid("hub address name \"" + k + "\" must be a DNS label (e.g. users, tunnel, peer)");
+    if (v.empty() || v.size() > 512 || !printable(v) || v.find(' ') != std::string::npos) {
+      return invalid("hub address \"" + k + "\" must be a URL or HOST:PORT");
+    }
+  }
+  if (h.agents < 0) return invalid("hub: agents must not be negative");
+  if (h.load < 0) return invalid("hub: load must not be negative");
+  if (!printable(h.version)) return invalid("hub: version must be printable");
+  return h;
+}
+
+std::string formatTime(int64_t seconds) {
+  std::time_t t = static_cast<std::time_t>(seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+namespace {
+Json optTime(const std::optional<int64_t>& t) { return t ? Json(formatTime(*t)) : Json(nullptr); }
+Json labelsJson(const auth::Labels& l) {
+  Json j = Json::object();
+  for (const auto& [k, v] : l) j[k] = v;
+  return j;
+}
+}  // namespace
+
+Json toJson(const TenantRecord& r) {
+  return {{"name", r.name}, {"description", r.description}, {"createdAt", formatTime(r.created_at)}};
+}
+
+Json toJson(const UserRecord& r) {
+  return {{"name", r.name},     {"tenant", r.tenant},           {"groups", r.groups},
+          {"roles", r.roles},   {"description", r.description}, {"createdAt", formatTime(r.created_at)}};
+}
+
+Json toJson(const ClusterRecord& r) {
+  Json status = {{"state", r.hubs.empty() ? "disconnected" : "connected"},
+                 {"hubs", r.hubs},
+                 {"lastSeen", optTime(r.last_seen)}};
+  return {{"name", r.name},         {"labels", labelsJson(r.labels)},
+          {"description", r.description}, {"disabled", r.disabled},
+          {"status", status},       {"createdAt", formatTime(r.created_at)}};
+}
+
+Json toJson(const GrantRecord& r) {
+  Json j = grantSpecJson(r.grant);
+  j["name"] = r.grant.name;
+  j["tenant"] = r.grant.tenant;
+  j["user"] = r.grant.user.empty() ? Json(nullptr) : Json(r.grant.user);
+  j["createdAt"] = formatTime(r.created_at);
+  return j;
+}
+
+Json toJson(const TokenRecord& r) {
+  return {{"id", r.id},
+          {"user", r.user},
+          {"tenant", r.tenant},
+          {"description", r.description},
+          {"keyId", r.kid},
+          {"issuedAt", formatTime(r.issued_at)},
+          {"expiresAt", formatTime(r.expires_at)},
+          {"revokedAt", optTime(r.revoked_at)},
+          {"issuedBy", r.issued_by}};
+}
+
+Json toJson(const HubRecord& r) {
+  return {{"id", r.id},
+          {"addresses", labelsJson(r.addresses)},
+          {"agents", r.agents},
+          {"load", r.load},
+          {"version", r.version},
+          {"registeredAt", formatTime(r.registered_at)},
+          {"lastHeartbeat", formatTime(r.last_heartbeat)},
+          {"alive", r.alive}};
+}
+
+Json toJson(const EndpointRecord& r) {
+  return {{"hub", r.hub},
+          {"addresses", labelsJson(r.addresses)},
+          {"connectedAt", formatTime(r.connected_at)},
+          {"lastHeartbeat", formatTime(r.last_heartbeat)}};
+}
+
+Json toJson(const AuditRecord& r) {
+  return {{"id", r.id},         {"at", formatTime(r.at)}, {"actor", r.actor}, {"action", r.action},
+          {"resource", r.resource}, {"status", r.status}, {"detail", r.detail}, {"peer", r.peer}};
+}
+
+}  // namespace kubehub::metaserver

@@ -1,0 +1,101 @@
+#pragma once
+/// JSON for the REST API: strict decoding of request bodies (unknown fields, wrong types and
+/// malformed JSON are 400; well-formed but invalid values are 422), validation of names, and
+/// encoding of records. Pure and thread-safe.
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "metaserver/model/records.h"
+
+namespace kubehub::metaserver {
+
+using Json = nlohmann::json;
+
+/// A 400: the request is malformed (not JSON, unknown field, wrong type, missing field).
+/// Plain InvalidArgument statuses are 422: the request is well-formed but a value is invalid.
+absl::Status badRequest(std::string_view message);
+bool isBadRequest(const absl::Status& status);
+
+/// Parses a request body that must be one JSON object (an empty body is `{}` when
+/// `empty_ok`).
+absl::StatusOr<Json> parseJsonObject(std::string_view body, bool empty_ok = false);
+
+/// Reads the fields of one JSON object, checking types; finish() rejects unknown fields.
+class ObjectReader {
+ public:
+  ObjectReader(const Json& object, std::string where);
+  absl::Status str(std::string_view key, std::string* out, bool required = false, size_t max_len = 1024);
+  absl::Status strList(std::string_view key, std::vector<std::string>* out, bool required = false,
+                       size_t max_items = 1000);
+  absl::Status strMap(std::string_view key, std::map<std::string, std::string, std::less<>>* out,
+                      bool required = false);
+  absl::Status boolean(std::string_view key, bool* out, bool required = false);
+  absl::Status integer(std::string_view key, int64_t* out, bool required = false);
+  absl::Status number(std::string_view key, double* out, bool required = false);
+  /// A nested value of any type, for the caller to read further (nullptr when absent).
+  absl::Status any(std::string_view key, const Json** out, bool required = false);
+  bool has(std::string_view key) const;
+  absl::Status finish() const;
+
+ private:
+  const Json* field(std::string_view key);
+  absl::Status missing(std::string_view key) const;
+  absl::Status wrongType(std::string_view key, std::string_view type) const;
+  const Json& object_;
+  std::string where_;
+  std::vector<std::string> seen_;
+};
+
+// Names. Each returns a 422 that says what a valid name looks like.
+absl::Status checkDnsLabel(std::string_view what, std::string_view name);
+/// User names: 1-253 of [a-z0-9.-_@], starting and ending alphanumeric (emails fit).
+absl::Status checkUserName(std::string_view name);
+/// Hub ids: DNS subdomains (hostnames).
+absl::Status checkHubId(std::string_view id);
+bool isDnsSubdomain(std::string_view s);
+
+/// A TTL: a duration string ("30m", "24h") or a number of seconds.
+absl::StatusOr<int64_t> parseTtl(const Json& value, std::string_view field);
+
+// Request bodies.
+absl::StatusOr<TenantRecord> decodeTenant(const Json& body);
+absl::StatusOr<UserRecord> decodeUser(const Json& body);
+absl::StatusOr<ClusterRecord> decodeCluster(const Json& body);
+absl::StatusOr<ClusterPatch> decodeClusterPatch(const Json& body);
+absl::StatusOr<auth::Grant> decodeGrant(const Json& body);
+
+struct TokenRequest {
+  std::string user;
+  int64_t ttl_seconds = 0;  // 0: the server's default
+  std::string description;
+};
+absl::StatusOr<TokenRequest> decodeTokenRequest(const Json& body);
+
+struct HubHeartbeat {
+  auth::Labels addresses;
+  int64_t agents = 0;
+  double load = 0;
+  std::string version;
+};
+absl::StatusOr<HubHeartbeat> decodeHubHeartbeat(const Json& body);
+
+// Stored grant specs: {"clusters": {...}, "rules": [...]} (written by grantSpecJson only).
+Json grantSpecJson(const auth::Grant& grant);
+absl::StatusOr<auth::Grant> grantFromSpec(std::string name, std::string tenant, std::string user,
+                                          const Json& spec);
+
+// Responses.
+std::string formatTime(int64_t seconds);  // RFC 3339, UTC
+Json toJson(const TenantRecord& r);
+Json toJson(const UserRecord& r);
+Json toJson(const ClusterRecord& r);
+Json toJson(const GrantRecord& r);
+Json toJson(const TokenRecord& r);
+Json toJson(const HubRecord& r);
+Json toJson(const EndpointRecord& r);
+Json toJson(const AuditRecord& r);
+
+}  // namespace kubehub::metaserver

@@ -1,0 +1,140 @@
+#pragma once
+/// The metaserver's resources as plain values: what the store reads and writes and the API
+/// encodes. Times are seconds since the epoch.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/auth/grant.h"
+#include "common/auth/label_selector.h"
+
+namespace kubehub::metaserver {
+
+struct TenantRecord {
+  std::string name;
+  std::string description;
+  int64_t created_at = 0;
+};
+
+/// Metaserver API roles a user may hold.
+inline constexpr std::string_view kRoleAdmin = "admin";
+inline constexpr std::string_view kRoleHub = "hub";
+
+struct UserRecord {
+  std::string name;
+  std::string tenant;
+  std::vector<std::string> groups;
+  std::vector<std::string> roles;
+  std::string description;
+  int64_t created_at = 0;
+};
+
+struct ClusterRecord {
+  std::string name;
+  auth::Labels labels;
+  std::string description;
+  bool disabled = false;
+  int64_t created_at = 0;
+  // Status, from the registry: hubs holding the cluster's tunnel right now.
+  std::vector<std::string> hubs;
+  std::optional<int64_t> last_seen;
+};
+
+/// A partial update of a cluster (PATCH): unset fields stay as they are.
+struct ClusterPatch {
+  std::optional<auth::Labels> labels;
+  std::optional<std::string> description;
+  std::optional<bool> disabled;
+};
+
+struct GrantRecord {
+  auth::Grant grant;
+  int64_t created_at = 0;
+};
+
+struct TokenRecord {
+  std::string id;
+  std::string user;
+  std::string tenant;
+  std::string description;
+  std::string kid;
+  int64_t issued_at = 0;
+  int64_t expires_at = 0;
+  std::optional<int64_t> revoked_at;
+  std::string issued_by;
+};
+
+/// What authenticating a token needs from the database.
+struct TokenState {
+  bool revoked = false;
+  bool user_exists = false;
+  std::vector<std::string> roles;
+};
+
+struct RevocationRecord {
+  int64_t seq = 0;
+  std::string token_id;
+  int64_t expires_at = 0;
+  int64_t revoked_at = 0;
+};
+
+struct RevocationPage {
+  int64_t cursor = 0;  // pass as `since` next time
+  std::vector<RevocationRecord> items;
+};
+
+struct SigningKeyRecord {
+  std::string kid;
+  std::string private_pem;
+  std::string public_pem;
+  bool active = false;
+  int64_t created_at = 0;
+  std::optional<int64_t> retired_at;
+};
+
+struct CaRecord {
+  std::string cert_pem;
+  std::string key_pem;
+};
+
+struct HubRecord {
+  std::string id;
+  auth::Labels addresses;  // role → URL or host:port
+  int64_t agents = 0;
+  double load = 0;
+  std::string version;
+  int64_t registered_at = 0;
+  int64_t last_heartbeat = 0;
+  bool alive = false;  // heartbeat within the registry TTL
+};
+
+struct EndpointRecord {
+  std::string hub;
+  auth::Labels addresses;
+  int64_t connected_at = 0;
+  int64_t last_heartbeat = 0;
+};
+
+struct AuditRecord {
+  int64_t id = 0;
+  int64_t at = 0;
+  std::string actor;
+  std::string action;  // "POST /api/v1/tenants"
+  std::string resource;
+  int status = 0;
+  std::string detail;
+  std::string peer;
+};
+
+struct CertificateRecord {
+  std::string serial;
+  std::string kind;  // "agent" or "hub"
+  std::string subject;
+  int64_t not_after = 0;
+  std::string issued_by;
+};
+
+}  // namespace kubehub::metaserver

@@ -1,0 +1,109 @@
+#pragma once
+/// The metaserver's data access: every SQL statement the metaserver runs against its tables
+/// (parameterised, through PgPool), returning records and statuses whose messages can be
+/// shown to API clients (NotFound, AlreadyExists, FailedPrecondition for conflicts,
+/// Unavailable when PostgreSQL is down). Thread-safe.
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "metaserver/model/records.h"
+#include "metaserver/store/pg.h"
+
+namespace kubehub::metaserver {
+
+class Store {
+ public:
+  /// `registry_ttl`: a hub whose last heartbeat is older is dead, and so are its connections.
+  Store(std::shared_ptr<PgPool> pool, std::chrono::seconds registry_ttl);
+
+  PgPool& pool() { return *pool_; }
+  std::chrono::seconds registryTtl() const { return registry_ttl_; }
+
+  // Tenants.
+  absl::StatusOr<TenantRecord> createTenant(const TenantRecord& t);
+  absl::StatusOr<std::vector<TenantRecord>> listTenants();
+  absl::StatusOr<TenantRecord> getTenant(const std::string& name);
+  /// FailedPrecondition while the tenant still has users or grants.
+  absl::Status deleteTenant(const std::string& name);
+
+  // Users.
+  absl::StatusOr<UserRecord> createUser(const UserRecord& u);
+  absl::StatusOr<std::vector<UserRecord>> listUsers(const std::string& tenant);  // "" = all
+  absl::StatusOr<UserRecord> getUser(const std::string& name);
+  /// Deletes the user's grants and revokes every live token of theirs.
+  absl::Status deleteUser(const std::string& name);
+
+  // Clusters (with their registry status).
+  absl::StatusOr<ClusterRecord> createCluster(const ClusterRecord& c);
+  absl::StatusOr<std::vector<ClusterRecord>> listClusters();
+  absl::StatusOr<ClusterRecord> getCluster(const std::string& name);
+  absl::StatusOr<ClusterRecord> updateCluster(const std::string& name, const ClusterPatch& patch);
+  absl::Status deleteCluster(const std::string& name);
+
+  // Grants.
+  absl::StatusOr<GrantRecord> createGrant(const auth::Grant& g);
+  absl::StatusOr<std::vector<GrantRecord>> listGrants(const std::string& tenant, const std::string& user);
+  absl::StatusOr<GrantRecord> getGrant(const std::string& name);
+  absl::Status deleteGrant(const std::string& name);
+
+  // Tokens and their revocation feed.
+  absl::Status insertToken(const TokenRecord& t, const std::string& token_hash);
+  absl::StatusOr<std::vector<TokenRecord>> listTokens(const std::string& tenant, const std::string& user);
+  absl::StatusOr<TokenRecord> getToken(const std::string& id);
+  /// Revokes (idempotently) and publishes the revocation in the feed.
+  absl::StatusOr<TokenRecord> revokeToken(const std::string& id);
+  /// NotFound when the token id was never issued.
+  absl::StatusOr<TokenState> tokenState(const std::string& id);
+  absl::StatusOr<RevocationPage> revocationsSince(int64_t since, int limit);
+
+  // Signing keys.
+  absl::StatusOr<std::vector<SigningKeyRecord>> signingKeys();
+  /// Makes `key` the active key; the previous one stays published for verification.
+  absl::Status rotateSigningKey(const SigningKeyRecord& key);
+
+  // The tunnel CA and certificates.
+  absl::StatusOr<std::optional<CaRecord>> loadCa();
+  absl::Status recordCertificate(const CertificateRecord& c);
+  absl::Status createBootstrapToken(const std::string& id, const std::string& cluster,
+                                    const std::string& token_hash, int64_t expires_at,
+                                    const std::string& created_by);
+  /// Marks an unused, unexpired bootstrap token of `cluster` used; PermissionDenied otherwise.
+  absl::Status consumeBootstrapToken(const std::string& cluster, const std::string& token_hash);
+  /// Whether such a token exists, is unused and unexpired (without consuming it).
+  absl::StatusOr<bool> bootstrapTokenValid(const std::string& cluster, const std::string& token_hash);
+
+  // Registry.
+  absl::StatusOr<HubRecord> heartbeatHub(const std::string& id, const auth::Labels& addresses,
+                                         int64_t agents, double load, const std::string& version);
+  absl::StatusOr<std::vector<HubRecord>> listHubs(bool include_dead);
+  absl::StatusOr<HubRecord> getHub(const std::string& id);
+  absl::Status deleteHub(const std::string& id);
+  absl::Status putConnection(const std::string& cluster, const std::string& hub);
+  absl::Status deleteConnection(const std::string& cluster, const std::string& hub);
+  absl::StatusOr<std::vector<EndpointRecord>> endpoints(const std::string& cluster);
+
+  // Audit.
+  absl::Status insertAudit(const AuditRecord& a);
+  absl::StatusOr<std::vector<AuditRecord>> listAudit(int limit);
+
+  /// Deletes what has expired: dead hubs (and so their connections) after 10 TTLs, used or
+  /// expired bootstrap tokens after a day, revocations of tokens expired an hour ago.
+  absl::Status pruneExpired();
+
+ private:
+  std::shared_ptr<PgPool> pool_;
+  std::chrono::seconds registry_ttl_;
+};
+
+/// Start-up, under an advisory lock so that replicas starting at once agree: the active
+/// signing key (generated when there is none) and the CA (generated when there is none and
+/// none is given). `make_key` and `make_ca` generate new material.
+absl::Status bootstrapSecrets(PgPool& pool, const std::function<absl::StatusOr<SigningKeyRecord>()>& make_key,
+                              const std::function<absl::StatusOr<CaRecord>()>& make_ca, bool need_ca);
+
+}  // namespace kubehub::metaserver
