@@ -220,11 +220,19 @@ class HubKubectlTest(unittest.TestCase):
     def test_impersonation_and_credentials_never_reach_the_edge(self):
         who = json.loads(self.s.kubectl("auth", "whoami", "-o", "json", "--as", "admin",
                                         "--as-group", "system:masters").stdout)
-        self.assertNotEqual(who["status"]["userInfo"]["username"], "admin")
-        self.assertNotIn("system:masters", who["status"]["userInfo"].get("groups", []))
+        info = who["status"]["userInfo"]
+        # The edge sees the hub's user, impersonated by the hub, never what the user asked for.
+        self.assertEqual(info["username"], "alice")
+        self.assertNotIn("system:masters", info.get("groups", []))
+        self.assertIn("kubehub:group:devs", info.get("groups", []))
         for req in self.s.edge_requests():
-            names = [k.lower() for k in req["headers"]]
-            self.assertFalse([n for n in names if n.startswith("impersonate-")], req)
+            pairs = [(k.lower(), v) for k, v in req.get("headerList", [])]
+            users = [v for k, v in pairs if k == "impersonate-user"]
+            groups = [v for k, v in pairs if k == "impersonate-group"]
+            self.assertTrue(all(u == "alice" for u in users), req)
+            self.assertNotIn("system:masters", groups, req)
+            auth = [v for k, v in pairs if k == "authorization"]
+            self.assertTrue(all(USER_TOKEN not in a for a in auth), req)
 
     def test_request_body_streams_through(self):
         big = {"apiVersion": "v1", "kind": "ConfigMap",

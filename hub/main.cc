@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
+#include <fstream>
 #include <thread>
 
 #include "common/config/flags.h"
@@ -36,6 +37,14 @@ struct Options {
   std::string tunnel_tls_cert, tunnel_tls_key;
   std::string agent_ca;
   std::string token_file;
+  std::string metaserver_url, metaserver_token_file, metaserver_ca;
+  std::string audit_log = "-";
+  int64_t audit_log_max_bytes = 100ll << 20;
+  int64_t audit_log_max_files = 5;
+  double tenant_rate = 0;
+  int64_t tenant_rate_milli = 500000;
+  int64_t tenant_burst = 1000;
+  std::string advertise_host;
   std::string hub_id;
   std::string log_level = "info";
   int64_t threads = 0;
@@ -57,7 +66,18 @@ struct Options {
     if (agent_ca.empty()) {
       return absl::InvalidArgumentError("--agent-ca is required (the CA that signs agents' client certificates)");
     }
-    if (token_file.empty()) return absl::InvalidArgumentError("--token-file is required");
+    if (token_file.empty() && metaserver_url.empty()) {
+      return absl::InvalidArgumentError(
+          "users need a way in: give --metaserver-url (tokens issued by the metaserver) and/or "
+          "--token-file (static break-glass tokens)");
+    }
+    if (!metaserver_url.empty() && metaserver_token_file.empty()) {
+      return absl::InvalidArgumentError("--metaserver-token-file is required with --metaserver-url (a token of a user with the hub role)");
+    }
+    if (tenant_rate_milli < 0 || tenant_burst < 1) {
+      return absl::InvalidArgumentError("--tenant-rate must be >= 0 and --tenant-burst >= 1");
+    }
+    tenant_rate = static_cast<double>(tenant_rate_milli) / 1000.0;
     if (tunnel_tls_cert.empty()) tunnel_tls_cert = tls_cert;
     if (tunnel_tls_key.empty()) tunnel_tls_key = tls_key;
     if (threads <= 0) threads = std::max(1u, std::thread::hardware_concurrency());
@@ -96,7 +116,17 @@ int main(int argc, char** argv) {
   flags.addString("tunnel-tls-cert", &o.tunnel_tls_cert, "PEM certificate of the tunnel listener (default: --tls-cert)");
   flags.addString("tunnel-tls-key", &o.tunnel_tls_key, "PEM key of the tunnel listener (default: --tls-key)");
   flags.addString("agent-ca", &o.agent_ca, "PEM CA bundle that signs agents' client certificates");
-  flags.addString("token-file", &o.token_file, "users' static bearer tokens, CSV: token,user,uid,\"group1,group2\"");
+  flags.addString("token-file", &o.token_file,
+                  "static break-glass bearer tokens, CSV: token,user,uid,\"group1,group2\" (not limited by grants)");
+  flags.addString("metaserver-url", &o.metaserver_url, "the metaserver (tokens, grants, registry), https://HOST:PORT");
+  flags.addString("metaserver-token-file", &o.metaserver_token_file, "file holding this hub's metaserver token (hub role)");
+  flags.addString("metaserver-ca", &o.metaserver_ca, "PEM CA bundle of the metaserver's certificate (default: system roots)");
+  flags.addString("audit-log", &o.audit_log, "audit log: - for stdout, a file path (rotated by size), or empty for none");
+  flags.addInt("audit-log-max-bytes", &o.audit_log_max_bytes, "rotate the audit log file beyond this size");
+  flags.addInt("audit-log-max-files", &o.audit_log_max_files, "rotated audit log files kept");
+  flags.addInt("tenant-rate-milli", &o.tenant_rate_milli, "requests per 1000 seconds each tenant may make (0: unlimited)");
+  flags.addInt("tenant-burst", &o.tenant_burst, "requests a tenant may make in a burst");
+  flags.addString("advertise-host", &o.advertise_host, "host name other components reach this hub at (default: the hub id)");
   flags.addString("hub-id", &o.hub_id, "this hub's identity in logs and the protocol (default: hostname)");
   flags.addString("log-level", &o.log_level, "debug, info, warn or error");
   flags.addInt("threads", &o.threads, "I/O threads (default: one per core)");
@@ -138,9 +168,34 @@ int main(int argc, char** argv) {
   if (!user_tls.ok()) net::exitWithConfigError("kubehub-hub", user_tls.status());
   auto tunnel_tls = net::makeServerContext({o.tunnel_tls_cert, o.tunnel_tls_key, o.agent_ca});
   if (!tunnel_tls.ok()) net::exitWithConfigError("kubehub-hub", tunnel_tls.status());
-  auto tokens = hub::StaticTokenAuthenticator::loadFile(o.token_file);
-  if (!tokens.ok()) net::exitWithConfigError("kubehub-hub", tokens.status());
-  auto auth = std::make_shared<const hub::StaticTokenAuthenticator>(std::move(*tokens));
+  std::shared_ptr<const hub::StaticTokenAuthenticator> static_tokens;
+  if (!o.token_file.empty()) {
+    auto tokens = hub::StaticTokenAuthenticator::loadFile(o.token_file);
+    if (!tokens.ok()) net::exitWithConfigError("kubehub-hub", tokens.status());
+    static_tokens = std::make_shared<const hub::StaticTokenAuthenticator>(std::move(*tokens));
+  }
+  auto audit_log = hub::AuditLog::open(o.audit_log, static_cast<size_t>(std::max<int64_t>(o.audit_log_max_bytes, 0)),
+                                       static_cast<int>(o.audit_log_max_files));
+  if (!audit_log.ok()) net::exitWithConfigError("kubehub-hub", audit_log.status());
+  std::shared_ptr<hub::AuditLog> audit(std::move(*audit_log));
+  std::string metaserver_token;
+  if (!o.metaserver_url.empty()) {
+    std::ifstream in(o.metaserver_token_file);
+    if (!in.good()) {
+      net::exitWithConfigError("kubehub-hub", absl::InvalidArgumentError("--metaserver-token-file \"" +
+                                                                        o.metaserver_token_file + "\" cannot be read"));
+    }
+    std::getline(in, metaserver_token);
+    while (!metaserver_token.empty() && (metaserver_token.back() == '\r' || metaserver_token.back() == ' ')) {
+      metaserver_token.pop_back();
+    }
+    if (metaserver_token.empty()) {
+      net::exitWithConfigError("kubehub-hub", absl::InvalidArgumentError("--metaserver-token-file is empty"));
+    }
+    if (!net::parseUrl(o.metaserver_url).ok()) {
+      net::exitWithConfigError("kubehub-hub", absl::InvalidArgumentError("--metaserver-url \"" + o.metaserver_url + "\" is not a URL"));
+    }
+  }
 
   asio::io_context io(static_cast<int>(o.threads));
   auto policy = hub::cache::CachePolicy::parse(o.cache_resources);
@@ -151,6 +206,19 @@ int main(int argc, char** argv) {
   auto registry = std::make_shared<hub::TunnelRegistry>();
   auto metrics = std::make_shared<hub::HubMetrics>(registry);
 
+  std::shared_ptr<hub::MetaserverSync> metaserver;
+  if (!o.metaserver_url.empty()) {
+    hub::MetaserverSyncOptions mo;
+    mo.url = o.metaserver_url;
+    mo.token = metaserver_token;
+    mo.tls.ca_file = o.metaserver_ca;
+    mo.hub_id = o.hub_id;
+    mo.version = kVersion;
+    metaserver = std::make_shared<hub::MetaserverSync>(mo);
+  }
+  auto auth = std::make_shared<hub::Authenticator>(static_tokens, metaserver);
+  std::shared_ptr<hub::RateLimiter> limiter;
+  if (o.tenant_rate > 0) limiter = std::make_shared<hub::RateLimiter>(o.tenant_rate, static_cast<double>(o.tenant_burst));
   hub::AgentSessionOptions session_options;
   session_options.hub_id = o.hub_id;
   session_options.mux.ping_interval = o.ping_interval;
@@ -161,12 +229,12 @@ int main(int argc, char** argv) {
 
   tunnel::TunnelListener tunnels(
       io, *tunnel_tls,
-      [registry, metrics, cache, session_options](std::unique_ptr<tunnel::Transport> t,
-                                                  tunnel::TunnelPeer peer) {
+      [registry, metrics, cache, &metaserver, session_options](std::unique_ptr<tunnel::Transport> t,
+                                                               tunnel::TunnelPeer peer) {
         auto ex = t->executor();
         asio::co_spawn(ex,
-                       hub::runAgentSession(registry, metrics, cache, std::move(t), std::move(peer),
-                                            session_options),
+                       hub::runAgentSession(registry, metrics, cache, metaserver, std::move(t),
+                                            std::move(peer), session_options),
                        asio::detached);
       },
       std::chrono::seconds(10));
@@ -174,7 +242,15 @@ int main(int argc, char** argv) {
   user_options.response_timeout = o.response_timeout;
   user_options.cache.bookmark_interval = o.cache_bookmark_interval;
   user_options.cache.consistency_timeout = o.cache_consistency_timeout;
-  hub::UserServer users(io, *user_tls, user_options, auth, registry, metrics, cache);
+  hub::UserServerDeps deps;
+  deps.auth = auth;
+  deps.registry = registry;
+  deps.metaserver = metaserver;
+  deps.metrics = metrics;
+  deps.cache = cache;
+  deps.audit = audit;
+  deps.tenant_limiter = limiter;
+  hub::UserServer users(io, *user_tls, user_options, deps);
 
   std::atomic<bool> ready{false};
   net::HttpServerOptions admin_options;
@@ -182,8 +258,16 @@ int main(int argc, char** argv) {
   net::HttpServer admin(io, admin_options, [&](net::HttpRequest& req) -> net::HttpResponse {
     if (req.path == "/healthz" || req.path == "/livez") return {200, "text/plain", "ok\n", {}};
     if (req.path == "/readyz") {
-      if (ready.load()) return {200, "text/plain", "ok\n", {}};
-      return {503, "text/plain", "starting\n", {}};
+      if (!ready.load()) return {503, "text/plain", "starting\n", {}};
+      if (metaserver && !metaserver->ready()) {
+        return {503, "text/plain", "waiting for signing keys, grants and clusters from the metaserver: " +
+                                       metaserver->health() + "\n", {}};
+      }
+      if (metaserver && metaserver->health() != "ok") {
+        // Still serving users with what it knows: ready, but say it is degraded.
+        return {200, "text/plain", "ok (degraded: " + metaserver->health() + ")\n", {}};
+      }
+      return {200, "text/plain", "ok\n", {}};
     }
     if (req.path == "/metrics") return {200, "text/plain; version=0.0.4", metrics->serialize(), {}};
     if (req.path == "/debug/cache") {
@@ -225,8 +309,19 @@ int main(int argc, char** argv) {
   log::info("tunnel listening", {{"address", tunnel_bound->str()}});
   log::info("users listening", {{"address", user_bound->str()}});
   log::info("admin listening", {{"address", admin_bound->str()}});
+  if (metaserver) {
+    std::string host = o.advertise_host.empty() ? o.hub_id : o.advertise_host;
+    auto advertise = [&](const net::HostPort& hp) {
+      bool any = hp.host == "0.0.0.0" || hp.host == "::";
+      return (any ? host : hp.host) + ":" + std::to_string(hp.port);
+    };
+    metaserver->setAddresses("https://" + advertise(*user_bound),
+                             "wss://" + advertise(*tunnel_bound) + "/tunnel");
+    metaserver->start();
+  }
   log::info("hub started", {{"hub_id", o.hub_id}, {"version", kVersion}, {"threads", o.threads},
-                            {"tokens", auth->size()}});
+                            {"static_tokens", static_tokens ? static_tokens->size() : 0},
+                            {"metaserver", o.metaserver_url.empty() ? "none" : o.metaserver_url}});
   ready = true;
 
   net::runIoContext(io, static_cast<int>(o.threads), [&] {
@@ -237,6 +332,7 @@ int main(int argc, char** argv) {
     for (const auto& t : registry->snapshot()) {
       t.mux->shutdown(proto::GoAwayCode::kDraining, "hub shutting down");
     }
+    if (metaserver) metaserver->stop();
     // Give GOAWAYs a moment to reach the agents, then stop.
     auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(500));
     timer->async_wait([&io, timer](const boost::system::error_code&) { io.stop(); });

@@ -105,7 +105,8 @@ asio::awaitable<absl::StatusOr<std::string>> discover(std::shared_ptr<UpstreamCl
   if (!gvs.ok()) co_return gvs.status();
   std::vector<std::string> failed;
   for (const auto& gv : *gvs) {
-    auto list = co_await UpstreamClient::get(client, "/apis/" + gv);
+    std::string request_0 = "/apis/" + gv;
+    auto list = co_await UpstreamClient::get(client, request_0);
     if (!list.ok() || list->status != 200) {
       failed.push_back(gv);  // an unavailable aggregated API must not hide the others
       continue;

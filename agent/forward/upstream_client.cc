@@ -42,7 +42,7 @@ using ConnPtr = std::unique_ptr<Conn>;
 
 /// Answers the hub with a Kubernetes Status when the API server could not be asked.
 asio::awaitable<void> respondError(std::shared_ptr<tunnel::Stream> stream, int code,
-                                   std::string message) {
+                                   std::string_view message) {
   std::string body = k8s::statusBody(code, message);
   proto::ResponseHead head;
   head.status = code;
@@ -313,9 +313,8 @@ asio::awaitable<void> forwardInner(std::shared_ptr<UpstreamClient> self, Upstrea
     auto acquired = co_await acquire(impl);
     if (!acquired.ok()) {
       log::warn("cannot reach the API server", {{"error", acquired.status().message()}});
-      co_await respondError(stream, 503,
-                            "the kubehub agent cannot reach its API server: " +
-                                std::string(acquired.status().message()));
+      std::string text_0 = "the kubehub agent cannot reach its API server: " + std::string(acquired.status().message());
+      co_await respondError(stream, 503, text_0);
       co_return;
     }
     ConnPtr conn = std::move(*acquired);

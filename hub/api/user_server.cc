@@ -20,6 +20,7 @@
 #include "common/log/log.h"
 #include "common/k8s/request_info.h"
 #include "common/net/http_headers.h"
+#include <nlohmann/json.hpp>
 
 namespace kubehub::hub {
 
@@ -85,7 +86,7 @@ asio::awaitable<bool> writeAll(SslStream* s, std::chrono::milliseconds timeout,
 
 /// A complete response with a Kubernetes Status body.
 asio::awaitable<bool> writeStatus(SslStream* s, std::chrono::milliseconds timeout, int code,
-                                  std::string message, bool keep_alive) {
+                                  std::string_view message, bool keep_alive) {
   std::string body = k8s::statusBody(code, message);
   std::string head = "HTTP/1.1 " + std::to_string(code) + " " +
                      std::string(http::obsolete_reason(static_cast<http::status>(code))) +
@@ -250,12 +251,12 @@ asio::awaitable<bool> proxyResponse(std::shared_ptr<UserServer::Impl> self, SslS
 
 struct UserServer::Impl : std::enable_shared_from_this<UserServer::Impl> {
   Impl(asio::io_context& io_in, std::shared_ptr<asio::ssl::context> tls_in,
-       UserServerOptions options_in, std::shared_ptr<const StaticTokenAuthenticator> auth_in,
-       std::shared_ptr<TunnelRegistry> registry_in, std::shared_ptr<HubMetrics> metrics_in,
-       std::shared_ptr<cache::CacheRegistry> cache_in)
-      : io(io_in), tls(std::move(tls_in)), options(options_in), auth(std::move(auth_in)),
-        registry(std::move(registry_in)), metrics(std::move(metrics_in)),
-        cache(std::move(cache_in)), acceptor(asio::make_strand(io_in)) {}
+       UserServerOptions options_in, UserServerDeps deps)
+      : io(io_in), tls(std::move(tls_in)), options(options_in), auth(std::move(deps.auth)),
+        registry(std::move(deps.registry)), metaserver(std::move(deps.metaserver)),
+        metrics(std::move(deps.metrics)), cache(std::move(deps.cache)),
+        audit(std::move(deps.audit)), tenant_limiter(std::move(deps.tenant_limiter)),
+        acceptor(asio::make_strand(io_in)) {}
 
   static asio::awaitable<void> acceptLoop(std::shared_ptr<Impl> self);
   static asio::awaitable<void> session(std::shared_ptr<Impl> self, tcp::socket socket);
@@ -265,10 +266,13 @@ struct UserServer::Impl : std::enable_shared_from_this<UserServer::Impl> {
   asio::io_context& io;
   std::shared_ptr<asio::ssl::context> tls;
   UserServerOptions options;
-  std::shared_ptr<const StaticTokenAuthenticator> auth;
+  std::shared_ptr<Authenticator> auth;
   std::shared_ptr<TunnelRegistry> registry;
+  std::shared_ptr<MetaserverSync> metaserver;
   std::shared_ptr<HubMetrics> metrics;
   std::shared_ptr<cache::CacheRegistry> cache;
+  std::shared_ptr<AuditLog> audit;
+  std::shared_ptr<RateLimiter> tenant_limiter;
   tcp::acceptor acceptor;
   bool stopped = false;
 };
@@ -285,19 +289,16 @@ asio::awaitable<bool> proxyResponse(std::shared_ptr<UserServer::Impl> self, SslS
   if (waited.index() == 1) {
     stream->reset(proto::ResetCode::kTimeout, "no response from the edge in time");
     shape.outcome->status = 504;
-    co_await writeStatus(s, o.write_timeout, 504,
-                         "the edge API server of cluster \"" + shape.cluster +
-                             "\" did not answer within " +
-                             std::to_string(o.response_timeout.count() / 1000) + "s",
+    std::string message_0 = "the edge API server of cluster \"" + shape.cluster + "\" did not answer within " + std::to_string(o.response_timeout.count() / 1000) + "s";
+    co_await writeStatus(s, o.write_timeout, 504, message_0,
                          false);
     co_return false;
   }
   auto head = std::get<0>(std::move(waited));
   if (!head.ok()) {
     shape.outcome->status = 503;
-    co_await writeStatus(s, o.write_timeout, 503,
-                         "cluster \"" + shape.cluster + "\" is unreachable: " +
-                             std::string(head.status().message()),
+    std::string message_1 = "cluster \"" + shape.cluster + "\" is unreachable: " + std::string(head.status().message());
+    co_await writeStatus(s, o.write_timeout, 503, message_1,
                          false);
     co_return false;
   }
@@ -347,20 +348,64 @@ asio::awaitable<bool> proxyResponse(std::shared_ptr<UserServer::Impl> self, SslS
 
 namespace {
 
-/// Records one request's metrics when the handler's frame ends, whichever way it ends.
+/// Records one request's metrics and audit line when the handler's frame ends, whichever way
+/// it ends.
 struct RequestRecord {
   HubMetrics* metrics = nullptr;
+  AuditLog* audit = nullptr;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
-  std::string cluster;  // only clusters this hub serves: user-chosen names would be unbounded
-  std::string verb;
+  std::string cluster;  // for metrics only clusters this hub serves: user-chosen names are unbounded
+  AuditRecord entry;
   Outcome outcome;
 
   ~RequestRecord() {
-    if (metrics == nullptr || outcome.status == 0) return;
+    if (outcome.status == 0) return;
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    metrics->request(cluster, verb, outcome.status, outcome.served_from, seconds, outcome.bytes);
+    if (metrics) metrics->request(cluster, entry.verb, outcome.status, outcome.served_from, seconds, outcome.bytes);
+    if (audit) {
+      entry.status = outcome.status;
+      entry.latency_seconds = seconds;
+      entry.bytes = outcome.bytes;
+      entry.served_from = outcome.served_from;
+      audit->write(entry);
+    }
   }
 };
+
+/// Headers naming the user to the edge: the edge's own RBAC applies to them as a second wall.
+/// Groups are prefixed so that no name chosen in the metaserver can become an edge group such
+/// as system:masters.
+void addImpersonation(const Principal& who, net::HeaderList* headers) {
+  headers->emplace_back("Impersonate-User", who.user);
+  if (!who.tenant.empty()) headers->emplace_back("Impersonate-Group", "kubehub:tenant:" + who.tenant);
+  for (const auto& g : who.groups) headers->emplace_back("Impersonate-Group", "kubehub:group:" + g);
+  headers->emplace_back("Impersonate-Group", "system:authenticated");
+}
+
+int64_t unixNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+/// Reads a small request body completely (SelfSubjectAccessReview); false on error or when it
+/// exceeds `limit`.
+asio::awaitable<bool> readSmallBody(SslStream* s, beast::flat_buffer* buf, Parser* parser,
+                                    std::chrono::milliseconds timeout, size_t limit, std::string* out) {
+  std::vector<char> chunk(16 * 1024);
+  while (!parser->is_done()) {
+    parser->get().body().data = chunk.data();
+    parser->get().body().size = chunk.size();
+    beast::get_lowest_layer(*s).expires_after(timeout);
+    auto [ec, n] = co_await http::async_read_some(*s, *buf, *parser, kUseTuple);
+    beast::get_lowest_layer(*s).expires_never();
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) co_return false;
+    out->append(chunk.data(), chunk.size() - parser->get().body().size);
+    if (out->size() > limit) co_return false;
+  }
+  co_return true;
+}
 
 }  // namespace
 
@@ -374,43 +419,147 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
   std::string target(req.target());
   RequestRecord record;
   record.metrics = self->metrics.get();
-  record.verb = k8s::parseRequestInfo(req.method_string(), "/", "").verb;
+  record.audit = self->audit.get();
+  record.entry.peer = peer;
+  record.entry.verb = k8s::parseRequestInfo(req.method_string(), "/", "").verb;
+  record.entry.path = target.substr(0, target.find('?'));
 
+  // Who.
   auto token = bearerToken(req[http::field::authorization]);
-  std::optional<UserInfo> user;
-  if (token) user = self->auth->authenticate(*token);
-  if (!user) {
-    log::info("unauthenticated request", {{"peer", peer}, {"has_token", token.has_value() ? "true" : "false"}});
-    if (self->metrics) self->metrics->authFailure(token ? "invalid" : "missing");
-    record.outcome.status = 401;
-    co_await writeStatus(s, o.write_timeout, 401, "Unauthorized", keep);
+  absl::StatusOr<Principal> who = absl::UnauthenticatedError("Unauthorized");
+  if (token) who = self->auth->authenticate(*token, unixNow());
+  if (!who.ok()) {
+    bool denied = absl::IsPermissionDenied(who.status());
+    int code = denied ? 403 : 401;
+    log::info(denied ? "banned caller refused" : "unauthenticated request",
+              {{"peer", peer}, {"has_token", token.has_value() ? "true" : "false"},
+               {"reason", who.status().message()}});
+    if (self->metrics) self->metrics->authFailure(denied ? "banned" : token ? "invalid" : "missing");
+    record.outcome.status = code;
+    record.entry.reason = std::string(who.status().message());
+    std::string message_2 = denied ? std::string(who.status().message()) : "Unauthorized";
+    co_await writeStatus(s, o.write_timeout, code, message_2, keep);
     co_return keep;
   }
+  record.entry.user = who->user;
+  record.entry.tenant = who->tenant;
+
+  // Where.
   auto route = k8s::parseClusterTarget(target);
   if (!route.ok()) {
     int code = absl::IsNotFound(route.status()) ? 404 : 400;
     record.outcome.status = code;
-    co_await writeStatus(s, o.write_timeout, code, std::string(route.status().message()), keep);
+    record.entry.reason = std::string(route.status().message());
+    std::string message_3 = std::string(route.status().message());
+    co_await writeStatus(s, o.write_timeout, code, message_3, keep);
     co_return keep;
   }
   k8s::RequestInfo info = k8s::parseRequestInfo(req.method_string(), route->path, route->query);
-  record.verb = info.verb;
+  record.entry.cluster = route->cluster;
+  record.entry.verb = info.verb;
+  record.entry.api_group = info.api_group;
+  record.entry.resource = info.resource;
+  record.entry.subresource = info.subresource;
+  record.entry.namespace_name = info.namespace_;
+  record.entry.name = info.name;
+  record.entry.path = route->path;
+
+  // How often.
+  int retry_after = 1;
+  if (self->tenant_limiter && !who->break_glass &&
+      !self->tenant_limiter->admit(who->tenant, std::chrono::steady_clock::now(), &retry_after)) {
+    record.outcome.status = 429;
+    record.entry.reason = "tenant rate limit";
+    std::string message_4 = "too many requests from tenant \"" + who->tenant + "\"; retry in " + std::to_string(retry_after) + "s";
+    co_await writeStatus(s, o.write_timeout, 429, message_4,
+                         keep);
+    co_return keep;
+  }
+
+  // May they.
+  std::optional<std::vector<std::string>> namespaces;
+  bool access_review = info.is_resource_request && info.api_group == "authorization.k8s.io" &&
+                       info.resource == "selfsubjectaccessreviews" && info.verb == "create";
+  if (self->metaserver && !who->break_glass && !access_review) {
+    AccessQuery q{route->cluster, info.verb, info.api_group, info.resource, info.subresource,
+                  info.namespace_, info.name, info.is_resource_request, route->path};
+    AccessDecision d = decideAccess(*who, *self->metaserver->snapshot(), q);
+    if (!d.allowed) {
+      record.outcome.status = 403;
+      record.entry.reason = d.message;
+      log::info("request refused by grants", {{"user", who->user}, {"tenant", who->tenant},
+                                              {"cluster", route->cluster}, {"verb", info.verb},
+                                              {"resource", info.resource}});
+      co_await writeStatus(s, o.write_timeout, 403, d.message, keep);
+      co_return keep;
+    }
+    namespaces = std::move(d.namespaces);
+  }
+
   auto mux = self->registry->find(route->cluster);
   if (!mux) {
     record.outcome.status = 503;
-    co_await writeStatus(s, o.write_timeout, 503,
-                         "cluster \"" + route->cluster +
-                             "\" is not connected to this hub (its agent is offline or unknown)",
+    std::string message_5 = "cluster \"" + route->cluster + "\" is not connected to this hub (its agent is offline or unknown)";
+    co_await writeStatus(s, o.write_timeout, 503, message_5,
                          keep);
     co_return keep;
   }
   record.cluster = route->cluster;
+
+  // kubectl auth can-i: the hub's grants answer first; what they allow, the edge's RBAC
+  // answers for (the review is forwarded under impersonation).
+  std::string review_body;
+  if (access_review && body_pending) {
+    if (!co_await readSmallBody(s, buf, parser, o.idle_timeout, 64 * 1024, &review_body)) {
+      record.outcome.status = 400;
+      co_await writeStatus(s, o.write_timeout, 400, "the SelfSubjectAccessReview body is unreadable or too large", false);
+      co_return false;
+    }
+    body_pending = false;
+    keep = req.keep_alive();
+    if (self->metaserver && !who->break_glass) {
+      auto review = nlohmann::json::parse(review_body, nullptr, false);
+      AccessQuery q;
+      q.cluster = route->cluster;
+      if (review.is_object() && review.contains("spec") && review["spec"].is_object()) {
+        const auto& spec = review["spec"];
+        if (spec.contains("resourceAttributes") && spec["resourceAttributes"].is_object()) {
+          const auto& ra = spec["resourceAttributes"];
+          q.verb = ra.value("verb", "");
+          q.api_group = ra.value("group", "");
+          q.resource = ra.value("resource", "");
+          q.subresource = ra.value("subresource", "");
+          q.namespace_name = ra.value("namespace", "");
+          q.name = ra.value("name", "");
+        } else if (spec.contains("nonResourceAttributes") && spec["nonResourceAttributes"].is_object()) {
+          q.is_resource_request = false;
+          q.verb = spec["nonResourceAttributes"].value("verb", "");
+          q.path = spec["nonResourceAttributes"].value("path", "");
+        }
+      }
+      AccessDecision d = decideAccess(*who, *self->metaserver->snapshot(), q);
+      if (!d.allowed || d.namespaces.has_value()) {
+        if (review.is_object()) {
+          review["status"] = {{"allowed", false}, {"reason", d.allowed ? "allowed only in some namespaces" : d.message}};
+          if (!review.contains("apiVersion")) review["apiVersion"] = "authorization.k8s.io/v1";
+          if (!review.contains("kind")) review["kind"] = "SelfSubjectAccessReview";
+        }
+        std::string body = review.is_object() ? review.dump() : std::string("{}");
+        std::string head = "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: " +
+                           std::to_string(body.size()) + "\r\nX-Kubehub-Served-From: hub\r\n\r\n";
+        record.outcome.status = 201;
+        co_await writeAll(s, o.write_timeout, asio::buffer(head), asio::buffer(body));
+        co_return keep;
+      }
+    }
+  }
 
   if (self->cache && !body_pending && req.method() == http::verb::get) {
     if (auto cluster_cache = self->cache->find(route->cluster)) {
       cache::CacheDecision decision = cache::decideCachedRead(
           *cluster_cache, info, "GET", route->query, req[http::field::accept]);
       if (decision.store) {
+        if (namespaces) decision.filter.allowed_namespaces = *namespaces;
         TlsClient client(s, o.write_timeout);
         CacheServeResult served =
             co_await serveFromCache(&client, mux, std::move(decision), o.cache, req.keep_alive());
@@ -426,6 +575,16 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
       }
     }
   }
+  if (namespaces) {
+    // Only the cache can trim an all-namespaces answer to the namespaces granted.
+    record.outcome.status = 403;
+    std::string list;
+    for (const auto& ns : *namespaces) list += (list.empty() ? "" : ", ") + ns;
+    std::string message_6 = info.resource + " is forbidden: User \"" + who->user + "\" cannot " + info.verb + " " + info.resource + " across all namespaces of cluster \"" + route->cluster + "\"; granted namespaces: " + list + " (use -n NAMESPACE)";
+    co_await writeStatus(s, o.write_timeout, 403, message_6,
+                         keep);
+    co_return keep;
+  }
 
   net::HeaderList in;
   in.reserve(16);
@@ -434,8 +593,14 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
   net::HeaderList forwarded = net::forwardableRequestHeaders(in, &removed);
   for (const auto& name : removed) {
     if (!net::iequals(name, "Authorization")) {
-      log::info("dropped a header the user may not send", {{"user", user->name}, {"header", name},
+      log::info("dropped a header the user may not send", {{"user", who->user}, {"header", name},
                                                           {"cluster", route->cluster}});
+    }
+  }
+  addImpersonation(*who, &forwarded);
+  if (!review_body.empty()) {
+    for (auto& [k, v] : forwarded) {
+      if (net::iequals(k, "Content-Length")) v = std::to_string(review_body.size());
     }
   }
   proto::RequestHead head{std::string(req.method_string()), route->upstreamTarget(),
@@ -443,16 +608,21 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
   // An upgrade has no body but its client keeps sending (raw bytes after the 101), so its
   // stream stays open in the hub-to-agent direction too.
   bool upgrade = net::isUpgrade(in);
-  auto opened = mux->openStream(head, !body_pending && !upgrade);
+  bool has_buffered_body = !review_body.empty();
+  auto opened = mux->openStream(head, !body_pending && !upgrade && !has_buffered_body);
   if (!opened.ok()) {
     int code = absl::IsResourceExhausted(opened.status()) ? 429 : 503;
     record.outcome.status = code;
-    co_await writeStatus(s, o.write_timeout, code,
-                         "cluster \"" + route->cluster + "\": " + std::string(opened.status().message()),
+    std::string message_7 = "cluster \"" + route->cluster + "\": " + std::string(opened.status().message());
+    co_await writeStatus(s, o.write_timeout, code, message_7,
                          keep);
     co_return keep;
   }
   std::shared_ptr<tunnel::Stream> stream = std::move(*opened);
+  if (has_buffered_body) {
+    absl::Status st = co_await stream->write(review_body);
+    if (st.ok()) stream->finish();
+  }
 
   RequestShape shape;
   shape.keep_alive = req.keep_alive();
@@ -489,8 +659,6 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
     self->metrics->streamClosed();
     if (shape.long_lived) self->metrics->watchClosed();
   }
-  log::debug("request", {{"cluster", route->cluster}, {"user", user->name}, {"verb", info.verb},
-                         {"path", route->path}, {"status", record.outcome.status}});
   co_return reuse;
 }
 
@@ -517,8 +685,8 @@ asio::awaitable<void> UserServer::Impl::session(std::shared_ptr<Impl> self, tcp:
     if (ec) {
       if (ec.category() == http::make_error_code(http::error::bad_target).category() && ec != http::error::end_of_stream) {
         int code = ec == http::error::header_limit ? 431 : 400;
-        co_await writeStatus(&s, self->options.write_timeout, code,
-                             "malformed HTTP request: " + ec.message(), false);
+        std::string message_8 = "malformed HTTP request: " + ec.message();
+        co_await writeStatus(&s, self->options.write_timeout, code, message_8, false);
       }
       break;
     }
@@ -544,11 +712,8 @@ asio::awaitable<void> UserServer::Impl::acceptLoop(std::shared_ptr<Impl> self) {
 }
 
 UserServer::UserServer(asio::io_context& io, std::shared_ptr<asio::ssl::context> tls,
-                       UserServerOptions options, std::shared_ptr<const StaticTokenAuthenticator> auth,
-                       std::shared_ptr<TunnelRegistry> registry, std::shared_ptr<HubMetrics> metrics,
-                       std::shared_ptr<cache::CacheRegistry> cache)
-    : impl_(std::make_shared<Impl>(io, std::move(tls), options, std::move(auth), std::move(registry),
-                                   std::move(metrics), std::move(cache))) {}
+                       UserServerOptions options, UserServerDeps deps)
+    : impl_(std::make_shared<Impl>(io, std::move(tls), options, std::move(deps))) {}
 
 UserServer::~UserServer() { stop(); }
 

@@ -12,7 +12,9 @@
 #include "absl/status/statusor.h"
 #include "common/net/address.h"
 #include "hub/api/cache_serving.h"
-#include "hub/auth/token_file.h"
+#include "hub/audit/audit_log.h"
+#include "hub/auth/authenticator.h"
+#include "hub/auth/rate_limiter.h"
 #include "hub/cache/cluster_cache.h"
 #include "hub/metrics/hub_metrics.h"
 #include "hub/tunnel/tunnel_registry.h"
@@ -31,12 +33,22 @@ struct UserServerOptions {
   CacheServeOptions cache;
 };
 
+/// What the users' endpoint works with. Only `auth` and `registry` are required.
+struct UserServerDeps {
+  std::shared_ptr<Authenticator> auth;
+  std::shared_ptr<TunnelRegistry> registry;
+  /// Grants, cluster records and bans; null without a metaserver (static tokens only).
+  std::shared_ptr<MetaserverSync> metaserver;
+  std::shared_ptr<HubMetrics> metrics;
+  std::shared_ptr<cache::CacheRegistry> cache;
+  std::shared_ptr<AuditLog> audit;
+  std::shared_ptr<RateLimiter> tenant_limiter;
+};
+
 class UserServer {
  public:
   UserServer(boost::asio::io_context& io, std::shared_ptr<boost::asio::ssl::context> tls,
-             UserServerOptions options, std::shared_ptr<const StaticTokenAuthenticator> auth,
-             std::shared_ptr<TunnelRegistry> registry, std::shared_ptr<HubMetrics> metrics,
-             std::shared_ptr<cache::CacheRegistry> cache);
+             UserServerOptions options, UserServerDeps deps);
   ~UserServer();
 
   absl::StatusOr<net::HostPort> start(const net::HostPort& address);

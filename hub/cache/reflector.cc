@@ -69,7 +69,8 @@ asio::awaitable<absl::Status> relist(std::shared_ptr<tunnel::Mux> mux,
                                      std::shared_ptr<ResourceStore> store, ReflectorOptions o) {
   const TypeInfo& t = store->info();
   // Does this server put kind/apiVersion on list items? (The cache answers as the edge does.)
-  auto probe = co_await fetch(mux, getHead(collectionPath(t) + "?limit=1", "application/json"), o.max_body);
+  proto::RequestHead request_0 = getHead(collectionPath(t) + "?limit=1", "application/json");
+  auto probe = co_await fetch(mux, request_0, o.max_body);
   if (!probe.ok()) co_return probe.status();
   if (probe->status != 200) {
     co_return absl::UnavailableError("LIST answered HTTP " + std::to_string(probe->status));
@@ -88,7 +89,8 @@ asio::awaitable<absl::Status> relist(std::shared_ptr<tunnel::Mux> mux,
     std::string target = collectionPath(t) + "?limit=" + std::to_string(o.page_size) +
                          "&includeObject=Object";
     if (!cont.empty()) target += "&continue=" + cont;
-    auto page = co_await fetch(mux, getHead(target, kTableAccept), o.max_body);
+    proto::RequestHead request_1 = getHead(target, kTableAccept);
+    auto page = co_await fetch(mux, request_1, o.max_body);
     if (!page.ok()) co_return page.status();
     if (page->status == 410) {
       // The continue token expired mid-list: start over.
@@ -242,7 +244,8 @@ asio::awaitable<void> runReflector(std::shared_ptr<tunnel::Mux> mux,
 }
 
 asio::awaitable<absl::StatusOr<uint64_t>> probeEdgeRv(std::shared_ptr<tunnel::Mux> mux, TypeInfo type) {
-  auto r = co_await fetch(mux, getHead(collectionPath(type) + "?limit=1", "application/json"), 64 << 20);
+  proto::RequestHead request_2 = getHead(collectionPath(type) + "?limit=1", "application/json");
+  auto r = co_await fetch(mux, request_2, 64 << 20);
   if (!r.ok()) co_return r.status();
   if (r->status != 200) co_return absl::UnavailableError("probe answered HTTP " + std::to_string(r->status));
   auto j = nlohmann::json::parse(r->body, nullptr, false);

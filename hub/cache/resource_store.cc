@@ -50,6 +50,10 @@ std::string_view eventTypeName(EventType t) {
 
 bool Filter::matches(const CachedObject& o) const {
   if (!ns.empty() && o.ns != ns) return false;
+  if (!allowed_namespaces.empty() &&
+      std::find(allowed_namespaces.begin(), allowed_namespaces.end(), o.ns) == allowed_namespaces.end()) {
+    return false;
+  }
   if (!labels.empty() && !labels.matches(o.labels)) return false;
   if (!fields.empty() && !fields.matches(o.ns, o.name)) return false;
   return true;

@@ -68,6 +68,8 @@ struct Event {
 /// Which objects a LIST or WATCH selects.
 struct Filter {
   std::string ns;  // empty: all namespaces
+  /// When set, only these namespaces (a user granted some namespaces listing across all).
+  std::vector<std::string> allowed_namespaces;
   k8s::LabelSelector labels;
   k8s::FieldSelector fields;
   bool matches(const CachedObject& o) const;

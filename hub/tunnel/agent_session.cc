@@ -14,13 +14,13 @@ using proto::FrameType;
 namespace {
 
 asio::awaitable<void> refuse(tunnel::Transport& transport, proto::GoAwayCode code,
-                             const std::string& reason, const tunnel::TunnelPeer& peer) {
+                             std::string_view reason, const tunnel::TunnelPeer& peer) {
   log::warn("agent refused", {{"peer", peer.address}, {"certificate_cn", peer.common_name},
                               {"reason", reason}});
   // Named locals, not temporaries inside co_await: GCC 12 destroys some such temporaries twice.
   proto::GoAwayInfo info;
   info.code = code;
-  info.reason = reason;
+  info.reason = std::string(reason);
   std::string frame = proto::encodeFrame(FrameType::kGoAway, 0, 0, proto::encodeGoAway(info));
   co_await transport.write(frame);
   co_await transport.close(reason);
@@ -72,6 +72,7 @@ std::string_view closeReasonClass(const std::string& reason) {
 asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
                                       std::shared_ptr<HubMetrics> metrics,
                                       std::shared_ptr<cache::CacheRegistry> cache,
+                                      std::shared_ptr<MetaserverSync> metaserver,
                                       std::unique_ptr<tunnel::Transport> transport,
                                       tunnel::TunnelPeer peer, AgentSessionOptions options) {
   auto refused = [&metrics](std::string_view why) {
@@ -94,26 +95,40 @@ asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
   auto hello = proto::decodeHello(frame->payload);
   if (!hello.ok()) {
     refused("hello");
-    co_await refuse(*transport, proto::GoAwayCode::kProtocolError,
-                    "malformed HELLO: " + std::string(hello.status().message()), peer);
+    std::string text_0 = "malformed HELLO: " + std::string(hello.status().message());
+    co_await refuse(*transport, proto::GoAwayCode::kProtocolError, text_0, peer);
     co_return;
   }
   if (hello->protocol != proto::kProtocolVersion) {
     refused("version");
-    co_await refuse(*transport, proto::GoAwayCode::kVersionMismatch,
-                    "protocol version " + std::to_string(hello->protocol) +
-                        " is not supported; this hub speaks " +
-                        std::to_string(proto::kProtocolVersion),
+    std::string text_1 = "protocol version " + std::to_string(hello->protocol) + " is not supported; this hub speaks " + std::to_string(proto::kProtocolVersion);
+    co_await refuse(*transport, proto::GoAwayCode::kVersionMismatch, text_1,
                     peer);
     co_return;
   }
   if (hello->cluster != peer.common_name) {
     refused("identity");
-    co_await refuse(*transport, proto::GoAwayCode::kUnauthorized,
-                    "the client certificate is for cluster \"" + peer.common_name +
-                        "\" but the agent claims \"" + hello->cluster + "\"",
+    std::string text_2 = "the client certificate is for cluster \"" + peer.common_name + "\" but the agent claims \"" + hello->cluster + "\"";
+    co_await refuse(*transport, proto::GoAwayCode::kUnauthorized, text_2,
                     peer);
     co_return;
+  }
+  if (metaserver) {
+    auto snap = metaserver->snapshot();
+    auto it = snap->clusters->find(hello->cluster);
+    std::string why;
+    if (!snap->clusters_loaded) {
+      why = "this hub has not loaded the cluster registry from the metaserver yet";
+    } else if (it == snap->clusters->end()) {
+      why = "cluster \"" + hello->cluster + "\" is not registered in the metaserver";
+    } else if (it->second.disabled) {
+      why = "cluster \"" + hello->cluster + "\" is disabled in the metaserver";
+    }
+    if (!why.empty()) {
+      refused("identity");
+      co_await refuse(*transport, proto::GoAwayCode::kUnauthorized, why, peer);
+      co_return;
+    }
   }
   const tunnel::MuxOptions& mo = options.mux;
   proto::Welcome welcome{proto::kProtocolVersion, options.hub_id,     mo.max_frame,
@@ -145,8 +160,17 @@ asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
                           {"agent_version", hello->agent_version}});
   mux->sendControl(nlohmann::json{{"type", "discovery.request"}, {"id", 1}}.dump());
   if (metrics) metrics->tunnelUp();
+  if (metaserver) {
+    metaserver->clusterConnected(cluster);
+    metaserver->setAgentCount(registry->size());
+  }
   std::string reason = co_await mux->run();
   registry->detach(cluster, mux.get());
+  if (metaserver) {
+    // Only when no newer tunnel of this cluster replaced this one here.
+    if (!registry->find(cluster)) metaserver->clusterDisconnected(cluster);
+    metaserver->setAgentCount(registry->size());
+  }
   if (metrics) metrics->tunnelDown(closeReasonClass(reason));
 }
 

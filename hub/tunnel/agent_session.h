@@ -9,6 +9,7 @@
 #include "common/tunnel/mux.h"
 #include "common/tunnel/transport.h"
 #include "common/tunnel/ws_transport.h"
+#include "hub/auth/metaserver_sync.h"
 #include "hub/cache/cluster_cache.h"
 #include "hub/metrics/hub_metrics.h"
 #include "hub/tunnel/tunnel_registry.h"
@@ -22,10 +23,12 @@ struct AgentSessionOptions {
 };
 
 /// Runs on the transport's strand until the tunnel closes.
-/// `metrics` and `cache` may be null.
+/// `metrics`, `cache` and `metaserver` may be null. With a metaserver, only clusters it knows
+/// and has not disabled may connect, and connections are recorded in its registry.
 boost::asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
                                              std::shared_ptr<HubMetrics> metrics,
                                              std::shared_ptr<cache::CacheRegistry> cache,
+                                             std::shared_ptr<MetaserverSync> metaserver,
                                              std::unique_ptr<tunnel::Transport> transport,
                                              tunnel::TunnelPeer peer, AgentSessionOptions options);
 

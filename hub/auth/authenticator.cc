@@ -1,0 +1,178 @@
+#include "hub/auth/authenticator.h"
+
+#include <algorithm>
+
+namespace kubehub::hub {
+
+Authenticator::Authenticator(std::shared_ptr<const StaticTokenAuthenticator> static_tokens,
+                             std::shared_ptr<MetaserverSync> metaserver, size_t cache_entries)
+    : static_tokens_(std::move(static_tokens)),
+      metaserver_(std::move(metaserver)),
+      cache_entries_(std::max<size_t>(cache_entries, 16)) {}
+
+size_t Authenticator::cachedVerdicts() const {
+  std::lock_guard lock(mu_);
+  return verified_.size();
+}
+
+absl::StatusOr<Principal> Authenticator::authenticate(std::string_view token, int64_t now) {
+  if (static_tokens_) {
+    if (auto user = static_tokens_->authenticate(token)) {
+      Principal p;
+      p.user = user->name;
+      p.groups = user->groups;
+      p.break_glass = true;
+      return p;
+    }
+  }
+  if (!metaserver_) return absl::UnauthenticatedError("Unauthorized");
+  auto snap = metaserver_->snapshot();
+  std::string key = sha256(token);
+  std::optional<Principal> principal;
+  {
+    std::lock_guard lock(mu_);
+    auto it = verified_.find(key);
+    if (it != verified_.end()) {
+      if (it->second.expires_at <= now) {
+        verified_.erase(it);
+        return absl::UnauthenticatedError("Unauthorized: the token has expired");
+      }
+      principal = it->second.principal;
+    }
+  }
+  if (!principal) {
+    auto kid = auth::peekKeyId(token);
+    if (!kid.ok()) return absl::UnauthenticatedError("Unauthorized");
+    if (snap->keys->find(*kid) == nullptr) {
+      metaserver_->wantKeys();
+      return absl::UnauthenticatedError("Unauthorized: the token's signing key is not known (yet) to this hub");
+    }
+    auto claims = auth::verifyToken(token, *snap->keys, now, 30);
+    if (!claims.ok()) return absl::UnauthenticatedError("Unauthorized: " + std::string(claims.status().message()));
+    Principal p;
+    p.user = claims->subject;
+    p.tenant = claims->tenant;
+    p.groups = claims->groups;
+    p.token_id = claims->id;
+    p.expires_at = claims->expires_at;
+    principal = p;
+    std::lock_guard lock(mu_);
+    if (verified_.size() >= cache_entries_) {
+      // Drop expired verdicts first, then an arbitrary tenth: bounded, no per-request LRU cost.
+      for (auto it = verified_.begin(); it != verified_.end();) {
+        it = it->second.expires_at <= now ? verified_.erase(it) : std::next(it);
+      }
+      size_t drop = verified_.size() >= cache_entries_ ? cache_entries_ / 10 + 1 : 0;
+      for (auto it = verified_.begin(); it != verified_.end() && drop > 0; --drop) it = verified_.erase(it);
+    }
+    verified_.emplace(key, Verdict{p, p.expires_at});
+  }
+  if (principal->expires_at <= now) return absl::UnauthenticatedError("Unauthorized: the token has expired");
+  if (snap->revoked->count(principal->token_id) > 0) {
+    return absl::UnauthenticatedError("Unauthorized: the token has been revoked");
+  }
+  if (snap->banned_tenants->count(principal->tenant) > 0) {
+    return absl::PermissionDeniedError("tenant \"" + principal->tenant + "\" is banned");
+  }
+  if (snap->banned_users->count(principal->user) > 0) {
+    return absl::PermissionDeniedError("user \"" + principal->user + "\" is banned");
+  }
+  return *principal;
+}
+
+namespace {
+
+std::string qualified(const AccessQuery& q) {
+  std::string r = q.resource;
+  if (!q.subresource.empty()) r += "/" + q.subresource;
+  return r;
+}
+
+}  // namespace
+
+AccessDecision decideAccess(const Principal& who, const AuthSnapshot& snap, const AccessQuery& q) {
+  AccessDecision d;
+  if (who.break_glass) {
+    d.allowed = true;
+    return d;
+  }
+  auto cluster = snap.clusters->find(q.cluster);
+  if (cluster != snap.clusters->end() && cluster->second.disabled) {
+    d.message = "cluster \"" + q.cluster + "\" is disabled";
+    return d;
+  }
+  auth::Labels no_labels;
+  const auth::Labels& labels = cluster == snap.clusters->end() ? no_labels : cluster->second.labels;
+  auto grants_it = snap.grants->find(who.tenant);
+  static const std::vector<auth::Grant> kNone;
+  const std::vector<auth::Grant>& grants = grants_it == snap.grants->end() ? kNone : grants_it->second;
+
+  if (!q.is_resource_request) {
+    // Discovery and version documents: anyone with any grant on the cluster may read them
+    // (kubectl needs them for everything); other non-resource paths are refused.
+    bool discovery = q.path == "/api" || q.path.starts_with("/api/") || q.path == "/apis" ||
+                     q.path.starts_with("/apis/") || q.path == "/version" ||
+                     q.path.starts_with("/openapi/");
+    if (discovery && q.verb == "get") {
+      for (const auto& g : grants) {
+        if ((g.user.empty() || g.user == who.user) && auth::grantCoversCluster(g, q.cluster, labels)) {
+          d.allowed = true;
+          return d;
+        }
+      }
+    }
+    d.message = "User \"" + who.user + "\" cannot " + q.verb + " path \"" + q.path +
+                "\" on cluster \"" + q.cluster + "\": no grant of tenant \"" + who.tenant + "\" covers it";
+    return d;
+  }
+
+  auth::AccessRequest req;
+  req.tenant = who.tenant;
+  req.user = who.user;
+  req.cluster = q.cluster;
+  req.cluster_labels = labels;
+  req.api_group = q.api_group;
+  req.resource = q.resource;
+  req.subresource = q.subresource;
+  req.verb = q.verb;
+  req.namespace_name = q.namespace_name;
+  auth::Decision dec = auth::authorize(grants, req);
+  if (dec.allowed) {
+    d.allowed = true;
+    return d;
+  }
+  // Across all namespaces, someone granted some namespaces may still list/watch them.
+  if (q.namespace_name.empty() && (q.verb == "list" || q.verb == "watch")) {
+    std::vector<std::string> allowed;
+    for (const auto& g : grants) {
+      if (!(g.user.empty() || g.user == who.user) || !auth::grantCoversCluster(g, q.cluster, labels)) continue;
+      for (const auto& rule : g.rules) {
+        for (const auto& ns : rule.namespaces) {
+          auth::AccessRequest one = req;
+          one.namespace_name = ns;
+          if (ns != "*" && auth::ruleAllows(rule, one) &&
+              std::find(allowed.begin(), allowed.end(), ns) == allowed.end()) {
+            allowed.push_back(ns);
+          }
+        }
+      }
+    }
+    if (!allowed.empty()) {
+      std::sort(allowed.begin(), allowed.end());
+      d.allowed = true;
+      d.namespaces = std::move(allowed);
+      return d;
+    }
+  }
+  std::string what = qualified(q);
+  std::string group = q.api_group.empty() ? "\"\"" : "\"" + q.api_group + "\"";
+  d.message = what + (q.name.empty() ? "" : " \"" + q.name + "\"") + " is forbidden: User \"" + who.user +
+              "\" cannot " + q.verb + " resource \"" + what + "\" in API group " + group +
+              (q.namespace_name.empty() ? std::string(" at the cluster scope")
+                                        : " in the namespace \"" + q.namespace_name + "\"") +
+              " of cluster \"" + q.cluster + "\": no grant of tenant \"" + who.tenant +
+              "\" allows it (ask your platform team for a grant)";
+  return d;
+}
+
+}  // namespace kubehub::hub

@@ -1,0 +1,384 @@
+#include "hub/auth/metaserver_sync.h"
+
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "common/log/log.h"
+#include "common/net/http_client.h"
+
+namespace kubehub::hub {
+
+namespace {
+
+using Json = nlohmann::json;
+
+int64_t parseTime(const Json& j) {
+  if (j.is_number_integer()) return j.get<int64_t>();
+  if (!j.is_string()) return 0;
+  std::tm tm{};
+  const std::string& s = j.get_ref<const std::string&>();
+  if (strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm) == nullptr) return 0;
+  return static_cast<int64_t>(timegm(&tm));
+}
+
+std::vector<std::string> strings(const Json& j) {
+  std::vector<std::string> out;
+  if (!j.is_array()) return out;
+  for (const auto& v : j) {
+    if (v.is_string()) out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+std::optional<auth::Grant> parseGrant(const Json& g) {
+  if (!g.is_object() || !g.contains("name") || !g.contains("tenant")) return std::nullopt;
+  auth::Grant out;
+  out.name = g.value("name", "");
+  out.tenant = g.value("tenant", "");
+  if (g.contains("user") && g["user"].is_string()) out.user = g["user"].get<std::string>();
+  if (g.contains("clusters") && g["clusters"].is_object()) {
+    out.cluster_names = strings(g["clusters"].value("names", Json::array()));
+    out.cluster_selector = g["clusters"].value("selector", "");
+  }
+  if (g.contains("rules") && g["rules"].is_array()) {
+    for (const auto& r : g["rules"]) {
+      if (!r.is_object()) continue;
+      auth::GrantRule rule;
+      rule.api_groups = strings(r.value("apiGroups", Json::array()));
+      rule.resources = strings(r.value("resources", Json::array()));
+      rule.verbs = strings(r.value("verbs", Json::array()));
+      rule.namespaces = r.contains("namespaces") ? strings(r["namespaces"]) : std::vector<std::string>{"*"};
+      out.rules.push_back(std::move(rule));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+MetaserverSync::MetaserverSync(MetaserverSyncOptions options) : options_(std::move(options)) {
+  auto s = std::make_shared<AuthSnapshot>();
+  s->keys = std::make_shared<auth::KeySet>();
+  s->revoked = std::make_shared<std::unordered_map<std::string, int64_t>>();
+  s->grants = std::make_shared<std::unordered_map<std::string, std::vector<auth::Grant>>>();
+  s->clusters = std::make_shared<std::unordered_map<std::string, ClusterRecord>>();
+  s->banned_users = std::make_shared<std::unordered_set<std::string>>();
+  s->banned_tenants = std::make_shared<std::unordered_set<std::string>>();
+  snapshot_ = s;
+}
+
+MetaserverSync::~MetaserverSync() { stop(); }
+
+void MetaserverSync::start() { thread_ = std::thread([this] { run(); }); }
+
+void MetaserverSync::stop() {
+  if (stopping_.exchange(true)) return;
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::shared_ptr<const AuthSnapshot> MetaserverSync::snapshot() const {
+  std::lock_guard lock(snapshot_mu_);
+  return snapshot_;
+}
+
+bool MetaserverSync::ready() const {
+  auto s = snapshot();
+  return s->keys_loaded && s->grants_loaded && s->clusters_loaded;
+}
+
+std::string MetaserverSync::health() const {
+  std::lock_guard lock(health_mu_);
+  return health_;
+}
+
+void MetaserverSync::clusterConnected(const std::string& cluster) {
+  std::lock_guard lock(events_mu_);
+  events_.emplace_back(cluster, true);
+  wake_.notify_all();
+}
+
+void MetaserverSync::clusterDisconnected(const std::string& cluster) {
+  std::lock_guard lock(events_mu_);
+  events_.emplace_back(cluster, false);
+  wake_.notify_all();
+}
+
+void MetaserverSync::publish(const std::function<void(AuthSnapshot&)>& change) {
+  std::lock_guard lock(snapshot_mu_);
+  auto next = std::make_shared<AuthSnapshot>(*snapshot_);
+  change(*next);
+  snapshot_ = std::move(next);
+}
+
+void MetaserverSync::noteResult(bool ok, const std::string& what) {
+  std::lock_guard lock(health_mu_);
+  if (ok) {
+    if (!was_healthy_) log::info("metaserver reachable", {{"url", options_.url}});
+    was_healthy_ = true;
+    health_ = "ok";
+    return;
+  }
+  if (was_healthy_ || health_ == "not contacted yet") {
+    log::warn("metaserver unreachable: serving with the tokens, grants and keys already known",
+              {{"url", options_.url}, {"error", what}});
+  }
+  was_healthy_ = false;
+  health_ = "metaserver unreachable (" + what + "); serving with the last known credentials";
+}
+
+namespace {
+thread_local std::unique_ptr<net::HttpClient> tl_client;
+
+absl::StatusOr<Json> call(const MetaserverSyncOptions& o, const std::string& method,
+                          const std::string& target, const std::string& body, int* status) {
+  if (!tl_client) {
+    net::HttpClientOptions co;
+    co.tls = o.tls;
+    co.timeout = o.request_timeout;
+    auto c = net::HttpClient::create(o.url, co);
+    if (!c.ok()) return c.status();
+    tl_client = std::move(*c);
+  }
+  net::HeaderList headers = {{"Authorization", "Bearer " + o.token}, {"Accept", "application/json"}};
+  if (!body.empty()) headers.emplace_back("Content-Type", "application/json");
+  auto r = tl_client->request(method, target, body, headers);
+  if (!r.ok()) return r.status();
+  *status = r->status;
+  if (r->status >= 300) {
+    Json err = Json::parse(r->body, nullptr, false);
+    std::string msg = err.is_object() && err.contains("error") && err["error"].is_object()
+                          ? err["error"].value("message", "")
+                          : r->body.substr(0, 200);
+    return absl::UnavailableError(method + " " + target + ": HTTP " + std::to_string(r->status) +
+                                  " " + msg);
+  }
+  Json j = Json::parse(r->body.empty() ? "{}" : r->body, nullptr, false);
+  if (j.is_discarded()) return absl::DataLossError(method + " " + target + ": not JSON");
+  return j;
+}
+}  // namespace
+
+bool MetaserverSync::syncKeys() {
+  int status = 0;
+  auto j = call(options_, "GET", "/api/v1/signing-keys", "", &status);
+  if (!j.ok()) {
+    noteResult(false, std::string(j.status().message()));
+    return false;
+  }
+  auto keys = auth::KeySet::fromJwks(*j);
+  if (!keys.ok()) {
+    noteResult(false, "signing keys: " + std::string(keys.status().message()));
+    return false;
+  }
+  auto shared = std::make_shared<auth::KeySet>(std::move(*keys));
+  publish([&](AuthSnapshot& s) {
+    s.keys = shared;
+    s.keys_loaded = true;
+  });
+  return true;
+}
+
+bool MetaserverSync::syncRevocations() {
+  int status = 0;
+  auto j = call(options_, "GET", "/api/v1/revocations?since=" + std::to_string(revocation_cursor_), "", &status);
+  if (!j.ok()) {
+    noteResult(false, std::string(j.status().message()));
+    return false;
+  }
+  const Json& items = (*j)["items"];
+  int64_t cursor = j->value("cursor", revocation_cursor_);
+  int64_t now = std::time(nullptr);
+  auto current = snapshot()->revoked;
+  bool changed = items.is_array() && !items.empty();
+  bool expired = false;
+  for (const auto& [jti, exp] : *current) {
+    if (exp > 0 && exp < now - 60) expired = true;
+  }
+  if (changed || expired) {
+    auto next = std::make_shared<std::unordered_map<std::string, int64_t>>();
+    for (const auto& [jti, exp] : *current) {
+      if (exp == 0 || exp >= now - 60) next->emplace(jti, exp);
+    }
+    size_t added = 0;
+    if (items.is_array()) {
+      for (const auto& it : items) {
+        if (!it.is_object() || !it.contains("jti") || !it["jti"].is_string()) continue;
+        next->insert_or_assign(it["jti"].get<std::string>(), parseTime(it.value("expiresAt", Json())));
+        ++added;
+      }
+    }
+    publish([&](AuthSnapshot& s) { s.revoked = next; });
+    if (added > 0) log::info("revocations applied", {{"count", added}, {"cursor", cursor}});
+  }
+  revocation_cursor_ = cursor;
+  noteResult(true, "");
+  return true;
+}
+
+bool MetaserverSync::syncGrants() {
+  int status = 0;
+  auto j = call(options_, "GET", "/api/v1/grants", "", &status);
+  if (!j.ok()) {
+    noteResult(false, std::string(j.status().message()));
+    return false;
+  }
+  auto by_tenant = std::make_shared<std::unordered_map<std::string, std::vector<auth::Grant>>>();
+  if (j->contains("items") && (*j)["items"].is_array()) {
+    for (const auto& g : (*j)["items"]) {
+      if (auto grant = parseGrant(g)) (*by_tenant)[grant->tenant].push_back(std::move(*grant));
+    }
+  }
+  publish([&](AuthSnapshot& s) {
+    s.grants = by_tenant;
+    s.grants_loaded = true;
+  });
+  return true;
+}
+
+bool MetaserverSync::syncClusters() {
+  int status = 0;
+  auto j = call(options_, "GET", "/api/v1/clusters", "", &status);
+  if (!j.ok()) {
+    noteResult(false, std::string(j.status().message()));
+    return false;
+  }
+  auto clusters = std::make_shared<std::unordered_map<std::string, ClusterRecord>>();
+  if (j->contains("items") && (*j)["items"].is_array()) {
+    for (const auto& c : (*j)["items"]) {
+      if (!c.is_object() || !c.contains("name") || !c["name"].is_string()) continue;
+      ClusterRecord r;
+      if (c.contains("labels") && c["labels"].is_object()) {
+        for (const auto& [k, v] : c["labels"].items()) {
+          if (v.is_string()) r.labels.emplace(k, v.get<std::string>());
+        }
+      }
+      r.disabled = c.value("disabled", false);
+      clusters->emplace(c["name"].get<std::string>(), std::move(r));
+    }
+  }
+  publish([&](AuthSnapshot& s) {
+    s.clusters = clusters;
+    s.clusters_loaded = true;
+  });
+  return true;
+}
+
+bool MetaserverSync::syncBans() {
+  if (!bans_supported_) return true;
+  int status = 0;
+  auto j = call(options_, "GET", "/api/v1/bans", "", &status);
+  if (!j.ok()) {
+    if (status == 404) {
+      bans_supported_ = false;  // an older metaserver: user/tenant bans come from token revocation only
+      log::info("the metaserver publishes no bans; user and tenant bans are not enforced");
+      return true;
+    }
+    noteResult(false, std::string(j.status().message()));
+    return false;
+  }
+  auto users = std::make_shared<std::unordered_set<std::string>>();
+  auto tenants = std::make_shared<std::unordered_set<std::string>>();
+  auto names = [](const Json& arr, std::unordered_set<std::string>* out) {
+    if (!arr.is_array()) return;
+    for (const auto& e : arr) {
+      if (e.is_object() && e.contains("name") && e["name"].is_string()) out->insert(e["name"].get<std::string>());
+      if (e.is_string()) out->insert(e.get<std::string>());
+    }
+  };
+  names(j->value("users", Json::array()), users.get());
+  names(j->value("tenants", Json::array()), tenants.get());
+  auto current = snapshot();
+  if (*users != *current->banned_users || *tenants != *current->banned_tenants) {
+    publish([&](AuthSnapshot& s) {
+      s.banned_users = users;
+      s.banned_tenants = tenants;
+    });
+    log::info("bans updated", {{"users", users->size()}, {"tenants", tenants->size()}});
+  }
+  return true;
+}
+
+bool MetaserverSync::heartbeat() {
+  Json body = {{"addresses", {{"users", users_address_}, {"tunnel", tunnel_address_}}},
+               {"agents", agents_.load()},
+               {"load", 0.0},
+               {"version", options_.version}};
+  int status = 0;
+  auto j = call(options_, "PUT", "/api/v1/hubs/" + options_.hub_id, body.dump(), &status);
+  if (!j.ok()) {
+    noteResult(false, std::string(j.status().message()));
+    return false;
+  }
+  return true;
+}
+
+void MetaserverSync::flushRegistryEvents() {
+  std::deque<std::pair<std::string, bool>> events;
+  {
+    std::lock_guard lock(events_mu_);
+    events.swap(events_);
+  }
+  while (!events.empty()) {
+    auto [cluster, connected] = events.front();
+    int status = 0;
+    absl::StatusOr<Json> r = connected
+        ? call(options_, "PUT", "/api/v1/clusters/" + cluster + "/connection",
+               Json{{"hub", options_.hub_id}}.dump(), &status)
+        : call(options_, "DELETE", "/api/v1/clusters/" + cluster + "/connection?hub=" + options_.hub_id, "",
+               &status);
+    if (!r.ok() && status == 0) {
+      // Unreachable: keep the events for later, in order.
+      std::lock_guard lock(events_mu_);
+      for (auto it = events.rbegin(); it != events.rend(); ++it) events_.push_front(*it);
+      noteResult(false, std::string(r.status().message()));
+      return;
+    }
+    if (!r.ok()) {
+      log::warn("registry update refused", {{"cluster", cluster}, {"error", r.status().message()}});
+    }
+    if (connected) {
+      held_.insert(cluster);
+    } else {
+      held_.erase(cluster);
+    }
+    events.pop_front();
+  }
+}
+
+void MetaserverSync::run() {
+  using Clock = std::chrono::steady_clock;
+  auto next_state = Clock::now();
+  auto next_keys = Clock::now();
+  auto next_heartbeat = Clock::now();
+  bool heartbeat_failed = true;
+  while (!stopping_) {
+    auto now = Clock::now();
+    if (now >= next_keys || want_keys_.exchange(false)) {
+      syncKeys();
+      next_keys = now + options_.state_poll * 5;
+    }
+    if (now >= next_state) {
+      syncGrants();
+      syncClusters();
+      next_state = now + options_.state_poll;
+    }
+    syncRevocations();
+    syncBans();
+    if (now >= next_heartbeat) {
+      bool ok = heartbeat();
+      if (ok && heartbeat_failed) {
+        // Our registrations may have expired while we could not heartbeat: re-announce.
+        std::lock_guard lock(events_mu_);
+        for (const auto& c : held_) events_.emplace_back(c, true);
+      }
+      heartbeat_failed = !ok;
+      next_heartbeat = now + options_.heartbeat;
+    }
+    flushRegistryEvents();
+    std::unique_lock lock(wake_mu_);
+    wake_.wait_for(lock, options_.revocation_poll, [this] { return stopping_.load(); });
+  }
+}
+
+}  // namespace kubehub::hub

@@ -1,0 +1,126 @@
+#pragma once
+/// What the hub learns from the metaserver, kept locally so that no user request waits on it:
+/// token signing keys, the revocation feed (polled every few hundred milliseconds, so a revoked
+/// token is refused within a second), grants by tenant, clusters (labels, disabled), and bans.
+/// Also reports this hub to the registry (heartbeat, which clusters' tunnels it holds).
+///
+/// One background thread talks to the metaserver; readers take an immutable snapshot
+/// (thread-safe, lock-free for them). When the metaserver is unreachable the hub keeps serving
+/// with the last snapshot and says so in its logs and /readyz.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/auth/grant.h"
+#include "common/auth/token.h"
+#include "common/net/tls.h"
+
+namespace kubehub::hub {
+
+struct ClusterRecord {
+  auth::Labels labels;
+  bool disabled = false;
+};
+
+/// One consistent view. Parts are shared between snapshots, so replacing one is cheap.
+struct AuthSnapshot {
+  std::shared_ptr<const auth::KeySet> keys;
+  std::shared_ptr<const std::unordered_map<std::string, int64_t>> revoked;  // jti -> exp
+  std::shared_ptr<const std::unordered_map<std::string, std::vector<auth::Grant>>> grants;
+  std::shared_ptr<const std::unordered_map<std::string, ClusterRecord>> clusters;
+  std::shared_ptr<const std::unordered_set<std::string>> banned_users;
+  std::shared_ptr<const std::unordered_set<std::string>> banned_tenants;
+  bool keys_loaded = false;
+  bool grants_loaded = false;
+  bool clusters_loaded = false;
+};
+
+struct MetaserverSyncOptions {
+  std::string url;    // https://metaserver:8443
+  std::string token;  // a token of a user with the hub role
+  net::ClientTlsOptions tls;
+  std::string hub_id;
+  std::string users_address;
+  std::string tunnel_address;
+  std::string version;
+  std::chrono::milliseconds revocation_poll{250};
+  std::chrono::milliseconds state_poll{2000};
+  std::chrono::milliseconds heartbeat{5000};
+  std::chrono::milliseconds request_timeout{5000};
+};
+
+class MetaserverSync {
+ public:
+  explicit MetaserverSync(MetaserverSyncOptions options);
+  ~MetaserverSync();
+
+  /// Where users and agents reach this hub (reported in heartbeats). Call before start().
+  void setAddresses(std::string users, std::string tunnel) {
+    users_address_ = std::move(users);
+    tunnel_address_ = std::move(tunnel);
+  }
+  /// Starts the background thread.
+  void start();
+  void stop();
+
+  std::shared_ptr<const AuthSnapshot> snapshot() const;
+  /// True once keys, grants and clusters were loaded at least once.
+  bool ready() const;
+  /// "ok", or why the metaserver is not being reached (for /readyz and logs).
+  std::string health() const;
+
+  /// Registry events; queued and sent by the background thread.
+  void clusterConnected(const std::string& cluster);
+  void clusterDisconnected(const std::string& cluster);
+  void setAgentCount(size_t n) { agents_.store(n); }
+  /// Asks for a key reload soon (a token named an unknown key id).
+  void wantKeys() { want_keys_.store(true); }
+
+ private:
+  void run();
+  bool syncKeys();
+  bool syncRevocations();
+  bool syncGrants();
+  bool syncClusters();
+  bool syncBans();
+  bool heartbeat();
+  void flushRegistryEvents();
+  void publish(const std::function<void(AuthSnapshot&)>& change);
+  void noteResult(bool ok, const std::string& what);
+
+  const MetaserverSyncOptions options_;
+  std::string users_address_;
+  std::string tunnel_address_;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  std::mutex wake_mu_;
+  std::condition_variable wake_;
+
+  mutable std::mutex snapshot_mu_;
+  std::shared_ptr<const AuthSnapshot> snapshot_;
+
+  std::mutex events_mu_;
+  std::deque<std::pair<std::string, bool>> events_;  // cluster, connected?
+  std::set<std::string> held_;                       // clusters whose tunnel this hub holds
+
+  std::atomic<size_t> agents_{0};
+  std::atomic<bool> want_keys_{false};
+  int64_t revocation_cursor_ = 0;
+  mutable std::mutex health_mu_;
+  std::string health_ = "not contacted yet";
+  bool was_healthy_ = false;
+  bool bans_supported_ = true;
+};
+
+}  // namespace kubehub::hub

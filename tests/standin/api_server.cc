@@ -1,0 +1,1178 @@
+#include "tests/standin/api_server.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <ctime>
+
+#include "absl/strings/numbers.h"
+#include "common/k8s/cluster_path.h"
+#include "tests/standin/api_error.h"
+#include "tests/standin/continue_token.h"
+#include "tests/standin/patch.h"
+#include "tests/standin/protobuf_decoder.h"
+#include "tests/standin/seed_data.h"
+
+namespace kubehub::standin {
+namespace {
+
+constexpr char kJson[] = "application/json";
+constexpr char kTableContentType[] = "application/json;as=Table;v=v1;g=meta.k8s.io";
+constexpr char kNotFoundMessage[] = "the server could not find the requested resource";
+constexpr char kInconsistentContinue[] =
+    "The provided continue parameter is too old to display a consistent list result. You can "
+    "start a new list without the continue parameter, or use the continue token in this "
+    "response to retrieve the remainder of the results. Continuing with the provided token "
+    "results in an inconsistent list - objects that were created, modified, or deleted between "
+    "the time the first chunk was returned and now may show up in the list.";
+constexpr char kExpiredList[] = "The resourceVersion for the provided list is too old.";
+constexpr char kAgentUser[] = "system:serviceaccount:kubehub-system:kubehub-agent";
+
+int64_t nowSeconds() { return static_cast<int64_t>(std::time(nullptr)); }
+
+// ---- request helpers ----------------------------------------------------------------------
+
+class Query {
+ public:
+  explicit Query(std::string_view raw) {
+    size_t pos = 0;
+    while (pos < raw.size()) {
+      size_t end = raw.find('&', pos);
+      if (end == std::string_view::npos) end = raw.size();
+      std::string_view kv = raw.substr(pos, end - pos);
+      if (!kv.empty()) {
+        size_t eq = kv.find('=');
+        params_.emplace_back(
+            k8s::percentDecode(kv.substr(0, eq)),
+            eq == std::string_view::npos ? std::string() : k8s::percentDecode(kv.substr(eq + 1)));
+      }
+      pos = end + 1;
+    }
+  }
+  std::optional<std::string> get(std::string_view name) const {
+    for (const auto& [k, v] : params_) {
+      if (k == name) return v;
+    }
+    return std::nullopt;
+  }
+  std::string value(std::string_view name) const { return get(name).value_or(""); }
+  std::vector<std::string> all(std::string_view name) const {
+    std::vector<std::string> out;
+    for (const auto& [k, v] : params_) {
+      if (k == name) out.push_back(v);
+    }
+    return out;
+  }
+  bool flag(std::string_view name) const {
+    auto v = get(name);
+    return v.has_value() && (*v == "true" || *v == "1" || *v == "True");
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> params_;
+};
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::optional<std::string> header(const HeaderList& h, std::string_view name) {
+  for (const auto& [k, v] : h) {
+    if (iequals(k, name)) return v;
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> splitPath(std::string_view path) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos < path.size()) {
+    size_t end = path.find('/', pos);
+    if (end == std::string_view::npos) end = path.size();
+    if (end > pos) out.push_back(k8s::percentDecode(path.substr(pos, end - pos)));
+    pos = end + 1;
+  }
+  return out;
+}
+
+ApiResult jsonResult(int status, std::string body, const char* content_type = kJson) {
+  ApiResult r;
+  r.response.status = status;
+  r.response.body = std::move(body);
+  r.response.content_type = content_type;
+  return r;
+}
+
+ApiResult errorResult(const absl::Status& status) {
+  ErrorResponse e = toErrorResponse(status);
+  return jsonResult(e.code, std::move(e.body));
+}
+
+std::string metaString(const Json& obj, const char* key) {
+  auto m = obj.find("metadata");
+  if (m == obj.end() || !m->is_object()) return {};
+  auto it = m->find(key);
+  if (it == m->end() || !it->is_string()) return {};
+  return it->get<std::string>();
+}
+
+// ---- content negotiation --------------------------------------------------------------------
+
+struct OutputFormat {
+  enum Kind { kObject, kTable, kPartial } kind = kObject;
+  std::string meta_version = "v1";
+};
+
+absl::StatusOr<OutputFormat> negotiate(const HeaderList& headers) {
+  std::string accept = header(headers, "Accept").value_or("");
+  if (accept.empty()) return OutputFormat{};
+  size_t pos = 0;
+  while (pos <= accept.size()) {
+    size_t end = accept.find(',', pos);
+    if (end == std::string::npos) end = accept.size();
+    std::string item = accept.substr(pos, end - pos);
+    pos = end + 1;
+    // Split "type;k=v;k=v".
+    std::vector<std::string> parts;
+    size_t p = 0;
+    while (p <= item.size()) {
+      size_t e = item.find(';', p);
+      if (e == std::string::npos) e = item.size();
+      std::string s = item.substr(p, e - p);
+      s.erase(0, s.find_first_not_of(' '));
+      s.erase(s.find_last_not_of(' ') + 1);
+      parts.push_back(s);
+      p = e + 1;
+    }
+    const std::string& type = parts[0];
+    if (type != "application/json" && type != "*/*" && type != "application/*" &&
+        type != "application/yaml") {
+      continue;
+    }
+    std::string as, v, g;
+    for (size_t i = 1; i < parts.size(); ++i) {
+      size_t eq = parts[i].find('=');
+      if (eq == std::string::npos) continue;
+      std::string k = parts[i].substr(0, eq);
+      std::string val = parts[i].substr(eq + 1);
+      if (k == "as") as = val;
+      if (k == "v") v = val;
+      if (k == "g") g = val;
+    }
+    if (as.empty()) return OutputFormat{};
+    if (g == "meta.k8s.io" && (v == "v1" || v == "v1beta1")) {
+      if (as == "Table") return OutputFormat{OutputFormat::kTable, v};
+      if (as == "PartialObjectMetadata" || as == "PartialObjectMetadataList") {
+        return OutputFormat{OutputFormat::kPartial, v};
+      }
+    }
+    // Aggregated discovery and other conversions we do not serve: try the next alternative.
+    if (end == accept.size()) break;
+  }
+  return apiError(406, "NotAcceptable",
+                  "only the following media types are accepted: application/json, "
+                  "application/yaml, application/vnd.kubernetes.protobuf");
+}
+
+absl::StatusOr<IncludeObject> includeObjectParam(const Query& q) {
+  std::string v = q.value("includeObject");
+  if (v.empty() || v == "Metadata") return IncludeObject::kMetadata;
+  if (v == "None") return IncludeObject::kNone;
+  if (v == "Object") return IncludeObject::kObject;
+  return badRequest("unrecognized includeObject value: \"" + v + "\"");
+}
+
+// ---- identity -------------------------------------------------------------------------------
+
+std::string unescapeExtraKey(std::string_view key) {
+  std::string lower(key);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return k8s::percentDecode(lower);
+}
+
+absl::StatusOr<UserInfo> impersonate(const UserInfo& who, const HeaderList& headers) {
+  std::optional<std::string> user;
+  std::optional<std::string> uid;
+  std::vector<std::string> groups;
+  std::vector<std::pair<std::string, std::vector<std::string>>> extra;
+  bool any = false;
+  for (const auto& [k, v] : headers) {
+    if (iequals(k, "Impersonate-User")) {
+      user = v;
+      any = true;
+    } else if (iequals(k, "Impersonate-Group")) {
+      groups.push_back(v);
+      any = true;
+    } else if (iequals(k, "Impersonate-Uid")) {
+      uid = v;
+      any = true;
+    } else if (k.size() > 18 && iequals(std::string_view(k).substr(0, 18), "Impersonate-Extra-")) {
+      std::string key = unescapeExtraKey(std::string_view(k).substr(18));
+      auto it =
+          std::find_if(extra.begin(), extra.end(), [&](const auto& e) { return e.first == key; });
+      if (it == extra.end()) {
+        extra.emplace_back(key, std::vector<std::string>{v});
+      } else {
+        it->second.push_back(v);
+      }
+      any = true;
+    }
+  }
+  if (!any) return who;
+  if (!user.has_value() || user->empty()) {
+    return apiError(500, "InternalError",
+                    "Internal error occurred: requested impersonation of groups, uid or extra "
+                    "without impersonating a user");
+  }
+  UserInfo out;
+  out.username = *user;
+  out.uid = uid.value_or("");
+  bool groups_given = !groups.empty();
+  out.groups = groups;
+  const std::string sa_prefix = "system:serviceaccount:";
+  if (!groups_given && out.username.starts_with(sa_prefix)) {
+    std::string rest = out.username.substr(sa_prefix.size());
+    std::string ns = rest.substr(0, rest.find(':'));
+    out.groups = {"system:serviceaccounts", "system:serviceaccounts:" + ns};
+  }
+  if (out.username != "system:anonymous") {
+    bool add = std::none_of(out.groups.begin(), out.groups.end(), [](const std::string& g) {
+      return g == "system:authenticated" || g == "system:unauthenticated";
+    });
+    if (add) out.groups.push_back("system:authenticated");
+  }
+  out.extra = std::move(extra);
+  return out;
+}
+
+Json userInfoJson(const UserInfo& u) {
+  Json j = {{"username", u.username}};
+  if (!u.uid.empty()) j["uid"] = u.uid;
+  j["groups"] = u.groups;
+  if (!u.extra.empty()) {
+    Json e = Json::object();
+    for (const auto& [k, v] : u.extra) e[k] = v;
+    j["extra"] = e;
+  }
+  return j;
+}
+
+}  // namespace
+
+// ---- routing ---------------------------------------------------------------------------------
+
+struct ApiServer::Route {
+  int type = -1;
+  bool watch_path = false;  // the legacy /watch/ prefix
+  std::string ns;
+  std::string name;
+  std::string subresource;
+  const Query* query = nullptr;
+};
+
+ApiServer::ApiServer(StandinConfig config)
+    : config_(std::move(config)), discovery_(registry_), store_(registry_, config_.watch_window) {}
+
+void ApiServer::record(const HttpRequest& req) {
+  Json headers = Json::object();
+  Json list = Json::array();
+  for (const auto& [k, v] : req.headers) {
+    std::string value = iequals(k, "Authorization") ? "Bearer <redacted>" : v;
+    list.push_back(Json::array({k, value}));
+    if (headers.contains(k)) {
+      headers[k] = headers[k].get<std::string>() + "," + value;
+    } else {
+      headers[k] = value;
+    }
+  }
+  std::string entry = dumpJson(Json{
+      {"method", req.method}, {"target", req.target}, {"headers", headers}, {"headerList", list}});
+  std::lock_guard lock(log_mu_);
+  recent_.push_back(std::move(entry));
+  while (recent_.size() > 100) recent_.pop_front();
+}
+
+void ApiServer::seed(bool objects, int64_t extra_pods) { seedObjects(store_, objects, extra_pods); }
+
+std::string ApiServer::recentRequestsJson() const {
+  std::lock_guard lock(log_mu_);
+  std::string out = "[";
+  for (size_t i = 0; i < recent_.size(); ++i) {
+    if (i) out.push_back(',');
+    out += recent_[i];
+  }
+  out += "]";
+  return out;
+}
+
+ApiResult ApiServer::handle(const HttpRequest& req) {
+  const std::string& target = req.target;
+  size_t qpos = target.find('?');
+  std::string path = target.substr(0, qpos);
+  std::string query = qpos == std::string::npos ? std::string() : target.substr(qpos + 1);
+  if (!path.starts_with("/standin/")) record(req);
+
+  if (path == "/healthz" || path == "/livez" || path == "/readyz") {
+    return jsonResult(200, "ok", "text/plain; charset=utf-8");
+  }
+
+  // Authentication: the bearer token, else a verified client certificate.
+  UserInfo who;
+  std::string auth = header(req.headers, "Authorization").value_or("");
+  if (!config_.token.empty() && auth == "Bearer " + config_.token) {
+    who.username = kAgentUser;
+    who.groups = {"system:serviceaccounts", "system:authenticated"};
+  } else if (auth.empty() && req.client_cert && !req.client_cn.empty()) {
+    who.username = req.client_cn;
+    who.groups = req.client_orgs;
+    who.groups.push_back("system:authenticated");
+  } else {
+    return jsonResult(401, dumpJson(Json{{"kind", "Status"},
+                                         {"apiVersion", "v1"},
+                                         {"metadata", Json::object()},
+                                         {"status", "Failure"},
+                                         {"message", "Unauthorized"},
+                                         {"reason", "Unauthorized"},
+                                         {"code", 401}}));
+  }
+  auto user = impersonate(who, req.headers);
+  if (!user.ok()) return errorResult(user.status());
+  std::string content_type = header(req.headers, "Content-Type").value_or("");
+  if (content_type.starts_with(kProtobufContentType) && !req.body.empty()) {
+    // kubectl's typed clients write protobuf; the rest of the server speaks JSON.
+    auto decoded = decodeKubernetesProtobuf(req.body);
+    if (!decoded.ok()) return errorResult(decoded.status());
+    HttpRequest copy = req;
+    copy.body = dumpJson(*decoded);
+    for (auto& [k, v] : copy.headers) {
+      if (iequals(k, "Content-Type")) v = kJson;
+    }
+    return route(copy, *user, path, query);
+  }
+  return route(req, *user, path, query);
+}
+
+ApiResult ApiServer::route(const HttpRequest& req, const UserInfo& user, const std::string& path,
+                           const std::string& query_text) {
+  Query query(query_text);
+  const std::string& method = req.method;
+  const bool read = method == "GET" || method == "HEAD";
+
+  if (path == "/standin/compact" && method == "POST") {
+    store_.compact();
+    return jsonResult(
+        200, dumpJson(Json{{"compactedResourceVersion", std::to_string(store_.compactedRv())}}));
+  }
+  if (path == "/standin/requests" && read) return jsonResult(200, recentRequestsJson());
+  if (path == "/standin/stats" && read) {
+    return jsonResult(200, dumpJson(Json{{"watchers", store_.subscriberCount()},
+                                         {"resourceVersion", std::to_string(store_.currentRv())}}));
+  }
+  if (path == "/version" && read) return jsonResult(200, discovery_.version());
+  if ((path == "/api" || path == "/api/") && read) return jsonResult(200, discovery_.apiVersions());
+  if ((path == "/apis" || path == "/apis/") && read) return jsonResult(200, discovery_.groupList());
+  if (path == "/openapi/v3" && read) return jsonResult(200, discovery_.openapiV3Index());
+  if (path.starts_with("/openapi/v3/") && read) {
+    if (auto doc = discovery_.openapiV3(path.substr(12)); doc.has_value()) {
+      return jsonResult(200, *doc);
+    }
+  }
+
+  std::vector<std::string> segs = splitPath(path);
+  size_t consumed = 0;
+  std::string group;
+  std::string version;
+  if (segs.size() >= 2 && segs[0] == "api") {
+    version = segs[1];
+    consumed = 2;
+  } else if (segs.size() >= 2 && segs[0] == "apis") {
+    group = segs[1];
+    if (segs.size() == 2) {
+      if (read) {
+        if (auto g = discovery_.group(group); g.has_value()) return jsonResult(200, *g);
+      }
+      return errorResult(apiError(404, "NotFound", kNotFoundMessage));
+    }
+    version = segs[2];
+    consumed = 3;
+  } else {
+    return errorResult(apiError(404, "NotFound", kNotFoundMessage));
+  }
+  if (segs.size() == consumed) {
+    if (read) {
+      if (auto rl = discovery_.resourceList(group, version); rl.has_value()) {
+        return jsonResult(200, *rl);
+      }
+    }
+    return errorResult(apiError(404, "NotFound", kNotFoundMessage));
+  }
+  std::vector<std::string> rest(segs.begin() + static_cast<std::ptrdiff_t>(consumed), segs.end());
+  Route r;
+  r.query = &query;
+  if (!rest.empty() && rest[0] == "watch") {
+    r.watch_path = true;
+    rest.erase(rest.begin());
+  }
+  std::string resource_name;
+  if (rest.size() >= 3 && rest[0] == "namespaces" &&
+      !(group.empty() && rest.size() == 3 && (rest[2] == "status" || rest[2] == "finalize"))) {
+    r.ns = rest[1];
+    resource_name = rest[2];
+    if (rest.size() >= 4) r.name = rest[3];
+    if (rest.size() >= 5) r.subresource = rest[4];
+    if (rest.size() > 5) return errorResult(apiError(404, "NotFound", kNotFoundMessage));
+  } else if (!rest.empty()) {
+    resource_name = rest[0];
+    if (rest.size() >= 2) r.name = rest[1];
+    if (rest.size() >= 3) r.subresource = rest[2];
+    if (rest.size() > 3) return errorResult(apiError(404, "NotFound", kNotFoundMessage));
+  }
+  r.type = registry_.find(group, version, resource_name);
+  if (r.type < 0) return errorResult(apiError(404, "NotFound", kNotFoundMessage));
+  const ResourceType& t = registry_.type(r.type);
+  if (!t.namespaced && !r.ns.empty()) {
+    return errorResult(apiError(404, "NotFound", kNotFoundMessage));
+  }
+  if (!r.subresource.empty() && !t.hasSubresource(r.subresource)) {
+    return errorResult(apiError(404, "NotFound", kNotFoundMessage));
+  }
+  return resource(req, user, r);
+}
+
+namespace {
+
+// ---- verbs ----------------------------------------------------------------------------------
+
+struct Ctx {
+  ObjectStore& store;
+  const ResourceType& type;
+  int type_id;
+  const ApiServer::Route* route = nullptr;
+};
+
+absl::StatusOr<Json> parseBody(const std::string& body) {
+  Json j = Json::parse(body, nullptr, false);
+  if (j.is_discarded()) {
+    return badRequest(
+        "the body of the request was in an unknown format - accepted media types "
+        "include: application/json, application/yaml, "
+        "application/vnd.kubernetes.protobuf");
+  }
+  return j;
+}
+
+absl::Status checkTypeMeta(const ResourceType& t, const Json& obj) {
+  if (!obj.is_object()) {
+    return badRequest("Object 'Kind' is missing in '" + dumpJson(obj) + "'");
+  }
+  std::string av = obj.value("apiVersion", std::string());
+  std::string kind = obj.value("kind", std::string());
+  if (!av.empty() && av != t.apiVersion()) {
+    return badRequest("the API version in the data (" + av +
+                      ") does not match the expected API version (" + t.apiVersion() + ")");
+  }
+  if (!kind.empty() && kind != t.kind) {
+    return badRequest("the kind in the data (" + kind + ") does not match the expected kind (" +
+                      t.kind + ")");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status fixNamespace(const ResourceType& t, Json& obj, const std::string& ns) {
+  if (!t.namespaced) return absl::OkStatus();
+  if (!obj.contains("metadata") || !obj["metadata"].is_object()) obj["metadata"] = Json::object();
+  std::string have = obj["metadata"].value("namespace", std::string());
+  if (have.empty()) {
+    obj["metadata"]["namespace"] = ns;
+  } else if (have != ns) {
+    return badRequest(
+        "the namespace of the provided object does not match the namespace sent "
+        "on the request");
+  }
+  return absl::OkStatus();
+}
+
+// Label and field selection plus the continue/resourceVersion rules of a LIST.
+struct ListQuery {
+  LabelSelector labels;
+  FieldSelector fields;
+  ListSpec spec;
+  bool continued = false;
+};
+
+absl::StatusOr<uint64_t> parseRv(const std::string& text) {
+  uint64_t rv = 0;
+  if (!absl::SimpleAtoi(text, &rv)) {
+    return badRequest("resourceVersion: Invalid value: \"" + text +
+                      "\": must be a non-negative integer");
+  }
+  return rv;
+}
+
+absl::Status tooLarge(uint64_t want, uint64_t have) {
+  nlohmann::json body = {
+      {"kind", "Status"},
+      {"apiVersion", "v1"},
+      {"metadata", nlohmann::json::object()},
+      {"status", "Failure"},
+      {"message", "Too large resource version: " + std::to_string(want) +
+                      ", current: " + std::to_string(have)},
+      {"reason", "Timeout"},
+      {"details",
+       {{"causes",
+         nlohmann::json::array({nlohmann::json{{"reason", "ResourceVersionTooLarge"},
+                                               {"message", "Too large resource version"}}})},
+        {"retryAfterSeconds", 1}}},
+      {"code", 504}};
+  return apiError(504, body);
+}
+
+absl::StatusOr<ListQuery> listQuery(const Ctx& c, const Query& q) {
+  ListQuery lq;
+  auto labels = LabelSelector::parse(q.value("labelSelector"));
+  if (!labels.ok()) return labels.status();
+  lq.labels = std::move(*labels);
+  auto fields = FieldSelector::parse(q.value("fieldSelector"));
+  if (!fields.ok()) return fields.status();
+  if (auto s = fields->validateFor(c.type); !s.ok()) return s;
+  lq.fields = std::move(*fields);
+  lq.spec.ns = c.route->ns;
+  lq.spec.name = lq.fields.requiredValue("metadata.name");
+  if (auto ns = lq.fields.requiredValue("metadata.namespace");
+      ns.has_value() && c.type.namespaced && lq.spec.ns.empty()) {
+    lq.spec.ns = *ns;
+  }
+  std::string limit = q.value("limit");
+  if (!limit.empty()) {
+    int64_t n = 0;
+    if (!absl::SimpleAtoi(limit, &n) || n < 0) {
+      return badRequest("limit: Invalid value: \"" + limit + "\": must be a non-negative integer");
+    }
+    lq.spec.limit = static_cast<size_t>(n);
+  }
+  std::string rv_text = q.value("resourceVersion");
+  std::string match = q.value("resourceVersionMatch");
+  std::string cont = q.value("continue");
+  const uint64_t current = c.store.currentRv();
+  if (!cont.empty()) {
+    if (!rv_text.empty() && rv_text != "0") {
+      return badRequest("specifying resource version is not allowed when using continue");
+    }
+    auto token = ContinueToken::decode(cont);
+    if (!token.ok()) return token.status();
+    lq.continued = true;
+    lq.spec.start_after = token->after_key;
+    if (token->rv > 0) lq.spec.exact_rv = static_cast<uint64_t>(token->rv);
+    return lq;
+  }
+  if (!match.empty() && rv_text.empty()) {
+    return apiError(422, "Invalid",
+                    "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless "
+                    "resourceVersion is provided");
+  }
+  if (!match.empty() && match != "Exact" && match != "NotOlderThan") {
+    return apiError(422, "Invalid",
+                    "resourceVersionMatch: Unsupported value: \"" + match +
+                        "\": supported values: \"Exact\", \"NotOlderThan\"");
+  }
+  if (rv_text.empty() || rv_text == "0") {
+    if (match == "Exact" && rv_text == "0") {
+      return apiError(422, "Invalid",
+                      "resourceVersionMatch: Forbidden: resourceVersionMatch \"exact\" is "
+                      "forbidden for resourceVersion \"0\"");
+    }
+    return lq;
+  }
+  auto rv = parseRv(rv_text);
+  if (!rv.ok()) return rv.status();
+  if (*rv > current) return tooLarge(*rv, current);
+  bool exact = match == "Exact" || (match.empty() && lq.spec.limit > 0);
+  if (exact) lq.spec.exact_rv = *rv;
+  return lq;
+}
+
+std::string listMetaJson(uint64_t rv, const std::string& cont, std::optional<size_t> remaining) {
+  Json meta = {{"resourceVersion", std::to_string(rv)}};
+  if (!cont.empty()) meta["continue"] = cont;
+  if (remaining.has_value()) meta["remainingItemCount"] = *remaining;
+  return dumpJson(meta);
+}
+
+ApiResult doList(const Ctx& c, const Query& q, const OutputFormat& fmt) {
+  auto lq = listQuery(c, q);
+  if (!lq.ok()) return errorResult(lq.status());
+  const LabelSelector& labels = lq->labels;
+  const FieldSelector& fields = lq->fields;
+  if (!labels.empty() || !fields.empty()) {
+    lq->spec.predicate = [&labels, &fields](const StoredObject& o) {
+      if (!labels.empty()) {
+        const Json* l = nullptr;
+        auto m = o.json.find("metadata");
+        if (m != o.json.end()) {
+          auto it = m->find("labels");
+          if (it != m->end()) l = &*it;
+        }
+        if (!labels.matches(l)) return false;
+      }
+      return fields.empty() || fields.matches(o.json);
+    };
+  }
+  auto result = c.store.list(c.type_id, lq->spec);
+  if (!result.ok()) {
+    if (result.status().code() == absl::StatusCode::kOutOfRange) {
+      if (lq->continued) {
+        Json body = errorStatusJson(expired(kInconsistentContinue));
+        body["metadata"]["continue"] = ContinueToken{-1, lq->spec.start_after}.encode();
+        return errorResult(apiError(410, body));
+      }
+      return errorResult(expired(kExpiredList));
+    }
+    return errorResult(result.status());
+  }
+  std::string cont;
+  std::optional<size_t> remaining;
+  if (result->more) {
+    cont = ContinueToken{static_cast<int64_t>(result->rv), result->last_key}.encode();
+    if (labels.empty() && fields.empty()) remaining = result->remaining;
+  }
+  std::string meta = listMetaJson(result->rv, cont, remaining);
+  if (fmt.kind == OutputFormat::kTable) {
+    auto include = includeObjectParam(q);
+    if (!include.ok()) return errorResult(include.status());
+    TableOptions opts;
+    opts.include = *include;
+    opts.meta_version = fmt.meta_version;
+    std::vector<const Json*> objs;
+    objs.reserve(result->items.size());
+    for (const ObjectPtr& o : result->items) objs.push_back(&o->json);
+    return jsonResult(200, TablePrinter::table(c.type, objs, Json::parse(meta), opts, nowSeconds()),
+                      kTableContentType);
+  }
+  std::string out;
+  size_t total = 64 + meta.size();
+  for (const ObjectPtr& o : result->items) total += o->encoded.size() + 1;
+  out.reserve(total);
+  if (fmt.kind == OutputFormat::kPartial) {
+    out = "{\"kind\":\"PartialObjectMetadataList\",\"apiVersion\":\"meta.k8s.io/" +
+          fmt.meta_version + "\",\"metadata\":" + meta + ",\"items\":[";
+    for (size_t i = 0; i < result->items.size(); ++i) {
+      if (i) out.push_back(',');
+      out += dumpJson(TablePrinter::partialMetadata(result->items[i]->json, fmt.meta_version));
+    }
+  } else {
+    out = "{\"kind\":\"" + c.type.listKind() + "\",\"apiVersion\":\"" + c.type.apiVersion() +
+          "\",\"metadata\":" + meta + ",\"items\":[";
+    for (size_t i = 0; i < result->items.size(); ++i) {
+      if (i) out.push_back(',');
+      out += result->items[i]->encoded;
+    }
+  }
+  out += "]}";
+  return jsonResult(200, std::move(out));
+}
+
+ApiResult objectResult(int status, const ResourceType& t, const StoredObject& o,
+                       const OutputFormat& fmt, const Query& q) {
+  if (fmt.kind == OutputFormat::kTable) {
+    auto include = includeObjectParam(q);
+    if (!include.ok()) return errorResult(include.status());
+    TableOptions opts;
+    opts.include = *include;
+    opts.meta_version = fmt.meta_version;
+    Json meta = {{"resourceVersion", metaString(o.json, "resourceVersion")}};
+    return jsonResult(status, TablePrinter::table(t, {&o.json}, meta, opts, nowSeconds()),
+                      kTableContentType);
+  }
+  if (fmt.kind == OutputFormat::kPartial) {
+    return jsonResult(status, dumpJson(TablePrinter::partialMetadata(o.json, fmt.meta_version)));
+  }
+  return jsonResult(status, o.encoded);
+}
+
+ApiResult doWatch(const Ctx& c, const Query& q, const OutputFormat& fmt) {
+  WatchOptions w;
+  w.type = c.type_id;
+  w.ns = c.route->ns;
+  auto labels = LabelSelector::parse(q.value("labelSelector"));
+  if (!labels.ok()) return errorResult(labels.status());
+  w.labels = std::move(*labels);
+  auto fields = FieldSelector::parse(q.value("fieldSelector"));
+  if (!fields.ok()) return errorResult(fields.status());
+  if (auto s = fields->validateFor(c.type); !s.ok()) return errorResult(s);
+  w.fields = std::move(*fields);
+  if (!c.route->name.empty()) {
+    // The legacy /watch/.../NAME path watches one object.
+    std::string combined = q.value("fieldSelector");
+    combined = combined.empty() ? "metadata.name=" + c.route->name
+                                : combined + ",metadata.name=" + c.route->name;
+    auto merged = FieldSelector::parse(combined);
+    if (!merged.ok()) return errorResult(merged.status());
+    w.fields = std::move(*merged);
+  }
+  if (fmt.kind == OutputFormat::kTable) {
+    auto include = includeObjectParam(q);
+    if (!include.ok()) return errorResult(include.status());
+    w.table = true;
+    w.table_options.include = *include;
+    w.table_options.meta_version = fmt.meta_version;
+  } else if (fmt.kind == OutputFormat::kPartial) {
+    w.partial = true;
+    w.table_options.meta_version = fmt.meta_version;
+  }
+  const bool bookmarks = q.flag("allowWatchBookmarks");
+  const std::string rv_text = q.value("resourceVersion");
+  const std::string match = q.value("resourceVersionMatch");
+  auto send_initial = q.get("sendInitialEvents");
+  const uint64_t current = c.store.currentRv();
+  if (send_initial.has_value() && (*send_initial == "true" || *send_initial == "1")) {
+    if (match != "NotOlderThan") {
+      return errorResult(
+          apiError(422, "Invalid",
+                   "resourceVersionMatch: Forbidden: sendInitialEvents requires setting "
+                   "resourceVersionMatch to NotOlderThan"));
+    }
+    if (!bookmarks) {
+      return errorResult(apiError(422, "Invalid",
+                                  "allowWatchBookmarks: Forbidden: sendInitialEvents requires "
+                                  "setting allowWatchBookmarks to true"));
+    }
+    if (!rv_text.empty() && rv_text != "0") {
+      auto rv = parseRv(rv_text);
+      if (!rv.ok()) return errorResult(rv.status());
+      if (*rv > current) return errorResult(tooLarge(*rv, current));
+    }
+    w.initial_state = true;
+    w.initial_events_end_bookmark = true;
+  } else if (!match.empty()) {
+    return errorResult(apiError(422, "Invalid",
+                                "resourceVersionMatch: Forbidden: resourceVersionMatch is "
+                                "forbidden for watch unless sendInitialEvents is provided"));
+  } else if (rv_text.empty() || rv_text == "0") {
+    w.initial_state = !send_initial.has_value();  // sendInitialEvents=false: only new events
+    w.from_rv = current;
+  } else {
+    auto rv = parseRv(rv_text);
+    if (!rv.ok()) return errorResult(rv.status());
+    if (*rv > current) return errorResult(tooLarge(*rv, current));
+    w.initial_state = false;
+    w.from_rv = *rv;
+  }
+  std::chrono::milliseconds timeout(1800 * 1000);
+  if (auto ts = q.get("timeoutSeconds"); ts.has_value() && !ts->empty()) {
+    int64_t secs = 0;
+    if (!absl::SimpleAtoi(*ts, &secs) || secs < 0) {
+      return errorResult(badRequest("timeoutSeconds: Invalid value: \"" + *ts + "\""));
+    }
+    if (secs > 0) timeout = std::chrono::milliseconds(secs * 1000);
+  }
+  ApiResult r;
+  r.response.status = 200;
+  r.response.content_type = w.table ? kTableContentType : kJson;
+  r.watch = WatchPlan{std::make_shared<WatchSession>(c.store, std::move(w)), timeout, bookmarks};
+  return r;
+}
+
+// The container a log or exec request means, with the real server's errors.
+absl::StatusOr<std::string> pickContainer(const Json& pod, const std::string& requested) {
+  std::vector<std::string> names;
+  const std::string pod_name = metaString(pod, "name");
+  for (const char* field : {"initContainers", "containers", "ephemeralContainers"}) {
+    auto spec = pod.find("spec");
+    if (spec == pod.end() || !spec->contains(field) || !(*spec)[field].is_array()) continue;
+    for (const Json& c : (*spec)[field]) names.push_back(c.value("name", std::string()));
+  }
+  if (!requested.empty()) {
+    if (std::find(names.begin(), names.end(), requested) == names.end()) {
+      return badRequest("container " + requested + " is not valid for pod " + pod_name);
+    }
+    return requested;
+  }
+  std::vector<std::string> regular;
+  auto spec = pod.find("spec");
+  if (spec != pod.end() && spec->contains("containers") && (*spec)["containers"].is_array()) {
+    for (const Json& c : (*spec)["containers"]) regular.push_back(c.value("name", std::string()));
+  }
+  if (regular.size() == 1) return regular[0];
+  if (regular.empty()) {
+    return badRequest("a container name must be specified for pod " + pod_name);
+  }
+  std::string list;
+  for (size_t i = 0; i < names.size(); ++i) list += (i ? " " : "") + names[i];
+  return badRequest("a container name must be specified for pod " + pod_name +
+                    ", choose one of: [" + list + "]");
+}
+
+ApiResult doLogs(const Ctx& c, const Query& q) {
+  auto pod = c.store.get(c.type_id, c.route->ns, c.route->name);
+  if (!pod.ok()) return errorResult(pod.status());
+  const Json& pj = (*pod)->json;
+  auto container = pickContainer(pj, q.value("container"));
+  if (!container.ok()) return errorResult(container.status());
+  if (q.flag("previous")) {
+    return errorResult(badRequest("previous terminated container \"" + *container + "\" in pod \"" +
+                                  c.route->name + "\" not found"));
+  }
+  LogPlan plan;
+  plan.request.container = *container;
+  plan.request.follow = q.flag("follow");
+  plan.request.timestamps = q.flag("timestamps");
+  for (auto [name, target] : {std::pair{"tailLines", &plan.request.tail_lines},
+                              std::pair{"limitBytes", &plan.request.limit_bytes}}) {
+    std::string v = q.value(name);
+    if (v.empty()) continue;
+    int64_t n = 0;
+    if (!absl::SimpleAtoi(v, &n) || n < 0) {
+      return errorResult(badRequest(std::string(name) + ": Invalid value: \"" + v +
+                                    "\": must be greater than or equal to 0"));
+    }
+    *target = n;
+  }
+  auto meta = pj.find("metadata");
+  if (meta != pj.end() && meta->contains("annotations") && (*meta)["annotations"].is_object()) {
+    const Json& ann = (*meta)["annotations"];
+    auto it = ann.find(PodLogs::kLogBytesAnnotation);
+    if (it != ann.end() && it->is_string()) {
+      uint64_t n = 0;
+      if (absl::SimpleAtoi(it->get<std::string>(), &n)) plan.request.log_bytes = n;
+    }
+  }
+  ApiResult r;
+  r.response.status = 200;
+  r.response.content_type = "text/plain";
+  r.logs = plan;
+  return r;
+}
+
+ApiResult doExec(const Ctx& c, const Query& q, const HttpRequest& req) {
+  auto pod = c.store.get(c.type_id, c.route->ns, c.route->name);
+  if (!pod.ok()) return errorResult(pod.status());
+  const Json& pj = (*pod)->json;
+  auto container = pickContainer(pj, q.value("container"));
+  if (!container.ok()) return errorResult(container.status());
+  ExecPlan plan;
+  plan.request.pod = c.route->name;
+  plan.request.container = *container;
+  plan.request.command = q.all("command");
+  plan.request.use_stdin = q.flag("stdin");
+  plan.request.use_stdout = q.flag("stdout");
+  plan.request.use_stderr = q.flag("stderr");
+  plan.request.tty = q.flag("tty");
+  if (plan.request.command.empty()) {
+    return errorResult(badRequest("you must specify at least 1 command"));
+  }
+  if (!plan.request.use_stdin && !plan.request.use_stdout && !plan.request.use_stderr) {
+    return errorResult(badRequest("you must specify at least 1 of stdin, stdout, stderr"));
+  }
+  if (plan.request.tty && plan.request.use_stderr) {
+    return errorResult(badRequest("stdout and stderr cannot both be true when tty is true"));
+  }
+  auto spec = pj.find("spec");
+  if (spec != pj.end() && spec->contains("containers")) {
+    for (const Json& ct : (*spec)["containers"]) {
+      if (ct.value("name", std::string()) != *container || !ct.contains("env")) continue;
+      for (const Json& e : ct["env"]) {
+        plan.request.env.push_back(e.value("name", std::string()) + "=" +
+                                   e.value("value", std::string()));
+      }
+    }
+  }
+  std::string upgrade = header(req.headers, "Upgrade").value_or("");
+  if (!iequals(upgrade, "websocket")) {
+    return errorResult(badRequest("Upgrade request required"));
+  }
+  std::string offered = header(req.headers, "Sec-WebSocket-Protocol").value_or("");
+  for (const char* proto : {"v5.channel.k8s.io", "v4.channel.k8s.io"}) {
+    if (offered.find(proto) != std::string::npos) {
+      plan.protocol = proto;
+      break;
+    }
+  }
+  if (plan.protocol.empty()) {
+    return errorResult(badRequest("websocket subprotocols offered (" + offered +
+                                  ") include none of v5.channel.k8s.io, v4.channel.k8s.io"));
+  }
+  ApiResult r;
+  r.response.status = 101;
+  r.exec = plan;
+  return r;
+}
+
+Json scaleFor(const Json& d) {
+  const Json& meta = d["metadata"];
+  int64_t replicas = d["spec"].value("replicas", int64_t{1});
+  Json scale_meta = {{"name", meta.value("name", "")},
+                     {"namespace", meta.value("namespace", "")},
+                     {"uid", meta.value("uid", "")},
+                     {"resourceVersion", meta.value("resourceVersion", "")},
+                     {"creationTimestamp", meta.value("creationTimestamp", "")}};
+  std::string selector;
+  if (d["spec"].contains("selector") && d["spec"]["selector"].contains("matchLabels")) {
+    for (auto it = d["spec"]["selector"]["matchLabels"].begin();
+         it != d["spec"]["selector"]["matchLabels"].end(); ++it) {
+      if (!selector.empty()) selector += ",";
+      selector += it.key() + "=" + (it->is_string() ? it->get<std::string>() : "");
+    }
+  }
+  return Json{{"kind", "Scale"},
+              {"apiVersion", "autoscaling/v1"},
+              {"metadata", scale_meta},
+              {"spec", {{"replicas", replicas}}},
+              {"status",
+               {{"replicas", d.contains("status") ? d["status"].value("replicas", int64_t{0}) : 0},
+                {"selector", selector}}}};
+}
+
+absl::StatusOr<Json> applyPatch(const ResourceType& t, PatchType pt, const Json& current,
+                                const Json& patch) {
+  switch (pt) {
+    case PatchType::kMerge:
+      return applyMergePatch(current, patch);
+    case PatchType::kJson:
+      return applyJsonPatch(current, patch);
+    case PatchType::kStrategic:
+      return applyStrategicMergePatch(current, patch);
+    case PatchType::kApply:
+      return t.custom ? applyMergePatch(current, patch) : applyStrategicMergePatch(current, patch);
+  }
+  return current;
+}
+
+}  // namespace
+
+ApiResult ApiServer::resource(const HttpRequest& req, const UserInfo& user, const Route& r) {
+  const ResourceType& t = registry_.type(r.type);
+  const Query& q = *r.query;
+  const std::string& method = req.method;
+  Ctx c{store_, t, r.type, &r};
+  WriteOptions wo;
+  wo.dry_run = q.value("dryRun") == "All";
+
+  if (t.review_only) {
+    if (method != "POST" || !r.name.empty()) {
+      return errorResult(methodNotSupported(t.groupResource(), method));
+    }
+    auto body = parseBody(req.body);
+    if (!body.ok()) return errorResult(body.status());
+    Json out = {{"kind", t.kind},
+                {"apiVersion", t.apiVersion()},
+                {"metadata", {{"creationTimestamp", rfc3339Now()}}}};
+    if (t.resource == "selfsubjectreviews") {
+      out["status"] = {{"userInfo", userInfoJson(user)}};
+    } else if (t.resource == "selfsubjectaccessreviews") {
+      out["spec"] = body->is_object() && body->contains("spec") ? (*body)["spec"] : Json::object();
+      out["status"] = {{"allowed", true}, {"reason", "the kubehub stand-in allows every request"}};
+    } else {
+      out["spec"] = body->is_object() && body->contains("spec") ? (*body)["spec"] : Json::object();
+      out["status"] = {
+          {"resourceRules",
+           Json::array({Json{{"verbs", {"*"}}, {"apiGroups", {"*"}}, {"resources", {"*"}}}})},
+          {"nonResourceRules", Json::array({Json{{"verbs", {"*"}}, {"nonResourceURLs", {"*"}}}})},
+          {"incomplete", false}};
+    }
+    return jsonResult(201, dumpJson(out));
+  }
+
+  const bool is_watch = r.watch_path || ((method == "GET") && q.flag("watch"));
+  auto fmt = negotiate(req.headers);
+  const bool streaming_sub = r.subresource == "log" || r.subresource == "exec";
+  if (!fmt.ok() && !streaming_sub) return errorResult(fmt.status());
+  const OutputFormat format = fmt.ok() ? *fmt : OutputFormat{};
+
+  if (r.subresource == "log") {
+    if (method != "GET") return errorResult(methodNotSupported(t.groupResource(), method));
+    return doLogs(c, q);
+  }
+  if (r.subresource == "exec") {
+    if (method != "GET" && method != "POST") {
+      return errorResult(methodNotSupported(t.groupResource(), method));
+    }
+    return doExec(c, q, req);
+  }
+
+  if (is_watch) {
+    if (method != "GET") return errorResult(methodNotSupported(t.groupResource(), method));
+    return doWatch(c, q, format);
+  }
+
+  if (r.name.empty()) {
+    if (method == "GET" || method == "HEAD") return doList(c, q, format);
+    if (method == "POST") {
+      auto body = parseBody(req.body);
+      if (!body.ok()) return errorResult(body.status());
+      if (auto s = checkTypeMeta(t, *body); !s.ok()) return errorResult(s);
+      if (auto s = fixNamespace(t, *body, r.ns); !s.ok()) return errorResult(s);
+      auto created = store_.create(r.type, std::move(*body), wo);
+      if (!created.ok()) return errorResult(created.status());
+      return objectResult(201, t, **created, format, q);
+    }
+    if (method == "DELETE") {
+      auto lq = listQuery(c, q);
+      if (!lq.ok()) return errorResult(lq.status());
+      const LabelSelector& labels = lq->labels;
+      const FieldSelector& fields = lq->fields;
+      lq->spec.predicate = [&labels, &fields](const StoredObject& o) {
+        const Json* l = nullptr;
+        auto m = o.json.find("metadata");
+        if (m != o.json.end()) {
+          auto it = m->find("labels");
+          if (it != m->end()) l = &*it;
+        }
+        return labels.matches(l) && fields.matches(o.json);
+      };
+      auto removed = store_.removeCollection(r.type, lq->spec, wo);
+      if (!removed.ok()) return errorResult(removed.status());
+      std::string out = "{\"kind\":\"" + t.listKind() + "\",\"apiVersion\":\"" + t.apiVersion() +
+                        "\",\"metadata\":{\"resourceVersion\":\"" +
+                        std::to_string(store_.currentRv()) + "\"},\"items\":[";
+      for (size_t i = 0; i < removed->size(); ++i) {
+        if (i) out.push_back(',');
+        out += (*removed)[i]->encoded;
+      }
+      out += "]}";
+      return jsonResult(200, out);
+    }
+    return errorResult(methodNotSupported(t.groupResource(), method));
+  }
+
+  // Scale: a view of the deployment's replicas.
+  if (r.subresource == "scale") {
+    if (method == "GET") {
+      auto d = store_.get(r.type, r.ns, r.name);
+      if (!d.ok()) return errorResult(d.status());
+      return jsonResult(200, dumpJson(scaleFor((*d)->json)));
+    }
+    if (method != "PUT" && method != "PATCH") {
+      return errorResult(methodNotSupported(t.groupResource(), method));
+    }
+    auto body = parseBody(req.body);
+    if (!body.ok()) return errorResult(body.status());
+    std::optional<PatchType> pt;
+    if (method == "PATCH") {
+      pt = patchTypeFor(header(req.headers, "Content-Type").value_or(""));
+      if (!pt.has_value()) {
+        return errorResult(apiError(415, "UnsupportedMediaType",
+                                    "the body of the request was in an unknown format - accepted "
+                                    "media types include: application/json-patch+json, "
+                                    "application/merge-patch+json, application/apply-patch+yaml, "
+                                    "application/strategic-merge-patch+json"));
+      }
+    }
+    Json patch = *body;
+    auto updated = store_.mutate(
+        r.type, r.ns, r.name,
+        [&](const Json& cur) -> absl::StatusOr<Json> {
+          Json scale = scaleFor(cur);
+          Json next_scale;
+          if (pt.has_value()) {
+            auto p = applyPatch(t, *pt, scale, patch);
+            if (!p.ok()) return p.status();
+            next_scale = std::move(*p);
+          } else {
+            next_scale = patch;
+            std::string want = next_scale.contains("metadata")
+                                   ? next_scale["metadata"].value("resourceVersion", "")
+                                   : "";
+            if (!want.empty() && want != scale["metadata"].value("resourceVersion", "")) {
+              return conflict(t.groupResource(), r.name);
+            }
+          }
+          Json next = cur;
+          if (next_scale.contains("spec") && next_scale["spec"].contains("replicas")) {
+            next["spec"]["replicas"] = next_scale["spec"]["replicas"];
+          }
+          return next;
+        },
+        wo);
+    if (!updated.ok()) return errorResult(updated.status());
+    return jsonResult(200, dumpJson(scaleFor((*updated)->json)));
+  }
+
+  wo.status_only = r.subresource == "status";
+  if (method == "GET" || method == "HEAD") {
+    auto o = store_.get(r.type, r.ns, r.name);
+    if (!o.ok()) return errorResult(o.status());
+    return objectResult(200, t, **o, format, q);
+  }
+  if (method == "PUT") {
+    auto body = parseBody(req.body);
+    if (!body.ok()) return errorResult(body.status());
+    if (auto s = checkTypeMeta(t, *body); !s.ok()) return errorResult(s);
+    std::string body_name = metaString(*body, "name");
+    if (body_name != r.name) {
+      return errorResult(badRequest("the name of the object (" + body_name +
+                                    ") does not match the name on the URL (" + r.name + ")"));
+    }
+    if (auto s = fixNamespace(t, *body, r.ns); !s.ok()) return errorResult(s);
+    auto updated = store_.update(r.type, r.ns, r.name, std::move(*body), wo);
+    if (!updated.ok()) return errorResult(updated.status());
+    return objectResult(200, t, **updated, format, q);
+  }
+  if (method == "PATCH") {
+    std::string ct = header(req.headers, "Content-Type").value_or("");
+    auto pt = patchTypeFor(ct);
+    if (!pt.has_value() || (t.custom && *pt == PatchType::kStrategic)) {
+      std::string accepted = t.custom
+                                 ? "application/json-patch+json, application/merge-patch+json, "
+                                   "application/apply-patch+yaml"
+                                 : "application/json-patch+json, application/merge-patch+json, "
+                                   "application/apply-patch+yaml, "
+                                   "application/strategic-merge-patch+json";
+      return errorResult(apiError(415, "UnsupportedMediaType",
+                                  "the body of the request was in an unknown format - accepted "
+                                  "media types include: " +
+                                      accepted));
+    }
+    auto body = parseBody(req.body);
+    if (!body.ok()) return errorResult(body.status());
+    Json patch = std::move(*body);
+    if (*pt == PatchType::kApply && !store_.get(r.type, r.ns, r.name).ok()) {
+      // Server-side apply of a missing object creates it.
+      if (auto s = checkTypeMeta(t, patch); !s.ok()) return errorResult(s);
+      if (auto s = fixNamespace(t, patch, r.ns); !s.ok()) return errorResult(s);
+      auto created = store_.create(r.type, std::move(patch), wo);
+      if (!created.ok()) return errorResult(created.status());
+      return objectResult(201, t, **created, format, q);
+    }
+    const PatchType ptype = *pt;
+    auto updated = store_.mutate(
+        r.type, r.ns, r.name,
+        [&](const Json& cur) -> absl::StatusOr<Json> { return applyPatch(t, ptype, cur, patch); },
+        wo);
+    if (!updated.ok()) return errorResult(updated.status());
+    return objectResult(200, t, **updated, format, q);
+  }
+  if (method == "DELETE") {
+    ObjectStore::DeletePreconditions pre;
+    if (!req.body.empty()) {
+      Json opts = Json::parse(req.body, nullptr, false);
+      if (opts.is_object()) {
+        if (opts.contains("preconditions") && opts["preconditions"].is_object()) {
+          pre.uid = opts["preconditions"].value("uid", "");
+          pre.resource_version = opts["preconditions"].value("resourceVersion", "");
+        }
+        if (opts.contains("dryRun") && opts["dryRun"].is_array() && !opts["dryRun"].empty()) {
+          wo.dry_run = true;
+        }
+      }
+    }
+    auto removed = store_.remove(r.type, r.ns, r.name, pre, wo);
+    if (!removed.ok()) return errorResult(removed.status());
+    if (t.return_deleted_object) return jsonResult(200, (*removed)->encoded);
+    Json details = {{"name", r.name}};
+    if (!t.group.empty()) details["group"] = t.group;
+    details["kind"] = t.resource;
+    details["uid"] = metaString((*removed)->json, "uid");
+    return jsonResult(200, dumpJson(Json{{"kind", "Status"},
+                                         {"apiVersion", "v1"},
+                                         {"metadata", Json::object()},
+                                         {"status", "Success"},
+                                         {"details", details}}));
+  }
+  return errorResult(methodNotSupported(t.groupResource(), method));
+}
+
+}  // namespace kubehub::standin

@@ -1,0 +1,253 @@
+#include "tests/standin/api_server.h"
+
+#include <gtest/gtest.h>
+
+namespace kubehub::standin {
+namespace {
+
+HttpRequest request(std::string method, std::string target, HeaderList headers,
+                    std::string body = "") {
+  HttpRequest r;
+  r.method = std::move(method);
+  r.target = std::move(target);
+  r.headers = std::move(headers);
+  r.body = std::move(body);
+  return r;
+}
+
+ExecRequest execRequest(std::vector<std::string> command, bool use_stdin = false) {
+  ExecRequest r;
+  r.pod = "p";
+  r.command = std::move(command);
+  r.use_stdin = use_stdin;
+  return r;
+}
+
+class ApiServerTest : public ::testing::Test {
+ protected:
+  ApiServerTest() : api_(StandinConfig{.token = "t"}) { api_.seed(true, 30); }
+
+  ApiResult call(const std::string& method, const std::string& target, std::string body = "",
+                 HeaderList extra = {}) {
+    HttpRequest r;
+    r.method = method;
+    r.target = target;
+    r.headers = {{"Authorization", "Bearer t"}, {"Content-Type", "application/json"}};
+    for (auto& h : extra) r.headers.push_back(h);
+    r.body = std::move(body);
+    return api_.handle(r);
+  }
+  Json json(const ApiResult& r) { return Json::parse(r.response.body); }
+
+  ApiServer api_;
+};
+
+TEST_F(ApiServerTest, RequiresTheToken) {
+  HttpRequest r = request("GET", "/api/v1/pods", {{"Authorization", "Bearer nope"}});
+  ApiResult res = api_.handle(r);
+  EXPECT_EQ(res.response.status, 401);
+  EXPECT_EQ(json(res)["reason"], "Unauthorized");
+  r.headers.clear();
+  EXPECT_EQ(api_.handle(r).response.status, 401);
+  r.target = "/healthz";
+  EXPECT_EQ(api_.handle(r).response.status, 200);
+}
+
+TEST_F(ApiServerTest, Discovery) {
+  Json apis = json(call("GET", "/apis"));
+  EXPECT_EQ(apis["kind"], "APIGroupList");
+  EXPECT_EQ(apis["groups"][0]["name"], "apps");
+  EXPECT_EQ(apis["groups"][0]["preferredVersion"]["groupVersion"], "apps/v1");
+  Json core = json(call("GET", "/api/v1"));
+  EXPECT_EQ(core["groupVersion"], "v1");
+  bool has_log = false;
+  for (const Json& r : core["resources"]) has_log |= r["name"] == "pods/log";
+  EXPECT_TRUE(has_log);
+  Json apps = json(call("GET", "/apis/apps/v1"));
+  EXPECT_EQ(apps["resources"][1]["name"], "deployments/scale");
+  EXPECT_EQ(apps["resources"][1]["group"], "autoscaling");
+  EXPECT_EQ(json(call("GET", "/version"))["gitVersion"], "v1.32.4");
+  EXPECT_EQ(call("GET", "/apis/nope.io/v1").response.status, 404);
+  EXPECT_EQ(call("GET", "/api/v1/nopes").response.status, 404);
+  Json idx = json(call("GET", "/openapi/v3"));
+  EXPECT_TRUE(idx["paths"].contains("apis/example.com/v1"));
+}
+
+TEST_F(ApiServerTest, ListPagingWithContinue) {
+  std::vector<std::string> names;
+  std::string cont;
+  int pages = 0;
+  do {
+    std::string target = "/api/v1/namespaces/default/pods?labelSelector=app%3Dbench&limit=8";
+    if (!cont.empty()) target += "&continue=" + cont;
+    Json page = json(call("GET", target));
+    ASSERT_EQ(page["kind"], "PodList");
+    for (const Json& p : page["items"]) names.push_back(p["metadata"]["name"]);
+    cont = page["metadata"].value("continue", "");
+    EXPECT_FALSE(page["metadata"].contains("remainingItemCount"));  // selectors hide it
+    ++pages;
+  } while (!cont.empty());
+  EXPECT_EQ(pages, 4);
+  EXPECT_EQ(names.size(), 30u);
+  EXPECT_EQ(names.front(), "bench-00001");
+  Json one = json(call("GET", "/api/v1/namespaces/default/pods?limit=1"));
+  EXPECT_GT(one["metadata"]["remainingItemCount"].get<int>(), 30);
+  EXPECT_EQ(call("GET", "/api/v1/pods?continue=garbage").response.status, 400);
+}
+
+TEST_F(ApiServerTest, TableAndPartialMetadata) {
+  HeaderList table = {{"Accept", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"}};
+  ApiResult r = call("GET", "/api/v1/namespaces/default/pods/web-1", "", table);
+  EXPECT_EQ(r.response.content_type, "application/json;as=Table;v=v1;g=meta.k8s.io");
+  Json t = json(r);
+  EXPECT_EQ(t["rows"][0]["cells"][2], "Running");
+  HeaderList partial = {{"Accept",
+                         "application/json;as=PartialObjectMetadataList;v=v1;"
+                         "g=meta.k8s.io"}};
+  Json p = json(call("GET", "/api/v1/namespaces", "", partial));
+  EXPECT_EQ(p["kind"], "PartialObjectMetadataList");
+  EXPECT_EQ(call("GET", "/api/v1/pods", "", {{"Accept", "application/vnd.kubernetes.protobuf"}})
+                .response.status,
+            406);
+}
+
+TEST_F(ApiServerTest, ResourceVersionRules) {
+  Json list = json(call("GET", "/api/v1/namespaces/default/configmaps"));
+  uint64_t rv = std::stoull(list["metadata"]["resourceVersion"].get<std::string>());
+  ApiResult too_large =
+      call("GET", "/api/v1/configmaps?resourceVersion=" + std::to_string(rv + 100) +
+                      "&resourceVersionMatch=NotOlderThan");
+  EXPECT_EQ(too_large.response.status, 504);
+  EXPECT_EQ(json(too_large)["reason"], "Timeout");
+  api_.store().compact();
+  ApiResult gone = call("GET", "/api/v1/configmaps?resourceVersion=" + std::to_string(rv - 1) +
+                                   "&resourceVersionMatch=Exact");
+  EXPECT_EQ(gone.response.status, 410);
+  EXPECT_EQ(json(gone)["message"], "The resourceVersion for the provided list is too old.");
+  ApiResult watch =
+      call("GET", "/api/v1/configmaps?watch=1&resourceVersion=" + std::to_string(rv - 1));
+  ASSERT_TRUE(watch.watch.has_value());
+  Json ev = Json::parse(watch.watch->session->poll(0));
+  EXPECT_EQ(ev["type"], "ERROR");
+  EXPECT_EQ(ev["object"]["code"], 410);
+}
+
+TEST_F(ApiServerTest, CreateUpdatePatchDelete) {
+  ApiResult created = call("POST", "/api/v1/namespaces/default/configmaps",
+                           R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},
+                               "data":{"a":"1"}})");
+  EXPECT_EQ(created.response.status, 201);
+  ApiResult wrong_ns = call("POST", "/api/v1/namespaces/default/configmaps",
+                            R"({"metadata":{"name":"d","namespace":"other"}})");
+  EXPECT_EQ(wrong_ns.response.status, 400);
+  HttpRequest r =
+      request("PATCH", "/api/v1/namespaces/default/configmaps/c",
+              {{"Authorization", "Bearer t"}, {"Content-Type", "application/merge-patch+json"}},
+              R"({"data":{"b":"2"}})");
+  ApiResult ok = api_.handle(r);
+  EXPECT_EQ(ok.response.status, 200);
+  EXPECT_EQ(json(ok)["data"]["b"], "2");
+  ApiResult smp_on_cr = [&] {
+    HttpRequest s = r;
+    s.target = "/apis/example.com/v1/namespaces/default/widgets/red-widget";
+    s.headers[1].second = "application/strategic-merge-patch+json";
+    return api_.handle(s);
+  }();
+  EXPECT_EQ(smp_on_cr.response.status, 415);
+  ApiResult del = call("DELETE", "/api/v1/namespaces/default/configmaps/c");
+  EXPECT_EQ(del.response.status, 200);
+  EXPECT_EQ(json(del)["status"], "Success");
+  EXPECT_EQ(json(del)["details"]["kind"], "configmaps");
+  ApiResult del_pod = call("DELETE", "/api/v1/namespaces/default/pods/web-2");
+  EXPECT_EQ(json(del_pod)["kind"], "Pod");  // pods answer the deleted object
+  ApiResult missing = call("DELETE", "/api/v1/namespaces/default/configmaps/c");
+  EXPECT_EQ(missing.response.status, 404);
+  EXPECT_EQ(json(missing)["message"], "configmaps \"c\" not found");
+}
+
+TEST_F(ApiServerTest, ImpersonationAndWhoami) {
+  ApiResult me = call("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", "{}",
+                      {{"Impersonate-User", "system:serviceaccount:ns1:bot"},
+                       {"Impersonate-Extra-Scopes", "a"},
+                       {"Impersonate-Extra-Scopes", "b"}});
+  ASSERT_EQ(me.response.status, 201);
+  Json info = json(me)["status"]["userInfo"];
+  EXPECT_EQ(info["username"], "system:serviceaccount:ns1:bot");
+  EXPECT_EQ(info["groups"], Json::parse(R"(["system:serviceaccounts",
+      "system:serviceaccounts:ns1","system:authenticated"])"));
+  EXPECT_EQ(info["extra"]["scopes"], Json::parse(R"(["a","b"])"));
+  Json requests = Json::parse(api_.recentRequestsJson());
+  EXPECT_EQ(requests.back()["headers"]["Authorization"], "Bearer <redacted>");
+  EXPECT_EQ(requests.back()["headers"]["Impersonate-Extra-Scopes"], "a,b");
+}
+
+TEST_F(ApiServerTest, ProtobufBodiesOfTypedClients) {
+  // A ConfigMap as kubectl's typed client encodes it: "k8s\0" + Unknown{typeMeta, raw}.
+  auto field = [](int n, const std::string& v) {
+    return std::string(1, static_cast<char>((n << 3) | 2)) +
+           std::string(1, static_cast<char>(v.size())) + v;
+  };
+  std::string meta = field(1, "pb") + field(2, "");
+  std::string entry = field(1, "k") + field(2, "v");
+  std::string raw = field(1, meta) + field(2, entry);
+  std::string type_meta = field(1, "v1") + field(2, "ConfigMap");
+  std::string body = std::string("k8s\0", 4) + field(1, type_meta) + field(2, raw);
+  HttpRequest r = request(
+      "POST", "/api/v1/namespaces/default/configmaps",
+      {{"Authorization", "Bearer t"}, {"Content-Type", "application/vnd.kubernetes.protobuf"}},
+      body);
+  ApiResult res = api_.handle(r);
+  ASSERT_EQ(res.response.status, 201) << res.response.body;
+  Json cm = json(res);
+  EXPECT_EQ(cm["metadata"]["name"], "pb");
+  EXPECT_FALSE(cm["metadata"].contains("generateName"));
+  EXPECT_EQ(cm["data"]["k"], "v");
+  r.body = "k8s";
+  EXPECT_EQ(api_.handle(r).response.status, 400);
+}
+
+TEST_F(ApiServerTest, LogsAndExecPlans) {
+  ApiResult logs = call("GET",
+                        "/api/v1/namespaces/default/pods/db-0/log?container=metrics"
+                        "&tailLines=1&follow=true");
+  ASSERT_TRUE(logs.logs.has_value());
+  EXPECT_TRUE(logs.logs->request.follow);
+  EXPECT_EQ(PodLogs::history(logs.logs->request), "line 10 from metrics\n");
+  ApiResult no_container = call("GET", "/api/v1/namespaces/default/pods/db-0/log");
+  EXPECT_EQ(no_container.response.status, 400);
+  EXPECT_EQ(json(no_container)["message"],
+            "a container name must be specified for pod db-0, choose one of: [postgres "
+            "metrics]");
+  ApiResult exec =
+      call("GET",
+           "/api/v1/namespaces/default/pods/web-1/exec?command=echo"
+           "&command=hi&stdout=true",
+           "", {{"Upgrade", "websocket"}, {"Sec-WebSocket-Protocol", "v5.channel.k8s.io"}});
+  ASSERT_TRUE(exec.exec.has_value());
+  EXPECT_EQ(exec.exec->protocol, "v5.channel.k8s.io");
+  EXPECT_EQ(exec.exec->request.command, (std::vector<std::string>{"echo", "hi"}));
+  ApiResult no_upgrade = call("POST",
+                              "/api/v1/namespaces/default/pods/web-1/exec?command=ls"
+                              "&stdout=true");
+  EXPECT_EQ(no_upgrade.response.status, 400);
+}
+
+TEST(ExecCommandTest, CommandsAndStatuses) {
+  ExecCommand echo(execRequest({"echo", "a", "b"}));
+  auto out = echo.start();
+  ASSERT_EQ(out.frames.size(), 1u);
+  EXPECT_EQ(out.frames[0].second, "a b\n");
+  EXPECT_EQ((*out.status)["status"], "Success");
+  ExecCommand cat(execRequest({"cat"}, true));
+  EXPECT_FALSE(cat.start().status.has_value());
+  EXPECT_EQ(cat.onStdin("xy").frames[0].second, "xy");
+  EXPECT_EQ((*cat.onStdinClosed().status)["status"], "Success");
+  ExecCommand fail(execRequest({"sh", "-c", "exit 7"}));
+  Json st = *fail.start().status;
+  EXPECT_EQ(st["reason"], "NonZeroExitCode");
+  EXPECT_EQ(st["details"]["causes"][0]["reason"], "ExitCode");
+  EXPECT_EQ(st["details"]["causes"][0]["message"], "7");
+}
+
+}  // namespace
+}  // namespace kubehub::standin

@@ -1,0 +1,201 @@
+#include "tests/standin/seed_data.h"
+
+#include <cstdio>
+
+#include "common/log/log.h"
+
+namespace kubehub::standin {
+namespace {
+
+void mustCreate(ObjectStore& store, const char* resource, const char* group, Json obj) {
+  int type = store.registry().find(group, "v1", resource);
+  auto r = store.create(type, std::move(obj), WriteOptions{});
+  if (!r.ok()) {
+    std::string_view msg(r.status().message().data(), r.status().message().size());
+    log::error("seeding failed", {{"resource", resource}, {"error", msg}});
+  }
+}
+
+Json container(const char* name, const char* image, int port = 0) {
+  Json c = {{"name", name}, {"image", image}};
+  if (port != 0) {
+    c["ports"] = Json::array({Json{{"containerPort", port}, {"protocol", "TCP"}}});
+  }
+  return c;
+}
+
+Json pod(const char* ns, const char* name, Json labels, Json containers,
+         const char* node = "standin-node-1") {
+  return Json{{"apiVersion", "v1"},
+              {"kind", "Pod"},
+              {"metadata", {{"name", name}, {"namespace", ns}, {"labels", std::move(labels)}}},
+              {"spec", {{"containers", std::move(containers)}, {"nodeName", node}}}};
+}
+
+Json node(const char* name, const char* ip, bool control_plane) {
+  Json labels = {{"kubernetes.io/hostname", name},
+                 {"kubernetes.io/os", "linux"},
+                 {"kubernetes.io/arch", "amd64"}};
+  if (control_plane) labels["node-role.kubernetes.io/control-plane"] = "";
+  Json cond_ready = {{"type", "Ready"},
+                     {"status", "True"},
+                     {"reason", "KubeletReady"},
+                     {"message", "kubelet is posting ready status"}};
+  return Json{{"apiVersion", "v1"},
+              {"kind", "Node"},
+              {"metadata", {{"name", name}, {"labels", labels}}},
+              {"spec", {{"podCIDR", control_plane ? "10.244.0.0/24" : "10.244.1.0/24"}}},
+              {"status",
+               {{"capacity", {{"cpu", "2"}, {"memory", "8131020Ki"}, {"pods", "110"}}},
+                {"allocatable", {{"cpu", "2"}, {"memory", "8028620Ki"}, {"pods", "110"}}},
+                {"conditions", Json::array({cond_ready})},
+                {"addresses", Json::array({Json{{"type", "InternalIP"}, {"address", ip}},
+                                           Json{{"type", "Hostname"}, {"address", name}}})},
+                {"nodeInfo",
+                 {{"machineID", std::string(32, control_plane ? 'a' : 'b')},
+                  {"systemUUID", control_plane ? "4c4c4544-0031-3010-8058-b4c04f4d3032"
+                                               : "4c4c4544-0031-3010-8058-b4c04f4d3033"},
+                  {"bootID", control_plane ? "0f5d0c1e-8f0b-4bf5-9b3c-6d0a5c7f1a11"
+                                           : "0f5d0c1e-8f0b-4bf5-9b3c-6d0a5c7f1a12"},
+                  {"kubeletVersion", "v1.32.4"},
+                  {"kubeProxyVersion", "v1.32.4"},
+                  {"osImage", "Debian GNU/Linux 12 (bookworm)"},
+                  {"kernelVersion", "6.1.0-28-amd64"},
+                  {"containerRuntimeVersion", "containerd://1.7.24"},
+                  {"operatingSystem", "linux"},
+                  {"architecture", "amd64"}}}}}};
+}
+
+}  // namespace
+
+void seedObjects(ObjectStore& store, bool objects, int64_t extra_pods) {
+  if (objects) {
+    for (const char* ns : {"default", "kube-system", "kube-public"}) {
+      mustCreate(store, "namespaces", "",
+                 Json{{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
+    }
+    mustCreate(store, "nodes", "", node("standin-node-1", "10.0.0.11", true));
+    mustCreate(store, "nodes", "", node("standin-node-2", "10.0.0.12", false));
+
+    mustCreate(store, "pods", "",
+               pod("default", "web-1", {{"app", "web"}, {"tier", "frontend"}},
+                   Json::array({container("nginx", "nginx:1.27", 80)})));
+    mustCreate(store, "pods", "",
+               pod("default", "web-2", {{"app", "web"}, {"tier", "frontend"}},
+                   Json::array({container("nginx", "nginx:1.27", 80)}), "standin-node-2"));
+    // Two containers, one of which restarted twice: exercises Ready 2/2 and RESTARTS.
+    Json db = pod("default", "db-0", {{"app", "db"}, {"tier", "backend"}},
+                  Json::array({container("postgres", "postgres:16", 5432),
+                               container("metrics", "prom/postgres-exporter:v0.15.0", 9187)}));
+    db["metadata"]["annotations"] = {{"kubectl.kubernetes.io/default-container", "postgres"}};
+    mustCreate(store, "pods", "", db);
+    {
+      int type = store.registry().find("", "v1", "pods");
+      (void)store.mutate(
+          type, "default", "db-0",
+          [](const Json& cur) -> absl::StatusOr<Json> {
+            Json next = cur;
+            Json& cs = next["status"]["containerStatuses"][1];
+            cs["restartCount"] = 2;
+            cs["lastState"] = {{"terminated",
+                                {{"exitCode", 137},
+                                 {"reason", "OOMKilled"},
+                                 {"startedAt", cur["metadata"]["creationTimestamp"]},
+                                 {"finishedAt", cur["metadata"]["creationTimestamp"]}}}};
+            return next;
+          },
+          WriteOptions{.dry_run = false, .status_only = true});
+    }
+    mustCreate(
+        store, "pods", "",
+        pod("kube-system", "coredns-7db6d8ff4d-x2z5q", {{"k8s-app", "kube-dns"}},
+            Json::array({container("coredns", "registry.k8s.io/coredns/coredns:v1.11.3", 53)})));
+
+    mustCreate(
+        store, "configmaps", "",
+        Json{{"apiVersion", "v1"},
+             {"kind", "ConfigMap"},
+             {"metadata",
+              {{"name", "app-config"}, {"namespace", "default"}, {"labels", {{"app", "web"}}}}},
+             {"data", {{"mode", "production"}, {"replicas", "2"}}}});
+    mustCreate(store, "configmaps", "",
+               Json{{"apiVersion", "v1"},
+                    {"kind", "ConfigMap"},
+                    {"metadata", {{"name", "coredns"}, {"namespace", "kube-system"}}},
+                    {"data", {{"Corefile", ".:53 {\n    forward . /etc/resolv.conf\n}\n"}}}});
+    mustCreate(store, "secrets", "",
+               Json{{"apiVersion", "v1"},
+                    {"kind", "Secret"},
+                    {"metadata", {{"name", "app-secret"}, {"namespace", "default"}}},
+                    {"type", "Opaque"},
+                    {"data", {{"password", "c2VjcmV0"}}}});
+    mustCreate(
+        store, "services", "",
+        Json{{"apiVersion", "v1"},
+             {"kind", "Service"},
+             {"metadata",
+              {{"name", "kubernetes"},
+               {"namespace", "default"},
+               {"labels", {{"component", "apiserver"}, {"provider", "kubernetes"}}}}},
+             {"spec",
+              {{"clusterIP", "10.96.0.1"},
+               {"clusterIPs", {"10.96.0.1"}},
+               {"ports",
+                Json::array({Json{
+                    {"name", "https"}, {"port", 443}, {"protocol", "TCP"}, {"targetPort", 6443}}})},
+               {"type", "ClusterIP"}}}});
+    mustCreate(
+        store, "deployments", "apps",
+        Json{
+            {"apiVersion", "apps/v1"},
+            {"kind", "Deployment"},
+            {"metadata", {{"name", "web"}, {"namespace", "default"}, {"labels", {{"app", "web"}}}}},
+            {"spec",
+             {{"replicas", 2},
+              {"selector", {{"matchLabels", {{"app", "web"}}}}},
+              {"template",
+               {{"metadata", {{"labels", {{"app", "web"}, {"tier", "frontend"}}}}},
+                {"spec",
+                 {{"containers", Json::array({container("nginx", "nginx:1.27", 80)})}}}}}}}});
+    mustCreate(
+        store, "events", "",
+        Json{{"apiVersion", "v1"},
+             {"kind", "Event"},
+             {"metadata", {{"name", "web-1.17f2a3b4c5d6e7f8"}, {"namespace", "default"}}},
+             {"involvedObject",
+              {{"kind", "Pod"}, {"namespace", "default"}, {"name", "web-1"}, {"apiVersion", "v1"}}},
+             {"reason", "Scheduled"},
+             {"message", "Successfully assigned default/web-1 to standin-node-1"},
+             {"source", {{"component", "default-scheduler"}}},
+             {"firstTimestamp", rfc3339Now()},
+             {"lastTimestamp", rfc3339Now()},
+             {"count", 1},
+             {"type", "Normal"}});
+    for (auto [name, color, size] :
+         {std::tuple{"red-widget", "red", 3}, std::tuple{"blue-widget", "blue", 5}}) {
+      mustCreate(store, "widgets", "example.com",
+                 Json{{"apiVersion", "example.com/v1"},
+                      {"kind", "Widget"},
+                      {"metadata",
+                       {{"name", name}, {"namespace", "default"}, {"labels", {{"color", color}}}}},
+                      {"spec", {{"color", color}, {"size", size}}}});
+    }
+  }
+  if (extra_pods > 0) {
+    if (!objects) {
+      mustCreate(
+          store, "namespaces", "",
+          Json{{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "default"}}}});
+    }
+    char name[32];
+    for (int64_t i = 1; i <= extra_pods; ++i) {
+      std::snprintf(name, sizeof(name), "bench-%05lld", static_cast<long long>(i));
+      mustCreate(store, "pods", "",
+                 pod("default", name, {{"app", "bench"}},
+                     Json::array({container("app", "registry.k8s.io/pause:3.10")}),
+                     (i & 1) ? "standin-node-1" : "standin-node-2"));
+    }
+  }
+}
+
+}  // namespace kubehub::standin
