@@ -1,8 +1,9 @@
 """End to end: the real kubehub-metaserver on a real PostgreSQL 15, driven over HTTPS and with the
 real kubehubctl, kubectl and openssl. Every resource with its error paths, concurrency, a
 PostgreSQL restart, malformed and oversized input, SQL-injection strings, issued kubeconfigs,
-token signatures, expiry and revocation, bootstrap token -> CSR -> certificate, the registry,
-the audit log, and two metaservers starting at once on one empty database."""
+token signatures, expiry and revocation, user and tenant bans (the hubs' feed and refusal at the
+metaserver), bootstrap token -> CSR -> certificate, the registry, the audit log, and two
+metaservers starting at once on one empty database."""
 import base64
 import json
 import os
@@ -349,6 +350,202 @@ class MetaserverApiTest(unittest.TestCase):
         _, all_items = self.api("GET", f"/api/v1/revocations?since={cursor}", token=None, expect=200)
         self.assertEqual([i["jti"] for i in all_items["items"]].count(t1["id"]), 1)
         self.error("GET", "/api/v1/revocations?since=abc", token=None, expect=422)
+
+    def test_user_and_tenant_bans(self):
+        self.api("POST", "/api/v1/tenants", {"name": "ban"}, expect=201)
+        self.api("POST", "/api/v1/tenants", {"name": "ban-ops"}, expect=201)
+        self.api("POST", "/api/v1/users", {"name": "ban-alice", "tenant": "ban"}, expect=201)
+        self.api("POST", "/api/v1/users", {"name": "ban-bob", "tenant": "ban"}, expect=201)
+        self.api("POST", "/api/v1/users", {"name": "ban-hub", "tenant": "ban-ops", "roles": ["hub"]}, expect=201)
+        self.api("POST", "/api/v1/users", {"name": "ban-admin", "tenant": "ban-ops", "roles": ["admin"]}, expect=201)
+        self.api("POST", "/api/v1/clusters", {"name": "ban-edge", "disabled": True}, expect=201)
+        alice = self.env.issue("ban-alice")["token"]
+        bob = self.env.issue("ban-bob")["token"]
+        hub = self.env.issue("ban-hub")["token"]
+        admin = self.env.issue("ban-admin")["token"]
+        for t in (alice, bob):
+            self.api("GET", "/api/v1/whoami", token=t, expect=200)
+
+        def banned():
+            _, b = self.api("GET", "/api/v1/bans", token=hub, expect=200)
+            return b
+
+        b = banned()
+        self.assertEqual(set(b), {"users", "tenants", "clusters", "serverTime"})
+        self.assertIsInstance(b["serverTime"], int)
+        self.assertLessEqual(abs(b["serverTime"] - time.time()), 5)
+        self.assertNotIn("ban-alice", [u["name"] for u in b["users"]])
+        self.assertIn({"name": "ban-edge"}, b["clusters"])  # the existing cluster bans
+
+        # What a hub does: poll the bans (every 100 ms here, ~500 ms in hubs) and note when a
+        # name appears and disappears.
+        appeared, gone = {}, {}
+        stop = threading.Event()
+
+        def follow():
+            while not stop.is_set():
+                s, p = self.api("GET", "/api/v1/bans", token=hub)
+                if s == 200:
+                    now = time.monotonic()
+                    names = {("user", u["name"]) for u in p["users"]} | {("tenant", t["name"]) for t in p["tenants"]}
+                    for n in names:
+                        appeared.setdefault(n, now)
+                    for n in list(appeared):
+                        if n not in names:
+                            gone.setdefault(n, now)
+                stop.wait(0.1)
+
+        follower = threading.Thread(target=follow)
+        follower.start()
+        try:
+            # A user ban: listed for hubs within a second, the token refused at the metaserver.
+            started = time.monotonic()
+            _, u = self.api("PATCH", "/api/v1/users/ban-alice", {"disabled": True, "reason": "phished"}, expect=200)
+            self.assertEqual((u["name"], u["disabled"], u["disabledReason"]), ("ban-alice", True, "phished"))
+            self.assertIsNotNone(u["disabledAt"])
+            e2e.wait_until(lambda: ("user", "ban-alice") in appeared, timeout=5, interval=0.02, what="user ban in the feed")
+            self.assertLess(appeared[("user", "ban-alice")] - started, 1.0)
+            entry = next(x for x in banned()["users"] if x["name"] == "ban-alice")
+            self.assertEqual(entry, {"name": "ban-alice", "tenant": "ban", "reason": "phished", "since": u["disabledAt"]})
+            self.assertIn('user "ban-alice" is disabled', self.error("GET", "/api/v1/whoami", token=alice, expect=403))
+            self.error("GET", "/api/v1/users/ban-alice", token=alice, expect=403)
+            self.api("GET", "/api/v1/whoami", token=bob, expect=200)
+            # No new credentials while banned.
+            self.assertIn("is disabled", self.error("POST", "/api/v1/tokens", {"user": "ban-alice"}, expect=409))
+            self.api("POST", "/api/v1/clusters", {"name": "ban-kc"}, expect=201)
+            self.assertIn('user "ban-alice" is disabled',
+                          self.error("GET", "/api/v1/users/ban-alice/kubeconfig?cluster=ban-kc", expect=409))
+            # Disabling again keeps the ban's start and reason; a new reason replaces the old one.
+            _, again = self.api("PATCH", "/api/v1/users/ban-alice", {"disabled": True}, expect=200)
+            self.assertEqual((again["disabledAt"], again["disabledReason"]), (u["disabledAt"], "phished"))
+            _, again = self.api("PATCH", "/api/v1/users/ban-alice", {"disabled": True, "reason": "phished twice"},
+                                expect=200)
+            self.assertEqual((again["disabledAt"], again["disabledReason"]), (u["disabledAt"], "phished twice"))
+            self.assertEqual(self.env.pg.psql("SELECT disabled_at IS NOT NULL FROM users WHERE name = 'ban-alice'"), "t")
+            # Lifting it: gone from the feed within a second, the same token works again.
+            started = time.monotonic()
+            _, u = self.api("PATCH", "/api/v1/users/ban-alice", {"disabled": False}, expect=200)
+            self.assertEqual((u["disabled"], u["disabledAt"], u["disabledReason"]), (False, None, ""))
+            e2e.wait_until(lambda: ("user", "ban-alice") in gone, timeout=5, interval=0.02, what="user ban lifted")
+            self.assertLess(gone[("user", "ban-alice")] - started, 1.0)
+            self.api("GET", "/api/v1/whoami", token=alice, expect=200)
+            self.env.issue("ban-alice")
+
+            # A tenant ban refuses all its users; other tenants are untouched.
+            started = time.monotonic()
+            _, t = self.api("PATCH", "/api/v1/tenants/ban", {"disabled": True, "reason": "unpaid"}, expect=200)
+            self.assertEqual((t["name"], t["disabled"], t["disabledReason"]), ("ban", True, "unpaid"))
+            e2e.wait_until(lambda: ("tenant", "ban") in appeared, timeout=5, interval=0.02, what="tenant ban in the feed")
+            self.assertLess(appeared[("tenant", "ban")] - started, 1.0)
+            entry = next(x for x in banned()["tenants"] if x["name"] == "ban")
+            self.assertEqual(entry, {"name": "ban", "reason": "unpaid", "since": t["disabledAt"]})
+            for token in (alice, bob):
+                self.assertIn('tenant "ban" is disabled', self.error("GET", "/api/v1/whoami", token=token, expect=403))
+            self.assertIn('tenant "ban" is disabled',
+                          self.error("POST", "/api/v1/tokens", {"user": "ban-bob"}, expect=409))
+            self.error("GET", "/api/v1/users/ban-bob/kubeconfig?cluster=ban-kc", expect=409)
+            self.api("GET", "/api/v1/whoami", token=hub, expect=200)
+            self.api("PATCH", "/api/v1/tenants/ban", {"disabled": False}, expect=200)
+            e2e.wait_until(lambda: ("tenant", "ban") in gone, timeout=5, interval=0.02, what="tenant ban lifted")
+            for token in (alice, bob):
+                self.api("GET", "/api/v1/whoami", token=token, expect=200)
+        finally:
+            stop.set()
+            follower.join(timeout=10)
+
+        # Malformed (400) and invalid (422) bodies, unknown names (404), media type (415).
+        for body in [{}, {"reason": "x"}, {"disabled": "yes"}, {"disabled": 1}, {"disabled": True, "reason": 7},
+                     {"disabled": True, "description": "x"}]:
+            self.error("PATCH", "/api/v1/users/ban-bob", body, expect=400)
+            self.error("PATCH", "/api/v1/tenants/ban", body, expect=400)
+        for raw in [b'{"disabled":', b"[true]", b"null"]:
+            s, _ = self.api("PATCH", "/api/v1/users/ban-bob", raw=raw, headers={"Content-Type": "application/json"})
+            self.assertEqual(s, 400, raw)
+        self.error("PATCH", "/api/v1/users/ban-bob", None, expect=415, raw=b'{"disabled":true}',
+                   headers={"Content-Type": "text/plain"})
+        self.assertIn("only with", self.error("PATCH", "/api/v1/users/ban-bob", {"disabled": False, "reason": "x"},
+                                              expect=422))
+        self.error("PATCH", "/api/v1/tenants/ban", {"disabled": True, "reason": "a\u0007b"}, expect=422)
+        self.error("PATCH", "/api/v1/users/ban-bob", {"disabled": True, "reason": "x" * 1025}, expect=422)
+        self.error("PATCH", "/api/v1/users/Not_Valid", {"disabled": True}, expect=422)
+        self.error("PATCH", "/api/v1/tenants/Not_Valid", {"disabled": True}, expect=422)
+        self.assertIn('user "ghost" not found', self.error("PATCH", "/api/v1/users/ghost", {"disabled": True}, expect=404))
+        self.error("PATCH", "/api/v1/tenants/ghost", {"disabled": True}, expect=404)
+        self.assertFalse(self.api("GET", "/api/v1/users/ban-bob", expect=200)[1]["disabled"])
+
+        # Only admins ban; only hubs and admins read the bans.
+        for token in (bob, hub):
+            self.assertIn("admin role", self.error("PATCH", "/api/v1/users/ban-alice", {"disabled": True}, token=token,
+                                                   expect=403))
+            self.error("PATCH", "/api/v1/tenants/ban", {"disabled": True}, token=token, expect=403)
+        self.assertIn("hub or admin role", self.error("GET", "/api/v1/bans", token=bob, expect=403))
+        self.error("GET", "/api/v1/bans", token=None, expect=401)
+        self.api("GET", "/api/v1/bans", token=admin, expect=200)
+        # An admin cannot lock itself out; another admin (here the bootstrap one) can.
+        self.assertIn("your own user", self.error("PATCH", "/api/v1/users/ban-admin", {"disabled": True}, token=admin,
+                                                  expect=409))
+        self.assertIn("your own tenant", self.error("PATCH", "/api/v1/tenants/ban-ops", {"disabled": True},
+                                                    token=admin, expect=409))
+        self.api("PATCH", "/api/v1/users/ban-bob", {"disabled": True}, token=admin, expect=200)
+        self.assertEqual(self.api("PATCH", "/api/v1/users/ban-bob", {"disabled": False}, token=admin,
+                                  expect=200)[1]["disabled"], False)
+        self.api("PATCH", "/api/v1/users/ban-admin", {"disabled": True}, expect=200)
+        self.assertIn('user "ban-admin" is disabled', self.error("GET", "/api/v1/tenants", token=admin, expect=403))
+        self.api("PATCH", "/api/v1/users/ban-admin", {"disabled": False}, expect=200)
+        self.api("GET", "/api/v1/tenants", token=admin, expect=200)
+
+        # Audited like every mutating call, refusals included.
+        rows = self.env.pg.psql("SELECT actor || '|' || action || '|' || status || '|' || detail FROM audit_log"
+                                " WHERE resource LIKE '/api/v1/users/ban-%' OR resource LIKE '/api/v1/tenants/ban%'"
+                                " ORDER BY id")
+        self.assertIn('admin(bootstrap)|PATCH updateUser|200|user=ban-alice disabled reason="phished"', rows)
+        self.assertIn("admin(bootstrap)|PATCH updateUser|200|user=ban-alice enabled", rows)
+        self.assertIn('admin(bootstrap)|PATCH updateTenant|200|tenant=ban disabled reason="unpaid"', rows)
+        self.assertIn("user:ban-admin|PATCH updateUser|409|", rows)
+        self.assertIn("user:ban-bob|PATCH updateUser|403|", rows)
+
+    def test_kubehubctl_bans(self):
+        ctl = self.env.ctl
+        ctl("tenant", "create", "cliban")
+        ctl("user", "create", "cliban-user", "--tenant", "cliban")
+        ctl("user", "create", "cliban-admin", "--tenant", "cliban", "--roles", "admin")
+        token = ctl("token", "issue", "--user", "cliban-user").stdout.strip()
+        admin = ctl("token", "issue", "--user", "cliban-admin").stdout.strip()
+        self.assertIn("user disable NAME", ctl("--help").stdout)
+        self.assertIn("--reason", ctl("user", "disable", "--help").stdout)
+        out = ctl("user", "disable", "cliban-user", "--reason", "on leave").stdout
+        self.assertIn("disabled: true", out)
+        self.assertIn("disabledReason: on leave", out)
+        table = ctl("bans").stdout.splitlines()
+        self.assertEqual(table[0].split(), ["KIND", "NAME", "TENANT", "SINCE", "REASON"])
+        row = next(line for line in table if " cliban-user " in line)
+        self.assertEqual(row.split()[:3], ["user", "cliban-user", "cliban"])
+        self.assertTrue(row.endswith("on leave"), row)
+        as_json = json.loads(ctl("bans", "-o", "json").stdout)
+        self.assertIn("cliban-user", [u["name"] for u in as_json["users"]])
+        r = ctl("whoami", token=token, check=False)
+        self.assertEqual(r.returncode, 5)
+        self.assertIn('user "cliban-user" is disabled', r.stderr)
+        r = ctl("token", "issue", "--user", "cliban-user", check=False)
+        self.assertEqual(r.returncode, 4, r.stderr)
+        self.assertEqual(json.loads(ctl("user", "enable", "cliban-user", "-o", "json").stdout)["disabled"], False)
+        self.assertIn("cliban-user", ctl("whoami", token=token).stdout)
+        self.assertNotIn("cliban-user", ctl("bans").stdout)
+        # Tenants.
+        ctl("tenant", "disable", "cliban", "--reason", "audit")
+        self.assertTrue(any(line.split()[:2] == ["tenant", "cliban"] for line in ctl("bans").stdout.splitlines()))
+        self.assertEqual(ctl("whoami", token=token, check=False).returncode, 5)
+        ctl("tenant", "enable", "cliban")
+        ctl("whoami", token=token)
+        # Exit codes: not found 3, conflict (self-ban) 4, forbidden 5, usage 2, invalid 1.
+        self.assertEqual(ctl("user", "disable", "ghost", check=False).returncode, 3)
+        self.assertEqual(ctl("tenant", "enable", "ghost", check=False).returncode, 3)
+        self.assertEqual(ctl("user", "disable", "cliban-admin", token=admin, check=False).returncode, 4)
+        self.assertEqual(ctl("user", "disable", "cliban-admin", token=token, check=False).returncode, 5)
+        self.assertEqual(ctl("bans", token=token, check=False).returncode, 5)
+        self.assertEqual(ctl("user", "enable", "cliban-user", "--reason", "x", check=False).returncode, 2)
+        self.assertEqual(ctl("user", "disable", check=False).returncode, 2)
+        self.assertEqual(ctl("user", "disable", "Bad_Name", check=False).returncode, 1)
 
     def test_kubeconfig_is_accepted_by_kubectl(self):
         self.api("POST", "/api/v1/tenants", {"name": "kc"}, expect=201)

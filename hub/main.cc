@@ -57,7 +57,7 @@ struct Options {
   int64_t cache_max_bytes = 512ll << 20;
   int64_t cache_window = 10000;
   std::chrono::milliseconds cache_bookmark_interval{60000};
-  std::chrono::milliseconds cache_consistency_timeout{1000};
+  std::chrono::milliseconds cache_consistency_timeout{100};
 
   absl::Status validate() {
     if (tls_cert.empty() || tls_key.empty()) {

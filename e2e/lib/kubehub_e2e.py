@@ -447,3 +447,86 @@ class Metaserver:
 
     def stop(self):
         self.proc.stop()
+
+
+def free_port():
+    """A TCP port that was free a moment ago (for servers whose URL must be known in advance)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Platform:
+    """PostgreSQL + metaserver (HTTPS) + an admin token, with kubehubctl at hand.
+
+    `hub_url` is what the metaserver writes into kubeconfigs."""
+
+    def __init__(self, work, pki, hub_url=None, extra=()):
+        self.work = work
+        self.pki = pki
+        self.admin_token = "admin-" + os.urandom(16).hex()
+        self.pg = Postgres()
+        try:
+            args = list(extra)
+            if hub_url:
+                args += ["--hub-url", hub_url, "--hub-ca-file", pki.ca_cert]
+            self.meta = Metaserver(work, self.pg.conninfo, pki=pki, admin_token=self.admin_token, extra=args)
+        except BaseException:
+            self.pg.close()
+            raise
+        self.url = self.meta.url
+
+    def ctl(self, *args, token=None, check=True, input=None):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KUBEHUB_")}
+        env.update({"KUBEHUB_SERVER": self.url, "KUBEHUB_TOKEN": token or self.admin_token,
+                    "KUBEHUB_CA_FILE": self.pki.ca_cert})
+        r = subprocess.run([binary("kubehubctl"), *args], capture_output=True, text=True, env=env,
+                           timeout=60, input=input)
+        if check and r.returncode != 0:
+            raise AssertionError(f"kubehubctl {' '.join(args)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+        return r
+
+    def ctl_json(self, *args, token=None):
+        return json.loads(self.ctl(*args, "-o", "json", token=token).stdout)
+
+    def token(self, user, ttl="1h"):
+        out = self.ctl_json("token", "issue", "--user", user, "--ttl", ttl)
+        return out.get("token") or out.get("secret")
+
+    def hub_token_file(self, hub_user="hub-1", tenant="platform"):
+        """A user with the hub role and a file holding its token (for --metaserver-token-file)."""
+        self.ctl("tenant", "create", tenant, check=False)
+        self.ctl("user", "create", hub_user, "--tenant", tenant, "--roles", "hub")
+        path = self.work.join(f"{hub_user}.token")
+        with open(path, "w") as f:
+            f.write(self.token(hub_user, ttl="24h") + "\n")
+        return path
+
+    def ca_file(self):
+        path = self.work.join("metaserver-ca.crt")
+        self.ctl("ca", "get", "--output", "table", check=True)
+        with open(path, "w") as f:
+            f.write(self.ctl("ca", "get").stdout)
+        return path
+
+    def agent_certificate(self, cluster, name=None):
+        """The onboarding flow: bootstrap token, a key and CSR made here, certificate from the CA."""
+        name = name or f"agent-{cluster}"
+        boot = self.ctl_json("cluster", "bootstrap", cluster)
+        token = boot.get("token") or boot.get("bootstrapToken")
+        key = self.work.join(f"{name}.key")
+        csr = self.work.join(f"{name}.csr")
+        crt = self.work.join(f"{name}.crt")
+        subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", key, "-out", csr, "-subj", f"/CN={cluster}"], check=True, capture_output=True)
+        out = self.ctl("cluster", "certificate", cluster, "--csr", csr, token=token).stdout
+        with open(crt, "w") as f:
+            f.write(out)
+        return crt, key
+
+    def close(self):
+        try:
+            self.meta.stop()
+        finally:
+            self.pg.close()

@@ -44,8 +44,12 @@ asio::awaitable<bool> waitForRv(std::shared_ptr<cache::ResourceStore> store, uin
   co_return result->load() == 1;
 }
 
+constexpr std::string_view kStaleWarning =
+    "Warning: 299 - \"kubehub: answered from the hub cache, which could not confirm it is up to "
+    "date with the edge in time\"\r\n";
+
 std::string head(int status, const std::string& content_type, size_t length, bool keep_alive,
-                 bool chunked) {
+                 bool chunked, bool stale = false) {
   std::string reason = status == 200 ? "OK" : status == 404 ? "Not Found" : status == 410 ? "Gone"
                                                                                             : "Bad Request";
   std::string h = "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\nContent-Type: " +
@@ -56,6 +60,7 @@ std::string head(int status, const std::string& content_type, size_t length, boo
     h += "Content-Length: " + std::to_string(length) + "\r\n";
   }
   if (!keep_alive) h += "Connection: close\r\n";
+  if (stale) h += kStaleWarning;
   h += "\r\n";
   return h;
 }
@@ -149,24 +154,35 @@ asio::awaitable<uint64_t> streamWatchAndClose(ClientConnection* client, cache::C
 asio::awaitable<CacheServeResult> serveFromCache(ClientConnection* client,
                                                  std::shared_ptr<tunnel::Mux> mux,
                                                  cache::CacheDecision d, CacheServeOptions o,
-                                                 bool keep_alive) {
+                                                 bool keep_alive, bool allow_stale) {
   CacheServeResult result;
   uint64_t target = 0;
+  bool stale = false;
   if (d.consistency == Consistency::kConsistent) {
-    if (!mux) co_return result;
-    auto probed = co_await cache::probeEdgeRv(mux, d.store->info());
-    if (!probed.ok()) co_return result;  // forward: the edge's own answer (or error) is truth
-    target = *probed;
+    // A store found behind that has not moved since will not be current now either: the API
+    // offers clients no on-demand progress notification, so a quiet type catches up only at its
+    // next event or bookmark. Forward at once instead of probing and waiting again.
+    if (!allow_stale && d.store->knownBehind()) co_return result;
+    absl::StatusOr<uint64_t> probed = absl::UnavailableError("no tunnel");
+    if (mux) probed = co_await cache::probeEdgeRv(mux, d.store->info());
+    if (!probed.ok()) {
+      if (!allow_stale) co_return result;  // forward: the edge's own answer (or error) is truth
+      stale = true;
+    } else {
+      target = *probed;
+    }
   } else if (d.consistency == Consistency::kAtLeast) {
     target = d.min_rv;
   }
   if (target > 0 && !co_await waitForRv(d.store, target, o.consistency_timeout)) {
-    co_return result;  // the cache could not catch up in time: forward
+    if (d.consistency == Consistency::kConsistent) d.store->markBehind();
+    if (!allow_stale) co_return result;  // the cache could not catch up in time: forward
+    stale = true;
   }
 
   if (!d.watch) {
     cache::CacheAnswer a = cache::answerFromCache(d, nowUnix());
-    std::string h = head(a.status, a.content_type, a.body.size(), keep_alive, false);
+    std::string h = head(a.status, a.content_type, a.body.size(), keep_alive, false, stale);
     result.status = a.status;
     if (!co_await client->write(h, a.body)) {
       result.kind = CacheServeResult::Kind::kConnectionLost;

@@ -18,7 +18,7 @@ namespace kubehub::hub {
 struct CacheServeOptions {
   /// How long a read waits for the cache to reach the required resourceVersion before it is
   /// forwarded instead.
-  std::chrono::milliseconds consistency_timeout{1000};
+  std::chrono::milliseconds consistency_timeout{100};
   /// Bookmark cadence for watches that allow bookmarks.
   std::chrono::milliseconds bookmark_interval{60000};
 };
@@ -31,9 +31,13 @@ struct CacheServeResult {
   bool close = false;
 };
 
+/// `allow_stale`: when the cache cannot catch up in time, answer anyway (with a Warning header)
+/// instead of forwarding; for answers only the cache can give, such as an all-namespaces list
+/// trimmed to the namespaces a user is granted.
 boost::asio::awaitable<CacheServeResult> serveFromCache(ClientConnection* client,
                                                         std::shared_ptr<tunnel::Mux> mux,
                                                         cache::CacheDecision decision,
-                                                        CacheServeOptions options, bool keep_alive);
+                                                        CacheServeOptions options, bool keep_alive,
+                                                        bool allow_stale = false);
 
 }  // namespace kubehub::hub

@@ -1,6 +1,7 @@
 #include "hub/api/user_server.h"
 
 #include "hub/api/client_connection.h"
+#include "hub/auth/access_review.h"
 
 #include <array>
 #include <boost/asio/as_tuple.hpp>
@@ -518,33 +519,26 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
     body_pending = false;
     keep = req.keep_alive();
     if (self->metaserver && !who->break_glass) {
-      auto review = nlohmann::json::parse(review_body, nullptr, false);
+      auto review = parseAccessReview(review_body, req[http::field::content_type]);
       AccessQuery q;
       q.cluster = route->cluster;
-      if (review.is_object() && review.contains("spec") && review["spec"].is_object()) {
-        const auto& spec = review["spec"];
-        if (spec.contains("resourceAttributes") && spec["resourceAttributes"].is_object()) {
-          const auto& ra = spec["resourceAttributes"];
-          q.verb = ra.value("verb", "");
-          q.api_group = ra.value("group", "");
-          q.resource = ra.value("resource", "");
-          q.subresource = ra.value("subresource", "");
-          q.namespace_name = ra.value("namespace", "");
-          q.name = ra.value("name", "");
-        } else if (spec.contains("nonResourceAttributes") && spec["nonResourceAttributes"].is_object()) {
-          q.is_resource_request = false;
-          q.verb = spec["nonResourceAttributes"].value("verb", "");
-          q.path = spec["nonResourceAttributes"].value("path", "");
-        }
+      if (review.ok()) {
+        q.is_resource_request = review->is_resource;
+        q.verb = review->verb;
+        q.api_group = review->group;
+        q.resource = review->resource;
+        q.subresource = review->subresource;
+        q.namespace_name = review->namespace_name;
+        q.name = review->name;
+        q.path = review->path;
       }
       AccessDecision d = decideAccess(*who, *self->metaserver->snapshot(), q);
-      if (!d.allowed || d.namespaces.has_value()) {
-        if (review.is_object()) {
-          review["status"] = {{"allowed", false}, {"reason", d.allowed ? "allowed only in some namespaces" : d.message}};
-          if (!review.contains("apiVersion")) review["apiVersion"] = "authorization.k8s.io/v1";
-          if (!review.contains("kind")) review["kind"] = "SelfSubjectAccessReview";
-        }
-        std::string body = review.is_object() ? review.dump() : std::string("{}");
+      if (!review.ok() || !d.allowed || d.namespaces.has_value()) {
+        std::string reason = !review.ok() ? std::string(review.status().message())
+                             : d.allowed  ? std::string("allowed only in some namespaces")
+                                          : d.message;
+        std::string body = review.ok() ? deniedAccessReview(*review, reason)
+                                       : deniedAccessReview(ReviewAttributes{}, reason);
         std::string head = "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: " +
                            std::to_string(body.size()) + "\r\nX-Kubehub-Served-From: hub\r\n\r\n";
         record.outcome.status = 201;
@@ -558,11 +552,18 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
     if (auto cluster_cache = self->cache->find(route->cluster)) {
       cache::CacheDecision decision = cache::decideCachedRead(
           *cluster_cache, info, "GET", route->query, req[http::field::accept]);
+      if (decision.store && namespaces && !decision.store->info().namespaced) {
+        // Namespace grants never reach cluster-scoped types (as with RoleBindings).
+        decision.store = nullptr;
+        decision.why_not = "cluster-scoped type, namespace grants only";
+        namespaces->clear();
+      }
       if (decision.store) {
         if (namespaces) decision.filter.allowed_namespaces = *namespaces;
         TlsClient client(s, o.write_timeout);
-        CacheServeResult served =
-            co_await serveFromCache(&client, mux, std::move(decision), o.cache, req.keep_alive());
+        bool only_cache_can = namespaces.has_value();
+        CacheServeResult served = co_await serveFromCache(&client, mux, std::move(decision), o.cache,
+                                                          req.keep_alive(), only_cache_can);
         if (served.kind != CacheServeResult::Kind::kForward) {
           record.outcome.status = served.status;
           record.outcome.served_from = "cache";
@@ -580,6 +581,7 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
     record.outcome.status = 403;
     std::string list;
     for (const auto& ns : *namespaces) list += (list.empty() ? "" : ", ") + ns;
+    if (list.empty()) list = "none for this cluster-scoped resource";
     std::string message_6 = info.resource + " is forbidden: User \"" + who->user + "\" cannot " + info.verb + " " + info.resource + " across all namespaces of cluster \"" + route->cluster + "\"; granted namespaces: " + list + " (use -n NAMESPACE)";
     co_await writeStatus(s, o.write_timeout, 403, message_6,
                          keep);

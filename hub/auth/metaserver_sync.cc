@@ -265,13 +265,18 @@ bool MetaserverSync::syncClusters() {
 }
 
 bool MetaserverSync::syncBans() {
-  if (!bans_supported_) return true;
+  auto now = std::chrono::steady_clock::now();
+  if (!bans_supported_ && now < bans_retry_at_) return true;
   int status = 0;
   auto j = call(options_, "GET", "/api/v1/bans", "", &status);
   if (!j.ok()) {
     if (status == 404) {
-      bans_supported_ = false;  // an older metaserver: user/tenant bans come from token revocation only
-      log::info("the metaserver publishes no bans; user and tenant bans are not enforced");
+      // An older metaserver (or replica, during a rolling upgrade): ask again in a minute.
+      if (bans_supported_) {
+        log::warn("the metaserver publishes no bans; user and tenant bans are not enforced until it does");
+      }
+      bans_supported_ = false;
+      bans_retry_at_ = now + std::chrono::minutes(1);
       return true;
     }
     noteResult(false, std::string(j.status().message()));
@@ -286,6 +291,7 @@ bool MetaserverSync::syncBans() {
       if (e.is_string()) out->insert(e.get<std::string>());
     }
   };
+  bans_supported_ = true;
   names(j->value("users", Json::array()), users.get());
   names(j->value("tenants", Json::array()), tenants.get());
   auto current = snapshot();

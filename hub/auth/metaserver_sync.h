@@ -121,6 +121,7 @@ class MetaserverSync {
   std::string health_ = "not contacted yet";
   bool was_healthy_ = false;
   bool bans_supported_ = true;
+  std::chrono::steady_clock::time_point bans_retry_at_{};
 };
 
 }  // namespace kubehub::hub

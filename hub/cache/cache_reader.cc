@@ -13,7 +13,8 @@ namespace {
 constexpr std::string_view kKnownParams[] = {
     "labelSelector", "fieldSelector",   "limit",          "continue",
     "resourceVersion", "resourceVersionMatch", "watch",   "allowWatchBookmarks",
-    "timeoutSeconds", "sendInitialEvents", "includeObject"};
+    "timeoutSeconds", "sendInitialEvents", "includeObject",
+    "timeout"};  // the client's own deadline for the call: nothing to change in the answer
 
 bool allParamsKnown(std::string_view query, std::string* unknown) {
   size_t pos = 0;

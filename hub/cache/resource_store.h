@@ -129,6 +129,10 @@ class ResourceStore {
   /// Whether the edge's typed lists carry kind/apiVersion on each item (answers mimic it).
   void setItemsHaveTypeMeta(bool v) { items_have_type_meta_ = v; }
   bool itemsHaveTypeMeta() const { return items_have_type_meta_; }
+  /// A consistent read found the store behind the edge; until the store moves again, further
+  /// consistent reads are forwarded without waiting.
+  void markBehind() { behind_at_rv_.store(rv()); }
+  bool knownBehind() const { return behind_at_rv_.load() == rv(); }
 
   // Reader side.
   bool synced() const;
@@ -170,6 +174,7 @@ class ResourceStore {
   const TypeInfo info_;
   const size_t window_events_;
   std::atomic<bool> items_have_type_meta_{true};
+  std::atomic<uint64_t> behind_at_rv_{UINT64_MAX};
   mutable std::shared_mutex mu_;
   std::map<std::string, ObjectPtr, std::less<>> objects_;
   std::deque<Event> window_;

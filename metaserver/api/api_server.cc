@@ -95,11 +95,14 @@ const std::map<std::string_view, ApiServer::Handler, std::less<>>& ApiServer::ha
       {"listTenants", &ApiServer::listTenants},
       {"createTenant", &ApiServer::createTenant},
       {"getTenant", &ApiServer::getTenant},
+      {"updateTenant", &ApiServer::updateTenant},
       {"deleteTenant", &ApiServer::deleteTenant},
       {"listUsers", &ApiServer::listUsers},
       {"createUser", &ApiServer::createUser},
       {"getUser", &ApiServer::getUser},
+      {"updateUser", &ApiServer::updateUser},
       {"deleteUser", &ApiServer::deleteUser},
+      {"listBans", &ApiServer::listBans},
       {"getKubeconfig", &ApiServer::getKubeconfig},
       {"listClusters", &ApiServer::listClusters},
       {"createCluster", &ApiServer::createCluster},
@@ -171,6 +174,17 @@ absl::StatusOr<Principal> ApiServer::authenticate(const net::HttpRequest& req, A
   }
   if (state->revoked) return absl::UnauthenticatedError("token has been revoked");
   if (!state->user_exists) return absl::UnauthenticatedError("the token's user no longer exists");
+  // Bans refuse a valid token (403, not 401): the credential is fine, its owner is not allowed.
+  if (state->tenant_disabled) {
+    return absl::PermissionDeniedError(
+        "tenant \"" + claims->tenant +
+        "\" is disabled: its users' tokens are refused until an admin enables it");
+  }
+  if (state->user_disabled) {
+    return absl::PermissionDeniedError(
+        "user \"" + claims->subject +
+        "\" is disabled: its tokens are refused until an admin enables it");
+  }
   p.kind = Principal::Kind::kUser;
   p.user = claims->subject;
   p.tenant = claims->tenant;

@@ -97,11 +97,14 @@ class ApiServer {
   absl::StatusOr<Reply> listTenants(Call& c);
   absl::StatusOr<Reply> createTenant(Call& c);
   absl::StatusOr<Reply> getTenant(Call& c);
+  absl::StatusOr<Reply> updateTenant(Call& c);
   absl::StatusOr<Reply> deleteTenant(Call& c);
   absl::StatusOr<Reply> listUsers(Call& c);
   absl::StatusOr<Reply> createUser(Call& c);
   absl::StatusOr<Reply> getUser(Call& c);
+  absl::StatusOr<Reply> updateUser(Call& c);
   absl::StatusOr<Reply> deleteUser(Call& c);
+  absl::StatusOr<Reply> listBans(Call& c);
   absl::StatusOr<Reply> listClusters(Call& c);
   absl::StatusOr<Reply> createCluster(Call& c);
   absl::StatusOr<Reply> getCluster(Call& c);

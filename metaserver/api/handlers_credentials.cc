@@ -34,6 +34,22 @@ absl::StatusOr<int64_t> ttlParam(const Call& c, int64_t fallback, int64_t max) {
   return ttl;
 }
 
+/// No new credentials for a banned user (their tokens would be refused anyway).
+absl::Status refuseBanned(Store& store, const UserRecord& user) {
+  KH_ASSIGN_OR_RETURN(TenantRecord tenant, store.getTenant(user.tenant));
+  if (tenant.ban.disabled) {
+    return absl::FailedPreconditionError(
+        "tenant \"" + tenant.name + "\" is disabled: enable it first (kubehubctl tenant enable " +
+        tenant.name + ")");
+  }
+  if (user.ban.disabled) {
+    return absl::FailedPreconditionError(
+        "user \"" + user.name + "\" is disabled: enable it first (kubehubctl user enable " +
+        user.name + ")");
+  }
+  return absl::OkStatus();
+}
+
 Json issuedJson(const IssuedToken& t) {
   Json j = toJson(t.record);
   j["token"] = t.token;
@@ -76,6 +92,7 @@ absl::StatusOr<Reply> ApiServer::issueToken(Call& c) {
                                       std::to_string(options_.max_token_ttl) + "s");
   }
   KH_ASSIGN_OR_RETURN(UserRecord user, store_->getUser(rq.user));
+  KH_RETURN_IF_ERROR(refuseBanned(*store_, user));
   KH_ASSIGN_OR_RETURN(IssuedToken issued, tokens_->issue(user, ttl, rq.description, c.principal.actor()));
   metrics_->tokenIssued();
   Reply r = jsonReply(201, issuedJson(issued));
@@ -149,6 +166,7 @@ absl::StatusOr<Reply> ApiServer::getKubeconfig(Call& c) {
     return absl::UnimplementedError("this metaserver has no --hub-url, so it cannot write kubeconfigs");
   }
   KH_ASSIGN_OR_RETURN(UserRecord user, store_->getUser(name));
+  KH_RETURN_IF_ERROR(refuseBanned(*store_, user));
   KH_ASSIGN_OR_RETURN(ClusterRecord cluster, store_->getCluster(*cluster_name));
   if (cluster.disabled) return absl::FailedPreconditionError("cluster \"" + cluster.name + "\" is disabled");
   KH_ASSIGN_OR_RETURN(IssuedToken issued,

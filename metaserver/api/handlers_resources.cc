@@ -1,4 +1,4 @@
-// Tenants, users, clusters, grants, the audit log and the OpenAPI document.
+// Tenants, users (and their bans), clusters, grants, the audit log and the OpenAPI document.
 #include "absl/strings/numbers.h"
 #include "common/status/status_macros.h"
 #include "metaserver/api/api_server.h"
@@ -23,6 +23,27 @@ absl::Status optionalFilter(const Call& c, std::string_view name, std::string* o
     return s;
   }
   *out = *v;
+  return absl::OkStatus();
+}
+
+std::string banDetail(std::string resource, const BanPatch& patch) {
+  if (!patch.disabled) return resource + " enabled";
+  return resource + " disabled" + (patch.reason ? " reason=" + Json(*patch.reason).dump() : "");
+}
+
+/// An admin may not ban itself: with no bootstrap admin token configured, nobody could lift it.
+absl::Status refuseSelfBan(const Principal& p, const BanPatch& patch, bool tenant,
+                           const std::string& name) {
+  if (!patch.disabled || p.kind != Principal::Kind::kUser) return absl::OkStatus();
+  if (tenant && p.tenant == name) {
+    return absl::FailedPreconditionError("tenant \"" + name +
+                                         "\" is your own tenant: disabling it would lock " +
+                                         p.actor() + " out; ask another admin");
+  }
+  if (!tenant && p.user == name) {
+    return absl::FailedPreconditionError("you may not disable your own user (\"" + name +
+                                         "\"); ask another admin");
+  }
   return absl::OkStatus();
 }
 
@@ -69,6 +90,18 @@ absl::StatusOr<Reply> ApiServer::getTenant(Call& c) {
   return jsonReply(200, toJson(t));
 }
 
+absl::StatusOr<Reply> ApiServer::updateTenant(Call& c) {
+  const std::string& name = c.param("tenant");
+  KH_RETURN_IF_ERROR(checkDnsLabel("tenant", name));
+  KH_ASSIGN_OR_RETURN(Json body, requestJson(c.request));
+  KH_ASSIGN_OR_RETURN(BanPatch patch, decodeBanPatch(body, "tenant"));
+  KH_RETURN_IF_ERROR(refuseSelfBan(c.principal, patch, true, name));
+  KH_ASSIGN_OR_RETURN(TenantRecord t, store_->setTenantBan(name, patch));
+  Reply r = jsonReply(200, toJson(t));
+  r.audit_detail = banDetail("tenant=" + name, patch);
+  return r;
+}
+
 absl::StatusOr<Reply> ApiServer::deleteTenant(Call& c) {
   KH_RETURN_IF_ERROR(checkDnsLabel("tenant", c.param("tenant")));
   KH_RETURN_IF_ERROR(store_->deleteTenant(c.param("tenant")));
@@ -104,6 +137,25 @@ absl::StatusOr<Reply> ApiServer::getUser(Call& c) {
   }
   KH_ASSIGN_OR_RETURN(UserRecord u, store_->getUser(name));
   return jsonReply(200, toJson(u));
+}
+
+absl::StatusOr<Reply> ApiServer::updateUser(Call& c) {
+  const std::string& name = c.param("user");
+  KH_RETURN_IF_ERROR(checkUserName(name));
+  KH_ASSIGN_OR_RETURN(Json body, requestJson(c.request));
+  KH_ASSIGN_OR_RETURN(BanPatch patch, decodeBanPatch(body, "user"));
+  KH_RETURN_IF_ERROR(refuseSelfBan(c.principal, patch, false, name));
+  KH_ASSIGN_OR_RETURN(UserRecord u, store_->setUserBan(name, patch));
+  Reply r = jsonReply(200, toJson(u));
+  r.audit_detail = banDetail("user=" + name, patch);
+  return r;
+}
+
+absl::StatusOr<Reply> ApiServer::listBans(Call&) {
+  // Taken before the query: every ban committed before serverTime is in the answer.
+  int64_t server_time = nowSeconds();
+  KH_ASSIGN_OR_RETURN(BanList bans, store_->bans());
+  return jsonReply(200, toJson(bans, server_time));
 }
 
 absl::StatusOr<Reply> ApiServer::deleteUser(Call& c) {

@@ -13,11 +13,13 @@ const std::vector<Route>& routeTable() {
       {"GET", "/api/v1/tenants", "listTenants", A::kAdmin, false},
       {"POST", "/api/v1/tenants", "createTenant", A::kAdmin, true},
       {"GET", "/api/v1/tenants/{tenant}", "getTenant", A::kAdmin, false},
+      {"PATCH", "/api/v1/tenants/{tenant}", "updateTenant", A::kAdmin, true},
       {"DELETE", "/api/v1/tenants/{tenant}", "deleteTenant", A::kAdmin, true},
 
       {"GET", "/api/v1/users", "listUsers", A::kAdmin, false},
       {"POST", "/api/v1/users", "createUser", A::kAdmin, true},
       {"GET", "/api/v1/users/{user}", "getUser", A::kAuthenticated, false},
+      {"PATCH", "/api/v1/users/{user}", "updateUser", A::kAdmin, true},
       {"DELETE", "/api/v1/users/{user}", "deleteUser", A::kAdmin, true},
       {"GET", "/api/v1/users/{user}/kubeconfig", "getKubeconfig", A::kAdmin, true},
 
@@ -31,6 +33,8 @@ const std::vector<Route>& routeTable() {
       {"PUT", "/api/v1/clusters/{cluster}/connection", "putConnection", A::kHub, true},
       {"DELETE", "/api/v1/clusters/{cluster}/connection", "deleteConnection", A::kHub, true},
       {"GET", "/api/v1/clusters/{cluster}/endpoints", "getEndpoints", A::kHub, false},
+
+      {"GET", "/api/v1/bans", "listBans", A::kHub, false},
 
       {"GET", "/api/v1/grants", "listGrants", A::kHub, false},
       {"POST", "/api/v1/grants", "createGrant", A::kAdmin, true},

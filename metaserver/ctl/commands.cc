@@ -223,6 +223,18 @@ int tenantList(Ctx& c) { return listAndPrint(c, "/api/v1/tenants", tenantColumns
 int tenantGet(Ctx& c) { return getAndPrint(c, "/api/v1/tenants/" + enc(c.args[0])); }
 int tenantDelete(Ctx& c) { return remove(c, "/api/v1/tenants/" + enc(c.args[0]), "tenant " + c.args[0]); }
 
+/// PATCHes a user's or tenant's ban and prints the updated record.
+int setBan(Ctx& c, const std::string& path, bool disabled) {
+  Json body = Json::object();
+  body["disabled"] = disabled;
+  if (disabled && !c.s["reason"].empty()) body["reason"] = c.s["reason"];
+  Json j;
+  if (int rc = call(c, "PATCH", path, body, &j); rc != 0) return rc;
+  return printOne(c, j);
+}
+int tenantDisable(Ctx& c) { return setBan(c, "/api/v1/tenants/" + enc(c.args[0]), true); }
+int tenantEnable(Ctx& c) { return setBan(c, "/api/v1/tenants/" + enc(c.args[0]), false); }
+
 int userCreate(Ctx& c) {
   if (c.s["tenant"].empty()) return fail(kExitUsage, "--tenant is required");
   Json body = {{"name", c.args[0]}, {"tenant", c.s["tenant"]}};
@@ -234,6 +246,18 @@ int userCreate(Ctx& c) {
 int userList(Ctx& c) { return listAndPrint(c, "/api/v1/users" + query({{"tenant", c.s["tenant"]}}), userColumns()); }
 int userGet(Ctx& c) { return getAndPrint(c, "/api/v1/users/" + enc(c.args[0])); }
 int userDelete(Ctx& c) { return remove(c, "/api/v1/users/" + enc(c.args[0]), "user " + c.args[0]); }
+int userDisable(Ctx& c) { return setBan(c, "/api/v1/users/" + enc(c.args[0]), true); }
+int userEnable(Ctx& c) { return setBan(c, "/api/v1/users/" + enc(c.args[0]), false); }
+
+int bans(Ctx& c) {
+  Json j;
+  if (int rc = call(c, "GET", "/api/v1/bans", std::nullopt, &j); rc != 0) return rc;
+  if (c.json) return printOne(c, j);
+  std::cout << renderTable({field("KIND", "kind"), field("NAME", "name"), field("TENANT", "tenant"),
+                            field("SINCE", "since"), field("REASON", "reason")},
+                           banRows(j));
+  return kExitOk;
+}
 
 int clusterCreate(Ctx& c) {
   Json body = {{"name", c.args[0]}};
@@ -429,17 +453,26 @@ int whoami(Ctx& c) { return getAndPrint(c, "/api/v1/whoami"); }
 const std::vector<CommandSpec>& commands() {
   static const FlagSpec kDescription{"description", "free text"};
   static const FlagSpec kTenant{"tenant", "tenant name"};
+  static const FlagSpec kReason{"reason", "why (shown to admins and hubs, audited)"};
   static const std::vector<CommandSpec> list = {
       {"tenant", "create", "NAME", "create a tenant", {kDescription}, 1, 1, tenantCreate},
       {"tenant", "list", "", "list tenants", {}, 0, 0, tenantList},
       {"tenant", "get", "NAME", "show a tenant", {}, 1, 1, tenantGet},
+      {"tenant", "disable", "NAME", "ban a tenant: all its users' tokens are refused",
+       {kReason}, 1, 1, tenantDisable},
+      {"tenant", "enable", "NAME", "lift a tenant's ban", {}, 1, 1, tenantEnable},
       {"tenant", "delete", "NAME", "delete a tenant (it must have no users or grants)", {}, 1, 1, tenantDelete},
       {"user", "create", "NAME", "create a user in a tenant",
        {kTenant, {"groups", "comma-separated groups (sent to clusters)"}, {"roles", "metaserver roles: admin, hub"}, kDescription},
        1, 1, userCreate},
       {"user", "list", "", "list users", {{"tenant", "only this tenant's users"}}, 0, 0, userList},
       {"user", "get", "NAME", "show a user", {}, 1, 1, userGet},
+      {"user", "disable", "NAME", "ban a user: their tokens are refused, no new ones issued",
+       {kReason}, 1, 1, userDisable},
+      {"user", "enable", "NAME", "lift a user's ban (their tokens work again)",
+       {}, 1, 1, userEnable},
       {"user", "delete", "NAME", "delete a user (revokes their tokens, deletes their grants)", {}, 1, 1, userDelete},
+      {"bans", "", "", "list what is disabled now: tenants, users, clusters", {}, 0, 0, bans},
       {"cluster", "create", "NAME", "register a cluster",
        {{"labels", "k=v,k2=v2"}, kDescription, {"disabled", "create it disabled", true}}, 1, 1, clusterCreate},
       {"cluster", "list", "", "list clusters and their connection status",

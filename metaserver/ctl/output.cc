@@ -75,6 +75,24 @@ std::string renderObject(const Json& object) {
   return out;
 }
 
+Json banRows(const Json& bans) {
+  Json rows = Json::array();
+  if (!bans.is_object()) return rows;
+  for (const char* kind : {"tenant", "user", "cluster"}) {
+    auto list = bans.find(std::string(kind) + "s");
+    if (list == bans.end() || !list->is_array()) continue;
+    for (const auto& b : *list) {
+      if (!b.is_object()) continue;
+      rows.push_back({{"kind", kind},
+                      {"name", b.value("name", Json(nullptr))},
+                      {"tenant", b.value("tenant", Json(nullptr))},
+                      {"since", b.value("since", Json(nullptr))},
+                      {"reason", b.value("reason", Json(nullptr))}});
+    }
+  }
+  return rows;
+}
+
 std::vector<std::string> splitList(std::string_view text) {
   std::vector<std::string> out;
   size_t start = 0;

@@ -41,6 +41,10 @@ std::string renderTable(const std::vector<Column>& columns, const Json& items);
 /// One "key: value" line per field of an object.
 std::string renderObject(const Json& object);
 
+/// GET /api/v1/bans as one list of rows for a table: tenants, then users, then clusters, each
+/// {"kind", "name", "tenant", "since", "reason"} (absent fields null).
+Json banRows(const Json& bans);
+
 /// "a,b,c" → {"a","b","c"}; empty input → {}. Whitespace around items is trimmed.
 std::vector<std::string> splitList(std::string_view text);
 /// "k=v,k2=v2" → labels; InvalidArgument on an item without '='.

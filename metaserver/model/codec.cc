@@ -321,6 +321,25 @@ absl::StatusOr<ClusterPatch> decodeClusterPatch(const Json& body) {
   return p;
 }
 
+absl::StatusOr<BanPatch> decodeBanPatch(const Json& body, std::string_view what) {
+  BanPatch p;
+  std::string where(what);
+  ObjectReader rd(body, where);
+  KH_TRY(rd.boolean("disabled", &p.disabled, true));
+  std::string reason;
+  KH_TRY(rd.str("reason", &reason, false, 1024));
+  if (rd.has("reason")) p.reason = std::move(reason);
+  KH_TRY(rd.finish());
+  if (p.reason && !p.disabled) {
+    return invalid(where +
+                   ": \"reason\" goes only with \"disabled\": true (enabling clears the reason)");
+  }
+  if (p.reason && !printable(*p.reason)) {
+    return invalid(where + ": reason must not contain control characters");
+  }
+  return p;
+}
+
 namespace {
 
 absl::Status decodeGrantSpec(ObjectReader& rd, auth::Grant* g, std::string_view where) {
@@ -447,15 +466,26 @@ Json labelsJson(const auth::Labels& l) {
   for (const auto& [k, v] : l) j[k] = v;
   return j;
 }
+void addBan(Json& j, const Ban& b) {
+  j["disabled"] = b.disabled;
+  j["disabledAt"] = optTime(b.since);
+  j["disabledReason"] = b.reason;
+}
 }  // namespace
 
 Json toJson(const TenantRecord& r) {
-  return {{"name", r.name}, {"description", r.description}, {"createdAt", formatTime(r.created_at)}};
+  Json j = {
+      {"name", r.name}, {"description", r.description}, {"createdAt", formatTime(r.created_at)}};
+  addBan(j, r.ban);
+  return j;
 }
 
 Json toJson(const UserRecord& r) {
-  return {{"name", r.name},     {"tenant", r.tenant},           {"groups", r.groups},
-          {"roles", r.roles},   {"description", r.description}, {"createdAt", formatTime(r.created_at)}};
+  Json j = {
+      {"name", r.name},   {"tenant", r.tenant},           {"groups", r.groups},
+      {"roles", r.roles}, {"description", r.description}, {"createdAt", formatTime(r.created_at)}};
+  addBan(j, r.ban);
+  return j;
 }
 
 Json toJson(const ClusterRecord& r) {
@@ -509,6 +539,28 @@ Json toJson(const EndpointRecord& r) {
 Json toJson(const AuditRecord& r) {
   return {{"id", r.id},         {"at", formatTime(r.at)}, {"actor", r.actor}, {"action", r.action},
           {"resource", r.resource}, {"status", r.status}, {"detail", r.detail}, {"peer", r.peer}};
+}
+
+Json toJson(const BanList& r, int64_t server_time) {
+  Json users = Json::array();
+  for (const auto& e : r.users) {
+    users.push_back({{"name", e.name},
+                     {"tenant", e.tenant},
+                     {"reason", e.reason},
+                     {"since", optTime(e.since)}});
+  }
+  Json tenants = Json::array();
+  for (const auto& e : r.tenants) {
+    tenants.push_back({{"name", e.name}, {"reason", e.reason}, {"since", optTime(e.since)}});
+  }
+  Json clusters = Json::array();
+  for (const auto& e : r.clusters) {
+    Json c = {{"name", e.name}};
+    if (!e.reason.empty()) c["reason"] = e.reason;
+    clusters.push_back(std::move(c));
+  }
+  return {
+      {"users", users}, {"tenants", tenants}, {"clusters", clusters}, {"serverTime", server_time}};
 }
 
 }  // namespace kubehub::metaserver

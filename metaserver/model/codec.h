@@ -65,6 +65,9 @@ absl::StatusOr<TenantRecord> decodeTenant(const Json& body);
 absl::StatusOr<UserRecord> decodeUser(const Json& body);
 absl::StatusOr<ClusterRecord> decodeCluster(const Json& body);
 absl::StatusOr<ClusterPatch> decodeClusterPatch(const Json& body);
+/// {"disabled": bool (required), "reason": string (only with disabled: true)}; `what` names the
+/// resource in messages ("user", "tenant").
+absl::StatusOr<BanPatch> decodeBanPatch(const Json& body, std::string_view what);
 absl::StatusOr<auth::Grant> decodeGrant(const Json& body);
 
 struct TokenRequest {
@@ -97,5 +100,8 @@ Json toJson(const TokenRecord& r);
 Json toJson(const HubRecord& r);
 Json toJson(const EndpointRecord& r);
 Json toJson(const AuditRecord& r);
+/// GET /api/v1/bans: {"users": [{name, tenant, reason, since}], "tenants": [{name, reason,
+/// since}], "clusters": [{name}], "serverTime": unix seconds}.
+Json toJson(const BanList& r, int64_t server_time);
 
 }  // namespace kubehub::metaserver

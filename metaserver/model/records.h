@@ -13,10 +13,18 @@
 
 namespace kubehub::metaserver {
 
+/// Whether a user or tenant is banned: its tokens are refused by the metaserver and by hubs.
+struct Ban {
+  bool disabled = false;
+  std::optional<int64_t> since;  // set exactly when disabled
+  std::string reason;            // free text from the admin; "" when none
+};
+
 struct TenantRecord {
   std::string name;
   std::string description;
   int64_t created_at = 0;
+  Ban ban;
 };
 
 /// Metaserver API roles a user may hold.
@@ -30,6 +38,27 @@ struct UserRecord {
   std::vector<std::string> roles;
   std::string description;
   int64_t created_at = 0;
+  Ban ban;
+};
+
+/// PATCH of a user or tenant: ban or lift the ban. `reason` only with disabled = true; when
+/// absent, re-disabling keeps the current reason.
+struct BanPatch {
+  bool disabled = false;
+  std::optional<std::string> reason;
+};
+
+/// What is banned right now (GET /api/v1/bans), each list ordered by name.
+struct BanList {
+  struct Entry {
+    std::string name;
+    std::string tenant;  // users only
+    std::string reason;
+    std::optional<int64_t> since;  // users and tenants
+  };
+  std::vector<Entry> users;
+  std::vector<Entry> tenants;
+  std::vector<Entry> clusters;
 };
 
 struct ClusterRecord {
@@ -71,6 +100,8 @@ struct TokenRecord {
 struct TokenState {
   bool revoked = false;
   bool user_exists = false;
+  bool user_disabled = false;
+  bool tenant_disabled = false;
   std::vector<std::string> roles;
 };
 

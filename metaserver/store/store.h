@@ -28,6 +28,8 @@ class Store {
   absl::StatusOr<TenantRecord> createTenant(const TenantRecord& t);
   absl::StatusOr<std::vector<TenantRecord>> listTenants();
   absl::StatusOr<TenantRecord> getTenant(const std::string& name);
+  /// Bans or lifts the ban of a tenant (all its users' tokens are refused while it is disabled).
+  absl::StatusOr<TenantRecord> setTenantBan(const std::string& name, const BanPatch& ban);
   /// FailedPrecondition while the tenant still has users or grants.
   absl::Status deleteTenant(const std::string& name);
 
@@ -35,8 +37,13 @@ class Store {
   absl::StatusOr<UserRecord> createUser(const UserRecord& u);
   absl::StatusOr<std::vector<UserRecord>> listUsers(const std::string& tenant);  // "" = all
   absl::StatusOr<UserRecord> getUser(const std::string& name);
+  absl::StatusOr<UserRecord> setUserBan(const std::string& name, const BanPatch& ban);
   /// Deletes the user's grants and revokes every live token of theirs.
   absl::Status deleteUser(const std::string& name);
+
+  /// Every disabled user, tenant and cluster: one statement over partial indexes, cheap enough
+  /// for every hub to poll twice a second.
+  absl::StatusOr<BanList> bans();
 
   // Clusters (with their registry status).
   absl::StatusOr<ClusterRecord> createCluster(const ClusterRecord& c);

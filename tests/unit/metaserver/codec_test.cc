@@ -69,6 +69,61 @@ TEST(Codec, ClustersAndPatches) {
   expect400(decodeClusterPatch(j(R"({"name":"x"})")).status(), "unknown field");
 }
 
+TEST(Codec, BanPatches) {
+  auto ban = decodeBanPatch(j(R"({"disabled":true,"reason":"left the company"})"), "user");
+  ASSERT_TRUE(ban.ok()) << ban.status();
+  EXPECT_TRUE(ban->disabled);
+  EXPECT_EQ(ban->reason.value(), "left the company");
+  auto bare = decodeBanPatch(j(R"({"disabled":true})"), "user");
+  ASSERT_TRUE(bare.ok());
+  EXPECT_FALSE(bare->reason.has_value());  // re-disabling keeps the current reason
+  auto null_reason = decodeBanPatch(j(R"({"disabled":true,"reason":null})"), "user");
+  ASSERT_TRUE(null_reason.ok()) << null_reason.status();
+  EXPECT_FALSE(null_reason->reason.has_value());
+  auto lift = decodeBanPatch(j(R"({"disabled":false})"), "tenant");
+  ASSERT_TRUE(lift.ok());
+  EXPECT_FALSE(lift->disabled);
+  expect400(decodeBanPatch(j(R"({})"), "user").status(), "\"disabled\" is required");
+  expect400(decodeBanPatch(j(R"({"reason":"x"})"), "user").status(), "\"disabled\" is required");
+  expect400(decodeBanPatch(j(R"({"disabled":"yes"})"), "user").status(), "must be a boolean");
+  expect400(decodeBanPatch(j(R"({"disabled":1})"), "user").status(), "must be a boolean");
+  expect400(decodeBanPatch(j(R"({"disabled":true,"reason":7})"), "tenant").status(),
+            "must be a string");
+  expect400(decodeBanPatch(j(R"({"disabled":true,"name":"bob"})"), "user").status(),
+            "user: unknown field \"name\"");
+  expect422(decodeBanPatch(j(R"({"disabled":false,"reason":"x"})"), "user").status(), "only with");
+  expect422(decodeBanPatch(j(R"({"disabled":true,"reason":"a\nb"})"), "tenant").status(),
+            "control characters");
+  expect422(
+      decodeBanPatch(Json{{"disabled", true}, {"reason", std::string(1025, 'x')}}, "user").status(),
+      "longer than 1024");
+}
+
+TEST(Codec, BansAndBanFieldsEncoding) {
+  BanList bans;
+  bans.users.push_back({"alice", "acme", "phished", 1700000000});
+  bans.tenants.push_back({"evil", "", "", 0});
+  bans.clusters.push_back({"edge-9", "", "", std::nullopt});
+  Json out = toJson(bans, 1700000005);
+  EXPECT_EQ(out, j(R"({"users": [{"name": "alice", "tenant": "acme", "reason": "phished",
+                                  "since": "2023-11-14T22:13:20Z"}],
+                       "tenants": [{"name": "evil", "reason": "", "since": "1970-01-01T00:00:00Z"}],
+                       "clusters": [{"name": "edge-9"}],
+                       "serverTime": 1700000005})"));
+  Json empty = toJson(BanList{}, 1);
+  EXPECT_EQ(empty, j(R"({"users":[],"tenants":[],"clusters":[],"serverTime":1})"));
+  UserRecord u;
+  u.name = "alice";
+  EXPECT_EQ(toJson(u)["disabled"], false);
+  EXPECT_TRUE(toJson(u)["disabledAt"].is_null());
+  u.ban = {true, 1700000000, "phished"};
+  EXPECT_EQ(toJson(u)["disabledAt"], "2023-11-14T22:13:20Z");
+  EXPECT_EQ(toJson(u)["disabledReason"], "phished");
+  TenantRecord t;
+  t.ban = {true, 0, ""};
+  EXPECT_EQ(toJson(t)["disabled"], true);
+}
+
 TEST(Codec, GrantsDecodeStrictlyAndRoundTrip) {
   const char* text = R"({"name":"g","tenant":"acme","user":"alice",
     "clusters":{"names":["edge-1"],"selector":"env=prod"},

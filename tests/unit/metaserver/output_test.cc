@@ -31,6 +31,24 @@ TEST(Output, ExitCodes) {
   EXPECT_EQ(exitCodeForHttpStatus(500), kExitApiError);
 }
 
+TEST(Output, BansTable) {
+  Json bans = Json::parse(R"({
+    "users": [{"name": "alice", "tenant": "acme", "reason": "phished", "since": "2024-01-01T00:00:00Z"}],
+    "tenants": [{"name": "evil", "reason": "", "since": "2024-01-02T00:00:00Z"}],
+    "clusters": [{"name": "edge-9"}], "serverTime": 1})");
+  std::string t =
+      renderTable({field("KIND", "kind"), field("NAME", "name"), field("TENANT", "tenant"),
+                   field("SINCE", "since"), field("REASON", "reason")},
+                  banRows(bans));
+  EXPECT_EQ(t,
+            "KIND      NAME     TENANT   SINCE                  REASON\n"
+            "tenant    evil     -        2024-01-02T00:00:00Z   -\n"
+            "user      alice    acme     2024-01-01T00:00:00Z   phished\n"
+            "cluster   edge-9   -        -                      -\n");
+  EXPECT_TRUE(banRows(Json::parse(R"({"users":"nonsense"})")).empty());
+  EXPECT_TRUE(banRows(Json::array()).empty());
+}
+
 TEST(Output, ListsAndLabels) {
   EXPECT_EQ(splitList(" a, b,,c "), (std::vector<std::string>{"a", "b", "c"}));
   EXPECT_TRUE(splitList("").empty());

@@ -27,7 +27,28 @@ TEST(Routes, WrongMethodListsTheAllowedOnes) {
   auto m = matchRoute("PUT", "/api/v1/tenants/acme");
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->route, nullptr);
-  EXPECT_EQ(std::set<std::string>(m->allowed.begin(), m->allowed.end()), (std::set<std::string>{"GET", "DELETE"}));
+  EXPECT_EQ(std::set<std::string>(m->allowed.begin(), m->allowed.end()),
+            (std::set<std::string>{"GET", "PATCH", "DELETE"}));
+}
+
+TEST(Routes, BansAreForHubsAndChangedByAdmins) {
+  auto bans = matchRoute("GET", "/api/v1/bans");
+  ASSERT_TRUE(bans.ok());
+  ASSERT_NE(bans->route, nullptr);
+  EXPECT_EQ(bans->route->operation, "listBans");
+  EXPECT_EQ(bans->route->access, Access::kHub);
+  EXPECT_FALSE(bans->route->audit);  // polled twice a second by every hub
+  for (const auto& [path, op] : {std::pair{"/api/v1/users/alice%40example.com", "updateUser"},
+                                 std::pair{"/api/v1/tenants/acme", "updateTenant"}}) {
+    auto m = matchRoute("PATCH", path);
+    ASSERT_TRUE(m.ok()) << path;
+    ASSERT_NE(m->route, nullptr) << path;
+    EXPECT_EQ(m->route->operation, op);
+    EXPECT_EQ(m->route->access, Access::kAdmin);
+    EXPECT_TRUE(m->route->audit);
+  }
+  EXPECT_EQ(matchRoute("PATCH", "/api/v1/users/alice%40example.com")->params.at("user"),
+            "alice@example.com");
 }
 
 TEST(Routes, UnknownPathsAndEmptySegments) {

@@ -1,0 +1,308 @@
+"""Tenancy at the hub, end to end with the real pieces: PostgreSQL + metaserver + two hubs + two
+agents (certificates from the metaserver's CA through the bootstrap flow) + two edge API server
+stand-ins, driven by kubectl with kubeconfigs issued by kubehubctl.
+
+Tenant ta (alice) may read and write namespace a of cluster edge-1 only; tenant tb (bob) may do
+anything on edge-2. Every cross-tenant and out-of-grant attempt must be refused."""
+import http.client
+import json
+import os
+import re
+import ssl
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+import kubehub_e2e as e2e  # noqa: E402
+
+EDGE_TOKEN = "tenancy-edge-token-0123456789"
+
+
+def raw(hub_users, path, token, ca, method="GET", headers=None, body=None):
+    host, port = hub_users.rsplit(":", 1)
+    conn = http.client.HTTPSConnection(host, int(port), context=ssl.create_default_context(cafile=ca), timeout=20)
+    h = {"Authorization": f"Bearer {token}", **(headers or {})}
+    conn.putrequest(method, path, skip_accept_encoding=True)
+    for k, v in h.items():
+        conn.putheader(k, v)
+    if body is not None:
+        conn.putheader("Content-Length", str(len(body)))
+    conn.endheaders(body)
+    r = conn.getresponse()
+    data = r.read()
+    conn.close()
+    return r.status, data
+
+
+class TenancyTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.work = e2e.Workdir()
+        cls.procs = []
+        cls.platform = None
+        try:
+            cls._start()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def _start(cls):
+        w = cls.work
+        cls.pki = e2e.Pki(w.join("pki"))
+        hub1_port = e2e.free_port()
+        cls.platform = p = e2e.Platform(w, cls.pki, hub_url=f"https://127.0.0.1:{hub1_port}")
+        for t in ("ta", "tb"):
+            p.ctl("tenant", "create", t)
+        p.ctl("user", "create", "alice", "--tenant", "ta", "--groups", "devs")
+        p.ctl("user", "create", "bob", "--tenant", "tb")
+        p.ctl("cluster", "create", "edge-1", "--labels", "env=prod")
+        p.ctl("cluster", "create", "edge-2", "--labels", "env=lab")
+        p.ctl("grant", "create", "ta-a", "--tenant", "ta", "--clusters", "edge-1", "--api-groups", "*",
+              "--resources", "*", "--verbs", "*", "--namespaces", "a")
+        p.ctl("grant", "create", "tb-all", "--tenant", "tb", "--clusters", "edge-2", "--api-groups", "*",
+              "--resources", "*", "--verbs", "*")
+        hub_token = p.hub_token_file()
+        agent_ca = p.ca_file()
+        cls.audit_path = w.join("hub-1-audit.log")
+        common = ["--metaserver-url", p.url, "--metaserver-token-file", hub_token,
+                  "--metaserver-ca", cls.pki.ca_cert]
+        # The hubs trust agents signed by the metaserver's CA only.
+        cls.hub1 = cls._hub("hub-1", agent_ca, [*common, "--listen", f"127.0.0.1:{hub1_port}",
+                                                "--audit-log", cls.audit_path])
+        cls.hub2 = cls._hub("hub-2", agent_ca, [*common, "--tenant-rate-milli", "20000", "--tenant-burst", "60"])
+        cls.edges = {}
+        for cluster, hub in (("edge-1", cls.hub1), ("edge-2", cls.hub2)):
+            standin, url = e2e.start_standin(w, cls.pki, EDGE_TOKEN)
+            cls.procs.append(standin)
+            cls.edges[cluster] = url
+            for ns in ("a", "b"):
+                e2e.https_json(url + "/api/v1/namespaces", EDGE_TOKEN, cls.pki.ca_cert, method="POST",
+                               body={"metadata": {"name": ns}})
+                e2e.https_json(url + f"/api/v1/namespaces/{ns}/configmaps", EDGE_TOKEN, cls.pki.ca_cert,
+                               method="POST", body={"metadata": {"name": f"cm-in-{ns}"}, "data": {}})
+            kc = e2e.write_kubeconfig(w.join(f"{cluster}-agent.kubeconfig"), url, cls.pki.ca_cert, token=EDGE_TOKEN)
+            crt, key = p.agent_certificate(cluster)
+            agent = e2e.Process([e2e.binary("kubehub-agent"), "--hub-url", f"wss://{hub.tunnel}/tunnel",
+                                 "--tls-cert", crt, "--tls-key", key, "--hub-ca", cls.pki.ca_cert,
+                                 "--kubeconfig", kc, "--admin-listen", "127.0.0.1:0",
+                                 "--backoff-base", "100ms", "--backoff-max", "1s"],
+                                ready=r"tunnel up", log_path=w.join(f"agent-{cluster}.log"), timeout=40)
+            cls.procs.append(agent)
+            hub.wait_discovered(cluster)
+        cls.alice = w.join("alice.kubeconfig")
+        with open(cls.alice, "w") as f:
+            f.write(p.ctl("kubeconfig", "--user", "alice", "--cluster", "edge-1").stdout)
+        cls.alice_token = re.search(r"token: (\S+)", open(cls.alice).read()).group(1)
+        cls.bob_token = p.token("bob")
+        cls.bob2 = e2e.write_kubeconfig(w.join("bob-edge-2.kubeconfig"), cls.hub2.cluster_url("edge-2"),
+                                        cls.pki.ca_cert, token=cls.bob_token)
+        cls.bob1 = e2e.write_kubeconfig(w.join("bob-edge-1.kubeconfig"), cls.hub1.cluster_url("edge-1"),
+                                        cls.pki.ca_cert, token=cls.bob_token)
+
+    @classmethod
+    def _hub(cls, name, agent_ca, extra):
+        tokens = e2e.write_token_file(cls.work.join(f"{name}-break-glass.csv"), [])
+        del tokens  # no static tokens: every user comes from the metaserver
+        crt, key = cls.pki.serving(name)
+        args = [e2e.binary("kubehub-hub"), "--tunnel-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+                "--tls-cert", crt, "--tls-key", key, "--agent-ca", agent_ca, "--hub-id", name, *extra]
+        if "--listen" not in extra:
+            args += ["--listen", "127.0.0.1:0"]
+        if "--audit-log" not in extra:
+            args += ["--audit-log", ""]
+        proc = e2e.Process(args, ready=r"hub started", log_path=cls.work.join(f"{name}.log"))
+        cls.procs.append(proc)
+        hub = e2e.Hub.__new__(e2e.Hub)
+        hub.proc = proc
+        text = proc.log_text()
+        hub.users = re.search(r"users listening\" address=(\S+)", text).group(1)
+        hub.tunnel = re.search(r"tunnel listening\" address=(\S+)", text).group(1)
+        hub.admin = re.search(r"admin listening\" address=(\S+)", text).group(1)
+        # Ready once keys, grants and clusters came from the metaserver.
+        def ready():
+            conn = http.client.HTTPConnection(*hub.admin.rsplit(":", 1), timeout=5)
+            conn.request("GET", "/readyz")
+            ok = conn.getresponse().status == 200
+            conn.close()
+            return ok
+        e2e.wait_until(ready, timeout=30, what=f"{name} ready")
+        return hub
+
+    @classmethod
+    def tearDownClass(cls):
+        for proc in reversed(cls.procs):
+            proc.kill()
+        if cls.platform:
+            cls.platform.close()
+        if getattr(cls, "failed", False):
+            for name in ("hub-1.log", "hub-2.log", "agent-edge-1.log", "metaserver.log"):
+                path = cls.work.join(name)
+                if os.path.exists(path):
+                    print(f"----- {name}", file=sys.stderr)
+                    print(open(path, errors="replace").read()[-3000:], file=sys.stderr)
+        cls.work.close()
+
+    def tearDown(self):
+        result = getattr(self._outcome, "result", None)
+        if result is not None and (result.failures or result.errors):
+            type(self).failed = True
+
+    def refused(self, kubeconfig, *args, code="forbidden"):
+        r = e2e.kubectl(kubeconfig, *args, check=False)
+        self.assertNotEqual(r.returncode, 0, f"{args} should have been refused:\n{r.stdout}")
+        self.assertIn(code.lower(), r.stderr.lower())
+        return r.stderr
+
+    def test_alice_reads_and_writes_namespace_a_only(self):
+        out = e2e.kubectl(self.alice, "get", "configmaps", "-n", "a").stdout
+        self.assertIn("cm-in-a", out)
+        e2e.kubectl(self.alice, "create", "configmap", "from-alice", "-n", "a", "--from-literal=x=1")
+        self.assertIn("from-alice", e2e.kubectl(self.alice, "get", "cm", "-n", "a").stdout)
+        msg = self.refused(self.alice, "get", "configmaps", "-n", "b")
+        self.assertIn('cannot list resource "configmaps"', msg)
+        self.assertIn('namespace "b"', msg)
+        self.refused(self.alice, "create", "configmap", "sneaky", "-n", "b", "--from-literal=x=1")
+        self.refused(self.alice, "get", "namespaces")
+        e2e.kubectl(self.alice, "delete", "configmap", "from-alice", "-n", "a")
+
+    def test_alice_listing_all_namespaces_sees_only_a(self):
+        out = e2e.kubectl(self.alice, "get", "configmaps", "-A", "-o", "jsonpath={.items[*].metadata.namespace}").stdout
+        self.assertEqual(set(out.split()), {"a"})
+
+    def test_no_cross_tenant_access(self):
+        # alice's token for edge-2 (tb's cluster), through either hub.
+        for hub in (self.hub1, self.hub2):
+            status, body = raw(hub.users, "/clusters/edge-2/api/v1/namespaces/a/configmaps", self.alice_token,
+                               self.pki.ca_cert)
+            self.assertEqual(status, 403, body)
+        self.refused(self.bob1, "get", "configmaps", "-n", "a")
+        self.assertIn("cm-in-a", e2e.kubectl(self.bob2, "get", "configmaps", "-n", "a").stdout)
+
+    def test_path_and_header_tricks_are_refused(self):
+        tricks = ["/clusters/edge-1/../edge-2/api/v1/namespaces/a/configmaps",
+                  "/clusters/edge-1/api/v1/namespaces/a/..%2F..%2Fedge-2/configmaps",
+                  "/clusters/edge-1/api/v1/namespaces/a%2F../b/configmaps",
+                  "/clusters/edge-1//api/v1/namespaces/b/configmaps",
+                  "/clusters/edge-2%2F/api/v1/namespaces"]
+        for path in tricks:
+            status, _ = raw(self.hub1.users, path, self.alice_token, self.pki.ca_cert)
+            self.assertIn(status, (400, 403, 404), path)
+        # A forged impersonation header changes nothing: still alice, still namespace a only.
+        status, _ = raw(self.hub1.users, "/clusters/edge-1/api/v1/namespaces/b/configmaps", self.alice_token,
+                        self.pki.ca_cert, headers={"Impersonate-User": "bob", "Impersonate-Group": "system:masters"})
+        self.assertEqual(status, 403)
+        who = json.loads(e2e.kubectl(self.alice, "auth", "whoami", "-o", "json", "--as", "bob").stdout)
+        self.assertEqual(who["status"]["userInfo"]["username"], "alice")
+        self.assertIn("kubehub:tenant:ta", who["status"]["userInfo"]["groups"])
+
+    def test_auth_can_i_reflects_grants(self):
+        self.assertEqual(e2e.kubectl(self.alice, "auth", "can-i", "list", "pods", "-n", "a").stdout.strip(), "yes")
+        r = e2e.kubectl(self.alice, "auth", "can-i", "list", "pods", "-n", "b", check=False)
+        self.assertTrue(r.stdout.startswith("no"), r.stdout)
+        self.assertIn('namespace "b"', r.stdout)  # the hub says why
+        r = e2e.kubectl(self.alice, "auth", "can-i", "delete", "nodes", check=False)
+        self.assertTrue(r.stdout.startswith("no"), r.stdout)
+
+    def test_revoked_token_refused_on_both_hubs_within_a_second(self):
+        token = self.platform.token("alice")
+        before = [raw(h.users, "/clusters/edge-1/api/v1/namespaces/a/configmaps", token, self.pki.ca_cert)[0]
+                  for h in (self.hub1, self.hub2)]
+        self.assertEqual(before, [200, 503])  # hub-2 does not hold edge-1, but the token was good
+        token_id = json.loads(self.platform.ctl("whoami", "-o", "json", token=token).stdout).get("tokenId")
+        if not token_id:
+            token_id = [t for t in self.platform.ctl_json("token", "list") .get("items", [])
+                        if t["user"] == "alice"][-1]["id"]
+        start = time.monotonic()
+        self.platform.ctl("token", "revoke", token_id)
+        e2e.wait_until(lambda: all(raw(h.users, "/clusters/edge-1/api/v1/namespaces/a/configmaps", token,
+                                       self.pki.ca_cert)[0] == 401 for h in (self.hub1, self.hub2)),
+                       timeout=10, interval=0.02, what="revocation on both hubs")
+        elapsed = time.monotonic() - start
+        print(f"revocation refused on both hubs after {elapsed * 1000:.0f} ms", file=sys.stderr)
+        self.assertLess(elapsed, 1.0)
+
+    def test_banned_user_and_tenant_are_refused_then_allowed_again(self):
+        path = "/clusters/edge-1/api/v1/namespaces/a/configmaps"
+        self.assertEqual(raw(self.hub1.users, path, self.alice_token, self.pki.ca_cert)[0], 200)
+        for kind, name in (("user", "alice"), ("tenant", "ta")):
+            self.platform.ctl(kind, "disable", name, "--reason", "e2e")
+            e2e.wait_until(lambda: raw(self.hub1.users, path, self.alice_token, self.pki.ca_cert)[0] == 403,
+                           timeout=5, interval=0.05, what=f"{kind} ban enforced")
+            status, body = raw(self.hub1.users, path, self.alice_token, self.pki.ca_cert)
+            self.assertIn("banned", json.loads(body)["message"])
+            self.platform.ctl(kind, "enable", name)
+            e2e.wait_until(lambda: raw(self.hub1.users, path, self.alice_token, self.pki.ca_cert)[0] == 200,
+                           timeout=5, interval=0.05, what=f"{kind} ban lifted")
+
+    def test_expired_token_is_refused(self):
+        token = self.platform.token("alice", ttl="2s")
+        self.assertEqual(raw(self.hub1.users, "/clusters/edge-1/api/v1/namespaces/a/configmaps", token,
+                             self.pki.ca_cert)[0], 200)
+        e2e.wait_until(lambda: raw(self.hub1.users, "/clusters/edge-1/api/v1/namespaces/a/configmaps", token,
+                                   self.pki.ca_cert)[0] == 401, timeout=10, interval=0.2, what="expiry")
+
+    def test_agent_cannot_claim_another_cluster(self):
+        crt, key = self.work.join("agent-edge-1.crt"), self.work.join("agent-edge-1.key")
+        log = self.work.join("impostor.log")
+        impostor = e2e.Process([e2e.binary("kubehub-agent"), "--hub-url", f"wss://{self.hub1.tunnel}/tunnel",
+                                "--cluster", "edge-2", "--tls-cert", crt, "--tls-key", key,
+                                "--hub-ca", self.pki.ca_cert, "--kubeconfig", self.work.join("edge-1-agent.kubeconfig"),
+                                "--admin-listen", "127.0.0.1:0"], ready=None, log_path=log)
+        try:
+            impostor.wait_for_log(r"the hub refused the agent: the client certificate is for cluster", timeout=20)
+        finally:
+            impostor.kill()
+        # A certificate from another CA does not even get through TLS.
+        crt2, key2 = self.pki.issue("rogue", "edge-1", client=True)
+        rogue = e2e.Process([e2e.binary("kubehub-agent"), "--hub-url", f"wss://{self.hub1.tunnel}/tunnel",
+                             "--tls-cert", crt2, "--tls-key", key2, "--hub-ca", self.pki.ca_cert,
+                             "--kubeconfig", self.work.join("edge-1-agent.kubeconfig"), "--admin-listen", "127.0.0.1:0"],
+                            ready=None, log_path=self.work.join("rogue.log"))
+        try:
+            rogue.wait_for_log(r"tunnel down, will retry", timeout=20)
+            self.assertNotIn("tunnel up", rogue.log_text())
+        finally:
+            rogue.kill()
+        # edge-1 is still served by its real agent.
+        self.assertIn("cm-in-a", e2e.kubectl(self.alice, "get", "cm", "-n", "a").stdout)
+
+    def test_zy_tenant_rate_limit(self):
+        codes = [raw(self.hub2.users, "/clusters/edge-2/api/v1/namespaces/a/configmaps", self.bob_token,
+                     self.pki.ca_cert)[0] for _ in range(150)]
+        self.assertIn(429, codes)
+        self.assertEqual(codes[0], 200)
+        # The limit is per tenant: alice (tenant ta) is not slowed down by bob's tenant.
+        status, _ = raw(self.hub2.users, "/clusters/edge-1/api/v1/namespaces/a/configmaps", self.alice_token,
+                        self.pki.ca_cert)
+        self.assertEqual(status, 503)  # past the limiter and the grants: hub-2 just lacks edge-1's tunnel
+
+    def test_zz_audit_log_has_a_line_per_request(self):
+        marker = f"audit-check-{os.getpid()}"
+        status, _ = raw(self.hub1.users, f"/clusters/edge-1/api/v1/namespaces/a/configmaps/{marker}",
+                        self.alice_token, self.pki.ca_cert)
+        self.assertEqual(status, 404)
+        status, _ = raw(self.hub1.users, f"/clusters/edge-1/api/v1/namespaces/b/configmaps/{marker}",
+                        self.alice_token, self.pki.ca_cert)
+        self.assertEqual(status, 403)
+
+        def lines():
+            with open(self.audit_path) as f:
+                return [json.loads(l) for l in f if marker in l]
+        found = e2e.wait_until(lambda: len(lines()) == 2 and lines(), timeout=10, what="audit lines")
+        ok, denied = found
+        for entry in found:
+            self.assertEqual((entry["tenant"], entry["user"], entry["cluster"], entry["verb"], entry["resource"]),
+                             ("ta", "alice", "edge-1", "get", "configmaps"))
+            self.assertEqual(entry["name"], marker)
+        self.assertEqual((ok["namespace"], ok["code"]), ("a", 404))
+        self.assertEqual((denied["namespace"], denied["code"]), ("b", 403))
+        text = open(self.audit_path).read()
+        self.assertNotIn(self.alice_token, text)
+        self.assertNotIn(self.alice_token.split(".")[-1], text)
+
+
+if __name__ == "__main__":
+    unittest.main()
