@@ -531,6 +531,12 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
         q.namespace_name = review->namespace_name;
         q.name = review->name;
         q.path = review->path;
+        // kubectl may name its current namespace even for a cluster-scoped type: a namespace
+        // grant must not answer for, say, nodes.
+        if (q.is_resource_request && !q.namespace_name.empty() &&
+            self->registry->namespaced(route->cluster, q.api_group, q.resource) == false) {
+          q.namespace_name.clear();
+        }
       }
       AccessDecision d = decideAccess(*who, *self->metaserver->snapshot(), q);
       if (!review.ok() || !d.allowed || d.namespaces.has_value()) {

@@ -1,5 +1,7 @@
 #include "hub/tunnel/tunnel_registry.h"
 
+#include <nlohmann/json.hpp>
+
 namespace kubehub::hub {
 
 std::shared_ptr<tunnel::Mux> TunnelRegistry::attach(ClusterTunnel tunnel) {
@@ -25,9 +27,30 @@ std::shared_ptr<tunnel::Mux> TunnelRegistry::find(std::string_view cluster) cons
 
 void TunnelRegistry::setDiscovery(const std::string& cluster, const tunnel::Mux* mux,
                                   std::string discovery) {
+  auto scoped = std::make_shared<std::set<std::string>>();
+  auto j = nlohmann::json::parse(discovery, nullptr, false);
+  if (j.is_object() && j.contains("resources") && j["resources"].is_array()) {
+    for (const auto& r : j["resources"]) {
+      if (!r.is_object() || r.value("namespaced", true)) continue;
+      std::string group = r.value("group", "");
+      std::string name = r.value("resource", "");
+      scoped->insert(group.empty() ? name : name + "." + group);
+    }
+  }
   std::lock_guard lock(mu_);
   auto it = tunnels_.find(cluster);
-  if (it != tunnels_.end() && it->second.mux.get() == mux) it->second.discovery = std::move(discovery);
+  if (it != tunnels_.end() && it->second.mux.get() == mux) {
+    it->second.discovery = std::move(discovery);
+    it->second.cluster_scoped = std::move(scoped);
+  }
+}
+
+std::optional<bool> TunnelRegistry::namespaced(const std::string& cluster, const std::string& group,
+                                               const std::string& resource) const {
+  std::lock_guard lock(mu_);
+  auto it = tunnels_.find(cluster);
+  if (it == tunnels_.end() || !it->second.cluster_scoped) return std::nullopt;
+  return it->second.cluster_scoped->count(group.empty() ? resource : resource + "." + group) == 0;
 }
 
 std::vector<ClusterTunnel> TunnelRegistry::snapshot() const {

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -20,6 +22,8 @@ struct ClusterTunnel {
   std::chrono::system_clock::time_point connected_at;
   /// The agent's discovery report (JSON), empty until it arrives.
   std::string discovery;
+  /// "resource" / "resource.group" names of the cluster-scoped types in that report.
+  std::shared_ptr<const std::set<std::string>> cluster_scoped;
 };
 
 class TunnelRegistry {
@@ -31,6 +35,9 @@ class TunnelRegistry {
   std::shared_ptr<tunnel::Mux> find(std::string_view cluster) const;
   void setDiscovery(const std::string& cluster, const tunnel::Mux* mux, std::string discovery);
   std::vector<ClusterTunnel> snapshot() const;
+  /// Whether a type is namespaced on the cluster, per its discovery report; nullopt if unknown.
+  std::optional<bool> namespaced(const std::string& cluster, const std::string& group,
+                                 const std::string& resource) const;
   size_t size() const;
 
  private:
