@@ -205,6 +205,7 @@ int main(int argc, char** argv) {
   auto cache = std::make_shared<hub::cache::CacheRegistry>(*policy);
   auto registry = std::make_shared<hub::TunnelRegistry>();
   auto metrics = std::make_shared<hub::HubMetrics>(registry);
+  metrics->setCache(cache);
 
   std::shared_ptr<hub::MetaserverSync> metaserver;
   if (!o.metaserver_url.empty()) {
@@ -217,6 +218,8 @@ int main(int argc, char** argv) {
     metaserver = std::make_shared<hub::MetaserverSync>(mo);
   }
   auto auth = std::make_shared<hub::Authenticator>(static_tokens, metaserver);
+  auth->setMetrics(metrics);
+  if (metaserver) metrics->setMetaserver(metaserver);
   std::shared_ptr<hub::RateLimiter> limiter;
   if (o.tenant_rate > 0) limiter = std::make_shared<hub::RateLimiter>(o.tenant_rate, static_cast<double>(o.tenant_burst));
   hub::AgentSessionOptions session_options;

@@ -362,7 +362,11 @@ struct RequestRecord {
   ~RequestRecord() {
     if (outcome.status == 0) return;
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    if (metrics) metrics->request(cluster, entry.verb, outcome.status, outcome.served_from, seconds, outcome.bytes);
+    // Tenants are bounded (the metaserver's); cluster only when served here (see above).
+    if (metrics) {
+      metrics->request(cluster, entry.tenant, entry.verb, outcome.status, outcome.served_from, seconds,
+                       outcome.bytes);
+    }
     if (audit) {
       entry.status = outcome.status;
       entry.latency_seconds = seconds;
@@ -471,6 +475,7 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
       !self->tenant_limiter->admit(who->tenant, std::chrono::steady_clock::now(), &retry_after)) {
     record.outcome.status = 429;
     record.entry.reason = "tenant rate limit";
+    if (self->metrics) self->metrics->denial(who->tenant, "rate_limit");
     std::string message_4 = "too many requests from tenant \"" + who->tenant + "\"; retry in " + std::to_string(retry_after) + "s";
     co_await writeStatus(s, o.write_timeout, 429, message_4,
                          keep);
@@ -488,6 +493,7 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
     if (!d.allowed) {
       record.outcome.status = 403;
       record.entry.reason = d.message;
+      if (self->metrics) self->metrics->denial(who->tenant, "grant");
       log::info("request refused by grants", {{"user", who->user}, {"tenant", who->tenant},
                                               {"cluster", route->cluster}, {"verb", info.verb},
                                               {"resource", info.resource}});

@@ -40,6 +40,7 @@ absl::StatusOr<Principal> Authenticator::authenticate(std::string_view token, in
       principal = it->second.principal;
     }
   }
+  if (principal && metrics_) metrics_->tokenVerification("cached");
   if (!principal) {
     auto kid = auth::peekKeyId(token);
     if (!kid.ok()) return absl::UnauthenticatedError("Unauthorized");
@@ -48,6 +49,7 @@ absl::StatusOr<Principal> Authenticator::authenticate(std::string_view token, in
       return absl::UnauthenticatedError("Unauthorized: the token's signing key is not known (yet) to this hub");
     }
     auto claims = auth::verifyToken(token, *snap->keys, now, 30);
+    if (metrics_) metrics_->tokenVerification(claims.ok() ? "verified" : "rejected");
     if (!claims.ok()) return absl::UnauthenticatedError("Unauthorized: " + std::string(claims.status().message()));
     Principal p;
     p.user = claims->subject;
@@ -70,6 +72,10 @@ absl::StatusOr<Principal> Authenticator::authenticate(std::string_view token, in
   if (principal->expires_at <= now) return absl::UnauthenticatedError("Unauthorized: the token has expired");
   if (snap->revoked->count(principal->token_id) > 0) {
     return absl::UnauthenticatedError("Unauthorized: the token has been revoked");
+  }
+  if (metrics_ && (snap->banned_tenants->count(principal->tenant) > 0 ||
+                   snap->banned_users->count(principal->user) > 0)) {
+    metrics_->denial(principal->tenant, "ban");
   }
   if (snap->banned_tenants->count(principal->tenant) > 0) {
     return absl::PermissionDeniedError("tenant \"" + principal->tenant + "\" is banned");

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "hub/auth/metaserver_sync.h"
 #include "hub/auth/token_file.h"
+#include "hub/metrics/hub_metrics.h"
 
 namespace kubehub::hub {
 
@@ -40,6 +41,7 @@ class Authenticator {
   absl::StatusOr<Principal> authenticate(std::string_view token, int64_t now_seconds);
 
   size_t cachedVerdicts() const;
+  void setMetrics(std::shared_ptr<HubMetrics> m) { metrics_ = std::move(m); }
 
  private:
   struct Verdict {
@@ -48,6 +50,7 @@ class Authenticator {
   };
   std::shared_ptr<const StaticTokenAuthenticator> static_tokens_;
   std::shared_ptr<MetaserverSync> metaserver_;
+  std::shared_ptr<HubMetrics> metrics_;
   const size_t cache_entries_;
   mutable std::mutex mu_;
   std::unordered_map<std::string, Verdict> verified_;  // SHA-256(token) -> verdict

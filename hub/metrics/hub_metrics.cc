@@ -122,6 +122,22 @@ HubMetrics::HubMetrics(std::shared_ptr<TunnelRegistry> tunnels)
                          .Help("Users' requests in flight through tunnels.")
                          .Register(*registry_)
                          .Add({});
+  token_verifications_total_ = &prometheus::BuildCounter()
+                                    .Name("kubehub_hub_token_verifications_total")
+                                    .Help("Bearer tokens checked: cached verdicts, signature checks, rejections.")
+                                    .Register(*registry_);
+  denials_total_ = &prometheus::BuildCounter()
+                        .Name("kubehub_hub_denials_total")
+                        .Help("Authenticated requests refused, by tenant and reason (grant, ban, rate_limit).")
+                        .Register(*registry_);
+  // Counters with a fixed set of labels start at zero, so rate() and dashboards see them at once.
+  for (const char* r : {"missing", "invalid", "banned"}) auth_failures_total_->Add({{"reason", r}});
+  for (const char* r : {"hello", "version", "identity"}) agent_refused_total_->Add({{"reason", r}});
+  for (const char* r : {"closed", "replaced", "protocol_error", "timeout", "shutdown"}) {
+    tunnel_down_total_->Add({{"reason", r}});
+  }
+  for (const char* r : {"cached", "verified", "rejected"}) token_verifications_total_->Add({{"result", r}});
+  tunnel_up_total_->Add({});
   active_watches_ = &prometheus::BuildGauge()
                          .Name("kubehub_hub_active_watches")
                          .Help("Watches, followed logs and upgraded streams open now.")
@@ -133,7 +149,58 @@ std::string HubMetrics::serialize() const {
   auto families = registry_->Collect();
   auto tunnel = tunnel_collector_->Collect();
   families.insert(families.end(), tunnel.begin(), tunnel.end());
+  using prometheus::MetricType;
+  if (cache_) {
+    prometheus::MetricFamily objects{"kubehub_hub_cache_objects", "Objects in the hub cache.", MetricType::Gauge, {}};
+    prometheus::MetricFamily bytes{"kubehub_hub_cache_bytes", "Bytes held by the hub cache.", MetricType::Gauge, {}};
+    prometheus::MetricFamily synced{"kubehub_hub_cache_synced",
+                                    "1 when a cached type finished its initial list (reads are served from it).",
+                                    MetricType::Gauge, {}};
+    prometheus::MetricFamily live{"kubehub_hub_cache_live", "1 while a cached type's watch on the edge runs.",
+                                  MetricType::Gauge, {}};
+    for (const auto& c : cache_->all()) {
+      for (const auto& t : c->state()) {
+        auto metric = [&](double v) {
+          prometheus::ClientMetric m;
+          m.label = {{"cluster", c->cluster()}, {"resource", t.resource}};
+          m.gauge.value = v;
+          return m;
+        };
+        objects.metric.push_back(metric(static_cast<double>(t.objects)));
+        bytes.metric.push_back(metric(static_cast<double>(t.bytes)));
+        synced.metric.push_back(metric(t.synced ? 1 : 0));
+        live.metric.push_back(metric(t.live ? 1 : 0));
+      }
+    }
+    families.push_back(objects);
+    families.push_back(bytes);
+    families.push_back(synced);
+    families.push_back(live);
+  }
+  if (metaserver_) {
+    prometheus::MetricFamily up{"kubehub_hub_metaserver_reachable",
+                                "1 while the last exchange with the metaserver succeeded.", MetricType::Gauge, {}};
+    prometheus::ClientMetric m;
+    m.gauge.value = metaserver_->health() == "ok" ? 1 : 0;
+    up.metric.push_back(m);
+    families.push_back(up);
+    auto snap = metaserver_->snapshot();
+    prometheus::MetricFamily revoked{"kubehub_hub_revoked_tokens", "Revoked, unexpired tokens the hub refuses.",
+                                     MetricType::Gauge, {}};
+    prometheus::ClientMetric r;
+    r.gauge.value = static_cast<double>(snap->revoked->size());
+    revoked.metric.push_back(r);
+    families.push_back(revoked);
+  }
   return prometheus::TextSerializer{}.Serialize(families);
+}
+
+void HubMetrics::tokenVerification(std::string_view result) {
+  token_verifications_total_->Add({{"result", std::string(result)}}).Increment();
+}
+
+void HubMetrics::denial(std::string_view tenant, std::string_view reason) {
+  denials_total_->Add({{"tenant", std::string(tenant)}, {"reason", std::string(reason)}}).Increment();
 }
 
 void HubMetrics::tunnelUp() {
@@ -150,10 +217,12 @@ void HubMetrics::agentRefused(std::string_view reason) {
   agent_refused_total_->Add({{"reason", std::string(reason)}}).Increment();
 }
 
-void HubMetrics::request(std::string_view cluster, std::string_view verb, int code,
+void HubMetrics::request(std::string_view cluster, std::string_view tenant, std::string_view verb, int code,
                          std::string_view served_from, double seconds, uint64_t bytes_out) {
   std::string c(cluster), v(verb), s(served_from);
-  requests_total_->Add({{"cluster", c}, {"verb", v}, {"code", std::to_string(code)}, {"served_from", s}})
+  requests_total_
+      ->Add({{"cluster", c}, {"tenant", std::string(tenant)}, {"verb", v}, {"code", std::to_string(code)},
+             {"served_from", s}})
       .Increment();
   request_seconds_->Add({{"cluster", c}, {"verb", v}, {"served_from", s}}, latencyBuckets())
       .Observe(seconds);

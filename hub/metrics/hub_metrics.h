@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 
+#include "hub/auth/metaserver_sync.h"
+#include "hub/cache/cluster_cache.h"
 #include "hub/tunnel/tunnel_registry.h"
 
 namespace kubehub::hub {
@@ -19,6 +21,9 @@ namespace kubehub::hub {
 class HubMetrics {
  public:
   explicit HubMetrics(std::shared_ptr<TunnelRegistry> tunnels);
+  /// Sources read at scrape time (optional).
+  void setCache(std::shared_ptr<cache::CacheRegistry> cache) { cache_ = std::move(cache); }
+  void setMetaserver(std::shared_ptr<MetaserverSync> m) { metaserver_ = std::move(m); }
 
   /// The Prometheus text exposition of everything.
   std::string serialize() const;
@@ -30,8 +35,12 @@ class HubMetrics {
   void agentRefused(std::string_view reason);
   /// One finished user request. `served_from`: forward, cache, or hub (answered by the hub
   /// itself: auth failures, unknown clusters, bad paths).
-  void request(std::string_view cluster, std::string_view verb, int code,
+  void request(std::string_view cluster, std::string_view tenant, std::string_view verb, int code,
                std::string_view served_from, double seconds, uint64_t bytes_out);
+  /// `result`: cached (verdict remembered), verified (signature checked), rejected.
+  void tokenVerification(std::string_view result);
+  /// `reason`: grant, ban, rate_limit.
+  void denial(std::string_view tenant, std::string_view reason);
   /// `reason`: missing, invalid.
   void authFailure(std::string_view reason);
   void streamOpened();
@@ -42,6 +51,10 @@ class HubMetrics {
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<prometheus::Collectable> tunnel_collector_;
+  std::shared_ptr<cache::CacheRegistry> cache_;
+  std::shared_ptr<MetaserverSync> metaserver_;
+  prometheus::Family<prometheus::Counter>* token_verifications_total_;
+  prometheus::Family<prometheus::Counter>* denials_total_;
   prometheus::Gauge* connected_;
   prometheus::Family<prometheus::Counter>* tunnel_up_total_;
   prometheus::Family<prometheus::Counter>* tunnel_down_total_;
