@@ -5,6 +5,7 @@
 
 #include "tests/standin/server.h"
 
+#include <optional>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -375,11 +376,16 @@ absl::Status runServer(ApiServer& api, const ServerOptions& options) {
   net::HostPort bound{local.address().to_string(), local.port()};
   log::info("listening", {{"address", bound.str()}, {"threads", options.threads}});
 
-  asio::signal_set signals(ioc, SIGINT, SIGTERM);
-  signals.async_wait([&ioc](const boost::system::error_code&, int sig) {
-    log::info("stopping", {{"signal", sig}});
-    ioc.stop();
-  });
+  std::optional<asio::signal_set> signals;
+  if (options.handle_signals) {
+    signals.emplace(ioc, SIGINT, SIGTERM);
+    signals->async_wait([&ioc](const boost::system::error_code& sec, int sig) {
+      if (sec) return;
+      log::info("stopping", {{"signal", sig}});
+      ioc.stop();
+    });
+  }
+  if (options.on_ready) options.on_ready(bound, [&ioc] { ioc.stop(); });
   asio::co_spawn(ioc, acceptLoop(state, acceptor, ioc), asio::detached);
   std::vector<std::thread> threads;
   for (int i = 1; i < options.threads; ++i) threads.emplace_back([&ioc] { ioc.run(); });

@@ -1,0 +1,228 @@
+// In-process integration of the spine: the edge API server stand-in, a hub (tunnel listener and
+// users' endpoint) and an agent (dialer and upstream client), all on port 0 in one process,
+// exercised with HTTPS requests the way kubectl sends them.
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <thread>
+
+#include "agent/dialer/tunnel_client.h"
+#include "agent/forward/upstream_client.h"
+#include "common/net/http_client.h"
+#include "common/net/tls.h"
+#include "common/tunnel/ws_transport.h"
+#include "hub/api/user_server.h"
+#include "hub/tunnel/agent_session.h"
+#include "tests/standin/api_server.h"
+#include "tests/standin/server.h"
+
+namespace kubehub {
+namespace {
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+
+constexpr const char* kEdgeToken = "edge-token-0123456789";
+constexpr const char* kUserToken = "user-token-0123456789";
+
+/// A throwaway CA and leaf certificates made with the openssl CLI.
+class TestPki {
+ public:
+  TestPki() {
+    dir_ = fs::temp_directory_path() / ("kubehub-spine-" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+    run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt "
+        "-days 2 -subj /CN=spine-ca -addext basicConstraints=critical,CA:TRUE");
+  }
+  ~TestPki() { fs::remove_all(dir_); }
+
+  /// Issues NAME.crt/NAME.key; server certificates carry 127.0.0.1 and localhost.
+  void issue(const std::string& name, const std::string& cn, bool server) {
+    std::ofstream(dir_ / (name + ".ext"))
+        << (server ? "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"
+                   : "extendedKeyUsage=clientAuth\n");
+    run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " + name + ".key -out " +
+        name + ".csr -subj /CN=" + cn);
+    run("openssl x509 -req -in " + name + ".csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -out " +
+        name + ".crt -extfile " + name + ".ext");
+  }
+  std::string path(const std::string& file) const { return (dir_ / file).string(); }
+
+ private:
+  void run(const std::string& cmd) {
+    std::string full = "cd " + dir_.string() + " && " + cmd + " >/dev/null 2>&1";
+    ASSERT_EQ(std::system(full.c_str()), 0) << cmd;
+  }
+  fs::path dir_;
+};
+
+class SpineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pki_.issue("standin", "standin", true);
+    pki_.issue("hub", "hub", true);
+    pki_.issue("agent", "edge-1", false);
+
+    // The edge API server stand-in, on its own thread.
+    standin::StandinConfig cfg;
+    cfg.token = kEdgeToken;
+    api_ = std::make_unique<standin::ApiServer>(cfg);
+    api_->seed(true, 0);
+    std::promise<net::HostPort> bound;
+    auto bound_future = bound.get_future();
+    standin::ServerOptions so;
+    so.tls_cert = pki_.path("standin.crt");
+    so.tls_key = pki_.path("standin.key");
+    so.threads = 1;
+    so.handle_signals = false;
+    so.on_ready = [this, &bound](const net::HostPort& hp, std::function<void()> stop) {
+      stop_standin_ = std::move(stop);
+      bound.set_value(hp);
+    };
+    standin_thread_ = std::thread([this, so] { ASSERT_TRUE(standin::runServer(*api_, so).ok()); });
+    ASSERT_EQ(bound_future.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+    net::HostPort standin_addr = bound_future.get();
+
+    // The hub.
+    auto tunnel_tls = net::makeServerContext({pki_.path("hub.crt"), pki_.path("hub.key"), pki_.path("ca.crt")});
+    auto user_tls = net::makeServerContext({pki_.path("hub.crt"), pki_.path("hub.key"), ""});
+    ASSERT_TRUE(tunnel_tls.ok() && user_tls.ok());
+    auto tokens = hub::StaticTokenAuthenticator::parse(std::string(kUserToken) + ",alice,1,\"devs\"\n");
+    ASSERT_TRUE(tokens.ok());
+    registry_ = std::make_shared<hub::TunnelRegistry>();
+    auto policy = hub::cache::CachePolicy::parse("none");
+    auto cache = std::make_shared<hub::cache::CacheRegistry>(*policy);
+    hub::AgentSessionOptions session;
+    session.hub_id = "hub-test";
+    auto registry = registry_;
+    tunnels_ = std::make_unique<tunnel::TunnelListener>(
+        io_, *tunnel_tls,
+        [registry, cache, session](std::unique_ptr<tunnel::Transport> t, tunnel::TunnelPeer peer) {
+          auto ex = t->executor();
+          asio::co_spawn(ex, hub::runAgentSession(registry, nullptr, cache, nullptr, std::move(t), std::move(peer), session),
+                         asio::detached);
+        },
+        std::chrono::seconds(10));
+    hub::UserServerDeps deps;
+    deps.auth = std::make_shared<hub::Authenticator>(
+        std::make_shared<const hub::StaticTokenAuthenticator>(std::move(*tokens)), nullptr);
+    deps.registry = registry_;
+    deps.cache = cache;
+    users_ = std::make_unique<hub::UserServer>(io_, *user_tls, hub::UserServerOptions{}, deps);
+    auto tunnel_addr = tunnels_->start({"127.0.0.1", 0});
+    auto users_addr = users_->start({"127.0.0.1", 0});
+    ASSERT_TRUE(tunnel_addr.ok() && users_addr.ok());
+    users_url_ = "https://" + users_addr->str();
+
+    // The agent.
+    agent::KubeTarget target;
+    target.server = *net::parseUrl("https://" + standin_addr.str());
+    target.server_name = "127.0.0.1";
+    target.tls.ca_file = pki_.path("ca.crt");
+    target.token = kEdgeToken;
+    auto upstream = agent::UpstreamClient::create(io_.get_executor(), target, agent::UpstreamOptions{});
+    ASSERT_TRUE(upstream.ok()) << upstream.status();
+    net::ClientTlsOptions agent_tls;
+    agent_tls.ca_file = pki_.path("ca.crt");
+    agent_tls.cert_file = pki_.path("agent.crt");
+    agent_tls.key_file = pki_.path("agent.key");
+    agent::TunnelClientOptions to;
+    to.hub = *net::parseUrl("wss://" + tunnel_addr->str() + "/tunnel");
+    to.cluster = "edge-1";
+    to.agent_version = "test";
+    to.tls = *net::makeClientContext(agent_tls);
+    to.backoff_base = std::chrono::milliseconds(50);
+    to.backoff_max = std::chrono::milliseconds(200);
+    asio::co_spawn(io_, agent::runTunnelClient(to, *upstream, std::make_shared<agent::AgentState>()), asio::detached);
+    io_thread_ = std::thread([this] { io_.run(); });
+
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!registry_->find("edge-1") && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_TRUE(registry_->find("edge-1")) << "the agent did not connect";
+    net::HttpClientOptions co;
+    co.tls.ca_file = pki_.path("ca.crt");
+    co.timeout = std::chrono::seconds(20);
+    auto client = net::HttpClient::create(users_url_, co);
+    ASSERT_TRUE(client.ok()) << client.status();
+    client_ = std::move(*client);
+  }
+
+  void TearDown() override {
+    users_.reset();
+    tunnels_.reset();
+    io_.stop();
+    if (io_thread_.joinable()) io_thread_.join();
+    if (stop_standin_) stop_standin_();
+    if (standin_thread_.joinable()) standin_thread_.join();
+  }
+
+  net::HttpClientResponse get(const std::string& target, bool with_token = true) {
+    net::HeaderList h = {{"Accept", "application/json"}};
+    if (with_token) h.emplace_back("Authorization", std::string("Bearer ") + kUserToken);
+    auto r = client_->request("GET", target, "", h);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : net::HttpClientResponse{};
+  }
+
+  TestPki pki_;
+  std::unique_ptr<standin::ApiServer> api_;
+  std::function<void()> stop_standin_;
+  std::thread standin_thread_;
+  asio::io_context io_{1};
+  std::thread io_thread_;
+  std::shared_ptr<hub::TunnelRegistry> registry_;
+  std::unique_ptr<tunnel::TunnelListener> tunnels_;
+  std::unique_ptr<hub::UserServer> users_;
+  std::string users_url_;
+  std::unique_ptr<net::HttpClient> client_;
+};
+
+TEST_F(SpineTest, ReadsWritesAndRefusalsGoThroughHubAndAgent) {
+  auto ns = get("/clusters/edge-1/api/v1/namespaces");
+  EXPECT_EQ(ns.status, 200);
+  EXPECT_NE(ns.body.find("\"NamespaceList\""), std::string::npos);
+
+  std::string cm = R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"in-process"},"data":{"k":"v"}})";
+  auto created = client_->request("POST", "/clusters/edge-1/api/v1/namespaces/default/configmaps", cm,
+                                  {{"Authorization", std::string("Bearer ") + kUserToken},
+                                   {"Content-Type", "application/json"}});
+  ASSERT_TRUE(created.ok());
+  EXPECT_EQ(created->status, 201) << created->body;
+  auto got = get("/clusters/edge-1/api/v1/namespaces/default/configmaps/in-process");
+  EXPECT_EQ(got.status, 200);
+  EXPECT_NE(got.body.find("\"k\":\"v\""), std::string::npos);
+
+  auto missing = get("/clusters/edge-1/api/v1/namespaces/default/configmaps/nope");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_NE(missing.body.find("configmaps \\\"nope\\\" not found"), std::string::npos) << missing.body;
+
+  EXPECT_EQ(get("/clusters/edge-1/api/v1/namespaces", false).status, 401);
+  auto unknown = get("/clusters/edge-9/api/v1/namespaces");
+  EXPECT_EQ(unknown.status, 503);
+  EXPECT_NE(unknown.body.find("edge-9"), std::string::npos);
+  EXPECT_EQ(get("/clusters/edge-1/../edge-9/api/v1/namespaces").status, 400);
+}
+
+TEST_F(SpineTest, UsersImpersonationHeadersNeverReachTheEdge) {
+  auto r = client_->request("POST", "/clusters/edge-1/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                            R"({"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"})",
+                            {{"Authorization", std::string("Bearer ") + kUserToken},
+                             {"Content-Type", "application/json"},
+                             {"Impersonate-User", "admin"},
+                             {"Impersonate-Group", "system:masters"}});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 201) << r->body;
+  EXPECT_NE(r->body.find("\"username\":\"alice\""), std::string::npos) << r->body;
+  EXPECT_EQ(r->body.find("system:masters"), std::string::npos) << r->body;
+}
+
+}  // namespace
+}  // namespace kubehub
