@@ -3,6 +3,7 @@
 watches resume and expire like the API server's, and an informer built on the Debian
 python3-kubernetes client sees every change across an agent restart and a forced 410."""
 import copy
+import re
 import http.client
 import json
 import os
@@ -89,6 +90,9 @@ def normalize(doc):
             for row in d.get("rows") or []:
                 for i in age:
                     row["cells"][i] = "<age>"
+                # Relative times such as "2 (5s ago)" may differ by a second between two reads.
+                row["cells"] = [re.sub(r"\([0-9a-z]+ ago\)", "(<ago>)", c) if isinstance(c, str) else c
+                                for c in row["cells"]]
     return d
 
 
@@ -312,3 +316,41 @@ class CacheTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class CacheBudgetTest(unittest.TestCase):
+    """A cluster whose cache outgrows --cache-max-bytes drops types to forwarding, and says so."""
+
+    def test_over_budget_types_fall_back_to_forwarding(self):
+        work = e2e.Workdir()
+        procs = []
+        try:
+            pki = e2e.Pki(work.join("pki"))
+            standin, url = e2e.start_standin(work, pki, EDGE_TOKEN, extra=["--seed-pods", "200"])
+            procs.append(standin)
+            tokens = e2e.write_token_file(work.join("tokens.csv"), [(USER_TOKEN, "carol", "u-3", [])])
+            hub = e2e.Hub(work, pki, tokens, extra=["--cache-max-bytes", "50000"])
+            procs.append(hub.proc)
+            kc = e2e.write_kubeconfig(work.join("agent.kubeconfig"), url, pki.ca_cert, token=EDGE_TOKEN)
+            agent = e2e.Agent(work, pki, "edge-1", hub, kc)
+            procs.append(agent.proc)
+            hub.proc.wait_for_log(r"cache over its memory budget: type falls back to forwarding\" cluster=edge-1 "
+                                  r"type=/v1/pods", timeout=30)
+
+            def drops():
+                conn = http.client.HTTPConnection(*hub.admin.rsplit(":", 1), timeout=5)
+                conn.request("GET", "/metrics")
+                text = conn.getresponse().read().decode()
+                conn.close()
+                m = re.search(r'kubehub_hub_cache_budget_drops_total\{cluster="edge-1"\} (\d+)', text)
+                return int(m.group(1)) if m else 0
+            self.assertGreaterEqual(drops(), 1)
+            via = Endpoint(hub.cluster_url("edge-1"), USER_TOKEN, pki.ca_cert)
+            status, headers, pods = via.get("/api/v1/namespaces/default/pods?resourceVersion=0")
+            self.assertEqual(status, 200)
+            self.assertNotEqual(headers.get("x-kubehub-served-from"), "cache")
+            self.assertGreaterEqual(len(pods["items"]), 200)
+        finally:
+            for p in reversed(procs):
+                p.kill()
+            work.close()

@@ -2,6 +2,10 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
 
 #include "common/log/log.h"
@@ -11,6 +15,20 @@ namespace kubehub::hub::cache {
 namespace asio = boost::asio;
 
 namespace {
+
+/// Checks the cluster's memory budget every few seconds while its tunnel is up.
+asio::awaitable<void> budgetLoop(std::weak_ptr<ClusterCache> weak_cache, std::weak_ptr<tunnel::Mux> weak_mux) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (;;) {
+    timer.expires_after(std::chrono::seconds(2));
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    auto cache = weak_cache.lock();
+    auto mux = weak_mux.lock();
+    if (!cache || !mux || mux->closed()) co_return;
+    cache->enforceBudget();
+  }
+}
 
 std::string typeKey(std::string_view group, std::string_view version, std::string_view resource) {
   std::string k(group);
@@ -115,6 +133,9 @@ void ClusterCache::attach(std::shared_ptr<tunnel::Mux> mux, const std::string& d
   for (auto& [store, stop] : start) {
     asio::co_spawn(mux->executor(), runReflector(mux, store, policy_.reflector, stop), asio::detached);
   }
+  if (!start.empty() && policy_.max_bytes_per_cluster > 0) {
+    asio::co_spawn(mux->executor(), budgetLoop(weak_from_this(), mux), asio::detached);
+  }
   log::info("cache attached", {{"cluster", cluster_}, {"types", start.size()}});
 }
 
@@ -157,6 +178,7 @@ std::vector<std::string> ClusterCache::enforceBudget() {
                {"budget", policy_.max_bytes_per_cluster}});
     largest->store.reset();
     dropped.push_back(largest_key);
+    ++dropped_total_;
   }
   return dropped;
 }

@@ -61,6 +61,8 @@ class ClusterCache : public std::enable_shared_from_this<ClusterCache> {
     uint64_t rv;
   };
   std::vector<TypeState> state() const;
+  /// Types dropped to forwarding because of the memory budget, since start.
+  size_t droppedTypes() const { return dropped_total_.load(); }
   const std::string& cluster() const { return cluster_; }
 
  private:
@@ -74,6 +76,7 @@ class ClusterCache : public std::enable_shared_from_this<ClusterCache> {
   mutable std::mutex mu_;
   std::map<std::string, Entry, std::less<>> types_;  // "group/version/resource"
   std::weak_ptr<tunnel::Mux> mux_;
+  std::atomic<size_t> dropped_total_{0};
 };
 
 /// cluster name -> ClusterCache, hub-wide.

@@ -51,6 +51,7 @@ absl::StatusOr<ObjectPtr> fromObject(const Json& object, const Json* cells, int 
   }
   o->json = dump(object);
   o->metadata = dump(md);
+  o->printed_unix = std::time(nullptr);
   if (cells != nullptr && cells->is_array()) {
     o->cells.reserve(cells->size());
     for (const auto& c : *cells) o->cells.push_back(dump(c));
@@ -67,6 +68,9 @@ std::string cellsJson(const CachedObject& o, int64_t now) {
     if (i > 0) out += ',';
     if (static_cast<int>(i) == o.age_column) {
       out += quote(o.created_unix > 0 ? humanDuration(now - o.created_unix) : "<unknown>");
+    } else if (o.printed_unix > 0 && now > o.printed_unix &&
+               o.cells[i].find(" ago)") != std::string::npos) {
+      out += ageCell(o.cells[i], now - o.printed_unix);
     } else {
       out += o.cells[i];
     }
@@ -147,6 +151,48 @@ std::string humanDuration(int64_t seconds) {
                    : std::to_string(hours / 24 / 365) + "y" + std::to_string(dy) + "d";
   }
   return std::to_string(hours / 24 / 365) + "y";
+}
+
+int64_t parseHumanDuration(std::string_view text) {
+  if (text.empty()) return -1;
+  int64_t total = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t start = i;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+    if (i == start || i >= text.size()) return -1;
+    int64_t n = 0;
+    for (size_t k = start; k < i; ++k) n = n * 10 + (text[k] - '0');
+    switch (text[i++]) {
+      case 's': total += n; break;
+      case 'm': total += n * 60; break;
+      case 'h': total += n * 3600; break;
+      case 'd': total += n * 86400; break;
+      case 'y': total += n * 365 * 86400; break;
+      default: return -1;
+    }
+  }
+  return total;
+}
+
+std::string ageCell(const std::string& cell_json, int64_t elapsed) {
+  Json cell = Json::parse(cell_json, nullptr, false);
+  if (!cell.is_string() || elapsed <= 0) return cell_json;
+  std::string s = cell.get<std::string>();
+  std::string out;
+  size_t pos = 0;
+  for (;;) {
+    size_t open = s.find('(', pos);
+    size_t ago = open == std::string::npos ? std::string::npos : s.find(" ago)", open);
+    if (ago == std::string::npos) break;
+    int64_t secs = parseHumanDuration(std::string_view(s).substr(open + 1, ago - open - 1));
+    out += s.substr(pos, open + 1 - pos);
+    out += secs >= 0 ? humanDuration(secs + elapsed) : s.substr(open + 1, ago - open - 1);
+    out += " ago)";
+    pos = ago + 5;
+  }
+  out += s.substr(pos);
+  return quote(out);
 }
 
 int ageColumn(std::string_view columns_json) {

@@ -47,6 +47,10 @@ absl::StatusOr<EdgeEvent> parseEdgeEvent(std::string_view json, int age_column);
 
 /// The API server's rendering of a duration ("45s", "3m12s", "5h", "12d", "2y40d").
 std::string humanDuration(int64_t seconds);
+/// Seconds of a duration in that rendering, or -1.
+int64_t parseHumanDuration(std::string_view text);
+/// A printed cell (JSON) with every "(<duration> ago)" moved on by `elapsed` seconds.
+std::string ageCell(const std::string& cell_json, int64_t elapsed);
 
 struct Encoding {
   /// Serve a Table (Accept as=Table) instead of the object or typed list.

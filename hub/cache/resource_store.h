@@ -48,6 +48,9 @@ struct CachedObject {
   std::vector<std::string> cells;
   int age_column = -1;
   int64_t created_unix = 0;
+  /// When the edge printed the cells: relative times in them ("2 (5m ago)") are moved on by
+  /// the time since.
+  int64_t printed_unix = 0;
   k8s::Labels labels;
   size_t bytes() const;
 };

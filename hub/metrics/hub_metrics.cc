@@ -30,6 +30,9 @@ class TunnelCollector : public prometheus::Collectable {
     prometheus::MetricFamily stalls{"kubehub_hub_flow_control_stalls_total",
                                     "Times a sender waited for flow-control credit.",
                                     MetricType::Counter, {}};
+    prometheus::MetricFamily discovered{"kubehub_hub_discovery_resources",
+                                        "Resource types the cluster's agent reported in discovery.",
+                                        MetricType::Gauge, {}};
     prometheus::MetricFamily up{"kubehub_hub_cluster_connected",
                                 "1 for each cluster whose agent holds a tunnel to this hub.",
                                 MetricType::Gauge, {}};
@@ -65,8 +68,11 @@ class TunnelCollector : public prometheus::Collectable {
       auto u = metric({});
       u.gauge.value = 1;
       up.metric.push_back(u);
+      auto d = metric({});
+      d.gauge.value = static_cast<double>(t.discovered_types);
+      discovered.metric.push_back(d);
     }
-    return {bytes, frames, streams, opened, stalls, up};
+    return {bytes, frames, streams, opened, stalls, up, discovered};
   }
 
  private:
@@ -172,6 +178,17 @@ std::string HubMetrics::serialize() const {
         live.metric.push_back(metric(t.live ? 1 : 0));
       }
     }
+    prometheus::MetricFamily dropped{"kubehub_hub_cache_budget_drops_total",
+                                     "Cached types that fell back to forwarding because the cluster's cache "
+                                     "exceeded --cache-max-bytes.",
+                                     MetricType::Counter, {}};
+    for (const auto& c : cache_->all()) {
+      prometheus::ClientMetric m;
+      m.label = {{"cluster", c->cluster()}};
+      m.counter.value = static_cast<double>(c->droppedTypes());
+      dropped.metric.push_back(m);
+    }
+    families.push_back(dropped);
     families.push_back(objects);
     families.push_back(bytes);
     families.push_back(synced);

@@ -151,7 +151,7 @@ asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
   });
 
   auto previous = registry->attach(ClusterTunnel{cluster, mux, hello->agent_version, peer.address,
-                                                 std::chrono::system_clock::now(), {}, nullptr});
+                                                 std::chrono::system_clock::now(), {}, nullptr, 0});
   if (previous) {
     log::info("replacing the previous tunnel of the cluster", {{"cluster", cluster}});
     previous->shutdown(proto::GoAwayCode::kReplaced, "a newer tunnel for this cluster connected");

@@ -28,8 +28,10 @@ std::shared_ptr<tunnel::Mux> TunnelRegistry::find(std::string_view cluster) cons
 void TunnelRegistry::setDiscovery(const std::string& cluster, const tunnel::Mux* mux,
                                   std::string discovery) {
   auto scoped = std::make_shared<std::set<std::string>>();
+  size_t types = 0;
   auto j = nlohmann::json::parse(discovery, nullptr, false);
   if (j.is_object() && j.contains("resources") && j["resources"].is_array()) {
+    types = j["resources"].size();
     for (const auto& r : j["resources"]) {
       if (!r.is_object() || r.value("namespaced", true)) continue;
       std::string group = r.value("group", "");
@@ -42,6 +44,7 @@ void TunnelRegistry::setDiscovery(const std::string& cluster, const tunnel::Mux*
   if (it != tunnels_.end() && it->second.mux.get() == mux) {
     it->second.discovery = std::move(discovery);
     it->second.cluster_scoped = std::move(scoped);
+    it->second.discovered_types = types;
   }
 }
 

@@ -24,6 +24,7 @@ struct ClusterTunnel {
   std::string discovery;
   /// "resource" / "resource.group" names of the cluster-scoped types in that report.
   std::shared_ptr<const std::set<std::string>> cluster_scoped;
+  size_t discovered_types = 0;
 };
 
 class TunnelRegistry {

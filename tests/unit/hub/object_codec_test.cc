@@ -118,6 +118,16 @@ TEST(ObjectCodec, HumanDurationMatchesTheApiServer) {
   EXPECT_EQ(humanDuration(-5), "<invalid>");
 }
 
+TEST(ObjectCodec, RelativeTimesInCellsMoveOn) {
+  EXPECT_EQ(parseHumanDuration("3m12s"), 192);
+  EXPECT_EQ(parseHumanDuration("2y40d"), 2 * 365 * 86400 + 40 * 86400);
+  EXPECT_EQ(parseHumanDuration("5x"), -1);
+  EXPECT_EQ(ageCell(R"x("2 (1s ago)")x", 5), R"x("2 (6s ago)")x");
+  EXPECT_EQ(ageCell(R"x("2 (9m55s ago)")x", 10), R"x("2 (10m ago)")x");
+  EXPECT_EQ(ageCell(R"x("Running")x", 10), R"x("Running")x");
+  EXPECT_EQ(ageCell("3", 10), "3");
+}
+
 TEST(JsonStream, SplitsAcrossArbitraryChunks) {
   std::string stream = R"({"type":"ADDED","object":{"a":"}{\"x"}})" "\n" R"({"type":"DELETED","object":{"b":[1,2,{"c":"]"}]}})" "\n";
   for (size_t chunk = 1; chunk <= stream.size(); ++chunk) {
