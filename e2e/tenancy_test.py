@@ -280,6 +280,24 @@ class TenancyTest(unittest.TestCase):
                         self.pki.ca_cert)
         self.assertEqual(status, 503)  # past the limiter and the grants: hub-2 just lacks edge-1's tunnel
 
+    def test_registry_records_which_hub_holds_each_cluster(self):
+        def holders(cluster):
+            out = self.platform.ctl_json("cluster", "endpoints", cluster)
+            return sorted(e["hub"] for e in out["endpoints"])
+        e2e.wait_until(lambda: holders("edge-1") == ["hub-1"], timeout=15, what="edge-1 held by hub-1")
+        e2e.wait_until(lambda: holders("edge-2") == ["hub-2"], timeout=15, what="edge-2 held by hub-2")
+
+    def test_zz_disabled_cluster_loses_its_tunnel_until_enabled(self):
+        self.platform.ctl("cluster", "disable", "edge-2")
+        try:
+            e2e.wait_until(lambda: "is disabled" in open(self.work.join("agent-edge-2.log")).read(),
+                           timeout=20, what="edge-2's agent refused")
+            self.refused(self.bob2, "get", "configmaps", "-n", "a", code="")
+        finally:
+            self.platform.ctl("cluster", "enable", "edge-2")
+        e2e.wait_until(lambda: e2e.kubectl(self.bob2, "get", "configmaps", "-n", "a", check=False).returncode == 0,
+                       timeout=30, what="edge-2 back after enable")
+
     def test_zz_audit_log_has_a_line_per_request(self):
         marker = f"audit-check-{os.getpid()}"
         status, _ = raw(self.hub1.users, f"/clusters/edge-1/api/v1/namespaces/a/configmaps/{marker}",
@@ -303,6 +321,28 @@ class TenancyTest(unittest.TestCase):
         text = open(self.audit_path).read()
         self.assertNotIn(self.alice_token, text)
         self.assertNotIn(self.alice_token.split(".")[-1], text)
+
+    def test_zzz_metaserver_outage_hub_keeps_serving_and_says_so(self):
+        """Last: it stops the metaserver for good."""
+        t = type(self)
+        token = t.alice_token
+        path = "/clusters/edge-1/api/v1/namespaces/a/configmaps"
+        self.assertEqual(raw(t.hub1.users, path, token, t.pki.ca_cert)[0], 200)
+        t.platform.meta.stop()
+
+        def readyz():
+            conn = http.client.HTTPConnection(*t.hub1.admin.rsplit(":", 1), timeout=5)
+            conn.request("GET", "/readyz")
+            r = conn.getresponse()
+            body = r.read().decode()
+            conn.close()
+            return r.status, body
+        e2e.wait_until(lambda: "degraded" in readyz()[1], timeout=10, what="readyz degraded")
+        self.assertEqual(readyz()[0], 200)
+        t.hub1.proc.wait_for_log(r"metaserver unreachable", timeout=10)
+        self.assertEqual(raw(t.hub1.users, path, token, t.pki.ca_cert)[0], 200)
+        self.assertEqual(raw(t.hub1.users, "/clusters/edge-1/api/v1/namespaces/b/configmaps", token,
+                             t.pki.ca_cert)[0], 403)
 
 
 if __name__ == "__main__":

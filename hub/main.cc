@@ -327,6 +327,31 @@ int main(int argc, char** argv) {
                             {"metaserver", o.metaserver_url.empty() ? "none" : o.metaserver_url}});
   ready = true;
 
+  // A cluster disabled (or deleted) in the metaserver loses its tunnel here, not only new ones.
+  std::function<void()> police_tunnels;
+  auto police_timer = std::make_shared<asio::steady_timer>(io);
+  if (metaserver) {
+    police_tunnels = [&, police_timer] {
+      police_timer->expires_after(std::chrono::seconds(1));
+      police_timer->async_wait([&](const boost::system::error_code& ec) {
+        if (ec) return;
+        auto snap = metaserver->snapshot();
+        if (snap->clusters_loaded) {
+          for (const auto& t : registry->snapshot()) {
+            auto it = snap->clusters->find(t.cluster);
+            if (it == snap->clusters->end() || it->second.disabled) {
+              log::warn("closing the tunnel of a cluster the metaserver disabled or removed", {{"cluster", t.cluster}});
+              t.mux->shutdown(proto::GoAwayCode::kUnauthorized,
+                              "cluster \"" + t.cluster + "\" is disabled or unknown in the metaserver");
+            }
+          }
+        }
+        police_tunnels();
+      });
+    };
+    police_tunnels();
+  }
+
   net::runIoContext(io, static_cast<int>(o.threads), [&] {
     ready = false;
     tunnels.stop();
@@ -336,6 +361,7 @@ int main(int argc, char** argv) {
       t.mux->shutdown(proto::GoAwayCode::kDraining, "hub shutting down");
     }
     if (metaserver) metaserver->stop();
+    police_timer->cancel();
     // Give GOAWAYs a moment to reach the agents, then stop.
     auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(500));
     timer->async_wait([&io, timer](const boost::system::error_code&) { io.stop(); });
