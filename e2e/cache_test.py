@@ -104,7 +104,7 @@ class CacheTest(unittest.TestCase):
         try:
             cls.pki = e2e.Pki(cls.work.join("pki"))
             cls.standin, cls.standin_url = e2e.start_standin(
-                cls.work, cls.pki, EDGE_TOKEN, extra=["--bookmark-interval", "1s"])
+                cls.work, cls.pki, EDGE_TOKEN, extra=["--bookmark-interval", "1s", "--seed-pods", "300"])
             cls.procs.append(cls.standin)
             tokens = e2e.write_token_file(cls.work.join("tokens.csv"), [(USER_TOKEN, "carol", "u-3", [])])
             cls.hub = e2e.Hub(cls.work, cls.pki, tokens, extra=[

@@ -182,8 +182,37 @@ asio::awaitable<CacheServeResult> serveFromCache(ClientConnection* client,
 
   if (!d.watch) {
     cache::CacheAnswer a = cache::answerFromCache(d, nowUnix());
-    std::string h = head(a.status, a.content_type, a.body.size(), keep_alive, false, stale);
     result.status = a.status;
+    if (a.page) {
+      // A large list: encoded and written a chunk at a time, never as one giant string.
+      std::string h = head(a.status, a.content_type, 0, keep_alive, true, stale);
+      if (!co_await client->write(h)) {
+        result.kind = CacheServeResult::Kind::kConnectionLost;
+        co_return result;
+      }
+      cache::ListEncoder encoder(d.store->info(), *a.page, a.encoding, a.columns);
+      std::string chunk = encoder.head();
+      bool more = true;
+      while (more) {
+        more = encoder.next(&chunk, 256 * 1024);
+        if (!more) chunk += encoder.tail();
+        if (!co_await writeChunk(client, chunk)) {
+          result.kind = CacheServeResult::Kind::kConnectionLost;
+          co_return result;
+        }
+        result.bytes += chunk.size();
+        chunk.clear();
+      }
+      static constexpr std::string_view kEnd = "0\r\n\r\n";
+      if (!co_await client->write(kEnd)) {
+        result.kind = CacheServeResult::Kind::kConnectionLost;
+        co_return result;
+      }
+      result.kind = CacheServeResult::Kind::kServed;
+      result.close = !keep_alive;
+      co_return result;
+    }
+    std::string h = head(a.status, a.content_type, a.body.size(), keep_alive, false, stale);
     if (!co_await client->write(h, a.body)) {
       result.kind = CacheServeResult::Kind::kConnectionLost;
       co_return result;

@@ -219,6 +219,12 @@ CacheAnswer answerFromCache(const CacheDecision& d, int64_t now_unix) {
                              code == 410 ? "Expired" : "BadRequest");
     return a;
   }
+  if (page->items.size() > kStreamListItems) {
+    a.page = std::make_shared<ListPage>(std::move(*page));
+    a.encoding = enc;
+    a.columns = std::move(columns);
+    return a;
+  }
   a.body = encodeList(t, *page, enc, columns);
   return a;
 }

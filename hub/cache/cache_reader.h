@@ -53,7 +53,14 @@ struct CacheAnswer {
   int status = 200;
   std::string content_type;
   std::string body;
+  /// Set instead of `body` for large lists: the caller streams them with a ListEncoder.
+  std::shared_ptr<ListPage> page;
+  Encoding encoding;
+  std::string columns;
 };
+
+/// Lists with more items than this are streamed rather than encoded into one string.
+inline constexpr size_t kStreamListItems = 256;
 
 /// Renders a GET or LIST from the store (after the consistency wait).
 CacheAnswer answerFromCache(const CacheDecision& d, int64_t now_unix);

@@ -316,40 +316,51 @@ std::string encodeObject(const TypeInfo& type, const CachedObject& o, const Enco
   return out;
 }
 
+std::string ListEncoder::head() const {
+  if (enc_.table) return tableHead(page_.rv, page_.continue_token, page_.remaining, columns_);
+  std::string out = "{\"kind\":";
+  out += quote(type_.kind + "List");
+  out += ",\"apiVersion\":";
+  out += quote(type_.groupVersion());
+  out += ",\"metadata\":{\"resourceVersion\":\"";
+  out += std::to_string(page_.rv);
+  out += '"';
+  if (!page_.continue_token.empty()) {
+    out += ",\"continue\":";
+    out += quote(page_.continue_token);
+    out += ",\"remainingItemCount\":";
+    out += std::to_string(page_.remaining);
+  }
+  out += "},\"items\":[";
+  return out;
+}
+
+bool ListEncoder::next(std::string* out, size_t budget) {
+  size_t start = out->size();
+  while (index_ < page_.items.size() && out->size() - start < budget) {
+    if (index_ > 0) *out += ',';
+    const CachedObject& o = *page_.items[index_++];
+    if (enc_.table) {
+      appendRow(*out, o, enc_);
+    } else {
+      *out += enc_.items_have_type_meta ? o.json : withoutTypeMeta(o.json);
+    }
+  }
+  return index_ < page_.items.size();
+}
+
+std::string ListEncoder::tail() const { return "]}"; }
+
 std::string encodeList(const TypeInfo& type, const ListPage& page, const Encoding& enc,
                        const std::string& columns) {
-  std::string out;
+  ListEncoder e(type, page, enc, columns);
+  std::string out = e.head();
   size_t estimate = 256;
   for (const auto& o : page.items) estimate += (enc.table ? o->metadata.size() + 64 : o->json.size()) + 1;
   out.reserve(estimate);
-  if (enc.table) {
-    out = tableHead(page.rv, page.continue_token, page.remaining, columns);
-    for (size_t i = 0; i < page.items.size(); ++i) {
-      if (i > 0) out += ',';
-      appendRow(out, *page.items[i], enc);
-    }
-    out += "]}";
-    return out;
+  while (e.next(&out, SIZE_MAX)) {
   }
-  out += "{\"kind\":";
-  out += quote(type.kind + "List");
-  out += ",\"apiVersion\":";
-  out += quote(type.groupVersion());
-  out += ",\"metadata\":{\"resourceVersion\":\"";
-  out += std::to_string(page.rv);
-  out += '"';
-  if (!page.continue_token.empty()) {
-    out += ",\"continue\":";
-    out += quote(page.continue_token);
-    out += ",\"remainingItemCount\":";
-    out += std::to_string(page.remaining);
-  }
-  out += "},\"items\":[";
-  for (size_t i = 0; i < page.items.size(); ++i) {
-    if (i > 0) out += ',';
-    out += enc.items_have_type_meta ? page.items[i]->json : withoutTypeMeta(page.items[i]->json);
-  }
-  out += "]}";
+  out += e.tail();
   return out;
 }
 

@@ -67,6 +67,25 @@ std::string encodeObject(const TypeInfo& type, const CachedObject& o, const Enco
                          const std::string& columns);
 std::string encodeList(const TypeInfo& type, const ListPage& page, const Encoding& enc,
                        const std::string& columns);
+
+/// The same answer produced piece by piece, so that a large LIST is written to the client as it
+/// is encoded instead of being built as one giant string.
+class ListEncoder {
+ public:
+  ListEncoder(const TypeInfo& type, const ListPage& page, const Encoding& enc, const std::string& columns)
+      : type_(type), page_(page), enc_(enc), columns_(columns) {}
+  std::string head() const;
+  /// Appends items until about `budget` bytes were added; false once all are out.
+  bool next(std::string* out, size_t budget);
+  std::string tail() const;
+
+ private:
+  const TypeInfo& type_;
+  const ListPage& page_;
+  const Encoding& enc_;
+  const std::string& columns_;
+  size_t index_ = 0;
+};
 /// `with_columns`: the first event of a Table watch carries the column definitions.
 std::string encodeWatchEvent(const TypeInfo& type, const Event& e, const Encoding& enc,
                              const std::string& columns, bool with_columns);
