@@ -17,6 +17,7 @@
 #include <boost/beast/websocket/ssl.hpp>
 
 #include "common/log/log.h"
+#include "common/net/listener.h"
 #include "common/net/tls.h"
 
 namespace kubehub::tunnel {
@@ -309,19 +310,10 @@ TunnelListener::TunnelListener(asio::io_context& io, std::shared_ptr<asio::ssl::
 TunnelListener::~TunnelListener() { stop(); }
 
 absl::StatusOr<net::HostPort> TunnelListener::start(const net::HostPort& address) {
-  boost::system::error_code ec;
-  auto ip = asio::ip::make_address(address.host, ec);
-  if (ec) return absl::InvalidArgumentError("invalid listen address " + address.str());
-  tcp::endpoint ep(ip, address.port);
-  auto& a = impl_->acceptor;
-  a.open(ep.protocol(), ec);
-  if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) a.bind(ep, ec);
-  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return absl::UnavailableError("cannot listen on " + address.str() + ": " + ec.message());
-  auto bound = a.local_endpoint(ec);
-  asio::co_spawn(a.get_executor(), Impl::acceptLoop(impl_), asio::detached);
-  return net::HostPort{bound.address().to_string(), bound.port()};
+  auto bound = net::openListener(impl_->acceptor, address);
+  if (!bound.ok()) return bound.status();
+  asio::co_spawn(impl_->acceptor.get_executor(), Impl::acceptLoop(impl_), asio::detached);
+  return bound;
 }
 
 void TunnelListener::stop() {

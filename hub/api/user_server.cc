@@ -19,6 +19,7 @@
 #include "common/k8s/cluster_path.h"
 #include "common/k8s/status_body.h"
 #include "common/log/log.h"
+#include "common/net/listener.h"
 #include "common/k8s/request_info.h"
 #include "common/net/http_headers.h"
 #include <nlohmann/json.hpp>
@@ -732,19 +733,10 @@ UserServer::UserServer(asio::io_context& io, std::shared_ptr<asio::ssl::context>
 UserServer::~UserServer() { stop(); }
 
 absl::StatusOr<net::HostPort> UserServer::start(const net::HostPort& address) {
-  boost::system::error_code ec;
-  auto ip = asio::ip::make_address(address.host, ec);
-  if (ec) return absl::InvalidArgumentError("invalid listen address " + address.str());
-  tcp::endpoint ep(ip, address.port);
-  auto& a = impl_->acceptor;
-  a.open(ep.protocol(), ec);
-  if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) a.bind(ep, ec);
-  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return absl::UnavailableError("cannot listen on " + address.str() + ": " + ec.message());
-  auto bound = a.local_endpoint(ec);
-  asio::co_spawn(a.get_executor(), Impl::acceptLoop(impl_), asio::detached);
-  return net::HostPort{bound.address().to_string(), bound.port()};
+  auto bound = net::openListener(impl_->acceptor, address);
+  if (!bound.ok()) return bound.status();
+  asio::co_spawn(impl_->acceptor.get_executor(), Impl::acceptLoop(impl_), asio::detached);
+  return bound;
 }
 
 void UserServer::stop() {
