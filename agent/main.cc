@@ -47,13 +47,18 @@ struct Options {
   std::chrono::milliseconds response_timeout{60000};
 
   absl::Status validate() {
-    if (hub_url.empty()) return absl::InvalidArgumentError("--hub-url is required (e.g. wss://hub.example.com:8444/tunnel)");
+    if (hub_url.empty())
+      return absl::InvalidArgumentError(
+          "--hub-url is required (e.g. wss://hub.example.com:8444/tunnel)");
     if (tls_cert.empty() || tls_key.empty()) {
-      return absl::InvalidArgumentError("--tls-cert and --tls-key are required (the agent's client certificate for its cluster)");
+      return absl::InvalidArgumentError(
+          "--tls-cert and --tls-key are required (the agent's client certificate for its cluster)");
     }
     if (cluster.empty()) cluster = certificateFileCn(tls_cert);
-    if (cluster.empty()) return absl::InvalidArgumentError("--cluster is required (the certificate names no cluster)");
-    if (!k8s::isDnsLabel(cluster)) return absl::InvalidArgumentError("--cluster must be a DNS label, got \"" + cluster + "\"");
+    if (cluster.empty())
+      return absl::InvalidArgumentError("--cluster is required (the certificate names no cluster)");
+    if (!k8s::isDnsLabel(cluster))
+      return absl::InvalidArgumentError("--cluster must be a DNS label, got \"" + cluster + "\"");
     if (backoff_base.count() <= 0 || backoff_max < backoff_base) {
       return absl::InvalidArgumentError("--backoff-base must be > 0 and <= --backoff-max");
     }
@@ -65,32 +70,40 @@ struct Options {
 
 int main(int argc, char** argv) {
   Options o;
-  config::FlagSet flags("kubehub-agent",
-                        "The kubehub agent: runs in an edge cluster, dials the hub and executes the "
-                        "requests it forwards against the local API server.");
+  config::FlagSet flags(
+      "kubehub-agent",
+      "The kubehub agent: runs in an edge cluster, dials the hub and executes the "
+      "requests it forwards against the local API server.");
   flags.addString("hub-url", &o.hub_url, "the hub's tunnel endpoint, wss://HOST:PORT/tunnel");
   flags.addString("cluster", &o.cluster, "this cluster's name (default: the CN of --tls-cert)");
-  flags.addString("tls-cert", &o.tls_cert, "PEM client certificate identifying this cluster to the hub");
+  flags.addString("tls-cert", &o.tls_cert,
+                  "PEM client certificate identifying this cluster to the hub");
   flags.addString("tls-key", &o.tls_key, "PEM private key of --tls-cert");
-  flags.addString("hub-ca", &o.hub_ca, "PEM CA bundle that signed the hub's certificate (default: system roots)");
-  flags.addString("kubeconfig", &o.kubeconfig, "kubeconfig of the edge API server (default: in-cluster ServiceAccount)");
+  flags.addString("hub-ca", &o.hub_ca,
+                  "PEM CA bundle that signed the hub's certificate (default: system roots)");
+  flags.addString("kubeconfig", &o.kubeconfig,
+                  "kubeconfig of the edge API server (default: in-cluster ServiceAccount)");
   flags.addString("context", &o.context, "kubeconfig context (default: current-context)");
   flags.addString("admin-listen", &o.admin_listen, "HOST:PORT for /healthz, /readyz, /metrics");
   flags.addString("log-level", &o.log_level, "debug, info, warn or error");
   flags.addDuration("backoff-base", &o.backoff_base, "first reconnect delay ceiling (full jitter)");
   flags.addDuration("backoff-max", &o.backoff_max, "largest reconnect delay ceiling");
-  flags.addDuration("response-timeout", &o.response_timeout, "how long to wait for the API server's response head");
+  flags.addDuration("response-timeout", &o.response_timeout,
+                    "how long to wait for the API server's response head");
   if (auto s = flags.parse(argc, argv); !s.ok()) net::exitWithConfigError("kubehub-agent", s);
   if (flags.helpRequested()) {
     std::fputs(flags.usage().c_str(), stdout);
     return 0;
   }
   if (!flags.args().empty()) {
-    net::exitWithConfigError("kubehub-agent", absl::InvalidArgumentError("unexpected argument " + flags.args()[0]));
+    net::exitWithConfigError("kubehub-agent",
+                             absl::InvalidArgumentError("unexpected argument " + flags.args()[0]));
   }
   log::Level level;
   if (!log::parseLevel(o.log_level, &level)) {
-    net::exitWithConfigError("kubehub-agent", absl::InvalidArgumentError("--log-level must be debug, info, warn or error"));
+    net::exitWithConfigError(
+        "kubehub-agent",
+        absl::InvalidArgumentError("--log-level must be debug, info, warn or error"));
   }
   if (auto s = o.validate(); !s.ok()) net::exitWithConfigError("kubehub-agent", s);
   log::init("agent", level);
@@ -98,7 +111,8 @@ int main(int argc, char** argv) {
   auto hub = net::parseUrl(o.hub_url);
   if (!hub.ok()) net::exitWithConfigError("kubehub-agent", hub.status());
   if (hub->scheme != "wss") {
-    net::exitWithConfigError("kubehub-agent", absl::InvalidArgumentError("--hub-url must start with wss://"));
+    net::exitWithConfigError("kubehub-agent",
+                             absl::InvalidArgumentError("--hub-url must start with wss://"));
   }
   auto admin_listen = net::parseHostPort(o.admin_listen);
   if (!admin_listen.ok()) net::exitWithConfigError("kubehub-agent", admin_listen.status());
@@ -110,14 +124,13 @@ int main(int argc, char** argv) {
   if (!tls.ok()) net::exitWithConfigError("kubehub-agent", tls.status());
 
   absl::StatusOr<agent::KubeTarget> target =
-      o.kubeconfig.empty()
-          ? agent::loadInCluster(
-                [](const char* name) -> std::optional<std::string> {
-                  const char* v = std::getenv(name);
-                  return v ? std::optional<std::string>(v) : std::nullopt;
-                },
-                "/var/run/secrets/kubernetes.io/serviceaccount")
-          : agent::loadKubeconfig(o.kubeconfig, o.context);
+      o.kubeconfig.empty() ? agent::loadInCluster(
+                                 [](const char* name) -> std::optional<std::string> {
+                                   const char* v = std::getenv(name);
+                                   return v ? std::optional<std::string>(v) : std::nullopt;
+                                 },
+                                 "/var/run/secrets/kubernetes.io/serviceaccount")
+                           : agent::loadKubeconfig(o.kubeconfig, o.context);
   if (!target.ok()) net::exitWithConfigError("kubehub-agent", target.status());
 
   asio::io_context io(1);
@@ -127,7 +140,8 @@ int main(int argc, char** argv) {
   std::string source = target->source;
   auto state = std::make_shared<agent::AgentState>();
   upstream_options.metrics = state->metrics;
-  auto upstream = agent::UpstreamClient::create(io.get_executor(), std::move(*target), upstream_options);
+  auto upstream =
+      agent::UpstreamClient::create(io.get_executor(), std::move(*target), upstream_options);
   if (!upstream.ok()) net::exitWithConfigError("kubehub-agent", upstream.status());
 
   net::HttpServerOptions admin_options;
@@ -148,8 +162,11 @@ int main(int argc, char** argv) {
   auto admin_bound = admin.start(*admin_listen);
   if (!admin_bound.ok()) net::exitWithConfigError("kubehub-agent", admin_bound.status());
   log::info("admin listening", {{"address", admin_bound->str()}});
-  log::info("agent started", {{"cluster", o.cluster}, {"version", kVersion}, {"api_server", api},
-                              {"credentials", source}, {"hub", o.hub_url}});
+  log::info("agent started", {{"cluster", o.cluster},
+                              {"version", kVersion},
+                              {"api_server", api},
+                              {"credentials", source},
+                              {"hub", o.hub_url}});
 
   agent::TunnelClientOptions tunnel_options;
   tunnel_options.hub = *hub;

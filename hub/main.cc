@@ -6,8 +6,8 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <nlohmann/json.hpp>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "common/config/flags.h"
@@ -61,10 +61,12 @@ struct Options {
 
   absl::Status validate() {
     if (tls_cert.empty() || tls_key.empty()) {
-      return absl::InvalidArgumentError("--tls-cert and --tls-key are required (the users' HTTPS endpoint)");
+      return absl::InvalidArgumentError(
+          "--tls-cert and --tls-key are required (the users' HTTPS endpoint)");
     }
     if (agent_ca.empty()) {
-      return absl::InvalidArgumentError("--agent-ca is required (the CA that signs agents' client certificates)");
+      return absl::InvalidArgumentError(
+          "--agent-ca is required (the CA that signs agents' client certificates)");
     }
     if (token_file.empty() && metaserver_url.empty()) {
       return absl::InvalidArgumentError(
@@ -72,7 +74,9 @@ struct Options {
           "--token-file (static break-glass tokens)");
     }
     if (!metaserver_url.empty() && metaserver_token_file.empty()) {
-      return absl::InvalidArgumentError("--metaserver-token-file is required with --metaserver-url (a token of a user with the hub role)");
+      return absl::InvalidArgumentError(
+          "--metaserver-token-file is required with --metaserver-url (a token of a user with the "
+          "hub role)");
     }
     if (tenant_rate_milli < 0 || tenant_burst < 1) {
       return absl::InvalidArgumentError("--tenant-rate must be >= 0 and --tenant-burst >= 1");
@@ -93,9 +97,11 @@ struct Options {
     if (max_streams < 1 || max_streams > 65536) {
       return absl::InvalidArgumentError("--max-streams must be between 1 and 65536");
     }
-    if (ping_interval.count() < 100) return absl::InvalidArgumentError("--ping-interval must be at least 100ms");
+    if (ping_interval.count() < 100)
+      return absl::InvalidArgumentError("--ping-interval must be at least 100ms");
     if (tunnel_idle_timeout < 2 * ping_interval) {
-      return absl::InvalidArgumentError("--tunnel-idle-timeout must be at least twice --ping-interval");
+      return absl::InvalidArgumentError(
+          "--tunnel-idle-timeout must be at least twice --ping-interval");
     }
     return absl::OkStatus();
   }
@@ -109,51 +115,71 @@ int main(int argc, char** argv) {
                         "The kubehub hub: terminates agents' tunnels and serves users' Kubernetes "
                         "requests at https://HUB/clusters/CLUSTER/...");
   flags.addString("listen", &o.listen, "HOST:PORT of the users' HTTPS endpoint (port 0: any)");
-  flags.addString("tunnel-listen", &o.tunnel_listen, "HOST:PORT where agents connect (mTLS WebSocket)");
+  flags.addString("tunnel-listen", &o.tunnel_listen,
+                  "HOST:PORT where agents connect (mTLS WebSocket)");
   flags.addString("admin-listen", &o.admin_listen, "HOST:PORT for /healthz, /readyz, /metrics");
   flags.addString("tls-cert", &o.tls_cert, "PEM certificate (chain) of the users' endpoint");
   flags.addString("tls-key", &o.tls_key, "PEM private key of the users' endpoint");
-  flags.addString("tunnel-tls-cert", &o.tunnel_tls_cert, "PEM certificate of the tunnel listener (default: --tls-cert)");
-  flags.addString("tunnel-tls-key", &o.tunnel_tls_key, "PEM key of the tunnel listener (default: --tls-key)");
+  flags.addString("tunnel-tls-cert", &o.tunnel_tls_cert,
+                  "PEM certificate of the tunnel listener (default: --tls-cert)");
+  flags.addString("tunnel-tls-key", &o.tunnel_tls_key,
+                  "PEM key of the tunnel listener (default: --tls-key)");
   flags.addString("agent-ca", &o.agent_ca, "PEM CA bundle that signs agents' client certificates");
   flags.addString("token-file", &o.token_file,
-                  "static break-glass bearer tokens, CSV: token,user,uid,\"group1,group2\" (not limited by grants)");
-  flags.addString("metaserver-url", &o.metaserver_url, "the metaserver (tokens, grants, registry), https://HOST:PORT");
-  flags.addString("metaserver-token-file", &o.metaserver_token_file, "file holding this hub's metaserver token (hub role)");
-  flags.addString("metaserver-ca", &o.metaserver_ca, "PEM CA bundle of the metaserver's certificate (default: system roots)");
-  flags.addString("audit-log", &o.audit_log, "audit log: - for stdout, a file path (rotated by size), or empty for none");
-  flags.addInt("audit-log-max-bytes", &o.audit_log_max_bytes, "rotate the audit log file beyond this size");
+                  "static break-glass bearer tokens, CSV: token,user,uid,\"group1,group2\" (not "
+                  "limited by grants)");
+  flags.addString("metaserver-url", &o.metaserver_url,
+                  "the metaserver (tokens, grants, registry), https://HOST:PORT");
+  flags.addString("metaserver-token-file", &o.metaserver_token_file,
+                  "file holding this hub's metaserver token (hub role)");
+  flags.addString("metaserver-ca", &o.metaserver_ca,
+                  "PEM CA bundle of the metaserver's certificate (default: system roots)");
+  flags.addString("audit-log", &o.audit_log,
+                  "audit log: - for stdout, a file path (rotated by size), or empty for none");
+  flags.addInt("audit-log-max-bytes", &o.audit_log_max_bytes,
+               "rotate the audit log file beyond this size");
   flags.addInt("audit-log-max-files", &o.audit_log_max_files, "rotated audit log files kept");
-  flags.addInt("tenant-rate-milli", &o.tenant_rate_milli, "requests per 1000 seconds each tenant may make (0: unlimited)");
+  flags.addInt("tenant-rate-milli", &o.tenant_rate_milli,
+               "requests per 1000 seconds each tenant may make (0: unlimited)");
   flags.addInt("tenant-burst", &o.tenant_burst, "requests a tenant may make in a burst");
-  flags.addString("advertise-host", &o.advertise_host, "host name other components reach this hub at (default: the hub id)");
-  flags.addString("hub-id", &o.hub_id, "this hub's identity in logs and the protocol (default: hostname)");
+  flags.addString("advertise-host", &o.advertise_host,
+                  "host name other components reach this hub at (default: the hub id)");
+  flags.addString("hub-id", &o.hub_id,
+                  "this hub's identity in logs and the protocol (default: hostname)");
   flags.addString("log-level", &o.log_level, "debug, info, warn or error");
   flags.addInt("threads", &o.threads, "I/O threads (default: one per core)");
-  flags.addDuration("response-timeout", &o.response_timeout, "how long to wait for an edge's response head");
+  flags.addDuration("response-timeout", &o.response_timeout,
+                    "how long to wait for an edge's response head");
   flags.addDuration("ping-interval", &o.ping_interval, "tunnel heartbeat interval");
-  flags.addDuration("tunnel-idle-timeout", &o.tunnel_idle_timeout, "a tunnel with no traffic for this long is dropped");
+  flags.addDuration("tunnel-idle-timeout", &o.tunnel_idle_timeout,
+                    "a tunnel with no traffic for this long is dropped");
   flags.addInt("stream-window", &o.stream_window, "per-stream flow-control window in bytes");
   flags.addInt("max-streams", &o.max_streams, "concurrent streams per tunnel");
   flags.addString("cache-resources", &o.cache_resources,
                   "types answered from the hub cache: resource[.group],... (default: read-heavy "
                   "built-ins, never secrets; \"none\" disables the cache)");
-  flags.addInt("cache-max-bytes", &o.cache_max_bytes, "cached bytes per cluster before types fall back to forwarding");
-  flags.addInt("cache-window", &o.cache_window, "recent events kept per type for watches resuming from a resourceVersion");
-  flags.addDuration("cache-bookmark-interval", &o.cache_bookmark_interval, "bookmark cadence of watches served from the cache");
-  flags.addDuration("cache-consistency-timeout", &o.cache_consistency_timeout,
-                    "how long a read waits for the cache to catch up with the edge before it is forwarded");
+  flags.addInt("cache-max-bytes", &o.cache_max_bytes,
+               "cached bytes per cluster before types fall back to forwarding");
+  flags.addInt("cache-window", &o.cache_window,
+               "recent events kept per type for watches resuming from a resourceVersion");
+  flags.addDuration("cache-bookmark-interval", &o.cache_bookmark_interval,
+                    "bookmark cadence of watches served from the cache");
+  flags.addDuration(
+      "cache-consistency-timeout", &o.cache_consistency_timeout,
+      "how long a read waits for the cache to catch up with the edge before it is forwarded");
   if (auto s = flags.parse(argc, argv); !s.ok()) net::exitWithConfigError("kubehub-hub", s);
   if (flags.helpRequested()) {
     std::fputs(flags.usage().c_str(), stdout);
     return 0;
   }
   if (!flags.args().empty()) {
-    net::exitWithConfigError("kubehub-hub", absl::InvalidArgumentError("unexpected argument " + flags.args()[0]));
+    net::exitWithConfigError("kubehub-hub",
+                             absl::InvalidArgumentError("unexpected argument " + flags.args()[0]));
   }
   log::Level level;
   if (!log::parseLevel(o.log_level, &level)) {
-    net::exitWithConfigError("kubehub-hub", absl::InvalidArgumentError("--log-level must be debug, info, warn or error"));
+    net::exitWithConfigError("kubehub-hub", absl::InvalidArgumentError(
+                                                "--log-level must be debug, info, warn or error"));
   }
   if (auto s = o.validate(); !s.ok()) net::exitWithConfigError("kubehub-hub", s);
   log::init("hub", level);
@@ -174,26 +200,32 @@ int main(int argc, char** argv) {
     if (!tokens.ok()) net::exitWithConfigError("kubehub-hub", tokens.status());
     static_tokens = std::make_shared<const hub::StaticTokenAuthenticator>(std::move(*tokens));
   }
-  auto audit_log = hub::AuditLog::open(o.audit_log, static_cast<size_t>(std::max<int64_t>(o.audit_log_max_bytes, 0)),
-                                       static_cast<int>(o.audit_log_max_files));
+  auto audit_log = hub::AuditLog::open(
+      o.audit_log, static_cast<size_t>(std::max<int64_t>(o.audit_log_max_bytes, 0)),
+      static_cast<int>(o.audit_log_max_files));
   if (!audit_log.ok()) net::exitWithConfigError("kubehub-hub", audit_log.status());
   std::shared_ptr<hub::AuditLog> audit(std::move(*audit_log));
   std::string metaserver_token;
   if (!o.metaserver_url.empty()) {
     std::ifstream in(o.metaserver_token_file);
     if (!in.good()) {
-      net::exitWithConfigError("kubehub-hub", absl::InvalidArgumentError("--metaserver-token-file \"" +
-                                                                        o.metaserver_token_file + "\" cannot be read"));
+      net::exitWithConfigError(
+          "kubehub-hub", absl::InvalidArgumentError("--metaserver-token-file \"" +
+                                                    o.metaserver_token_file + "\" cannot be read"));
     }
     std::getline(in, metaserver_token);
-    while (!metaserver_token.empty() && (metaserver_token.back() == '\r' || metaserver_token.back() == ' ')) {
+    while (!metaserver_token.empty() &&
+           (metaserver_token.back() == '\r' || metaserver_token.back() == ' ')) {
       metaserver_token.pop_back();
     }
     if (metaserver_token.empty()) {
-      net::exitWithConfigError("kubehub-hub", absl::InvalidArgumentError("--metaserver-token-file is empty"));
+      net::exitWithConfigError("kubehub-hub",
+                               absl::InvalidArgumentError("--metaserver-token-file is empty"));
     }
     if (!net::parseUrl(o.metaserver_url).ok()) {
-      net::exitWithConfigError("kubehub-hub", absl::InvalidArgumentError("--metaserver-url \"" + o.metaserver_url + "\" is not a URL"));
+      net::exitWithConfigError(
+          "kubehub-hub",
+          absl::InvalidArgumentError("--metaserver-url \"" + o.metaserver_url + "\" is not a URL"));
     }
   }
 
@@ -221,13 +253,16 @@ int main(int argc, char** argv) {
   auth->setMetrics(metrics);
   if (metaserver) metrics->setMetaserver(metaserver);
   std::shared_ptr<hub::RateLimiter> limiter;
-  if (o.tenant_rate > 0) limiter = std::make_shared<hub::RateLimiter>(o.tenant_rate, static_cast<double>(o.tenant_burst));
+  if (o.tenant_rate > 0)
+    limiter =
+        std::make_shared<hub::RateLimiter>(o.tenant_rate, static_cast<double>(o.tenant_burst));
   hub::AgentSessionOptions session_options;
   session_options.hub_id = o.hub_id;
   session_options.mux.ping_interval = o.ping_interval;
   session_options.mux.idle_timeout = o.tunnel_idle_timeout;
   session_options.mux.stream_window = static_cast<uint32_t>(o.stream_window);
-  session_options.mux.connection_window = static_cast<uint32_t>(std::max<int64_t>(o.stream_window * 64, 16 << 20));
+  session_options.mux.connection_window =
+      static_cast<uint32_t>(std::max<int64_t>(o.stream_window * 64, 16 << 20));
   session_options.mux.max_streams = static_cast<uint32_t>(o.max_streams);
 
   tunnel::TunnelListener tunnels(
@@ -263,8 +298,11 @@ int main(int argc, char** argv) {
     if (req.path == "/readyz") {
       if (!ready.load()) return {503, "text/plain", "starting\n", {}};
       if (metaserver && !metaserver->ready()) {
-        return {503, "text/plain", "waiting for signing keys, grants and clusters from the metaserver: " +
-                                       metaserver->health() + "\n", {}};
+        return {503,
+                "text/plain",
+                "waiting for signing keys, grants and clusters from the metaserver: " +
+                    metaserver->health() + "\n",
+                {}};
       }
       if (metaserver && metaserver->health() != "ok") {
         // Still serving users with what it knows: ready, but say it is degraded.
@@ -277,9 +315,14 @@ int main(int argc, char** argv) {
       nlohmann::json list = nlohmann::json::array();
       for (const auto& c : cache->all()) {
         for (const auto& t : c->state()) {
-          list.push_back({{"cluster", c->cluster()}, {"resource", t.resource}, {"version", t.version},
-                          {"synced", t.synced}, {"live", t.live}, {"objects", t.objects},
-                          {"bytes", t.bytes}, {"resourceVersion", std::to_string(t.rv)}});
+          list.push_back({{"cluster", c->cluster()},
+                          {"resource", t.resource},
+                          {"version", t.version},
+                          {"synced", t.synced},
+                          {"live", t.live},
+                          {"objects", t.objects},
+                          {"bytes", t.bytes},
+                          {"resourceVersion", std::to_string(t.rv)}});
         }
       }
       return {200, "application/json", nlohmann::json{{"types", list}}.dump(), {}};
@@ -294,7 +337,8 @@ int main(int argc, char** argv) {
                                 {"discovered", !t.discovery.empty()}};
         if (!t.discovery.empty()) {
           auto d = nlohmann::json::parse(t.discovery, nullptr, false);
-          if (!d.is_discarded() && d.contains("resources")) entry["resources"] = d["resources"].size();
+          if (!d.is_discarded() && d.contains("resources"))
+            entry["resources"] = d["resources"].size();
         }
         list.push_back(entry);
       }
@@ -322,7 +366,9 @@ int main(int argc, char** argv) {
                              "wss://" + advertise(*tunnel_bound) + "/tunnel");
     metaserver->start();
   }
-  log::info("hub started", {{"hub_id", o.hub_id}, {"version", kVersion}, {"threads", o.threads},
+  log::info("hub started", {{"hub_id", o.hub_id},
+                            {"version", kVersion},
+                            {"threads", o.threads},
                             {"static_tokens", static_tokens ? static_tokens->size() : 0},
                             {"metaserver", o.metaserver_url.empty() ? "none" : o.metaserver_url}});
   ready = true;
@@ -340,9 +386,11 @@ int main(int argc, char** argv) {
           for (const auto& t : registry->snapshot()) {
             auto it = snap->clusters->find(t.cluster);
             if (it == snap->clusters->end() || it->second.disabled) {
-              log::warn("closing the tunnel of a cluster the metaserver disabled or removed", {{"cluster", t.cluster}});
-              t.mux->shutdown(proto::GoAwayCode::kUnauthorized,
-                              "cluster \"" + t.cluster + "\" is disabled or unknown in the metaserver");
+              log::warn("closing the tunnel of a cluster the metaserver disabled or removed",
+                        {{"cluster", t.cluster}});
+              t.mux->shutdown(
+                  proto::GoAwayCode::kUnauthorized,
+                  "cluster \"" + t.cluster + "\" is disabled or unknown in the metaserver");
             }
           }
         }

@@ -59,27 +59,34 @@ struct Options {
 
   absl::Status validate() {
     if (database_url.empty()) {
-      return absl::InvalidArgumentError("--database-url is required (libpq conninfo or postgresql:// URI)");
+      return absl::InvalidArgumentError(
+          "--database-url is required (libpq conninfo or postgresql:// URI)");
     }
     if (auto s = validateConninfo(database_url); !s.ok()) return s;
     if (insecure_http && (!tls_cert.empty() || !tls_key.empty())) {
-      return absl::InvalidArgumentError("--insecure-http and --tls-cert/--tls-key exclude each other");
+      return absl::InvalidArgumentError(
+          "--insecure-http and --tls-cert/--tls-key exclude each other");
     }
     if (!insecure_http && (tls_cert.empty() || tls_key.empty())) {
       return absl::InvalidArgumentError(
-          "--tls-cert and --tls-key are required (or --insecure-http for plain HTTP on a trusted host)");
+          "--tls-cert and --tls-key are required (or --insecure-http for plain HTTP on a trusted "
+          "host)");
     }
     if (!admin_token.empty() && !admin_token_file.empty()) {
       return absl::InvalidArgumentError("give --admin-token or --admin-token-file, not both");
     }
-    if (ca_cert.empty() != ca_key.empty()) return absl::InvalidArgumentError("--ca-cert and --ca-key go together");
+    if (ca_cert.empty() != ca_key.empty())
+      return absl::InvalidArgumentError("--ca-cert and --ca-key go together");
     if (!hub_url.empty()) {
       auto u = net::parseUrl(hub_url);
-      if (!u.ok()) return absl::InvalidArgumentError("--hub-url: " + std::string(u.status().message()));
-      if (u->scheme != "https") return absl::InvalidArgumentError("--hub-url must be an https:// URL");
+      if (!u.ok())
+        return absl::InvalidArgumentError("--hub-url: " + std::string(u.status().message()));
+      if (u->scheme != "https")
+        return absl::InvalidArgumentError("--hub-url must be an https:// URL");
       while (!hub_url.empty() && hub_url.back() == '/') hub_url.pop_back();
     }
-    if (threads < 1 || threads > 256) return absl::InvalidArgumentError("--threads must be between 1 and 256");
+    if (threads < 1 || threads > 256)
+      return absl::InvalidArgumentError("--threads must be between 1 and 256");
     if (db_pool_size == 0) db_pool_size = threads;
     if (db_pool_size < 1 || db_pool_size > 1000) {
       return absl::InvalidArgumentError("--db-pool-size must be between 1 and 1000");
@@ -87,14 +94,19 @@ struct Options {
     if (max_body_bytes < 1024 || max_body_bytes > (64 << 20)) {
       return absl::InvalidArgumentError("--max-body-bytes must be between 1024 and 67108864");
     }
-    for (auto [name, d] : {std::pair{"--token-ttl", token_ttl}, {"--max-token-ttl", max_token_ttl},
-                           {"--kubeconfig-ttl", kubeconfig_ttl}, {"--bootstrap-ttl", bootstrap_ttl},
-                           {"--agent-cert-ttl", agent_cert_ttl}, {"--hub-cert-ttl", hub_cert_ttl},
+    for (auto [name, d] : {std::pair{"--token-ttl", token_ttl},
+                           {"--max-token-ttl", max_token_ttl},
+                           {"--kubeconfig-ttl", kubeconfig_ttl},
+                           {"--bootstrap-ttl", bootstrap_ttl},
+                           {"--agent-cert-ttl", agent_cert_ttl},
+                           {"--hub-cert-ttl", hub_cert_ttl},
                            {"--registry-ttl", registry_ttl}}) {
-      if (d < std::chrono::seconds(1)) return absl::InvalidArgumentError(std::string(name) + " must be at least 1s");
+      if (d < std::chrono::seconds(1))
+        return absl::InvalidArgumentError(std::string(name) + " must be at least 1s");
     }
     if (token_ttl > max_token_ttl || kubeconfig_ttl > max_token_ttl) {
-      return absl::InvalidArgumentError("--token-ttl and --kubeconfig-ttl must not exceed --max-token-ttl");
+      return absl::InvalidArgumentError(
+          "--token-ttl and --kubeconfig-ttl must not exceed --max-token-ttl");
     }
     return absl::OkStatus();
   }
@@ -102,13 +114,16 @@ struct Options {
 
 absl::StatusOr<std::string> readFile(const std::string& path, std::string_view what) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::InvalidArgumentError(std::string(what) + " \"" + path + "\" cannot be read");
+  if (!in)
+    return absl::InvalidArgumentError(std::string(what) + " \"" + path + "\" cannot be read");
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
 }
 
-int64_t seconds(std::chrono::milliseconds d) { return std::chrono::duration_cast<std::chrono::seconds>(d).count(); }
+int64_t seconds(std::chrono::milliseconds d) {
+  return std::chrono::duration_cast<std::chrono::seconds>(d).count();
+}
 
 /// Connects for start-up, waiting up to `wait` for PostgreSQL to come up.
 std::unique_ptr<PgConnection> connectAtStart(const Options& o) {
@@ -117,7 +132,8 @@ std::unique_ptr<PgConnection> connectAtStart(const Options& o) {
   for (;;) {
     auto c = PgConnection::connect(o.database_url);
     if (c.ok()) return std::move(*c);
-    if (c.status().code() != absl::StatusCode::kUnavailable || std::chrono::steady_clock::now() >= deadline) {
+    if (c.status().code() != absl::StatusCode::kUnavailable ||
+        std::chrono::steady_clock::now() >= deadline) {
       net::exitWithConfigError(kProgram, c.status());
     }
     if (!logged) {
@@ -148,9 +164,11 @@ class Janitor {
     std::unique_lock lk(mu_);
     while (!cv_.wait_for(lk, std::chrono::seconds(5), [this] { return stop_; })) {
       lk.unlock();
-      if (auto s = tokens->reload(); !s.ok()) log::debug("signing key reload failed", {{"error", s.message()}});
+      if (auto s = tokens->reload(); !s.ok())
+        log::debug("signing key reload failed", {{"error", s.message()}});
       if (std::chrono::steady_clock::now() >= next_prune) {
-        if (auto s = store->pruneExpired(); !s.ok()) log::debug("prune failed", {{"error", s.message()}});
+        if (auto s = store->pruneExpired(); !s.ok())
+          log::debug("prune failed", {{"error", s.message()}});
         next_prune = std::chrono::steady_clock::now() + std::chrono::seconds(60);
       }
       lk.lock();
@@ -166,31 +184,44 @@ class Janitor {
 
 int main(int argc, char** argv) {
   Options o;
-  config::FlagSet flags(kProgram,
-                        "The kubehub metaserver: tenants, users, clusters, grants, tokens, kubeconfigs, the "
-                        "tunnel CA and the hub registry, on PostgreSQL. REST API under /api/v1/, described "
-                        "at /openapi.json.");
+  config::FlagSet flags(
+      kProgram,
+      "The kubehub metaserver: tenants, users, clusters, grants, tokens, kubeconfigs, the "
+      "tunnel CA and the hub registry, on PostgreSQL. REST API under /api/v1/, described "
+      "at /openapi.json.");
   flags.addString("listen", &o.listen, "HOST:PORT of the REST API (port 0: any)");
   flags.addString("admin-listen", &o.admin_listen, "HOST:PORT for /healthz, /readyz, /metrics");
   flags.addString("tls-cert", &o.tls_cert, "PEM certificate (chain) of the REST API");
   flags.addString("tls-key", &o.tls_key, "PEM private key of the REST API");
-  flags.addBool("insecure-http", &o.insecure_http, "serve the REST API over plain HTTP (local use only)");
-  flags.addString("database-url", &o.database_url, "PostgreSQL: libpq conninfo or postgresql:// URI");
-  flags.addString("admin-token-file", &o.admin_token_file, "file holding the bootstrap admin token");
-  flags.addString("admin-token", &o.admin_token, "the bootstrap admin token (prefer the file or the env variable)");
-  flags.addString("hub-url", &o.hub_url, "https://HOST[:PORT] of the hubs' users' endpoint, for kubeconfigs");
-  flags.addString("hub-ca-file", &o.hub_ca_file, "PEM CA bundle of the hubs' serving certificates, for kubeconfigs");
-  flags.addString("public-url", &o.public_url, "this metaserver's URL as agents see it (default: the bound address)");
-  flags.addString("ca-cert", &o.ca_cert, "PEM tunnel CA certificate (default: generated and kept in the database)");
+  flags.addBool("insecure-http", &o.insecure_http,
+                "serve the REST API over plain HTTP (local use only)");
+  flags.addString("database-url", &o.database_url,
+                  "PostgreSQL: libpq conninfo or postgresql:// URI");
+  flags.addString("admin-token-file", &o.admin_token_file,
+                  "file holding the bootstrap admin token");
+  flags.addString("admin-token", &o.admin_token,
+                  "the bootstrap admin token (prefer the file or the env variable)");
+  flags.addString("hub-url", &o.hub_url,
+                  "https://HOST[:PORT] of the hubs' users' endpoint, for kubeconfigs");
+  flags.addString("hub-ca-file", &o.hub_ca_file,
+                  "PEM CA bundle of the hubs' serving certificates, for kubeconfigs");
+  flags.addString("public-url", &o.public_url,
+                  "this metaserver's URL as agents see it (default: the bound address)");
+  flags.addString("ca-cert", &o.ca_cert,
+                  "PEM tunnel CA certificate (default: generated and kept in the database)");
   flags.addString("ca-key", &o.ca_key, "PEM tunnel CA private key, with --ca-cert");
   flags.addString("issuer", &o.issuer, "the tokens' iss claim");
   flags.addDuration("token-ttl", &o.token_ttl, "default lifetime of issued tokens");
-  flags.addDuration("max-token-ttl", &o.max_token_ttl, "longest lifetime a token may be issued with");
-  flags.addDuration("kubeconfig-ttl", &o.kubeconfig_ttl, "default lifetime of a kubeconfig's token");
-  flags.addDuration("bootstrap-ttl", &o.bootstrap_ttl, "default lifetime of a cluster bootstrap token");
+  flags.addDuration("max-token-ttl", &o.max_token_ttl,
+                    "longest lifetime a token may be issued with");
+  flags.addDuration("kubeconfig-ttl", &o.kubeconfig_ttl,
+                    "default lifetime of a kubeconfig's token");
+  flags.addDuration("bootstrap-ttl", &o.bootstrap_ttl,
+                    "default lifetime of a cluster bootstrap token");
   flags.addDuration("agent-cert-ttl", &o.agent_cert_ttl, "lifetime of agents' client certificates");
   flags.addDuration("hub-cert-ttl", &o.hub_cert_ttl, "lifetime of hubs' serving certificates");
-  flags.addDuration("registry-ttl", &o.registry_ttl, "a hub without a heartbeat for this long is gone");
+  flags.addDuration("registry-ttl", &o.registry_ttl,
+                    "a hub without a heartbeat for this long is gone");
   flags.addDuration("db-wait", &o.db_wait, "how long to wait for PostgreSQL at start");
   flags.addInt("threads", &o.threads, "request threads (requests block on PostgreSQL)");
   flags.addInt("db-pool-size", &o.db_pool_size, "PostgreSQL connections (default: --threads)");
@@ -202,11 +233,13 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (!flags.args().empty()) {
-    net::exitWithConfigError(kProgram, absl::InvalidArgumentError("unexpected argument " + flags.args()[0]));
+    net::exitWithConfigError(kProgram,
+                             absl::InvalidArgumentError("unexpected argument " + flags.args()[0]));
   }
   log::Level level;
   if (!log::parseLevel(o.log_level, &level)) {
-    net::exitWithConfigError(kProgram, absl::InvalidArgumentError("--log-level must be debug, info, warn or error"));
+    net::exitWithConfigError(
+        kProgram, absl::InvalidArgumentError("--log-level must be debug, info, warn or error"));
   }
   if (auto s = o.validate(); !s.ok()) net::exitWithConfigError(kProgram, s);
   log::init("metaserver", level);
@@ -219,12 +252,14 @@ int main(int argc, char** argv) {
     auto text = readFile(o.admin_token_file, "--admin-token-file");
     if (!text.ok()) net::exitWithConfigError(kProgram, text.status());
     o.admin_token = *text;
-    while (!o.admin_token.empty() && std::isspace(static_cast<unsigned char>(o.admin_token.back()))) {
+    while (!o.admin_token.empty() &&
+           std::isspace(static_cast<unsigned char>(o.admin_token.back()))) {
       o.admin_token.pop_back();
     }
   }
   if (!o.admin_token.empty() && o.admin_token.size() < 16) {
-    net::exitWithConfigError(kProgram, absl::InvalidArgumentError("the admin token must have at least 16 characters"));
+    net::exitWithConfigError(
+        kProgram, absl::InvalidArgumentError("the admin token must have at least 16 characters"));
   }
   ApiOptions api;
   api.issuer = o.issuer;
@@ -240,8 +275,9 @@ int main(int argc, char** argv) {
     auto pem = readFile(o.hub_ca_file, "--hub-ca-file");
     if (!pem.ok()) net::exitWithConfigError(kProgram, pem.status());
     if (pem->find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
-      net::exitWithConfigError(kProgram, absl::InvalidArgumentError("--hub-ca-file \"" + o.hub_ca_file +
-                                                                    "\" holds no PEM certificate"));
+      net::exitWithConfigError(kProgram,
+                               absl::InvalidArgumentError("--hub-ca-file \"" + o.hub_ca_file +
+                                                          "\" holds no PEM certificate"));
     }
     api.hub_ca_pem = *pem;
   }
@@ -266,24 +302,31 @@ int main(int argc, char** argv) {
     auto conn = connectAtStart(o);
     auto report = applyMigrations(*conn, builtinMigrations());
     if (!report.ok()) net::exitWithConfigError(kProgram, report.status());
-    log::info("database schema ready", {{"applied", report->applied}, {"already_applied", report->already_applied},
+    log::info("database schema ready", {{"applied", report->applied},
+                                        {"already_applied", report->already_applied},
                                         {"version", builtinMigrations().back().version}});
   }
-  auto pool = std::make_shared<PgPool>(o.database_url, static_cast<size_t>(o.db_pool_size), std::chrono::seconds(5));
-  auto store = std::make_shared<Store>(pool, std::chrono::duration_cast<std::chrono::seconds>(o.registry_ttl));
+  auto pool = std::make_shared<PgPool>(o.database_url, static_cast<size_t>(o.db_pool_size),
+                                       std::chrono::seconds(5));
+  auto store = std::make_shared<Store>(
+      pool, std::chrono::duration_cast<std::chrono::seconds>(o.registry_ttl));
   auto secrets = bootstrapSecrets(
       *pool, [] { return TokenService::newKey(); },
-      [] { return CertificateAuthority::generate("kubehub-tunnel-ca", 3650); }, !ca_files.has_value());
+      [] { return CertificateAuthority::generate("kubehub-tunnel-ca", 3650); },
+      !ca_files.has_value());
   if (!secrets.ok()) net::exitWithConfigError(kProgram, secrets);
   if (!ca_files) {
     auto stored = store->loadCa();
     if (!stored.ok()) net::exitWithConfigError(kProgram, stored.status());
-    if (!*stored) net::exitWithConfigError(kProgram, absl::InternalError("the CA is missing from the database"));
+    if (!*stored)
+      net::exitWithConfigError(kProgram,
+                               absl::InternalError("the CA is missing from the database"));
     ca_files = **stored;
   }
   auto ca = CertificateAuthority::load(*ca_files);
   if (!ca.ok()) net::exitWithConfigError(kProgram, ca.status());
-  auto tokens = std::make_shared<TokenService>(*store, o.issuer, std::chrono::seconds(api.max_token_ttl));
+  auto tokens =
+      std::make_shared<TokenService>(*store, o.issuer, std::chrono::seconds(api.max_token_ttl));
   if (auto s = tokens->reload(); !s.ok()) net::exitWithConfigError(kProgram, s);
   auto metrics = std::make_shared<Metrics>(pool);
 
@@ -293,7 +336,8 @@ int main(int argc, char** argv) {
   api_options.max_body_bytes = static_cast<size_t>(o.max_body_bytes);
   api_options.tls = tls;
   std::shared_ptr<ApiServer> server;
-  net::HttpServer api_http(io, api_options, [&server](net::HttpRequest& req) { return server->handle(req); });
+  net::HttpServer api_http(io, api_options,
+                           [&server](net::HttpRequest& req) { return server->handle(req); });
   auto api_bound = api_http.start(*listen);
   if (!api_bound.ok()) net::exitWithConfigError(kProgram, api_bound.status());
   if (o.public_url.empty()) {
@@ -309,7 +353,8 @@ int main(int argc, char** argv) {
     if (req.path == "/healthz" || req.path == "/livez") return {200, "text/plain", "ok\n", {}};
     if (req.path == "/readyz") {
       if (!ready.load()) return {503, "text/plain", "shutting down\n", {}};
-      if (auto s = pool->ping(); !s.ok()) return {503, "text/plain", std::string(s.message()) + "\n", {}};
+      if (auto s = pool->ping(); !s.ok())
+        return {503, "text/plain", std::string(s.message()) + "\n", {}};
       return {200, "text/plain", "ok\n", {}};
     }
     if (req.path == "/metrics") return {200, "text/plain; version=0.0.4", metrics->render(), {}};
@@ -319,10 +364,13 @@ int main(int argc, char** argv) {
   if (!admin_bound.ok()) net::exitWithConfigError(kProgram, admin_bound.status());
   Janitor janitor(store, tokens);
 
-  double startup_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  double startup_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   log::info("api listening", {{"address", api_bound->str()}, {"tls", !o.insecure_http}});
   log::info("admin listening", {{"address", admin_bound->str()}});
-  log::info("metaserver started", {{"version", kVersion}, {"threads", o.threads}, {"db_pool", o.db_pool_size},
+  log::info("metaserver started", {{"version", kVersion},
+                                   {"threads", o.threads},
+                                   {"db_pool", o.db_pool_size},
                                    {"startup_ms", static_cast<int64_t>(startup_ms)},
                                    {"admin_token", o.admin_token.empty() ? "none" : "set"}});
   net::runIoContext(io, static_cast<int>(o.threads), [&] {

@@ -11,7 +11,8 @@ void putU16(std::string& out, uint16_t v) {
 }
 
 void putU32(std::string& out, uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+  for (int shift = 24; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((v >> shift) & 0xff));
 }
 
 void putString(std::string& out, std::string_view s) {
@@ -62,17 +63,28 @@ class Reader {
 bool isTokenChar(char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
       return true;
     default:
       return false;
   }
 }
 
-bool knownType(uint8_t t) {
-  return (t >= 0x01 && t <= 0x07) || (t >= 0x10 && t <= 0x13);
-}
+bool knownType(uint8_t t) { return (t >= 0x01 && t <= 0x07) || (t >= 0x10 && t <= 0x13); }
 
 bool connectionLevel(FrameType t) {
   switch (t) {
@@ -117,31 +129,50 @@ absl::Status readHeaders(Reader& r, Headers* headers) {
 
 std::string_view frameTypeName(FrameType type) {
   switch (type) {
-    case FrameType::kHello: return "HELLO";
-    case FrameType::kWelcome: return "WELCOME";
-    case FrameType::kGoAway: return "GOAWAY";
-    case FrameType::kPing: return "PING";
-    case FrameType::kPong: return "PONG";
-    case FrameType::kWindow: return "WINDOW";
-    case FrameType::kControl: return "CONTROL";
-    case FrameType::kOpen: return "OPEN";
-    case FrameType::kResponse: return "RESPONSE";
-    case FrameType::kData: return "DATA";
-    case FrameType::kReset: return "RESET";
+    case FrameType::kHello:
+      return "HELLO";
+    case FrameType::kWelcome:
+      return "WELCOME";
+    case FrameType::kGoAway:
+      return "GOAWAY";
+    case FrameType::kPing:
+      return "PING";
+    case FrameType::kPong:
+      return "PONG";
+    case FrameType::kWindow:
+      return "WINDOW";
+    case FrameType::kControl:
+      return "CONTROL";
+    case FrameType::kOpen:
+      return "OPEN";
+    case FrameType::kResponse:
+      return "RESPONSE";
+    case FrameType::kData:
+      return "DATA";
+    case FrameType::kReset:
+      return "RESET";
   }
   return "UNKNOWN";
 }
 
 std::string_view resetCodeName(ResetCode code) {
   switch (code) {
-    case ResetCode::kCancel: return "cancel";
-    case ResetCode::kProtocolError: return "protocol_error";
-    case ResetCode::kFlowControlError: return "flow_control_error";
-    case ResetCode::kRefused: return "refused";
-    case ResetCode::kUpstreamUnavailable: return "upstream_unavailable";
-    case ResetCode::kTimeout: return "timeout";
-    case ResetCode::kInternal: return "internal";
-    case ResetCode::kTunnelClosed: return "tunnel_closed";
+    case ResetCode::kCancel:
+      return "cancel";
+    case ResetCode::kProtocolError:
+      return "protocol_error";
+    case ResetCode::kFlowControlError:
+      return "flow_control_error";
+    case ResetCode::kRefused:
+      return "refused";
+    case ResetCode::kUpstreamUnavailable:
+      return "upstream_unavailable";
+    case ResetCode::kTimeout:
+      return "timeout";
+    case ResetCode::kInternal:
+      return "internal";
+    case ResetCode::kTunnelClosed:
+      return "tunnel_closed";
   }
   return "unknown";
 }
@@ -251,8 +282,8 @@ absl::StatusOr<RequestHead> decodeRequestHead(std::string_view payload) {
   if (head.method.empty() || !isValidHeader(head.method, "")) {
     return absl::InvalidArgumentError("invalid method");
   }
-  if (head.target.empty() || head.target.front() != '/' ||
-      !isValidHeader("x", head.target) || head.target.find(' ') != std::string::npos) {
+  if (head.target.empty() || head.target.front() != '/' || !isValidHeader("x", head.target) ||
+      head.target.find(' ') != std::string::npos) {
     return absl::InvalidArgumentError("invalid request target");
   }
   absl::Status s = readHeaders(r, &head.headers);
@@ -294,7 +325,8 @@ std::string encodeWindow(uint32_t increment) {
 absl::StatusOr<uint32_t> decodeWindow(std::string_view payload) {
   Reader r(payload);
   uint32_t inc = 0;
-  if (!r.u32(&inc) || !r.done()) return absl::InvalidArgumentError("WINDOW payload must be 4 bytes");
+  if (!r.u32(&inc) || !r.done())
+    return absl::InvalidArgumentError("WINDOW payload must be 4 bytes");
   if (inc == 0 || inc > (1u << 30)) return absl::InvalidArgumentError("invalid WINDOW increment");
   return inc;
 }
@@ -313,9 +345,8 @@ absl::StatusOr<ResetInfo> decodeReset(std::string_view payload) {
   if (!r.u32(&code) || !r.str(&info.reason) || !r.done()) {
     return absl::InvalidArgumentError("malformed RESET payload");
   }
-  info.code = code <= static_cast<uint32_t>(ResetCode::kTunnelClosed)
-                  ? static_cast<ResetCode>(code)
-                  : ResetCode::kInternal;
+  info.code = code <= static_cast<uint32_t>(ResetCode::kTunnelClosed) ? static_cast<ResetCode>(code)
+                                                                      : ResetCode::kInternal;
   return info;
 }
 

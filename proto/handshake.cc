@@ -31,7 +31,8 @@ absl::Status getString(const nlohmann::json& j, const char* key, std::string* ou
     return absl::InvalidArgumentError(std::string("field ") + key + " must be a string");
   }
   *out = it->get<std::string>();
-  if (out->size() > 256) return absl::InvalidArgumentError(std::string("field ") + key + " too long");
+  if (out->size() > 256)
+    return absl::InvalidArgumentError(std::string("field ") + key + " too long");
   return absl::OkStatus();
 }
 

@@ -81,10 +81,12 @@ asio::awaitable<std::string> session(const TunnelClientOptions& o,
   transport->setReadDeadline(std::chrono::milliseconds(0));
   if (ec) co_return "no WELCOME from the hub: " + ec.message();
   auto frame = proto::decodeSingleFrame(transport->message());
-  if (!frame.ok()) co_return "malformed frame from the hub: " + std::string(frame.status().message());
+  if (!frame.ok())
+    co_return "malformed frame from the hub: " + std::string(frame.status().message());
   if (frame->type == FrameType::kGoAway) {
     auto info = proto::decodeGoAway(frame->payload);
-    co_return "the hub refused the agent: " + (info.ok() ? info->reason : std::string("(unreadable reason)"));
+    co_return "the hub refused the agent: " +
+        (info.ok() ? info->reason : std::string("(unreadable reason)"));
   }
   if (frame->type != FrameType::kWelcome) co_return "the hub did not answer HELLO with WELCOME";
   auto welcome = proto::decodeWelcome(frame->payload);
@@ -111,7 +113,8 @@ asio::awaitable<std::string> session(const TunnelClientOptions& o,
   state->connects++;
   state->metrics->tunnelUp();
   log::info("tunnel up", {{"hub", o.hub.host + ":" + std::to_string(o.hub.port)},
-                          {"hub_id", welcome->hub_id}, {"cluster", o.cluster}});
+                          {"hub_id", welcome->hub_id},
+                          {"cluster", o.cluster}});
   std::string reason = co_await mux->run();
   state->tunnel_up = false;
   state->metrics->tunnelDown();
@@ -121,7 +124,8 @@ asio::awaitable<std::string> session(const TunnelClientOptions& o,
 
 }  // namespace
 
-asio::awaitable<void> runTunnelClient(TunnelClientOptions o, std::shared_ptr<UpstreamClient> upstream,
+asio::awaitable<void> runTunnelClient(TunnelClientOptions o,
+                                      std::shared_ptr<UpstreamClient> upstream,
                                       std::shared_ptr<AgentState> state) {
   auto ex = co_await asio::this_coro::executor;
   std::mt19937_64 rng(std::random_device{}());
@@ -142,7 +146,8 @@ asio::awaitable<void> runTunnelClient(TunnelClientOptions o, std::shared_ptr<Ups
     }
     auto delay = backoff.next(rng);
     state->metrics->backoff(static_cast<double>(delay.count()) / 1000.0);
-    log::warn("tunnel down, will retry", {{"hub", where}, {"reason", reason},
+    log::warn("tunnel down, will retry", {{"hub", where},
+                                          {"reason", reason},
                                           {"attempt", backoff.attempts()},
                                           {"retry_in_ms", delay.count()}});
     timer.expires_after(delay);

@@ -10,7 +10,8 @@ absl::StatusOr<std::vector<ResourceType>> parseResourceList(std::string_view jso
                                                             const std::string& group,
                                                             const std::string& version) {
   auto j = nlohmann::json::parse(json, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("resources") || !j["resources"].is_array()) {
+  if (j.is_discarded() || !j.is_object() || !j.contains("resources") ||
+      !j["resources"].is_array()) {
     return absl::InvalidArgumentError("not an APIResourceList");
   }
   std::vector<ResourceType> out;
@@ -38,7 +39,8 @@ absl::StatusOr<std::vector<ResourceType>> parseResourceList(std::string_view jso
     out.push_back(std::move(t));
   }
   for (auto& [parent, sub] : subs) {
-    if (auto it = index.find(parent); it != index.end()) out[it->second].subresources.push_back(sub);
+    if (auto it = index.find(parent); it != index.end())
+      out[it->second].subresources.push_back(sub);
   }
   return out;
 }

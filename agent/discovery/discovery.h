@@ -5,10 +5,9 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
 #include "agent/forward/upstream_client.h"

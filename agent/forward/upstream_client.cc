@@ -64,11 +64,11 @@ bool isUpgradeRequest(const proto::RequestHead& head) { return net::isUpgrade(he
 }  // namespace
 
 struct UpstreamClient::Impl {
-  Impl(asio::any_io_executor e, KubeTarget t, UpstreamOptions o, std::shared_ptr<asio::ssl::context> c)
+  Impl(asio::any_io_executor e, KubeTarget t, UpstreamOptions o,
+       std::shared_ptr<asio::ssl::context> c)
       : ex(std::move(e)), target(std::move(t)), options(o), tls(std::move(c)), tokens(target) {
-    host_header = target.server.host.find(':') != std::string::npos
-                      ? "[" + target.server.host + "]"
-                      : target.server.host;
+    host_header = target.server.host.find(':') != std::string::npos ? "[" + target.server.host + "]"
+                                                                    : target.server.host;
     if (target.server.port != 443) host_header += ":" + std::to_string(target.server.port);
   }
 
@@ -107,7 +107,8 @@ asio::awaitable<absl::StatusOr<ConnPtr>> connect(UpstreamClient::Impl* impl) {
   if (hec) {
     std::string detail = hec.message();
     long verify = SSL_get_verify_result(conn->stream.native_handle());
-    if (verify != X509_V_OK) detail += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
+    if (verify != X509_V_OK)
+      detail += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
     co_return absl::UnavailableError("TLS handshake with " + where + ": " + detail);
   }
   lowest.expires_never();
@@ -184,8 +185,8 @@ asio::awaitable<bool> uploadBody(Conn* c, std::shared_ptr<tunnel::Stream> stream
       if (chunked) {
         char line[24];
         int len = std::snprintf(line, sizeof(line), "%zx\r\n", n);
-        ok = co_await writeUpstream(c, std::string_view(line, static_cast<size_t>(len)), chunk->data,
-                                    "\r\n");
+        ok = co_await writeUpstream(c, std::string_view(line, static_cast<size_t>(len)),
+                                    chunk->data, "\r\n");
       } else {
         ok = co_await writeUpstream(c, chunk->data);
       }
@@ -260,7 +261,8 @@ asio::awaitable<bool> download(UpstreamClient::Impl* impl, Conn* c,
   }
   lowest.expires_never();
   if (impl->options.metrics) {
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - sent_at).count();
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - sent_at).count();
     impl->options.metrics->upstreamRequest(ec ? 0 : static_cast<int>(parser->get().result_int()),
                                            seconds);
   }
@@ -292,7 +294,8 @@ asio::awaitable<bool> download(UpstreamClient::Impl* impl, Conn* c,
     auto [rec, rn] = co_await http::async_read_some(c->stream, c->buffer, *parser, kUseTuple);
     if (rec == http::error::need_buffer) rec = {};
     if (rec) {
-      stream->reset(proto::ResetCode::kUpstreamUnavailable, "API server response: " + rec.message());
+      stream->reset(proto::ResetCode::kUpstreamUnavailable,
+                    "API server response: " + rec.message());
       co_return false;
     }
     size_t got = buf.size() - parser->get().body().size;
@@ -306,14 +309,16 @@ asio::awaitable<bool> download(UpstreamClient::Impl* impl, Conn* c,
 }
 
 asio::awaitable<void> forwardInner(std::shared_ptr<UpstreamClient> self, UpstreamClient::Impl* impl,
-                                   std::shared_ptr<tunnel::Stream> stream, proto::RequestHead head) {
+                                   std::shared_ptr<tunnel::Stream> stream,
+                                   proto::RequestHead head) {
   bool has_body = !stream->peerEnded();
   bool upgrade = isUpgradeRequest(head);
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto acquired = co_await acquire(impl);
     if (!acquired.ok()) {
       log::warn("cannot reach the API server", {{"error", acquired.status().message()}});
-      std::string text_0 = "the kubehub agent cannot reach its API server: " + std::string(acquired.status().message());
+      std::string text_0 = "the kubehub agent cannot reach its API server: " +
+                           std::string(acquired.status().message());
       co_await respondError(stream, 503, text_0);
       co_return;
     }
@@ -330,8 +335,9 @@ asio::awaitable<void> forwardInner(std::shared_ptr<UpstreamClient> self, Upstrea
     bool head_sent = false;
     bool reusable = false;
     if (has_body && !upgrade) {
-      auto [uploaded, keep] = co_await (uploadBody(conn.get(), stream, chunked) &&
-                                        download(impl, conn.get(), stream, head.method, &head_sent));
+      auto [uploaded, keep] =
+          co_await (uploadBody(conn.get(), stream, chunked) &&
+                    download(impl, conn.get(), stream, head.method, &head_sent));
       reusable = uploaded && keep;
     } else {
       reusable = co_await download(impl, conn.get(), stream, head.method, &head_sent);
@@ -373,8 +379,8 @@ asio::awaitable<void> UpstreamClient::forward(std::shared_ptr<UpstreamClient> se
   if (impl->options.metrics) impl->options.metrics->streamClosed();
 }
 
-asio::awaitable<absl::StatusOr<SimpleResponse>> UpstreamClient::get(std::shared_ptr<UpstreamClient> self,
-                                                                    std::string target) {
+asio::awaitable<absl::StatusOr<SimpleResponse>> UpstreamClient::get(
+    std::shared_ptr<UpstreamClient> self, std::string target) {
   Impl* impl = self->impl_.get();
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto acquired = co_await acquire(impl);

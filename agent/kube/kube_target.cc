@@ -15,7 +15,8 @@ namespace {
 
 absl::StatusOr<std::string> readFile(const std::string& path, std::string_view what) {
   std::ifstream in(path, std::ios::binary);
-  if (!in.good()) return absl::InvalidArgumentError(std::string(what) + " \"" + path + "\" cannot be read");
+  if (!in.good())
+    return absl::InvalidArgumentError(std::string(what) + " \"" + path + "\" cannot be read");
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
@@ -50,7 +51,8 @@ absl::StatusOr<std::string> decodeData(const YAML::Node& n, std::string_view wha
 }  // namespace
 
 absl::StatusOr<KubeTarget> parseKubeconfig(std::string_view yaml, const std::string& base_dir,
-                                           const std::string& context_name, const std::string& source) {
+                                           const std::string& context_name,
+                                           const std::string& source) {
   YAML::Node root;
   try {
     root = YAML::Load(std::string(yaml));
@@ -59,11 +61,15 @@ absl::StatusOr<KubeTarget> parseKubeconfig(std::string_view yaml, const std::str
   }
   try {
     std::string ctx_name = context_name;
-    if (ctx_name.empty() && root["current-context"]) ctx_name = root["current-context"].as<std::string>();
-    if (ctx_name.empty()) return absl::InvalidArgumentError(source + ": no current-context and no --context given");
+    if (ctx_name.empty() && root["current-context"])
+      ctx_name = root["current-context"].as<std::string>();
+    if (ctx_name.empty())
+      return absl::InvalidArgumentError(source + ": no current-context and no --context given");
     YAML::Node ctx = findNamed(root["contexts"], ctx_name);
-    if (!ctx || !ctx["context"]) return absl::InvalidArgumentError(source + ": context \"" + ctx_name + "\" not found");
-    std::string cluster_name = ctx["context"]["cluster"] ? ctx["context"]["cluster"].as<std::string>() : "";
+    if (!ctx || !ctx["context"])
+      return absl::InvalidArgumentError(source + ": context \"" + ctx_name + "\" not found");
+    std::string cluster_name =
+        ctx["context"]["cluster"] ? ctx["context"]["cluster"].as<std::string>() : "";
     std::string user_name = ctx["context"]["user"] ? ctx["context"]["user"].as<std::string>() : "";
     YAML::Node cluster = findNamed(root["clusters"], cluster_name);
     if (!cluster || !cluster["cluster"]) {
@@ -72,11 +78,15 @@ absl::StatusOr<KubeTarget> parseKubeconfig(std::string_view yaml, const std::str
     YAML::Node c = cluster["cluster"];
     KubeTarget t;
     t.source = source + " (context " + ctx_name + ")";
-    if (!c["server"]) return absl::InvalidArgumentError(source + ": cluster \"" + cluster_name + "\" has no server");
+    if (!c["server"])
+      return absl::InvalidArgumentError(source + ": cluster \"" + cluster_name +
+                                        "\" has no server");
     auto url = net::parseUrl(c["server"].as<std::string>());
-    if (!url.ok()) return absl::InvalidArgumentError(source + ": " + std::string(url.status().message()));
+    if (!url.ok())
+      return absl::InvalidArgumentError(source + ": " + std::string(url.status().message()));
     if (url->scheme != "https") {
-      return absl::InvalidArgumentError(source + ": the API server must be https (got " + url->scheme + ")");
+      return absl::InvalidArgumentError(source + ": the API server must be https (got " +
+                                        url->scheme + ")");
     }
     t.server = *url;
     t.server_name = c["tls-server-name"] ? c["tls-server-name"].as<std::string>() : url->host;
@@ -99,8 +109,9 @@ absl::StatusOr<KubeTarget> parseKubeconfig(std::string_view yaml, const std::str
                                           "not run; use a token, token file or client certificate");
       }
       if (u["auth-provider"]) {
-        return absl::InvalidArgumentError(source + ": user \"" + user_name +
-                                          "\" uses an auth-provider, which the agent does not support");
+        return absl::InvalidArgumentError(
+            source + ": user \"" + user_name +
+            "\" uses an auth-provider, which the agent does not support");
       }
       if (u["token"]) t.token = u["token"].as<std::string>();
       if (u["tokenFile"]) t.token_file = resolve(base_dir, u["tokenFile"].as<std::string>());
@@ -133,7 +144,8 @@ absl::StatusOr<KubeTarget> loadKubeconfig(const std::string& path, const std::st
 }
 
 absl::StatusOr<KubeTarget> loadInCluster(
-    const std::function<std::optional<std::string>(const char*)>& getenv, const std::string& sa_dir) {
+    const std::function<std::optional<std::string>(const char*)>& getenv,
+    const std::string& sa_dir) {
   auto host = getenv("KUBERNETES_SERVICE_HOST");
   auto port = getenv("KUBERNETES_SERVICE_PORT");
   if (!host || !port || host->empty() || port->empty()) {

@@ -28,7 +28,9 @@ bool isApiGroup(std::string_view s) {
   return isResourceName(s) && s.front() != '.' && s.back() != '.' && s.front() != '-';
 }
 
-absl::Status invalid(std::string_view what) { return absl::InvalidArgumentError(std::string(what)); }
+absl::Status invalid(std::string_view what) {
+  return absl::InvalidArgumentError(std::string(what));
+}
 
 }  // namespace
 
@@ -40,15 +42,18 @@ const std::vector<std::string_view>& knownVerbs() {
 
 absl::Status validateGrant(const Grant& g) {
   if (!k8s::isDnsLabel(g.name)) {
-    return invalid("grant name \"" + g.name + "\" must be a DNS label (lower-case letters, digits "
+    return invalid("grant name \"" + g.name +
+                   "\" must be a DNS label (lower-case letters, digits "
                    "and '-', at most 63 characters)");
   }
-  if (!k8s::isDnsLabel(g.tenant)) return invalid("grant tenant \"" + g.tenant + "\" is not a valid tenant name");
+  if (!k8s::isDnsLabel(g.tenant))
+    return invalid("grant tenant \"" + g.tenant + "\" is not a valid tenant name");
   if (g.cluster_names.empty() && g.cluster_selector.empty()) {
     return invalid("a grant needs clusters.names and/or clusters.selector");
   }
   for (const auto& c : g.cluster_names) {
-    if (c != "*" && !k8s::isDnsLabel(c)) return invalid("cluster name \"" + c + "\" is not a DNS label");
+    if (c != "*" && !k8s::isDnsLabel(c))
+      return invalid("cluster name \"" + c + "\" is not a DNS label");
   }
   if (!g.cluster_selector.empty()) {
     auto sel = LabelSelector::parse(g.cluster_selector);
@@ -59,10 +64,12 @@ absl::Status validateGrant(const Grant& g) {
   for (size_t i = 0; i < g.rules.size(); ++i) {
     const GrantRule& r = g.rules[i];
     std::string at = "rules[" + std::to_string(i) + "]";
-    if (r.api_groups.empty()) return invalid(at + ".apiGroups must not be empty (\"\" is the core group)");
+    if (r.api_groups.empty())
+      return invalid(at + ".apiGroups must not be empty (\"\" is the core group)");
     if (r.resources.empty()) return invalid(at + ".resources must not be empty");
     if (r.verbs.empty()) return invalid(at + ".verbs must not be empty");
-    if (r.namespaces.empty()) return invalid(at + ".namespaces must not be empty (use \"*\" for all)");
+    if (r.namespaces.empty())
+      return invalid(at + ".namespaces must not be empty (use \"*\" for all)");
     for (const auto& grp : r.api_groups) {
       if (!isApiGroup(grp)) return invalid(at + ": invalid API group \"" + grp + "\"");
     }
@@ -70,20 +77,26 @@ absl::Status validateGrant(const Grant& g) {
       if (res == "*") continue;
       size_t slash = res.find('/');
       std::string_view main = std::string_view(res).substr(0, slash);
-      std::string_view sub = slash == std::string::npos ? "" : std::string_view(res).substr(slash + 1);
+      std::string_view sub =
+          slash == std::string::npos ? "" : std::string_view(res).substr(slash + 1);
       bool ok = (main == "*" || isResourceName(main)) &&
                 (slash == std::string::npos || sub == "*" || isResourceName(sub)) &&
                 !(main == "*" && slash == std::string::npos);
-      if (!ok) return invalid(at + ": invalid resource \"" + res + "\" (e.g. pods, pods/log, pods/*, */scale, *)");
+      if (!ok)
+        return invalid(at + ": invalid resource \"" + res +
+                       "\" (e.g. pods, pods/log, pods/*, */scale, *)");
     }
     for (const auto& v : r.verbs) {
-      if (v != "*" && std::find(knownVerbs().begin(), knownVerbs().end(), v) == knownVerbs().end()) {
-        return invalid(at + ": unknown verb \"" + v +
-                       "\" (get, list, watch, create, update, patch, delete, deletecollection, proxy or *)");
+      if (v != "*" &&
+          std::find(knownVerbs().begin(), knownVerbs().end(), v) == knownVerbs().end()) {
+        return invalid(
+            at + ": unknown verb \"" + v +
+            "\" (get, list, watch, create, update, patch, delete, deletecollection, proxy or *)");
       }
     }
     for (const auto& ns : r.namespaces) {
-      if (ns != "*" && !k8s::isDnsLabel(ns)) return invalid(at + ": invalid namespace \"" + ns + "\"");
+      if (ns != "*" && !k8s::isDnsLabel(ns))
+        return invalid(at + ": invalid namespace \"" + ns + "\"");
     }
   }
   return absl::OkStatus();
@@ -134,11 +147,13 @@ Decision authorize(const std::vector<Grant>& grants, const AccessRequest& q) {
                      (q.namespace_name.empty() ? " (all namespaces or cluster-scoped)"
                                                : " in namespace " + q.namespace_name);
   if (!any_cluster) {
-    return Decision{false, "", "user \"" + q.user + "\" of tenant \"" + q.tenant +
-                                   "\" has no grant for cluster \"" + q.cluster + "\""};
+    return Decision{false, "",
+                    "user \"" + q.user + "\" of tenant \"" + q.tenant +
+                        "\" has no grant for cluster \"" + q.cluster + "\""};
   }
-  return Decision{false, "", "no grant allows user \"" + q.user + "\" of tenant \"" + q.tenant +
-                                 "\" to " + what + " in cluster \"" + q.cluster + "\""};
+  return Decision{false, "",
+                  "no grant allows user \"" + q.user + "\" of tenant \"" + q.tenant + "\" to " +
+                      what + " in cluster \"" + q.cluster + "\""};
 }
 
 }  // namespace kubehub::auth

@@ -56,9 +56,8 @@ class Lexer {
   std::string_view word() {
     skipSpace();
     size_t start = pos_;
-    while (pos_ < text_.size() &&
-           (alnum(text_[pos_]) || text_[pos_] == '-' || text_[pos_] == '_' || text_[pos_] == '.' ||
-            text_[pos_] == '/')) {
+    while (pos_ < text_.size() && (alnum(text_[pos_]) || text_[pos_] == '-' || text_[pos_] == '_' ||
+                                   text_[pos_] == '.' || text_[pos_] == '/')) {
       ++pos_;
     }
     return text_.substr(start, pos_ - start);
@@ -149,7 +148,9 @@ bool LabelSelector::matches(const Labels& labels) const {
   for (const Requirement& r : requirements_) {
     auto it = labels.find(r.key);
     bool has = it != labels.end();
-    auto in = [&] { return has && std::binary_search(r.values.begin(), r.values.end(), it->second); };
+    auto in = [&] {
+      return has && std::binary_search(r.values.begin(), r.values.end(), it->second);
+    };
     switch (r.op) {
       case Op::kExists:
         if (!has) return false;
@@ -184,12 +185,24 @@ std::string LabelSelector::str() const {
       return s + ")";
     };
     switch (r.op) {
-      case Op::kExists: out += r.key; break;
-      case Op::kNotExists: out += "!" + r.key; break;
-      case Op::kEquals: out += r.key + "=" + r.values.front(); break;
-      case Op::kNotEquals: out += r.key + "!=" + r.values.front(); break;
-      case Op::kIn: out += r.key + " in" + list(); break;
-      case Op::kNotIn: out += r.key + " notin" + list(); break;
+      case Op::kExists:
+        out += r.key;
+        break;
+      case Op::kNotExists:
+        out += "!" + r.key;
+        break;
+      case Op::kEquals:
+        out += r.key + "=" + r.values.front();
+        break;
+      case Op::kNotEquals:
+        out += r.key + "!=" + r.values.front();
+        break;
+      case Op::kIn:
+        out += r.key + " in" + list();
+        break;
+      case Op::kNotIn:
+        out += r.key + " notin" + list();
+        break;
     }
   }
   return out;

@@ -17,7 +17,9 @@ namespace {
 
 using Json = nlohmann::json;
 
-std::shared_ptr<EVP_PKEY> wrap(EVP_PKEY* key) { return std::shared_ptr<EVP_PKEY>(key, EVP_PKEY_free); }
+std::shared_ptr<EVP_PKEY> wrap(EVP_PKEY* key) {
+  return std::shared_ptr<EVP_PKEY>(key, EVP_PKEY_free);
+}
 
 std::string bioToString(BIO* bio) {
   char* data = nullptr;
@@ -68,7 +70,8 @@ absl::StatusOr<Parts> split(std::string_view token) {
   std::string header;
   if (!unb64url(p.header_b64, &header)) return malformed("header is not base64url");
   p.header = Json::parse(header, nullptr, false);
-  if (p.header.is_discarded() || !p.header.is_object()) return malformed("header is not a JSON object");
+  if (p.header.is_discarded() || !p.header.is_object())
+    return malformed("header is not a JSON object");
   auto alg = p.header.find("alg");
   if (alg == p.header.end() || !alg->is_string() || *alg != "EdDSA") {
     return malformed("algorithm must be EdDSA");
@@ -125,8 +128,8 @@ absl::StatusOr<Ed25519Key> Ed25519Key::fromPublicPem(std::string_view pem) {
 
 absl::StatusOr<Ed25519Key> Ed25519Key::fromRawPublic(std::string_view raw) {
   if (raw.size() != 32) return absl::InvalidArgumentError("an Ed25519 public key has 32 bytes");
-  EVP_PKEY* key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr,
-                                              reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
+  EVP_PKEY* key = EVP_PKEY_new_raw_public_key(
+      EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
   if (key == nullptr) return absl::InvalidArgumentError("invalid Ed25519 public key");
   Ed25519Key k;
   k.key_ = wrap(key);
@@ -182,8 +185,8 @@ bool Ed25519Key::verify(std::string_view data, std::string_view signature) const
 absl::StatusOr<std::string> signToken(const TokenClaims& c, const Ed25519Key& key,
                                       std::string_view kid) {
   Json header = {{"alg", "EdDSA"}, {"typ", "JWT"}, {"kid", std::string(kid)}};
-  Json claims = {{"iss", c.issuer}, {"sub", c.subject}, {"tenant", c.tenant},
-                 {"groups", c.groups}, {"jti", c.id}, {"iat", c.issued_at},
+  Json claims = {{"iss", c.issuer},    {"sub", c.subject}, {"tenant", c.tenant},
+                 {"groups", c.groups}, {"jti", c.id},      {"iat", c.issued_at},
                  {"exp", c.expires_at}};
   std::string input = b64url(header.dump()) + "." + b64url(claims.dump());
   auto sig = key.sign(input);
@@ -204,7 +207,8 @@ absl::StatusOr<TokenClaims> verifyToken(std::string_view token, const Ed25519Key
   std::string sig;
   if (!unb64url(parts->sig_b64, &sig)) return malformed("signature is not base64url");
   std::string_view input = token.substr(0, parts->header_b64.size() + 1 + parts->claims_b64.size());
-  if (!public_key.verify(input, sig)) return absl::UnauthenticatedError("token signature is invalid");
+  if (!public_key.verify(input, sig))
+    return absl::UnauthenticatedError("token signature is invalid");
   std::string claims_text;
   if (!unb64url(parts->claims_b64, &claims_text)) return malformed("claims are not base64url");
   Json j = Json::parse(claims_text, nullptr, false);
@@ -227,9 +231,9 @@ absl::StatusOr<TokenClaims> verifyToken(std::string_view token, const Ed25519Key
     *out = it->get<int64_t>();
     return absl::OkStatus();
   };
-  for (auto s : {str("iss", &c.issuer, false), str("sub", &c.subject, true),
-                 str("tenant", &c.tenant, true), str("jti", &c.id, true),
-                 num("iat", &c.issued_at), num("exp", &c.expires_at)}) {
+  for (auto s :
+       {str("iss", &c.issuer, false), str("sub", &c.subject, true), str("tenant", &c.tenant, true),
+        str("jti", &c.id, true), num("iat", &c.issued_at), num("exp", &c.expires_at)}) {
     if (!s.ok()) return s;
   }
   if (auto g = j.find("groups"); g != j.end()) {
@@ -241,7 +245,8 @@ absl::StatusOr<TokenClaims> verifyToken(std::string_view token, const Ed25519Key
   }
   if (c.subject.empty() || c.id.empty()) return malformed("empty sub or jti");
   if (now >= c.expires_at + leeway) return absl::UnauthenticatedError("token has expired");
-  if (c.issued_at > now + leeway + 60) return absl::UnauthenticatedError("token is issued in the future");
+  if (c.issued_at > now + leeway + 60)
+    return absl::UnauthenticatedError("token is issued in the future");
   return c;
 }
 
@@ -253,8 +258,12 @@ const Ed25519Key* KeySet::find(std::string_view kid) const {
 Json KeySet::toJwks() const {
   Json keys = Json::array();
   for (const auto& [kid, key] : keys_) {
-    keys.push_back({{"kty", "OKP"}, {"crv", "Ed25519"}, {"alg", "EdDSA"}, {"use", "sig"},
-                    {"kid", kid}, {"x", b64url(key.rawPublic())}});
+    keys.push_back({{"kty", "OKP"},
+                    {"crv", "Ed25519"},
+                    {"alg", "EdDSA"},
+                    {"use", "sig"},
+                    {"kid", kid},
+                    {"x", b64url(key.rawPublic())}});
   }
   return Json{{"keys", keys}};
 }

@@ -7,12 +7,12 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include <nlohmann/json_fwd.hpp>
 
 typedef struct evp_pkey_st EVP_PKEY;
 
@@ -24,7 +24,7 @@ struct TokenClaims {
   std::string subject;  // sub: the user name
   std::string tenant;   // tenant
   std::vector<std::string> groups;
-  std::string id;  // jti: the token id, used for revocation
+  std::string id;          // jti: the token id, used for revocation
   int64_t issued_at = 0;   // iat, seconds since the epoch
   int64_t expires_at = 0;  // exp, seconds since the epoch
 };
@@ -69,7 +69,9 @@ absl::StatusOr<TokenClaims> verifyToken(std::string_view token, const Ed25519Key
 /// Public keys by kid, e.g. as published by the metaserver's /api/v1/signing-keys.
 class KeySet {
  public:
-  void add(std::string kid, Ed25519Key key) { keys_.insert_or_assign(std::move(kid), std::move(key)); }
+  void add(std::string kid, Ed25519Key key) {
+    keys_.insert_or_assign(std::move(kid), std::move(key));
+  }
   const Ed25519Key* find(std::string_view kid) const;
   size_t size() const { return keys_.size(); }
   /// A JWK set {"keys":[{"kty":"OKP","crv":"Ed25519","alg":"EdDSA","use":"sig","kid","x"}]}.

@@ -1,9 +1,9 @@
 #include "common/config/flags.h"
 
 #include <cstdlib>
+#include <optional>
 
 #include "absl/strings/numbers.h"
-#include <optional>
 
 namespace kubehub::config {
 
@@ -51,29 +51,29 @@ void FlagSet::addString(std::string name, std::string* target, std::string help)
 }
 
 void FlagSet::addInt(std::string name, int64_t* target, std::string help) {
-  flags_.push_back(Flag{name, std::move(help), std::to_string(*target), false,
-                        [target](std::string_view v) {
-                          int64_t parsed = 0;
-                          if (!absl::SimpleAtoi(absl::string_view(v.data(), v.size()), &parsed)) {
-                            return absl::InvalidArgumentError("not an integer");
-                          }
-                          *target = parsed;
-                          return absl::OkStatus();
-                        }});
+  flags_.push_back(
+      Flag{name, std::move(help), std::to_string(*target), false, [target](std::string_view v) {
+             int64_t parsed = 0;
+             if (!absl::SimpleAtoi(absl::string_view(v.data(), v.size()), &parsed)) {
+               return absl::InvalidArgumentError("not an integer");
+             }
+             *target = parsed;
+             return absl::OkStatus();
+           }});
 }
 
 void FlagSet::addBool(std::string name, bool* target, std::string help) {
-  flags_.push_back(Flag{name, std::move(help), *target ? "true" : "false", true,
-                        [target](std::string_view v) {
-                          if (v == "true" || v == "1" || v == "yes") {
-                            *target = true;
-                          } else if (v == "false" || v == "0" || v == "no") {
-                            *target = false;
-                          } else {
-                            return absl::InvalidArgumentError("not a boolean (true/false)");
-                          }
-                          return absl::OkStatus();
-                        }});
+  flags_.push_back(
+      Flag{name, std::move(help), *target ? "true" : "false", true, [target](std::string_view v) {
+             if (v == "true" || v == "1" || v == "yes") {
+               *target = true;
+             } else if (v == "false" || v == "0" || v == "no") {
+               *target = false;
+             } else {
+               return absl::InvalidArgumentError("not a boolean (true/false)");
+             }
+             return absl::OkStatus();
+           }});
 }
 
 void FlagSet::addDuration(std::string name, std::chrono::milliseconds* target, std::string help) {
@@ -151,8 +151,7 @@ std::string FlagSet::usage() const {
   std::string out = "Usage: " + program_ + " [flags]\n\n" + summary_ + "\n\nFlags:\n";
   for (const Flag& f : flags_) {
     out += "  --" + f.name + (f.is_bool ? "" : " VALUE") + "\n      " + f.help + " (env " +
-           envName(f.name) + (f.default_text.empty() ? "" : ", default " + f.default_text) +
-           ")\n";
+           envName(f.name) + (f.default_text.empty() ? "" : ", default " + f.default_text) + ")\n";
   }
   out += "  --help\n      Show this help.\n";
   return out;

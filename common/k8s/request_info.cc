@@ -26,10 +26,10 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-
 }  // namespace
 
-RequestInfo parseRequestInfo(std::string_view method, std::string_view path, std::string_view query) {
+RequestInfo parseRequestInfo(std::string_view method, std::string_view path,
+                             std::string_view query) {
   RequestInfo info;
   info.path = std::string(path);
   info.verb = lower(method);

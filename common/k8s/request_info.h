@@ -26,6 +26,7 @@ struct RequestInfo {
 
 /// `path` without the query; `query` without '?'. Never fails: anything unrecognised is a
 /// non-resource request.
-RequestInfo parseRequestInfo(std::string_view method, std::string_view path, std::string_view query);
+RequestInfo parseRequestInfo(std::string_view method, std::string_view path,
+                             std::string_view query);
 
 }  // namespace kubehub::k8s

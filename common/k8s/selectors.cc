@@ -29,8 +29,8 @@ bool validKey(std::string_view key) {
   std::string_view prefix = key.substr(0, slash);
   if (prefix.empty() || prefix.size() > 253) return false;
   for (char c : prefix) {
-    if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
-          c == '-' || c == '.')) {
+    if (!(std::islower(static_cast<unsigned char>(c)) ||
+          std::isdigit(static_cast<unsigned char>(c)) || c == '-' || c == '.')) {
       return false;
     }
   }
@@ -141,7 +141,8 @@ absl::StatusOr<LabelSelector> LabelSelector::parse(std::string_view text) {
     if (r.op == Op::kGreaterThan || r.op == Op::kLessThan) {
       char* end = nullptr;
       std::strtoll(r.values[0].c_str(), &end, 10);
-      if (r.values[0].empty() || *end != '\0') return bad("for 'Gt', 'Lt' operators, the value must be an integer");
+      if (r.values[0].empty() || *end != '\0')
+        return bad("for 'Gt', 'Lt' operators, the value must be an integer");
     }
     sel.requirements_.push_back(std::move(r));
     if (lx.done()) break;

@@ -19,8 +19,8 @@ struct Field {
   Field(std::string_view k, const char* v) : key(k), value(v ? v : "") {}
   Field(std::string_view k, absl::string_view v) : key(k), value(v.data(), v.size()) {}
   template <typename Int>
-    requires std::is_arithmetic_v<Int>
-  Field(std::string_view k, Int v) : key(k), value(std::to_string(v)) {}
+  requires std::is_arithmetic_v<Int> Field(std::string_view k, Int v)
+      : key(k), value(std::to_string(v)) {}
   std::string_view key;
   std::string value;
 };

@@ -56,7 +56,8 @@ std::string describe(const beast::error_code& e) {
 /// (the stream's deadline bounds the whole exchange).
 template <typename Stream>
 absl::StatusOr<HttpClientResponse> exchange(asio::io_context& io, Stream& stream,
-                                            http::request<http::string_body>& req, size_t max_bytes) {
+                                            http::request<http::string_body>& req,
+                                            size_t max_bytes) {
   beast::error_code ec;
   http::async_write(stream, req, [&](beast::error_code e, size_t) { ec = e; });
   io.restart();
@@ -73,15 +74,18 @@ absl::StatusOr<HttpClientResponse> exchange(asio::io_context& io, Stream& stream
   HttpClientResponse out;
   out.status = static_cast<int>(res.result_int());
   out.content_type = std::string(res[http::field::content_type]);
-  for (const auto& f : res) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+  for (const auto& f : res)
+    out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
   out.body = std::move(res.body());
   return out;
 }
 
 }  // namespace
 
-absl::StatusOr<HttpClientResponse> HttpClient::request(const std::string& method, const std::string& target,
-                                                       const std::string& body, const HeaderList& headers) {
+absl::StatusOr<HttpClientResponse> HttpClient::request(const std::string& method,
+                                                       const std::string& target,
+                                                       const std::string& body,
+                                                       const HeaderList& headers) {
   const Url& u = impl_->url;
   asio::io_context io;
   tcp::resolver resolver(io);
@@ -93,7 +97,8 @@ absl::StatusOr<HttpClientResponse> HttpClient::request(const std::string& method
   req.method_string(method);
   req.target(u.path + target);
   req.version(11);
-  bool default_port = (u.scheme == "https" && u.port == 443) || (u.scheme == "http" && u.port == 80);
+  bool default_port =
+      (u.scheme == "https" && u.port == 443) || (u.scheme == "http" && u.port == 80);
   std::string host = u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host;
   req.set(http::field::host, default_port ? host : host + ":" + std::to_string(u.port));
   req.set(http::field::user_agent, "kubehub-http-client/0.1");
@@ -110,7 +115,8 @@ absl::StatusOr<HttpClientResponse> HttpClient::request(const std::string& method
   tcp_stream.async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) { ec = e; });
   io.run();
   if (ec) {
-    return absl::UnavailableError("cannot connect to " + u.host + ":" + std::to_string(u.port) + ": " + describe(ec));
+    return absl::UnavailableError("cannot connect to " + u.host + ":" + std::to_string(u.port) +
+                                  ": " + describe(ec));
   }
   if (!impl_->tls) return exchange(io, tcp_stream, req, impl_->options.max_response_bytes);
   beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp_stream), *impl_->tls);
@@ -123,7 +129,8 @@ absl::StatusOr<HttpClientResponse> HttpClient::request(const std::string& method
   stream.async_handshake(asio::ssl::stream_base::client, [&](beast::error_code e) { ec = e; });
   io.restart();
   io.run();
-  if (ec) return absl::UnavailableError("TLS handshake with " + u.host + " failed: " + describe(ec));
+  if (ec)
+    return absl::UnavailableError("TLS handshake with " + u.host + " failed: " + describe(ec));
   auto out = exchange(io, stream, req, impl_->options.max_response_bytes);
   if (out.ok()) {
     // Close politely; the answer is complete either way.

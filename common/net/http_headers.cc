@@ -37,9 +37,15 @@ std::optional<std::string> findHeader(const HeaderList& headers, std::string_vie
 }
 
 bool isHopByHop(std::string_view name) {
-  static constexpr std::string_view kHop[] = {
-      "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
-      "te", "trailer", "transfer-encoding", "upgrade"};
+  static constexpr std::string_view kHop[] = {"connection",
+                                              "keep-alive",
+                                              "proxy-connection",
+                                              "proxy-authenticate",
+                                              "proxy-authorization",
+                                              "te",
+                                              "trailer",
+                                              "transfer-encoding",
+                                              "upgrade"};
   for (auto h : kHop) {
     if (iequals(name, h)) return true;
   }
@@ -74,7 +80,7 @@ HeaderList forwardableRequestHeaders(const HeaderList& in, std::vector<std::stri
       if (removed) removed->push_back(k);
       continue;
     }
-    if (iequals(k, "Host")) continue;  // the agent names its own API server
+    if (iequals(k, "Host")) continue;    // the agent names its own API server
     if (iequals(k, "Expect")) continue;  // the hub answers 100-continue itself
     if (upgrade && (iequals(k, "Connection") || iequals(k, "Upgrade"))) {
       out.emplace_back(k, iequals(k, "Connection") ? "Upgrade" : v);

@@ -43,12 +43,18 @@ http::response<http::string_body> toBeast(HttpResponse r, unsigned version, bool
 
 HttpResponse jsonError(int status, std::string_view message) {
   nlohmann::json j = {{"error", {{"code", status}, {"message", std::string(message)}}}};
-  return HttpResponse{status, "application/json", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), {}};
+  return HttpResponse{status,
+                      "application/json",
+                      j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                      {}};
 }
 
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   Impl(asio::io_context& io_in, HttpServerOptions o, Handler h)
-      : io(io_in), options(std::move(o)), handler(std::move(h)), acceptor(asio::make_strand(io_in)) {}
+      : io(io_in),
+        options(std::move(o)),
+        handler(std::move(h)),
+        acceptor(asio::make_strand(io_in)) {}
 
   template <typename Stream>
   static asio::awaitable<void> serve(std::shared_ptr<Impl> self, Stream& stream, std::string peer,
@@ -75,9 +81,10 @@ asio::awaitable<void> HttpServer::Impl::serve(std::shared_ptr<Impl> self, Stream
     auto [ec, n] = co_await http::async_read(stream, buffer, parser, kUseTuple);
     if (ec) {
       if (ec == http::error::body_limit || ec == http::error::header_limit) {
-        auto res = toBeast(jsonError(413, "request too large (limit " +
-                                              std::to_string(self->options.max_body_bytes) + " bytes)"),
-                           11, false);
+        auto res =
+            toBeast(jsonError(413, "request too large (limit " +
+                                       std::to_string(self->options.max_body_bytes) + " bytes)"),
+                    11, false);
         beast::get_lowest_layer(stream).expires_after(self->options.io_timeout);
         co_await http::async_write(stream, res, kUseTuple);
       } else if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
@@ -95,7 +102,8 @@ asio::awaitable<void> HttpServer::Impl::serve(std::shared_ptr<Impl> self, Stream
     size_t q = r.target.find('?');
     r.path = r.target.substr(0, q);
     r.query = q == std::string::npos ? "" : r.target.substr(q + 1);
-    for (const auto& f : req) r.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    for (const auto& f : req)
+      r.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
     r.body = std::move(req.body());
     r.peer = peer;
     r.client_cn = client_cn;
@@ -103,7 +111,8 @@ asio::awaitable<void> HttpServer::Impl::serve(std::shared_ptr<Impl> self, Stream
     try {
       out = self->handler(r);
     } catch (const std::exception& e) {
-      log::error("handler failed", {{"server", self->options.name}, {"path", r.path}, {"error", e.what()}});
+      log::error("handler failed",
+                 {{"server", self->options.name}, {"path", r.path}, {"error", e.what()}});
       out = jsonError(500, "internal error");
     }
     bool keep = req.keep_alive();
@@ -124,11 +133,13 @@ asio::awaitable<void> HttpServer::Impl::session(std::shared_ptr<Impl> self, tcp:
     stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
     co_return;
   }
-  beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *self->options.tls);
+  beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)),
+                                              *self->options.tls);
   beast::get_lowest_layer(stream).expires_after(self->options.io_timeout);
   auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kUseTuple);
   if (hec) {
-    log::debug("TLS handshake failed", {{"server", self->options.name}, {"peer", peer}, {"error", hec.message()}});
+    log::debug("TLS handshake failed",
+               {{"server", self->options.name}, {"peer", peer}, {"error", hec.message()}});
     co_return;
   }
   std::string cn;
@@ -142,7 +153,8 @@ asio::awaitable<void> HttpServer::Impl::session(std::shared_ptr<Impl> self, tcp:
 
 asio::awaitable<void> HttpServer::Impl::acceptLoop(std::shared_ptr<Impl> self) {
   for (;;) {
-    auto [ec, socket] = co_await self->acceptor.async_accept(asio::make_strand(self->io), kUseTuple);
+    auto [ec, socket] =
+        co_await self->acceptor.async_accept(asio::make_strand(self->io), kUseTuple);
     if (self->stopped) co_return;
     if (ec) {
       log::warn("accept failed", {{"server", self->options.name}, {"error", ec.message()}});

@@ -27,7 +27,9 @@ struct HttpRequest {
   std::string peer;
   /// CN of the verified client certificate, when the listener requires one.
   std::string client_cn;
-  std::optional<std::string> header(std::string_view name) const { return findHeader(headers, name); }
+  std::optional<std::string> header(std::string_view name) const {
+    return findHeader(headers, name);
+  }
 };
 
 struct HttpResponse {

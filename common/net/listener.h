@@ -11,6 +11,7 @@
 namespace kubehub::net {
 
 /// Opens, binds (SO_REUSEADDR) and listens. Errors name the address and the reason.
-absl::StatusOr<HostPort> openListener(boost::asio::ip::tcp::acceptor& acceptor, const HostPort& address);
+absl::StatusOr<HostPort> openListener(boost::asio::ip::tcp::acceptor& acceptor,
+                                      const HostPort& address);
 
 }  // namespace kubehub::net

@@ -15,8 +15,7 @@ namespace {
 absl::Status fileReadable(const std::string& path, std::string_view what) {
   std::ifstream in(path);
   if (!in.good()) {
-    return absl::InvalidArgumentError(std::string(what) + " file \"" + path +
-                                      "\" cannot be read");
+    return absl::InvalidArgumentError(std::string(what) + " file \"" + path + "\" cannot be read");
   }
   return absl::OkStatus();
 }
@@ -101,13 +100,16 @@ absl::StatusOr<std::shared_ptr<ssl::context>> makeClientContext(const ClientTlsO
     } else {
       if (auto s = fileReadable(o.cert_file, "client certificate"); !s.ok()) return s;
       ctx->use_certificate_chain_file(o.cert_file, ec);
-      if (ec) return absl::InvalidArgumentError("client certificate " + o.cert_file + ": " + describe(ec));
+      if (ec)
+        return absl::InvalidArgumentError("client certificate " + o.cert_file + ": " +
+                                          describe(ec));
     }
     if (!o.key_pem.empty()) {
       ctx->use_private_key(boost::asio::buffer(o.key_pem), ssl::context::pem, ec);
       if (ec) return absl::InvalidArgumentError("client key data: " + describe(ec));
     } else {
-      if (o.key_file.empty()) return absl::InvalidArgumentError("a client key is required with a client certificate");
+      if (o.key_file.empty())
+        return absl::InvalidArgumentError("a client key is required with a client certificate");
       if (auto s = fileReadable(o.key_file, "client key"); !s.ok()) return s;
       ctx->use_private_key_file(o.key_file, ssl::context::pem, ec);
       if (ec) return absl::InvalidArgumentError("client key " + o.key_file + ": " + describe(ec));

@@ -8,10 +8,10 @@
 #define KH_CONCAT(a, b) KH_CONCAT_INNER(a, b)
 
 /// Returns the status from the enclosing function when `expr` is not OK.
-#define KH_RETURN_IF_ERROR(expr)              \
-  do {                                        \
-    ::absl::Status kh_status_ = (expr);       \
-    if (!kh_status_.ok()) return kh_status_;  \
+#define KH_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::absl::Status kh_status_ = (expr);      \
+    if (!kh_status_.ok()) return kh_status_; \
   } while (0)
 
 #define KH_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
@@ -24,8 +24,8 @@
   KH_ASSIGN_OR_RETURN_IMPL(KH_CONCAT(kh_statusor_, __LINE__), lhs, expr)
 
 /// The same inside a coroutine returning asio::awaitable<absl::Status...>.
-#define KH_CO_RETURN_IF_ERROR(expr)              \
-  do {                                           \
-    ::absl::Status kh_status_ = (expr);          \
-    if (!kh_status_.ok()) co_return kh_status_;  \
+#define KH_CO_RETURN_IF_ERROR(expr)             \
+  do {                                          \
+    ::absl::Status kh_status_ = (expr);         \
+    if (!kh_status_.ok()) co_return kh_status_; \
   } while (0)

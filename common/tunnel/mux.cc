@@ -17,7 +17,8 @@ namespace {
 std::string pingPayload() {
   auto now = std::chrono::steady_clock::now().time_since_epoch().count();
   std::string p(8, '\0');
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<char>((static_cast<uint64_t>(now) >> (56 - 8 * i)) & 0xff);
+  for (int i = 0; i < 8; ++i)
+    p[i] = static_cast<char>((static_cast<uint64_t>(now) >> (56 - 8 * i)) & 0xff);
   return p;
 }
 
@@ -64,9 +65,15 @@ asio::awaitable<std::string> Mux::run() {
 
 asio::awaitable<void> Mux::runLoop(std::shared_ptr<Mux> self, int which) {
   switch (which) {
-    case 0: co_await self->readLoop(); break;
-    case 1: co_await self->writeLoop(); break;
-    default: co_await self->pingLoop(); break;
+    case 0:
+      co_await self->readLoop();
+      break;
+    case 1:
+      co_await self->writeLoop();
+      break;
+    default:
+      co_await self->pingLoop();
+      break;
   }
   if (--self->loops_running_ == 0) self->loops_done_.notify();
 }
@@ -108,8 +115,8 @@ asio::awaitable<void> Mux::readLoop() {
     }
     if (!s.ok()) {
       std::string reason = "protocol error: " + std::string(s.message());
-      log::warn("closing tunnel", {{"cluster", options_.name}, {"peer", peer_address_},
-                                   {"reason", reason}});
+      log::warn("closing tunnel",
+                {{"cluster", options_.name}, {"peer", peer_address_}, {"reason", reason}});
       goAwayOnStrand(proto::GoAwayCode::kProtocolError, reason);
       // Keep reading nothing more; the writer sends GOAWAY and closes.
       co_return;
@@ -210,7 +217,8 @@ absl::Status Mux::dispatch(const proto::FrameView& f) {
       if (!inc.ok()) return inc.status();
       std::lock_guard lock(mu_);
       if (f.stream == 0) {
-        if (!conn_send_.grant(*inc)) return absl::InvalidArgumentError("connection window overflow");
+        if (!conn_send_.grant(*inc))
+          return absl::InvalidArgumentError("connection window overflow");
         for (auto& [id, stream] : streams_) stream->writable_.notify();
         return absl::OkStatus();
       }
@@ -219,7 +227,8 @@ absl::Status Mux::dispatch(const proto::FrameView& f) {
     }
     case FrameType::kOpen: {
       if (options_.opens_streams) return absl::InvalidArgumentError("peer may not open streams");
-      if (f.stream <= last_peer_stream_) return absl::InvalidArgumentError("stream id not increasing");
+      if (f.stream <= last_peer_stream_)
+        return absl::InvalidArgumentError("stream id not increasing");
       last_peer_stream_ = f.stream;
       auto head = proto::decodeRequestHead(f.payload);
       if (!head.ok()) return head.status();
@@ -287,7 +296,8 @@ absl::Status Mux::dispatch(const proto::FrameView& f) {
       auto it = streams_.find(f.stream);
       if (it == streams_.end()) return absl::OkStatus();
       it->second->onResetLocked("stream reset by peer (" +
-                                std::string(proto::resetCodeName(info->code)) + "): " + info->reason);
+                                std::string(proto::resetCodeName(info->code)) +
+                                "): " + info->reason);
       removeStreamLocked(f.stream);
       return absl::OkStatus();
     }

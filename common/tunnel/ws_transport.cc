@@ -4,12 +4,12 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -66,11 +66,13 @@ class WsTransport final : public Transport {
   }
 
   asio::awaitable<boost::system::error_code> write(std::string_view message) override {
-    auto [ec, n] = co_await ws_->async_write(asio::buffer(message.data(), message.size()), kUseTuple);
+    auto [ec, n] =
+        co_await ws_->async_write(asio::buffer(message.data(), message.size()), kUseTuple);
     co_return ec;
   }
 
-  asio::awaitable<boost::system::error_code> writeBatch(const std::vector<std::string>& parts) override {
+  asio::awaitable<boost::system::error_code> writeBatch(
+      const std::vector<std::string>& parts) override {
     std::vector<asio::const_buffer> buffers;
     buffers.reserve(parts.size());
     for (const auto& p : parts) buffers.push_back(asio::buffer(p));
@@ -169,7 +171,8 @@ asio::awaitable<absl::StatusOr<std::unique_ptr<Transport>>> dialTunnel(
   if (hec) {
     std::string detail = hec.message();
     long verify = SSL_get_verify_result(ssl_stream.native_handle());
-    if (verify != X509_V_OK) detail += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
+    if (verify != X509_V_OK)
+      detail += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
     co_return absl::UnavailableError("TLS handshake with " + where + ": " + detail);
   }
 
@@ -189,8 +192,8 @@ asio::awaitable<absl::StatusOr<std::unique_ptr<Transport>>> dialTunnel(
     co_return absl::UnavailableError("WebSocket upgrade at " + where + path + ": " + detail);
   }
   if (res[http::field::sec_websocket_protocol] != kTunnelSubprotocol) {
-    co_return absl::FailedPreconditionError("hub at " + where +
-                                            " does not speak " + kTunnelSubprotocol);
+    co_return absl::FailedPreconditionError("hub at " + where + " does not speak " +
+                                            kTunnelSubprotocol);
   }
   lowest.expires_never();
   std::string peer = endpointString(ep);
@@ -200,8 +203,11 @@ asio::awaitable<absl::StatusOr<std::unique_ptr<Transport>>> dialTunnel(
 struct TunnelListener::Impl : std::enable_shared_from_this<TunnelListener::Impl> {
   Impl(asio::io_context& io_in, std::shared_ptr<asio::ssl::context> tls_in, Handler handler_in,
        std::chrono::milliseconds timeout_in)
-      : io(io_in), tls(std::move(tls_in)), handler(std::move(handler_in)),
-        handshake_timeout(timeout_in), acceptor(asio::make_strand(io_in)) {}
+      : io(io_in),
+        tls(std::move(tls_in)),
+        handler(std::move(handler_in)),
+        handshake_timeout(timeout_in),
+        acceptor(asio::make_strand(io_in)) {}
 
   static asio::awaitable<void> acceptLoop(std::shared_ptr<Impl> self);
   static asio::awaitable<void> handshake(std::shared_ptr<Impl> self, tcp::socket socket);
@@ -216,7 +222,8 @@ struct TunnelListener::Impl : std::enable_shared_from_this<TunnelListener::Impl>
 
 asio::awaitable<void> TunnelListener::Impl::acceptLoop(std::shared_ptr<Impl> self) {
   for (;;) {
-    auto [ec, socket] = co_await self->acceptor.async_accept(asio::make_strand(self->io), kUseTuple);
+    auto [ec, socket] =
+        co_await self->acceptor.async_accept(asio::make_strand(self->io), kUseTuple);
     if (self->stopped) co_return;
     if (ec) {
       log::warn("tunnel accept failed", {{"error", ec.message()}});
@@ -232,7 +239,8 @@ asio::awaitable<void> TunnelListener::Impl::acceptLoop(std::shared_ptr<Impl> sel
   }
 }
 
-asio::awaitable<void> TunnelListener::Impl::handshake(std::shared_ptr<Impl> self, tcp::socket socket) {
+asio::awaitable<void> TunnelListener::Impl::handshake(std::shared_ptr<Impl> self,
+                                                      tcp::socket socket) {
   boost::system::error_code ignored;
   std::string peer = endpointString(socket.remote_endpoint(ignored));
   socket.set_option(tcp::no_delay(true), ignored);
@@ -243,7 +251,8 @@ asio::awaitable<void> TunnelListener::Impl::handshake(std::shared_ptr<Impl> self
   if (hec) {
     std::string detail = hec.message();
     long verify = SSL_get_verify_result(ws->next_layer().native_handle());
-    if (verify != X509_V_OK) detail += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
+    if (verify != X509_V_OK)
+      detail += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
     log::info("agent TLS handshake refused", {{"peer", peer}, {"reason", detail}});
     co_return;
   }
@@ -276,17 +285,18 @@ asio::awaitable<void> TunnelListener::Impl::handshake(std::shared_ptr<Impl> self
   };
   std::optional<http::response<http::string_body>> refusal;
   if (req.target() != kTunnelPath) {
-    refusal = reject(http::status::not_found, "the tunnel endpoint is " + std::string(kTunnelPath) + "\n");
+    refusal = reject(http::status::not_found,
+                     "the tunnel endpoint is " + std::string(kTunnelPath) + "\n");
   } else if (!websocket::is_upgrade(req)) {
     refusal = reject(http::status::bad_request, "expected a WebSocket upgrade\n");
   } else if (!offersSubprotocol(req[http::field::sec_websocket_protocol])) {
-    refusal = reject(http::status::bad_request,
-                     std::string("unsupported tunnel protocol; this hub speaks ") +
-                         kTunnelSubprotocol + "\n");
+    refusal = reject(
+        http::status::bad_request,
+        std::string("unsupported tunnel protocol; this hub speaks ") + kTunnelSubprotocol + "\n");
   }
   if (refusal) {
-    log::info("agent upgrade refused", {{"peer", peer}, {"cluster", cn},
-                                        {"status", refusal->result_int()}});
+    log::info("agent upgrade refused",
+              {{"peer", peer}, {"cluster", cn}, {"status", refusal->result_int()}});
     co_await http::async_write(ws->next_layer(), *refusal, kUseTuple);
     co_return;
   }

@@ -50,10 +50,13 @@ constexpr std::string_view kStaleWarning =
 
 std::string head(int status, const std::string& content_type, size_t length, bool keep_alive,
                  bool chunked, bool stale = false) {
-  std::string reason = status == 200 ? "OK" : status == 404 ? "Not Found" : status == 410 ? "Gone"
-                                                                                            : "Bad Request";
-  std::string h = "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\nContent-Type: " +
-                  content_type + "\r\nCache-Control: no-cache, private\r\nX-Kubehub-Served-From: cache\r\n";
+  std::string reason = status == 200   ? "OK"
+                       : status == 404 ? "Not Found"
+                       : status == 410 ? "Gone"
+                                       : "Bad Request";
+  std::string h = "HTTP/1.1 " + std::to_string(status) + " " + reason +
+                  "\r\nContent-Type: " + content_type +
+                  "\r\nCache-Control: no-cache, private\r\nX-Kubehub-Served-From: cache\r\n";
   if (chunked) {
     h += "Transfer-Encoding: chunked\r\n";
   } else {
@@ -69,7 +72,8 @@ asio::awaitable<bool> writeChunk(ClientConnection* client, const std::string& da
   if (data.empty()) co_return true;
   char size_line[24];
   int len = std::snprintf(size_line, sizeof(size_line), "%zx\r\n", data.size());
-  co_return co_await client->write(std::string_view(size_line, static_cast<size_t>(len)), data, "\r\n");
+  co_return co_await client->write(std::string_view(size_line, static_cast<size_t>(len)), data,
+                                   "\r\n");
 }
 
 /// The body of a watch served from the cache, until timeout, a closed queue, or a dead client.

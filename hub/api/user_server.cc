@@ -1,8 +1,5 @@
 #include "hub/api/user_server.h"
 
-#include "hub/api/client_connection.h"
-#include "hub/auth/access_review.h"
-
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -15,14 +12,16 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <nlohmann/json.hpp>
 
 #include "common/k8s/cluster_path.h"
+#include "common/k8s/request_info.h"
 #include "common/k8s/status_body.h"
 #include "common/log/log.h"
-#include "common/net/listener.h"
-#include "common/k8s/request_info.h"
 #include "common/net/http_headers.h"
-#include <nlohmann/json.hpp>
+#include "common/net/listener.h"
+#include "hub/api/client_connection.h"
+#include "hub/auth/access_review.h"
 
 namespace kubehub::hub {
 
@@ -93,7 +92,8 @@ asio::awaitable<bool> writeStatus(SslStream* s, std::chrono::milliseconds timeou
   std::string head = "HTTP/1.1 " + std::to_string(code) + " " +
                      std::string(http::obsolete_reason(static_cast<http::status>(code))) +
                      "\r\nContent-Type: application/json\r\nCache-Control: no-cache, private\r\n"
-                     "Content-Length: " + std::to_string(body.size()) + "\r\n" +
+                     "Content-Length: " +
+                     std::to_string(body.size()) + "\r\n" +
                      (keep_alive ? "" : "Connection: close\r\n") + "\r\n";
   co_return co_await writeAll(s, timeout, asio::buffer(head), asio::buffer(body));
 }
@@ -145,9 +145,8 @@ asio::awaitable<bool> pumpBody(SslStream* s, std::shared_ptr<tunnel::Stream> str
       if (chunked) {
         char size_line[24];
         int len = std::snprintf(size_line, sizeof(size_line), "%zx\r\n", n);
-        ok = co_await writeAll(s, timeout,
-                               asio::buffer(size_line, static_cast<size_t>(len)),
-                                asio::buffer(c->data), asio::buffer("\r\n", 2));
+        ok = co_await writeAll(s, timeout, asio::buffer(size_line, static_cast<size_t>(len)),
+                               asio::buffer(c->data), asio::buffer("\r\n", 2));
       } else {
         ok = co_await writeAll(s, timeout, asio::buffer(c->data));
       }
@@ -254,10 +253,16 @@ asio::awaitable<bool> proxyResponse(std::shared_ptr<UserServer::Impl> self, SslS
 struct UserServer::Impl : std::enable_shared_from_this<UserServer::Impl> {
   Impl(asio::io_context& io_in, std::shared_ptr<asio::ssl::context> tls_in,
        UserServerOptions options_in, UserServerDeps deps)
-      : io(io_in), tls(std::move(tls_in)), options(options_in), auth(std::move(deps.auth)),
-        registry(std::move(deps.registry)), metaserver(std::move(deps.metaserver)),
-        metrics(std::move(deps.metrics)), cache(std::move(deps.cache)),
-        audit(std::move(deps.audit)), tenant_limiter(std::move(deps.tenant_limiter)),
+      : io(io_in),
+        tls(std::move(tls_in)),
+        options(options_in),
+        auth(std::move(deps.auth)),
+        registry(std::move(deps.registry)),
+        metaserver(std::move(deps.metaserver)),
+        metrics(std::move(deps.metrics)),
+        cache(std::move(deps.cache)),
+        audit(std::move(deps.audit)),
+        tenant_limiter(std::move(deps.tenant_limiter)),
         acceptor(asio::make_strand(io_in)) {}
 
   static asio::awaitable<void> acceptLoop(std::shared_ptr<Impl> self);
@@ -291,17 +296,18 @@ asio::awaitable<bool> proxyResponse(std::shared_ptr<UserServer::Impl> self, SslS
   if (waited.index() == 1) {
     stream->reset(proto::ResetCode::kTimeout, "no response from the edge in time");
     shape.outcome->status = 504;
-    std::string message_0 = "the edge API server of cluster \"" + shape.cluster + "\" did not answer within " + std::to_string(o.response_timeout.count() / 1000) + "s";
-    co_await writeStatus(s, o.write_timeout, 504, message_0,
-                         false);
+    std::string message_0 = "the edge API server of cluster \"" + shape.cluster +
+                            "\" did not answer within " +
+                            std::to_string(o.response_timeout.count() / 1000) + "s";
+    co_await writeStatus(s, o.write_timeout, 504, message_0, false);
     co_return false;
   }
   auto head = std::get<0>(std::move(waited));
   if (!head.ok()) {
     shape.outcome->status = 503;
-    std::string message_1 = "cluster \"" + shape.cluster + "\" is unreachable: " + std::string(head.status().message());
-    co_await writeStatus(s, o.write_timeout, 503, message_1,
-                         false);
+    std::string message_1 =
+        "cluster \"" + shape.cluster + "\" is unreachable: " + std::string(head.status().message());
+    co_await writeStatus(s, o.write_timeout, 503, message_1, false);
     co_return false;
   }
   int status = head->status;
@@ -313,11 +319,11 @@ asio::awaitable<bool> proxyResponse(std::shared_ptr<UserServer::Impl> self, SslS
   bool chunked = !has_length && !no_body;
   bool close_after = !shape.keep_alive || shape.long_lived || !body_done_initially;
 
-  std::string text = "HTTP/1.1 " + std::to_string(status) + " " +
-                     (head->reason.empty()
-                          ? std::string(http::obsolete_reason(static_cast<http::status>(status)))
-                          : head->reason) +
-                     "\r\n";
+  std::string text =
+      "HTTP/1.1 " + std::to_string(status) + " " +
+      (head->reason.empty() ? std::string(http::obsolete_reason(static_cast<http::status>(status)))
+                            : head->reason) +
+      "\r\n";
   for (const auto& [k, v] : headers) text += k + ": " + v + "\r\n";
   if (chunked) text += "Transfer-Encoding: chunked\r\n";
   if (close_after && status != 101) text += "Connection: close\r\n";
@@ -356,17 +362,19 @@ struct RequestRecord {
   HubMetrics* metrics = nullptr;
   AuditLog* audit = nullptr;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
-  std::string cluster;  // for metrics only clusters this hub serves: user-chosen names are unbounded
+  std::string
+      cluster;  // for metrics only clusters this hub serves: user-chosen names are unbounded
   AuditRecord entry;
   Outcome outcome;
 
   ~RequestRecord() {
     if (outcome.status == 0) return;
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     // Tenants are bounded (the metaserver's); cluster only when served here (see above).
     if (metrics) {
-      metrics->request(cluster, entry.tenant, entry.verb, outcome.status, outcome.served_from, seconds,
-                       outcome.bytes);
+      metrics->request(cluster, entry.tenant, entry.verb, outcome.status, outcome.served_from,
+                       seconds, outcome.bytes);
     }
     if (audit) {
       entry.status = outcome.status;
@@ -383,7 +391,8 @@ struct RequestRecord {
 /// as system:masters.
 void addImpersonation(const Principal& who, net::HeaderList* headers) {
   headers->emplace_back("Impersonate-User", who.user);
-  if (!who.tenant.empty()) headers->emplace_back("Impersonate-Group", "kubehub:tenant:" + who.tenant);
+  if (!who.tenant.empty())
+    headers->emplace_back("Impersonate-Group", "kubehub:tenant:" + who.tenant);
   for (const auto& g : who.groups) headers->emplace_back("Impersonate-Group", "kubehub:group:" + g);
   headers->emplace_back("Impersonate-Group", "system:authenticated");
 }
@@ -397,7 +406,8 @@ int64_t unixNow() {
 /// Reads a small request body completely (SelfSubjectAccessReview); false on error or when it
 /// exceeds `limit`.
 asio::awaitable<bool> readSmallBody(SslStream* s, beast::flat_buffer* buf, Parser* parser,
-                                    std::chrono::milliseconds timeout, size_t limit, std::string* out) {
+                                    std::chrono::milliseconds timeout, size_t limit,
+                                    std::string* out) {
   std::vector<char> chunk(16 * 1024);
   while (!parser->is_done()) {
     parser->get().body().data = chunk.data();
@@ -438,9 +448,11 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
     bool denied = absl::IsPermissionDenied(who.status());
     int code = denied ? 403 : 401;
     log::info(denied ? "banned caller refused" : "unauthenticated request",
-              {{"peer", peer}, {"has_token", token.has_value() ? "true" : "false"},
+              {{"peer", peer},
+               {"has_token", token.has_value() ? "true" : "false"},
                {"reason", who.status().message()}});
-    if (self->metrics) self->metrics->authFailure(denied ? "banned" : token ? "invalid" : "missing");
+    if (self->metrics)
+      self->metrics->authFailure(denied ? "banned" : token ? "invalid" : "missing");
     record.outcome.status = code;
     record.entry.reason = std::string(who.status().message());
     std::string message_2 = denied ? std::string(who.status().message()) : "Unauthorized";
@@ -477,9 +489,9 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
     record.outcome.status = 429;
     record.entry.reason = "tenant rate limit";
     if (self->metrics) self->metrics->denial(who->tenant, "rate_limit");
-    std::string message_4 = "too many requests from tenant \"" + who->tenant + "\"; retry in " + std::to_string(retry_after) + "s";
-    co_await writeStatus(s, o.write_timeout, 429, message_4,
-                         keep);
+    std::string message_4 = "too many requests from tenant \"" + who->tenant + "\"; retry in " +
+                            std::to_string(retry_after) + "s";
+    co_await writeStatus(s, o.write_timeout, 429, message_4, keep);
     co_return keep;
   }
 
@@ -488,15 +500,18 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
   bool access_review = info.is_resource_request && info.api_group == "authorization.k8s.io" &&
                        info.resource == "selfsubjectaccessreviews" && info.verb == "create";
   if (self->metaserver && !who->break_glass && !access_review) {
-    AccessQuery q{route->cluster, info.verb, info.api_group, info.resource, info.subresource,
-                  info.namespace_, info.name, info.is_resource_request, route->path};
+    AccessQuery q{route->cluster,   info.verb,       info.api_group, info.resource,
+                  info.subresource, info.namespace_, info.name,      info.is_resource_request,
+                  route->path};
     AccessDecision d = decideAccess(*who, *self->metaserver->snapshot(), q);
     if (!d.allowed) {
       record.outcome.status = 403;
       record.entry.reason = d.message;
       if (self->metrics) self->metrics->denial(who->tenant, "grant");
-      log::info("request refused by grants", {{"user", who->user}, {"tenant", who->tenant},
-                                              {"cluster", route->cluster}, {"verb", info.verb},
+      log::info("request refused by grants", {{"user", who->user},
+                                              {"tenant", who->tenant},
+                                              {"cluster", route->cluster},
+                                              {"verb", info.verb},
                                               {"resource", info.resource}});
       co_await writeStatus(s, o.write_timeout, 403, d.message, keep);
       co_return keep;
@@ -507,9 +522,9 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
   auto mux = self->registry->find(route->cluster);
   if (!mux) {
     record.outcome.status = 503;
-    std::string message_5 = "cluster \"" + route->cluster + "\" is not connected to this hub (its agent is offline or unknown)";
-    co_await writeStatus(s, o.write_timeout, 503, message_5,
-                         keep);
+    std::string message_5 = "cluster \"" + route->cluster +
+                            "\" is not connected to this hub (its agent is offline or unknown)";
+    co_await writeStatus(s, o.write_timeout, 503, message_5, keep);
     co_return keep;
   }
   record.cluster = route->cluster;
@@ -520,7 +535,8 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
   if (access_review && body_pending) {
     if (!co_await readSmallBody(s, buf, parser, o.idle_timeout, 64 * 1024, &review_body)) {
       record.outcome.status = 400;
-      co_await writeStatus(s, o.write_timeout, 400, "the SelfSubjectAccessReview body is unreadable or too large", false);
+      co_await writeStatus(s, o.write_timeout, 400,
+                           "the SelfSubjectAccessReview body is unreadable or too large", false);
       co_return false;
     }
     body_pending = false;
@@ -552,8 +568,9 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
                                           : d.message;
         std::string body = review.ok() ? deniedAccessReview(*review, reason)
                                        : deniedAccessReview(ReviewAttributes{}, reason);
-        std::string head = "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: " +
-                           std::to_string(body.size()) + "\r\nX-Kubehub-Served-From: hub\r\n\r\n";
+        std::string head =
+            "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: " +
+            std::to_string(body.size()) + "\r\nX-Kubehub-Served-From: hub\r\n\r\n";
         record.outcome.status = 201;
         co_await writeAll(s, o.write_timeout, asio::buffer(head), asio::buffer(body));
         co_return keep;
@@ -575,14 +592,14 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
         if (namespaces) decision.filter.allowed_namespaces = *namespaces;
         TlsClient client(s, o.write_timeout);
         bool only_cache_can = namespaces.has_value();
-        CacheServeResult served = co_await serveFromCache(&client, mux, std::move(decision), o.cache,
-                                                          req.keep_alive(), only_cache_can);
+        CacheServeResult served = co_await serveFromCache(
+            &client, mux, std::move(decision), o.cache, req.keep_alive(), only_cache_can);
         if (served.kind != CacheServeResult::Kind::kForward) {
           record.outcome.status = served.status;
           record.outcome.served_from = "cache";
           record.outcome.bytes = served.bytes;
           co_return served.kind == CacheServeResult::Kind::kServed && !served.close &&
-                    req.keep_alive();
+              req.keep_alive();
         }
       } else {
         log::debug("read forwarded", {{"cluster", route->cluster}, {"why", decision.why_not}});
@@ -595,21 +612,24 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
     std::string list;
     for (const auto& ns : *namespaces) list += (list.empty() ? "" : ", ") + ns;
     if (list.empty()) list = "none for this cluster-scoped resource";
-    std::string message_6 = info.resource + " is forbidden: User \"" + who->user + "\" cannot " + info.verb + " " + info.resource + " across all namespaces of cluster \"" + route->cluster + "\"; granted namespaces: " + list + " (use -n NAMESPACE)";
-    co_await writeStatus(s, o.write_timeout, 403, message_6,
-                         keep);
+    std::string message_6 = info.resource + " is forbidden: User \"" + who->user + "\" cannot " +
+                            info.verb + " " + info.resource +
+                            " across all namespaces of cluster \"" + route->cluster +
+                            "\"; granted namespaces: " + list + " (use -n NAMESPACE)";
+    co_await writeStatus(s, o.write_timeout, 403, message_6, keep);
     co_return keep;
   }
 
   net::HeaderList in;
   in.reserve(16);
-  for (const auto& field : req) in.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  for (const auto& field : req)
+    in.emplace_back(std::string(field.name_string()), std::string(field.value()));
   std::vector<std::string> removed;
   net::HeaderList forwarded = net::forwardableRequestHeaders(in, &removed);
   for (const auto& name : removed) {
     if (!net::iequals(name, "Authorization")) {
-      log::info("dropped a header the user may not send", {{"user", who->user}, {"header", name},
-                                                          {"cluster", route->cluster}});
+      log::info("dropped a header the user may not send",
+                {{"user", who->user}, {"header", name}, {"cluster", route->cluster}});
     }
   }
   addImpersonation(*who, &forwarded);
@@ -628,9 +648,9 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
   if (!opened.ok()) {
     int code = absl::IsResourceExhausted(opened.status()) ? 429 : 503;
     record.outcome.status = code;
-    std::string message_7 = "cluster \"" + route->cluster + "\": " + std::string(opened.status().message());
-    co_await writeStatus(s, o.write_timeout, code, message_7,
-                         keep);
+    std::string message_7 =
+        "cluster \"" + route->cluster + "\": " + std::string(opened.status().message());
+    co_await writeStatus(s, o.write_timeout, code, message_7, keep);
     co_return keep;
   }
   std::shared_ptr<tunnel::Stream> stream = std::move(*opened);
@@ -698,7 +718,8 @@ asio::awaitable<void> UserServer::Impl::session(std::shared_ptr<Impl> self, tcp:
     auto [ec, n] = co_await http::async_read_header(s, buf, parser, kUseTuple);
     lowest.expires_never();
     if (ec) {
-      if (ec.category() == http::make_error_code(http::error::bad_target).category() && ec != http::error::end_of_stream) {
+      if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
+          ec != http::error::end_of_stream) {
         int code = ec == http::error::header_limit ? 431 : 400;
         std::string message_8 = "malformed HTTP request: " + ec.message();
         co_await writeStatus(&s, self->options.write_timeout, code, message_8, false);
@@ -713,7 +734,8 @@ asio::awaitable<void> UserServer::Impl::session(std::shared_ptr<Impl> self, tcp:
 
 asio::awaitable<void> UserServer::Impl::acceptLoop(std::shared_ptr<Impl> self) {
   for (;;) {
-    auto [ec, socket] = co_await self->acceptor.async_accept(asio::make_strand(self->io), kUseTuple);
+    auto [ec, socket] =
+        co_await self->acceptor.async_accept(asio::make_strand(self->io), kUseTuple);
     if (self->stopped) co_return;
     if (ec) {
       log::warn("accept failed", {{"listener", "users"}, {"error", ec.message()}});

@@ -1,29 +1,34 @@
 #include "hub/audit/audit_log.h"
 
-#include <nlohmann/json.hpp>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstring>
 #include <ctime>
-#include <sys/stat.h>
+#include <nlohmann/json.hpp>
 
 namespace kubehub::hub {
 
 absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::open(const std::string& path, size_t max_bytes,
-                                                        int max_files) {
+                                                         int max_files) {
   if (path.empty()) return std::unique_ptr<AuditLog>();
   if (path == "-") return std::unique_ptr<AuditLog>(new AuditLog(path, stdout, 0, 0, 0));
   FILE* f = std::fopen(path.c_str(), "a");
   if (f == nullptr) {
-    return absl::InvalidArgumentError("audit log \"" + path + "\" cannot be opened: " + std::strerror(errno));
+    return absl::InvalidArgumentError("audit log \"" + path +
+                                      "\" cannot be opened: " + std::strerror(errno));
   }
-  struct stat st{};
+  struct stat st {};
   size_t size = ::stat(path.c_str(), &st) == 0 ? static_cast<size_t>(st.st_size) : 0;
   return std::unique_ptr<AuditLog>(new AuditLog(path, f, max_bytes, std::max(max_files, 1), size));
 }
 
 AuditLog::AuditLog(std::string path, FILE* f, size_t max_bytes, int max_files, size_t size)
-    : path_(std::move(path)), file_(f), max_bytes_(max_bytes), max_files_(max_files), size_(size),
+    : path_(std::move(path)),
+      file_(f),
+      max_bytes_(max_bytes),
+      max_files_(max_files),
+      size_(size),
       last_flush_(std::chrono::steady_clock::now()) {}
 
 AuditLog::~AuditLog() {
@@ -35,12 +40,13 @@ AuditLog::~AuditLog() {
 
 std::string AuditLog::format(const AuditRecord& r, std::chrono::system_clock::time_point now) {
   auto secs = std::chrono::system_clock::to_time_t(now);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char ts[96];
-  std::snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  std::snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
   nlohmann::ordered_json j;
   j["time"] = ts;
   j["tenant"] = r.tenant;

@@ -37,7 +37,7 @@ class AuditLog {
   /// `path`: "-" for stdout, "" for none, else a file (created, appended, rotated to
   /// path.1..path.N when it exceeds max_bytes).
   static absl::StatusOr<std::unique_ptr<AuditLog>> open(const std::string& path, size_t max_bytes,
-                                                       int max_files);
+                                                        int max_files);
   ~AuditLog();
   void write(const AuditRecord& r);
   /// The line written for a record (exposed for tests).

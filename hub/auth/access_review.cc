@@ -75,7 +75,8 @@ std::string_view sub(std::string_view msg, uint32_t want, bool* ok) {
   return found;
 }
 
-void strings(std::string_view msg, bool* ok, std::initializer_list<std::pair<uint32_t, std::string*>> out) {
+void strings(std::string_view msg, bool* ok,
+             std::initializer_list<std::pair<uint32_t, std::string*>> out) {
   Pb pb(msg);
   uint32_t field, wire;
   std::string_view bytes;
@@ -90,19 +91,27 @@ void strings(std::string_view msg, bool* ok, std::initializer_list<std::pair<uin
 
 }  // namespace
 
-absl::StatusOr<ReviewAttributes> parseAccessReview(std::string_view body, std::string_view content_type) {
+absl::StatusOr<ReviewAttributes> parseAccessReview(std::string_view body,
+                                                   std::string_view content_type) {
   ReviewAttributes a;
   if (content_type.starts_with("application/vnd.kubernetes.protobuf")) {
     constexpr std::string_view kMagic("k8s\0", 4);
-    if (!body.starts_with(kMagic)) return absl::InvalidArgumentError("protobuf body without the k8s envelope");
+    if (!body.starts_with(kMagic))
+      return absl::InvalidArgumentError("protobuf body without the k8s envelope");
     bool ok = true;
-    std::string_view raw = sub(body.substr(4), 2, &ok);          // runtime.Unknown.raw
-    std::string_view spec = sub(raw, 2, &ok);                    // SelfSubjectAccessReview.spec
-    std::string_view ra = sub(spec, 1, &ok);                     // resourceAttributes
-    std::string_view nra = sub(spec, 2, &ok);                    // nonResourceAttributes
+    std::string_view raw = sub(body.substr(4), 2, &ok);  // runtime.Unknown.raw
+    std::string_view spec = sub(raw, 2, &ok);            // SelfSubjectAccessReview.spec
+    std::string_view ra = sub(spec, 1, &ok);             // resourceAttributes
+    std::string_view nra = sub(spec, 2, &ok);            // nonResourceAttributes
     if (!ra.empty()) {
-      strings(ra, &ok, {{1, &a.namespace_name}, {2, &a.verb}, {3, &a.group}, {4, &a.version},
-                        {5, &a.resource}, {6, &a.subresource}, {7, &a.name}});
+      strings(ra, &ok,
+              {{1, &a.namespace_name},
+               {2, &a.verb},
+               {3, &a.group},
+               {4, &a.version},
+               {5, &a.resource},
+               {6, &a.subresource},
+               {7, &a.name}});
     } else if (!nra.empty()) {
       a.is_resource = false;
       strings(nra, &ok, {{1, &a.path}, {2, &a.verb}});

@@ -22,7 +22,8 @@ struct ReviewAttributes {
   std::string path;  // non-resource
 };
 
-absl::StatusOr<ReviewAttributes> parseAccessReview(std::string_view body, std::string_view content_type);
+absl::StatusOr<ReviewAttributes> parseAccessReview(std::string_view body,
+                                                   std::string_view content_type);
 
 /// A SelfSubjectAccessReview (JSON) answering `allowed: false` with `reason`.
 std::string deniedAccessReview(const ReviewAttributes& a, std::string_view reason);

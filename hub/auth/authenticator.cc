@@ -46,11 +46,13 @@ absl::StatusOr<Principal> Authenticator::authenticate(std::string_view token, in
     if (!kid.ok()) return absl::UnauthenticatedError("Unauthorized");
     if (snap->keys->find(*kid) == nullptr) {
       metaserver_->wantKeys();
-      return absl::UnauthenticatedError("Unauthorized: the token's signing key is not known (yet) to this hub");
+      return absl::UnauthenticatedError(
+          "Unauthorized: the token's signing key is not known (yet) to this hub");
     }
     auto claims = auth::verifyToken(token, *snap->keys, now, 30);
     if (metrics_) metrics_->tokenVerification(claims.ok() ? "verified" : "rejected");
-    if (!claims.ok()) return absl::UnauthenticatedError("Unauthorized: " + std::string(claims.status().message()));
+    if (!claims.ok())
+      return absl::UnauthenticatedError("Unauthorized: " + std::string(claims.status().message()));
     Principal p;
     p.user = claims->subject;
     p.tenant = claims->tenant;
@@ -65,11 +67,13 @@ absl::StatusOr<Principal> Authenticator::authenticate(std::string_view token, in
         it = it->second.expires_at <= now ? verified_.erase(it) : std::next(it);
       }
       size_t drop = verified_.size() >= cache_entries_ ? cache_entries_ / 10 + 1 : 0;
-      for (auto it = verified_.begin(); it != verified_.end() && drop > 0; --drop) it = verified_.erase(it);
+      for (auto it = verified_.begin(); it != verified_.end() && drop > 0; --drop)
+        it = verified_.erase(it);
     }
     verified_.emplace(key, Verdict{p, p.expires_at});
   }
-  if (principal->expires_at <= now) return absl::UnauthenticatedError("Unauthorized: the token has expired");
+  if (principal->expires_at <= now)
+    return absl::UnauthenticatedError("Unauthorized: the token has expired");
   if (snap->revoked->count(principal->token_id) > 0) {
     return absl::UnauthenticatedError("Unauthorized: the token has been revoked");
   }
@@ -111,7 +115,8 @@ AccessDecision decideAccess(const Principal& who, const AuthSnapshot& snap, cons
   const auth::Labels& labels = cluster == snap.clusters->end() ? no_labels : cluster->second.labels;
   auto grants_it = snap.grants->find(who.tenant);
   static const std::vector<auth::Grant> kNone;
-  const std::vector<auth::Grant>& grants = grants_it == snap.grants->end() ? kNone : grants_it->second;
+  const std::vector<auth::Grant>& grants =
+      grants_it == snap.grants->end() ? kNone : grants_it->second;
 
   if (!q.is_resource_request) {
     // Discovery and version documents: anyone with any grant on the cluster may read them
@@ -121,26 +126,30 @@ AccessDecision decideAccess(const Principal& who, const AuthSnapshot& snap, cons
                      q.path.starts_with("/openapi/");
     if (discovery && q.verb == "get") {
       for (const auto& g : grants) {
-        if ((g.user.empty() || g.user == who.user) && auth::grantCoversCluster(g, q.cluster, labels)) {
+        if ((g.user.empty() || g.user == who.user) &&
+            auth::grantCoversCluster(g, q.cluster, labels)) {
           d.allowed = true;
           return d;
         }
       }
     }
     d.message = "User \"" + who.user + "\" cannot " + q.verb + " path \"" + q.path +
-                "\" on cluster \"" + q.cluster + "\": no grant of tenant \"" + who.tenant + "\" covers it";
+                "\" on cluster \"" + q.cluster + "\": no grant of tenant \"" + who.tenant +
+                "\" covers it";
     return d;
   }
 
   // Asking who one is and what one may do is everyone's right (system:basic-user in Kubernetes),
   // on any cluster a grant of theirs covers.
-  bool self_review = q.verb == "create" &&
-                     ((q.api_group == "authentication.k8s.io" && q.resource == "selfsubjectreviews") ||
-                      (q.api_group == "authorization.k8s.io" &&
-                       (q.resource == "selfsubjectaccessreviews" || q.resource == "selfsubjectrulesreviews")));
+  bool self_review =
+      q.verb == "create" &&
+      ((q.api_group == "authentication.k8s.io" && q.resource == "selfsubjectreviews") ||
+       (q.api_group == "authorization.k8s.io" &&
+        (q.resource == "selfsubjectaccessreviews" || q.resource == "selfsubjectrulesreviews")));
   if (self_review) {
     for (const auto& g : grants) {
-      if ((g.user.empty() || g.user == who.user) && auth::grantCoversCluster(g, q.cluster, labels)) {
+      if ((g.user.empty() || g.user == who.user) &&
+          auth::grantCoversCluster(g, q.cluster, labels)) {
         d.allowed = true;
         return d;
       }
@@ -165,7 +174,9 @@ AccessDecision decideAccess(const Principal& who, const AuthSnapshot& snap, cons
   if (q.namespace_name.empty() && (q.verb == "list" || q.verb == "watch")) {
     std::vector<std::string> allowed;
     for (const auto& g : grants) {
-      if (!(g.user.empty() || g.user == who.user) || !auth::grantCoversCluster(g, q.cluster, labels)) continue;
+      if (!(g.user.empty() || g.user == who.user) ||
+          !auth::grantCoversCluster(g, q.cluster, labels))
+        continue;
       for (const auto& rule : g.rules) {
         for (const auto& ns : rule.namespaces) {
           auth::AccessRequest one = req;
@@ -186,8 +197,9 @@ AccessDecision decideAccess(const Principal& who, const AuthSnapshot& snap, cons
   }
   std::string what = qualified(q);
   std::string group = q.api_group.empty() ? "\"\"" : "\"" + q.api_group + "\"";
-  d.message = what + (q.name.empty() ? "" : " \"" + q.name + "\"") + " is forbidden: User \"" + who.user +
-              "\" cannot " + q.verb + " resource \"" + what + "\" in API group " + group +
+  d.message = what + (q.name.empty() ? "" : " \"" + q.name + "\"") + " is forbidden: User \"" +
+              who.user + "\" cannot " + q.verb + " resource \"" + what + "\" in API group " +
+              group +
               (q.namespace_name.empty() ? std::string(" at the cluster scope")
                                         : " in the namespace \"" + q.namespace_name + "\"") +
               " of cluster \"" + q.cluster + "\": no grant of tenant \"" + who.tenant +

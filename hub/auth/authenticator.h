@@ -76,6 +76,7 @@ struct AccessQuery {
   std::string path;  // non-resource requests
 };
 
-AccessDecision decideAccess(const Principal& who, const AuthSnapshot& snapshot, const AccessQuery& q);
+AccessDecision decideAccess(const Principal& who, const AuthSnapshot& snapshot,
+                            const AccessQuery& q);
 
 }  // namespace kubehub::hub

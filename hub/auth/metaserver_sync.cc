@@ -47,7 +47,8 @@ std::optional<auth::Grant> parseGrant(const Json& g) {
       rule.api_groups = strings(r.value("apiGroups", Json::array()));
       rule.resources = strings(r.value("resources", Json::array()));
       rule.verbs = strings(r.value("verbs", Json::array()));
-      rule.namespaces = r.contains("namespaces") ? strings(r["namespaces"]) : std::vector<std::string>{"*"};
+      rule.namespaces =
+          r.contains("namespaces") ? strings(r["namespaces"]) : std::vector<std::string>{"*"};
       out.rules.push_back(std::move(rule));
     }
   }
@@ -69,7 +70,9 @@ MetaserverSync::MetaserverSync(MetaserverSyncOptions options) : options_(std::mo
 
 MetaserverSync::~MetaserverSync() { stop(); }
 
-void MetaserverSync::start() { thread_ = std::thread([this] { run(); }); }
+void MetaserverSync::start() {
+  thread_ = std::thread([this] { run(); });
+}
 
 void MetaserverSync::stop() {
   if (stopping_.exchange(true)) return;
@@ -140,7 +143,8 @@ absl::StatusOr<Json> call(const MetaserverSyncOptions& o, const std::string& met
     if (!c.ok()) return c.status();
     tl_client = std::move(*c);
   }
-  net::HeaderList headers = {{"Authorization", "Bearer " + o.token}, {"Accept", "application/json"}};
+  net::HeaderList headers = {{"Authorization", "Bearer " + o.token},
+                             {"Accept", "application/json"}};
   if (!body.empty()) headers.emplace_back("Content-Type", "application/json");
   auto r = tl_client->request(method, target, body, headers);
   if (!r.ok()) return r.status();
@@ -181,7 +185,8 @@ bool MetaserverSync::syncKeys() {
 
 bool MetaserverSync::syncRevocations() {
   int status = 0;
-  auto j = call(options_, "GET", "/api/v1/revocations?since=" + std::to_string(revocation_cursor_), "", &status);
+  auto j = call(options_, "GET", "/api/v1/revocations?since=" + std::to_string(revocation_cursor_),
+                "", &status);
   if (!j.ok()) {
     noteResult(false, std::string(j.status().message()));
     return false;
@@ -204,7 +209,8 @@ bool MetaserverSync::syncRevocations() {
     if (items.is_array()) {
       for (const auto& it : items) {
         if (!it.is_object() || !it.contains("jti") || !it["jti"].is_string()) continue;
-        next->insert_or_assign(it["jti"].get<std::string>(), parseTime(it.value("expiresAt", Json())));
+        next->insert_or_assign(it["jti"].get<std::string>(),
+                               parseTime(it.value("expiresAt", Json())));
         ++added;
       }
     }
@@ -273,7 +279,9 @@ bool MetaserverSync::syncBans() {
     if (status == 404) {
       // An older metaserver (or replica, during a rolling upgrade): ask again in a minute.
       if (bans_supported_) {
-        log::warn("the metaserver publishes no bans; user and tenant bans are not enforced until it does");
+        log::warn(
+            "the metaserver publishes no bans; user and tenant bans are not enforced until it "
+            "does");
       }
       bans_supported_ = false;
       bans_retry_at_ = now + std::chrono::minutes(1);
@@ -287,7 +295,8 @@ bool MetaserverSync::syncBans() {
   auto names = [](const Json& arr, std::unordered_set<std::string>* out) {
     if (!arr.is_array()) return;
     for (const auto& e : arr) {
-      if (e.is_object() && e.contains("name") && e["name"].is_string()) out->insert(e["name"].get<std::string>());
+      if (e.is_object() && e.contains("name") && e["name"].is_string())
+        out->insert(e["name"].get<std::string>());
       if (e.is_string()) out->insert(e.get<std::string>());
     }
   };
@@ -328,11 +337,12 @@ void MetaserverSync::flushRegistryEvents() {
   while (!events.empty()) {
     auto [cluster, connected] = events.front();
     int status = 0;
-    absl::StatusOr<Json> r = connected
-        ? call(options_, "PUT", "/api/v1/clusters/" + cluster + "/connection",
-               Json{{"hub", options_.hub_id}}.dump(), &status)
-        : call(options_, "DELETE", "/api/v1/clusters/" + cluster + "/connection?hub=" + options_.hub_id, "",
-               &status);
+    absl::StatusOr<Json> r =
+        connected ? call(options_, "PUT", "/api/v1/clusters/" + cluster + "/connection",
+                         Json{{"hub", options_.hub_id}}.dump(), &status)
+                  : call(options_, "DELETE",
+                         "/api/v1/clusters/" + cluster + "/connection?hub=" + options_.hub_id, "",
+                         &status);
     if (!r.ok() && status == 0) {
       // Unreachable: keep the events for later, in order.
       std::lock_guard lock(events_mu_);

@@ -76,12 +76,14 @@ absl::StatusOr<StaticTokenAuthenticator> StaticTokenAuthenticator::parse(std::st
     if (line.empty() || line.front() == '#') continue;
     auto fields = splitCsv(line);
     std::string where = "line " + std::to_string(line_no);
-    if (!fields.ok()) return absl::InvalidArgumentError(where + ": " + std::string(fields.status().message()));
+    if (!fields.ok())
+      return absl::InvalidArgumentError(where + ": " + std::string(fields.status().message()));
     if (fields->size() < 3) {
       return absl::InvalidArgumentError(where + ": want token,user,uid[,\"group1,group2\"]");
     }
     const std::string& token = (*fields)[0];
-    if (token.size() < 8) return absl::InvalidArgumentError(where + ": token shorter than 8 characters");
+    if (token.size() < 8)
+      return absl::InvalidArgumentError(where + ": token shorter than 8 characters");
     if ((*fields)[1].empty()) return absl::InvalidArgumentError(where + ": empty user name");
     UserInfo user{(*fields)[1], (*fields)[2], {}};
     if (fields->size() >= 4 && !(*fields)[3].empty()) {
@@ -95,14 +97,16 @@ absl::StatusOr<StaticTokenAuthenticator> StaticTokenAuthenticator::parse(std::st
   return auth;
 }
 
-absl::StatusOr<StaticTokenAuthenticator> StaticTokenAuthenticator::loadFile(const std::string& path) {
+absl::StatusOr<StaticTokenAuthenticator> StaticTokenAuthenticator::loadFile(
+    const std::string& path) {
   std::ifstream in(path);
   if (!in.good()) return absl::InvalidArgumentError("token file \"" + path + "\" cannot be read");
   std::stringstream ss;
   ss << in.rdbuf();
   auto parsed = parse(ss.str());
   if (!parsed.ok()) {
-    return absl::InvalidArgumentError("token file " + path + ": " + std::string(parsed.status().message()));
+    return absl::InvalidArgumentError("token file " + path + ": " +
+                                      std::string(parsed.status().message()));
   }
   return parsed;
 }

@@ -11,9 +11,17 @@ namespace kubehub::hub::cache {
 namespace {
 
 constexpr std::string_view kKnownParams[] = {
-    "labelSelector", "fieldSelector",   "limit",          "continue",
-    "resourceVersion", "resourceVersionMatch", "watch",   "allowWatchBookmarks",
-    "timeoutSeconds", "sendInitialEvents", "includeObject",
+    "labelSelector",
+    "fieldSelector",
+    "limit",
+    "continue",
+    "resourceVersion",
+    "resourceVersionMatch",
+    "watch",
+    "allowWatchBookmarks",
+    "timeoutSeconds",
+    "sendInitialEvents",
+    "includeObject",
     "timeout"};  // the client's own deadline for the call: nothing to change in the answer
 
 bool allParamsKnown(std::string_view query, std::string* unknown) {
@@ -138,14 +146,17 @@ CacheDecision decideCachedRead(const ClusterCache& cluster, const k8s::RequestIn
     auto truthy = [&](const char* p) { return k8s::queryFlag(query, p); };
     d.bookmarks = truthy("allowWatchBookmarks");
     d.send_initial_events = truthy("sendInitialEvents");
-    if (d.send_initial_events && match != "NotOlderThan") return forward("sendInitialEvents without NotOlderThan");
+    if (d.send_initial_events && match != "NotOlderThan")
+      return forward("sendInitialEvents without NotOlderThan");
     if (auto ts = k8s::queryParam(query, "timeoutSeconds"); ts && !ts->empty()) {
       int64_t secs = 0;
       if (!absl::SimpleAtoi(*ts, &secs) || secs < 0) return forward("timeoutSeconds");
       if (secs > 0) d.timeout = std::chrono::seconds(secs);
     }
     if (d.send_initial_events) {
-      d.consistency = rv.empty() ? Consistency::kConsistent : rv == "0" ? Consistency::kAny : Consistency::kAtLeast;
+      d.consistency = rv.empty()  ? Consistency::kConsistent
+                      : rv == "0" ? Consistency::kAny
+                                  : Consistency::kAtLeast;
       d.min_rv = rv_num;
     } else if (rv.empty()) {
       d.consistency = Consistency::kConsistent;

@@ -17,7 +17,8 @@ namespace asio = boost::asio;
 namespace {
 
 /// Checks the cluster's memory budget every few seconds while its tunnel is up.
-asio::awaitable<void> budgetLoop(std::weak_ptr<ClusterCache> weak_cache, std::weak_ptr<tunnel::Mux> weak_mux) {
+asio::awaitable<void> budgetLoop(std::weak_ptr<ClusterCache> weak_cache,
+                                 std::weak_ptr<tunnel::Mux> weak_mux) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   for (;;) {
     timer.expires_after(std::chrono::seconds(2));
@@ -42,10 +43,21 @@ std::string typeKey(std::string_view group, std::string_view version, std::strin
 }  // namespace
 
 std::set<std::string> CachePolicy::defaults() {
-  return {"namespaces",         "pods",           "services",        "endpoints",
-          "configmaps",         "nodes",          "events",          "serviceaccounts",
-          "persistentvolumeclaims", "deployments.apps", "replicasets.apps",
-          "statefulsets.apps",  "daemonsets.apps", "jobs.batch",     "cronjobs.batch"};
+  return {"namespaces",
+          "pods",
+          "services",
+          "endpoints",
+          "configmaps",
+          "nodes",
+          "events",
+          "serviceaccounts",
+          "persistentvolumeclaims",
+          "deployments.apps",
+          "replicasets.apps",
+          "statefulsets.apps",
+          "daemonsets.apps",
+          "jobs.batch",
+          "cronjobs.batch"};
 }
 
 absl::StatusOr<CachePolicy> CachePolicy::parse(std::string_view spec) {
@@ -73,8 +85,8 @@ absl::StatusOr<CachePolicy> CachePolicy::parse(std::string_view spec) {
       continue;
     }
     for (char c : item) {
-      if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
-            c == '.' || c == '-')) {
+      if (!(std::islower(static_cast<unsigned char>(c)) ||
+            std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == '-')) {
         return absl::InvalidArgumentError("cache resource \"" + item +
                                           "\" is not of the form resource[.group]");
       }
@@ -131,7 +143,8 @@ void ClusterCache::attach(std::shared_ptr<tunnel::Mux> mux, const std::string& d
     }
   }
   for (auto& [store, stop] : start) {
-    asio::co_spawn(mux->executor(), runReflector(mux, store, policy_.reflector, stop), asio::detached);
+    asio::co_spawn(mux->executor(), runReflector(mux, store, policy_.reflector, stop),
+                   asio::detached);
   }
   if (!start.empty() && policy_.max_bytes_per_cluster > 0) {
     asio::co_spawn(mux->executor(), budgetLoop(weak_from_this(), mux), asio::detached);
@@ -143,7 +156,8 @@ std::shared_ptr<ResourceStore> ClusterCache::store(std::string_view group, std::
                                                    std::string_view resource) const {
   std::lock_guard lock(mu_);
   auto it = types_.find(typeKey(group, version, resource));
-  if (it == types_.end() || it->second.dropped || !it->second.store || !it->second.store->synced()) {
+  if (it == types_.end() || it->second.dropped || !it->second.store ||
+      !it->second.store->synced()) {
     return nullptr;
   }
   return it->second.store;
@@ -174,7 +188,9 @@ std::vector<std::string> ClusterCache::enforceBudget() {
     largest->dropped = true;
     largest->stop->store(true);
     log::warn("cache over its memory budget: type falls back to forwarding",
-              {{"cluster", cluster_}, {"type", largest_key}, {"bytes", largest->store->bytes()},
+              {{"cluster", cluster_},
+               {"type", largest_key},
+               {"bytes", largest->store->bytes()},
                {"budget", policy_.max_bytes_per_cluster}});
     largest->store.reset();
     dropped.push_back(largest_key);

@@ -37,7 +37,8 @@ absl::StatusOr<ObjectPtr> fromObject(const Json& object, const Json* cells, int 
     return absl::InvalidArgumentError("object without metadata.name");
   }
   o->name = md["name"].get<std::string>();
-  if (md.contains("namespace") && md["namespace"].is_string()) o->ns = md["namespace"].get<std::string>();
+  if (md.contains("namespace") && md["namespace"].is_string())
+    o->ns = md["namespace"].get<std::string>();
   if (!parseRv(md, &o->rv)) {
     return absl::InvalidArgumentError("object without a numeric metadata.resourceVersion");
   }
@@ -88,7 +89,9 @@ void appendRow(std::string& out, const CachedObject& o, const Encoding& enc) {
   } else if (enc.include_object == "None") {
     out += ",\"object\":null";
   } else {
-    out += ",\"object\":{\"kind\":\"PartialObjectMetadata\",\"apiVersion\":\"meta.k8s.io/v1\",\"metadata\":";
+    out +=
+        ",\"object\":{\"kind\":\"PartialObjectMetadata\",\"apiVersion\":\"meta.k8s.io/"
+        "v1\",\"metadata\":";
     out += o.metadata;
     out += '}';
   }
@@ -104,8 +107,10 @@ std::string withoutTypeMeta(const std::string& json) {
   return dump(j);
 }
 
-std::string tableHead(uint64_t rv, const std::string& cont, size_t remaining, const std::string& columns) {
-  std::string out = "{\"kind\":\"Table\",\"apiVersion\":\"meta.k8s.io/v1\",\"metadata\":{\"resourceVersion\":\"";
+std::string tableHead(uint64_t rv, const std::string& cont, size_t remaining,
+                      const std::string& columns) {
+  std::string out =
+      "{\"kind\":\"Table\",\"apiVersion\":\"meta.k8s.io/v1\",\"metadata\":{\"resourceVersion\":\"";
   out += std::to_string(rv);
   out += '"';
   if (!cont.empty()) {
@@ -136,7 +141,8 @@ std::string humanDuration(int64_t seconds) {
   int64_t hours = seconds / 3600;
   if (hours < 8) {
     int64_t m = minutes % 60;
-    return m == 0 ? std::to_string(hours) + "h" : std::to_string(hours) + "h" + std::to_string(m) + "m";
+    return m == 0 ? std::to_string(hours) + "h"
+                  : std::to_string(hours) + "h" + std::to_string(m) + "m";
   }
   if (hours < 48) return std::to_string(hours) + "h";
   if (hours < 24 * 8) {
@@ -164,12 +170,23 @@ int64_t parseHumanDuration(std::string_view text) {
     int64_t n = 0;
     for (size_t k = start; k < i; ++k) n = n * 10 + (text[k] - '0');
     switch (text[i++]) {
-      case 's': total += n; break;
-      case 'm': total += n * 60; break;
-      case 'h': total += n * 3600; break;
-      case 'd': total += n * 86400; break;
-      case 'y': total += n * 365 * 86400; break;
-      default: return -1;
+      case 's':
+        total += n;
+        break;
+      case 'm':
+        total += n * 60;
+        break;
+      case 'h':
+        total += n * 3600;
+        break;
+      case 'd':
+        total += n * 86400;
+        break;
+      case 'y':
+        total += n * 365 * 86400;
+        break;
+      default:
+        return -1;
     }
   }
   return total;
@@ -212,7 +229,8 @@ int ageColumn(std::string_view columns_json) {
 
 absl::StatusOr<EdgeList> parseEdgeList(std::string_view json, int age_column) {
   Json j = Json::parse(json, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return absl::InvalidArgumentError("LIST answer is not JSON");
+  if (j.is_discarded() || !j.is_object())
+    return absl::InvalidArgumentError("LIST answer is not JSON");
   EdgeList out;
   if (!j.contains("metadata") || !parseRv(j["metadata"], &out.rv)) {
     return absl::InvalidArgumentError("LIST answer without a numeric resourceVersion");
@@ -231,7 +249,8 @@ absl::StatusOr<EdgeList> parseEdgeList(std::string_view json, int age_column) {
         if (!row.is_object() || !row.contains("object")) {
           return absl::InvalidArgumentError("Table row without its object (includeObject=Object)");
         }
-        auto o = fromObject(row["object"], row.contains("cells") ? &row["cells"] : nullptr, age_column);
+        auto o =
+            fromObject(row["object"], row.contains("cells") ? &row["cells"] : nullptr, age_column);
         if (!o.ok()) return o.status();
         out.objects.push_back(std::move(*o));
       }
@@ -291,7 +310,8 @@ absl::StatusOr<EdgeEvent> parseEdgeEvent(std::string_view json, int age_column) 
     }
     if (!obj.contains("rows") || !obj["rows"].is_array() || obj["rows"].size() != 1 ||
         !obj["rows"][0].contains("object")) {
-      return absl::InvalidArgumentError("Table watch event without exactly one row with its object");
+      return absl::InvalidArgumentError(
+          "Table watch event without exactly one row with its object");
     }
     const Json& row = obj["rows"][0];
     auto o = fromObject(row["object"], row.contains("cells") ? &row["cells"] : nullptr, age_column);
@@ -356,7 +376,8 @@ std::string encodeList(const TypeInfo& type, const ListPage& page, const Encodin
   ListEncoder e(type, page, enc, columns);
   std::string out = e.head();
   size_t estimate = 256;
-  for (const auto& o : page.items) estimate += (enc.table ? o->metadata.size() + 64 : o->json.size()) + 1;
+  for (const auto& o : page.items)
+    estimate += (enc.table ? o->metadata.size() + 64 : o->json.size()) + 1;
   out.reserve(estimate);
   while (e.next(&out, SIZE_MAX)) {
   }
@@ -400,9 +421,13 @@ std::string encodeBookmark(const TypeInfo& type, uint64_t rv, const Encoding& en
 }
 
 std::string encodeErrorEvent(int code, std::string_view reason, std::string_view message) {
-  Json status = {{"kind", "Status"},     {"apiVersion", "v1"}, {"metadata", Json::object()},
-                 {"status", "Failure"},  {"message", std::string(message)},
-                 {"reason", std::string(reason)}, {"code", code}};
+  Json status = {{"kind", "Status"},
+                 {"apiVersion", "v1"},
+                 {"metadata", Json::object()},
+                 {"status", "Failure"},
+                 {"message", std::string(message)},
+                 {"reason", std::string(reason)},
+                 {"code", code}};
   return "{\"type\":\"ERROR\",\"object\":" + dump(status) + "}\n";
 }
 

@@ -72,7 +72,8 @@ std::string encodeList(const TypeInfo& type, const ListPage& page, const Encodin
 /// is encoded instead of being built as one giant string.
 class ListEncoder {
  public:
-  ListEncoder(const TypeInfo& type, const ListPage& page, const Encoding& enc, const std::string& columns)
+  ListEncoder(const TypeInfo& type, const ListPage& page, const Encoding& enc,
+              const std::string& columns)
       : type_(type), page_(page), enc_(enc), columns_(columns) {}
   std::string head() const;
   /// Appends items until about `budget` bytes were added; false once all are out.

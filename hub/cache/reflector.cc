@@ -53,7 +53,8 @@ asio::awaitable<absl::StatusOr<Fetched>> fetch(std::shared_ptr<tunnel::Mux> mux,
     stream->consumed(c->data.size());
     if (out.body.size() > max_body) {
       stream->reset(proto::ResetCode::kCancel, "response too large for the cache");
-      co_return absl::ResourceExhaustedError("LIST page larger than " + std::to_string(max_body) + " bytes");
+      co_return absl::ResourceExhaustedError("LIST page larger than " + std::to_string(max_body) +
+                                             " bytes");
     }
     if (c->end) break;
   }
@@ -86,8 +87,8 @@ asio::awaitable<absl::Status> relist(std::shared_ptr<tunnel::Mux> mux,
   std::string cont;
   uint64_t rv = 0;
   for (;;) {
-    std::string target = collectionPath(t) + "?limit=" + std::to_string(o.page_size) +
-                         "&includeObject=Object";
+    std::string target =
+        collectionPath(t) + "?limit=" + std::to_string(o.page_size) + "&includeObject=Object";
     if (!cont.empty()) target += "&continue=" + cont;
     proto::RequestHead request_1 = getHead(target, kTableAccept);
     auto page = co_await fetch(mux, request_1, o.max_body);
@@ -113,16 +114,22 @@ asio::awaitable<absl::Status> relist(std::shared_ptr<tunnel::Mux> mux,
     // Continue tokens are URL-safe base64 in practice; escape the few characters that are not.
     cont.clear();
     for (char c : parsed->continue_token) {
-      if (c == '+') cont += "%2B";
-      else if (c == '/') cont += "%2F";
-      else if (c == '=') cont += "%3D";
-      else cont += c;
+      if (c == '+')
+        cont += "%2B";
+      else if (c == '/')
+        cont += "%2F";
+      else if (c == '=')
+        cont += "%3D";
+      else
+        cont += c;
     }
   }
   size_t count = all.size();
   store->replace(std::move(all), rv, std::move(columns));
-  log::info("cache synced", {{"cluster", mux->name()}, {"resource", describe(t)},
-                             {"objects", count}, {"resource_version", rv}});
+  log::info("cache synced", {{"cluster", mux->name()},
+                             {"resource", describe(t)},
+                             {"objects", count},
+                             {"resource_version", rv}});
   co_return absl::OkStatus();
 }
 
@@ -132,7 +139,8 @@ asio::awaitable<WatchEnd> watchOnce(std::shared_ptr<tunnel::Mux> mux,
                                     std::shared_ptr<ResourceStore> store, ReflectorOptions o,
                                     std::shared_ptr<std::atomic<bool>> stop) {
   const TypeInfo& t = store->info();
-  std::string target = collectionPath(t) + "?watch=1&allowWatchBookmarks=true&includeObject=Object" +
+  std::string target = collectionPath(t) +
+                       "?watch=1&allowWatchBookmarks=true&includeObject=Object" +
                        "&resourceVersion=" + std::to_string(store->rv()) +
                        "&timeoutSeconds=" + std::to_string(o.watch_timeout.count());
   proto::RequestHead head = getHead(target, kTableAccept);
@@ -143,8 +151,8 @@ asio::awaitable<WatchEnd> watchOnce(std::shared_ptr<tunnel::Mux> mux,
   if (!rh.ok()) co_return WatchEnd::kFailed;
   if (rh->status == 410) co_return WatchEnd::kExpired;
   if (rh->status != 200) {
-    log::warn("cache watch refused", {{"cluster", mux->name()}, {"resource", describe(t)},
-                                      {"status", rh->status}});
+    log::warn("cache watch refused",
+              {{"cluster", mux->name()}, {"resource", describe(t)}, {"status", rh->status}});
     stream->reset(proto::ResetCode::kCancel, "unexpected status");
     co_return WatchEnd::kFailed;
   }
@@ -162,16 +170,17 @@ asio::awaitable<WatchEnd> watchOnce(std::shared_ptr<tunnel::Mux> mux,
     absl::Status split = splitter.feed(c->data, &values);
     stream->consumed(c->data.size());
     if (!split.ok()) {
-      log::warn("cache watch stream unreadable", {{"cluster", mux->name()}, {"resource", describe(t)},
-                                                  {"error", split.message()}});
+      log::warn("cache watch stream unreadable",
+                {{"cluster", mux->name()}, {"resource", describe(t)}, {"error", split.message()}});
       stream->reset(proto::ResetCode::kCancel, "unreadable watch stream");
       co_return WatchEnd::kFailed;
     }
     for (const auto& v : values) {
       auto e = parseEdgeEvent(v, age);
       if (!e.ok()) {
-        log::warn("cache watch event unreadable", {{"cluster", mux->name()}, {"resource", describe(t)},
-                                                   {"error", e.status().message()}});
+        log::warn(
+            "cache watch event unreadable",
+            {{"cluster", mux->name()}, {"resource", describe(t)}, {"error", e.status().message()}});
         stream->reset(proto::ResetCode::kCancel, "unreadable watch event");
         co_return WatchEnd::kFailed;
       }
@@ -243,11 +252,13 @@ asio::awaitable<void> runReflector(std::shared_ptr<tunnel::Mux> mux,
   store->setLive(false);
 }
 
-asio::awaitable<absl::StatusOr<uint64_t>> probeEdgeRv(std::shared_ptr<tunnel::Mux> mux, TypeInfo type) {
+asio::awaitable<absl::StatusOr<uint64_t>> probeEdgeRv(std::shared_ptr<tunnel::Mux> mux,
+                                                      TypeInfo type) {
   proto::RequestHead request_2 = getHead(collectionPath(type) + "?limit=1", "application/json");
   auto r = co_await fetch(mux, request_2, 64 << 20);
   if (!r.ok()) co_return r.status();
-  if (r->status != 200) co_return absl::UnavailableError("probe answered HTTP " + std::to_string(r->status));
+  if (r->status != 200)
+    co_return absl::UnavailableError("probe answered HTTP " + std::to_string(r->status));
   auto j = nlohmann::json::parse(r->body, nullptr, false);
   uint64_t rv = 0;
   if (!j.is_object() || !j.contains("metadata") || !j["metadata"].contains("resourceVersion") ||

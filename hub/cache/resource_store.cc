@@ -22,7 +22,8 @@ bool parseToken(std::string_view token, uint64_t* id, size_t* offset) {
   if (!token.starts_with(kTokenPrefix)) return false;
   std::string raw;
   token.remove_prefix(kTokenPrefix.size());
-  if (!absl::WebSafeBase64Unescape(absl::string_view(token.data(), token.size()), &raw)) return false;
+  if (!absl::WebSafeBase64Unescape(absl::string_view(token.data(), token.size()), &raw))
+    return false;
   size_t colon = raw.find(':');
   if (colon == std::string::npos) return false;
   return absl::SimpleAtoi(absl::string_view(raw).substr(0, colon), id) &&
@@ -41,17 +42,20 @@ size_t CachedObject::bytes() const {
 
 std::string_view eventTypeName(EventType t) {
   switch (t) {
-    case EventType::kAdded: return "ADDED";
-    case EventType::kModified: return "MODIFIED";
-    case EventType::kDeleted: return "DELETED";
+    case EventType::kAdded:
+      return "ADDED";
+    case EventType::kModified:
+      return "MODIFIED";
+    case EventType::kDeleted:
+      return "DELETED";
   }
   return "MODIFIED";
 }
 
 bool Filter::matches(const CachedObject& o) const {
   if (!ns.empty() && o.ns != ns) return false;
-  if (!allowed_namespaces.empty() &&
-      std::find(allowed_namespaces.begin(), allowed_namespaces.end(), o.ns) == allowed_namespaces.end()) {
+  if (!allowed_namespaces.empty() && std::find(allowed_namespaces.begin(), allowed_namespaces.end(),
+                                               o.ns) == allowed_namespaces.end()) {
     return false;
   }
   if (!labels.empty() && !labels.matches(o.labels)) return false;
@@ -346,15 +350,15 @@ absl::StatusOr<ListPage> ResourceStore::list(const Filter& filter, size_t limit,
 }
 
 absl::StatusOr<std::shared_ptr<WatchQueue>> ResourceStore::watch(Filter filter,
-                                                                  std::optional<uint64_t> from_rv,
-                                                                  std::vector<Event>* initial,
-                                                                  std::function<void()> notify,
-                                                                  size_t queue_capacity) {
+                                                                 std::optional<uint64_t> from_rv,
+                                                                 std::vector<Event>* initial,
+                                                                 std::function<void()> notify,
+                                                                 size_t queue_capacity) {
   std::unique_lock lock(mu_);
   if (from_rv.has_value()) {
     if (*from_rv < window_floor_rv_) {
-      return absl::OutOfRangeError("too old resource version: " + std::to_string(*from_rv) +
-                                   " (" + std::to_string(window_floor_rv_) + ")");
+      return absl::OutOfRangeError("too old resource version: " + std::to_string(*from_rv) + " (" +
+                                   std::to_string(window_floor_rv_) + ")");
     }
     for (const Event& e : window_) {
       if (e.rv <= *from_rv) continue;
@@ -363,7 +367,8 @@ absl::StatusOr<std::shared_ptr<WatchQueue>> ResourceStore::watch(Filter filter,
       if (e.type == EventType::kDeleted) {
         if (before || now) initial->push_back(e);
       } else if (now) {
-        initial->push_back(Event{before ? EventType::kModified : EventType::kAdded, e.object, e.rv, e.prev});
+        initial->push_back(
+            Event{before ? EventType::kModified : EventType::kAdded, e.object, e.rv, e.prev});
       } else if (before) {
         initial->push_back(Event{EventType::kDeleted, e.object, e.rv, e.prev});
       }

@@ -149,13 +149,14 @@ class ResourceStore {
   /// resumes the snapshot the first page was taken from (kept for a while, like the API
   /// server's continue tokens); OutOfRange (410) when it expired, InvalidArgument when it is
   /// not one of ours.
-  absl::StatusOr<ListPage> list(const Filter& filter, size_t limit, std::string_view continue_token);
+  absl::StatusOr<ListPage> list(const Filter& filter, size_t limit,
+                                std::string_view continue_token);
   /// Starts a watch after `from_rv` (nullopt: from now, with the current objects as synthetic
   /// ADDED events in `initial`). OutOfRange (410) when `from_rv` is older than the window.
   absl::StatusOr<std::shared_ptr<WatchQueue>> watch(Filter filter, std::optional<uint64_t> from_rv,
-                                                     std::vector<Event>* initial,
-                                                     std::function<void()> notify,
-                                                     size_t queue_capacity = 1000);
+                                                    std::vector<Event>* initial,
+                                                    std::function<void()> notify,
+                                                    size_t queue_capacity = 1000);
   void unwatch(const std::shared_ptr<WatchQueue>& w);
   /// Calls `done(true)` once rv() >= target, or `done(false)` when the store is relisted or
   /// goes stale. Called at once when already there.

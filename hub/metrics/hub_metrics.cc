@@ -14,28 +14,37 @@ namespace {
 /// path pays nothing for them.
 class TunnelCollector : public prometheus::Collectable {
  public:
-  explicit TunnelCollector(std::shared_ptr<TunnelRegistry> tunnels) : tunnels_(std::move(tunnels)) {}
+  explicit TunnelCollector(std::shared_ptr<TunnelRegistry> tunnels)
+      : tunnels_(std::move(tunnels)) {}
 
   std::vector<prometheus::MetricFamily> Collect() const override {
     using prometheus::MetricType;
     prometheus::MetricFamily bytes{"kubehub_hub_tunnel_bytes_total",
                                    "Bytes carried by agent tunnels (frames, both directions).",
-                                   MetricType::Counter, {}};
+                                   MetricType::Counter,
+                                   {}};
     prometheus::MetricFamily frames{"kubehub_hub_tunnel_frames_total",
-                                    "Frames carried by agent tunnels.", MetricType::Counter, {}};
-    prometheus::MetricFamily streams{"kubehub_hub_tunnel_streams", "Open streams per tunnel.",
-                                     MetricType::Gauge, {}};
+                                    "Frames carried by agent tunnels.",
+                                    MetricType::Counter,
+                                    {}};
+    prometheus::MetricFamily streams{
+        "kubehub_hub_tunnel_streams", "Open streams per tunnel.", MetricType::Gauge, {}};
     prometheus::MetricFamily opened{"kubehub_hub_tunnel_streams_opened_total",
-                                    "Streams opened per tunnel.", MetricType::Counter, {}};
+                                    "Streams opened per tunnel.",
+                                    MetricType::Counter,
+                                    {}};
     prometheus::MetricFamily stalls{"kubehub_hub_flow_control_stalls_total",
                                     "Times a sender waited for flow-control credit.",
-                                    MetricType::Counter, {}};
+                                    MetricType::Counter,
+                                    {}};
     prometheus::MetricFamily discovered{"kubehub_hub_discovery_resources",
                                         "Resource types the cluster's agent reported in discovery.",
-                                        MetricType::Gauge, {}};
+                                        MetricType::Gauge,
+                                        {}};
     prometheus::MetricFamily up{"kubehub_hub_cluster_connected",
                                 "1 for each cluster whose agent holds a tunnel to this hub.",
-                                MetricType::Gauge, {}};
+                                MetricType::Gauge,
+                                {}};
     for (const auto& t : tunnels_->snapshot()) {
       const auto& s = t.mux->stats();
       auto metric = [&](std::vector<prometheus::ClientMetric::Label> extra) {
@@ -107,14 +116,16 @@ HubMetrics::HubMetrics(std::shared_ptr<TunnelRegistry> tunnels)
                               .Name("kubehub_hub_agent_refused_total")
                               .Help("Agent connections refused, by reason.")
                               .Register(*registry_);
-  requests_total_ = &prometheus::BuildCounter()
-                         .Name("kubehub_hub_requests_total")
-                         .Help("Users' requests by cluster, verb, code and where they were served from.")
-                         .Register(*registry_);
-  request_seconds_ = &prometheus::BuildHistogram()
-                          .Name("kubehub_hub_request_duration_seconds")
-                          .Help("Time to the end of users' requests (watches and streams: their lifetime).")
-                          .Register(*registry_);
+  requests_total_ =
+      &prometheus::BuildCounter()
+           .Name("kubehub_hub_requests_total")
+           .Help("Users' requests by cluster, verb, code and where they were served from.")
+           .Register(*registry_);
+  request_seconds_ =
+      &prometheus::BuildHistogram()
+           .Name("kubehub_hub_request_duration_seconds")
+           .Help("Time to the end of users' requests (watches and streams: their lifetime).")
+           .Register(*registry_);
   response_bytes_total_ = &prometheus::BuildCounter()
                                .Name("kubehub_hub_response_bytes_total")
                                .Help("Response body bytes sent to users.")
@@ -128,21 +139,24 @@ HubMetrics::HubMetrics(std::shared_ptr<TunnelRegistry> tunnels)
                          .Help("Users' requests in flight through tunnels.")
                          .Register(*registry_)
                          .Add({});
-  token_verifications_total_ = &prometheus::BuildCounter()
-                                    .Name("kubehub_hub_token_verifications_total")
-                                    .Help("Bearer tokens checked: cached verdicts, signature checks, rejections.")
-                                    .Register(*registry_);
-  denials_total_ = &prometheus::BuildCounter()
-                        .Name("kubehub_hub_denials_total")
-                        .Help("Authenticated requests refused, by tenant and reason (grant, ban, rate_limit).")
-                        .Register(*registry_);
+  token_verifications_total_ =
+      &prometheus::BuildCounter()
+           .Name("kubehub_hub_token_verifications_total")
+           .Help("Bearer tokens checked: cached verdicts, signature checks, rejections.")
+           .Register(*registry_);
+  denials_total_ =
+      &prometheus::BuildCounter()
+           .Name("kubehub_hub_denials_total")
+           .Help("Authenticated requests refused, by tenant and reason (grant, ban, rate_limit).")
+           .Register(*registry_);
   // Counters with a fixed set of labels start at zero, so rate() and dashboards see them at once.
   for (const char* r : {"missing", "invalid", "banned"}) auth_failures_total_->Add({{"reason", r}});
   for (const char* r : {"hello", "version", "identity"}) agent_refused_total_->Add({{"reason", r}});
   for (const char* r : {"closed", "replaced", "protocol_error", "timeout", "shutdown"}) {
     tunnel_down_total_->Add({{"reason", r}});
   }
-  for (const char* r : {"cached", "verified", "rejected"}) token_verifications_total_->Add({{"result", r}});
+  for (const char* r : {"cached", "verified", "rejected"})
+    token_verifications_total_->Add({{"result", r}});
   tunnel_up_total_->Add({});
   active_watches_ = &prometheus::BuildGauge()
                          .Name("kubehub_hub_active_watches")
@@ -157,13 +171,19 @@ std::string HubMetrics::serialize() const {
   families.insert(families.end(), tunnel.begin(), tunnel.end());
   using prometheus::MetricType;
   if (cache_) {
-    prometheus::MetricFamily objects{"kubehub_hub_cache_objects", "Objects in the hub cache.", MetricType::Gauge, {}};
-    prometheus::MetricFamily bytes{"kubehub_hub_cache_bytes", "Bytes held by the hub cache.", MetricType::Gauge, {}};
-    prometheus::MetricFamily synced{"kubehub_hub_cache_synced",
-                                    "1 when a cached type finished its initial list (reads are served from it).",
-                                    MetricType::Gauge, {}};
-    prometheus::MetricFamily live{"kubehub_hub_cache_live", "1 while a cached type's watch on the edge runs.",
-                                  MetricType::Gauge, {}};
+    prometheus::MetricFamily objects{
+        "kubehub_hub_cache_objects", "Objects in the hub cache.", MetricType::Gauge, {}};
+    prometheus::MetricFamily bytes{
+        "kubehub_hub_cache_bytes", "Bytes held by the hub cache.", MetricType::Gauge, {}};
+    prometheus::MetricFamily synced{
+        "kubehub_hub_cache_synced",
+        "1 when a cached type finished its initial list (reads are served from it).",
+        MetricType::Gauge,
+        {}};
+    prometheus::MetricFamily live{"kubehub_hub_cache_live",
+                                  "1 while a cached type's watch on the edge runs.",
+                                  MetricType::Gauge,
+                                  {}};
     for (const auto& c : cache_->all()) {
       for (const auto& t : c->state()) {
         auto metric = [&](double v) {
@@ -178,10 +198,12 @@ std::string HubMetrics::serialize() const {
         live.metric.push_back(metric(t.live ? 1 : 0));
       }
     }
-    prometheus::MetricFamily dropped{"kubehub_hub_cache_budget_drops_total",
-                                     "Cached types that fell back to forwarding because the cluster's cache "
-                                     "exceeded --cache-max-bytes.",
-                                     MetricType::Counter, {}};
+    prometheus::MetricFamily dropped{
+        "kubehub_hub_cache_budget_drops_total",
+        "Cached types that fell back to forwarding because the cluster's cache "
+        "exceeded --cache-max-bytes.",
+        MetricType::Counter,
+        {}};
     for (const auto& c : cache_->all()) {
       prometheus::ClientMetric m;
       m.label = {{"cluster", c->cluster()}};
@@ -196,14 +218,18 @@ std::string HubMetrics::serialize() const {
   }
   if (metaserver_) {
     prometheus::MetricFamily up{"kubehub_hub_metaserver_reachable",
-                                "1 while the last exchange with the metaserver succeeded.", MetricType::Gauge, {}};
+                                "1 while the last exchange with the metaserver succeeded.",
+                                MetricType::Gauge,
+                                {}};
     prometheus::ClientMetric m;
     m.gauge.value = metaserver_->health() == "ok" ? 1 : 0;
     up.metric.push_back(m);
     families.push_back(up);
     auto snap = metaserver_->snapshot();
-    prometheus::MetricFamily revoked{"kubehub_hub_revoked_tokens", "Revoked, unexpired tokens the hub refuses.",
-                                     MetricType::Gauge, {}};
+    prometheus::MetricFamily revoked{"kubehub_hub_revoked_tokens",
+                                     "Revoked, unexpired tokens the hub refuses.",
+                                     MetricType::Gauge,
+                                     {}};
     prometheus::ClientMetric r;
     r.gauge.value = static_cast<double>(snap->revoked->size());
     revoked.metric.push_back(r);
@@ -217,7 +243,8 @@ void HubMetrics::tokenVerification(std::string_view result) {
 }
 
 void HubMetrics::denial(std::string_view tenant, std::string_view reason) {
-  denials_total_->Add({{"tenant", std::string(tenant)}, {"reason", std::string(reason)}}).Increment();
+  denials_total_->Add({{"tenant", std::string(tenant)}, {"reason", std::string(reason)}})
+      .Increment();
 }
 
 void HubMetrics::tunnelUp() {
@@ -234,17 +261,22 @@ void HubMetrics::agentRefused(std::string_view reason) {
   agent_refused_total_->Add({{"reason", std::string(reason)}}).Increment();
 }
 
-void HubMetrics::request(std::string_view cluster, std::string_view tenant, std::string_view verb, int code,
-                         std::string_view served_from, double seconds, uint64_t bytes_out) {
+void HubMetrics::request(std::string_view cluster, std::string_view tenant, std::string_view verb,
+                         int code, std::string_view served_from, double seconds,
+                         uint64_t bytes_out) {
   std::string c(cluster), v(verb), s(served_from);
   requests_total_
-      ->Add({{"cluster", c}, {"tenant", std::string(tenant)}, {"verb", v}, {"code", std::to_string(code)},
+      ->Add({{"cluster", c},
+             {"tenant", std::string(tenant)},
+             {"verb", v},
+             {"code", std::to_string(code)},
              {"served_from", s}})
       .Increment();
   request_seconds_->Add({{"cluster", c}, {"verb", v}, {"served_from", s}}, latencyBuckets())
       .Observe(seconds);
   if (bytes_out > 0) {
-    response_bytes_total_->Add({{"cluster", c}, {"served_from", s}}).Increment(static_cast<double>(bytes_out));
+    response_bytes_total_->Add({{"cluster", c}, {"served_from", s}})
+        .Increment(static_cast<double>(bytes_out));
   }
 }
 

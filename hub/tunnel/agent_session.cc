@@ -15,8 +15,8 @@ namespace {
 
 asio::awaitable<void> refuse(tunnel::Transport& transport, proto::GoAwayCode code,
                              std::string_view reason, const tunnel::TunnelPeer& peer) {
-  log::warn("agent refused", {{"peer", peer.address}, {"certificate_cn", peer.common_name},
-                              {"reason", reason}});
+  log::warn("agent refused",
+            {{"peer", peer.address}, {"certificate_cn", peer.common_name}, {"reason", reason}});
   // Named locals, not temporaries inside co_await: GCC 12 destroys some such temporaries twice.
   proto::GoAwayInfo info;
   info.code = code;
@@ -45,8 +45,8 @@ void onControl(std::weak_ptr<TunnelRegistry> weak_registry, std::weak_ptr<tunnel
         j["serverVersion"].contains("gitVersion") && j["serverVersion"]["gitVersion"].is_string()) {
       version = j["serverVersion"]["gitVersion"].get<std::string>();
     }
-    log::info("discovery received", {{"cluster", cluster}, {"resources", count},
-                                     {"kubernetes_version", version}});
+    log::info("discovery received",
+              {{"cluster", cluster}, {"resources", count}, {"kubernetes_version", version}});
     if (cache) cache->cluster(cluster)->attach(mux, message);
     registry->setDiscovery(cluster, mux.get(), std::move(message));
   } else if (type == "discovery.error") {
@@ -63,7 +63,8 @@ std::string_view closeReasonClass(const std::string& reason) {
   if (reason.find("newer tunnel") != std::string::npos) return "replaced";
   if (reason.find("protocol error") != std::string::npos) return "protocol_error";
   if (reason.find("shutting down") != std::string::npos) return "shutdown";
-  if (reason.find("timed out") != std::string::npos || reason.find("timeout") != std::string::npos) {
+  if (reason.find("timed out") != std::string::npos ||
+      reason.find("timeout") != std::string::npos) {
     return "timeout";
   }
   return "closed";
@@ -88,8 +89,8 @@ asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
   auto frame = proto::decodeSingleFrame(transport->message());
   if (!frame.ok() || frame->type != FrameType::kHello) {
     refused("hello");
-    co_await refuse(*transport, proto::GoAwayCode::kProtocolError,
-                    "the first frame must be HELLO", peer);
+    co_await refuse(*transport, proto::GoAwayCode::kProtocolError, "the first frame must be HELLO",
+                    peer);
     co_return;
   }
   auto hello = proto::decodeHello(frame->payload);
@@ -101,16 +102,17 @@ asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
   }
   if (hello->protocol != proto::kProtocolVersion) {
     refused("version");
-    std::string text_1 = "protocol version " + std::to_string(hello->protocol) + " is not supported; this hub speaks " + std::to_string(proto::kProtocolVersion);
-    co_await refuse(*transport, proto::GoAwayCode::kVersionMismatch, text_1,
-                    peer);
+    std::string text_1 = "protocol version " + std::to_string(hello->protocol) +
+                         " is not supported; this hub speaks " +
+                         std::to_string(proto::kProtocolVersion);
+    co_await refuse(*transport, proto::GoAwayCode::kVersionMismatch, text_1, peer);
     co_return;
   }
   if (hello->cluster != peer.common_name) {
     refused("identity");
-    std::string text_2 = "the client certificate is for cluster \"" + peer.common_name + "\" but the agent claims \"" + hello->cluster + "\"";
-    co_await refuse(*transport, proto::GoAwayCode::kUnauthorized, text_2,
-                    peer);
+    std::string text_2 = "the client certificate is for cluster \"" + peer.common_name +
+                         "\" but the agent claims \"" + hello->cluster + "\"";
+    co_await refuse(*transport, proto::GoAwayCode::kUnauthorized, text_2, peer);
     co_return;
   }
   if (metaserver) {
@@ -131,9 +133,13 @@ asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
     }
   }
   const tunnel::MuxOptions& mo = options.mux;
-  proto::Welcome welcome{proto::kProtocolVersion, options.hub_id,     mo.max_frame,
-                         mo.stream_window,        mo.connection_window,
-                         static_cast<uint32_t>(mo.ping_interval.count()), mo.max_streams};
+  proto::Welcome welcome{proto::kProtocolVersion,
+                         options.hub_id,
+                         mo.max_frame,
+                         mo.stream_window,
+                         mo.connection_window,
+                         static_cast<uint32_t>(mo.ping_interval.count()),
+                         mo.max_streams};
   std::string welcome_frame =
       proto::encodeFrame(FrameType::kWelcome, 0, 0, proto::encodeWelcome(welcome));
   ec = co_await transport->write(welcome_frame);
@@ -150,14 +156,21 @@ asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
     onControl(weak_registry, weak_mux, cache, cluster, std::move(m));
   });
 
-  auto previous = registry->attach(ClusterTunnel{cluster, mux, hello->agent_version, peer.address,
-                                                 std::chrono::system_clock::now(), {}, nullptr, 0});
+  auto previous = registry->attach(ClusterTunnel{cluster,
+                                                 mux,
+                                                 hello->agent_version,
+                                                 peer.address,
+                                                 std::chrono::system_clock::now(),
+                                                 {},
+                                                 nullptr,
+                                                 0});
   if (previous) {
     log::info("replacing the previous tunnel of the cluster", {{"cluster", cluster}});
     previous->shutdown(proto::GoAwayCode::kReplaced, "a newer tunnel for this cluster connected");
   }
-  log::info("tunnel up", {{"cluster", cluster}, {"peer", peer.address},
-                          {"agent_version", hello->agent_version}});
+  log::info(
+      "tunnel up",
+      {{"cluster", cluster}, {"peer", peer.address}, {"agent_version", hello->agent_version}});
   mux->sendControl(nlohmann::json{{"type", "discovery.request"}, {"id", 1}}.dump());
   if (metrics) metrics->tunnelUp();
   if (metaserver) {

@@ -20,15 +20,20 @@ bool Principal::admin() const {
 }
 
 bool Principal::hub() const {
-  return admin() || (kind == Kind::kUser && std::find(roles.begin(), roles.end(), kRoleHub) != roles.end());
+  return admin() ||
+         (kind == Kind::kUser && std::find(roles.begin(), roles.end(), kRoleHub) != roles.end());
 }
 
 std::string Principal::actor() const {
   switch (kind) {
-    case Kind::kBootstrapAdmin: return "admin(bootstrap)";
-    case Kind::kUser: return "user:" + user;
-    case Kind::kBootstrapToken: return "bootstrap-token";
-    case Kind::kAnonymous: break;
+    case Kind::kBootstrapAdmin:
+      return "admin(bootstrap)";
+    case Kind::kUser:
+      return "user:" + user;
+    case Kind::kBootstrapToken:
+      return "bootstrap-token";
+    case Kind::kAnonymous:
+      break;
   }
   return "anonymous";
 }
@@ -45,19 +50,30 @@ std::optional<std::string> Call::query(std::string_view name) const {
 
 int httpStatusFor(const absl::Status& s) {
   switch (s.code()) {
-    case absl::StatusCode::kOk: return 200;
-    case absl::StatusCode::kInvalidArgument: return isBadRequest(s) ? 400 : 422;
-    case absl::StatusCode::kNotFound: return 404;
+    case absl::StatusCode::kOk:
+      return 200;
+    case absl::StatusCode::kInvalidArgument:
+      return isBadRequest(s) ? 400 : 422;
+    case absl::StatusCode::kNotFound:
+      return 404;
     case absl::StatusCode::kAlreadyExists:
     case absl::StatusCode::kFailedPrecondition:
-    case absl::StatusCode::kAborted: return 409;
-    case absl::StatusCode::kPermissionDenied: return 403;
-    case absl::StatusCode::kUnauthenticated: return 401;
-    case absl::StatusCode::kUnavailable: return 503;
-    case absl::StatusCode::kResourceExhausted: return 429;
-    case absl::StatusCode::kUnimplemented: return 501;
-    case absl::StatusCode::kOutOfRange: return 416;
-    default: return 500;
+    case absl::StatusCode::kAborted:
+      return 409;
+    case absl::StatusCode::kPermissionDenied:
+      return 403;
+    case absl::StatusCode::kUnauthenticated:
+      return 401;
+    case absl::StatusCode::kUnavailable:
+      return 503;
+    case absl::StatusCode::kResourceExhausted:
+      return 429;
+    case absl::StatusCode::kUnimplemented:
+      return 501;
+    case absl::StatusCode::kOutOfRange:
+      return 416;
+    default:
+      return 500;
   }
 }
 
@@ -65,8 +81,10 @@ absl::StatusOr<Json> requestJson(const net::HttpRequest& request, bool empty_ok)
   if (!request.body.empty()) {
     auto ct = request.header("Content-Type");
     std::string type = ct ? *ct : "";
-    std::transform(type.begin(), type.end(), type.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (!type.starts_with("application/json") && !type.starts_with("application/merge-patch+json")) {
+    std::transform(type.begin(), type.end(), type.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    if (!type.starts_with("application/json") &&
+        !type.starts_with("application/merge-patch+json")) {
       return absl::Status(absl::StatusCode::kInvalidArgument, "unsupported media type");
     }
   }
@@ -80,8 +98,9 @@ Reply jsonReply(int status, Json body) {
   return r;
 }
 
-ApiServer::ApiServer(ApiOptions options, std::shared_ptr<Store> store, std::shared_ptr<TokenService> tokens,
-                     std::shared_ptr<CertificateAuthority> ca, std::shared_ptr<Metrics> metrics)
+ApiServer::ApiServer(ApiOptions options, std::shared_ptr<Store> store,
+                     std::shared_ptr<TokenService> tokens, std::shared_ptr<CertificateAuthority> ca,
+                     std::shared_ptr<Metrics> metrics)
     : options_(std::move(options)),
       store_(std::move(store)),
       tokens_(std::move(tokens)),
@@ -143,7 +162,8 @@ absl::StatusOr<Principal> ApiServer::authenticate(const net::HttpRequest& req, A
   auto header = req.header("Authorization");
   if (!header) {
     if (access == Access::kPublic) return p;
-    return absl::UnauthenticatedError("this call needs a bearer token (Authorization: Bearer TOKEN)");
+    return absl::UnauthenticatedError(
+        "this call needs a bearer token (Authorization: Bearer TOKEN)");
   }
   std::string_view value = *header;
   if (value.size() < 7 || !(value.substr(0, 7) == "Bearer " || value.substr(0, 7) == "bearer ")) {
@@ -157,7 +177,8 @@ absl::StatusOr<Principal> ApiServer::authenticate(const net::HttpRequest& req, A
   }
   if (secret.starts_with("khb_")) {
     if (access != Access::kBootstrap) {
-      return absl::PermissionDeniedError("a bootstrap token can only be used to request an agent certificate");
+      return absl::PermissionDeniedError(
+          "a bootstrap token can only be used to request an agent certificate");
     }
     p.kind = Principal::Kind::kBootstrapToken;
     p.bootstrap_secret = std::string(secret);
@@ -200,13 +221,15 @@ absl::Status ApiServer::authorize(const Principal& p, Access access) {
       return absl::OkStatus();
     case Access::kHub:
       if (p.hub()) return absl::OkStatus();
-      return absl::PermissionDeniedError(p.actor() + " may not do this: it needs the hub or admin role");
+      return absl::PermissionDeniedError(p.actor() +
+                                         " may not do this: it needs the hub or admin role");
     case Access::kAdmin:
       if (p.admin()) return absl::OkStatus();
       return absl::PermissionDeniedError(p.actor() + " may not do this: it needs the admin role");
     case Access::kBootstrap:
       if (p.admin() || p.kind == Principal::Kind::kBootstrapToken) return absl::OkStatus();
-      return absl::PermissionDeniedError(p.actor() + " may not do this: it needs the cluster's bootstrap token or the admin role");
+      return absl::PermissionDeniedError(
+          p.actor() + " may not do this: it needs the cluster's bootstrap token or the admin role");
   }
   return absl::PermissionDeniedError("forbidden");
 }
@@ -219,8 +242,12 @@ void ApiServer::audit(const Call& call, int status, const std::string& detail) {
   a.status = status;
   a.detail = detail.substr(0, 1000);
   a.peer = call.request.peer;
-  log::info("audit", {{"actor", a.actor}, {"action", a.action}, {"resource", a.resource}, {"status", status},
-                      {"detail", a.detail}, {"peer", a.peer}});
+  log::info("audit", {{"actor", a.actor},
+                      {"action", a.action},
+                      {"resource", a.resource},
+                      {"status", status},
+                      {"detail", a.detail},
+                      {"peer", a.peer}});
   if (auto s = store_->insertAudit(a); !s.ok()) {
     metrics_->auditWriteFailed();
     log::warn("audit record not stored", {{"resource", a.resource}, {"error", s.message()}});
@@ -232,12 +259,14 @@ net::HttpResponse ApiServer::handle(net::HttpRequest& req) {
   auto matched = matchRoute(req.method, req.path);
   if (!matched.ok()) {
     metrics_->request("unknown", 404, 0);
-    return net::jsonError(404, "no such API path: " + req.path.substr(0, 200) + " (see /openapi.json)");
+    return net::jsonError(404,
+                          "no such API path: " + req.path.substr(0, 200) + " (see /openapi.json)");
   }
   if (matched->route == nullptr) {
     std::string allow;
     for (const auto& m : matched->allowed) allow += (allow.empty() ? "" : ", ") + m;
-    auto res = net::jsonError(405, "method " + req.method + " is not allowed here (allowed: " + allow + ")");
+    auto res = net::jsonError(
+        405, "method " + req.method + " is not allowed here (allowed: " + allow + ")");
     res.headers.emplace_back("Allow", allow);
     metrics_->request("unknown", 405, 0);
     return res;
@@ -278,7 +307,8 @@ net::HttpResponse ApiServer::handle(net::HttpRequest& req) {
       message = "send the request body as application/json";
     }
     if (code == 500) {
-      log::error("request failed", {{"operation", route.operation}, {"path", req.path}, {"error", s.ToString()}});
+      log::error("request failed",
+                 {{"operation", route.operation}, {"path", req.path}, {"error", s.ToString()}});
       message = "internal error (see the metaserver log)";
     }
     res = net::jsonError(code, message);

@@ -15,9 +15,11 @@ namespace {
 
 absl::Status checkTokenId(std::string_view id) {
   bool ok = !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
   });
-  return ok ? absl::OkStatus() : absl::InvalidArgumentError("token id is invalid (base64url characters, at most 64)");
+  return ok ? absl::OkStatus()
+            : absl::InvalidArgumentError("token id is invalid (base64url characters, at most 64)");
 }
 
 absl::StatusOr<int64_t> ttlParam(const Call& c, int64_t fallback, int64_t max) {
@@ -28,8 +30,8 @@ absl::StatusOr<int64_t> ttlParam(const Call& c, int64_t fallback, int64_t max) {
     ttl = *parsed;
   }
   if (ttl > max) {
-    return absl::InvalidArgumentError("ttl of " + std::to_string(ttl) + "s exceeds the maximum of " +
-                                      std::to_string(max) + "s");
+    return absl::InvalidArgumentError("ttl of " + std::to_string(ttl) +
+                                      "s exceeds the maximum of " + std::to_string(max) + "s");
   }
   return ttl;
 }
@@ -88,15 +90,18 @@ absl::StatusOr<Reply> ApiServer::issueToken(Call& c) {
   KH_ASSIGN_OR_RETURN(TokenRequest rq, decodeTokenRequest(body));
   int64_t ttl = rq.ttl_seconds == 0 ? options_.default_token_ttl : rq.ttl_seconds;
   if (ttl > options_.max_token_ttl) {
-    return absl::InvalidArgumentError("ttl of " + std::to_string(ttl) + "s exceeds the maximum of " +
+    return absl::InvalidArgumentError("ttl of " + std::to_string(ttl) +
+                                      "s exceeds the maximum of " +
                                       std::to_string(options_.max_token_ttl) + "s");
   }
   KH_ASSIGN_OR_RETURN(UserRecord user, store_->getUser(rq.user));
   KH_RETURN_IF_ERROR(refuseBanned(*store_, user));
-  KH_ASSIGN_OR_RETURN(IssuedToken issued, tokens_->issue(user, ttl, rq.description, c.principal.actor()));
+  KH_ASSIGN_OR_RETURN(IssuedToken issued,
+                      tokens_->issue(user, ttl, rq.description, c.principal.actor()));
   metrics_->tokenIssued();
   Reply r = jsonReply(201, issuedJson(issued));
-  r.audit_detail = "token_id=" + issued.record.id + " user=" + user.name + " ttl=" + std::to_string(ttl);
+  r.audit_detail =
+      "token_id=" + issued.record.id + " user=" + user.name + " ttl=" + std::to_string(ttl);
   return r;
 }
 
@@ -114,7 +119,8 @@ absl::StatusOr<Reply> ApiServer::revokeToken(Call& c) {
   if (!c.principal.admin()) {
     auto t = store_->getToken(c.param("token"));
     if (!t.ok()) return t.status();
-    if (t->user != c.principal.user) return absl::NotFoundError("token \"" + c.param("token") + "\" not found");
+    if (t->user != c.principal.user)
+      return absl::NotFoundError("token \"" + c.param("token") + "\" not found");
   }
   KH_ASSIGN_OR_RETURN(TokenRecord t, store_->revokeToken(c.param("token")));
   metrics_->tokenRevoked();
@@ -127,7 +133,8 @@ absl::StatusOr<Reply> ApiServer::listRevocations(Call& c) {
   int64_t since = 0;
   int limit = 1000;
   if (auto v = c.query("since"); v && !v->empty()) {
-    if (!absl::SimpleAtoi(*v, &since) || since < 0) return absl::InvalidArgumentError("since must be a cursor (an integer >= 0)");
+    if (!absl::SimpleAtoi(*v, &since) || since < 0)
+      return absl::InvalidArgumentError("since must be a cursor (an integer >= 0)");
   }
   if (auto v = c.query("limit")) {
     if (!absl::SimpleAtoi(*v, &limit) || limit < 1 || limit > 10000) {
@@ -137,9 +144,11 @@ absl::StatusOr<Reply> ApiServer::listRevocations(Call& c) {
   KH_ASSIGN_OR_RETURN(RevocationPage page, store_->revocationsSince(since, limit));
   Json items = Json::array();
   for (const auto& r : page.items) {
-    items.push_back({{"jti", r.token_id}, {"expiresAt", r.expires_at}, {"revokedAt", r.revoked_at}});
+    items.push_back(
+        {{"jti", r.token_id}, {"expiresAt", r.expires_at}, {"revokedAt", r.revoked_at}});
   }
-  return jsonReply(200, Json{{"cursor", page.cursor}, {"items", items}, {"serverTime", nowSeconds()}});
+  return jsonReply(200,
+                   Json{{"cursor", page.cursor}, {"items", items}, {"serverTime", nowSeconds()}});
 }
 
 absl::StatusOr<Reply> ApiServer::getSigningKeys(Call&) { return jsonReply(200, tokens_->jwks()); }
@@ -163,14 +172,17 @@ absl::StatusOr<Reply> ApiServer::getKubeconfig(Call& c) {
   KH_RETURN_IF_ERROR(checkDnsLabel("cluster", *cluster_name));
   KH_ASSIGN_OR_RETURN(int64_t ttl, ttlParam(c, options_.kubeconfig_ttl, options_.max_token_ttl));
   if (options_.hub_url.empty()) {
-    return absl::UnimplementedError("this metaserver has no --hub-url, so it cannot write kubeconfigs");
+    return absl::UnimplementedError(
+        "this metaserver has no --hub-url, so it cannot write kubeconfigs");
   }
   KH_ASSIGN_OR_RETURN(UserRecord user, store_->getUser(name));
   KH_RETURN_IF_ERROR(refuseBanned(*store_, user));
   KH_ASSIGN_OR_RETURN(ClusterRecord cluster, store_->getCluster(*cluster_name));
-  if (cluster.disabled) return absl::FailedPreconditionError("cluster \"" + cluster.name + "\" is disabled");
-  KH_ASSIGN_OR_RETURN(IssuedToken issued,
-                      tokens_->issue(user, ttl, "kubeconfig for cluster " + cluster.name, c.principal.actor()));
+  if (cluster.disabled)
+    return absl::FailedPreconditionError("cluster \"" + cluster.name + "\" is disabled");
+  KH_ASSIGN_OR_RETURN(
+      IssuedToken issued,
+      tokens_->issue(user, ttl, "kubeconfig for cluster " + cluster.name, c.principal.actor()));
   metrics_->tokenIssued();
   std::string context = user.name + "@" + cluster.name;
   YAML::Emitter e;
@@ -182,30 +194,32 @@ absl::StatusOr<Reply> ApiServer::getKubeconfig(Call& c) {
   e << YAML::Key << "cluster" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "server" << YAML::Value << options_.hub_url + "/clusters/" + cluster.name;
   if (!options_.hub_ca_pem.empty()) {
-    e << YAML::Key << "certificate-authority-data" << YAML::Value << absl::Base64Escape(options_.hub_ca_pem);
+    e << YAML::Key << "certificate-authority-data" << YAML::Value
+      << absl::Base64Escape(options_.hub_ca_pem);
   }
   e << YAML::EndMap << YAML::EndMap << YAML::EndSeq;
   e << YAML::Key << "users" << YAML::Value << YAML::BeginSeq << YAML::BeginMap;
   e << YAML::Key << "name" << YAML::Value << user.name;
-  e << YAML::Key << "user" << YAML::Value << YAML::BeginMap << YAML::Key << "token" << YAML::Value << issued.token
-    << YAML::EndMap;
+  e << YAML::Key << "user" << YAML::Value << YAML::BeginMap << YAML::Key << "token" << YAML::Value
+    << issued.token << YAML::EndMap;
   e << YAML::EndMap << YAML::EndSeq;
   e << YAML::Key << "contexts" << YAML::Value << YAML::BeginSeq << YAML::BeginMap;
   e << YAML::Key << "name" << YAML::Value << context;
-  e << YAML::Key << "context" << YAML::Value << YAML::BeginMap << YAML::Key << "cluster" << YAML::Value
-    << cluster.name << YAML::Key << "user" << YAML::Value << user.name << YAML::EndMap;
+  e << YAML::Key << "context" << YAML::Value << YAML::BeginMap << YAML::Key << "cluster"
+    << YAML::Value << cluster.name << YAML::Key << "user" << YAML::Value << user.name
+    << YAML::EndMap;
   e << YAML::EndMap << YAML::EndSeq;
   e << YAML::Key << "current-context" << YAML::Value << context;
   e << YAML::EndMap;
   if (!e.good()) return absl::InternalError(std::string("kubeconfig YAML: ") + e.GetLastError());
   Reply r;
-  r.text = "# kubeconfig for user " + user.name + " (tenant " + user.tenant + ") on cluster " + cluster.name +
-           "\n# token " + issued.record.id + " expires " + formatTime(issued.record.expires_at) + "\n" +
-           e.c_str() + "\n";
+  r.text = "# kubeconfig for user " + user.name + " (tenant " + user.tenant + ") on cluster " +
+           cluster.name + "\n# token " + issued.record.id + " expires " +
+           formatTime(issued.record.expires_at) + "\n" + e.c_str() + "\n";
   r.content_type = "application/yaml";
   r.headers.emplace_back("X-Kubehub-Token-Id", issued.record.id);
-  r.audit_detail = "token_id=" + issued.record.id + " user=" + user.name + " cluster=" + cluster.name +
-                   " ttl=" + std::to_string(ttl);
+  r.audit_detail = "token_id=" + issued.record.id + " user=" + user.name +
+                   " cluster=" + cluster.name + " ttl=" + std::to_string(ttl);
   return r;
 }
 
@@ -230,13 +244,15 @@ absl::StatusOr<Reply> ApiServer::createBootstrapToken(Call& c) {
   if (ttl_json != nullptr) {
     KH_ASSIGN_OR_RETURN(ttl, parseTtl(*ttl_json, "ttl"));
   }
-  if (ttl > 7 * 24 * 3600) return absl::InvalidArgumentError("a bootstrap token lives at most 7 days (168h)");
+  if (ttl > 7 * 24 * 3600)
+    return absl::InvalidArgumentError("a bootstrap token lives at most 7 days (168h)");
   KH_ASSIGN_OR_RETURN(ClusterRecord cl, store_->getCluster(cluster));
   if (cl.disabled) return absl::FailedPreconditionError("cluster \"" + cluster + "\" is disabled");
   std::string token = "khb_" + auth::randomToken(32);
   std::string id = auth::randomToken(9);
   int64_t expires = nowSeconds() + ttl;
-  KH_RETURN_IF_ERROR(store_->createBootstrapToken(id, cluster, auth::sha256Hex(token), expires, c.principal.actor()));
+  KH_RETURN_IF_ERROR(store_->createBootstrapToken(id, cluster, auth::sha256Hex(token), expires,
+                                                  c.principal.actor()));
   Json j = {{"cluster", cluster},
             {"id", id},
             {"token", token},
@@ -263,7 +279,8 @@ absl::StatusOr<Reply> ApiServer::issueAgentCertificate(Call& c) {
   if (bootstrap) {
     KH_ASSIGN_OR_RETURN(bool valid, store_->bootstrapTokenValid(cluster, token_hash));
     if (!valid) {
-      return absl::PermissionDeniedError("bootstrap token is unknown, already used, expired, or for another cluster");
+      return absl::PermissionDeniedError(
+          "bootstrap token is unknown, already used, expired, or for another cluster");
     }
   }
   KH_ASSIGN_OR_RETURN(ClusterRecord cl, store_->getCluster(cluster));
@@ -274,9 +291,12 @@ absl::StatusOr<Reply> ApiServer::issueAgentCertificate(Call& c) {
   // Sign first (a bad CSR does not burn the token), then consume the token atomically.
   KH_ASSIGN_OR_RETURN(IssuedCertificate cert, ca_->sign(rq));
   if (bootstrap) KH_RETURN_IF_ERROR(store_->consumeBootstrapToken(cluster, token_hash));
-  KH_RETURN_IF_ERROR(store_->recordCertificate({cert.serial, "agent", cluster, cert.not_after, c.principal.actor()}));
+  KH_RETURN_IF_ERROR(store_->recordCertificate(
+      {cert.serial, "agent", cluster, cert.not_after, c.principal.actor()}));
   metrics_->certificateIssued("agent");
-  Json j = {{"certificate", cert.cert_pem}, {"caCert", ca_->certPem()}, {"serial", cert.serial},
+  Json j = {{"certificate", cert.cert_pem},
+            {"caCert", ca_->certPem()},
+            {"serial", cert.serial},
             {"notAfter", formatTime(cert.not_after)}};
   Reply r = jsonReply(201, j);
   r.audit_detail = "cluster=" + cluster + " serial=" + cert.serial;
@@ -298,9 +318,12 @@ absl::StatusOr<Reply> ApiServer::issueHubCertificate(Call& c) {
   rq.client_auth = true;  // hubs also call each other
   rq.ttl_seconds = options_.hub_cert_ttl;
   KH_ASSIGN_OR_RETURN(IssuedCertificate cert, ca_->sign(rq));
-  KH_RETURN_IF_ERROR(store_->recordCertificate({cert.serial, "hub", hub, cert.not_after, c.principal.actor()}));
+  KH_RETURN_IF_ERROR(
+      store_->recordCertificate({cert.serial, "hub", hub, cert.not_after, c.principal.actor()}));
   metrics_->certificateIssued("hub");
-  Json j = {{"certificate", cert.cert_pem}, {"caCert", ca_->certPem()}, {"serial", cert.serial},
+  Json j = {{"certificate", cert.cert_pem},
+            {"caCert", ca_->certPem()},
+            {"serial", cert.serial},
             {"notAfter", formatTime(cert.not_after)}};
   Reply r = jsonReply(201, j);
   r.audit_detail = "hub=" + hub + " serial=" + cert.serial;

@@ -36,7 +36,8 @@ absl::StatusOr<Reply> ApiServer::heartbeatHub(Call& c) {
   KH_RETURN_IF_ERROR(checkHubId(id));
   KH_ASSIGN_OR_RETURN(Json body, requestJson(c.request, true));
   KH_ASSIGN_OR_RETURN(HubHeartbeat hb, decodeHubHeartbeat(body));
-  KH_ASSIGN_OR_RETURN(HubRecord h, store_->heartbeatHub(id, hb.addresses, hb.agents, hb.load, hb.version));
+  KH_ASSIGN_OR_RETURN(HubRecord h,
+                      store_->heartbeatHub(id, hb.addresses, hb.agents, hb.load, hb.version));
   Json j = toJson(h);
   j["ttlSeconds"] = store_->registryTtl().count();
   Reply r = jsonReply(200, j);

@@ -14,7 +14,8 @@ Json items(const std::vector<T>& records) {
   return Json{{"items", list}};
 }
 
-absl::Status optionalFilter(const Call& c, std::string_view name, std::string* out, bool dns_label) {
+absl::Status optionalFilter(const Call& c, std::string_view name, std::string* out,
+                            bool dns_label) {
   auto v = c.query(name);
   if (!v) return absl::OkStatus();
   if (dns_label) {
@@ -204,7 +205,8 @@ absl::StatusOr<Reply> ApiServer::updateCluster(Call& c) {
   KH_ASSIGN_OR_RETURN(ClusterPatch patch, decodeClusterPatch(body));
   KH_ASSIGN_OR_RETURN(ClusterRecord cl, store_->updateCluster(c.param("cluster"), patch));
   Reply r = jsonReply(200, toJson(cl));
-  r.audit_detail = "cluster=" + cl.name + (patch.disabled ? (*patch.disabled ? " disabled" : " enabled") : "");
+  r.audit_detail =
+      "cluster=" + cl.name + (patch.disabled ? (*patch.disabled ? " disabled" : " enabled") : "");
   return r;
 }
 
@@ -232,7 +234,8 @@ absl::StatusOr<Reply> ApiServer::createGrant(Call& c) {
   KH_ASSIGN_OR_RETURN(auth::Grant g, decodeGrant(body));
   KH_ASSIGN_OR_RETURN(GrantRecord created, store_->createGrant(g));
   Reply r = jsonReply(201, toJson(created));
-  r.audit_detail = "grant=" + g.name + " tenant=" + g.tenant + (g.user.empty() ? "" : " user=" + g.user);
+  r.audit_detail =
+      "grant=" + g.name + " tenant=" + g.tenant + (g.user.empty() ? "" : " user=" + g.user);
   return r;
 }
 

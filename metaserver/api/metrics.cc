@@ -32,7 +32,8 @@ struct Metrics::Impl {
                          .Register(*registry)),
         audit_failures(prometheus::BuildCounter()
                            .Name("kubehub_metaserver_audit_write_failures_total")
-                           .Help("Audit records that could not be written to the database (they are still logged).")
+                           .Help("Audit records that could not be written to the database (they "
+                                 "are still logged).")
                            .Register(*registry)
                            .Add({})),
         db(prometheus::BuildGauge()
@@ -41,7 +42,8 @@ struct Metrics::Impl {
                .Register(*registry)),
         db_events(prometheus::BuildGauge()
                       .Name("kubehub_metaserver_db_events")
-                      .Help("PostgreSQL pool events since start (connects, connect failures, lost connections).")
+                      .Help("PostgreSQL pool events since start (connects, connect failures, lost "
+                            "connections).")
                       .Register(*registry)) {}
 
   std::shared_ptr<PgPool> pool;
@@ -61,8 +63,8 @@ Metrics::~Metrics() = default;
 void Metrics::request(std::string_view operation, int status, double seconds) {
   std::string op(operation);
   impl_->requests.Add({{"operation", op}, {"code", std::to_string(status)}}).Increment();
-  static const prometheus::Histogram::BucketBoundaries kBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025,
-                                                                   0.05,  0.1,    0.25,  0.5,  1,    2.5};
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {
+      0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
   impl_->latency.Add({{"operation", op}}, kBuckets).Observe(seconds);
 }
 
@@ -79,7 +81,8 @@ std::string Metrics::render() {
     impl_->db.Add({{"state", "open"}}).Set(static_cast<double>(s.open));
     impl_->db.Add({{"state", "idle"}}).Set(static_cast<double>(s.idle));
     impl_->db_events.Add({{"event", "connect"}}).Set(static_cast<double>(s.connects));
-    impl_->db_events.Add({{"event", "connect_failure"}}).Set(static_cast<double>(s.connect_failures));
+    impl_->db_events.Add({{"event", "connect_failure"}})
+        .Set(static_cast<double>(s.connect_failures));
     impl_->db_events.Add({{"event", "lost"}}).Set(static_cast<double>(s.broken));
   }
   return prometheus::TextSerializer{}.Serialize(impl_->registry->Collect());

@@ -8,7 +8,8 @@ namespace kubehub::metaserver {
 
 int64_t nowSeconds() { return static_cast<int64_t>(std::time(nullptr)); }
 
-TokenService::TokenService(Store& store, std::string issuer, std::chrono::seconds publish_retired_for)
+TokenService::TokenService(Store& store, std::string issuer,
+                           std::chrono::seconds publish_retired_for)
     : store_(store), issuer_(std::move(issuer)), publish_retired_for_(publish_retired_for) {}
 
 absl::StatusOr<SigningKeyRecord> TokenService::newKey() {
@@ -32,7 +33,8 @@ absl::Status TokenService::reload() {
   for (const auto& r : *records) {
     auto key = auth::Ed25519Key::fromPrivatePem(r.private_pem);
     if (!key.ok()) {
-      log::error("stored signing key does not parse", {{"kid", r.kid}, {"error", key.status().message()}});
+      log::error("stored signing key does not parse",
+                 {{"kid", r.kid}, {"error", key.status().message()}});
       continue;
     }
     if (r.active) {
@@ -42,7 +44,8 @@ absl::Status TokenService::reload() {
     keys.add(r.kid, std::move(*key));
   }
   std::lock_guard lk(mu_);
-  if (active_kid != active_kid_ && !active_kid_.empty()) log::info("signing key changed", {{"kid", active_kid}});
+  if (active_kid != active_kid_ && !active_kid_.empty())
+    log::info("signing key changed", {{"kid", active_kid}});
   keys_ = std::move(keys);
   records_ = std::move(*records);
   active_kid_ = active_kid;
@@ -72,8 +75,8 @@ absl::StatusOr<IssuedToken> TokenService::issue(const UserRecord& user, int64_t 
   auto token = auth::signToken(c, *key, kid);
   if (!token.ok()) return token.status();
   IssuedToken out;
-  out.record = TokenRecord{c.id, user.name, user.tenant, std::move(description), kid, c.issued_at,
-                           c.expires_at, std::nullopt, std::move(issued_by)};
+  out.record = TokenRecord{c.id,        user.name,    user.tenant,  std::move(description), kid,
+                           c.issued_at, c.expires_at, std::nullopt, std::move(issued_by)};
   out.token = std::move(*token);
   if (auto s = store_.insertToken(out.record, auth::sha256Hex(out.token)); !s.ok()) return s;
   return out;
@@ -101,7 +104,8 @@ absl::StatusOr<auth::TokenClaims> TokenService::verify(std::string_view token) {
   }
   auto claims = auth::verifyToken(token, keys, nowSeconds());
   if (!claims.ok()) return claims.status();
-  if (claims->issuer != issuer_) return absl::UnauthenticatedError("token was issued by another issuer");
+  if (claims->issuer != issuer_)
+    return absl::UnauthenticatedError("token was issued by another issuer");
   return claims;
 }
 

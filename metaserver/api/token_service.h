@@ -28,8 +28,8 @@ class TokenService {
   /// Loads the keys from the database (at start, then periodically).
   absl::Status reload();
 
-  absl::StatusOr<IssuedToken> issue(const UserRecord& user, int64_t ttl_seconds, std::string description,
-                                    std::string issued_by);
+  absl::StatusOr<IssuedToken> issue(const UserRecord& user, int64_t ttl_seconds,
+                                    std::string description, std::string issued_by);
   /// Signature, algorithm, issuer and expiry; Unauthenticated with a reason otherwise.
   absl::StatusOr<auth::TokenClaims> verify(std::string_view token);
   /// The published JWK set: the active key and keys retired less than publish_retired_for ago.

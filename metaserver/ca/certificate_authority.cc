@@ -75,14 +75,16 @@ absl::Status checkLeafKey(EVP_PKEY* key) {
     size_t len = 0;
     EVP_PKEY_get_group_name(key, group, sizeof(group), &len);
     std::string g(group, len);
-    if (g == "prime256v1" || g == "P-256" || g == "secp384r1" || g == "P-384") return absl::OkStatus();
+    if (g == "prime256v1" || g == "P-256" || g == "secp384r1" || g == "P-384")
+      return absl::OkStatus();
     return absl::InvalidArgumentError("CSR key uses EC curve " + g + "; use P-256 or P-384");
   }
   if (id == EVP_PKEY_RSA) {
     if (EVP_PKEY_get_bits(key) >= 2048) return absl::OkStatus();
     return absl::InvalidArgumentError("CSR RSA key is shorter than 2048 bits");
   }
-  return absl::InvalidArgumentError("CSR key type is not supported (use ECDSA P-256/P-384, Ed25519 or RSA >= 2048)");
+  return absl::InvalidArgumentError(
+      "CSR key type is not supported (use ECDSA P-256/P-384, Ed25519 or RSA >= 2048)");
 }
 
 bool isIp(const std::string& s) {
@@ -102,8 +104,9 @@ absl::StatusOr<CaRecord> CertificateAuthority::generate(const std::string& commo
   X509_gmtime_adj(X509_getm_notAfter(cert), static_cast<long>(days) * 86400);
   X509_set_pubkey(cert, key);
   X509_NAME* name = X509_get_subject_name(cert);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(common_name.c_str()),
-                             -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                             reinterpret_cast<const unsigned char*>(common_name.c_str()), -1, -1,
+                             0);
   X509_set_issuer_name(cert, name);
   bool ok = addExt(cert, cert, NID_basic_constraints, "critical,CA:TRUE") &&
             addExt(cert, cert, NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature") &&
@@ -125,21 +128,25 @@ absl::StatusOr<CaRecord> CertificateAuthority::generate(const std::string& commo
   return out;
 }
 
-absl::StatusOr<std::shared_ptr<CertificateAuthority>> CertificateAuthority::load(const CaRecord& ca) {
+absl::StatusOr<std::shared_ptr<CertificateAuthority>> CertificateAuthority::load(
+    const CaRecord& ca) {
   std::shared_ptr<CertificateAuthority> out(new CertificateAuthority());
   BIO* b = BIO_new_mem_buf(ca.cert_pem.data(), static_cast<int>(ca.cert_pem.size()));
   out->cert_ = PEM_read_bio_X509(b, nullptr, nullptr, nullptr);
   BIO_free(b);
-  if (out->cert_ == nullptr) return absl::InvalidArgumentError("CA certificate is not PEM: " + opensslError());
+  if (out->cert_ == nullptr)
+    return absl::InvalidArgumentError("CA certificate is not PEM: " + opensslError());
   b = BIO_new_mem_buf(ca.key_pem.data(), static_cast<int>(ca.key_pem.size()));
   out->key_ = PEM_read_bio_PrivateKey(b, nullptr, nullptr, nullptr);
   BIO_free(b);
-  if (out->key_ == nullptr) return absl::InvalidArgumentError("CA key is not a PEM private key: " + opensslError());
+  if (out->key_ == nullptr)
+    return absl::InvalidArgumentError("CA key is not a PEM private key: " + opensslError());
   if (X509_check_private_key(out->cert_, out->key_) != 1) {
     ERR_clear_error();
     return absl::InvalidArgumentError("CA key does not match the CA certificate");
   }
-  if (X509_check_ca(out->cert_) == 0) return absl::InvalidArgumentError("the CA certificate is not a CA (basicConstraints)");
+  if (X509_check_ca(out->cert_) == 0)
+    return absl::InvalidArgumentError("the CA certificate is not a CA (basicConstraints)");
   b = BIO_new(BIO_s_mem());
   PEM_write_bio_X509(b, out->cert_);
   out->cert_pem_ = bioString(b);
@@ -152,7 +159,8 @@ CertificateAuthority::~CertificateAuthority() {
 }
 
 absl::StatusOr<IssuedCertificate> CertificateAuthority::sign(const LeafRequest& rq) const {
-  if (rq.csr_pem.empty()) return absl::InvalidArgumentError("csr is empty: send a PEM certificate signing request");
+  if (rq.csr_pem.empty())
+    return absl::InvalidArgumentError("csr is empty: send a PEM certificate signing request");
   if (rq.csr_pem.size() > 16384) return absl::InvalidArgumentError("csr is too large");
   BIO* b = BIO_new_mem_buf(rq.csr_pem.data(), static_cast<int>(rq.csr_pem.size()));
   X509_REQ* req = PEM_read_bio_X509_REQ(b, nullptr, nullptr, nullptr);
@@ -176,7 +184,8 @@ absl::StatusOr<IssuedCertificate> CertificateAuthority::sign(const LeafRequest& 
     int idx = subj ? X509_NAME_get_index_by_NID(subj, NID_commonName, -1) : -1;
     if (idx >= 0) {
       unsigned char* utf8 = nullptr;
-      int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, idx)));
+      int len =
+          ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, idx)));
       if (len >= 0) {
         csr_cn.assign(reinterpret_cast<char*>(utf8), static_cast<size_t>(len));
         OPENSSL_free(utf8);
@@ -184,17 +193,19 @@ absl::StatusOr<IssuedCertificate> CertificateAuthority::sign(const LeafRequest& 
     }
   }
   if (!csr_cn.empty() && csr_cn != rq.common_name) {
-    return absl::InvalidArgumentError("csr common name \"" + csr_cn.substr(0, 80) + "\" does not match \"" +
-                                      rq.common_name + "\"");
+    return absl::InvalidArgumentError("csr common name \"" + csr_cn.substr(0, 80) +
+                                      "\" does not match \"" + rq.common_name + "\"");
   }
   std::string sans;
   for (const auto& d : rq.dns_names) {
     std::string host = d.starts_with("*.") ? d.substr(2) : d;
-    if (!isDnsSubdomain(host)) return absl::InvalidArgumentError("DNS name \"" + d.substr(0, 80) + "\" is invalid");
+    if (!isDnsSubdomain(host))
+      return absl::InvalidArgumentError("DNS name \"" + d.substr(0, 80) + "\" is invalid");
     sans += (sans.empty() ? "" : ",") + std::string("DNS:") + d;
   }
   for (const auto& ip : rq.ip_addresses) {
-    if (!isIp(ip)) return absl::InvalidArgumentError("IP address \"" + ip.substr(0, 80) + "\" is invalid");
+    if (!isIp(ip))
+      return absl::InvalidArgumentError("IP address \"" + ip.substr(0, 80) + "\" is invalid");
     sans += (sans.empty() ? "" : ",") + std::string("IP:") + ip;
   }
   if (rq.ttl_seconds <= 0) return absl::InvalidArgumentError("certificate TTL must be positive");
@@ -220,7 +231,8 @@ absl::StatusOr<IssuedCertificate> CertificateAuthority::sign(const LeafRequest& 
   X509_set_pubkey(cert, pub);
   X509_NAME* name = X509_get_subject_name(cert);
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-                             reinterpret_cast<const unsigned char*>(rq.common_name.c_str()), -1, -1, 0);
+                             reinterpret_cast<const unsigned char*>(rq.common_name.c_str()), -1, -1,
+                             0);
   X509_set_issuer_name(cert, X509_get_subject_name(cert_));
   std::string eku;
   if (rq.server_auth) eku = "serverAuth";

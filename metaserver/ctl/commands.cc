@@ -52,8 +52,8 @@ std::string enc(std::string_view in) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
   for (unsigned char c : in) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-        c == '_' || c == '~' || c == '@') {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~' || c == '@') {
       out.push_back(static_cast<char>(c));
     } else {
       out.push_back('%');
@@ -71,8 +71,9 @@ int fail(int code, const std::string& message) {
 
 /// Calls the API. On success fills `out` (JSON) or `text` (other bodies) and returns 0; on
 /// failure prints the server's message and returns the exit code for it.
-int call(Ctx& c, const std::string& method, const std::string& path, const std::optional<Json>& body,
-         Json* out, std::string* text = nullptr, std::string* token_id = nullptr) {
+int call(Ctx& c, const std::string& method, const std::string& path,
+         const std::optional<Json>& body, Json* out, std::string* text = nullptr,
+         std::string* token_id = nullptr) {
   net::HeaderList headers = {{"Accept", "application/json"}};
   if (!c.s["token"].empty()) headers.emplace_back("Authorization", "Bearer " + c.s["token"]);
   std::string payload;
@@ -92,7 +93,8 @@ int call(Ctx& c, const std::string& method, const std::string& path, const std::
       msg = err["error"].value("message", "");
     }
     if (msg.empty()) msg = res->body.substr(0, 300);
-    return fail(exitCodeForHttpStatus(res->status), msg + " (HTTP " + std::to_string(res->status) + ")");
+    return fail(exitCodeForHttpStatus(res->status),
+                msg + " (HTTP " + std::to_string(res->status) + ")");
   }
   if (text != nullptr) {
     *text = std::move(res->body);
@@ -171,43 +173,60 @@ const std::vector<Column>& tenantColumns() {
   return c;
 }
 const std::vector<Column>& userColumns() {
-  static const std::vector<Column> c = {field("NAME", "name"), field("TENANT", "tenant"), field("GROUPS", "groups"),
-                                        field("ROLES", "roles"), field("CREATED", "createdAt")};
+  static const std::vector<Column> c = {field("NAME", "name"), field("TENANT", "tenant"),
+                                        field("GROUPS", "groups"), field("ROLES", "roles"),
+                                        field("CREATED", "createdAt")};
   return c;
 }
 const std::vector<Column>& clusterColumns() {
   static const std::vector<Column> c = {
       field("NAME", "name"),
-      {"STATUS", [](const Json& j) {
-         std::string s = j.contains("status") ? display(j["status"].value("state", Json("-"))) : "-";
+      {"STATUS",
+       [](const Json& j) {
+         std::string s =
+             j.contains("status") ? display(j["status"].value("state", Json("-"))) : "-";
          return j.value("disabled", false) ? s + ",disabled" : s;
        }},
-      {"HUBS", [](const Json& j) { return j.contains("status") ? display(j["status"]["hubs"]) : "-"; }},
-      {"LAST-SEEN", [](const Json& j) { return j.contains("status") ? display(j["status"]["lastSeen"]) : "-"; }},
+      {"HUBS",
+       [](const Json& j) { return j.contains("status") ? display(j["status"]["hubs"]) : "-"; }},
+      {"LAST-SEEN",
+       [](const Json& j) { return j.contains("status") ? display(j["status"]["lastSeen"]) : "-"; }},
       field("LABELS", "labels")};
   return c;
 }
 const std::vector<Column>& grantColumns() {
   static const std::vector<Column> c = {
-      field("NAME", "name"), field("TENANT", "tenant"), field("USER", "user"),
-      {"CLUSTERS", [](const Json& j) {
+      field("NAME", "name"),
+      field("TENANT", "tenant"),
+      field("USER", "user"),
+      {"CLUSTERS",
+       [](const Json& j) {
          const Json& cl = j.value("clusters", Json::object());
          std::string out = display(cl.value("names", Json::array()));
-         if (cl.contains("selector")) out += (out == "-" ? "" : " + ") + std::string("{") + cl["selector"].get<std::string>() + "}";
+         if (cl.contains("selector"))
+           out += (out == "-" ? "" : " + ") + std::string("{") + cl["selector"].get<std::string>() +
+                  "}";
          return out;
        }},
-      {"RULES", [](const Json& j) { return std::to_string(j.value("rules", Json::array()).size()); }}};
+      {"RULES",
+       [](const Json& j) { return std::to_string(j.value("rules", Json::array()).size()); }}};
   return c;
 }
 const std::vector<Column>& tokenColumns() {
-  static const std::vector<Column> c = {field("ID", "id"), field("USER", "user"), field("TENANT", "tenant"),
-                                        field("EXPIRES", "expiresAt"), field("REVOKED", "revokedAt"),
+  static const std::vector<Column> c = {field("ID", "id"),
+                                        field("USER", "user"),
+                                        field("TENANT", "tenant"),
+                                        field("EXPIRES", "expiresAt"),
+                                        field("REVOKED", "revokedAt"),
                                         field("DESCRIPTION", "description")};
   return c;
 }
 const std::vector<Column>& hubColumns() {
-  static const std::vector<Column> c = {field("ID", "id"), field("ALIVE", "alive"), field("AGENTS", "agents"),
-                                        field("LOAD", "load"), field("LAST-HEARTBEAT", "lastHeartbeat"),
+  static const std::vector<Column> c = {field("ID", "id"),
+                                        field("ALIVE", "alive"),
+                                        field("AGENTS", "agents"),
+                                        field("LOAD", "load"),
+                                        field("LAST-HEARTBEAT", "lastHeartbeat"),
                                         field("ADDRESSES", "addresses")};
   return c;
 }
@@ -221,7 +240,9 @@ int tenantCreate(Ctx& c) {
 }
 int tenantList(Ctx& c) { return listAndPrint(c, "/api/v1/tenants", tenantColumns()); }
 int tenantGet(Ctx& c) { return getAndPrint(c, "/api/v1/tenants/" + enc(c.args[0])); }
-int tenantDelete(Ctx& c) { return remove(c, "/api/v1/tenants/" + enc(c.args[0]), "tenant " + c.args[0]); }
+int tenantDelete(Ctx& c) {
+  return remove(c, "/api/v1/tenants/" + enc(c.args[0]), "tenant " + c.args[0]);
+}
 
 /// PATCHes a user's or tenant's ban and prints the updated record.
 int setBan(Ctx& c, const std::string& path, bool disabled) {
@@ -243,7 +264,9 @@ int userCreate(Ctx& c) {
   if (!c.s["description"].empty()) body["description"] = c.s["description"];
   return create(c, "/api/v1/users", body);
 }
-int userList(Ctx& c) { return listAndPrint(c, "/api/v1/users" + query({{"tenant", c.s["tenant"]}}), userColumns()); }
+int userList(Ctx& c) {
+  return listAndPrint(c, "/api/v1/users" + query({{"tenant", c.s["tenant"]}}), userColumns());
+}
 int userGet(Ctx& c) { return getAndPrint(c, "/api/v1/users/" + enc(c.args[0])); }
 int userDelete(Ctx& c) { return remove(c, "/api/v1/users/" + enc(c.args[0]), "user " + c.args[0]); }
 int userDisable(Ctx& c) { return setBan(c, "/api/v1/users/" + enc(c.args[0]), true); }
@@ -269,10 +292,13 @@ int clusterCreate(Ctx& c) {
   return create(c, "/api/v1/clusters", body);
 }
 int clusterList(Ctx& c) {
-  return listAndPrint(c, "/api/v1/clusters" + query({{"selector", c.s["selector"]}}), clusterColumns());
+  return listAndPrint(c, "/api/v1/clusters" + query({{"selector", c.s["selector"]}}),
+                      clusterColumns());
 }
 int clusterGet(Ctx& c) { return getAndPrint(c, "/api/v1/clusters/" + enc(c.args[0])); }
-int clusterDelete(Ctx& c) { return remove(c, "/api/v1/clusters/" + enc(c.args[0]), "cluster " + c.args[0]); }
+int clusterDelete(Ctx& c) {
+  return remove(c, "/api/v1/clusters/" + enc(c.args[0]), "cluster " + c.args[0]);
+}
 int clusterPatch(Ctx& c, Json body) {
   Json j;
   if (int rc = call(c, "PATCH", "/api/v1/clusters/" + enc(c.args[0]), body, &j); rc != 0) return rc;
@@ -286,18 +312,23 @@ int clusterUpdate(Ctx& c) {
     body["labels"] = *labels;
   }
   if (!c.s["description"].empty()) body["description"] = c.s["description"];
-  if (body.empty()) return fail(kExitUsage, "nothing to change: give --labels and/or --description");
+  if (body.empty())
+    return fail(kExitUsage, "nothing to change: give --labels and/or --description");
   return clusterPatch(c, body);
 }
 int clusterDisable(Ctx& c) { return clusterPatch(c, Json{{"disabled", true}}); }
 int clusterEnable(Ctx& c) { return clusterPatch(c, Json{{"disabled", false}}); }
 int clusterEndpoints(Ctx& c) {
   Json j;
-  if (int rc = call(c, "GET", "/api/v1/clusters/" + enc(c.args[0]) + "/endpoints", std::nullopt, &j); rc != 0) return rc;
+  if (int rc =
+          call(c, "GET", "/api/v1/clusters/" + enc(c.args[0]) + "/endpoints", std::nullopt, &j);
+      rc != 0)
+    return rc;
   if (c.json) return printOne(c, j);
-  std::cout << renderTable({field("HUB", "hub"), field("ADDRESSES", "addresses"), field("CONNECTED", "connectedAt"),
-                            field("LAST-HEARTBEAT", "lastHeartbeat")},
-                           j.value("endpoints", Json::array()));
+  std::cout << renderTable(
+      {field("HUB", "hub"), field("ADDRESSES", "addresses"), field("CONNECTED", "connectedAt"),
+       field("LAST-HEARTBEAT", "lastHeartbeat")},
+      j.value("endpoints", Json::array()));
   return kExitOk;
 }
 
@@ -305,21 +336,25 @@ int clusterBootstrap(Ctx& c) {
   Json body = Json::object();
   if (!c.s["ttl"].empty()) body["ttl"] = c.s["ttl"];
   Json j;
-  if (int rc = call(c, "POST", "/api/v1/clusters/" + enc(c.args[0]) + "/bootstrap", body, &j); rc != 0) return rc;
+  if (int rc = call(c, "POST", "/api/v1/clusters/" + enc(c.args[0]) + "/bootstrap", body, &j);
+      rc != 0)
+    return rc;
   if (c.json) return printOne(c, j);
   std::string cluster = j.value("cluster", "");
   std::string url = j.value("metaserverUrl", "") + j.value("certificatePath", "");
-  std::cout << "# Bootstrap token for cluster " << cluster << " (one use, expires " << j.value("expiresAt", "")
-            << "). It is shown only now.\n"
+  std::cout << "# Bootstrap token for cluster " << cluster << " (one use, expires "
+            << j.value("expiresAt", "") << "). It is shown only now.\n"
             << "cluster: " << cluster << "\n"
             << "bootstrapToken: " << j.value("token", "") << "\n"
             << "metaserverUrl: " << j.value("metaserverUrl", "") << "\n"
             << "hubUrl: " << j.value("hubUrl", "") << "\n"
-            << "# The agent generates its key, sends a CSR with the token and gets its client certificate:\n"
-            << "#   openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout agent.key \\\n"
+            << "# The agent generates its key, sends a CSR with the token and gets its client "
+               "certificate:\n"
+            << "#   openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "
+               "agent.key \\\n"
             << "#     -subj /CN=" << cluster << " -out agent.csr\n"
-            << "#   kubehubctl --server " << j.value("metaserverUrl", "") << " --token TOKEN cluster certificate "
-            << cluster << " --csr agent.csr > agent.crt\n"
+            << "#   kubehubctl --server " << j.value("metaserverUrl", "")
+            << " --token TOKEN cluster certificate " << cluster << " --csr agent.csr > agent.crt\n"
             << "#   (or POST {\"csr\": PEM} to " << url << " with Authorization: Bearer TOKEN)\n"
             << "# CA bundle of the tunnel (the agent's client certificates chain to it):\n";
   std::string ca = j.value("caCert", "");
@@ -333,7 +368,9 @@ int clusterCertificate(Ctx& c) {
   auto csr = readFile(c.s["csr"]);
   if (!csr.ok()) return fail(kExitUsage, std::string(csr.status().message()));
   Json j;
-  if (int rc = call(c, "POST", "/api/v1/clusters/" + enc(c.args[0]) + "/certificate", Json{{"csr", *csr}}, &j); rc != 0) {
+  if (int rc = call(c, "POST", "/api/v1/clusters/" + enc(c.args[0]) + "/certificate",
+                    Json{{"csr", *csr}}, &j);
+      rc != 0) {
     return rc;
   }
   if (c.json) return printOne(c, j);
@@ -352,12 +389,14 @@ int grantCreate(Ctx& c) {
     auto text = readFile(c.s["file"]);
     if (!text.ok()) return fail(kExitUsage, std::string(text.status().message()));
     body = Json::parse(*text, nullptr, false);
-    if (body.is_discarded() || !body.is_object()) return fail(kExitUsage, c.s["file"] + " is not a JSON object");
+    if (body.is_discarded() || !body.is_object())
+      return fail(kExitUsage, c.s["file"] + " is not a JSON object");
     if (!c.args.empty()) body["name"] = c.args[0];
   } else {
     if (c.args.empty()) return fail(kExitUsage, "give the grant's NAME (or --file)");
     if (c.s["tenant"].empty()) return fail(kExitUsage, "--tenant is required");
-    if (c.s["verbs"].empty() || c.s["resources"].empty()) return fail(kExitUsage, "--verbs and --resources are required");
+    if (c.s["verbs"].empty() || c.s["resources"].empty())
+      return fail(kExitUsage, "--verbs and --resources are required");
     if (c.s["clusters"].empty() && c.s["cluster-selector"].empty()) {
       return fail(kExitUsage, "--clusters and/or --cluster-selector is required");
     }
@@ -365,12 +404,17 @@ int grantCreate(Ctx& c) {
     for (const auto& g : splitList(c.s["api-groups"].empty() ? "core" : c.s["api-groups"])) {
       groups.push_back(g == "core" ? "" : g);
     }
-    Json rule = {{"apiGroups", groups}, {"resources", splitList(c.s["resources"])}, {"verbs", splitList(c.s["verbs"])}};
+    Json rule = {{"apiGroups", groups},
+                 {"resources", splitList(c.s["resources"])},
+                 {"verbs", splitList(c.s["verbs"])}};
     if (!c.s["namespaces"].empty()) rule["namespaces"] = splitList(c.s["namespaces"]);
     Json clusters = Json::object();
     clusters["names"] = splitList(c.s["clusters"]);
     if (!c.s["cluster-selector"].empty()) clusters["selector"] = c.s["cluster-selector"];
-    body = {{"name", c.args[0]}, {"tenant", c.s["tenant"]}, {"clusters", clusters}, {"rules", Json::array({rule})}};
+    body = {{"name", c.args[0]},
+            {"tenant", c.s["tenant"]},
+            {"clusters", clusters},
+            {"rules", Json::array({rule})}};
     if (!c.s["user"].empty()) body["user"] = c.s["user"];
   }
   Json j;
@@ -378,10 +422,14 @@ int grantCreate(Ctx& c) {
   return printOne(c, j);
 }
 int grantList(Ctx& c) {
-  return listAndPrint(c, "/api/v1/grants" + query({{"tenant", c.s["tenant"]}, {"user", c.s["user"]}}), grantColumns());
+  return listAndPrint(c,
+                      "/api/v1/grants" + query({{"tenant", c.s["tenant"]}, {"user", c.s["user"]}}),
+                      grantColumns());
 }
 int grantGet(Ctx& c) { return getAndPrint(c, "/api/v1/grants/" + enc(c.args[0])); }
-int grantDelete(Ctx& c) { return remove(c, "/api/v1/grants/" + enc(c.args[0]), "grant " + c.args[0]); }
+int grantDelete(Ctx& c) {
+  return remove(c, "/api/v1/grants/" + enc(c.args[0]), "grant " + c.args[0]);
+}
 
 int tokenIssue(Ctx& c) {
   if (c.s["user"].empty()) return fail(kExitUsage, "--user is required");
@@ -397,19 +445,23 @@ int tokenIssue(Ctx& c) {
   return kExitOk;
 }
 int tokenList(Ctx& c) {
-  return listAndPrint(c, "/api/v1/tokens" + query({{"tenant", c.s["tenant"]}, {"user", c.s["user"]}}), tokenColumns());
+  return listAndPrint(c,
+                      "/api/v1/tokens" + query({{"tenant", c.s["tenant"]}, {"user", c.s["user"]}}),
+                      tokenColumns());
 }
 int tokenGet(Ctx& c) { return getAndPrint(c, "/api/v1/tokens/" + enc(c.args[0])); }
 int tokenRevoke(Ctx& c) {
   Json j;
-  if (int rc = call(c, "DELETE", "/api/v1/tokens/" + enc(c.args[0]), std::nullopt, &j); rc != 0) return rc;
+  if (int rc = call(c, "DELETE", "/api/v1/tokens/" + enc(c.args[0]), std::nullopt, &j); rc != 0)
+    return rc;
   if (c.json) return printOne(c, j);
   std::cout << "token " << c.args[0] << " revoked\n";
   return kExitOk;
 }
 
 int kubeconfig(Ctx& c) {
-  if (c.s["user"].empty() || c.s["cluster"].empty()) return fail(kExitUsage, "--user and --cluster are required");
+  if (c.s["user"].empty() || c.s["cluster"].empty())
+    return fail(kExitUsage, "--user and --cluster are required");
   std::string text, token_id;
   std::string path = "/api/v1/users/" + enc(c.s["user"]) + "/kubeconfig" +
                      query({{"cluster", c.s["cluster"]}, {"ttl", c.s["ttl"]}});
@@ -435,17 +487,20 @@ int keysList(Ctx& c) {
   if (int rc = call(c, "GET", "/api/v1/signing-keys", std::nullopt, &j); rc != 0) return rc;
   if (c.json) return printOne(c, j);
   std::string active = j.value("activeKeyId", "");
-  std::cout << renderTable({field("KID", "kid"), field("ALG", "alg"),
-                            {"ACTIVE", [active](const Json& k) { return k.value("kid", "") == active ? "yes" : "no"; }}},
-                           j.value("keys", Json::array()));
+  std::cout << renderTable(
+      {field("KID", "kid"),
+       field("ALG", "alg"),
+       {"ACTIVE", [active](const Json& k) { return k.value("kid", "") == active ? "yes" : "no"; }}},
+      j.value("keys", Json::array()));
   return kExitOk;
 }
 int keysRotate(Ctx& c) { return create(c, "/api/v1/signing-keys/rotate", Json::object()); }
 
 int auditList(Ctx& c) {
-  return listAndPrint(c, "/api/v1/audit" + query({{"limit", c.s["limit"]}}),
-                      {field("AT", "at"), field("ACTOR", "actor"), field("ACTION", "action"),
-                       field("RESOURCE", "resource"), field("STATUS", "status"), field("DETAIL", "detail")});
+  return listAndPrint(
+      c, "/api/v1/audit" + query({{"limit", c.s["limit"]}}),
+      {field("AT", "at"), field("ACTOR", "actor"), field("ACTION", "action"),
+       field("RESOURCE", "resource"), field("STATUS", "status"), field("DETAIL", "detail")});
 }
 
 int whoami(Ctx& c) { return getAndPrint(c, "/api/v1/whoami"); }
@@ -458,59 +513,200 @@ const std::vector<CommandSpec>& commands() {
       {"tenant", "create", "NAME", "create a tenant", {kDescription}, 1, 1, tenantCreate},
       {"tenant", "list", "", "list tenants", {}, 0, 0, tenantList},
       {"tenant", "get", "NAME", "show a tenant", {}, 1, 1, tenantGet},
-      {"tenant", "disable", "NAME", "ban a tenant: all its users' tokens are refused",
-       {kReason}, 1, 1, tenantDisable},
+      {"tenant",
+       "disable",
+       "NAME",
+       "ban a tenant: all its users' tokens are refused",
+       {kReason},
+       1,
+       1,
+       tenantDisable},
       {"tenant", "enable", "NAME", "lift a tenant's ban", {}, 1, 1, tenantEnable},
-      {"tenant", "delete", "NAME", "delete a tenant (it must have no users or grants)", {}, 1, 1, tenantDelete},
-      {"user", "create", "NAME", "create a user in a tenant",
-       {kTenant, {"groups", "comma-separated groups (sent to clusters)"}, {"roles", "metaserver roles: admin, hub"}, kDescription},
-       1, 1, userCreate},
+      {"tenant",
+       "delete",
+       "NAME",
+       "delete a tenant (it must have no users or grants)",
+       {},
+       1,
+       1,
+       tenantDelete},
+      {"user",
+       "create",
+       "NAME",
+       "create a user in a tenant",
+       {kTenant,
+        {"groups", "comma-separated groups (sent to clusters)"},
+        {"roles", "metaserver roles: admin, hub"},
+        kDescription},
+       1,
+       1,
+       userCreate},
       {"user", "list", "", "list users", {{"tenant", "only this tenant's users"}}, 0, 0, userList},
       {"user", "get", "NAME", "show a user", {}, 1, 1, userGet},
-      {"user", "disable", "NAME", "ban a user: their tokens are refused, no new ones issued",
-       {kReason}, 1, 1, userDisable},
-      {"user", "enable", "NAME", "lift a user's ban (their tokens work again)",
-       {}, 1, 1, userEnable},
-      {"user", "delete", "NAME", "delete a user (revokes their tokens, deletes their grants)", {}, 1, 1, userDelete},
+      {"user",
+       "disable",
+       "NAME",
+       "ban a user: their tokens are refused, no new ones issued",
+       {kReason},
+       1,
+       1,
+       userDisable},
+      {"user",
+       "enable",
+       "NAME",
+       "lift a user's ban (their tokens work again)",
+       {},
+       1,
+       1,
+       userEnable},
+      {"user",
+       "delete",
+       "NAME",
+       "delete a user (revokes their tokens, deletes their grants)",
+       {},
+       1,
+       1,
+       userDelete},
       {"bans", "", "", "list what is disabled now: tenants, users, clusters", {}, 0, 0, bans},
-      {"cluster", "create", "NAME", "register a cluster",
-       {{"labels", "k=v,k2=v2"}, kDescription, {"disabled", "create it disabled", true}}, 1, 1, clusterCreate},
-      {"cluster", "list", "", "list clusters and their connection status",
-       {{"selector", "label selector, e.g. env=prod,region in (eu,us)"}}, 0, 0, clusterList},
+      {"cluster",
+       "create",
+       "NAME",
+       "register a cluster",
+       {{"labels", "k=v,k2=v2"}, kDescription, {"disabled", "create it disabled", true}},
+       1,
+       1,
+       clusterCreate},
+      {"cluster",
+       "list",
+       "",
+       "list clusters and their connection status",
+       {{"selector", "label selector, e.g. env=prod,region in (eu,us)"}},
+       0,
+       0,
+       clusterList},
       {"cluster", "get", "NAME", "show a cluster", {}, 1, 1, clusterGet},
-      {"cluster", "update", "NAME", "change a cluster's labels or description",
-       {{"labels", "k=v,k2=v2 (replaces all labels)"}, kDescription}, 1, 1, clusterUpdate},
-      {"cluster", "disable", "NAME", "ban a cluster's agent (hubs refuse it)", {}, 1, 1, clusterDisable},
+      {"cluster",
+       "update",
+       "NAME",
+       "change a cluster's labels or description",
+       {{"labels", "k=v,k2=v2 (replaces all labels)"}, kDescription},
+       1,
+       1,
+       clusterUpdate},
+      {"cluster",
+       "disable",
+       "NAME",
+       "ban a cluster's agent (hubs refuse it)",
+       {},
+       1,
+       1,
+       clusterDisable},
       {"cluster", "enable", "NAME", "lift a ban", {}, 1, 1, clusterEnable},
       {"cluster", "delete", "NAME", "delete a cluster", {}, 1, 1, clusterDelete},
-      {"cluster", "endpoints", "NAME", "which hubs hold the cluster's tunnel", {}, 1, 1, clusterEndpoints},
-      {"cluster", "bootstrap", "NAME", "create a one-time bootstrap token and print what the agent needs",
-       {{"ttl", "token lifetime (default: the server's, 1h)"}}, 1, 1, clusterBootstrap},
-      {"cluster", "certificate", "NAME",
-       "send an agent CSR (with --token set to the bootstrap token, or an admin token) and print the certificate",
-       {{"csr", "PEM CSR file"}, {"ca-out", "also write the CA certificate to this file"}}, 1, 1, clusterCertificate},
-      {"grant", "create", "NAME", "grant a tenant (or one user of it) access to clusters",
-       {kTenant, {"user", "only this user (default: the whole tenant)"}, {"clusters", "cluster names, or *"},
-        {"cluster-selector", "clusters by label selector"}, {"api-groups", "API groups (core for \"\"; default core)"},
-        {"resources", "pods,pods/log,deployments,* ..."}, {"verbs", "get,list,watch,create,update,patch,delete,..."},
-        {"namespaces", "namespaces (default *: all, and cluster-scoped)"}, {"file", "the whole grant as a JSON file"}},
-       0, 1, grantCreate},
-      {"grant", "list", "", "list grants", {{"tenant", "only this tenant's"}, {"user", "only this user's"}}, 0, 0, grantList},
+      {"cluster",
+       "endpoints",
+       "NAME",
+       "which hubs hold the cluster's tunnel",
+       {},
+       1,
+       1,
+       clusterEndpoints},
+      {"cluster",
+       "bootstrap",
+       "NAME",
+       "create a one-time bootstrap token and print what the agent needs",
+       {{"ttl", "token lifetime (default: the server's, 1h)"}},
+       1,
+       1,
+       clusterBootstrap},
+      {"cluster",
+       "certificate",
+       "NAME",
+       "send an agent CSR (with --token set to the bootstrap token, or an admin token) and print "
+       "the certificate",
+       {{"csr", "PEM CSR file"}, {"ca-out", "also write the CA certificate to this file"}},
+       1,
+       1,
+       clusterCertificate},
+      {"grant",
+       "create",
+       "NAME",
+       "grant a tenant (or one user of it) access to clusters",
+       {kTenant,
+        {"user", "only this user (default: the whole tenant)"},
+        {"clusters", "cluster names, or *"},
+        {"cluster-selector", "clusters by label selector"},
+        {"api-groups", "API groups (core for \"\"; default core)"},
+        {"resources", "pods,pods/log,deployments,* ..."},
+        {"verbs", "get,list,watch,create,update,patch,delete,..."},
+        {"namespaces", "namespaces (default *: all, and cluster-scoped)"},
+        {"file", "the whole grant as a JSON file"}},
+       0,
+       1,
+       grantCreate},
+      {"grant",
+       "list",
+       "",
+       "list grants",
+       {{"tenant", "only this tenant's"}, {"user", "only this user's"}},
+       0,
+       0,
+       grantList},
       {"grant", "get", "NAME", "show a grant", {}, 1, 1, grantGet},
       {"grant", "delete", "NAME", "delete a grant", {}, 1, 1, grantDelete},
-      {"token", "issue", "", "issue a token for a user (printed once)",
-       {{"user", "user name"}, {"ttl", "lifetime, e.g. 8h"}, kDescription}, 0, 0, tokenIssue},
-      {"token", "list", "", "list tokens (never their secrets)", {kTenant, {"user", "user name"}}, 0, 0, tokenList},
+      {"token",
+       "issue",
+       "",
+       "issue a token for a user (printed once)",
+       {{"user", "user name"}, {"ttl", "lifetime, e.g. 8h"}, kDescription},
+       0,
+       0,
+       tokenIssue},
+      {"token",
+       "list",
+       "",
+       "list tokens (never their secrets)",
+       {kTenant, {"user", "user name"}},
+       0,
+       0,
+       tokenList},
       {"token", "get", "ID", "show a token's record", {}, 1, 1, tokenGet},
-      {"token", "revoke", "ID", "revoke a token (every hub refuses it within a second)", {}, 1, 1, tokenRevoke},
-      {"kubeconfig", "", "", "print a kubeconfig for a user and a cluster, with a fresh token",
-       {{"user", "user name"}, {"cluster", "cluster name"}, {"ttl", "token lifetime, e.g. 8h"}}, 0, 0, kubeconfig},
-      {"hub", "list", "", "list live hubs", {{"all", "also hubs whose heartbeat expired", true}}, 0, 0, hubList},
+      {"token",
+       "revoke",
+       "ID",
+       "revoke a token (every hub refuses it within a second)",
+       {},
+       1,
+       1,
+       tokenRevoke},
+      {"kubeconfig",
+       "",
+       "",
+       "print a kubeconfig for a user and a cluster, with a fresh token",
+       {{"user", "user name"}, {"cluster", "cluster name"}, {"ttl", "token lifetime, e.g. 8h"}},
+       0,
+       0,
+       kubeconfig},
+      {"hub",
+       "list",
+       "",
+       "list live hubs",
+       {{"all", "also hubs whose heartbeat expired", true}},
+       0,
+       0,
+       hubList},
       {"hub", "get", "ID", "show a hub", {}, 1, 1, hubGet},
       {"ca", "get", "", "print the tunnel CA certificate", {}, 0, 0, caGet},
       {"signing-key", "list", "", "list the token signing keys", {}, 0, 0, keysList},
       {"signing-key", "rotate", "", "make a new signing key active", {}, 0, 0, keysRotate},
-      {"audit", "list", "", "show the newest audit records", {{"limit", "how many (default 100)"}}, 0, 0, auditList},
+      {"audit",
+       "list",
+       "",
+       "show the newest audit records",
+       {{"limit", "how many (default 100)"}},
+       0,
+       0,
+       auditList},
       {"whoami", "", "", "show who the token belongs to", {}, 0, 0, whoami},
   };
   return list;
@@ -521,12 +717,16 @@ std::string overview() {
       "Usage: kubehubctl RESOURCE VERB [ARGS] [flags]\n\n"
       "The platform team's client of the kubehub metaserver.\n\nCommands:\n";
   for (const auto& c : commands()) {
-    std::string head = c.resource + (c.verb.empty() ? "" : " " + c.verb) + (c.args_usage.empty() ? "" : " " + c.args_usage);
-    out += "  " + head + std::string(head.size() < 30 ? 30 - head.size() : 1, ' ') + c.summary + "\n";
+    std::string head = c.resource + (c.verb.empty() ? "" : " " + c.verb) +
+                       (c.args_usage.empty() ? "" : " " + c.args_usage);
+    out +=
+        "  " + head + std::string(head.size() < 30 ? 30 - head.size() : 1, ' ') + c.summary + "\n";
   }
   out +=
-      "\nGlobal flags (on every command): --server URL (KUBEHUB_SERVER), --token TOKEN (KUBEHUB_TOKEN),\n"
-      "  --ca-file PEM (KUBEHUB_CA_FILE), --insecure-skip-tls-verify, -o/--output table|json, --timeout 30s\n"
+      "\nGlobal flags (on every command): --server URL (KUBEHUB_SERVER), --token TOKEN "
+      "(KUBEHUB_TOKEN),\n"
+      "  --ca-file PEM (KUBEHUB_CA_FILE), --insecure-skip-tls-verify, -o/--output table|json, "
+      "--timeout 30s\n"
       "\nExit codes: 0 ok, 1 API error, 2 usage or configuration error, 3 not found, 4 conflict,\n"
       "  5 unauthenticated or forbidden, 6 server unavailable.\n"
       "\n`kubehubctl RESOURCE VERB --help` shows a command's flags.\n";
@@ -538,8 +738,8 @@ std::string overview() {
 int runCtl(int argc, char** argv) {
   // The command words are the first arguments that are neither flags nor the values of global
   // flags, so global flags may come first: `kubehubctl -o json tenant list`.
-  static const std::vector<std::string_view> kValueFlags = {"--server", "--token", "--ca-file", "--output",
-                                                            "-o", "--timeout"};
+  static const std::vector<std::string_view> kValueFlags = {"--server", "--token", "--ca-file",
+                                                            "--output", "-o",      "--timeout"};
   std::vector<std::string> words;
   std::vector<std::string> after;  // everything else, in order
   bool help = false;
@@ -552,9 +752,10 @@ int runCtl(int argc, char** argv) {
       after.emplace_back(argv[++i]);
       continue;
     }
-    bool one_word = !words.empty() && std::any_of(commands().begin(), commands().end(), [&](const CommandSpec& c) {
-      return c.resource == words[0] && c.verb.empty();
-    });
+    bool one_word = !words.empty() &&
+                    std::any_of(commands().begin(), commands().end(), [&](const CommandSpec& c) {
+                      return c.resource == words[0] && c.verb.empty();
+                    });
     if (!a.starts_with("-") && (words.empty() || (words.size() == 1 && !one_word))) {
       words.emplace_back(a);
     } else {
@@ -577,19 +778,23 @@ int runCtl(int argc, char** argv) {
     for (const auto& c : commands()) {
       if (c.resource == words[0]) known += (known.empty() ? "" : ", ") + c.verb;
     }
-    if (known.empty()) return fail(kExitUsage, "unknown command \"" + words[0] + "\" (see kubehubctl --help)");
+    if (known.empty())
+      return fail(kExitUsage, "unknown command \"" + words[0] + "\" (see kubehubctl --help)");
     return fail(kExitUsage, "\"" + words[0] + "\" needs one of: " + known);
   }
   Ctx c;
-  std::string program = "kubehubctl " + spec->resource + (spec->verb.empty() ? "" : " " + spec->verb) +
+  std::string program = "kubehubctl " + spec->resource +
+                        (spec->verb.empty() ? "" : " " + spec->verb) +
                         (spec->args_usage.empty() ? "" : " " + spec->args_usage);
   config::FlagSet flags(program, spec->summary);
   c.s["output"] = "table";
   c.s["timeout"] = "30s";
   flags.addString("server", &c.s["server"], "metaserver URL, https://HOST:PORT");
   flags.addString("token", &c.s["token"], "bearer token");
-  flags.addString("ca-file", &c.s["ca-file"], "PEM CA bundle that signed the metaserver's certificate");
-  flags.addBool("insecure-skip-tls-verify", &c.b["insecure-skip-tls-verify"], "do not verify the server (never in production)");
+  flags.addString("ca-file", &c.s["ca-file"],
+                  "PEM CA bundle that signed the metaserver's certificate");
+  flags.addBool("insecure-skip-tls-verify", &c.b["insecure-skip-tls-verify"],
+                "do not verify the server (never in production)");
   flags.addString("output", &c.s["output"], "table or json (also -o)");
   flags.addString("timeout", &c.s["timeout"], "request timeout");
   for (const auto& f : spec->flags) {
@@ -619,11 +824,13 @@ int runCtl(int argc, char** argv) {
   if (c.args.size() < spec->min_args || c.args.size() > spec->max_args) {
     return fail(kExitUsage, "usage: " + program + " [flags] (see --help)");
   }
-  if (c.s["output"] != "table" && c.s["output"] != "json") return fail(kExitUsage, "--output must be table or json");
+  if (c.s["output"] != "table" && c.s["output"] != "json")
+    return fail(kExitUsage, "--output must be table or json");
   c.json = c.s["output"] == "json";
   if (c.s["server"].empty()) return fail(kExitUsage, "--server (or KUBEHUB_SERVER) is required");
   std::chrono::milliseconds timeout{30000};
-  if (auto s = config::parseDuration(c.s["timeout"], &timeout); !s.ok()) return fail(kExitUsage, "--timeout: " + std::string(s.message()));
+  if (auto s = config::parseDuration(c.s["timeout"], &timeout); !s.ok())
+    return fail(kExitUsage, "--timeout: " + std::string(s.message()));
   net::HttpClientOptions options;
   options.timeout = timeout;
   options.tls.ca_file = c.s["ca-file"];

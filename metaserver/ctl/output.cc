@@ -19,13 +19,15 @@ std::string display(const Json& v) {
   if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
   if (v.is_array()) {
     std::string out;
-    for (const auto& item : v) out += (out.empty() ? "" : ",") + (item.is_string() ? item.get<std::string>() : item.dump());
+    for (const auto& item : v)
+      out += (out.empty() ? "" : ",") + (item.is_string() ? item.get<std::string>() : item.dump());
     return out.empty() ? "-" : out;
   }
   if (v.is_object()) {
     std::string out;
     for (const auto& [k, item] : v.items()) {
-      out += (out.empty() ? "" : ",") + k + "=" + (item.is_string() ? item.get<std::string>() : item.dump());
+      out += (out.empty() ? "" : ",") + k + "=" +
+             (item.is_string() ? item.get<std::string>() : item.dump());
     }
     return out.empty() ? "-" : out;
   }

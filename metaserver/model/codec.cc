@@ -17,28 +17,37 @@ absl::Status invalid(std::string message) { return absl::InvalidArgumentError(st
 
 const char* typeName(const Json& j) {
   switch (j.type()) {
-    case Json::value_t::null: return "null";
-    case Json::value_t::boolean: return "a boolean";
-    case Json::value_t::string: return "a string";
-    case Json::value_t::array: return "an array";
-    case Json::value_t::object: return "an object";
-    default: return "a number";
+    case Json::value_t::null:
+      return "null";
+    case Json::value_t::boolean:
+      return "a boolean";
+    case Json::value_t::string:
+      return "a string";
+    case Json::value_t::array:
+      return "an array";
+    case Json::value_t::object:
+      return "an object";
+    default:
+      return "a number";
   }
 }
 
 bool printable(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x20 && c != 0x7f; });
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return static_cast<unsigned char>(c) >= 0x20 && c != 0x7f; });
 }
 
 absl::Status checkLabels(const auth::Labels& labels) {
   if (labels.size() > 64) return invalid("at most 64 labels");
   for (const auto& [k, v] : labels) {
     if (!auth::isLabelKey(k)) {
-      return invalid("label key \"" + k + "\" is invalid (an optional DNS prefix and '/', then up to 63 "
+      return invalid("label key \"" + k +
+                     "\" is invalid (an optional DNS prefix and '/', then up to 63 "
                      "characters [A-Za-z0-9._-] starting and ending alphanumeric)");
     }
     if (!auth::isLabelValue(v)) {
-      return invalid("label value \"" + v + "\" of \"" + k + "\" is invalid (up to 63 characters "
+      return invalid("label value \"" + v + "\" of \"" + k +
+                     "\" is invalid (up to 63 characters "
                      "[A-Za-z0-9._-] starting and ending alphanumeric, or empty)");
     }
   }
@@ -50,10 +59,10 @@ absl::Status checkDescription(const std::string& d) {
   return absl::OkStatus();
 }
 
-#define KH_TRY(expr)                        \
-  do {                                      \
-    ::absl::Status kh_s_ = (expr);          \
-    if (!kh_s_.ok()) return kh_s_;          \
+#define KH_TRY(expr)               \
+  do {                             \
+    ::absl::Status kh_s_ = (expr); \
+    if (!kh_s_.ok()) return kh_s_; \
   } while (0)
 
 }  // namespace
@@ -102,7 +111,8 @@ absl::Status ObjectReader::wrongType(std::string_view key, std::string_view type
                     ", not " + typeName(*it));
 }
 
-absl::Status ObjectReader::str(std::string_view key, std::string* out, bool required, size_t max_len) {
+absl::Status ObjectReader::str(std::string_view key, std::string* out, bool required,
+                               size_t max_len) {
   const Json* v = field(key);
   if (v == nullptr) return required ? missing(key) : absl::OkStatus();
   if (!v->is_string()) return wrongType(key, "a string");
@@ -114,8 +124,8 @@ absl::Status ObjectReader::str(std::string_view key, std::string* out, bool requ
   return absl::OkStatus();
 }
 
-absl::Status ObjectReader::strList(std::string_view key, std::vector<std::string>* out, bool required,
-                                   size_t max_items) {
+absl::Status ObjectReader::strList(std::string_view key, std::vector<std::string>* out,
+                                   bool required, size_t max_items) {
   const Json* v = field(key);
   if (v == nullptr) return required ? missing(key) : absl::OkStatus();
   if (!v->is_array()) return wrongType(key, "an array of strings");
@@ -134,7 +144,8 @@ absl::Status ObjectReader::strList(std::string_view key, std::vector<std::string
   return absl::OkStatus();
 }
 
-absl::Status ObjectReader::strMap(std::string_view key, std::map<std::string, std::string, std::less<>>* out,
+absl::Status ObjectReader::strMap(std::string_view key,
+                                  std::map<std::string, std::string, std::less<>>* out,
                                   bool required) {
   const Json* v = field(key);
   if (v == nullptr) return required ? missing(key) : absl::OkStatus();
@@ -215,7 +226,8 @@ bool isDnsSubdomain(std::string_view s) {
   size_t start = 0;
   for (;;) {
     size_t dot = s.find('.', start);
-    std::string_view label = s.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    std::string_view label =
+        s.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
     if (!k8s::isDnsLabel(label)) return false;
     if (dot == std::string_view::npos) return true;
     start = dot + 1;
@@ -239,7 +251,8 @@ absl::StatusOr<int64_t> parseTtl(const Json& value, std::string_view field) {
     }
     seconds = ms.count() / 1000;
   } else {
-    return badRequest(std::string(field) + " must be a duration string (\"1h\") or a number of seconds");
+    return badRequest(std::string(field) +
+                      " must be a duration string (\"1h\") or a number of seconds");
   }
   if (seconds <= 0) return invalid(std::string(field) + " must be positive");
   return seconds;
@@ -393,7 +406,9 @@ Json grantSpecJson(const auth::Grant& g) {
   if (!g.cluster_selector.empty()) clusters["selector"] = g.cluster_selector;
   Json rules = Json::array();
   for (const auto& r : g.rules) {
-    rules.push_back({{"apiGroups", r.api_groups}, {"resources", r.resources}, {"verbs", r.verbs},
+    rules.push_back({{"apiGroups", r.api_groups},
+                     {"resources", r.resources},
+                     {"verbs", r.verbs},
                      {"namespaces", r.namespaces}});
   }
   return Json{{"clusters", clusters}, {"rules", rules}};
@@ -407,7 +422,8 @@ absl::StatusOr<auth::Grant> grantFromSpec(std::string name, std::string tenant, 
   g.user = std::move(user);
   if (!spec.is_object()) return absl::DataLossError("stored grant spec is not an object");
   ObjectReader rd(spec, "stored grant");
-  if (auto s = decodeGrantSpec(rd, &g, "stored grant"); !s.ok()) return absl::DataLossError(s.message());
+  if (auto s = decodeGrantSpec(rd, &g, "stored grant"); !s.ok())
+    return absl::DataLossError(s.message());
   return g;
 }
 
@@ -439,7 +455,9 @@ absl::StatusOr<HubHeartbeat> decodeHubHeartbeat(const Json& body) {
   KH_TRY(rd.finish());
   if (h.addresses.size() > 16) return invalid("hub: at most 16 addresses");
   for (const auto& [k, v] : h.addresses) {
-    if (!k8s::isDnsLabel(k)) return invalid("hub address name \"" + k + "\" must be a DNS label (e.g. users, tunnel, peer)");
+    if (!k8s::isDnsLabel(k))
+      return invalid("hub address name \"" + k +
+                     "\" must be a DNS label (e.g. users, tunnel, peer)");
     if (v.empty() || v.size() > 512 || !printable(v) || v.find(' ') != std::string::npos) {
       return invalid("hub address \"" + k + "\" must be a URL or HOST:PORT");
     }
@@ -492,9 +510,12 @@ Json toJson(const ClusterRecord& r) {
   Json status = {{"state", r.hubs.empty() ? "disconnected" : "connected"},
                  {"hubs", r.hubs},
                  {"lastSeen", optTime(r.last_seen)}};
-  return {{"name", r.name},         {"labels", labelsJson(r.labels)},
-          {"description", r.description}, {"disabled", r.disabled},
-          {"status", status},       {"createdAt", formatTime(r.created_at)}};
+  return {{"name", r.name},
+          {"labels", labelsJson(r.labels)},
+          {"description", r.description},
+          {"disabled", r.disabled},
+          {"status", status},
+          {"createdAt", formatTime(r.created_at)}};
 }
 
 Json toJson(const GrantRecord& r) {
@@ -537,8 +558,9 @@ Json toJson(const EndpointRecord& r) {
 }
 
 Json toJson(const AuditRecord& r) {
-  return {{"id", r.id},         {"at", formatTime(r.at)}, {"actor", r.actor}, {"action", r.action},
-          {"resource", r.resource}, {"status", r.status}, {"detail", r.detail}, {"peer", r.peer}};
+  return {{"id", r.id},         {"at", formatTime(r.at)}, {"actor", r.actor},
+          {"action", r.action}, {"resource", r.resource}, {"status", r.status},
+          {"detail", r.detail}, {"peer", r.peer}};
 }
 
 Json toJson(const BanList& r, int64_t server_time) {

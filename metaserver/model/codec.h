@@ -27,7 +27,8 @@ absl::StatusOr<Json> parseJsonObject(std::string_view body, bool empty_ok = fals
 class ObjectReader {
  public:
   ObjectReader(const Json& object, std::string where);
-  absl::Status str(std::string_view key, std::string* out, bool required = false, size_t max_len = 1024);
+  absl::Status str(std::string_view key, std::string* out, bool required = false,
+                   size_t max_len = 1024);
   absl::Status strList(std::string_view key, std::vector<std::string>* out, bool required = false,
                        size_t max_items = 1000);
   absl::Status strMap(std::string_view key, std::map<std::string, std::string, std::less<>>* out,

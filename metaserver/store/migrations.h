@@ -43,7 +43,8 @@ struct MigrationReport {
 /// kubehub_schema_migrations, while holding a session advisory lock. Fails when an applied
 /// migration's checksum differs from the file's (someone edited a released migration) or the
 /// database has migrations this binary does not know (it is older than the schema).
-absl::StatusOr<MigrationReport> applyMigrations(PgConnection& conn, const std::vector<Migration>& migrations);
+absl::StatusOr<MigrationReport> applyMigrations(PgConnection& conn,
+                                                const std::vector<Migration>& migrations);
 
 /// Advisory lock keys (pg_advisory_lock takes a bigint); one place so they never collide.
 inline constexpr int64_t kMigrationLockKey = 0x6b68'6d69'6772'0001;   // "khmigr" 1

@@ -23,7 +23,8 @@ std::string trimmed(const char* text) {
 }
 
 absl::Status withSqlState(absl::Status s, std::string_view state) {
-  s.SetPayload(absl::string_view(kSqlStatePayload.data(), kSqlStatePayload.size()), absl::Cord(absl::string_view(state.data(), state.size())));
+  s.SetPayload(absl::string_view(kSqlStatePayload.data(), kSqlStatePayload.size()),
+               absl::Cord(absl::string_view(state.data(), state.size())));
   return s;
 }
 
@@ -95,7 +96,8 @@ PgConnection::~PgConnection() { PQfinish(conn_); }
 
 bool PgConnection::broken() const { return PQstatus(conn_) != CONNECTION_OK; }
 
-absl::StatusOr<PgResult> PgConnection::exec(std::string_view sql, const std::vector<PgParam>& params) {
+absl::StatusOr<PgResult> PgConnection::exec(std::string_view sql,
+                                            const std::vector<PgParam>& params) {
   std::string statement(sql);
   std::vector<const char*> values;
   values.reserve(params.size());
@@ -157,7 +159,9 @@ absl::Status PgConnection::transaction(const std::function<absl::Status()>& fn) 
 }
 
 PgPool::PgPool(std::string conninfo, size_t size, std::chrono::milliseconds acquire_timeout)
-    : conninfo_(std::move(conninfo)), size_(std::max<size_t>(1, size)), acquire_timeout_(acquire_timeout) {}
+    : conninfo_(std::move(conninfo)),
+      size_(std::max<size_t>(1, size)),
+      acquire_timeout_(acquire_timeout) {}
 
 PgPool::~PgPool() = default;
 
@@ -198,7 +202,8 @@ absl::StatusOr<std::unique_ptr<PgConnection>> PgPool::acquire(bool* reused) {
       *reused = false;
       return c;
     }
-    if (cv_.wait_until(lk, deadline) == std::cv_status::timeout && idle_.empty() && open_ >= size_) {
+    if (cv_.wait_until(lk, deadline) == std::cv_status::timeout && idle_.empty() &&
+        open_ >= size_) {
       return absl::UnavailableError("database connection pool exhausted: all " +
                                     std::to_string(size_) + " connections are busy");
     }

@@ -50,7 +50,8 @@ absl::Status notFound(std::string_view kind, std::string_view name) {
 }
 
 absl::Status exists(std::string_view kind, std::string_view name) {
-  return absl::AlreadyExistsError(std::string(kind) + " \"" + std::string(name) + "\" already exists");
+  return absl::AlreadyExistsError(std::string(kind) + " \"" + std::string(name) +
+                                  "\" already exists");
 }
 
 /// Rewrites an AlreadyExists from a unique index into a message naming the resource.
@@ -110,7 +111,8 @@ ClusterRecord clusterRow(const PgResult& r, int i) {
   return c;
 }
 
-constexpr const char* kGrantCols = "name, tenant, COALESCE(username, ''), spec::text, " EPOCH("created_at");
+constexpr const char* kGrantCols =
+    "name, tenant, COALESCE(username, ''), spec::text, " EPOCH("created_at");
 absl::StatusOr<GrantRecord> grantRow(const PgResult& r, int i) {
   Json spec = Json::parse(r.get(i, 3), nullptr, false);
   auto g = grantFromSpec(r.str(i, 0), r.str(i, 1), r.str(i, 2), spec);
@@ -118,28 +120,32 @@ absl::StatusOr<GrantRecord> grantRow(const PgResult& r, int i) {
   return GrantRecord{std::move(*g), r.int64(i, 4)};
 }
 
-constexpr const char* kTokenCols = "id, username, tenant, description, kid, " EPOCH("issued_at") ", " EPOCH(
-    "expires_at") ", " EPOCH("revoked_at") ", issued_by";
+constexpr const char* kTokenCols = "id, username, tenant, description, kid, " EPOCH(
+    "issued_at") ", " EPOCH("expires_at") ", " EPOCH("revoked_at") ", issued_by";
 TokenRecord tokenRow(const PgResult& r, int i) {
-  return {r.str(i, 0), r.str(i, 1), r.str(i, 2),  r.str(i, 3), r.str(i, 4),
+  return {r.str(i, 0),   r.str(i, 1),   r.str(i, 2),     r.str(i, 3), r.str(i, 4),
           r.int64(i, 5), r.int64(i, 6), optInt(r, i, 7), r.str(i, 8)};
 }
 
-constexpr const char* kHubCols = "id, addresses::text, agents, load, version, " EPOCH("registered_at") ", " EPOCH(
-    "last_heartbeat") ", last_heartbeat > now() - make_interval(secs => $1)";
+constexpr const char* kHubCols =
+    "id, addresses::text, agents, load, version, " EPOCH("registered_at") ", " EPOCH(
+        "last_heartbeat") ", last_heartbeat > now() - make_interval(secs => $1)";
 HubRecord hubRow(const PgResult& r, int i) {
-  return {r.str(i, 0), stringMap(r.get(i, 1)), r.int64(i, 2), r.number(i, 3), r.str(i, 4),
-          r.int64(i, 5), r.int64(i, 6), r.boolean(i, 7)};
+  return {r.str(i, 0), stringMap(r.get(i, 1)), r.int64(i, 2), r.number(i, 3),
+          r.str(i, 4), r.int64(i, 5),          r.int64(i, 6), r.boolean(i, 7)};
 }
 
 /// Appends revocations of the user's (or one token's) live tokens to the feed. Must run in a
 /// transaction: the advisory lock makes seq order the commit order.
 absl::Status publishRevocations(PgConnection& c, std::string_view where, const std::string& arg) {
-  if (auto s = c.run("SELECT pg_advisory_xact_lock($1)", {std::to_string(kRevocationLockKey)}); !s.ok()) return s;
-  std::string sql =
-      "WITH revoked AS (UPDATE tokens SET revoked_at = now() WHERE " + std::string(where) +
-      " AND revoked_at IS NULL RETURNING id, expires_at)"
-      " INSERT INTO revocations (token_id, expires_at) SELECT id, expires_at FROM revoked ORDER BY id";
+  if (auto s = c.run("SELECT pg_advisory_xact_lock($1)", {std::to_string(kRevocationLockKey)});
+      !s.ok())
+    return s;
+  std::string sql = "WITH revoked AS (UPDATE tokens SET revoked_at = now() WHERE " +
+                    std::string(where) +
+                    " AND revoked_at IS NULL RETURNING id, expires_at)"
+                    " INSERT INTO revocations (token_id, expires_at) SELECT id, expires_at FROM "
+                    "revoked ORDER BY id";
   return c.run(sql, {arg});
 }
 
@@ -153,8 +159,10 @@ Store::Store(std::shared_ptr<PgPool> pool, std::chrono::seconds registry_ttl)
 absl::StatusOr<TenantRecord> Store::createTenant(const TenantRecord& t) {
   TenantRecord out;
   absl::Status s = pool_->run([&](PgConnection& c) -> absl::Status {
-    auto r = c.exec(std::string("INSERT INTO tenants (name, description) VALUES ($1, $2) RETURNING ") + kTenantCols,
-                    {t.name, t.description});
+    auto r =
+        c.exec(std::string("INSERT INTO tenants (name, description) VALUES ($1, $2) RETURNING ") +
+                   kTenantCols,
+               {t.name, t.description});
     if (!r.ok()) return conflictAs(r.status(), "tenant", t.name);
     out = tenantRow(*r, 0);
     return absl::OkStatus();
@@ -223,10 +231,12 @@ absl::StatusOr<UserRecord> Store::createUser(const UserRecord& u) {
   UserRecord out;
   absl::Status s = pool_->run([&](PgConnection& c) -> absl::Status {
     auto r = c.exec(std::string("INSERT INTO users (name, tenant, groups, roles, description)"
-                                " VALUES ($1, $2, $3::jsonb, $4::jsonb, $5) RETURNING ") + kUserCols,
+                                " VALUES ($1, $2, $3::jsonb, $4::jsonb, $5) RETURNING ") +
+                        kUserCols,
                     {u.name, u.tenant, Json(u.groups).dump(), Json(u.roles).dump(), u.description});
     if (!r.ok()) {
-      if (r.status().code() == absl::StatusCode::kFailedPrecondition) return notFound("tenant", u.tenant);
+      if (r.status().code() == absl::StatusCode::kFailedPrecondition)
+        return notFound("tenant", u.tenant);
       return conflictAs(r.status(), "user", u.name);
     }
     out = userRow(*r, 0);
@@ -239,7 +249,8 @@ absl::StatusOr<UserRecord> Store::createUser(const UserRecord& u) {
 absl::StatusOr<std::vector<UserRecord>> Store::listUsers(const std::string& tenant) {
   std::vector<UserRecord> out;
   absl::Status s = pool_->run([&](PgConnection& c) -> absl::Status {
-    auto r = c.exec(std::string("SELECT ") + kUserCols + " FROM users WHERE ($1 = '' OR tenant = $1) ORDER BY name",
+    auto r = c.exec(std::string("SELECT ") + kUserCols +
+                        " FROM users WHERE ($1 = '' OR tenant = $1) ORDER BY name",
                     {tenant});
     if (!r.ok()) return r.status();
     for (int i = 0; i < r->rows(); ++i) out.push_back(userRow(*r, i));
@@ -313,8 +324,9 @@ absl::Status Store::deleteUser(const std::string& name) {
 
 absl::StatusOr<ClusterRecord> Store::createCluster(const ClusterRecord& cl) {
   absl::Status s = pool_->run([&](PgConnection& c) -> absl::Status {
-    auto r = c.exec("INSERT INTO clusters (name, labels, description, disabled) VALUES ($1, $2::jsonb, $3, $4)",
-                    {cl.name, labelsText(cl.labels), cl.description, cl.disabled ? "true" : "false"});
+    auto r = c.exec(
+        "INSERT INTO clusters (name, labels, description, disabled) VALUES ($1, $2::jsonb, $3, $4)",
+        {cl.name, labelsText(cl.labels), cl.description, cl.disabled ? "true" : "false"});
     if (!r.ok()) return conflictAs(r.status(), "cluster", cl.name);
     return absl::OkStatus();
   });
@@ -337,7 +349,8 @@ absl::StatusOr<std::vector<ClusterRecord>> Store::listClusters() {
 absl::StatusOr<ClusterRecord> Store::getCluster(const std::string& name) {
   ClusterRecord out;
   absl::Status s = pool_->run([&](PgConnection& c) -> absl::Status {
-    auto r = c.exec(std::string(kClusterSelect) + " WHERE c.name = $2", {secs(registry_ttl_), name});
+    auto r =
+        c.exec(std::string(kClusterSelect) + " WHERE c.name = $2", {secs(registry_ttl_), name});
     if (!r.ok()) return r.status();
     if (r->rows() == 0) return notFound("cluster", name);
     out = clusterRow(*r, 0);
@@ -352,7 +365,8 @@ absl::StatusOr<ClusterRecord> Store::updateCluster(const std::string& name, cons
     PgParam labels = p.labels ? PgParam(labelsText(*p.labels)) : std::nullopt;
     PgParam disabled = p.disabled ? PgParam(*p.disabled ? "true" : "false") : std::nullopt;
     auto r = c.exec(
-        "UPDATE clusters SET labels = COALESCE($2::jsonb, labels), description = COALESCE($3, description),"
+        "UPDATE clusters SET labels = COALESCE($2::jsonb, labels), description = COALESCE($3, "
+        "description),"
         " disabled = COALESCE($4::boolean, disabled) WHERE name = $1",
         {name, labels, p.description, disabled});
     if (!r.ok()) return r.status();
@@ -385,13 +399,16 @@ absl::StatusOr<GrantRecord> Store::createGrant(const auth::Grant& g) {
       if (!u.ok()) return u.status();
       if (u->rows() == 0) return notFound("user", g.user);
       if (u->str(0, 0) != g.tenant) {
-        return absl::InvalidArgumentError("user \"" + g.user + "\" belongs to tenant \"" + u->str(0, 0) +
-                                          "\", not \"" + g.tenant + "\"");
+        return absl::InvalidArgumentError("user \"" + g.user + "\" belongs to tenant \"" +
+                                          u->str(0, 0) + "\", not \"" + g.tenant + "\"");
       }
     }
-    auto r = c.exec(std::string("INSERT INTO grants (name, tenant, username, spec) VALUES ($1, $2, $3, $4::jsonb)"
-                                " RETURNING ") + kGrantCols,
-                    {g.name, g.tenant, g.user.empty() ? PgParam() : PgParam(g.user), grantSpecJson(g).dump()});
+    auto r = c.exec(
+        std::string(
+            "INSERT INTO grants (name, tenant, username, spec) VALUES ($1, $2, $3, $4::jsonb)"
+            " RETURNING ") +
+            kGrantCols,
+        {g.name, g.tenant, g.user.empty() ? PgParam() : PgParam(g.user), grantSpecJson(g).dump()});
     if (!r.ok()) return conflictAs(r.status(), "grant", g.name);
     auto row = grantRow(*r, 0);
     if (!row.ok()) return row.status();
@@ -402,11 +419,13 @@ absl::StatusOr<GrantRecord> Store::createGrant(const auth::Grant& g) {
   return out;
 }
 
-absl::StatusOr<std::vector<GrantRecord>> Store::listGrants(const std::string& tenant, const std::string& user) {
+absl::StatusOr<std::vector<GrantRecord>> Store::listGrants(const std::string& tenant,
+                                                           const std::string& user) {
   std::vector<GrantRecord> out;
   absl::Status s = pool_->run([&](PgConnection& c) -> absl::Status {
     auto r = c.exec(std::string("SELECT ") + kGrantCols +
-                        " FROM grants WHERE ($1 = '' OR tenant = $1) AND ($2 = '' OR username = $2) ORDER BY name",
+                        " FROM grants WHERE ($1 = '' OR tenant = $1) AND ($2 = '' OR username = "
+                        "$2) ORDER BY name",
                     {tenant, user});
     if (!r.ok()) return r.status();
     for (int i = 0; i < r->rows(); ++i) {
@@ -449,14 +468,16 @@ absl::Status Store::deleteGrant(const std::string& name) {
 absl::Status Store::insertToken(const TokenRecord& t, const std::string& token_hash) {
   return pool_->run([&](PgConnection& c) -> absl::Status {
     return c.run(
-        "INSERT INTO tokens (id, username, tenant, description, token_hash, kid, issued_at, expires_at, issued_by)"
+        "INSERT INTO tokens (id, username, tenant, description, token_hash, kid, issued_at, "
+        "expires_at, issued_by)"
         " VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7), to_timestamp($8), $9)",
         {t.id, t.user, t.tenant, t.description, token_hash, t.kid, std::to_string(t.issued_at),
          std::to_string(t.expires_at), t.issued_by});
   });
 }
 
-absl::StatusOr<std::vector<TokenRecord>> Store::listTokens(const std::string& tenant, const std::string& user) {
+absl::StatusOr<std::vector<TokenRecord>> Store::listTokens(const std::string& tenant,
+                                                           const std::string& user) {
   std::vector<TokenRecord> out;
   absl::Status s = pool_->run([&](PgConnection& c) -> absl::Status {
     auto r = c.exec(std::string("SELECT ") + kTokenCols +
@@ -536,7 +557,8 @@ absl::StatusOr<RevocationPage> Store::revocationsSince(int64_t since, int limit)
     if (r->rows() == 0 && since > 0) {
       // A cursor from the future (the database was restored from a backup): continue from
       // what exists, or the client would never see another revocation.
-      auto seq = c.exec("SELECT COALESCE(pg_sequence_last_value('revocations_seq_seq'::regclass), 0)");
+      auto seq =
+          c.exec("SELECT COALESCE(pg_sequence_last_value('revocations_seq_seq'::regclass), 0)");
       if (!seq.ok()) return seq.status();
       if (since > seq->int64(0, 0)) page.cursor = seq->int64(0, 0);
     }
@@ -551,11 +573,12 @@ absl::StatusOr<RevocationPage> Store::revocationsSince(int64_t since, int limit)
 absl::StatusOr<std::vector<SigningKeyRecord>> Store::signingKeys() {
   std::vector<SigningKeyRecord> out;
   absl::Status s = pool_->run([&](PgConnection& c) -> absl::Status {
-    auto r = c.exec("SELECT kid, private_key_pem, public_key_pem, active, " EPOCH("created_at") ", " EPOCH(
-        "retired_at") " FROM signing_keys ORDER BY created_at, kid");
+    auto r = c.exec("SELECT kid, private_key_pem, public_key_pem, active, " EPOCH(
+        "created_at") ", " EPOCH("retired_at") " FROM signing_keys ORDER BY created_at, kid");
     if (!r.ok()) return r.status();
     for (int i = 0; i < r->rows(); ++i) {
-      out.push_back({r->str(i, 0), r->str(i, 1), r->str(i, 2), r->boolean(i, 3), r->int64(i, 4), optInt(*r, i, 5)});
+      out.push_back({r->str(i, 0), r->str(i, 1), r->str(i, 2), r->boolean(i, 3), r->int64(i, 4),
+                     optInt(*r, i, 5)});
     }
     return absl::OkStatus();
   });
@@ -565,10 +588,13 @@ absl::StatusOr<std::vector<SigningKeyRecord>> Store::signingKeys() {
 
 absl::Status Store::rotateSigningKey(const SigningKeyRecord& key) {
   return pool_->transaction([&](PgConnection& c) -> absl::Status {
-    if (auto s = c.run("UPDATE signing_keys SET active = false, retired_at = now() WHERE active"); !s.ok()) return s;
-    return c.run("INSERT INTO signing_keys (kid, algorithm, private_key_pem, public_key_pem, active)"
-                 " VALUES ($1, 'EdDSA', $2, $3, true)",
-                 {key.kid, key.private_pem, key.public_pem});
+    if (auto s = c.run("UPDATE signing_keys SET active = false, retired_at = now() WHERE active");
+        !s.ok())
+      return s;
+    return c.run(
+        "INSERT INTO signing_keys (kid, algorithm, private_key_pem, public_key_pem, active)"
+        " VALUES ($1, 'EdDSA', $2, $3, true)",
+        {key.kid, key.private_pem, key.public_pem});
   });
 }
 
@@ -586,9 +612,10 @@ absl::StatusOr<std::optional<CaRecord>> Store::loadCa() {
 
 absl::Status Store::recordCertificate(const CertificateRecord& cert) {
   return pool_->run([&](PgConnection& c) -> absl::Status {
-    return c.run("INSERT INTO certificates (serial, kind, subject, not_after, issued_by)"
-                 " VALUES ($1, $2, $3, to_timestamp($4), $5)",
-                 {cert.serial, cert.kind, cert.subject, std::to_string(cert.not_after), cert.issued_by});
+    return c.run(
+        "INSERT INTO certificates (serial, kind, subject, not_after, issued_by)"
+        " VALUES ($1, $2, $3, to_timestamp($4), $5)",
+        {cert.serial, cert.kind, cert.subject, std::to_string(cert.not_after), cert.issued_by});
   });
 }
 
@@ -596,33 +623,40 @@ absl::Status Store::createBootstrapToken(const std::string& id, const std::strin
                                          const std::string& token_hash, int64_t expires_at,
                                          const std::string& created_by) {
   return pool_->run([&](PgConnection& c) -> absl::Status {
-    auto r = c.exec("INSERT INTO bootstrap_tokens (id, cluster, token_hash, expires_at, created_by)"
-                    " VALUES ($1, $2, $3, to_timestamp($4), $5)",
-                    {id, cluster, token_hash, std::to_string(expires_at), created_by});
-    if (!r.ok() && r.status().code() == absl::StatusCode::kFailedPrecondition) return notFound("cluster", cluster);
+    auto r = c.exec(
+        "INSERT INTO bootstrap_tokens (id, cluster, token_hash, expires_at, created_by)"
+        " VALUES ($1, $2, $3, to_timestamp($4), $5)",
+        {id, cluster, token_hash, std::to_string(expires_at), created_by});
+    if (!r.ok() && r.status().code() == absl::StatusCode::kFailedPrecondition)
+      return notFound("cluster", cluster);
     return r.ok() ? absl::OkStatus() : r.status();
   });
 }
 
-absl::Status Store::consumeBootstrapToken(const std::string& cluster, const std::string& token_hash) {
+absl::Status Store::consumeBootstrapToken(const std::string& cluster,
+                                          const std::string& token_hash) {
   return pool_->run([&](PgConnection& c) -> absl::Status {
-    auto r = c.exec("UPDATE bootstrap_tokens SET used_at = now()"
-                    " WHERE token_hash = $1 AND cluster = $2 AND used_at IS NULL AND expires_at > now()",
-                    {token_hash, cluster});
+    auto r = c.exec(
+        "UPDATE bootstrap_tokens SET used_at = now()"
+        " WHERE token_hash = $1 AND cluster = $2 AND used_at IS NULL AND expires_at > now()",
+        {token_hash, cluster});
     if (!r.ok()) return r.status();
     if (r->affected() == 0) {
-      return absl::PermissionDeniedError("bootstrap token is unknown, already used, expired, or for another cluster");
+      return absl::PermissionDeniedError(
+          "bootstrap token is unknown, already used, expired, or for another cluster");
     }
     return absl::OkStatus();
   });
 }
 
-absl::StatusOr<bool> Store::bootstrapTokenValid(const std::string& cluster, const std::string& token_hash) {
+absl::StatusOr<bool> Store::bootstrapTokenValid(const std::string& cluster,
+                                                const std::string& token_hash) {
   bool valid = false;
   absl::Status s = pool_->run([&](PgConnection& c) -> absl::Status {
-    auto r = c.exec("SELECT 1 FROM bootstrap_tokens WHERE token_hash = $1 AND cluster = $2 AND used_at IS NULL"
-                    " AND expires_at > now()",
-                    {token_hash, cluster});
+    auto r = c.exec(
+        "SELECT 1 FROM bootstrap_tokens WHERE token_hash = $1 AND cluster = $2 AND used_at IS NULL"
+        " AND expires_at > now()",
+        {token_hash, cluster});
     if (!r.ok()) return r.status();
     valid = r->rows() == 1;
     return absl::OkStatus();
@@ -631,19 +665,23 @@ absl::StatusOr<bool> Store::bootstrapTokenValid(const std::string& cluster, cons
   return valid;
 }
 
-absl::Status bootstrapSecrets(PgPool& pool, const std::function<absl::StatusOr<SigningKeyRecord>()>& make_key,
-                              const std::function<absl::StatusOr<CaRecord>()>& make_ca, bool need_ca) {
+absl::Status bootstrapSecrets(PgPool& pool,
+                              const std::function<absl::StatusOr<SigningKeyRecord>()>& make_key,
+                              const std::function<absl::StatusOr<CaRecord>()>& make_ca,
+                              bool need_ca) {
   return pool.run([&](PgConnection& c) -> absl::Status {
-    if (auto s = c.run("SELECT pg_advisory_lock($1)", {std::to_string(kBootstrapLockKey)}); !s.ok()) return s;
+    if (auto s = c.run("SELECT pg_advisory_lock($1)", {std::to_string(kBootstrapLockKey)}); !s.ok())
+      return s;
     auto work = [&]() -> absl::Status {
       auto keys = c.exec("SELECT kid FROM signing_keys WHERE active");
       if (!keys.ok()) return keys.status();
       if (keys->rows() == 0) {
         auto key = make_key();
         if (!key.ok()) return key.status();
-        if (auto s = c.run("INSERT INTO signing_keys (kid, algorithm, private_key_pem, public_key_pem, active)"
-                           " VALUES ($1, 'EdDSA', $2, $3, true)",
-                           {key->kid, key->private_pem, key->public_pem});
+        if (auto s = c.run(
+                "INSERT INTO signing_keys (kid, algorithm, private_key_pem, public_key_pem, active)"
+                " VALUES ($1, 'EdDSA', $2, $3, true)",
+                {key->kid, key->private_pem, key->public_pem});
             !s.ok()) {
           return s;
         }
@@ -655,8 +693,9 @@ absl::Status bootstrapSecrets(PgPool& pool, const std::function<absl::StatusOr<S
       if (ca->rows() == 0) {
         auto made = make_ca();
         if (!made.ok()) return made.status();
-        if (auto s = c.run("INSERT INTO certificate_authority (id, cert_pem, key_pem) VALUES (1, $1, $2)",
-                           {made->cert_pem, made->key_pem});
+        if (auto s = c.run(
+                "INSERT INTO certificate_authority (id, cert_pem, key_pem) VALUES (1, $1, $2)",
+                {made->cert_pem, made->key_pem});
             !s.ok()) {
           return s;
         }
@@ -665,34 +704,41 @@ absl::Status bootstrapSecrets(PgPool& pool, const std::function<absl::StatusOr<S
       return absl::OkStatus();
     };
     absl::Status s = work();
-    if (!c.broken()) (void)c.run("SELECT pg_advisory_unlock($1)", {std::to_string(kBootstrapLockKey)});
+    if (!c.broken())
+      (void)c.run("SELECT pg_advisory_unlock($1)", {std::to_string(kBootstrapLockKey)});
     return s;
   });
 }
 
 // ---- registry ----
 
-absl::StatusOr<HubRecord> Store::heartbeatHub(const std::string& id, const auth::Labels& addresses, int64_t agents,
-                                              double load, const std::string& version) {
+absl::StatusOr<HubRecord> Store::heartbeatHub(const std::string& id, const auth::Labels& addresses,
+                                              int64_t agents, double load,
+                                              const std::string& version) {
   HubRecord out;
   absl::Status s = pool_->transaction([&](PgConnection& c) -> absl::Status {
     // A hub that comes back after its registration expired restarted: its old connections are
     // gone; its agents will be recorded again as they reconnect.
-    auto prev = c.exec("SELECT last_heartbeat <= now() - make_interval(secs => $2) FROM hubs WHERE id = $1 FOR UPDATE",
-                       {id, secs(registry_ttl_)});
+    auto prev = c.exec(
+        "SELECT last_heartbeat <= now() - make_interval(secs => $2) FROM hubs WHERE id = $1 FOR "
+        "UPDATE",
+        {id, secs(registry_ttl_)});
     if (!prev.ok()) return prev.status();
     bool restarted = prev->rows() == 1 && prev->boolean(0, 0);
     if (restarted) {
       if (auto d = c.run("DELETE FROM connections WHERE hub = $1", {id}); !d.ok()) return d;
     }
-    auto r = c.exec(std::string(
-                        "INSERT INTO hubs (id, addresses, agents, load, version) VALUES ($2, $3::jsonb, $4, $5, $6)"
-                        " ON CONFLICT (id) DO UPDATE SET addresses = EXCLUDED.addresses, agents = EXCLUDED.agents,"
-                        " load = EXCLUDED.load, version = EXCLUDED.version, last_heartbeat = now(),"
-                        " registered_at = CASE WHEN $7 THEN now() ELSE hubs.registered_at END RETURNING ") +
-                        kHubCols,
-                    {secs(registry_ttl_), id, labelsText(addresses), std::to_string(agents), std::to_string(load),
-                     version, restarted ? "true" : "false"});
+    auto r = c.exec(
+        std::string(
+            "INSERT INTO hubs (id, addresses, agents, load, version) VALUES ($2, $3::jsonb, $4, "
+            "$5, $6)"
+            " ON CONFLICT (id) DO UPDATE SET addresses = EXCLUDED.addresses, agents = "
+            "EXCLUDED.agents,"
+            " load = EXCLUDED.load, version = EXCLUDED.version, last_heartbeat = now(),"
+            " registered_at = CASE WHEN $7 THEN now() ELSE hubs.registered_at END RETURNING ") +
+            kHubCols,
+        {secs(registry_ttl_), id, labelsText(addresses), std::to_string(agents),
+         std::to_string(load), version, restarted ? "true" : "false"});
     if (!r.ok()) return r.status();
     out = hubRow(*r, 0);
     return absl::OkStatus();
@@ -704,9 +750,10 @@ absl::StatusOr<HubRecord> Store::heartbeatHub(const std::string& id, const auth:
 absl::StatusOr<std::vector<HubRecord>> Store::listHubs(bool include_dead) {
   std::vector<HubRecord> out;
   absl::Status s = pool_->run([&](PgConnection& c) -> absl::Status {
-    auto r = c.exec(std::string("SELECT ") + kHubCols +
-                        " FROM hubs WHERE $2 OR last_heartbeat > now() - make_interval(secs => $1) ORDER BY id",
-                    {secs(registry_ttl_), include_dead ? "true" : "false"});
+    auto r = c.exec(
+        std::string("SELECT ") + kHubCols +
+            " FROM hubs WHERE $2 OR last_heartbeat > now() - make_interval(secs => $1) ORDER BY id",
+        {secs(registry_ttl_), include_dead ? "true" : "false"});
     if (!r.ok()) return r.status();
     for (int i = 0; i < r->rows(); ++i) out.push_back(hubRow(*r, i));
     return absl::OkStatus();
@@ -718,7 +765,8 @@ absl::StatusOr<std::vector<HubRecord>> Store::listHubs(bool include_dead) {
 absl::StatusOr<HubRecord> Store::getHub(const std::string& id) {
   HubRecord out;
   absl::Status s = pool_->run([&](PgConnection& c) -> absl::Status {
-    auto r = c.exec(std::string("SELECT ") + kHubCols + " FROM hubs WHERE id = $2", {secs(registry_ttl_), id});
+    auto r = c.exec(std::string("SELECT ") + kHubCols + " FROM hubs WHERE id = $2",
+                    {secs(registry_ttl_), id});
     if (!r.ok()) return r.status();
     if (r->rows() == 0) return notFound("hub", id);
     out = hubRow(*r, 0);
@@ -749,13 +797,16 @@ absl::Status Store::putConnection(const std::string& cluster, const std::string&
     if (!cl.ok()) return cl.status();
     if (cl->rows() == 0) return notFound("cluster", cluster);
     if (cl->boolean(0, 0)) {
-      return absl::FailedPreconditionError("cluster \"" + cluster + "\" is disabled: its agent must not be served");
+      return absl::FailedPreconditionError("cluster \"" + cluster +
+                                           "\" is disabled: its agent must not be served");
     }
-    auto r = c.exec("INSERT INTO connections (cluster, hub) VALUES ($1, $2)"
-                    " ON CONFLICT (cluster, hub) DO UPDATE SET last_seen = now()",
-                    {cluster, hub});
+    auto r = c.exec(
+        "INSERT INTO connections (cluster, hub) VALUES ($1, $2)"
+        " ON CONFLICT (cluster, hub) DO UPDATE SET last_seen = now()",
+        {cluster, hub});
     if (!r.ok() && r.status().code() == absl::StatusCode::kFailedPrecondition) {
-      return absl::NotFoundError("hub \"" + hub + "\" is not registered: PUT /api/v1/hubs/" + hub + " first");
+      return absl::NotFoundError("hub \"" + hub + "\" is not registered: PUT /api/v1/hubs/" + hub +
+                                 " first");
     }
     return r.ok() ? absl::OkStatus() : r.status();
   });
@@ -766,7 +817,8 @@ absl::Status Store::deleteConnection(const std::string& cluster, const std::stri
     auto r = c.exec("DELETE FROM connections WHERE cluster = $1 AND hub = $2", {cluster, hub});
     if (!r.ok()) return r.status();
     if (r->affected() == 0) {
-      return absl::NotFoundError("cluster \"" + cluster + "\" has no connection on hub \"" + hub + "\"");
+      return absl::NotFoundError("cluster \"" + cluster + "\" has no connection on hub \"" + hub +
+                                 "\"");
     }
     return c.run("UPDATE clusters SET last_seen = now() WHERE name = $1", {cluster});
   });
@@ -797,8 +849,10 @@ absl::StatusOr<std::vector<EndpointRecord>> Store::endpoints(const std::string& 
 
 absl::Status Store::insertAudit(const AuditRecord& a) {
   return pool_->run([&](PgConnection& c) -> absl::Status {
-    return c.run("INSERT INTO audit_log (actor, action, resource, status, detail, peer) VALUES ($1, $2, $3, $4, $5, $6)",
-                 {a.actor, a.action, a.resource, std::to_string(a.status), a.detail, a.peer});
+    return c.run(
+        "INSERT INTO audit_log (actor, action, resource, status, detail, peer) VALUES ($1, $2, $3, "
+        "$4, $5, $6)",
+        {a.actor, a.action, a.resource, std::to_string(a.status), a.detail, a.peer});
   });
 }
 
@@ -823,14 +877,17 @@ absl::Status Store::pruneExpired() {
   return pool_->transaction([&](PgConnection& c) -> absl::Status {
     std::string dead = secs(registry_ttl_ * 10);
     for (const char* sql : {
-             "UPDATE clusters cl SET last_seen = GREATEST(cl.last_seen, h.last_heartbeat) FROM connections k"
-             " JOIN hubs h ON h.id = k.hub WHERE k.cluster = cl.name AND h.last_heartbeat < now() - make_interval(secs => $1)",
+             "UPDATE clusters cl SET last_seen = GREATEST(cl.last_seen, h.last_heartbeat) FROM "
+             "connections k"
+             " JOIN hubs h ON h.id = k.hub WHERE k.cluster = cl.name AND h.last_heartbeat < now() "
+             "- make_interval(secs => $1)",
              "DELETE FROM hubs WHERE last_heartbeat < now() - make_interval(secs => $1)",
          }) {
       if (auto s = c.run(sql, {dead}); !s.ok()) return s;
     }
     for (const char* sql : {
-             "DELETE FROM bootstrap_tokens WHERE expires_at < now() - interval '1 day' OR used_at < now() - interval '1 day'",
+             "DELETE FROM bootstrap_tokens WHERE expires_at < now() - interval '1 day' OR used_at "
+             "< now() - interval '1 day'",
              "DELETE FROM revocations WHERE expires_at < now() - interval '1 hour'",
              "DELETE FROM tokens WHERE expires_at < now() - interval '30 days'",
          }) {

@@ -54,13 +54,15 @@ class Store {
 
   // Grants.
   absl::StatusOr<GrantRecord> createGrant(const auth::Grant& g);
-  absl::StatusOr<std::vector<GrantRecord>> listGrants(const std::string& tenant, const std::string& user);
+  absl::StatusOr<std::vector<GrantRecord>> listGrants(const std::string& tenant,
+                                                      const std::string& user);
   absl::StatusOr<GrantRecord> getGrant(const std::string& name);
   absl::Status deleteGrant(const std::string& name);
 
   // Tokens and their revocation feed.
   absl::Status insertToken(const TokenRecord& t, const std::string& token_hash);
-  absl::StatusOr<std::vector<TokenRecord>> listTokens(const std::string& tenant, const std::string& user);
+  absl::StatusOr<std::vector<TokenRecord>> listTokens(const std::string& tenant,
+                                                      const std::string& user);
   absl::StatusOr<TokenRecord> getToken(const std::string& id);
   /// Revokes (idempotently) and publishes the revocation in the feed.
   absl::StatusOr<TokenRecord> revokeToken(const std::string& id);
@@ -82,7 +84,8 @@ class Store {
   /// Marks an unused, unexpired bootstrap token of `cluster` used; PermissionDenied otherwise.
   absl::Status consumeBootstrapToken(const std::string& cluster, const std::string& token_hash);
   /// Whether such a token exists, is unused and unexpired (without consuming it).
-  absl::StatusOr<bool> bootstrapTokenValid(const std::string& cluster, const std::string& token_hash);
+  absl::StatusOr<bool> bootstrapTokenValid(const std::string& cluster,
+                                           const std::string& token_hash);
 
   // Registry.
   absl::StatusOr<HubRecord> heartbeatHub(const std::string& id, const auth::Labels& addresses,
@@ -110,7 +113,9 @@ class Store {
 /// Start-up, under an advisory lock so that replicas starting at once agree: the active
 /// signing key (generated when there is none) and the CA (generated when there is none and
 /// none is given). `make_key` and `make_ca` generate new material.
-absl::Status bootstrapSecrets(PgPool& pool, const std::function<absl::StatusOr<SigningKeyRecord>()>& make_key,
-                              const std::function<absl::StatusOr<CaRecord>()>& make_ca, bool need_ca);
+absl::Status bootstrapSecrets(PgPool& pool,
+                              const std::function<absl::StatusOr<SigningKeyRecord>()>& make_key,
+                              const std::function<absl::StatusOr<CaRecord>()>& make_ca,
+                              bool need_ca);
 
 }  // namespace kubehub::metaserver

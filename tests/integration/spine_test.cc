@@ -37,7 +37,8 @@ class TestPki {
   TestPki() {
     dir_ = fs::temp_directory_path() / ("kubehub-spine-" + std::to_string(::getpid()));
     fs::create_directories(dir_);
-    run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt "
+    run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out "
+        "ca.crt "
         "-days 2 -subj /CN=spine-ca -addext basicConstraints=critical,CA:TRUE");
   }
   ~TestPki() { fs::remove_all(dir_); }
@@ -47,10 +48,11 @@ class TestPki {
     std::ofstream(dir_ / (name + ".ext"))
         << (server ? "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"
                    : "extendedKeyUsage=clientAuth\n");
-    run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " + name + ".key -out " +
-        name + ".csr -subj /CN=" + cn);
-    run("openssl x509 -req -in " + name + ".csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -out " +
-        name + ".crt -extfile " + name + ".ext");
+    run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " + name +
+        ".key -out " + name + ".csr -subj /CN=" + cn);
+    run("openssl x509 -req -in " + name +
+        ".csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -out " + name + ".crt -extfile " +
+        name + ".ext");
   }
   std::string path(const std::string& file) const { return (dir_ / file).string(); }
 
@@ -90,10 +92,12 @@ class SpineTest : public ::testing::Test {
     net::HostPort standin_addr = bound_future.get();
 
     // The hub.
-    auto tunnel_tls = net::makeServerContext({pki_.path("hub.crt"), pki_.path("hub.key"), pki_.path("ca.crt")});
+    auto tunnel_tls =
+        net::makeServerContext({pki_.path("hub.crt"), pki_.path("hub.key"), pki_.path("ca.crt")});
     auto user_tls = net::makeServerContext({pki_.path("hub.crt"), pki_.path("hub.key"), ""});
     ASSERT_TRUE(tunnel_tls.ok() && user_tls.ok());
-    auto tokens = hub::StaticTokenAuthenticator::parse(std::string(kUserToken) + ",alice,1,\"devs\"\n");
+    auto tokens =
+        hub::StaticTokenAuthenticator::parse(std::string(kUserToken) + ",alice,1,\"devs\"\n");
     ASSERT_TRUE(tokens.ok());
     registry_ = std::make_shared<hub::TunnelRegistry>();
     auto policy = hub::cache::CachePolicy::parse("none");
@@ -105,7 +109,9 @@ class SpineTest : public ::testing::Test {
         io_, *tunnel_tls,
         [registry, cache, session](std::unique_ptr<tunnel::Transport> t, tunnel::TunnelPeer peer) {
           auto ex = t->executor();
-          asio::co_spawn(ex, hub::runAgentSession(registry, nullptr, cache, nullptr, std::move(t), std::move(peer), session),
+          asio::co_spawn(ex,
+                         hub::runAgentSession(registry, nullptr, cache, nullptr, std::move(t),
+                                              std::move(peer), session),
                          asio::detached);
         },
         std::chrono::seconds(10));
@@ -126,7 +132,8 @@ class SpineTest : public ::testing::Test {
     target.server_name = "127.0.0.1";
     target.tls.ca_file = pki_.path("ca.crt");
     target.token = kEdgeToken;
-    auto upstream = agent::UpstreamClient::create(io_.get_executor(), target, agent::UpstreamOptions{});
+    auto upstream =
+        agent::UpstreamClient::create(io_.get_executor(), target, agent::UpstreamOptions{});
     ASSERT_TRUE(upstream.ok()) << upstream.status();
     net::ClientTlsOptions agent_tls;
     agent_tls.ca_file = pki_.path("ca.crt");
@@ -139,7 +146,9 @@ class SpineTest : public ::testing::Test {
     to.tls = *net::makeClientContext(agent_tls);
     to.backoff_base = std::chrono::milliseconds(50);
     to.backoff_max = std::chrono::milliseconds(200);
-    asio::co_spawn(io_, agent::runTunnelClient(to, *upstream, std::make_shared<agent::AgentState>()), asio::detached);
+    asio::co_spawn(io_,
+                   agent::runTunnelClient(to, *upstream, std::make_shared<agent::AgentState>()),
+                   asio::detached);
     io_thread_ = std::thread([this] { io_.run(); });
 
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
@@ -190,10 +199,12 @@ TEST_F(SpineTest, ReadsWritesAndRefusalsGoThroughHubAndAgent) {
   EXPECT_EQ(ns.status, 200);
   EXPECT_NE(ns.body.find("\"NamespaceList\""), std::string::npos);
 
-  std::string cm = R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"in-process"},"data":{"k":"v"}})";
-  auto created = client_->request("POST", "/clusters/edge-1/api/v1/namespaces/default/configmaps", cm,
-                                  {{"Authorization", std::string("Bearer ") + kUserToken},
-                                   {"Content-Type", "application/json"}});
+  std::string cm =
+      R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"in-process"},"data":{"k":"v"}})";
+  auto created =
+      client_->request("POST", "/clusters/edge-1/api/v1/namespaces/default/configmaps", cm,
+                       {{"Authorization", std::string("Bearer ") + kUserToken},
+                        {"Content-Type", "application/json"}});
   ASSERT_TRUE(created.ok());
   EXPECT_EQ(created->status, 201) << created->body;
   auto got = get("/clusters/edge-1/api/v1/namespaces/default/configmaps/in-process");
@@ -202,7 +213,8 @@ TEST_F(SpineTest, ReadsWritesAndRefusalsGoThroughHubAndAgent) {
 
   auto missing = get("/clusters/edge-1/api/v1/namespaces/default/configmaps/nope");
   EXPECT_EQ(missing.status, 404);
-  EXPECT_NE(missing.body.find("configmaps \\\"nope\\\" not found"), std::string::npos) << missing.body;
+  EXPECT_NE(missing.body.find("configmaps \\\"nope\\\" not found"), std::string::npos)
+      << missing.body;
 
   EXPECT_EQ(get("/clusters/edge-1/api/v1/namespaces", false).status, 401);
   auto unknown = get("/clusters/edge-9/api/v1/namespaces");
@@ -212,12 +224,13 @@ TEST_F(SpineTest, ReadsWritesAndRefusalsGoThroughHubAndAgent) {
 }
 
 TEST_F(SpineTest, UsersImpersonationHeadersNeverReachTheEdge) {
-  auto r = client_->request("POST", "/clusters/edge-1/apis/authentication.k8s.io/v1/selfsubjectreviews",
-                            R"({"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"})",
-                            {{"Authorization", std::string("Bearer ") + kUserToken},
-                             {"Content-Type", "application/json"},
-                             {"Impersonate-User", "admin"},
-                             {"Impersonate-Group", "system:masters"}});
+  auto r =
+      client_->request("POST", "/clusters/edge-1/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                       R"({"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"})",
+                       {{"Authorization", std::string("Bearer ") + kUserToken},
+                        {"Content-Type", "application/json"},
+                        {"Impersonate-User", "admin"},
+                        {"Impersonate-Group", "system:masters"}});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status, 201) << r->body;
   EXPECT_NE(r->body.find("\"username\":\"alice\""), std::string::npos) << r->body;

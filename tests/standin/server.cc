@@ -5,7 +5,6 @@
 
 #include "tests/standin/server.h"
 
-#include <optional>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -24,6 +23,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <chrono>
+#include <optional>
 #include <random>
 #include <thread>
 #include <vector>

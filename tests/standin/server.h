@@ -6,9 +6,8 @@
 #include <functional>
 #include <string>
 
-#include "common/net/address.h"
-
 #include "absl/status/status.h"
+#include "common/net/address.h"
 #include "tests/standin/api_server.h"
 
 namespace kubehub::standin {

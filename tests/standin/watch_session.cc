@@ -66,7 +66,8 @@ std::string WatchSession::eventLine(const char* type, const Json* json, const st
     Json meta = {{"resourceVersion", metaField(*json, "resourceVersion")}};
     line.append(TablePrinter::table(type_, {json}, meta, opts, now));
   } else if (options_.partial) {
-    line.append(dumpJson(TablePrinter::partialMetadata(*json, options_.table_options.meta_version)));
+    line.append(
+        dumpJson(TablePrinter::partialMetadata(*json, options_.table_options.meta_version)));
   } else if (encoded != nullptr) {
     line.append(*encoded);
   } else {

@@ -67,7 +67,8 @@ TEST(KubeTarget, NamedContextResolvesRelativeFiles) {
 TEST(KubeTarget, ClearErrors) {
   auto plugin = parseKubeconfig(kKubeconfig, "/", "plugin", "test");
   ASSERT_FALSE(plugin.ok());
-  EXPECT_NE(std::string(plugin.status().message()).find("exec credential plugin"), std::string::npos);
+  EXPECT_NE(std::string(plugin.status().message()).find("exec credential plugin"),
+            std::string::npos);
   EXPECT_FALSE(parseKubeconfig(kKubeconfig, "/", "missing", "test").ok());
   EXPECT_FALSE(parseKubeconfig("{{{", "/", "", "test").ok());
   EXPECT_FALSE(parseKubeconfig("clusters: []", "/", "", "test").ok());

@@ -35,8 +35,8 @@ TEST(LabelSelector, Operators) {
 }
 
 TEST(LabelSelector, RefusesWhatKubernetesRefuses) {
-  for (const char* bad : {"app=web,", "app in web", "app in (web", "=web", "app=we b", "a b",
-                          "n>x", "app=-x", "Bad_Prefix/x=1", "app in (a,,b"}) {
+  for (const char* bad : {"app=web,", "app in web", "app in (web", "=web", "app=we b", "a b", "n>x",
+                          "app=-x", "Bad_Prefix/x=1", "app in (a,,b"}) {
     EXPECT_FALSE(LabelSelector::parse(bad).ok()) << bad;
   }
 }

@@ -15,7 +15,8 @@ constexpr const char* kColumns =
     R"({"name":"Age","type":"string","format":"","description":"CreationTimestamp is a timestamp","priority":0}])";
 
 std::string tableList() {
-  return std::string(R"({"kind":"Table","apiVersion":"meta.k8s.io/v1","metadata":{"resourceVersion":"42","continue":"abc"},"columnDefinitions":)") +
+  return std::string(
+             R"({"kind":"Table","apiVersion":"meta.k8s.io/v1","metadata":{"resourceVersion":"42","continue":"abc"},"columnDefinitions":)") +
          kColumns +
          R"(,"rows":[{"cells":["c1",2,"5m"],"object":{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"c1","namespace":"default","labels":{"app":"web"},"creationTimestamp":"2026-01-01T00:00:00Z","resourceVersion":"40"},"data":{"a":"1","b":"2"}}}]})";
 }
@@ -45,7 +46,8 @@ TEST(ObjectCodec, RecomputesAgeWhenServingTables) {
   Encoding enc;
   enc.table = true;
   enc.now_unix = 1767225600 + 3600 * 5 + 60 * 7;
-  auto j = nlohmann::json::parse(encodeList({"", "v1", "configmaps", "ConfigMap", true}, page, enc, l->columns));
+  auto j = nlohmann::json::parse(
+      encodeList({"", "v1", "configmaps", "ConfigMap", true}, page, enc, l->columns));
   EXPECT_EQ(j["kind"], "Table");
   EXPECT_EQ(j["metadata"]["resourceVersion"], "42");
   EXPECT_EQ(j["columnDefinitions"].size(), 3u);
@@ -53,7 +55,8 @@ TEST(ObjectCodec, RecomputesAgeWhenServingTables) {
   EXPECT_EQ(j["rows"][0]["object"]["kind"], "PartialObjectMetadata");
   EXPECT_EQ(j["rows"][0]["object"]["metadata"]["name"], "c1");
   enc.include_object = "None";
-  auto none = nlohmann::json::parse(encodeList({"", "v1", "configmaps", "ConfigMap", true}, page, enc, l->columns));
+  auto none = nlohmann::json::parse(
+      encodeList({"", "v1", "configmaps", "ConfigMap", true}, page, enc, l->columns));
   EXPECT_TRUE(none["rows"][0]["object"].is_null());
 }
 
@@ -85,24 +88,33 @@ TEST(ObjectCodec, TypedListAndWatchEvents) {
 }
 
 TEST(ObjectCodec, ParsesEdgeWatchEvents) {
-  std::string added = std::string(R"({"type":"ADDED","object":{"kind":"Table","apiVersion":"meta.k8s.io/v1","metadata":{"resourceVersion":"20"},"columnDefinitions":)") + kColumns +
-                      R"(,"rows":[{"cells":["c3",1,"0s"],"object":{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"c3","namespace":"default","resourceVersion":"20"}}}]}})";
+  std::string added =
+      std::string(
+          R"({"type":"ADDED","object":{"kind":"Table","apiVersion":"meta.k8s.io/v1","metadata":{"resourceVersion":"20"},"columnDefinitions":)") +
+      kColumns +
+      R"(,"rows":[{"cells":["c3",1,"0s"],"object":{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"c3","namespace":"default","resourceVersion":"20"}}}]}})";
   auto e = parseEdgeEvent(added, -1);
   ASSERT_TRUE(e.ok()) << e.status();
   EXPECT_EQ(e->kind, EdgeEvent::Kind::kObject);
   EXPECT_EQ(e->type, EventType::kAdded);
   EXPECT_EQ(e->rv, 20u);
   EXPECT_FALSE(e->columns.empty());
-  auto bookmark = parseEdgeEvent(R"({"type":"BOOKMARK","object":{"kind":"ConfigMap","apiVersion":"v1","metadata":{"resourceVersion":"77"}}})", -1);
+  auto bookmark = parseEdgeEvent(
+      R"({"type":"BOOKMARK","object":{"kind":"ConfigMap","apiVersion":"v1","metadata":{"resourceVersion":"77"}}})",
+      -1);
   ASSERT_TRUE(bookmark.ok());
   EXPECT_EQ(bookmark->kind, EdgeEvent::Kind::kBookmark);
   EXPECT_EQ(bookmark->rv, 77u);
-  auto err = parseEdgeEvent(R"({"type":"ERROR","object":{"kind":"Status","code":410,"message":"too old"}})", -1);
+  auto err = parseEdgeEvent(
+      R"({"type":"ERROR","object":{"kind":"Status","code":410,"message":"too old"}})", -1);
   ASSERT_TRUE(err.ok());
   EXPECT_EQ(err->kind, EdgeEvent::Kind::kError);
   EXPECT_EQ(err->code, 410);
   EXPECT_FALSE(parseEdgeEvent("{}", -1).ok());
-  EXPECT_FALSE(parseEdgeEvent(R"({"type":"ADDED","object":{"metadata":{"name":"x","resourceVersion":"abc"}}})", -1).ok());
+  EXPECT_FALSE(
+      parseEdgeEvent(
+          R"({"type":"ADDED","object":{"metadata":{"name":"x","resourceVersion":"abc"}}})", -1)
+          .ok());
 }
 
 TEST(ObjectCodec, HumanDurationMatchesTheApiServer) {
@@ -129,11 +141,15 @@ TEST(ObjectCodec, RelativeTimesInCellsMoveOn) {
 }
 
 TEST(JsonStream, SplitsAcrossArbitraryChunks) {
-  std::string stream = R"({"type":"ADDED","object":{"a":"}{\"x"}})" "\n" R"({"type":"DELETED","object":{"b":[1,2,{"c":"]"}]}})" "\n";
+  std::string stream = R"({"type":"ADDED","object":{"a":"}{\"x"}})"
+                       "\n"
+                       R"({"type":"DELETED","object":{"b":[1,2,{"c":"]"}]}})"
+                       "\n";
   for (size_t chunk = 1; chunk <= stream.size(); ++chunk) {
     JsonStreamSplitter s;
     std::vector<std::string> out;
-    for (size_t i = 0; i < stream.size(); i += chunk) ASSERT_TRUE(s.feed(stream.substr(i, chunk), &out).ok());
+    for (size_t i = 0; i < stream.size(); i += chunk)
+      ASSERT_TRUE(s.feed(stream.substr(i, chunk), &out).ok());
     ASSERT_EQ(out.size(), 2u) << "chunk " << chunk;
     EXPECT_TRUE(nlohmann::json::accept(out[0]));
     EXPECT_TRUE(nlohmann::json::accept(out[1]));

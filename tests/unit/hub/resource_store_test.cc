@@ -87,7 +87,8 @@ TEST(ResourceStore, WatchFromResourceVersionAndTooOld) {
   auto too_old = s.watch({}, 10, &old, [] {});
   ASSERT_FALSE(too_old.ok());
   EXPECT_TRUE(absl::IsOutOfRange(too_old.status()));
-  EXPECT_NE(std::string(too_old.status().message()).find("too old resource version"), std::string::npos);
+  EXPECT_NE(std::string(too_old.status().message()).find("too old resource version"),
+            std::string::npos);
 }
 
 TEST(ResourceStore, FilteredWatchSeesObjectsLeavingAsDeleted) {
@@ -113,8 +114,10 @@ TEST(ResourceStore, SlowWatcherIsClosedNotBuffered) {
   ResourceStore s(pods(), 1000);
   s.replace({}, 1, "");
   std::vector<Event> initial;
-  auto w = s.watch({}, std::nullopt, &initial, [] {}, 5);
-  for (uint64_t i = 0; i < 20; ++i) s.apply(EventType::kAdded, obj("a", "p" + std::to_string(i), 2 + i));
+  auto w = s.watch(
+      {}, std::nullopt, &initial, [] {}, 5);
+  for (uint64_t i = 0; i < 20; ++i)
+    s.apply(EventType::kAdded, obj("a", "p" + std::to_string(i), 2 + i));
   bool closed = false;
   std::string reason;
   auto ev = (*w)->take(&closed, &reason);

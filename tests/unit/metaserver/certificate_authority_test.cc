@@ -11,8 +11,9 @@ namespace {
 
 /// A PEM CSR for a fresh key of `algorithm` ("EC" P-256 or "RSA" with `bits`).
 std::string makeCsr(const std::string& cn, const char* algorithm = "EC", size_t bits = 2048) {
-  EVP_PKEY* key = std::string(algorithm) == "RSA" ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", bits)
-                                                  : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
+  EVP_PKEY* key = std::string(algorithm) == "RSA"
+                      ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", bits)
+                      : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
   X509_REQ* req = X509_REQ_new();
   X509_REQ_set_pubkey(req, key);
   if (!cn.empty()) {
@@ -84,7 +85,13 @@ TEST_F(CaTest, SignsAgentCsrWithClusterCn) {
 }
 
 TEST_F(CaTest, SignsHubServingCertificateWithSans) {
-  LeafRequest rq{makeCsr("hub-1"), "hub-1", {"hub-1.example.com", "localhost"}, {"127.0.0.1", "::1"}, true, true, 3600};
+  LeafRequest rq{makeCsr("hub-1"),
+                 "hub-1",
+                 {"hub-1.example.com", "localhost"},
+                 {"127.0.0.1", "::1"},
+                 true,
+                 true,
+                 3600};
   auto cert = ca_->sign(rq);
   ASSERT_TRUE(cert.ok()) << cert.status();
   EXPECT_TRUE(verifies(cert->cert_pem, X509_PURPOSE_SSL_SERVER));

@@ -35,17 +35,21 @@ TEST(Codec, TenantUnknownFieldsTypesAndNames) {
   expect422(decodeTenant(j(R"({"name":"Acme"})")).status(), "DNS label");
   expect422(decodeTenant(j(R"({"name":"acme'; DROP TABLE tenants;--"})")).status(), "DNS label");
   expect422(decodeTenant(j(R"({"name":"a/b"})")).status(), "DNS label");
-  expect422(decodeTenant(j(R"({"name":"x","description":"a\u0000b"})")).status(), "control characters");
+  expect422(decodeTenant(j(R"({"name":"x","description":"a\u0000b"})")).status(),
+            "control characters");
 }
 
 TEST(Codec, UsersGroupsAndRoles) {
-  auto u = decodeUser(j(R"({"name":"alice@example.com","tenant":"acme","groups":["devs"],"roles":["hub","admin","hub"]})"));
+  auto u = decodeUser(j(
+      R"({"name":"alice@example.com","tenant":"acme","groups":["devs"],"roles":["hub","admin","hub"]})"));
   ASSERT_TRUE(u.ok()) << u.status();
   EXPECT_EQ(u->roles, (std::vector<std::string>{"admin", "hub"}));
   expect422(decodeUser(j(R"({"name":"alice","tenant":"acme","roles":["root"]})")).status(), "role");
   expect422(decodeUser(j(R"({"name":"Alice","tenant":"acme"})")).status(), "user name");
-  expect422(decodeUser(j(R"({"name":"alice","tenant":"acme","groups":["a,b"]})")).status(), "group");
-  expect400(decodeUser(j(R"({"name":"alice","tenant":"acme","groups":"devs"})")).status(), "array of strings");
+  expect422(decodeUser(j(R"({"name":"alice","tenant":"acme","groups":["a,b"]})")).status(),
+            "group");
+  expect400(decodeUser(j(R"({"name":"alice","tenant":"acme","groups":"devs"})")).status(),
+            "array of strings");
   EXPECT_TRUE(checkUserName("svc-account.1_x").ok());
   EXPECT_FALSE(checkUserName("").ok());
   EXPECT_FALSE(checkUserName("a b").ok());
@@ -56,11 +60,17 @@ TEST(Codec, ClustersAndPatches) {
   auto c = decodeCluster(j(R"({"name":"edge-1","labels":{"env":"prod","example.com/zone":"a"}})"));
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->labels.at("env"), "prod");
-  expect422(decodeCluster(j(R"({"name":"edge-1","labels":{"bad key":"x"}})")).status(), "label key");
-  expect422(decodeCluster(j(R"({"name":"edge-1","labels":{"k":"bad value"}})")).status(), "label value");
-  expect400(decodeCluster(j(R"({"name":"edge-1","labels":{"k":1}})")).status(), "object of strings");
-  expect422(decodeCluster(j(R"({"name":"this-name-is-far-too-long-to-be-a-dns-label-because-it-has-more-than-63"})")).status(),
-            "DNS label");
+  expect422(decodeCluster(j(R"({"name":"edge-1","labels":{"bad key":"x"}})")).status(),
+            "label key");
+  expect422(decodeCluster(j(R"({"name":"edge-1","labels":{"k":"bad value"}})")).status(),
+            "label value");
+  expect400(decodeCluster(j(R"({"name":"edge-1","labels":{"k":1}})")).status(),
+            "object of strings");
+  expect422(
+      decodeCluster(
+          j(R"({"name":"this-name-is-far-too-long-to-be-a-dns-label-because-it-has-more-than-63"})"))
+          .status(),
+      "DNS label");
   auto p = decodeClusterPatch(j(R"({"disabled":true})"));
   ASSERT_TRUE(p.ok());
   EXPECT_TRUE(p->disabled.value());
@@ -134,12 +144,21 @@ TEST(Codec, GrantsDecodeStrictlyAndRoundTrip) {
   auto back = grantFromSpec(g->name, g->tenant, g->user, grantSpecJson(*g));
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(grantSpecJson(*back), grantSpecJson(*g));
-  expect400(decodeGrant(j(R"({"name":"g","tenant":"acme","clusters":{"names":["a"]},"rules":[{"apiGroups":[""],"resources":["pods"],"verbs":["get"],"extra":1}]})")).status(),
-            "unknown field \"extra\"");
-  expect400(decodeGrant(j(R"({"name":"g","tenant":"acme","clusters":[],"rules":[]})")).status(), "clusters must be an object");
-  expect422(decodeGrant(j(R"({"name":"g","tenant":"acme","clusters":{"selector":"env in (a'; --"},"rules":[{"apiGroups":[""],"resources":["pods"],"verbs":["get"]}]})")).status(),
-            "label selector");
-  expect422(decodeGrant(j(R"({"name":"g","tenant":"acme","clusters":{"names":["a"]},"rules":[]})")).status(), "rule");
+  expect400(
+      decodeGrant(
+          j(R"({"name":"g","tenant":"acme","clusters":{"names":["a"]},"rules":[{"apiGroups":[""],"resources":["pods"],"verbs":["get"],"extra":1}]})"))
+          .status(),
+      "unknown field \"extra\"");
+  expect400(decodeGrant(j(R"({"name":"g","tenant":"acme","clusters":[],"rules":[]})")).status(),
+            "clusters must be an object");
+  expect422(
+      decodeGrant(
+          j(R"({"name":"g","tenant":"acme","clusters":{"selector":"env in (a'; --"},"rules":[{"apiGroups":[""],"resources":["pods"],"verbs":["get"]}]})"))
+          .status(),
+      "label selector");
+  expect422(decodeGrant(j(R"({"name":"g","tenant":"acme","clusters":{"names":["a"]},"rules":[]})"))
+                .status(),
+            "rule");
 }
 
 TEST(Codec, TtlsTokensAndHubs) {
@@ -152,7 +171,8 @@ TEST(Codec, TtlsTokensAndHubs) {
   ASSERT_TRUE(t.ok());
   EXPECT_EQ(t->ttl_seconds, 3600);
   expect400(decodeTokenRequest(j(R"({"ttl":"1h"})")).status(), "\"user\" is required");
-  auto h = decodeHubHeartbeat(j(R"({"addresses":{"users":"https://hub-1:8443","tunnel":"wss://hub-1:8444/tunnel"},"agents":3,"load":0.5})"));
+  auto h = decodeHubHeartbeat(j(
+      R"({"addresses":{"users":"https://hub-1:8443","tunnel":"wss://hub-1:8444/tunnel"},"agents":3,"load":0.5})"));
   ASSERT_TRUE(h.ok()) << h.status();
   EXPECT_EQ(h->agents, 3);
   expect422(decodeHubHeartbeat(j(R"({"agents":-1})")).status(), "negative");

@@ -95,7 +95,8 @@ TEST(Grant, AuthorizeIsPerTenantAndPerUser) {
   EXPECT_NE(d.reason.find("no grant for cluster"), std::string::npos) << d.reason;
   auto denied = authorize(grants, req("delete", "pods", "default"));
   EXPECT_FALSE(denied.allowed);
-  EXPECT_NE(denied.reason.find("delete pods in namespace default"), std::string::npos) << denied.reason;
+  EXPECT_NE(denied.reason.find("delete pods in namespace default"), std::string::npos)
+      << denied.reason;
 
   grants[0].user = "bob";
   EXPECT_FALSE(authorize(grants, req("list", "pods", "default")).allowed);

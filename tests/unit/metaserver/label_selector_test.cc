@@ -39,10 +39,10 @@ TEST(LabelSelector, CanonicalForm) {
 }
 
 TEST(LabelSelector, RejectsMalformedAndInjectionAttempts) {
-  for (std::string_view bad : {"=prod", "env in", "env in ()", "env in (a", "env in (a,)",
-                               "env=prod,", ",env=prod", "env=pr od", "env=a/b", "-env=x", "env=prod;",
-                               "env=prod' OR '1'='1", "env=prod'; DROP TABLE clusters;--", "env in (a) b",
-                               "x=\"y\"", "env=\x01", "a..b=c/d=e"}) {
+  for (std::string_view bad :
+       {"=prod", "env in", "env in ()", "env in (a", "env in (a,)", "env=prod,", ",env=prod",
+        "env=pr od", "env=a/b", "-env=x", "env=prod;", "env=prod' OR '1'='1",
+        "env=prod'; DROP TABLE clusters;--", "env in (a) b", "x=\"y\"", "env=\x01", "a..b=c/d=e"}) {
     auto s = LabelSelector::parse(bad);
     EXPECT_FALSE(s.ok()) << "accepted: " << bad;
     if (!s.ok()) {

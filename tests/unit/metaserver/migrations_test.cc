@@ -23,7 +23,8 @@ TEST(Migrations, RejectsGapsDuplicatesAndBadNames) {
   EXPECT_FALSE(orderMigrations({{"001_a.sql", ""}, {"003_c.sql", ""}}).ok());
   EXPECT_FALSE(orderMigrations({{"002_a.sql", ""}}).ok());
   EXPECT_FALSE(orderMigrations({{"001_a.sql", ""}, {"001_b.sql", ""}}).ok());
-  for (const char* bad : {"1_a.sql", "001-a.sql", "001_A.sql", "001_.sql", "001_a.txt", "abc_a.sql"}) {
+  for (const char* bad :
+       {"1_a.sql", "001-a.sql", "001_A.sql", "001_.sql", "001_a.txt", "abc_a.sql"}) {
     EXPECT_FALSE(orderMigrations({{bad, ""}}).ok()) << bad;
   }
   EXPECT_TRUE(orderMigrations({}).ok());
@@ -32,7 +33,8 @@ TEST(Migrations, RejectsGapsDuplicatesAndBadNames) {
 TEST(Migrations, BuiltinSetMatchesTheFilesOnDisk) {
   const auto& builtin = builtinMigrations();
   ASSERT_GE(builtin.size(), 3u);
-  for (size_t i = 0; i < builtin.size(); ++i) EXPECT_EQ(builtin[i].version, static_cast<int>(i) + 1);
+  for (size_t i = 0; i < builtin.size(); ++i)
+    EXPECT_EQ(builtin[i].version, static_cast<int>(i) + 1);
   size_t on_disk = 0;
   for (const auto& entry : std::filesystem::directory_iterator(std::string(KUBEHUB_SOURCE_DIR) +
                                                                "/metaserver/store/migrations")) {
@@ -41,7 +43,8 @@ TEST(Migrations, BuiltinSetMatchesTheFilesOnDisk) {
     std::stringstream ss;
     ss << in.rdbuf();
     bool found = false;
-    for (const auto& m : builtinMigrationFiles()) found = found || (m.filename == entry.path().filename() && m.sql == ss.str());
+    for (const auto& m : builtinMigrationFiles())
+      found = found || (m.filename == entry.path().filename() && m.sql == ss.str());
     EXPECT_TRUE(found) << entry.path() << " is not embedded as is (rebuild)";
   }
   EXPECT_EQ(on_disk, builtin.size());

@@ -6,8 +6,10 @@ namespace kubehub::ctl {
 namespace {
 
 TEST(Output, TableAlignsColumns) {
-  Json items = Json::parse(R"([{"name":"a","labels":{"env":"prod"},"groups":["x","y"]},{"name":"long-name","labels":{},"groups":[]}])");
-  std::string t = renderTable({field("NAME", "name"), field("GROUPS", "groups"), field("LABELS", "labels")}, items);
+  Json items = Json::parse(
+      R"([{"name":"a","labels":{"env":"prod"},"groups":["x","y"]},{"name":"long-name","labels":{},"groups":[]}])");
+  std::string t = renderTable(
+      {field("NAME", "name"), field("GROUPS", "groups"), field("LABELS", "labels")}, items);
   EXPECT_EQ(t,
             "NAME        GROUPS   LABELS\n"
             "a           x,y      env=prod\n"

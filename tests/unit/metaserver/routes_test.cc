@@ -59,7 +59,8 @@ TEST(Routes, UnknownPathsAndEmptySegments) {
 }
 
 TEST(Routes, EveryRouteHasAHandler) {
-  for (const Route& r : routeTable()) EXPECT_TRUE(ApiServer::hasHandler(r.operation)) << r.operation;
+  for (const Route& r : routeTable())
+    EXPECT_TRUE(ApiServer::hasHandler(r.operation)) << r.operation;
 }
 
 TEST(Routes, MutatingRoutesAreAudited) {
@@ -95,10 +96,12 @@ void expectMatchesOpenApi(const Json& doc) {
     }
   }
   for (const Route& r : routeTable()) {
-    served.insert(std::string(r.method) + " " + std::string(r.pattern) + " " + std::string(r.operation));
+    served.insert(std::string(r.method) + " " + std::string(r.pattern) + " " +
+                  std::string(r.operation));
   }
   for (const auto& s : served) EXPECT_TRUE(documented.contains(s)) << "not in openapi.json: " << s;
-  for (const auto& d : documented) EXPECT_TRUE(served.contains(d)) << "documented but not served: " << d;
+  for (const auto& d : documented)
+    EXPECT_TRUE(served.contains(d)) << "documented but not served: " << d;
 }
 
 TEST(Routes, OpenApiDocumentCoversEveryRoute) {

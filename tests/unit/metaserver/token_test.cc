@@ -21,7 +21,9 @@ TokenClaims sampleClaims(int64_t now) {
   return c;
 }
 
-std::string b64(std::string_view s) { return absl::WebSafeBase64Escape(absl::string_view(s.data(), s.size())); }
+std::string b64(std::string_view s) {
+  return absl::WebSafeBase64Escape(absl::string_view(s.data(), s.size()));
+}
 
 std::vector<std::string> parts(const std::string& token) {
   size_t a = token.find('.');
@@ -106,7 +108,9 @@ TEST(Token, OtherKeysAndAlgorithmsAreRejected) {
 
 TEST(Token, MalformedTokensAreRejected) {
   auto key = Ed25519Key::generate();
-  for (const std::string& bad : std::vector<std::string>{"", "abc", "a.b", "a.b.c.d", "!!.??.**", "eyJhbGciOiJFZERTQSJ9.e30.", std::string(9000, 'a')}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"", "abc", "a.b", "a.b.c.d", "!!.??.**",
+                                "eyJhbGciOiJFZERTQSJ9.e30.", std::string(9000, 'a')}) {
     auto r = verifyToken(bad, *key, 0);
     EXPECT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.status().code(), absl::StatusCode::kUnauthenticated) << bad;

@@ -35,7 +35,8 @@ RequestHead sampleRequest() {
 }
 
 TEST(Frame, OpenRoundTripsAndMatchesGolden) {
-  std::string frame = encodeFrame(FrameType::kOpen, kFlagEnd, 7, encodeRequestHead(sampleRequest()));
+  std::string frame =
+      encodeFrame(FrameType::kOpen, kFlagEnd, 7, encodeRequestHead(sampleRequest()));
   checkGolden("open.bin", frame);
   auto f = decodeFrame(frame);
   ASSERT_TRUE(f.ok()) << f.status();
@@ -81,15 +82,15 @@ std::string header(uint8_t type, uint8_t flags, uint32_t stream, uint32_t length
 
 TEST(Frame, RejectsMalformedHeaders) {
   EXPECT_FALSE(decodeFrame("").ok());
-  EXPECT_FALSE(decodeFrame(header(0x12, 0, 1, 0).substr(0, 9)).ok());     // truncated header
-  EXPECT_FALSE(decodeFrame(header(0x99, 0, 1, 0)).ok());                  // unknown type
-  EXPECT_FALSE(decodeFrame(header(0x12, 0, 0, 0)).ok());                  // DATA on stream 0
-  EXPECT_FALSE(decodeFrame(header(0x04, 0, 1, 8) + "12345678").ok());     // PING on stream 1
-  EXPECT_FALSE(decodeFrame(header(0x12, 0x80, 1, 0)).ok());               // unknown flag
-  EXPECT_FALSE(decodeFrame(header(0x04, 0, 0, 3) + "123").ok());          // short PING
-  EXPECT_FALSE(decodeFrame(header(0x06, 0, 1, 2) + "12").ok());           // short WINDOW
-  EXPECT_FALSE(decodeFrame(header(0x12, 0, 1, 10) + "12345").ok());       // payload truncated
-  EXPECT_FALSE(decodeFrame(header(0x12, 0, 1, 0xffffffff) + "x").ok());   // absurd length
+  EXPECT_FALSE(decodeFrame(header(0x12, 0, 1, 0).substr(0, 9)).ok());    // truncated header
+  EXPECT_FALSE(decodeFrame(header(0x99, 0, 1, 0)).ok());                 // unknown type
+  EXPECT_FALSE(decodeFrame(header(0x12, 0, 0, 0)).ok());                 // DATA on stream 0
+  EXPECT_FALSE(decodeFrame(header(0x04, 0, 1, 8) + "12345678").ok());    // PING on stream 1
+  EXPECT_FALSE(decodeFrame(header(0x12, 0x80, 1, 0)).ok());              // unknown flag
+  EXPECT_FALSE(decodeFrame(header(0x04, 0, 0, 3) + "123").ok());         // short PING
+  EXPECT_FALSE(decodeFrame(header(0x06, 0, 1, 2) + "12").ok());          // short WINDOW
+  EXPECT_FALSE(decodeFrame(header(0x12, 0, 1, 10) + "12345").ok());      // payload truncated
+  EXPECT_FALSE(decodeFrame(header(0x12, 0, 1, 0xffffffff) + "x").ok());  // absurd length
   EXPECT_TRUE(decodeFrame(header(0x12, 0, 1, 5) + "12345").ok());
 }
 
@@ -105,7 +106,8 @@ TEST(Frame, SeveralFramesPerMessage) {
     types.push_back(f->type);
     rest.remove_prefix(f->size);
   }
-  EXPECT_EQ(types, (std::vector<FrameType>{FrameType::kData, FrameType::kWindow, FrameType::kData}));
+  EXPECT_EQ(types,
+            (std::vector<FrameType>{FrameType::kData, FrameType::kWindow, FrameType::kData}));
   EXPECT_FALSE(decodeSingleFrame(msg).ok());
   EXPECT_TRUE(decodeSingleFrame(encodeFrame(FrameType::kData, 0, 3, "abc")).ok());
 }
