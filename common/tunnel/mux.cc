@@ -363,6 +363,19 @@ bool Mux::closed() const {
 
 void Mux::enqueueControlLocked(std::string frame) {
   if (closed_) return;
+  // Control frames are small and bounded by the streams, except those a peer provokes (PONGs for
+  // PINGs) while not reading: cap the queue rather than let such a peer grow it without end.
+  constexpr size_t kMaxQueuedControlFrames = 65536;
+  if (control_q_.size() >= kMaxQueuedControlFrames) {
+    if (!control_overflow_) {
+      control_overflow_ = true;
+      asio::post(executor_, [self = shared_from_this()] {
+        self->goAwayOnStrand(proto::GoAwayCode::kProtocolError,
+                             "the peer does not read what it asks for (control queue full)");
+      });
+    }
+    return;
+  }
   control_q_.push_back(std::move(frame));
   outbox_ready_.notify();
 }

@@ -121,6 +121,7 @@ class Mux : public std::enable_shared_from_this<Mux> {
   proto::RecvWindow conn_recv_;
   bool closed_ = false;
   bool going_away_ = false;
+  bool control_overflow_ = false;
   std::string close_reason_;
   uint32_t next_stream_id_ = 1;
   net::AsyncSignal outbox_ready_;
