@@ -154,8 +154,10 @@ asio::awaitable<void> Mux::writeLoop() {
       co_await outbox_ready_.wait();
       continue;
     }
+    write_started_ = std::chrono::steady_clock::now();
     boost::system::error_code ec = batch.size() == 1 ? co_await transport_->write(batch[0])
                                                      : co_await transport_->writeBatch(batch);
+    write_started_.reset();
     if (ec) {
       terminate("write failed: " + ec.message());
       co_return;
@@ -176,6 +178,13 @@ asio::awaitable<void> Mux::pingLoop() {
     boost::system::error_code ec;
     co_await ping_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (terminated_) co_return;
+    // A peer that stops reading blocks our writer without ever going idle on its side: give up
+    // on a write that made no progress for as long as the idle timeout.
+    if (write_started_ && std::chrono::steady_clock::now() - *write_started_ > options_.idle_timeout) {
+      terminate("a write to the peer stalled for " +
+                std::to_string(options_.idle_timeout.count() / 1000) + "s (the peer is not reading)");
+      co_return;
+    }
     std::lock_guard lock(mu_);
     if (closed_) co_return;
     enqueueControlLocked(proto::encodeFrame(FrameType::kPing, 0, 0, pingPayload()));

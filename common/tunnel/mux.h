@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -111,6 +112,7 @@ class Mux : public std::enable_shared_from_this<Mux> {
   bool terminated_ = false;
   std::string control_assembly_;
   uint32_t last_peer_stream_ = 0;
+  std::optional<std::chrono::steady_clock::time_point> write_started_;
 
   mutable std::mutex mu_;
   // Guarded by mu_.

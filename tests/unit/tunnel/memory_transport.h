@@ -16,10 +16,11 @@ class MemoryTransport final : public Transport {
  public:
   using Channel = boost::asio::experimental::channel<void(boost::system::error_code, std::string)>;
 
+  /// `capacity`: messages in flight per direction before a writer blocks (a slow reader).
   static std::pair<std::unique_ptr<MemoryTransport>, std::unique_ptr<MemoryTransport>> pair(
-      boost::asio::any_io_executor ex) {
-    auto a_to_b = std::make_shared<Channel>(ex, 4096);
-    auto b_to_a = std::make_shared<Channel>(ex, 4096);
+      boost::asio::any_io_executor ex, size_t capacity = 4096) {
+    auto a_to_b = std::make_shared<Channel>(ex, capacity);
+    auto b_to_a = std::make_shared<Channel>(ex, capacity);
     return {std::unique_ptr<MemoryTransport>(new MemoryTransport(ex, b_to_a, a_to_b, "a")),
             std::unique_ptr<MemoryTransport>(new MemoryTransport(ex, a_to_b, b_to_a, "b"))};
   }
@@ -58,6 +59,9 @@ class MemoryTransport final : public Transport {
     co_return;
   }
   void abort() override {
+    // cancel() wakes a writer blocked on a full channel; close() refuses later operations.
+    in_->cancel();
+    out_->cancel();
     in_->close();
     out_->close();
   }

@@ -325,6 +325,33 @@ asio::awaitable<void> openOnHubSide(MemoryTransport* raw) {
   }
 }
 
+asio::awaitable<void> pingFlood(MemoryTransport* raw) {
+  // Asks for PONGs without ever reading them.
+  std::string ping = proto::encodeFrame(proto::FrameType::kPing, 0, 0, std::string(8, 'p'));
+  std::string batch;
+  for (int i = 0; i < 200; ++i) batch += ping;
+  for (int i = 0; i < 50; ++i) {
+    if (co_await raw->write(batch)) co_return;
+  }
+}
+
+TEST(Mux, PeerThatDoesNotReadIsDroppedNotBuffered) {
+  asio::io_context io;
+  auto [a, b] = MemoryTransport::pair(io.get_executor(), 2);
+  MuxOptions o = hubOptions();
+  o.max_frame = 4096;
+  o.ping_interval = std::chrono::milliseconds(50);
+  o.idle_timeout = std::chrono::milliseconds(300);
+  auto mux = std::make_shared<Mux>(std::move(a), o);
+  std::string reason;
+  asio::co_spawn(io, runMuxInto(mux, &reason), asio::detached);
+  asio::co_spawn(io, pingFlood(b.get()), asio::detached);
+  io.run_for(std::chrono::seconds(5));
+  EXPECT_NE(reason.find("not reading"), std::string::npos)
+      << reason << " closed=" << mux->closed() << " frames_in=" << mux->stats().frames_in
+      << " frames_out=" << mux->stats().frames_out;
+}
+
 TEST(Mux, HubRefusesStreamsOpenedByTheAgent) {
   asio::io_context io;
   auto [a, b] = MemoryTransport::pair(io.get_executor());
