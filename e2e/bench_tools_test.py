@@ -1,0 +1,112 @@
+"""The benchmark tools (`make bench`) against the current binaries, small: the simulated-agent
+swarm opens real mTLS tunnels that the hub counts, and the measuring client reads, streams and
+reports what it measured. Keeps the tools from rotting between benchmark runs.
+
+    KUBEHUB_BIN_DIR=build/bin /usr/bin/python3 -m unittest -v bench_tools_test   (from e2e/)
+"""
+import http.client
+import json
+import os
+import re
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+
+import kubehub_e2e as e2e  # noqa: E402
+
+EDGE_TOKEN = "bench-tools-edge-token"
+USER_TOKEN = "bench-tools-user-token"
+AGENTS = 25
+
+
+def hub_connected_agents(admin):
+    host, port = admin.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    m = re.search(r"^kubehub_hub_connected_agents(?:\{[^}]*\})? ([0-9.e+]+)$", text, re.M)
+    return int(float(m.group(1))) if m else -1
+
+
+class BenchToolsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.work = e2e.Workdir("kubehub-bench-tools-")
+        cls.pki = e2e.Pki(cls.work.join("pki"))
+        cls.standin, cls.standin_url = e2e.start_standin(cls.work, cls.pki, EDGE_TOKEN,
+                                                         extra=["--seed-pods", "10"])
+        cls.token_file = e2e.write_token_file(cls.work.join("tokens.csv"),
+                                              [(USER_TOKEN, "bench", "bench-uid", ["system:masters"])])
+        cls.hub = e2e.Hub(cls.work, cls.pki, cls.token_file, name="hub")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.hub.proc.stop()
+        cls.standin.stop()
+        cls.work.close()
+
+    def client(self, *args):
+        r = subprocess.run([e2e.binary("kubehub-bench-client"), *args, "--ca", self.pki.ca_cert],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        return json.loads(r.stdout.strip().splitlines()[-1])
+
+    def test_swarm_tunnels_are_counted_by_the_hub_and_released(self):
+        status_file = self.work.join("swarm-status.json")
+        swarm = e2e.Process([e2e.binary("kubehub-agent-swarm"), "--hub-url", f"wss://{self.hub.tunnel}/tunnel",
+                             "--hub-ca", self.pki.ca_cert, "--ca-cert", self.pki.ca_cert, "--ca-key", self.pki.ca_key,
+                             "--count", str(AGENTS), "--prefix", "tools-", "--status-file", status_file,
+                             "--status-interval", "200ms"],
+                            ready=r"swarm prepared agents=\d+", log_path=self.work.join("swarm.log"))
+        try:
+            e2e.wait_until(lambda: hub_connected_agents(self.hub.admin) == AGENTS, timeout=60, interval=0.2,
+                           what=f"the hub to count {AGENTS} simulated agents")
+
+            def swarm_connected():
+                try:
+                    with open(status_file) as f:
+                        return json.load(f).get("connected")
+                except (OSError, ValueError):
+                    return None
+            e2e.wait_until(lambda: swarm_connected() == AGENTS, timeout=30, what="the swarm's own count")
+            # Each simulated agent is a cluster the hub routes to: an idle one refuses streams.
+            self.hub.wait_discovered("tools-00000", timeout=30)
+        finally:
+            swarm.stop()
+        e2e.wait_until(lambda: hub_connected_agents(self.hub.admin) == 0, timeout=60, interval=0.2,
+                       what="the hub to see every simulated agent gone")
+
+    def test_client_measures_requests_and_streams(self):
+        got = self.client("requests", "--url", self.standin_url + "/api/v1/namespaces/default/pods/bench-00001",
+                          "--token", EDGE_TOKEN, "--count", "30", "--warmup", "3",
+                          "--samples-out", self.work.join("samples.txt"))
+        self.assertEqual(got.get("errors"), 0, got)
+        self.assertFalse(got.get("non_200"), got)
+        self.assertGreater(got["p50_us"], 0)
+        self.assertGreaterEqual(got["p99_us"], got["p50_us"])
+        with open(self.work.join("samples.txt")) as f:
+            samples = [line.split() for line in f if line.strip()]
+        self.assertEqual(len(samples), 30)
+        self.assertTrue(all(s[2] == "200" for s in samples), samples[:3])
+
+        size = 3_000_000
+        pod = {"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": "tools-log", "namespace": "default",
+                            "annotations": {"standin.kubehub.io/log-bytes": str(size)}},
+               "spec": {"containers": [{"name": "main", "image": "pause"}]}}
+        status, _ = e2e.https_json(self.standin_url + "/api/v1/namespaces/default/pods", token=EDGE_TOKEN,
+                                   ca_file=self.pki.ca_cert, method="POST", body=pod)
+        self.assertEqual(status, 201)
+        got = self.client("stream", "--url", self.standin_url + "/api/v1/namespaces/default/pods/tools-log/log",
+                          "--token", EDGE_TOKEN)
+        self.assertEqual((got["status"], got["bytes"]), (200, size), got)
+        self.assertGreater(got["mb_per_s"], 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
