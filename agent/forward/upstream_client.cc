@@ -28,7 +28,7 @@ using namespace asio::experimental::awaitable_operators;
 namespace {
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
-constexpr size_t kChunk = 32 * 1024;
+constexpr size_t kChunk = 128 * 1024;
 constexpr size_t kMaxSimpleBody = 32 << 20;
 
 struct Conn {
@@ -36,6 +36,14 @@ struct Conn {
   beast::ssl_stream<beast::tcp_stream> stream;
   beast::flat_buffer buffer;
   bool reused = false;
+  /// Body bytes on their way to the tunnel; allocated on first use, kept for the connection's
+  /// next requests (left uninitialised: zeroing it per request showed up in profiles).
+  std::unique_ptr<char[]> chunk;
+
+  char* chunkBuffer() {
+    if (!chunk) chunk.reset(new char[kChunk]);
+    return chunk.get();
+  }
 };
 
 using ConnPtr = std::unique_ptr<Conn>;
@@ -51,6 +59,21 @@ asio::awaitable<void> respondError(std::shared_ptr<tunnel::Stream> stream, int c
   stream->sendResponseHead(head, false);
   absl::Status st = co_await stream->write(body);
   if (st.ok()) stream->finish();
+}
+
+/// True when more of the response can be read without waiting: bytes already in the parse
+/// buffer, decrypted or undecrypted bytes inside the TLS layer, or bytes in the kernel.
+/// Two bytes left in the parse buffer do not count: that is the CRLF ending a chunk, which the
+/// parser keeps until the next chunk's header arrives (for a watch, maybe minutes later).
+bool moreReadable(Conn& c) {
+  if (c.buffer.size() > 2) return true;
+  SSL* ssl = c.stream.native_handle();
+  if (SSL_pending(ssl) > 0) return true;
+  BIO* rbio = SSL_get_rbio(ssl);
+  if (rbio != nullptr && BIO_ctrl_pending(rbio) > 0) return true;
+  boost::system::error_code ec;
+  size_t in_kernel = beast::get_lowest_layer(c.stream).socket().available(ec);
+  return !ec && in_kernel > 0;
 }
 
 void closeConn(Conn& c) {
@@ -209,11 +232,11 @@ asio::awaitable<void> upstreamToTunnel(Conn* c, std::shared_ptr<tunnel::Stream> 
     c->buffer.consume(c->buffer.size());
     if (!st.ok()) co_return;
   }
-  std::vector<char> buf(kChunk);
+  char* buf = c->chunkBuffer();
   for (;;) {
-    auto [ec, n] = co_await c->stream.async_read_some(asio::buffer(buf), kUseTuple);
+    auto [ec, n] = co_await c->stream.async_read_some(asio::buffer(buf, kChunk), kUseTuple);
     if (n > 0) {
-      absl::Status st = co_await stream->write(std::string_view(buf.data(), n));
+      absl::Status st = co_await stream->write(std::string_view(buf, n));
       if (!st.ok()) break;
     }
     if (ec) {
@@ -286,11 +309,11 @@ asio::awaitable<bool> download(UpstreamClient::Impl* impl, Conn* c,
     co_return false;
   }
   if (no_body) co_return parser->keep_alive();
-  std::vector<char> buf(kChunk);
+  char* buf = c->chunkBuffer();
+  size_t filled = 0;
   while (!parser->is_done()) {
-    parser->get().body().data = buf.data();
-    parser->get().body().size = buf.size();
-    // read_some: a watch event or a log line goes out as soon as it arrives.
+    parser->get().body().data = buf + filled;
+    parser->get().body().size = kChunk - filled;
     auto [rec, rn] = co_await http::async_read_some(c->stream, c->buffer, *parser, kUseTuple);
     if (rec == http::error::need_buffer) rec = {};
     if (rec) {
@@ -298,10 +321,15 @@ asio::awaitable<bool> download(UpstreamClient::Impl* impl, Conn* c,
                     "API server response: " + rec.message());
       co_return false;
     }
-    size_t got = buf.size() - parser->get().body().size;
-    if (got > 0) {
-      absl::Status st = co_await stream->write(std::string_view(buf.data(), got));
+    filled = kChunk - parser->get().body().size;
+    // The parser hands over one HTTP chunk (often one TLS record) at a time, and API servers
+    // write a chunk per log line or watch event: gather what has already arrived into one tunnel
+    // frame, but send as soon as the next read would wait, so a lone watch event or log line
+    // still goes out at once.
+    if (filled > 0 && (filled == kChunk || parser->is_done() || !moreReadable(*c))) {
+      absl::Status st = co_await stream->write(std::string_view(buf, filled));
       if (!st.ok()) co_return false;
+      filled = 0;
     }
   }
   stream->finish();

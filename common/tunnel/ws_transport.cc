@@ -32,6 +32,7 @@ using WsStream = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
 namespace {
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+constexpr size_t kClientMaskBufferBytes = 16 * 1024 - 14;
 
 class WsTransport final : public Transport {
  public:
@@ -40,6 +41,11 @@ class WsTransport final : public Transport {
     ws_->binary(true);
     ws_->auto_fragment(false);
     ws_->read_message_max(1 << 20);
+    // A client masks what it sends through a buffer of this size, and each buffer's worth is one
+    // TLS write: Beast's 4 KiB default means a record and a syscall per 4 KiB. One TLS record
+    // (16 KiB) less the largest frame header keeps the header in the same record as the first
+    // payload bytes. Servers (the hub) write unmasked and allocate no such buffer.
+    ws_->write_buffer_bytes(kClientMaskBufferBytes);
     websocket::stream_base::timeout t{};
     t.handshake_timeout = std::chrono::seconds(10);
     t.idle_timeout = websocket::stream_base::none();
