@@ -180,9 +180,11 @@ asio::awaitable<void> Mux::pingLoop() {
     if (terminated_) co_return;
     // A peer that stops reading blocks our writer without ever going idle on its side: give up
     // on a write that made no progress for as long as the idle timeout.
-    if (write_started_ && std::chrono::steady_clock::now() - *write_started_ > options_.idle_timeout) {
+    if (write_started_ &&
+        std::chrono::steady_clock::now() - *write_started_ > options_.idle_timeout) {
       terminate("a write to the peer stalled for " +
-                std::to_string(options_.idle_timeout.count() / 1000) + "s (the peer is not reading)");
+                std::to_string(options_.idle_timeout.count() / 1000) +
+                "s (the peer is not reading)");
       co_return;
     }
     std::lock_guard lock(mu_);
