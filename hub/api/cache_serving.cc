@@ -19,6 +19,9 @@ using cache::Consistency;
 namespace {
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+/// How long a consistent read waits for a shared probe of the edge's resourceVersion before it
+/// is forwarded instead.
+constexpr std::chrono::seconds kProbeWait{10};
 
 int64_t nowUnix() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -168,7 +171,13 @@ asio::awaitable<CacheServeResult> serveFromCache(ClientConnection* client,
     // next event or bookmark. Forward at once instead of probing and waiting again.
     if (!allow_stale && d.store->knownBehind()) co_return result;
     absl::StatusOr<uint64_t> probed = absl::UnavailableError("no tunnel");
-    if (mux) probed = co_await cache::probeEdgeRv(mux, d.store->info());
+    if (mux) {
+      // Concurrent consistent reads of the type share probes (at most one in flight).
+      cache::ProbeGate::Probe probe = [mux, info = d.store->info()]() {
+        return cache::probeEdgeRv(mux, info);
+      };
+      probed = co_await d.store->probeGate().run(std::move(probe), kProbeWait);
+    }
     if (!probed.ok()) {
       if (!allow_stale) co_return result;  // forward: the edge's own answer (or error) is truth
       stale = true;

@@ -22,6 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/k8s/selectors.h"
+#include "hub/cache/probe_gate.h"
 
 namespace kubehub::hub::cache {
 
@@ -136,6 +137,8 @@ class ResourceStore {
   /// consistent reads are forwarded without waiting.
   void markBehind() { behind_at_rv_.store(rv()); }
   bool knownBehind() const { return behind_at_rv_.load() == rv(); }
+  /// Shares the edge-resourceVersion probes of concurrent consistent reads of this type.
+  ProbeGate& probeGate() { return probe_gate_; }
 
   // Reader side.
   bool synced() const;
@@ -179,6 +182,7 @@ class ResourceStore {
   const size_t window_events_;
   std::atomic<bool> items_have_type_meta_{true};
   std::atomic<uint64_t> behind_at_rv_{UINT64_MAX};
+  ProbeGate probe_gate_;
   mutable std::shared_mutex mu_;
   std::map<std::string, ObjectPtr, std::less<>> objects_;
   std::deque<Event> window_;

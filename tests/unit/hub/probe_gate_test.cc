@@ -1,0 +1,171 @@
+#include "hub/cache/probe_gate.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <vector>
+
+namespace kubehub::hub::cache {
+namespace {
+
+namespace asio = boost::asio;
+using std::chrono::milliseconds;
+
+/// A probe that takes `delay` and answers 1, 2, 3... in the order probes start (or fails).
+struct FakeEdge {
+  milliseconds delay{20};
+  uint64_t next = 0;
+  int calls = 0;
+  bool fail_first = false;
+
+  ProbeGate::Probe probe() {
+    return [this]() -> asio::awaitable<absl::StatusOr<uint64_t>> {
+      uint64_t value = ++next;
+      ++calls;
+      asio::steady_timer t(co_await asio::this_coro::executor);
+      t.expires_after(delay);
+      co_await t.async_wait(asio::use_awaitable);
+      if (fail_first && value == 1) co_return absl::UnavailableError("edge unreachable");
+      co_return value;
+    };
+  }
+};
+
+asio::awaitable<void> after(milliseconds d) {
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  t.expires_after(d);
+  co_await t.async_wait(asio::use_awaitable);
+}
+
+TEST(ProbeGate, ManyConcurrentReadsShareProbes) {
+  asio::io_context io;
+  ProbeGate gate;
+  FakeEdge edge;
+  std::vector<absl::StatusOr<uint64_t>> results(50, absl::UnknownError("not run"));
+  for (auto& r : results) {
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> { r = co_await gate.run(edge.probe(), milliseconds(5000)); },
+        asio::detached);
+  }
+  io.run();
+  // The first read starts probe 1; the other 49 arrive while it is in flight and share probe 2.
+  EXPECT_EQ(edge.calls, 2);
+  int firsts = 0;
+  for (const auto& r : results) {
+    ASSERT_TRUE(r.ok()) << r.status();
+    if (*r == 1u)
+      ++firsts;
+    else
+      EXPECT_EQ(*r, 2u);
+  }
+  EXPECT_EQ(firsts, 1);
+}
+
+TEST(ProbeGate, AReadArrivingDuringAProbeWaitsForTheNextOne) {
+  asio::io_context io;
+  ProbeGate gate;
+  FakeEdge edge;
+  edge.delay = milliseconds(50);
+  absl::StatusOr<uint64_t> first = absl::UnknownError("not run");
+  std::vector<absl::StatusOr<uint64_t>> late(10, absl::UnknownError("not run"));
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        first = co_await gate.run(edge.probe(), milliseconds(5000));
+      },
+      asio::detached);
+  for (auto& r : late) {
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          co_await after(milliseconds(10));  // probe 1 is in flight now
+          r = co_await gate.run(edge.probe(), milliseconds(5000));
+        },
+        asio::detached);
+  }
+  io.run();
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(*first, 1u);
+  for (const auto& r : late) {
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(*r, 2u) << "a probe that started before the read must not answer it";
+  }
+  EXPECT_EQ(edge.calls, 2);
+  EXPECT_EQ(gate.probesStarted(), 2u);
+}
+
+TEST(ProbeGate, SequentialReadsEachProbeAfresh) {
+  asio::io_context io;
+  ProbeGate gate;
+  FakeEdge edge;
+  std::vector<uint64_t> seen;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 3; ++i) {
+          auto r = co_await gate.run(edge.probe(), milliseconds(5000));
+          seen.push_back(r.ok() ? *r : 0);
+        }
+      },
+      asio::detached);
+  io.run();
+  EXPECT_EQ(seen, (std::vector<uint64_t>{1, 2, 3}));
+}
+
+TEST(ProbeGate, AFailedProbeIsNotReusedByReadsThatArrivedDuringIt) {
+  asio::io_context io;
+  ProbeGate gate;
+  FakeEdge edge;
+  edge.fail_first = true;
+  edge.delay = milliseconds(30);
+  absl::StatusOr<uint64_t> first = absl::UnknownError("not run");
+  absl::StatusOr<uint64_t> late = absl::UnknownError("not run");
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        first = co_await gate.run(edge.probe(), milliseconds(5000));
+      },
+      asio::detached);
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        co_await after(milliseconds(5));
+        late = co_await gate.run(edge.probe(), milliseconds(5000));
+      },
+      asio::detached);
+  io.run();
+  EXPECT_FALSE(first.ok());
+  ASSERT_TRUE(late.ok()) << late.status();
+  EXPECT_EQ(*late, 2u);
+}
+
+TEST(ProbeGate, AWaiterGivesUpAtItsDeadline) {
+  asio::io_context io;
+  ProbeGate gate;
+  FakeEdge edge;
+  edge.delay = milliseconds(300);
+  absl::StatusOr<uint64_t> late = absl::UnknownError("not run");
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> { (void)co_await gate.run(edge.probe(), milliseconds(5000)); },
+      asio::detached);
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        co_await after(milliseconds(5));
+        late = co_await gate.run(edge.probe(), milliseconds(20));
+      },
+      asio::detached);
+  io.run();
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kDeadlineExceeded) << late.status();
+}
+
+}  // namespace
+}  // namespace kubehub::hub::cache
