@@ -129,6 +129,9 @@ class ObservabilityTest(unittest.TestCase):
         self.assertGreater(self.value('sum(kubehub_hub_cache_objects{cluster="edge-1"})'), 0)
         self.assertGreater(self.value('sum(kubehub_hub_tunnel_bytes_total{cluster="edge-1"})'), 0)
         self.assertEqual(self.value("kubehub_agent_tunnel_up"), 1)
+        # The agent's tunnel byte counters move while the tunnel is up (not only when it ends).
+        e2e.wait_until(lambda: (self.value('kubehub_agent_tunnel_bytes_total{direction="out"}') or 0) > 0,
+                       timeout=20, interval=0.5, what="agent tunnel bytes scraped while the tunnel is up")
         self.assertGreater(self.value("sum(kubehub_metaserver_requests_total)"), 0)
         self.assertEqual(self.value("kubehub_hub_metaserver_reachable"), 1)
 

@@ -112,13 +112,18 @@ asio::awaitable<std::string> session(const TunnelClientOptions& o,
   state->tunnel_up = true;
   state->connects++;
   state->metrics->tunnelUp();
+  state->metrics->setLiveTunnelBytes([weak = std::weak_ptr<tunnel::Mux>(mux)]() {
+    auto m = weak.lock();
+    if (!m) return std::pair<uint64_t, uint64_t>{0, 0};
+    return std::pair<uint64_t, uint64_t>{m->stats().bytes_in.load(), m->stats().bytes_out.load()};
+  });
   log::info("tunnel up", {{"hub", o.hub.host + ":" + std::to_string(o.hub.port)},
                           {"hub_id", welcome->hub_id},
                           {"cluster", o.cluster}});
   std::string reason = co_await mux->run();
   state->tunnel_up = false;
   state->metrics->tunnelDown();
-  state->metrics->tunnelBytes(mux->stats().bytes_in.load(), mux->stats().bytes_out.load());
+  state->metrics->setLiveTunnelBytes(nullptr);
   co_return reason;
 }
 

@@ -2,6 +2,8 @@
 
 #include <prometheus/text_serializer.h>
 
+#include <algorithm>
+
 namespace kubehub::agent {
 
 AgentMetrics::AgentMetrics() : registry_(std::make_shared<prometheus::Registry>()) {
@@ -57,6 +59,10 @@ AgentMetrics::AgentMetrics() : registry_(std::make_shared<prometheus::Registry>(
 }
 
 std::string AgentMetrics::serialize() const {
+  {
+    std::lock_guard lock(live_mu_);
+    syncLiveLocked();
+  }
   return prometheus::TextSerializer{}.Serialize(registry_->Collect());
 }
 
@@ -74,9 +80,23 @@ void AgentMetrics::upstreamRequest(int code, double seconds) {
 }
 void AgentMetrics::streamOpened() { active_streams_->Increment(); }
 void AgentMetrics::streamClosed() { active_streams_->Decrement(); }
-void AgentMetrics::tunnelBytes(uint64_t in, uint64_t out) {
-  bytes_in_->Increment(static_cast<double>(in));
-  bytes_out_->Increment(static_cast<double>(out));
+void AgentMetrics::syncLiveLocked() const {
+  if (!live_) return;
+  auto [in, out] = live_();
+  if (in > live_in_reported_) bytes_in_->Increment(static_cast<double>(in - live_in_reported_));
+  if (out > live_out_reported_) {
+    bytes_out_->Increment(static_cast<double>(out - live_out_reported_));
+  }
+  live_in_reported_ = std::max(in, live_in_reported_);
+  live_out_reported_ = std::max(out, live_out_reported_);
+}
+
+void AgentMetrics::setLiveTunnelBytes(std::function<std::pair<uint64_t, uint64_t>()> live) {
+  std::lock_guard lock(live_mu_);
+  syncLiveLocked();  // the ending tunnel's last bytes
+  live_ = std::move(live);
+  live_in_reported_ = 0;
+  live_out_reported_ = 0;
 }
 
 }  // namespace kubehub::agent

@@ -8,8 +8,11 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
 
 namespace kubehub::agent {
 
@@ -28,9 +31,13 @@ class AgentMetrics {
   void upstreamRequest(int code, double seconds);
   void streamOpened();
   void streamClosed();
-  void tunnelBytes(uint64_t in, uint64_t out);
+  /// While a tunnel is up, `live` returns its byte counts so far (in, out) and each scrape
+  /// reports them; set nullptr when it ends (its final counts are kept).
+  void setLiveTunnelBytes(std::function<std::pair<uint64_t, uint64_t>()> live);
 
  private:
+  void syncLiveLocked() const;
+
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Gauge* tunnel_up_;
   prometheus::Counter* connects_;
@@ -42,6 +49,10 @@ class AgentMetrics {
   prometheus::Gauge* active_streams_;
   prometheus::Counter* bytes_in_;
   prometheus::Counter* bytes_out_;
+  mutable std::mutex live_mu_;
+  std::function<std::pair<uint64_t, uint64_t>()> live_;
+  mutable uint64_t live_in_reported_ = 0;
+  mutable uint64_t live_out_reported_ = 0;
 };
 
 }  // namespace kubehub::agent
