@@ -51,7 +51,13 @@ absl::StatusOr<ObjectPtr> fromObject(const Json& object, const Json* cells, int 
     o->created_unix = parseTimestamp(md["creationTimestamp"].get<std::string>());
   }
   o->json = dump(object);
-  o->metadata = dump(md);
+  // The same serializer wrote `metadata` inside `json`: keep its position, not a second copy
+  // (a third of an object's cached bytes).
+  std::string md_text = dump(md);
+  size_t at = o->json.find(md_text);
+  if (at == std::string::npos) return absl::InternalError("metadata not found in its object");
+  o->metadata_offset = at;
+  o->metadata_length = md_text.size();
   o->printed_unix = std::time(nullptr);
   if (cells != nullptr && cells->is_array()) {
     o->cells.reserve(cells->size());
@@ -92,7 +98,7 @@ void appendRow(std::string& out, const CachedObject& o, const Encoding& enc) {
     out +=
         ",\"object\":{\"kind\":\"PartialObjectMetadata\",\"apiVersion\":\"meta.k8s.io/"
         "v1\",\"metadata\":";
-    out += o.metadata;
+    out += o.metadata();
     out += '}';
   }
   out += '}';
@@ -377,7 +383,7 @@ std::string encodeList(const TypeInfo& type, const ListPage& page, const Encodin
   std::string out = e.head();
   size_t estimate = 256;
   for (const auto& o : page.items)
-    estimate += (enc.table ? o->metadata.size() + 64 : o->json.size()) + 1;
+    estimate += (enc.table ? o->metadata_length + 64 : o->json.size()) + 1;
   out.reserve(estimate);
   while (e.next(&out, SIZE_MAX)) {
   }

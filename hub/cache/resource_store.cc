@@ -34,7 +34,7 @@ bool parseToken(std::string_view token, uint64_t* id, size_t* offset) {
 
 size_t CachedObject::bytes() const {
   size_t n = sizeof(CachedObject) + ns.capacity() + name.capacity() + json.capacity() +
-             metadata.capacity() + cells.capacity() * sizeof(std::string);
+             cells.capacity() * sizeof(std::string);
   for (const auto& c : cells) n += c.capacity();
   for (const auto& [k, v] : labels) n += sizeof(k) * 2 + k.capacity() + v.capacity();
   return n;

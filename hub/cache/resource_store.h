@@ -42,8 +42,12 @@ struct CachedObject {
   uint64_t rv = 0;
   /// The object as the edge serves it (compact JSON).
   std::string json;
-  /// Its `metadata` (compact JSON), for PartialObjectMetadata rows.
-  std::string metadata;
+  /// Its `metadata` (compact JSON), for PartialObjectMetadata rows: a view into `json`.
+  std::string_view metadata() const {
+    return std::string_view(json).substr(metadata_offset, metadata_length);
+  }
+  size_t metadata_offset = 0;
+  size_t metadata_length = 0;
   /// Its Table row cells as the edge printed them, each cell as compact JSON; empty without a
   /// Table. The Age cell (age_column) is recomputed when served.
   std::vector<std::string> cells;
