@@ -1,41 +1,149 @@
 #include "hub/audit/audit_log.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <nlohmann/json.hpp>
+#include <mutex>
 
 namespace kubehub::hub {
+
+namespace {
+
+int openForAppend(const std::string& path) {
+  return ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+}
+
+/// Writes all of `data`, retrying partial writes and interrupts. False on an error.
+bool writeFully(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+/// Length of the well-formed UTF-8 sequence starting at s[0], or 0 when it is not one.
+size_t utf8SequenceLength(std::string_view s) {
+  auto byte = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  unsigned char c = byte(0);
+  size_t n = 0;
+  unsigned char lo = 0x80;
+  unsigned char hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0) lo = 0xA0;  // overlong
+    if (c == 0xED) hi = 0x9F;  // surrogates
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0) lo = 0x90;  // overlong
+    if (c == 0xF4) hi = 0x8F;  // beyond U+10FFFF
+  } else {
+    return 0;
+  }
+  if (s.size() < n) return 0;
+  if (byte(1) < lo || byte(1) > hi) return 0;
+  for (size_t i = 2; i < n; ++i) {
+    if (byte(i) < 0x80 || byte(i) > 0xBF) return 0;
+  }
+  return n;
+}
+
+void appendKey(std::string& out, std::string_view key) {
+  out += ",\"";
+  out += key;
+  out += "\":";
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::open(const std::string& path, size_t max_bytes,
                                                          int max_files) {
   if (path.empty()) return std::unique_ptr<AuditLog>();
-  if (path == "-") return std::unique_ptr<AuditLog>(new AuditLog(path, stdout, 0, 0, 0));
-  FILE* f = std::fopen(path.c_str(), "a");
-  if (f == nullptr) {
+  if (path == "-") {
+    return std::unique_ptr<AuditLog>(new AuditLog(path, STDOUT_FILENO, false, 0, 0, 0));
+  }
+  int fd = openForAppend(path);
+  if (fd < 0) {
     return absl::InvalidArgumentError("audit log \"" + path +
                                       "\" cannot be opened: " + std::strerror(errno));
   }
   struct stat st {};
-  size_t size = ::stat(path.c_str(), &st) == 0 ? static_cast<size_t>(st.st_size) : 0;
-  return std::unique_ptr<AuditLog>(new AuditLog(path, f, max_bytes, std::max(max_files, 1), size));
+  size_t size = ::fstat(fd, &st) == 0 ? static_cast<size_t>(st.st_size) : 0;
+  return std::unique_ptr<AuditLog>(
+      new AuditLog(path, fd, true, max_bytes, std::max(max_files, 1), size));
 }
 
-AuditLog::AuditLog(std::string path, FILE* f, size_t max_bytes, int max_files, size_t size)
+AuditLog::AuditLog(std::string path, int fd, bool owned, size_t max_bytes, int max_files,
+                   size_t size)
     : path_(std::move(path)),
-      file_(f),
+      fd_(fd),
+      owned_(owned),
       max_bytes_(max_bytes),
       max_files_(max_files),
-      size_(size),
-      last_flush_(std::chrono::steady_clock::now()) {}
+      size_(size) {}
 
 AuditLog::~AuditLog() {
-  std::lock_guard lock(mu_);
-  if (file_ == nullptr) return;
-  std::fflush(file_);
-  if (file_ != stdout) std::fclose(file_);
+  std::unique_lock lock(mu_);
+  if (owned_ && fd_ >= 0) ::close(fd_);
+}
+
+void AuditLog::appendJsonString(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      size_t n = utf8SequenceLength(s.substr(i));
+      if (n == 0) {
+        out += "\\ufffd";
+        ++i;
+      } else {
+        out.append(s.data() + i, n);
+        i += n;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 0xF];
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+    ++i;
+  }
+  out += '"';
 }
 
 std::string AuditLog::format(const AuditRecord& r, std::chrono::system_clock::time_point now) {
@@ -47,33 +155,78 @@ std::string AuditLog::format(const AuditRecord& r, std::chrono::system_clock::ti
   char ts[96];
   std::snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-  nlohmann::ordered_json j;
-  j["time"] = ts;
-  j["tenant"] = r.tenant;
-  j["user"] = r.user;
-  j["cluster"] = r.cluster;
-  j["verb"] = r.verb;
+  std::string out;
+  out.reserve(320);
+  out += "{\"time\":\"";
+  out += ts;
+  out += '"';
+  appendKey(out, "tenant");
+  appendJsonString(out, r.tenant);
+  appendKey(out, "user");
+  appendJsonString(out, r.user);
+  appendKey(out, "cluster");
+  appendJsonString(out, r.cluster);
+  appendKey(out, "verb");
+  appendJsonString(out, r.verb);
   if (!r.resource.empty()) {
-    j["apiGroup"] = r.api_group;
-    j["resource"] = r.resource;
-    if (!r.subresource.empty()) j["subresource"] = r.subresource;
-    j["namespace"] = r.namespace_name;
-    j["name"] = r.name;
+    appendKey(out, "apiGroup");
+    appendJsonString(out, r.api_group);
+    appendKey(out, "resource");
+    appendJsonString(out, r.resource);
+    if (!r.subresource.empty()) {
+      appendKey(out, "subresource");
+      appendJsonString(out, r.subresource);
+    }
+    appendKey(out, "namespace");
+    appendJsonString(out, r.namespace_name);
+    appendKey(out, "name");
+    appendJsonString(out, r.name);
   } else {
-    j["path"] = r.path;
+    appendKey(out, "path");
+    appendJsonString(out, r.path);
   }
-  j["code"] = r.status;
-  j["latencyMs"] = static_cast<double>(static_cast<int64_t>(r.latency_seconds * 1e6)) / 1000.0;
-  j["bytes"] = r.bytes;
-  j["servedFrom"] = r.served_from;
-  j["peer"] = r.peer;
-  if (!r.reason.empty()) j["reason"] = r.reason;
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  appendKey(out, "code");
+  out += std::to_string(r.status);
+  char latency[32];
+  double ms_latency = r.latency_seconds > 0 ? r.latency_seconds * 1e3 : 0.0;
+  std::snprintf(latency, sizeof(latency), "%.3f", ms_latency);
+  appendKey(out, "latencyMs");
+  out += latency;
+  appendKey(out, "bytes");
+  out += std::to_string(r.bytes);
+  appendKey(out, "servedFrom");
+  appendJsonString(out, r.served_from);
+  appendKey(out, "peer");
+  appendJsonString(out, r.peer);
+  if (!r.reason.empty()) {
+    appendKey(out, "reason");
+    appendJsonString(out, r.reason);
+  }
+  out += "}\n";
+  return out;
 }
 
-void AuditLog::rotateLocked() {
-  if (file_ == stdout || max_bytes_ == 0 || size_ < max_bytes_) return;
-  std::fclose(file_);
+void AuditLog::write(const AuditRecord& r) {
+  std::string line = format(r, std::chrono::system_clock::now());
+  {
+    std::shared_lock lock(mu_);
+    if (fd_ < 0) return;
+    if (!writeFully(fd_, line)) {
+      if (!error_reported_.exchange(true)) {
+        std::fprintf(stderr, "kubehub-hub: cannot write the audit log %s: %s\n", path_.c_str(),
+                     std::strerror(errno));
+      }
+      return;
+    }
+  }
+  size_t size = size_.fetch_add(line.size()) + line.size();
+  if (owned_ && max_bytes_ > 0 && size >= max_bytes_) rotate();
+}
+
+void AuditLog::rotate() {
+  std::unique_lock lock(mu_);
+  if (size_.load() < max_bytes_ || fd_ < 0) return;  // another writer rotated first
+  ::close(fd_);
   for (int i = max_files_ - 1; i >= 1; --i) {
     std::string from = path_ + "." + std::to_string(i);
     std::string to = path_ + "." + std::to_string(i + 1);
@@ -81,19 +234,13 @@ void AuditLog::rotateLocked() {
   }
   std::rename(path_.c_str(), (path_ + ".1").c_str());
   std::remove((path_ + "." + std::to_string(max_files_ + 1)).c_str());
-  file_ = std::fopen(path_.c_str(), "a");
-  size_ = 0;
-}
-
-void AuditLog::write(const AuditRecord& r) {
-  std::string line = format(r, std::chrono::system_clock::now());
-  std::lock_guard lock(mu_);
-  if (file_ == nullptr) return;
-  std::fwrite(line.data(), 1, line.size(), file_);
-  size_ += line.size();
-  // Every line reaches the file at once: an audit trail must not lose the last requests.
-  std::fflush(file_);
-  rotateLocked();
+  fd_ = openForAppend(path_);
+  if (fd_ < 0) {
+    // The directory went away or filled up: later lines have nowhere to go; say so once.
+    std::fprintf(stderr, "kubehub-hub: audit log %s cannot be reopened after rotation: %s\n",
+                 path_.c_str(), std::strerror(errno));
+  }
+  size_.store(0);
 }
 
 }  // namespace kubehub::hub

@@ -1,13 +1,18 @@
 #pragma once
 /// The audit log: one JSON line per user request (time, tenant, user, cluster, verb, resource,
 /// namespace, name, status code, latency, bytes, served from cache or forwarded), to stdout or
-/// to a file rotated by size. Never contains tokens or request bodies. Thread-safe; a write is
-/// a buffered append under a mutex, flushed at least every second.
-
+/// to a file rotated by size. Never contains tokens or request bodies. Thread-safe.
+///
+/// Each line is handed to the kernel with one write() before write() returns, so a crash of the
+/// hub loses no line. Writers do not serialize on a lock (appends to a file opened O_APPEND, and
+/// pipe writes of less than PIPE_BUF, are atomic); only rotation takes the lock exclusively.
+/// A line is formatted by hand: building it as a JSON tree cost the hub 5% of its cached reads.
+#include <atomic>
 #include <chrono>
-#include <cstdio>
-#include <mutex>
+#include <memory>
+#include <shared_mutex>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 
@@ -42,18 +47,22 @@ class AuditLog {
   void write(const AuditRecord& r);
   /// The line written for a record (exposed for tests).
   static std::string format(const AuditRecord& r, std::chrono::system_clock::time_point now);
+  /// Appends `s` as a JSON string: quotes, escapes, and invalid UTF-8 replaced by U+FFFD.
+  static void appendJsonString(std::string& out, std::string_view s);
 
  private:
-  AuditLog(std::string path, FILE* f, size_t max_bytes, int max_files, size_t size);
-  void rotateLocked();
+  AuditLog(std::string path, int fd, bool owned, size_t max_bytes, int max_files, size_t size);
+  void rotate();
 
-  std::mutex mu_;
+  /// Shared: writing a line. Exclusive: swapping the file during rotation.
+  std::shared_mutex mu_;
   std::string path_;
-  FILE* file_;
+  int fd_;
+  bool owned_;  // false for stdout
   size_t max_bytes_;
   int max_files_;
-  size_t size_;
-  std::chrono::steady_clock::time_point last_flush_;
+  std::atomic<size_t> size_;
+  std::atomic<bool> error_reported_{false};
 };
 
 }  // namespace kubehub::hub
