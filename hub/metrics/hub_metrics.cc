@@ -4,6 +4,7 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
 
+#include <charconv>
 #include <sstream>
 
 namespace kubehub::hub {
@@ -264,20 +265,35 @@ void HubMetrics::agentRefused(std::string_view reason) {
 void HubMetrics::request(std::string_view cluster, std::string_view tenant, std::string_view verb,
                          int code, std::string_view served_from, double seconds,
                          uint64_t bytes_out) {
-  std::string c(cluster), v(verb), s(served_from);
-  requests_total_
-      ->Add({{"cluster", c},
-             {"tenant", std::string(tenant)},
-             {"verb", v},
-             {"code", std::to_string(code)},
-             {"served_from", s}})
-      .Increment();
-  request_seconds_->Add({{"cluster", c}, {"verb", v}, {"served_from", s}}, latencyBuckets())
-      .Observe(seconds);
-  if (bytes_out > 0) {
-    response_bytes_total_->Add({{"cluster", c}, {"served_from", s}})
-        .Increment(static_cast<double>(bytes_out));
+  char code_text[16];
+  auto [end, ec] = std::to_chars(code_text, code_text + sizeof(code_text), code);
+  std::string_view code_sv(code_text, ec == std::errc() ? static_cast<size_t>(end - code_text) : 0);
+  std::string key;
+  key.reserve(cluster.size() + tenant.size() + verb.size() + code_sv.size() + served_from.size() +
+              4);
+  key.append(cluster).append(1, '\0').append(tenant).append(1, '\0').append(verb);
+  key.append(1, '\0').append(code_sv).append(1, '\0').append(served_from);
+  RequestSeries series{};
+  {
+    std::lock_guard lock(series_mu_);
+    auto it = series_.find(key);
+    if (it == series_.end()) {
+      std::string c(cluster), v(verb), s(served_from);
+      RequestSeries fresh{&requests_total_->Add({{"cluster", c},
+                                                 {"tenant", std::string(tenant)},
+                                                 {"verb", v},
+                                                 {"code", std::string(code_sv)},
+                                                 {"served_from", s}}),
+                          &request_seconds_->Add({{"cluster", c}, {"verb", v}, {"served_from", s}},
+                                                 latencyBuckets()),
+                          &response_bytes_total_->Add({{"cluster", c}, {"served_from", s}})};
+      it = series_.emplace(std::move(key), fresh).first;
+    }
+    series = it->second;
   }
+  series.requests->Increment();
+  series.seconds->Observe(seconds);
+  if (bytes_out > 0) series.bytes->Increment(static_cast<double>(bytes_out));
 }
 
 void HubMetrics::authFailure(std::string_view reason) {
