@@ -115,7 +115,7 @@ class CacheTest(unittest.TestCase):
             cls.agent_kubeconfig = e2e.write_kubeconfig(cls.work.join("agent.kubeconfig"), cls.standin_url,
                                                         cls.pki.ca_cert, token=EDGE_TOKEN)
             cls.agent = e2e.Agent(cls.work, cls.pki, "edge-1", cls.hub, cls.agent_kubeconfig)
-            cls.procs.append(cls.agent.proc)
+            cls.procs.append(cls.agent)  # the Agent: its process changes when a test restarts it
             cls.hub.wait_discovered("edge-1")
             cls.edge = Endpoint(cls.standin_url, EDGE_TOKEN, cls.pki.ca_cert)
             cls.via = Endpoint(cls.hub.cluster_url("edge-1"), USER_TOKEN, cls.pki.ca_cert)
