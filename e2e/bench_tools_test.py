@@ -21,6 +21,18 @@ USER_TOKEN = "bench-tools-user-token"
 AGENTS = 25
 
 
+def hub_metric(admin, pattern):
+    host, port = admin.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    m = re.search(pattern, text, re.M)
+    return float(m.group(1)) if m else None
+
+
 def hub_connected_agents(admin):
     host, port = admin.rsplit(":", 1)
     conn = http.client.HTTPConnection(host, int(port), timeout=10)
@@ -43,9 +55,14 @@ class BenchToolsTest(unittest.TestCase):
         cls.token_file = e2e.write_token_file(cls.work.join("tokens.csv"),
                                               [(USER_TOKEN, "bench", "bench-uid", ["system:masters"])])
         cls.hub = e2e.Hub(cls.work, cls.pki, cls.token_file, name="hub")
+        kc = e2e.write_kubeconfig(cls.work.join("edge.kubeconfig"), cls.standin_url, cls.pki.ca_cert,
+                                  token=EDGE_TOKEN)
+        cls.agent = e2e.Agent(cls.work, cls.pki, "edge-logs", cls.hub, kc)
+        cls.hub.wait_discovered("edge-logs")
 
     @classmethod
     def tearDownClass(cls):
+        cls.agent.proc.stop()
         cls.hub.proc.stop()
         cls.standin.stop()
         cls.work.close()
@@ -57,6 +74,7 @@ class BenchToolsTest(unittest.TestCase):
         return json.loads(r.stdout.strip().splitlines()[-1])
 
     def test_swarm_tunnels_are_counted_by_the_hub_and_released(self):
+        base = hub_connected_agents(self.hub.admin)  # the real agent of the log test
         status_file = self.work.join("swarm-status.json")
         swarm = e2e.Process([e2e.binary("kubehub-agent-swarm"), "--hub-url", f"wss://{self.hub.tunnel}/tunnel",
                              "--hub-ca", self.pki.ca_cert, "--ca-cert", self.pki.ca_cert, "--ca-key", self.pki.ca_key,
@@ -64,7 +82,7 @@ class BenchToolsTest(unittest.TestCase):
                              "--status-interval", "200ms"],
                             ready=r"swarm prepared agents=\d+", log_path=self.work.join("swarm.log"))
         try:
-            e2e.wait_until(lambda: hub_connected_agents(self.hub.admin) == AGENTS, timeout=60, interval=0.2,
+            e2e.wait_until(lambda: hub_connected_agents(self.hub.admin) == base + AGENTS, timeout=60, interval=0.2,
                            what=f"the hub to count {AGENTS} simulated agents")
 
             def swarm_connected():
@@ -78,7 +96,7 @@ class BenchToolsTest(unittest.TestCase):
             self.hub.wait_discovered("tools-00000", timeout=30)
         finally:
             swarm.stop()
-        e2e.wait_until(lambda: hub_connected_agents(self.hub.admin) == 0, timeout=60, interval=0.2,
+        e2e.wait_until(lambda: hub_connected_agents(self.hub.admin) == base, timeout=60, interval=0.2,
                        what="the hub to see every simulated agent gone")
 
     def test_client_measures_requests_and_streams(self):
@@ -106,6 +124,27 @@ class BenchToolsTest(unittest.TestCase):
                           "--token", EDGE_TOKEN)
         self.assertEqual((got["status"], got["bytes"]), (200, size), got)
         self.assertGreater(got["mb_per_s"], 0)
+
+
+    def test_a_log_streams_through_the_tunnel_in_large_frames(self):
+        # The edge writes a log a few hundred bytes per HTTP chunk; the agent must gather what has
+        # arrived into large tunnel frames (one frame per chunk cut throughput fivefold).
+        size = 4_000_000
+        pod = {"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": "frames-log", "namespace": "default",
+                            "annotations": {"standin.kubehub.io/log-bytes": str(size)}},
+               "spec": {"containers": [{"name": "main", "image": "pause"}]}}
+        status, _ = e2e.https_json(self.standin_url + "/api/v1/namespaces/default/pods", token=EDGE_TOKEN,
+                                   ca_file=self.pki.ca_cert, method="POST", body=pod)
+        self.assertEqual(status, 201)
+        frames = r'^kubehub_hub_tunnel_frames_total\{cluster="edge-logs",direction="in"\} ([0-9.e+]+)$'
+        before = hub_metric(self.hub.admin, frames)
+        got = self.client("stream", "--url",
+                          self.hub.cluster_url("edge-logs") + "/api/v1/namespaces/default/pods/frames-log/log",
+                          "--token", USER_TOKEN)
+        self.assertEqual((got["status"], got["bytes"]), (200, size), got)
+        used = hub_metric(self.hub.admin, frames) - before
+        self.assertLess(used, size / 4096, f"{used:.0f} frames for {size} bytes: the agent sent small frames")
 
 
 if __name__ == "__main__":

@@ -128,7 +128,6 @@ asio::awaitable<bool> uploadBody(SslStream* s, beast::flat_buffer* buf, Parser* 
 asio::awaitable<bool> pumpBody(SslStream* s, std::shared_ptr<tunnel::Stream> stream, bool chunked,
                                bool end_cleanly_on_error, std::chrono::milliseconds timeout,
                                uint64_t* bytes) {
-  std::string framed;
   for (;;) {
     auto c = co_await stream->read();
     if (!c.ok()) {
@@ -144,16 +143,10 @@ asio::awaitable<bool> pumpBody(SslStream* s, std::shared_ptr<tunnel::Stream> str
     if (n > 0) {
       bool ok;
       if (chunked) {
-        // One contiguous buffer: the TLS layer writes a separate record (and syscall) for a
-        // small first buffer followed by a large one.
         char size_line[24];
         int len = std::snprintf(size_line, sizeof(size_line), "%zx\r\n", n);
-        framed.clear();
-        framed.reserve(n + static_cast<size_t>(len) + 2);
-        framed.append(size_line, static_cast<size_t>(len));
-        framed.append(c->data);
-        framed.append("\r\n", 2);
-        ok = co_await writeAll(s, timeout, asio::buffer(framed));
+        ok = co_await writeAll(s, timeout, asio::buffer(size_line, static_cast<size_t>(len)),
+                               asio::buffer(c->data), asio::buffer("\r\n", 2));
       } else {
         ok = co_await writeAll(s, timeout, asio::buffer(c->data));
       }

@@ -179,17 +179,9 @@ class Connection {
       http::response_parser<http::buffer_body> parser;
       parser.body_limit(boost::none);
       http::read_header(*stream_, buffer_, parser);
-      if (scratch_.empty()) scratch_.resize(1 << 20);
-      size_t total = 0;
-      while (!parser.is_done()) {
-        parser.get().body().data = scratch_.data();
-        parser.get().body().size = scratch_.size();
-        boost::system::error_code ec;
-        http::read(*stream_, buffer_, parser, ec);
-        if (ec == http::error::need_buffer) ec = {};
-        if (ec) throw boost::system::system_error(ec);
-        total += scratch_.size() - parser.get().body().size;
-      }
+      boost::system::error_code ec;
+      size_t total = discardBody(parser, ec);
+      if (ec) throw boost::system::system_error(ec);
       int status = static_cast<int>(parser.get().result_int());
       if (!parser.get().keep_alive()) close();
       return {status, total};
@@ -197,6 +189,23 @@ class Connection {
       close();
       throw;
     }
+  }
+
+  /// Reads the rest of a response whose head `parser` holds, counting its body's bytes and
+  /// dropping them. Stops at the first error (in `ec`).
+  size_t discardBody(http::response_parser<http::buffer_body>& parser,
+                     boost::system::error_code& ec) {
+    if (scratch_.empty()) scratch_.resize(1 << 20);
+    size_t total = 0;
+    while (!parser.is_done()) {
+      parser.get().body().data = scratch_.data();
+      parser.get().body().size = scratch_.size();
+      http::read(*stream_, buffer_, parser, ec);
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) break;
+      total += scratch_.size() - parser.get().body().size;
+    }
+    return total;
   }
 
   beast::ssl_stream<tcp::socket>& stream() { return *stream_; }
@@ -404,17 +413,8 @@ int runStream(const Options& o) {
   http::read_header(conn.stream(), conn.buffer(), parser);
   double ttfb = micros(Clock::now() - t0);
   int status = static_cast<int>(parser.get().result_int());
-  std::vector<char> buf(1 << 20);
-  size_t total = 0;
   boost::system::error_code ec;
-  while (!parser.is_done()) {
-    parser.get().body().data = buf.data();
-    parser.get().body().size = buf.size();
-    http::read(conn.stream(), conn.buffer(), parser, ec);
-    if (ec == http::error::need_buffer) ec = {};
-    if (ec) break;
-    total += buf.size() - parser.get().body().size;
-  }
+  size_t total = conn.discardBody(parser, ec);
   double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   nlohmann::json out = {{"status", status},
                         {"bytes", total},
