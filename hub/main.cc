@@ -229,7 +229,9 @@ int main(int argc, char** argv) {
     }
   }
 
-  asio::io_context io(static_cast<int>(o.threads));
+  // One context per thread; `io` (the main one) runs listeners, timers and the admin server.
+  net::IoPool pool(static_cast<int>(o.threads));
+  asio::io_context& io = pool.main();
   auto policy = hub::cache::CachePolicy::parse(o.cache_resources);
   if (!policy.ok()) net::exitWithConfigError("kubehub-hub", policy.status());
   policy->max_bytes_per_cluster = static_cast<size_t>(std::max<int64_t>(o.cache_max_bytes, 0));
@@ -266,7 +268,7 @@ int main(int argc, char** argv) {
   session_options.mux.max_streams = static_cast<uint32_t>(o.max_streams);
 
   tunnel::TunnelListener tunnels(
-      io, *tunnel_tls,
+      pool, *tunnel_tls,
       [registry, metrics, cache, &metaserver, session_options](std::unique_ptr<tunnel::Transport> t,
                                                                tunnel::TunnelPeer peer) {
         auto ex = t->executor();
@@ -288,7 +290,7 @@ int main(int argc, char** argv) {
   deps.cache = cache;
   deps.audit = audit;
   deps.tenant_limiter = limiter;
-  hub::UserServer users(io, *user_tls, user_options, deps);
+  hub::UserServer users(pool, *user_tls, user_options, deps);
 
   std::atomic<bool> ready{false};
   net::HttpServerOptions admin_options;
@@ -400,7 +402,7 @@ int main(int argc, char** argv) {
     police_tunnels();
   }
 
-  net::runIoContext(io, static_cast<int>(o.threads), [&] {
+  pool.run([&] {
     ready = false;
     tunnels.stop();
     users.stop();
@@ -412,7 +414,7 @@ int main(int argc, char** argv) {
     police_timer->cancel();
     // Give GOAWAYs a moment to reach the agents, then stop.
     auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(500));
-    timer->async_wait([&io, timer](const boost::system::error_code&) { io.stop(); });
+    timer->async_wait([&pool, timer](const boost::system::error_code&) { pool.stop(); });
   });
   log::info("hub stopped");
   return 0;

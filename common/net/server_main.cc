@@ -1,5 +1,6 @@
 #include "common/net/server_main.h"
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
 #include <cstdio>
@@ -18,12 +19,20 @@ void exitWithConfigError(std::string_view program, const absl::Status& status) {
   std::exit(2);
 }
 
-void runIoContext(boost::asio::io_context& io, int threads, std::function<void()> on_signal) {
+namespace {
+
+using SignalHandler = std::function<void(const boost::system::error_code&, int)>;
+
+/// First SIGINT/SIGTERM: `on_signal` (a graceful shutdown); the second: `stop_now`. Returns the
+/// handler, whose self-reference the caller breaks once the contexts have stopped.
+std::shared_ptr<SignalHandler> watchSignals(boost::asio::io_context& io,
+                                            std::function<void()> on_signal,
+                                            std::function<void()> stop_now) {
   auto signals = std::make_shared<boost::asio::signal_set>(io, SIGINT, SIGTERM);
   auto count = std::make_shared<int>(0);
-  auto handler_ptr = std::make_shared<std::function<void(const boost::system::error_code&, int)>>();
-  *handler_ptr = [&io, signals, count, on_signal, handler_ptr](const boost::system::error_code& ec,
-                                                               int signo) {
+  auto handler_ptr = std::make_shared<SignalHandler>();
+  *handler_ptr = [signals, count, on_signal, stop_now, handler_ptr](
+                     const boost::system::error_code& ec, int signo) {
     if (ec) return;
     if ((*count)++ == 0) {
       log::info("shutting down", {{"signal", signo}});
@@ -31,17 +40,60 @@ void runIoContext(boost::asio::io_context& io, int threads, std::function<void()
       signals->async_wait(*handler_ptr);
     } else {
       log::warn("second signal, stopping now");
-      io.stop();
+      stop_now();
     }
   };
   signals->async_wait(*handler_ptr);
   std::signal(SIGPIPE, SIG_IGN);
+  return handler_ptr;
+}
+
+}  // namespace
+
+void runIoContext(boost::asio::io_context& io, int threads, std::function<void()> on_signal) {
+  auto handler = watchSignals(io, std::move(on_signal), [&io] { io.stop(); });
   std::vector<std::thread> pool;
   for (int i = 1; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
   io.run();
   for (auto& t : pool) t.join();
-  // Break the handler's self-reference.
-  handler_ptr->operator=(nullptr);
+  *handler = nullptr;  // breaks the handler's self-reference
+}
+
+struct IoPool::Guards {
+  std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guards;
+};
+
+IoPool::IoPool(int threads) : guards_(std::make_unique<Guards>()) {
+  if (threads < 1) threads = 1;
+  for (int i = 0; i < threads; ++i) {
+    // Concurrency hint 1: each context is only ever run by one thread.
+    contexts_.push_back(std::make_unique<boost::asio::io_context>(1));
+    guards_->guards.push_back(boost::asio::make_work_guard(*contexts_.back()));
+  }
+}
+
+IoPool::~IoPool() = default;
+
+boost::asio::io_context& IoPool::next() {
+  return *contexts_[next_.fetch_add(1, std::memory_order_relaxed) % contexts_.size()];
+}
+
+void IoPool::stop() {
+  for (auto& c : contexts_) c->stop();
+}
+
+void IoPool::run(std::function<void()> on_signal) {
+  std::shared_ptr<SignalHandler> handler;
+  if (on_signal) handler = watchSignals(main(), std::move(on_signal), [this] { stop(); });
+  std::vector<std::thread> threads;
+  for (size_t i = 1; i < contexts_.size(); ++i) {
+    threads.emplace_back([c = contexts_[i].get()] { c->run(); });
+  }
+  main().run();
+  stop();  // the main context can also end by running out of work
+  for (auto& t : threads) t.join();
+  guards_->guards.clear();
+  if (handler) *handler = nullptr;
 }
 
 }  // namespace kubehub::net

@@ -2,9 +2,12 @@
 /// Start-up helpers shared by every binary's main.cc: one-line fatal errors, the io_context
 /// thread pool, and SIGINT/SIGTERM handling.
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 
@@ -17,5 +20,41 @@ namespace kubehub::net {
 /// `on_signal` (which should begin a graceful shutdown and eventually stop `io`); a second
 /// signal stops `io` at once.
 void runIoContext(boost::asio::io_context& io, int threads, std::function<void()> on_signal);
+
+}  // namespace kubehub::net
+
+namespace kubehub::net {
+
+/// Several io_contexts, each run by its own thread. A connection is placed on one context for
+/// its whole life, so its handlers never move between threads: no contention on the scheduler's
+/// lock or a strand's, and memory is freed by the thread that allocated it. Servers whose
+/// handlers block (the metaserver waits on PostgreSQL) should use one shared context instead.
+/// next() and contexts are safe from any thread; run() once, from the main thread.
+class IoPool {
+ public:
+  explicit IoPool(int threads);
+  ~IoPool();
+  IoPool(const IoPool&) = delete;
+  IoPool& operator=(const IoPool&) = delete;
+
+  /// Context 0: listeners, timers and everything that is not a connection. Run by the thread
+  /// that calls run().
+  boost::asio::io_context& main() { return *contexts_.front(); }
+  /// The context for a new connection, round robin.
+  boost::asio::io_context& next();
+  int size() const { return static_cast<int>(contexts_.size()); }
+
+  /// Runs every context until stop(). Signals as in runIoContext; none are watched when
+  /// `on_signal` is empty (tests).
+  void run(std::function<void()> on_signal);
+  /// Stops every context; run() returns once their threads have left.
+  void stop();
+
+ private:
+  struct Guards;
+  std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
+  std::unique_ptr<Guards> guards_;
+  std::atomic<unsigned> next_{0};
+};
 
 }  // namespace kubehub::net

@@ -207,18 +207,18 @@ asio::awaitable<absl::StatusOr<std::unique_ptr<Transport>>> dialTunnel(
 }
 
 struct TunnelListener::Impl : std::enable_shared_from_this<TunnelListener::Impl> {
-  Impl(asio::io_context& io_in, std::shared_ptr<asio::ssl::context> tls_in, Handler handler_in,
+  Impl(net::IoPool& pool_in, std::shared_ptr<asio::ssl::context> tls_in, Handler handler_in,
        std::chrono::milliseconds timeout_in)
-      : io(io_in),
+      : pool(pool_in),
         tls(std::move(tls_in)),
         handler(std::move(handler_in)),
         handshake_timeout(timeout_in),
-        acceptor(asio::make_strand(io_in)) {}
+        acceptor(asio::make_strand(pool_in.main())) {}
 
   static asio::awaitable<void> acceptLoop(std::shared_ptr<Impl> self);
   static asio::awaitable<void> handshake(std::shared_ptr<Impl> self, tcp::socket socket);
 
-  asio::io_context& io;
+  net::IoPool& pool;
   std::shared_ptr<asio::ssl::context> tls;
   Handler handler;
   std::chrono::milliseconds handshake_timeout;
@@ -229,7 +229,7 @@ struct TunnelListener::Impl : std::enable_shared_from_this<TunnelListener::Impl>
 asio::awaitable<void> TunnelListener::Impl::acceptLoop(std::shared_ptr<Impl> self) {
   for (;;) {
     auto [ec, socket] =
-        co_await self->acceptor.async_accept(asio::make_strand(self->io), kUseTuple);
+        co_await self->acceptor.async_accept(asio::make_strand(self->pool.next()), kUseTuple);
     if (self->stopped) co_return;
     if (ec) {
       log::warn("tunnel accept failed", {{"error", ec.message()}});
@@ -319,9 +319,9 @@ asio::awaitable<void> TunnelListener::Impl::handshake(std::shared_ptr<Impl> self
   self->handler(std::make_unique<WsTransport>(std::move(ws), peer), TunnelPeer{cn, peer});
 }
 
-TunnelListener::TunnelListener(asio::io_context& io, std::shared_ptr<asio::ssl::context> tls,
+TunnelListener::TunnelListener(net::IoPool& pool, std::shared_ptr<asio::ssl::context> tls,
                                Handler handler, std::chrono::milliseconds handshake_timeout)
-    : impl_(std::make_shared<Impl>(io, std::move(tls), std::move(handler), handshake_timeout)) {}
+    : impl_(std::make_shared<Impl>(pool, std::move(tls), std::move(handler), handshake_timeout)) {}
 
 TunnelListener::~TunnelListener() { stop(); }
 

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/net/address.h"
+#include "common/net/server_main.h"
 #include "common/tunnel/transport.h"
 
 namespace kubehub::tunnel {
@@ -39,7 +40,8 @@ class TunnelListener {
  public:
   using Handler = std::function<void(std::unique_ptr<Transport>, TunnelPeer)>;
 
-  TunnelListener(boost::asio::io_context& io, std::shared_ptr<boost::asio::ssl::context> tls,
+  /// Connections are spread over `pool`'s contexts; the acceptor lives on its main one.
+  TunnelListener(net::IoPool& pool, std::shared_ptr<boost::asio::ssl::context> tls,
                  Handler handler, std::chrono::milliseconds handshake_timeout);
   ~TunnelListener();
 

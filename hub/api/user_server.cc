@@ -251,9 +251,9 @@ asio::awaitable<bool> proxyResponse(std::shared_ptr<UserServer::Impl> self, SslS
 }  // namespace
 
 struct UserServer::Impl : std::enable_shared_from_this<UserServer::Impl> {
-  Impl(asio::io_context& io_in, std::shared_ptr<asio::ssl::context> tls_in,
+  Impl(net::IoPool& pool_in, std::shared_ptr<asio::ssl::context> tls_in,
        UserServerOptions options_in, UserServerDeps deps)
-      : io(io_in),
+      : pool(pool_in),
         tls(std::move(tls_in)),
         options(options_in),
         auth(std::move(deps.auth)),
@@ -263,14 +263,14 @@ struct UserServer::Impl : std::enable_shared_from_this<UserServer::Impl> {
         cache(std::move(deps.cache)),
         audit(std::move(deps.audit)),
         tenant_limiter(std::move(deps.tenant_limiter)),
-        acceptor(asio::make_strand(io_in)) {}
+        acceptor(asio::make_strand(pool_in.main())) {}
 
   static asio::awaitable<void> acceptLoop(std::shared_ptr<Impl> self);
   static asio::awaitable<void> session(std::shared_ptr<Impl> self, tcp::socket socket);
   static asio::awaitable<bool> handle(std::shared_ptr<Impl> self, SslStream* s,
                                       beast::flat_buffer* buf, Parser* parser, std::string peer);
 
-  asio::io_context& io;
+  net::IoPool& pool;
   std::shared_ptr<asio::ssl::context> tls;
   UserServerOptions options;
   std::shared_ptr<Authenticator> auth;
@@ -361,6 +361,7 @@ namespace {
 struct RequestRecord {
   HubMetrics* metrics = nullptr;
   AuditLog* audit = nullptr;
+  asio::any_io_executor executor;  // the connection's: where the audit line's flush runs
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::string
       cluster;  // for metrics only clusters this hub serves: user-chosen names are unbounded
@@ -381,7 +382,7 @@ struct RequestRecord {
       entry.latency_seconds = seconds;
       entry.bytes = outcome.bytes;
       entry.served_from = outcome.served_from;
-      audit->write(entry);
+      audit->write(entry, executor);
     }
   }
 };
@@ -436,6 +437,7 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
   RequestRecord record;
   record.metrics = self->metrics.get();
   record.audit = self->audit.get();
+  record.executor = s->get_executor();
   record.entry.peer = peer;
   record.entry.verb = k8s::parseRequestInfo(req.method_string(), "/", "").verb;
   record.entry.path = target.substr(0, target.find('?'));
@@ -734,8 +736,7 @@ asio::awaitable<void> UserServer::Impl::session(std::shared_ptr<Impl> self, tcp:
 
 asio::awaitable<void> UserServer::Impl::acceptLoop(std::shared_ptr<Impl> self) {
   for (;;) {
-    auto [ec, socket] =
-        co_await self->acceptor.async_accept(asio::make_strand(self->io), kUseTuple);
+    auto [ec, socket] = co_await self->acceptor.async_accept(self->pool.next(), kUseTuple);
     if (self->stopped) co_return;
     if (ec) {
       log::warn("accept failed", {{"listener", "users"}, {"error", ec.message()}});
@@ -748,9 +749,9 @@ asio::awaitable<void> UserServer::Impl::acceptLoop(std::shared_ptr<Impl> self) {
   }
 }
 
-UserServer::UserServer(asio::io_context& io, std::shared_ptr<asio::ssl::context> tls,
+UserServer::UserServer(net::IoPool& pool, std::shared_ptr<asio::ssl::context> tls,
                        UserServerOptions options, UserServerDeps deps)
-    : impl_(std::make_shared<Impl>(io, std::move(tls), options, std::move(deps))) {}
+    : impl_(std::make_shared<Impl>(pool, std::move(tls), options, std::move(deps))) {}
 
 UserServer::~UserServer() { stop(); }
 

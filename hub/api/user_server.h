@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/net/address.h"
+#include "common/net/server_main.h"
 #include "hub/api/cache_serving.h"
 #include "hub/audit/audit_log.h"
 #include "hub/auth/authenticator.h"
@@ -47,7 +48,8 @@ struct UserServerDeps {
 
 class UserServer {
  public:
-  UserServer(boost::asio::io_context& io, std::shared_ptr<boost::asio::ssl::context> tls,
+  /// Connections are spread over `pool`'s contexts; the acceptor lives on its main one.
+  UserServer(net::IoPool& pool, std::shared_ptr<boost::asio::ssl::context> tls,
              UserServerOptions options, UserServerDeps deps);
   ~UserServer();
 

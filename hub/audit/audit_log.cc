@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -95,6 +96,7 @@ AuditLog::AuditLog(std::string path, int fd, bool owned, size_t max_bytes, int m
       size_(size) {}
 
 AuditLog::~AuditLog() {
+  flush();
   std::unique_lock lock(mu_);
   if (owned_ && fd_ >= 0) ::close(fd_);
 }
@@ -207,7 +209,47 @@ std::string AuditLog::format(const AuditRecord& r, std::chrono::system_clock::ti
 }
 
 void AuditLog::write(const AuditRecord& r) {
+  writeOut(format(r, std::chrono::system_clock::now()));
+}
+
+void AuditLog::write(const AuditRecord& r, const boost::asio::any_io_executor& executor) {
   std::string line = format(r, std::chrono::system_clock::now());
+  auto self = weak_from_this();
+  if (self.expired()) {
+    writeOut(line);
+    return;
+  }
+  std::string overflow;
+  bool post = false;
+  {
+    std::lock_guard lock(pending_mu_);
+    if (pending_.size() + line.size() > kMaxPending) overflow.swap(pending_);
+    pending_ += line;
+    if (!flush_posted_) post = flush_posted_ = true;
+  }
+  if (!overflow.empty()) {
+    std::lock_guard lock(batch_mu_);
+    writeOut(overflow);
+  }
+  if (post) {
+    boost::asio::post(executor, [self] {
+      if (auto log = self.lock()) log->flush();
+    });
+  }
+}
+
+void AuditLog::flush() {
+  std::lock_guard batch(batch_mu_);
+  std::string lines;
+  {
+    std::lock_guard lock(pending_mu_);
+    lines.swap(pending_);
+    flush_posted_ = false;
+  }
+  if (!lines.empty()) writeOut(lines);
+}
+
+void AuditLog::writeOut(std::string_view line) {
   {
     std::shared_lock lock(mu_);
     if (fd_ < 0) return;

@@ -106,7 +106,7 @@ class SpineTest : public ::testing::Test {
     session.hub_id = "hub-test";
     auto registry = registry_;
     tunnels_ = std::make_unique<tunnel::TunnelListener>(
-        io_, *tunnel_tls,
+        pool_, *tunnel_tls,
         [registry, cache, session](std::unique_ptr<tunnel::Transport> t, tunnel::TunnelPeer peer) {
           auto ex = t->executor();
           asio::co_spawn(ex,
@@ -120,7 +120,7 @@ class SpineTest : public ::testing::Test {
         std::make_shared<const hub::StaticTokenAuthenticator>(std::move(*tokens)), nullptr);
     deps.registry = registry_;
     deps.cache = cache;
-    users_ = std::make_unique<hub::UserServer>(io_, *user_tls, hub::UserServerOptions{}, deps);
+    users_ = std::make_unique<hub::UserServer>(pool_, *user_tls, hub::UserServerOptions{}, deps);
     auto tunnel_addr = tunnels_->start({"127.0.0.1", 0});
     auto users_addr = users_->start({"127.0.0.1", 0});
     ASSERT_TRUE(tunnel_addr.ok() && users_addr.ok());
@@ -149,7 +149,7 @@ class SpineTest : public ::testing::Test {
     asio::co_spawn(io_,
                    agent::runTunnelClient(to, *upstream, std::make_shared<agent::AgentState>()),
                    asio::detached);
-    io_thread_ = std::thread([this] { io_.run(); });
+    io_thread_ = std::thread([this] { pool_.run(nullptr); });
 
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (!registry_->find("edge-1") && std::chrono::steady_clock::now() < deadline) {
@@ -167,7 +167,7 @@ class SpineTest : public ::testing::Test {
   void TearDown() override {
     users_.reset();
     tunnels_.reset();
-    io_.stop();
+    pool_.stop();
     if (io_thread_.joinable()) io_thread_.join();
     if (stop_standin_) stop_standin_();
     if (standin_thread_.joinable()) standin_thread_.join();
@@ -185,7 +185,9 @@ class SpineTest : public ::testing::Test {
   std::unique_ptr<standin::ApiServer> api_;
   std::function<void()> stop_standin_;
   std::thread standin_thread_;
-  asio::io_context io_{1};
+  // Two contexts: the user's connection and the agent's tunnel can land on different threads.
+  net::IoPool pool_{2};
+  asio::io_context& io_ = pool_.main();
   std::thread io_thread_;
   std::shared_ptr<hub::TunnelRegistry> registry_;
   std::unique_ptr<tunnel::TunnelListener> tunnels_;
