@@ -13,10 +13,26 @@ absl::StatusOr<HostPort> openListener(asio::ip::tcp::acceptor& a, const HostPort
   if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) a.bind(ep, ec);
   if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+  if (!ec) a.non_blocking(true, ec);
   if (ec) return absl::UnavailableError("cannot listen on " + address.str() + ": " + ec.message());
   auto bound = a.local_endpoint(ec);
   if (ec) return absl::UnavailableError("cannot read the bound address of " + address.str());
   return HostPort{bound.address().to_string(), bound.port()};
+}
+
+int acceptQueued(asio::ip::tcp::acceptor& acceptor, int max,
+                 const std::function<asio::ip::tcp::socket()>& make_socket,
+                 const std::function<void(asio::ip::tcp::socket)>& on_socket) {
+  int taken = 0;
+  while (taken < max) {
+    auto socket = make_socket();
+    boost::system::error_code ec;
+    acceptor.accept(socket, ec);  // would_block once the queue is empty; errors: the async loop
+    if (ec) break;
+    ++taken;
+    on_socket(std::move(socket));
+  }
+  return taken;
 }
 
 }  // namespace kubehub::net

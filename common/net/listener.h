@@ -4,14 +4,25 @@
 /// returned for the "listening" log line.
 
 #include <boost/asio/ip/tcp.hpp>
+#include <functional>
 
 #include "absl/status/statusor.h"
 #include "common/net/address.h"
 
 namespace kubehub::net {
 
-/// Opens, binds (SO_REUSEADDR) and listens. Errors name the address and the reason.
+/// Opens, binds (SO_REUSEADDR) and listens (non-blocking, for acceptQueued). Errors name the
+/// address and the reason.
 absl::StatusOr<HostPort> openListener(boost::asio::ip::tcp::acceptor& acceptor,
                                       const HostPort& address);
+
+/// Takes up to `max` more connections already waiting in the kernel's queue, without waiting,
+/// each into a socket from `make_socket`, handed to `on_socket`. Called after each asynchronous
+/// accept: an accept loop on a busy event loop otherwise takes one connection per pass of that
+/// loop, and in a reconnect storm the kernel's queue overflows and drops SYNs (clients, users
+/// among them, then wait 1 + 2 + 4 s to retry). Returns how many it took.
+int acceptQueued(boost::asio::ip::tcp::acceptor& acceptor, int max,
+                 const std::function<boost::asio::ip::tcp::socket()>& make_socket,
+                 const std::function<void(boost::asio::ip::tcp::socket)>& on_socket);
 
 }  // namespace kubehub::net

@@ -2,6 +2,7 @@
 
 #include <openssl/ssl.h>
 
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -32,6 +33,11 @@ using WsStream = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
 namespace {
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+/// TLS handshakes (and upgrades) in progress at once. Beyond, agents wait in the kernel's queue
+/// (or redial with backoff): in a reconnect storm, thousands of concurrent handshakes made each
+/// one, and every user request on the same threads, wait behind all the others (a user's GET
+/// took seconds; agents hit the handshake deadline and redialled).
+constexpr int kMaxHandshakes = 256;
 constexpr size_t kClientMaskBufferBytes = 16 * 1024 - 14;
 
 class WsTransport final : public Transport {
@@ -224,10 +230,15 @@ struct TunnelListener::Impl : std::enable_shared_from_this<TunnelListener::Impl>
   std::chrono::milliseconds handshake_timeout;
   tcp::acceptor acceptor;
   bool stopped = false;
+  std::atomic<int> handshaking{0};
 };
 
 asio::awaitable<void> TunnelListener::Impl::acceptLoop(std::shared_ptr<Impl> self) {
   for (;;) {
+    while (self->handshaking.load() >= kMaxHandshakes && !self->stopped) {
+      asio::steady_timer t(self->acceptor.get_executor(), std::chrono::milliseconds(2));
+      co_await t.async_wait(kUseTuple);
+    }
     auto [ec, socket] =
         co_await self->acceptor.async_accept(asio::make_strand(self->pool.next()), kUseTuple);
     if (self->stopped) co_return;
@@ -241,12 +252,25 @@ asio::awaitable<void> TunnelListener::Impl::acceptLoop(std::shared_ptr<Impl> sel
       continue;
     }
     auto ex = socket.get_executor();
+    self->handshaking.fetch_add(1);
     asio::co_spawn(ex, handshake(self, std::move(socket)), asio::detached);
+    net::acceptQueued(
+        self->acceptor, kMaxHandshakes - self->handshaking.load(),
+        [&] { return tcp::socket(asio::make_strand(self->pool.next())); },
+        [&](tcp::socket more) {
+          auto more_ex = more.get_executor();
+          self->handshaking.fetch_add(1);
+          asio::co_spawn(more_ex, handshake(self, std::move(more)), asio::detached);
+        });
   }
 }
 
 asio::awaitable<void> TunnelListener::Impl::handshake(std::shared_ptr<Impl> self,
                                                       tcp::socket socket) {
+  struct Done {
+    std::atomic<int>* handshaking;
+    ~Done() { handshaking->fetch_sub(1); }
+  } done{&self->handshaking};
   boost::system::error_code ignored;
   std::string peer = endpointString(socket.remote_endpoint(ignored));
   socket.set_option(tcp::no_delay(true), ignored);

@@ -746,6 +746,12 @@ asio::awaitable<void> UserServer::Impl::acceptLoop(std::shared_ptr<Impl> self) {
     }
     auto ex = socket.get_executor();
     asio::co_spawn(ex, session(self, std::move(socket)), asio::detached);
+    net::acceptQueued(
+        self->acceptor, 256, [&] { return tcp::socket(self->pool.next()); },
+        [&](tcp::socket more) {
+          auto more_ex = more.get_executor();
+          asio::co_spawn(more_ex, session(self, std::move(more)), asio::detached);
+        });
   }
 }
 
