@@ -73,6 +73,16 @@ class BenchToolsTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr[-2000:])
         return json.loads(r.stdout.strip().splitlines()[-1])
 
+    def create_log_pod(self, name, size):
+        """A pod at the stand-in whose log is `size` bytes, written a line per HTTP chunk."""
+        pod = {"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": name, "namespace": "default",
+                            "annotations": {"standin.kubehub.io/log-bytes": str(size)}},
+               "spec": {"containers": [{"name": "main", "image": "pause"}]}}
+        status, _ = e2e.https_json(self.standin_url + "/api/v1/namespaces/default/pods", token=EDGE_TOKEN,
+                                   ca_file=self.pki.ca_cert, method="POST", body=pod)
+        self.assertEqual(status, 201)
+
     def test_swarm_tunnels_are_counted_by_the_hub_and_released(self):
         base = hub_connected_agents(self.hub.admin)  # the real agent of the log test
         status_file = self.work.join("swarm-status.json")
@@ -113,13 +123,7 @@ class BenchToolsTest(unittest.TestCase):
         self.assertTrue(all(s[2] == "200" for s in samples), samples[:3])
 
         size = 3_000_000
-        pod = {"apiVersion": "v1", "kind": "Pod",
-               "metadata": {"name": "tools-log", "namespace": "default",
-                            "annotations": {"standin.kubehub.io/log-bytes": str(size)}},
-               "spec": {"containers": [{"name": "main", "image": "pause"}]}}
-        status, _ = e2e.https_json(self.standin_url + "/api/v1/namespaces/default/pods", token=EDGE_TOKEN,
-                                   ca_file=self.pki.ca_cert, method="POST", body=pod)
-        self.assertEqual(status, 201)
+        self.create_log_pod("tools-log", size)
         got = self.client("stream", "--url", self.standin_url + "/api/v1/namespaces/default/pods/tools-log/log",
                           "--token", EDGE_TOKEN)
         self.assertEqual((got["status"], got["bytes"]), (200, size), got)
@@ -130,13 +134,7 @@ class BenchToolsTest(unittest.TestCase):
         # The edge writes a log a few hundred bytes per HTTP chunk; the agent must gather what has
         # arrived into large tunnel frames (one frame per chunk cut throughput fivefold).
         size = 4_000_000
-        pod = {"apiVersion": "v1", "kind": "Pod",
-               "metadata": {"name": "frames-log", "namespace": "default",
-                            "annotations": {"standin.kubehub.io/log-bytes": str(size)}},
-               "spec": {"containers": [{"name": "main", "image": "pause"}]}}
-        status, _ = e2e.https_json(self.standin_url + "/api/v1/namespaces/default/pods", token=EDGE_TOKEN,
-                                   ca_file=self.pki.ca_cert, method="POST", body=pod)
-        self.assertEqual(status, 201)
+        self.create_log_pod("frames-log", size)
         frames = r'^kubehub_hub_tunnel_frames_total\{cluster="edge-logs",direction="in"\} ([0-9.e+]+)$'
         before = hub_metric(self.hub.admin, frames)
         got = self.client("stream", "--url",

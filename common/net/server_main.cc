@@ -59,6 +59,13 @@ void runIoContext(boost::asio::io_context& io, int threads, std::function<void()
   *handler = nullptr;  // breaks the handler's self-reference
 }
 
+/// An io_context whose shutdown (normally only run by its destructor) the pool can call.
+class IoPool::Context : public boost::asio::io_context {
+ public:
+  Context() : boost::asio::io_context(1) {}  // hint 1: only ever run by one thread
+  using boost::asio::execution_context::shutdown;
+};
+
 struct IoPool::Guards {
   std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guards;
 };
@@ -66,13 +73,20 @@ struct IoPool::Guards {
 IoPool::IoPool(int threads) : guards_(std::make_unique<Guards>()) {
   if (threads < 1) threads = 1;
   for (int i = 0; i < threads; ++i) {
-    // Concurrency hint 1: each context is only ever run by one thread.
-    contexts_.push_back(std::make_unique<boost::asio::io_context>(1));
+    contexts_.push_back(std::make_unique<Context>());
     guards_->guards.push_back(boost::asio::make_work_guard(*contexts_.back()));
   }
 }
 
-IoPool::~IoPool() = default;
+IoPool::~IoPool() {
+  // Destroy every context's pending handlers, and the coroutine frames they own, while all the
+  // contexts still exist: a frame on one context owns sockets, timers and streams registered
+  // with another (a user's connection and the tunnel it reads from). Destroying the contexts one
+  // by one freed a context before the frames holding its timers (heap corruption at exit).
+  for (auto& c : contexts_) c->shutdown();
+}
+
+boost::asio::io_context& IoPool::main() { return *contexts_.front(); }
 
 boost::asio::io_context& IoPool::next() {
   return *contexts_[next_.fetch_add(1, std::memory_order_relaxed) % contexts_.size()];

@@ -21,10 +21,6 @@ namespace kubehub::net {
 /// signal stops `io` at once.
 void runIoContext(boost::asio::io_context& io, int threads, std::function<void()> on_signal);
 
-}  // namespace kubehub::net
-
-namespace kubehub::net {
-
 /// Several io_contexts, each run by its own thread. A connection is placed on one context for
 /// its whole life, so its handlers never move between threads: no contention on the scheduler's
 /// lock or a strand's, and memory is freed by the thread that allocated it. Servers whose
@@ -39,7 +35,7 @@ class IoPool {
 
   /// Context 0: listeners, timers and everything that is not a connection. Run by the thread
   /// that calls run().
-  boost::asio::io_context& main() { return *contexts_.front(); }
+  boost::asio::io_context& main();
   /// The context for a new connection, round robin.
   boost::asio::io_context& next();
   int size() const { return static_cast<int>(contexts_.size()); }
@@ -51,8 +47,9 @@ class IoPool {
   void stop();
 
  private:
+  class Context;
   struct Guards;
-  std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
+  std::vector<std::unique_ptr<Context>> contexts_;
   std::unique_ptr<Guards> guards_;
   std::atomic<unsigned> next_{0};
 };

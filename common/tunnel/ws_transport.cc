@@ -6,6 +6,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -32,12 +33,18 @@ using WsStream = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
 
 namespace {
 
+using namespace asio::experimental::awaitable_operators;
+
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
-/// TLS handshakes (and upgrades) in progress at once. Beyond, agents wait in the kernel's queue
-/// (or redial with backoff): in a reconnect storm, thousands of concurrent handshakes made each
-/// one, and every user request on the same threads, wait behind all the others (a user's GET
-/// took seconds; agents hit the handshake deadline and redialled).
+/// TLS handshakes (and upgrades) in progress at once; beyond, the accept loop waits for a slot.
+/// In a reconnect storm, thousands of concurrent handshakes made each one, and every user
+/// request on the same threads, wait behind all the others (a user's GET took seconds). A
+/// connection takes a slot only once it has sent something (a silent one holds none), and the
+/// loop waits at most kMaxSlotWait for a slot, then accepts anyway: peers that stall mid-handshake
+/// slow agents' admission down, they cannot stop it.
 constexpr int kMaxHandshakes = 256;
+constexpr auto kMaxSlotWait = std::chrono::milliseconds(50);
+constexpr auto kSlotPoll = std::chrono::milliseconds(2);
 constexpr size_t kClientMaskBufferBytes = 16 * 1024 - 14;
 
 class WsTransport final : public Transport {
@@ -235,8 +242,10 @@ struct TunnelListener::Impl : std::enable_shared_from_this<TunnelListener::Impl>
 
 asio::awaitable<void> TunnelListener::Impl::acceptLoop(std::shared_ptr<Impl> self) {
   for (;;) {
-    while (self->handshaking.load() >= kMaxHandshakes && !self->stopped) {
-      asio::steady_timer t(self->acceptor.get_executor(), std::chrono::milliseconds(2));
+    for (auto waited = std::chrono::milliseconds(0);
+         self->handshaking.load() >= kMaxHandshakes && waited < kMaxSlotWait && !self->stopped;
+         waited += kSlotPoll) {
+      asio::steady_timer t(self->acceptor.get_executor(), kSlotPoll);
       co_await t.async_wait(kUseTuple);
     }
     auto [ec, socket] =
@@ -252,14 +261,12 @@ asio::awaitable<void> TunnelListener::Impl::acceptLoop(std::shared_ptr<Impl> sel
       continue;
     }
     auto ex = socket.get_executor();
-    self->handshaking.fetch_add(1);
     asio::co_spawn(ex, handshake(self, std::move(socket)), asio::detached);
     net::acceptQueued(
         self->acceptor, kMaxHandshakes - self->handshaking.load(),
         [&] { return tcp::socket(asio::make_strand(self->pool.next())); },
         [&](tcp::socket more) {
           auto more_ex = more.get_executor();
-          self->handshaking.fetch_add(1);
           asio::co_spawn(more_ex, handshake(self, std::move(more)), asio::detached);
         });
   }
@@ -267,10 +274,19 @@ asio::awaitable<void> TunnelListener::Impl::acceptLoop(std::shared_ptr<Impl> sel
 
 asio::awaitable<void> TunnelListener::Impl::handshake(std::shared_ptr<Impl> self,
                                                       tcp::socket socket) {
-  struct Done {
+  {
+    asio::steady_timer deadline(socket.get_executor(), self->handshake_timeout);
+    auto first = co_await (socket.async_wait(tcp::socket::wait_read, kUseTuple) ||
+                           deadline.async_wait(kUseTuple));
+    if (first.index() == 1) co_return;  // silent until the deadline
+    auto [wait_ec] = std::get<0>(first);
+    if (wait_ec) co_return;
+  }
+  self->handshaking.fetch_add(1);
+  struct Slot {
     std::atomic<int>* handshaking;
-    ~Done() { handshaking->fetch_sub(1); }
-  } done{&self->handshaking};
+    ~Slot() { handshaking->fetch_sub(1); }
+  } slot{&self->handshaking};
   boost::system::error_code ignored;
   std::string peer = endpointString(socket.remote_endpoint(ignored));
   socket.set_option(tcp::no_delay(true), ignored);
@@ -348,6 +364,8 @@ TunnelListener::TunnelListener(net::IoPool& pool, std::shared_ptr<asio::ssl::con
     : impl_(std::make_shared<Impl>(pool, std::move(tls), std::move(handler), handshake_timeout)) {}
 
 TunnelListener::~TunnelListener() { stop(); }
+
+int TunnelListener::handshakesInProgress() const { return impl_->handshaking.load(); }
 
 absl::StatusOr<net::HostPort> TunnelListener::start(const net::HostPort& address) {
   auto bound = net::openListener(impl_->acceptor, address);

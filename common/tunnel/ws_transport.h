@@ -41,13 +41,15 @@ class TunnelListener {
   using Handler = std::function<void(std::unique_ptr<Transport>, TunnelPeer)>;
 
   /// Connections are spread over `pool`'s contexts; the acceptor lives on its main one.
-  TunnelListener(net::IoPool& pool, std::shared_ptr<boost::asio::ssl::context> tls,
-                 Handler handler, std::chrono::milliseconds handshake_timeout);
+  TunnelListener(net::IoPool& pool, std::shared_ptr<boost::asio::ssl::context> tls, Handler handler,
+                 std::chrono::milliseconds handshake_timeout);
   ~TunnelListener();
 
   /// Binds and starts accepting; returns the bound address.
   absl::StatusOr<net::HostPort> start(const net::HostPort& address);
   void stop();
+  /// Connections in the TLS handshake or upgrade that have sent something (see kMaxHandshakes).
+  int handshakesInProgress() const;
 
  private:
   struct Impl;

@@ -33,6 +33,9 @@ using SslStream = beast::ssl_stream<beast::tcp_stream>;
 using Parser = http::request_parser<http::buffer_body>;
 using namespace asio::experimental::awaitable_operators;
 
+/// Connections the accept loop takes from the kernel's queue per wake-up (see acceptQueued).
+constexpr int kAcceptBurst = 256;
+
 namespace {
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
@@ -747,7 +750,7 @@ asio::awaitable<void> UserServer::Impl::acceptLoop(std::shared_ptr<Impl> self) {
     auto ex = socket.get_executor();
     asio::co_spawn(ex, session(self, std::move(socket)), asio::detached);
     net::acceptQueued(
-        self->acceptor, 256, [&] { return tcp::socket(self->pool.next()); },
+        self->acceptor, kAcceptBurst, [&] { return tcp::socket(self->pool.next()); },
         [&](tcp::socket more) {
           auto more_ex = more.get_executor();
           asio::co_spawn(more_ex, session(self, std::move(more)), asio::detached);

@@ -6,6 +6,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/asio/write.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -70,6 +73,7 @@ class SpineTest : public ::testing::Test {
     pki_.issue("standin", "standin", true);
     pki_.issue("hub", "hub", true);
     pki_.issue("agent", "edge-1", false);
+    pki_.issue("agent2", "edge-2", false);
 
     // The edge API server stand-in, on its own thread.
     standin::StandinConfig cfg;
@@ -125,6 +129,7 @@ class SpineTest : public ::testing::Test {
     auto users_addr = users_->start({"127.0.0.1", 0});
     ASSERT_TRUE(tunnel_addr.ok() && users_addr.ok());
     users_url_ = "https://" + users_addr->str();
+    tunnel_addr_ = *tunnel_addr;
 
     // The agent.
     agent::KubeTarget target;
@@ -193,6 +198,7 @@ class SpineTest : public ::testing::Test {
   std::unique_ptr<tunnel::TunnelListener> tunnels_;
   std::unique_ptr<hub::UserServer> users_;
   std::string users_url_;
+  net::HostPort tunnel_addr_;
   std::unique_ptr<net::HttpClient> client_;
 };
 
@@ -223,6 +229,50 @@ TEST_F(SpineTest, ReadsWritesAndRefusalsGoThroughHubAndAgent) {
   EXPECT_EQ(unknown.status, 503);
   EXPECT_NE(unknown.body.find("edge-9"), std::string::npos);
   EXPECT_EQ(get("/clusters/edge-1/../edge-9/api/v1/namespaces").status, 400);
+}
+
+TEST_F(SpineTest, AgentsAreAdmittedWhilePeersStallMidHandshake) {
+  // More connections than the listener has handshake slots, each stalled after the first bytes
+  // of a TLS record: they hold their slots until the handshake deadline (10 s here).
+  asio::io_context client_io;
+  std::vector<asio::ip::tcp::socket> stalled;
+  auto endpoint = asio::ip::tcp::endpoint(asio::ip::make_address(tunnel_addr_.host),
+                                          static_cast<uint16_t>(tunnel_addr_.port));
+  const unsigned char record_start[] = {0x16, 0x03, 0x01};
+  for (int i = 0; i < 300; ++i) {
+    stalled.emplace_back(client_io);
+    boost::system::error_code ec;
+    stalled.back().connect(endpoint, ec);
+    ASSERT_FALSE(ec) << ec.message();
+    asio::write(stalled.back(), asio::buffer(record_start), ec);
+    ASSERT_FALSE(ec) << ec.message();
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(8);
+  while (tunnels_->handshakesInProgress() < 256 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GE(tunnels_->handshakesInProgress(), 256) << "the stalled peers hold no handshake slots";
+  // One more: the accept the listener had already started when the slots filled takes it.
+  stalled.emplace_back(client_io);
+  stalled.back().connect(endpoint);
+  asio::write(stalled.back(), asio::buffer(record_start));
+  // An agent dialling now must get its tunnel well before their deadline: stalled peers may slow
+  // admission down, not stop it.
+  net::ClientTlsOptions tls;
+  tls.ca_file = pki_.path("ca.crt");
+  tls.cert_file = pki_.path("agent2.crt");
+  tls.key_file = pki_.path("agent2.key");
+  auto context = net::makeClientContext(tls);
+  ASSERT_TRUE(context.ok()) << context.status();
+  auto url = net::parseUrl("wss://" + tunnel_addr_.str() + "/tunnel");
+  ASSERT_TRUE(url.ok());
+  auto dialed = asio::co_spawn(
+      client_io,
+      tunnel::dialTunnel(client_io.get_executor(), *context, *url, std::chrono::seconds(6)),
+      asio::use_future);
+  client_io.run();
+  auto transport = dialed.get();
+  EXPECT_TRUE(transport.ok()) << transport.status();
 }
 
 TEST_F(SpineTest, UsersImpersonationHeadersNeverReachTheEdge) {
