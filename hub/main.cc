@@ -84,7 +84,7 @@ struct Options {
     tenant_rate = static_cast<double>(tenant_rate_milli) / 1000.0;
     if (tunnel_tls_cert.empty()) tunnel_tls_cert = tls_cert;
     if (tunnel_tls_key.empty()) tunnel_tls_key = tls_key;
-    if (threads <= 0) threads = std::max(1u, std::thread::hardware_concurrency());
+    if (threads <= 0) threads = net::usableCpus();
     if (threads > 256) return absl::InvalidArgumentError("--threads must be at most 256");
     if (hub_id.empty()) {
       char host[256] = {0};
@@ -147,7 +147,9 @@ int main(int argc, char** argv) {
   flags.addString("hub-id", &o.hub_id,
                   "this hub's identity in logs and the protocol (default: hostname)");
   flags.addString("log-level", &o.log_level, "debug, info, warn or error");
-  flags.addInt("threads", &o.threads, "I/O threads (default: one per core)");
+  flags.addInt(
+      "threads", &o.threads,
+      "I/O threads (default: one per CPU this process may use: its affinity and cgroup CPU limit)");
   flags.addDuration("response-timeout", &o.response_timeout,
                     "how long to wait for an edge's response head");
   flags.addDuration("ping-interval", &o.ping_interval, "tunnel heartbeat interval");

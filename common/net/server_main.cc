@@ -1,11 +1,18 @@
 #include "common/net/server_main.h"
 
+#include <sched.h>
+
+#include <algorithm>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <charconv>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -57,6 +64,68 @@ void runIoContext(boost::asio::io_context& io, int threads, std::function<void()
   io.run();
   for (auto& t : pool) t.join();
   *handler = nullptr;  // breaks the handler's self-reference
+}
+
+std::optional<double> parseCpuMax(std::string_view text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
+  size_t space = text.find(' ');
+  if (space == std::string_view::npos) return std::nullopt;
+  std::string_view quota = text.substr(0, space), period = text.substr(space + 1);
+  if (quota == "max") return std::nullopt;
+  int64_t q = 0, p = 0;
+  auto rq = std::from_chars(quota.data(), quota.data() + quota.size(), q);
+  auto rp = std::from_chars(period.data(), period.data() + period.size(), p);
+  if (rq.ec != std::errc() || rq.ptr != quota.data() + quota.size() || rp.ec != std::errc() ||
+      rp.ptr != period.data() + period.size() || q <= 0 || p <= 0) {
+    return std::nullopt;
+  }
+  return static_cast<double>(q) / static_cast<double>(p);
+}
+
+std::optional<std::string> parseCgroupV2Path(std::string_view proc_self_cgroup) {
+  std::istringstream in{std::string(proc_self_cgroup)};
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("0::", 0) == 0 && line.size() > 3 && line[3] == '/') return line.substr(3);
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+std::string readSmallFile(const std::string& path) {
+  std::ifstream in(path);
+  std::string text;
+  std::getline(in, text, '\0');
+  return text;
+}
+
+/// The smallest cpu.max quota on the way from the process's cgroup to the root (a parent's
+/// limit binds its children too), in CPUs.
+std::optional<double> cgroupCpuLimit() {
+  auto path = parseCgroupV2Path(readSmallFile("/proc/self/cgroup"));
+  if (!path || path->find("..") != std::string::npos) return std::nullopt;
+  std::optional<double> limit;
+  std::string dir = *path;
+  while (true) {
+    std::string base = "/sys/fs/cgroup" + (dir == "/" ? std::string() : dir);
+    if (auto cpus = parseCpuMax(readSmallFile(base + "/cpu.max")))
+      limit = limit ? std::min(*limit, *cpus) : *cpus;
+    if (dir == "/" || dir.empty()) break;
+    size_t slash = dir.rfind('/');
+    dir = slash == 0 ? "/" : dir.substr(0, slash);
+  }
+  return limit;
+}
+
+}  // namespace
+
+int usableCpus() {
+  int cpus = static_cast<int>(std::thread::hardware_concurrency());
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) cpus = CPU_COUNT(&set);
+  if (auto limit = cgroupCpuLimit()) cpus = std::min(cpus, static_cast<int>(std::ceil(*limit)));
+  return std::max(cpus, 1);
 }
 
 /// An io_context whose shutdown (normally only run by its destructor) the pool can call.

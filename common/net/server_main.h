@@ -6,7 +6,9 @@
 #include <boost/asio/io_context.hpp>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -20,6 +22,19 @@ namespace kubehub::net {
 /// `on_signal` (which should begin a graceful shutdown and eventually stop `io`); a second
 /// signal stops `io` at once.
 void runIoContext(boost::asio::io_context& io, int threads, std::function<void()> on_signal);
+
+/// How many CPUs this process can keep busy: those its affinity mask allows (taskset, a
+/// container's cpuset), fewer when a cgroup v2 CPU quota (cpu.max: a container's CPU limit)
+/// allows less, rounded up; at least 1. The default for I/O thread counts: a thread more than
+/// there are CPUs waits out another's time slice, and every connection on it waits too.
+int usableCpus();
+
+/// cgroup v2's cpu.max ("QUOTA PERIOD" in microseconds, QUOTA "max" when unlimited) as CPUs;
+/// nullopt when unlimited or unreadable.
+std::optional<double> parseCpuMax(std::string_view text);
+
+/// The process's cgroup v2 path from the text of /proc/self/cgroup (the "0::PATH" line).
+std::optional<std::string> parseCgroupV2Path(std::string_view proc_self_cgroup);
 
 /// Several io_contexts, each run by its own thread. A connection is placed on one context for
 /// its whole life, so its handlers never move between threads: no contention on the scheduler's

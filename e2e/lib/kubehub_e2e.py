@@ -188,12 +188,12 @@ class Workdir:
             shutil.rmtree(self.path, ignore_errors=True)
 
 
-def start_standin(work, pki, token, extra=()):
+def start_standin(work, pki, token, extra=(), name="standin"):
     """Starts the edge API server stand-in; returns (Process, 'https://127.0.0.1:PORT')."""
-    crt, key = pki.serving("standin")
+    crt, key = pki.serving(name)
     p = Process([binary("kubehub-standin"), "--listen", "127.0.0.1:0", "--tls-cert", crt,
                  "--tls-key", key, "--token", token, *extra],
-                ready=r"listening address=(\S+)", log_path=work.join("standin.log"))
+                ready=r"listening address=(\S+)", log_path=work.join(f"{name}.log"))
     return p, "https://" + p.match.group(1)
 
 

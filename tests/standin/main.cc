@@ -7,6 +7,7 @@
 
 #include "common/config/flags.h"
 #include "common/log/log.h"
+#include "common/net/server_main.h"
 #include "tests/standin/api_server.h"
 #include "tests/standin/server.h"
 
@@ -101,9 +102,7 @@ int main(int argc, char** argv) {
   so.tls_cert = o.tls_cert;
   so.tls_key = o.tls_key;
   so.client_ca = o.client_ca;
-  so.threads = o.threads > 0
-                   ? static_cast<int>(o.threads)
-                   : static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
+  so.threads = o.threads > 0 ? static_cast<int>(o.threads) : std::clamp(net::usableCpus(), 1, 4);
   if (absl::Status s = standin::runServer(api, so); !s.ok()) {
     std::fprintf(stderr, "kubehub-standin: %s\n", std::string(s.message()).c_str());
     return 2;

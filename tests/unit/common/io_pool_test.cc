@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <boost/asio/post.hpp>
 #include <chrono>
@@ -52,6 +53,43 @@ TEST(IoPool, StopEndsRunEvenWhenContextsHaveNoWork) {
   pool.stop();
   EXPECT_EQ(early.wait_for(std::chrono::seconds(10)), std::future_status::ready);
   runner.join();
+}
+
+TEST(UsableCpus, ParsesCgroupCpuMax) {
+  EXPECT_EQ(parseCpuMax("max 100000\n"), std::nullopt);
+  EXPECT_EQ(parseCpuMax("150000 100000\n"), 1.5);
+  EXPECT_EQ(parseCpuMax("50000 100000"), 0.5);
+  EXPECT_EQ(parseCpuMax(""), std::nullopt);
+  EXPECT_EQ(parseCpuMax("0 100000"), std::nullopt);
+  EXPECT_EQ(parseCpuMax("100000 0"), std::nullopt);
+  EXPECT_EQ(parseCpuMax("12x 100000"), std::nullopt);
+  EXPECT_EQ(parseCpuMax("-5 100000"), std::nullopt);
+}
+
+TEST(UsableCpus, FindsTheCgroupV2Path) {
+  EXPECT_EQ(parseCgroupV2Path("0::/kubepods/pod1/c1\n"), "/kubepods/pod1/c1");
+  EXPECT_EQ(parseCgroupV2Path("12:cpu,cpuacct:/x\n0::/\n"), "/");
+  EXPECT_EQ(parseCgroupV2Path("12:cpu,cpuacct:/x\n"), std::nullopt);  // cgroup v1 only
+  EXPECT_EQ(parseCgroupV2Path(""), std::nullopt);
+}
+
+TEST(UsableCpus, FollowsTheAffinityMask) {
+  cpu_set_t all;
+  CPU_ZERO(&all);
+  ASSERT_EQ(sched_getaffinity(0, sizeof(all), &all), 0);
+  int n = usableCpus();
+  EXPECT_GE(n, 1);
+  EXPECT_LE(n, CPU_COUNT(&all));
+
+  int first = 0;
+  while (!CPU_ISSET(first, &all)) ++first;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(first, &one);
+  ASSERT_EQ(sched_setaffinity(0, sizeof(one), &one), 0);  // this thread only
+  int pinned = usableCpus();
+  ASSERT_EQ(sched_setaffinity(0, sizeof(all), &all), 0);
+  EXPECT_EQ(pinned, 1) << "a process pinned to one CPU would start a thread per core";
 }
 
 }  // namespace
