@@ -131,17 +131,20 @@ int usableCpus() {
 /// An io_context whose shutdown (normally only run by its destructor) the pool can call.
 class IoPool::Context : public boost::asio::io_context {
  public:
-  Context() : boost::asio::io_context(1) {}  // hint 1: only ever run by one thread
+  Context()
+      : boost::asio::io_context(1),  // hint 1: only ever run by one thread
+        low_priority(std::make_shared<LowPriorityQueue>(*this)) {}
   using boost::asio::execution_context::shutdown;
+  std::shared_ptr<LowPriorityQueue> low_priority;
 };
 
 struct IoPool::Guards {
   std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guards;
 };
 
-IoPool::IoPool(int threads) : guards_(std::make_unique<Guards>()) {
-  if (threads < 1) threads = 1;
-  for (int i = 0; i < threads; ++i) {
+IoPool::IoPool(int threads, int tunnel_threads) : guards_(std::make_unique<Guards>()) {
+  user_contexts_ = std::max(threads, 1);
+  for (int i = 0; i < user_contexts_ + std::max(tunnel_threads, 0); ++i) {
     contexts_.push_back(std::make_unique<Context>());
     guards_->guards.push_back(boost::asio::make_work_guard(*contexts_.back()));
   }
@@ -153,12 +156,27 @@ IoPool::~IoPool() {
   // with another (a user's connection and the tunnel it reads from). Destroying the contexts one
   // by one freed a context before the frames holding its timers (heap corruption at exit).
   for (auto& c : contexts_) c->shutdown();
+  for (auto& c : contexts_) c->low_priority->clear();
+}
+
+LowPriorityExecutor IoPool::lowPriority(boost::asio::execution_context& context) {
+  for (auto& c : contexts_) {
+    if (c.get() == &context) return LowPriorityExecutor(c->low_priority);
+  }
+  std::abort();  // not one of this pool's contexts: a programming error
 }
 
 boost::asio::io_context& IoPool::main() { return *contexts_.front(); }
 
 boost::asio::io_context& IoPool::next() {
-  return *contexts_[next_.fetch_add(1, std::memory_order_relaxed) % contexts_.size()];
+  return *contexts_[next_.fetch_add(1, std::memory_order_relaxed) % user_contexts_];
+}
+
+boost::asio::io_context& IoPool::nextTunnel() {
+  size_t tunnel_contexts = contexts_.size() - static_cast<size_t>(user_contexts_);
+  if (tunnel_contexts == 0) return next();
+  return *contexts_[static_cast<size_t>(user_contexts_) +
+                    next_tunnel_.fetch_add(1, std::memory_order_relaxed) % tunnel_contexts];
 }
 
 void IoPool::stop() {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "common/net/low_priority.h"
 
 namespace kubehub::net {
 
@@ -40,10 +41,16 @@ std::optional<std::string> parseCgroupV2Path(std::string_view proc_self_cgroup);
 /// its whole life, so its handlers never move between threads: no contention on the scheduler's
 /// lock or a strand's, and memory is freed by the thread that allocated it. Servers whose
 /// handlers block (the metaserver waits on PostgreSQL) should use one shared context instead.
-/// next() and contexts are safe from any thread; run() once, from the main thread.
+///
+/// The contexts form two groups: `threads` for users' connections (the first of them also runs
+/// listeners and timers) and `tunnel_threads` for agents' tunnels. Apart, the kernel shares the
+/// CPU between the groups' threads: during a reconnect storm thousands of agents' TLS
+/// handshakes queue on the tunnel threads, and a user's request waits for its own thread's turn
+/// on a core, not behind that queue. With no tunnel threads, tunnels share the users' contexts.
+/// next(), nextTunnel() and contexts are safe from any thread; run() once, from the main thread.
 class IoPool {
  public:
-  explicit IoPool(int threads);
+  explicit IoPool(int threads, int tunnel_threads = 0);
   ~IoPool();
   IoPool(const IoPool&) = delete;
   IoPool& operator=(const IoPool&) = delete;
@@ -51,9 +58,16 @@ class IoPool {
   /// Context 0: listeners, timers and everything that is not a connection. Run by the thread
   /// that calls run().
   boost::asio::io_context& main();
-  /// The context for a new connection, round robin.
+  /// The context for a new user connection, round robin over the users' group.
   boost::asio::io_context& next();
+  /// The context for a new tunnel, round robin over the tunnels' group (the users' when empty).
+  boost::asio::io_context& nextTunnel();
+  /// An executor on `context` (one of this pool's) whose handlers yield to the context's other
+  /// work (see low_priority.h).
+  LowPriorityExecutor lowPriority(boost::asio::execution_context& context);
+  /// Every context, both groups.
   int size() const { return static_cast<int>(contexts_.size()); }
+  int userThreads() const { return user_contexts_; }
 
   /// Runs every context until stop(). Signals as in runIoContext; none are watched when
   /// `on_signal` is empty (tests).
@@ -66,7 +80,9 @@ class IoPool {
   struct Guards;
   std::vector<std::unique_ptr<Context>> contexts_;
   std::unique_ptr<Guards> guards_;
+  int user_contexts_ = 1;
   std::atomic<unsigned> next_{0};
+  std::atomic<unsigned> next_tunnel_{0};
 };
 
 }  // namespace kubehub::net

@@ -190,8 +190,9 @@ class SpineTest : public ::testing::Test {
   std::unique_ptr<standin::ApiServer> api_;
   std::function<void()> stop_standin_;
   std::thread standin_thread_;
-  // Two contexts: the user's connection and the agent's tunnel can land on different threads.
-  net::IoPool pool_{2};
+  // Users' connections on one context, tunnels on another (--tunnel-threads 1): a user's request
+  // and the tunnel it goes through are always on different threads, the riskier case.
+  net::IoPool pool_{1, 1};
   asio::io_context& io_ = pool_.main();
   std::thread io_thread_;
   std::shared_ptr<hub::TunnelRegistry> registry_;

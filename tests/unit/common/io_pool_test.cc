@@ -40,6 +40,25 @@ TEST(IoPool, SpreadsConnectionsOverContextsEachRunByItsOwnThread) {
   EXPECT_EQ(threads.size(), 3u) << "two contexts shared a thread";
 }
 
+TEST(IoPool, TunnelsGetTheirOwnGroupOfContexts) {
+  IoPool pool(2, 3);
+  EXPECT_EQ(pool.size(), 5);
+  EXPECT_EQ(pool.userThreads(), 2);
+  std::set<boost::asio::io_context*> users, tunnels;
+  for (int i = 0; i < 10; ++i) users.insert(&pool.next());
+  for (int i = 0; i < 10; ++i) tunnels.insert(&pool.nextTunnel());
+  EXPECT_EQ(users.size(), 2u);
+  EXPECT_EQ(tunnels.size(), 3u);
+  EXPECT_TRUE(users.count(&pool.main()));
+  for (auto* t : tunnels) EXPECT_FALSE(users.count(t)) << "a tunnel context also takes users";
+
+  IoPool shared(2, 0);  // no tunnel threads: tunnels share the users' contexts
+  std::set<boost::asio::io_context*> a, b;
+  for (int i = 0; i < 4; ++i) a.insert(&shared.next());
+  for (int i = 0; i < 4; ++i) b.insert(&shared.nextTunnel());
+  EXPECT_EQ(a, b);
+}
+
 TEST(IoPool, StopEndsRunEvenWhenContextsHaveNoWork) {
   IoPool pool(2);
   std::promise<void> done;
