@@ -5,11 +5,15 @@
 namespace kubehub::net {
 
 void LowPriorityQueue::push(Task task) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
+  if (closed_) {
+    lock.unlock();
+    return;  // `task` is destroyed here, outside the lock (its destructor may push again)
+  }
   tasks_.push_back(std::move(task));
   if (!scheduled_) {
-    scheduled_ = true;
     boost::asio::post(io_, [self = shared_from_this()] { self->runOne(); });
+    scheduled_ = true;  // only once posted: a throwing post() leaves the queue schedulable
   }
 }
 
@@ -17,7 +21,7 @@ void LowPriorityQueue::runOne() {
   Task task;
   {
     std::lock_guard lock(mu_);
-    if (tasks_.empty()) {
+    if (tasks_.empty() || closed_) {
       scheduled_ = false;
       return;
     }
@@ -31,10 +35,13 @@ void LowPriorityQueue::runOne() {
     LowPriorityQueue* queue;
     ~ScheduleNext() {
       std::lock_guard lock(queue->mu_);
-      if (queue->tasks_.empty()) {
-        queue->scheduled_ = false;
-      } else {
+      queue->scheduled_ = false;
+      if (queue->tasks_.empty() || queue->closed_) return;
+      try {
         boost::asio::post(queue->io_, [self = queue->shared_from_this()] { self->runOne(); });
+        queue->scheduled_ = true;
+      } catch (...) {
+        // Out of memory: the next push() posts a runner again.
       }
     }
   } next{this};
@@ -42,14 +49,17 @@ void LowPriorityQueue::runOne() {
 }
 
 void LowPriorityQueue::clear() {
-  std::deque<Task> doomed;
-  {
-    std::lock_guard lock(mu_);
-    doomed.swap(tasks_);
-    scheduled_ = false;
+  for (;;) {
+    std::deque<Task> doomed;
+    {
+      std::lock_guard lock(mu_);
+      closed_ = true;
+      if (tasks_.empty()) return;
+      doomed.swap(tasks_);
+    }
+    // Destroyed outside the lock; an abandoned coroutine posts its unwinding to this executor,
+    // and push() now destroys that at once.
   }
-  // Destroyed outside the lock: a frame's destructor may push again (it then stays queued
-  // until the next clear()).
 }
 
 size_t LowPriorityQueue::size() const {

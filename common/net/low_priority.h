@@ -43,8 +43,9 @@ class LowPriorityQueue : public std::enable_shared_from_this<LowPriorityQueue> {
   };
 
   void push(Task task);
-  /// Destroys the handlers still queued (and the coroutine frames they own). Call after the
-  /// context's shutdown(), before the contexts are destroyed.
+  /// For shutdown, after the context's shutdown() and before any context is destroyed: destroys
+  /// the handlers still queued and the coroutine frames they own, and from then on destroys
+  /// what is pushed at once (an abandoned coroutine posts its own unwinding to its executor).
   void clear();
   size_t size() const;
   boost::asio::io_context& context() const noexcept { return io_; }
@@ -56,6 +57,7 @@ class LowPriorityQueue : public std::enable_shared_from_this<LowPriorityQueue> {
   mutable std::mutex mu_;
   std::deque<Task> tasks_;
   bool scheduled_ = false;  // a runOne() is posted
+  bool closed_ = false;     // clear() ran: nothing runs any more
 };
 
 class LowPriorityExecutor {

@@ -124,7 +124,9 @@ int usableCpus() {
   cpu_set_t set;
   CPU_ZERO(&set);
   if (sched_getaffinity(0, sizeof(set), &set) == 0) cpus = CPU_COUNT(&set);
-  if (auto limit = cgroupCpuLimit()) cpus = std::min(cpus, static_cast<int>(std::ceil(*limit)));
+  if (auto limit = cgroupCpuLimit()) {
+    cpus = static_cast<int>(std::ceil(std::min(*limit, static_cast<double>(cpus))));
+  }
   return std::max(cpus, 1);
 }
 
@@ -134,6 +136,8 @@ class IoPool::Context : public boost::asio::io_context {
   Context()
       : boost::asio::io_context(1),  // hint 1: only ever run by one thread
         low_priority(std::make_shared<LowPriorityQueue>(*this)) {}
+  // Before the base destroys the services: nothing may stay queued past this context.
+  ~Context() { low_priority->clear(); }
   using boost::asio::execution_context::shutdown;
   std::shared_ptr<LowPriorityQueue> low_priority;
 };

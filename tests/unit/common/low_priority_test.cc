@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "common/net/server_main.h"
+
 namespace kubehub::net {
 namespace {
 
@@ -82,6 +84,42 @@ TEST(LowPriority, ClearDestroysWhatIsQueued) {
   EXPECT_FALSE(watch.expired());
   queue->clear();
   EXPECT_TRUE(watch.expired()) << "a queued handler outlived clear()";
+}
+
+asio::awaitable<void> holdUntilResumed(std::shared_ptr<int> held) {
+  auto ex = co_await asio::this_coro::executor;
+  asio::steady_timer t(ex, std::chrono::milliseconds(1));
+  co_await t.async_wait(asio::use_awaitable);
+  (void)held;
+}
+
+TEST(LowPriority, ClearDestroysQueuedCoroutinesAndWhatTheyHold) {
+  // An abandoned coroutine does not die with its handler: it posts its unwinding to its
+  // executor. clear() must destroy that too, or the frame outlives the contexts at exit.
+  asio::io_context io;
+  auto queue = std::make_shared<LowPriorityQueue>(io);
+  auto held = std::make_shared<int>(7);
+  std::weak_ptr<int> watch = held;
+  asio::co_spawn(LowPriorityExecutor(queue), holdUntilResumed(std::move(held)), asio::detached);
+  EXPECT_FALSE(watch.expired());
+  EXPECT_EQ(queue->size(), 1u) << "the coroutine's start is not queued on the executor";
+  queue->clear();
+  EXPECT_TRUE(watch.expired()) << "a queued coroutine's frame outlived clear()";
+  asio::post(LowPriorityExecutor(queue), [] { ADD_FAILURE() << "ran after clear()"; });
+  EXPECT_EQ(queue->size(), 0u);
+  io.run();
+}
+
+TEST(LowPriority, PoolDestroysQueuedCoroutinesWhileEveryContextExists) {
+  auto held = std::make_shared<int>(7);
+  std::weak_ptr<int> watch = held;
+  {
+    IoPool pool(2);
+    asio::co_spawn(pool.lowPriority(pool.next()), holdUntilResumed(held), asio::detached);
+    asio::co_spawn(pool.lowPriority(pool.next()), holdUntilResumed(std::move(held)),
+                   asio::detached);
+  }  // never run: both frames are queued when the pool goes
+  EXPECT_TRUE(watch.expired());
 }
 
 }  // namespace
