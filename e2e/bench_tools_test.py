@@ -34,15 +34,8 @@ def hub_metric(admin, pattern):
 
 
 def hub_connected_agents(admin):
-    host, port = admin.rsplit(":", 1)
-    conn = http.client.HTTPConnection(host, int(port), timeout=10)
-    try:
-        conn.request("GET", "/metrics")
-        text = conn.getresponse().read().decode()
-    finally:
-        conn.close()
-    m = re.search(r"^kubehub_hub_connected_agents(?:\{[^}]*\})? ([0-9.e+]+)$", text, re.M)
-    return int(float(m.group(1))) if m else -1
+    n = hub_metric(admin, r"^kubehub_hub_connected_agents(?:\{[^}]*\})? ([0-9.e+]+)$")
+    return int(n) if n is not None else -1
 
 
 class BenchToolsTest(unittest.TestCase):

@@ -37,8 +37,11 @@ class Stack:
         self.procs.append(self.standin)
         tokens = e2e.write_token_file(self.work.join("tokens.csv"),
                                       [(USER_TOKEN, "alice", "u-1", ["devs"])])
-        # The spine's paths: every request forwarded (the cache has its own tests).
-        self.hub = e2e.Hub(self.work, self.pki, tokens, extra=["--cache-resources", "none"])
+        # The spine's paths: every request forwarded (the cache has its own tests). Tunnels on a
+        # thread of their own: every request crosses from the user's thread to the tunnel's and
+        # back (the default shares threads; the other suites run that).
+        self.hub = e2e.Hub(self.work, self.pki, tokens,
+                           extra=["--cache-resources", "none", "--tunnel-threads", "1"])
         self.procs.append(self.hub.proc)
         self.agent_kubeconfig = e2e.write_kubeconfig(self.work.join("agent-kubeconfig.json"),
                                                      self.standin_url, self.pki.ca_cert,
@@ -107,6 +110,15 @@ class HubKubectlTest(unittest.TestCase):
         result = getattr(self._outcome, "result", None)
         if result is not None and (result.failures or result.errors):
             self.s.failed = True  # print the components' logs at the end
+
+    def test_hub_runs_the_threads_asked_for_and_refuses_bad_counts(self):
+        started = open(self.s.work.join("hub.log")).read()
+        self.assertRegex(started, r'msg="hub started".* tunnel_threads=1 ')
+        for flag, value in (("--tunnel-threads", "-1"), ("--tunnel-threads", "300"), ("--threads", "300")):
+            r = subprocess.run([*self.s.hub.proc.args, f"{flag}={value}"], capture_output=True, text=True,
+                               timeout=30)
+            self.assertEqual(r.returncode, 2, (flag, value, r.stderr[-500:]))
+            self.assertIn(f"{flag} must be", r.stderr)
 
     def test_get_namespaces_and_pods_all_namespaces(self):
         out = self.s.kubectl("get", "ns").stdout

@@ -4,6 +4,8 @@
 /// on it: in a reconnect storm thousands of them are ready at once, each step costing a
 /// signature or a certificate check, and on a plain executor a user's request (or an
 /// established tunnel's frame) on the same thread waited behind all of them.
+/// It serialises its own handlers only: it gives no strand's guarantees to an io_context run by
+/// several threads (IoPool runs each context on one thread).
 
 #include <boost/asio/execution.hpp>
 #include <boost/asio/io_context.hpp>

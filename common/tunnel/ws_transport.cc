@@ -263,17 +263,17 @@ asio::awaitable<void> TunnelListener::Impl::acceptLoop(std::shared_ptr<Impl> sel
       }
       continue;
     }
-    auto& context = asio::query(socket.get_executor(), asio::execution::context);
-    asio::co_spawn(self->pool.lowPriority(context), handshake(self, std::move(socket)),
-                   asio::detached);
+    // The handshake runs at low priority on the socket's context; the session it hands the
+    // transport to runs on the socket's own executor.
+    auto spawn_handshake = [&self](tcp::socket s) {
+      auto& context = asio::query(s.get_executor(), asio::execution::context);
+      asio::co_spawn(self->pool.lowPriority(context), handshake(self, std::move(s)),
+                     asio::detached);
+    };
+    spawn_handshake(std::move(socket));
     net::acceptQueued(
         self->acceptor, kMaxHandshakes - self->handshaking.load(),
-        [&] { return tcp::socket(asio::make_strand(self->pool.nextTunnel())); },
-        [&](tcp::socket more) {
-          auto& more_context = asio::query(more.get_executor(), asio::execution::context);
-          asio::co_spawn(self->pool.lowPriority(more_context), handshake(self, std::move(more)),
-                         asio::detached);
-        });
+        [&] { return tcp::socket(asio::make_strand(self->pool.nextTunnel())); }, spawn_handshake);
   }
 }
 

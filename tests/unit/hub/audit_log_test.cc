@@ -17,6 +17,16 @@
 namespace kubehub::hub {
 namespace {
 
+AuditRecord sampleRecord(const std::string& user, int i) {
+  AuditRecord r;
+  r.user = user;
+  r.verb = "get";
+  r.resource = "pods";
+  r.name = "pod-" + std::to_string(i);
+  r.status = 200;
+  return r;
+}
+
 class AuditLogTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -45,18 +55,21 @@ class AuditLogTest : public ::testing::Test {
     std::vector<std::thread> workers;
     for (int t = 0; t < threads; ++t) {
       workers.emplace_back([log, t, per_thread] {
-        for (int i = 0; i < per_thread; ++i) {
-          AuditRecord r;
-          r.user = "user-" + std::to_string(t);
-          r.verb = "get";
-          r.resource = "pods";
-          r.name = "pod-" + std::to_string(i);
-          r.status = 200;
-          log->write(r);
-        }
+        for (int i = 0; i < per_thread; ++i)
+          log->write(sampleRecord("user-" + std::to_string(t), i));
       });
     }
     for (auto& w : workers) w.join();
+  }
+
+  /// The directory holds `n` lines, each a different (user, name): none lost, none twice.
+  void expectEachLineOnce(size_t n) {
+    auto lines = readAll();
+    ASSERT_EQ(lines.size(), n);
+    std::set<std::string> seen;
+    for (const auto& j : lines)
+      seen.insert(j["user"].get<std::string>() + "/" + j["name"].get<std::string>());
+    EXPECT_EQ(seen.size(), n) << "a line was lost or written twice";
   }
 
   std::string dir_;
@@ -68,12 +81,7 @@ TEST_F(AuditLogTest, EveryLineFromManyThreadsReachesTheFileWhole) {
     ASSERT_TRUE(log.ok()) << log.status();
     writeFromThreads(log->get(), 4, 2500);
   }  // destruction drains the writer
-  auto lines = readAll();
-  ASSERT_EQ(lines.size(), 10000u);
-  std::set<std::string> seen;
-  for (const auto& j : lines)
-    seen.insert(j["user"].get<std::string>() + "/" + j["name"].get<std::string>());
-  EXPECT_EQ(seen.size(), 10000u) << "a line was lost or written twice";
+  expectEachLineOnce(10000);
 }
 
 TEST_F(AuditLogTest, LinesAreInTheFileWithoutWaitingForShutdown) {
@@ -103,16 +111,6 @@ TEST_F(AuditLogTest, RotationKeepsEveryLine) {
   for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir_)) ++files;
   EXPECT_GT(files, 2u) << "no rotation happened";
   EXPECT_EQ(readAll().size(), 6000u);
-}
-
-AuditRecord sampleRecord(const std::string& user, int i) {
-  AuditRecord r;
-  r.user = user;
-  r.verb = "get";
-  r.resource = "pods";
-  r.name = "pod-" + std::to_string(i);
-  r.status = 200;
-  return r;
 }
 
 size_t countLines(const std::string& file) {
@@ -157,12 +155,7 @@ TEST_F(AuditLogTest, BatchedLinesFromManyLoopsAllArriveWholeAcrossRotation) {
     for (auto& io : loops) threads.emplace_back([&io] { io->run(); });
     for (auto& t : threads) t.join();
   }
-  auto lines = readAll();
-  ASSERT_EQ(lines.size(), 6000u);
-  std::set<std::string> seen;
-  for (const auto& j : lines)
-    seen.insert(j["user"].get<std::string>() + "/" + j["name"].get<std::string>());
-  EXPECT_EQ(seen.size(), 6000u) << "a line was lost or written twice";
+  expectEachLineOnce(6000);
 }
 
 TEST_F(AuditLogTest, TheBatchIsBoundedAndSpillsToTheFile) {
