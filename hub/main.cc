@@ -50,6 +50,15 @@ struct Options {
   int64_t threads = 0;
   int64_t tunnel_threads = 0;
   std::chrono::milliseconds response_timeout{60000};
+  std::chrono::milliseconds write_timeout{60000};
+  std::chrono::milliseconds idle_timeout{120000};
+  std::chrono::milliseconds handshake_timeout{10000};
+  int64_t max_connections = -1;  // auto: 10,000, or half the descriptor limit if lower
+  int64_t max_connections_per_client = 1000;
+  int64_t max_long_streams_per_user = -1;
+  int64_t max_long_streams_per_tenant = -1;
+  int64_t max_requests_per_user = -1;
+  int64_t max_requests_per_tenant = -1;
   std::chrono::milliseconds ping_interval{15000};
   std::chrono::milliseconds tunnel_idle_timeout{45000};
   int64_t stream_window = 256 * 1024;
@@ -99,6 +108,27 @@ struct Options {
     }
     if (max_streams < 1 || max_streams > 65536) {
       return absl::InvalidArgumentError("--max-streams must be between 1 and 65536");
+    }
+    if (write_timeout.count() < 100 || idle_timeout.count() < 100 ||
+        handshake_timeout.count() < 100) {
+      return absl::InvalidArgumentError(
+          "--write-timeout, --idle-timeout and --handshake-timeout must be at least 100ms");
+    }
+    if (max_connections < -1 || max_connections_per_client < 0) {
+      return absl::InvalidArgumentError(
+          "--max-connections and --max-connections-per-client must be >= 0 (0: no limit)");
+    }
+    // Defaults: shares of --max-streams, so one user or one tenant never holds the whole tunnel.
+    for (auto [value, share] :
+         {std::pair{&max_long_streams_per_user, 8}, std::pair{&max_long_streams_per_tenant, 2},
+          std::pair{&max_requests_per_user, 4}, std::pair{&max_requests_per_tenant, 2}}) {
+      if (*value < 0) *value = std::max<int64_t>(1, max_streams / share);
+    }
+    if (max_long_streams_per_user > max_streams || max_long_streams_per_tenant > max_streams ||
+        max_requests_per_user > max_streams || max_requests_per_tenant > max_streams) {
+      return absl::InvalidArgumentError(
+          "--max-long-streams-per-user/-tenant and --max-requests-per-user/-tenant must not "
+          "exceed --max-streams (0: no limit)");
     }
     if (ping_interval.count() < 100)
       return absl::InvalidArgumentError("--ping-interval must be at least 100ms");
@@ -161,6 +191,30 @@ int main(int argc, char** argv) {
       "on 2 cores it cost ~7% of forwarded throughput");
   flags.addDuration("response-timeout", &o.response_timeout,
                     "how long to wait for an edge's response head");
+  flags.addDuration("write-timeout", &o.write_timeout,
+                    "a write to a user's connection that makes no progress for this long drops "
+                    "the client (streams themselves last as long as both sides keep them)");
+  flags.addDuration("idle-timeout", &o.idle_timeout,
+                    "an idle keep-alive connection, or a request body that stops arriving, is "
+                    "closed after this");
+  flags.addDuration("handshake-timeout", &o.handshake_timeout,
+                    "time a user's connection has to complete its TLS handshake");
+  flags.addInt("max-connections", &o.max_connections,
+               "users' connections held at once (0: no limit); more are closed at accept "
+               "(default: 10000, or half the process's descriptor limit if that is lower, so "
+               "tunnels and the metaserver always have descriptors left)");
+  flags.addInt("max-connections-per-client", &o.max_connections_per_client,
+               "users' connections held at once from one client address (0: no limit)");
+  flags.addInt("max-long-streams-per-user", &o.max_long_streams_per_user,
+               "watches, followed logs, exec, attach and port-forwards one user may hold through "
+               "one cluster's tunnel (default: --max-streams/8; 0: no limit)");
+  flags.addInt("max-long-streams-per-tenant", &o.max_long_streams_per_tenant,
+               "the same for all users of one tenant (default: --max-streams/2; 0: no limit)");
+  flags.addInt("max-requests-per-user", &o.max_requests_per_user,
+               "other requests one user may have in flight through one cluster's tunnel "
+               "(default: --max-streams/4; 0: no limit)");
+  flags.addInt("max-requests-per-tenant", &o.max_requests_per_tenant,
+               "the same for all users of one tenant (default: --max-streams/2; 0: no limit)");
   flags.addDuration("ping-interval", &o.ping_interval, "tunnel heartbeat interval");
   flags.addDuration("tunnel-idle-timeout", &o.tunnel_idle_timeout,
                     "a tunnel with no traffic for this long is dropped");
@@ -291,6 +345,31 @@ int main(int argc, char** argv) {
       std::chrono::seconds(10));
   hub::UserServerOptions user_options;
   user_options.response_timeout = o.response_timeout;
+  user_options.write_timeout = o.write_timeout;
+  user_options.idle_timeout = o.idle_timeout;
+  user_options.handshake_timeout = o.handshake_timeout;
+  // By default users may take at most half the descriptors: the rest stay for tunnels and the
+  // metaserver. An explicit --max-connections is honoured, with a warning when it cannot be met.
+  uint64_t descriptors = net::raiseDescriptorLimit();
+  uint64_t users_max = 10000;
+  if (o.max_connections >= 0) {
+    users_max = static_cast<uint64_t>(o.max_connections);
+    if (descriptors > 0 && (users_max == 0 || users_max > descriptors / 2)) {
+      log::warn(
+          "--max-connections leaves tunnels too few descriptors; past the descriptor "
+          "limit new connections wait in the kernel's queue",
+          {{"max_connections", users_max}, {"descriptor_limit", descriptors}});
+    }
+  } else if (descriptors > 0 && descriptors / 2 < users_max) {
+    users_max = descriptors / 2;
+  }
+  user_options.max_connections = static_cast<size_t>(users_max);
+  user_options.max_connections_per_client = static_cast<size_t>(o.max_connections_per_client);
+  user_options.stream_quota.long_lived_per_user = static_cast<size_t>(o.max_long_streams_per_user);
+  user_options.stream_quota.long_lived_per_tenant =
+      static_cast<size_t>(o.max_long_streams_per_tenant);
+  user_options.stream_quota.requests_per_user = static_cast<size_t>(o.max_requests_per_user);
+  user_options.stream_quota.requests_per_tenant = static_cast<size_t>(o.max_requests_per_tenant);
   user_options.cache.bookmark_interval = o.cache_bookmark_interval;
   user_options.cache.consistency_timeout = o.cache_consistency_timeout;
   hub::UserServerDeps deps;
@@ -383,6 +462,8 @@ int main(int argc, char** argv) {
                             {"version", kVersion},
                             {"threads", o.threads},
                             {"tunnel_threads", o.tunnel_threads},
+                            {"max_connections", user_options.max_connections},
+                            {"descriptor_limit", descriptors},
                             {"static_tokens", static_tokens ? static_tokens->size() : 0},
                             {"metaserver", o.metaserver_url.empty() ? "none" : o.metaserver_url}});
   ready = true;

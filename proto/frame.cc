@@ -1,5 +1,7 @@
 #include "proto/frame.h"
 
+#include <algorithm>
+
 namespace kubehub::proto {
 namespace {
 
@@ -15,11 +17,15 @@ void putU32(std::string& out, uint32_t v) {
     out.push_back(static_cast<char>((v >> shift) & 0xff));
 }
 
+/// Callers check lengths first (checkFits, checkHeadersFit): nothing is ever truncated.
 void putString(std::string& out, std::string_view s) {
-  // Callers validate lengths before encoding; truncate defensively rather than emit a bad frame.
-  size_t n = s.size() > kMaxString ? kMaxString : s.size();
-  putU16(out, static_cast<uint16_t>(n));
-  out.append(s.data(), n);
+  putU16(out, static_cast<uint16_t>(s.size()));
+  out.append(s.data(), s.size());
+}
+
+/// RESET and GOAWAY reasons are prose for logs: a long one is shortened, never an error.
+void putReason(std::string& out, std::string_view s) {
+  putString(out, s.substr(0, std::min(s.size(), kMaxString)));
 }
 
 /// Bounds-checked reader over a payload.
@@ -100,12 +106,31 @@ bool connectionLevel(FrameType t) {
   }
 }
 
+absl::Status checkFits(std::string_view what, std::string_view s) {
+  if (s.size() > kMaxString) {
+    return absl::InvalidArgumentError(std::string(what) + " longer than 65535 bytes");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status checkHeadersFit(const Headers& headers) {
+  if (headers.size() > kMaxHeaders) {
+    return absl::InvalidArgumentError("more than " + std::to_string(kMaxHeaders) + " headers (" +
+                                      std::to_string(headers.size()) + ")");
+  }
+  for (const auto& [k, v] : headers) {
+    if (k.size() > kMaxString || v.size() > kMaxString) {
+      return absl::InvalidArgumentError("header " + k.substr(0, 64) + " longer than 65535 bytes");
+    }
+  }
+  return absl::OkStatus();
+}
+
 void putHeaders(std::string& out, const Headers& headers) {
-  size_t n = headers.size() > kMaxHeaders ? kMaxHeaders : headers.size();
-  putU16(out, static_cast<uint16_t>(n));
-  for (size_t i = 0; i < n; ++i) {
-    putString(out, headers[i].first);
-    putString(out, headers[i].second);
+  putU16(out, static_cast<uint16_t>(headers.size()));
+  for (const auto& [k, v] : headers) {
+    putString(out, k);
+    putString(out, v);
   }
 }
 
@@ -223,6 +248,8 @@ absl::StatusOr<FrameView> decodeFrame(std::string_view bytes, size_t max_frame) 
   uint8_t allowed = 0;
   switch (f.type) {
     case FrameType::kOpen:
+      allowed = kFlagEnd | kFlagInternal;
+      break;
     case FrameType::kResponse:
     case FrameType::kData:
       allowed = kFlagEnd;
@@ -265,7 +292,10 @@ std::string encodeFrame(FrameType type, uint8_t flags, uint32_t stream, std::str
   return out;
 }
 
-std::string encodeRequestHead(const RequestHead& head) {
+absl::StatusOr<std::string> encodeRequestHead(const RequestHead& head) {
+  if (auto s = checkFits("method", head.method); !s.ok()) return s;
+  if (auto s = checkFits("request target", head.target); !s.ok()) return s;
+  if (auto s = checkHeadersFit(head.headers); !s.ok()) return s;
   std::string out;
   putString(out, head.method);
   putString(out, head.target);
@@ -292,7 +322,12 @@ absl::StatusOr<RequestHead> decodeRequestHead(std::string_view payload) {
   return head;
 }
 
-std::string encodeResponseHead(const ResponseHead& head) {
+absl::StatusOr<std::string> encodeResponseHead(const ResponseHead& head) {
+  if (head.status < 100 || head.status > 599) {
+    return absl::InvalidArgumentError("invalid status code " + std::to_string(head.status));
+  }
+  if (auto s = checkFits("reason", head.reason); !s.ok()) return s;
+  if (auto s = checkHeadersFit(head.headers); !s.ok()) return s;
   std::string out;
   putU16(out, static_cast<uint16_t>(head.status));
   putString(out, head.reason);
@@ -334,7 +369,7 @@ absl::StatusOr<uint32_t> decodeWindow(std::string_view payload) {
 std::string encodeReset(const ResetInfo& info) {
   std::string out;
   putU32(out, static_cast<uint32_t>(info.code));
-  putString(out, info.reason);
+  putReason(out, info.reason);
   return out;
 }
 
@@ -353,7 +388,7 @@ absl::StatusOr<ResetInfo> decodeReset(std::string_view payload) {
 std::string encodeGoAway(const GoAwayInfo& info) {
   std::string out;
   putU32(out, static_cast<uint32_t>(info.code));
-  putString(out, info.reason);
+  putReason(out, info.reason);
   return out;
 }
 

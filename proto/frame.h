@@ -39,6 +39,13 @@ enum class FrameType : uint8_t {
 /// Flag bits.
 inline constexpr uint8_t kFlagEnd = 0x01;   // OPEN/RESPONSE/DATA: sender's half of the stream ends
 inline constexpr uint8_t kFlagMore = 0x02;  // CONTROL: message continues in the next frame
+/// OPEN: the hub's own request (cache list/watch), run by the agent under its own identity.
+/// Sent only to agents that offered kCapabilityInternalOpen (see PROTOCOL.md, "Identity").
+inline constexpr uint8_t kFlagInternal = 0x04;
+
+/// HELLO/WELCOME capability: the hub marks its own requests with kFlagInternal and every other
+/// OPEN carries Impersonate-User, so an agent may refuse an unmarked request without one.
+inline constexpr std::string_view kCapabilityInternalOpen = "internal-open.v1";
 
 enum class ResetCode : uint32_t {
   kCancel = 0,
@@ -93,6 +100,8 @@ struct RequestHead {
   std::string method;
   std::string target;
   Headers headers;
+  /// Carried by the OPEN frame's kFlagInternal, not by the payload.
+  bool internal = false;
   bool operator==(const RequestHead&) const = default;
 };
 
@@ -114,9 +123,12 @@ struct GoAwayInfo {
   std::string reason;
 };
 
-std::string encodeRequestHead(const RequestHead& head);
+/// Heads that do not fit the wire format (more than kMaxHeaders headers, a name, value, method,
+/// target or reason over 65,535 bytes) are refused with InvalidArgument, never truncated: a
+/// dropped header could be the one that names the user to the edge.
+absl::StatusOr<std::string> encodeRequestHead(const RequestHead& head);
 absl::StatusOr<RequestHead> decodeRequestHead(std::string_view payload);
-std::string encodeResponseHead(const ResponseHead& head);
+absl::StatusOr<std::string> encodeResponseHead(const ResponseHead& head);
 absl::StatusOr<ResponseHead> decodeResponseHead(std::string_view payload);
 std::string encodeWindow(uint32_t increment);
 absl::StatusOr<uint32_t> decodeWindow(std::string_view payload);

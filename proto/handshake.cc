@@ -36,7 +36,31 @@ absl::Status getString(const nlohmann::json& j, const char* key, std::string* ou
   return absl::OkStatus();
 }
 
+/// An optional array of at most 64 short strings.
+absl::Status getCapabilities(const nlohmann::json& j, std::string_view what,
+                             std::vector<std::string>* out) {
+  auto it = j.find("capabilities");
+  if (it == j.end()) return absl::OkStatus();
+  auto bad = [&] {
+    return absl::InvalidArgumentError(std::string(what) +
+                                      " capabilities must be an array of strings");
+  };
+  if (!it->is_array() || it->size() > 64) return bad();
+  for (const auto& c : *it) {
+    if (!c.is_string() || c.get<std::string>().size() > 64) return bad();
+    out->push_back(c.get<std::string>());
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+bool hasCapability(const std::vector<std::string>& capabilities, std::string_view name) {
+  for (const auto& c : capabilities) {
+    if (c == name) return true;
+  }
+  return false;
+}
 
 std::string encodeHello(const Hello& hello) {
   nlohmann::json j = {{"protocol", hello.protocol},
@@ -57,17 +81,7 @@ absl::StatusOr<Hello> decodeHello(std::string_view payload) {
   if (!k8s::isDnsLabel(h.cluster)) {
     return absl::InvalidArgumentError("HELLO cluster is not a DNS label");
   }
-  if (auto it = j->find("capabilities"); it != j->end()) {
-    if (!it->is_array() || it->size() > 64) {
-      return absl::InvalidArgumentError("HELLO capabilities must be an array of strings");
-    }
-    for (const auto& c : *it) {
-      if (!c.is_string() || c.get<std::string>().size() > 64) {
-        return absl::InvalidArgumentError("HELLO capabilities must be an array of strings");
-      }
-      h.capabilities.push_back(c.get<std::string>());
-    }
-  }
+  if (auto c = getCapabilities(*j, "HELLO", &h.capabilities); !c.ok()) return c;
   return h;
 }
 
@@ -79,6 +93,8 @@ std::string encodeWelcome(const Welcome& w) {
                       {"connectionWindow", w.connection_window},
                       {"pingIntervalMs", w.ping_interval_ms},
                       {"maxStreams", w.max_streams}};
+  // Absent rather than empty, so a WELCOME without extras is byte for byte protocol 1's.
+  if (!w.capabilities.empty()) j["capabilities"] = w.capabilities;
   return j.dump();
 }
 
@@ -104,6 +120,7 @@ absl::StatusOr<Welcome> decodeWelcome(std::string_view payload) {
   if (w.ping_interval_ms < 100 || w.max_streams == 0) {
     return absl::InvalidArgumentError("WELCOME pingIntervalMs or maxStreams out of range");
   }
+  if (auto c = getCapabilities(*j, "WELCOME", &w.capabilities); !c.ok()) return c;
   return w;
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -25,7 +26,12 @@ struct Welcome {
   uint32_t connection_window = 0;
   uint32_t ping_interval_ms = 0;
   uint32_t max_streams = 0;
+  /// What the hub does beyond protocol 1's core; only ones the agent offered in HELLO.
+  std::vector<std::string> capabilities;
 };
+
+/// True when `capabilities` lists `name`.
+bool hasCapability(const std::vector<std::string>& capabilities, std::string_view name);
 
 std::string encodeHello(const Hello& hello);
 absl::StatusOr<Hello> decodeHello(std::string_view payload);

@@ -62,9 +62,11 @@ void onControl(std::weak_ptr<tunnel::Mux> weak_mux, std::shared_ptr<UpstreamClie
 }
 
 void onOpen(std::shared_ptr<UpstreamClient> upstream, asio::any_io_executor ex,
-            std::shared_ptr<tunnel::Stream> stream, proto::RequestHead head) {
-  asio::co_spawn(ex, UpstreamClient::forward(upstream, std::move(stream), std::move(head)),
-                 asio::detached);
+            std::shared_ptr<tunnel::Stream> stream, proto::RequestHead head,
+            bool hub_marks_internal) {
+  asio::co_spawn(
+      ex, UpstreamClient::forward(upstream, std::move(stream), std::move(head), hub_marks_internal),
+      asio::detached);
 }
 
 /// One connection's life: handshake then serve. Returns why it ended.
@@ -72,7 +74,10 @@ asio::awaitable<std::string> session(const TunnelClientOptions& o,
                                      std::shared_ptr<UpstreamClient> upstream,
                                      std::shared_ptr<AgentState> state,
                                      std::unique_ptr<tunnel::Transport> transport) {
-  proto::Hello hello{proto::kProtocolVersion, o.cluster, o.agent_version, {"stream.v1"}};
+  proto::Hello hello{proto::kProtocolVersion,
+                     o.cluster,
+                     o.agent_version,
+                     {"stream.v1", std::string(proto::kCapabilityInternalOpen)}};
   std::string hello_frame = proto::encodeFrame(FrameType::kHello, 0, 0, proto::encodeHello(hello));
   auto ec = co_await transport->write(hello_frame);
   if (ec) co_return "sending HELLO failed: " + ec.message();
@@ -103,9 +108,19 @@ asio::awaitable<std::string> session(const TunnelClientOptions& o,
   mo.name = o.cluster;
   auto mux = std::make_shared<tunnel::Mux>(std::move(transport), mo);
   auto ex = mux->executor();
-  mux->setOpenHandler([upstream, ex](std::shared_ptr<tunnel::Stream> s, proto::RequestHead h) {
-    onOpen(upstream, ex, std::move(s), std::move(h));
-  });
+  // A hub that marks its own requests lets the agent refuse any other that names no user.
+  bool hub_marks_internal =
+      proto::hasCapability(welcome->capabilities, proto::kCapabilityInternalOpen);
+  if (!hub_marks_internal) {
+    log::warn(
+        "the hub does not mark its own requests: requests without impersonation are not "
+        "refused (upgrade the hub)",
+        {{"hub_id", welcome->hub_id}});
+  }
+  mux->setOpenHandler(
+      [upstream, ex, hub_marks_internal](std::shared_ptr<tunnel::Stream> s, proto::RequestHead h) {
+        onOpen(upstream, ex, std::move(s), std::move(h), hub_marks_internal);
+      });
   mux->setControlHandler([weak = std::weak_ptr<tunnel::Mux>(mux), upstream, state](std::string m) {
     onControl(weak, upstream, state, std::move(m));
   });

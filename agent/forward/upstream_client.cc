@@ -14,6 +14,7 @@
 #include <deque>
 #include <optional>
 
+#include "agent/forward/admission.h"
 #include "common/k8s/status_body.h"
 #include "common/log/log.h"
 #include "common/net/http_headers.h"
@@ -413,8 +414,17 @@ const KubeTarget& UpstreamClient::target() const { return impl_->target; }
 
 asio::awaitable<void> UpstreamClient::forward(std::shared_ptr<UpstreamClient> self,
                                               std::shared_ptr<tunnel::Stream> stream,
-                                              proto::RequestHead head) {
+                                              proto::RequestHead head, bool hub_marks_internal) {
   Impl* impl = self->impl_.get();
+  if (auto admitted = admitForwardedRequest(head, hub_marks_internal); !admitted.ok()) {
+    log::warn("refused a forwarded request",
+              {{"method", head.method},
+               {"path", head.target.substr(0, head.target.find('?'))},
+               {"reason", admitted.message()}});
+    if (impl->options.metrics) impl->options.metrics->upstreamRequest(403, 0);
+    co_await respondError(stream, 403, std::string(admitted.message()));
+    co_return;
+  }
   if (impl->options.metrics) impl->options.metrics->streamOpened();
   co_await (forwardInner(self, impl, stream, std::move(head)) || stream->waitReset());
   if (!stream->isReset()) stream->reset(proto::ResetCode::kCancel, "exchange finished");

@@ -42,10 +42,11 @@ class UpstreamClient {
   ~UpstreamClient();
 
   /// Executes the stream's request against the API server and streams the answer back until
-  /// done or until the hub resets the stream.
+  /// done or until the hub resets the stream. A request admitForwardedRequest refuses is
+  /// answered 403 without reaching the API server.
   static boost::asio::awaitable<void> forward(std::shared_ptr<UpstreamClient> self,
                                               std::shared_ptr<tunnel::Stream> stream,
-                                              proto::RequestHead head);
+                                              proto::RequestHead head, bool hub_marks_internal);
 
   /// GET with the whole body (bounded to 32 MiB).
   static boost::asio::awaitable<absl::StatusOr<SimpleResponse>> get(

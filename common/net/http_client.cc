@@ -9,6 +9,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <optional>
 
 #include "common/net/address.h"
 
@@ -23,6 +24,9 @@ struct HttpClient::Impl {
   Url url;
   HttpClientOptions options;
   std::shared_ptr<asio::ssl::context> tls;
+  /// One for the client's life: each io_context holds an eventfd, and making one per request
+  /// (every 250 ms in the hub's metaserver sync) fails with EMFILE when descriptors run out.
+  std::optional<asio::io_context> io;
 };
 
 HttpClient::HttpClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -86,8 +90,24 @@ absl::StatusOr<HttpClientResponse> HttpClient::request(const std::string& method
                                                        const std::string& target,
                                                        const std::string& body,
                                                        const HeaderList& headers) {
+  // Asio reports a failure to get a resource (a descriptor for the event loop or the socket) by
+  // throwing; here it is an unavailable server like any other, never the end of the process.
+  try {
+    return exchangeOnce(method, target, body, headers);
+  } catch (const std::exception& e) {
+    impl_->io.reset();  // rebuilt on the next call, in case its state is what failed
+    return absl::UnavailableError(std::string("cannot send the request: ") + e.what());
+  }
+}
+
+absl::StatusOr<HttpClientResponse> HttpClient::exchangeOnce(const std::string& method,
+                                                            const std::string& target,
+                                                            const std::string& body,
+                                                            const HeaderList& headers) {
   const Url& u = impl_->url;
-  asio::io_context io;
+  if (!impl_->io) impl_->io.emplace(1);
+  asio::io_context& io = *impl_->io;
+  io.restart();
   tcp::resolver resolver(io);
   beast::error_code ec;
   auto endpoints = resolver.resolve(u.host, std::to_string(u.port), ec);

@@ -44,6 +44,10 @@ class HttpClient {
  private:
   struct Impl;
   explicit HttpClient(std::unique_ptr<Impl> impl);
+  absl::StatusOr<HttpClientResponse> exchangeOnce(const std::string& method,
+                                                  const std::string& target,
+                                                  const std::string& body,
+                                                  const HeaderList& headers);
   std::unique_ptr<Impl> impl_;
 };
 

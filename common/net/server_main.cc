@@ -1,6 +1,7 @@
 #include "common/net/server_main.h"
 
 #include <sched.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <boost/asio/executor_work_guard.hpp>
@@ -55,13 +56,26 @@ std::shared_ptr<SignalHandler> watchSignals(boost::asio::io_context& io,
   return handler_ptr;
 }
 
+/// io.run(), resumed after a handler throws: a resource error in one connection's handler
+/// (descriptors, memory) must not end the process and every other connection with it.
+void runResilient(boost::asio::io_context& io) {
+  for (;;) {
+    try {
+      io.run();
+      return;
+    } catch (const std::exception& e) {
+      log::error("an event handler failed; the event loop goes on", {{"error", e.what()}});
+    }
+  }
+}
+
 }  // namespace
 
 void runIoContext(boost::asio::io_context& io, int threads, std::function<void()> on_signal) {
   auto handler = watchSignals(io, std::move(on_signal), [&io] { io.stop(); });
   std::vector<std::thread> pool;
-  for (int i = 1; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
-  io.run();
+  for (int i = 1; i < threads; ++i) pool.emplace_back([&io] { runResilient(io); });
+  runResilient(io);
   for (auto& t : pool) t.join();
   *handler = nullptr;  // breaks the handler's self-reference
 }
@@ -118,6 +132,17 @@ std::optional<double> cgroupCpuLimit() {
 }
 
 }  // namespace
+
+uint64_t raiseDescriptorLimit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return 0;
+  if (lim.rlim_cur < lim.rlim_max) {
+    rlimit raised = lim;
+    raised.rlim_cur = lim.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  }
+  return lim.rlim_cur == RLIM_INFINITY ? UINT64_MAX : static_cast<uint64_t>(lim.rlim_cur);
+}
 
 int usableCpus() {
   int cpus = static_cast<int>(std::thread::hardware_concurrency());
@@ -192,9 +217,9 @@ void IoPool::run(std::function<void()> on_signal) {
   if (on_signal) handler = watchSignals(main(), std::move(on_signal), [this] { stop(); });
   std::vector<std::thread> threads;
   for (size_t i = 1; i < contexts_.size(); ++i) {
-    threads.emplace_back([c = contexts_[i].get()] { c->run(); });
+    threads.emplace_back([c = contexts_[i].get()] { runResilient(*c); });
   }
-  main().run();
+  runResilient(main());
   stop();  // the main context can also end by running out of work
   for (auto& t : threads) t.join();
   guards_->guards.clear();

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -29,6 +30,11 @@ void runIoContext(boost::asio::io_context& io, int threads, std::function<void()
 /// allows less, rounded up; at least 1. The default for I/O thread counts: a thread more than
 /// there are CPUs waits out another's time slice, and every connection on it waits too.
 int usableCpus();
+
+/// Raises the soft limit on open descriptors to the hard limit (servers hold one per
+/// connection; the usual soft default of 1024 is far below what a hub needs) and returns the
+/// limit now in force.
+uint64_t raiseDescriptorLimit();
 
 /// cgroup v2's cpu.max ("QUOTA PERIOD" in microseconds, QUOTA "max" when unlimited) as CPUs;
 /// nullopt when unlimited or unreadable.

@@ -243,6 +243,7 @@ absl::Status Mux::dispatch(const proto::FrameView& f) {
       last_peer_stream_ = f.stream;
       auto head = proto::decodeRequestHead(f.payload);
       if (!head.ok()) return head.status();
+      head->internal = (f.flags & proto::kFlagInternal) != 0;
       bool end = (f.flags & proto::kFlagEnd) != 0;
       std::shared_ptr<Stream> stream;
       {
@@ -317,6 +318,15 @@ absl::Status Mux::dispatch(const proto::FrameView& f) {
 }
 
 absl::StatusOr<std::shared_ptr<Stream>> Mux::openStream(const proto::RequestHead& head, bool end) {
+  auto payload = proto::encodeRequestHead(head);
+  if (!payload.ok()) return payload.status();
+  if (payload->size() + proto::kHeaderSize > options_.max_frame) {
+    return absl::InvalidArgumentError("request head of " + std::to_string(payload->size()) +
+                                      " bytes does not fit a tunnel frame (" +
+                                      std::to_string(options_.max_frame) + " bytes)");
+  }
+  uint8_t flags = end ? proto::kFlagEnd : 0;
+  if (head.internal && options_.mark_internal) flags |= proto::kFlagInternal;
   std::lock_guard lock(mu_);
   if (closed_ || going_away_) return absl::UnavailableError("tunnel is closing");
   if (streams_.size() >= options_.max_streams) {
@@ -328,8 +338,7 @@ absl::StatusOr<std::shared_ptr<Stream>> Mux::openStream(const proto::RequestHead
   stream->local_ended_ = end;
   streams_.emplace(id, stream);
   stats_.streams_opened.fetch_add(1, std::memory_order_relaxed);
-  enqueueControlLocked(proto::encodeFrame(FrameType::kOpen, end ? proto::kFlagEnd : 0, id,
-                                          proto::encodeRequestHead(head)));
+  enqueueControlLocked(proto::encodeFrame(FrameType::kOpen, flags, id, *payload));
   return stream;
 }
 

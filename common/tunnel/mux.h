@@ -37,6 +37,10 @@ struct MuxOptions {
   /// The tunnel is declared dead when nothing arrives for this long.
   std::chrono::milliseconds idle_timeout{45000};
   uint32_t max_streams = 1024;
+  /// Hub side: the agent offered proto::kCapabilityInternalOpen, so OPENs of the hub's own
+  /// requests (RequestHead::internal) carry kFlagInternal. Without it the flag is never sent
+  /// (an older agent would take it for a protocol error).
+  bool mark_internal = false;
   /// For log lines: the cluster this tunnel serves.
   std::string name;
 };
@@ -67,6 +71,8 @@ class Mux : public std::enable_shared_from_this<Mux> {
   boost::asio::awaitable<std::string> run();
 
   /// Hub side: opens a stream carrying `head`. `end` when the request has no body.
+  /// InvalidArgument when the head does not fit one OPEN frame (too many or too long headers;
+  /// nothing is truncated), ResourceExhausted over max_streams, Unavailable when closing.
   absl::StatusOr<std::shared_ptr<Stream>> openStream(const proto::RequestHead& head, bool end);
   /// Sends a control message (any size up to kMaxControlMessage; split into frames).
   void sendControl(std::string_view message);

@@ -57,11 +57,21 @@ asio::awaitable<absl::StatusOr<proto::ResponseHead>> Stream::responseHead() {
 }
 
 void Stream::sendResponseHead(const proto::ResponseHead& head, bool end) {
+  auto payload = proto::encodeResponseHead(head);
+  if (payload.ok() && payload->size() + proto::kHeaderSize > mux_->options_.max_frame) {
+    payload = absl::InvalidArgumentError("response head does not fit a tunnel frame");
+  }
+  if (!payload.ok()) {
+    // Never a truncated head: the exchange fails visibly instead.
+    reset(proto::ResetCode::kUpstreamUnavailable,
+          "the API server's response head cannot cross the tunnel: " +
+              std::string(payload.status().message()));
+    return;
+  }
   std::lock_guard lock(mux_->mu_);
   if (reset_ || local_ended_) return;
-  mux_->enqueueControlLocked(proto::encodeFrame(proto::FrameType::kResponse,
-                                                end ? proto::kFlagEnd : 0, id_,
-                                                proto::encodeResponseHead(head)));
+  mux_->enqueueControlLocked(
+      proto::encodeFrame(proto::FrameType::kResponse, end ? proto::kFlagEnd : 0, id_, *payload));
   if (end) {
     local_ended_ = true;
     if (doneLocked()) mux_->removeStreamLocked(id_);

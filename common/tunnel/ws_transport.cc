@@ -244,6 +244,7 @@ struct TunnelListener::Impl : std::enable_shared_from_this<TunnelListener::Impl>
 };
 
 asio::awaitable<void> TunnelListener::Impl::acceptLoop(std::shared_ptr<Impl> self) {
+  auto next_log = std::chrono::steady_clock::time_point{};
   for (;;) {
     for (auto waited = std::chrono::milliseconds(0);
          self->handshaking.load() >= kMaxHandshakes && waited < kMaxSlotWait && !self->stopped;
@@ -255,8 +256,13 @@ asio::awaitable<void> TunnelListener::Impl::acceptLoop(std::shared_ptr<Impl> sel
         co_await self->acceptor.async_accept(asio::make_strand(self->pool.nextTunnel()), kUseTuple);
     if (self->stopped) co_return;
     if (ec) {
-      log::warn("tunnel accept failed", {{"error", ec.message()}});
-      if (ec == asio::error::no_descriptors) {
+      // At most one line per 10 s: while descriptors are exhausted this fails ten times a second.
+      if (auto now = std::chrono::steady_clock::now(); now >= next_log) {
+        log::warn("tunnel accept failed; established tunnels are still served",
+                  {{"error", ec.message()}});
+        next_log = now + std::chrono::seconds(10);
+      }
+      if (ec == asio::error::no_descriptors || ec.value() == ENFILE) {
         // Out of file descriptors: pause instead of spinning.
         asio::steady_timer t(self->acceptor.get_executor(), std::chrono::milliseconds(100));
         co_await t.async_wait(kUseTuple);

@@ -8,6 +8,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -21,7 +22,10 @@
 #include "common/net/http_headers.h"
 #include "common/net/listener.h"
 #include "hub/api/client_connection.h"
+#include "hub/api/connection_limiter.h"
+#include "hub/api/stream_quota.h"
 #include "hub/auth/access_review.h"
+#include "proto/frame.h"
 
 namespace kubehub::hub {
 
@@ -40,6 +44,9 @@ namespace {
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 constexpr size_t kChunk = 32 * 1024;
+/// How long the edge's side of an upgraded stream may go on after the client closed its
+/// connection.
+constexpr std::chrono::seconds kUpgradeHalfCloseGrace{5};
 
 std::string endpointString(const tcp::endpoint& ep) {
   return ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -61,6 +68,8 @@ struct RequestShape {
   bool long_lived = false;
   std::string cluster;
   Outcome* outcome = nullptr;
+  /// While the request body is still being uploaded: false until it is all sent.
+  const bool* upload_done = nullptr;
 };
 
 bool isLongLived(const k8s::ClusterTarget& t) {
@@ -88,22 +97,38 @@ asio::awaitable<bool> writeAll(SslStream* s, std::chrono::milliseconds timeout,
   co_return !ec;
 }
 
-/// A complete response with a Kubernetes Status body.
+/// Reads whatever the client sends next, without a deadline: for the reads that only watch for
+/// the client leaving, or carry an upgraded stream's bytes. beast's tcp_stream keeps one expiry
+/// per direction and a read arms its timer from the expiry in force when it starts; writeAll
+/// sets that expiry for both directions while no read is pending, so a read started during a
+/// write would inherit the write's deadline and cut every stream after write_timeout (60 s).
+/// Clearing it first touches only the idle read direction, never a pending write's deadline.
+asio::awaitable<std::tuple<boost::system::error_code, size_t>> readSomeNoDeadline(
+    SslStream* s, asio::mutable_buffer into) {
+  beast::get_lowest_layer(*s).expires_never();
+  co_return co_await s->async_read_some(into, kUseTuple);
+}
+
+/// A complete response with a Kubernetes Status body. `retry_after` > 0 adds Retry-After,
+/// which client-go honours by retrying after that many seconds.
 asio::awaitable<bool> writeStatus(SslStream* s, std::chrono::milliseconds timeout, int code,
-                                  std::string_view message, bool keep_alive) {
+                                  std::string_view message, bool keep_alive, int retry_after = 0) {
   std::string body = k8s::statusBody(code, message);
-  std::string head = "HTTP/1.1 " + std::to_string(code) + " " +
-                     std::string(http::obsolete_reason(static_cast<http::status>(code))) +
-                     "\r\nContent-Type: application/json\r\nCache-Control: no-cache, private\r\n"
-                     "Content-Length: " +
-                     std::to_string(body.size()) + "\r\n" +
-                     (keep_alive ? "" : "Connection: close\r\n") + "\r\n";
+  std::string head =
+      "HTTP/1.1 " + std::to_string(code) + " " +
+      std::string(http::obsolete_reason(static_cast<http::status>(code))) +
+      "\r\nContent-Type: application/json\r\nCache-Control: no-cache, private\r\n"
+      "Content-Length: " +
+      std::to_string(body.size()) + "\r\n" +
+      (retry_after > 0 ? "Retry-After: " + std::to_string(retry_after) + "\r\n" : std::string()) +
+      (keep_alive ? "" : "Connection: close\r\n") + "\r\n";
   co_return co_await writeAll(s, timeout, asio::buffer(head), asio::buffer(body));
 }
 
+/// Streams the request body to the edge; sets *done once all of it is sent.
 asio::awaitable<bool> uploadBody(SslStream* s, beast::flat_buffer* buf, Parser* parser,
                                  std::shared_ptr<tunnel::Stream> stream,
-                                 std::chrono::milliseconds timeout) {
+                                 std::chrono::milliseconds timeout, bool* done) {
   std::vector<char> chunk(kChunk);
   while (!parser->is_done()) {
     parser->get().body().data = chunk.data();
@@ -124,6 +149,7 @@ asio::awaitable<bool> uploadBody(SslStream* s, beast::flat_buffer* buf, Parser* 
     }
   }
   stream->finish();
+  *done = true;
   co_return true;
 }
 
@@ -175,7 +201,7 @@ asio::awaitable<bool> pumpBody(SslStream* s, std::shared_ptr<tunnel::Stream> str
 asio::awaitable<void> monitorClient(SslStream* s, std::shared_ptr<tunnel::Stream> stream) {
   std::vector<char> scratch(1024);
   for (;;) {
-    auto [ec, n] = co_await s->async_read_some(asio::buffer(scratch), kUseTuple);
+    auto [ec, n] = co_await readSomeNoDeadline(s, asio::buffer(scratch));
     if (ec) {
       stream->reset(proto::ResetCode::kCancel, "client went away");
       co_return;
@@ -194,7 +220,7 @@ class TlsClient final : public ClientConnection {
   asio::awaitable<void> waitClosed() override {
     std::vector<char> scratch(1024);
     for (;;) {
-      auto [ec, n] = co_await s_->async_read_some(asio::buffer(scratch), kUseTuple);
+      auto [ec, n] = co_await readSomeNoDeadline(s_, asio::buffer(scratch));
       if (ec) co_return;
     }
   }
@@ -225,14 +251,21 @@ asio::awaitable<void> clientToTunnel(SslStream* s, beast::flat_buffer* buf,
   }
   std::vector<char> chunk(kChunk);
   for (;;) {
-    auto [ec, n] = co_await s->async_read_some(asio::buffer(chunk), kUseTuple);
+    auto [ec, n] = co_await readSomeNoDeadline(s, asio::buffer(chunk));
     if (n > 0) {
       absl::Status st = co_await stream->write(std::string_view(chunk.data(), n));
       if (!st.ok()) break;
     }
     if (ec) {
       if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
+        // Upgraded protocols (WebSocket, SPDY) end in-band; a client that closes its connection
+        // is gone. What it sent still reaches the edge (END after the data), but the edge's
+        // side is not waited for beyond a grace: an exec whose process never ends would
+        // otherwise hold the stream, and the user's share of the tunnel, forever.
         stream->finish();
+        asio::steady_timer grace(co_await asio::this_coro::executor, kUpgradeHalfCloseGrace);
+        co_await (grace.async_wait(kUseTuple) || stream->waitReset());
+        stream->reset(proto::ResetCode::kCancel, "the client closed the upgraded connection");
       } else {
         stream->reset(proto::ResetCode::kCancel, "client connection: " + ec.message());
       }
@@ -244,12 +277,14 @@ asio::awaitable<void> clientToTunnel(SslStream* s, beast::flat_buffer* buf,
 asio::awaitable<void> tunnelToClient(SslStream* s, std::shared_ptr<tunnel::Stream> stream,
                                      std::chrono::milliseconds timeout, uint64_t* bytes) {
   co_await pumpBody(s, stream, false, false, timeout, bytes);
+  // Either side ending ends the exchange (as Go's reverse proxies do for upgrades).
+  stream->reset(proto::ResetCode::kCancel, "the edge ended the upgraded connection");
   closeSocket(s);
 }
 
 asio::awaitable<bool> proxyResponse(std::shared_ptr<UserServer::Impl> self, SslStream* s,
                                     beast::flat_buffer* buf, std::shared_ptr<tunnel::Stream> stream,
-                                    RequestShape shape, bool body_done_initially);
+                                    RequestShape shape);
 
 }  // namespace
 
@@ -266,10 +301,19 @@ struct UserServer::Impl : std::enable_shared_from_this<UserServer::Impl> {
         cache(std::move(deps.cache)),
         audit(std::move(deps.audit)),
         tenant_limiter(std::move(deps.tenant_limiter)),
+        limiter(std::make_shared<ConnectionLimiter>(options_in.max_connections,
+                                                    options_in.max_connections_per_client)),
+        stream_quota(std::make_shared<StreamQuota>(options_in.stream_quota)),
         acceptor(asio::make_strand(pool_in.main())) {}
 
   static asio::awaitable<void> acceptLoop(std::shared_ptr<Impl> self);
-  static asio::awaitable<void> session(std::shared_ptr<Impl> self, tcp::socket socket);
+  static asio::awaitable<void> session(std::shared_ptr<Impl> self, tcp::socket socket,
+                                       ConnectionLimiter::Slot slot);
+  /// Starts a session for an accepted connection, or closes it when a limit is reached.
+  /// On the acceptor's strand.
+  void admit(tcp::socket socket);
+  /// Pauses the accept loop after a failed accept; longer while descriptors stay exhausted.
+  asio::awaitable<void> acceptFailed(boost::system::error_code ec);
   static asio::awaitable<bool> handle(std::shared_ptr<Impl> self, SslStream* s,
                                       beast::flat_buffer* buf, Parser* parser, std::string peer);
 
@@ -283,15 +327,21 @@ struct UserServer::Impl : std::enable_shared_from_this<UserServer::Impl> {
   std::shared_ptr<cache::CacheRegistry> cache;
   std::shared_ptr<AuditLog> audit;
   std::shared_ptr<RateLimiter> tenant_limiter;
+  std::shared_ptr<ConnectionLimiter> limiter;
+  std::shared_ptr<StreamQuota> stream_quota;
   tcp::acceptor acceptor;
   bool stopped = false;
+  // Acceptor strand only.
+  std::chrono::milliseconds accept_backoff{0};
+  std::chrono::steady_clock::time_point next_refusal_log{};
+  uint64_t refused_since_log = 0;
 };
 
 namespace {
 
 asio::awaitable<bool> proxyResponse(std::shared_ptr<UserServer::Impl> self, SslStream* s,
                                     beast::flat_buffer* buf, std::shared_ptr<tunnel::Stream> stream,
-                                    RequestShape shape, bool body_done_initially) {
+                                    RequestShape shape) {
   const auto& o = self->options;
   asio::steady_timer timer(s->get_executor());
   timer.expires_after(o.response_timeout);
@@ -320,7 +370,10 @@ asio::awaitable<bool> proxyResponse(std::shared_ptr<UserServer::Impl> self, SslS
   bool has_length = net::findHeader(headers, "Content-Length").has_value();
   bool no_body = shape.is_head || status == 204 || status == 304 || (status >= 100 && status < 200);
   bool chunked = !has_length && !no_body;
-  bool close_after = !shape.keep_alive || shape.long_lived || !body_done_initially;
+  // An answer that comes before the request body is complete (413 for a huge upload) ends the
+  // connection: what the client still sends is not a request.
+  bool upload_unfinished = shape.upload_done != nullptr && !*shape.upload_done;
+  bool close_after = !shape.keep_alive || shape.long_lived || upload_unfinished;
 
   std::string text =
       "HTTP/1.1 " + std::to_string(status) + " " +
@@ -353,6 +406,23 @@ asio::awaitable<bool> proxyResponse(std::shared_ptr<UserServer::Impl> self, SslS
   }
   bool ok = co_await pumpBody(s, stream, chunked, false, o.write_timeout, &shape.outcome->bytes);
   co_return ok && !close_after;
+}
+
+/// proxyResponse while the request body is still uploading. A response that is complete before
+/// the body (the edge refused it early) ends the exchange: the upload stops at once instead of
+/// reading a body the client may never send until the idle timeout.
+asio::awaitable<bool> respondDuringUpload(std::shared_ptr<UserServer::Impl> self, SslStream* s,
+                                          beast::flat_buffer* buf,
+                                          std::shared_ptr<tunnel::Stream> stream,
+                                          RequestShape shape) {
+  const bool* upload_done = shape.upload_done;
+  bool ok = co_await proxyResponse(self, s, buf, stream, shape);
+  if (!*upload_done) {
+    stream->reset(proto::ResetCode::kCancel, "answered before the request body was complete");
+    closeSocket(s);
+    co_return false;
+  }
+  co_return ok;
 }
 
 }  // namespace
@@ -496,14 +566,16 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
     if (self->metrics) self->metrics->denial(who->tenant, "rate_limit");
     std::string message_4 = "too many requests from tenant \"" + who->tenant + "\"; retry in " +
                             std::to_string(retry_after) + "s";
-    co_await writeStatus(s, o.write_timeout, 429, message_4, keep);
+    co_await writeStatus(s, o.write_timeout, 429, message_4, keep, retry_after);
     co_return keep;
   }
 
   // May they.
   std::optional<std::vector<std::string>> namespaces;
+  // Only the collection itself is a review; any other path under it goes through the grants.
   bool access_review = info.is_resource_request && info.api_group == "authorization.k8s.io" &&
-                       info.resource == "selfsubjectaccessreviews" && info.verb == "create";
+                       info.resource == "selfsubjectaccessreviews" && info.verb == "create" &&
+                       info.name.empty() && info.subresource.empty();
   if (self->metaserver && !who->break_glass && !access_review) {
     AccessQuery q{route->cluster,   info.verb,       info.api_group, info.resource,
                   info.subresource, info.namespace_, info.name,      info.is_resource_request,
@@ -537,8 +609,11 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
   // kubectl auth can-i: the hub's grants answer first; what they allow, the edge's RBAC
   // answers for (the review is forwarded under impersonation).
   std::string review_body;
-  if (access_review && body_pending) {
-    if (!co_await readSmallBody(s, buf, parser, o.idle_timeout, 64 * 1024, &review_body)) {
+  // A review without a body is still a review: it is parsed (and refused) here, never
+  // forwarded unchecked.
+  if (access_review) {
+    if (body_pending &&
+        !co_await readSmallBody(s, buf, parser, o.idle_timeout, 64 * 1024, &review_body)) {
       record.outcome.status = 400;
       co_await writeStatus(s, o.write_timeout, 400,
                            "the SelfSubjectAccessReview body is unreadable or too large", false);
@@ -630,14 +705,29 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
   for (const auto& field : req)
     in.emplace_back(std::string(field.name_string()), std::string(field.value()));
   std::vector<std::string> removed;
-  net::HeaderList forwarded = net::forwardableRequestHeaders(in, &removed);
+  net::HeaderList users_headers = net::forwardableRequestHeaders(in, &removed);
   for (const auto& name : removed) {
     if (!net::iequals(name, "Authorization")) {
       log::info("dropped a header the user may not send",
                 {{"user", who->user}, {"header", name}, {"cluster", route->cluster}});
     }
   }
+  // The identity goes first, so nothing the user sends can push it out of the head, and a head
+  // that does not fit is refused whole (never truncated: the edge would run it as the agent).
+  net::HeaderList forwarded;
   addImpersonation(*who, &forwarded);
+  if (forwarded.size() + users_headers.size() > proto::kMaxHeaders) {
+    record.outcome.status = 431;
+    record.entry.reason = "too many request headers";
+    std::string message = "the request has " + std::to_string(users_headers.size()) +
+                          " headers; kubehub forwards at most " +
+                          std::to_string(proto::kMaxHeaders - forwarded.size()) + " (it adds " +
+                          std::to_string(forwarded.size()) + " of its own to name the user)";
+    co_await writeStatus(s, o.write_timeout, 431, message, keep);
+    co_return keep;
+  }
+  forwarded.insert(forwarded.end(), std::make_move_iterator(users_headers.begin()),
+                   std::make_move_iterator(users_headers.end()));
   if (!review_body.empty()) {
     for (auto& [k, v] : forwarded) {
       if (net::iequals(k, "Content-Length")) v = std::to_string(review_body.size());
@@ -648,10 +738,38 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
   // An upgrade has no body but its client keeps sending (raw bytes after the 101), so its
   // stream stays open in the hub-to-agent direction too.
   bool upgrade = net::isUpgrade(in);
+  bool long_lived = isLongLived(*route) || upgrade;
+
+  // A fair share of the tunnel's streams per user and per tenant, below the tunnel's total.
+  StreamQuota::Lease lease;
+  if (self->stream_quota && !who->break_glass) {
+    StreamQuota::Refusal why;
+    auto granted =
+        self->stream_quota->tryAcquire(route->cluster, who->tenant, who->user, long_lived, &why);
+    if (!granted) {
+      record.outcome.status = 429;
+      record.entry.reason = "stream quota " + why.flag;
+      if (self->metrics) self->metrics->denial(who->tenant, "stream_quota");
+      std::string whose =
+          why.scope == "user" ? "user \"" + who->user + "\"" : "tenant \"" + who->tenant + "\"";
+      std::string message = std::string("too many concurrent ") +
+                            (long_lived ? "long-lived streams (watches, followed logs, exec, "
+                                          "attach, port-forward)"
+                                        : "requests") +
+                            " of " + whose + " on cluster \"" + route->cluster + "\": at most " +
+                            std::to_string(why.limit) + " (" + why.flag +
+                            "); close some or retry later";
+      co_await writeStatus(s, o.write_timeout, 429, message, keep, 1);
+      co_return keep;
+    }
+    lease = std::move(*granted);
+  }
   bool has_buffered_body = !review_body.empty();
   auto opened = mux->openStream(head, !body_pending && !upgrade && !has_buffered_body);
   if (!opened.ok()) {
-    int code = absl::IsResourceExhausted(opened.status()) ? 429 : 503;
+    int code = absl::IsResourceExhausted(opened.status()) ? 429
+               : absl::IsInvalidArgument(opened.status()) ? 431
+                                                          : 503;
     record.outcome.status = code;
     std::string message_7 =
         "cluster \"" + route->cluster + "\": " + std::string(opened.status().message());
@@ -667,7 +785,7 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
   RequestShape shape;
   shape.keep_alive = req.keep_alive();
   shape.is_head = req.method() == http::verb::head;
-  shape.long_lived = isLongLived(*route) || upgrade;
+  shape.long_lived = long_lived;
   shape.cluster = route->cluster;
   shape.outcome = &record.outcome;
   if (self->metrics) {
@@ -687,11 +805,14 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
   }
   if (!stream->isReset()) {
     if (body_pending) {
-      auto [uploaded, ok] = co_await (uploadBody(s, buf, parser, stream, o.idle_timeout) &&
-                                      proxyResponse(self, s, buf, stream, shape, true));
+      bool upload_done = false;
+      shape.upload_done = &upload_done;
+      auto [uploaded, ok] =
+          co_await (uploadBody(s, buf, parser, stream, o.idle_timeout, &upload_done) &&
+                    respondDuringUpload(self, s, buf, stream, shape));
       reuse = uploaded && ok;
     } else {
-      reuse = co_await proxyResponse(self, s, buf, stream, shape, true);
+      reuse = co_await proxyResponse(self, s, buf, stream, shape);
     }
   }
   if (!stream->isReset()) stream->reset(proto::ResetCode::kCancel, "exchange finished");
@@ -702,7 +823,38 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
   co_return reuse;
 }
 
-asio::awaitable<void> UserServer::Impl::session(std::shared_ptr<Impl> self, tcp::socket socket) {
+namespace {
+
+/// Counts a connection in the users' connections gauge for as long as it lives.
+class ConnectionGauge {
+ public:
+  explicit ConnectionGauge(HubMetrics* m) : m_(m) {
+    if (m_) m_->userConnectionOpened();
+  }
+  ~ConnectionGauge() {
+    if (m_) m_->userConnectionClosed();
+  }
+  ConnectionGauge(const ConnectionGauge&) = delete;
+  ConnectionGauge& operator=(const ConnectionGauge&) = delete;
+
+ private:
+  HubMetrics* m_;
+};
+
+/// Errors of accept() that mean the process (or system) is out of something, not that one
+/// connection failed: descriptors above all.
+bool outOfResources(const boost::system::error_code& ec) {
+  return ec == asio::error::no_descriptors || ec.value() == ENFILE ||
+         ec == asio::error::no_buffer_space || ec == asio::error::no_memory;
+}
+
+}  // namespace
+
+asio::awaitable<void> UserServer::Impl::session(std::shared_ptr<Impl> self, tcp::socket socket,
+                                                [[maybe_unused]] ConnectionLimiter::Slot slot) {
+  // `slot` is held for the connection's life: its place under the limits is given back when
+  // the coroutine's frame goes, whichever way it ends.
+  ConnectionGauge gauge(self->metrics.get());
   boost::system::error_code ignored;
   std::string peer = endpointString(socket.remote_endpoint(ignored));
   socket.set_option(tcp::no_delay(true), ignored);
@@ -737,24 +889,77 @@ asio::awaitable<void> UserServer::Impl::session(std::shared_ptr<Impl> self, tcp:
   closeSocket(&s);
 }
 
+void UserServer::Impl::admit(tcp::socket socket) {
+  boost::system::error_code ec;
+  auto remote = socket.remote_endpoint(ec);
+  std::string client = ec ? std::string("unknown") : remote.address().to_string();
+  ConnectionLimiter::Refusal why;
+  auto slot = limiter->tryAcquire(client, &why);
+  if (!slot) {
+    bool total = why == ConnectionLimiter::Refusal::kTotal;
+    if (metrics) metrics->userConnectionRefused(total ? "total" : "per_client");
+    ++refused_since_log;
+    auto now = std::chrono::steady_clock::now();
+    if (now >= next_refusal_log) {
+      // Once per 10 s at most: a flood must not become a flood of log lines.
+      log::warn(total ? "users' connection limit reached: closing new connections"
+                      : "a client reached its connection limit: closing its new connections",
+                {{"client", client},
+                 {"open", limiter->open()},
+                 {"limit", total ? limiter->maxTotal() : limiter->maxPerClient()},
+                 {"refused_since_last_report", refused_since_log},
+                 {"flag", total ? "--max-connections" : "--max-connections-per-client"}});
+      refused_since_log = 0;
+      next_refusal_log = now + std::chrono::seconds(10);
+    }
+    socket.close(ec);
+    return;
+  }
+  auto ex = socket.get_executor();
+  asio::co_spawn(ex, session(shared_from_this(), std::move(socket), std::move(*slot)),
+                 asio::detached);
+}
+
+asio::awaitable<void> UserServer::Impl::acceptFailed(boost::system::error_code ec) {
+  if (outOfResources(ec)) {
+    // Keep serving established connections; retry accepting with a growing pause, since
+    // spinning on accept() would not free a descriptor.
+    accept_backoff = std::min<std::chrono::milliseconds>(
+        std::chrono::milliseconds(1000),
+        std::max<std::chrono::milliseconds>(std::chrono::milliseconds(50), accept_backoff * 2));
+    if (metrics) metrics->userConnectionRefused("descriptors");
+    auto now = std::chrono::steady_clock::now();
+    if (now >= next_refusal_log) {
+      log::warn(
+          "out of file descriptors: not accepting users' connections for a moment; "
+          "established connections are still served (raise the descriptor limit or lower "
+          "--max-connections)",
+          {{"error", ec.message()},
+           {"open_connections", limiter->open()},
+           {"pause_ms", accept_backoff.count()}});
+      next_refusal_log = now + std::chrono::seconds(10);
+    }
+  } else {
+    accept_backoff = std::chrono::milliseconds(50);
+    log::warn("accept failed", {{"listener", "users"}, {"error", ec.message()}});
+  }
+  asio::steady_timer t(acceptor.get_executor(), accept_backoff);
+  co_await t.async_wait(kUseTuple);
+}
+
 asio::awaitable<void> UserServer::Impl::acceptLoop(std::shared_ptr<Impl> self) {
   for (;;) {
     auto [ec, socket] = co_await self->acceptor.async_accept(self->pool.next(), kUseTuple);
     if (self->stopped) co_return;
     if (ec) {
-      log::warn("accept failed", {{"listener", "users"}, {"error", ec.message()}});
-      asio::steady_timer t(self->acceptor.get_executor(), std::chrono::milliseconds(50));
-      co_await t.async_wait(kUseTuple);
+      co_await self->acceptFailed(ec);
       continue;
     }
-    auto ex = socket.get_executor();
-    asio::co_spawn(ex, session(self, std::move(socket)), asio::detached);
+    self->accept_backoff = std::chrono::milliseconds(0);
+    self->admit(std::move(socket));
     net::acceptQueued(
         self->acceptor, kAcceptBurst, [&] { return tcp::socket(self->pool.next()); },
-        [&](tcp::socket more) {
-          auto more_ex = more.get_executor();
-          asio::co_spawn(more_ex, session(self, std::move(more)), asio::detached);
-        });
+        [&](tcp::socket more) { self->admit(std::move(more)); });
   }
 }
 

@@ -13,6 +13,7 @@
 #include "common/net/address.h"
 #include "common/net/server_main.h"
 #include "hub/api/cache_serving.h"
+#include "hub/api/stream_quota.h"
 #include "hub/audit/audit_log.h"
 #include "hub/auth/authenticator.h"
 #include "hub/auth/rate_limiter.h"
@@ -31,6 +32,12 @@ struct UserServerOptions {
   /// A single write to a client that does not progress for this long drops the client.
   std::chrono::milliseconds write_timeout{60000};
   size_t max_header_bytes = 64 * 1024;
+  /// Users' connections held at once, in total and per client address (0: no limit). Beyond
+  /// them a new connection is closed at accept; established ones are not affected.
+  size_t max_connections = 10000;
+  size_t max_connections_per_client = 1000;
+  /// Streams one user / one tenant may hold on one cluster's tunnel.
+  StreamQuotaLimits stream_quota;
   CacheServeOptions cache;
 };
 

@@ -141,8 +141,10 @@ AccessDecision decideAccess(const Principal& who, const AuthSnapshot& snap, cons
 
   // Asking who one is and what one may do is everyone's right (system:basic-user in Kubernetes),
   // on any cluster a grant of theirs covers.
+  // The collection only: a name or subresource under it is no review (and no RBAC rule of
+  // system:basic-user covers one), so those go through the grants like any other request.
   bool self_review =
-      q.verb == "create" &&
+      q.verb == "create" && q.name.empty() && q.subresource.empty() &&
       ((q.api_group == "authentication.k8s.io" && q.resource == "selfsubjectreviews") ||
        (q.api_group == "authorization.k8s.io" &&
         (q.resource == "selfsubjectaccessreviews" || q.resource == "selfsubjectrulesreviews")));

@@ -363,6 +363,21 @@ void MetaserverSync::flushRegistryEvents() {
 }
 
 void MetaserverSync::run() {
+  // A resource error (out of descriptors or memory) in one pass must not end the process: the
+  // hub keeps serving with what it knows and the next pass tries again.
+  while (!stopping_) {
+    try {
+      runPasses();
+    } catch (const std::exception& e) {
+      log::error("metaserver sync pass failed; retrying", {{"error", e.what()}});
+      noteResult(false, std::string("internal error: ") + e.what());
+      std::unique_lock lock(wake_mu_);
+      wake_.wait_for(lock, options_.revocation_poll, [this] { return stopping_.load(); });
+    }
+  }
+}
+
+void MetaserverSync::runPasses() {
   using Clock = std::chrono::steady_clock;
   auto next_state = Clock::now();
   auto next_keys = Clock::now();

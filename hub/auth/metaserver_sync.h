@@ -89,6 +89,7 @@ class MetaserverSync {
 
  private:
   void run();
+  void runPasses();
   bool syncKeys();
   bool syncRevocations();
   bool syncGrants();

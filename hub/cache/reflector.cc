@@ -53,6 +53,9 @@ proto::RequestHead getHead(std::string target, const char* accept) {
   head.target = std::move(target);
   head.headers.emplace_back("Accept", accept);
   head.headers.emplace_back("User-Agent", "kubehub-hub-cache");
+  // The cache's own list+watch runs as the agent (no user to impersonate); the flag is what
+  // lets the agent refuse every other request that arrives without impersonation.
+  head.internal = true;
   return head;
 }
 

@@ -148,7 +148,9 @@ HubMetrics::HubMetrics(std::shared_ptr<TunnelRegistry> tunnels)
   denials_total_ =
       &prometheus::BuildCounter()
            .Name("kubehub_hub_denials_total")
-           .Help("Authenticated requests refused, by tenant and reason (grant, ban, rate_limit).")
+           .Help(
+               "Authenticated requests refused, by tenant and reason (grant, ban, rate_limit, "
+               "stream_quota).")
            .Register(*registry_);
   // Counters with a fixed set of labels start at zero, so rate() and dashboards see them at once.
   for (const char* r : {"missing", "invalid", "banned"}) auth_failures_total_->Add({{"reason", r}});
@@ -164,6 +166,20 @@ HubMetrics::HubMetrics(std::shared_ptr<TunnelRegistry> tunnels)
                          .Help("Watches, followed logs and upgraded streams open now.")
                          .Register(*registry_)
                          .Add({});
+  user_connections_ = &prometheus::BuildGauge()
+                           .Name("kubehub_hub_user_connections")
+                           .Help("Users' connections open now (TLS handshakes included).")
+                           .Register(*registry_)
+                           .Add({});
+  user_connections_refused_total_ =
+      &prometheus::BuildCounter()
+           .Name("kubehub_hub_user_connections_refused_total")
+           .Help(
+               "Users' connections closed at accept: over --max-connections (total), over "
+               "--max-connections-per-client (per_client), or out of descriptors.")
+           .Register(*registry_);
+  for (const char* r : {"total", "per_client", "descriptors"})
+    user_connections_refused_total_->Add({{"reason", r}});
 }
 
 std::string HubMetrics::serialize() const {
@@ -304,5 +320,10 @@ void HubMetrics::streamOpened() { active_streams_->Increment(); }
 void HubMetrics::streamClosed() { active_streams_->Decrement(); }
 void HubMetrics::watchOpened() { active_watches_->Increment(); }
 void HubMetrics::watchClosed() { active_watches_->Decrement(); }
+void HubMetrics::userConnectionOpened() { user_connections_->Increment(); }
+void HubMetrics::userConnectionClosed() { user_connections_->Decrement(); }
+void HubMetrics::userConnectionRefused(std::string_view reason) {
+  user_connections_refused_total_->Add({{"reason", std::string(reason)}}).Increment();
+}
 
 }  // namespace kubehub::hub

@@ -49,6 +49,11 @@ class HubMetrics {
   void streamClosed();
   void watchOpened();
   void watchClosed();
+  /// Users' connections: one accepted (held) or closed, or one refused at accept (reason:
+  /// "total" or "per_client" limit, "descriptors" when the process ran out of them).
+  void userConnectionOpened();
+  void userConnectionClosed();
+  void userConnectionRefused(std::string_view reason);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -67,6 +72,8 @@ class HubMetrics {
   prometheus::Family<prometheus::Counter>* auth_failures_total_;
   prometheus::Gauge* active_streams_;
   prometheus::Gauge* active_watches_;
+  prometheus::Gauge* user_connections_;
+  prometheus::Family<prometheus::Counter>* user_connections_refused_total_;
 
   /// The series of one (cluster, tenant, verb, code, served_from): looked up once, then reused
   /// (building label maps for three families on every request showed in profiles). Bounded

@@ -13,6 +13,10 @@ using proto::FrameType;
 
 namespace {
 
+bool offersInternalOpen(const proto::Hello& hello) {
+  return proto::hasCapability(hello.capabilities, proto::kCapabilityInternalOpen);
+}
+
 asio::awaitable<void> refuse(tunnel::Transport& transport, proto::GoAwayCode code,
                              std::string_view reason, const tunnel::TunnelPeer& peer) {
   log::warn("agent refused",
@@ -139,7 +143,9 @@ asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
                          mo.stream_window,
                          mo.connection_window,
                          static_cast<uint32_t>(mo.ping_interval.count()),
-                         mo.max_streams};
+                         mo.max_streams,
+                         {}};
+  if (offersInternalOpen(*hello)) welcome.capabilities.emplace_back(proto::kCapabilityInternalOpen);
   std::string welcome_frame =
       proto::encodeFrame(FrameType::kWelcome, 0, 0, proto::encodeWelcome(welcome));
   ec = co_await transport->write(welcome_frame);
@@ -147,6 +153,7 @@ asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
 
   tunnel::MuxOptions mux_options = options.mux;
   mux_options.opens_streams = true;
+  mux_options.mark_internal = offersInternalOpen(*hello);
   mux_options.name = hello->cluster;
   auto mux = std::make_shared<tunnel::Mux>(std::move(transport), mux_options);
   std::string cluster = hello->cluster;

@@ -20,12 +20,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     switch (frame->type) {
       case FrameType::kOpen:
         if (auto h = decodeRequestHead(frame->payload); h.ok()) {
-          if (encodeRequestHead(*h) != frame->payload) std::abort();
+          if (*encodeRequestHead(*h) != frame->payload) std::abort();
         }
         break;
       case FrameType::kResponse:
         if (auto h = decodeResponseHead(frame->payload); h.ok()) {
-          if (encodeResponseHead(*h) != frame->payload) std::abort();
+          if (*encodeResponseHead(*h) != frame->payload) std::abort();
         }
         break;
       case FrameType::kWindow:

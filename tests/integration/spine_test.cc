@@ -290,5 +290,62 @@ TEST_F(SpineTest, UsersImpersonationHeadersNeverReachTheEdge) {
   EXPECT_EQ(r->body.find("system:masters"), std::string::npos) << r->body;
 }
 
+// The hub's identity headers come first and a head that does not fit is refused whole: with
+// truncation, 256 padding headers once pushed Impersonate-* out and the edge ran the request
+// as the agent's ServiceAccount.
+TEST_F(SpineTest, RequestsWithTooManyHeadersAreRefusedNotRunAsTheAgent) {
+  auto review = [&](int padding) {
+    net::HeaderList h = {{"Authorization", std::string("Bearer ") + kUserToken},
+                         {"Content-Type", "application/json"}};
+    for (int i = 0; i < padding; ++i) h.emplace_back("X-Pad-" + std::to_string(i), "x");
+    auto r = client_->request(
+        "POST", "/clusters/edge-1/apis/authentication.k8s.io/v1/selfsubjectreviews",
+        R"({"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"})", h);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : net::HttpClientResponse{};
+  };
+  auto many = review(256);
+  EXPECT_EQ(many.status, 431) << many.body;
+  EXPECT_NE(many.body.find("\"kind\":\"Status\""), std::string::npos) << many.body;
+  EXPECT_EQ(many.body.find("username"), std::string::npos) << many.body;
+  // As many as fit beside the hub's own still work, as the user.
+  auto fitting = review(230);
+  EXPECT_EQ(fitting.status, 201) << fitting.body;
+  EXPECT_NE(fitting.body.find("\"username\":\"alice\""), std::string::npos) << fitting.body;
+}
+
+asio::awaitable<int> statusOf(std::shared_ptr<tunnel::Mux> mux, proto::RequestHead head) {
+  auto opened = mux->openStream(head, true);
+  if (!opened.ok()) co_return -1;
+  auto response = co_await (*opened)->responseHead();
+  (*opened)->reset(proto::ResetCode::kCancel, "done");
+  co_return response.ok() ? response->status : -2;
+}
+
+// Defence in depth: should the hub ever send a request that names no user, the agent refuses
+// it instead of running it with its ServiceAccount's rights; the hub's own (marked) requests may
+// only read.
+TEST_F(SpineTest, AgentRefusesRequestsThatNameNoUser) {
+  auto mux = registry_->find("edge-1");
+  ASSERT_TRUE(mux);
+  auto status = [&](proto::RequestHead head) {
+    auto f = asio::co_spawn(mux->executor(), statusOf(mux, std::move(head)), asio::use_future);
+    EXPECT_EQ(f.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+    return f.get();
+  };
+  proto::RequestHead anonymous{"GET", "/api/v1/namespaces", {{"Accept", "application/json"}}};
+  EXPECT_EQ(status(anonymous), 403);
+  proto::RequestHead named = anonymous;
+  named.headers.emplace_back("Impersonate-User", "alice");
+  EXPECT_EQ(status(named), 200);
+  proto::RequestHead internal_read = anonymous;
+  internal_read.internal = true;
+  EXPECT_EQ(status(internal_read), 200);
+  proto::RequestHead internal_write{
+      "DELETE", "/api/v1/namespaces/default/configmaps/x", {{"Accept", "application/json"}}};
+  internal_write.internal = true;
+  EXPECT_EQ(status(internal_write), 403);
+}
+
 }  // namespace
 }  // namespace kubehub

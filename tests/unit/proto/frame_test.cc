@@ -36,7 +36,7 @@ RequestHead sampleRequest() {
 
 TEST(Frame, OpenRoundTripsAndMatchesGolden) {
   std::string frame =
-      encodeFrame(FrameType::kOpen, kFlagEnd, 7, encodeRequestHead(sampleRequest()));
+      encodeFrame(FrameType::kOpen, kFlagEnd, 7, *encodeRequestHead(sampleRequest()));
   checkGolden("open.bin", frame);
   auto f = decodeFrame(frame);
   ASSERT_TRUE(f.ok()) << f.status();
@@ -50,7 +50,7 @@ TEST(Frame, OpenRoundTripsAndMatchesGolden) {
 
 TEST(Frame, ResponseRoundTripsAndMatchesGolden) {
   ResponseHead rh{200, "OK", {{"Content-Type", "application/json"}, {"Content-Length", "2"}}};
-  std::string frame = encodeFrame(FrameType::kResponse, 0, 7, encodeResponseHead(rh));
+  std::string frame = encodeFrame(FrameType::kResponse, 0, 7, *encodeResponseHead(rh));
   checkGolden("response.bin", frame);
   auto f = decodeFrame(frame);
   ASSERT_TRUE(f.ok());
@@ -123,14 +123,14 @@ TEST(Frame, RejectsOversizedFrames) {
 TEST(Frame, RejectsHeaderInjectionAndTruncation) {
   RequestHead h = sampleRequest();
   h.headers.push_back({"X-Evil", "a\r\nImpersonate-User: admin"});
-  EXPECT_FALSE(decodeRequestHead(encodeRequestHead(h)).ok());
+  EXPECT_FALSE(decodeRequestHead(*encodeRequestHead(h)).ok());
   RequestHead bad_name = sampleRequest();
   bad_name.headers.push_back({"Bad Name", "x"});
-  EXPECT_FALSE(decodeRequestHead(encodeRequestHead(bad_name)).ok());
+  EXPECT_FALSE(decodeRequestHead(*encodeRequestHead(bad_name)).ok());
   RequestHead bad_target = sampleRequest();
   bad_target.target = "api/v1 HTTP/1.1";
-  EXPECT_FALSE(decodeRequestHead(encodeRequestHead(bad_target)).ok());
-  std::string good = encodeRequestHead(sampleRequest());
+  EXPECT_FALSE(decodeRequestHead(*encodeRequestHead(bad_target)).ok());
+  std::string good = *encodeRequestHead(sampleRequest());
   for (size_t n = 0; n < good.size(); ++n) {
     EXPECT_FALSE(decodeRequestHead(good.substr(0, n)).ok()) << "prefix " << n;
   }
@@ -139,9 +139,55 @@ TEST(Frame, RejectsHeaderInjectionAndTruncation) {
 
 TEST(Frame, ResponseStatusRange) {
   ResponseHead rh{99, "", {}};
-  EXPECT_FALSE(decodeResponseHead(encodeResponseHead(rh)).ok());
+  EXPECT_FALSE(encodeResponseHead(rh).ok());
+  std::string forged = *encodeResponseHead({101, "", {}});
+  forged[0] = 0;
+  forged[1] = 99;
+  EXPECT_FALSE(decodeResponseHead(forged).ok());
   rh.status = 101;
-  EXPECT_TRUE(decodeResponseHead(encodeResponseHead(rh)).ok());
+  EXPECT_TRUE(decodeResponseHead(*encodeResponseHead(rh)).ok());
+}
+
+// A head that does not fit is refused whole: truncating it once dropped the Impersonate-*
+// headers appended after 254 of the user's own.
+TEST(Frame, HeadsThatDoNotFitAreRefusedNotTruncated) {
+  RequestHead h = sampleRequest();
+  h.headers.clear();
+  for (size_t i = 0; i < kMaxHeaders; ++i) h.headers.push_back({"X-Pad-" + std::to_string(i), "x"});
+  auto fits = encodeRequestHead(h);
+  ASSERT_TRUE(fits.ok()) << fits.status();
+  auto back = decodeRequestHead(*fits);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->headers.size(), kMaxHeaders);
+
+  h.headers.push_back({"Impersonate-User", "alice"});
+  auto refused = encodeRequestHead(h);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(refused.status()));
+  EXPECT_NE(std::string(refused.status().message()).find("more than 256 headers"),
+            std::string::npos);
+
+  RequestHead long_value = sampleRequest();
+  long_value.headers.push_back({"X-Long", std::string(70000, 'a')});
+  EXPECT_FALSE(encodeRequestHead(long_value).ok());
+  RequestHead long_target = sampleRequest();
+  long_target.target = "/" + std::string(70000, 'a');
+  EXPECT_FALSE(encodeRequestHead(long_target).ok());
+
+  ResponseHead rh{200, "OK", {}};
+  for (size_t i = 0; i <= kMaxHeaders; ++i) rh.headers.push_back({"X-Pad", "x"});
+  EXPECT_FALSE(encodeResponseHead(rh).ok());
+}
+
+TEST(Frame, OpenMayCarryTheInternalFlagOnly) {
+  std::string head = *encodeRequestHead(sampleRequest());
+  auto f = decodeFrame(encodeFrame(FrameType::kOpen, kFlagEnd | kFlagInternal, 3, head));
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->flags, kFlagEnd | kFlagInternal);
+  EXPECT_FALSE(decodeFrame(encodeFrame(FrameType::kData, kFlagInternal, 3, "x")).ok());
+  EXPECT_FALSE(decodeFrame(encodeFrame(FrameType::kResponse, kFlagInternal, 3,
+                                       *encodeResponseHead({200, "OK", {}})))
+                   .ok());
 }
 
 TEST(Frame, WindowAndReset) {
@@ -166,10 +212,24 @@ TEST(Handshake, HelloValidation) {
 }
 
 TEST(Handshake, WelcomeValidation) {
-  Welcome w{kProtocolVersion, "hub-1", 1 << 20, 256 << 10, 8 << 20, 15000, 1024};
+  Welcome w{kProtocolVersion, "hub-1", 1 << 20, 256 << 10, 8 << 20, 15000, 1024, {}};
   auto back = decodeWelcome(encodeWelcome(w));
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->stream_window, 256u << 10);
+  EXPECT_TRUE(back->capabilities.empty());
+  // Without capabilities the encoding is protocol 1's as first published.
+  EXPECT_EQ(encodeWelcome(w).find("capabilities"), std::string::npos);
+  w.capabilities = {std::string(kCapabilityInternalOpen)};
+  back = decodeWelcome(encodeWelcome(w));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_TRUE(hasCapability(back->capabilities, kCapabilityInternalOpen));
+  EXPECT_FALSE(hasCapability(back->capabilities, "stream.v1"));
+  EXPECT_FALSE(
+      decodeWelcome(R"({"protocol":1,"hubId":"h","maxFrame":1048576,"streamWindow":262144,)"
+                    R"("connectionWindow":8388608,"pingIntervalMs":15000,"maxStreams":1,)"
+                    R"("capabilities":"internal-open.v1"})")
+          .ok());
+  w.capabilities.clear();
   w.connection_window = 1000;
   EXPECT_FALSE(decodeWelcome(encodeWelcome(w)).ok());
 }

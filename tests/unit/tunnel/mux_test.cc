@@ -284,7 +284,7 @@ TEST(Mux, MalformedFrameClosesTheTunnelWithAReason) {
 asio::awaitable<void> overrunWindow(MemoryTransport* raw, std::vector<std::string>* replies) {
   proto::RequestHead head{"GET", "/x", {}};
   std::string open =
-      proto::encodeFrame(proto::FrameType::kOpen, 0, 1, proto::encodeRequestHead(head));
+      proto::encodeFrame(proto::FrameType::kOpen, 0, 1, *proto::encodeRequestHead(head));
   co_await raw->write(open);
   std::string data = proto::encodeFrame(proto::FrameType::kData, 0, 1, std::string(32 * 1024, 'd'));
   for (int i = 0; i < 3; ++i) co_await raw->write(data);  // 96 KiB into a 64 KiB window
@@ -318,7 +318,7 @@ asio::awaitable<void> openOnHubSide(MemoryTransport* raw) {
   // An agent must never open streams towards the hub.
   proto::RequestHead head{"GET", "/", {}};
   std::string open = proto::encodeFrame(proto::FrameType::kOpen, proto::kFlagEnd, 1,
-                                        proto::encodeRequestHead(head));
+                                        *proto::encodeRequestHead(head));
   co_await raw->write(open);
   for (;;) {
     if (co_await raw->read()) co_return;
