@@ -353,8 +353,10 @@ int main(int argc, char** argv) {
     if (req.path == "/healthz" || req.path == "/livez") return {200, "text/plain", "ok\n", {}};
     if (req.path == "/readyz") {
       if (!ready.load()) return {503, "text/plain", "shutting down\n", {}};
+      // Probes may come from outside: the reason, not the database's address (the pool logs
+      // the full error when the database goes away).
       if (auto s = pool->ping(); !s.ok())
-        return {503, "text/plain", std::string(s.message()) + "\n", {}};
+        return {503, "text/plain", clientErrorMessage(s, 503) + "\n", {}};
       return {200, "text/plain", "ok\n", {}};
     }
     if (req.path == "/metrics") return {200, "text/plain; version=0.0.4", metrics->render(), {}};

@@ -314,8 +314,9 @@ asio::awaitable<void> TunnelListener::Impl::handshake(std::shared_ptr<Impl> self
     co_return;
   }
   X509* cert = SSL_get1_peer_certificate(ws->next_layer().native_handle());
-  std::string cn = net::certificateCommonName(cert);
+  auth::CertificateIdentity identity = auth::certificateIdentity(cert);
   if (cert != nullptr) X509_free(cert);
+  std::string cn = identity.common_name;
   if (cn.empty()) {
     log::info("agent refused: client certificate has no common name", {{"peer", peer}});
     co_return;
@@ -367,7 +368,8 @@ asio::awaitable<void> TunnelListener::Impl::handshake(std::shared_ptr<Impl> self
     co_return;
   }
   lowest.expires_never();
-  self->handler(std::make_unique<WsTransport>(std::move(ws), peer), TunnelPeer{cn, peer});
+  self->handler(std::make_unique<WsTransport>(std::move(ws), peer),
+                TunnelPeer{cn, peer, std::move(identity)});
 }
 
 TunnelListener::TunnelListener(net::IoPool& pool, std::shared_ptr<asio::ssl::context> tls,

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/auth/tunnel_identity.h"
 #include "common/net/address.h"
 #include "common/net/server_main.h"
 #include "common/tunnel/transport.h"
@@ -31,6 +32,8 @@ boost::asio::awaitable<absl::StatusOr<std::unique_ptr<Transport>>> dialTunnel(
 struct TunnelPeer {
   std::string common_name;
   std::string address;
+  /// What the certificate may speak for; the hub accepts only an agent's (auth::agentClusterOf).
+  auth::CertificateIdentity certificate;
 };
 
 /// Hub side: accepts agents' connections. Each connection gets its own strand; the handler

@@ -15,6 +15,10 @@ import time
 
 BIN_DIR = os.environ.get("KUBEHUB_BIN_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build", "bin"))
 KUBECTL = os.environ.get("KUBECTL", shutil.which("kubectl") or "kubectl")
+# Subject organisations the metaserver's CA puts into agents' and hubs' certificates
+# (common/auth/tunnel_identity.h).
+AGENT_ORGANIZATION = "kubehub:agents"
+HUB_ORGANIZATION = "kubehub:hubs"
 
 
 def binary(name):
@@ -42,8 +46,9 @@ class Pki:
                   "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=directory)
         self._serial = 1
 
-    def issue(self, name, cn, dns=(), ips=(), client=False, server=False):
-        """Issues NAME.crt/NAME.key signed by this CA; returns (cert, key) paths."""
+    def issue(self, name, cn, dns=(), ips=(), client=False, server=False, org=None):
+        """Issues NAME.crt/NAME.key signed by this CA (subject O=ORG when given, CN=CN); returns
+        (cert, key) paths."""
         key = os.path.join(self.dir, f"{name}.key")
         csr = os.path.join(self.dir, f"{name}.csr")
         crt = os.path.join(self.dir, f"{name}.crt")
@@ -63,7 +68,8 @@ class Pki:
         with open(ext, "w") as f:
             f.write("\n".join(lines) + "\n")
         _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                  "-keyout", key, "-out", csr, "-subj", f"/CN={cn}", cwd=self.dir)
+                  "-keyout", key, "-out", csr, "-subj", (f"/O={org}" if org else "") + f"/CN={cn}",
+                  cwd=self.dir)
         self._serial += 1
         _openssl("x509", "-req", "-in", csr, "-CA", self.ca_cert, "-CAkey", self.ca_key,
                   "-set_serial", str(self._serial), "-days", "2", "-out", crt, "-extfile", ext,
@@ -72,6 +78,11 @@ class Pki:
 
     def serving(self, name):
         return self.issue(name, name, dns=("localhost",), ips=("127.0.0.1",), server=True)
+
+    def agent(self, name, cluster):
+        """An agent's client certificate for CLUSTER, marked the way the metaserver's CA marks
+        them (O=kubehub:agents, clientAuth only): hubs accept nothing else from agents."""
+        return self.issue(name, cluster, client=True, org=AGENT_ORGANIZATION)
 
 
 class Process:
@@ -232,7 +243,7 @@ class Agent:
 
     def __init__(self, work, pki, cluster, hub, api_kubeconfig, name=None, extra=()):
         name = name or f"agent-{cluster}"
-        crt, key = pki.issue(name, cluster, client=True)
+        crt, key = pki.agent(name, cluster)
         self.args = [binary("kubehub-agent"), "--hub-url", f"wss://{hub.tunnel}/tunnel",
                      "--tls-cert", crt, "--tls-key", key, "--hub-ca", pki.ca_cert,
                      "--kubeconfig", api_kubeconfig, "--admin-listen", "127.0.0.1:0",

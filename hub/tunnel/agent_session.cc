@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/auth/tunnel_identity.h"
 #include "common/log/log.h"
 #include "proto/frame.h"
 #include "proto/handshake.h"
@@ -112,11 +113,20 @@ asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
     co_await refuse(*transport, proto::GoAwayCode::kVersionMismatch, text_1, peer);
     co_return;
   }
-  if (hello->cluster != peer.common_name) {
+  // The CA that signs agents also signs hubs: only a certificate marked as an agent's may
+  // speak for a cluster, or a hub's certificate could replace any cluster's tunnel.
+  auto certified = auth::agentClusterOf(peer.certificate);
+  if (!certified.ok()) {
     refused("identity");
-    std::string text_2 = "the client certificate is for cluster \"" + peer.common_name +
-                         "\" but the agent claims \"" + hello->cluster + "\"";
+    std::string text_2(certified.status().message());
     co_await refuse(*transport, proto::GoAwayCode::kUnauthorized, text_2, peer);
+    co_return;
+  }
+  if (hello->cluster != *certified) {
+    refused("identity");
+    std::string text_3 = "the client certificate is for cluster \"" + *certified +
+                         "\" but the agent claims \"" + hello->cluster + "\"";
+    co_await refuse(*transport, proto::GoAwayCode::kUnauthorized, text_3, peer);
     co_return;
   }
   if (metaserver) {

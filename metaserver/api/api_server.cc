@@ -77,6 +77,18 @@ int httpStatusFor(const absl::Status& s) {
   }
 }
 
+std::string clientErrorMessage(const absl::Status& s, int code) {
+  if (code == 500) return "internal error (see the metaserver log)";
+  if (code == 503) {
+    return "database unavailable: the metaserver cannot reach its database right now; retry "
+           "later";
+  }
+  if (code == 415 && s.message() == "unsupported media type") {
+    return "send the request body as application/json";
+  }
+  return std::string(s.message());
+}
+
 absl::StatusOr<Json> requestJson(const net::HttpRequest& request, bool empty_ok) {
   if (!request.body.empty()) {
     auto ct = request.header("Content-Type");
@@ -301,16 +313,17 @@ net::HttpResponse ApiServer::handle(net::HttpRequest& req) {
   } else {
     const absl::Status& s = reply.status();
     int code = httpStatusFor(s);
-    std::string message(s.message());
-    if (s.code() == absl::StatusCode::kInvalidArgument && message == "unsupported media type") {
+    if (s.code() == absl::StatusCode::kInvalidArgument && s.message() == "unsupported media type") {
       code = 415;
-      message = "send the request body as application/json";
     }
     if (code == 500) {
       log::error("request failed",
                  {{"operation", route.operation}, {"path", req.path}, {"error", s.ToString()}});
-      message = "internal error (see the metaserver log)";
+    } else if (code == 503) {
+      log::warn("request failed: database unavailable",
+                {{"operation", route.operation}, {"path", req.path}, {"error", s.message()}});
     }
+    std::string message = clientErrorMessage(s, code);
     res = net::jsonError(code, message);
     if (code == 401) res.headers.emplace_back("WWW-Authenticate", "Bearer");
     if (code == 503) res.headers.emplace_back("Retry-After", "1");

@@ -149,6 +149,11 @@ class ApiServer {
 /// Maps a status to its HTTP code (InvalidArgument: 422, or 400 for badRequest()).
 int httpStatusFor(const absl::Status& status);
 
+/// What a client is told when a call fails with `status` (HTTP `code`). 500s and 503s carry
+/// libpq's text, which names the database's host, port or socket path: clients get a fixed
+/// message saying what failed and what to do, and the caller logs the full status.
+std::string clientErrorMessage(const absl::Status& status, int code);
+
 /// The body of a request as a JSON object (400 when it is not one; 415 for another media type).
 absl::StatusOr<Json> requestJson(const net::HttpRequest& request, bool empty_ok = false);
 

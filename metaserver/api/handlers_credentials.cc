@@ -286,7 +286,7 @@ absl::StatusOr<Reply> ApiServer::issueAgentCertificate(Call& c) {
   KH_ASSIGN_OR_RETURN(ClusterRecord cl, store_->getCluster(cluster));
   if (cl.disabled) return absl::FailedPreconditionError("cluster \"" + cluster + "\" is disabled");
   rq.common_name = cluster;
-  rq.client_auth = true;
+  rq.role = LeafRole::kAgent;
   rq.ttl_seconds = options_.agent_cert_ttl;
   // Sign first (a bad CSR does not burn the token), then consume the token atomically.
   KH_ASSIGN_OR_RETURN(IssuedCertificate cert, ca_->sign(rq));
@@ -306,6 +306,13 @@ absl::StatusOr<Reply> ApiServer::issueAgentCertificate(Call& c) {
 absl::StatusOr<Reply> ApiServer::issueHubCertificate(Call& c) {
   const std::string& hub = c.param("hub");
   KH_RETURN_IF_ERROR(checkHubId(hub));
+  // A hub's token names the hub (its user); letting it sign for another name would let one
+  // compromised hub impersonate every other hub.
+  if (!c.principal.admin() && c.principal.user != hub) {
+    return absl::PermissionDeniedError(
+        c.principal.actor() + " may only request the certificate of its own hub \"" +
+        c.principal.user + "\", not of \"" + hub + "\" (an admin can issue any hub's)");
+  }
   KH_ASSIGN_OR_RETURN(Json body, requestJson(c.request));
   ObjectReader rd(body, "certificate request");
   LeafRequest rq;
@@ -314,8 +321,7 @@ absl::StatusOr<Reply> ApiServer::issueHubCertificate(Call& c) {
   KH_RETURN_IF_ERROR(rd.strList("ipAddresses", &rq.ip_addresses, false, 32));
   KH_RETURN_IF_ERROR(rd.finish());
   rq.common_name = hub;
-  rq.server_auth = true;
-  rq.client_auth = true;  // hubs also call each other
+  rq.role = LeafRole::kHub;
   rq.ttl_seconds = options_.hub_cert_ttl;
   KH_ASSIGN_OR_RETURN(IssuedCertificate cert, ca_->sign(rq));
   KH_RETURN_IF_ERROR(

@@ -13,6 +13,7 @@
 
 #include <ctime>
 
+#include "common/auth/tunnel_identity.h"
 #include "metaserver/model/codec.h"
 
 namespace kubehub::metaserver {
@@ -229,19 +230,24 @@ absl::StatusOr<IssuedCertificate> CertificateAuthority::sign(const LeafRequest& 
   X509_gmtime_adj(X509_getm_notBefore(cert), -300);
   X509_gmtime_adj(X509_getm_notAfter(cert), static_cast<long>(ttl));
   X509_set_pubkey(cert, pub);
+  // Agents and hubs share this CA, so the role goes into every certificate: the subject's O
+  // (what hubs check) and the extended key usages (an agent's cannot serve TLS).
+  const bool agent = rq.role == LeafRole::kAgent;
+  const std::string organization(agent ? auth::kAgentOrganization : auth::kHubOrganization);
   X509_NAME* name = X509_get_subject_name(cert);
+  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
+                             reinterpret_cast<const unsigned char*>(organization.c_str()), -1, -1,
+                             0);
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
                              reinterpret_cast<const unsigned char*>(rq.common_name.c_str()), -1, -1,
                              0);
   X509_set_issuer_name(cert, X509_get_subject_name(cert_));
-  std::string eku;
-  if (rq.server_auth) eku = "serverAuth";
-  if (rq.client_auth) eku += std::string(eku.empty() ? "" : ",") + "clientAuth";
+  // Hubs keep clientAuth: they may call each other with their certificates.
+  std::string eku = agent ? "clientAuth" : "serverAuth,clientAuth";
   std::string ku = "critical,digitalSignature";
   if (EVP_PKEY_get_base_id(pub) == EVP_PKEY_RSA) ku += ",keyEncipherment";
   bool ok = addExt(cert, cert_, NID_basic_constraints, "critical,CA:FALSE") &&
-            addExt(cert, cert_, NID_key_usage, ku) &&
-            (eku.empty() || addExt(cert, cert_, NID_ext_key_usage, eku)) &&
+            addExt(cert, cert_, NID_key_usage, ku) && addExt(cert, cert_, NID_ext_key_usage, eku) &&
             addExt(cert, cert_, NID_subject_key_identifier, "hash") &&
             addExt(cert, cert_, NID_authority_key_identifier, "keyid:always") &&
             (sans.empty() || addExt(cert, cert_, NID_subject_alt_name, sans)) &&

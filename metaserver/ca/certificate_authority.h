@@ -1,7 +1,8 @@
 #pragma once
 /// The tunnel's certificate authority: signs agents' client certificates (CN = cluster name)
 /// and hubs' serving certificates from CSRs, so private keys stay with whoever generated them.
-/// Pure OpenSSL, no I/O. Thread-safe (signing is serialised internally).
+/// Both come from this one CA, so each is marked with its role (auth::agentClusterOf holds the
+/// rule hubs check). Pure OpenSSL, no I/O. Thread-safe (signing is serialised internally).
 
 #include <cstdint>
 #include <memory>
@@ -17,14 +18,22 @@ typedef struct evp_pkey_st EVP_PKEY;
 
 namespace kubehub::metaserver {
 
+/// What a leaf certificate is for.
+enum class LeafRole {
+  /// A cluster's agent: O=kubehub:agents, clientAuth only; hubs accept it for the tunnel.
+  kAgent,
+  /// A hub: O=kubehub:hubs, serverAuth and clientAuth; hubs refuse it as an agent's.
+  kHub,
+};
+
 struct LeafRequest {
   std::string csr_pem;
   /// The subject's CN; the CSR's own CN must be empty or equal to it.
   std::string common_name;
   std::vector<std::string> dns_names;
   std::vector<std::string> ip_addresses;
-  bool client_auth = false;
-  bool server_auth = false;
+  /// Decides the subject's O and the extended key usages; the CSR's own are ignored.
+  LeafRole role = LeafRole::kAgent;
   int64_t ttl_seconds = 0;
 };
 

@@ -71,10 +71,44 @@ absl::Status validateConninfo(const std::string& conninfo) {
   if (parsed == nullptr) {
     std::string msg = trimmed(err);
     if (err != nullptr) PQfreemem(err);
-    return absl::InvalidArgumentError("invalid database URL: " + msg);
+    return absl::InvalidArgumentError("invalid database URL: " +
+                                      redactConninfoPassword(msg, conninfo));
   }
   PQconninfoFree(parsed);
   return absl::OkStatus();
+}
+
+std::string redactConninfoPassword(std::string text, const std::string& conninfo) {
+  std::vector<std::string> secrets;
+  if (PQconninfoOption* parsed = PQconninfoParse(conninfo.c_str(), nullptr); parsed != nullptr) {
+    for (PQconninfoOption* o = parsed; o->keyword != nullptr; ++o) {
+      if (o->val != nullptr && *o->val != '\0' && std::string_view(o->keyword) == "password") {
+        secrets.emplace_back(o->val);
+      }
+    }
+    PQconninfoFree(parsed);
+  } else {
+    // Unparseable: take whatever follows "password=" or sits between "://user:" and "@".
+    auto add_until = [&](size_t from, std::string_view stops) {
+      size_t end = conninfo.find_first_of(stops, from);
+      std::string value = conninfo.substr(from, end == std::string::npos ? end : end - from);
+      if (!value.empty()) secrets.push_back(std::move(value));
+    };
+    if (size_t p = conninfo.find("password="); p != std::string::npos) add_until(p + 9, " &");
+    if (size_t scheme = conninfo.find("://"); scheme != std::string::npos) {
+      size_t at = conninfo.find('@', scheme);
+      size_t colon = conninfo.find(':', scheme + 3);
+      if (at != std::string::npos && colon != std::string::npos && colon < at) {
+        add_until(colon + 1, "@");
+      }
+    }
+  }
+  for (const auto& secret : secrets) {
+    for (size_t p = text.find(secret); p != std::string::npos; p = text.find(secret, p + 3)) {
+      text.replace(p, secret.size(), "***");
+    }
+  }
+  return text;
 }
 
 absl::StatusOr<std::unique_ptr<PgConnection>> PgConnection::connect(const std::string& conninfo) {
@@ -85,7 +119,7 @@ absl::StatusOr<std::unique_ptr<PgConnection>> PgConnection::connect(const std::s
   PGconn* conn = PQconnectdbParams(keys, values, 1);
   if (conn == nullptr) return unavailable("out of memory");
   if (PQstatus(conn) != CONNECTION_OK) {
-    std::string msg = trimmed(PQerrorMessage(conn));
+    std::string msg = redactConninfoPassword(trimmed(PQerrorMessage(conn)), conninfo);
     PQfinish(conn);
     return unavailable(msg);
   }

@@ -51,6 +51,10 @@ std::string sqlState(const absl::Status& status);
 /// InvalidArgument when `conninfo` is neither a key=value string nor a postgresql:// URI.
 absl::Status validateConninfo(const std::string& conninfo);
 
+/// `text` with the password of `conninfo` (key=value or URI) replaced by "***": libpq echoes
+/// pieces of a malformed conninfo in its messages, and those messages reach the log.
+std::string redactConninfoPassword(std::string text, const std::string& conninfo);
+
 class PgConnection {
  public:
   /// Connects (blocking, bounded by connect_timeout). Unavailable when the server cannot be

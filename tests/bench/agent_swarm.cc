@@ -173,6 +173,9 @@ absl::StatusOr<X509Ptr> issueClientCertificate(const std::string& cn, long seria
   X509_gmtime_adj(X509_getm_notAfter(cert.get()), 2L * 24 * 3600);
   X509_set_pubkey(cert.get(), key);
   X509_NAME* name = X509_get_subject_name(cert.get());
+  // The hub takes only certificates marked as agents' as a cluster's identity.
+  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("kubehub:agents"), -1, -1, 0);
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
                              reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
   X509_set_issuer_name(cert.get(), X509_get_subject_name(ca));

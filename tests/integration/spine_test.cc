@@ -46,13 +46,14 @@ class TestPki {
   }
   ~TestPki() { fs::remove_all(dir_); }
 
-  /// Issues NAME.crt/NAME.key; server certificates carry 127.0.0.1 and localhost.
+  /// Issues NAME.crt/NAME.key; server certificates carry 127.0.0.1 and localhost, client
+  /// certificates are agents' (O=kubehub:agents, which the hub requires).
   void issue(const std::string& name, const std::string& cn, bool server) {
     std::ofstream(dir_ / (name + ".ext"))
         << (server ? "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"
                    : "extendedKeyUsage=clientAuth\n");
     run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " + name +
-        ".key -out " + name + ".csr -subj /CN=" + cn);
+        ".key -out " + name + ".csr -subj /" + (server ? "" : "O=kubehub:agents/") + "CN=" + cn);
     run("openssl x509 -req -in " + name +
         ".csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -out " + name + ".crt -extfile " +
         name + ".ext");

@@ -6,16 +6,24 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "common/auth/tunnel_identity.h"
+
 namespace kubehub::metaserver {
 namespace {
 
 /// A PEM CSR for a fresh key of `algorithm` ("EC" P-256 or "RSA" with `bits`).
-std::string makeCsr(const std::string& cn, const char* algorithm = "EC", size_t bits = 2048) {
+std::string makeCsr(const std::string& cn, const char* algorithm = "EC", size_t bits = 2048,
+                    const std::string& organization = "") {
   EVP_PKEY* key = std::string(algorithm) == "RSA"
                       ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", bits)
                       : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
   X509_REQ* req = X509_REQ_new();
   X509_REQ_set_pubkey(req, key);
+  if (!organization.empty()) {
+    X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req), "O", MBSTRING_UTF8,
+                               reinterpret_cast<const unsigned char*>(organization.c_str()), -1, -1,
+                               0);
+  }
   if (!cn.empty()) {
     X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req), "CN", MBSTRING_UTF8,
                                reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
@@ -69,7 +77,7 @@ class CaTest : public ::testing::Test {
 };
 
 TEST_F(CaTest, SignsAgentCsrWithClusterCn) {
-  LeafRequest rq{makeCsr("edge-1"), "edge-1", {}, {}, true, false, 3600};
+  LeafRequest rq{makeCsr("edge-1"), "edge-1", {}, {}, LeafRole::kAgent, 3600};
   auto cert = ca_->sign(rq);
   ASSERT_TRUE(cert.ok()) << cert.status();
   EXPECT_TRUE(verifies(cert->cert_pem, X509_PURPOSE_SSL_CLIENT));
@@ -81,17 +89,12 @@ TEST_F(CaTest, SignsAgentCsrWithClusterCn) {
   X509_free(leaf);
   EXPECT_EQ(cert->serial.size(), 32u);
   // An empty CN in the CSR is filled in.
-  EXPECT_TRUE(ca_->sign({makeCsr(""), "edge-2", {}, {}, true, false, 3600}).ok());
+  EXPECT_TRUE(ca_->sign({makeCsr(""), "edge-2", {}, {}, LeafRole::kAgent, 3600}).ok());
 }
 
 TEST_F(CaTest, SignsHubServingCertificateWithSans) {
-  LeafRequest rq{makeCsr("hub-1"),
-                 "hub-1",
-                 {"hub-1.example.com", "localhost"},
-                 {"127.0.0.1", "::1"},
-                 true,
-                 true,
-                 3600};
+  LeafRequest rq{makeCsr("hub-1"),     "hub-1",        {"hub-1.example.com", "localhost"},
+                 {"127.0.0.1", "::1"}, LeafRole::kHub, 3600};
   auto cert = ca_->sign(rq);
   ASSERT_TRUE(cert.ok()) << cert.status();
   EXPECT_TRUE(verifies(cert->cert_pem, X509_PURPOSE_SSL_SERVER));
@@ -102,21 +105,73 @@ TEST_F(CaTest, SignsHubServingCertificateWithSans) {
 }
 
 TEST_F(CaTest, RejectsBadCsrs) {
-  auto cn = ca_->sign({makeCsr("other-cluster"), "edge-1", {}, {}, true, false, 3600});
+  auto cn = ca_->sign({makeCsr("other-cluster"), "edge-1", {}, {}, LeafRole::kAgent, 3600});
   ASSERT_FALSE(cn.ok());
   EXPECT_NE(cn.status().message().find("does not match"), absl::string_view::npos);
-  EXPECT_FALSE(ca_->sign({"garbage", "edge-1", {}, {}, true, false, 3600}).ok());
-  EXPECT_FALSE(ca_->sign({"", "edge-1", {}, {}, true, false, 3600}).ok());
-  auto weak = ca_->sign({makeCsr("edge-1", "RSA", 1024), "edge-1", {}, {}, true, false, 3600});
+  EXPECT_FALSE(ca_->sign({"garbage", "edge-1", {}, {}, LeafRole::kAgent, 3600}).ok());
+  EXPECT_FALSE(ca_->sign({"", "edge-1", {}, {}, LeafRole::kAgent, 3600}).ok());
+  auto weak = ca_->sign({makeCsr("edge-1", "RSA", 1024), "edge-1", {}, {}, LeafRole::kAgent, 3600});
   ASSERT_FALSE(weak.ok());
   EXPECT_NE(weak.status().message().find("2048"), absl::string_view::npos);
-  EXPECT_FALSE(ca_->sign({makeCsr("hub"), "hub", {"bad name!"}, {}, false, true, 3600}).ok());
-  EXPECT_FALSE(ca_->sign({makeCsr("hub"), "hub", {}, {"300.1.1.1"}, false, true, 3600}).ok());
+  EXPECT_FALSE(ca_->sign({makeCsr("hub"), "hub", {"bad name!"}, {}, LeafRole::kHub, 3600}).ok());
+  EXPECT_FALSE(ca_->sign({makeCsr("hub"), "hub", {}, {"300.1.1.1"}, LeafRole::kHub, 3600}).ok());
   // A CSR whose signature does not match its key: swap the public key of another CSR in.
   std::string a = makeCsr("edge-1");
   std::string tampered = a;
   tampered[tampered.size() / 2] = tampered[tampered.size() / 2] == 'A' ? 'B' : 'A';
-  EXPECT_FALSE(ca_->sign({tampered, "edge-1", {}, {}, true, false, 3600}).ok());
+  EXPECT_FALSE(ca_->sign({tampered, "edge-1", {}, {}, LeafRole::kAgent, 3600}).ok());
+}
+
+// The attack: a hub-role token asked for /hubs/edge-3/certificate and the hub accepted the
+// result as edge-3's agent. The CA must mark the two kinds apart, and the hub's check must
+// accept only the agent's.
+TEST_F(CaTest, AgentAndHubCertificatesAreDistinguishable) {
+  auto agent = ca_->sign({makeCsr("edge-3"), "edge-3", {}, {}, LeafRole::kAgent, 3600});
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  auto agent_id = auth::certificateIdentityFromPem(agent->cert_pem);
+  ASSERT_TRUE(agent_id.ok()) << agent_id.status();
+  EXPECT_EQ(agent_id->organizations, std::vector<std::string>{"kubehub:agents"});
+  EXPECT_TRUE(agent_id->client_auth);
+  EXPECT_FALSE(agent_id->server_auth);
+  auto cluster = auth::agentClusterOf(*agent_id);
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  EXPECT_EQ(*cluster, "edge-3");
+
+  // The same name issued as a hub (the CSR even asks to be an agent): refused as an agent.
+  auto hub = ca_->sign(
+      {makeCsr("edge-3", "EC", 2048, "kubehub:agents"), "edge-3", {}, {}, LeafRole::kHub, 3600});
+  ASSERT_TRUE(hub.ok()) << hub.status();
+  EXPECT_TRUE(verifies(hub->cert_pem, X509_PURPOSE_SSL_SERVER));
+  auto hub_id = auth::certificateIdentityFromPem(hub->cert_pem);
+  ASSERT_TRUE(hub_id.ok()) << hub_id.status();
+  EXPECT_EQ(hub_id->common_name, "edge-3");
+  EXPECT_EQ(hub_id->organizations, std::vector<std::string>{"kubehub:hubs"});
+  EXPECT_TRUE(hub_id->server_auth);
+  auto refused = auth::agentClusterOf(*hub_id);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(refused.status().message().find("hub's certificate"), absl::string_view::npos)
+      << refused.status();
+}
+
+TEST(AgentIdentityTest, RefusesCertificatesNotMarkedAsAnAgents) {
+  using auth::agentClusterOf;
+  using auth::CertificateIdentity;
+  // CN alone (what this CA issued to everyone before the roles were marked).
+  EXPECT_FALSE(agentClusterOf(CertificateIdentity{"edge-1", {}, true, false}).ok());
+  // The agent marker, but the certificate could also serve TLS, or is not for clients.
+  EXPECT_FALSE(agentClusterOf(CertificateIdentity{"edge-1", {"kubehub:agents"}, true, true}).ok());
+  EXPECT_FALSE(
+      agentClusterOf(CertificateIdentity{"edge-1", {"kubehub:agents"}, false, false}).ok());
+  // Both markers: a hub's.
+  EXPECT_FALSE(
+      agentClusterOf(CertificateIdentity{"edge-1", {"kubehub:agents", "kubehub:hubs"}, true, false})
+          .ok());
+  EXPECT_FALSE(agentClusterOf(CertificateIdentity{"", {"kubehub:agents"}, true, false}).ok());
+  auto ok = agentClusterOf(CertificateIdentity{"edge-1", {"kubehub:agents"}, true, false});
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(*ok, "edge-1");
+  EXPECT_FALSE(auth::certificateIdentityFromPem("not a certificate").ok());
 }
 
 TEST_F(CaTest, LoadRejectsMismatchedKeyAndNonCa) {

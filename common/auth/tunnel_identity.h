@@ -1,0 +1,39 @@
+#pragma once
+/// Who a tunnel certificate speaks for. Agents' and hubs' certificates come from the same CA,
+/// so the CA marks each with its role (subject O and extended key usage) and the hub's tunnel
+/// listener accepts only agent certificates as a cluster's identity. Pure; thread-safe.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+typedef struct x509_st X509;
+
+namespace kubehub::auth {
+
+/// Subject organisation (O) of every agent certificate: CN is then the cluster's name.
+inline constexpr std::string_view kAgentOrganization = "kubehub:agents";
+/// Subject organisation (O) of every hub certificate: CN is then the hub's id.
+inline constexpr std::string_view kHubOrganization = "kubehub:hubs";
+
+/// The parts of a certificate that decide what it may be used for.
+struct CertificateIdentity {
+  std::string common_name;
+  std::vector<std::string> organizations;
+  bool client_auth = false;  // extendedKeyUsage lists clientAuth
+  bool server_auth = false;  // extendedKeyUsage lists serverAuth
+};
+
+/// Reads the identity of `cert` (empty for nullptr).
+CertificateIdentity certificateIdentity(X509* cert);
+/// The same from a PEM certificate; InvalidArgument when it does not parse.
+absl::StatusOr<CertificateIdentity> certificateIdentityFromPem(std::string_view pem);
+
+/// The cluster an agent certificate speaks for (its CN). PermissionDenied, saying why, for
+/// anything else: a hub's certificate, a certificate without the agent organisation, one that
+/// may also serve TLS, or one without clientAuth.
+absl::StatusOr<std::string> agentClusterOf(const CertificateIdentity& identity);
+
+}  // namespace kubehub::auth
