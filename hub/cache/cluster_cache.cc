@@ -101,6 +101,17 @@ bool CachePolicy::wants(const std::string& group, const std::string& resource) c
   return resources.count(group.empty() ? resource : resource + "." + group) > 0;
 }
 
+WindowLimits CachePolicy::windowLimits() const {
+  WindowLimits w;
+  w.max_events = window_events;
+  if (window_max_bytes > 0) {
+    w.max_bytes = window_max_bytes;
+  } else if (max_bytes_per_cluster > 0) {
+    w.max_bytes = max_bytes_per_cluster / 4;
+  }
+  return w;
+}
+
 ClusterCache::ClusterCache(std::string cluster, const CachePolicy& policy)
     : cluster_(std::move(cluster)), policy_(policy) {}
 
@@ -135,7 +146,7 @@ void ClusterCache::attach(std::shared_ptr<tunnel::Mux> mux, const std::string& d
       if (entry.dropped) continue;
       if (!entry.store) {
         TypeInfo info{group, version, resource, r.value("kind", ""), r.value("namespaced", true)};
-        entry.store = std::make_shared<ResourceStore>(info, policy_.window_events);
+        entry.store = std::make_shared<ResourceStore>(info, policy_.windowLimits());
       }
       if (entry.stop) entry.stop->store(true);  // the previous tunnel's reflector, if any
       entry.stop = std::make_shared<std::atomic<bool>>(false);
@@ -191,7 +202,10 @@ std::vector<std::string> ClusterCache::enforceBudget() {
               {{"cluster", cluster_},
                {"type", largest_key},
                {"bytes", largest->store->bytes()},
+               {"window_bytes", largest->store->windowBytes()},
                {"budget", policy_.max_bytes_per_cluster}});
+    // Its reflector lets go of the store only when its watch next wakes; free the memory now.
+    largest->store->clear("the hub stopped caching this resource (memory budget)");
     largest->store.reset();
     dropped.push_back(largest_key);
     ++dropped_total_;
@@ -207,7 +221,8 @@ std::vector<ClusterCache::TypeState> ClusterCache::state() const {
     const TypeInfo& t = e.store->info();
     out.push_back(TypeState{t.group.empty() ? t.resource : t.resource + "." + t.group, t.version,
                             e.store->synced(), e.store->live(), e.store->objectCount(),
-                            e.store->bytes(), e.store->rv()});
+                            e.store->bytes(), e.store->windowBytes(), e.store->windowEvents(),
+                            e.store->rv()});
   }
   return out;
 }
