@@ -128,6 +128,11 @@ class CacheMemoryTest(unittest.TestCase):
             print(f"\nafter {self.UPDATES} updates of {self.OBJECT} B: cache_bytes={total:.0f} "
                   f"window_bytes={window} window_events={events} hub RSS {rss_before / MIB:.1f} -> "
                   f"{rss_after / MIB:.1f} MiB", file=sys.stderr)
+            # 100 MB went through; the hub keeps a bounded part of it (its 4 MiB window share and
+            # the allocator's slack: ~5 MiB measured), not the 60 versions --cache-window allows
+            # (~42 MiB measured when the window was bounded in events only).
+            self.assertLess(rss_after - rss_before, 24 * MIB,
+                            f"hub RSS grew {(rss_after - rss_before) / MIB:.1f} MiB")
             self.assertIsNotNone(window, "kubehub_hub_cache_window_bytes is not exported")
             # The window holds old versions (at least two of 512 KiB), never more than its share.
             self.assertGreaterEqual(window, 2 * self.OBJECT)
@@ -137,10 +142,6 @@ class CacheMemoryTest(unittest.TestCase):
             self.assertGreaterEqual(total, window + self.OBJECT)
             self.assertLessEqual(total, self.BUDGET)
             self.assertEqual(series(text, "kubehub_hub_cache_budget_drops_total", cluster="edge-1"), 0)
-            # 100 MB went through; the hub keeps a bounded part of it (window share plus the
-            # allocator's slack), not every version.
-            self.assertLess(rss_after - rss_before, 48 * MIB,
-                            f"hub RSS grew {(rss_after - rss_before) / MIB:.1f} MiB")
             # Reads are still served from the cache.
             status, headers, got = c.via.get("/api/v1/namespaces/default/configmaps/big")
             self.assertEqual(status, 200)
