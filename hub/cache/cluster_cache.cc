@@ -181,34 +181,40 @@ std::shared_ptr<tunnel::Mux> ClusterCache::mux() const {
 
 std::vector<std::string> ClusterCache::enforceBudget() {
   std::vector<std::string> dropped;
-  std::lock_guard lock(mu_);
-  for (;;) {
-    size_t total = 0;
-    Entry* largest = nullptr;
-    std::string largest_key;
-    for (auto& [k, e] : types_) {
-      if (e.dropped || !e.store) continue;
-      size_t b = e.store->bytes();
-      total += b;
-      if (!largest || b > largest->store->bytes()) {
-        largest = &e;
-        largest_key = k;
+  std::vector<std::shared_ptr<ResourceStore>> released;
+  {
+    std::lock_guard lock(mu_);
+    for (;;) {
+      size_t total = 0;
+      Entry* largest = nullptr;
+      std::string largest_key;
+      for (auto& [k, e] : types_) {
+        if (e.dropped || !e.store) continue;
+        size_t b = e.store->bytes();
+        total += b;
+        if (!largest || b > largest->store->bytes()) {
+          largest = &e;
+          largest_key = k;
+        }
       }
+      if (total <= policy_.max_bytes_per_cluster || largest == nullptr) break;
+      largest->dropped = true;
+      largest->stop->store(true);
+      log::warn("cache over its memory budget: type falls back to forwarding",
+                {{"cluster", cluster_},
+                 {"type", largest_key},
+                 {"bytes", largest->store->bytes()},
+                 {"window_bytes", largest->store->windowBytes()},
+                 {"budget", policy_.max_bytes_per_cluster}});
+      released.push_back(std::move(largest->store));
+      dropped.push_back(largest_key);
+      ++dropped_total_;
     }
-    if (total <= policy_.max_bytes_per_cluster || largest == nullptr) break;
-    largest->dropped = true;
-    largest->stop->store(true);
-    log::warn("cache over its memory budget: type falls back to forwarding",
-              {{"cluster", cluster_},
-               {"type", largest_key},
-               {"bytes", largest->store->bytes()},
-               {"window_bytes", largest->store->windowBytes()},
-               {"budget", policy_.max_bytes_per_cluster}});
-    // Its reflector lets go of the store only when its watch next wakes; free the memory now.
-    largest->store->clear("the hub stopped caching this resource (memory budget)");
-    largest->store.reset();
-    dropped.push_back(largest_key);
-    ++dropped_total_;
+  }
+  // Its reflector lets go of the store only when its watch next wakes: free the memory now
+  // (outside our lock: closing watches and failing waiters calls out).
+  for (auto& store : released) {
+    store->clear("the hub stopped caching this resource (memory budget)");
   }
   return dropped;
 }
