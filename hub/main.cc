@@ -66,6 +66,7 @@ struct Options {
   std::string cache_resources;
   int64_t cache_max_bytes = 512ll << 20;
   int64_t cache_window = 10000;
+  int64_t cache_window_bytes = 0;
   std::chrono::milliseconds cache_bookmark_interval{60000};
   std::chrono::milliseconds cache_consistency_timeout{100};
 
@@ -135,6 +136,15 @@ struct Options {
     if (tunnel_idle_timeout < 2 * ping_interval) {
       return absl::InvalidArgumentError(
           "--tunnel-idle-timeout must be at least twice --ping-interval");
+    }
+    if (cache_max_bytes < 0 || cache_window < 1 || cache_window_bytes < 0) {
+      return absl::InvalidArgumentError(
+          "--cache-max-bytes and --cache-window-bytes must be >= 0, --cache-window >= 1");
+    }
+    if (cache_max_bytes > 0 && cache_window_bytes > cache_max_bytes) {
+      return absl::InvalidArgumentError(
+          "--cache-window-bytes must not exceed --cache-max-bytes (the window counts against "
+          "the cluster's budget)");
     }
     return absl::OkStatus();
   }
@@ -224,9 +234,16 @@ int main(int argc, char** argv) {
                   "types answered from the hub cache: resource[.group],... (default: read-heavy "
                   "built-ins, never secrets; \"none\" disables the cache)");
   flags.addInt("cache-max-bytes", &o.cache_max_bytes,
-               "cached bytes per cluster before types fall back to forwarding");
+               "memory budget of each cluster's cache in bytes: current objects plus the event "
+               "windows' history (old versions, deleted objects). Over it, the largest type falls "
+               "back to forwarding and its memory is released (0: no budget)");
   flags.addInt("cache-window", &o.cache_window,
-               "recent events kept per type for watches resuming from a resourceVersion");
+               "recent events kept per type for watches resuming from a resourceVersion; a watch "
+               "from an older one gets 410 Gone and relists");
+  flags.addInt("cache-window-bytes", &o.cache_window_bytes,
+               "bytes of history each type's event window may hold (old versions and deleted "
+               "objects; versions still current are shared with the cache, counted once); the "
+               "oldest events go first (0: a quarter of --cache-max-bytes)");
   flags.addDuration("cache-bookmark-interval", &o.cache_bookmark_interval,
                     "bookmark cadence of watches served from the cache");
   flags.addDuration(
@@ -301,6 +318,7 @@ int main(int argc, char** argv) {
   if (!policy.ok()) net::exitWithConfigError("kubehub-hub", policy.status());
   policy->max_bytes_per_cluster = static_cast<size_t>(std::max<int64_t>(o.cache_max_bytes, 0));
   policy->window_events = static_cast<size_t>(std::max<int64_t>(o.cache_window, 1));
+  policy->window_max_bytes = static_cast<size_t>(o.cache_window_bytes);
   auto cache = std::make_shared<hub::cache::CacheRegistry>(*policy);
   auto registry = std::make_shared<hub::TunnelRegistry>();
   auto metrics = std::make_shared<hub::HubMetrics>(registry);
@@ -414,6 +432,8 @@ int main(int argc, char** argv) {
                           {"live", t.live},
                           {"objects", t.objects},
                           {"bytes", t.bytes},
+                          {"windowBytes", t.window_bytes},
+                          {"windowEvents", t.window_events},
                           {"resourceVersion", std::to_string(t.rv)}});
         }
       }

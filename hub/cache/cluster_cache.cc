@@ -101,6 +101,17 @@ bool CachePolicy::wants(const std::string& group, const std::string& resource) c
   return resources.count(group.empty() ? resource : resource + "." + group) > 0;
 }
 
+WindowLimits CachePolicy::windowLimits() const {
+  WindowLimits w;
+  w.max_events = window_events;
+  if (window_max_bytes > 0) {
+    w.max_bytes = window_max_bytes;
+  } else if (max_bytes_per_cluster > 0) {
+    w.max_bytes = max_bytes_per_cluster / 4;
+  }
+  return w;
+}
+
 ClusterCache::ClusterCache(std::string cluster, const CachePolicy& policy)
     : cluster_(std::move(cluster)), policy_(policy) {}
 
@@ -135,7 +146,7 @@ void ClusterCache::attach(std::shared_ptr<tunnel::Mux> mux, const std::string& d
       if (entry.dropped) continue;
       if (!entry.store) {
         TypeInfo info{group, version, resource, r.value("kind", ""), r.value("namespaced", true)};
-        entry.store = std::make_shared<ResourceStore>(info, policy_.window_events);
+        entry.store = std::make_shared<ResourceStore>(info, policy_.windowLimits());
       }
       if (entry.stop) entry.stop->store(true);  // the previous tunnel's reflector, if any
       entry.stop = std::make_shared<std::atomic<bool>>(false);
@@ -170,31 +181,40 @@ std::shared_ptr<tunnel::Mux> ClusterCache::mux() const {
 
 std::vector<std::string> ClusterCache::enforceBudget() {
   std::vector<std::string> dropped;
-  std::lock_guard lock(mu_);
-  for (;;) {
-    size_t total = 0;
-    Entry* largest = nullptr;
-    std::string largest_key;
-    for (auto& [k, e] : types_) {
-      if (e.dropped || !e.store) continue;
-      size_t b = e.store->bytes();
-      total += b;
-      if (!largest || b > largest->store->bytes()) {
-        largest = &e;
-        largest_key = k;
+  std::vector<std::shared_ptr<ResourceStore>> released;
+  {
+    std::lock_guard lock(mu_);
+    for (;;) {
+      size_t total = 0;
+      Entry* largest = nullptr;
+      std::string largest_key;
+      for (auto& [k, e] : types_) {
+        if (e.dropped || !e.store) continue;
+        size_t b = e.store->bytes();
+        total += b;
+        if (!largest || b > largest->store->bytes()) {
+          largest = &e;
+          largest_key = k;
+        }
       }
+      if (total <= policy_.max_bytes_per_cluster || largest == nullptr) break;
+      largest->dropped = true;
+      largest->stop->store(true);
+      log::warn("cache over its memory budget: type falls back to forwarding",
+                {{"cluster", cluster_},
+                 {"type", largest_key},
+                 {"bytes", largest->store->bytes()},
+                 {"window_bytes", largest->store->windowBytes()},
+                 {"budget", policy_.max_bytes_per_cluster}});
+      released.push_back(std::move(largest->store));
+      dropped.push_back(largest_key);
+      ++dropped_total_;
     }
-    if (total <= policy_.max_bytes_per_cluster || largest == nullptr) break;
-    largest->dropped = true;
-    largest->stop->store(true);
-    log::warn("cache over its memory budget: type falls back to forwarding",
-              {{"cluster", cluster_},
-               {"type", largest_key},
-               {"bytes", largest->store->bytes()},
-               {"budget", policy_.max_bytes_per_cluster}});
-    largest->store.reset();
-    dropped.push_back(largest_key);
-    ++dropped_total_;
+  }
+  // Its reflector lets go of the store only when its watch next wakes: free the memory now
+  // (outside our lock: closing watches and failing waiters calls out).
+  for (auto& store : released) {
+    store->clear("the hub stopped caching this resource (memory budget)");
   }
   return dropped;
 }
@@ -207,7 +227,8 @@ std::vector<ClusterCache::TypeState> ClusterCache::state() const {
     const TypeInfo& t = e.store->info();
     out.push_back(TypeState{t.group.empty() ? t.resource : t.resource + "." + t.group, t.version,
                             e.store->synced(), e.store->live(), e.store->objectCount(),
-                            e.store->bytes(), e.store->rv()});
+                            e.store->bytes(), e.store->windowBytes(), e.store->windowEvents(),
+                            e.store->rv()});
   }
   return out;
 }

@@ -22,10 +22,14 @@ namespace kubehub::hub::cache {
 struct CachePolicy {
   bool enabled = true;
   std::set<std::string> resources;
-  /// Above this many bytes of cached objects per cluster, the largest type falls back to
-  /// forwarding (with a log line and a metric).
+  /// Above this many bytes per cluster (objects in the index and history in the event windows,
+  /// see ResourceStore::bytes), the largest type falls back to forwarding (with a log line and a
+  /// metric). 0: no budget.
   size_t max_bytes_per_cluster = 512u << 20;
+  /// Each type's event window keeps at most this many events and this many bytes of history
+  /// (0: a quarter of max_bytes_per_cluster, or no byte bound without a budget).
   size_t window_events = 10000;
+  size_t window_max_bytes = 0;
   ReflectorOptions reflector;
 
   /// Read-heavy built-ins; never Secrets unless named explicitly.
@@ -34,6 +38,7 @@ struct CachePolicy {
   /// "none" disables the cache).
   static absl::StatusOr<CachePolicy> parse(std::string_view spec);
   bool wants(const std::string& group, const std::string& resource) const;
+  WindowLimits windowLimits() const;
 };
 
 class ClusterCache : public std::enable_shared_from_this<ClusterCache> {
@@ -57,7 +62,9 @@ class ClusterCache : public std::enable_shared_from_this<ClusterCache> {
     bool synced;
     bool live;
     size_t objects;
-    size_t bytes;
+    size_t bytes;  // index and window together
+    size_t window_bytes;
+    size_t window_events;
     uint64_t rv;
   };
   std::vector<TypeState> state() const;

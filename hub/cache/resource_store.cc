@@ -103,8 +103,9 @@ void WatchQueue::close(std::string reason) {
   notify_();
 }
 
-ResourceStore::ResourceStore(TypeInfo info, size_t window_events)
-    : info_(std::move(info)), window_events_(std::max<size_t>(window_events, 1)) {}
+ResourceStore::ResourceStore(TypeInfo info, WindowLimits window)
+    : info_(std::move(info)),
+      window_limits_{std::max<size_t>(window.max_events, 1), window.max_bytes} {}
 
 std::string ResourceStore::key(std::string_view ns, std::string_view name) {
   if (ns.empty()) return std::string(name);
@@ -129,6 +130,8 @@ void ResourceStore::replace(std::vector<ObjectPtr> objects, uint64_t rv, std::st
     bytes_ = bytes;
     rv_ = rv;
     window_.clear();
+    window_refs_.clear();
+    window_bytes_ = 0;
     window_floor_rv_ = rv;
     columns_ = std::move(columns);
     synced_ = true;
@@ -146,7 +149,8 @@ void ResourceStore::apply(EventType type, ObjectPtr object) {
   auto it = objects_.find(k);
   ObjectPtr prev = it == objects_.end() ? nullptr : it->second;
   if (prev) bytes_ -= prev->bytes();
-  if (type == EventType::kDeleted) {
+  const bool deleted = type == EventType::kDeleted;
+  if (deleted) {
     if (it != objects_.end()) objects_.erase(it);
   } else {
     bytes_ += object->bytes();
@@ -156,18 +160,89 @@ void ResourceStore::apply(EventType type, ObjectPtr object) {
       it->second = object;
     }
   }
+  // An object the window refers to is counted as window bytes exactly while the index does not
+  // hold it: move the count of whatever just left or entered the index.
+  auto moved = [&](const ObjectPtr& o, bool was_indexed, bool indexed) {
+    if (!o || was_indexed == indexed || !window_refs_.contains(o.get())) return;
+    if (indexed) {
+      window_bytes_ -= o->bytes();
+    } else {
+      window_bytes_ += o->bytes();
+    }
+  };
+  if (prev == object) {
+    moved(object, true, !deleted);
+  } else {
+    moved(prev, true, false);
+    moved(object, false, !deleted);
+  }
   // Some servers report ADDED for objects already known after a reconnect: normalise.
   if (type == EventType::kAdded && prev) type = EventType::kModified;
   if (type == EventType::kModified && !prev) type = EventType::kAdded;
   Event e{type, object, object->rv, prev};
   rv_ = std::max(rv_, object->rv);
   window_.push_back(e);
-  while (window_.size() > window_events_) {
-    window_floor_rv_ = window_.front().rv;
-    window_.pop_front();
-  }
+  window_bytes_ += kWindowEventOverhead;
+  windowRetainLocked(e.object);
+  windowRetainLocked(e.prev);
+  evictWindowLocked();
   dispatchLocked(e);
   fireRvWaitersLocked();
+}
+
+bool ResourceStore::indexedLocked(const ObjectPtr& o) const {
+  auto it = objects_.find(key(o->ns, o->name));
+  return it != objects_.end() && it->second == o;
+}
+
+void ResourceStore::windowRetainLocked(const ObjectPtr& o) {
+  if (!o) return;
+  if (++window_refs_[o.get()] == 1 && !indexedLocked(o)) window_bytes_ += o->bytes();
+}
+
+void ResourceStore::windowReleaseLocked(const ObjectPtr& o) {
+  if (!o) return;
+  auto it = window_refs_.find(o.get());
+  if (it == window_refs_.end()) return;  // not reached: every event's objects were retained
+  if (--it->second > 0) return;
+  window_refs_.erase(it);
+  if (!indexedLocked(o)) window_bytes_ -= o->bytes();
+}
+
+void ResourceStore::evictWindowLocked() {
+  // The newest event may go too (one version larger than the byte bound): a watch from the
+  // current resourceVersion needs no event, and older ones get 410 like the API server's.
+  while (!window_.empty() &&
+         (window_.size() > window_limits_.max_events || window_bytes_ > window_limits_.max_bytes)) {
+    Event& oldest = window_.front();
+    window_floor_rv_ = oldest.rv;
+    windowReleaseLocked(oldest.object);
+    windowReleaseLocked(oldest.prev);
+    window_bytes_ -= kWindowEventOverhead;
+    window_.pop_front();
+  }
+}
+
+void ResourceStore::clear(const std::string& reason) {
+  std::vector<std::shared_ptr<WatchQueue>> closing;
+  std::vector<std::function<void(bool)>> failed;
+  {
+    std::unique_lock lock(mu_);
+    objects_.clear();
+    bytes_ = 0;
+    window_.clear();
+    window_refs_.clear();
+    window_bytes_ = 0;
+    window_floor_rv_ = rv_;
+    synced_ = false;
+    live_ = false;
+    snapshots_.clear();
+    closing.swap(watchers_);
+    for (auto& [target, fn] : rv_waiters_) failed.push_back(std::move(fn));
+    rv_waiters_.clear();
+  }
+  for (auto& w : closing) w->close(reason);
+  for (auto& fn : failed) fn(false);
 }
 
 void ResourceStore::bookmark(uint64_t rv) {
@@ -259,7 +334,22 @@ size_t ResourceStore::objectCount() const {
 
 size_t ResourceStore::bytes() const {
   std::shared_lock lock(mu_);
+  return bytes_ + window_bytes_;
+}
+
+size_t ResourceStore::indexBytes() const {
+  std::shared_lock lock(mu_);
   return bytes_;
+}
+
+size_t ResourceStore::windowBytes() const {
+  std::shared_lock lock(mu_);
+  return window_bytes_;
+}
+
+size_t ResourceStore::windowEvents() const {
+  std::shared_lock lock(mu_);
+  return window_.size();
 }
 
 ObjectPtr ResourceStore::get(std::string_view ns, std::string_view name, uint64_t* rv) const {

@@ -2,13 +2,14 @@
 /// The hub's cache of one resource type of one cluster: objects keyed by namespace/name (kept
 /// once, shared by the index, the event window, paging snapshots and watchers), the
 /// resourceVersion of the last event applied, a window of recent events for watches that
-/// resume from a resourceVersion, and the edge's Table columns.
+/// resume from a resourceVersion (bounded in events and in bytes), and the edge's Table columns.
 ///
 /// Thread rules: one writer (the type's reflector) and any number of readers on any threads;
 /// all methods are thread-safe. Watchers are notified through a callback that must not block.
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
@@ -18,6 +19,7 @@
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -119,9 +121,26 @@ struct ListPage {
   size_t remaining = 0;
 };
 
+/// How much history the event window may keep. Whichever bound is hit first evicts the oldest
+/// events; a watch resuming from before the oldest event kept gets 410 Gone.
+struct WindowLimits {
+  size_t max_events = 10000;
+  /// Bytes held by the window alone: old versions and deleted objects the index no longer
+  /// holds, plus kWindowEventOverhead per event. Versions still in the index are shared with
+  /// it (one immutable buffer behind a shared_ptr) and counted once, as index bytes.
+  size_t max_bytes = SIZE_MAX;
+};
+
 class ResourceStore {
  public:
-  ResourceStore(TypeInfo info, size_t window_events);
+  /// Bookkeeping per event kept in the window: the Event itself and about one node of the
+  /// reference counts below.
+  static constexpr size_t kWindowEventOverhead = sizeof(Event) + 48;
+
+  ResourceStore(TypeInfo info, WindowLimits window);
+  /// A window bounded in events only.
+  ResourceStore(TypeInfo info, size_t window_events)
+      : ResourceStore(std::move(info), WindowLimits{window_events}) {}
 
   const TypeInfo& info() const { return info_; }
 
@@ -132,6 +151,9 @@ class ResourceStore {
   void replace(std::vector<ObjectPtr> objects, uint64_t rv, std::string columns);
   void apply(EventType type, ObjectPtr object);
   void bookmark(uint64_t rv);
+  /// Lets go of every object and event (the type stopped being cached): closes watches with
+  /// `reason`, fails resourceVersion waiters; reads see an unsynced, empty store.
+  void clear(const std::string& reason);
   /// The reflector lost the edge: keep the data, but consistent reads must not trust it.
   void setLive(bool live);
   /// Whether the edge's typed lists carry kind/apiVersion on each item (answers mimic it).
@@ -150,7 +172,13 @@ class ResourceStore {
   uint64_t rv() const;
   std::string columns() const;
   size_t objectCount() const;
+  /// Everything this store holds: indexBytes() + windowBytes().
   size_t bytes() const;
+  /// Bytes of the objects in the index (the current state).
+  size_t indexBytes() const;
+  /// Bytes held only because of the event window (see WindowLimits::max_bytes).
+  size_t windowBytes() const;
+  size_t windowEvents() const;
   ObjectPtr get(std::string_view ns, std::string_view name, uint64_t* rv) const;
   /// One page of matching objects in key order. `limit` 0 means everything. A continue token
   /// resumes the snapshot the first page was taken from (kept for a while, like the API
@@ -181,9 +209,13 @@ class ResourceStore {
   void dispatchLocked(const Event& e);
   void fireRvWaitersLocked();
   void trimSnapshotsLocked();
+  bool indexedLocked(const ObjectPtr& o) const;
+  void windowRetainLocked(const ObjectPtr& o);
+  void windowReleaseLocked(const ObjectPtr& o);
+  void evictWindowLocked();
 
   const TypeInfo info_;
-  const size_t window_events_;
+  const WindowLimits window_limits_;
   std::atomic<bool> items_have_type_meta_{true};
   std::atomic<uint64_t> behind_at_rv_{UINT64_MAX};
   ProbeGate probe_gate_;
@@ -194,7 +226,11 @@ class ResourceStore {
   uint64_t rv_ = 0;
   bool synced_ = false;
   bool live_ = false;
-  size_t bytes_ = 0;
+  size_t bytes_ = 0;  // of the index
+  /// References from window_ (as event object or previous state) per object. An object some
+  /// event refers to and the index does not hold is counted in window_bytes_, once.
+  std::unordered_map<const CachedObject*, uint32_t> window_refs_;
+  size_t window_bytes_ = 0;
   std::string columns_;
   std::vector<std::shared_ptr<WatchQueue>> watchers_;
   std::vector<std::pair<uint64_t, std::function<void(bool)>>> rv_waiters_;

@@ -191,7 +191,23 @@ std::string HubMetrics::serialize() const {
     prometheus::MetricFamily objects{
         "kubehub_hub_cache_objects", "Objects in the hub cache.", MetricType::Gauge, {}};
     prometheus::MetricFamily bytes{
-        "kubehub_hub_cache_bytes", "Bytes held by the hub cache.", MetricType::Gauge, {}};
+        "kubehub_hub_cache_bytes",
+        "Bytes held by the hub cache: current objects plus the event window's history (what "
+        "--cache-max-bytes counts).",
+        MetricType::Gauge,
+        {}};
+    prometheus::MetricFamily window_bytes{
+        "kubehub_hub_cache_window_bytes",
+        "Part of kubehub_hub_cache_bytes held only by the event window (old versions and "
+        "deleted objects kept for watches resuming from a resourceVersion).",
+        MetricType::Gauge,
+        {}};
+    prometheus::MetricFamily window_events{
+        "kubehub_hub_cache_window_events",
+        "Events in the window a watch can resume from (bounded by --cache-window and "
+        "--cache-window-bytes).",
+        MetricType::Gauge,
+        {}};
     prometheus::MetricFamily synced{
         "kubehub_hub_cache_synced",
         "1 when a cached type finished its initial list (reads are served from it).",
@@ -211,6 +227,8 @@ std::string HubMetrics::serialize() const {
         };
         objects.metric.push_back(metric(static_cast<double>(t.objects)));
         bytes.metric.push_back(metric(static_cast<double>(t.bytes)));
+        window_bytes.metric.push_back(metric(static_cast<double>(t.window_bytes)));
+        window_events.metric.push_back(metric(static_cast<double>(t.window_events)));
         synced.metric.push_back(metric(t.synced ? 1 : 0));
         live.metric.push_back(metric(t.live ? 1 : 0));
       }
@@ -230,6 +248,8 @@ std::string HubMetrics::serialize() const {
     families.push_back(dropped);
     families.push_back(objects);
     families.push_back(bytes);
+    families.push_back(window_bytes);
+    families.push_back(window_events);
     families.push_back(synced);
     families.push_back(live);
   }

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace kubehub::hub::cache {
 namespace {
 
@@ -16,6 +18,23 @@ ObjectPtr obj(std::string ns, std::string name, uint64_t rv, k8s::Labels labels 
 }
 
 TypeInfo pods() { return TypeInfo{"", "v1", "pods", "Pod", true}; }
+
+/// A ConfigMap-like object whose JSON is `size` bytes.
+ObjectPtr big(std::string name, uint64_t rv, size_t size) {
+  auto o = std::make_shared<CachedObject>();
+  o->ns = "default";
+  o->name = std::move(name);
+  o->rv = rv;
+  o->json = "{\"metadata\":{\"name\":\"" + o->name + "\"},\"data\":{\"v\":\"";
+  o->json.append(size > o->json.size() + 4 ? size - o->json.size() - 4 : 0, 'x');
+  o->json += "\"}}";
+  return o;
+}
+
+size_t alive(const std::vector<std::weak_ptr<const CachedObject>>& versions) {
+  return static_cast<size_t>(
+      std::count_if(versions.begin(), versions.end(), [](const auto& w) { return !w.expired(); }));
+}
 
 std::vector<std::string> names(const std::vector<ObjectPtr>& items) {
   std::vector<std::string> out;
@@ -158,6 +177,129 @@ TEST(ResourceStore, WaitForResourceVersion) {
   s.whenRv(100, [&](bool ok) { result = ok; });
   s.setLive(false);
   EXPECT_EQ(result, 0);
+}
+
+// The D5 attack: many updates of one large object. Every old version sits in the window (it is
+// the next event's previous state), so without a byte bound 300 updates of 1 MB held 300 MB.
+TEST(ResourceStore, WindowOfALargeObjectsUpdatesStaysUnderItsByteBound) {
+  constexpr size_t kObject = 1 << 20;
+  constexpr size_t kBound = 8 << 20;
+  ResourceStore s(pods(), WindowLimits{10000, kBound});
+  std::vector<std::weak_ptr<const CachedObject>> versions;  // versions[i] has rv i + 1
+  auto v0 = big("cm", 1, kObject);
+  versions.push_back(v0);
+  s.replace({std::move(v0)}, 1, "");
+  for (uint64_t rv = 2; rv <= 301; ++rv) {
+    auto v = big("cm", rv, kObject);
+    versions.push_back(v);
+    s.apply(EventType::kModified, std::move(v));
+    ASSERT_LE(s.windowBytes(), kBound) << "after rv " << rv;
+    ASSERT_EQ(s.bytes(), s.indexBytes() + s.windowBytes());
+  }
+  const size_t events = s.windowEvents();
+  ASSERT_GT(events, 0u);
+  ASSERT_LT(events, 10u);  // 8 MB of 1 MB versions
+  // The last `events` events refer to versions[300 - events] .. versions[300]; the last is the
+  // index's (one shared buffer, counted once as index bytes), the others the window's alone.
+  // Evicted versions are really freed (nothing else holds them).
+  EXPECT_EQ(alive(versions), events + 1);
+  size_t expected = events * ResourceStore::kWindowEventOverhead;
+  for (size_t i = 300 - events; i < 300; ++i) {
+    auto v = versions[i].lock();
+    ASSERT_TRUE(v) << "version " << i << " should still be in the window";
+    expected += v->bytes();
+  }
+  EXPECT_EQ(s.windowBytes(), expected);
+  EXPECT_EQ(s.indexBytes(), versions[300].lock()->bytes());
+  EXPECT_GT(s.bytes(), events * kObject);  // the metric tells the truth about the history
+  // A watch resuming inside the window replays it; from an evicted version it gets Gone.
+  std::vector<Event> replay;
+  ASSERT_TRUE(s.watch({}, 301 - events, &replay, [] {}).ok());
+  EXPECT_EQ(replay.size(), events);
+  std::vector<Event> none;
+  auto gone = s.watch({}, 301 - events - 1, &none, [] {});
+  ASSERT_FALSE(gone.ok());
+  EXPECT_TRUE(absl::IsOutOfRange(gone.status())) << gone.status();
+  auto oldest = s.watch({}, 2, &none, [] {});
+  EXPECT_TRUE(absl::IsOutOfRange(oldest.status())) << oldest.status();
+}
+
+TEST(ResourceStore, DeletedObjectsHistoryIsCountedThenFreedWhenEvicted) {
+  constexpr size_t kObject = 256 << 10;
+  ResourceStore s(pods(), WindowLimits{4, SIZE_MAX});
+  s.replace({}, 1, "");
+  std::vector<std::weak_ptr<const CachedObject>> versions;
+  for (uint64_t rv = 2; rv <= 4; ++rv) {
+    auto v = big("cm", rv, kObject);
+    versions.push_back(v);
+    s.apply(rv == 2 ? EventType::kAdded : EventType::kModified, std::move(v));
+  }
+  auto tombstone = big("cm", 5, kObject);  // the DELETED event's final state
+  versions.push_back(tombstone);
+  s.apply(EventType::kDeleted, std::move(tombstone));
+  EXPECT_EQ(s.objectCount(), 0u);
+  EXPECT_EQ(s.indexBytes(), 0u);
+  // Four events: ADDED v2, MODIFIED v3 (prev v2), MODIFIED v4 (prev v3), DELETED v5 (prev v4).
+  size_t four = 0;
+  for (const auto& w : versions) four += w.lock()->bytes();
+  EXPECT_EQ(s.windowBytes(), four + 4 * ResourceStore::kWindowEventOverhead);
+  EXPECT_EQ(s.bytes(), s.windowBytes());
+  EXPECT_EQ(alive(versions), 4u);
+  // Small events push the deleted object's history out of the window: nothing of it remains.
+  for (uint64_t rv = 6; rv <= 9; ++rv)
+    s.apply(EventType::kAdded, obj("a", "p" + std::to_string(rv), rv));
+  EXPECT_EQ(alive(versions), 0u);
+  EXPECT_EQ(s.windowEvents(), 4u);
+  // The four small objects are in the index (shared, counted there); the window adds only its
+  // own bookkeeping.
+  EXPECT_EQ(s.windowBytes(), 4 * ResourceStore::kWindowEventOverhead);
+  EXPECT_EQ(s.bytes(), s.indexBytes() + s.windowBytes());
+}
+
+TEST(ResourceStore, AVersionLargerThanTheByteBoundLeavesNoHistory) {
+  ResourceStore s(pods(), WindowLimits{100, 64 << 10});
+  s.replace({big("cm", 1, 1 << 20)}, 1, "");
+  s.apply(EventType::kModified, big("cm", 2, 1 << 20));
+  EXPECT_EQ(s.windowEvents(), 0u);
+  EXPECT_EQ(s.windowBytes(), 0u);
+  std::vector<Event> initial;
+  EXPECT_TRUE(s.watch({}, 2, &initial, [] {}).ok());  // from now: nothing to replay
+  EXPECT_TRUE(initial.empty());
+  EXPECT_TRUE(absl::IsOutOfRange(s.watch({}, 1, &initial, [] {}).status()));
+}
+
+TEST(ResourceStore, ClearLetsGoOfEverythingAndClosesWatches) {
+  ResourceStore s(pods(), 100);
+  auto v1 = big("cm", 1, 1 << 16);
+  std::weak_ptr<const CachedObject> w1 = v1;
+  s.replace({std::move(v1)}, 1, "");
+  s.apply(EventType::kModified, big("cm", 2, 1 << 16));
+  std::vector<Event> initial;
+  auto w = s.watch({}, std::nullopt, &initial, [] {});
+  initial.clear();
+  ASSERT_TRUE(w.ok());
+  int waited = -1;
+  s.whenRv(50, [&](bool ok) { waited = ok; });
+  s.clear("the hub stopped caching this resource");
+  EXPECT_TRUE(w1.expired());
+  EXPECT_EQ(s.bytes(), 0u);
+  EXPECT_FALSE(s.synced());
+  EXPECT_EQ(waited, 0);
+  bool closed = false;
+  std::string reason;
+  (*w)->take(&closed, &reason);
+  EXPECT_TRUE(closed);
+  EXPECT_NE(reason.find("stopped caching"), std::string::npos);
+}
+
+TEST(ResourceStore, ReappliedObjectIsCountedOnce) {
+  ResourceStore s(pods(), 100);
+  s.replace({}, 1, "");
+  auto v = big("cm", 2, 4096);
+  s.apply(EventType::kAdded, v);
+  s.apply(EventType::kModified, v);  // the same buffer again: index and window share it
+  EXPECT_EQ(s.indexBytes(), v->bytes());
+  EXPECT_EQ(s.windowBytes(), 2 * ResourceStore::kWindowEventOverhead);
 }
 
 }  // namespace
