@@ -552,6 +552,32 @@ class SecurityTest(unittest.TestCase):
         self.assertEqual(status, 503)  # served (no agent on this hub), not refused
         hub.proc.kill()
 
+    def test_d2_memory_of_closed_connections_is_returned(self):
+        hub = self.s.start_hub("hub-mem", ["--max-connections-per-client", "0", "--threads", "1"])
+        pid = hub.proc.proc.pid
+
+        def rss_kib():
+            return int(re.search(r"VmRSS:\s+(\d+)", open(f"/proc/{pid}/status").read()).group(1))
+
+        host, port = hub.users.rsplit(":", 1)
+        ctx = ssl.create_default_context(cafile=self.s.pki.ca_cert)
+        base = rss_kib()
+        conns = [ctx.wrap_socket(socket.create_connection((host, int(port)), timeout=10), server_hostname=host)
+                 for _ in range(600)]
+        e2e.wait_until(lambda: metric(admin_get(hub, "/metrics")[1], "kubehub_hub_user_connections") >= 600,
+                       what="600 connections held")
+        held = rss_kib()
+        grown = held - base
+        # ~78 KB each, mostly TLS buffers (see hub/README.md "Limits and timeouts").
+        self.assertGreater(grown, 600 * 40, (base, held))
+        for c in conns:
+            c.close()
+        # The allocator keeps freed memory unless told to give it back; the hub does so within
+        # seconds of many connections closing.
+        e2e.wait_until(lambda: rss_kib() < base + grown * 0.4, timeout=30,
+                       what=f"RSS back near {base} KiB after closing (held {held} KiB)")
+        hub.proc.kill()
+
     def raw_on(self, hub, method, path):
         c = Conn(self.s, hub=hub)
         try:

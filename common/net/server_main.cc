@@ -1,5 +1,6 @@
 #include "common/net/server_main.h"
 
+#include <malloc.h>
 #include <sched.h>
 #include <sys/resource.h>
 
@@ -7,6 +8,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -132,6 +134,17 @@ std::optional<double> cgroupCpuLimit() {
 }
 
 }  // namespace
+
+bool releaseFreedMemory() {
+  static std::atomic<int64_t> last_ms{INT64_MIN / 2};
+  int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::steady_clock::now().time_since_epoch())
+                    .count();
+  int64_t last = last_ms.load();
+  if (now - last < 5000 || !last_ms.compare_exchange_strong(last, now)) return false;
+  malloc_trim(0);
+  return true;
+}
 
 uint64_t raiseDescriptorLimit() {
   rlimit lim{};

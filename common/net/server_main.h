@@ -36,6 +36,12 @@ int usableCpus();
 /// limit now in force.
 uint64_t raiseDescriptorLimit();
 
+/// Hands whole free pages of the heap back to the system (malloc_trim), so a peak (a large
+/// list parsed, thousands of connections closed) is not held for the life of the process. The
+/// trim walks the whole heap on the calling thread, so it runs at most once every 5 s
+/// whoever asks; returns whether this call trimmed.
+bool releaseFreedMemory();
+
 /// cgroup v2's cpu.max ("QUOTA PERIOD" in microseconds, QUOTA "max" when unlimited) as CPUs;
 /// nullopt when unlimited or unreadable.
 std::optional<double> parseCpuMax(std::string_view text);

@@ -21,6 +21,7 @@
 #include "common/log/log.h"
 #include "common/net/http_headers.h"
 #include "common/net/listener.h"
+#include "common/net/server_main.h"
 #include "hub/api/client_connection.h"
 #include "hub/api/connection_limiter.h"
 #include "hub/api/stream_quota.h"
@@ -314,6 +315,9 @@ struct UserServer::Impl : std::enable_shared_from_this<UserServer::Impl> {
   void admit(tcp::socket socket);
   /// Pauses the accept loop after a failed accept; longer while descriptors stay exhausted.
   asio::awaitable<void> acceptFailed(boost::system::error_code ec);
+  /// Every few seconds: after many connections closed, hands their freed memory back to the
+  /// system (each held ~78 KB, mostly TLS buffers, that the allocator would otherwise keep).
+  static asio::awaitable<void> releaseMemoryLoop(std::shared_ptr<Impl> self);
   static asio::awaitable<bool> handle(std::shared_ptr<Impl> self, SslStream* s,
                                       beast::flat_buffer* buf, Parser* parser, std::string peer);
 
@@ -335,6 +339,9 @@ struct UserServer::Impl : std::enable_shared_from_this<UserServer::Impl> {
   std::chrono::milliseconds accept_backoff{0};
   std::chrono::steady_clock::time_point next_refusal_log{};
   uint64_t refused_since_log = 0;
+  /// Most connections open since the last trim.
+  std::atomic<size_t> peak_open{0};
+  asio::steady_timer trim_timer{acceptor.get_executor()};
 };
 
 namespace {
@@ -915,9 +922,28 @@ void UserServer::Impl::admit(tcp::socket socket) {
     socket.close(ec);
     return;
   }
+  size_t open = limiter->open();
+  if (open > peak_open.load(std::memory_order_relaxed))
+    peak_open.store(open, std::memory_order_relaxed);
   auto ex = socket.get_executor();
   asio::co_spawn(ex, session(shared_from_this(), std::move(socket), std::move(*slot)),
                  asio::detached);
+}
+
+asio::awaitable<void> UserServer::Impl::releaseMemoryLoop(std::shared_ptr<Impl> self) {
+  // Worth a heap walk once this many connections' memory is free.
+  constexpr size_t kClosedWorthTrimming = 256;
+  while (!self->stopped) {
+    self->trim_timer.expires_after(std::chrono::seconds(5));
+    auto [ec] = co_await self->trim_timer.async_wait(kUseTuple);
+    if (ec || self->stopped) co_return;
+    size_t open = self->limiter->open();
+    size_t peak = self->peak_open.load(std::memory_order_relaxed);
+    if (peak >= open + kClosedWorthTrimming && net::releaseFreedMemory()) {
+      log::debug("returned freed connection memory", {{"peak", peak}, {"open", open}});
+      self->peak_open.store(open, std::memory_order_relaxed);
+    }
+  }
 }
 
 asio::awaitable<void> UserServer::Impl::acceptFailed(boost::system::error_code ec) {
@@ -973,6 +999,7 @@ absl::StatusOr<net::HostPort> UserServer::start(const net::HostPort& address) {
   auto bound = net::openListener(impl_->acceptor, address);
   if (!bound.ok()) return bound.status();
   asio::co_spawn(impl_->acceptor.get_executor(), Impl::acceptLoop(impl_), asio::detached);
+  asio::co_spawn(impl_->acceptor.get_executor(), Impl::releaseMemoryLoop(impl_), asio::detached);
   return bound;
 }
 
@@ -982,6 +1009,7 @@ void UserServer::stop() {
     impl->stopped = true;
     boost::system::error_code ec;
     impl->acceptor.close(ec);
+    impl->trim_timer.cancel();
   });
 }
 

@@ -1,7 +1,5 @@
 #include "hub/cache/reflector.h"
 
-#include <malloc.h>
-
 #include <atomic>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -13,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "common/log/log.h"
 #include "common/net/backoff.h"
+#include "common/net/server_main.h"
 #include "hub/cache/json_stream.h"
 #include "hub/cache/object_codec.h"
 
@@ -24,20 +23,6 @@ namespace {
 
 /// Lists at least this long leave enough parse garbage behind to be worth trimming for.
 constexpr size_t kTrimAfterObjects = 1000;
-
-/// Parsing a large list leaves freed memory between the objects kept; hand whole free pages
-/// back to the system rather than holding the list's peak for the life of the process. The trim
-/// walks the whole heap on this I/O thread, so at most one every few seconds, however many
-/// types and clusters sync at once (a hub restart brings them all together).
-void releaseFreedMemory() {
-  static std::atomic<int64_t> last_ms{0};
-  int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::steady_clock::now().time_since_epoch())
-                    .count();
-  int64_t last = last_ms.load();
-  if (now - last < 5000 || !last_ms.compare_exchange_strong(last, now)) return;
-  malloc_trim(0);
-}
 
 constexpr const char* kTableAccept =
     "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
@@ -149,7 +134,8 @@ asio::awaitable<absl::Status> relist(std::shared_ptr<tunnel::Mux> mux,
   }
   size_t count = all.size();
   store->replace(std::move(all), rv, std::move(columns));
-  if (count >= kTrimAfterObjects) releaseFreedMemory();
+  // Parsing a large list leaves freed memory between the objects kept.
+  if (count >= kTrimAfterObjects) net::releaseFreedMemory();
   log::info("cache synced", {{"cluster", mux->name()},
                              {"resource", describe(t)},
                              {"objects", count},
