@@ -4,6 +4,10 @@ real agents. No edge API server is needed: a hub accepts or refuses a tunnel bef
 ever talks to its API server.
 
 - A hub's token asks for another hub's, or a cluster's, certificate: 403.
+- A hub's token heartbeats or deletes another hub, or reports (or withdraws) a cluster's tunnel
+  as another hub: 403, and the registry still says what the other hub said; its own reports,
+  and the real hub's, still go through; an admin still acts for any hub.
+- A hub whose token's user is not its --hub-id refuses to start, saying how to fix it.
 - A certificate issued for a hub, named like a cluster, dials the hub as that cluster: the hub
   refuses it and the cluster's real tunnel stays up.
 - PostgreSQL is down: 503s (also on the public revocation feed and /readyz) say what failed,
@@ -138,6 +142,83 @@ class HubCertificateTest(unittest.TestCase):
         refused = [a for a in audit["items"] if a["resource"] == "/api/v1/hubs/edge-3/certificate"
                    and a["actor"] == "user:hub-1"]
         self.assertTrue(refused and all(a["status"] == 403 for a in refused), refused)
+
+    def meta(self, method, path, token, body=None, expect=None):
+        return self.platform.meta.json(method, path, body=body, token=token, expect=expect)
+
+    def endpoints(self, cluster):
+        _, body = self.meta("GET", f"/api/v1/clusters/{cluster}/endpoints", self.platform.admin_token, expect=200)
+        return sorted(e["hub"] for e in body["endpoints"])
+
+    def assert_refused(self, method, path, body=None, other="hub-2"):
+        status, answer = self.meta(method, path, self.hub_token, body=body)
+        self.assertEqual(status, 403, f"{method} {path}: {answer}")
+        self.assertEqual(answer["error"]["code"], 403)
+        self.assertIn('own hub "hub-1"', answer["error"]["message"])
+        self.assertIn(f'"{other}"', answer["error"]["message"])
+
+    def test_hub_token_changes_only_its_own_registry_entries(self):
+        p = self.platform
+        admin = p.admin_token
+        with open(p.hub_token_file("hub-2")) as f:
+            hub2 = f.read().strip()
+        p.ctl("cluster", "create", "edge-4")
+        # hub-2 registers and reports the tunnel of edge-4 with its own token.
+        self.meta("PUT", "/api/v1/hubs/hub-2", hub2, {"addresses": {"users": "https://hub-2:8443"}}, expect=200)
+        self.meta("PUT", "/api/v1/clusters/edge-4/connection", hub2, {"hub": "hub-2"}, expect=200)
+        # The real hub-1 (its user is hub-1) heartbeats and reports edge-3's tunnel.
+        e2e.wait_until(lambda: self.endpoints("edge-3") == ["hub-1"], timeout=20, what="hub-1 holds edge-3")
+        # The attack, with hub-1's token: re-register hub-2 elsewhere, deregister it, withdraw its
+        # tunnel, claim a tunnel in its name (steering edge-3's users and agents to it).
+        self.assert_refused("PUT", "/api/v1/hubs/hub-2", {"addresses": {"users": "https://evil:8443"}})
+        self.assert_refused("DELETE", "/api/v1/hubs/hub-2")
+        self.assert_refused("DELETE", "/api/v1/clusters/edge-4/connection?hub=hub-2")
+        self.assert_refused("PUT", "/api/v1/clusters/edge-4/connection", {"hub": "hub-2"})
+        self.assert_refused("PUT", "/api/v1/clusters/edge-3/connection", {"hub": "hub-2"})
+        # Nothing changed.
+        _, h = self.meta("GET", "/api/v1/hubs/hub-2", admin, expect=200)
+        self.assertEqual(h["addresses"]["users"], "https://hub-2:8443")
+        self.assertTrue(h["alive"])
+        self.assertEqual(self.endpoints("edge-4"), ["hub-2"])
+        self.assertEqual(self.endpoints("edge-3"), ["hub-1"])
+        # hub-2 cannot touch hub-1 either.
+        status, body = self.meta("DELETE", "/api/v1/clusters/edge-3/connection?hub=hub-1", hub2)
+        self.assertEqual(status, 403, body)
+        self.assertIn('own hub "hub-2", not for "hub-1"', body["error"]["message"])
+        # Its own reports still go through, and every hub still reads the registry.
+        self.meta("PUT", "/api/v1/hubs/hub-1", self.hub_token, {}, expect=200)
+        self.meta("PUT", "/api/v1/clusters/edge-4/connection", self.hub_token, {"hub": "hub-1"}, expect=200)
+        self.assertEqual(self.endpoints("edge-4"), ["hub-1", "hub-2"])
+        self.meta("DELETE", "/api/v1/clusters/edge-4/connection?hub=hub-1", self.hub_token, expect=204)
+        _, ep = self.meta("GET", "/api/v1/clusters/edge-4/endpoints", self.hub_token, expect=200)
+        self.assertEqual([e["hub"] for e in ep["endpoints"]], ["hub-2"])
+        _, hubs = self.meta("GET", "/api/v1/hubs", self.hub_token, expect=200)
+        self.assertEqual(sorted(x["id"] for x in hubs["items"]), ["hub-1", "hub-2"])
+        # The refusals are audited with hub-1 as the actor.
+        _, audit = self.meta("GET", "/api/v1/audit?limit=1000", admin, expect=200)
+        refused = [a for a in audit["items"] if a["actor"] == "user:hub-1" and a["status"] == 403]
+        self.assertTrue({"/api/v1/hubs/hub-2", "/api/v1/clusters/edge-4/connection"}
+                        <= {a["resource"] for a in refused}, refused)
+        # An admin still acts for any hub.
+        self.meta("DELETE", "/api/v1/clusters/edge-4/connection?hub=hub-2", admin, expect=204)
+        self.meta("DELETE", "/api/v1/hubs/hub-2", admin, expect=204)
+        self.assertEqual(self.endpoints("edge-4"), [])
+        # The real hub never had a report refused.
+        self.assertNotIn("registry update refused", self.hub.log_text())
+        self.assertNotIn("refuses this hub's registry reports", self.hub.log_text())
+
+    def test_hub_refuses_to_start_as_another_hub(self):
+        crt, key = self.pki.serving("hub-9")
+        token_file = self.work.join("hub-1.token")
+        r = subprocess.run([e2e.binary("kubehub-hub"), "--listen", "127.0.0.1:0", "--tunnel-listen", "127.0.0.1:0",
+                            "--admin-listen", "127.0.0.1:0", "--tls-cert", crt, "--tls-key", key,
+                            "--agent-ca", self.platform.ca_file(), "--metaserver-url", self.platform.url,
+                            "--metaserver-token-file", token_file, "--metaserver-ca", self.pki.ca_cert,
+                            "--hub-id", "hub-9", "--audit-log", ""], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn('the metaserver token belongs to user "hub-1" but --hub-id is "hub-9"', r.stderr)
+        self.assertIn("--hub-id hub-1", r.stderr)
+        self.assertNotIn("hub started", r.stdout + r.stderr)
 
     def test_hub_certificate_cannot_open_a_cluster_tunnel(self):
         # Whoever got it (an admin may issue any hub's), a hub certificate named like a cluster

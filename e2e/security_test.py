@@ -52,7 +52,6 @@ class Stack:
               "--resources", "*", "--verbs", "*")
         p.ctl("grant", "create", "tb-b", "--tenant", "tb", "--clusters", "edge-1", "--api-groups", "*",
               "--resources", "*", "--verbs", "*", "--namespaces", "b")
-        self.hub_token = p.hub_token_file()
         self.agent_ca = p.ca_file()
         self.hub = self.start_hub("hub-sec", [
             "--write-timeout", f"{SHORT}s", "--response-timeout", f"{SHORT}s",
@@ -82,7 +81,7 @@ class Stack:
 
     def start_hub(self, name, extra, prefix=()):
         crt, key = self.pki.serving(name)
-        token = self.hub_token if name == "hub-sec" else self.platform.hub_token_file(hub_user=name)
+        token = self.platform.hub_token_file(hub_user=name)  # a hub's token acts for its own name only
         args = [*prefix, e2e.binary("kubehub-hub"), "--listen", "127.0.0.1:0", "--tunnel-listen", "127.0.0.1:0",
                 "--admin-listen", "127.0.0.1:0", "--tls-cert", crt, "--tls-key", key,
                 "--agent-ca", self.agent_ca, "--hub-id", name, "--audit-log", "",

@@ -64,15 +64,17 @@ class TenancyTest(unittest.TestCase):
               "--resources", "*", "--verbs", "*", "--namespaces", "a")
         p.ctl("grant", "create", "tb-all", "--tenant", "tb", "--clusters", "edge-2", "--api-groups", "*",
               "--resources", "*", "--verbs", "*")
-        hub_token = p.hub_token_file()
         agent_ca = p.ca_file()
         cls.audit_path = w.join("hub-1-audit.log")
-        common = ["--metaserver-url", p.url, "--metaserver-token-file", hub_token,
-                  "--metaserver-ca", cls.pki.ca_cert]
+
+        def common(hub):  # each hub has its own metaserver user, named like its --hub-id
+            return ["--metaserver-url", p.url, "--metaserver-token-file", p.hub_token_file(hub),
+                    "--metaserver-ca", cls.pki.ca_cert]
         # The hubs trust agents signed by the metaserver's CA only.
-        cls.hub1 = cls._hub("hub-1", agent_ca, [*common, "--listen", f"127.0.0.1:{hub1_port}",
+        cls.hub1 = cls._hub("hub-1", agent_ca, [*common("hub-1"), "--listen", f"127.0.0.1:{hub1_port}",
                                                 "--audit-log", cls.audit_path])
-        cls.hub2 = cls._hub("hub-2", agent_ca, [*common, "--tenant-rate-milli", "20000", "--tenant-burst", "60"])
+        cls.hub2 = cls._hub("hub-2", agent_ca, [*common("hub-2"), "--tenant-rate-milli", "20000",
+                                                "--tenant-burst", "60"])
         cls.edges = {}
         for cluster, hub in (("edge-1", cls.hub1), ("edge-2", cls.hub2)):
             standin, url = e2e.start_standin(w, cls.pki, EDGE_TOKEN)

@@ -188,7 +188,8 @@ int main(int argc, char** argv) {
   flags.addString("advertise-host", &o.advertise_host,
                   "host name other components reach this hub at (default: the hub id)");
   flags.addString("hub-id", &o.hub_id,
-                  "this hub's identity in logs and the protocol (default: hostname)");
+                  "this hub's identity in logs, the protocol and the metaserver's registry; with "
+                  "--metaserver-url it must be the name of the token's user (default: hostname)");
   flags.addString("log-level", &o.log_level, "debug, info, warn or error");
   flags.addInt(
       "threads", &o.threads,
@@ -333,6 +334,13 @@ int main(int argc, char** argv) {
     mo.hub_id = o.hub_id;
     mo.version = kVersion;
     metaserver = std::make_shared<hub::MetaserverSync>(mo);
+    // The metaserver takes registry reports only for the hub named like the token's user.
+    absl::Status identity = metaserver->checkIdentity();
+    if (absl::IsFailedPrecondition(identity)) net::exitWithConfigError("kubehub-hub", identity);
+    if (!identity.ok()) {
+      log::warn("could not ask the metaserver who this hub's token is; asking again later",
+                {{"hub_id", o.hub_id}, {"error", identity.message()}});
+    }
   }
   auto auth = std::make_shared<hub::Authenticator>(static_tokens, metaserver);
   auth->setMetrics(metrics);

@@ -506,7 +506,9 @@ class Platform:
         return out.get("token") or out.get("secret")
 
     def hub_token_file(self, hub_user="hub-1", tenant="platform"):
-        """A user with the hub role and a file holding its token (for --metaserver-token-file)."""
+        """A user with the hub role and a file holding its token (for --metaserver-token-file).
+        The hub using it must be started with --hub-id `hub_user`: a hub's token acts only for
+        the hub named like its user."""
         self.ctl("tenant", "create", tenant, check=False)
         self.ctl("user", "create", hub_user, "--tenant", tenant, "--roles", "hub")
         path = self.work.join(f"{hub_user}.token")

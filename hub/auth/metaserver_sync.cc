@@ -57,6 +57,28 @@ std::optional<auth::Grant> parseGrant(const Json& g) {
 
 }  // namespace
 
+absl::Status checkHubIdentity(const Json& whoami, std::string_view hub_id) {
+  if (!whoami.is_object()) return absl::DataLossError("whoami: not a JSON object");
+  if (whoami.value("admin", false)) return absl::OkStatus();
+  std::string user = whoami.contains("user") && whoami["user"].is_string()
+                         ? whoami["user"].get<std::string>()
+                         : whoami.value("actor", std::string("?"));
+  if (!whoami.value("hub", false)) {
+    return absl::FailedPreconditionError(
+        "the metaserver token's user \"" + user +
+        "\" has neither the hub nor the admin role (kubehubctl user create NAME --roles hub)");
+  }
+  if (user != hub_id) {
+    return absl::FailedPreconditionError(
+        "the metaserver token belongs to user \"" + user + "\" but --hub-id is \"" +
+        std::string(hub_id) +
+        "\": a hub's token acts only for the hub named like its user (start the hub with "
+        "--hub-id " +
+        user + ", or give it a token of a user named " + std::string(hub_id) + ")");
+  }
+  return absl::OkStatus();
+}
+
 MetaserverSync::MetaserverSync(MetaserverSyncOptions options) : options_(std::move(options)) {
   auto s = std::make_shared<AuthSnapshot>();
   s->keys = std::make_shared<auth::KeySet>();
@@ -162,6 +184,14 @@ absl::StatusOr<Json> call(const MetaserverSyncOptions& o, const std::string& met
   return j;
 }
 }  // namespace
+
+absl::Status MetaserverSync::checkIdentity() {
+  int status = 0;
+  auto j = call(options_, "GET", "/api/v1/whoami", "", &status);
+  if (!j.ok()) return absl::UnavailableError(j.status().message());
+  identity_checked_ = true;
+  return checkHubIdentity(*j, options_.hub_id);
+}
 
 bool MetaserverSync::syncKeys() {
   int status = 0;
@@ -385,6 +415,13 @@ void MetaserverSync::runPasses() {
   bool heartbeat_failed = true;
   while (!stopping_) {
     auto now = Clock::now();
+    if (!identity_checked_) {
+      absl::Status s = checkIdentity();
+      if (!s.ok() && identity_checked_) {
+        log::error("the metaserver refuses this hub's registry reports",
+                   {{"hub_id", options_.hub_id}, {"error", s.message()}});
+      }
+    }
     if (now >= next_keys || want_keys_.exchange(false)) {
       syncKeys();
       next_keys = now + options_.state_poll * 5;

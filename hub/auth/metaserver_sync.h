@@ -14,6 +14,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <thread>
@@ -60,6 +61,12 @@ struct MetaserverSyncOptions {
   std::chrono::milliseconds request_timeout{5000};
 };
 
+/// Whether the metaserver will take this hub's reports: a hub's token acts only for the hub named
+/// like its user (an admin's for any), so --hub-id must be the token's user. `whoami` is the
+/// metaserver's GET /api/v1/whoami answer for the token. FailedPrecondition with a one-line
+/// message saying how to fix it otherwise.
+absl::Status checkHubIdentity(const nlohmann::json& whoami, std::string_view hub_id);
+
 class MetaserverSync {
  public:
   explicit MetaserverSync(MetaserverSyncOptions options);
@@ -70,6 +77,11 @@ class MetaserverSync {
     users_address_ = std::move(users);
     tunnel_address_ = std::move(tunnel);
   }
+  /// Asks the metaserver who the token is and checks it against the hub id (checkHubIdentity).
+  /// FailedPrecondition for a mismatch; Unavailable when the metaserver did not say. Until it
+  /// has said, the background thread asks again and logs a mismatch as an error. Call before
+  /// start().
+  absl::Status checkIdentity();
   /// Starts the background thread.
   void start();
   void stop();
@@ -122,6 +134,7 @@ class MetaserverSync {
   std::string health_ = "not contacted yet";
   bool was_healthy_ = false;
   bool bans_supported_ = true;
+  bool identity_checked_ = false;
   std::chrono::steady_clock::time_point bans_retry_at_{};
 };
 

@@ -38,6 +38,20 @@ std::string Principal::actor() const {
   return "anonymous";
 }
 
+absl::Status checkActsForHub(const Principal& p, std::string_view hub) {
+  if (p.admin() || (p.kind == Principal::Kind::kUser && !hub.empty() && p.user == hub))
+    return absl::OkStatus();
+  if (p.kind != Principal::Kind::kUser) {
+    return absl::PermissionDeniedError(p.actor() + " may not act for hub \"" + std::string(hub) +
+                                       "\" (only that hub's own token or an admin may)");
+  }
+  return absl::PermissionDeniedError(
+      p.actor() + " may only act for its own hub \"" + p.user + "\", not for \"" +
+      std::string(hub) +
+      "\" (a hub's token acts only for the hub named like its user; an admin may act for any "
+      "hub)");
+}
+
 const std::string& Call::param(std::string_view name) const {
   static const std::string kEmpty;
   auto it = match.params.find(name);

@@ -54,6 +54,12 @@ struct Principal {
   std::string actor() const;
 };
 
+/// A hub's token acts only for the hub named like its user: the registry, cluster connections
+/// and hub certificates trust the hub id, so one compromised hub must not speak for another.
+/// Admins act for any hub. PermissionDenied naming both hubs otherwise (`hub` is already a
+/// valid hub id).
+absl::Status checkActsForHub(const Principal& principal, std::string_view hub);
+
 struct Call {
   net::HttpRequest& request;
   const RouteMatch& match;

@@ -306,13 +306,8 @@ absl::StatusOr<Reply> ApiServer::issueAgentCertificate(Call& c) {
 absl::StatusOr<Reply> ApiServer::issueHubCertificate(Call& c) {
   const std::string& hub = c.param("hub");
   KH_RETURN_IF_ERROR(checkHubId(hub));
-  // A hub's token names the hub (its user); letting it sign for another name would let one
-  // compromised hub impersonate every other hub.
-  if (!c.principal.admin() && c.principal.user != hub) {
-    return absl::PermissionDeniedError(
-        c.principal.actor() + " may only request the certificate of its own hub \"" +
-        c.principal.user + "\", not of \"" + hub + "\" (an admin can issue any hub's)");
-  }
+  // Signing for another name would let one compromised hub impersonate every other hub.
+  KH_RETURN_IF_ERROR(checkActsForHub(c.principal, hub));
   KH_ASSIGN_OR_RETURN(Json body, requestJson(c.request));
   ObjectReader rd(body, "certificate request");
   LeafRequest rq;

@@ -1,5 +1,7 @@
 // The registry: hubs heartbeat, record which clusters' tunnels they hold, and look up which
-// hub holds a cluster.
+// hub holds a cluster. A hub's token changes only its own hub's entries (checkActsForHub):
+// otherwise one hub could deregister another, or claim its clusters and steer their users and
+// agents to itself. Reads stay open to every hub (they route to each other).
 #include "absl/strings/numbers.h"
 #include "common/status/status_macros.h"
 #include "metaserver/api/api_server.h"
@@ -34,6 +36,7 @@ absl::StatusOr<Reply> ApiServer::getHub(Call& c) {
 absl::StatusOr<Reply> ApiServer::heartbeatHub(Call& c) {
   const std::string& id = c.param("hub");
   KH_RETURN_IF_ERROR(checkHubId(id));
+  KH_RETURN_IF_ERROR(checkActsForHub(c.principal, id));
   KH_ASSIGN_OR_RETURN(Json body, requestJson(c.request, true));
   KH_ASSIGN_OR_RETURN(HubHeartbeat hb, decodeHubHeartbeat(body));
   KH_ASSIGN_OR_RETURN(HubRecord h,
@@ -47,6 +50,7 @@ absl::StatusOr<Reply> ApiServer::heartbeatHub(Call& c) {
 
 absl::StatusOr<Reply> ApiServer::deleteHub(Call& c) {
   KH_RETURN_IF_ERROR(checkHubId(c.param("hub")));
+  KH_RETURN_IF_ERROR(checkActsForHub(c.principal, c.param("hub")));
   KH_RETURN_IF_ERROR(store_->deleteHub(c.param("hub")));
   Reply r;
   r.status = 204;
@@ -63,6 +67,7 @@ absl::StatusOr<Reply> ApiServer::putConnection(Call& c) {
   KH_RETURN_IF_ERROR(rd.str("hub", &hub, true, 253));
   KH_RETURN_IF_ERROR(rd.finish());
   KH_RETURN_IF_ERROR(checkHubId(hub));
+  KH_RETURN_IF_ERROR(checkActsForHub(c.principal, hub));
   KH_RETURN_IF_ERROR(store_->putConnection(cluster, hub));
   KH_ASSIGN_OR_RETURN(auto eps, store_->endpoints(cluster));
   Json items = Json::array();
@@ -76,6 +81,7 @@ absl::StatusOr<Reply> ApiServer::deleteConnection(Call& c) {
   const std::string& cluster = c.param("cluster");
   KH_RETURN_IF_ERROR(checkDnsLabel("cluster", cluster));
   KH_ASSIGN_OR_RETURN(std::string hub, hubParam(c));
+  KH_RETURN_IF_ERROR(checkActsForHub(c.principal, hub));
   KH_RETURN_IF_ERROR(store_->deleteConnection(cluster, hub));
   Reply r;
   r.status = 204;
