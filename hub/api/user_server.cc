@@ -25,6 +25,7 @@
 #include "hub/api/connection_limiter.h"
 #include "hub/api/stream_quota.h"
 #include "hub/auth/access_review.h"
+#include "hub/auth/authorizer.h"
 #include "proto/frame.h"
 
 namespace kubehub::hub {
