@@ -6,6 +6,7 @@
 #include "common/net/http_headers.h"
 #include "hub/auth/access_review.h"
 #include "hub/auth/authorizer.h"
+#include "hub/cache/resource_store.h"
 
 namespace kubehub::hub {
 

@@ -1,7 +1,7 @@
 #pragma once
 /// What cache_reader.h decided about one read: the store that answers it and how, or why it is
-/// forwarded. Apart from the reader so that the request planner (hub/api/request_plan.h) can
-/// carry a decision without seeing the cluster cache's tunnel types.
+/// forwarded. Apart from the reader and the store so that the request planner
+/// (hub/api/request_plan.h) can carry a decision without their Asio types.
 
 #include <chrono>
 #include <cstdint>
@@ -9,10 +9,11 @@
 #include <optional>
 #include <string>
 
-#include "hub/cache/object_codec.h"
-#include "hub/cache/resource_store.h"
+#include "hub/cache/selection.h"
 
 namespace kubehub::hub::cache {
+
+class ResourceStore;
 
 enum class Consistency {
   kAny,         // resourceVersion=0: whatever the cache has

@@ -13,6 +13,7 @@
 
 #include "common/net/http_headers.h"
 #include "hub/auth/metaserver_sync.h"
+#include "hub/cache/resource_store.h"
 
 namespace kubehub::hub {
 namespace {
