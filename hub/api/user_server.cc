@@ -15,6 +15,7 @@
 #include <boost/beast/ssl.hpp>
 #include <nlohmann/json.hpp>
 
+#include "absl/container/inlined_vector.h"
 #include "common/k8s/cluster_path.h"
 #include "common/k8s/request_info.h"
 #include "common/k8s/status_body.h"
@@ -24,6 +25,7 @@
 #include "common/net/server_main.h"
 #include "hub/api/client_connection.h"
 #include "hub/api/connection_limiter.h"
+#include "hub/api/request_plan.h"
 #include "hub/api/stream_quota.h"
 #include "hub/auth/access_review.h"
 #include "proto/frame.h"
@@ -72,11 +74,6 @@ struct RequestShape {
   /// While the request body is still being uploaded: false until it is all sent.
   const bool* upload_done = nullptr;
 };
-
-bool isLongLived(const k8s::ClusterTarget& t) {
-  return k8s::queryFlag(t.query, "watch") || k8s::queryFlag(t.query, "follow") ||
-         t.path.find("/watch/") != std::string::npos;
-}
 
 void closeSocket(SslStream* s) {
   boost::system::error_code ec;
@@ -439,6 +436,30 @@ namespace {
 /// Records one request's metrics and audit line when the handler's frame ends, whichever way
 /// it ends.
 struct RequestRecord {
+  RequestRecord(HubMetrics* m, AuditLog* a, asio::any_io_executor ex, std::string peer,
+                const RequestHead& head)
+      : metrics(m), audit(a), executor(std::move(ex)) {
+    entry.peer = std::move(peer);
+    entry.verb = k8s::parseRequestInfo(head.method, "/", "").verb;
+    entry.path = std::string(head.target.substr(0, head.target.find('?')));
+  }
+  RequestRecord(const RequestRecord&) = delete;
+  RequestRecord& operator=(const RequestRecord&) = delete;
+
+  /// Once the caller and the target are known.
+  void identify(const Principal& who, const RequestTarget& t) {
+    entry.user = who.user;
+    entry.tenant = who.tenant;
+    entry.cluster = t.route.cluster;
+    entry.verb = t.info.verb;
+    entry.api_group = t.info.api_group;
+    entry.resource = t.info.resource;
+    entry.subresource = t.info.subresource;
+    entry.namespace_name = t.info.namespace_;
+    entry.name = t.info.name;
+    entry.path = t.route.path;
+  }
+
   HubMetrics* metrics = nullptr;
   AuditLog* audit = nullptr;
   asio::any_io_executor executor;  // the connection's: where the audit line's flush runs
@@ -467,17 +488,6 @@ struct RequestRecord {
   }
 };
 
-/// Headers naming the user to the edge: the edge's own RBAC applies to them as a second wall.
-/// Groups are prefixed so that no name chosen in the metaserver can become an edge group such
-/// as system:masters.
-void addImpersonation(const Principal& who, net::HeaderList* headers) {
-  headers->emplace_back("Impersonate-User", who.user);
-  if (!who.tenant.empty())
-    headers->emplace_back("Impersonate-Group", "kubehub:tenant:" + who.tenant);
-  for (const auto& g : who.groups) headers->emplace_back("Impersonate-Group", "kubehub:group:" + g);
-  headers->emplace_back("Impersonate-Group", "system:authenticated");
-}
-
 int64_t unixNow() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -504,305 +514,95 @@ asio::awaitable<bool> readSmallBody(SslStream* s, beast::flat_buffer* buf, Parse
   co_return true;
 }
 
-}  // namespace
+/// Header views for the planner; inline up to a typical head, so reading one allocates nothing.
+using HeaderViews = absl::InlinedVector<HeaderView, 32>;
 
-asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslStream* s,
-                                               beast::flat_buffer* buf, Parser* parser,
-                                               std::string peer) {
+/// The planner's view of a parsed head: views into the parser's fields (and into `views`).
+RequestHead viewHead(const Parser& parser, HeaderViews* views) {
+  const auto& req = parser.get();
+  for (const auto& field : req) views->push_back({field.name_string(), field.value()});
+  RequestHead head;
+  head.method = req.method_string();
+  head.target = req.target();
+  head.accept = req[http::field::accept];
+  head.content_type = req[http::field::content_type];
+  head.expect = req[http::field::expect];
+  head.keep_alive = req.keep_alive();
+  head.body_pending = !parser.is_done();
+  head.headers = *views;
+  return head;
+}
+
+/// Answers with the planner's refusal, counted and logged as it says.
+asio::awaitable<bool> refuse(SslStream* s, std::chrono::milliseconds timeout, Reject r,
+                             RequestRecord* record) {
+  const AuditRecord& e = record->entry;
+  record->outcome.status = r.code;
+  if (!r.audit_reason.empty()) record->entry.reason = r.audit_reason;
+  if (record->metrics && r.auth_failure) record->metrics->authFailure(r.auth_failure);
+  if (record->metrics && r.denial) record->metrics->denial(e.tenant, r.denial);
+  if (r.log && r.auth_failure) {
+    bool has_token = std::string_view(r.auth_failure) != "missing";
+    log::info(r.log, {{"peer", e.peer},
+                      {"has_token", has_token ? "true" : "false"},
+                      {"reason", r.audit_reason}});
+  } else if (r.log) {
+    log::info(r.log, {{"user", e.user},
+                      {"tenant", e.tenant},
+                      {"cluster", e.cluster},
+                      {"verb", e.verb},
+                      {"resource", e.resource}});
+  }
+  co_await writeStatus(s, timeout, r.code, r.message, r.keep_alive, r.retry_after);
+  co_return r.keep_alive;
+}
+
+/// Carries out a Forward: a share of the tunnel's streams, the stream, then the exchange
+/// (the body up, the response down, or both ways after an upgrade).
+asio::awaitable<bool> forwardRequest(std::shared_ptr<UserServer::Impl> self, SslStream* s,
+                                     beast::flat_buffer* buf, Parser* parser,
+                                     std::shared_ptr<tunnel::Mux> mux, Forward f,
+                                     const Principal* who, RequestRecord* record) {
   const auto& o = self->options;
-  auto& req = parser->get();
-  bool body_pending = !parser->is_done();
-  bool keep = req.keep_alive() && !body_pending;
-  std::string target(req.target());
-  RequestRecord record;
-  record.metrics = self->metrics.get();
-  record.audit = self->audit.get();
-  record.executor = s->get_executor();
-  record.entry.peer = peer;
-  record.entry.verb = k8s::parseRequestInfo(req.method_string(), "/", "").verb;
-  record.entry.path = target.substr(0, target.find('?'));
+  for (const auto& name : f.dropped_headers) {
+    log::info("dropped a header the user may not send",
+              {{"user", who->user}, {"header", name}, {"cluster", f.cluster}});
+  }
+  if (!f.cache_declined.empty())
+    log::debug("read forwarded", {{"cluster", f.cluster}, {"why", f.cache_declined}});
 
-  // Who.
-  auto token = bearerToken(req[http::field::authorization]);
-  absl::StatusOr<Principal> who = absl::UnauthenticatedError("Unauthorized");
-  if (token) who = self->auth->authenticate(*token, unixNow());
-  if (!who.ok()) {
-    bool denied = absl::IsPermissionDenied(who.status());
-    int code = denied ? 403 : 401;
-    log::info(denied ? "banned caller refused" : "unauthenticated request",
-              {{"peer", peer},
-               {"has_token", token.has_value() ? "true" : "false"},
-               {"reason", who.status().message()}});
-    if (self->metrics)
-      self->metrics->authFailure(denied ? "banned" : token ? "invalid" : "missing");
-    record.outcome.status = code;
-    record.entry.reason = std::string(who.status().message());
-    std::string message_2 = denied ? std::string(who.status().message()) : "Unauthorized";
-    co_await writeStatus(s, o.write_timeout, code, message_2, keep);
-    co_return keep;
-  }
-  record.entry.user = who->user;
-  record.entry.tenant = who->tenant;
-
-  // Where.
-  auto route = k8s::parseClusterTarget(target);
-  if (!route.ok()) {
-    int code = absl::IsNotFound(route.status()) ? 404 : 400;
-    record.outcome.status = code;
-    record.entry.reason = std::string(route.status().message());
-    std::string message_3 = std::string(route.status().message());
-    co_await writeStatus(s, o.write_timeout, code, message_3, keep);
-    co_return keep;
-  }
-  k8s::RequestInfo info = k8s::parseRequestInfo(req.method_string(), route->path, route->query);
-  record.entry.cluster = route->cluster;
-  record.entry.verb = info.verb;
-  record.entry.api_group = info.api_group;
-  record.entry.resource = info.resource;
-  record.entry.subresource = info.subresource;
-  record.entry.namespace_name = info.namespace_;
-  record.entry.name = info.name;
-  record.entry.path = route->path;
-
-  // How often.
-  int retry_after = 1;
-  if (self->tenant_limiter && !who->break_glass &&
-      !self->tenant_limiter->admit(who->tenant, std::chrono::steady_clock::now(), &retry_after)) {
-    record.outcome.status = 429;
-    record.entry.reason = "tenant rate limit";
-    if (self->metrics) self->metrics->denial(who->tenant, "rate_limit");
-    std::string message_4 = "too many requests from tenant \"" + who->tenant + "\"; retry in " +
-                            std::to_string(retry_after) + "s";
-    co_await writeStatus(s, o.write_timeout, 429, message_4, keep, retry_after);
-    co_return keep;
-  }
-
-  // May they.
-  std::optional<std::vector<std::string>> namespaces;
-  // Only the collection itself is a review; any other path under it goes through the grants.
-  bool access_review = info.is_resource_request && info.api_group == "authorization.k8s.io" &&
-                       info.resource == "selfsubjectaccessreviews" && info.verb == "create" &&
-                       info.name.empty() && info.subresource.empty();
-  if (self->metaserver && !who->break_glass && !access_review) {
-    AccessQuery q{route->cluster,   info.verb,       info.api_group, info.resource,
-                  info.subresource, info.namespace_, info.name,      info.is_resource_request,
-                  route->path};
-    AccessDecision d = decideAccess(*who, *self->metaserver->snapshot(), q);
-    if (!d.allowed) {
-      record.outcome.status = 403;
-      record.entry.reason = d.message;
-      if (self->metrics) self->metrics->denial(who->tenant, "grant");
-      log::info("request refused by grants", {{"user", who->user},
-                                              {"tenant", who->tenant},
-                                              {"cluster", route->cluster},
-                                              {"verb", info.verb},
-                                              {"resource", info.resource}});
-      co_await writeStatus(s, o.write_timeout, 403, d.message, keep);
-      co_return keep;
-    }
-    namespaces = std::move(d.namespaces);
-  }
-
-  auto mux = self->registry->find(route->cluster);
-  if (!mux) {
-    record.outcome.status = 503;
-    std::string message_5 = "cluster \"" + route->cluster +
-                            "\" is not connected to this hub (its agent is offline or unknown)";
-    co_await writeStatus(s, o.write_timeout, 503, message_5, keep);
-    co_return keep;
-  }
-  record.cluster = route->cluster;
-
-  // kubectl auth can-i: the hub's grants answer first; what they allow, the edge's RBAC
-  // answers for (the review is forwarded under impersonation).
-  std::string review_body;
-  // A review without a body is still a review: it is parsed (and refused) here, never
-  // forwarded unchecked.
-  if (access_review) {
-    if (body_pending &&
-        !co_await readSmallBody(s, buf, parser, o.idle_timeout, 64 * 1024, &review_body)) {
-      record.outcome.status = 400;
-      co_await writeStatus(s, o.write_timeout, 400,
-                           "the SelfSubjectAccessReview body is unreadable or too large", false);
-      co_return false;
-    }
-    body_pending = false;
-    keep = req.keep_alive();
-    if (self->metaserver && !who->break_glass) {
-      auto review = parseAccessReview(review_body, req[http::field::content_type]);
-      AccessQuery q;
-      q.cluster = route->cluster;
-      if (review.ok()) {
-        q.is_resource_request = review->is_resource;
-        q.verb = review->verb;
-        q.api_group = review->group;
-        q.resource = review->resource;
-        q.subresource = review->subresource;
-        q.namespace_name = review->namespace_name;
-        q.name = review->name;
-        q.path = review->path;
-        // kubectl may name its current namespace even for a cluster-scoped type: a namespace
-        // grant must not answer for, say, nodes.
-        if (q.is_resource_request && !q.namespace_name.empty() &&
-            self->registry->namespaced(route->cluster, q.api_group, q.resource) == false) {
-          q.namespace_name.clear();
-        }
-      }
-      AccessDecision d = decideAccess(*who, *self->metaserver->snapshot(), q);
-      if (!review.ok() || !d.allowed || d.namespaces.has_value()) {
-        std::string reason = !review.ok() ? std::string(review.status().message())
-                             : d.allowed  ? std::string("allowed only in some namespaces")
-                                          : d.message;
-        std::string body = review.ok() ? deniedAccessReview(*review, reason)
-                                       : deniedAccessReview(ReviewAttributes{}, reason);
-        std::string head =
-            "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: " +
-            std::to_string(body.size()) + "\r\nX-Kubehub-Served-From: hub\r\n\r\n";
-        record.outcome.status = 201;
-        co_await writeAll(s, o.write_timeout, asio::buffer(head), asio::buffer(body));
-        co_return keep;
-      }
-    }
-  }
-
-  if (self->cache && !body_pending && req.method() == http::verb::get) {
-    if (auto cluster_cache = self->cache->find(route->cluster)) {
-      cache::CacheDecision decision = cache::decideCachedRead(
-          *cluster_cache, info, "GET", route->query, req[http::field::accept]);
-      if (decision.store && namespaces && !decision.store->info().namespaced) {
-        // Namespace grants never reach cluster-scoped types (as with RoleBindings).
-        decision.store = nullptr;
-        decision.why_not = "cluster-scoped type, namespace grants only";
-        namespaces->clear();
-      }
-      if (decision.store) {
-        if (namespaces) decision.filter.allowed_namespaces = *namespaces;
-        TlsClient client(s, o.write_timeout);
-        bool only_cache_can = namespaces.has_value();
-        CacheServeResult served = co_await serveFromCache(
-            &client, mux, std::move(decision), o.cache, req.keep_alive(), only_cache_can);
-        if (served.kind != CacheServeResult::Kind::kForward) {
-          record.outcome.status = served.status;
-          record.outcome.served_from = "cache";
-          record.outcome.bytes = served.bytes;
-          co_return served.kind == CacheServeResult::Kind::kServed && !served.close &&
-              req.keep_alive();
-        }
-      } else {
-        log::debug("read forwarded", {{"cluster", route->cluster}, {"why", decision.why_not}});
-      }
-    }
-  }
-  if (namespaces) {
-    // Only the cache can trim an all-namespaces answer to the namespaces granted.
-    record.outcome.status = 403;
-    std::string list;
-    for (const auto& ns : *namespaces) list += (list.empty() ? "" : ", ") + ns;
-    if (list.empty()) list = "none for this cluster-scoped resource";
-    std::string message_6 = info.resource + " is forbidden: User \"" + who->user + "\" cannot " +
-                            info.verb + " " + info.resource +
-                            " across all namespaces of cluster \"" + route->cluster +
-                            "\"; granted namespaces: " + list + " (use -n NAMESPACE)";
-    co_await writeStatus(s, o.write_timeout, 403, message_6, keep);
-    co_return keep;
-  }
-
-  net::HeaderList in;
-  in.reserve(16);
-  for (const auto& field : req)
-    in.emplace_back(std::string(field.name_string()), std::string(field.value()));
-  std::vector<std::string> removed;
-  net::HeaderList users_headers = net::forwardableRequestHeaders(in, &removed);
-  for (const auto& name : removed) {
-    if (!net::iequals(name, "Authorization")) {
-      log::info("dropped a header the user may not send",
-                {{"user", who->user}, {"header", name}, {"cluster", route->cluster}});
-    }
-  }
-  // The identity goes first, so nothing the user sends can push it out of the head, and a head
-  // that does not fit is refused whole (never truncated: the edge would run it as the agent).
-  net::HeaderList forwarded;
-  addImpersonation(*who, &forwarded);
-  if (forwarded.size() + users_headers.size() > proto::kMaxHeaders) {
-    record.outcome.status = 431;
-    record.entry.reason = "too many request headers";
-    std::string message = "the request has " + std::to_string(users_headers.size()) +
-                          " headers; kubehub forwards at most " +
-                          std::to_string(proto::kMaxHeaders - forwarded.size()) + " (it adds " +
-                          std::to_string(forwarded.size()) + " of its own to name the user)";
-    co_await writeStatus(s, o.write_timeout, 431, message, keep);
-    co_return keep;
-  }
-  forwarded.insert(forwarded.end(), std::make_move_iterator(users_headers.begin()),
-                   std::make_move_iterator(users_headers.end()));
-  if (!review_body.empty()) {
-    for (auto& [k, v] : forwarded) {
-      if (net::iequals(k, "Content-Length")) v = std::to_string(review_body.size());
-    }
-  }
-  proto::RequestHead head{std::string(req.method_string()), route->upstreamTarget(),
-                          std::move(forwarded)};
-  // An upgrade has no body but its client keeps sending (raw bytes after the 101), so its
-  // stream stays open in the hub-to-agent direction too.
-  bool upgrade = net::isUpgrade(in);
-  bool long_lived = isLongLived(*route) || upgrade;
-
-  // A fair share of the tunnel's streams per user and per tenant, below the tunnel's total.
   StreamQuota::Lease lease;
-  if (self->stream_quota && !who->break_glass) {
+  if (self->stream_quota && f.stream_quota) {
     StreamQuota::Refusal why;
     auto granted =
-        self->stream_quota->tryAcquire(route->cluster, who->tenant, who->user, long_lived, &why);
-    if (!granted) {
-      record.outcome.status = 429;
-      record.entry.reason = "stream quota " + why.flag;
-      if (self->metrics) self->metrics->denial(who->tenant, "stream_quota");
-      std::string whose =
-          why.scope == "user" ? "user \"" + who->user + "\"" : "tenant \"" + who->tenant + "\"";
-      std::string message = std::string("too many concurrent ") +
-                            (long_lived ? "long-lived streams (watches, followed logs, exec, "
-                                          "attach, port-forward)"
-                                        : "requests") +
-                            " of " + whose + " on cluster \"" + route->cluster + "\": at most " +
-                            std::to_string(why.limit) + " (" + why.flag +
-                            "); close some or retry later";
-      co_await writeStatus(s, o.write_timeout, 429, message, keep, 1);
-      co_return keep;
-    }
+        self->stream_quota->tryAcquire(f.cluster, who->tenant, who->user, f.long_lived, &why);
+    if (!granted)
+      co_return co_await refuse(s, o.write_timeout, planStreamQuotaRefusal(f, *who, why), record);
     lease = std::move(*granted);
   }
-  bool has_buffered_body = !review_body.empty();
-  auto opened = mux->openStream(head, !body_pending && !upgrade && !has_buffered_body);
-  if (!opened.ok()) {
-    int code = absl::IsResourceExhausted(opened.status()) ? 429
-               : absl::IsInvalidArgument(opened.status()) ? 431
-                                                          : 503;
-    record.outcome.status = code;
-    std::string message_7 =
-        "cluster \"" + route->cluster + "\": " + std::string(opened.status().message());
-    co_await writeStatus(s, o.write_timeout, code, message_7, keep);
-    co_return keep;
-  }
+  auto opened = mux->openStream(f.head, f.end_stream);
+  if (!opened.ok())
+    co_return co_await refuse(s, o.write_timeout, planOpenRefusal(f, opened.status()), record);
   std::shared_ptr<tunnel::Stream> stream = std::move(*opened);
-  if (has_buffered_body) {
-    absl::Status st = co_await stream->write(review_body);
+  if (!f.body.empty()) {
+    absl::Status st = co_await stream->write(f.body);
     if (st.ok()) stream->finish();
   }
 
   RequestShape shape;
-  shape.keep_alive = req.keep_alive();
-  shape.is_head = req.method() == http::verb::head;
-  shape.long_lived = long_lived;
-  shape.cluster = route->cluster;
-  shape.outcome = &record.outcome;
+  shape.keep_alive = f.keep_alive;
+  shape.is_head = f.is_head;
+  shape.long_lived = f.long_lived;
+  shape.cluster = f.cluster;
+  shape.outcome = &record->outcome;
   if (self->metrics) {
     self->metrics->streamOpened();
     if (shape.long_lived) self->metrics->watchOpened();
   }
 
+  bool body_pending = f.stream_body;
   bool reuse = false;
-  if (body_pending && net::iequals(req[http::field::expect], "100-continue")) {
-    // Answered here rather than by the edge: the body streams through the tunnel as it comes.
+  if (f.expect_continue) {
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     if (!co_await writeAll(s, o.write_timeout, asio::buffer(kContinue.data(), kContinue.size()))) {
       stream->reset(proto::ResetCode::kCancel, "client went away");
@@ -828,6 +628,89 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
     if (shape.long_lived) self->metrics->watchClosed();
   }
   co_return reuse;
+}
+
+}  // namespace
+
+asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslStream* s,
+                                               beast::flat_buffer* buf, Parser* parser,
+                                               std::string peer) {
+  const auto& o = self->options;
+  HeaderViews views;
+  const RequestHead head = viewHead(*parser, &views);
+  RequestRecord record(self->metrics.get(), self->audit.get(), s->get_executor(), peer, head);
+
+  auto token = bearerToken(parser->get()[http::field::authorization]);
+  absl::StatusOr<Principal> who = absl::UnauthenticatedError("Unauthorized");
+  if (token) who = self->auth->authenticate(*token, unixNow());
+  auto targeted = planTarget(head, who, token.has_value());
+  if (auto* r = std::get_if<Reject>(&targeted))
+    co_return co_await refuse(s, o.write_timeout, std::move(*r), &record);
+  const RequestTarget& target = std::get<RequestTarget>(targeted);
+  record.identify(*who, target);
+
+  // The facts the policy weighs, each gathered only where it applies.
+  PolicyFacts facts;
+  if (self->tenant_limiter && target.rate_limited) {
+    facts.rate.admitted = self->tenant_limiter->admit(who->tenant, std::chrono::steady_clock::now(),
+                                                      &facts.rate.retry_after);
+  }
+  auto snapshot = self->metaserver ? self->metaserver->snapshot() : nullptr;
+  facts.auth = snapshot.get();
+  std::shared_ptr<tunnel::Mux> mux = self->registry->find(target.route.cluster);
+  facts.tunnel_here = mux != nullptr;
+  auto cached = [&]() -> std::optional<cache::CacheDecision> {
+    auto cluster_cache = self->cache ? self->cache->find(target.route.cluster) : nullptr;
+    if (!cluster_cache) return std::nullopt;
+    return cache::decideCachedRead(*cluster_cache, target.info, "GET", target.route.query,
+                                   head.accept);
+  };
+  auto namespaced = [&](const std::string& group, const std::string& resource) {
+    return self->registry->namespaced(target.route.cluster, group, resource);
+  };
+
+  RequestPlan plan = planRequest(head, *who, target, facts, cached);
+  for (;;) {
+    if (auto* r = std::get_if<Reject>(&plan)) {
+      if (r->served_cluster) record.cluster = target.route.cluster;
+      co_return co_await refuse(s, o.write_timeout, std::move(*r), &record);
+    }
+    record.cluster = target.route.cluster;
+    if (auto* read = std::get_if<ReadReviewBody>(&plan)) {
+      std::string body;
+      if (head.body_pending &&
+          !co_await readSmallBody(s, buf, parser, o.idle_timeout, read->limit, &body)) {
+        plan = planReviewBodyUnreadable();
+        continue;
+      }
+      snapshot = self->metaserver ? self->metaserver->snapshot() : nullptr;
+      plan = planReview(head, *who, target, std::move(body), snapshot.get(), namespaced);
+    } else if (auto* answer = std::get_if<AnswerReview>(&plan)) {
+      std::string answer_head =
+          "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: " +
+          std::to_string(answer->body.size()) + "\r\nX-Kubehub-Served-From: hub\r\n\r\n";
+      record.outcome.status = 201;
+      co_await writeAll(s, o.write_timeout, asio::buffer(answer_head), asio::buffer(answer->body));
+      co_return answer->keep_alive;
+    } else if (auto* serve = std::get_if<ServeFromCache>(&plan)) {
+      TlsClient client(s, o.write_timeout);
+      CacheServeResult served = co_await serveFromCache(
+          &client, mux, std::move(serve->decision), o.cache, serve->keep_alive, serve->allow_stale);
+      if (served.kind != CacheServeResult::Kind::kForward) {
+        record.outcome.status = served.status;
+        record.outcome.served_from = "cache";
+        record.outcome.bytes = served.bytes;
+        co_return served.kind == CacheServeResult::Kind::kServed && !served.close &&
+            serve->keep_alive;
+      }
+      RequestPlan next = serve->otherwise ? RequestPlan(std::move(*serve->otherwise))
+                                          : planForward(head, *who, target);
+      plan = std::move(next);
+    } else {
+      co_return co_await forwardRequest(self, s, buf, parser, std::move(mux),
+                                        std::move(std::get<Forward>(plan)), &*who, &record);
+    }
+  }
 }
 
 namespace {

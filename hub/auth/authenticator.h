@@ -15,20 +15,11 @@
 
 #include "absl/status/statusor.h"
 #include "hub/auth/metaserver_sync.h"
+#include "hub/auth/principal.h"
 #include "hub/auth/token_file.h"
 #include "hub/metrics/hub_metrics.h"
 
 namespace kubehub::hub {
-
-struct Principal {
-  std::string user;
-  std::string tenant;
-  std::vector<std::string> groups;
-  std::string token_id;
-  int64_t expires_at = 0;
-  /// A static-token identity: not subject to grants.
-  bool break_glass = false;
-};
 
 class Authenticator {
  public:
@@ -55,28 +46,5 @@ class Authenticator {
   mutable std::mutex mu_;
   std::unordered_map<std::string, Verdict> verified_;  // SHA-256(token) -> verdict
 };
-
-/// Grants decide: is the request allowed, and (for LIST/WATCH across all namespaces by someone
-/// granted only some) which namespaces may they see. nullopt = every namespace.
-struct AccessDecision {
-  bool allowed = false;
-  std::string message;  // for the 403 Status, when denied
-  std::optional<std::vector<std::string>> namespaces;
-};
-
-struct AccessQuery {
-  std::string cluster;
-  std::string verb;
-  std::string api_group;
-  std::string resource;
-  std::string subresource;
-  std::string namespace_name;
-  std::string name;
-  bool is_resource_request = true;
-  std::string path;  // non-resource requests
-};
-
-AccessDecision decideAccess(const Principal& who, const AuthSnapshot& snapshot,
-                            const AccessQuery& q);
 
 }  // namespace kubehub::hub

@@ -13,37 +13,12 @@
 #include <string_view>
 
 #include "common/k8s/request_info.h"
+#include "hub/cache/cache_decision.h"
 #include "hub/cache/cluster_cache.h"
 #include "hub/cache/object_codec.h"
 #include "hub/cache/resource_store.h"
 
 namespace kubehub::hub::cache {
-
-enum class Consistency {
-  kAny,         // resourceVersion=0: whatever the cache has
-  kAtLeast,     // resourceVersion=N (NotOlderThan): wait until the cache reached N
-  kConsistent,  // resourceVersion unset: wait until the cache reached the edge's current version
-};
-
-struct CacheDecision {
-  /// Null when the request must be forwarded; `why_not` says why (for debug logs).
-  std::shared_ptr<ResourceStore> store;
-  std::string why_not;
-  Consistency consistency = Consistency::kAny;
-  uint64_t min_rv = 0;
-  // GET/LIST
-  std::string name;  // GET of one object
-  Filter filter;
-  size_t limit = 0;
-  std::string continue_token;
-  Encoding encoding;
-  // WATCH
-  bool watch = false;
-  std::optional<uint64_t> watch_from;
-  bool bookmarks = false;
-  bool send_initial_events = false;
-  std::chrono::seconds timeout{1800};
-};
 
 CacheDecision decideCachedRead(const ClusterCache& cluster, const k8s::RequestInfo& info,
                                std::string_view method, std::string_view query,

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "hub/cache/resource_store.h"
+#include "hub/cache/selection.h"
 
 namespace kubehub::hub::cache {
 
@@ -51,17 +52,6 @@ std::string humanDuration(int64_t seconds);
 int64_t parseHumanDuration(std::string_view text);
 /// A printed cell (JSON) with every "(<duration> ago)" moved on by `elapsed` seconds.
 std::string ageCell(const std::string& cell_json, int64_t elapsed);
-
-struct Encoding {
-  /// Serve a Table (Accept as=Table) instead of the object or typed list.
-  bool table = false;
-  /// includeObject: "None", "Metadata" (default) or "Object".
-  std::string include_object = "Metadata";
-  /// Whether list items carry kind/apiVersion (as this edge does).
-  bool items_have_type_meta = true;
-  /// "now" for Age cells.
-  int64_t now_unix = 0;
-};
 
 std::string encodeObject(const TypeInfo& type, const CachedObject& o, const Encoding& enc,
                          const std::string& columns);

@@ -25,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "common/k8s/selectors.h"
 #include "hub/cache/probe_gate.h"
+#include "hub/cache/selection.h"
 
 namespace kubehub::hub::cache {
 
@@ -73,16 +74,6 @@ struct Event {
   /// The object's previous state (null for ADDED): lets a filtered watch turn a change that
   /// moves an object out of its selection into DELETED, as the API server does.
   ObjectPtr prev;
-};
-
-/// Which objects a LIST or WATCH selects.
-struct Filter {
-  std::string ns;  // empty: all namespaces
-  /// When set, only these namespaces (a user granted some namespaces listing across all).
-  std::vector<std::string> allowed_namespaces;
-  k8s::LabelSelector labels;
-  k8s::FieldSelector fields;
-  bool matches(const CachedObject& o) const;
 };
 
 /// One watcher's bounded queue. The store appends; the consumer takes.

@@ -1,0 +1,39 @@
+#pragma once
+/// Authorisation: whether a tenant's grants (the metaserver's, in an AuthSnapshot) allow a
+/// request, and which namespaces an all-namespaces LIST/WATCH may see. Pure: no I/O, no locks;
+/// the caller holds the snapshot. Authentication (who is calling) is authenticator.h's.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hub/auth/principal.h"
+
+namespace kubehub::hub {
+
+struct AuthSnapshot;
+
+/// Grants decide: is the request allowed, and (for LIST/WATCH across all namespaces by someone
+/// granted only some) which namespaces may they see. nullopt = every namespace.
+struct AccessDecision {
+  bool allowed = false;
+  std::string message;  // for the 403 Status, when denied
+  std::optional<std::vector<std::string>> namespaces;
+};
+
+struct AccessQuery {
+  std::string cluster;
+  std::string verb;
+  std::string api_group;
+  std::string resource;
+  std::string subresource;
+  std::string namespace_name;
+  std::string name;
+  bool is_resource_request = true;
+  std::string path;  // non-resource requests
+};
+
+AccessDecision decideAccess(const Principal& who, const AuthSnapshot& snapshot,
+                            const AccessQuery& q);
+
+}  // namespace kubehub::hub
