@@ -80,22 +80,8 @@ class Stack:
                             for u, t in self.tokens.items()}
 
     def start_hub(self, name, extra, prefix=()):
-        crt, key = self.pki.serving(name)
-        token = self.platform.hub_token_file(hub_user=name)  # a hub's token acts for its own name only
-        args = [*prefix, e2e.binary("kubehub-hub"), "--listen", "127.0.0.1:0", "--tunnel-listen", "127.0.0.1:0",
-                "--admin-listen", "127.0.0.1:0", "--tls-cert", crt, "--tls-key", key,
-                "--agent-ca", self.agent_ca, "--hub-id", name, "--audit-log", "",
-                "--metaserver-url", self.platform.url, "--metaserver-token-file", token,
-                "--metaserver-ca", self.pki.ca_cert, *extra]
-        proc = e2e.Process(args, ready=r"hub started", log_path=self.work.join(f"{name}.log"))
-        self.procs.append(proc)
-        hub = e2e.Hub.__new__(e2e.Hub)
-        hub.proc = proc
-        text = proc.log_text()
-        hub.users = re.search(r"users listening\" address=(\S+)", text).group(1)
-        hub.tunnel = re.search(r"tunnel listening\" address=(\S+)", text).group(1)
-        hub.admin = re.search(r"admin listening\" address=(\S+)", text).group(1)
-        e2e.wait_until(lambda: admin_get(hub, "/readyz")[0] == 200, timeout=30, what=f"{name} ready")
+        hub = e2e.start_metaserver_hub(self.work, self.pki, self.platform, name, self.agent_ca, extra, prefix)
+        self.procs.append(hub.proc)
         return hub
 
     def close(self):
@@ -104,11 +90,7 @@ class Stack:
         if self.platform:
             self.platform.close()
         if getattr(self, "failed", False) or os.environ.get("KUBEHUB_E2E_SHOW_LOGS") == "1":
-            for name in ("hub-sec.log", "hub-fd.log", "agent-edge-1.log", "standin.log"):
-                path = self.work.join(name)
-                if os.path.exists(path):
-                    print(f"----- {name} (last 4000 bytes)", file=sys.stderr)
-                    print(open(path, errors="replace").read()[-4000:], file=sys.stderr)
+            e2e.print_logs(self.work, ("hub-sec.log", "hub-fd.log", "agent-edge-1.log", "standin.log"), 4000)
         self.work.close()
 
 

@@ -67,14 +67,9 @@ class TenancyTest(unittest.TestCase):
         agent_ca = p.ca_file()
         cls.audit_path = w.join("hub-1-audit.log")
 
-        def common(hub):  # each hub has its own metaserver user, named like its --hub-id
-            return ["--metaserver-url", p.url, "--metaserver-token-file", p.hub_token_file(hub),
-                    "--metaserver-ca", cls.pki.ca_cert]
-        # The hubs trust agents signed by the metaserver's CA only.
-        cls.hub1 = cls._hub("hub-1", agent_ca, [*common("hub-1"), "--listen", f"127.0.0.1:{hub1_port}",
-                                                "--audit-log", cls.audit_path])
-        cls.hub2 = cls._hub("hub-2", agent_ca, [*common("hub-2"), "--tenant-rate-milli", "20000",
-                                                "--tenant-burst", "60"])
+        # The hubs trust agents signed by the metaserver's CA only; each has its own hub user.
+        cls.hub1 = cls._hub("hub-1", agent_ca, ["--listen", f"127.0.0.1:{hub1_port}", "--audit-log", cls.audit_path])
+        cls.hub2 = cls._hub("hub-2", agent_ca, ["--tenant-rate-milli", "20000", "--tenant-burst", "60"])
         cls.edges = {}
         for cluster, hub in (("edge-1", cls.hub1), ("edge-2", cls.hub2)):
             standin, url = e2e.start_standin(w, cls.pki, EDGE_TOKEN)
@@ -106,31 +101,8 @@ class TenancyTest(unittest.TestCase):
 
     @classmethod
     def _hub(cls, name, agent_ca, extra):
-        tokens = e2e.write_token_file(cls.work.join(f"{name}-break-glass.csv"), [])
-        del tokens  # no static tokens: every user comes from the metaserver
-        crt, key = cls.pki.serving(name)
-        args = [e2e.binary("kubehub-hub"), "--tunnel-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
-                "--tls-cert", crt, "--tls-key", key, "--agent-ca", agent_ca, "--hub-id", name, *extra]
-        if "--listen" not in extra:
-            args += ["--listen", "127.0.0.1:0"]
-        if "--audit-log" not in extra:
-            args += ["--audit-log", ""]
-        proc = e2e.Process(args, ready=r"hub started", log_path=cls.work.join(f"{name}.log"))
-        cls.procs.append(proc)
-        hub = e2e.Hub.__new__(e2e.Hub)
-        hub.proc = proc
-        text = proc.log_text()
-        hub.users = re.search(r"users listening\" address=(\S+)", text).group(1)
-        hub.tunnel = re.search(r"tunnel listening\" address=(\S+)", text).group(1)
-        hub.admin = re.search(r"admin listening\" address=(\S+)", text).group(1)
-        # Ready once keys, grants and clusters came from the metaserver.
-        def ready():
-            conn = http.client.HTTPConnection(*hub.admin.rsplit(":", 1), timeout=5)
-            conn.request("GET", "/readyz")
-            ok = conn.getresponse().status == 200
-            conn.close()
-            return ok
-        e2e.wait_until(ready, timeout=30, what=f"{name} ready")
+        hub = e2e.start_metaserver_hub(cls.work, cls.pki, cls.platform, name, agent_ca, extra)
+        cls.procs.append(hub.proc)
         return hub
 
     @classmethod
@@ -140,11 +112,7 @@ class TenancyTest(unittest.TestCase):
         if cls.platform:
             cls.platform.close()
         if getattr(cls, "failed", False):
-            for name in ("hub-1.log", "hub-2.log", "agent-edge-1.log", "metaserver.log"):
-                path = cls.work.join(name)
-                if os.path.exists(path):
-                    print(f"----- {name}", file=sys.stderr)
-                    print(open(path, errors="replace").read()[-3000:], file=sys.stderr)
+            e2e.print_logs(cls.work, ("hub-1.log", "hub-2.log", "agent-edge-1.log", "metaserver.log"))
         cls.work.close()
 
     def tearDown(self):

@@ -3,12 +3,14 @@ binaries on port 0 and reading the address they bound, kubeconfigs, and running 
 
 Every wait has a deadline; every process started is stopped by Cluster.close()/stop_all().
 """
+import http.client
 import json
 import os
 import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -236,6 +238,54 @@ class Hub:
 
     def wait_discovered(self, cluster, timeout=30, start=0):
         return self.proc.wait_for_log(rf"discovery received\" cluster={cluster}\b", timeout, start)
+
+
+def start_metaserver_hub(work, pki, platform, name, agent_ca, extra=(), prefix=()):
+    """A hub whose users come from `platform`'s metaserver, under its own hub user (named like its
+    --hub-id: a hub's token acts for its own hub only), ready once keys, grants and clusters
+    arrived. `extra` may override --listen and --audit-log; `prefix` wraps the command (prlimit).
+    Returns a Hub; the caller stops hub.proc."""
+    crt, key = pki.serving(name)
+    args = [*prefix, binary("kubehub-hub"), "--tunnel-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+            "--tls-cert", crt, "--tls-key", key, "--agent-ca", agent_ca, "--hub-id", name,
+            "--metaserver-url", platform.url, "--metaserver-token-file", platform.hub_token_file(name),
+            "--metaserver-ca", pki.ca_cert, *extra]
+    if "--listen" not in extra:
+        args += ["--listen", "127.0.0.1:0"]
+    if "--audit-log" not in extra:
+        args += ["--audit-log", ""]
+    hub = Hub.__new__(Hub)
+    hub.proc = Process(args, ready=r"hub started", log_path=work.join(f"{name}.log"))
+    text = hub.proc.log_text()
+    hub.users = re.search(r"users listening\" address=(\S+)", text).group(1)
+    hub.tunnel = re.search(r"tunnel listening\" address=(\S+)", text).group(1)
+    hub.admin = re.search(r"admin listening\" address=(\S+)", text).group(1)
+
+    def ready():
+        conn = http.client.HTTPConnection(*hub.admin.rsplit(":", 1), timeout=5)
+        try:
+            conn.request("GET", "/readyz")
+            return conn.getresponse().status == 200
+        except OSError:
+            return False
+        finally:
+            conn.close()
+    try:
+        wait_until(ready, timeout=30, what=f"{name} ready")
+    except BaseException:
+        hub.proc.kill()
+        raise
+    return hub
+
+
+def print_logs(work, names, tail=3000):
+    """The end of each component's log, to stderr: for a failed test's report."""
+    for name in names:
+        path = work.join(name)
+        if os.path.exists(path):
+            print(f"----- {name} (last {tail} bytes)", file=sys.stderr)
+            with open(path, errors="replace") as f:
+                print(f.read()[-tail:], file=sys.stderr)
 
 
 class Agent:
