@@ -332,6 +332,8 @@ class SecurityTest(unittest.TestCase):
     def test_d3_logs_follow_and_exec_outlive_every_hub_timeout(self):
         pod = e2e.kubectl(self.s.kubeconfigs["alice"], "get", "pods", "-n", "default", "-o",
                           "jsonpath={.items[0].metadata.name}").stdout
+        watches = lambda: metric(admin_get(self.s.hub, "/metrics")[1], "kubehub_hub_active_watches")  # noqa: E731
+        before = watches()
         logs, log_lines = self._popen("alice", "logs", "-f", pod, "-n", "default")
         shell, shell_lines = self._popen("alice", "exec", "-i", pod, "-n", "default", "--", "cat")
         try:
@@ -351,6 +353,10 @@ class SecurityTest(unittest.TestCase):
             for p in (logs, shell):
                 p.kill()
                 p.wait(10)
+        # A user who kills kubectl ends the edge streams too: an exec whose process never ends
+        # must not hold its tunnel stream (and the user's share of it) forever.
+        e2e.wait_until(lambda: watches() <= before, timeout=20,
+                       what=f"the killed logs -f and exec streams released (before: {before})")
 
     # ---- D4: one user cannot take a tunnel's streams ----
 
@@ -511,7 +517,11 @@ class SecurityTest(unittest.TestCase):
         hub.proc.kill()
 
     def test_d2_connections_per_client_are_bounded(self):
-        hub = self.s.start_hub("hub-conn", ["--max-connections-per-client", "5"])
+        # A soft descriptor limit below the hard one is raised at start, and the default cap on
+        # users' connections is half of it.
+        hub = self.s.start_hub("hub-conn", ["--max-connections-per-client", "5"],
+                               prefix=["prlimit", "--nofile=256:8192"])
+        self.assertRegex(hub.proc.log_text(), r'msg="hub started".* max_connections=4096 descriptor_limit=8192')
         host, port = hub.users.rsplit(":", 1)
         idle = [socket.create_connection((host, int(port)), timeout=5) for _ in range(5)]
         try:

@@ -1,17 +1,59 @@
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <sys/resource.h>
 
+#include <algorithm>
+#include <atomic>
 #include <boost/asio/post.hpp>
 #include <chrono>
 #include <future>
 #include <mutex>
 #include <set>
+#include <stdexcept>
 #include <thread>
 
 #include "common/net/server_main.h"
 
 namespace kubehub::net {
 namespace {
+
+// A handler that throws (a resource error in one connection) must not end the event loop and
+// every other connection on it: run() goes on with the next handler.
+TEST(IoPool, AThrowingHandlerDoesNotEndTheEventLoop) {
+  IoPool pool(2);
+  std::promise<void> after;
+  for (auto* io : {&pool.main(), &pool.next()}) {
+    boost::asio::post(*io, [] { throw std::runtime_error("Too many open files"); });
+  }
+  std::atomic<int> ran{0};
+  for (auto* io : {&pool.main(), &pool.next()}) {
+    boost::asio::post(*io, [&] {
+      if (++ran == 2) after.set_value();
+    });
+  }
+  std::thread runner([&] { pool.run(nullptr); });
+  auto status = after.get_future().wait_for(std::chrono::seconds(10));
+  pool.stop();
+  runner.join();
+  EXPECT_EQ(status, std::future_status::ready) << "handlers after the throwing one never ran";
+}
+
+// At start a server raises its soft descriptor limit to the hard one.
+TEST(DescriptorLimit, SoftLimitIsRaisedToTheHardOne) {
+  rlimit before{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &before), 0);
+  rlimit lowered = before;
+  lowered.rlim_cur = std::min<rlim_t>(before.rlim_max, 256);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &lowered), 0);
+  uint64_t now = raiseDescriptorLimit();
+  rlimit after{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &after), 0);
+  setrlimit(RLIMIT_NOFILE, &before);
+  EXPECT_EQ(after.rlim_cur, before.rlim_max);
+  if (before.rlim_max != RLIM_INFINITY) {
+    EXPECT_EQ(now, static_cast<uint64_t>(before.rlim_max));
+  }
+}
 
 TEST(IoPool, SpreadsConnectionsOverContextsEachRunByItsOwnThread) {
   IoPool pool(3);
