@@ -19,6 +19,8 @@
 #include "hub/api/user_server.h"
 #include "hub/auth/token_file.h"
 #include "hub/metrics/hub_metrics.h"
+#include "hub/peer/peer_links.h"
+#include "hub/peer/peer_server.h"
 #include "hub/tunnel/agent_session.h"
 #include "hub/tunnel/tunnel_registry.h"
 
@@ -36,6 +38,8 @@ struct Options {
   std::string tls_cert, tls_key;
   std::string tunnel_tls_cert, tunnel_tls_key;
   std::string agent_ca;
+  std::string peer_listen;
+  std::string peer_tls_cert, peer_tls_key, peer_ca;
   std::string token_file;
   std::string metaserver_url, metaserver_token_file, metaserver_ca;
   std::string audit_log = "-";
@@ -83,6 +87,17 @@ struct Options {
       return absl::InvalidArgumentError(
           "users need a way in: give --metaserver-url (tokens issued by the metaserver) and/or "
           "--token-file (static break-glass tokens)");
+    }
+    if (!peer_listen.empty()) {
+      if (metaserver_url.empty()) {
+        return absl::InvalidArgumentError(
+            "--peer-listen needs --metaserver-url: hubs find each other in its registry");
+      }
+      if (peer_tls_cert.empty() || peer_tls_key.empty()) {
+        return absl::InvalidArgumentError(
+            "--peer-listen needs --peer-tls-cert and --peer-tls-key: a hub certificate for this "
+            "hub's id from the metaserver's CA (kubehubctl hub certificate HUB --csr FILE)");
+      }
     }
     if (!metaserver_url.empty() && metaserver_token_file.empty()) {
       return absl::InvalidArgumentError(
@@ -168,6 +183,15 @@ int main(int argc, char** argv) {
   flags.addString("tunnel-tls-key", &o.tunnel_tls_key,
                   "PEM key of the tunnel listener (default: --tls-key)");
   flags.addString("agent-ca", &o.agent_ca, "PEM CA bundle that signs agents' client certificates");
+  flags.addString("peer-listen", &o.peer_listen,
+                  "HOST:PORT where other hubs of the fleet connect (mTLS WebSocket) to reach the "
+                  "clusters whose tunnels this hub holds; empty: no peering (requests for clusters "
+                  "on other hubs get 503)");
+  flags.addString("peer-tls-cert", &o.peer_tls_cert,
+                  "PEM hub certificate (O=kubehub:hubs, CN=--hub-id) for peer links, both ways");
+  flags.addString("peer-tls-key", &o.peer_tls_key, "PEM key of --peer-tls-cert");
+  flags.addString("peer-ca", &o.peer_ca,
+                  "PEM CA bundle that signs hub certificates (default: --agent-ca)");
   flags.addString("token-file", &o.token_file,
                   "static break-glass bearer tokens, CSV: token,user,uid,\"group1,group2\" (not "
                   "limited by grants)");
@@ -270,8 +294,23 @@ int main(int argc, char** argv) {
   auto listen = net::parseHostPort(o.listen);
   auto tunnel_listen = net::parseHostPort(o.tunnel_listen);
   auto admin_listen = net::parseHostPort(o.admin_listen);
-  for (auto* a : {&listen, &tunnel_listen, &admin_listen}) {
+  auto peer_listen = net::parseHostPort(o.peer_listen.empty() ? "127.0.0.1:0" : o.peer_listen);
+  for (auto* a : {&listen, &tunnel_listen, &admin_listen, &peer_listen}) {
     if (!a->ok()) net::exitWithConfigError("kubehub-hub", a->status());
+  }
+  std::shared_ptr<asio::ssl::context> peer_server_tls, peer_client_tls;
+  if (!o.peer_listen.empty()) {
+    std::string peer_ca = o.peer_ca.empty() ? o.agent_ca : o.peer_ca;
+    auto server = net::makeServerContext({o.peer_tls_cert, o.peer_tls_key, peer_ca});
+    if (!server.ok()) net::exitWithConfigError("kubehub-hub", server.status());
+    net::ClientTlsOptions client_options;
+    client_options.ca_file = peer_ca;
+    client_options.cert_file = o.peer_tls_cert;
+    client_options.key_file = o.peer_tls_key;
+    auto client = net::makeClientContext(client_options);
+    if (!client.ok()) net::exitWithConfigError("kubehub-hub", client.status());
+    peer_server_tls = *server;
+    peer_client_tls = *client;
   }
   auto user_tls = net::makeServerContext({o.tls_cert, o.tls_key, ""});
   if (!user_tls.ok()) net::exitWithConfigError("kubehub-hub", user_tls.status());
@@ -398,7 +437,37 @@ int main(int argc, char** argv) {
   user_options.stream_quota.requests_per_tenant = static_cast<size_t>(o.max_requests_per_tenant);
   user_options.cache.bookmark_interval = o.cache_bookmark_interval;
   user_options.cache.consistency_timeout = o.cache_consistency_timeout;
+  auto stream_quota = std::make_shared<hub::StreamQuota>(user_options.stream_quota);
+  std::shared_ptr<hub::PeerLinks> peers;
+  if (peer_client_tls) {
+    peers = std::make_shared<hub::PeerLinks>(pool, peer_client_tls);
+    metrics->setPeers(peers);
+  }
+  std::unique_ptr<tunnel::TunnelListener> peer_listener;
+  if (peer_server_tls) {
+    auto peer_deps = std::make_shared<hub::PeerServerDeps>();
+    peer_deps->hub_id = o.hub_id;
+    peer_deps->registry = registry;
+    peer_deps->metaserver = metaserver;
+    peer_deps->metrics = metrics;
+    peer_deps->cache = cache;
+    peer_deps->stream_quota = stream_quota;
+    peer_deps->cache_options = user_options.cache;
+    peer_deps->response_timeout = o.response_timeout;
+    peer_listener = std::make_unique<tunnel::TunnelListener>(
+        pool, peer_server_tls,
+        [peer_deps = std::shared_ptr<const hub::PeerServerDeps>(peer_deps)](
+            std::unique_ptr<tunnel::Transport> t, tunnel::TunnelPeer peer) {
+          auto ex = t->executor();
+          asio::co_spawn(ex, hub::runPeerSession(peer_deps, std::move(t), std::move(peer)),
+                         asio::detached);
+        },
+        std::chrono::seconds(10), tunnel::kPeerEndpoint);
+  }
   hub::UserServerDeps deps;
+  deps.peers = peers;
+  deps.hub_id = o.hub_id;
+  deps.stream_quota = stream_quota;
   deps.auth = auth;
   deps.registry = registry;
   deps.metaserver = metaserver;
@@ -447,6 +516,25 @@ int main(int argc, char** argv) {
       }
       return {200, "application/json", nlohmann::json{{"types", list}}.dump(), {}};
     }
+    if (req.path == "/debug/peers") {
+      nlohmann::json links = nlohmann::json::array();
+      if (peers) {
+        for (const auto& l : peers->snapshot()) {
+          links.push_back({{"hub", l.hub},
+                           {"url", l.url},
+                           {"up", l.up},
+                           {"streams", l.streams},
+                           {"lastError", l.last_error}});
+        }
+      }
+      nlohmann::json routes = nlohmann::json::object();
+      if (metaserver) {
+        auto table = metaserver->routes();
+        for (const auto& [cluster, hubs] : table->clusters) routes[cluster] = hubs;
+      }
+      return {200, "application/json", nlohmann::json{{"links", links}, {"routes", routes}}.dump(),
+              {}};
+    }
     if (req.path == "/debug/clusters") {
       nlohmann::json list = nlohmann::json::array();
       for (const auto& t : registry->snapshot()) {
@@ -473,6 +561,13 @@ int main(int argc, char** argv) {
   if (!user_bound.ok()) net::exitWithConfigError("kubehub-hub", user_bound.status());
   auto admin_bound = admin.start(*admin_listen);
   if (!admin_bound.ok()) net::exitWithConfigError("kubehub-hub", admin_bound.status());
+  std::optional<net::HostPort> peer_bound;
+  if (peer_listener) {
+    auto bound = peer_listener->start(*peer_listen);
+    if (!bound.ok()) net::exitWithConfigError("kubehub-hub", bound.status());
+    peer_bound = *bound;
+    log::info("peers listening", {{"address", peer_bound->str()}});
+  }
   log::info("tunnel listening", {{"address", tunnel_bound->str()}});
   log::info("users listening", {{"address", user_bound->str()}});
   log::info("admin listening", {{"address", admin_bound->str()}});
@@ -482,8 +577,9 @@ int main(int argc, char** argv) {
       bool any = hp.host == "0.0.0.0" || hp.host == "::";
       return (any ? host : hp.host) + ":" + std::to_string(hp.port);
     };
-    metaserver->setAddresses("https://" + advertise(*user_bound),
-                             "wss://" + advertise(*tunnel_bound) + "/tunnel");
+    metaserver->setAddresses(
+        "https://" + advertise(*user_bound), "wss://" + advertise(*tunnel_bound) + "/tunnel",
+        peer_bound ? "wss://" + advertise(*peer_bound) + tunnel::kPeerPath : std::string());
     metaserver->start();
   }
   log::info("hub started", {{"hub_id", o.hub_id},
@@ -526,6 +622,8 @@ int main(int argc, char** argv) {
   pool.run([&] {
     ready = false;
     tunnels.stop();
+    if (peer_listener) peer_listener->stop();
+    if (peers) peers->closeAll("hub shutting down");
     users.stop();
     admin.stop();
     for (const auto& t : registry->snapshot()) {

@@ -2,6 +2,7 @@
 
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -151,7 +152,7 @@ std::string endpointString(const tcp::endpoint& ep) {
   return addr + ":" + std::to_string(ep.port());
 }
 
-bool offersSubprotocol(std::string_view header) {
+bool offersSubprotocol(std::string_view header, std::string_view wanted) {
   size_t pos = 0;
   while (pos <= header.size()) {
     size_t end = header.find(',', pos);
@@ -159,7 +160,7 @@ bool offersSubprotocol(std::string_view header) {
     std::string_view token = header.substr(pos, end - pos);
     while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
     while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
-    if (token == kTunnelSubprotocol) return true;
+    if (token == wanted) return true;
     pos = end + 1;
   }
   return false;
@@ -167,9 +168,13 @@ bool offersSubprotocol(std::string_view header) {
 
 }  // namespace
 
-asio::awaitable<absl::StatusOr<std::unique_ptr<Transport>>> dialTunnel(
+namespace {
+
+/// TCP, TLS, WebSocket upgrade to `endpoint`. With `hub_id` empty the server's certificate must
+/// name url.host (agents dial hubs by name); otherwise it must be hub `hub_id`'s.
+asio::awaitable<absl::StatusOr<std::unique_ptr<Transport>>> dialEndpoint(
     asio::any_io_executor executor, std::shared_ptr<asio::ssl::context> tls, net::Url url,
-    std::chrono::milliseconds timeout) {
+    std::chrono::milliseconds timeout, Endpoint endpoint, std::string hub_id) {
   std::string where = "wss://" + url.host + ":" + std::to_string(url.port);
   tcp::resolver resolver(executor);
   auto [rec, results] =
@@ -188,7 +193,7 @@ asio::awaitable<absl::StatusOr<std::unique_ptr<Transport>>> dialTunnel(
   if (!SSL_set_tlsext_host_name(ssl_stream.native_handle(), url.host.c_str())) {
     co_return absl::InternalError("cannot set TLS server name");
   }
-  ssl_stream.set_verify_callback(asio::ssl::host_name_verification(url.host));
+  if (hub_id.empty()) ssl_stream.set_verify_callback(asio::ssl::host_name_verification(url.host));
   auto [hec] = co_await ssl_stream.async_handshake(asio::ssl::stream_base::client, kUseTuple);
   if (hec) {
     std::string detail = hec.message();
@@ -197,13 +202,26 @@ asio::awaitable<absl::StatusOr<std::unique_ptr<Transport>>> dialTunnel(
       detail += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
     co_return absl::UnavailableError("TLS handshake with " + where + ": " + detail);
   }
+  if (!hub_id.empty()) {
+    X509* cert = SSL_get1_peer_certificate(ssl_stream.native_handle());
+    auth::CertificateIdentity identity = auth::certificateIdentity(cert);
+    if (cert != nullptr) X509_free(cert);
+    bool hub_cert = std::find(identity.organizations.begin(), identity.organizations.end(),
+                              auth::kHubOrganization) != identity.organizations.end();
+    if (!hub_cert || identity.common_name != hub_id || !identity.server_auth) {
+      co_return absl::PermissionDeniedError(
+          "peer at " + where + " is not hub \"" + hub_id + "\": its certificate names \"" +
+          identity.common_name + "\"" + (hub_cert ? "" : " and is not a hub certificate"));
+    }
+  }
 
-  ws->set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
-    req.set(http::field::sec_websocket_protocol, kTunnelSubprotocol);
-    req.set(http::field::user_agent, "kubehub-agent");
+  const char* subprotocol = endpoint.subprotocol;
+  ws->set_option(websocket::stream_base::decorator([subprotocol](websocket::request_type& req) {
+    req.set(http::field::sec_websocket_protocol, subprotocol);
+    req.set(http::field::user_agent, "kubehub");
   }));
   websocket::response_type res;
-  std::string path = url.path.empty() ? kTunnelPath : url.path;
+  std::string path = url.path.empty() ? endpoint.path : url.path;
   auto [wec] = co_await ws->async_handshake(res, url.host, path, kUseTuple);
   if (wec) {
     std::string detail = wec.message();
@@ -213,22 +231,39 @@ asio::awaitable<absl::StatusOr<std::unique_ptr<Transport>>> dialTunnel(
     }
     co_return absl::UnavailableError("WebSocket upgrade at " + where + path + ": " + detail);
   }
-  if (res[http::field::sec_websocket_protocol] != kTunnelSubprotocol) {
+  if (res[http::field::sec_websocket_protocol] != subprotocol) {
     co_return absl::FailedPreconditionError("hub at " + where + " does not speak " +
-                                            kTunnelSubprotocol);
+                                            std::string(subprotocol));
   }
   lowest.expires_never();
   std::string peer = endpointString(ep);
   co_return std::unique_ptr<Transport>(std::make_unique<WsTransport>(std::move(ws), peer));
 }
 
+}  // namespace
+
+asio::awaitable<absl::StatusOr<std::unique_ptr<Transport>>> dialTunnel(
+    asio::any_io_executor executor, std::shared_ptr<asio::ssl::context> tls, net::Url url,
+    std::chrono::milliseconds timeout) {
+  co_return co_await dialEndpoint(std::move(executor), std::move(tls), std::move(url), timeout,
+                                  Endpoint{}, std::string());
+}
+
+asio::awaitable<absl::StatusOr<std::unique_ptr<Transport>>> dialPeer(
+    asio::any_io_executor executor, std::shared_ptr<asio::ssl::context> tls, net::Url url,
+    std::string hub_id, std::chrono::milliseconds timeout) {
+  co_return co_await dialEndpoint(std::move(executor), std::move(tls), std::move(url), timeout,
+                                  kPeerEndpoint, std::move(hub_id));
+}
+
 struct TunnelListener::Impl : std::enable_shared_from_this<TunnelListener::Impl> {
   Impl(net::IoPool& pool_in, std::shared_ptr<asio::ssl::context> tls_in, Handler handler_in,
-       std::chrono::milliseconds timeout_in)
+       std::chrono::milliseconds timeout_in, Endpoint endpoint_in)
       : pool(pool_in),
         tls(std::move(tls_in)),
         handler(std::move(handler_in)),
         handshake_timeout(timeout_in),
+        endpoint(endpoint_in),
         acceptor(asio::make_strand(pool_in.main())) {}
 
   static asio::awaitable<void> acceptLoop(std::shared_ptr<Impl> self);
@@ -238,6 +273,7 @@ struct TunnelListener::Impl : std::enable_shared_from_this<TunnelListener::Impl>
   std::shared_ptr<asio::ssl::context> tls;
   Handler handler;
   std::chrono::milliseconds handshake_timeout;
+  Endpoint endpoint;
   tcp::acceptor acceptor;
   bool stopped = false;
   std::atomic<int> handshaking{0};
@@ -310,7 +346,8 @@ asio::awaitable<void> TunnelListener::Impl::handshake(std::shared_ptr<Impl> self
     long verify = SSL_get_verify_result(ws->next_layer().native_handle());
     if (verify != X509_V_OK)
       detail += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
-    log::info("agent TLS handshake refused", {{"peer", peer}, {"reason", detail}});
+    log::info(std::string(self->endpoint.who) + " TLS handshake refused",
+              {{"peer", peer}, {"reason", detail}});
     co_return;
   }
   X509* cert = SSL_get1_peer_certificate(ws->next_layer().native_handle());
@@ -318,7 +355,8 @@ asio::awaitable<void> TunnelListener::Impl::handshake(std::shared_ptr<Impl> self
   if (cert != nullptr) X509_free(cert);
   std::string cn = identity.common_name;
   if (cn.empty()) {
-    log::info("agent refused: client certificate has no common name", {{"peer", peer}});
+    log::info(std::string(self->endpoint.who) + " refused: client certificate has no common name",
+              {{"peer", peer}});
     co_return;
   }
 
@@ -329,7 +367,8 @@ asio::awaitable<void> TunnelListener::Impl::handshake(std::shared_ptr<Impl> self
   parser.body_limit(0);
   auto [rec, n] = co_await http::async_read(ws->next_layer(), buffer, parser, kUseTuple);
   if (rec) {
-    log::info("agent connection closed before upgrade", {{"peer", peer}, {"error", rec.message()}});
+    log::info(std::string(self->endpoint.who) + " connection closed before upgrade",
+              {{"peer", peer}, {"error", rec.message()}});
     co_return;
   }
   req = parser.release();
@@ -342,29 +381,32 @@ asio::awaitable<void> TunnelListener::Impl::handshake(std::shared_ptr<Impl> self
     return res;
   };
   std::optional<http::response<http::string_body>> refusal;
-  if (req.target() != kTunnelPath) {
+  const Endpoint& endpoint = self->endpoint;
+  if (req.target() != endpoint.path) {
     refusal = reject(http::status::not_found,
-                     "the tunnel endpoint is " + std::string(kTunnelPath) + "\n");
+                     "this endpoint is " + std::string(endpoint.path) + "\n");
   } else if (!websocket::is_upgrade(req)) {
     refusal = reject(http::status::bad_request, "expected a WebSocket upgrade\n");
-  } else if (!offersSubprotocol(req[http::field::sec_websocket_protocol])) {
-    refusal = reject(
-        http::status::bad_request,
-        std::string("unsupported tunnel protocol; this hub speaks ") + kTunnelSubprotocol + "\n");
+  } else if (!offersSubprotocol(req[http::field::sec_websocket_protocol], endpoint.subprotocol)) {
+    refusal = reject(http::status::bad_request,
+                     std::string("unsupported protocol; this endpoint speaks ") +
+                         endpoint.subprotocol + "\n");
   }
   if (refusal) {
-    log::info("agent upgrade refused",
-              {{"peer", peer}, {"cluster", cn}, {"status", refusal->result_int()}});
+    log::info(std::string(endpoint.who) + " upgrade refused",
+              {{"peer", peer}, {"common_name", cn}, {"status", refusal->result_int()}});
     co_await http::async_write(ws->next_layer(), *refusal, kUseTuple);
     co_return;
   }
-  ws->set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
-    res.set(http::field::sec_websocket_protocol, kTunnelSubprotocol);
+  const char* subprotocol = endpoint.subprotocol;
+  ws->set_option(websocket::stream_base::decorator([subprotocol](websocket::response_type& res) {
+    res.set(http::field::sec_websocket_protocol, subprotocol);
     res.set(http::field::server, "kubehub-hub");
   }));
   auto [aec] = co_await ws->async_accept(req, kUseTuple);
   if (aec) {
-    log::info("agent WebSocket accept failed", {{"peer", peer}, {"error", aec.message()}});
+    log::info(std::string(endpoint.who) + " WebSocket accept failed",
+              {{"peer", peer}, {"error", aec.message()}});
     co_return;
   }
   lowest.expires_never();
@@ -373,8 +415,10 @@ asio::awaitable<void> TunnelListener::Impl::handshake(std::shared_ptr<Impl> self
 }
 
 TunnelListener::TunnelListener(net::IoPool& pool, std::shared_ptr<asio::ssl::context> tls,
-                               Handler handler, std::chrono::milliseconds handshake_timeout)
-    : impl_(std::make_shared<Impl>(pool, std::move(tls), std::move(handler), handshake_timeout)) {}
+                               Handler handler, std::chrono::milliseconds handshake_timeout,
+                               Endpoint endpoint)
+    : impl_(std::make_shared<Impl>(pool, std::move(tls), std::move(handler), handshake_timeout,
+                                   endpoint)) {}
 
 TunnelListener::~TunnelListener() { stop(); }
 

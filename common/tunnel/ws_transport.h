@@ -22,11 +22,30 @@ namespace kubehub::tunnel {
 /// The WebSocket subprotocol naming the tunnel protocol version (see PROTOCOL.md).
 inline constexpr const char* kTunnelSubprotocol = "kubehub.tunnel.v1";
 inline constexpr const char* kTunnelPath = "/tunnel";
+/// Hub-to-hub links speak the same frames under their own subprotocol and path.
+inline constexpr const char* kPeerSubprotocol = "kubehub.peer.v1";
+inline constexpr const char* kPeerPath = "/peer";
+
+/// Which WebSocket endpoint a listener serves or a dialer asks for.
+struct Endpoint {
+  const char* path = kTunnelPath;
+  const char* subprotocol = kTunnelSubprotocol;
+  /// Who connects, for log lines: "agent" or "peer hub".
+  const char* who = "agent";
+};
+inline constexpr Endpoint kPeerEndpoint{kPeerPath, kPeerSubprotocol, "peer hub"};
 
 /// Agent side: TCP connect, TLS handshake (verifying the hub's name), WebSocket upgrade.
 boost::asio::awaitable<absl::StatusOr<std::unique_ptr<Transport>>> dialTunnel(
     boost::asio::any_io_executor executor, std::shared_ptr<boost::asio::ssl::context> tls,
     net::Url url, std::chrono::milliseconds timeout);
+
+/// Hub side: a link to the peer hub `hub_id` at `url` (wss://HOST:PORT/peer). The peer's
+/// certificate must chain to the context's CA and be a hub certificate (O=kubehub:hubs) for
+/// `hub_id`: the registry's address is not trusted to name the hub, its certificate is.
+boost::asio::awaitable<absl::StatusOr<std::unique_ptr<Transport>>> dialPeer(
+    boost::asio::any_io_executor executor, std::shared_ptr<boost::asio::ssl::context> tls,
+    net::Url url, std::string hub_id, std::chrono::milliseconds timeout);
 
 /// Who dialed in, from the verified client certificate.
 struct TunnelPeer {
@@ -45,7 +64,7 @@ class TunnelListener {
 
   /// Connections are spread over `pool`'s contexts; the acceptor lives on its main one.
   TunnelListener(net::IoPool& pool, std::shared_ptr<boost::asio::ssl::context> tls, Handler handler,
-                 std::chrono::milliseconds handshake_timeout);
+                 std::chrono::milliseconds handshake_timeout, Endpoint endpoint = {});
   ~TunnelListener();
 
   /// Binds and starts accepting; returns the bound address.

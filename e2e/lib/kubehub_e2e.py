@@ -240,16 +240,37 @@ class Hub:
         return self.proc.wait_for_log(rf"discovery received\" cluster={cluster}\b", timeout, start)
 
 
-def start_metaserver_hub(work, pki, platform, name, agent_ca, extra=(), prefix=()):
+def hub_peer_certificate(platform, name, token_file):
+    """A hub certificate for peer links (O=kubehub:hubs, CN=name) from the metaserver's CA, asked
+    for with the hub's own token as an operator would: key and CSR made here."""
+    key = platform.work.join(f"{name}-peer.key")
+    csr = platform.work.join(f"{name}-peer.csr")
+    crt = platform.work.join(f"{name}-peer.crt")
+    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", key, "-out", csr, "-subj", f"/CN={name}"], check=True, capture_output=True)
+    with open(token_file) as f:
+        token = f.read().strip()
+    out = platform.ctl("hub", "certificate", name, "--csr", csr, token=token).stdout
+    with open(crt, "w") as f:
+        f.write(out)
+    return crt, key
+
+
+def start_metaserver_hub(work, pki, platform, name, agent_ca, extra=(), prefix=(), peer=False):
     """A hub whose users come from `platform`'s metaserver, under its own hub user (named like its
     --hub-id: a hub's token acts for its own hub only), ready once keys, grants and clusters
     arrived. `extra` may override --listen and --audit-log; `prefix` wraps the command (prlimit).
-    Returns a Hub; the caller stops hub.proc."""
+    `peer`: it takes peer links (a hub certificate from the metaserver's CA) and so routes to and
+    serves for the fleet's other hubs. Returns a Hub; the caller stops hub.proc."""
     crt, key = pki.serving(name)
+    token_file = platform.hub_token_file(name)
     args = [*prefix, binary("kubehub-hub"), "--tunnel-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
             "--tls-cert", crt, "--tls-key", key, "--agent-ca", agent_ca, "--hub-id", name,
-            "--metaserver-url", platform.url, "--metaserver-token-file", platform.hub_token_file(name),
+            "--metaserver-url", platform.url, "--metaserver-token-file", token_file,
             "--metaserver-ca", pki.ca_cert, *extra]
+    if peer:
+        peer_crt, peer_key = hub_peer_certificate(platform, name, token_file)
+        args += ["--peer-listen", "127.0.0.1:0", "--peer-tls-cert", peer_crt, "--peer-tls-key", peer_key]
     if "--listen" not in extra:
         args += ["--listen", "127.0.0.1:0"]
     if "--audit-log" not in extra:
@@ -260,6 +281,8 @@ def start_metaserver_hub(work, pki, platform, name, agent_ca, extra=(), prefix=(
     hub.users = re.search(r"users listening\" address=(\S+)", text).group(1)
     hub.tunnel = re.search(r"tunnel listening\" address=(\S+)", text).group(1)
     hub.admin = re.search(r"admin listening\" address=(\S+)", text).group(1)
+    found = re.search(r"peers listening\" address=(\S+)", text)
+    hub.peer = found.group(1) if found else None
 
     def ready():
         conn = http.client.HTTPConnection(*hub.admin.rsplit(":", 1), timeout=5)

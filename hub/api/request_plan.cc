@@ -7,6 +7,7 @@
 #include "hub/auth/access_review.h"
 #include "hub/auth/authorizer.h"
 #include "hub/cache/resource_store.h"
+#include "hub/peer/peer_identity.h"
 
 namespace kubehub::hub {
 
@@ -51,9 +52,13 @@ Reject namespacesRefusal(const Principal& who, const RequestTarget& t,
   return r;
 }
 
-/// planForward, for a request whose body is either still unread or already in `body`.
+/// planForward, for a request whose body is either still unread or already in `body`. Through
+/// the tunnel, the head names the user by impersonation and addresses the edge's API server;
+/// to a peer hub, it keeps the user's target and names the user in one header the owner hub
+/// plans with (hub/peer/peer_server.cc).
 RequestPlan forwardOrRefuse(const RequestHead& head, const Principal& who,
-                            const RequestTarget& target, std::string body, bool body_read) {
+                            const RequestTarget& target, std::string body, bool body_read,
+                            Forward::Via via = Forward::Via::kTunnel) {
   bool body_pending = head.body_pending && !body_read;
   bool keep = head.keep_alive && !body_pending;
   net::HeaderList in;
@@ -68,7 +73,11 @@ RequestPlan forwardOrRefuse(const RequestHead& head, const Principal& who,
   // The identity goes first, so nothing the user sends can push it out of the head, and a head
   // that does not fit is refused whole (never truncated: the edge would run it as the agent).
   net::HeaderList forwarded;
-  addImpersonation(who, &forwarded);
+  if (via == Forward::Via::kPeerHub) {
+    forwarded.emplace_back(std::string(kPeerIdentityHeader), encodePeerIdentity(who));
+  } else {
+    addImpersonation(who, &forwarded);
+  }
   if (forwarded.size() + users_headers.size() > proto::kMaxHeaders) {
     Reject r = reject(431,
                       "the request has " + std::to_string(users_headers.size()) +
@@ -87,9 +96,12 @@ RequestPlan forwardOrRefuse(const RequestHead& head, const Principal& who,
       if (net::iequals(k, "Content-Length")) v = std::to_string(body.size());
     }
   }
+  f.via = via;
   f.cluster = target.route.cluster;
-  f.head = proto::RequestHead{std::string(head.method), target.route.upstreamTarget(),
-                              std::move(forwarded)};
+  f.head = proto::RequestHead{
+      std::string(head.method),
+      via == Forward::Via::kPeerHub ? std::string(head.target) : target.route.upstreamTarget(),
+      std::move(forwarded)};
   // An upgrade has no body but its client keeps sending (raw bytes after the 101), so its
   // stream stays open in the hub-to-agent direction too.
   f.upgrade = net::isUpgrade(in);
@@ -183,6 +195,24 @@ RequestPlan planRequest(const RequestHead& head, const Principal& who, const Req
   }
 
   if (!facts.tunnel_here) {
+    // Another hub holds the tunnel: everything goes there as it came (reviews, reads of its
+    // cache, writes, streams); the owner plans it again with this verdict on who asks.
+    if (facts.peer_route) return forwardOrRefuse(head, who, target, {}, false, Forward::Via::kPeerHub);
+    switch (facts.elsewhere) {
+      case PolicyFacts::Elsewhere::kNowhere:
+        return reject(503,
+                      "cluster \"" + cluster +
+                          "\" is not connected to any hub (its agent is offline or unknown)",
+                      keep);
+      case PolicyFacts::Elsewhere::kHeld:
+        return reject(503,
+                      "cluster \"" + cluster +
+                          "\" is connected to another hub, which this hub cannot reach (it takes "
+                          "no peer links: --peer-listen)",
+                      keep);
+      case PolicyFacts::Elsewhere::kUnknown:
+        break;
+    }
     return reject(503,
                   "cluster \"" + cluster +
                       "\" is not connected to this hub (its agent is offline or unknown)",

@@ -104,7 +104,8 @@ struct Forward {
   enum class Via {
     /// The cluster's tunnel, attached to this hub.
     kTunnel,
-    /// Another hub that holds the cluster's tunnel. Reserved: not produced yet.
+    /// Another hub that holds the cluster's tunnel (over a peer link; the head keeps the
+    /// user's target and carries the entry hub's verdict on the user instead of Impersonate-*).
     kPeerHub,
   };
   Via via = Via::kTunnel;
@@ -167,6 +168,16 @@ struct PolicyFacts {
   const AuthSnapshot* auth = nullptr;
   /// The cluster's tunnel is attached to this hub.
   bool tunnel_here = false;
+  /// Without the tunnel here: another hub holds it and takes peer links (never set for a
+  /// request that came over a peer link: one hop at most).
+  bool peer_route = false;
+  /// Without the tunnel here: what the fleet's routing table says of the cluster.
+  enum class Elsewhere {
+    kUnknown,  // no routing table (no metaserver, or not loaded yet)
+    kNowhere,  // no live hub holds the tunnel
+    kHeld,     // another hub holds it (reachable only when peer_route)
+  };
+  Elsewhere elsewhere = Elsewhere::kUnknown;
 };
 
 /// decideCachedRead's decision for the request, or nullopt when its cluster is not cached.
@@ -183,8 +194,8 @@ std::variant<Reject, RequestTarget> planTarget(const RequestHead& head,
                                                const absl::StatusOr<Principal>& who,
                                                bool has_token);
 
-/// Step 2: rate limit (429), grants (403), the tunnel (503), then an access review's body, the
-/// cache, or forwarding.
+/// Step 2: rate limit (429), grants (403), the tunnel (a peer hub that holds it, or 503), then
+/// an access review's body, the cache, or forwarding.
 RequestPlan planRequest(const RequestHead& head, const Principal& who, const RequestTarget& target,
                         const PolicyFacts& facts, CacheLookup cached);
 

@@ -28,6 +28,8 @@
 #include "hub/api/request_plan.h"
 #include "hub/api/stream_quota.h"
 #include "hub/auth/access_review.h"
+#include "hub/peer/peer_identity.h"
+#include "hub/peer/peer_links.h"
 #include "proto/frame.h"
 
 namespace kubehub::hub {
@@ -73,6 +75,11 @@ struct RequestShape {
   Outcome* outcome = nullptr;
   /// While the request body is still being uploaded: false until it is all sent.
   const bool* upload_done = nullptr;
+  /// What answered, for metrics and the audit line: "forward" (the tunnel) or "peer".
+  const char* served_from = "forward";
+  /// Set when a peer hub's 503 says it no longer holds the tunnel and the request may be tried
+  /// at another owner: the answer is not passed on, *stale_route is set instead.
+  bool* stale_route = nullptr;
 };
 
 void closeSocket(SslStream* s) {
@@ -299,9 +306,12 @@ struct UserServer::Impl : std::enable_shared_from_this<UserServer::Impl> {
         cache(std::move(deps.cache)),
         audit(std::move(deps.audit)),
         tenant_limiter(std::move(deps.tenant_limiter)),
+        peers(std::move(deps.peers)),
+        hub_id(std::move(deps.hub_id)),
         limiter(std::make_shared<ConnectionLimiter>(options_in.max_connections,
                                                     options_in.max_connections_per_client)),
-        stream_quota(std::make_shared<StreamQuota>(options_in.stream_quota)),
+        stream_quota(deps.stream_quota ? std::move(deps.stream_quota)
+                                       : std::make_shared<StreamQuota>(options_in.stream_quota)),
         acceptor(asio::make_strand(pool_in.main())) {}
 
   static asio::awaitable<void> acceptLoop(std::shared_ptr<Impl> self);
@@ -328,6 +338,8 @@ struct UserServer::Impl : std::enable_shared_from_this<UserServer::Impl> {
   std::shared_ptr<cache::CacheRegistry> cache;
   std::shared_ptr<AuditLog> audit;
   std::shared_ptr<RateLimiter> tenant_limiter;
+  std::shared_ptr<PeerLinks> peers;
+  std::string hub_id;
   std::shared_ptr<ConnectionLimiter> limiter;
   std::shared_ptr<StreamQuota> stream_quota;
   tcp::acceptor acceptor;
@@ -368,8 +380,14 @@ asio::awaitable<bool> proxyResponse(std::shared_ptr<UserServer::Impl> self, SslS
     co_return false;
   }
   int status = head->status;
+  if (shape.stale_route && status == 503 &&
+      net::findHeader(head->headers, kPeerRouteHeader).value_or("") == "stale") {
+    stream->reset(proto::ResetCode::kCancel, "stale route; trying another hub");
+    *shape.stale_route = true;
+    co_return false;
+  }
   shape.outcome->status = status;
-  shape.outcome->served_from = "forward";
+  shape.outcome->served_from = shape.served_from;
   net::HeaderList headers = net::forwardableResponseHeaders(head->headers, status);
   bool has_length = net::findHeader(headers, "Content-Length").has_value();
   bool no_body = shape.is_head || status == 204 || status == 304 || (status >= 100 && status < 200);
@@ -562,7 +580,8 @@ asio::awaitable<bool> refuse(SslStream* s, std::chrono::milliseconds timeout, Re
 asio::awaitable<bool> forwardRequest(std::shared_ptr<UserServer::Impl> self, SslStream* s,
                                      beast::flat_buffer* buf, Parser* parser,
                                      std::shared_ptr<tunnel::Mux> mux, Forward f,
-                                     const Principal* who, RequestRecord* record) {
+                                     const Principal* who, RequestRecord* record,
+                                     bool* stale_route = nullptr) {
   const auto& o = self->options;
   for (const auto& name : f.dropped_headers) {
     log::info("dropped a header the user may not send",
@@ -595,6 +614,8 @@ asio::awaitable<bool> forwardRequest(std::shared_ptr<UserServer::Impl> self, Ssl
   shape.long_lived = f.long_lived;
   shape.cluster = f.cluster;
   shape.outcome = &record->outcome;
+  if (f.via == Forward::Via::kPeerHub) shape.served_from = "peer";
+  shape.stale_route = stale_route;
   if (self->metrics) {
     self->metrics->streamOpened();
     if (shape.long_lived) self->metrics->watchOpened();
@@ -630,6 +651,51 @@ asio::awaitable<bool> forwardRequest(std::shared_ptr<UserServer::Impl> self, Ssl
   co_return reuse;
 }
 
+/// Carries out a Forward to a peer hub: over the link to the first owner that can be reached.
+/// A read the owner answers with a stale route (it lost the tunnel since the table was read)
+/// is tried at the next owner once; a write never is (its body may be gone already).
+asio::awaitable<bool> forwardToPeer(std::shared_ptr<UserServer::Impl> self, SslStream* s,
+                                    beast::flat_buffer* buf, Parser* parser,
+                                    std::vector<HubRoute> owners, Forward f, const Principal* who,
+                                    RequestRecord* record) {
+  const auto& o = self->options;
+  bool retry_stale = (f.head.method == "GET" || f.head.method == "HEAD") && !f.stream_body &&
+                     f.body.empty();
+  std::string last_error = "no hub holding its tunnel takes peer links";
+  for (size_t i = 0; i < owners.size(); ++i) {
+    auto link = co_await self->peers->link(owners[i]);
+    if (!link.ok()) {
+      if (self->metrics) self->metrics->peerRequest("out", "unreachable");
+      last_error = std::string(link.status().message());
+      continue;
+    }
+    bool more = i + 1 < owners.size();
+    bool stale = false;
+    // The attempt's own copy while another may follow. Built before the co_await: GCC 12
+    // destroys a conditional's temporary twice inside a coroutine's co_await expression.
+    Forward attempt = more ? f : std::move(f);
+    bool* stale_out = retry_stale && more ? &stale : nullptr;
+    bool reuse = co_await forwardRequest(self, s, buf, parser, *link, std::move(attempt), who,
+                                         record, stale_out);
+    if (!stale) {
+      if (self->metrics) self->metrics->peerRequest("out", "forwarded");
+      co_return reuse;
+    }
+    if (self->metrics) self->metrics->peerRequest("out", "stale");
+    if (self->metaserver) self->metaserver->wantRoutes();
+    log::info("peer hub no longer holds the cluster's tunnel; trying the next",
+              {{"cluster", f.cluster}, {"hub", owners[i].id}});
+    retry_stale = false;
+    last_error = "hub \"" + owners[i].id + "\" no longer holds its tunnel";
+  }
+  Reject r;
+  r.code = 503;
+  r.message = "cluster \"" + f.cluster + "\" is unreachable: " + last_error;
+  r.keep_alive = f.refusal_keep_alive;
+  r.served_cluster = true;
+  co_return co_await refuse(s, o.write_timeout, std::move(r), record);
+}
+
 }  // namespace
 
 asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslStream* s,
@@ -659,6 +725,22 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
   facts.auth = snapshot.get();
   std::shared_ptr<tunnel::Mux> mux = self->registry->find(target.route.cluster);
   facts.tunnel_here = mux != nullptr;
+  std::vector<HubRoute> owners;
+  if (!mux && self->metaserver) {
+    auto routes = self->metaserver->routes();
+    if (routes->loaded) {
+      auto held = routes->clusters.find(target.route.cluster);
+      bool elsewhere = held != routes->clusters.end() &&
+                       (held->second.size() > 1 || held->second.front() != self->hub_id);
+      facts.elsewhere =
+          elsewhere ? PolicyFacts::Elsewhere::kHeld : PolicyFacts::Elsewhere::kNowhere;
+    }
+    if (self->peers) {
+      for (const HubRoute* h : routes->owners(target.route.cluster, self->hub_id))
+        owners.push_back(*h);
+    }
+    facts.peer_route = !owners.empty();
+  }
   auto cached = [&]() -> std::optional<cache::CacheDecision> {
     auto cluster_cache = self->cache ? self->cache->find(target.route.cluster) : nullptr;
     if (!cluster_cache) return std::nullopt;
@@ -706,6 +788,9 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
       RequestPlan next = serve->otherwise ? RequestPlan(std::move(*serve->otherwise))
                                           : planForward(head, *who, target);
       plan = std::move(next);
+    } else if (std::get<Forward>(plan).via == Forward::Via::kPeerHub) {
+      co_return co_await forwardToPeer(self, s, buf, parser, std::move(owners),
+                                       std::move(std::get<Forward>(plan)), &*who, &record);
     } else {
       co_return co_await forwardRequest(self, s, buf, parser, std::move(mux),
                                         std::move(std::get<Forward>(plan)), &*who, &record);

@@ -23,6 +23,8 @@
 
 namespace kubehub::hub {
 
+class PeerLinks;
+
 struct UserServerOptions {
   /// How long to wait for the edge's response head.
   std::chrono::milliseconds response_timeout{60000};
@@ -51,6 +53,12 @@ struct UserServerDeps {
   std::shared_ptr<cache::CacheRegistry> cache;
   std::shared_ptr<AuditLog> audit;
   std::shared_ptr<RateLimiter> tenant_limiter;
+  /// Links to peer hubs; null: requests for clusters whose tunnel is elsewhere get 503.
+  std::shared_ptr<PeerLinks> peers;
+  /// This hub's id (never a peer route to itself).
+  std::string hub_id;
+  /// Shared with the peer endpoint; null: the server makes its own from options.stream_quota.
+  std::shared_ptr<StreamQuota> stream_quota;
 };
 
 class UserServer {

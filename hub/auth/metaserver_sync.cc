@@ -88,6 +88,7 @@ MetaserverSync::MetaserverSync(MetaserverSyncOptions options) : options_(std::mo
   s->banned_users = std::make_shared<std::unordered_set<std::string>>();
   s->banned_tenants = std::make_shared<std::unordered_set<std::string>>();
   snapshot_ = s;
+  routes_ = std::make_shared<const RoutingTable>();
 }
 
 MetaserverSync::~MetaserverSync() { stop(); }
@@ -118,15 +119,41 @@ std::string MetaserverSync::health() const {
 }
 
 void MetaserverSync::clusterConnected(const std::string& cluster) {
-  std::lock_guard lock(events_mu_);
-  events_.emplace_back(cluster, true);
-  wake_.notify_all();
+  {
+    std::lock_guard lock(events_mu_);
+    events_.emplace_back(cluster, true);
+  }
+  wake();
 }
 
 void MetaserverSync::clusterDisconnected(const std::string& cluster) {
-  std::lock_guard lock(events_mu_);
-  events_.emplace_back(cluster, false);
+  {
+    std::lock_guard lock(events_mu_);
+    events_.emplace_back(cluster, false);
+  }
+  wake();
+}
+
+void MetaserverSync::wake() {
+  std::lock_guard lock(wake_mu_);
+  woken_ = true;
   wake_.notify_all();
+}
+
+void MetaserverSync::wantRoutes() { wake(); }
+
+double MetaserverSync::routesAgeSeconds() const {
+  int64_t at = routes_checked_at_ms_.load();
+  if (at == 0) return -1;
+  int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::steady_clock::now().time_since_epoch())
+                    .count();
+  return static_cast<double>(now - at) / 1000.0;
+}
+
+std::shared_ptr<const RoutingTable> MetaserverSync::routes() const {
+  std::lock_guard lock(snapshot_mu_);
+  return routes_;
 }
 
 void MetaserverSync::publish(const std::function<void(AuthSnapshot&)>& change) {
@@ -155,8 +182,12 @@ void MetaserverSync::noteResult(bool ok, const std::string& what) {
 namespace {
 thread_local std::unique_ptr<net::HttpClient> tl_client;
 
+/// One call to the metaserver. A status >= 300 is an error (Unavailable naming it), except 304:
+/// an empty object. `response_headers`, when given, receives the answer's headers.
 absl::StatusOr<Json> call(const MetaserverSyncOptions& o, const std::string& method,
-                          const std::string& target, const std::string& body, int* status) {
+                          const std::string& target, const std::string& body, int* status,
+                          const net::HeaderList& extra = {},
+                          net::HeaderList* response_headers = nullptr) {
   if (!tl_client) {
     net::HttpClientOptions co;
     co.tls = o.tls;
@@ -168,9 +199,12 @@ absl::StatusOr<Json> call(const MetaserverSyncOptions& o, const std::string& met
   net::HeaderList headers = {{"Authorization", "Bearer " + o.token},
                              {"Accept", "application/json"}};
   if (!body.empty()) headers.emplace_back("Content-Type", "application/json");
+  for (const auto& h : extra) headers.push_back(h);
   auto r = tl_client->request(method, target, body, headers);
   if (!r.ok()) return r.status();
   *status = r->status;
+  if (response_headers) *response_headers = r->headers;
+  if (r->status == 304) return Json::object();
   if (r->status >= 300) {
     Json err = Json::parse(r->body, nullptr, false);
     std::string msg = err.is_object() && err.contains("error") && err["error"].is_object()
@@ -344,8 +378,54 @@ bool MetaserverSync::syncBans() {
   return true;
 }
 
+bool MetaserverSync::syncRoutes() {
+  auto now = std::chrono::steady_clock::now();
+  if (!routes_supported_ && now < routes_retry_at_) return true;
+  int status = 0;
+  net::HeaderList response_headers;
+  net::HeaderList extra;
+  if (!routes_etag_.empty()) extra.emplace_back("If-None-Match", routes_etag_);
+  auto j = call(options_, "GET", "/api/v1/routes", "", &status, extra, &response_headers);
+  if (!j.ok()) {
+    if (status == 404) {
+      if (routes_supported_) {
+        log::warn("the metaserver publishes no routing table; requests for clusters whose tunnel "
+                  "is on another hub get 503 until it does");
+      }
+      routes_supported_ = false;
+      routes_retry_at_ = now + std::chrono::minutes(1);
+      return true;
+    }
+    noteResult(false, std::string(j.status().message()));
+    return false;
+  }
+  routes_supported_ = true;
+  routes_checked_at_ms_.store(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::steady_clock::now().time_since_epoch())
+                                  .count());
+  if (status == 304) return true;
+  auto table = parseRoutingTable(*j);
+  if (!table.ok()) {
+    log::warn("ignoring a routing table that does not parse", {{"error", table.status().message()}});
+    return false;
+  }
+  routes_etag_ = net::findHeader(response_headers, "ETag").value_or("");
+  auto next = std::make_shared<const RoutingTable>(std::move(*table));
+  {
+    std::lock_guard lock(snapshot_mu_);
+    if (routes_ && *routes_ == *next) return true;
+    routes_ = next;
+  }
+  routes_version_.fetch_add(1);
+  log::debug("routing table updated",
+             {{"hubs", next->hubs.size()}, {"clusters", next->clusters.size()}});
+  return true;
+}
+
 bool MetaserverSync::heartbeat() {
-  Json body = {{"addresses", {{"users", users_address_}, {"tunnel", tunnel_address_}}},
+  Json addresses = {{"users", users_address_}, {"tunnel", tunnel_address_}};
+  if (!peer_address_.empty()) addresses["peer"] = peer_address_;
+  Json body = {{"addresses", addresses},
                {"agents", agents_.load()},
                {"load", 0.0},
                {"version", options_.version}};
@@ -444,8 +524,10 @@ void MetaserverSync::runPasses() {
       next_heartbeat = now + options_.heartbeat;
     }
     flushRegistryEvents();
+    syncRoutes();
     std::unique_lock lock(wake_mu_);
-    wake_.wait_for(lock, options_.revocation_poll, [this] { return stopping_.load(); });
+    wake_.wait_for(lock, options_.revocation_poll, [this] { return stopping_.load() || woken_; });
+    woken_ = false;
   }
 }
 

@@ -26,6 +26,7 @@
 #include "common/auth/grant.h"
 #include "common/auth/token.h"
 #include "common/net/tls.h"
+#include "hub/peer/routing_table.h"
 
 namespace kubehub::hub {
 
@@ -55,6 +56,7 @@ struct MetaserverSyncOptions {
   std::string users_address;
   std::string tunnel_address;
   std::string version;
+  /// Revocations, bans and the routing table are asked for this often.
   std::chrono::milliseconds revocation_poll{250};
   std::chrono::milliseconds state_poll{2000};
   std::chrono::milliseconds heartbeat{5000};
@@ -72,10 +74,12 @@ class MetaserverSync {
   explicit MetaserverSync(MetaserverSyncOptions options);
   ~MetaserverSync();
 
-  /// Where users and agents reach this hub (reported in heartbeats). Call before start().
-  void setAddresses(std::string users, std::string tunnel) {
+  /// Where users, agents and peer hubs reach this hub (reported in heartbeats; `peer` empty:
+  /// this hub takes no peer links). Call before start().
+  void setAddresses(std::string users, std::string tunnel, std::string peer = {}) {
     users_address_ = std::move(users);
     tunnel_address_ = std::move(tunnel);
+    peer_address_ = std::move(peer);
   }
   /// Asks the metaserver who the token is and checks it against the hub id (checkHubIdentity).
   /// FailedPrecondition for a mismatch; Unavailable when the metaserver did not say. Until it
@@ -87,6 +91,15 @@ class MetaserverSync {
   void stop();
 
   std::shared_ptr<const AuthSnapshot> snapshot() const;
+  /// The fleet's routing table (which hubs hold which clusters' tunnels); not loaded until the
+  /// metaserver first answered. Thread-safe.
+  std::shared_ptr<const RoutingTable> routes() const;
+  /// Counts changes of the routing table (0: never loaded).
+  uint64_t routesVersion() const { return routes_version_.load(); }
+  /// Seconds since the metaserver last answered for the routing table (-1: never).
+  double routesAgeSeconds() const;
+  /// Asks the metaserver for the routing table soon (a peer said a route was stale).
+  void wantRoutes();
   /// True once keys, grants and clusters were loaded at least once.
   bool ready() const;
   /// "ok", or why the metaserver is not being reached (for /readyz and logs).
@@ -107,6 +120,8 @@ class MetaserverSync {
   bool syncGrants();
   bool syncClusters();
   bool syncBans();
+  bool syncRoutes();
+  void wake();
   bool heartbeat();
   void flushRegistryEvents();
   void publish(const std::function<void(AuthSnapshot&)>& change);
@@ -115,13 +130,21 @@ class MetaserverSync {
   const MetaserverSyncOptions options_;
   std::string users_address_;
   std::string tunnel_address_;
+  std::string peer_address_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::mutex wake_mu_;
   std::condition_variable wake_;
+  bool woken_ = false;  // guarded by wake_mu_: a wait ends early
 
   mutable std::mutex snapshot_mu_;
   std::shared_ptr<const AuthSnapshot> snapshot_;
+  std::shared_ptr<const RoutingTable> routes_;
+  std::atomic<uint64_t> routes_version_{0};
+  std::atomic<int64_t> routes_checked_at_ms_{0};  // steady clock
+  std::string routes_etag_;  // sync thread only
+  bool routes_supported_ = true;
+  std::chrono::steady_clock::time_point routes_retry_at_{};
 
   std::mutex events_mu_;
   std::deque<std::pair<std::string, bool>> events_;  // cluster, connected?

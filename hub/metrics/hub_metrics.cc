@@ -4,6 +4,8 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
 
+#include "hub/peer/peer_links.h"
+
 #include <charconv>
 #include <sstream>
 
@@ -180,7 +182,41 @@ HubMetrics::HubMetrics(std::shared_ptr<TunnelRegistry> tunnels)
            .Register(*registry_);
   for (const char* r : {"total", "per_client", "descriptors"})
     user_connections_refused_total_->Add({{"reason", r}});
+  peer_requests_total_ = &prometheus::BuildCounter()
+                              .Name("kubehub_hub_peer_requests_total")
+                              .Help("Requests between hubs. direction=out: routed by this hub to "
+                                    "the hub holding the tunnel; in: served for another hub.")
+                              .Register(*registry_);
+  for (const char* o : {"forwarded", "stale", "unreachable"})
+    peer_requests_total_->Add({{"direction", "out"}, {"outcome", o}});
+  for (const char* o : {"served", "stale"})
+    peer_requests_total_->Add({{"direction", "in"}, {"outcome", o}});
+  peer_links_in_ = &prometheus::BuildGauge()
+                        .Name("kubehub_hub_peer_links_accepted")
+                        .Help("Peer links other hubs hold to this one now.")
+                        .Register(*registry_)
+                        .Add({});
+  peer_links_refused_total_ = &prometheus::BuildCounter()
+                                   .Name("kubehub_hub_peer_links_refused_total")
+                                   .Help("Peer links refused: the certificate was not a hub's.")
+                                   .Register(*registry_)
+                                   .Add({});
 }
+
+void HubMetrics::peerRequest(std::string_view direction, std::string_view outcome) {
+  peer_requests_total_->Add({{"direction", std::string(direction)}, {"outcome", std::string(outcome)}})
+      .Increment();
+}
+
+void HubMetrics::peerLinkAccepted(int delta) {
+  if (delta > 0) {
+    peer_links_in_->Increment();
+  } else {
+    peer_links_in_->Decrement();
+  }
+}
+
+void HubMetrics::peerLinkRefused() { peer_links_refused_total_->Increment(); }
 
 std::string HubMetrics::serialize() const {
   auto families = registry_->Collect();
@@ -271,6 +307,42 @@ std::string HubMetrics::serialize() const {
     r.gauge.value = static_cast<double>(snap->revoked->size());
     revoked.metric.push_back(r);
     families.push_back(revoked);
+    auto routes = metaserver_->routes();
+    prometheus::MetricFamily hubs{"kubehub_hub_routing_table_hubs",
+                                  "Live hubs in the routing table (this one included).",
+                                  MetricType::Gauge,
+                                  {}};
+    prometheus::ClientMetric h;
+    h.gauge.value = static_cast<double>(routes->hubs.size());
+    hubs.metric.push_back(h);
+    families.push_back(hubs);
+    prometheus::MetricFamily age{"kubehub_hub_routing_table_age_seconds",
+                                 "Seconds since the metaserver last confirmed the routing table "
+                                 "(-1: never).",
+                                 MetricType::Gauge,
+                                 {}};
+    prometheus::ClientMetric a;
+    a.gauge.value = metaserver_->routesAgeSeconds();
+    age.metric.push_back(a);
+    families.push_back(age);
+  }
+  if (peers_) {
+    prometheus::MetricFamily links{"kubehub_hub_peer_links",
+                                   "Peer links this hub holds to others, by state.",
+                                   MetricType::Gauge,
+                                   {}};
+    size_t up = 0, total = 0;
+    for (const auto& l : peers_->snapshot()) {
+      ++total;
+      up += l.up ? 1 : 0;
+    }
+    for (auto [state, n] : {std::pair<const char*, size_t>{"up", up}, {"down", total - up}}) {
+      prometheus::ClientMetric m;
+      m.label.push_back({"state", state});
+      m.gauge.value = static_cast<double>(n);
+      links.metric.push_back(m);
+    }
+    families.push_back(links);
   }
   return prometheus::TextSerializer{}.Serialize(families);
 }

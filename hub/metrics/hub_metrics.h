@@ -20,12 +20,15 @@
 
 namespace kubehub::hub {
 
+class PeerLinks;
+
 class HubMetrics {
  public:
   explicit HubMetrics(std::shared_ptr<TunnelRegistry> tunnels);
   /// Sources read at scrape time (optional).
   void setCache(std::shared_ptr<cache::CacheRegistry> cache) { cache_ = std::move(cache); }
   void setMetaserver(std::shared_ptr<MetaserverSync> m) { metaserver_ = std::move(m); }
+  void setPeers(std::shared_ptr<PeerLinks> p) { peers_ = std::move(p); }
 
   /// The Prometheus text exposition of everything.
   std::string serialize() const;
@@ -54,12 +57,24 @@ class HubMetrics {
   void userConnectionOpened();
   void userConnectionClosed();
   void userConnectionRefused(std::string_view reason);
+  /// A request between hubs. direction "out" (this hub is the entry): outcome forwarded,
+  /// stale (the owner no longer held the tunnel), unreachable (no link to the owner);
+  /// "in" (this hub owns the tunnel): served, stale.
+  void peerRequest(std::string_view direction, std::string_view outcome);
+  /// Peer links other hubs opened to this one: +1 accepted, -1 closed.
+  void peerLinkAccepted(int delta);
+  /// A peer link refused: its certificate was not a hub's.
+  void peerLinkRefused();
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<prometheus::Collectable> tunnel_collector_;
   std::shared_ptr<cache::CacheRegistry> cache_;
   std::shared_ptr<MetaserverSync> metaserver_;
+  std::shared_ptr<PeerLinks> peers_;
+  prometheus::Family<prometheus::Counter>* peer_requests_total_;
+  prometheus::Gauge* peer_links_in_;
+  prometheus::Counter* peer_links_refused_total_;
   prometheus::Family<prometheus::Counter>* token_verifications_total_;
   prometheus::Family<prometheus::Counter>* denials_total_;
   prometheus::Gauge* connected_;

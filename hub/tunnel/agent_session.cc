@@ -1,5 +1,11 @@
 #include "hub/tunnel/agent_session.h"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
 
 #include "common/auth/tunnel_identity.h"
@@ -59,6 +65,37 @@ void onControl(std::weak_ptr<TunnelRegistry> weak_registry, std::weak_ptr<tunnel
     log::warn("agent could not discover its API server", {{"cluster", cluster}, {"error", msg}});
   } else {
     log::debug("ignoring control message", {{"cluster", cluster}, {"type", type}});
+  }
+}
+
+/// Tells the agent which hubs the fleet has (it keeps tunnels to several: see "hubs" in
+/// proto/PROTOCOL.md): at once, then whenever the routing table changes, until the tunnel
+/// closes.
+asio::awaitable<void> advertiseHubs(std::weak_ptr<tunnel::Mux> weak_mux,
+                                    std::shared_ptr<MetaserverSync> metaserver) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  uint64_t sent_version = 0;
+  std::string sent;
+  for (;;) {
+    auto mux = weak_mux.lock();
+    if (!mux || mux->closed()) co_return;
+    uint64_t version = metaserver->routesVersion();
+    if (version != sent_version) {
+      sent_version = version;
+      auto table = metaserver->routes();
+      nlohmann::json hubs = nlohmann::json::array();
+      for (const auto& [id, h] : table->hubs) {
+        if (!h.tunnel.empty()) hubs.push_back({{"id", id}, {"url", h.tunnel}});
+      }
+      std::string message = nlohmann::json{{"type", "hubs"}, {"hubs", hubs}}.dump();
+      if (table->loaded && message != sent) {
+        mux->sendControl(message);
+        sent = std::move(message);
+      }
+    }
+    mux.reset();
+    timer.expires_after(std::chrono::seconds(1));
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
   }
 }
 
@@ -193,6 +230,7 @@ asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
   if (metaserver) {
     metaserver->clusterConnected(cluster);
     metaserver->setAgentCount(registry->size());
+    asio::co_spawn(mux->executor(), advertiseHubs(mux, metaserver), asio::detached);
   }
   std::string reason = co_await mux->run();
   registry->detach(cluster, mux.get());

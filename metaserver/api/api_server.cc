@@ -159,6 +159,7 @@ const std::map<std::string_view, ApiServer::Handler, std::less<>>& ApiServer::ha
       {"putConnection", &ApiServer::putConnection},
       {"deleteConnection", &ApiServer::deleteConnection},
       {"getEndpoints", &ApiServer::getEndpoints},
+      {"getRoutes", &ApiServer::getRoutes},
       {"listGrants", &ApiServer::listGrants},
       {"createGrant", &ApiServer::createGrant},
       {"getGrant", &ApiServer::getGrant},

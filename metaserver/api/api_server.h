@@ -144,6 +144,7 @@ class ApiServer {
   absl::StatusOr<Reply> putConnection(Call& c);
   absl::StatusOr<Reply> deleteConnection(Call& c);
   absl::StatusOr<Reply> getEndpoints(Call& c);
+  absl::StatusOr<Reply> getRoutes(Call& c);
 
   ApiOptions options_;
   std::shared_ptr<Store> store_;

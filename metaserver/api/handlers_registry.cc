@@ -98,4 +98,39 @@ absl::StatusOr<Reply> ApiServer::getEndpoints(Call& c) {
   return jsonReply(200, Json{{"cluster", cluster}, {"endpoints", items}});
 }
 
+namespace {
+
+/// FNV-1a, 64 bits: the same answer gives the same tag in every metaserver replica.
+std::string entityTag(std::string_view text) {
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char ch : text) {
+    h ^= ch;
+    h *= 1099511628211ull;
+  }
+  char out[20];
+  std::snprintf(out, sizeof(out), "%016llx", static_cast<unsigned long long>(h));
+  return std::string("\"") + out + "\"";
+}
+
+}  // namespace
+
+// Hubs ask several times a second (a route change must reach every hub within a second), so an
+// unchanged table is answered 304 against the tag the hub holds: no body to send or parse.
+absl::StatusOr<Reply> ApiServer::getRoutes(Call& c) {
+  KH_ASSIGN_OR_RETURN(RoutingTable table, store_->routingTable());
+  Json j = toJson(table);
+  j["ttlSeconds"] = store_->registryTtl().count();
+  std::string text = j.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+  std::string tag = entityTag(text);
+  Reply r;
+  r.headers.emplace_back("ETag", tag);
+  r.content_type = "application/json";
+  if (c.request.header("If-None-Match").value_or("") == tag) {
+    r.status = 304;
+    return r;
+  }
+  r.text = std::move(text);
+  return r;
+}
+
 }  // namespace kubehub::metaserver

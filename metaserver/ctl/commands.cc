@@ -363,16 +363,13 @@ int clusterBootstrap(Ctx& c) {
   return kExitOk;
 }
 
-int clusterCertificate(Ctx& c) {
+/// POSTs a CSR to `path` and prints the certificate (and writes the CA with --ca-out).
+int sendCsr(Ctx& c, const std::string& path) {
   if (c.s["csr"].empty()) return fail(kExitUsage, "--csr FILE is required");
   auto csr = readFile(c.s["csr"]);
   if (!csr.ok()) return fail(kExitUsage, std::string(csr.status().message()));
   Json j;
-  if (int rc = call(c, "POST", "/api/v1/clusters/" + enc(c.args[0]) + "/certificate",
-                    Json{{"csr", *csr}}, &j);
-      rc != 0) {
-    return rc;
-  }
+  if (int rc = call(c, "POST", path, Json{{"csr", *csr}}, &j); rc != 0) return rc;
   if (c.json) return printOne(c, j);
   std::cout << j.value("certificate", "");
   if (!c.s["ca-out"].empty()) {
@@ -381,6 +378,14 @@ int clusterCertificate(Ctx& c) {
     if (!out) return fail(kExitUsage, "cannot write " + c.s["ca-out"]);
   }
   return kExitOk;
+}
+
+int clusterCertificate(Ctx& c) {
+  return sendCsr(c, "/api/v1/clusters/" + enc(c.args[0]) + "/certificate");
+}
+
+int hubCertificate(Ctx& c) {
+  return sendCsr(c, "/api/v1/hubs/" + enc(c.args[0]) + "/certificate");
 }
 
 int grantCreate(Ctx& c) {
@@ -696,6 +701,15 @@ const std::vector<CommandSpec>& commands() {
        0,
        hubList},
       {"hub", "get", "ID", "show a hub", {}, 1, 1, hubGet},
+      {"hub",
+       "certificate",
+       "ID",
+       "send a CSR (with --token set to the hub's own token, or an admin token) and print the hub "
+       "certificate for peer links (O=kubehub:hubs, CN=ID)",
+       {{"csr", "PEM CSR file"}, {"ca-out", "also write the CA certificate to this file"}},
+       1,
+       1,
+       hubCertificate},
       {"ca", "get", "", "print the tunnel CA certificate", {}, 0, 0, caGet},
       {"signing-key", "list", "", "list the token signing keys", {}, 0, 0, keysList},
       {"signing-key", "rotate", "", "make a new signing key active", {}, 0, 0, keysRotate},

@@ -557,6 +557,23 @@ Json toJson(const EndpointRecord& r) {
           {"lastHeartbeat", formatTime(r.last_heartbeat)}};
 }
 
+Json toJson(const RoutingTable& r) {
+  Json hubs = Json::array();
+  for (const auto& h : r.hubs) {
+    hubs.push_back({{"id", h.id}, {"addresses", labelsJson(h.addresses)}, {"version", h.version}});
+  }
+  // One entry per cluster, its hubs oldest tunnel first.
+  Json routes = Json::array();
+  for (size_t i = 0; i < r.connections.size();) {
+    const std::string& cluster = r.connections[i].cluster;
+    Json held = Json::array();
+    for (; i < r.connections.size() && r.connections[i].cluster == cluster; ++i)
+      held.push_back(r.connections[i].hub);
+    routes.push_back({{"cluster", cluster}, {"hubs", std::move(held)}});
+  }
+  return {{"hubs", std::move(hubs)}, {"routes", std::move(routes)}};
+}
+
 Json toJson(const AuditRecord& r) {
   return {{"id", r.id},         {"at", formatTime(r.at)}, {"actor", r.actor},
           {"action", r.action}, {"resource", r.resource}, {"status", r.status},

@@ -100,6 +100,7 @@ Json toJson(const GrantRecord& r);
 Json toJson(const TokenRecord& r);
 Json toJson(const HubRecord& r);
 Json toJson(const EndpointRecord& r);
+Json toJson(const RoutingTable& r);
 Json toJson(const AuditRecord& r);
 /// GET /api/v1/bans: {"users": [{name, tenant, reason, since}], "tenants": [{name, reason,
 /// since}], "clusters": [{name}], "serverTime": unix seconds}.

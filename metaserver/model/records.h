@@ -149,6 +149,16 @@ struct EndpointRecord {
   int64_t last_heartbeat = 0;
 };
 
+/// What every hub routes by: the live hubs and which of them hold which clusters' tunnels.
+struct RoutingTable {
+  std::vector<HubRecord> hubs;  // live ones only, by id
+  struct Connection {
+    std::string cluster;
+    std::string hub;
+  };
+  std::vector<Connection> connections;  // of live hubs, by cluster, oldest tunnel first
+};
+
 struct AuditRecord {
   int64_t id = 0;
   int64_t at = 0;

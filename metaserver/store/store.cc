@@ -845,6 +845,29 @@ absl::StatusOr<std::vector<EndpointRecord>> Store::endpoints(const std::string& 
   return out;
 }
 
+absl::StatusOr<RoutingTable> Store::routingTable() {
+  RoutingTable out;
+  absl::Status s = pool_->transaction([&](PgConnection& c) -> absl::Status {
+    // Both reads see one snapshot: a connection never names a hub missing from the list.
+    if (auto st = c.run("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", {}); !st.ok()) return st;
+    auto h = c.exec(std::string("SELECT ") + kHubCols +
+                        " FROM hubs WHERE last_heartbeat > now() - make_interval(secs => $1)"
+                        " ORDER BY id",
+                    {secs(registry_ttl_)});
+    if (!h.ok()) return h.status();
+    for (int i = 0; i < h->rows(); ++i) out.hubs.push_back(hubRow(*h, i));
+    auto r = c.exec("SELECT k.cluster, k.hub FROM connections k JOIN hubs h ON h.id = k.hub"
+                    " WHERE h.last_heartbeat > now() - make_interval(secs => $1)"
+                    " ORDER BY k.cluster, k.connected_at, k.hub",
+                    {secs(registry_ttl_)});
+    if (!r.ok()) return r.status();
+    for (int i = 0; i < r->rows(); ++i) out.connections.push_back({r->str(i, 0), r->str(i, 1)});
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
 // ---- audit ----
 
 absl::Status Store::insertAudit(const AuditRecord& a) {

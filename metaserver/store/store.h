@@ -96,6 +96,8 @@ class Store {
   absl::Status putConnection(const std::string& cluster, const std::string& hub);
   absl::Status deleteConnection(const std::string& cluster, const std::string& hub);
   absl::StatusOr<std::vector<EndpointRecord>> endpoints(const std::string& cluster);
+  /// Live hubs and every connection of theirs, read in one statement (one snapshot).
+  absl::StatusOr<RoutingTable> routingTable();
 
   // Audit.
   absl::Status insertAudit(const AuditRecord& a);

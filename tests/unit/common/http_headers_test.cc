@@ -11,6 +11,7 @@ TEST(HttpHeaders, ForwardDropsCredentialsImpersonationAndHopByHop) {
                    {"Impersonate-Group", "system:masters"},
                    {"Impersonate-Extra-scopes", "x"},
                    {"Impersonate-Uid", "0"},
+                   {"kubehub-peer-identity", "{\"user\":\"admin\"}"},
                    {"Connection", "keep-alive, X-Private"},
                    {"X-Private", "drop me"},
                    {"Keep-Alive", "timeout=5"},
@@ -22,7 +23,7 @@ TEST(HttpHeaders, ForwardDropsCredentialsImpersonationAndHopByHop) {
   std::vector<std::string> removed;
   HeaderList out = forwardableRequestHeaders(in, &removed);
   EXPECT_EQ(out, (HeaderList{{"Accept", "application/json"}, {"Content-Length", "12"}}));
-  EXPECT_EQ(removed.size(), 5u);
+  EXPECT_EQ(removed.size(), 6u);
 }
 
 TEST(HttpHeaders, UpgradeKeepsConnectionAndUpgrade) {

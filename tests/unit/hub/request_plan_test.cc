@@ -14,6 +14,7 @@
 #include "common/net/http_headers.h"
 #include "hub/auth/metaserver_sync.h"
 #include "hub/cache/resource_store.h"
+#include "hub/peer/peer_identity.h"
 
 namespace kubehub::hub {
 namespace {
@@ -63,6 +64,9 @@ struct World {
   bool metaserver = true;
   RateVerdict rate = {};
   bool tunnel = true;
+  /// Without the tunnel: another hub holds it and takes peer links; the routing table's word.
+  bool peer_route = false;
+  PolicyFacts::Elsewhere elsewhere = PolicyFacts::Elsewhere::kUnknown;
   /// decideCachedRead's answer; nullopt: the cluster is not cached.
   std::optional<cache::CacheDecision> cache = std::nullopt;
   /// The access review's body, read when the plan asks for it.
@@ -139,6 +143,8 @@ Planned plan(const Request& r, const World& w) {
   facts.rate = w.rate;
   facts.auth = w.metaserver ? &snap : nullptr;
   facts.tunnel_here = w.tunnel;
+  facts.peer_route = w.peer_route;
+  facts.elsewhere = w.elsewhere;
   auto cached = [&]() {
     ++out.cache_asked;
     return w.cache;
@@ -672,6 +678,102 @@ TEST(RequestPlan, StreamQuotaAndOpenRefusals) {
     EXPECT_EQ(open.retry_after, 0);
     EXPECT_EQ(open.denial, nullptr);
   }
+}
+
+}  // namespace
+}  // namespace kubehub::hub
+
+namespace kubehub::hub {
+namespace {
+
+World elsewhere() {
+  World w;
+  w.tunnel = false;
+  w.peer_route = true;
+  w.elsewhere = PolicyFacts::Elsewhere::kHeld;
+  w.cache = served("pods", true);
+  return w;
+}
+
+TEST(RequestPlan, ClusterOnAnotherHubGoesThereAsTheUserSentIt) {
+  Request r;
+  r.target = "/clusters/edge-1/api/v1/namespaces/team-a/pods?limit=5";
+  r.headers = {{"Accept", "application/json"},
+               {"Kubehub-Peer-Identity", R"({"user":"root","breakGlass":true})"},
+               {"kubehub-peer-whatever", "x"},
+               {"Impersonate-User", "root"},
+               {"Authorization", "Bearer secret"}};
+  Planned p = plan(r, elsewhere());
+  Forward f = forwarded(p);
+  EXPECT_EQ(p.cache_asked, 0) << "the owner's cache answers, not this hub's";
+  EXPECT_EQ(f.via, Forward::Via::kPeerHub);
+  EXPECT_EQ(f.cluster, "edge-1");
+  EXPECT_EQ(f.head.target, r.target) << "the owner hub plans the user's own target";
+  ASSERT_FALSE(f.head.headers.empty());
+  EXPECT_EQ(f.head.headers[0].first, "Kubehub-Peer-Identity");
+  auto who = decodePeerIdentity(f.head.headers[0].second);
+  ASSERT_TRUE(who.ok()) << who.status();
+  EXPECT_EQ(who->user, "alice");
+  EXPECT_EQ(who->tenant, "acme");
+  EXPECT_FALSE(who->break_glass);
+  for (size_t i = 1; i < f.head.headers.size(); ++i) {
+    const auto& name = f.head.headers[i].first;
+    EXPECT_FALSE(net::iequals(name.substr(0, 13), "Kubehub-Peer-")) << name;
+    EXPECT_FALSE(net::iequals(name, "Authorization"));
+    EXPECT_FALSE(net::iequals(name.substr(0, 12), "Impersonate-")) << name;
+  }
+  EXPECT_EQ(f.dropped_headers.size(), 3u);
+}
+
+TEST(RequestPlan, GrantsAreCheckedBeforeAPeerHubIsAsked) {
+  Request r;
+  r.target = "/clusters/edge-1/api/v1/namespaces/team-c/pods";
+  Reject rej = rejected(plan(r, elsewhere()));
+  EXPECT_EQ(rej.code, 403);
+}
+
+TEST(RequestPlan, WritesReviewsAndStreamsGoToThePeerHubToo) {
+  Request write;
+  write.method = "POST";
+  write.target = "/clusters/edge-1/api/v1/namespaces/team-a/pods";
+  write.body_pending = true;
+  Forward w = forwarded(plan(write, elsewhere()));
+  EXPECT_EQ(w.via, Forward::Via::kPeerHub);
+  EXPECT_TRUE(w.stream_body);
+  EXPECT_FALSE(w.end_stream);
+
+  Request review;
+  review.method = "POST";
+  review.target = std::string(kReviews);
+  review.body_pending = true;
+  Forward rv = forwarded(plan(review, elsewhere()));
+  EXPECT_EQ(rv.via, Forward::Via::kPeerHub) << "the owner answers the review from the grants";
+
+  Request exec;
+  exec.target = "/clusters/edge-1/api/v1/namespaces/team-a/pods/p/exec?command=sh";
+  exec.headers = {{"Connection", "Upgrade"}, {"Upgrade", "websocket"}};
+  Forward e = forwarded(plan(exec, elsewhere()));
+  EXPECT_EQ(e.via, Forward::Via::kPeerHub);
+  EXPECT_TRUE(e.upgrade);
+  EXPECT_TRUE(e.long_lived);
+}
+
+TEST(RequestPlan, NoHubHoldsTheTunnel) {
+  Request r;
+  r.target = "/clusters/edge-1/api/v1/namespaces/team-a/pods";
+  World w = elsewhere();
+  w.peer_route = false;
+  Reject rej = rejected(plan(r, w));
+  EXPECT_EQ(rej.code, 503);
+  EXPECT_EQ(rej.message,
+            "cluster \"edge-1\" is connected to another hub, which this hub cannot reach (it "
+            "takes no peer links: --peer-listen)");
+  w.elsewhere = PolicyFacts::Elsewhere::kNowhere;
+  EXPECT_EQ(rejected(plan(r, w)).message,
+            "cluster \"edge-1\" is not connected to any hub (its agent is offline or unknown)");
+  w.elsewhere = PolicyFacts::Elsewhere::kUnknown;
+  EXPECT_EQ(rejected(plan(r, w)).message,
+            "cluster \"edge-1\" is not connected to this hub (its agent is offline or unknown)");
 }
 
 }  // namespace
