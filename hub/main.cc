@@ -454,6 +454,9 @@ int main(int argc, char** argv) {
     peer_deps->stream_quota = stream_quota;
     peer_deps->cache_options = user_options.cache;
     peer_deps->response_timeout = o.response_timeout;
+    peer_deps->request_executor = [&pool] {
+      return asio::any_io_executor(pool.next().get_executor());
+    };
     peer_listener = std::make_unique<tunnel::TunnelListener>(
         pool, peer_server_tls,
         [peer_deps = std::shared_ptr<const hub::PeerServerDeps>(peer_deps)](

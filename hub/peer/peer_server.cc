@@ -178,7 +178,7 @@ asio::awaitable<void> untilReset(std::shared_ptr<tunnel::Stream> s) { co_await s
 asio::awaitable<void> forwardForPeer(std::shared_ptr<const PeerServerDeps> deps,
                                      std::shared_ptr<tunnel::Stream> peer_stream,
                                      std::shared_ptr<tunnel::Mux> mux, Forward f,
-                                     const Principal& who) {
+                                     const Principal& who, bool open_ended) {
   StreamQuota::Lease lease;
   if (deps->stream_quota && f.stream_quota) {
     StreamQuota::Refusal why;
@@ -192,7 +192,7 @@ asio::awaitable<void> forwardForPeer(std::shared_ptr<const PeerServerDeps> deps,
     lease = std::move(*granted);
   }
   // Whatever the entry hub sends after the OPEN (a body, an upgraded stream) follows.
-  bool end = peer_stream->peerEnded() && f.body.empty();
+  bool end = open_ended && f.body.empty();
   auto opened = mux->openStream(f.head, end);
   if (!opened.ok()) {
     Reject r = planOpenRefusal(f, opened.status());
@@ -216,9 +216,12 @@ asio::awaitable<void> forwardForPeer(std::shared_ptr<const PeerServerDeps> deps,
   if (deps->metrics) deps->metrics->streamClosed();
 }
 
+/// `open_ended`: the OPEN itself ended the entry hub's side (no body, no upgrade). Read when the
+/// OPEN arrived: by the time this runs, a body may have arrived and ended that side too.
 asio::awaitable<void> servePeerStream(std::shared_ptr<const PeerServerDeps> deps,
                                       std::shared_ptr<tunnel::Stream> stream,
-                                      proto::RequestHead open, std::string peer_hub) {
+                                      proto::RequestHead open, std::string peer_hub,
+                                      bool open_ended) {
   // Who: only the entry hub's verdict, which only a hub's certificate may carry.
   std::optional<std::string> identity;
   std::vector<HeaderView> views;
@@ -247,7 +250,7 @@ asio::awaitable<void> servePeerStream(std::shared_ptr<const PeerServerDeps> deps
   head.method = open.method;
   head.target = open.target;
   head.keep_alive = true;
-  head.body_pending = !stream->peerEnded();
+  head.body_pending = !open_ended;
   head.headers = views;
 
   auto targeted = planTarget(head, *who, true);
@@ -313,7 +316,7 @@ asio::awaitable<void> servePeerStream(std::shared_ptr<const PeerServerDeps> deps
       plan = std::move(next);
     } else {
       co_await forwardForPeer(deps, stream, std::move(mux), std::move(std::get<Forward>(plan)),
-                              *who);
+                              *who, open_ended || !head.body_pending);
       co_return;
     }
   }
@@ -337,9 +340,12 @@ asio::awaitable<void> runPeerSession(std::shared_ptr<const PeerServerDeps> deps,
   auto mux = std::make_shared<tunnel::Mux>(std::move(transport),
                                            peerMuxOptions(false, "peer:" + id.common_name));
   std::string peer_hub = id.common_name;
-  mux->setOpenHandler([deps, peer_hub, ex = mux->executor()](std::shared_ptr<tunnel::Stream> s,
-                                                             proto::RequestHead head) {
-    asio::co_spawn(ex, servePeerStream(deps, std::move(s), std::move(head), peer_hub),
+  mux->setOpenHandler([deps, peer_hub, link_ex = mux->executor()](
+                          std::shared_ptr<tunnel::Stream> s, proto::RequestHead head) {
+    // Streams are thread-safe: a request may run on another thread than its link.
+    auto ex = deps->request_executor ? deps->request_executor() : link_ex;
+    bool open_ended = s->peerEnded();
+    asio::co_spawn(ex, servePeerStream(deps, std::move(s), std::move(head), peer_hub, open_ended),
                    asio::detached);
   });
   log::info("peer link accepted", {{"hub", peer_hub}, {"peer", peer.address}});

@@ -10,7 +10,9 @@
 /// gets 503 with `Kubehub-Route: stale`: a request crosses at most one peer link.
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/any_io_executor.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 
 #include "common/tunnel/transport.h"
@@ -38,6 +40,9 @@ struct PeerServerDeps {
   std::shared_ptr<StreamQuota> stream_quota;
   CacheServeOptions cache_options;
   std::chrono::milliseconds response_timeout{60000};
+  /// Where each request of a link is served (round robin over the users' threads), so one busy
+  /// peer hub does not hold one thread; null: on the link's own strand.
+  std::function<boost::asio::any_io_executor()> request_executor;
 };
 
 /// Serves one accepted peer link until it closes. Refuses (closes) a link whose certificate is
