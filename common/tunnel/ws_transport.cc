@@ -169,7 +169,7 @@ bool offersSubprotocol(std::string_view header) {
 
 asio::awaitable<absl::StatusOr<std::unique_ptr<Transport>>> dialTunnel(
     asio::any_io_executor executor, std::shared_ptr<asio::ssl::context> tls, net::Url url,
-    std::chrono::milliseconds timeout) {
+    std::chrono::milliseconds timeout, auth::CertificateIdentity* hub_certificate) {
   std::string where = "wss://" + url.host + ":" + std::to_string(url.port);
   tcp::resolver resolver(executor);
   auto [rec, results] =
@@ -196,6 +196,11 @@ asio::awaitable<absl::StatusOr<std::unique_ptr<Transport>>> dialTunnel(
     if (verify != X509_V_OK)
       detail += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
     co_return absl::UnavailableError("TLS handshake with " + where + ": " + detail);
+  }
+  if (hub_certificate != nullptr) {
+    X509* cert = SSL_get1_peer_certificate(ssl_stream.native_handle());
+    *hub_certificate = auth::certificateIdentity(cert);
+    if (cert != nullptr) X509_free(cert);
   }
 
   ws->set_option(websocket::stream_base::decorator([](websocket::request_type& req) {

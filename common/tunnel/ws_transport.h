@@ -23,10 +23,12 @@ namespace kubehub::tunnel {
 inline constexpr const char* kTunnelSubprotocol = "kubehub.tunnel.v1";
 inline constexpr const char* kTunnelPath = "/tunnel";
 
-/// Agent side: TCP connect, TLS handshake (verifying the hub's name), WebSocket upgrade.
+/// Agent side: TCP connect, TLS handshake (verifying the hub's name), WebSocket upgrade. When
+/// `hub_certificate` is given it receives the identity of the hub's verified certificate.
 boost::asio::awaitable<absl::StatusOr<std::unique_ptr<Transport>>> dialTunnel(
     boost::asio::any_io_executor executor, std::shared_ptr<boost::asio::ssl::context> tls,
-    net::Url url, std::chrono::milliseconds timeout);
+    net::Url url, std::chrono::milliseconds timeout,
+    auth::CertificateIdentity* hub_certificate = nullptr);
 
 /// Who dialed in, from the verified client certificate.
 struct TunnelPeer {
