@@ -1,13 +1,16 @@
-// kubehub-agent: parses options and wires the edge API server client, the tunnel to the hub and
-// the admin endpoint together.
+// kubehub-agent: parses options and wires the edge API server client, the tunnels to the hubs
+// and the admin endpoint together.
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <cstdio>
 
+#include "absl/strings/str_join.h"
+#include "agent/dialer/hubs_message.h"
 #include "agent/dialer/tunnel_client.h"
 #include "agent/forward/upstream_client.h"
 #include "agent/kube/kube_target.h"
@@ -36,7 +39,8 @@ std::string certificateFileCn(const std::string& path) {
 }
 
 struct Options {
-  std::string hub_url;
+  std::vector<std::string> hub_urls;
+  int64_t hub_connections = 2;
   std::string cluster;
   std::string tls_cert, tls_key, hub_ca;
   std::string kubeconfig, context;
@@ -46,10 +50,23 @@ struct Options {
   std::chrono::milliseconds backoff_max{30000};
   std::chrono::milliseconds response_timeout{60000};
 
+  // Filled by validate(): --hub-url in canonical form, without repeats.
+  std::vector<std::string> hubs;
+
   absl::Status validate() {
-    if (hub_url.empty())
+    if (hub_urls.empty())
       return absl::InvalidArgumentError(
           "--hub-url is required (e.g. wss://hub.example.com:8444/tunnel)");
+    for (const auto& url : hub_urls) {
+      auto canonical = agent::canonicalTunnelUrl(url);
+      if (!canonical.ok()) {
+        return absl::InvalidArgumentError("--hub-url: " +
+                                          std::string(canonical.status().message()));
+      }
+      if (std::find(hubs.begin(), hubs.end(), *canonical) == hubs.end()) hubs.push_back(*canonical);
+    }
+    if (hub_connections < 1 || hub_connections > 16)
+      return absl::InvalidArgumentError("--hub-connections must be between 1 and 16");
     if (tls_cert.empty() || tls_key.empty()) {
       return absl::InvalidArgumentError(
           "--tls-cert and --tls-key are required (the agent's client certificate for its cluster)");
@@ -70,11 +87,15 @@ struct Options {
 
 int main(int argc, char** argv) {
   Options o;
-  config::FlagSet flags(
-      "kubehub-agent",
-      "The kubehub agent: runs in an edge cluster, dials the hub and executes the "
-      "requests it forwards against the local API server.");
-  flags.addString("hub-url", &o.hub_url, "the hub's tunnel endpoint, wss://HOST:PORT/tunnel");
+  config::FlagSet flags("kubehub-agent",
+                        "The kubehub agent: runs in an edge cluster, dials hubs and executes the "
+                        "requests they forward against the local API server.");
+  flags.addStringList("hub-url", &o.hub_urls,
+                      "hubs' tunnel endpoints, wss://HOST:PORT/tunnel (a hub or a load balancer "
+                      "in front of several); the agent also learns the fleet's hubs from them");
+  flags.addInt("hub-connections", &o.hub_connections,
+               "tunnels to distinct hubs kept at once (1 to 16); with fewer hubs known, the "
+               "extra connections wait");
   flags.addString("cluster", &o.cluster, "this cluster's name (default: the CN of --tls-cert)");
   flags.addString("tls-cert", &o.tls_cert,
                   "PEM client certificate identifying this cluster to the hub");
@@ -108,12 +129,6 @@ int main(int argc, char** argv) {
   if (auto s = o.validate(); !s.ok()) net::exitWithConfigError("kubehub-agent", s);
   log::init("agent", level);
 
-  auto hub = net::parseUrl(o.hub_url);
-  if (!hub.ok()) net::exitWithConfigError("kubehub-agent", hub.status());
-  if (hub->scheme != "wss") {
-    net::exitWithConfigError("kubehub-agent",
-                             absl::InvalidArgumentError("--hub-url must start with wss://"));
-  }
   auto admin_listen = net::parseHostPort(o.admin_listen);
   if (!admin_listen.ok()) net::exitWithConfigError("kubehub-agent", admin_listen.status());
   net::ClientTlsOptions hub_tls;
@@ -149,8 +164,9 @@ int main(int argc, char** argv) {
   net::HttpServer admin(io, admin_options, [state](net::HttpRequest& req) -> net::HttpResponse {
     if (req.path == "/healthz" || req.path == "/livez") return {200, "text/plain", "ok\n", {}};
     if (req.path == "/readyz") {
-      if (state->tunnel_up && state->api_reachable) return {200, "text/plain", "ok\n", {}};
-      std::string why = std::string(state->tunnel_up ? "" : "no tunnel to the hub; ") +
+      bool tunnel_up = state->tunnels_up > 0;
+      if (tunnel_up && state->api_reachable) return {200, "text/plain", "ok\n", {}};
+      std::string why = std::string(tunnel_up ? "" : "no tunnel to any hub; ") +
                         (state->api_reachable ? "" : "API server not reached yet");
       return {503, "text/plain", why + "\n", {}};
     }
@@ -166,10 +182,12 @@ int main(int argc, char** argv) {
                               {"version", kVersion},
                               {"api_server", api},
                               {"credentials", source},
-                              {"hub", o.hub_url}});
+                              {"hubs", absl::StrJoin(o.hubs, ",")},
+                              {"hub_connections", o.hub_connections}});
 
   agent::TunnelClientOptions tunnel_options;
-  tunnel_options.hub = *hub;
+  tunnel_options.hubs = o.hubs;
+  tunnel_options.connections = static_cast<int>(o.hub_connections);
   tunnel_options.cluster = o.cluster;
   tunnel_options.agent_version = kVersion;
   tunnel_options.tls = *tls;

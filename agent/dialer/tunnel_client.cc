@@ -9,8 +9,12 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "agent/dialer/hub_set.h"
+#include "agent/dialer/hubs_message.h"
 #include "agent/discovery/discovery.h"
+#include "common/auth/tunnel_identity.h"
 #include "common/log/log.h"
+#include "common/net/async_signal.h"
 #include "common/net/backoff.h"
 #include "common/tunnel/ws_transport.h"
 #include "proto/handshake.h"
@@ -43,11 +47,74 @@ asio::awaitable<void> answerDiscovery(std::weak_ptr<tunnel::Mux> weak_mux,
   mux->sendControl(*report);
 }
 
-void onControl(std::weak_ptr<tunnel::Mux> weak_mux, std::shared_ptr<UpstreamClient> upstream,
-               std::shared_ptr<AgentState> state, std::string message) {
+/// The agent's tunnels and what they share. Lives as long as runTunnelClient; touched only on
+/// the agent's io_context thread.
+struct Fleet {
+  struct Slot {
+    explicit Slot(const asio::any_io_executor& ex) : timer(ex) {}
+    std::weak_ptr<tunnel::Mux> mux;
+    asio::steady_timer timer;
+    /// Waiting for a hub to reach (not sleeping a backoff): wake() ends the wait.
+    bool waiting = false;
+  };
+
+  Fleet(const asio::any_io_executor& ex, TunnelClientOptions o, std::shared_ptr<UpstreamClient> up,
+        std::shared_ptr<AgentState> st)
+      : options(std::move(o)),
+        upstream(std::move(up)),
+        state(std::move(st)),
+        hubs(options.hubs, options.connections),
+        rng(std::random_device{}()),
+        done(ex) {
+    for (int i = 0; i < options.connections; ++i) slots.push_back(std::make_unique<Slot>(ex));
+  }
+
+  /// Something changed that may give a waiting slot a hub to reach.
+  void wake() {
+    for (auto& slot : slots) {
+      if (slot->waiting) slot->timer.cancel();
+    }
+  }
+
+  TunnelClientOptions options;
+  std::shared_ptr<UpstreamClient> upstream;
+  std::shared_ptr<AgentState> state;
+  HubSet hubs;
+  std::mt19937_64 rng;
+  std::vector<std::unique_ptr<Slot>> slots;
+  int running = 0;
+  net::AsyncSignal done;
+};
+
+/// How one attempt ended: why, and the hub it reached if it got that far.
+struct Attempt {
+  std::string reason;
+  std::string hub_id;
+};
+
+void learnHubs(Fleet& fleet, const std::string& from, const nlohmann::json& message) {
+  auto parsed = parseHubsMessage(message);
+  if (!parsed.ok()) {
+    log::warn("ignoring a malformed hubs message",
+              {{"hub_id", from}, {"error", parsed.status().message()}});
+    return;
+  }
+  for (const auto& why : parsed->skipped) {
+    log::debug("ignoring an entry of the hubs message", {{"hub_id", from}, {"reason", why}});
+  }
+  if (!fleet.hubs.setLearned(parsed->hubs)) return;
+  log::info("hubs announced", {{"hub_id", from},
+                               {"hubs", parsed->hubs.size()},
+                               {"known_addresses", fleet.hubs.addresses().size()}});
+  fleet.wake();
+}
+
+void onControl(std::weak_ptr<Fleet> weak_fleet, std::weak_ptr<tunnel::Mux> weak_mux,
+               std::shared_ptr<UpstreamClient> upstream, std::shared_ptr<AgentState> state,
+               const std::string& hub_id, std::string message) {
   auto j = nlohmann::json::parse(message, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("type") || !j["type"].is_string()) {
-    log::warn("malformed control message from hub");
+    log::warn("malformed control message from hub", {{"hub_id", hub_id}});
     return;
   }
   std::string type = j["type"].get<std::string>();
@@ -56,6 +123,8 @@ void onControl(std::weak_ptr<tunnel::Mux> weak_mux, std::shared_ptr<UpstreamClie
     auto mux = weak_mux.lock();
     if (!mux) return;
     asio::co_spawn(mux->executor(), answerDiscovery(weak_mux, upstream, state, id), asio::detached);
+  } else if (type == "hubs") {
+    if (auto fleet = weak_fleet.lock()) learnHubs(*fleet, hub_id, j);
   } else {
     log::debug("ignoring control message", {{"type", type}});
   }
@@ -69,33 +138,56 @@ void onOpen(std::shared_ptr<UpstreamClient> upstream, asio::any_io_executor ex,
       asio::detached);
 }
 
-/// One connection's life: handshake then serve. Returns why it ended.
-asio::awaitable<std::string> session(const TunnelClientOptions& o,
-                                     std::shared_ptr<UpstreamClient> upstream,
-                                     std::shared_ptr<AgentState> state,
-                                     std::unique_ptr<tunnel::Transport> transport) {
+/// One connection's life: handshake then serve.
+asio::awaitable<Attempt> session(std::shared_ptr<Fleet> fleet, int slot, std::string url,
+                                 std::unique_ptr<tunnel::Transport> transport) {
+  const TunnelClientOptions& o = fleet->options;
+  const std::shared_ptr<AgentState>& state = fleet->state;
   proto::Hello hello{proto::kProtocolVersion,
                      o.cluster,
                      o.agent_version,
                      {"stream.v1", std::string(proto::kCapabilityInternalOpen)}};
   std::string hello_frame = proto::encodeFrame(FrameType::kHello, 0, 0, proto::encodeHello(hello));
   auto ec = co_await transport->write(hello_frame);
-  if (ec) co_return "sending HELLO failed: " + ec.message();
+  if (ec) co_return Attempt{"sending HELLO failed: " + ec.message(), ""};
   transport->setReadDeadline(std::chrono::seconds(10));
   ec = co_await transport->read();
   transport->setReadDeadline(std::chrono::milliseconds(0));
-  if (ec) co_return "no WELCOME from the hub: " + ec.message();
+  if (ec) co_return Attempt{"no WELCOME from the hub: " + ec.message(), ""};
   auto frame = proto::decodeSingleFrame(transport->message());
-  if (!frame.ok())
-    co_return "malformed frame from the hub: " + std::string(frame.status().message());
+  if (!frame.ok()) {
+    co_return Attempt{"malformed frame from the hub: " + std::string(frame.status().message()), ""};
+  }
   if (frame->type == FrameType::kGoAway) {
     auto info = proto::decodeGoAway(frame->payload);
-    co_return "the hub refused the agent: " +
-        (info.ok() ? info->reason : std::string("(unreadable reason)"));
+    co_return Attempt{"the hub refused the agent: " +
+                          (info.ok() ? info->reason : std::string("(unreadable reason)")),
+                      ""};
   }
-  if (frame->type != FrameType::kWelcome) co_return "the hub did not answer HELLO with WELCOME";
+  if (frame->type != FrameType::kWelcome) {
+    co_return Attempt{"the hub did not answer HELLO with WELCOME", ""};
+  }
   auto welcome = proto::decodeWelcome(frame->payload);
-  if (!welcome.ok()) co_return "malformed WELCOME: " + std::string(welcome.status().message());
+  if (!welcome.ok()) {
+    co_return Attempt{"malformed WELCOME: " + std::string(welcome.status().message()), ""};
+  }
+  // A hub that names no id is told apart by the address that reached it.
+  const std::string hub_id = welcome->hub_id.empty() ? "url:" + url : welcome->hub_id;
+
+  // By now the hub has attached this tunnel and closed any older one of this cluster there
+  // (GOAWAY REPLACED): if another of the agent's tunnels held this hub, that older one is the
+  // one to drop, or the hub would be left with none. The pick rarely lets this happen (only
+  // through an address whose hub could not be known before HELLO).
+  if (auto older = fleet->hubs.hold(slot, hub_id)) {
+    log::info("reached a hub another tunnel of this agent held; closing the older tunnel",
+              {{"hub_id", hub_id}, {"url", url}, {"connection", slot}, {"older", *older}});
+    if (auto older_mux = fleet->slots[static_cast<size_t>(*older)]->mux.lock()) {
+      older_mux->shutdown(proto::GoAwayCode::kNormal,
+                          "this agent reached hub " + hub_id +
+                              " again through a newer tunnel, which the hub keeps");
+    }
+  }
+  fleet->wake();
 
   tunnel::MuxOptions mo;
   mo.opens_streams = false;
@@ -115,31 +207,108 @@ asio::awaitable<std::string> session(const TunnelClientOptions& o,
     log::warn(
         "the hub does not mark its own requests: requests without impersonation are not "
         "refused (upgrade the hub)",
-        {{"hub_id", welcome->hub_id}});
+        {{"hub_id", hub_id}});
   }
+  auto upstream = fleet->upstream;
   mux->setOpenHandler(
       [upstream, ex, hub_marks_internal](std::shared_ptr<tunnel::Stream> s, proto::RequestHead h) {
         onOpen(upstream, ex, std::move(s), std::move(h), hub_marks_internal);
       });
-  mux->setControlHandler([weak = std::weak_ptr<tunnel::Mux>(mux), upstream, state](std::string m) {
-    onControl(weak, upstream, state, std::move(m));
+  mux->setControlHandler([weak_fleet = std::weak_ptr<Fleet>(fleet),
+                          weak_mux = std::weak_ptr<tunnel::Mux>(mux), upstream, state,
+                          hub_id](std::string m) {
+    onControl(weak_fleet, weak_mux, upstream, state, hub_id, std::move(m));
   });
-  state->tunnel_up = true;
+  fleet->slots[static_cast<size_t>(slot)]->mux = mux;
+  int up = ++state->tunnels_up;
   state->connects++;
   state->metrics->tunnelUp();
-  state->metrics->setLiveTunnelBytes([weak = std::weak_ptr<tunnel::Mux>(mux)]() {
+  uint64_t live = state->metrics->addLiveTunnel([weak = std::weak_ptr<tunnel::Mux>(mux)]() {
     auto m = weak.lock();
     if (!m) return std::pair<uint64_t, uint64_t>{0, 0};
     return std::pair<uint64_t, uint64_t>{m->stats().bytes_in.load(), m->stats().bytes_out.load()};
   });
-  log::info("tunnel up", {{"hub", o.hub.host + ":" + std::to_string(o.hub.port)},
-                          {"hub_id", welcome->hub_id},
-                          {"cluster", o.cluster}});
+  log::info("tunnel up", {{"hub_id", hub_id},
+                          {"url", url},
+                          {"cluster", o.cluster},
+                          {"connection", slot},
+                          {"tunnels_up", up}});
   std::string reason = co_await mux->run();
-  state->tunnel_up = false;
+  --state->tunnels_up;
   state->metrics->tunnelDown();
-  state->metrics->setLiveTunnelBytes(nullptr);
-  co_return reason;
+  state->metrics->removeLiveTunnel(live);
+  co_return Attempt{reason, hub_id};
+}
+
+/// Dials `url`; a hub whose certificate names it as one another slot holds is left before
+/// HELLO, so that hub never replaces the tunnel it has.
+asio::awaitable<Attempt> attempt(std::shared_ptr<Fleet> fleet, int slot, std::string url) {
+  auto ex = co_await asio::this_coro::executor;
+  const TunnelClientOptions& o = fleet->options;
+  auto parsed = net::parseUrl(url);
+  if (!parsed.ok()) co_return Attempt{std::string(parsed.status().message()), ""};
+  auth::CertificateIdentity certificate;
+  auto transport = co_await tunnel::dialTunnel(ex, o.tls, *parsed, o.dial_timeout, &certificate);
+  if (!transport.ok()) {
+    fleet->state->dial_failures++;
+    fleet->state->metrics->dialFailed();
+    co_return Attempt{std::string(transport.status().message()), ""};
+  }
+  if (auto hub = auth::hubIdOf(certificate)) {
+    fleet->hubs.noteSeen(url, *hub);
+    if (auto holder = fleet->hubs.holder(*hub); holder && *holder != slot) {
+      co_await (*transport)->close("this agent holds a tunnel to this hub already");
+      co_return Attempt{"the hub's certificate names hub " + *hub + ", which connection " +
+                            std::to_string(*holder) + " of this agent holds already",
+                        *hub};
+    }
+  }
+  co_return co_await session(fleet, slot, url, std::move(*transport));
+}
+
+/// One of the agent's tunnels, forever: pick an address, connect, serve, back off, again.
+asio::awaitable<void> runSlot(std::shared_ptr<Fleet> fleet, int slot) {
+  const TunnelClientOptions& o = fleet->options;
+  Fleet::Slot& me = *fleet->slots[static_cast<size_t>(slot)];
+  net::Backoff backoff(o.backoff_base, o.backoff_max);
+  bool told_waiting = false;
+  for (;;) {
+    auto url = fleet->hubs.pick(slot, fleet->rng());
+    boost::system::error_code ec;
+    if (!url) {
+      // Fewer hubs than connections (or another connection is finding out where an address
+      // leads): wait for news rather than dial a hub some tunnel holds.
+      if (!told_waiting && !fleet->hubs.othersDialing(slot)) {
+        log::info("no other hub to reach for now; connection waits",
+                  {{"connection", slot},
+                   {"tunnels_up", fleet->hubs.heldCount()},
+                   {"known_addresses", fleet->hubs.addresses().size()}});
+        told_waiting = true;
+      }
+      me.waiting = true;
+      me.timer.expires_after(o.backoff_max);
+      co_await me.timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      me.waiting = false;
+      continue;
+    }
+    told_waiting = false;
+    auto started = std::chrono::steady_clock::now();
+    Attempt result = co_await attempt(fleet, slot, *url);
+    fleet->hubs.release(slot);
+    me.mux.reset();
+    fleet->wake();
+    if (std::chrono::steady_clock::now() - started >= o.stable_after) backoff.reset();
+    auto delay = backoff.next(fleet->rng);
+    fleet->state->metrics->backoff(static_cast<double>(delay.count()) / 1000.0);
+    log::warn("tunnel down, will retry", {{"url", *url},
+                                          {"hub_id", result.hub_id},
+                                          {"connection", slot},
+                                          {"reason", result.reason},
+                                          {"attempt", backoff.attempts()},
+                                          {"retry_in_ms", delay.count()}});
+    me.timer.expires_after(delay);
+    co_await me.timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
 }
 
 }  // namespace
@@ -148,32 +317,17 @@ asio::awaitable<void> runTunnelClient(TunnelClientOptions o,
                                       std::shared_ptr<UpstreamClient> upstream,
                                       std::shared_ptr<AgentState> state) {
   auto ex = co_await asio::this_coro::executor;
-  std::mt19937_64 rng(std::random_device{}());
-  net::Backoff backoff(o.backoff_base, o.backoff_max);
-  asio::steady_timer timer(ex);
-  std::string where = o.hub.host + ":" + std::to_string(o.hub.port);
-  for (;;) {
-    auto transport = co_await tunnel::dialTunnel(ex, o.tls, o.hub, o.dial_timeout);
-    std::string reason;
-    if (!transport.ok()) {
-      state->dial_failures++;
-      state->metrics->dialFailed();
-      reason = std::string(transport.status().message());
-    } else {
-      auto started = std::chrono::steady_clock::now();
-      reason = co_await session(o, upstream, state, std::move(*transport));
-      if (std::chrono::steady_clock::now() - started >= o.stable_after) backoff.reset();
-    }
-    auto delay = backoff.next(rng);
-    state->metrics->backoff(static_cast<double>(delay.count()) / 1000.0);
-    log::warn("tunnel down, will retry", {{"hub", where},
-                                          {"reason", reason},
-                                          {"attempt", backoff.attempts()},
-                                          {"retry_in_ms", delay.count()}});
-    timer.expires_after(delay);
-    boost::system::error_code ec;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  o.connections = std::max(o.connections, 1);
+  auto fleet = std::make_shared<Fleet>(ex, std::move(o), std::move(upstream), std::move(state));
+  for (int i = 0; i < fleet->options.connections; ++i) {
+    ++fleet->running;
+    asio::co_spawn(ex, runSlot(fleet, i), [fleet, i](std::exception_ptr e) {
+      if (e) log::error("an agent tunnel loop failed", {{"connection", i}});
+      --fleet->running;
+      fleet->done.notify();
+    });
   }
+  while (fleet->running > 0) co_await fleet->done.wait();
 }
 
 }  // namespace kubehub::agent

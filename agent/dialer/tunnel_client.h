@@ -1,7 +1,9 @@
 #pragma once
-/// The agent's connection to the hub: dial (mTLS WebSocket), HELLO/WELCOME, serve the hub's
-/// streams and control messages, and reconnect forever with exponential backoff and full
-/// jitter when the tunnel drops. Runs on the agent's single-threaded io_context.
+/// The agent's connections to the hubs: up to `connections` tunnels, each to a distinct hub
+/// (dial an mTLS WebSocket, HELLO/WELCOME, serve the hub's streams and control messages), each
+/// reconnecting forever with exponential backoff and full jitter when it drops. Which address
+/// each tunnel dials is HubSet's choice, from the bootstrap URLs and the fleet's `hubs`
+/// announcements. Runs on the agent's single-threaded io_context.
 
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
@@ -10,28 +12,33 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "agent/forward/upstream_client.h"
 #include "agent/metrics/agent_metrics.h"
-#include "common/net/address.h"
 #include "common/tunnel/mux.h"
 
 namespace kubehub::agent {
 
 struct TunnelClientOptions {
-  net::Url hub;
+  /// Bootstrap tunnel URLs (canonicalTunnelUrl form); at least one. Never forgotten.
+  std::vector<std::string> hubs;
+  /// Tunnels to distinct hubs kept at once.
+  int connections = 2;
   std::string cluster;
   std::string agent_version;
   std::shared_ptr<boost::asio::ssl::context> tls;
   std::chrono::milliseconds dial_timeout{10000};
   std::chrono::milliseconds backoff_base{500};
+  /// Also how long a connection with no hub left to reach waits before looking again (it looks
+  /// at once when the fleet announces hubs or another connection's hub frees up).
   std::chrono::milliseconds backoff_max{30000};
   /// A tunnel that stayed up this long resets the backoff.
   std::chrono::milliseconds stable_after{30000};
 };
 
 struct AgentState {
-  std::atomic<bool> tunnel_up{false};
+  std::atomic<int> tunnels_up{0};
   std::atomic<bool> api_reachable{false};
   std::atomic<uint64_t> connects{0};
   std::atomic<uint64_t> dial_failures{0};

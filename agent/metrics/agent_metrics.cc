@@ -10,12 +10,17 @@ AgentMetrics::AgentMetrics() : registry_(std::make_shared<prometheus::Registry>(
   auto& r = *registry_;
   tunnel_up_ = &prometheus::BuildGauge()
                     .Name("kubehub_agent_tunnel_up")
-                    .Help("1 while the tunnel to the hub is up.")
+                    .Help("1 while at least one tunnel to a hub is up.")
                     .Register(r)
                     .Add({});
+  tunnels_up_ = &prometheus::BuildGauge()
+                     .Name("kubehub_agent_tunnels_up")
+                     .Help("Tunnels to distinct hubs up now.")
+                     .Register(r)
+                     .Add({});
   connects_ = &prometheus::BuildCounter()
                    .Name("kubehub_agent_tunnel_connects_total")
-                   .Help("Tunnels established to the hub.")
+                   .Help("Tunnels established to a hub.")
                    .Register(r)
                    .Add({});
   dial_failures_ = &prometheus::BuildCounter()
@@ -52,7 +57,7 @@ AgentMetrics::AgentMetrics() : registry_(std::make_shared<prometheus::Registry>(
                          .Add({});
   auto& bytes = prometheus::BuildCounter()
                     .Name("kubehub_agent_tunnel_bytes_total")
-                    .Help("Bytes carried by the tunnel to the hub.")
+                    .Help("Bytes carried by the tunnels to hubs.")
                     .Register(r);
   bytes_in_ = &bytes.Add({{"direction", "in"}});
   bytes_out_ = &bytes.Add({{"direction", "out"}});
@@ -60,17 +65,25 @@ AgentMetrics::AgentMetrics() : registry_(std::make_shared<prometheus::Registry>(
 
 std::string AgentMetrics::serialize() const {
   {
-    std::lock_guard lock(live_mu_);
-    syncLiveLocked();
+    std::lock_guard lock(mu_);
+    for (auto& [handle, tunnel] : live_) syncLiveLocked(tunnel);
   }
   return prometheus::TextSerializer{}.Serialize(registry_->Collect());
 }
 
 void AgentMetrics::tunnelUp() {
+  std::lock_guard lock(mu_);
+  ++tunnels_;
+  tunnels_up_->Set(static_cast<double>(tunnels_));
   tunnel_up_->Set(1);
   connects_->Increment();
 }
-void AgentMetrics::tunnelDown() { tunnel_up_->Set(0); }
+void AgentMetrics::tunnelDown() {
+  std::lock_guard lock(mu_);
+  tunnels_ = std::max(tunnels_ - 1, 0);
+  tunnels_up_->Set(static_cast<double>(tunnels_));
+  tunnel_up_->Set(tunnels_ > 0 ? 1 : 0);
+}
 void AgentMetrics::dialFailed() { dial_failures_->Increment(); }
 void AgentMetrics::backoff(double seconds) { backoff_seconds_->Set(seconds); }
 void AgentMetrics::apiReachable(bool reachable) { api_reachable_->Set(reachable ? 1 : 0); }
@@ -80,23 +93,29 @@ void AgentMetrics::upstreamRequest(int code, double seconds) {
 }
 void AgentMetrics::streamOpened() { active_streams_->Increment(); }
 void AgentMetrics::streamClosed() { active_streams_->Decrement(); }
-void AgentMetrics::syncLiveLocked() const {
-  if (!live_) return;
-  auto [in, out] = live_();
-  if (in > live_in_reported_) bytes_in_->Increment(static_cast<double>(in - live_in_reported_));
-  if (out > live_out_reported_) {
-    bytes_out_->Increment(static_cast<double>(out - live_out_reported_));
+void AgentMetrics::syncLiveLocked(LiveTunnel& tunnel) const {
+  auto [in, out] = tunnel.counts();
+  if (in > tunnel.in_reported) bytes_in_->Increment(static_cast<double>(in - tunnel.in_reported));
+  if (out > tunnel.out_reported) {
+    bytes_out_->Increment(static_cast<double>(out - tunnel.out_reported));
   }
-  live_in_reported_ = std::max(in, live_in_reported_);
-  live_out_reported_ = std::max(out, live_out_reported_);
+  tunnel.in_reported = std::max(in, tunnel.in_reported);
+  tunnel.out_reported = std::max(out, tunnel.out_reported);
 }
 
-void AgentMetrics::setLiveTunnelBytes(std::function<std::pair<uint64_t, uint64_t>()> live) {
-  std::lock_guard lock(live_mu_);
-  syncLiveLocked();  // the ending tunnel's last bytes
-  live_ = std::move(live);
-  live_in_reported_ = 0;
-  live_out_reported_ = 0;
+uint64_t AgentMetrics::addLiveTunnel(std::function<std::pair<uint64_t, uint64_t>()> live) {
+  std::lock_guard lock(mu_);
+  uint64_t handle = next_live_++;
+  live_.emplace(handle, LiveTunnel{std::move(live)});
+  return handle;
+}
+
+void AgentMetrics::removeLiveTunnel(uint64_t handle) {
+  std::lock_guard lock(mu_);
+  auto it = live_.find(handle);
+  if (it == live_.end()) return;
+  syncLiveLocked(it->second);  // the ending tunnel's last bytes
+  live_.erase(it);
 }
 
 }  // namespace kubehub::agent

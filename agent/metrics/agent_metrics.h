@@ -9,6 +9,7 @@
 #include <prometheus/registry.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -21,6 +22,7 @@ class AgentMetrics {
   AgentMetrics();
   std::string serialize() const;
 
+  /// A tunnel to a hub came up / went down (the agent may hold several).
   void tunnelUp();
   void tunnelDown();
   void dialFailed();
@@ -32,14 +34,22 @@ class AgentMetrics {
   void streamOpened();
   void streamClosed();
   /// While a tunnel is up, `live` returns its byte counts so far (in, out) and each scrape
-  /// reports them; set nullptr when it ends (its final counts are kept).
-  void setLiveTunnelBytes(std::function<std::pair<uint64_t, uint64_t>()> live);
+  /// reports them. Returns a handle for removeLiveTunnel, called when the tunnel ends (its
+  /// final counts are kept).
+  uint64_t addLiveTunnel(std::function<std::pair<uint64_t, uint64_t>()> live);
+  void removeLiveTunnel(uint64_t handle);
 
  private:
-  void syncLiveLocked() const;
+  struct LiveTunnel {
+    std::function<std::pair<uint64_t, uint64_t>()> counts;
+    uint64_t in_reported = 0;
+    uint64_t out_reported = 0;
+  };
+  void syncLiveLocked(LiveTunnel& tunnel) const;
 
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Gauge* tunnel_up_;
+  prometheus::Gauge* tunnels_up_;
   prometheus::Counter* connects_;
   prometheus::Counter* dial_failures_;
   prometheus::Gauge* backoff_seconds_;
@@ -49,10 +59,11 @@ class AgentMetrics {
   prometheus::Gauge* active_streams_;
   prometheus::Counter* bytes_in_;
   prometheus::Counter* bytes_out_;
-  mutable std::mutex live_mu_;
-  std::function<std::pair<uint64_t, uint64_t>()> live_;
-  mutable uint64_t live_in_reported_ = 0;
-  mutable uint64_t live_out_reported_ = 0;
+  mutable std::mutex mu_;
+  // Guarded by mu_.
+  int tunnels_ = 0;
+  mutable std::map<uint64_t, LiveTunnel> live_;
+  uint64_t next_live_ = 1;
 };
 
 }  // namespace kubehub::agent

@@ -86,4 +86,11 @@ absl::StatusOr<std::string> agentClusterOf(const CertificateIdentity& id) {
   return id.common_name;
 }
 
+std::optional<std::string> hubIdOf(const CertificateIdentity& id) {
+  if (!has(id.organizations, kHubOrganization) || !id.server_auth || id.common_name.empty()) {
+    return std::nullopt;
+  }
+  return id.common_name;
+}
+
 }  // namespace kubehub::auth

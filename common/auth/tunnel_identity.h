@@ -3,6 +3,7 @@
 /// so the CA marks each with its role (subject O and extended key usage) and the hub's tunnel
 /// listener accepts only agent certificates as a cluster's identity. Pure; thread-safe.
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,5 +36,10 @@ absl::StatusOr<CertificateIdentity> certificateIdentityFromPem(std::string_view 
 /// anything else: a hub's certificate, a certificate without the agent organisation, one that
 /// may also serve TLS, or one without clientAuth.
 absl::StatusOr<std::string> agentClusterOf(const CertificateIdentity& identity);
+
+/// The hub a server certificate belongs to when it is marked as a hub's (O=kubehub:hubs, usable
+/// for serving TLS, CN not empty): its CN, the hub's id. nullopt for any other certificate (a
+/// hub may serve with one that names no hub, e.g. a load balancer's).
+std::optional<std::string> hubIdOf(const CertificateIdentity& identity);
 
 }  // namespace kubehub::auth

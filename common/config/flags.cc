@@ -83,6 +83,25 @@ void FlagSet::addDuration(std::string name, std::chrono::milliseconds* target, s
                         [target](std::string_view v) { return parseDuration(v, target); }});
 }
 
+void FlagSet::addStringList(std::string name, std::vector<std::string>* target, std::string help) {
+  std::string def;
+  for (const auto& item : *target) def += (def.empty() ? "" : ",") + item;
+  Flag flag{name, std::move(help), def, false, [target](std::string_view v) {
+              while (!v.empty()) {
+                size_t comma = v.find(',');
+                std::string_view item = v.substr(0, comma);
+                while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+                while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+                if (!item.empty()) target->emplace_back(item);
+                if (comma == std::string_view::npos) break;
+                v.remove_prefix(comma + 1);
+              }
+              return absl::OkStatus();
+            }};
+  flag.clear = [target] { target->clear(); };
+  flags_.push_back(std::move(flag));
+}
+
 FlagSet::Flag* FlagSet::find(std::string_view name) {
   for (Flag& f : flags_) {
     if (f.name == name) return &f;
@@ -102,6 +121,7 @@ absl::Status FlagSet::parse(int argc, char** argv) {
   for (Flag& f : flags_) {
     std::string env = envName(f.name);
     if (const char* v = std::getenv(env.c_str()); v != nullptr) {
+      if (f.clear) f.clear();
       absl::Status s = setFlag(f, v, "environment variable " + env);
       if (!s.ok()) return s;
     }
@@ -141,6 +161,8 @@ absl::Status FlagSet::parse(int argc, char** argv) {
         return absl::InvalidArgumentError("flag --" + flag->name + " needs a value");
       }
     }
+    if (flag->clear && !flag->set_on_command_line) flag->clear();
+    flag->set_on_command_line = true;
     absl::Status s = setFlag(*flag, *value, "flag --" + flag->name);
     if (!s.ok()) return s;
   }
@@ -150,8 +172,9 @@ absl::Status FlagSet::parse(int argc, char** argv) {
 std::string FlagSet::usage() const {
   std::string out = "Usage: " + program_ + " [flags]\n\n" + summary_ + "\n\nFlags:\n";
   for (const Flag& f : flags_) {
-    out += "  --" + f.name + (f.is_bool ? "" : " VALUE") + "\n      " + f.help + " (env " +
-           envName(f.name) + (f.default_text.empty() ? "" : ", default " + f.default_text) + ")\n";
+    std::string value = f.is_bool ? "" : (f.clear ? " VALUE[,VALUE...] (repeatable)" : " VALUE");
+    out += "  --" + f.name + value + "\n      " + f.help + " (env " + envName(f.name) +
+           (f.default_text.empty() ? "" : ", default " + f.default_text) + ")\n";
   }
   out += "  --help\n      Show this help.\n";
   return out;

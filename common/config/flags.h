@@ -24,6 +24,10 @@ class FlagSet {
   void addInt(std::string name, int64_t* target, std::string help);
   void addBool(std::string name, bool* target, std::string help);
   void addDuration(std::string name, std::chrono::milliseconds* target, std::string help);
+  /// A list: each occurrence adds its comma-separated items (empty items are dropped). The
+  /// environment variable holds a comma-separated list; the command line replaces it, and
+  /// either replaces the target's initial contents.
+  void addStringList(std::string name, std::vector<std::string>* target, std::string help);
 
   /// Reads the environment, then argv. `--help`/`-h` sets helpRequested() and stops.
   absl::Status parse(int argc, char** argv);
@@ -37,11 +41,21 @@ class FlagSet {
 
  private:
   struct Flag {
+    Flag(std::string name_in, std::string help_in, std::string default_in, bool is_bool_in,
+         std::function<absl::Status(std::string_view)> set_in)
+        : name(std::move(name_in)),
+          help(std::move(help_in)),
+          default_text(std::move(default_in)),
+          is_bool(is_bool_in),
+          set(std::move(set_in)) {}
     std::string name;
     std::string help;
     std::string default_text;
     bool is_bool = false;
     std::function<absl::Status(std::string_view)> set;
+    /// Lists only: empties the target before the first value from a source.
+    std::function<void()> clear;
+    bool set_on_command_line = false;
   };
   absl::Status setFlag(Flag& flag, std::string_view value, std::string_view source);
   Flag* find(std::string_view name);

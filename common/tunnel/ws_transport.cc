@@ -174,7 +174,8 @@ namespace {
 /// name url.host (agents dial hubs by name); otherwise it must be hub `hub_id`'s.
 asio::awaitable<absl::StatusOr<std::unique_ptr<Transport>>> dialEndpoint(
     asio::any_io_executor executor, std::shared_ptr<asio::ssl::context> tls, net::Url url,
-    std::chrono::milliseconds timeout, Endpoint endpoint, std::string hub_id) {
+    std::chrono::milliseconds timeout, Endpoint endpoint, std::string hub_id,
+    auth::CertificateIdentity* hub_certificate) {
   std::string where = "wss://" + url.host + ":" + std::to_string(url.port);
   tcp::resolver resolver(executor);
   auto [rec, results] =
@@ -202,17 +203,20 @@ asio::awaitable<absl::StatusOr<std::unique_ptr<Transport>>> dialEndpoint(
       detail += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
     co_return absl::UnavailableError("TLS handshake with " + where + ": " + detail);
   }
-  if (!hub_id.empty()) {
+  {
     X509* cert = SSL_get1_peer_certificate(ssl_stream.native_handle());
     auth::CertificateIdentity identity = auth::certificateIdentity(cert);
     if (cert != nullptr) X509_free(cert);
-    bool hub_cert = std::find(identity.organizations.begin(), identity.organizations.end(),
-                              auth::kHubOrganization) != identity.organizations.end();
-    if (!hub_cert || identity.common_name != hub_id || !identity.server_auth) {
-      co_return absl::PermissionDeniedError(
-          "peer at " + where + " is not hub \"" + hub_id + "\": its certificate names \"" +
-          identity.common_name + "\"" + (hub_cert ? "" : " and is not a hub certificate"));
+    if (!hub_id.empty()) {
+      bool hub_cert = std::find(identity.organizations.begin(), identity.organizations.end(),
+                                auth::kHubOrganization) != identity.organizations.end();
+      if (!hub_cert || identity.common_name != hub_id || !identity.server_auth) {
+        co_return absl::PermissionDeniedError(
+            "peer at " + where + " is not hub \"" + hub_id + "\": its certificate names \"" +
+            identity.common_name + "\"" + (hub_cert ? "" : " and is not a hub certificate"));
+      }
     }
+    if (hub_certificate != nullptr) *hub_certificate = std::move(identity);
   }
 
   const char* subprotocol = endpoint.subprotocol;
@@ -244,16 +248,16 @@ asio::awaitable<absl::StatusOr<std::unique_ptr<Transport>>> dialEndpoint(
 
 asio::awaitable<absl::StatusOr<std::unique_ptr<Transport>>> dialTunnel(
     asio::any_io_executor executor, std::shared_ptr<asio::ssl::context> tls, net::Url url,
-    std::chrono::milliseconds timeout) {
+    std::chrono::milliseconds timeout, auth::CertificateIdentity* hub_certificate) {
   co_return co_await dialEndpoint(std::move(executor), std::move(tls), std::move(url), timeout,
-                                  Endpoint{}, std::string());
+                                  Endpoint{}, std::string(), hub_certificate);
 }
 
 asio::awaitable<absl::StatusOr<std::unique_ptr<Transport>>> dialPeer(
     asio::any_io_executor executor, std::shared_ptr<asio::ssl::context> tls, net::Url url,
     std::string hub_id, std::chrono::milliseconds timeout) {
   co_return co_await dialEndpoint(std::move(executor), std::move(tls), std::move(url), timeout,
-                                  kPeerEndpoint, std::move(hub_id));
+                                  kPeerEndpoint, std::move(hub_id), nullptr);
 }
 
 struct TunnelListener::Impl : std::enable_shared_from_this<TunnelListener::Impl> {

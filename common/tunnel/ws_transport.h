@@ -35,10 +35,12 @@ struct Endpoint {
 };
 inline constexpr Endpoint kPeerEndpoint{kPeerPath, kPeerSubprotocol, "peer hub"};
 
-/// Agent side: TCP connect, TLS handshake (verifying the hub's name), WebSocket upgrade.
+/// Agent side: TCP connect, TLS handshake (verifying the hub's name), WebSocket upgrade. When
+/// `hub_certificate` is given it receives the identity of the hub's verified certificate.
 boost::asio::awaitable<absl::StatusOr<std::unique_ptr<Transport>>> dialTunnel(
     boost::asio::any_io_executor executor, std::shared_ptr<boost::asio::ssl::context> tls,
-    net::Url url, std::chrono::milliseconds timeout);
+    net::Url url, std::chrono::milliseconds timeout,
+    auth::CertificateIdentity* hub_certificate = nullptr);
 
 /// Hub side: a link to the peer hub `hub_id` at `url` (wss://HOST:PORT/peer). The peer's
 /// certificate must chain to the context's CA and be a hub certificate (O=kubehub:hubs) for

@@ -219,15 +219,25 @@ def write_token_file(path, entries):
 
 
 class Hub:
-    """A running kubehub-hub with its three listeners."""
+    """A running kubehub-hub with its three listeners.
 
-    def __init__(self, work, pki, token_file, name="hub", extra=()):
-        crt, key = pki.serving(name)
+    `log_name` names the log file (default: `name`), so that a hub restarted under the same id
+    gets a log of its own; `hub_certificate` serves with a certificate marked as a hub's
+    (O=kubehub:hubs, CN = the hub id), as the metaserver's CA issues them."""
+
+    def __init__(self, work, pki, token_file, name="hub", extra=(), log_name=None,
+                 hub_certificate=False):
+        if hub_certificate:
+            crt, key = pki.issue(name, name, dns=("localhost",), ips=("127.0.0.1",), server=True,
+                                 org=HUB_ORGANIZATION)
+        else:
+            crt, key = pki.serving(name)
+        self.name = name
         self.proc = Process([binary("kubehub-hub"), "--listen", "127.0.0.1:0",
                              "--tunnel-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
                              "--tls-cert", crt, "--tls-key", key, "--agent-ca", pki.ca_cert,
                              "--token-file", token_file, "--hub-id", name, *extra],
-                            ready=r"hub started", log_path=work.join(f"{name}.log"))
+                            ready=r"hub started", log_path=work.join(f"{log_name or name}.log"))
         text = self.proc.log_text()
         self.users = re.search(r"users listening\" address=(\S+)", text).group(1)
         self.tunnel = re.search(r"tunnel listening\" address=(\S+)", text).group(1)
@@ -311,13 +321,21 @@ def print_logs(work, names, tail=3000):
                 print(f.read()[-tail:], file=sys.stderr)
 
 
+def tunnel_url(hub):
+    """The tunnel URL of a Hub (a string is taken as a URL already)."""
+    return hub if isinstance(hub, str) else f"wss://{hub.tunnel}/tunnel"
+
+
 class Agent:
-    """A running kubehub-agent for one cluster, pointed at an API server by kubeconfig."""
+    """A running kubehub-agent for one cluster, pointed at an API server by kubeconfig.
+
+    `hub` is a Hub or a URL, or a list of them (passed as one comma-separated --hub-url)."""
 
     def __init__(self, work, pki, cluster, hub, api_kubeconfig, name=None, extra=()):
         name = name or f"agent-{cluster}"
         crt, key = pki.agent(name, cluster)
-        self.args = [binary("kubehub-agent"), "--hub-url", f"wss://{hub.tunnel}/tunnel",
+        hubs = hub if isinstance(hub, (list, tuple)) else [hub]
+        self.args = [binary("kubehub-agent"), "--hub-url", ",".join(tunnel_url(h) for h in hubs),
                      "--tls-cert", crt, "--tls-key", key, "--hub-ca", pki.ca_cert,
                      "--kubeconfig", api_kubeconfig, "--admin-listen", "127.0.0.1:0",
                      "--backoff-base", "100ms", "--backoff-max", "1s", *extra]
@@ -329,6 +347,22 @@ class Agent:
     def start(self):
         self.proc = Process(self.args, ready=r"tunnel up", log_path=self.work.join(f"{self.name}.log"))
         return self
+
+    def admin(self):
+        """HOST:PORT of the agent's admin endpoint (/metrics, /readyz)."""
+        return re.search(r'admin listening" address=(\S+)', self.proc.log_text()).group(1)
+
+    def metric(self, name):
+        """The value of an unlabelled metric on the agent's /metrics, or None."""
+        host, port = self.admin().rsplit(":", 1)
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        try:
+            conn.request("GET", "/metrics")
+            text = conn.getresponse().read().decode()
+        finally:
+            conn.close()
+        m = re.search(rf"(?m)^{re.escape(name)} (\S+)$", text)
+        return float(m.group(1)) if m else None
 
 
 def https_json(url, token=None, ca_file=None, method="GET", body=None, headers=None, timeout=30):

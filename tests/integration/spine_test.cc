@@ -107,19 +107,7 @@ class SpineTest : public ::testing::Test {
     registry_ = std::make_shared<hub::TunnelRegistry>();
     auto policy = hub::cache::CachePolicy::parse("none");
     auto cache = std::make_shared<hub::cache::CacheRegistry>(*policy);
-    hub::AgentSessionOptions session;
-    session.hub_id = "hub-test";
-    auto registry = registry_;
-    tunnels_ = std::make_unique<tunnel::TunnelListener>(
-        pool_, *tunnel_tls,
-        [registry, cache, session](std::unique_ptr<tunnel::Transport> t, tunnel::TunnelPeer peer) {
-          auto ex = t->executor();
-          asio::co_spawn(ex,
-                         hub::runAgentSession(registry, nullptr, cache, nullptr, std::move(t),
-                                              std::move(peer), session),
-                         asio::detached);
-        },
-        std::chrono::seconds(10));
+    tunnels_ = tunnelListener("hub-test", registry_, cache);
     hub::UserServerDeps deps;
     deps.auth = std::make_shared<hub::Authenticator>(
         std::make_shared<const hub::StaticTokenAuthenticator>(std::move(*tokens)), nullptr);
@@ -146,7 +134,8 @@ class SpineTest : public ::testing::Test {
     agent_tls.cert_file = pki_.path("agent.crt");
     agent_tls.key_file = pki_.path("agent.key");
     agent::TunnelClientOptions to;
-    to.hub = *net::parseUrl("wss://" + tunnel_addr->str() + "/tunnel");
+    to.hubs = {"wss://" + tunnel_addr->str() + "/tunnel"};
+    to.connections = agent_connections_;
     to.cluster = "edge-1";
     to.agent_version = "test";
     to.tls = *net::makeClientContext(agent_tls);
@@ -170,6 +159,27 @@ class SpineTest : public ::testing::Test {
     client_ = std::move(*client);
   }
 
+  /// A hub's tunnel endpoint (not started) that attaches agents to `registry`.
+  std::unique_ptr<tunnel::TunnelListener> tunnelListener(
+      const std::string& hub_id, std::shared_ptr<hub::TunnelRegistry> registry,
+      std::shared_ptr<hub::cache::CacheRegistry> cache) {
+    auto tls =
+        net::makeServerContext({pki_.path("hub.crt"), pki_.path("hub.key"), pki_.path("ca.crt")});
+    EXPECT_TRUE(tls.ok());
+    hub::AgentSessionOptions session;
+    session.hub_id = hub_id;
+    return std::make_unique<tunnel::TunnelListener>(
+        pool_, *tls,
+        [registry, cache, session](std::unique_ptr<tunnel::Transport> t, tunnel::TunnelPeer peer) {
+          auto ex = t->executor();
+          asio::co_spawn(ex,
+                         hub::runAgentSession(registry, nullptr, cache, nullptr, std::move(t),
+                                              std::move(peer), session),
+                         asio::detached);
+        },
+        std::chrono::seconds(10));
+  }
+
   void TearDown() override {
     users_.reset();
     tunnels_.reset();
@@ -187,6 +197,8 @@ class SpineTest : public ::testing::Test {
     return r.ok() ? *r : net::HttpClientResponse{};
   }
 
+  /// Tunnels the agent keeps to distinct hubs.
+  int agent_connections_ = 1;
   TestPki pki_;
   std::unique_ptr<standin::ApiServer> api_;
   std::function<void()> stop_standin_;
@@ -346,6 +358,48 @@ TEST_F(SpineTest, AgentRefusesRequestsThatNameNoUser) {
       "DELETE", "/api/v1/namespaces/default/configmaps/x", {{"Accept", "application/json"}}};
   internal_write.internal = true;
   EXPECT_EQ(status(internal_write), 403);
+}
+
+}  // namespace
+}  // namespace kubehub
+
+namespace kubehub {
+namespace {
+
+class SpineFleetTest : public SpineTest {
+ protected:
+  SpineFleetTest() { agent_connections_ = 2; }
+};
+
+TEST_F(SpineFleetTest, TheAgentReachesTheHubsTheFleetAnnouncesOncePerHub) {
+  auto first = registry_->find("edge-1");
+  ASSERT_TRUE(first);
+  auto second_registry = std::make_shared<hub::TunnelRegistry>();
+  auto cache = std::make_shared<hub::cache::CacheRegistry>(*hub::cache::CachePolicy::parse("none"));
+  auto second = tunnelListener("hub-second", second_registry, cache);
+  auto second_addr = second->start({"127.0.0.1", 0});
+  ASSERT_TRUE(second_addr.ok());
+
+  // The agent knew one hub; the fleet names itself under two addresses, a second hub, and an
+  // entry the agent must not dial.
+  nlohmann::json hubs = {
+      {"type", "hubs"},
+      {"hubs",
+       {{{"id", "hub-test"}, {"url", "wss://" + tunnel_addr_.str() + "/tunnel"}},
+        {{"id", "hub-test"}, {"url", "wss://localhost:" + std::to_string(tunnel_addr_.port)}},
+        {{"id", "hub-second"}, {"url", "wss://" + second_addr->str() + "/tunnel"}},
+        {{"id", "plain"}, {"url", "https://127.0.0.1:1/tunnel"}}}}};
+  first->sendControl(hubs.dump());
+
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!second_registry->find("edge-1") && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(second_registry->find("edge-1")) << "the agent did not reach the announced hub";
+  // The first hub's tunnel was never replaced: no second tunnel reached it by its other name.
+  EXPECT_EQ(registry_->find("edge-1"), first);
+  EXPECT_EQ(get("/clusters/edge-1/api/v1/namespaces").status, 200);
+  second->stop();
 }
 
 }  // namespace

@@ -77,6 +77,24 @@ TEST(Flags, EnvironmentIsReadAndFlagWins) {
   EXPECT_EQ(b, "from-flag");
 }
 
+TEST(Flags, ListsTakeCommasAndRepetitionAndTheCommandLineReplacesTheEnvironment) {
+  std::vector<std::string> urls = {"wss://default"};
+  FlagSet fs("prog", "test");
+  fs.addStringList("hub-url", &urls, "hubs");
+  EXPECT_NE(fs.usage().find("default wss://default"), std::string::npos);
+  setenv("KUBEHUB_HUB_URL", "wss://env-a, wss://env-b", 1);
+  Argv none({"prog"});
+  ASSERT_TRUE(fs.parse(none.argc(), none.argv()).ok());
+  EXPECT_EQ(urls, (std::vector<std::string>{"wss://env-a", "wss://env-b"}));
+
+  FlagSet again("prog", "test");
+  again.addStringList("hub-url", &urls, "hubs");
+  Argv a({"prog", "--hub-url=wss://a,wss://b", "--hub-url", "wss://c,", "--hub-url="});
+  ASSERT_TRUE(again.parse(a.argc(), a.argv()).ok());
+  unsetenv("KUBEHUB_HUB_URL");
+  EXPECT_EQ(urls, (std::vector<std::string>{"wss://a", "wss://b", "wss://c"}));
+}
+
 TEST(Flags, HelpListsFlagsWithEnvNames) {
   std::string s = "x";
   FlagSet fs("prog", "does things");

@@ -152,6 +152,19 @@ TEST_F(CaTest, AgentAndHubCertificatesAreDistinguishable) {
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied);
   EXPECT_NE(refused.status().message().find("hub's certificate"), absl::string_view::npos)
       << refused.status();
+  // Agents read the hub's id off the certificate it serves with (one tunnel per hub).
+  EXPECT_EQ(auth::hubIdOf(*hub_id), "edge-3");
+  EXPECT_EQ(auth::hubIdOf(*agent_id), std::nullopt);
+}
+
+TEST(HubIdentityTest, OnlyACertificateMarkedAsAHubsNamesAHub) {
+  using auth::CertificateIdentity;
+  using auth::hubIdOf;
+  EXPECT_EQ(hubIdOf(CertificateIdentity{"hub-1", {"kubehub:hubs"}, true, true}), "hub-1");
+  // A serving certificate of anyone else (a load balancer's): its CN is no hub id.
+  EXPECT_EQ(hubIdOf(CertificateIdentity{"hubs.example.com", {}, false, true}), std::nullopt);
+  EXPECT_EQ(hubIdOf(CertificateIdentity{"hub-1", {"kubehub:hubs"}, true, false}), std::nullopt);
+  EXPECT_EQ(hubIdOf(CertificateIdentity{"", {"kubehub:hubs"}, true, true}), std::nullopt);
 }
 
 TEST(AgentIdentityTest, RefusesCertificatesNotMarkedAsAnAgents) {

@@ -8,3 +8,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "kubehub-agent.secretName" -}}
 {{- if .Values.tls.existingSecret -}}{{ .Values.tls.existingSecret }}{{- else -}}{{ .Release.Name }}-tls{{- end -}}
 {{- end -}}
+{{- /* hubUrl: one URL, a comma-separated string or a list; always required. */ -}}
+{{- define "kubehub-agent.hubUrl" -}}
+{{- if kindIs "slice" .Values.hubUrl -}}
+{{- required "hubUrl is required" (join "," .Values.hubUrl) -}}
+{{- else -}}
+{{- required "hubUrl is required" .Values.hubUrl -}}
+{{- end -}}
+{{- end -}}
