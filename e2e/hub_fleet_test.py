@@ -92,7 +92,10 @@ class HubFleetTest(unittest.TestCase):
             cls.agent_args[cluster] = [
                 e2e.binary("kubehub-agent"), "--hub-url", f"wss://{hub.tunnel}/tunnel", "--tls-cert", crt,
                 "--tls-key", key, "--hub-ca", cls.pki.ca_cert, "--kubeconfig", kc,
-                "--admin-listen", "127.0.0.1:0", "--backoff-base", "100ms", "--backoff-max", "1s"]
+                "--admin-listen", "127.0.0.1:0", "--backoff-base", "100ms", "--backoff-max", "1s",
+                # One tunnel each, so the routes are known: hub-3 holds none (failover with agents
+                # on several hubs is hub_failover_test's).
+                "--hub-connections", "1"]
             cls._start_agent(cluster)
             hub.wait_discovered(cluster)
         cls.alice_token = p.token("alice")
