@@ -85,10 +85,7 @@ class TenancyTest(unittest.TestCase):
             agent = e2e.Process([e2e.binary("kubehub-agent"), "--hub-url", f"wss://{hub.tunnel}/tunnel",
                                  "--tls-cert", crt, "--tls-key", key, "--hub-ca", cls.pki.ca_cert,
                                  "--kubeconfig", kc, "--admin-listen", "127.0.0.1:0",
-                                 "--backoff-base", "100ms", "--backoff-max", "1s",
-                                 # One tunnel each: these tests read which hub holds which cluster
-                                 # (hub_fleet_test covers agents on several hubs).
-                                 "--hub-connections", "1"],
+                                 "--backoff-base", "100ms", "--backoff-max", "1s"],
                                 ready=r"tunnel up", log_path=w.join(f"agent-{cluster}.log"), timeout=40)
             cls.procs.append(agent)
             hub.wait_discovered(cluster)

@@ -396,6 +396,7 @@ int main(int argc, char** argv) {
   session_options.mux.connection_window =
       static_cast<uint32_t>(std::max<int64_t>(o.stream_window * 64, 16 << 20));
   session_options.mux.max_streams = static_cast<uint32_t>(o.max_streams);
+  session_options.advertise_hubs = !o.peer_listen.empty();
 
   tunnel::TunnelListener tunnels(
       pool, *tunnel_tls,

@@ -85,7 +85,7 @@ asio::awaitable<void> advertiseHubs(std::weak_ptr<tunnel::Mux> weak_mux,
       auto table = metaserver->routes();
       nlohmann::json hubs = nlohmann::json::array();
       for (const auto& [id, h] : table->hubs) {
-        if (!h.tunnel.empty()) hubs.push_back({{"id", id}, {"url", h.tunnel}});
+        if (!h.tunnel.empty() && !h.peer.empty()) hubs.push_back({{"id", id}, {"url", h.tunnel}});
       }
       std::string message = nlohmann::json{{"type", "hubs"}, {"hubs", hubs}}.dump();
       if (table->loaded && message != sent) {
@@ -230,7 +230,8 @@ asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
   if (metaserver) {
     metaserver->clusterConnected(cluster);
     metaserver->setAgentCount(registry->size());
-    asio::co_spawn(mux->executor(), advertiseHubs(mux, metaserver), asio::detached);
+    if (options.advertise_hubs)
+      asio::co_spawn(mux->executor(), advertiseHubs(mux, metaserver), asio::detached);
   }
   std::string reason = co_await mux->run();
   registry->detach(cluster, mux.get());

@@ -20,6 +20,11 @@ struct AgentSessionOptions {
   std::string hub_id;
   tunnel::MuxOptions mux;
   std::chrono::milliseconds hello_timeout{10000};
+  /// Tell agents the fleet's hubs (control message "hubs") so they keep tunnels to several.
+  /// Only hubs that take peer links are named, and only by a hub that does: without peering a
+  /// user reaches a cluster only through the hubs holding its tunnel, so agents stay where
+  /// they were sent.
+  bool advertise_hubs = false;
 };
 
 /// Runs on the transport's strand until the tunnel closes.
