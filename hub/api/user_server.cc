@@ -77,8 +77,9 @@ struct RequestShape {
   const bool* upload_done = nullptr;
   /// What answered, for metrics and the audit line: "forward" (the tunnel) or "peer".
   const char* served_from = "forward";
-  /// Set when a peer hub's 503 says it no longer holds the tunnel and the request may be tried
-  /// at another owner: the answer is not passed on, *stale_route is set instead.
+  /// Set when the request may be tried at another owner hub and need be: that hub's 503 says it
+  /// no longer holds the tunnel, or its link closed before any answer. Nothing is written to the
+  /// client then; *stale_route is set instead.
   bool* stale_route = nullptr;
 };
 
@@ -372,6 +373,12 @@ asio::awaitable<bool> proxyResponse(std::shared_ptr<UserServer::Impl> self, SslS
     co_return false;
   }
   auto head = std::get<0>(std::move(waited));
+  if (!head.ok() && shape.stale_route) {
+    // The peer link closed (the owner hub went away) before any answer: nothing reached the
+    // client yet, so a read may be tried at another owner.
+    *shape.stale_route = true;
+    co_return false;
+  }
   if (!head.ok()) {
     shape.outcome->status = 503;
     std::string message_1 =
@@ -652,8 +659,9 @@ asio::awaitable<bool> forwardRequest(std::shared_ptr<UserServer::Impl> self, Ssl
 }
 
 /// Carries out a Forward to a peer hub: over the link to the first owner that can be reached.
-/// A read the owner answers with a stale route (it lost the tunnel since the table was read)
-/// is tried at the next owner once; a write never is (its body may be gone already).
+/// A read the owner answers with a stale route (it lost the tunnel since the table was read),
+/// or whose link closed before an answer came, is tried at the next owner once; a write never
+/// is (its body may be gone already, or it may have been carried out).
 asio::awaitable<bool> forwardToPeer(std::shared_ptr<UserServer::Impl> self, SslStream* s,
                                     beast::flat_buffer* buf, Parser* parser,
                                     std::vector<HubRoute> owners, Forward f, const Principal* who,
@@ -683,7 +691,7 @@ asio::awaitable<bool> forwardToPeer(std::shared_ptr<UserServer::Impl> self, SslS
     }
     if (self->metrics) self->metrics->peerRequest("out", "stale");
     if (self->metaserver) self->metaserver->wantRoutes();
-    log::info("peer hub no longer holds the cluster's tunnel; trying the next",
+    log::info("peer hub lost the cluster's tunnel or went away; trying the next",
               {{"cluster", f.cluster}, {"hub", owners[i].id}});
     retry_stale = false;
     last_error = "hub \"" + owners[i].id + "\" no longer holds its tunnel";
