@@ -38,7 +38,7 @@ std::pair<std::string, bool> HubSet::expected(const std::string& url) const {
   return {"", false};
 }
 
-std::optional<std::string> HubSet::pick(int slot, uint64_t random) {
+std::optional<std::string> HubSet::pick(int slot, uint64_t random, const std::string& avoid_hub) {
   release(slot);
   Slot& me = slots_[static_cast<size_t>(slot)];
   std::set<std::string> busy_urls;
@@ -61,7 +61,7 @@ std::optional<std::string> HubSet::pick(int slot, uint64_t random) {
   for (const std::string& url : addresses()) {
     if (busy_urls.contains(url)) continue;
     auto [hub, certain] = expected(url);
-    if (!hub.empty() && busy_hubs.contains(hub)) continue;
+    if (!hub.empty() && (busy_hubs.contains(hub) || hub == avoid_hub)) continue;
     if (!certain && other_dialing) continue;
     bool lost = url == me.last_url || (!hub.empty() && hub == me.last_hub);
     size_t rank = (lost ? 2 : 0) + (learned_.contains(url) ? 0 : 1);
@@ -102,6 +102,17 @@ void HubSet::release(int slot) {
   me.dialing.clear();
   if (!me.held.empty()) me.last_hub = std::move(me.held);
   me.held.clear();
+}
+
+void HubSet::transfer(int from, int to) {
+  Slot& src = slots_[static_cast<size_t>(from)];
+  Slot& dst = slots_[static_cast<size_t>(to)];
+  if (!dst.held.empty()) dst.last_hub = dst.held;
+  dst.held = std::move(src.held);
+  dst.dialing.clear();
+  dst.last_url = src.last_url;
+  src.held.clear();
+  src.dialing.clear();
 }
 
 bool HubSet::othersDialing(int slot) const {

@@ -34,7 +34,8 @@ class HubSet {
   /// behind a load balancer). Preference: announced addresses of hubs nobody holds, then
   /// bootstrap URLs, then the hub or address this slot just lost; at random within a rank
   /// (`random` chooses).
-  std::optional<std::string> pick(int slot, uint64_t random);
+  /// `avoid_hub`: never an address known to lead there (a hub that asked this agent to leave).
+  std::optional<std::string> pick(int slot, uint64_t random, const std::string& avoid_hub = {});
 
   /// `slot`'s handshake at the address it is dialing reached `hub_id`: it holds that hub now.
   /// Returns the slot that held it before, whose tunnel the hub has already replaced (the
@@ -46,6 +47,9 @@ class HubSet {
 
   /// `slot` stopped dialing or lost its tunnel: it holds nothing.
   void release(int slot);
+  /// What `from` holds, `to` holds now (a tunnel moved: made through `from`, kept by `to`);
+  /// `to`'s previous hub is remembered as the one it just left, `from` holds nothing.
+  void transfer(int from, int to);
 
   /// Whether a slot other than `slot` is dialing (its handshake may change what `slot` can pick).
   bool othersDialing(int slot) const;

@@ -1,13 +1,17 @@
 #include "agent/dialer/tunnel_client.h"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
+#include <variant>
 
 #include "agent/dialer/hub_set.h"
 #include "agent/dialer/hubs_message.h"
@@ -22,6 +26,7 @@
 namespace kubehub::agent {
 
 namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
 using proto::FrameType;
 
 namespace {
@@ -51,11 +56,15 @@ asio::awaitable<void> answerDiscovery(std::weak_ptr<tunnel::Mux> weak_mux,
 /// the agent's io_context thread.
 struct Fleet {
   struct Slot {
-    explicit Slot(const asio::any_io_executor& ex) : timer(ex) {}
+    explicit Slot(const asio::any_io_executor& ex) : timer(ex), move(ex) {}
     std::weak_ptr<tunnel::Mux> mux;
     asio::steady_timer timer;
     /// Waiting for a hub to reach (not sleeping a backoff): wake() ends the wait.
     bool waiting = false;
+    /// The hub holding this slot's tunnel asked it to move (control message "move").
+    bool move_requested = false;
+    std::string move_reason;
+    net::AsyncSignal move;
   };
 
   Fleet(const asio::any_io_executor& ex, TunnelClientOptions o, std::shared_ptr<UpstreamClient> up,
@@ -63,7 +72,9 @@ struct Fleet {
       : options(std::move(o)),
         upstream(std::move(up)),
         state(std::move(st)),
-        hubs(options.hubs, options.connections),
+        // Each slot has a shadow (slot + connections) through which a move makes the new tunnel
+        // before the old one closes.
+        hubs(options.hubs, options.connections * 2),
         rng(std::random_device{}()),
         done(ex) {
     for (int i = 0; i < options.connections; ++i) slots.push_back(std::make_unique<Slot>(ex));
@@ -125,6 +136,17 @@ void onControl(std::weak_ptr<Fleet> weak_fleet, std::weak_ptr<tunnel::Mux> weak_
     asio::co_spawn(mux->executor(), answerDiscovery(weak_mux, upstream, state, id), asio::detached);
   } else if (type == "hubs") {
     if (auto fleet = weak_fleet.lock()) learnHubs(*fleet, hub_id, j);
+  } else if (type == "move") {
+    auto fleet = weak_fleet.lock();
+    if (!fleet) return;
+    auto holder = fleet->hubs.holder(hub_id);
+    if (!holder || *holder >= fleet->options.connections) return;
+    auto& slot = *fleet->slots[static_cast<size_t>(*holder)];
+    slot.move_requested = true;
+    slot.move_reason = j.contains("reason") && j["reason"].is_string()
+                           ? j["reason"].get<std::string>().substr(0, 256)
+                           : std::string("asked by the hub");
+    slot.move.notify();
   } else {
     log::debug("ignoring control message", {{"type", type}});
   }
@@ -138,9 +160,17 @@ void onOpen(std::shared_ptr<UpstreamClient> upstream, asio::any_io_executor ex,
       asio::detached);
 }
 
-/// One connection's life: handshake then serve.
-asio::awaitable<Attempt> session(std::shared_ptr<Fleet> fleet, int slot, std::string url,
-                                 std::unique_ptr<tunnel::Transport> transport) {
+/// A tunnel through its handshake: the hub it reached, its Mux (handlers set, not running yet).
+struct Established {
+  std::string hub_id;
+  std::string url;
+  std::shared_ptr<tunnel::Mux> mux;
+};
+
+/// HELLO/WELCOME on a dialed transport; `slot` holds the hub afterwards. On failure, why.
+asio::awaitable<std::variant<Established, Attempt>> handshake(
+    std::shared_ptr<Fleet> fleet, int slot, std::string url,
+    std::unique_ptr<tunnel::Transport> transport) {
   const TunnelClientOptions& o = fleet->options;
   const std::shared_ptr<AgentState>& state = fleet->state;
   proto::Hello hello{proto::kProtocolVersion,
@@ -181,7 +211,7 @@ asio::awaitable<Attempt> session(std::shared_ptr<Fleet> fleet, int slot, std::st
   if (auto older = fleet->hubs.hold(slot, hub_id)) {
     log::info("reached a hub another tunnel of this agent held; closing the older tunnel",
               {{"hub_id", hub_id}, {"url", url}, {"connection", slot}, {"older", *older}});
-    if (auto older_mux = fleet->slots[static_cast<size_t>(*older)]->mux.lock()) {
+    if (auto older_mux = fleet->slots[static_cast<size_t>(*older % o.connections)]->mux.lock()) {
       older_mux->shutdown(proto::GoAwayCode::kNormal,
                           "this agent reached hub " + hub_id +
                               " again through a newer tunnel, which the hub keeps");
@@ -219,30 +249,13 @@ asio::awaitable<Attempt> session(std::shared_ptr<Fleet> fleet, int slot, std::st
                           hub_id](std::string m) {
     onControl(weak_fleet, weak_mux, upstream, state, hub_id, std::move(m));
   });
-  fleet->slots[static_cast<size_t>(slot)]->mux = mux;
-  int up = ++state->tunnels_up;
-  state->connects++;
-  state->metrics->tunnelUp();
-  uint64_t live = state->metrics->addLiveTunnel([weak = std::weak_ptr<tunnel::Mux>(mux)]() {
-    auto m = weak.lock();
-    if (!m) return std::pair<uint64_t, uint64_t>{0, 0};
-    return std::pair<uint64_t, uint64_t>{m->stats().bytes_in.load(), m->stats().bytes_out.load()};
-  });
-  log::info("tunnel up", {{"hub_id", hub_id},
-                          {"url", url},
-                          {"cluster", o.cluster},
-                          {"connection", slot},
-                          {"tunnels_up", up}});
-  std::string reason = co_await mux->run();
-  --state->tunnels_up;
-  state->metrics->tunnelDown();
-  state->metrics->removeLiveTunnel(live);
-  co_return Attempt{reason, hub_id};
+  co_return Established{hub_id, url, std::move(mux)};
 }
 
 /// Dials `url`; a hub whose certificate names it as one another slot holds is left before
 /// HELLO, so that hub never replaces the tunnel it has.
-asio::awaitable<Attempt> attempt(std::shared_ptr<Fleet> fleet, int slot, std::string url) {
+asio::awaitable<std::variant<Established, Attempt>> establish(std::shared_ptr<Fleet> fleet,
+                                                               int slot, std::string url) {
   auto ex = co_await asio::this_coro::executor;
   const TunnelClientOptions& o = fleet->options;
   auto parsed = net::parseUrl(url);
@@ -263,7 +276,122 @@ asio::awaitable<Attempt> attempt(std::shared_ptr<Fleet> fleet, int slot, std::st
                         *hub};
     }
   }
-  co_return co_await session(fleet, slot, url, std::move(*transport));
+  co_return co_await handshake(fleet, slot, url, std::move(*transport));
+}
+
+/// A tunnel serving: its Mux running, counted while it lives.
+struct Running {
+  Established tunnel;
+  std::optional<std::string> ended;  // why run() returned, once it has
+  std::shared_ptr<net::AsyncSignal> done;
+  uint64_t live = 0;
+};
+
+asio::awaitable<void> runMux(std::shared_ptr<Running> r) {
+  r->ended = co_await r->tunnel.mux->run();
+  r->done->notify();
+}
+
+std::shared_ptr<Running> startServing(Fleet& fleet, int slot, Established tunnel) {
+  auto r = std::make_shared<Running>();
+  r->tunnel = std::move(tunnel);
+  r->done = std::make_shared<net::AsyncSignal>(r->tunnel.mux->executor());
+  const std::shared_ptr<AgentState>& state = fleet.state;
+  fleet.slots[static_cast<size_t>(slot)]->mux = r->tunnel.mux;
+  int up = ++state->tunnels_up;
+  state->connects++;
+  state->metrics->tunnelUp();
+  r->live = state->metrics->addLiveTunnel([weak = std::weak_ptr<tunnel::Mux>(r->tunnel.mux)]() {
+    auto m = weak.lock();
+    if (!m) return std::pair<uint64_t, uint64_t>{0, 0};
+    return std::pair<uint64_t, uint64_t>{m->stats().bytes_in.load(), m->stats().bytes_out.load()};
+  });
+  log::info("tunnel up", {{"hub_id", r->tunnel.hub_id},
+                          {"url", r->tunnel.url},
+                          {"cluster", fleet.options.cluster},
+                          {"connection", slot},
+                          {"tunnels_up", up}});
+  asio::co_spawn(r->tunnel.mux->executor(), runMux(r), asio::detached);
+  return r;
+}
+
+void stoppedServing(Fleet& fleet, const Running& r) {
+  --fleet.state->tunnels_up;
+  fleet.state->metrics->tunnelDown();
+  fleet.state->metrics->removeLiveTunnel(r.live);
+}
+
+/// Leaves a tunnel the agent has replaced: requests in flight on it may finish (a short grace;
+/// watches and other streams then end as if the edge closed them, and clients resume them
+/// through the new tunnel), then GOAWAY.
+asio::awaitable<void> leave(std::shared_ptr<Running> old, std::string why) {
+  auto ex = co_await asio::this_coro::executor;
+  asio::steady_timer timer(ex);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!old->ended && old->tunnel.mux->streamCount() > 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    timer.expires_after(std::chrono::milliseconds(50));
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  old->tunnel.mux->shutdown(proto::GoAwayCode::kNormal, why);
+  timer.expires_after(std::chrono::seconds(5));
+  while (!old->ended) {
+    auto waited = co_await (old->done->wait() || timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+    if (waited.index() == 1) break;
+  }
+}
+
+/// One connection's life once established: serve, and when its hub asks it to move, make a
+/// tunnel to another hub first (through the slot's shadow), then leave the old one.
+asio::awaitable<Attempt> serve(std::shared_ptr<Fleet> fleet, int slot, Established tunnel) {
+  Fleet::Slot& me = *fleet->slots[static_cast<size_t>(slot)];
+  const int shadow = slot + fleet->options.connections;
+  auto current = startServing(*fleet, slot, std::move(tunnel));
+  me.move_requested = false;
+  for (;;) {
+    if (!current->ended) {
+      co_await (current->done->wait() || me.move.wait());
+    }
+    if (current->ended) break;
+    if (!me.move_requested) continue;
+    me.move_requested = false;
+    const std::string from = current->tunnel.hub_id;
+    auto url = fleet->hubs.pick(shadow, fleet->rng(), from);
+    if (!url) {
+      log::info("the hub asked this tunnel to move, but no other hub is free; staying",
+                {{"hub_id", from}, {"connection", slot}, {"reason", me.move_reason}});
+      continue;
+    }
+    auto made = co_await establish(fleet, shadow, *url);
+    if (auto* failed = std::get_if<Attempt>(&made)) {
+      fleet->hubs.release(shadow);
+      log::warn("could not move this tunnel; staying",
+                {{"hub_id", from}, {"to", *url}, {"connection", slot}, {"error", failed->reason}});
+      continue;
+    }
+    Established next = std::get<Established>(std::move(made));
+    fleet->hubs.transfer(shadow, slot);
+    auto old = current;
+    current = startServing(*fleet, slot, std::move(next));
+    log::info("tunnel moved", {{"from", from},
+                               {"to", current->tunnel.hub_id},
+                               {"connection", slot},
+                               {"reason", me.move_reason}});
+    if (current->tunnel.hub_id != from) {
+      co_await leave(old, "moved to hub " + current->tunnel.hub_id);
+    }
+    // (The same hub again, through an address that hid it: that hub has replaced the old
+    // tunnel itself.)
+    stoppedServing(*fleet, *old);
+  }
+  stoppedServing(*fleet, *current);
+  co_return Attempt{*current->ended, current->tunnel.hub_id};
+}
+
+asio::awaitable<Attempt> attempt(std::shared_ptr<Fleet> fleet, int slot, std::string url) {
+  auto made = co_await establish(fleet, slot, url);
+  if (auto* failed = std::get_if<Attempt>(&made)) co_return std::move(*failed);
+  co_return co_await serve(fleet, slot, std::get<Established>(std::move(made)));
 }
 
 /// One of the agent's tunnels, forever: pick an address, connect, serve, back off, again.

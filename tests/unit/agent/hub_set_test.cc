@@ -167,3 +167,33 @@ TEST(HubSet, ACertificateNamingAHeldHubKeepsTheAddressFromBeingDialed) {
 
 }  // namespace
 }  // namespace kubehub::agent
+
+namespace kubehub::agent {
+namespace {
+
+TEST(HubSet, AMoveIsMadeThroughAShadowSlotAndKeptByTheSlot) {
+  // Two tunnels (slots 0 and 1) and their shadows (2 and 3), three announced hubs.
+  HubSet hubs({}, 4);
+  hubs.setLearned({{"hub-a", kA}, {"hub-b", kB}, {"hub-c", kC}});
+  ASSERT_EQ(hubs.pick(0, 0), kA);
+  hubs.hold(0, "hub-a");
+  ASSERT_EQ(hubs.pick(1, 0), kB);
+  hubs.hold(1, "hub-b");
+  // hub-a asks slot 0 to move: the shadow may reach only the hub nobody holds.
+  auto replacement = hubs.pick(2, 0);
+  ASSERT_EQ(replacement, kC);
+  EXPECT_FALSE(hubs.hold(2, "hub-c").has_value());
+  hubs.transfer(2, 0);
+  EXPECT_EQ(hubs.heldBy(0), "hub-c");
+  EXPECT_EQ(hubs.heldBy(2), "");
+  EXPECT_EQ(hubs.holder("hub-a"), std::nullopt) << "the hub left is held by nobody";
+  EXPECT_EQ(hubs.holder("hub-c"), 0);
+  // A move away from hub-b may go to hub-a, free now; one away from hub-a has nowhere to go
+  // (hub-b and hub-c are held): the tunnel stays where it is.
+  EXPECT_EQ(hubs.pick(3, 0, "hub-b"), kA);
+  hubs.release(3);
+  EXPECT_FALSE(hubs.pick(3, 0, "hub-a").has_value());
+}
+
+}  // namespace
+}  // namespace kubehub::agent
