@@ -22,6 +22,7 @@
 #include "hub/peer/peer_links.h"
 #include "hub/peer/peer_server.h"
 #include "hub/tunnel/agent_session.h"
+#include "hub/tunnel/tunnel_mover.h"
 #include "hub/tunnel/tunnel_registry.h"
 
 namespace asio = boost::asio;
@@ -40,6 +41,11 @@ struct Options {
   std::string agent_ca;
   std::string peer_listen;
   std::string peer_tls_cert, peer_tls_key, peer_ca;
+  std::chrono::milliseconds drain_timeout{30000};
+  double drain_rate = 100;
+  double rebalance_rate = 2;
+  int64_t drain_rate_milli = 100000;
+  int64_t rebalance_rate_milli = 2000;
   std::string token_file;
   std::string metaserver_url, metaserver_token_file, metaserver_ca;
   std::string audit_log = "-";
@@ -104,6 +110,13 @@ struct Options {
           "--metaserver-token-file is required with --metaserver-url (a token of a user with the "
           "hub role)");
     }
+    if (drain_rate_milli < 1 || rebalance_rate_milli < 0 ||
+        drain_timeout < std::chrono::milliseconds(0)) {
+      return absl::InvalidArgumentError(
+          "--drain-rate-milli must be >= 1, --rebalance-rate-milli and --drain-timeout >= 0");
+    }
+    drain_rate = static_cast<double>(drain_rate_milli) / 1000.0;
+    rebalance_rate = static_cast<double>(rebalance_rate_milli) / 1000.0;
     if (tenant_rate_milli < 0 || tenant_burst < 1) {
       return absl::InvalidArgumentError("--tenant-rate must be >= 0 and --tenant-burst >= 1");
     }
@@ -192,6 +205,14 @@ int main(int argc, char** argv) {
   flags.addString("peer-tls-key", &o.peer_tls_key, "PEM key of --peer-tls-cert");
   flags.addString("peer-ca", &o.peer_ca,
                   "PEM CA bundle that signs hub certificates (default: --agent-ca)");
+  flags.addDuration("drain-timeout", &o.drain_timeout,
+                    "with --peer-listen: on SIGTERM, how long the hub waits for its agents to move to "
+                    "other hubs before it exits (0: exit at once; a second signal exits at once)");
+  flags.addInt("drain-rate-milli", &o.drain_rate_milli,
+               "agents asked to move per 1000 s while draining (default 100,000: 100 per second)");
+  flags.addInt("rebalance-rate-milli", &o.rebalance_rate_milli,
+               "agents asked to move per 1000 s while this hub holds more than its share of the "
+               "fleet's tunnels (default 2,000: 2 per second; 0: never)");
   flags.addString("token-file", &o.token_file,
                   "static break-glass bearer tokens, CSV: token,user,uid,\"group1,group2\" (not "
                   "limited by grants)");
@@ -397,6 +418,16 @@ int main(int argc, char** argv) {
       static_cast<uint32_t>(std::max<int64_t>(o.stream_window * 64, 16 << 20));
   session_options.mux.max_streams = static_cast<uint32_t>(o.max_streams);
   session_options.advertise_hubs = !o.peer_listen.empty();
+  // With peering, agents may move between hubs: drain (admin or SIGTERM) and rebalancing.
+  std::shared_ptr<hub::TunnelMover> mover;
+  if (!o.peer_listen.empty() && metaserver) {
+    hub::MoverOptions mover_options;
+    mover_options.hub_id = o.hub_id;
+    mover_options.drain_rate = o.drain_rate;
+    mover_options.rebalance_rate = o.rebalance_rate;
+    mover = std::make_shared<hub::TunnelMover>(registry, metaserver, mover_options);
+    session_options.mover = mover;
+  }
 
   tunnel::TunnelListener tunnels(
       pool, *tunnel_tls,
@@ -482,11 +513,13 @@ int main(int argc, char** argv) {
   hub::UserServer users(pool, *user_tls, user_options, deps);
 
   std::atomic<bool> ready{false};
+  std::atomic<bool> leaving{false};
   net::HttpServerOptions admin_options;
   admin_options.name = "admin";
   net::HttpServer admin(io, admin_options, [&](net::HttpRequest& req) -> net::HttpResponse {
     if (req.path == "/healthz" || req.path == "/livez") return {200, "text/plain", "ok\n", {}};
     if (req.path == "/readyz") {
+      if (leaving.load()) return {503, "text/plain", "draining before exit\n", {}};
       if (!ready.load()) return {503, "text/plain", "starting\n", {}};
       if (metaserver && !metaserver->ready()) {
         return {503,
@@ -623,7 +656,9 @@ int main(int argc, char** argv) {
     police_tunnels();
   }
 
-  pool.run([&] {
+  if (mover) asio::co_spawn(io, hub::TunnelMover::run(mover), asio::detached);
+
+  std::function<void()> shut_down = [&] {
     ready = false;
     tunnels.stop();
     if (peer_listener) peer_listener->stop();
@@ -638,6 +673,38 @@ int main(int argc, char** argv) {
     // Give GOAWAYs a moment to reach the agents, then stop.
     auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(500));
     timer->async_wait([&pool, timer](const boost::system::error_code&) { pool.stop(); });
+  };
+  // SIGTERM with peering: drain first. Agents move to other hubs (new tunnel first), /readyz
+  // says so (load balancers stop sending users here), users' requests are served meanwhile;
+  // once no tunnel is left (or --drain-timeout passes) the hub leaves the registry and exits.
+  auto drain_timer = std::make_shared<asio::steady_timer>(io);
+  std::function<void()> drain_check;
+  pool.run([&] {
+    if (!mover || o.drain_timeout.count() == 0 || registry->size() == 0) {
+      shut_down();
+      if (metaserver) metaserver->leave();
+      return;
+    }
+    log::info("draining before exit (a second signal exits at once)",
+              {{"tunnels", registry->size()}, {"timeout_ms", o.drain_timeout.count()}});
+    leaving = true;
+    mover->drainLocally();
+    auto deadline = std::chrono::steady_clock::now() + o.drain_timeout;
+    drain_check = [&, deadline] {
+      if (registry->size() == 0 || std::chrono::steady_clock::now() >= deadline) {
+        log::info(registry->size() == 0 ? "every agent moved; exiting"
+                                        : "drain timeout passed; exiting",
+                  {{"tunnels", registry->size()}, {"moves", mover->movesRequested()}});
+        shut_down();
+        if (metaserver) metaserver->leave();
+        return;
+      }
+      drain_timer->expires_after(std::chrono::milliseconds(100));
+      drain_timer->async_wait([&drain_check](const boost::system::error_code& ec) {
+        if (!ec) drain_check();
+      });
+    };
+    drain_check();
   });
   log::info("hub stopped");
   return 0;

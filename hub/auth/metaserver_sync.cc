@@ -531,4 +531,15 @@ void MetaserverSync::runPasses() {
   }
 }
 
+void MetaserverSync::leave() {
+  int status = 0;
+  auto r = call(options_, "DELETE", "/api/v1/hubs/" + options_.hub_id, "", &status);
+  if (r.ok() || status == 404) {
+    log::info("left the registry", {{"hub_id", options_.hub_id}});
+  } else {
+    log::warn("could not leave the registry; its entry expires with its heartbeat",
+              {{"hub_id", options_.hub_id}, {"error", r.status().message()}});
+  }
+}
+
 }  // namespace kubehub::hub

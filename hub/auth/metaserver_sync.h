@@ -89,6 +89,9 @@ class MetaserverSync {
   /// Starts the background thread.
   void start();
   void stop();
+  /// Removes this hub from the registry (its routes go at once), after stop(): the hub is
+  /// leaving. Blocks for at most one request timeout.
+  void leave();
 
   std::shared_ptr<const AuthSnapshot> snapshot() const;
   /// The fleet's routing table (which hubs hold which clusters' tunnels); not loaded until the

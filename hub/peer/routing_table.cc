@@ -1,9 +1,11 @@
 #include "hub/peer/routing_table.h"
 
+#include <algorithm>
+
 namespace kubehub::hub {
 
 bool operator==(const HubRoute& a, const HubRoute& b) {
-  return a.id == b.id && a.peer == b.peer && a.tunnel == b.tunnel;
+  return a.id == b.id && a.peer == b.peer && a.tunnel == b.tunnel && a.draining == b.draining;
 }
 
 bool RoutingTable::operator==(const RoutingTable& o) const {
@@ -21,6 +23,7 @@ std::vector<const HubRoute*> RoutingTable::owners(std::string_view cluster,
     if (h == hubs.end() || h->second.peer.empty()) continue;
     out.push_back(&h->second);
   }
+  std::stable_partition(out.begin(), out.end(), [](const HubRoute* h) { return !h->draining; });
   return out;
 }
 
@@ -41,6 +44,7 @@ absl::StatusOr<RoutingTable> parseRoutingTable(const nlohmann::json& j) {
       if (a.contains("tunnel") && a["tunnel"].is_string())
         r.tunnel = a["tunnel"].get<std::string>();
     }
+    if (h.contains("draining") && h["draining"].is_boolean()) r.draining = h["draining"].get<bool>();
     t.hubs.emplace(r.id, std::move(r));
   }
   for (const auto& c : j["routes"]) {

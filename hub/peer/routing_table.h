@@ -20,6 +20,8 @@ struct HubRoute {
   std::string peer;
   /// wss://HOST:PORT/tunnel: where agents reach it.
   std::string tunnel;
+  /// An admin drained it: its agents move away; requests go to other owners first.
+  bool draining = false;
 };
 
 struct RoutingTable {
@@ -30,7 +32,7 @@ struct RoutingTable {
   bool loaded = false;
 
   /// Hubs other than `self` that hold the cluster's tunnel and take peer links, in the order to
-  /// try them. Empty when none does.
+  /// try them (draining hubs last). Empty when none does.
   std::vector<const HubRoute*> owners(std::string_view cluster, std::string_view self) const;
   bool operator==(const RoutingTable&) const;
 };

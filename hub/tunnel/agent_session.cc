@@ -1,5 +1,7 @@
 #include "hub/tunnel/agent_session.h"
 
+#include "hub/tunnel/tunnel_mover.h"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -85,7 +87,8 @@ asio::awaitable<void> advertiseHubs(std::weak_ptr<tunnel::Mux> weak_mux,
       auto table = metaserver->routes();
       nlohmann::json hubs = nlohmann::json::array();
       for (const auto& [id, h] : table->hubs) {
-        if (!h.tunnel.empty() && !h.peer.empty()) hubs.push_back({{"id", id}, {"url", h.tunnel}});
+        if (!h.tunnel.empty() && !h.peer.empty() && !h.draining)
+          hubs.push_back({{"id", id}, {"url", h.tunnel}});
       }
       std::string message = nlohmann::json{{"type", "hubs"}, {"hubs", hubs}}.dump();
       if (table->loaded && message != sent) {
@@ -182,6 +185,12 @@ asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
       co_await refuse(*transport, proto::GoAwayCode::kUnauthorized, why, peer);
       co_return;
     }
+  }
+  if (options.mover && options.mover->draining() && options.mover->othersTakeAgents()) {
+    refused("draining");
+    co_await refuse(*transport, proto::GoAwayCode::kDraining,
+                    "hub \"" + options.hub_id + "\" is draining: connect to another hub", peer);
+    co_return;
   }
   const tunnel::MuxOptions& mo = options.mux;
   proto::Welcome welcome{proto::kProtocolVersion,

@@ -16,6 +16,8 @@
 
 namespace kubehub::hub {
 
+class TunnelMover;
+
 struct AgentSessionOptions {
   std::string hub_id;
   tunnel::MuxOptions mux;
@@ -25,6 +27,9 @@ struct AgentSessionOptions {
   /// user reaches a cluster only through the hubs holding its tunnel, so agents stay where
   /// they were sent.
   bool advertise_hubs = false;
+  /// While this hub drains and another hub takes agents, new tunnels are refused (GOAWAY
+  /// DRAINING): the agent tries another hub. Null: never.
+  std::shared_ptr<const TunnelMover> mover;
 };
 
 /// Runs on the transport's strand until the tunnel closes.

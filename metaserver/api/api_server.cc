@@ -160,6 +160,8 @@ const std::map<std::string_view, ApiServer::Handler, std::less<>>& ApiServer::ha
       {"deleteConnection", &ApiServer::deleteConnection},
       {"getEndpoints", &ApiServer::getEndpoints},
       {"getRoutes", &ApiServer::getRoutes},
+      {"drainHub", &ApiServer::drainHub},
+      {"undrainHub", &ApiServer::undrainHub},
       {"listGrants", &ApiServer::listGrants},
       {"createGrant", &ApiServer::createGrant},
       {"getGrant", &ApiServer::getGrant},

@@ -145,6 +145,8 @@ class ApiServer {
   absl::StatusOr<Reply> deleteConnection(Call& c);
   absl::StatusOr<Reply> getEndpoints(Call& c);
   absl::StatusOr<Reply> getRoutes(Call& c);
+  absl::StatusOr<Reply> drainHub(Call& c);
+  absl::StatusOr<Reply> undrainHub(Call& c);
 
   ApiOptions options_;
   std::shared_ptr<Store> store_;

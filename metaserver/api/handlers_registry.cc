@@ -48,6 +48,33 @@ absl::StatusOr<Reply> ApiServer::heartbeatHub(Call& c) {
   return r;
 }
 
+absl::StatusOr<Reply> ApiServer::drainHub(Call& c) {
+  const std::string& id = c.param("hub");
+  KH_RETURN_IF_ERROR(checkHubId(id));
+  std::string reason = "drained by " + c.principal.actor();
+  if (!c.request.body.empty()) {
+    KH_ASSIGN_OR_RETURN(Json body, requestJson(c.request));
+    ObjectReader rd(body, "drain");
+    std::string given;
+    KH_RETURN_IF_ERROR(rd.str("reason", &given, false, 256));
+    KH_RETURN_IF_ERROR(rd.finish());
+    if (!given.empty()) reason = given;
+  }
+  KH_ASSIGN_OR_RETURN(HubRecord h, store_->setHubDraining(id, true, reason));
+  Reply r = jsonReply(200, toJson(h));
+  r.audit_detail = "hub=" + id + " draining";
+  return r;
+}
+
+absl::StatusOr<Reply> ApiServer::undrainHub(Call& c) {
+  const std::string& id = c.param("hub");
+  KH_RETURN_IF_ERROR(checkHubId(id));
+  KH_ASSIGN_OR_RETURN(HubRecord h, store_->setHubDraining(id, false, ""));
+  Reply r = jsonReply(200, toJson(h));
+  r.audit_detail = "hub=" + id + " undrained";
+  return r;
+}
+
 absl::StatusOr<Reply> ApiServer::deleteHub(Call& c) {
   KH_RETURN_IF_ERROR(checkHubId(c.param("hub")));
   KH_RETURN_IF_ERROR(checkActsForHub(c.principal, c.param("hub")));

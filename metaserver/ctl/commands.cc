@@ -224,6 +224,7 @@ const std::vector<Column>& tokenColumns() {
 const std::vector<Column>& hubColumns() {
   static const std::vector<Column> c = {field("ID", "id"),
                                         field("ALIVE", "alive"),
+                                        field("DRAINING", "draining"),
                                         field("AGENTS", "agents"),
                                         field("LOAD", "load"),
                                         field("LAST-HEARTBEAT", "lastHeartbeat"),
@@ -480,6 +481,28 @@ int hubList(Ctx& c) {
 }
 int hubGet(Ctx& c) { return getAndPrint(c, "/api/v1/hubs/" + enc(c.args[0])); }
 
+int hubDrain(Ctx& c) {
+  Json body = Json::object();
+  if (!c.s["reason"].empty()) body["reason"] = c.s["reason"];
+  Json j;
+  if (int rc = call(c, "POST", "/api/v1/hubs/" + enc(c.args[0]) + "/drain", body, &j); rc != 0)
+    return rc;
+  if (c.json) return printOne(c, j);
+  std::cout << "hub " << c.args[0]
+            << " draining: its agents move to other hubs; users' requests go elsewhere\n";
+  return kExitOk;
+}
+
+int hubUndrain(Ctx& c) {
+  Json j;
+  if (int rc = call(c, "POST", "/api/v1/hubs/" + enc(c.args[0]) + "/undrain", Json::object(), &j);
+      rc != 0)
+    return rc;
+  if (c.json) return printOne(c, j);
+  std::cout << "hub " << c.args[0] << " back in service\n";
+  return kExitOk;
+}
+
 int caGet(Ctx& c) {
   std::string text;
   if (int rc = call(c, "GET", "/api/v1/ca.crt", std::nullopt, nullptr, &text); rc != 0) return rc;
@@ -701,6 +724,16 @@ const std::vector<CommandSpec>& commands() {
        0,
        hubList},
       {"hub", "get", "ID", "show a hub", {}, 1, 1, hubGet},
+      {"hub",
+       "drain",
+       "ID",
+       "drain a hub: its agents move to other hubs (new tunnel first), users' requests go to the "
+       "other hubs; kept across the hub's restarts until undrain",
+       {{"reason", "why (shown in hub list -o json and the hub's log)"}},
+       1,
+       1,
+       hubDrain},
+      {"hub", "undrain", "ID", "take a drained hub back into service", {}, 1, 1, hubUndrain},
       {"hub",
        "certificate",
        "ID",

@@ -547,7 +547,9 @@ Json toJson(const HubRecord& r) {
           {"version", r.version},
           {"registeredAt", formatTime(r.registered_at)},
           {"lastHeartbeat", formatTime(r.last_heartbeat)},
-          {"alive", r.alive}};
+          {"alive", r.alive},
+          {"draining", r.draining},
+          {"drainReason", r.drain_reason}};
 }
 
 Json toJson(const EndpointRecord& r) {
@@ -560,7 +562,10 @@ Json toJson(const EndpointRecord& r) {
 Json toJson(const RoutingTable& r) {
   Json hubs = Json::array();
   for (const auto& h : r.hubs) {
-    hubs.push_back({{"id", h.id}, {"addresses", labelsJson(h.addresses)}, {"version", h.version}});
+    hubs.push_back({{"id", h.id},
+                    {"addresses", labelsJson(h.addresses)},
+                    {"version", h.version},
+                    {"draining", h.draining}});
   }
   // One entry per cluster, its hubs oldest tunnel first.
   Json routes = Json::array();

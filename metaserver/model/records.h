@@ -140,6 +140,9 @@ struct HubRecord {
   int64_t registered_at = 0;
   int64_t last_heartbeat = 0;
   bool alive = false;  // heartbeat within the registry TTL
+  /// An admin drained it: agents move away, users' requests go elsewhere.
+  bool draining = false;
+  std::string drain_reason;
 };
 
 struct EndpointRecord {

@@ -129,10 +129,11 @@ TokenRecord tokenRow(const PgResult& r, int i) {
 
 constexpr const char* kHubCols =
     "id, addresses::text, agents, load, version, " EPOCH("registered_at") ", " EPOCH(
-        "last_heartbeat") ", last_heartbeat > now() - make_interval(secs => $1)";
+        "last_heartbeat") ", last_heartbeat > now() - make_interval(secs => $1), draining, "
+                       "drain_reason";
 HubRecord hubRow(const PgResult& r, int i) {
-  return {r.str(i, 0), stringMap(r.get(i, 1)), r.int64(i, 2), r.number(i, 3),
-          r.str(i, 4), r.int64(i, 5),          r.int64(i, 6), r.boolean(i, 7)};
+  return {r.str(i, 0),   stringMap(r.get(i, 1)), r.int64(i, 2),   r.number(i, 3), r.str(i, 4),
+          r.int64(i, 5), r.int64(i, 6),          r.boolean(i, 7), r.boolean(i, 8), r.str(i, 9)};
 }
 
 /// Appends revocations of the user's (or one token's) live tokens to the feed. Must run in a
@@ -789,6 +790,23 @@ absl::Status Store::deleteHub(const std::string& id) {
     if (r->affected() == 0) return notFound("hub", id);
     return absl::OkStatus();
   });
+}
+
+absl::StatusOr<HubRecord> Store::setHubDraining(const std::string& id, bool draining,
+                                                const std::string& reason) {
+  HubRecord out;
+  absl::Status s = pool_->run([&](PgConnection& c) -> absl::Status {
+    auto r = c.exec(std::string("UPDATE hubs SET draining = $3, drain_reason = $4 WHERE id = $2 "
+                                "RETURNING ") +
+                        kHubCols,
+                    {secs(registry_ttl_), id, draining ? "true" : "false", reason});
+    if (!r.ok()) return r.status();
+    if (r->rows() == 0) return notFound("hub", id);
+    out = hubRow(*r, 0);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
 }
 
 absl::Status Store::putConnection(const std::string& cluster, const std::string& hub) {

@@ -93,6 +93,9 @@ class Store {
   absl::StatusOr<std::vector<HubRecord>> listHubs(bool include_dead);
   absl::StatusOr<HubRecord> getHub(const std::string& id);
   absl::Status deleteHub(const std::string& id);
+  /// Drains (or undrains) a registered hub; NotFound for an unknown one.
+  absl::StatusOr<HubRecord> setHubDraining(const std::string& id, bool draining,
+                                           const std::string& reason);
   absl::Status putConnection(const std::string& cluster, const std::string& hub);
   absl::Status deleteConnection(const std::string& cluster, const std::string& hub);
   absl::StatusOr<std::vector<EndpointRecord>> endpoints(const std::string& cluster);

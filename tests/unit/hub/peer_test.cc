@@ -165,3 +165,22 @@ TEST(ResponseReframer, NoBodyStatusesAndErrors) {
 
 }  // namespace
 }  // namespace kubehub::hub
+
+namespace kubehub::hub {
+namespace {
+
+TEST(RoutingTable, DrainingOwnersAreTriedLast) {
+  Json j = table();
+  j["hubs"][1]["draining"] = true;  // hub-2, the oldest tunnel of edge-1
+  auto t = parseRoutingTable(j);
+  ASSERT_TRUE(t.ok());
+  EXPECT_TRUE(t->hubs.at("hub-2").draining);
+  auto owners = t->owners("edge-1", "hub-3");
+  ASSERT_EQ(owners.size(), 2u);
+  EXPECT_EQ(owners[0]->id, "hub-1");
+  EXPECT_EQ(owners[1]->id, "hub-2") << "still tried: it holds the tunnel until its agents move";
+  EXPECT_FALSE(*t == *parseRoutingTable(table()));
+}
+
+}  // namespace
+}  // namespace kubehub::hub

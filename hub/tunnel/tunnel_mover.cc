@@ -1,0 +1,154 @@
+#include "hub/tunnel/tunnel_mover.h"
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "common/log/log.h"
+#include "hub/auth/metaserver_sync.h"
+#include "hub/tunnel/tunnel_registry.h"
+
+namespace kubehub::hub {
+
+namespace asio = boost::asio;
+
+MovePlan planMoves(const std::vector<HeldTunnel>& held, bool draining, size_t budget,
+                   const RoutingTable& routes, const MoverOptions& options) {
+  MovePlan plan;
+  if (budget == 0 || held.empty()) return plan;
+  // Hubs that take agents: live, peering (an agent anywhere reaches its users), not draining.
+  std::map<std::string, size_t> load;
+  for (const auto& [id, h] : routes.hubs) {
+    if (!h.peer.empty() && !h.draining && !h.tunnel.empty()) load[id] = 0;
+  }
+  bool others = std::any_of(load.begin(), load.end(),
+                            [&](const auto& e) { return e.first != options.hub_id; });
+  if (!others) return plan;  // nowhere to go: stay
+
+  auto eligible = [&](const HeldTunnel& t, std::chrono::steady_clock::duration again) {
+    return !t.asked_ago || *t.asked_ago >= again;
+  };
+  std::vector<const HeldTunnel*> order;
+  for (const auto& t : held) order.push_back(&t);
+  // Oldest tunnels first: the newest may have just arrived from another hub.
+  std::stable_sort(order.begin(), order.end(),
+                   [](const HeldTunnel* a, const HeldTunnel* b) { return a->age > b->age; });
+
+  size_t wanted = 0;
+  if (draining) {
+    plan.reason = "draining";
+    wanted = held.size();
+  } else {
+    if (options.rebalance_rate <= 0 || !load.contains(options.hub_id)) return plan;
+    plan.reason = "rebalancing";
+    for (const auto& [cluster, hubs] : routes.clusters) {
+      for (const auto& h : hubs) {
+        if (auto it = load.find(h); it != load.end()) ++it->second;
+      }
+    }
+    size_t total = 0;
+    for (const auto& [id, n] : load) total += n;
+    total = std::max(total, held.size());
+    size_t fair = (total + load.size() - 1) / load.size();
+    size_t slack = std::max<size_t>(1, fair / 10);
+    // Only while another hub is short: agents can move only to hubs they do not hold.
+    bool someone_short = std::any_of(load.begin(), load.end(), [&](const auto& e) {
+      return e.first != options.hub_id && e.second + slack < fair;
+    });
+    if (!someone_short || held.size() <= fair + slack) return plan;
+    wanted = held.size() - fair;
+  }
+  auto again = draining ? options.ask_again_after : options.ask_again_after * 4;
+  for (const HeldTunnel* t : order) {
+    if (plan.clusters.size() >= std::min(wanted, budget)) break;
+    if (!draining && t->age < options.settle) continue;
+    if (!eligible(*t, again)) continue;
+    plan.clusters.push_back(t->cluster);
+  }
+  return plan;
+}
+
+TunnelMover::TunnelMover(std::shared_ptr<TunnelRegistry> registry,
+                         std::shared_ptr<MetaserverSync> metaserver, MoverOptions options)
+    : registry_(std::move(registry)), metaserver_(std::move(metaserver)), options_(std::move(options)) {}
+
+void TunnelMover::round(double seconds) {
+  auto routes = metaserver_ ? metaserver_->routes() : std::make_shared<const RoutingTable>();
+  bool admin_drain = false;
+  if (auto self = routes->hubs.find(options_.hub_id); self != routes->hubs.end())
+    admin_drain = self->second.draining;
+  bool draining = local_drain_.load() || admin_drain;
+  draining_.store(draining);
+  bool others = false;
+  for (const auto& [id, h] : routes->hubs) {
+    if (id != options_.hub_id && !h.draining && !h.peer.empty() && !h.tunnel.empty()) others = true;
+  }
+  others_take_agents_.store(others);
+  if (draining != was_draining_) {
+    log::info(draining ? "hub draining: asking its agents to move to other hubs"
+                       : "hub back in service",
+              {{"hub_id", options_.hub_id},
+               {"by", local_drain_.load() ? "shutdown" : "admin"},
+               {"tunnels", registry_->size()},
+               {"other_hubs_take_agents", others ? "true" : "false"}});
+    was_draining_ = draining;
+    if (!draining) asked_.clear();
+  }
+
+  double rate = draining ? options_.drain_rate : options_.rebalance_rate;
+  credit_ = std::min(credit_ + rate * seconds, std::max(1.0, rate));
+  auto budget = static_cast<size_t>(std::floor(credit_));
+  if (budget == 0) return;
+
+  auto now = std::chrono::steady_clock::now();
+  auto system_now = std::chrono::system_clock::now();
+  std::vector<HeldTunnel> held;
+  auto tunnels = registry_->snapshot();
+  for (const auto& t : tunnels) {
+    HeldTunnel h;
+    h.cluster = t.cluster;
+    h.age = std::chrono::duration_cast<std::chrono::steady_clock::duration>(system_now -
+                                                                              t.connected_at);
+    if (auto it = asked_.find(t.cluster); it != asked_.end()) h.asked_ago = now - it->second;
+    held.push_back(std::move(h));
+  }
+  // Forget clusters that left.
+  std::erase_if(asked_, [&](const auto& e) {
+    return std::none_of(tunnels.begin(), tunnels.end(),
+                        [&](const ClusterTunnel& t) { return t.cluster == e.first; });
+  });
+  MovePlan plan = planMoves(held, draining, budget, *routes, options_);
+  if (plan.clusters.empty()) return;
+  credit_ -= static_cast<double>(plan.clusters.size());
+  std::string message = nlohmann::json{{"type", "move"}, {"reason", "hub " + options_.hub_id + " " + plan.reason}}.dump();
+  for (const auto& cluster : plan.clusters) {
+    auto mux = registry_->find(cluster);
+    if (!mux) continue;
+    mux->sendControl(message);
+    asked_[cluster] = now;
+    moves_.fetch_add(1);
+  }
+  log::info("asked agents to move", {{"hub_id", options_.hub_id},
+                                     {"reason", plan.reason},
+                                     {"agents", plan.clusters.size()},
+                                     {"tunnels", tunnels.size()}});
+}
+
+asio::awaitable<void> TunnelMover::run(std::shared_ptr<TunnelMover> self) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  auto last = std::chrono::steady_clock::now();
+  for (;;) {
+    timer.expires_after(std::chrono::milliseconds(200));
+    auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return;
+    auto now = std::chrono::steady_clock::now();
+    self->round(std::chrono::duration<double>(now - last).count());
+    last = now;
+  }
+}
+
+}  // namespace kubehub::hub

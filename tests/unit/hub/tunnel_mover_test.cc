@@ -1,0 +1,77 @@
+#include "hub/tunnel/tunnel_mover.h"
+
+#include <gtest/gtest.h>
+
+namespace kubehub::hub {
+namespace {
+
+using std::chrono::seconds;
+
+/// Hubs hub-1..hub-n, all peering; `held[i]` clusters on hub-(i+1).
+RoutingTable fleet(const std::vector<size_t>& held, std::set<std::string> draining = {}) {
+  RoutingTable t;
+  t.loaded = true;
+  int cluster = 0;
+  for (size_t i = 0; i < held.size(); ++i) {
+    std::string id = "hub-" + std::to_string(i + 1);
+    t.hubs[id] = HubRoute{id, "wss://" + id + "/peer", "wss://" + id + "/tunnel", draining.contains(id)};
+    for (size_t k = 0; k < held[i]; ++k) t.clusters["c" + std::to_string(cluster++)] = {id};
+  }
+  return t;
+}
+
+std::vector<HeldTunnel> tunnels(size_t n, seconds age = seconds(600)) {
+  std::vector<HeldTunnel> out;
+  for (size_t i = 0; i < n; ++i) out.push_back({"c" + std::to_string(i), age - seconds(i), {}});
+  return out;
+}
+
+MoverOptions options() {
+  MoverOptions o;
+  o.hub_id = "hub-1";
+  return o;
+}
+
+TEST(TunnelMover, DrainingAsksEveryAgentWithinTheRate) {
+  auto plan = planMoves(tunnels(10), true, 4, fleet({10, 0, 0}, {"hub-1"}), options());
+  EXPECT_EQ(plan.reason, "draining");
+  EXPECT_EQ(plan.clusters, (std::vector<std::string>{"c0", "c1", "c2", "c3"})) << "oldest first";
+  auto all = planMoves(tunnels(10), true, 100, fleet({10, 0, 0}, {"hub-1"}), options());
+  EXPECT_EQ(all.clusters.size(), 10u);
+}
+
+TEST(TunnelMover, NowhereToGoMeansStay) {
+  // The only other hub drains too, or does not peer: agents stay.
+  EXPECT_TRUE(planMoves(tunnels(5), true, 10, fleet({5, 0}, {"hub-1", "hub-2"}), options())
+                  .clusters.empty());
+  RoutingTable lone = fleet({5, 0});
+  lone.hubs["hub-2"].peer.clear();
+  EXPECT_TRUE(planMoves(tunnels(5), true, 10, lone, options()).clusters.empty());
+}
+
+TEST(TunnelMover, AskedAgentsAreAskedAgainOnlyLater) {
+  auto held = tunnels(3);
+  held[0].asked_ago = seconds(2);
+  held[1].asked_ago = seconds(20);
+  auto plan = planMoves(held, true, 10, fleet({3, 0}, {"hub-1"}), options());
+  EXPECT_EQ(plan.clusters, (std::vector<std::string>{"c1", "c2"}));
+}
+
+TEST(TunnelMover, RebalancesOnlyTheExcessOverTheFairShareAndOnlySettledTunnels) {
+  // 30 tunnels on hub-1, none on the two new hubs: fair share 10, 20 to move at 2 a round.
+  auto plan = planMoves(tunnels(30), false, 2, fleet({30, 0, 0}), options());
+  EXPECT_EQ(plan.reason, "rebalancing");
+  EXPECT_EQ(plan.clusters.size(), 2u);
+  // Balanced within the slack: nothing moves.
+  EXPECT_TRUE(planMoves(tunnels(11), false, 5, fleet({11, 10, 10}), options()).clusters.empty());
+  // Young tunnels (maybe just moved here) stay.
+  EXPECT_TRUE(planMoves(tunnels(30, seconds(10)), false, 5, fleet({30, 0, 0}), options())
+                  .clusters.empty());
+  // Rebalancing off.
+  MoverOptions off = options();
+  off.rebalance_rate = 0;
+  EXPECT_TRUE(planMoves(tunnels(30), false, 5, fleet({30, 0, 0}), off).clusters.empty());
+}
+
+}  // namespace
+}  // namespace kubehub::hub
