@@ -46,6 +46,7 @@ struct Options {
   double rebalance_rate = 2;
   int64_t drain_rate_milli = 100000;
   int64_t rebalance_rate_milli = 2000;
+  std::chrono::milliseconds rebalance_settle{30000};
   std::string token_file;
   std::string metaserver_url, metaserver_token_file, metaserver_ca;
   std::string audit_log = "-";
@@ -213,6 +214,8 @@ int main(int argc, char** argv) {
   flags.addInt("rebalance-rate-milli", &o.rebalance_rate_milli,
                "agents asked to move per 1000 s while this hub holds more than its share of the "
                "fleet's tunnels (default 2,000: 2 per second; 0: never)");
+  flags.addDuration("rebalance-settle", &o.rebalance_settle,
+                    "a tunnel younger than this is never asked to move to rebalance the fleet");
   flags.addString("token-file", &o.token_file,
                   "static break-glass bearer tokens, CSV: token,user,uid,\"group1,group2\" (not "
                   "limited by grants)");
@@ -425,7 +428,9 @@ int main(int argc, char** argv) {
     mover_options.hub_id = o.hub_id;
     mover_options.drain_rate = o.drain_rate;
     mover_options.rebalance_rate = o.rebalance_rate;
-    mover = std::make_shared<hub::TunnelMover>(registry, metaserver, mover_options);
+    mover_options.settle = o.rebalance_settle;
+    mover = std::make_shared<hub::TunnelMover>(registry, metaserver, mover_options, metrics);
+    metrics->setMover(mover);
     session_options.mover = mover;
   }
 
@@ -525,6 +530,13 @@ int main(int argc, char** argv) {
         return {503,
                 "text/plain",
                 "waiting for signing keys, grants and clusters from the metaserver: " +
+                    metaserver->health() + "\n",
+                {}};
+      }
+      if (peers && !metaserver->routes()->loaded) {
+        // Until then it cannot tell a cluster on another hub from one on no hub.
+        return {503, "text/plain",
+                "waiting for the fleet's routing table from the metaserver: " +
                     metaserver->health() + "\n",
                 {}};
       }

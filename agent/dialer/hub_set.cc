@@ -38,7 +38,8 @@ std::pair<std::string, bool> HubSet::expected(const std::string& url) const {
   return {"", false};
 }
 
-std::optional<std::string> HubSet::pick(int slot, uint64_t random, const std::string& avoid_hub) {
+std::optional<std::string> HubSet::pick(int slot, uint64_t random, const std::string& avoid_hub,
+                                        const std::vector<std::string>& prefer) {
   release(slot);
   Slot& me = slots_[static_cast<size_t>(slot)];
   std::set<std::string> busy_urls;
@@ -56,15 +57,17 @@ std::optional<std::string> HubSet::pick(int slot, uint64_t random, const std::st
     busy_urls.insert(other.dialing);
     busy_hubs.insert(hub);
   }
-  // Rank 0: announced, not just lost; 1: bootstrap only, not just lost; 2 and 3: just lost.
-  std::array<std::vector<std::string>, 4> ranked;
+  // Rank 0: suggested; 1: announced, not just lost; 2: bootstrap only, not just lost; 3 and 4:
+  // just lost.
+  std::array<std::vector<std::string>, 5> ranked;
   for (const std::string& url : addresses()) {
     if (busy_urls.contains(url)) continue;
     auto [hub, certain] = expected(url);
     if (!hub.empty() && (busy_hubs.contains(hub) || hub == avoid_hub)) continue;
     if (!certain && other_dialing) continue;
     bool lost = url == me.last_url || (!hub.empty() && hub == me.last_hub);
-    size_t rank = (lost ? 2 : 0) + (learned_.contains(url) ? 0 : 1);
+    bool suggested = certain && std::find(prefer.begin(), prefer.end(), hub) != prefer.end();
+    size_t rank = suggested ? 0 : 1 + (lost ? 2 : 0) + (learned_.contains(url) ? 0 : 1);
     ranked[rank].push_back(url);
   }
   for (auto& candidates : ranked) {

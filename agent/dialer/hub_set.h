@@ -35,7 +35,10 @@ class HubSet {
   /// bootstrap URLs, then the hub or address this slot just lost; at random within a rank
   /// (`random` chooses).
   /// `avoid_hub`: never an address known to lead there (a hub that asked this agent to leave).
-  std::optional<std::string> pick(int slot, uint64_t random, const std::string& avoid_hub = {});
+  /// `prefer`: hubs to try before any other (where a hub moving this agent suggests it goes:
+  /// the least loaded).
+  std::optional<std::string> pick(int slot, uint64_t random, const std::string& avoid_hub = {},
+                                  const std::vector<std::string>& prefer = {});
 
   /// `slot`'s handshake at the address it is dialing reached `hub_id`: it holds that hub now.
   /// Returns the slot that held it before, whose tunnel the hub has already replaced (the

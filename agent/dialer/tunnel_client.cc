@@ -64,6 +64,10 @@ struct Fleet {
     /// The hub holding this slot's tunnel asked it to move (control message "move").
     bool move_requested = false;
     std::string move_reason;
+    /// Hubs the mover suggests (the least loaded), tried first.
+    std::vector<std::string> move_to;
+    /// A move found no free hub: it is tried again when the fleet announces hubs (until then).
+    std::optional<std::chrono::steady_clock::time_point> move_retry_until;
     net::AsyncSignal move;
   };
 
@@ -118,6 +122,15 @@ void learnHubs(Fleet& fleet, const std::string& from, const nlohmann::json& mess
                                {"hubs", parsed->hubs.size()},
                                {"known_addresses", fleet.hubs.addresses().size()}});
   fleet.wake();
+  // A move that found no free hub may find one now (the hub asking often knows of new hubs
+  // a moment before it announces them).
+  auto now = std::chrono::steady_clock::now();
+  for (auto& slot : fleet.slots) {
+    if (slot->move_retry_until && now < *slot->move_retry_until) {
+      slot->move_requested = true;
+      slot->move.notify();
+    }
+  }
 }
 
 void onControl(std::weak_ptr<Fleet> weak_fleet, std::weak_ptr<tunnel::Mux> weak_mux,
@@ -146,6 +159,14 @@ void onControl(std::weak_ptr<Fleet> weak_fleet, std::weak_ptr<tunnel::Mux> weak_
     slot.move_reason = j.contains("reason") && j["reason"].is_string()
                            ? j["reason"].get<std::string>().substr(0, 256)
                            : std::string("asked by the hub");
+    slot.move_to.clear();
+    if (j.contains("to") && j["to"].is_array()) {
+      for (const auto& h : j["to"]) {
+        if (slot.move_to.size() >= 16) break;
+        if (h.is_string() && !h.get<std::string>().empty() && h.get<std::string>().size() <= 253)
+          slot.move_to.push_back(h.get<std::string>());
+      }
+    }
     slot.move.notify();
   } else {
     log::debug("ignoring control message", {{"type", type}});
@@ -324,9 +345,16 @@ void stoppedServing(Fleet& fleet, const Running& r) {
 /// Leaves a tunnel the agent has replaced: requests in flight on it may finish (a short grace;
 /// watches and other streams then end as if the edge closed them, and clients resume them
 /// through the new tunnel), then GOAWAY.
-asio::awaitable<void> leave(std::shared_ptr<Running> old, std::string why) {
+asio::awaitable<void> leave(std::shared_ptr<Running> old, std::string to, std::string why) {
   auto ex = co_await asio::this_coro::executor;
   asio::steady_timer timer(ex);
+  // First the new tunnel reaches the fleet's routing tables (they refresh within half a
+  // second), then the old hub is told to send nothing new (control message "leaving"), then
+  // what is in flight there gets a grace.
+  timer.expires_after(std::chrono::seconds(1));
+  co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  if (!old->ended)
+    old->tunnel.mux->sendControl(nlohmann::json{{"type", "leaving"}, {"to", to}}.dump());
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (!old->ended && old->tunnel.mux->streamCount() > 0 &&
          std::chrono::steady_clock::now() < deadline) {
@@ -356,12 +384,14 @@ asio::awaitable<Attempt> serve(std::shared_ptr<Fleet> fleet, int slot, Establish
     if (!me.move_requested) continue;
     me.move_requested = false;
     const std::string from = current->tunnel.hub_id;
-    auto url = fleet->hubs.pick(shadow, fleet->rng(), from);
+    auto url = fleet->hubs.pick(shadow, fleet->rng(), from, me.move_to);
     if (!url) {
       log::info("the hub asked this tunnel to move, but no other hub is free; staying",
                 {{"hub_id", from}, {"connection", slot}, {"reason", me.move_reason}});
+      me.move_retry_until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
       continue;
     }
+    me.move_retry_until.reset();
     auto made = co_await establish(fleet, shadow, *url);
     if (auto* failed = std::get_if<Attempt>(&made)) {
       fleet->hubs.release(shadow);
@@ -378,7 +408,7 @@ asio::awaitable<Attempt> serve(std::shared_ptr<Fleet> fleet, int slot, Establish
                                {"connection", slot},
                                {"reason", me.move_reason}});
     if (current->tunnel.hub_id != from) {
-      co_await leave(old, "moved to hub " + current->tunnel.hub_id);
+      co_await leave(old, current->tunnel.hub_id, "moved to hub " + current->tunnel.hub_id);
     }
     // (The same hub again, through an address that hid it: that hub has replaced the old
     // tunnel itself.)

@@ -658,31 +658,61 @@ asio::awaitable<bool> forwardRequest(std::shared_ptr<UserServer::Impl> self, Ssl
   co_return reuse;
 }
 
+/// Waits (at most `timeout`) for the routing table to change from `version`; true if it did.
+/// For a request that met a route the fleet has just changed: the metaserver's answer is
+/// usually a few hundred milliseconds away.
+asio::awaitable<bool> awaitRoutesChange(std::shared_ptr<UserServer::Impl> self, uint64_t version,
+                                        std::chrono::milliseconds timeout) {
+  if (!self->metaserver) co_return false;
+  self->metaserver->wantRoutes();
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (self->metaserver->routesVersion() == version) {
+    if (std::chrono::steady_clock::now() >= deadline) co_return false;
+    timer.expires_after(std::chrono::milliseconds(20));
+    co_await timer.async_wait(kUseTuple);
+  }
+  co_return true;
+}
+
+/// The owners of `cluster` other than this hub, from the current routing table.
+std::vector<HubRoute> ownersOf(const UserServer::Impl& self, const std::string& cluster) {
+  std::vector<HubRoute> out;
+  if (!self.metaserver || !self.peers) return out;
+  auto routes = self.metaserver->routes();
+  for (const HubRoute* h : routes->owners(cluster, self.hub_id)) out.push_back(*h);
+  return out;
+}
+
 /// Carries out a Forward to a peer hub: over the link to the first owner that can be reached.
 /// A read the owner answers with a stale route (it lost the tunnel since the table was read),
-/// or whose link closed before an answer came, is tried at the next owner once; a write never
-/// is (its body may be gone already, or it may have been carried out).
+/// or whose link closed before an answer came, is tried once more: at the next owner, or, when
+/// it was the last one known, at an owner the next version of the routing table names (a
+/// moving agent's new hub). A write never is (its body may be gone already, or it may have
+/// been carried out).
 asio::awaitable<bool> forwardToPeer(std::shared_ptr<UserServer::Impl> self, SslStream* s,
                                     beast::flat_buffer* buf, Parser* parser,
                                     std::vector<HubRoute> owners, Forward f, const Principal* who,
                                     RequestRecord* record) {
   const auto& o = self->options;
-  bool retry_stale = (f.head.method == "GET" || f.head.method == "HEAD") && !f.stream_body &&
-                     f.body.empty();
+  const bool read = (f.head.method == "GET" || f.head.method == "HEAD") && !f.stream_body &&
+                    f.body.empty();
+  bool retried = false;
   std::string last_error = "no hub holding its tunnel takes peer links";
   for (size_t i = 0; i < owners.size(); ++i) {
+    uint64_t routes_version = self->metaserver ? self->metaserver->routesVersion() : 0;
     auto link = co_await self->peers->link(owners[i]);
     if (!link.ok()) {
       if (self->metrics) self->metrics->peerRequest("out", "unreachable");
       last_error = std::string(link.status().message());
       continue;
     }
-    bool more = i + 1 < owners.size();
+    bool may_retry = read && !retried;
     bool stale = false;
-    // The attempt's own copy while another may follow. Built before the co_await: GCC 12
+    // The attempt's own copy while a retry may follow. Built before the co_await: GCC 12
     // destroys a conditional's temporary twice inside a coroutine's co_await expression.
-    Forward attempt = more ? f : std::move(f);
-    bool* stale_out = retry_stale && more ? &stale : nullptr;
+    Forward attempt = may_retry ? f : std::move(f);
+    bool* stale_out = may_retry ? &stale : nullptr;
     bool reuse = co_await forwardRequest(self, s, buf, parser, *link, std::move(attempt), who,
                                          record, stale_out);
     if (!stale) {
@@ -690,11 +720,20 @@ asio::awaitable<bool> forwardToPeer(std::shared_ptr<UserServer::Impl> self, SslS
       co_return reuse;
     }
     if (self->metrics) self->metrics->peerRequest("out", "stale");
-    if (self->metaserver) self->metaserver->wantRoutes();
-    log::info("peer hub lost the cluster's tunnel or went away; trying the next",
+    log::info("peer hub lost the cluster's tunnel or went away; trying another",
               {{"cluster", f.cluster}, {"hub", owners[i].id}});
-    retry_stale = false;
+    retried = true;
     last_error = "hub \"" + owners[i].id + "\" no longer holds its tunnel";
+    if (i + 1 < owners.size()) {
+      if (self->metaserver) self->metaserver->wantRoutes();
+      continue;
+    }
+    // That was the last owner this hub knew: wait for the table's next version.
+    std::string gone = owners[i].id;
+    if (!co_await awaitRoutesChange(self, routes_version, std::chrono::milliseconds(1500))) break;
+    owners = ownersOf(*self, f.cluster);
+    std::erase_if(owners, [&](const HubRoute& h) { return h.id == gone; });
+    i = static_cast<size_t>(-1);  // from the first of the new owners
   }
   Reject r;
   r.code = 503;
@@ -736,6 +775,19 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
   std::vector<HubRoute> owners;
   if (!mux && self->metaserver) {
     auto routes = self->metaserver->routes();
+    auto held = routes->clusters.find(target.route.cluster);
+    bool lost_here = held != routes->clusters.end() &&
+                     std::find(held->second.begin(), held->second.end(), self->hub_id) !=
+                         held->second.end();
+    if (lost_here && self->peers && (head.method == "GET" || head.method == "HEAD")) {
+      // The table still says the tunnel is here: it just left (an agent moving to another hub,
+      // or a tunnel lost). Its next version says where the cluster went.
+      co_await awaitRoutesChange(self, self->metaserver->routesVersion(),
+                                 std::chrono::milliseconds(1500));
+      mux = self->registry->find(target.route.cluster);
+      facts.tunnel_here = mux != nullptr;
+      routes = self->metaserver->routes();
+    }
     if (routes->loaded) {
       auto held = routes->clusters.find(target.route.cluster);
       bool elsewhere = held != routes->clusters.end() &&

@@ -5,6 +5,7 @@
 #include <prometheus/text_serializer.h>
 
 #include "hub/peer/peer_links.h"
+#include "hub/tunnel/tunnel_mover.h"
 
 #include <charconv>
 #include <sstream>
@@ -191,6 +192,12 @@ HubMetrics::HubMetrics(std::shared_ptr<TunnelRegistry> tunnels)
     peer_requests_total_->Add({{"direction", "out"}, {"outcome", o}});
   for (const char* o : {"served", "stale"})
     peer_requests_total_->Add({{"direction", "in"}, {"outcome", o}});
+  agent_moves_total_ = &prometheus::BuildCounter()
+                            .Name("kubehub_hub_agent_moves_requested_total")
+                            .Help("Agents this hub asked to move to another hub (make-before-break): "
+                                  "while draining, or to rebalance the fleet.")
+                            .Register(*registry_);
+  for (const char* r : {"draining", "rebalancing"}) agent_moves_total_->Add({{"reason", r}});
   peer_links_in_ = &prometheus::BuildGauge()
                         .Name("kubehub_hub_peer_links_accepted")
                         .Help("Peer links other hubs hold to this one now.")
@@ -217,6 +224,10 @@ void HubMetrics::peerLinkAccepted(int delta) {
 }
 
 void HubMetrics::peerLinkRefused() { peer_links_refused_total_->Increment(); }
+
+void HubMetrics::agentMovesRequested(std::string_view reason, size_t n) {
+  agent_moves_total_->Add({{"reason", std::string(reason)}}).Increment(static_cast<double>(n));
+}
 
 std::string HubMetrics::serialize() const {
   auto families = registry_->Collect();
@@ -325,6 +336,16 @@ std::string HubMetrics::serialize() const {
     a.gauge.value = metaserver_->routesAgeSeconds();
     age.metric.push_back(a);
     families.push_back(age);
+  }
+  if (mover_) {
+    prometheus::MetricFamily draining{"kubehub_hub_draining",
+                                      "1 while this hub drains (an admin's drain or SIGTERM).",
+                                      MetricType::Gauge,
+                                      {}};
+    prometheus::ClientMetric m;
+    m.gauge.value = mover_->draining() ? 1 : 0;
+    draining.metric.push_back(m);
+    families.push_back(draining);
   }
   if (peers_) {
     prometheus::MetricFamily links{"kubehub_hub_peer_links",

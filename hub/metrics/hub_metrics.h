@@ -21,6 +21,7 @@
 namespace kubehub::hub {
 
 class PeerLinks;
+class TunnelMover;
 
 class HubMetrics {
  public:
@@ -29,6 +30,7 @@ class HubMetrics {
   void setCache(std::shared_ptr<cache::CacheRegistry> cache) { cache_ = std::move(cache); }
   void setMetaserver(std::shared_ptr<MetaserverSync> m) { metaserver_ = std::move(m); }
   void setPeers(std::shared_ptr<PeerLinks> p) { peers_ = std::move(p); }
+  void setMover(std::shared_ptr<const TunnelMover> m) { mover_ = std::move(m); }
 
   /// The Prometheus text exposition of everything.
   std::string serialize() const;
@@ -65,6 +67,8 @@ class HubMetrics {
   void peerLinkAccepted(int delta);
   /// A peer link refused: its certificate was not a hub's.
   void peerLinkRefused();
+  /// Agents asked to move to another hub; `reason`: draining, rebalancing.
+  void agentMovesRequested(std::string_view reason, size_t n);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -72,6 +76,8 @@ class HubMetrics {
   std::shared_ptr<cache::CacheRegistry> cache_;
   std::shared_ptr<MetaserverSync> metaserver_;
   std::shared_ptr<PeerLinks> peers_;
+  std::shared_ptr<const TunnelMover> mover_;
+  prometheus::Family<prometheus::Counter>* agent_moves_total_;
   prometheus::Family<prometheus::Counter>* peer_requests_total_;
   prometheus::Gauge* peer_links_in_;
   prometheus::Counter* peer_links_refused_total_;

@@ -17,7 +17,9 @@ std::vector<const HubRoute*> RoutingTable::owners(std::string_view cluster,
   std::vector<const HubRoute*> out;
   auto it = clusters.find(cluster);
   if (it == clusters.end()) return out;
-  for (const auto& id : it->second) {
+  // Newest tunnel first: during a move the new one is where the cluster is going.
+  for (auto id_it = it->second.rbegin(); id_it != it->second.rend(); ++id_it) {
+    const std::string& id = *id_it;
     if (id == self) continue;
     auto h = hubs.find(id);
     if (h == hubs.end() || h->second.peer.empty()) continue;

@@ -32,7 +32,8 @@ struct RoutingTable {
   bool loaded = false;
 
   /// Hubs other than `self` that hold the cluster's tunnel and take peer links, in the order to
-  /// try them (draining hubs last). Empty when none does.
+  /// try them: newest tunnel first (during a move, where the cluster is going), draining hubs
+  /// last. Empty when none does.
   std::vector<const HubRoute*> owners(std::string_view cluster, std::string_view self) const;
   bool operator==(const RoutingTable&) const;
 };

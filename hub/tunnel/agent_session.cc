@@ -39,8 +39,17 @@ asio::awaitable<void> refuse(tunnel::Transport& transport, proto::GoAwayCode cod
   co_await transport.close(reason);
 }
 
+/// What a session and its control handler share about the tunnel's registration.
+struct Registration {
+  /// The agent said it is leaving (moved to another hub): the tunnel was taken out of the
+  /// registry then, not when it closes.
+  std::atomic<bool> left{false};
+};
+
 void onControl(std::weak_ptr<TunnelRegistry> weak_registry, std::weak_ptr<tunnel::Mux> weak_mux,
-               std::shared_ptr<cache::CacheRegistry> cache, std::string cluster,
+               std::shared_ptr<cache::CacheRegistry> cache,
+               std::shared_ptr<MetaserverSync> metaserver,
+               std::shared_ptr<Registration> registration, std::string cluster,
                std::string message) {
   auto registry = weak_registry.lock();
   auto mux = weak_mux.lock();
@@ -62,6 +71,16 @@ void onControl(std::weak_ptr<TunnelRegistry> weak_registry, std::weak_ptr<tunnel
               {{"cluster", cluster}, {"resources", count}, {"kubernetes_version", version}});
     if (cache) cache->cluster(cluster)->attach(mux, message);
     registry->setDiscovery(cluster, mux.get(), std::move(message));
+  } else if (type == "leaving") {
+    // The agent's new tunnel (on another hub) is up: new requests go there from now on, while
+    // those in flight here finish before the agent closes this one.
+    std::string to = j.contains("to") && j["to"].is_string() ? j["to"].get<std::string>() : "";
+    log::info("agent leaving for another hub", {{"cluster", cluster}, {"to", to.substr(0, 253)}});
+    registry->detach(cluster, mux.get());
+    if (!registration->left.exchange(true) && metaserver && !registry->find(cluster)) {
+      metaserver->clusterDisconnected(cluster);
+      metaserver->setAgentCount(registry->size());
+    }
   } else if (type == "discovery.error") {
     std::string msg = j.value("message", "");
     log::warn("agent could not discover its API server", {{"cluster", cluster}, {"error", msg}});
@@ -213,10 +232,11 @@ asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
   mux_options.name = hello->cluster;
   auto mux = std::make_shared<tunnel::Mux>(std::move(transport), mux_options);
   std::string cluster = hello->cluster;
+  auto registration = std::make_shared<Registration>();
   mux->setControlHandler([weak_registry = std::weak_ptr<TunnelRegistry>(registry),
-                          weak_mux = std::weak_ptr<tunnel::Mux>(mux), cache,
-                          cluster](std::string m) {
-    onControl(weak_registry, weak_mux, cache, cluster, std::move(m));
+                          weak_mux = std::weak_ptr<tunnel::Mux>(mux), cache, metaserver,
+                          registration, cluster](std::string m) {
+    onControl(weak_registry, weak_mux, cache, metaserver, registration, cluster, std::move(m));
   });
 
   auto previous = registry->attach(ClusterTunnel{cluster,
@@ -245,8 +265,10 @@ asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
   std::string reason = co_await mux->run();
   registry->detach(cluster, mux.get());
   if (metaserver) {
-    // Only when no newer tunnel of this cluster replaced this one here.
-    if (!registry->find(cluster)) metaserver->clusterDisconnected(cluster);
+    // Only when no newer tunnel of this cluster replaced this one here, and not again when the
+    // agent said it was leaving.
+    if (!registry->find(cluster) && !registration->left.load())
+      metaserver->clusterDisconnected(cluster);
     metaserver->setAgentCount(registry->size());
   }
   if (metrics) metrics->tunnelDown(closeReasonClass(reason));

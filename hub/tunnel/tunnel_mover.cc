@@ -10,6 +10,7 @@
 
 #include "common/log/log.h"
 #include "hub/auth/metaserver_sync.h"
+#include "hub/metrics/hub_metrics.h"
 #include "hub/tunnel/tunnel_registry.h"
 
 namespace kubehub::hub {
@@ -38,6 +39,17 @@ MovePlan planMoves(const std::vector<HeldTunnel>& held, bool draining, size_t bu
   std::stable_sort(order.begin(), order.end(),
                    [](const HeldTunnel* a, const HeldTunnel* b) { return a->age > b->age; });
 
+  for (const auto& [cluster, hubs] : routes.clusters) {
+    for (const auto& h : hubs) {
+      if (auto it = load.find(h); it != load.end()) ++it->second;
+    }
+  }
+  std::vector<std::pair<size_t, std::string>> by_load;
+  for (const auto& [id, n] : load) {
+    if (id != options.hub_id) by_load.emplace_back(n, id);
+  }
+  std::sort(by_load.begin(), by_load.end());
+
   size_t wanted = 0;
   if (draining) {
     plan.reason = "draining";
@@ -45,11 +57,6 @@ MovePlan planMoves(const std::vector<HeldTunnel>& held, bool draining, size_t bu
   } else {
     if (options.rebalance_rate <= 0 || !load.contains(options.hub_id)) return plan;
     plan.reason = "rebalancing";
-    for (const auto& [cluster, hubs] : routes.clusters) {
-      for (const auto& h : hubs) {
-        if (auto it = load.find(h); it != load.end()) ++it->second;
-      }
-    }
     size_t total = 0;
     for (const auto& [id, n] : load) total += n;
     total = std::max(total, held.size());
@@ -59,10 +66,23 @@ MovePlan planMoves(const std::vector<HeldTunnel>& held, bool draining, size_t bu
     bool someone_short = std::any_of(load.begin(), load.end(), [&](const auto& e) {
       return e.first != options.hub_id && e.second + slack < fair;
     });
-    if (!someone_short || held.size() <= fair + slack) return plan;
+    // Down to the fair share, while a hub is short by more than the slack (so shares within
+    // the slack of each other never trade agents back and forth).
+    if (!someone_short || held.size() <= fair) return plan;
     wanted = held.size() - fair;
   }
   auto again = draining ? options.ask_again_after : options.ask_again_after * 4;
+  // Agents asked lately are still moving (the new tunnel first, then the old one closes):
+  // they count against what is wanted, or a hub would ask far more than its excess.
+  size_t pending = static_cast<size_t>(std::count_if(held.begin(), held.end(), [&](const HeldTunnel& t) {
+    return !eligible(t, again);
+  }));
+  wanted = wanted > pending ? wanted - pending : 0;
+  // Suggest the least loaded hubs: those tied with the lightest, so moves of one round spread.
+  for (const auto& [n, id] : by_load) {
+    if (plan.to.size() >= 16 || n > by_load.front().first + 1) break;
+    plan.to.push_back(id);
+  }
   for (const HeldTunnel* t : order) {
     if (plan.clusters.size() >= std::min(wanted, budget)) break;
     if (!draining && t->age < options.settle) continue;
@@ -73,8 +93,12 @@ MovePlan planMoves(const std::vector<HeldTunnel>& held, bool draining, size_t bu
 }
 
 TunnelMover::TunnelMover(std::shared_ptr<TunnelRegistry> registry,
-                         std::shared_ptr<MetaserverSync> metaserver, MoverOptions options)
-    : registry_(std::move(registry)), metaserver_(std::move(metaserver)), options_(std::move(options)) {}
+                         std::shared_ptr<MetaserverSync> metaserver, MoverOptions options,
+                         std::shared_ptr<HubMetrics> metrics)
+    : registry_(std::move(registry)),
+      metaserver_(std::move(metaserver)),
+      options_(std::move(options)),
+      metrics_(std::move(metrics)) {}
 
 void TunnelMover::round(double seconds) {
   auto routes = metaserver_ ? metaserver_->routes() : std::make_shared<const RoutingTable>();
@@ -124,7 +148,10 @@ void TunnelMover::round(double seconds) {
   MovePlan plan = planMoves(held, draining, budget, *routes, options_);
   if (plan.clusters.empty()) return;
   credit_ -= static_cast<double>(plan.clusters.size());
-  std::string message = nlohmann::json{{"type", "move"}, {"reason", "hub " + options_.hub_id + " " + plan.reason}}.dump();
+  std::string message = nlohmann::json{{"type", "move"},
+                                        {"reason", "hub " + options_.hub_id + " " + plan.reason},
+                                        {"to", plan.to}}
+                            .dump();
   for (const auto& cluster : plan.clusters) {
     auto mux = registry_->find(cluster);
     if (!mux) continue;
@@ -132,6 +159,7 @@ void TunnelMover::round(double seconds) {
     asked_[cluster] = now;
     moves_.fetch_add(1);
   }
+  if (metrics_) metrics_->agentMovesRequested(plan.reason, plan.clusters.size());
   log::info("asked agents to move", {{"hub_id", options_.hub_id},
                                      {"reason", plan.reason},
                                      {"agents", plan.clusters.size()},

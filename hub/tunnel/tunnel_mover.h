@@ -23,6 +23,7 @@ namespace kubehub::hub {
 
 class TunnelRegistry;
 class MetaserverSync;
+class HubMetrics;
 
 struct MoverOptions {
   std::string hub_id;
@@ -34,7 +35,7 @@ struct MoverOptions {
   /// to go).
   std::chrono::seconds ask_again_after{15};
   /// A tunnel younger than this is not moved to rebalance (it may have just moved here).
-  std::chrono::seconds settle{30};
+  std::chrono::milliseconds settle{30000};
 };
 
 /// One tunnel held here, as the planner sees it.
@@ -50,6 +51,8 @@ struct MovePlan {
   std::vector<std::string> clusters;
   /// Why, for the log and the message: "draining" or "rebalancing".
   std::string reason;
+  /// Where the agents should go: the least loaded hubs that take agents (at most 16).
+  std::vector<std::string> to;
 };
 
 /// Which tunnels to ask to move now. `draining`: this hub drains (itself or by an admin);
@@ -61,7 +64,7 @@ MovePlan planMoves(const std::vector<HeldTunnel>& held, bool draining, size_t bu
 class TunnelMover {
  public:
   TunnelMover(std::shared_ptr<TunnelRegistry> registry, std::shared_ptr<MetaserverSync> metaserver,
-              MoverOptions options);
+              MoverOptions options, std::shared_ptr<HubMetrics> metrics = nullptr);
 
   /// SIGTERM: drain before leaving. Thread-safe.
   void drainLocally() { local_drain_.store(true); }
@@ -81,6 +84,7 @@ class TunnelMover {
   std::shared_ptr<TunnelRegistry> registry_;
   std::shared_ptr<MetaserverSync> metaserver_;
   const MoverOptions options_;
+  std::shared_ptr<HubMetrics> metrics_;
   std::atomic<bool> local_drain_{false};
   std::atomic<bool> draining_{false};
   std::atomic<bool> others_take_agents_{false};

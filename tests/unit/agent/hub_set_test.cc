@@ -192,6 +192,13 @@ TEST(HubSet, AMoveIsMadeThroughAShadowSlotAndKeptByTheSlot) {
   // (hub-b and hub-c are held): the tunnel stays where it is.
   EXPECT_EQ(hubs.pick(3, 0, "hub-b"), kA);
   hubs.release(3);
+  hubs.release(0);
+  // A suggestion (the least loaded hub) wins over a random free hub.
+  for (uint64_t r = 0; r < 4; ++r) {
+    EXPECT_EQ(hubs.pick(3, r, "hub-b", {"hub-c"}), kC) << r;
+    hubs.release(3);
+  }
+  hubs.hold(0, "hub-c");
   EXPECT_FALSE(hubs.pick(3, 0, "hub-a").has_value());
 }
 

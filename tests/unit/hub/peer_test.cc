@@ -31,15 +31,16 @@ Json table() {
     "ttlSeconds": 30})");
 }
 
-TEST(RoutingTable, OwnersAreOtherHubsThatTakePeerLinksInOrder) {
+TEST(RoutingTable, OwnersAreOtherHubsThatTakePeerLinksNewestTunnelFirst) {
   auto t = parseRoutingTable(table());
   ASSERT_TRUE(t.ok()) << t.status();
   EXPECT_EQ(t->hubs.size(), 3u);
+  // The table lists edge-1's hubs oldest tunnel first: hub-2, then hub-1.
   auto owners = t->owners("edge-1", "hub-3");
   ASSERT_EQ(owners.size(), 2u);
-  EXPECT_EQ(owners[0]->id, "hub-2");
-  EXPECT_EQ(owners[1]->id, "hub-1");
-  EXPECT_EQ(owners[0]->peer, "wss://10.0.0.2:8445/peer");
+  EXPECT_EQ(owners[0]->id, "hub-1");
+  EXPECT_EQ(owners[1]->id, "hub-2");
+  EXPECT_EQ(owners[0]->peer, "wss://10.0.0.1:8445/peer");
   // Never itself; never a hub without a peer address; never a hub not in the live list.
   ASSERT_EQ(t->owners("edge-1", "hub-2").size(), 1u);
   EXPECT_TRUE(t->owners("edge-2", "hub-1").empty());
@@ -171,14 +172,14 @@ namespace {
 
 TEST(RoutingTable, DrainingOwnersAreTriedLast) {
   Json j = table();
-  j["hubs"][1]["draining"] = true;  // hub-2, the oldest tunnel of edge-1
+  j["hubs"][0]["draining"] = true;  // hub-1, the newest tunnel of edge-1
   auto t = parseRoutingTable(j);
   ASSERT_TRUE(t.ok());
-  EXPECT_TRUE(t->hubs.at("hub-2").draining);
+  EXPECT_TRUE(t->hubs.at("hub-1").draining);
   auto owners = t->owners("edge-1", "hub-3");
   ASSERT_EQ(owners.size(), 2u);
-  EXPECT_EQ(owners[0]->id, "hub-1");
-  EXPECT_EQ(owners[1]->id, "hub-2") << "still tried: it holds the tunnel until its agents move";
+  EXPECT_EQ(owners[0]->id, "hub-2");
+  EXPECT_EQ(owners[1]->id, "hub-1") << "still tried: it holds the tunnel until its agents move";
   EXPECT_FALSE(*t == *parseRoutingTable(table()));
 }
 

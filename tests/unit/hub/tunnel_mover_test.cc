@@ -62,6 +62,14 @@ TEST(TunnelMover, RebalancesOnlyTheExcessOverTheFairShareAndOnlySettledTunnels) 
   auto plan = planMoves(tunnels(30), false, 2, fleet({30, 0, 0}), options());
   EXPECT_EQ(plan.reason, "rebalancing");
   EXPECT_EQ(plan.clusters.size(), 2u);
+  EXPECT_EQ(plan.to, (std::vector<std::string>{"hub-2", "hub-3"}));
+  // The lighter hub is suggested alone when the other is ahead by more than one.
+  auto uneven = planMoves(tunnels(30), false, 2, fleet({30, 5, 0}), options());
+  EXPECT_EQ(uneven.to, (std::vector<std::string>{"hub-3"}));
+  // Agents asked a moment ago are still moving: they count against the excess.
+  auto asked = tunnels(30);
+  for (size_t i = 0; i < 19; ++i) asked[i].asked_ago = seconds(1);
+  EXPECT_EQ(planMoves(asked, false, 5, fleet({30, 0, 0}), options()).clusters.size(), 1u);
   // Balanced within the slack: nothing moves.
   EXPECT_TRUE(planMoves(tunnels(11), false, 5, fleet({11, 10, 10}), options()).clusters.empty());
   // Young tunnels (maybe just moved here) stay.
