@@ -206,9 +206,10 @@ int main(int argc, char** argv) {
   flags.addString("peer-tls-key", &o.peer_tls_key, "PEM key of --peer-tls-cert");
   flags.addString("peer-ca", &o.peer_ca,
                   "PEM CA bundle that signs hub certificates (default: --agent-ca)");
-  flags.addDuration("drain-timeout", &o.drain_timeout,
-                    "with --peer-listen: on SIGTERM, how long the hub waits for its agents to move to "
-                    "other hubs before it exits (0: exit at once; a second signal exits at once)");
+  flags.addDuration(
+      "drain-timeout", &o.drain_timeout,
+      "with --peer-listen: on SIGTERM, how long the hub waits for its agents to move to "
+      "other hubs before it exits (0: exit at once; a second signal exits at once)");
   flags.addInt("drain-rate-milli", &o.drain_rate_milli,
                "agents asked to move per 1000 s while draining (default 100,000: 100 per second)");
   flags.addInt("rebalance-rate-milli", &o.rebalance_rate_milli,
@@ -535,7 +536,8 @@ int main(int argc, char** argv) {
       }
       if (peers && !metaserver->routes()->loaded) {
         // Until then it cannot tell a cluster on another hub from one on no hub.
-        return {503, "text/plain",
+        return {503,
+                "text/plain",
                 "waiting for the fleet's routing table from the metaserver: " +
                     metaserver->health() + "\n",
                 {}};
@@ -581,8 +583,8 @@ int main(int argc, char** argv) {
         auto table = metaserver->routes();
         for (const auto& [cluster, hubs] : table->clusters) routes[cluster] = hubs;
       }
-      return {200, "application/json", nlohmann::json{{"links", links}, {"routes", routes}}.dump(),
-              {}};
+      return {
+          200, "application/json", nlohmann::json{{"links", links}, {"routes", routes}}.dump(), {}};
     }
     if (req.path == "/debug/clusters") {
       nlohmann::json list = nlohmann::json::array();
@@ -704,9 +706,9 @@ int main(int argc, char** argv) {
     auto deadline = std::chrono::steady_clock::now() + o.drain_timeout;
     drain_check = [&, deadline] {
       if (registry->size() == 0 || std::chrono::steady_clock::now() >= deadline) {
-        log::info(registry->size() == 0 ? "every agent moved; exiting"
-                                        : "drain timeout passed; exiting",
-                  {{"tunnels", registry->size()}, {"moves", mover->movesRequested()}});
+        log::info(
+            registry->size() == 0 ? "every agent moved; exiting" : "drain timeout passed; exiting",
+            {{"tunnels", registry->size()}, {"moves", mover->movesRequested()}});
         shut_down();
         if (metaserver) metaserver->leave();
         return;

@@ -276,7 +276,7 @@ asio::awaitable<std::variant<Established, Attempt>> handshake(
 /// Dials `url`; a hub whose certificate names it as one another slot holds is left before
 /// HELLO, so that hub never replaces the tunnel it has.
 asio::awaitable<std::variant<Established, Attempt>> establish(std::shared_ptr<Fleet> fleet,
-                                                               int slot, std::string url) {
+                                                              int slot, std::string url) {
   auto ex = co_await asio::this_coro::executor;
   const TunnelClientOptions& o = fleet->options;
   auto parsed = net::parseUrl(url);
@@ -364,7 +364,8 @@ asio::awaitable<void> leave(std::shared_ptr<Running> old, std::string to, std::s
   old->tunnel.mux->shutdown(proto::GoAwayCode::kNormal, why);
   timer.expires_after(std::chrono::seconds(5));
   while (!old->ended) {
-    auto waited = co_await (old->done->wait() || timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+    auto waited =
+        co_await (old->done->wait() || timer.async_wait(asio::as_tuple(asio::use_awaitable)));
     if (waited.index() == 1) break;
   }
 }

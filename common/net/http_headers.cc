@@ -75,9 +75,10 @@ HeaderList forwardableRequestHeaders(const HeaderList& in, std::vector<std::stri
   out.reserve(in.size());
   for (const auto& [k, v] : in) {
     // Kubehub-Peer-*: what one hub tells another about the user; never the user's to say.
-    bool security = iequals(k, "Authorization") || iequals(k, "Proxy-Authorization") ||
-                    (k.size() >= 12 && iequals(std::string_view(k).substr(0, 12), "Impersonate-")) ||
-                    (k.size() >= 13 && iequals(std::string_view(k).substr(0, 13), "Kubehub-Peer-"));
+    bool security =
+        iequals(k, "Authorization") || iequals(k, "Proxy-Authorization") ||
+        (k.size() >= 12 && iequals(std::string_view(k).substr(0, 12), "Impersonate-")) ||
+        (k.size() >= 13 && iequals(std::string_view(k).substr(0, 13), "Kubehub-Peer-"));
     if (security) {
       if (removed) removed->push_back(k);
       continue;

@@ -24,8 +24,9 @@ bool isHopByHop(std::string_view name);
 bool isUpgrade(const HeaderList& headers);
 
 /// The request headers the hub forwards through the tunnel: hop-by-hop headers, the user's
-/// credentials (Authorization), any Impersonate-* and any Kubehub-Peer-* header are dropped; an upgrade keeps its
-/// Connection/Upgrade pair. `removed` (optional) receives the names dropped for security.
+/// credentials (Authorization), any Impersonate-* and any Kubehub-Peer-* header are dropped; an
+/// upgrade keeps its Connection/Upgrade pair. `removed` (optional) receives the names dropped for
+/// security.
 HeaderList forwardableRequestHeaders(const HeaderList& in, std::vector<std::string>* removed);
 
 /// The response headers passed back to the user (hop-by-hop dropped, upgrade kept).

@@ -387,14 +387,14 @@ asio::awaitable<void> TunnelListener::Impl::handshake(std::shared_ptr<Impl> self
   std::optional<http::response<http::string_body>> refusal;
   const Endpoint& endpoint = self->endpoint;
   if (req.target() != endpoint.path) {
-    refusal = reject(http::status::not_found,
-                     "this endpoint is " + std::string(endpoint.path) + "\n");
+    refusal =
+        reject(http::status::not_found, "this endpoint is " + std::string(endpoint.path) + "\n");
   } else if (!websocket::is_upgrade(req)) {
     refusal = reject(http::status::bad_request, "expected a WebSocket upgrade\n");
   } else if (!offersSubprotocol(req[http::field::sec_websocket_protocol], endpoint.subprotocol)) {
-    refusal = reject(http::status::bad_request,
-                     std::string("unsupported protocol; this endpoint speaks ") +
-                         endpoint.subprotocol + "\n");
+    refusal = reject(
+        http::status::bad_request,
+        std::string("unsupported protocol; this endpoint speaks ") + endpoint.subprotocol + "\n");
   }
   if (refusal) {
     log::info(std::string(endpoint.who) + " upgrade refused",

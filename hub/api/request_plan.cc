@@ -197,7 +197,8 @@ RequestPlan planRequest(const RequestHead& head, const Principal& who, const Req
   if (!facts.tunnel_here) {
     // Another hub holds the tunnel: everything goes there as it came (reviews, reads of its
     // cache, writes, streams); the owner plans it again with this verdict on who asks.
-    if (facts.peer_route) return forwardOrRefuse(head, who, target, {}, false, Forward::Via::kPeerHub);
+    if (facts.peer_route)
+      return forwardOrRefuse(head, who, target, {}, false, Forward::Via::kPeerHub);
     switch (facts.elsewhere) {
       case PolicyFacts::Elsewhere::kNowhere:
         return reject(503,

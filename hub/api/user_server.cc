@@ -695,8 +695,8 @@ asio::awaitable<bool> forwardToPeer(std::shared_ptr<UserServer::Impl> self, SslS
                                     std::vector<HubRoute> owners, Forward f, const Principal* who,
                                     RequestRecord* record) {
   const auto& o = self->options;
-  const bool read = (f.head.method == "GET" || f.head.method == "HEAD") && !f.stream_body &&
-                    f.body.empty();
+  const bool read =
+      (f.head.method == "GET" || f.head.method == "HEAD") && !f.stream_body && f.body.empty();
   bool retried = false;
   std::string last_error = "no hub holding its tunnel takes peer links";
   for (size_t i = 0; i < owners.size(); ++i) {
@@ -776,9 +776,9 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
   if (!mux && self->metaserver) {
     auto routes = self->metaserver->routes();
     auto held = routes->clusters.find(target.route.cluster);
-    bool lost_here = held != routes->clusters.end() &&
-                     std::find(held->second.begin(), held->second.end(), self->hub_id) !=
-                         held->second.end();
+    bool lost_here =
+        held != routes->clusters.end() &&
+        std::find(held->second.begin(), held->second.end(), self->hub_id) != held->second.end();
     if (lost_here && self->peers && (head.method == "GET" || head.method == "HEAD")) {
       // The table still says the tunnel is here: it just left (an agent moving to another hub,
       // or a tunnel lost). Its next version says where the cluster went.

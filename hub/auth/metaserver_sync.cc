@@ -389,8 +389,9 @@ bool MetaserverSync::syncRoutes() {
   if (!j.ok()) {
     if (status == 404) {
       if (routes_supported_) {
-        log::warn("the metaserver publishes no routing table; requests for clusters whose tunnel "
-                  "is on another hub get 503 until it does");
+        log::warn(
+            "the metaserver publishes no routing table; requests for clusters whose tunnel "
+            "is on another hub get 503 until it does");
       }
       routes_supported_ = false;
       routes_retry_at_ = now + std::chrono::minutes(1);
@@ -406,7 +407,8 @@ bool MetaserverSync::syncRoutes() {
   if (status == 304) return true;
   auto table = parseRoutingTable(*j);
   if (!table.ok()) {
-    log::warn("ignoring a routing table that does not parse", {{"error", table.status().message()}});
+    log::warn("ignoring a routing table that does not parse",
+              {{"error", table.status().message()}});
     return false;
   }
   routes_etag_ = net::findHeader(response_headers, "ETag").value_or("");

@@ -145,7 +145,7 @@ class MetaserverSync {
   std::shared_ptr<const RoutingTable> routes_;
   std::atomic<uint64_t> routes_version_{0};
   std::atomic<int64_t> routes_checked_at_ms_{0};  // steady clock
-  std::string routes_etag_;  // sync thread only
+  std::string routes_etag_;                       // sync thread only
   bool routes_supported_ = true;
   std::chrono::steady_clock::time_point routes_retry_at_{};
 

@@ -4,11 +4,11 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
 
-#include "hub/peer/peer_links.h"
-#include "hub/tunnel/tunnel_mover.h"
-
 #include <charconv>
 #include <sstream>
+
+#include "hub/peer/peer_links.h"
+#include "hub/tunnel/tunnel_mover.h"
 
 namespace kubehub::hub {
 
@@ -185,8 +185,9 @@ HubMetrics::HubMetrics(std::shared_ptr<TunnelRegistry> tunnels)
     user_connections_refused_total_->Add({{"reason", r}});
   peer_requests_total_ = &prometheus::BuildCounter()
                               .Name("kubehub_hub_peer_requests_total")
-                              .Help("Requests between hubs. direction=out: routed by this hub to "
-                                    "the hub holding the tunnel; in: served for another hub.")
+                              .Help(
+                                  "Requests between hubs. direction=out: routed by this hub to "
+                                  "the hub holding the tunnel; in: served for another hub.")
                               .Register(*registry_);
   for (const char* o : {"forwarded", "stale", "unreachable"})
     peer_requests_total_->Add({{"direction", "out"}, {"outcome", o}});
@@ -194,8 +195,9 @@ HubMetrics::HubMetrics(std::shared_ptr<TunnelRegistry> tunnels)
     peer_requests_total_->Add({{"direction", "in"}, {"outcome", o}});
   agent_moves_total_ = &prometheus::BuildCounter()
                             .Name("kubehub_hub_agent_moves_requested_total")
-                            .Help("Agents this hub asked to move to another hub (make-before-break): "
-                                  "while draining, or to rebalance the fleet.")
+                            .Help(
+                                "Agents this hub asked to move to another hub (make-before-break): "
+                                "while draining, or to rebalance the fleet.")
                             .Register(*registry_);
   for (const char* r : {"draining", "rebalancing"}) agent_moves_total_->Add({{"reason", r}});
   peer_links_in_ = &prometheus::BuildGauge()
@@ -211,7 +213,8 @@ HubMetrics::HubMetrics(std::shared_ptr<TunnelRegistry> tunnels)
 }
 
 void HubMetrics::peerRequest(std::string_view direction, std::string_view outcome) {
-  peer_requests_total_->Add({{"direction", std::string(direction)}, {"outcome", std::string(outcome)}})
+  peer_requests_total_
+      ->Add({{"direction", std::string(direction)}, {"outcome", std::string(outcome)}})
       .Increment();
 }
 

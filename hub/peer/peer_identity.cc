@@ -7,8 +7,9 @@ namespace kubehub::hub {
 using Json = nlohmann::json;
 
 std::string encodePeerIdentity(const Principal& who) {
-  Json j = {{"user", who.user},         {"tenant", who.tenant},        {"groups", who.groups},
-            {"tokenId", who.token_id}, {"expiresAt", who.expires_at}, {"breakGlass", who.break_glass}};
+  Json j = {
+      {"user", who.user},        {"tenant", who.tenant},        {"groups", who.groups},
+      {"tokenId", who.token_id}, {"expiresAt", who.expires_at}, {"breakGlass", who.break_glass}};
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
@@ -39,7 +40,8 @@ absl::StatusOr<Principal> decodePeerIdentity(std::string_view value) {
     p.expires_at = j["expiresAt"].get<int64_t>();
   }
   if (j.contains("breakGlass")) {
-    if (!j["breakGlass"].is_boolean()) return absl::InvalidArgumentError("breakGlass must be a bool");
+    if (!j["breakGlass"].is_boolean())
+      return absl::InvalidArgumentError("breakGlass must be a bool");
     p.break_glass = j["breakGlass"].get<bool>();
   }
   return p;

@@ -66,8 +66,7 @@ asio::awaitable<absl::StatusOr<std::shared_ptr<tunnel::Mux>>> PeerLinks::link(Hu
   co_return absl::UnavailableError("peer hub \"" + hub.id + "\": link not ready in time");
 }
 
-asio::awaitable<absl::StatusOr<std::shared_ptr<tunnel::Mux>>> PeerLinks::dial(
-    const HubRoute& hub) {
+asio::awaitable<absl::StatusOr<std::shared_ptr<tunnel::Mux>>> PeerLinks::dial(const HubRoute& hub) {
   absl::StatusOr<std::shared_ptr<tunnel::Mux>> result =
       absl::UnavailableError("peer hub \"" + hub.id + "\": bad peer address " + hub.peer);
   auto url = net::parseUrl(hub.peer);
@@ -81,9 +80,10 @@ asio::awaitable<absl::StatusOr<std::shared_ptr<tunnel::Mux>>> PeerLinks::dial(
       log::info("peer link up", {{"hub", hub.id}, {"url", hub.peer}});
       result = mux;
     } else {
-      result = absl::UnavailableError("peer hub \"" + hub.id + "\": " +
-                                      std::string(transport.status().message()));
-      log::warn("peer link dial failed", {{"hub", hub.id}, {"error", transport.status().message()}});
+      result = absl::UnavailableError("peer hub \"" + hub.id +
+                                      "\": " + std::string(transport.status().message()));
+      log::warn("peer link dial failed",
+                {{"hub", hub.id}, {"error", transport.status().message()}});
     }
   }
   std::vector<std::shared_ptr<net::AsyncSignal>> waiters;

@@ -34,7 +34,8 @@ namespace {
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 
 std::string reasonPhrase(int code) {
-  return std::string(boost::beast::http::obsolete_reason(static_cast<boost::beast::http::status>(code)));
+  return std::string(
+      boost::beast::http::obsolete_reason(static_cast<boost::beast::http::status>(code)));
 }
 
 /// A complete answer of this hub's own: a Kubernetes Status.
@@ -140,15 +141,16 @@ asio::awaitable<void> pumpDown(std::shared_ptr<tunnel::Stream> from,
   if (waited.index() == 1) {
     from->reset(proto::ResetCode::kTimeout, "no response from the edge in time");
     co_await answerStatus(to.get(), 504,
-                          "the edge API server of cluster \"" + cluster + "\" did not answer within " +
+                          "the edge API server of cluster \"" + cluster +
+                              "\" did not answer within " +
                               std::to_string(response_timeout.count() / 1000) + "s");
     co_return;
   }
   auto head = std::get<0>(std::move(waited));
   if (!head.ok()) {
-    co_await answerStatus(to.get(), 503,
-                          "cluster \"" + cluster +
-                              "\" is unreachable: " + std::string(head.status().message()));
+    co_await answerStatus(
+        to.get(), 503,
+        "cluster \"" + cluster + "\" is unreachable: " + std::string(head.status().message()));
     co_return;
   }
   to->sendResponseHead(*head, false);
@@ -237,14 +239,15 @@ asio::awaitable<void> servePeerStream(std::shared_ptr<const PeerServerDeps> deps
     if (net::iequals(name, "Content-Type")) head.content_type = value;
     if (net::iequals(name, "Expect")) head.expect = value;
   }
-  absl::StatusOr<Principal> who = absl::InvalidArgumentError("no " + std::string(kPeerIdentityHeader));
+  absl::StatusOr<Principal> who =
+      absl::InvalidArgumentError("no " + std::string(kPeerIdentityHeader));
   if (identity) who = decodePeerIdentity(*identity);
   if (!who.ok()) {
     log::warn("peer hub sent a request without a valid identity",
               {{"peer_hub", peer_hub}, {"error", who.status().message()}});
-    co_await answerStatus(stream.get(), 400,
-                          "peer request without a valid identity: " +
-                              std::string(who.status().message()));
+    co_await answerStatus(
+        stream.get(), 400,
+        "peer request without a valid identity: " + std::string(who.status().message()));
     co_return;
   }
   head.method = open.method;
@@ -277,8 +280,9 @@ asio::awaitable<void> servePeerStream(std::shared_ptr<const PeerServerDeps> deps
   if (!facts.tunnel_here) {
     // Never passed on to a third hub: the entry hub's table is stale, it may try another owner.
     co_await answerStatus(stream.get(), 503,
-                          "cluster \"" + target.route.cluster + "\" is no longer connected to hub \"" +
-                              deps->hub_id + "\" (the route was stale; retry)",
+                          "cluster \"" + target.route.cluster +
+                              "\" is no longer connected to hub \"" + deps->hub_id +
+                              "\" (the route was stale; retry)",
                           1, true);
     co_return;
   }
@@ -299,7 +303,8 @@ asio::awaitable<void> servePeerStream(std::shared_ptr<const PeerServerDeps> deps
       snapshot = deps->metaserver ? deps->metaserver->snapshot() : nullptr;
       plan = planReview(head, *who, target, std::move(body), snapshot.get(), namespaced);
     } else if (auto* answer = std::get_if<AnswerReview>(&plan)) {
-      proto::ResponseHead rh{201, "Created",
+      proto::ResponseHead rh{201,
+                             "Created",
                              {{"Content-Type", "application/json"},
                               {"Content-Length", std::to_string(answer->body.size())},
                               {"X-Kubehub-Served-From", "hub"}}};
@@ -340,8 +345,8 @@ asio::awaitable<void> runPeerSession(std::shared_ptr<const PeerServerDeps> deps,
   auto mux = std::make_shared<tunnel::Mux>(std::move(transport),
                                            peerMuxOptions(false, "peer:" + id.common_name));
   std::string peer_hub = id.common_name;
-  mux->setOpenHandler([deps, peer_hub, link_ex = mux->executor()](
-                          std::shared_ptr<tunnel::Stream> s, proto::RequestHead head) {
+  mux->setOpenHandler([deps, peer_hub, link_ex = mux->executor()](std::shared_ptr<tunnel::Stream> s,
+                                                                  proto::RequestHead head) {
     // Streams are thread-safe: a request may run on another thread than its link.
     auto ex = deps->request_executor ? deps->request_executor() : link_ex;
     bool open_ended = s->peerEnded();

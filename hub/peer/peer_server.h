@@ -9,8 +9,8 @@
 /// spliced, raw bytes both ways after a 101). A request for a cluster whose tunnel is not here
 /// gets 503 with `Kubehub-Route: stale`: a request crosses at most one peer link.
 
-#include <boost/asio/awaitable.hpp>
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <functional>
 #include <memory>

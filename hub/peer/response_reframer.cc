@@ -14,7 +14,8 @@ absl::string_view av(std::string_view s) { return absl::string_view(s.data(), s.
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -52,7 +53,8 @@ absl::Status ResponseReframer::parseHead(std::string_view text, Output* out) {
     }
     if (net::iequals(name, "Content-Length")) {
       uint64_t n = 0;
-      if (!absl::SimpleAtoi(av(value), &n)) return absl::InvalidArgumentError("response: bad length");
+      if (!absl::SimpleAtoi(av(value), &n))
+        return absl::InvalidArgumentError("response: bad length");
       length = n;
     }
     head.headers.emplace_back(std::string(name), std::string(value));
@@ -81,7 +83,8 @@ absl::StatusOr<ResponseReframer::Output> ResponseReframer::feed(std::string_view
         pending_.append(bytes);
         size_t end = pending_.find("\r\n\r\n", before >= 3 ? before - 3 : 0);
         if (end == std::string::npos) {
-          if (pending_.size() > kMaxLine) return absl::InvalidArgumentError("response: head too long");
+          if (pending_.size() > kMaxLine)
+            return absl::InvalidArgumentError("response: head too long");
           return out;
         }
         std::string head_text = pending_.substr(0, end + 2);
@@ -104,7 +107,8 @@ absl::StatusOr<ResponseReframer::Output> ResponseReframer::feed(std::string_view
         size_t nl = bytes.find('\n');
         if (nl == std::string_view::npos) {
           pending_.append(bytes);
-          if (pending_.size() > kMaxLine) return absl::InvalidArgumentError("response: line too long");
+          if (pending_.size() > kMaxLine)
+            return absl::InvalidArgumentError("response: line too long");
           return out;
         }
         pending_.append(bytes.substr(0, nl + 1));

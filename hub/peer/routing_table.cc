@@ -46,7 +46,8 @@ absl::StatusOr<RoutingTable> parseRoutingTable(const nlohmann::json& j) {
       if (a.contains("tunnel") && a["tunnel"].is_string())
         r.tunnel = a["tunnel"].get<std::string>();
     }
-    if (h.contains("draining") && h["draining"].is_boolean()) r.draining = h["draining"].get<bool>();
+    if (h.contains("draining") && h["draining"].is_boolean())
+      r.draining = h["draining"].get<bool>();
     t.hubs.emplace(r.id, std::move(r));
   }
   for (const auto& c : j["routes"]) {

@@ -5,12 +5,12 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include <nlohmann/json.hpp>
 
 namespace kubehub::hub {
 

@@ -1,7 +1,5 @@
 #include "hub/tunnel/agent_session.h"
 
-#include "hub/tunnel/tunnel_mover.h"
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -12,6 +10,7 @@
 
 #include "common/auth/tunnel_identity.h"
 #include "common/log/log.h"
+#include "hub/tunnel/tunnel_mover.h"
 #include "proto/frame.h"
 #include "proto/handshake.h"
 

@@ -74,9 +74,8 @@ MovePlan planMoves(const std::vector<HeldTunnel>& held, bool draining, size_t bu
   auto again = draining ? options.ask_again_after : options.ask_again_after * 4;
   // Agents asked lately are still moving (the new tunnel first, then the old one closes):
   // they count against what is wanted, or a hub would ask far more than its excess.
-  size_t pending = static_cast<size_t>(std::count_if(held.begin(), held.end(), [&](const HeldTunnel& t) {
-    return !eligible(t, again);
-  }));
+  size_t pending = static_cast<size_t>(std::count_if(
+      held.begin(), held.end(), [&](const HeldTunnel& t) { return !eligible(t, again); }));
   wanted = wanted > pending ? wanted - pending : 0;
   // Suggest the least loaded hubs: those tied with the lightest, so moves of one round spread.
   for (const auto& [n, id] : by_load) {
@@ -113,12 +112,12 @@ void TunnelMover::round(double seconds) {
   }
   others_take_agents_.store(others);
   if (draining != was_draining_) {
-    log::info(draining ? "hub draining: asking its agents to move to other hubs"
-                       : "hub back in service",
-              {{"hub_id", options_.hub_id},
-               {"by", local_drain_.load() ? "shutdown" : "admin"},
-               {"tunnels", registry_->size()},
-               {"other_hubs_take_agents", others ? "true" : "false"}});
+    log::info(
+        draining ? "hub draining: asking its agents to move to other hubs" : "hub back in service",
+        {{"hub_id", options_.hub_id},
+         {"by", local_drain_.load() ? "shutdown" : "admin"},
+         {"tunnels", registry_->size()},
+         {"other_hubs_take_agents", others ? "true" : "false"}});
     was_draining_ = draining;
     if (!draining) asked_.clear();
   }
@@ -136,7 +135,7 @@ void TunnelMover::round(double seconds) {
     HeldTunnel h;
     h.cluster = t.cluster;
     h.age = std::chrono::duration_cast<std::chrono::steady_clock::duration>(system_now -
-                                                                              t.connected_at);
+                                                                            t.connected_at);
     if (auto it = asked_.find(t.cluster); it != asked_.end()) h.asked_ago = now - it->second;
     held.push_back(std::move(h));
   }
@@ -148,10 +147,10 @@ void TunnelMover::round(double seconds) {
   MovePlan plan = planMoves(held, draining, budget, *routes, options_);
   if (plan.clusters.empty()) return;
   credit_ -= static_cast<double>(plan.clusters.size());
-  std::string message = nlohmann::json{{"type", "move"},
-                                        {"reason", "hub " + options_.hub_id + " " + plan.reason},
-                                        {"to", plan.to}}
-                            .dump();
+  std::string message = nlohmann::json{
+      {"type", "move"},
+      {"reason", "hub " + options_.hub_id + " " + plan.reason},
+      {"to", plan.to}}.dump();
   for (const auto& cluster : plan.clusters) {
     auto mux = registry_->find(cluster);
     if (!mux) continue;

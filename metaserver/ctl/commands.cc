@@ -385,9 +385,7 @@ int clusterCertificate(Ctx& c) {
   return sendCsr(c, "/api/v1/clusters/" + enc(c.args[0]) + "/certificate");
 }
 
-int hubCertificate(Ctx& c) {
-  return sendCsr(c, "/api/v1/hubs/" + enc(c.args[0]) + "/certificate");
-}
+int hubCertificate(Ctx& c) { return sendCsr(c, "/api/v1/hubs/" + enc(c.args[0]) + "/certificate"); }
 
 int grantCreate(Ctx& c) {
   Json body;

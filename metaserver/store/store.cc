@@ -132,7 +132,7 @@ constexpr const char* kHubCols =
         "last_heartbeat") ", last_heartbeat > now() - make_interval(secs => $1), draining, "
                        "drain_reason";
 HubRecord hubRow(const PgResult& r, int i) {
-  return {r.str(i, 0),   stringMap(r.get(i, 1)), r.int64(i, 2),   r.number(i, 3), r.str(i, 4),
+  return {r.str(i, 0),   stringMap(r.get(i, 1)), r.int64(i, 2),   r.number(i, 3),  r.str(i, 4),
           r.int64(i, 5), r.int64(i, 6),          r.boolean(i, 7), r.boolean(i, 8), r.str(i, 9)};
 }
 
@@ -874,10 +874,11 @@ absl::StatusOr<RoutingTable> Store::routingTable() {
                     {secs(registry_ttl_)});
     if (!h.ok()) return h.status();
     for (int i = 0; i < h->rows(); ++i) out.hubs.push_back(hubRow(*h, i));
-    auto r = c.exec("SELECT k.cluster, k.hub FROM connections k JOIN hubs h ON h.id = k.hub"
-                    " WHERE h.last_heartbeat > now() - make_interval(secs => $1)"
-                    " ORDER BY k.cluster, k.connected_at, k.hub",
-                    {secs(registry_ttl_)});
+    auto r = c.exec(
+        "SELECT k.cluster, k.hub FROM connections k JOIN hubs h ON h.id = k.hub"
+        " WHERE h.last_heartbeat > now() - make_interval(secs => $1)"
+        " ORDER BY k.cluster, k.connected_at, k.hub",
+        {secs(registry_ttl_)});
     if (!r.ok()) return r.status();
     for (int i = 0; i < r->rows(); ++i) out.connections.push_back({r->str(i, 0), r->str(i, 1)});
     return absl::OkStatus();

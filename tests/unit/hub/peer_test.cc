@@ -80,9 +80,10 @@ TEST(PeerIdentity, RoundTripsAndRefusesWhatItDoesNotMake) {
   EXPECT_FALSE(back->break_glass);
   p.break_glass = true;
   EXPECT_TRUE(decodePeerIdentity(encodePeerIdentity(p))->break_glass);
-  for (const char* bad : {"", "null", "[]", R"({"tenant":"acme"})", R"({"user":""})",
-                          R"({"user":"a","groups":"dev"})", R"({"user":"a","groups":[1]})",
-                          R"({"user":"a","breakGlass":"yes"})", R"({"user":"a","expiresAt":"x"})"}) {
+  for (const char* bad :
+       {"", "null", "[]", R"({"tenant":"acme"})", R"({"user":""})",
+        R"({"user":"a","groups":"dev"})", R"({"user":"a","groups":[1]})",
+        R"({"user":"a","breakGlass":"yes"})", R"({"user":"a","expiresAt":"x"})"}) {
     EXPECT_FALSE(decodePeerIdentity(bad).ok()) << bad;
   }
 }

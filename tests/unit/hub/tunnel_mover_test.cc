@@ -14,7 +14,8 @@ RoutingTable fleet(const std::vector<size_t>& held, std::set<std::string> draini
   int cluster = 0;
   for (size_t i = 0; i < held.size(); ++i) {
     std::string id = "hub-" + std::to_string(i + 1);
-    t.hubs[id] = HubRoute{id, "wss://" + id + "/peer", "wss://" + id + "/tunnel", draining.contains(id)};
+    t.hubs[id] =
+        HubRoute{id, "wss://" + id + "/peer", "wss://" + id + "/tunnel", draining.contains(id)};
     for (size_t k = 0; k < held[i]; ++k) t.clusters["c" + std::to_string(cluster++)] = {id};
   }
   return t;
@@ -73,8 +74,8 @@ TEST(TunnelMover, RebalancesOnlyTheExcessOverTheFairShareAndOnlySettledTunnels) 
   // Balanced within the slack: nothing moves.
   EXPECT_TRUE(planMoves(tunnels(11), false, 5, fleet({11, 10, 10}), options()).clusters.empty());
   // Young tunnels (maybe just moved here) stay.
-  EXPECT_TRUE(planMoves(tunnels(30, seconds(10)), false, 5, fleet({30, 0, 0}), options())
-                  .clusters.empty());
+  EXPECT_TRUE(
+      planMoves(tunnels(30, seconds(10)), false, 5, fleet({30, 0, 0}), options()).clusters.empty());
   // Rebalancing off.
   MoverOptions off = options();
   off.rebalance_rate = 0;
