@@ -1,6 +1,8 @@
 """An informer-style list+watch with the Debian python3-kubernetes client, through the hub.
 Writes the names of the configmaps labelled informer=yes it believes exist to OUT after every
-change. Relists on 410 like client-go's reflector."""
+change. Relists on 410 like client-go's reflector. With a third argument EVENTS, also appends
+every watch event it receives to EVENTS, one JSON line each ({"type","name","rv"}), and a line
+{"type":"RELIST","rv"} for every relist, so a test can check none was delivered twice."""
 import json
 import sys
 
@@ -8,6 +10,13 @@ from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
 kubeconfig, out = sys.argv[1], sys.argv[2]
+events_path = sys.argv[3] if len(sys.argv) > 3 else None
+
+
+def record(entry):
+    if events_path:
+        with open(events_path, "a") as f:
+            f.write(json.dumps(entry) + "\n")
 config.load_kube_config(config_file=kubeconfig)
 v1 = client.CoreV1Api()
 selector = "informer=yes"
@@ -27,6 +36,7 @@ def relist():
     for cm in lst.items:
         state[cm.metadata.name] = cm.metadata.resource_version
     dump()
+    record({"type": "RELIST", "rv": lst.metadata.resource_version})
     return lst.metadata.resource_version
 
 
@@ -40,6 +50,7 @@ while True:
                            _request_timeout=60):
             obj = ev["object"]
             rv = obj.metadata.resource_version
+            record({"type": ev["type"], "name": obj.metadata.name, "rv": rv})
             if ev["type"] == "DELETED":
                 state.pop(obj.metadata.name, None)
             elif ev["type"] in ("ADDED", "MODIFIED"):
