@@ -1606,6 +1606,9 @@ def bench_fleet(results):
             "hub_flags": FLEET_HUB_FLAGS + HUB_ARGS,
             "seed_pods": FLEET_SEED_PODS, "probe_interval_ms": FLEET_PROBE_INTERVAL * 1000}
     results.details["fleet"] = info
+    # The fleet's own processes come and go; what the whole machine did meanwhile tells whether
+    # others' work shared the cores (200% = both busy).
+    t0, busy0 = time.monotonic(), machine_busy_seconds()
     fleet = Fleet()
     try:
         fleet_route_visibility(fleet, results, info)
@@ -1613,6 +1616,8 @@ def bench_fleet(results):
         fleet_failover(fleet, results, info)
     finally:
         fleet.close()
+        info["seconds"] = round(time.monotonic() - t0, 1)
+        info["machine_busy_percent"] = round(100 * (machine_busy_seconds() - busy0) / (time.monotonic() - t0), 1)
 
 
 # ---- perf (optional evidence) ----
