@@ -704,8 +704,9 @@ class MetaserverApiTest(unittest.TestCase):
         self.api("POST", "/api/v1/clusters", {"name": "reg-edge"}, expect=201)
         self.assertIn("not registered",
                       self.error("PUT", "/api/v1/clusters/reg-edge/connection", {"hub": "hub-a"}, token=hub, expect=404))
-        _, h = self.api("PUT", "/api/v1/hubs/hub-a", {"addresses": {"users": "https://hub-a:8443", "peer": "hub-a:8445"},
-                                                      "agents": 1, "load": 0.25, "version": "0.1.0"}, token=hub, expect=200)
+        beat = {"addresses": {"users": "https://hub-a:8443", "peer": "hub-a:8445"}, "agents": 1, "load": 0.25,
+                "version": "0.1.0", "instance": "first"}
+        _, h = self.api("PUT", "/api/v1/hubs/hub-a", beat, token=hub, expect=200)
         self.assertTrue(h["alive"])
         self.api("PUT", "/api/v1/clusters/reg-edge/connection", {"hub": "hub-a"}, token=hub, expect=200)
         _, ep = self.api("GET", "/api/v1/clusters/reg-edge/endpoints", token=hub, expect=200)
@@ -715,6 +716,38 @@ class MetaserverApiTest(unittest.TestCase):
         self.assertEqual((cl["status"]["state"], cl["status"]["hubs"]), ("connected", ["hub-a"]))
         self.assertIn("hub-a", self.env.ctl("hub", "list").stdout)
         self.assertIn("hub-a", self.env.ctl("cluster", "endpoints", "reg-edge").stdout)
+        # The routing table: live hubs, and the hubs holding each cluster; 304 while unchanged.
+        status, headers, body = self.env.ms.request("GET", "/api/v1/routes", token=hub)
+        self.assertEqual(status, 200)
+        routes = json.loads(body)
+        self.assertIn({"cluster": "reg-edge", "hubs": ["hub-a"]}, routes["routes"])
+        self.assertEqual([h["id"] for h in routes["hubs"] if h["id"] == "hub-a"], ["hub-a"])
+        etag = headers["etag"]
+        self.api("PUT", "/api/v1/hubs/hub-a", beat, token=hub, expect=200)
+        status, _, _ = self.env.ms.request("GET", "/api/v1/routes", token=hub, headers={"If-None-Match": etag})
+        self.assertEqual(status, 304, "a heartbeat changes no route")
+        _, ep = self.api("GET", "/api/v1/clusters/reg-edge/endpoints", token=hub, expect=200)
+        self.assertEqual([e["hub"] for e in ep["endpoints"]], ["hub-a"])
+        # A hub process that restarts (a new instance id) before its registration expired loses
+        # the connections its predecessor reported: they died with it.
+        self.api("PUT", "/api/v1/hubs/hub-a", {**beat, "instance": "second"}, token=hub, expect=200)
+        _, ep = self.api("GET", "/api/v1/clusters/reg-edge/endpoints", token=hub, expect=200)
+        self.assertEqual(ep["endpoints"], [])
+        status, _, _ = self.env.ms.request("GET", "/api/v1/routes", token=hub, headers={"If-None-Match": etag})
+        self.assertEqual(status, 200, "the route is gone")
+        self.api("PUT", "/api/v1/clusters/reg-edge/connection", {"hub": "hub-a"}, token=hub, expect=200)
+        # Draining is an admin's call, kept by heartbeats, shown in the routing table.
+        self.error("POST", "/api/v1/hubs/hub-a/drain", {}, token=hub, expect=403)
+        _, h = self.api("POST", "/api/v1/hubs/hub-a/drain", {"reason": "kernel upgrade"}, expect=200)
+        self.assertEqual((h["draining"], h["drainReason"]), (True, "kernel upgrade"))
+        self.api("PUT", "/api/v1/hubs/hub-a", {**beat, "instance": "second"}, token=hub, expect=200)
+        _, body = self.api("GET", "/api/v1/routes", token=hub, expect=200)
+        self.assertEqual([h["draining"] for h in body["hubs"] if h["id"] == "hub-a"], [True])
+        self.assertIn("true", self.env.ctl("hub", "list").stdout)
+        self.env.ctl("hub", "undrain", "hub-a")
+        _, h = self.api("GET", "/api/v1/hubs/hub-a", token=hub, expect=200)
+        self.assertFalse(h["draining"])
+        self.error("POST", "/api/v1/hubs/no-such-hub/drain", {}, expect=404)
         # Disconnect, reconnect, then let the heartbeat expire (--registry-ttl 2s).
         self.api("DELETE", "/api/v1/clusters/reg-edge/connection?hub=hub-a", token=hub, expect=204)
         self.error("DELETE", "/api/v1/clusters/reg-edge/connection?hub=hub-a", token=hub, expect=404)

@@ -1,5 +1,8 @@
 #include "hub/auth/metaserver_sync.h"
 
+#include <cstdio>
+#include <random>
+
 #include <ctime>
 #include <nlohmann/json.hpp>
 
@@ -428,6 +431,7 @@ bool MetaserverSync::heartbeat() {
   Json addresses = {{"users", users_address_}, {"tunnel", tunnel_address_}};
   if (!peer_address_.empty()) addresses["peer"] = peer_address_;
   Json body = {{"addresses", addresses},
+               {"instance", instance_},
                {"agents", agents_.load()},
                {"load", 0.0},
                {"version", options_.version}};
@@ -531,6 +535,14 @@ void MetaserverSync::runPasses() {
     wake_.wait_for(lock, options_.revocation_poll, [this] { return stopping_.load() || woken_; });
     woken_ = false;
   }
+}
+
+std::string randomInstanceId() {
+  std::random_device rd;
+  uint64_t v = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  char out[17];
+  std::snprintf(out, sizeof(out), "%016llx", static_cast<unsigned long long>(v));
+  return out;
 }
 
 void MetaserverSync::leave() {

@@ -69,6 +69,9 @@ struct MetaserverSyncOptions {
 /// message saying how to fix it otherwise.
 absl::Status checkHubIdentity(const nlohmann::json& whoami, std::string_view hub_id);
 
+/// 16 random hex characters, new for every hub process.
+std::string randomInstanceId();
+
 class MetaserverSync {
  public:
   explicit MetaserverSync(MetaserverSyncOptions options);
@@ -134,6 +137,8 @@ class MetaserverSync {
   std::string users_address_;
   std::string tunnel_address_;
   std::string peer_address_;
+  /// Random per process: the metaserver drops a restarted hub's connections by it.
+  const std::string instance_ = randomInstanceId();
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::mutex wake_mu_;

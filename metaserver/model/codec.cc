@@ -452,7 +452,9 @@ absl::StatusOr<HubHeartbeat> decodeHubHeartbeat(const Json& body) {
   KH_TRY(rd.integer("agents", &h.agents));
   KH_TRY(rd.number("load", &h.load));
   KH_TRY(rd.str("version", &h.version, false, 64));
+  KH_TRY(rd.str("instance", &h.instance, false, 64));
   KH_TRY(rd.finish());
+  if (!printable(h.instance)) return invalid("hub: instance must be printable");
   if (h.addresses.size() > 16) return invalid("hub: at most 16 addresses");
   for (const auto& [k, v] : h.addresses) {
     if (!k8s::isDnsLabel(k))

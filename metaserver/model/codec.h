@@ -83,6 +83,8 @@ struct HubHeartbeat {
   int64_t agents = 0;
   double load = 0;
   std::string version;
+  /// Random per hub process (optional): a new one means the hub restarted.
+  std::string instance;
 };
 absl::StatusOr<HubHeartbeat> decodeHubHeartbeat(const Json& body);
 

@@ -715,15 +715,17 @@ absl::Status bootstrapSecrets(PgPool& pool,
 
 absl::StatusOr<HubRecord> Store::heartbeatHub(const std::string& id, const auth::Labels& addresses,
                                               int64_t agents, double load,
-                                              const std::string& version) {
+                                              const std::string& version,
+                                              const std::string& instance) {
   HubRecord out;
   absl::Status s = pool_->transaction([&](PgConnection& c) -> absl::Status {
-    // A hub that comes back after its registration expired restarted: its old connections are
-    // gone; its agents will be recorded again as they reconnect.
+    // A hub that comes back after its registration expired, or as another process (a new
+    // instance id), restarted: its old connections are gone; its agents will be recorded
+    // again as they reconnect.
     auto prev = c.exec(
-        "SELECT last_heartbeat <= now() - make_interval(secs => $2) FROM hubs WHERE id = $1 FOR "
-        "UPDATE",
-        {id, secs(registry_ttl_)});
+        "SELECT last_heartbeat <= now() - make_interval(secs => $2) OR ($3 <> '' AND instance <> "
+        "$3) FROM hubs WHERE id = $1 FOR UPDATE",
+        {id, secs(registry_ttl_), instance});
     if (!prev.ok()) return prev.status();
     bool restarted = prev->rows() == 1 && prev->boolean(0, 0);
     if (restarted) {
@@ -731,15 +733,16 @@ absl::StatusOr<HubRecord> Store::heartbeatHub(const std::string& id, const auth:
     }
     auto r = c.exec(
         std::string(
-            "INSERT INTO hubs (id, addresses, agents, load, version) VALUES ($2, $3::jsonb, $4, "
-            "$5, $6)"
+            "INSERT INTO hubs (id, addresses, agents, load, version, instance) VALUES ($2, "
+            "$3::jsonb, $4, $5, $6, $8)"
             " ON CONFLICT (id) DO UPDATE SET addresses = EXCLUDED.addresses, agents = "
             "EXCLUDED.agents,"
             " load = EXCLUDED.load, version = EXCLUDED.version, last_heartbeat = now(),"
+            " instance = CASE WHEN $8 = '' THEN hubs.instance ELSE $8 END,"
             " registered_at = CASE WHEN $7 THEN now() ELSE hubs.registered_at END RETURNING ") +
             kHubCols,
         {secs(registry_ttl_), id, labelsText(addresses), std::to_string(agents),
-         std::to_string(load), version, restarted ? "true" : "false"});
+         std::to_string(load), version, restarted ? "true" : "false", instance});
     if (!r.ok()) return r.status();
     out = hubRow(*r, 0);
     return absl::OkStatus();

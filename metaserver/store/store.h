@@ -88,8 +88,11 @@ class Store {
                                            const std::string& token_hash);
 
   // Registry.
+  /// `instance`: the hub process's random id ("" from hubs that send none); a different one
+  /// than last time is a restart, which drops the hub's connections.
   absl::StatusOr<HubRecord> heartbeatHub(const std::string& id, const auth::Labels& addresses,
-                                         int64_t agents, double load, const std::string& version);
+                                         int64_t agents, double load, const std::string& version,
+                                         const std::string& instance = {});
   absl::StatusOr<std::vector<HubRecord>> listHubs(bool include_dead);
   absl::StatusOr<HubRecord> getHub(const std::string& id);
   absl::Status deleteHub(const std::string& id);

@@ -5,3 +5,8 @@
 ALTER TABLE hubs
   ADD COLUMN draining     boolean NOT NULL DEFAULT false,
   ADD COLUMN drain_reason text NOT NULL DEFAULT '';
+
+-- Each hub process reports a random instance id in its heartbeats. A new id under the same hub
+-- id is a restart: the connections the previous process reported are gone with it, even when
+-- it came back before its registration expired.
+ALTER TABLE hubs ADD COLUMN instance text NOT NULL DEFAULT '';
