@@ -1,10 +1,9 @@
 #include "hub/auth/metaserver_sync.h"
 
 #include <cstdio>
-#include <random>
-
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "common/log/log.h"
 #include "common/net/http_client.h"

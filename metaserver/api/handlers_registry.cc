@@ -39,9 +39,8 @@ absl::StatusOr<Reply> ApiServer::heartbeatHub(Call& c) {
   KH_RETURN_IF_ERROR(checkActsForHub(c.principal, id));
   KH_ASSIGN_OR_RETURN(Json body, requestJson(c.request, true));
   KH_ASSIGN_OR_RETURN(HubHeartbeat hb, decodeHubHeartbeat(body));
-  KH_ASSIGN_OR_RETURN(HubRecord h,
-                      store_->heartbeatHub(id, hb.addresses, hb.agents, hb.load, hb.version,
-                                           hb.instance));
+  KH_ASSIGN_OR_RETURN(HubRecord h, store_->heartbeatHub(id, hb.addresses, hb.agents, hb.load,
+                                                        hb.version, hb.instance));
   Json j = toJson(h);
   j["ttlSeconds"] = store_->registryTtl().count();
   Reply r = jsonReply(200, j);
