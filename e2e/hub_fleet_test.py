@@ -7,10 +7,8 @@ A request to any hub reaches any cluster: the entry hub authenticates and author
 forwards over its peer link to the hub holding the tunnel, which serves it from its cache or
 its tunnel. Reads, writes, watches, logs -f and exec cross the link. A user cannot forge the
 identity hubs pass to each other, and the peer endpoint takes hub certificates only."""
-import http.client
 import json
 import os
-import re
 import socket
 import ssl
 import subprocess
@@ -21,146 +19,47 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import kubehub_e2e as e2e  # noqa: E402
+from fleet import FleetTestCase, metric, routes  # noqa: E402
 
-EDGE_TOKEN = "fleet-edge-token-0123456789"
 CLUSTERS = ("edge-a", "edge-b")
 
 
-def admin_get(hub, path):
-    conn = http.client.HTTPConnection(*hub.admin.rsplit(":", 1), timeout=5)
-    try:
-        conn.request("GET", path)
-        r = conn.getresponse()
-        return r.status, r.read().decode(errors="replace")
-    finally:
-        conn.close()
-
-
-def metric(text, name, **labels):
-    """The value of one series in Prometheus text, 0 when absent."""
-    for line in text.splitlines():
-        m = re.match(rf"{re.escape(name)}(\{{[^}}]*\}})? (\S+)$", line)
-        if not m:
-            continue
-        got = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1) or ""))
-        if all(got.get(k) == v for k, v in labels.items()):
-            return float(m.group(2))
-    return 0.0
-
-
-class HubFleetTest(unittest.TestCase):
+class HubFleetTest(FleetTestCase):
     @classmethod
-    def setUpClass(cls):
-        cls.work = e2e.Workdir()
-        cls.procs = []
-        cls.platform = None
-        try:
-            cls._start()
-        except BaseException:
-            e2e.print_logs(cls.work, ("hub-1.log", "hub-2.log", "hub-3.log", "metaserver.log"))
-            cls.tearDownClass()
-            raise
-
-    @classmethod
-    def _start(cls):
-        w = cls.work
-        cls.pki = e2e.Pki(w.join("pki"))
-        cls.platform = p = e2e.Platform(w, cls.pki)
-        p.ctl("tenant", "create", "ops")
-        p.ctl("user", "create", "alice", "--tenant", "ops", "--groups", "devs")
+    def start_fleet(cls, fleet):
+        p = fleet.start_platform()
+        fleet.admit(CLUSTERS, groups=("devs",), user_only=True)
         p.ctl("user", "create", "eve", "--tenant", "ops")
-        for c in CLUSTERS:
-            p.ctl("cluster", "create", c)
         p.ctl("cluster", "create", "edge-x")
-        p.ctl("grant", "create", "ops-all", "--tenant", "ops", "--user", "alice", "--clusters", "*",
-              "--api-groups", "*", "--resources", "*", "--verbs", "*")
-        cls.agent_ca = p.ca_file()
-        cls.hubs = [e2e.start_metaserver_hub(w, cls.pki, p, f"hub-{i}", cls.agent_ca, peer=True)
-                    for i in (1, 2, 3)]
-        cls.procs += [h.proc for h in cls.hubs]
-        cls.edges = {}
-        cls.agent_args = {}
-        cls.agents = {}
-        for cluster, hub in zip(CLUSTERS, cls.hubs):
-            standin, url = e2e.start_standin(w, cls.pki, EDGE_TOKEN, extra=["--seed-pods", "3"],
-                                             name=f"standin-{cluster}")
-            cls.procs.append(standin)
-            cls.edges[cluster] = url
-            kc = e2e.write_kubeconfig(w.join(f"{cluster}-agent.kubeconfig"), url, cls.pki.ca_cert,
-                                      token=EDGE_TOKEN)
-            crt, key = p.agent_certificate(cluster)
-            cls.agent_args[cluster] = [
-                e2e.binary("kubehub-agent"), "--hub-url", f"wss://{hub.tunnel}/tunnel", "--tls-cert", crt,
-                "--tls-key", key, "--hub-ca", cls.pki.ca_cert, "--kubeconfig", kc,
-                "--admin-listen", "127.0.0.1:0", "--backoff-base", "100ms", "--backoff-max", "1s",
-                # One tunnel each, so the routes are known: hub-3 holds none (failover with agents
-                # on several hubs is hub_failover_test's).
-                "--hub-connections", "1"]
-            cls._start_agent(cluster)
+        fleet.start_hubs(3)
+        for cluster, hub in zip(CLUSTERS, fleet.hubs):
+            # One tunnel each, so the routes are known: hub-3 holds none (failover with agents
+            # on several hubs is hub_failover_test's).
+            fleet.start_agent(cluster, hub, connections=1, standin_extra=["--seed-pods", "3"])
             hub.wait_discovered(cluster)
-        cls.alice_token = p.token("alice")
         cls.eve_token = p.token("eve")
         # Every hub has learnt every route before the tests start.
-        for hub in cls.hubs:
-            e2e.wait_until(lambda: all(c in json.loads(admin_get(hub, "/debug/peers")[1])["routes"]
-                                       for c in CLUSTERS), timeout=20, what="routes on every hub")
-
-    @classmethod
-    def _start_agent(cls, cluster):
-        cls.agents[cluster] = e2e.Process(cls.agent_args[cluster], ready=r"tunnel up",
-                                          log_path=cls.work.join(f"agent-{cluster}.log"), timeout=40)
-        cls.procs.append(cls.agents[cluster])
-
-    @classmethod
-    def tearDownClass(cls):
-        for proc in reversed(cls.procs):
-            proc.kill()
-        if cls.platform:
-            cls.platform.close()
-        if getattr(cls, "failed", False):
-            e2e.print_logs(cls.work, ("hub-1.log", "hub-2.log", "hub-3.log", "agent-edge-a.log",
-                                      "metaserver.log"))
-        cls.work.close()
-
-    def tearDown(self):
-        result = getattr(self._outcome, "result", None)
-        if result is not None and (result.failures or result.errors):
-            type(self).failed = True
+        for hub in fleet.hubs:
+            e2e.wait_until(lambda: all(c in routes(hub) for c in CLUSTERS), timeout=20,
+                           what="routes on every hub")
 
     # ---- helpers ----
 
-    def kubeconfig(self, hub, cluster, token=None):
-        name = f"hub-{self.hubs.index(hub) + 1}-{cluster}-{'alice' if token is None else 'other'}"
-        return e2e.write_kubeconfig(self.work.join(f"{name}.kubeconfig"), hub.cluster_url(cluster),
-                                    self.pki.ca_cert, token=token or self.alice_token)
+    def kubeconfig(self, hub, cluster):
+        return e2e.write_kubeconfig(self.fleet.work.join(f"{hub.name}-{cluster}-alice.kubeconfig"),
+                                    hub.cluster_url(cluster), self.fleet.pki.ca_cert, token=self.fleet.token)
 
     def kubectl(self, hub, cluster, *args, **kw):
         return e2e.kubectl(self.kubeconfig(hub, cluster), *args, **kw)
 
-    def raw(self, hub, method, path, token=None, headers=None, body=None):
-        host, port = hub.users.rsplit(":", 1)
-        conn = http.client.HTTPSConnection(host, int(port), timeout=20,
-                                           context=ssl.create_default_context(cafile=self.pki.ca_cert))
-        try:
-            h = {"Authorization": f"Bearer {token or self.alice_token}", **(headers or {})}
-            conn.request(method, path, body=body, headers=h)
-            r = conn.getresponse()
-            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read().decode(errors="replace")
-        finally:
-            conn.close()
-
     def edge_pods(self, cluster):
-        _, got = e2e.https_json(self.edges[cluster] + "/api/v1/namespaces/default/pods", EDGE_TOKEN,
-                                self.pki.ca_cert)
+        got = self.fleet.edge_json(cluster, "/api/v1/namespaces/default/pods")
         return sorted("pod/" + i["metadata"]["name"] for i in got["items"])
-
-    def metrics(self, hub):
-        return admin_get(hub, "/metrics")[1]
 
     # ---- tests ----
 
     def test_every_hub_reaches_every_cluster(self):
-        hub3_before = metric(self.metrics(self.hubs[2]), "kubehub_hub_peer_requests_total",
+        hub3_before = metric(self.hubs[2], "kubehub_hub_peer_requests_total",
                              direction="out", outcome="forwarded")
         for cluster in CLUSTERS:
             want = self.edge_pods(cluster)
@@ -168,23 +67,23 @@ class HubFleetTest(unittest.TestCase):
             for hub in self.hubs:
                 out = self.kubectl(hub, cluster, "get", "pods", "-n", "default", "-o", "name").stdout.split()
                 self.assertEqual(sorted(out), want, f"{cluster} through {hub.proc.log_path}")
-        after = metric(self.metrics(self.hubs[2]), "kubehub_hub_peer_requests_total",
+        after = metric(self.hubs[2], "kubehub_hub_peer_requests_total",
                        direction="out", outcome="forwarded")
         self.assertGreaterEqual(after - hub3_before, 2, "hub-3 holds no tunnel: it routed both")
-        self.assertGreater(metric(self.metrics(self.hubs[0]), "kubehub_hub_peer_requests_total",
+        self.assertGreater(metric(self.hubs[0], "kubehub_hub_peer_requests_total",
                                   direction="in", outcome="served"), 0)
-        self.assertGreaterEqual(metric(self.metrics(self.hubs[2]), "kubehub_hub_peer_links", state="up"), 2)
+        self.assertGreaterEqual(metric(self.hubs[2], "kubehub_hub_peer_links", state="up"), 2)
 
     def test_reads_through_a_peer_come_from_the_owners_cache(self):
         path = "/clusters/edge-a/api/v1/namespaces/default/pods"
-        e2e.wait_until(lambda: self.raw(self.hubs[2], "GET", path)[1].get("x-kubehub-served-from") == "cache",
-                       timeout=20, what="list through hub-3 served from hub-1's cache")
-        status, headers, body = self.raw(self.hubs[2], "GET", path)
+        e2e.wait_until(lambda: self.fleet.request(self.hubs[2], "GET", path)[1].get("x-kubehub-served-from")
+                       == "cache", timeout=20, what="list through hub-3 served from hub-1's cache")
+        status, headers, body = self.fleet.request(self.hubs[2], "GET", path)
         self.assertEqual(status, 200)
         names = sorted("pod/" + i["metadata"]["name"] for i in json.loads(body)["items"])
         self.assertEqual(names, self.edge_pods("edge-a"))
         # A Table, as kubectl asks for it, keeps its columns across the link.
-        status, headers, body = self.raw(
+        status, headers, body = self.fleet.request(
             self.hubs[1], "GET", path,
             headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"})
         self.assertEqual(status, 200)
@@ -208,7 +107,7 @@ class HubFleetTest(unittest.TestCase):
             self.kubectl(self.hubs[0], "edge-b", "delete", "cm", "fleet-cm", "-n", "default", check=False)
 
     def test_watch_logs_and_exec_cross_the_link(self):
-        env = {**os.environ, "HOME": self.work.path}
+        env = {**os.environ, "HOME": self.fleet.work.path}
         watch = subprocess.Popen([e2e.KUBECTL, "--kubeconfig", self.kubeconfig(self.hubs[2], "edge-a"),
                                   "get", "cm", "-n", "default", "-w", "--output-watch-events"],
                                  stdout=subprocess.PIPE, text=True, env=env)
@@ -245,22 +144,23 @@ class HubFleetTest(unittest.TestCase):
         forged = {"Kubehub-Peer-Identity": json.dumps({"user": "alice", "tenant": "ops", "breakGlass": True}),
                   "kubehub-peer-identity": json.dumps({"user": "root", "breakGlass": True})}
         for hub in self.hubs:  # the owner of edge-a, and two entry hubs
-            status, _, body = self.raw(hub, "GET", "/clusters/edge-a/api/v1/namespaces/default/pods",
-                                       token=self.eve_token, headers=forged)
+            status, _, body = self.fleet.request(hub, "GET", "/clusters/edge-a/api/v1/namespaces/default/pods",
+                                                 token=self.eve_token, headers=forged)
             self.assertEqual(status, 403, body[:300])
             self.assertIn('User "eve"', json.loads(body)["message"])
         # Alice's forged header is dropped too: the edge sees her, impersonated, and nobody else.
         who = json.loads(self.kubectl(self.hubs[2], "edge-a", "auth", "whoami", "-o", "json").stdout)
         self.assertEqual(who["status"]["userInfo"]["username"], "alice")
-        for req in e2e.standin_requests(self.edges["edge-a"], EDGE_TOKEN, self.pki.ca_cert):
+        for req in e2e.standin_requests(self.fleet.edges["edge-a"], self.fleet.edge_token,
+                                        self.fleet.pki.ca_cert):
             names = [k.lower() for k, _ in req.get("headerList", [])]
             self.assertFalse(any(n.startswith("kubehub-peer-") for n in names), req)
 
     def test_peer_endpoint_takes_hub_certificates_only(self):
         host, port = self.hubs[0].peer.rsplit(":", 1)
-        crt, key = self.platform.agent_certificate("edge-x")
-        before = metric(self.metrics(self.hubs[0]), "kubehub_hub_peer_links_refused_total")
-        ctx = ssl.create_default_context(cafile=self.agent_ca)
+        crt, key = self.fleet.platform.agent_certificate("edge-x")
+        before = metric(self.hubs[0], "kubehub_hub_peer_links_refused_total")
+        ctx = ssl.create_default_context(cafile=self.fleet.agent_ca)
         ctx.check_hostname = False
         ctx.load_cert_chain(crt, key)
         with socket.create_connection((host, int(port)), timeout=10) as raw_sock:
@@ -277,11 +177,11 @@ class HubFleetTest(unittest.TestCase):
                         data += chunk
                 except (ssl.SSLError, ConnectionError, socket.timeout):
                     pass
-        e2e.wait_until(lambda: metric(self.metrics(self.hubs[0]), "kubehub_hub_peer_links_refused_total")
+        e2e.wait_until(lambda: metric(self.hubs[0], "kubehub_hub_peer_links_refused_total")
                        > before, timeout=10, what="the agent certificate refused as a peer")
         self.assertIn("peer link refused", self.hubs[0].proc.log_text())
         # Without a client certificate the TLS handshake itself fails.
-        ctx = ssl.create_default_context(cafile=self.agent_ca)
+        ctx = ssl.create_default_context(cafile=self.fleet.agent_ca)
         ctx.check_hostname = False
         with socket.create_connection((host, int(port)), timeout=10) as raw_sock:
             with self.assertRaises((ssl.SSLError, ConnectionError)):
@@ -291,24 +191,24 @@ class HubFleetTest(unittest.TestCase):
                         raise ConnectionResetError("closed")
 
     def test_cluster_whose_agent_left_is_503_everywhere_then_back(self):
-        self.agents["edge-b"].kill()
+        self.fleet.agents["edge-b"].proc.kill()
         try:
             def refused_everywhere():
                 for hub in self.hubs:
-                    status, _, body = self.raw(hub, "GET", "/clusters/edge-b/api/v1/namespaces")
+                    status, _, body = self.fleet.request(hub, "GET", "/clusters/edge-b/api/v1/namespaces")
                     if status != 503 or "edge-b" not in json.loads(body).get("message", ""):
                         return False
                 return True
             e2e.wait_until(refused_everywhere, timeout=15, what="503 naming edge-b on every hub")
             # Once the route is gone from every hub's table, none of them tries hub-2 any more.
             for hub in self.hubs:
-                e2e.wait_until(lambda: "not connected to any hub" in json.loads(self.raw(
+                e2e.wait_until(lambda: "not connected to any hub" in json.loads(self.fleet.request(
                     hub, "GET", "/clusters/edge-b/api/v1/namespaces")[2])["message"], timeout=5,
                     what="the route's removal on every hub")
         finally:
-            self._start_agent("edge-b")
-        e2e.wait_until(lambda: self.raw(self.hubs[2], "GET", "/clusters/edge-b/api/v1/namespaces")[0] == 200,
-                       timeout=15, what="edge-b reachable through hub-3 again")
+            self.fleet.restart_agent("edge-b")
+        e2e.wait_until(lambda: self.fleet.request(self.hubs[2], "GET", "/clusters/edge-b/api/v1/namespaces")[0]
+                       == 200, timeout=15, what="edge-b reachable through hub-3 again")
 
 
 if __name__ == "__main__":

@@ -4,56 +4,24 @@ stand-ins, driven by kubectl with kubeconfigs issued by kubehubctl.
 
 Tenant ta (alice) may read and write namespace a of cluster edge-1 only; tenant tb (bob) may do
 anything on edge-2. Every cross-tenant and out-of-grant attempt must be refused."""
-import http.client
 import json
 import os
 import re
-import ssl
-import subprocess
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import kubehub_e2e as e2e  # noqa: E402
-
-EDGE_TOKEN = "tenancy-edge-token-0123456789"
-
-
-def raw(hub_users, path, token, ca, method="GET", headers=None, body=None):
-    host, port = hub_users.rsplit(":", 1)
-    conn = http.client.HTTPSConnection(host, int(port), context=ssl.create_default_context(cafile=ca), timeout=20)
-    h = {"Authorization": f"Bearer {token}", **(headers or {})}
-    conn.putrequest(method, path, skip_accept_encoding=True)
-    for k, v in h.items():
-        conn.putheader(k, v)
-    if body is not None:
-        conn.putheader("Content-Length", str(len(body)))
-    conn.endheaders(body)
-    r = conn.getresponse()
-    data = r.read()
-    conn.close()
-    return r.status, data
+from fleet import FleetTestCase, admin_get  # noqa: E402
 
 
-class TenancyTest(unittest.TestCase):
+class TenancyTest(FleetTestCase):
     @classmethod
-    def setUpClass(cls):
-        cls.work = e2e.Workdir()
-        cls.procs = []
-        cls.platform = None
-        try:
-            cls._start()
-        except BaseException:
-            cls.tearDownClass()
-            raise
-
-    @classmethod
-    def _start(cls):
-        w = cls.work
-        cls.pki = e2e.Pki(w.join("pki"))
+    def start_fleet(cls, fleet):
+        w = fleet.work
         hub1_port = e2e.free_port()
-        cls.platform = p = e2e.Platform(w, cls.pki, hub_url=f"https://127.0.0.1:{hub1_port}")
+        p = fleet.start_platform(hub_url=f"https://127.0.0.1:{hub1_port}")
         for t in ("ta", "tb"):
             p.ctl("tenant", "create", t)
         p.ctl("user", "create", "alice", "--tenant", "ta", "--groups", "devs")
@@ -64,30 +32,20 @@ class TenancyTest(unittest.TestCase):
               "--resources", "*", "--verbs", "*", "--namespaces", "a")
         p.ctl("grant", "create", "tb-all", "--tenant", "tb", "--clusters", "edge-2", "--api-groups", "*",
               "--resources", "*", "--verbs", "*")
-        agent_ca = p.ca_file()
         cls.audit_path = w.join("hub-1-audit.log")
 
         # The hubs trust agents signed by the metaserver's CA only; each has its own hub user.
-        cls.hub1 = cls._hub("hub-1", agent_ca, ["--listen", f"127.0.0.1:{hub1_port}", "--audit-log", cls.audit_path])
-        cls.hub2 = cls._hub("hub-2", agent_ca, ["--tenant-rate-milli", "20000", "--tenant-burst", "60"])
-        cls.edges = {}
+        cls.hub1 = fleet.start_hub("hub-1", peer=False,
+                                   extra=["--listen", f"127.0.0.1:{hub1_port}", "--audit-log", cls.audit_path])
+        cls.hub2 = fleet.start_hub("hub-2", peer=False, extra=["--tenant-rate-milli", "20000", "--tenant-burst", "60"])
         for cluster, hub in (("edge-1", cls.hub1), ("edge-2", cls.hub2)):
-            standin, url = e2e.start_standin(w, cls.pki, EDGE_TOKEN)
-            cls.procs.append(standin)
-            cls.edges[cluster] = url
+            url = fleet.start_standin(f"standin-{cluster}")
             for ns in ("a", "b"):
-                e2e.https_json(url + "/api/v1/namespaces", EDGE_TOKEN, cls.pki.ca_cert, method="POST",
+                e2e.https_json(url + "/api/v1/namespaces", fleet.edge_token, fleet.pki.ca_cert, method="POST",
                                body={"metadata": {"name": ns}})
-                e2e.https_json(url + f"/api/v1/namespaces/{ns}/configmaps", EDGE_TOKEN, cls.pki.ca_cert,
+                e2e.https_json(url + f"/api/v1/namespaces/{ns}/configmaps", fleet.edge_token, fleet.pki.ca_cert,
                                method="POST", body={"metadata": {"name": f"cm-in-{ns}"}, "data": {}})
-            kc = e2e.write_kubeconfig(w.join(f"{cluster}-agent.kubeconfig"), url, cls.pki.ca_cert, token=EDGE_TOKEN)
-            crt, key = p.agent_certificate(cluster)
-            agent = e2e.Process([e2e.binary("kubehub-agent"), "--hub-url", f"wss://{hub.tunnel}/tunnel",
-                                 "--tls-cert", crt, "--tls-key", key, "--hub-ca", cls.pki.ca_cert,
-                                 "--kubeconfig", kc, "--admin-listen", "127.0.0.1:0",
-                                 "--backoff-base", "100ms", "--backoff-max", "1s"],
-                                ready=r"tunnel up", log_path=w.join(f"agent-{cluster}.log"), timeout=40)
-            cls.procs.append(agent)
+            fleet.start_agent(cluster, hub, connections=None, edge=url)
             hub.wait_discovered(cluster)
         cls.alice = w.join("alice.kubeconfig")
         with open(cls.alice, "w") as f:
@@ -95,30 +53,9 @@ class TenancyTest(unittest.TestCase):
         cls.alice_token = re.search(r"token: (\S+)", open(cls.alice).read()).group(1)
         cls.bob_token = p.token("bob")
         cls.bob2 = e2e.write_kubeconfig(w.join("bob-edge-2.kubeconfig"), cls.hub2.cluster_url("edge-2"),
-                                        cls.pki.ca_cert, token=cls.bob_token)
+                                        fleet.pki.ca_cert, token=cls.bob_token)
         cls.bob1 = e2e.write_kubeconfig(w.join("bob-edge-1.kubeconfig"), cls.hub1.cluster_url("edge-1"),
-                                        cls.pki.ca_cert, token=cls.bob_token)
-
-    @classmethod
-    def _hub(cls, name, agent_ca, extra):
-        hub = e2e.start_metaserver_hub(cls.work, cls.pki, cls.platform, name, agent_ca, extra)
-        cls.procs.append(hub.proc)
-        return hub
-
-    @classmethod
-    def tearDownClass(cls):
-        for proc in reversed(cls.procs):
-            proc.kill()
-        if cls.platform:
-            cls.platform.close()
-        if getattr(cls, "failed", False):
-            e2e.print_logs(cls.work, ("hub-1.log", "hub-2.log", "agent-edge-1.log", "metaserver.log"))
-        cls.work.close()
-
-    def tearDown(self):
-        result = getattr(self._outcome, "result", None)
-        if result is not None and (result.failures or result.errors):
-            type(self).failed = True
+                                        fleet.pki.ca_cert, token=cls.bob_token)
 
     def refused(self, kubeconfig, *args, code="forbidden"):
         r = e2e.kubectl(kubeconfig, *args, check=False)
@@ -145,8 +82,8 @@ class TenancyTest(unittest.TestCase):
     def test_no_cross_tenant_access(self):
         # alice's token for edge-2 (tb's cluster), through either hub.
         for hub in (self.hub1, self.hub2):
-            status, body = raw(hub.users, "/clusters/edge-2/api/v1/namespaces/a/configmaps", self.alice_token,
-                               self.pki.ca_cert)
+            status, _, body = self.fleet.request(hub, "GET", "/clusters/edge-2/api/v1/namespaces/a/configmaps",
+                                                 self.alice_token)
             self.assertEqual(status, 403, body)
         self.refused(self.bob1, "get", "configmaps", "-n", "a")
         self.assertIn("cm-in-a", e2e.kubectl(self.bob2, "get", "configmaps", "-n", "a").stdout)
@@ -158,11 +95,12 @@ class TenancyTest(unittest.TestCase):
                   "/clusters/edge-1//api/v1/namespaces/b/configmaps",
                   "/clusters/edge-2%2F/api/v1/namespaces"]
         for path in tricks:
-            status, _ = raw(self.hub1.users, path, self.alice_token, self.pki.ca_cert)
+            status, _, _ = self.fleet.request(self.hub1, "GET", path, self.alice_token)
             self.assertIn(status, (400, 403, 404), path)
         # A forged impersonation header changes nothing: still alice, still namespace a only.
-        status, _ = raw(self.hub1.users, "/clusters/edge-1/api/v1/namespaces/b/configmaps", self.alice_token,
-                        self.pki.ca_cert, headers={"Impersonate-User": "bob", "Impersonate-Group": "system:masters"})
+        status, _, _ = self.fleet.request(self.hub1, "GET", "/clusters/edge-1/api/v1/namespaces/b/configmaps",
+                                          self.alice_token,
+                                          headers={"Impersonate-User": "bob", "Impersonate-Group": "system:masters"})
         self.assertEqual(status, 403)
         who = json.loads(e2e.kubectl(self.alice, "auth", "whoami", "-o", "json", "--as", "bob").stdout)
         self.assertEqual(who["status"]["userInfo"]["username"], "alice")
@@ -178,18 +116,18 @@ class TenancyTest(unittest.TestCase):
             self.assertTrue(r.stdout.startswith("no"), r.stdout)
 
     def test_revoked_token_refused_on_both_hubs_within_a_second(self):
-        token = self.platform.token("alice")
-        before = [raw(h.users, "/clusters/edge-1/api/v1/namespaces/a/configmaps", token, self.pki.ca_cert)[0]
+        token = self.fleet.platform.token("alice")
+        before = [self.fleet.request(h, "GET", "/clusters/edge-1/api/v1/namespaces/a/configmaps", token)[0]
                   for h in (self.hub1, self.hub2)]
         self.assertEqual(before, [200, 503])  # hub-2 does not hold edge-1, but the token was good
-        token_id = json.loads(self.platform.ctl("whoami", "-o", "json", token=token).stdout).get("tokenId")
+        token_id = json.loads(self.fleet.platform.ctl("whoami", "-o", "json", token=token).stdout).get("tokenId")
         if not token_id:
-            token_id = [t for t in self.platform.ctl_json("token", "list") .get("items", [])
+            token_id = [t for t in self.fleet.platform.ctl_json("token", "list") .get("items", [])
                         if t["user"] == "alice"][-1]["id"]
         start = time.monotonic()
-        self.platform.ctl("token", "revoke", token_id)
-        e2e.wait_until(lambda: all(raw(h.users, "/clusters/edge-1/api/v1/namespaces/a/configmaps", token,
-                                       self.pki.ca_cert)[0] == 401 for h in (self.hub1, self.hub2)),
+        self.fleet.platform.ctl("token", "revoke", token_id)
+        e2e.wait_until(lambda: all(self.fleet.request(h, "GET", "/clusters/edge-1/api/v1/namespaces/a/configmaps",
+                                                      token)[0] == 401 for h in (self.hub1, self.hub2)),
                        timeout=10, interval=0.02, what="revocation on both hubs")
         elapsed = time.monotonic() - start
         print(f"revocation refused on both hubs after {elapsed * 1000:.0f} ms", file=sys.stderr)
@@ -197,41 +135,42 @@ class TenancyTest(unittest.TestCase):
 
     def test_banned_user_and_tenant_are_refused_then_allowed_again(self):
         path = "/clusters/edge-1/api/v1/namespaces/a/configmaps"
-        self.assertEqual(raw(self.hub1.users, path, self.alice_token, self.pki.ca_cert)[0], 200)
+        self.assertEqual(self.fleet.request(self.hub1, "GET", path, self.alice_token)[0], 200)
         for kind, name in (("user", "alice"), ("tenant", "ta")):
-            self.platform.ctl(kind, "disable", name, "--reason", "e2e")
-            e2e.wait_until(lambda: raw(self.hub1.users, path, self.alice_token, self.pki.ca_cert)[0] == 403,
+            self.fleet.platform.ctl(kind, "disable", name, "--reason", "e2e")
+            e2e.wait_until(lambda: self.fleet.request(self.hub1, "GET", path, self.alice_token)[0] == 403,
                            timeout=5, interval=0.05, what=f"{kind} ban enforced")
-            status, body = raw(self.hub1.users, path, self.alice_token, self.pki.ca_cert)
+            status, _, body = self.fleet.request(self.hub1, "GET", path, self.alice_token)
             self.assertIn("banned", json.loads(body)["message"])
-            self.platform.ctl(kind, "enable", name)
-            e2e.wait_until(lambda: raw(self.hub1.users, path, self.alice_token, self.pki.ca_cert)[0] == 200,
+            self.fleet.platform.ctl(kind, "enable", name)
+            e2e.wait_until(lambda: self.fleet.request(self.hub1, "GET", path, self.alice_token)[0] == 200,
                            timeout=5, interval=0.05, what=f"{kind} ban lifted")
 
     def test_expired_token_is_refused(self):
-        token = self.platform.token("alice", ttl="2s")
-        self.assertEqual(raw(self.hub1.users, "/clusters/edge-1/api/v1/namespaces/a/configmaps", token,
-                             self.pki.ca_cert)[0], 200)
-        e2e.wait_until(lambda: raw(self.hub1.users, "/clusters/edge-1/api/v1/namespaces/a/configmaps", token,
-                                   self.pki.ca_cert)[0] == 401, timeout=10, interval=0.2, what="expiry")
+        token = self.fleet.platform.token("alice", ttl="2s")
+        path = "/clusters/edge-1/api/v1/namespaces/a/configmaps"
+        self.assertEqual(self.fleet.request(self.hub1, "GET", path, token)[0], 200)
+        e2e.wait_until(lambda: self.fleet.request(self.hub1, "GET", path, token)[0] == 401, timeout=10,
+                       interval=0.2, what="expiry")
 
     def test_agent_cannot_claim_another_cluster(self):
-        crt, key = self.work.join("agent-edge-1.crt"), self.work.join("agent-edge-1.key")
-        log = self.work.join("impostor.log")
+        work = self.fleet.work
+        crt, key = work.join("agent-edge-1.crt"), work.join("agent-edge-1.key")
+        log = work.join("impostor.log")
         impostor = e2e.Process([e2e.binary("kubehub-agent"), "--hub-url", f"wss://{self.hub1.tunnel}/tunnel",
                                 "--cluster", "edge-2", "--tls-cert", crt, "--tls-key", key,
-                                "--hub-ca", self.pki.ca_cert, "--kubeconfig", self.work.join("edge-1-agent.kubeconfig"),
+                                "--hub-ca", self.fleet.pki.ca_cert, "--kubeconfig", work.join("edge-1-agent.kubeconfig"),
                                 "--admin-listen", "127.0.0.1:0"], ready=None, log_path=log)
         try:
             impostor.wait_for_log(r"the hub refused the agent: the client certificate is for cluster", timeout=20)
         finally:
             impostor.kill()
         # A certificate from another CA does not even get through TLS.
-        crt2, key2 = self.pki.issue("rogue", "edge-1", client=True)
+        crt2, key2 = self.fleet.pki.issue("rogue", "edge-1", client=True)
         rogue = e2e.Process([e2e.binary("kubehub-agent"), "--hub-url", f"wss://{self.hub1.tunnel}/tunnel",
-                             "--tls-cert", crt2, "--tls-key", key2, "--hub-ca", self.pki.ca_cert,
-                             "--kubeconfig", self.work.join("edge-1-agent.kubeconfig"), "--admin-listen", "127.0.0.1:0"],
-                            ready=None, log_path=self.work.join("rogue.log"))
+                             "--tls-cert", crt2, "--tls-key", key2, "--hub-ca", self.fleet.pki.ca_cert,
+                             "--kubeconfig", work.join("edge-1-agent.kubeconfig"), "--admin-listen", "127.0.0.1:0"],
+                            ready=None, log_path=work.join("rogue.log"))
         try:
             rogue.wait_for_log(r"tunnel down, will retry", timeout=20)
             self.assertNotIn("tunnel up", rogue.log_text())
@@ -241,40 +180,40 @@ class TenancyTest(unittest.TestCase):
         self.assertIn("cm-in-a", e2e.kubectl(self.alice, "get", "cm", "-n", "a").stdout)
 
     def test_zy_tenant_rate_limit(self):
-        codes = [raw(self.hub2.users, "/clusters/edge-2/api/v1/namespaces/a/configmaps", self.bob_token,
-                     self.pki.ca_cert)[0] for _ in range(150)]
+        codes = [self.fleet.request(self.hub2, "GET", "/clusters/edge-2/api/v1/namespaces/a/configmaps",
+                                    self.bob_token)[0] for _ in range(150)]
         self.assertIn(429, codes)
         self.assertEqual(codes[0], 200)
         # The limit is per tenant: alice (tenant ta) is not slowed down by bob's tenant.
-        status, _ = raw(self.hub2.users, "/clusters/edge-1/api/v1/namespaces/a/configmaps", self.alice_token,
-                        self.pki.ca_cert)
+        status, _, _ = self.fleet.request(self.hub2, "GET", "/clusters/edge-1/api/v1/namespaces/a/configmaps",
+                                          self.alice_token)
         self.assertEqual(status, 503)  # past the limiter and the grants: hub-2 just lacks edge-1's tunnel
 
     def test_registry_records_which_hub_holds_each_cluster(self):
         def holders(cluster):
-            out = self.platform.ctl_json("cluster", "endpoints", cluster)
+            out = self.fleet.platform.ctl_json("cluster", "endpoints", cluster)
             return sorted(e["hub"] for e in out["endpoints"])
         e2e.wait_until(lambda: holders("edge-1") == ["hub-1"], timeout=15, what="edge-1 held by hub-1")
         e2e.wait_until(lambda: holders("edge-2") == ["hub-2"], timeout=15, what="edge-2 held by hub-2")
 
     def test_zz_disabled_cluster_loses_its_tunnel_until_enabled(self):
-        self.platform.ctl("cluster", "disable", "edge-2")
+        self.fleet.platform.ctl("cluster", "disable", "edge-2")
         try:
-            e2e.wait_until(lambda: "is disabled" in open(self.work.join("agent-edge-2.log")).read(),
+            e2e.wait_until(lambda: "is disabled" in self.fleet.agents["edge-2"].proc.log_text(),
                            timeout=20, what="edge-2's agent refused")
             self.refused(self.bob2, "get", "configmaps", "-n", "a", code="")
         finally:
-            self.platform.ctl("cluster", "enable", "edge-2")
+            self.fleet.platform.ctl("cluster", "enable", "edge-2")
         e2e.wait_until(lambda: e2e.kubectl(self.bob2, "get", "configmaps", "-n", "a", check=False).returncode == 0,
                        timeout=30, what="edge-2 back after enable")
 
     def test_zz_audit_log_has_a_line_per_request(self):
         marker = f"audit-check-{os.getpid()}"
-        status, _ = raw(self.hub1.users, f"/clusters/edge-1/api/v1/namespaces/a/configmaps/{marker}",
-                        self.alice_token, self.pki.ca_cert)
+        status, _, _ = self.fleet.request(self.hub1, "GET", f"/clusters/edge-1/api/v1/namespaces/a/configmaps/{marker}",
+                                          self.alice_token)
         self.assertEqual(status, 404)
-        status, _ = raw(self.hub1.users, f"/clusters/edge-1/api/v1/namespaces/b/configmaps/{marker}",
-                        self.alice_token, self.pki.ca_cert)
+        status, _, _ = self.fleet.request(self.hub1, "GET", f"/clusters/edge-1/api/v1/namespaces/b/configmaps/{marker}",
+                                          self.alice_token)
         self.assertEqual(status, 403)
 
         def lines():
@@ -297,22 +236,15 @@ class TenancyTest(unittest.TestCase):
         t = type(self)
         token = t.alice_token
         path = "/clusters/edge-1/api/v1/namespaces/a/configmaps"
-        self.assertEqual(raw(t.hub1.users, path, token, t.pki.ca_cert)[0], 200)
-        t.platform.meta.stop()
+        self.assertEqual(t.fleet.request(t.hub1, "GET", path, token)[0], 200)
+        t.fleet.platform.meta.stop()
 
-        def readyz():
-            conn = http.client.HTTPConnection(*t.hub1.admin.rsplit(":", 1), timeout=5)
-            conn.request("GET", "/readyz")
-            r = conn.getresponse()
-            body = r.read().decode()
-            conn.close()
-            return r.status, body
-        e2e.wait_until(lambda: "degraded" in readyz()[1], timeout=10, what="readyz degraded")
-        self.assertEqual(readyz()[0], 200)
+        e2e.wait_until(lambda: "degraded" in admin_get(t.hub1, "/readyz")[1], timeout=10, what="readyz degraded")
+        self.assertEqual(admin_get(t.hub1, "/readyz")[0], 200)
         t.hub1.proc.wait_for_log(r"metaserver unreachable", timeout=10)
-        self.assertEqual(raw(t.hub1.users, path, token, t.pki.ca_cert)[0], 200)
-        self.assertEqual(raw(t.hub1.users, "/clusters/edge-1/api/v1/namespaces/b/configmaps", token,
-                             t.pki.ca_cert)[0], 403)
+        self.assertEqual(t.fleet.request(t.hub1, "GET", path, token)[0], 200)
+        self.assertEqual(t.fleet.request(t.hub1, "GET", "/clusters/edge-1/api/v1/namespaces/b/configmaps", token)[0],
+                         403)
 
 
 if __name__ == "__main__":

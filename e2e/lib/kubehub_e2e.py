@@ -286,6 +286,7 @@ def start_metaserver_hub(work, pki, platform, name, agent_ca, extra=(), prefix=(
     if "--audit-log" not in extra:
         args += ["--audit-log", ""]
     hub = Hub.__new__(Hub)
+    hub.name = name
     hub.proc = Process(args, ready=r"hub started", log_path=work.join(f"{name}.log"))
     text = hub.proc.log_text()
     hub.users = re.search(r"users listening\" address=(\S+)", text).group(1)
@@ -329,11 +330,14 @@ def tunnel_url(hub):
 class Agent:
     """A running kubehub-agent for one cluster, pointed at an API server by kubeconfig.
 
-    `hub` is a Hub or a URL, or a list of them (passed as one comma-separated --hub-url)."""
+    `hub` is a Hub or a URL, or a list of them (passed as one comma-separated --hub-url).
+    `certificate`: a (cert, key) pair issued elsewhere (the metaserver's CA) instead of one
+    from `pki`; `timeout`: how long each start may take to bring a tunnel up."""
 
-    def __init__(self, work, pki, cluster, hub, api_kubeconfig, name=None, extra=()):
+    def __init__(self, work, pki, cluster, hub, api_kubeconfig, name=None, extra=(),
+                 certificate=None, timeout=30):
         name = name or f"agent-{cluster}"
-        crt, key = pki.agent(name, cluster)
+        crt, key = certificate or pki.agent(name, cluster)
         hubs = hub if isinstance(hub, (list, tuple)) else [hub]
         self.args = [binary("kubehub-agent"), "--hub-url", ",".join(tunnel_url(h) for h in hubs),
                      "--tls-cert", crt, "--tls-key", key, "--hub-ca", pki.ca_cert,
@@ -341,11 +345,13 @@ class Agent:
                      "--backoff-base", "100ms", "--backoff-max", "1s", *extra]
         self.work = work
         self.name = name
+        self.timeout = timeout
         self.proc = None
         self.start()
 
     def start(self):
-        self.proc = Process(self.args, ready=r"tunnel up", log_path=self.work.join(f"{self.name}.log"))
+        self.proc = Process(self.args, ready=r"tunnel up", log_path=self.work.join(f"{self.name}.log"),
+                            timeout=self.timeout)
         return self
 
     def admin(self):
