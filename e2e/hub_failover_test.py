@@ -45,9 +45,10 @@ class HubFailoverTest(FleetTestCase):
 
     def test_killed_hub_loses_no_read_and_no_acknowledged_write(self):
         state = self.fleet.work.join("informer.json")
+        events = self.fleet.work.join("informer-events.jsonl")
         # The Debian python3-kubernetes client, list+watch the way informers do.
         informer = e2e.Process(["/usr/bin/python3", os.path.join(os.path.dirname(__file__), "informer.py"),
-                                self.kubeconfig, state], ready=r"informer ready",
+                                self.kubeconfig, state, events], ready=r"informer ready",
                                log_path=self.fleet.work.join("informer.log"))
         self.addCleanup(informer.kill)
 
@@ -94,6 +95,20 @@ class HubFailoverTest(FleetTestCase):
             with open(state) as f:
                 return json.load(f) == self.edge_names("edge-a")
         e2e.wait_until(informer_agrees, timeout=30, what="the informer's set equal to the edge's")
+        # Every event at most once, whichever hub served the watch after the kill (a resumed
+        # watch replays from its resourceVersion, never before it); what a watch missed while
+        # it was down came from a relist.
+        with open(events) as f:
+            seen = [json.loads(line) for line in f]
+        delivered = [(e["type"], e["name"], e["rv"]) for e in seen if e["type"] != "RELIST"]
+        self.assertEqual(sorted(set(x for x in delivered if delivered.count(x) > 1)), [],
+                         "events delivered twice")
+        added = {name for kind, name, _ in delivered if kind == "ADDED"}
+        relisted = any(e["type"] == "RELIST" for e in seen[1:])
+        missing = sorted(set(writes["acked"]) - added)
+        self.assertTrue(not missing or relisted, f"acknowledged writes never seen by the watch: {missing}")
+        print(f"informer: {len(delivered)} events, {sum(e['type'] == 'RELIST' for e in seen) - 1} relists, "
+              f"{len(missing)} creations seen only through a relist", file=sys.stderr)
 
         # Each agent replaced the lost tunnel with one to the third hub.
         for hub in self.hubs[1:]:
