@@ -9,6 +9,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
+#include <atomic>
 #include <optional>
 #include <random>
 #include <variant>
@@ -173,12 +174,37 @@ void onControl(std::weak_ptr<Fleet> weak_fleet, std::weak_ptr<tunnel::Mux> weak_
   }
 }
 
+/// Users' requests in flight on one tunnel (not the hub's own, such as its cache's watches,
+/// which never end): what a tunnel being left waits for.
+using UserStreams = std::shared_ptr<std::atomic<int>>;
+
+asio::awaitable<void> forwardCounted(std::shared_ptr<UpstreamClient> upstream,
+                                     std::shared_ptr<tunnel::Stream> stream,
+                                     proto::RequestHead head, bool hub_marks_internal,
+                                     UserStreams in_flight) {
+  struct Count {
+    UserStreams n;
+    ~Count() { n->fetch_sub(1); }
+  } count{in_flight};
+  co_await UpstreamClient::forward(std::move(upstream), std::move(stream), std::move(head),
+                                   hub_marks_internal);
+}
+
 void onOpen(std::shared_ptr<UpstreamClient> upstream, asio::any_io_executor ex,
             std::shared_ptr<tunnel::Stream> stream, proto::RequestHead head,
-            bool hub_marks_internal) {
-  asio::co_spawn(
-      ex, UpstreamClient::forward(upstream, std::move(stream), std::move(head), hub_marks_internal),
-      asio::detached);
+            bool hub_marks_internal, UserStreams in_flight) {
+  if (head.internal) {
+    asio::co_spawn(ex,
+                   UpstreamClient::forward(upstream, std::move(stream), std::move(head),
+                                           hub_marks_internal),
+                   asio::detached);
+    return;
+  }
+  in_flight->fetch_add(1);
+  asio::co_spawn(ex,
+                 forwardCounted(upstream, std::move(stream), std::move(head), hub_marks_internal,
+                                in_flight),
+                 asio::detached);
 }
 
 /// A tunnel through its handshake: the hub it reached, its Mux (handlers set, not running yet).
@@ -186,6 +212,7 @@ struct Established {
   std::string hub_id;
   std::string url;
   std::shared_ptr<tunnel::Mux> mux;
+  UserStreams user_streams;
 };
 
 /// HELLO/WELCOME on a dialed transport; `slot` holds the hub afterwards. On failure, why.
@@ -261,16 +288,17 @@ asio::awaitable<std::variant<Established, Attempt>> handshake(
         {{"hub_id", hub_id}});
   }
   auto upstream = fleet->upstream;
-  mux->setOpenHandler(
-      [upstream, ex, hub_marks_internal](std::shared_ptr<tunnel::Stream> s, proto::RequestHead h) {
-        onOpen(upstream, ex, std::move(s), std::move(h), hub_marks_internal);
-      });
+  auto user_streams = std::make_shared<std::atomic<int>>(0);
+  mux->setOpenHandler([upstream, ex, hub_marks_internal, user_streams](
+                          std::shared_ptr<tunnel::Stream> s, proto::RequestHead h) {
+    onOpen(upstream, ex, std::move(s), std::move(h), hub_marks_internal, user_streams);
+  });
   mux->setControlHandler([weak_fleet = std::weak_ptr<Fleet>(fleet),
                           weak_mux = std::weak_ptr<tunnel::Mux>(mux), upstream, state,
                           hub_id](std::string m) {
     onControl(weak_fleet, weak_mux, upstream, state, hub_id, std::move(m));
   });
-  co_return Established{hub_id, url, std::move(mux)};
+  co_return Established{hub_id, url, std::move(mux), std::move(user_streams)};
 }
 
 /// Dials `url`; a hub whose certificate names it as one another slot holds is left before
@@ -342,9 +370,9 @@ void stoppedServing(Fleet& fleet, const Running& r) {
   fleet.state->metrics->removeLiveTunnel(r.live);
 }
 
-/// Leaves a tunnel the agent has replaced: requests in flight on it may finish (a short grace;
-/// watches and other streams then end as if the edge closed them, and clients resume them
-/// through the new tunnel), then GOAWAY.
+/// Leaves a tunnel the agent has replaced: users' requests in flight on it may finish (a short
+/// grace; watches and other long streams then end as if the edge closed them, and clients
+/// resume them through the new tunnel), then GOAWAY.
 asio::awaitable<void> leave(std::shared_ptr<Running> old, std::string to, std::string why) {
   auto ex = co_await asio::this_coro::executor;
   asio::steady_timer timer(ex);
@@ -356,7 +384,9 @@ asio::awaitable<void> leave(std::shared_ptr<Running> old, std::string to, std::s
   if (!old->ended)
     old->tunnel.mux->sendControl(nlohmann::json{{"type", "leaving"}, {"to", to}}.dump());
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!old->ended && old->tunnel.mux->streamCount() > 0 &&
+  // Users' requests only: the hub's own cache watches never end (against a hub that does not
+  // mark its requests every stream counts as a user's, and the grace runs out).
+  while (!old->ended && old->tunnel.user_streams->load() > 0 &&
          std::chrono::steady_clock::now() < deadline) {
     timer.expires_after(std::chrono::milliseconds(50));
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
