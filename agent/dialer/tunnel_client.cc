@@ -1,5 +1,6 @@
 #include "agent/dialer/tunnel_client.h"
 
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -9,7 +10,6 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
-#include <atomic>
 #include <optional>
 #include <random>
 #include <variant>
@@ -194,17 +194,17 @@ void onOpen(std::shared_ptr<UpstreamClient> upstream, asio::any_io_executor ex,
             std::shared_ptr<tunnel::Stream> stream, proto::RequestHead head,
             bool hub_marks_internal, UserStreams in_flight) {
   if (head.internal) {
-    asio::co_spawn(ex,
-                   UpstreamClient::forward(upstream, std::move(stream), std::move(head),
-                                           hub_marks_internal),
-                   asio::detached);
+    asio::co_spawn(
+        ex,
+        UpstreamClient::forward(upstream, std::move(stream), std::move(head), hub_marks_internal),
+        asio::detached);
     return;
   }
   in_flight->fetch_add(1);
-  asio::co_spawn(ex,
-                 forwardCounted(upstream, std::move(stream), std::move(head), hub_marks_internal,
-                                in_flight),
-                 asio::detached);
+  asio::co_spawn(
+      ex,
+      forwardCounted(upstream, std::move(stream), std::move(head), hub_marks_internal, in_flight),
+      asio::detached);
 }
 
 /// A tunnel through its handshake: the hub it reached, its Mux (handlers set, not running yet).
