@@ -1330,6 +1330,11 @@ class FleetProbe:
     def requests_between(self, clusters, t_from, t_to):
         return sum(1 for c in clusters for s in self.samples[c] if t_from <= s[1] <= t_to)
 
+    def latency_ms(self, clusters, t_from, t_to):
+        """p50 and p99 (ms) of the answered (200) GETs that ended in [t_from, t_to]."""
+        ms = [(s[1] - s[0]) * 1000 for c in clusters for s in self.samples[c] if t_from <= s[1] <= t_to and s[3] == 200]
+        return {"p50": percentile(ms, 50), "p99": percentile(ms, 99), "count": len(ms)}
+
     def recovered(self, cluster, t_kill):
         """Seconds from t_kill until a GET through every entry hub had succeeded after the last
         failure there (None: not yet). A GET that started before the kill does not count."""
@@ -1494,7 +1499,9 @@ def fleet_kill(fleet, connections):
             "affected": affected, "covered": covered, "recovered_seconds": rec, "failed": failed,
             "failed_before_kill": before, "requests_in_window": probe.requests_between(fleet.clusters, t_kill, t_end),
             "requests_before_kill": probe.requests_between(fleet.clusters, t_before, t_kill),
-            "window_seconds": round(t_end - t_kill, 2), "agent_tunnel_up_after_kill": agent_back}
+            "window_seconds": round(t_end - t_kill, 2), "agent_tunnel_up_after_kill": agent_back,
+            "get_ms_before_kill": probe.latency_ms(fleet.clusters, t_before, t_kill),
+            "get_ms_during_kill": probe.latency_ms(fleet.clusters, t_kill, t_end)}
 
 
 def fleet_failover(fleet, results, info):
@@ -1568,6 +1575,14 @@ def fleet_failover(fleet, results, info):
                     percentile(times, 50), note_text=f"resolution ~{2 * FLEET_PROBE_INTERVAL * 1000:.0f} ms")
         results.add("fleet.kill.two_tunnels.p99", "fleet: hub killed, 2 tunnels/agent: reads ok via both survivors, p99", "s",
                     percentile(times, 99), note_text=f"{len(lost)} never back (counted as the window)" if lost else None)
+    during, before_ms = two["get_ms_during_kill"], two["get_ms_before_kill"]
+    if during["p99"] is not None:
+        note(f"user GET during the kill: p50 {during['p50']:.2f} ms, p99 {during['p99']:.2f} ms "
+             f"({during['count']} answered); before it: p50 {before_ms['p50'] or 0:.2f} ms, "
+             f"p99 {before_ms['p99'] or 0:.2f} ms")
+        results.add("fleet.kill.two_tunnels.get_p99", "fleet: hub killed, 2 tunnels/agent: user GET p99 until recovered",
+                    "ms", during["p99"], before_ms["p99"], "before the kill",
+                    note_text=f"{during['count']} answered GETs through the surviving hubs")
     # How long until each cluster again has two tunnels, on the two surviving hubs.
     t_restore = time.monotonic()
     try:
