@@ -16,7 +16,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import kubehub_e2e as e2e  # noqa: E402
-from fleet import FleetTestCase, ReadLoop, admin_get, clusters_on, holders, rounds  # noqa: E402
+from fleet import FleetTestCase, ReadLoop, admin_get, clusters_on, holders, metric, rounds  # noqa: E402
 
 CLUSTERS = ("edge-a", "edge-b", "edge-c")
 
@@ -54,10 +54,27 @@ class HubDrainTest(FleetTestCase):
         self.assertIn("hub draining: asking its agents to move", log)
         for cluster in CLUSTERS:
             self.assertIn("tunnel moved", self.fleet.agents[cluster].proc.log_text(), cluster)
-        # A drained hub takes no new tunnel while others can.
+        self.assertEqual(metric(self.hubs[0], "kubehub_hub_draining"), 1)
+        self.assertGreaterEqual(metric(self.hubs[0], "kubehub_hub_agent_moves_requested_total",
+                                       reason="draining"), len(CLUSTERS))
+        # A drained hub takes no new tunnel while others can: an agent that knows only hub-1 is
+        # told to connect to another hub.
+        platform.ctl("cluster", "create", "edge-late")
+        crt, key = platform.agent_certificate("edge-late")
+        late = e2e.Process([e2e.binary("kubehub-agent"), "--hub-url", f"wss://{self.hubs[0].tunnel}/tunnel",
+                            "--hub-connections", "1", "--tls-cert", crt, "--tls-key", key,
+                            "--hub-ca", self.fleet.pki.ca_cert,
+                            "--kubeconfig", self.fleet.work.join("edge-a-agent.kubeconfig"),
+                            "--admin-listen", "127.0.0.1:0", "--backoff-base", "100ms", "--backoff-max", "1s"],
+                           ready=r'is draining: connect to another hub', log_path=self.fleet.work.join("agent-late.log"))
+        late.kill()
+        self.assertNotIn("edge-late", clusters_on(self.hubs[0]))
+        self.assertGreater(metric(self.hubs[0], "kubehub_hub_agent_refused_total", reason="draining"), 0)
         platform.ctl("hub", "undrain", "hub-1")
         e2e.wait_until(lambda: not {h["id"]: h for h in platform.ctl_json("hub", "list")["items"]}
                        ["hub-1"]["draining"], timeout=5, what="hub-1 undrained")
+        e2e.wait_until(lambda: metric(self.hubs[0], "kubehub_hub_draining") == 0, timeout=5,
+                       what="hub-1's draining gauge back to 0")
 
     def test_2_sigterm_drains_leaves_the_registry_and_exits(self):
         # The hub holding the most tunnels now (after the admin drain, hub-2 or hub-3).

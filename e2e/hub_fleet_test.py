@@ -73,6 +73,9 @@ class HubFleetTest(FleetTestCase):
         self.assertGreater(metric(self.hubs[0], "kubehub_hub_peer_requests_total",
                                   direction="in", outcome="served"), 0)
         self.assertGreaterEqual(metric(self.hubs[2], "kubehub_hub_peer_links", state="up"), 2)
+        for hub in self.hubs:
+            self.assertEqual(metric(hub, "kubehub_hub_routing_table_hubs"), 3)
+            self.assertTrue(0 <= metric(hub, "kubehub_hub_routing_table_age_seconds") < 5)
 
     def test_reads_through_a_peer_come_from_the_owners_cache(self):
         path = "/clusters/edge-a/api/v1/namespaces/default/pods"

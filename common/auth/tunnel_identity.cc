@@ -93,4 +93,12 @@ std::optional<std::string> hubIdOf(const CertificateIdentity& id) {
   return id.common_name;
 }
 
+std::optional<std::string> peerHubOf(const CertificateIdentity& id) {
+  if (!has(id.organizations, kHubOrganization) || has(id.organizations, kAgentOrganization) ||
+      !id.client_auth || id.common_name.empty()) {
+    return std::nullopt;
+  }
+  return id.common_name;
+}
+
 }  // namespace kubehub::auth

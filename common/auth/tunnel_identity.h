@@ -42,4 +42,8 @@ absl::StatusOr<std::string> agentClusterOf(const CertificateIdentity& identity);
 /// hub may serve with one that names no hub, e.g. a load balancer's).
 std::optional<std::string> hubIdOf(const CertificateIdentity& identity);
 
+/// The hub a client certificate speaks for on a peer link: marked as a hub's (O=kubehub:hubs,
+/// not also an agent's), usable by clients, CN not empty. nullopt for any other certificate.
+std::optional<std::string> peerHubOf(const CertificateIdentity& identity);
+
 }  // namespace kubehub::auth

@@ -2,7 +2,6 @@
 
 #include <openssl/ssl.h>
 
-#include <algorithm>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -208,12 +207,13 @@ asio::awaitable<absl::StatusOr<std::unique_ptr<Transport>>> dialEndpoint(
     auth::CertificateIdentity identity = auth::certificateIdentity(cert);
     if (cert != nullptr) X509_free(cert);
     if (!hub_id.empty()) {
-      bool hub_cert = std::find(identity.organizations.begin(), identity.organizations.end(),
-                                auth::kHubOrganization) != identity.organizations.end();
-      if (!hub_cert || identity.common_name != hub_id || !identity.server_auth) {
+      auto named = auth::hubIdOf(identity);
+      if (named != hub_id) {
         co_return absl::PermissionDeniedError(
-            "peer at " + where + " is not hub \"" + hub_id + "\": its certificate names \"" +
-            identity.common_name + "\"" + (hub_cert ? "" : " and is not a hub certificate"));
+            "peer at " + where + " is not hub \"" + hub_id + "\": " +
+            (named ? "its certificate names hub \"" + *named + "\""
+                   : "its certificate (CN \"" + identity.common_name +
+                         "\") is not a hub's serving certificate"));
       }
     }
     if (hub_certificate != nullptr) *hub_certificate = std::move(identity);

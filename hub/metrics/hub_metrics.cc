@@ -157,7 +157,8 @@ HubMetrics::HubMetrics(std::shared_ptr<TunnelRegistry> tunnels)
            .Register(*registry_);
   // Counters with a fixed set of labels start at zero, so rate() and dashboards see them at once.
   for (const char* r : {"missing", "invalid", "banned"}) auth_failures_total_->Add({{"reason", r}});
-  for (const char* r : {"hello", "version", "identity"}) agent_refused_total_->Add({{"reason", r}});
+  for (const char* r : {"hello", "version", "identity", "draining"})
+    agent_refused_total_->Add({{"reason", r}});
   for (const char* r : {"closed", "replaced", "protocol_error", "timeout", "shutdown"}) {
     tunnel_down_total_->Add({{"reason", r}});
   }
@@ -303,52 +304,29 @@ std::string HubMetrics::serialize() const {
     families.push_back(synced);
     families.push_back(live);
   }
-  if (metaserver_) {
-    prometheus::MetricFamily up{"kubehub_hub_metaserver_reachable",
-                                "1 while the last exchange with the metaserver succeeded.",
-                                MetricType::Gauge,
-                                {}};
+  // One unlabelled gauge, read at scrape time.
+  auto gauge = [&families](const char* name, const char* help, double value) {
+    prometheus::MetricFamily f{name, help, MetricType::Gauge, {}};
     prometheus::ClientMetric m;
-    m.gauge.value = metaserver_->health() == "ok" ? 1 : 0;
-    up.metric.push_back(m);
-    families.push_back(up);
-    auto snap = metaserver_->snapshot();
-    prometheus::MetricFamily revoked{"kubehub_hub_revoked_tokens",
-                                     "Revoked, unexpired tokens the hub refuses.",
-                                     MetricType::Gauge,
-                                     {}};
-    prometheus::ClientMetric r;
-    r.gauge.value = static_cast<double>(snap->revoked->size());
-    revoked.metric.push_back(r);
-    families.push_back(revoked);
-    auto routes = metaserver_->routes();
-    prometheus::MetricFamily hubs{"kubehub_hub_routing_table_hubs",
-                                  "Live hubs in the routing table (this one included).",
-                                  MetricType::Gauge,
-                                  {}};
-    prometheus::ClientMetric h;
-    h.gauge.value = static_cast<double>(routes->hubs.size());
-    hubs.metric.push_back(h);
-    families.push_back(hubs);
-    prometheus::MetricFamily age{"kubehub_hub_routing_table_age_seconds",
-                                 "Seconds since the metaserver last confirmed the routing table "
-                                 "(-1: never).",
-                                 MetricType::Gauge,
-                                 {}};
-    prometheus::ClientMetric a;
-    a.gauge.value = metaserver_->routesAgeSeconds();
-    age.metric.push_back(a);
-    families.push_back(age);
+    m.gauge.value = value;
+    f.metric.push_back(m);
+    families.push_back(std::move(f));
+  };
+  if (metaserver_) {
+    gauge("kubehub_hub_metaserver_reachable",
+          "1 while the last exchange with the metaserver succeeded.",
+          metaserver_->health() == "ok" ? 1 : 0);
+    gauge("kubehub_hub_revoked_tokens", "Revoked, unexpired tokens the hub refuses.",
+          static_cast<double>(metaserver_->snapshot()->revoked->size()));
+    gauge("kubehub_hub_routing_table_hubs", "Live hubs in the routing table (this one included).",
+          static_cast<double>(metaserver_->routes()->hubs.size()));
+    gauge("kubehub_hub_routing_table_age_seconds",
+          "Seconds since the metaserver last confirmed the routing table (-1: never).",
+          metaserver_->routesAgeSeconds());
   }
   if (mover_) {
-    prometheus::MetricFamily draining{"kubehub_hub_draining",
-                                      "1 while this hub drains (an admin's drain or SIGTERM).",
-                                      MetricType::Gauge,
-                                      {}};
-    prometheus::ClientMetric m;
-    m.gauge.value = mover_->draining() ? 1 : 0;
-    draining.metric.push_back(m);
-    families.push_back(draining);
+    gauge("kubehub_hub_draining", "1 while this hub drains (an admin's drain or SIGTERM).",
+          mover_->draining() ? 1 : 0);
   }
   if (peers_) {
     prometheus::MetricFamily links{"kubehub_hub_peer_links",

@@ -38,7 +38,7 @@ class HubMetrics {
   void tunnelUp();
   /// `reason` is a small fixed vocabulary: closed, replaced, protocol_error, timeout, shutdown.
   void tunnelDown(std::string_view reason);
-  /// `reason`: tls, hello, identity, version.
+  /// `reason`: tls, hello, identity, version, draining.
   void agentRefused(std::string_view reason);
   /// One finished user request. `served_from`: forward, cache, or hub (answered by the hub
   /// itself: auth failures, unknown clusters, bad paths).

@@ -1,6 +1,5 @@
 #include "hub/peer/peer_server.h"
 
-#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -177,10 +176,12 @@ asio::awaitable<void> pumpDown(std::shared_ptr<tunnel::Stream> from,
 asio::awaitable<void> untilReset(std::shared_ptr<tunnel::Stream> s) { co_await s->waitReset(); }
 
 /// Carries out a Forward for a peer's stream: the tunnel's stream, spliced to the peer's.
+/// `no_more_body`: nothing follows the OPEN from the entry hub (no body, no upgrade), or the body
+/// was read already (an access review's, in f.body).
 asio::awaitable<void> forwardForPeer(std::shared_ptr<const PeerServerDeps> deps,
                                      std::shared_ptr<tunnel::Stream> peer_stream,
                                      std::shared_ptr<tunnel::Mux> mux, Forward f,
-                                     const Principal& who, bool open_ended) {
+                                     const Principal& who, bool no_more_body) {
   StreamQuota::Lease lease;
   if (deps->stream_quota && f.stream_quota) {
     StreamQuota::Refusal why;
@@ -194,7 +195,7 @@ asio::awaitable<void> forwardForPeer(std::shared_ptr<const PeerServerDeps> deps,
     lease = std::move(*granted);
   }
   // Whatever the entry hub sends after the OPEN (a body, an upgraded stream) follows.
-  bool end = open_ended && f.body.empty();
+  bool end = no_more_body && f.body.empty();
   auto opened = mux->openStream(f.head, end);
   if (!opened.ok()) {
     Reject r = planOpenRefusal(f, opened.status());
@@ -321,7 +322,7 @@ asio::awaitable<void> servePeerStream(std::shared_ptr<const PeerServerDeps> deps
       plan = std::move(next);
     } else {
       co_await forwardForPeer(deps, stream, std::move(mux), std::move(std::get<Forward>(plan)),
-                              *who, open_ended || !head.body_pending);
+                              *who, !head.body_pending);
       co_return;
     }
   }
@@ -332,19 +333,17 @@ asio::awaitable<void> servePeerStream(std::shared_ptr<const PeerServerDeps> deps
 asio::awaitable<void> runPeerSession(std::shared_ptr<const PeerServerDeps> deps,
                                      std::unique_ptr<tunnel::Transport> transport,
                                      tunnel::TunnelPeer peer) {
-  const auto& id = peer.certificate;
-  bool hub_cert = std::find(id.organizations.begin(), id.organizations.end(),
-                            auth::kHubOrganization) != id.organizations.end();
-  if (!hub_cert || !id.client_auth) {
+  auto hub = auth::peerHubOf(peer.certificate);
+  if (!hub) {
     log::warn("peer link refused: the client certificate is not a hub's",
-              {{"peer", peer.address}, {"common_name", id.common_name}});
+              {{"peer", peer.address}, {"common_name", peer.certificate.common_name}});
     if (deps->metrics) deps->metrics->peerLinkRefused();
     co_await transport->close("not a hub certificate");
     co_return;
   }
-  auto mux = std::make_shared<tunnel::Mux>(std::move(transport),
-                                           peerMuxOptions(false, "peer:" + id.common_name));
-  std::string peer_hub = id.common_name;
+  auto mux =
+      std::make_shared<tunnel::Mux>(std::move(transport), peerMuxOptions(false, "peer:" + *hub));
+  std::string peer_hub = *hub;
   mux->setOpenHandler([deps, peer_hub, link_ex = mux->executor()](std::shared_ptr<tunnel::Stream> s,
                                                                   proto::RequestHead head) {
     // Streams are thread-safe: a request may run on another thread than its link.

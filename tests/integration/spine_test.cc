@@ -58,6 +58,17 @@ class TestPki {
         ".csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -out " + name + ".crt -extfile " +
         name + ".ext");
   }
+  /// Issues NAME.crt/NAME.key as the metaserver's CA issues a hub's: O=kubehub:hubs, CN = the
+  /// hub id, usable to serve (127.0.0.1) and as a client (peer links both ways).
+  void issueHub(const std::string& name, const std::string& hub_id) {
+    std::ofstream(dir_ / (name + ".ext"))
+        << "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n";
+    run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " + name +
+        ".key -out " + name + ".csr -subj /O=kubehub:hubs/CN=" + hub_id);
+    run("openssl x509 -req -in " + name +
+        ".csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -out " + name + ".crt -extfile " +
+        name + ".ext");
+  }
   std::string path(const std::string& file) const { return (dir_ / file).string(); }
 
  private:
@@ -400,6 +411,59 @@ TEST_F(SpineFleetTest, TheAgentReachesTheHubsTheFleetAnnouncesOncePerHub) {
   EXPECT_EQ(registry_->find("edge-1"), first);
   EXPECT_EQ(get("/clusters/edge-1/api/v1/namespaces").status, 200);
   second->stop();
+}
+
+}  // namespace
+}  // namespace kubehub
+
+namespace kubehub {
+namespace {
+
+/// A hub's peer endpoint (started on port 0) serving with `cert`; links it accepts are dropped.
+std::pair<std::unique_ptr<tunnel::TunnelListener>, net::HostPort> peerEndpoint(
+    net::IoPool& pool, const TestPki& pki, const std::string& cert) {
+  auto tls = net::makeServerContext(
+      {pki.path(cert + ".crt"), pki.path(cert + ".key"), pki.path("ca.crt")});
+  EXPECT_TRUE(tls.ok()) << tls.status();
+  auto listener = std::make_unique<tunnel::TunnelListener>(
+      pool, *tls, [](std::unique_ptr<tunnel::Transport>, tunnel::TunnelPeer) {},
+      std::chrono::seconds(10), tunnel::kPeerEndpoint);
+  auto bound = listener->start({"127.0.0.1", 0});
+  EXPECT_TRUE(bound.ok()) << bound.status();
+  return {std::move(listener), bound.ok() ? *bound : net::HostPort{}};
+}
+
+TEST_F(SpineTest, APeerLinkReachesOnlyTheHubItMeant) {
+  pki_.issueHub("hub-b", "hub-b");
+  pki_.issueHub("hub-a", "hub-a");
+  net::ClientTlsOptions client;
+  client.ca_file = pki_.path("ca.crt");
+  client.cert_file = pki_.path("hub-a.crt");
+  client.key_file = pki_.path("hub-a.key");
+  auto tls = net::makeClientContext(client);
+  ASSERT_TRUE(tls.ok()) << tls.status();
+  auto dial = [&](const net::HostPort& at, const std::string& hub) {
+    auto url = net::parseUrl("wss://" + at.str() + "/peer");
+    auto result = asio::co_spawn(
+        io_, tunnel::dialPeer(io_.get_executor(), *tls, *url, hub, std::chrono::seconds(10)),
+        asio::use_future);
+    return result.get();
+  };
+  auto [hub_b, hub_b_addr] = peerEndpoint(pool_, pki_, "hub-b");
+  EXPECT_TRUE(dial(hub_b_addr, "hub-b").ok()) << "the hub the routing table names";
+  // The registry's address led elsewhere: the certificate, not the address, names the hub.
+  auto wrong = dial(hub_b_addr, "hub-c");
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_TRUE(absl::IsPermissionDenied(wrong.status())) << wrong.status();
+  EXPECT_NE(wrong.status().message().find("names hub \"hub-b\""), absl::string_view::npos)
+      << wrong.status();
+  // A serving certificate that is not a hub's (the users' endpoint's, say) names no hub.
+  auto [plain, plain_addr] = peerEndpoint(pool_, pki_, "hub");
+  auto not_hub = dial(plain_addr, "hub");
+  ASSERT_FALSE(not_hub.ok());
+  EXPECT_TRUE(absl::IsPermissionDenied(not_hub.status())) << not_hub.status();
+  plain->stop();
+  hub_b->stop();
 }
 
 }  // namespace

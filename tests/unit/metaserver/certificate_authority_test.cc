@@ -167,6 +167,20 @@ TEST(HubIdentityTest, OnlyACertificateMarkedAsAHubsNamesAHub) {
   EXPECT_EQ(hubIdOf(CertificateIdentity{"", {"kubehub:hubs"}, true, true}), std::nullopt);
 }
 
+TEST(HubIdentityTest, APeerLinkTakesOnlyAHubsClientCertificate) {
+  using auth::CertificateIdentity;
+  using auth::peerHubOf;
+  EXPECT_EQ(peerHubOf(CertificateIdentity{"hub-1", {"kubehub:hubs"}, true, true}), "hub-1");
+  // An agent's certificate, one marked as both, a serving-only one, one naming no hub.
+  EXPECT_EQ(peerHubOf(CertificateIdentity{"edge-1", {"kubehub:agents"}, true, false}),
+            std::nullopt);
+  EXPECT_EQ(peerHubOf(CertificateIdentity{"hub-1", {"kubehub:agents", "kubehub:hubs"}, true, true}),
+            std::nullopt);
+  EXPECT_EQ(peerHubOf(CertificateIdentity{"hub-1", {"kubehub:hubs"}, false, true}), std::nullopt);
+  EXPECT_EQ(peerHubOf(CertificateIdentity{"", {"kubehub:hubs"}, true, true}), std::nullopt);
+  EXPECT_EQ(peerHubOf(CertificateIdentity{"hub-1", {}, true, true}), std::nullopt);
+}
+
 TEST(AgentIdentityTest, RefusesCertificatesNotMarkedAsAnAgents) {
   using auth::agentClusterOf;
   using auth::CertificateIdentity;
