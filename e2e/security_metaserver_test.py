@@ -184,7 +184,7 @@ class HubCertificateTest(unittest.TestCase):
         # hub-2 cannot touch hub-1 either.
         status, body = self.meta("DELETE", "/api/v1/clusters/edge-3/connection?hub=hub-1", hub2)
         self.assertEqual(status, 403, body)
-        self.assertIn('own hub "hub-2", not for "hub-1"', body["error"]["message"])
+        self.assertIn('own hub "hub-2" or its fleet\'s hubs "hub-2-*", not for "hub-1"', body["error"]["message"])
         # Its own reports still go through, and every hub still reads the registry.
         self.meta("PUT", "/api/v1/hubs/hub-1", self.hub_token, {}, expect=200)
         self.meta("PUT", "/api/v1/clusters/edge-4/connection", self.hub_token, {"hub": "hub-1"}, expect=200)

@@ -17,6 +17,7 @@
 #include "common/net/tls.h"
 #include "common/tunnel/ws_transport.h"
 #include "hub/api/user_server.h"
+#include "hub/auth/hub_credentials.h"
 #include "hub/auth/token_file.h"
 #include "hub/metrics/hub_metrics.h"
 #include "hub/peer/peer_links.h"
@@ -41,6 +42,7 @@ struct Options {
   std::string agent_ca;
   std::string peer_listen;
   std::string peer_tls_cert, peer_tls_key, peer_ca;
+  std::chrono::milliseconds tls_reload_interval{10000};
   std::chrono::milliseconds drain_timeout{30000};
   double drain_rate = 100;
   double rebalance_rate = 2;
@@ -86,9 +88,10 @@ struct Options {
       return absl::InvalidArgumentError(
           "--tls-cert and --tls-key are required (the users' HTTPS endpoint)");
     }
-    if (agent_ca.empty()) {
+    if (agent_ca.empty() && metaserver_url.empty()) {
       return absl::InvalidArgumentError(
-          "--agent-ca is required (the CA that signs agents' client certificates)");
+          "--agent-ca is required without --metaserver-url (the CA that signs agents' client "
+          "certificates; with the metaserver, its tunnel CA is the default)");
     }
     if (token_file.empty() && metaserver_url.empty()) {
       return absl::InvalidArgumentError(
@@ -100,10 +103,10 @@ struct Options {
         return absl::InvalidArgumentError(
             "--peer-listen needs --metaserver-url: hubs find each other in its registry");
       }
-      if (peer_tls_cert.empty() || peer_tls_key.empty()) {
+      if (peer_tls_cert.empty() != peer_tls_key.empty()) {
         return absl::InvalidArgumentError(
-            "--peer-listen needs --peer-tls-cert and --peer-tls-key: a hub certificate for this "
-            "hub's id from the metaserver's CA (kubehubctl hub certificate HUB --csr FILE)");
+            "--peer-tls-cert and --peer-tls-key go together; give neither and the hub enrols its "
+            "own peer certificate with the metaserver");
       }
     }
     if (!metaserver_url.empty() && metaserver_token_file.empty()) {
@@ -196,16 +199,24 @@ int main(int argc, char** argv) {
                   "PEM certificate of the tunnel listener (default: --tls-cert)");
   flags.addString("tunnel-tls-key", &o.tunnel_tls_key,
                   "PEM key of the tunnel listener (default: --tls-key)");
-  flags.addString("agent-ca", &o.agent_ca, "PEM CA bundle that signs agents' client certificates");
+  flags.addString("agent-ca", &o.agent_ca,
+                  "PEM CA bundle that signs agents' client certificates (default with "
+                  "--metaserver-url: the metaserver's tunnel CA, fetched at start and refreshed)");
   flags.addString("peer-listen", &o.peer_listen,
                   "HOST:PORT where other hubs of the fleet connect (mTLS WebSocket) to reach the "
                   "clusters whose tunnels this hub holds; empty: no peering (requests for clusters "
                   "on other hubs get 503)");
   flags.addString("peer-tls-cert", &o.peer_tls_cert,
-                  "PEM hub certificate (O=kubehub:hubs, CN=--hub-id) for peer links, both ways");
+                  "PEM hub certificate (O=kubehub:hubs, CN=--hub-id) for peer links, both ways "
+                  "(default: the hub makes its own key and enrols a certificate with the "
+                  "metaserver, renewed two thirds into its lifetime)");
   flags.addString("peer-tls-key", &o.peer_tls_key, "PEM key of --peer-tls-cert");
   flags.addString("peer-ca", &o.peer_ca,
-                  "PEM CA bundle that signs hub certificates (default: --agent-ca)");
+                  "PEM CA bundle that signs hub certificates (default: --agent-ca, or the "
+                  "metaserver's tunnel CA)");
+  flags.addDuration("tls-reload-interval", &o.tls_reload_interval,
+                    "how often certificate, key and CA files are checked for changes; changed "
+                    "ones are used by new connections, open ones keep theirs (0: never)");
   flags.addDuration(
       "drain-timeout", &o.drain_timeout,
       "with --peer-listen: on SIGTERM, how long the hub waits for its agents to move to "
@@ -323,24 +334,6 @@ int main(int argc, char** argv) {
   for (auto* a : {&listen, &tunnel_listen, &admin_listen, &peer_listen}) {
     if (!a->ok()) net::exitWithConfigError("kubehub-hub", a->status());
   }
-  std::shared_ptr<asio::ssl::context> peer_server_tls, peer_client_tls;
-  if (!o.peer_listen.empty()) {
-    std::string peer_ca = o.peer_ca.empty() ? o.agent_ca : o.peer_ca;
-    auto server = net::makeServerContext({o.peer_tls_cert, o.peer_tls_key, peer_ca});
-    if (!server.ok()) net::exitWithConfigError("kubehub-hub", server.status());
-    net::ClientTlsOptions client_options;
-    client_options.ca_file = peer_ca;
-    client_options.cert_file = o.peer_tls_cert;
-    client_options.key_file = o.peer_tls_key;
-    auto client = net::makeClientContext(client_options);
-    if (!client.ok()) net::exitWithConfigError("kubehub-hub", client.status());
-    peer_server_tls = *server;
-    peer_client_tls = *client;
-  }
-  auto user_tls = net::makeServerContext({o.tls_cert, o.tls_key, ""});
-  if (!user_tls.ok()) net::exitWithConfigError("kubehub-hub", user_tls.status());
-  auto tunnel_tls = net::makeServerContext({o.tunnel_tls_cert, o.tunnel_tls_key, o.agent_ca});
-  if (!tunnel_tls.ok()) net::exitWithConfigError("kubehub-hub", tunnel_tls.status());
   std::shared_ptr<const hub::StaticTokenAuthenticator> static_tokens;
   if (!o.token_file.empty()) {
     auto tokens = hub::StaticTokenAuthenticator::loadFile(o.token_file);
@@ -376,6 +369,37 @@ int main(int argc, char** argv) {
     }
   }
 
+  // TLS material: files reloaded when they change; the agents' CA and the peer certificate from
+  // the metaserver when not given as files.
+  hub::HubCredentialOptions credential_options;
+  credential_options.hub_id = o.hub_id;
+  credential_options.tls_cert = o.tls_cert;
+  credential_options.tls_key = o.tls_key;
+  credential_options.tunnel_tls_cert = o.tunnel_tls_cert;
+  credential_options.tunnel_tls_key = o.tunnel_tls_key;
+  credential_options.agent_ca = o.agent_ca;
+  credential_options.peer_enabled = !o.peer_listen.empty();
+  credential_options.peer_tls_cert = o.peer_tls_cert;
+  credential_options.peer_tls_key = o.peer_tls_key;
+  credential_options.peer_ca = o.peer_ca;
+  credential_options.metaserver_url = o.metaserver_url;
+  credential_options.metaserver_token = metaserver_token;
+  credential_options.metaserver_tls.ca_file = o.metaserver_ca;
+  credential_options.reload_interval = o.tls_reload_interval;
+  // Events before the metrics exist (the first enrolment) are not counted.
+  auto credential_metrics = std::make_shared<std::atomic<std::shared_ptr<hub::HubMetrics>>>();
+  hub::CredentialEvents credential_events;
+  credential_events.reload = [credential_metrics](const net::TlsSource& source, bool ok) {
+    if (auto m = credential_metrics->load()) m->tlsReload(source.name(), ok);
+  };
+  credential_events.enrolment = [credential_metrics](bool ok) {
+    if (auto m = credential_metrics->load()) m->peerCertificateEnrolment(ok);
+  };
+  auto credentials = hub::HubCredentials::create(credential_options, credential_events);
+  if (!credentials.ok()) net::exitWithConfigError("kubehub-hub", credentials.status());
+  auto peer_server_tls = (*credentials)->peerServer();
+  auto peer_client_tls = (*credentials)->peerClient();
+
   // One context per thread; `io` (the main one) runs listeners, timers and the admin server.
   net::IoPool pool(static_cast<int>(o.threads), static_cast<int>(o.tunnel_threads));
   asio::io_context& io = pool.main();
@@ -387,6 +411,9 @@ int main(int argc, char** argv) {
   auto cache = std::make_shared<hub::cache::CacheRegistry>(*policy);
   auto registry = std::make_shared<hub::TunnelRegistry>();
   auto metrics = std::make_shared<hub::HubMetrics>(registry);
+  metrics->setTlsSources((*credentials)->sources());
+  credential_metrics->store(metrics);
+  (*credentials)->start();
   metrics->setCache(cache);
 
   std::shared_ptr<hub::MetaserverSync> metaserver;
@@ -436,7 +463,7 @@ int main(int argc, char** argv) {
   }
 
   tunnel::TunnelListener tunnels(
-      pool, *tunnel_tls,
+      pool, (*credentials)->tunnel(),
       [registry, metrics, cache, &metaserver, session_options](std::unique_ptr<tunnel::Transport> t,
                                                                tunnel::TunnelPeer peer) {
         auto ex = t->executor();
@@ -516,7 +543,7 @@ int main(int argc, char** argv) {
   deps.cache = cache;
   deps.audit = audit;
   deps.tenant_limiter = limiter;
-  hub::UserServer users(pool, *user_tls, user_options, deps);
+  hub::UserServer users(pool, (*credentials)->users(), user_options, deps);
 
   std::atomic<bool> ready{false};
   std::atomic<bool> leaving{false};

@@ -5,6 +5,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
 #include <ctime>
 #include <memory>
 
@@ -79,6 +80,11 @@ absl::StatusOr<Validity> certificateValidity(std::string_view pem) {
 
 int64_t renewalTime(const Validity& v) {
   return v.not_before + (v.not_after - v.not_before) * 2 / 3;
+}
+
+int64_t renewalTime(const Validity& v, int64_t since) {
+  int64_t start = std::max(v.not_before, std::min(since, v.not_after));
+  return start + (v.not_after - start) * 2 / 3;
 }
 
 bool keyMatchesCertificate(std::string_view cert_pem, std::string_view key_pem) {

@@ -30,6 +30,10 @@ absl::StatusOr<Validity> certificateValidity(std::string_view pem);
 /// When to renew a certificate valid over `v`: two thirds into its lifetime (cert-manager's and
 /// kubelet's habit), so a renewal that fails has a third of the lifetime left to be retried.
 int64_t renewalTime(const Validity& v);
+/// The same counted from `since` (when the holder got or loaded it) when that is later than
+/// notBefore: the metaserver backdates notBefore by five minutes against clock skew, which for a
+/// short-lived certificate would put the renewal time in the past at once.
+int64_t renewalTime(const Validity& v, int64_t since);
 
 /// Whether `key_pem` is the private key of the certificate `cert_pem`.
 bool keyMatchesCertificate(std::string_view cert_pem, std::string_view key_pem);

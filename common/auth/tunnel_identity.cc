@@ -101,4 +101,11 @@ std::optional<std::string> peerHubOf(const CertificateIdentity& id) {
   return id.common_name;
 }
 
+bool hubUserActsFor(std::string_view user, std::string_view hub_id) {
+  if (user.empty() || hub_id.empty()) return false;
+  if (hub_id == user) return true;
+  return hub_id.size() > user.size() + 1 && hub_id.substr(0, user.size()) == user &&
+         hub_id[user.size()] == '-';
+}
+
 }  // namespace kubehub::auth

@@ -46,4 +46,10 @@ std::optional<std::string> hubIdOf(const CertificateIdentity& identity);
 /// not also an agent's), usable by clients, CN not empty. nullopt for any other certificate.
 std::optional<std::string> peerHubOf(const CertificateIdentity& identity);
 
+/// Whether a metaserver token of the hub user `user` may act for the hub `hub_id`: the hub named
+/// like the user, or a hub of the fleet named like the user, `USER-SUFFIX` (a Deployment's pods
+/// are named after it: one token for every replica, each with its own id). Name fleets so that
+/// no fleet's name followed by a dash begins another hub's id.
+bool hubUserActsFor(std::string_view user, std::string_view hub_id);
+
 }  // namespace kubehub::auth

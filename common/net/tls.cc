@@ -1,6 +1,7 @@
 #include "common/net/tls.h"
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -35,27 +36,55 @@ std::string describe(const boost::system::error_code& ec) {
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<ssl::context>> makeServerContext(const ServerTlsOptions& o) {
-  if (o.cert_file.empty() || o.key_file.empty()) {
+  bool cert_in_memory = !o.cert_pem.empty();
+  if (cert_in_memory ? o.key_pem.empty() : (o.cert_file.empty() || o.key_file.empty())) {
     return absl::InvalidArgumentError("a TLS certificate and key are required");
   }
-  for (auto [path, what] : {std::pair{o.cert_file, "certificate"}, std::pair{o.key_file, "key"}}) {
-    if (auto s = fileReadable(path, what); !s.ok()) return s;
+  if (!cert_in_memory) {
+    for (auto [path, what] :
+         {std::pair{o.cert_file, "certificate"}, std::pair{o.key_file, "key"}}) {
+      if (auto s = fileReadable(path, what); !s.ok()) return s;
+    }
   }
+  std::string cert_name = cert_in_memory ? "(in memory)" : o.cert_file;
+  std::string key_name = cert_in_memory ? "(in memory)" : o.key_file;
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                    ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
                    ssl::context::single_dh_use);
   boost::system::error_code ec;
-  ctx->use_certificate_chain_file(o.cert_file, ec);
-  if (ec) return absl::InvalidArgumentError("certificate " + o.cert_file + ": " + describe(ec));
-  ctx->use_private_key_file(o.key_file, ssl::context::pem, ec);
-  if (ec) return absl::InvalidArgumentError("key " + o.key_file + ": " + describe(ec));
+  if (cert_in_memory) {
+    ctx->use_certificate_chain(boost::asio::buffer(o.cert_pem), ec);
+  } else {
+    ctx->use_certificate_chain_file(o.cert_file, ec);
+  }
+  if (ec) return absl::InvalidArgumentError("certificate " + cert_name + ": " + describe(ec));
+  if (cert_in_memory) {
+    ctx->use_private_key(boost::asio::buffer(o.key_pem), ssl::context::pem, ec);
+  } else {
+    ctx->use_private_key_file(o.key_file, ssl::context::pem, ec);
+  }
+  if (ec) return absl::InvalidArgumentError("key " + key_name + ": " + describe(ec));
   if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
     ERR_clear_error();
-    return absl::InvalidArgumentError("key " + o.key_file + " does not match certificate " +
-                                      o.cert_file);
+    return absl::InvalidArgumentError("key " + key_name + " does not match certificate " +
+                                      cert_name);
   }
-  if (!o.client_ca_file.empty()) {
+  if (!o.client_ca_pem.empty()) {
+    ctx->add_certificate_authority(boost::asio::buffer(o.client_ca_pem), ec);
+    if (ec) return absl::InvalidArgumentError("client CA data: " + describe(ec));
+    ctx->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+    // Tell clients which CA we accept, so they pick the right certificate.
+    BIO* bio = BIO_new_mem_buf(o.client_ca_pem.data(), static_cast<int>(o.client_ca_pem.size()));
+    while (bio != nullptr) {
+      X509* ca = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+      if (ca == nullptr) break;
+      SSL_CTX_add_client_CA(ctx->native_handle(), ca);
+      X509_free(ca);
+    }
+    if (bio != nullptr) BIO_free(bio);
+    ERR_clear_error();  // the end of the bundle reads as an error
+  } else if (!o.client_ca_file.empty()) {
     if (auto s = fileReadable(o.client_ca_file, "client CA"); !s.ok()) return s;
     ctx->load_verify_file(o.client_ca_file, ec);
     if (ec) {

@@ -15,6 +15,10 @@ struct ServerTlsOptions {
   std::string key_file;
   /// When set, clients must present a certificate signed by this CA (mutual TLS).
   std::string client_ca_file;
+  /// Alternatives to the files (material held in memory, e.g. enrolled with the metaserver).
+  std::string cert_pem{};
+  std::string key_pem{};
+  std::string client_ca_pem{};
 };
 
 struct ClientTlsOptions {
@@ -24,7 +28,7 @@ struct ClientTlsOptions {
   std::string cert_file;
   std::string key_file;
   std::string cert_pem;  // alternatives to the files
-  std::string key_pem;
+  std::string key_pem{};
   /// Skip verification (never the default; only for an explicit user choice).
   bool insecure_skip_verify = false;
 };

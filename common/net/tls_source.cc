@@ -42,8 +42,8 @@ int64_t contextNotAfter(boost::asio::ssl::context& context) {
 absl::StatusOr<std::shared_ptr<TlsSource>> TlsSource::fromFiles(std::string name,
                                                                 std::vector<std::string> files,
                                                                 Build build) {
-  std::shared_ptr<TlsSource> source(new TlsSource(std::move(name), std::move(files),
-                                                  std::move(build)));
+  std::shared_ptr<TlsSource> source(
+      new TlsSource(std::move(name), std::move(files), std::move(build)));
   auto contents = readAll(source->files_);
   if (!contents.ok()) return contents.status();
   auto context = source->build_();
@@ -94,6 +94,21 @@ absl::StatusOr<bool> TlsSource::reloadIfChanged() {
   not_after_.store(contextNotAfter(*context_));
   generation_.fetch_add(1);
   return true;
+}
+
+absl::Status TlsSource::rebuild() {
+  if (files_.empty() || !build_) return absl::OkStatus();
+  auto contents = readAll(files_);
+  if (!contents.ok()) return contents.status();
+  auto context = build_();
+  if (!context.ok()) return context.status();
+  std::lock_guard lock(mu_);
+  fingerprint_ = std::move(*contents);
+  failed_fingerprint_.clear();
+  context_ = std::move(*context);
+  not_after_.store(contextNotAfter(*context_));
+  generation_.fetch_add(1);
+  return absl::OkStatus();
 }
 
 TlsReloader::TlsReloader(std::vector<std::shared_ptr<TlsSource>> sources,

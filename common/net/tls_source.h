@@ -45,6 +45,9 @@ class TlsSource {
   /// context (e.g. a certificate written before its key), the old one stays in force and the
   /// error is returned; the same contents are not tried again until they change.
   absl::StatusOr<bool> reloadIfChanged();
+  /// Builds again from the files whether or not they changed (another input of the build, such
+  /// as a CA fetched from elsewhere, did). On failure the old context stays in force.
+  absl::Status rebuild();
 
   const std::string& name() const { return name_; }
   /// Incremented by every replacement (1 after the first build).

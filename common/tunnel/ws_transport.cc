@@ -261,7 +261,7 @@ asio::awaitable<absl::StatusOr<std::unique_ptr<Transport>>> dialPeer(
 }
 
 struct TunnelListener::Impl : std::enable_shared_from_this<TunnelListener::Impl> {
-  Impl(net::IoPool& pool_in, std::shared_ptr<asio::ssl::context> tls_in, Handler handler_in,
+  Impl(net::IoPool& pool_in, std::shared_ptr<net::TlsSource> tls_in, Handler handler_in,
        std::chrono::milliseconds timeout_in, Endpoint endpoint_in)
       : pool(pool_in),
         tls(std::move(tls_in)),
@@ -274,7 +274,7 @@ struct TunnelListener::Impl : std::enable_shared_from_this<TunnelListener::Impl>
   static asio::awaitable<void> handshake(std::shared_ptr<Impl> self, tcp::socket socket);
 
   net::IoPool& pool;
-  std::shared_ptr<asio::ssl::context> tls;
+  std::shared_ptr<net::TlsSource> tls;
   Handler handler;
   std::chrono::milliseconds handshake_timeout;
   Endpoint endpoint;
@@ -341,7 +341,10 @@ asio::awaitable<void> TunnelListener::Impl::handshake(std::shared_ptr<Impl> self
   boost::system::error_code ignored;
   std::string peer = endpointString(socket.remote_endpoint(ignored));
   socket.set_option(tcp::no_delay(true), ignored);
-  auto ws = std::make_unique<WsStream>(beast::tcp_stream(std::move(socket)), *self->tls);
+  // The SSL object holds its own reference on the context: a rotation while this connection
+  // lives does not touch it.
+  std::shared_ptr<asio::ssl::context> context = self->tls->current();
+  auto ws = std::make_unique<WsStream>(beast::tcp_stream(std::move(socket)), *context);
   auto& lowest = beast::get_lowest_layer(*ws);
   lowest.expires_after(self->handshake_timeout);
   auto [hec] = co_await ws->next_layer().async_handshake(asio::ssl::stream_base::server, kUseTuple);
@@ -418,11 +421,17 @@ asio::awaitable<void> TunnelListener::Impl::handshake(std::shared_ptr<Impl> self
                 TunnelPeer{cn, peer, std::move(identity)});
 }
 
-TunnelListener::TunnelListener(net::IoPool& pool, std::shared_ptr<asio::ssl::context> tls,
+TunnelListener::TunnelListener(net::IoPool& pool, std::shared_ptr<net::TlsSource> tls,
                                Handler handler, std::chrono::milliseconds handshake_timeout,
                                Endpoint endpoint)
     : impl_(std::make_shared<Impl>(pool, std::move(tls), std::move(handler), handshake_timeout,
                                    endpoint)) {}
+
+TunnelListener::TunnelListener(net::IoPool& pool, std::shared_ptr<asio::ssl::context> tls,
+                               Handler handler, std::chrono::milliseconds handshake_timeout,
+                               Endpoint endpoint)
+    : TunnelListener(pool, net::TlsSource::fixed(endpoint.who, std::move(tls)), std::move(handler),
+                     handshake_timeout, endpoint) {}
 
 TunnelListener::~TunnelListener() { stop(); }
 

@@ -15,6 +15,7 @@
 #include "common/auth/tunnel_identity.h"
 #include "common/net/address.h"
 #include "common/net/server_main.h"
+#include "common/net/tls_source.h"
 #include "common/tunnel/transport.h"
 
 namespace kubehub::tunnel {
@@ -66,6 +67,10 @@ class TunnelListener {
 
   /// Connections are spread over `pool`'s contexts; the acceptor lives on its main one.
   TunnelListener(net::IoPool& pool, std::shared_ptr<boost::asio::ssl::context> tls, Handler handler,
+                 std::chrono::milliseconds handshake_timeout, Endpoint endpoint = {});
+  /// The same with TLS material that may rotate: each connection takes the context in force
+  /// when it is accepted.
+  TunnelListener(net::IoPool& pool, std::shared_ptr<net::TlsSource> tls, Handler handler,
                  std::chrono::milliseconds handshake_timeout, Endpoint endpoint = {});
   ~TunnelListener();
 

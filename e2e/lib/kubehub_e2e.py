@@ -266,19 +266,26 @@ def hub_peer_certificate(platform, name, token_file):
     return crt, key
 
 
-def start_metaserver_hub(work, pki, platform, name, agent_ca, extra=(), prefix=(), peer=False):
+def start_metaserver_hub(work, pki, platform, name, agent_ca, extra=(), prefix=(), peer=False,
+                         token_file=None):
     """A hub whose users come from `platform`'s metaserver, under its own hub user (named like its
     --hub-id: a hub's token acts for its own hub only), ready once keys, grants and clusters
     arrived. `extra` may override --listen and --audit-log; `prefix` wraps the command (prlimit).
     `peer`: it takes peer links (a hub certificate from the metaserver's CA) and so routes to and
-    serves for the fleet's other hubs. Returns a Hub; the caller stops hub.proc."""
+    serves for the fleet's other hubs; "enrol": the hub enrols that certificate itself.
+    `agent_ca` None: the hub trusts the metaserver's tunnel CA (fetched). `token_file`: a hub
+    token of another user (a fleet's). Returns a Hub; the caller stops hub.proc."""
     crt, key = pki.serving(name)
-    token_file = platform.hub_token_file(name)
+    token_file = token_file or platform.hub_token_file(name)
     args = [*prefix, binary("kubehub-hub"), "--tunnel-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
-            "--tls-cert", crt, "--tls-key", key, "--agent-ca", agent_ca, "--hub-id", name,
+            "--tls-cert", crt, "--tls-key", key, "--hub-id", name,
             "--metaserver-url", platform.url, "--metaserver-token-file", token_file,
             "--metaserver-ca", pki.ca_cert, *extra]
-    if peer:
+    if agent_ca:
+        args += ["--agent-ca", agent_ca]
+    if peer == "enrol":
+        args += ["--peer-listen", "127.0.0.1:0"]
+    elif peer:
         peer_crt, peer_key = hub_peer_certificate(platform, name, token_file)
         args += ["--peer-listen", "127.0.0.1:0", "--peer-tls-cert", peer_crt, "--peer-tls-key", peer_key]
     if "--listen" not in extra:

@@ -295,8 +295,8 @@ asio::awaitable<bool> proxyResponse(std::shared_ptr<UserServer::Impl> self, SslS
 }  // namespace
 
 struct UserServer::Impl : std::enable_shared_from_this<UserServer::Impl> {
-  Impl(net::IoPool& pool_in, std::shared_ptr<asio::ssl::context> tls_in,
-       UserServerOptions options_in, UserServerDeps deps)
+  Impl(net::IoPool& pool_in, std::shared_ptr<net::TlsSource> tls_in, UserServerOptions options_in,
+       UserServerDeps deps)
       : pool(pool_in),
         tls(std::move(tls_in)),
         options(options_in),
@@ -330,7 +330,7 @@ struct UserServer::Impl : std::enable_shared_from_this<UserServer::Impl> {
                                       beast::flat_buffer* buf, Parser* parser, std::string peer);
 
   net::IoPool& pool;
-  std::shared_ptr<asio::ssl::context> tls;
+  std::shared_ptr<net::TlsSource> tls;
   UserServerOptions options;
   std::shared_ptr<Authenticator> auth;
   std::shared_ptr<TunnelRegistry> registry;
@@ -893,7 +893,8 @@ asio::awaitable<void> UserServer::Impl::session(std::shared_ptr<Impl> self, tcp:
   boost::system::error_code ignored;
   std::string peer = endpointString(socket.remote_endpoint(ignored));
   socket.set_option(tcp::no_delay(true), ignored);
-  SslStream s(beast::tcp_stream(std::move(socket)), *self->tls);
+  std::shared_ptr<asio::ssl::context> context = self->tls->current();  // kept for the stream's life
+  SslStream s(beast::tcp_stream(std::move(socket)), *context);
   auto& lowest = beast::get_lowest_layer(s);
   lowest.expires_after(self->options.handshake_timeout);
   auto [hec] = co_await s.async_handshake(asio::ssl::stream_base::server, kUseTuple);
@@ -1017,9 +1018,13 @@ asio::awaitable<void> UserServer::Impl::acceptLoop(std::shared_ptr<Impl> self) {
   }
 }
 
-UserServer::UserServer(net::IoPool& pool, std::shared_ptr<asio::ssl::context> tls,
+UserServer::UserServer(net::IoPool& pool, std::shared_ptr<net::TlsSource> tls,
                        UserServerOptions options, UserServerDeps deps)
     : impl_(std::make_shared<Impl>(pool, std::move(tls), options, std::move(deps))) {}
+
+UserServer::UserServer(net::IoPool& pool, std::shared_ptr<asio::ssl::context> tls,
+                       UserServerOptions options, UserServerDeps deps)
+    : UserServer(pool, net::TlsSource::fixed("users", std::move(tls)), options, std::move(deps)) {}
 
 UserServer::~UserServer() { stop(); }
 

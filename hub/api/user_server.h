@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "common/net/address.h"
 #include "common/net/server_main.h"
+#include "common/net/tls_source.h"
 #include "hub/api/cache_serving.h"
 #include "hub/api/stream_quota.h"
 #include "hub/audit/audit_log.h"
@@ -66,6 +67,10 @@ class UserServer {
   /// Connections are spread over `pool`'s contexts; the acceptor lives on its main one.
   UserServer(net::IoPool& pool, std::shared_ptr<boost::asio::ssl::context> tls,
              UserServerOptions options, UserServerDeps deps);
+  /// The same with a serving certificate that may rotate: each connection takes the context in
+  /// force when it is accepted.
+  UserServer(net::IoPool& pool, std::shared_ptr<net::TlsSource> tls, UserServerOptions options,
+             UserServerDeps deps);
   ~UserServer();
 
   absl::StatusOr<net::HostPort> start(const net::HostPort& address);

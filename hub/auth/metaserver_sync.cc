@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "common/auth/tunnel_identity.h"
 #include "common/log/log.h"
 #include "common/net/http_client.h"
 
@@ -70,13 +71,14 @@ absl::Status checkHubIdentity(const Json& whoami, std::string_view hub_id) {
         "the metaserver token's user \"" + user +
         "\" has neither the hub nor the admin role (kubehubctl user create NAME --roles hub)");
   }
-  if (user != hub_id) {
+  if (!auth::hubUserActsFor(user, hub_id)) {
     return absl::FailedPreconditionError(
         "the metaserver token belongs to user \"" + user + "\" but --hub-id is \"" +
         std::string(hub_id) +
-        "\": a hub's token acts only for the hub named like its user (start the hub with "
-        "--hub-id " +
-        user + ", or give it a token of a user named " + std::string(hub_id) + ")");
+        "\": a hub's token acts only for the hub named like its user or for the fleet's hubs "
+        "named USER-* (start the hub with --hub-id " +
+        user + " or " + user + "-SUFFIX, or give it a token of a user named " +
+        std::string(hub_id) + ")");
   }
   return absl::OkStatus();
 }

@@ -211,6 +211,28 @@ HubMetrics::HubMetrics(std::shared_ptr<TunnelRegistry> tunnels)
                                    .Help("Peer links refused: the certificate was not a hub's.")
                                    .Register(*registry_)
                                    .Add({});
+  tls_reloads_total_ = &prometheus::BuildCounter()
+                            .Name("kubehub_hub_tls_reloads_total")
+                            .Help(
+                                "TLS material rebuilt after its files or CA changed, by source "
+                                "(users, tunnel, peer server, peer client) and result (ok; "
+                                "error: unusable, the old one stays in force).")
+                            .Register(*registry_);
+  peer_enrolments_total_ = &prometheus::BuildCounter()
+                                .Name("kubehub_hub_peer_certificate_enrolments_total")
+                                .Help(
+                                    "Peer certificates this hub asked the metaserver for (at "
+                                    "start and on renewal), by result.")
+                                .Register(*registry_);
+}
+
+void HubMetrics::tlsReload(std::string_view source, bool ok) {
+  tls_reloads_total_->Add({{"source", std::string(source)}, {"result", ok ? "ok" : "error"}})
+      .Increment();
+}
+
+void HubMetrics::peerCertificateEnrolment(bool ok) {
+  peer_enrolments_total_->Add({{"result", ok ? "ok" : "error"}}).Increment();
 }
 
 void HubMetrics::peerRequest(std::string_view direction, std::string_view outcome) {
@@ -323,6 +345,28 @@ std::string HubMetrics::serialize() const {
     gauge("kubehub_hub_routing_table_age_seconds",
           "Seconds since the metaserver last confirmed the routing table (-1: never).",
           metaserver_->routesAgeSeconds());
+  }
+  if (!tls_sources_.empty()) {
+    prometheus::MetricFamily expiry{
+        "kubehub_hub_certificate_expiry_timestamp_seconds",
+        "notAfter of the certificate each TLS source presents now (alert well before it).",
+        MetricType::Gauge,
+        {}};
+    prometheus::MetricFamily generation{
+        "kubehub_hub_certificate_generation",
+        "Times each TLS source's material was loaded (1 at start, +1 per reload or renewal).",
+        MetricType::Gauge,
+        {}};
+    for (const auto& source : tls_sources_) {
+      prometheus::ClientMetric m;
+      m.label = {{"source", source->name()}};
+      m.gauge.value = static_cast<double>(source->notAfter());
+      expiry.metric.push_back(m);
+      m.gauge.value = static_cast<double>(source->generation());
+      generation.metric.push_back(m);
+    }
+    families.push_back(std::move(expiry));
+    families.push_back(std::move(generation));
   }
   if (mover_) {
     gauge("kubehub_hub_draining", "1 while this hub drains (an admin's drain or SIGTERM).",

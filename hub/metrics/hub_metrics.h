@@ -14,6 +14,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "common/net/tls_source.h"
 #include "hub/auth/metaserver_sync.h"
 #include "hub/cache/cluster_cache.h"
 #include "hub/tunnel/tunnel_registry.h"
@@ -31,6 +32,10 @@ class HubMetrics {
   void setMetaserver(std::shared_ptr<MetaserverSync> m) { metaserver_ = std::move(m); }
   void setPeers(std::shared_ptr<PeerLinks> p) { peers_ = std::move(p); }
   void setMover(std::shared_ptr<const TunnelMover> m) { mover_ = std::move(m); }
+  /// The TLS material whose expiry and generation are exported at scrape time.
+  void setTlsSources(std::vector<std::shared_ptr<net::TlsSource>> s) {
+    tls_sources_ = std::move(s);
+  }
 
   /// The Prometheus text exposition of everything.
   std::string serialize() const;
@@ -69,6 +74,11 @@ class HubMetrics {
   void peerLinkRefused();
   /// Agents asked to move to another hub; `reason`: draining, rebalancing.
   void agentMovesRequested(std::string_view reason, size_t n);
+  /// A TLS source rebuilt after its files (or the CA) changed; ok false: the new material was
+  /// unusable and the old one stays in force.
+  void tlsReload(std::string_view source, bool ok);
+  /// The hub asked the metaserver for its peer certificate (start or renewal).
+  void peerCertificateEnrolment(bool ok);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -77,6 +87,9 @@ class HubMetrics {
   std::shared_ptr<MetaserverSync> metaserver_;
   std::shared_ptr<PeerLinks> peers_;
   std::shared_ptr<const TunnelMover> mover_;
+  std::vector<std::shared_ptr<net::TlsSource>> tls_sources_;
+  prometheus::Family<prometheus::Counter>* tls_reloads_total_;
+  prometheus::Family<prometheus::Counter>* peer_enrolments_total_;
   prometheus::Family<prometheus::Counter>* agent_moves_total_;
   prometheus::Family<prometheus::Counter>* peer_requests_total_;
   prometheus::Gauge* peer_links_in_;

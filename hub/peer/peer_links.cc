@@ -32,7 +32,7 @@ tunnel::MuxOptions peerMuxOptions(bool opens_streams, std::string name) {
   return o;
 }
 
-PeerLinks::PeerLinks(net::IoPool& pool, std::shared_ptr<asio::ssl::context> tls,
+PeerLinks::PeerLinks(net::IoPool& pool, std::shared_ptr<net::TlsSource> tls,
                      PeerLinkOptions options)
     : pool_(pool), tls_(std::move(tls)), options_(options) {}
 
@@ -72,7 +72,8 @@ asio::awaitable<absl::StatusOr<std::shared_ptr<tunnel::Mux>>> PeerLinks::dial(co
   auto url = net::parseUrl(hub.peer);
   if (url.ok() && url->scheme == "wss") {
     auto strand = asio::make_strand(pool_.nextTunnel());
-    auto transport = co_await tunnel::dialPeer(strand, tls_, *url, hub.id, options_.dial_timeout);
+    auto transport =
+        co_await tunnel::dialPeer(strand, tls_->current(), *url, hub.id, options_.dial_timeout);
     if (transport.ok()) {
       auto mux = std::make_shared<tunnel::Mux>(std::move(*transport),
                                                peerMuxOptions(true, "peer:" + hub.id));

@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "common/net/async_signal.h"
 #include "common/net/server_main.h"
+#include "common/net/tls_source.h"
 #include "common/tunnel/mux.h"
 #include "hub/peer/routing_table.h"
 
@@ -43,8 +44,9 @@ struct PeerLinkInfo {
 
 class PeerLinks : public std::enable_shared_from_this<PeerLinks> {
  public:
-  PeerLinks(net::IoPool& pool, std::shared_ptr<boost::asio::ssl::context> tls,
-            PeerLinkOptions options = {});
+  /// `tls` is the client side of the hub's peer certificate; a link dialed after it rotates uses
+  /// the new one, links up keep theirs.
+  PeerLinks(net::IoPool& pool, std::shared_ptr<net::TlsSource> tls, PeerLinkOptions options = {});
 
   /// The link to `hub` (its peer address must be set), dialing it if none is up. Waits at most
   /// the dial timeout; Unavailable (saying why) when the peer cannot be reached.
@@ -69,7 +71,7 @@ class PeerLinks : public std::enable_shared_from_this<PeerLinks> {
   boost::asio::awaitable<absl::StatusOr<std::shared_ptr<tunnel::Mux>>> dial(const HubRoute& hub);
 
   net::IoPool& pool_;
-  std::shared_ptr<boost::asio::ssl::context> tls_;
+  std::shared_ptr<net::TlsSource> tls_;
   const PeerLinkOptions options_;
   mutable std::mutex mu_;
   std::map<std::string, Entry> links_;  // by hub id

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "common/auth/token.h"
+#include "common/auth/tunnel_identity.h"
 #include "common/k8s/cluster_path.h"
 #include "common/log/log.h"
 
@@ -39,17 +40,17 @@ std::string Principal::actor() const {
 }
 
 absl::Status checkActsForHub(const Principal& p, std::string_view hub) {
-  if (p.admin() || (p.kind == Principal::Kind::kUser && !hub.empty() && p.user == hub))
+  if (p.admin() || (p.kind == Principal::Kind::kUser && auth::hubUserActsFor(p.user, hub)))
     return absl::OkStatus();
   if (p.kind != Principal::Kind::kUser) {
     return absl::PermissionDeniedError(p.actor() + " may not act for hub \"" + std::string(hub) +
                                        "\" (only that hub's own token or an admin may)");
   }
   return absl::PermissionDeniedError(
-      p.actor() + " may only act for its own hub \"" + p.user + "\", not for \"" +
-      std::string(hub) +
-      "\" (a hub's token acts only for the hub named like its user; an admin may act for any "
-      "hub)");
+      p.actor() + " may only act for its own hub \"" + p.user + "\" or its fleet's hubs \"" +
+      p.user + "-*\", not for \"" + std::string(hub) +
+      "\" (a hub's token acts only for the hub named like its user, or the hubs named USER-*; "
+      "an admin may act for any hub)");
 }
 
 const std::string& Call::param(std::string_view name) const {

@@ -73,8 +73,9 @@ class TlsSourceTest : public ::testing::Test {
 
   absl::StatusOr<std::shared_ptr<net::TlsSource>> source() {
     std::string c = cert_.string(), k = key_.string();
-    return net::TlsSource::fromFiles("test", {c, k},
-                                     [c, k] { return net::makeServerContext({c, k, ""}); });
+    return net::TlsSource::fromFiles("test", {c, k}, [c, k] {
+      return net::makeServerContext({c, k, ""});
+    });
   }
 
   fs::path dir_, cert_, key_;
@@ -173,6 +174,10 @@ TEST(Csr, KeyStaysWithTheCallerAndMatchesTheCertificateSignedForIt) {
 
 TEST(Csr, RenewalIsTwoThirdsIntoTheLifetime) {
   EXPECT_EQ(auth::renewalTime({1000, 4000}), 3000);
+  // A backdated notBefore (issued at 1300, valid from 1000): two thirds of what is left.
+  EXPECT_EQ(auth::renewalTime({1000, 1330}, 1300), 1320);
+  EXPECT_EQ(auth::renewalTime({1000, 4000}, 500), 3000);
+  EXPECT_EQ(auth::renewalTime({1000, 4000}, 9000), 4000);
   auto kc = auth::makeKeyAndCsr("x");
   ASSERT_TRUE(kc.ok());
   auto v = auth::certificateValidity(selfSign(kc->key_pem, "x", 3));

@@ -31,6 +31,13 @@ TEST(HubIdentity, AnotherUsersTokenSaysHowToFixIt) {
   EXPECT_EQ(s.message().find('\n'), std::string_view::npos) << "one line";
 }
 
+TEST(HubIdentity, AFleetTokenServesEveryReplica) {
+  EXPECT_TRUE(checkHubIdentity(whoami("kubehub-hub", true, false), "kubehub-hub-5c8d-abcde").ok());
+  absl::Status s = checkHubIdentity(whoami("kubehub-hub", true, false), "kubehub-hubs-1");
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("USER-*"), std::string_view::npos) << s.message();
+}
+
 TEST(HubIdentity, AnAdminsTokenActsForAnyHub) {
   EXPECT_TRUE(checkHubIdentity(whoami("ops", false, true), "hub-2").ok());
   EXPECT_TRUE(

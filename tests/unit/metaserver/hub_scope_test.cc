@@ -32,6 +32,21 @@ TEST(HubScope, AHubTokenActsForItsOwnHubOnly) {
   }
 }
 
+// One token for every replica of a Deployment: the user names the fleet, the pods' ids begin
+// with it and a dash. Nothing else matches: not a bare prefix, not an empty suffix.
+TEST(HubScope, AFleetTokenActsForTheFleetsHubs) {
+  Principal fleet = userWith("kubehub-hub", {std::string(kRoleHub)});
+  for (std::string_view mine : {"kubehub-hub", "kubehub-hub-7d9f-x2x", "kubehub-hub-0"}) {
+    EXPECT_TRUE(checkActsForHub(fleet, mine).ok()) << mine;
+  }
+  for (std::string_view other :
+       {"kubehub-hub-", "kubehub-hubx", "kubehub", "kubehub-h", "x-kubehub-hub-1"}) {
+    absl::Status s = checkActsForHub(fleet, other);
+    EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied) << other;
+    EXPECT_NE(s.message().find("\"kubehub-hub-*\""), std::string_view::npos) << s.message();
+  }
+}
+
 TEST(HubScope, AdminsActForEveryHub) {
   Principal ops = userWith("ops", {std::string(kRoleAdmin)});
   EXPECT_TRUE(checkActsForHub(ops, "hub-2").ok());
