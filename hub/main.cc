@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "common/config/flags.h"
+#include "common/config/secret_file.h"
 #include "common/log/log.h"
 #include "common/net/http_server.h"
 #include "common/net/server_main.h"
@@ -345,23 +346,14 @@ int main(int argc, char** argv) {
       static_cast<int>(o.audit_log_max_files));
   if (!audit_log.ok()) net::exitWithConfigError("kubehub-hub", audit_log.status());
   std::shared_ptr<hub::AuditLog> audit(std::move(*audit_log));
-  std::string metaserver_token;
+  // The hub's metaserver token, read again when its file changes (a rotated Secret).
+  std::shared_ptr<config::SecretFile> metaserver_token;
+  std::function<std::string()> token_source;
   if (!o.metaserver_url.empty()) {
-    std::ifstream in(o.metaserver_token_file);
-    if (!in.good()) {
-      net::exitWithConfigError(
-          "kubehub-hub", absl::InvalidArgumentError("--metaserver-token-file \"" +
-                                                    o.metaserver_token_file + "\" cannot be read"));
-    }
-    std::getline(in, metaserver_token);
-    while (!metaserver_token.empty() &&
-           (metaserver_token.back() == '\r' || metaserver_token.back() == ' ')) {
-      metaserver_token.pop_back();
-    }
-    if (metaserver_token.empty()) {
-      net::exitWithConfigError("kubehub-hub",
-                               absl::InvalidArgumentError("--metaserver-token-file is empty"));
-    }
+    auto token = config::SecretFile::open(o.metaserver_token_file, "--metaserver-token-file");
+    if (!token.ok()) net::exitWithConfigError("kubehub-hub", token.status());
+    metaserver_token = *token;
+    token_source = [metaserver_token] { return metaserver_token->value(); };
     if (!net::parseUrl(o.metaserver_url).ok()) {
       net::exitWithConfigError(
           "kubehub-hub",
@@ -383,7 +375,7 @@ int main(int argc, char** argv) {
   credential_options.peer_tls_key = o.peer_tls_key;
   credential_options.peer_ca = o.peer_ca;
   credential_options.metaserver_url = o.metaserver_url;
-  credential_options.metaserver_token = metaserver_token;
+  credential_options.metaserver_token_source = token_source;
   credential_options.metaserver_tls.ca_file = o.metaserver_ca;
   credential_options.reload_interval = o.tls_reload_interval;
   // Events before the metrics exist (the first enrolment) are not counted.
@@ -420,7 +412,7 @@ int main(int argc, char** argv) {
   if (!o.metaserver_url.empty()) {
     hub::MetaserverSyncOptions mo;
     mo.url = o.metaserver_url;
-    mo.token = metaserver_token;
+    mo.token_source = token_source;
     mo.tls.ca_file = o.metaserver_ca;
     mo.hub_id = o.hub_id;
     mo.version = kVersion;

@@ -102,11 +102,14 @@ absl::Status HubCredentials::enrol() {
   auto client = net::HttpClient::create(options_.metaserver_url, co);
   if (!client.ok()) return client.status();
   std::string what = "enrolling the peer certificate of hub \"" + options_.hub_id + "\"";
-  auto r = (*client)->request("POST", "/api/v1/hubs/" + options_.hub_id + "/certificate",
-                              Json{{"csr", key_csr->csr_pem}}.dump(),
-                              {{"Authorization", "Bearer " + options_.metaserver_token},
-                               {"Content-Type", "application/json"},
-                               {"Accept", "application/json"}});
+  auto r =
+      (*client)->request("POST", "/api/v1/hubs/" + options_.hub_id + "/certificate",
+                         Json{{"csr", key_csr->csr_pem}}.dump(),
+                         {{"Authorization", "Bearer " + (options_.metaserver_token_source
+                                                             ? options_.metaserver_token_source()
+                                                             : options_.metaserver_token)},
+                          {"Content-Type", "application/json"},
+                          {"Accept", "application/json"}});
   if (!r.ok()) return absl::UnavailableError(what + ": " + std::string(r.status().message()));
   if (r->status != 201 && r->status != 200) return httpError(*r, what);
   Json j = Json::parse(r->body, nullptr, false);

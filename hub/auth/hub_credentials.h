@@ -41,6 +41,8 @@ struct HubCredentialOptions {
   /// The metaserver, for the CA and enrolment; empty URL: files only.
   std::string metaserver_url;
   std::string metaserver_token;
+  /// When set, the token in force (overrides metaserver_token).
+  std::function<std::string()> metaserver_token_source;
   net::ClientTlsOptions metaserver_tls;
   std::chrono::milliseconds request_timeout{5000};
   /// How often files are checked for changes (0: never).

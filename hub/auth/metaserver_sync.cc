@@ -200,8 +200,9 @@ absl::StatusOr<Json> call(const MetaserverSyncOptions& o, const std::string& met
     if (!c.ok()) return c.status();
     tl_client = std::move(*c);
   }
-  net::HeaderList headers = {{"Authorization", "Bearer " + o.token},
-                             {"Accept", "application/json"}};
+  net::HeaderList headers = {
+      {"Authorization", "Bearer " + (o.token_source ? o.token_source() : o.token)},
+      {"Accept", "application/json"}};
   if (!body.empty()) headers.emplace_back("Content-Type", "application/json");
   for (const auto& h : extra) headers.push_back(h);
   auto r = tl_client->request(method, target, body, headers);

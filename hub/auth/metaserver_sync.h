@@ -12,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -51,6 +52,8 @@ struct AuthSnapshot {
 struct MetaserverSyncOptions {
   std::string url;    // https://metaserver:8443
   std::string token;  // a token of a user with the hub role
+  /// When set, the token in force (a rotated token file read again); overrides `token`.
+  std::function<std::string()> token_source;
   net::ClientTlsOptions tls;
   std::string hub_id;
   std::string users_address;

@@ -13,6 +13,7 @@
 #include <fstream>
 
 #include "common/auth/csr.h"
+#include "common/config/secret_file.h"
 #include "common/net/tls.h"
 
 namespace kubehub {
@@ -184,6 +185,36 @@ TEST(Csr, RenewalIsTwoThirdsIntoTheLifetime) {
   ASSERT_TRUE(v.ok());
   EXPECT_EQ(v->not_after - v->not_before, 3 * 86400);
   EXPECT_FALSE(auth::certificateValidity("garbage").ok());
+}
+
+}  // namespace
+}  // namespace kubehub
+
+namespace kubehub {
+namespace {
+
+TEST(SecretFile, ARotatedTokenIsReadAgainAndABrokenOneKeepsTheOld) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("kubehub-secret-file-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  fs::path token = dir / "token";
+  std::ofstream(token) << "first \r\n";
+  auto f = config::SecretFile::open(token.string(), "--metaserver-token-file");
+  ASSERT_TRUE(f.ok()) << f.status();
+  (*f)->recheck = std::chrono::milliseconds(0);
+  EXPECT_EQ((*f)->value(), "first");
+  // An atomic update (rename over the file, as a Secret volume's link swap does).
+  std::ofstream(dir / "token.new") << "second\n";
+  fs::rename(dir / "token.new", token);
+  EXPECT_EQ((*f)->value(), "second");
+  EXPECT_EQ((*f)->changes(), 1);
+  std::ofstream(dir / "token.new") << "\n";
+  fs::rename(dir / "token.new", token);
+  EXPECT_EQ((*f)->value(), "second");
+  fs::remove(token);
+  EXPECT_EQ((*f)->value(), "second");
+  EXPECT_FALSE(config::SecretFile::open(token.string(), "--x").ok());
+  fs::remove_all(dir);
 }
 
 }  // namespace
