@@ -263,8 +263,6 @@ class RootFs:
 
 def assemble_rootfs(spec, bin_dir, strip=True):
     root = RootFs()
-    for top in ("etc", "tmp", "usr", "home"):
-        root.add_dir(top)
     root.add_dir("tmp", mode=0o1777)
     root.add_dir("home/nonroot", uid=NONROOT, gid=NONROOT)
     root.add_file("etc/passwd", (
