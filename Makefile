@@ -10,7 +10,7 @@ export CCACHE_MAXSIZE ?= 5G
 DEB_PACKAGES := g++ cmake pkg-config ninja-build ccache openssl curl ca-certificates git \
   libboost1.81-dev libssl-dev nlohmann-json3-dev libpq-dev prometheus-cpp-dev libabsl-dev \
   libgtest-dev libgmock-dev libspdlog-dev libyaml-cpp-dev libbenchmark-dev \
-  postgresql-15 prometheus python3-kubernetes python3-yaml clang-format clang wrk
+  postgresql-15 prometheus python3-kubernetes python3-yaml clang-format clang wrk skopeo
 
 .PHONY: all deps build test unit e2e demo bench images fuzz format lint clean help
 

@@ -77,7 +77,8 @@ class OciImage:
         check(len(index["manifests"]) == 1, "one manifest in index.json")
         descriptor = index["manifests"][0]
         self.annotations = descriptor.get("annotations", {})
-        self.manifest = json.loads(self.blob(descriptor, MANIFEST))
+        self.manifest_bytes = self.blob(descriptor, MANIFEST)
+        self.manifest = json.loads(self.manifest_bytes)
         check(self.manifest.get("schemaVersion") == 2 and
               self.manifest.get("mediaType") == MANIFEST, "manifest")
         self.config = json.loads(self.blob(self.manifest["config"], CONFIG))
@@ -316,6 +317,30 @@ class ImagesTest(unittest.TestCase):
                 tar.addfile(info, io.BytesIO(data))
         with self.assertRaisesRegex(AssertionError, "does not hold what its name says"):
             OciImage(broken)
+
+    def test_skopeo_reads_them_as_podman_and_docker_load_do(self):
+        skopeo = shutil.which("skopeo")
+        if not skopeo:
+            self.skipTest("skopeo not installed (make deps installs it)")
+        for name in IMAGES:
+            image = self.image(name)
+            path = archive_path(self.out, name)
+            with self.subTest(image=name):
+                # As an OCI archive, by the name podman load gives it: skopeo checks every
+                # digest and size on the way, and copies the manifest as it is.
+                oci = self.work.join("skopeo-oci-" + name)
+                self.skopeo(skopeo, f"oci-archive:{path}:{image.reference}", "oci:" + oci)
+                with open(os.path.join(oci, "index.json")) as f:
+                    [copied] = json.load(f)["manifests"]
+                self.assertEqual(copied["digest"], sha256(image.manifest_bytes))
+                # As a `docker save` archive (manifest.json).
+                self.skopeo(skopeo, "docker-archive:" + path,
+                            "dir:" + self.work.join("skopeo-dir-" + name))
+
+    def skopeo(self, skopeo, source, destination):
+        out = subprocess.run([skopeo, "--insecure-policy", "copy", "--quiet", source,
+                              destination], capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, f"skopeo copy {source}: {out.stderr}")
 
     def test_a_second_build_is_identical(self):
         second = self.work.join("second")
