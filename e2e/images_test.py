@@ -6,8 +6,9 @@ size, media types, index -> manifest -> config -> layer, the layer's diff_id), t
 manifest.json, the layer's file ownership; the config (non-root user, entrypoint, labels);
 that every binary runs `--help` with the image's own dynamic loader and libraries and nothing
 of this machine's (and, as root, inside a chroot of the image as the image's user); that
-removing a library from the image is caught; that a second build is byte-identical; and that
-the Helm charts and the Dockerfile name the same repositories, tags, entrypoints and ports.
+removing a library from the image is caught; that skopeo (when installed) copies each as an OCI
+archive and as a `docker save` archive; that a second build is byte-identical; and that the Helm
+charts and the Dockerfile name the same repositories, tags, entrypoints and ports.
 """
 import gzip
 import hashlib
