@@ -334,9 +334,9 @@ class ImagesTest(unittest.TestCase):
                 with open(os.path.join(oci, "index.json")) as f:
                     [copied] = json.load(f)["manifests"]
                 self.assertEqual(copied["digest"], sha256(image.manifest_bytes))
-                # As a `docker save` archive (manifest.json).
-                self.skopeo(skopeo, "docker-archive:" + path,
-                            "dir:" + self.work.join("skopeo-dir-" + name))
+        # As a `docker save` archive (manifest.json; the same in every archive).
+        self.skopeo(skopeo, "docker-archive:" + archive_path(self.out, "agent"),
+                    "dir:" + self.work.join("skopeo-dir-agent"))
 
     def skopeo(self, skopeo, source, destination):
         out = subprocess.run([skopeo, "--insecure-policy", "copy", "--quiet", source,

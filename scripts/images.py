@@ -19,6 +19,7 @@ The Dockerfile's build stage calls this script with --rootfs to lay out the same
 """
 
 import argparse
+import concurrent.futures
 import dataclasses
 import datetime
 import gzip
@@ -38,7 +39,7 @@ SOURCE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NONROOT = 65532
 BIN_DIR_IN_IMAGE = "usr/local/bin"
 CA_BUNDLE = "etc/ssl/certs/ca-certificates.crt"
-GZIP_LEVEL = 6  # 9 is several times slower for about 2 % less
+GZIP_LEVEL = 4  # 6 takes twice as long for 3 % less
 
 
 @dataclasses.dataclass(frozen=True)
@@ -453,12 +454,18 @@ def main():
         return
 
     os.makedirs(args.out_dir, exist_ok=True)
-    for name in names:
+
+    def build(name):
         image = build_image(IMAGES[name], args.bin_dir, version, revision, epoch, args.strip)
         path = os.path.join(args.out_dir, archive_name(image.spec, version))
         write_archive(image, path, epoch)
-        print(f"{path}: {image.reference} {image.manifest_digest} "
-              f"({os.path.getsize(path) / 1e6:.1f} MB)")
+        return f"{path}: {image.reference} {image.manifest_digest} " \
+               f"({os.path.getsize(path) / 1e6:.1f} MB)"
+
+    # zlib and sha256 release the GIL: threads compress the images in parallel.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        for line in pool.map(build, names):
+            print(line)
 
 
 if __name__ == "__main__":
