@@ -10,9 +10,9 @@ export CCACHE_MAXSIZE ?= 5G
 DEB_PACKAGES := g++ cmake pkg-config ninja-build ccache openssl curl ca-certificates git \
   libboost1.81-dev libssl-dev nlohmann-json3-dev libpq-dev prometheus-cpp-dev libabsl-dev \
   libgtest-dev libgmock-dev libspdlog-dev libyaml-cpp-dev libbenchmark-dev \
-  postgresql-15 prometheus python3-kubernetes python3-yaml clang-format clang wrk
+  postgresql-15 prometheus python3-kubernetes python3-yaml clang-format clang wrk skopeo
 
-.PHONY: all deps build test unit e2e demo bench fuzz format lint clean help
+.PHONY: all deps build test unit e2e demo bench images fuzz format lint clean help
 
 all: build
 
@@ -22,6 +22,7 @@ help:
 	@echo "make build  configure and build into $(BUILD_DIR)/ (binaries in $(BUILD_DIR)/bin)"
 	@echo "make deps   install the Debian packages the build and tests need (idempotent)"
 	@echo "make bench  run the benchmarks, results in bench/results/"
+	@echo "make images build OCI image archives of hub, agent, metaserver in $(BUILD_DIR)/images/ (offline)"
 	@echo "make fuzz   build fuzz targets with libFuzzer (clang) and run each for a while"
 	@echo "make lint   clang-format check"
 
@@ -56,6 +57,11 @@ demo: deps
 bench: deps
 	@$(MAKE) --no-print-directory build BUILD_DIR=build-release BUILD_TYPE=Release
 	@scripts/bench.sh build-release
+
+# OCI archives (podman load -i, skopeo copy oci-archive:...) from the local build, no registry.
+images: $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target kubehub-hub kubehub-agent kubehub-metaserver kubehubctl
+	scripts/images.py --bin-dir $(BUILD_DIR)/bin --out-dir $(BUILD_DIR)/images
 
 fuzz: deps
 	CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKUBEHUB_FUZZ=ON
