@@ -36,7 +36,8 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
 	    --no-install-recommends $(DEB_PACKAGES) >/dev/null; \
 	else echo "deps: all packages present"; fi
-	@scripts/install-helm.sh
+	@scripts/install-helm.sh || echo "deps: WARNING: helm could not be installed; the chart" \
+	  "tests (ctest -R deploy.charts) will fail until scripts/install-helm.sh succeeds"
 
 $(BUILD_DIR)/build.ninja:
 	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
