@@ -12,7 +12,7 @@ DEB_PACKAGES := g++ cmake pkg-config ninja-build ccache openssl curl ca-certific
   libgtest-dev libgmock-dev libspdlog-dev libyaml-cpp-dev libbenchmark-dev \
   postgresql-15 prometheus python3-kubernetes python3-yaml clang-format clang wrk skopeo
 
-.PHONY: all deps build test unit e2e demo bench images fuzz format lint clean help
+.PHONY: all deps build test unit e2e demo bench images fuzz format lint manifests clean help
 
 all: build
 
@@ -25,6 +25,7 @@ help:
 	@echo "make images build OCI image archives of hub, agent, metaserver in $(BUILD_DIR)/images/ (offline)"
 	@echo "make fuzz   build fuzz targets with libFuzzer (clang) and run each for a while"
 	@echo "make lint   clang-format check"
+	@echo "make manifests  render the Helm charts into deploy/manifests/ (plain YAML)"
 
 deps:
 	@missing=$$(dpkg-query -W -f='$${Package} $${Status}\n' $(DEB_PACKAGES) 2>/dev/null | \
@@ -36,6 +37,8 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
 	    --no-install-recommends $(DEB_PACKAGES) >/dev/null; \
 	else echo "deps: all packages present"; fi
+	@scripts/install-helm.sh || echo "deps: WARNING: helm could not be installed; the chart" \
+	  "tests (ctest -R deploy.charts) will fail until scripts/install-helm.sh succeeds"
 
 $(BUILD_DIR)/build.ninja:
 	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
@@ -70,6 +73,11 @@ fuzz: deps
 	  mkdir -p build-fuzz/corpus/$$t; \
 	  build-fuzz/bin/$$t -max_total_time=$${FUZZ_SECONDS:-60} build-fuzz/corpus/$$t tests/fuzz/corpus/$$t || exit 1; \
 	done
+
+# Plain YAML for those who do not use Helm; tests/deploy fails when it is out of date.
+manifests:
+	@scripts/install-helm.sh >/dev/null
+	@/usr/bin/python3 scripts/manifests.py
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i
