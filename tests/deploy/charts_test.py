@@ -5,7 +5,9 @@ deploy/manifests/ must match the charts (`make manifests`). helm comes from `mak
 (.tools/bin/helm) or $KUBEHUB_HELM; without it the test fails."""
 import copy
 import os
+import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -134,6 +136,30 @@ class ChartsTest(unittest.TestCase):
                 self.assertTrue(chart_checks.workloads(objs), "no workload rendered")
                 problems = self.chart_problems(chart, values, objs)
                 self.assertEqual(problems, [], "\n".join(problems))
+
+    def test_rendered_args_are_flags_the_binaries_take(self):
+        """Every kubehub container's args, as rendered, parse with the real binary (an unknown
+        flag or a malformed duration fails at parse, before --help prints)."""
+        bin_dir = os.environ.get("KUBEHUB_BIN_DIR") or os.path.join(ROOT, "build", "bin")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KUBEHUB_")}
+        checked = 0
+        for chart, values in self.cases():
+            for obj in self.objects(chart, values):
+                spec = obj.get("spec", {}).get("template", {}).get("spec", {})
+                for c in spec.get("containers", []):
+                    repo = c.get("image", "").rsplit(":", 1)[0]
+                    if not repo.startswith("kubehub/"):
+                        continue
+                    binary = os.path.join(bin_dir, "kubehub-" + repo.split("/", 1)[1])
+                    args = [re.sub(r"\$\((\w+)\)", "x", a) for a in c.get("args", [])]
+                    with self.subTest(chart=os.path.basename(chart), values=os.path.basename(values),
+                                      container=c["name"]):
+                        self.assertTrue(os.path.exists(binary), f"{binary} not built")
+                        r = subprocess.run([binary, *args, "--help"], capture_output=True, text=True,
+                                           env=env, timeout=30)
+                        self.assertEqual(r.returncode, 0, f"{binary} refused {args}:\n{r.stderr}")
+                        checked += 1
+        self.assertGreater(checked, 0)
 
     def test_checks_catch_broken_charts(self):
         """The checks above are not vacuous: each breakage of a good rendering is reported."""
