@@ -43,6 +43,7 @@ struct Options {
   std::string hub_ca_file;
   std::string public_url;
   std::string ca_cert, ca_key;
+  std::string encryption_key_file;
   std::string issuer = "kubehub-metaserver";
   std::chrono::milliseconds token_ttl{24h};
   std::chrono::milliseconds max_token_ttl{720h};
@@ -210,6 +211,10 @@ int main(int argc, char** argv) {
   flags.addString("ca-cert", &o.ca_cert,
                   "PEM tunnel CA certificate (default: generated and kept in the database)");
   flags.addString("ca-key", &o.ca_key, "PEM tunnel CA private key, with --ca-cert");
+  flags.addString("encryption-key-file", &o.encryption_key_file,
+                  "keys sealing the signing keys and the CA key in the database (AES-256-GCM), "
+                  "one ID:BASE64(32 bytes) per line; the first seals, all open (rotate: add, "
+                  "restart, move first, restart, remove)");
   flags.addString("issuer", &o.issuer, "the tokens' iss claim");
   flags.addDuration("token-ttl", &o.token_ttl, "default lifetime of issued tokens");
   flags.addDuration("max-token-ttl", &o.max_token_ttl,
@@ -296,6 +301,19 @@ int main(int argc, char** argv) {
     tls = *ctx;
   }
 
+  // Private keys at rest: sealed under the envelope key when one is given.
+  std::shared_ptr<const SecretBox> box = SecretBox::plaintext();
+  if (!o.encryption_key_file.empty()) {
+    auto loaded = SecretBox::fromFile(o.encryption_key_file);
+    if (!loaded.ok()) net::exitWithConfigError(kProgram, loaded.status());
+    box = *loaded;
+    log::info("private keys are sealed at rest", {{"encryption_key", box->primaryKeyId()}});
+  } else {
+    log::warn(
+        "no --encryption-key-file: the token signing keys and the CA key are stored unencrypted "
+        "in the database (anyone with a copy of it can sign tokens and certificates)");
+  }
+
   // The database: migrations first (serialised across replicas), then secrets.
   auto start = std::chrono::steady_clock::now();
   {
@@ -309,11 +327,11 @@ int main(int argc, char** argv) {
   auto pool = std::make_shared<PgPool>(o.database_url, static_cast<size_t>(o.db_pool_size),
                                        std::chrono::seconds(5));
   auto store = std::make_shared<Store>(
-      pool, std::chrono::duration_cast<std::chrono::seconds>(o.registry_ttl));
+      pool, std::chrono::duration_cast<std::chrono::seconds>(o.registry_ttl), box);
   auto secrets = bootstrapSecrets(
       *pool, [] { return TokenService::newKey(); },
       [] { return CertificateAuthority::generate("kubehub-tunnel-ca", 3650); },
-      !ca_files.has_value());
+      !ca_files.has_value(), *box);
   if (!secrets.ok()) net::exitWithConfigError(kProgram, secrets);
   if (!ca_files) {
     auto stored = store->loadCa();

@@ -152,8 +152,13 @@ absl::Status publishRevocations(PgConnection& c, std::string_view where, const s
 
 }  // namespace
 
-Store::Store(std::shared_ptr<PgPool> pool, std::chrono::seconds registry_ttl)
-    : pool_(std::move(pool)), registry_ttl_(registry_ttl) {}
+std::string signingKeyContext(const std::string& kid) { return "signing_keys/" + kid; }
+
+Store::Store(std::shared_ptr<PgPool> pool, std::chrono::seconds registry_ttl,
+             std::shared_ptr<const SecretBox> box)
+    : pool_(std::move(pool)),
+      registry_ttl_(registry_ttl),
+      box_(box ? std::move(box) : SecretBox::plaintext()) {}
 
 // ---- tenants ----
 
@@ -578,8 +583,10 @@ absl::StatusOr<std::vector<SigningKeyRecord>> Store::signingKeys() {
         "created_at") ", " EPOCH("retired_at") " FROM signing_keys ORDER BY created_at, kid");
     if (!r.ok()) return r.status();
     for (int i = 0; i < r->rows(); ++i) {
-      out.push_back({r->str(i, 0), r->str(i, 1), r->str(i, 2), r->boolean(i, 3), r->int64(i, 4),
-                     optInt(*r, i, 5)});
+      auto private_pem = box_->open(r->str(i, 1), signingKeyContext(r->str(i, 0)));
+      if (!private_pem.ok()) return private_pem.status();
+      out.push_back({r->str(i, 0), std::move(*private_pem), r->str(i, 2), r->boolean(i, 3),
+                     r->int64(i, 4), optInt(*r, i, 5)});
     }
     return absl::OkStatus();
   });
@@ -588,6 +595,8 @@ absl::StatusOr<std::vector<SigningKeyRecord>> Store::signingKeys() {
 }
 
 absl::Status Store::rotateSigningKey(const SigningKeyRecord& key) {
+  auto sealed = box_->seal(key.private_pem, signingKeyContext(key.kid));
+  if (!sealed.ok()) return sealed.status();
   return pool_->transaction([&](PgConnection& c) -> absl::Status {
     if (auto s = c.run("UPDATE signing_keys SET active = false, retired_at = now() WHERE active");
         !s.ok())
@@ -595,7 +604,7 @@ absl::Status Store::rotateSigningKey(const SigningKeyRecord& key) {
     return c.run(
         "INSERT INTO signing_keys (kid, algorithm, private_key_pem, public_key_pem, active)"
         " VALUES ($1, 'EdDSA', $2, $3, true)",
-        {key.kid, key.private_pem, key.public_pem});
+        {key.kid, *sealed, key.public_pem});
   });
 }
 
@@ -604,7 +613,11 @@ absl::StatusOr<std::optional<CaRecord>> Store::loadCa() {
   absl::Status s = pool_->run([&](PgConnection& c) -> absl::Status {
     auto r = c.exec("SELECT cert_pem, key_pem FROM certificate_authority WHERE id = 1");
     if (!r.ok()) return r.status();
-    if (r->rows() == 1) out = CaRecord{r->str(0, 0), r->str(0, 1)};
+    if (r->rows() == 1) {
+      auto key = box_->open(r->str(0, 1), kCaKeyContext);
+      if (!key.ok()) return key.status();
+      out = CaRecord{r->str(0, 0), std::move(*key)};
+    }
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
@@ -669,7 +682,7 @@ absl::StatusOr<bool> Store::bootstrapTokenValid(const std::string& cluster,
 absl::Status bootstrapSecrets(PgPool& pool,
                               const std::function<absl::StatusOr<SigningKeyRecord>()>& make_key,
                               const std::function<absl::StatusOr<CaRecord>()>& make_ca,
-                              bool need_ca) {
+                              bool need_ca, const SecretBox& box) {
   return pool.run([&](PgConnection& c) -> absl::Status {
     if (auto s = c.run("SELECT pg_advisory_lock($1)", {std::to_string(kBootstrapLockKey)}); !s.ok())
       return s;
@@ -679,28 +692,69 @@ absl::Status bootstrapSecrets(PgPool& pool,
       if (keys->rows() == 0) {
         auto key = make_key();
         if (!key.ok()) return key.status();
+        auto sealed = box.seal(key->private_pem, signingKeyContext(key->kid));
+        if (!sealed.ok()) return sealed.status();
         if (auto s = c.run(
                 "INSERT INTO signing_keys (kid, algorithm, private_key_pem, public_key_pem, active)"
                 " VALUES ($1, 'EdDSA', $2, $3, true)",
-                {key->kid, key->private_pem, key->public_pem});
+                {key->kid, *sealed, key->public_pem});
             !s.ok()) {
           return s;
         }
         log::info("generated token signing key", {{"kid", key->kid}});
       }
-      if (!need_ca) return absl::OkStatus();
-      auto ca = c.exec("SELECT 1 FROM certificate_authority WHERE id = 1");
-      if (!ca.ok()) return ca.status();
-      if (ca->rows() == 0) {
-        auto made = make_ca();
-        if (!made.ok()) return made.status();
-        if (auto s = c.run(
-                "INSERT INTO certificate_authority (id, cert_pem, key_pem) VALUES (1, $1, $2)",
-                {made->cert_pem, made->key_pem});
-            !s.ok()) {
-          return s;
+      if (need_ca) {
+        auto ca = c.exec("SELECT 1 FROM certificate_authority WHERE id = 1");
+        if (!ca.ok()) return ca.status();
+        if (ca->rows() == 0) {
+          auto made = make_ca();
+          if (!made.ok()) return made.status();
+          auto sealed = box.seal(made->key_pem, kCaKeyContext);
+          if (!sealed.ok()) return sealed.status();
+          if (auto s = c.run(
+                  "INSERT INTO certificate_authority (id, cert_pem, key_pem) VALUES (1, $1, $2)",
+                  {made->cert_pem, *sealed});
+              !s.ok()) {
+            return s;
+          }
+          log::info("generated tunnel certificate authority");
         }
-        log::info("generated tunnel certificate authority");
+      }
+      // Seal again what is stored unsealed or under another key (in one transaction: a
+      // replica reading meanwhile sees either state, both of which it can open).
+      int resealed = 0;
+      auto reseal = [&](const std::string& table, const std::string& id_col,
+                        const std::string& key_col,
+                        const std::function<std::string(const std::string&)>& context) {
+        auto rows = c.exec("SELECT " + id_col + "::text, " + key_col + " FROM " + table);
+        if (!rows.ok()) return rows.status();
+        for (int i = 0; i < rows->rows(); ++i) {
+          std::string id = rows->str(i, 0), stored = rows->str(i, 1);
+          if (box.sealedWithPrimary(stored)) continue;
+          auto plain = box.open(stored, context(id));
+          if (!plain.ok()) return plain.status();
+          auto sealed = box.seal(*plain, context(id));
+          if (!sealed.ok()) return sealed.status();
+          if (auto s = c.run(
+                  "UPDATE " + table + " SET " + key_col + " = $1 WHERE " + id_col + "::text = $2",
+                  {*sealed, id});
+              !s.ok())
+            return s;
+          ++resealed;
+        }
+        return absl::OkStatus();
+      };
+      absl::Status sealed_all = c.transaction([&]() -> absl::Status {
+        if (auto s = reseal("signing_keys", "kid", "private_key_pem", signingKeyContext); !s.ok())
+          return s;
+        return reseal("certificate_authority", "id", "key_pem",
+                      [](const std::string&) { return std::string(kCaKeyContext); });
+      });
+      if (!sealed_all.ok()) return sealed_all;
+      if (resealed > 0) {
+        log::info(box.encrypts() ? "private keys sealed under the current encryption key"
+                                 : "private keys stored unsealed (no --encryption-key-file)",
+                  {{"keys", resealed}, {"encryption_key", box.primaryKeyId()}});
       }
       return absl::OkStatus();
     };

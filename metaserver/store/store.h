@@ -13,13 +13,16 @@
 #include "absl/status/statusor.h"
 #include "metaserver/model/records.h"
 #include "metaserver/store/pg.h"
+#include "metaserver/store/secret_box.h"
 
 namespace kubehub::metaserver {
 
 class Store {
  public:
   /// `registry_ttl`: a hub whose last heartbeat is older is dead, and so are its connections.
-  Store(std::shared_ptr<PgPool> pool, std::chrono::seconds registry_ttl);
+  /// `box` seals the signing keys' and the CA's private keys at rest (plaintext when null).
+  Store(std::shared_ptr<PgPool> pool, std::chrono::seconds registry_ttl,
+        std::shared_ptr<const SecretBox> box = nullptr);
 
   PgPool& pool() { return *pool_; }
   std::chrono::seconds registryTtl() const { return registry_ttl_; }
@@ -116,14 +119,22 @@ class Store {
  private:
   std::shared_ptr<PgPool> pool_;
   std::chrono::seconds registry_ttl_;
+  std::shared_ptr<const SecretBox> box_;
 };
+
+/// Where a sealed private key is stored: the context it is bound to.
+std::string signingKeyContext(const std::string& kid);
+inline constexpr std::string_view kCaKeyContext = "certificate_authority/1";
 
 /// Start-up, under an advisory lock so that replicas starting at once agree: the active
 /// signing key (generated when there is none) and the CA (generated when there is none and
 /// none is given). `make_key` and `make_ca` generate new material.
+/// Private keys stored unsealed, or sealed under another key than `box`'s first, are sealed
+/// again under it (a rotation of the envelope key, or encryption configured for the first
+/// time); the count is logged.
 absl::Status bootstrapSecrets(PgPool& pool,
                               const std::function<absl::StatusOr<SigningKeyRecord>()>& make_key,
                               const std::function<absl::StatusOr<CaRecord>()>& make_ca,
-                              bool need_ca);
+                              bool need_ca, const SecretBox& box);
 
 }  // namespace kubehub::metaserver
