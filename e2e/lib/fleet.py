@@ -77,6 +77,7 @@ class Fleet:
         self.edges = {}
         self.token = None
         self.edge_token = "edge-token-" + os.urandom(12).hex()
+        self.work.secrets.add(self.edge_token)
         self.failed = False  # print the components' logs at close()
         self._procs = []
         self._logs = []

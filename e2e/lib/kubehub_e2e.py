@@ -187,18 +187,50 @@ def wait_until(predicate, timeout=20, interval=0.05, what="condition"):
     raise TimeoutError(f"timed out waiting for {what}; last: {last!r}")
 
 
+_PRIVATE_KEY_PEM = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+
+
+def leaked_secrets(directory, secrets):
+    """Log files under `directory` that hold a PEM private key or one of `secrets`: a list of
+    (file, what) naming the secret by its first characters only."""
+    found = []
+    for root, _, files in os.walk(directory):
+        for name in files:
+            if not name.endswith(".log") and ".log." not in name:
+                continue
+            path = os.path.join(root, name)
+            try:
+                with open(path, errors="replace") as f:
+                    text = f.read()
+            except OSError:
+                continue
+            if _PRIVATE_KEY_PEM.search(text):
+                found.append((os.path.relpath(path, directory), "a PEM private key"))
+            for secret in secrets:
+                if secret and secret in text:
+                    found.append((os.path.relpath(path, directory), f"the secret {secret[:6]}..."))
+    return found
+
+
 class Workdir:
-    """A temporary directory removed at close unless KUBEHUB_KEEP_TMP=1."""
+    """A temporary directory removed at close unless KUBEHUB_KEEP_TMP=1.
+
+    Secrets the scenario handed out (tokens) go into `secrets`; close() fails if any
+    component's log in the directory holds one of them or a PEM private key."""
 
     def __init__(self, prefix="kubehub-e2e-"):
         self.path = tempfile.mkdtemp(prefix=prefix)
+        self.secrets = set()
 
     def join(self, *p):
         return os.path.join(self.path, *p)
 
     def close(self):
+        leaks = leaked_secrets(self.path, self.secrets)
         if os.environ.get("KUBEHUB_KEEP_TMP") != "1":
             shutil.rmtree(self.path, ignore_errors=True)
+        if leaks:
+            raise AssertionError("secrets in logs: " + "; ".join(f"{f}: {w}" for f, w in leaks))
 
 
 def start_standin(work, pki, token, extra=(), name="standin"):
@@ -597,6 +629,7 @@ class Platform:
         self.work = work
         self.pki = pki
         self.admin_token = "admin-" + os.urandom(16).hex()
+        work.secrets.add(self.admin_token)
         self.pg = Postgres()
         try:
             args = list(extra)
@@ -623,7 +656,9 @@ class Platform:
 
     def token(self, user, ttl="1h"):
         out = self.ctl_json("token", "issue", "--user", user, "--ttl", ttl)
-        return out.get("token") or out.get("secret")
+        token = out.get("token") or out.get("secret")
+        self.work.secrets.add(token)
+        return token
 
     def hub_token_file(self, hub_user="hub-1", tenant="platform"):
         """A user with the hub role and a file holding its token (for --metaserver-token-file).
