@@ -59,6 +59,7 @@ struct Options {
   int64_t tenant_rate_milli = 500000;
   int64_t tenant_burst = 1000;
   std::string advertise_host;
+  std::string advertise_tunnel_url;
   std::string hub_id;
   std::string log_level = "info";
   int64_t threads = 0;
@@ -108,6 +109,13 @@ struct Options {
         return absl::InvalidArgumentError(
             "--peer-tls-cert and --peer-tls-key go together; give neither and the hub enrols its "
             "own peer certificate with the metaserver");
+      }
+    }
+    if (!advertise_tunnel_url.empty() && advertise_tunnel_url != "none") {
+      auto url = net::parseUrl(advertise_tunnel_url);
+      if (!url.ok() || !advertise_tunnel_url.starts_with("wss://")) {
+        return absl::InvalidArgumentError("--advertise-tunnel-url \"" + advertise_tunnel_url +
+                                          "\" is not a wss:// URL (or \"none\")");
       }
     }
     if (!metaserver_url.empty() && metaserver_token_file.empty()) {
@@ -248,6 +256,12 @@ int main(int argc, char** argv) {
   flags.addInt("tenant-burst", &o.tenant_burst, "requests a tenant may make in a burst");
   flags.addString("advertise-host", &o.advertise_host,
                   "host name other components reach this hub at (default: the hub id)");
+  flags.addString(
+      "advertise-tunnel-url", &o.advertise_tunnel_url,
+      "the URL agents reach this very hub's tunnel listener at, announced to agents so they "
+      "spread over the fleet's hubs, e.g. wss://$(POD_NAME).tunnel.example.com/tunnel (default: "
+      "wss://--advertise-host:PORT/tunnel); \"none\": agents outside can reach hubs only "
+      "through their own --hub-url (a load balancer), so nothing is announced");
   flags.addString("hub-id", &o.hub_id,
                   "this hub's identity in logs, the protocol and the metaserver's registry; with "
                   "--metaserver-url it must be the name of the token's user (default: hostname)");
@@ -647,8 +661,12 @@ int main(int argc, char** argv) {
       bool any = hp.host == "0.0.0.0" || hp.host == "::";
       return (any ? host : hp.host) + ":" + std::to_string(hp.port);
     };
+    std::string tunnel_url = o.advertise_tunnel_url.empty()
+                                 ? "wss://" + advertise(*tunnel_bound) + "/tunnel"
+                             : o.advertise_tunnel_url == "none" ? std::string()
+                                                                : o.advertise_tunnel_url;
     metaserver->setAddresses(
-        "https://" + advertise(*user_bound), "wss://" + advertise(*tunnel_bound) + "/tunnel",
+        "https://" + advertise(*user_bound), tunnel_url,
         peer_bound ? "wss://" + advertise(*peer_bound) + tunnel::kPeerPath : std::string());
     metaserver->start();
   }
