@@ -12,6 +12,7 @@
 #include "common/net/http_server.h"
 #include "common/net/server_main.h"
 #include "common/net/tls.h"
+#include "common/net/tls_source.h"
 #include "metaserver/api/api_server.h"
 #include "metaserver/api/metrics.h"
 #include "metaserver/api/token_service.h"
@@ -53,6 +54,7 @@ struct Options {
   std::chrono::milliseconds hub_cert_ttl{2160h};
   std::chrono::milliseconds registry_ttl{30s};
   std::chrono::milliseconds db_wait{30s};
+  std::chrono::milliseconds tls_reload_interval{10s};
   int64_t threads = 8;
   int64_t db_pool_size = 0;
   int64_t max_body_bytes = 1 << 20;
@@ -92,6 +94,8 @@ struct Options {
     if (db_pool_size < 1 || db_pool_size > 1000) {
       return absl::InvalidArgumentError("--db-pool-size must be between 1 and 1000");
     }
+    if (tls_reload_interval < 0ms)
+      return absl::InvalidArgumentError("--tls-reload-interval must not be negative");
     if (max_body_bytes < 1024 || max_body_bytes > (64 << 20)) {
       return absl::InvalidArgumentError("--max-body-bytes must be between 1024 and 67108864");
     }
@@ -194,6 +198,10 @@ int main(int argc, char** argv) {
   flags.addString("admin-listen", &o.admin_listen, "HOST:PORT for /healthz, /readyz, /metrics");
   flags.addString("tls-cert", &o.tls_cert, "PEM certificate (chain) of the REST API");
   flags.addString("tls-key", &o.tls_key, "PEM private key of the REST API");
+  flags.addDuration("tls-reload-interval", &o.tls_reload_interval,
+                    "how often to look for a changed --tls-cert/--tls-key (e.g. a rotated "
+                    "Secret); new connections take the new certificate, open ones keep theirs "
+                    "(0: never)");
   flags.addBool("insecure-http", &o.insecure_http,
                 "serve the REST API over plain HTTP (local use only)");
   flags.addString("database-url", &o.database_url,
@@ -294,11 +302,14 @@ int main(int argc, char** argv) {
     if (!key.ok()) net::exitWithConfigError(kProgram, key.status());
     ca_files = CaRecord{*cert, *key};
   }
-  std::shared_ptr<asio::ssl::context> tls;
+  std::shared_ptr<net::TlsSource> tls;
   if (!o.insecure_http) {
-    auto ctx = net::makeServerContext({o.tls_cert, o.tls_key, ""});
-    if (!ctx.ok()) net::exitWithConfigError(kProgram, ctx.status());
-    tls = *ctx;
+    net::ServerTlsOptions server_tls{o.tls_cert, o.tls_key, ""};
+    auto source = net::TlsSource::fromFiles("api", {o.tls_cert, o.tls_key}, [server_tls] {
+      return net::makeServerContext(server_tls);
+    });
+    if (!source.ok()) net::exitWithConfigError(kProgram, source.status());
+    tls = *source;
   }
 
   // Private keys at rest: sealed under the envelope key when one is given.
@@ -352,7 +363,7 @@ int main(int argc, char** argv) {
   net::HttpServerOptions api_options;
   api_options.name = "api";
   api_options.max_body_bytes = static_cast<size_t>(o.max_body_bytes);
-  api_options.tls = tls;
+  api_options.tls_source = tls;
   std::shared_ptr<ApiServer> server;
   net::HttpServer api_http(io, api_options,
                            [&server](net::HttpRequest& req) { return server->handle(req); });
@@ -383,6 +394,16 @@ int main(int argc, char** argv) {
   auto admin_bound = admin.start(*admin_listen);
   if (!admin_bound.ok()) net::exitWithConfigError(kProgram, admin_bound.status());
   Janitor janitor(store, tokens);
+  std::unique_ptr<net::TlsReloader> tls_reloader;
+  if (tls) {
+    metrics->tlsCertificateExpiry(tls->notAfter());
+    tls_reloader = std::make_unique<net::TlsReloader>(
+        std::vector<std::shared_ptr<net::TlsSource>>{tls}, o.tls_reload_interval,
+        [metrics](const net::TlsSource& source, bool ok) {
+          metrics->tlsReload(ok);
+          if (ok) metrics->tlsCertificateExpiry(source.notAfter());
+        });
+  }
 
   double startup_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();

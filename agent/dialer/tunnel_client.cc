@@ -1,5 +1,9 @@
 #include "agent/dialer/tunnel_client.h"
 
+#include <openssl/bn.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -31,6 +35,21 @@ using namespace asio::experimental::awaitable_operators;
 using proto::FrameType;
 
 namespace {
+
+/// Serial of the certificate `tls` presents, lowercase hex (as the metaserver reports it).
+std::string certificateSerial(asio::ssl::context& tls) {
+  X509* cert = SSL_CTX_get0_certificate(tls.native_handle());
+  if (cert == nullptr) return "";
+  BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr);
+  if (bn == nullptr) return "";
+  char* hex = BN_bn2hex(bn);
+  BN_free(bn);
+  if (hex == nullptr) return "";
+  std::string out = hex;
+  OPENSSL_free(hex);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
 
 asio::awaitable<void> answerDiscovery(std::weak_ptr<tunnel::Mux> weak_mux,
                                       std::shared_ptr<UpstreamClient> upstream,
@@ -211,6 +230,8 @@ void onOpen(std::shared_ptr<UpstreamClient> upstream, asio::any_io_executor ex,
 struct Established {
   std::string hub_id;
   std::string url;
+  /// Serial of the client certificate the tunnel presented (hex, as the metaserver shows it).
+  std::string cert_serial;
   std::shared_ptr<tunnel::Mux> mux;
   UserStreams user_streams;
 };
@@ -298,7 +319,7 @@ asio::awaitable<std::variant<Established, Attempt>> handshake(
                           hub_id](std::string m) {
     onControl(weak_fleet, weak_mux, upstream, state, hub_id, std::move(m));
   });
-  co_return Established{hub_id, url, std::move(mux), std::move(user_streams)};
+  co_return Established{hub_id, url, "", std::move(mux), std::move(user_streams)};
 }
 
 /// Dials `url`; a hub whose certificate names it as one another slot holds is left before
@@ -310,7 +331,10 @@ asio::awaitable<std::variant<Established, Attempt>> establish(std::shared_ptr<Fl
   auto parsed = net::parseUrl(url);
   if (!parsed.ok()) co_return Attempt{std::string(parsed.status().message()), ""};
   auth::CertificateIdentity certificate;
-  auto transport = co_await tunnel::dialTunnel(ex, o.tls, *parsed, o.dial_timeout, &certificate);
+  // The context in force now (a renewal replaces it for the tunnels dialed after).
+  auto tls = o.tls->current();
+  if (!tls) co_return Attempt{"no client certificate yet", ""};
+  auto transport = co_await tunnel::dialTunnel(ex, tls, *parsed, o.dial_timeout, &certificate);
   if (!transport.ok()) {
     fleet->state->dial_failures++;
     fleet->state->metrics->dialFailed();
@@ -325,7 +349,9 @@ asio::awaitable<std::variant<Established, Attempt>> establish(std::shared_ptr<Fl
                         *hub};
     }
   }
-  co_return co_await handshake(fleet, slot, url, std::move(*transport));
+  auto made = co_await handshake(fleet, slot, url, std::move(*transport));
+  if (auto* up = std::get_if<Established>(&made)) up->cert_serial = certificateSerial(*tls);
+  co_return made;
 }
 
 /// A tunnel serving: its Mux running, counted while it lives.
@@ -359,7 +385,8 @@ std::shared_ptr<Running> startServing(Fleet& fleet, int slot, Established tunnel
                           {"url", r->tunnel.url},
                           {"cluster", fleet.options.cluster},
                           {"connection", slot},
-                          {"tunnels_up", up}});
+                          {"tunnels_up", up},
+                          {"cert_serial", r->tunnel.cert_serial}});
   asio::co_spawn(r->tunnel.mux->executor(), runMux(r), asio::detached);
   return r;
 }

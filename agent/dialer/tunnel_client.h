@@ -8,7 +8,6 @@
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/ssl/context.hpp>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -16,6 +15,7 @@
 
 #include "agent/forward/upstream_client.h"
 #include "agent/metrics/agent_metrics.h"
+#include "common/net/tls_source.h"
 #include "common/tunnel/mux.h"
 
 namespace kubehub::agent {
@@ -27,7 +27,9 @@ struct TunnelClientOptions {
   int connections = 2;
   std::string cluster;
   std::string agent_version;
-  std::shared_ptr<boost::asio::ssl::context> tls;
+  /// The client certificate (and hub CA) each new tunnel dials with: replaced when the
+  /// certificate is renewed or its files change; open tunnels keep the one they started with.
+  std::shared_ptr<net::TlsSource> tls;
   std::chrono::milliseconds dial_timeout{10000};
   std::chrono::milliseconds backoff_base{500};
   /// Also how long a connection with no hub left to reach waits before looking again (it looks
@@ -40,6 +42,8 @@ struct TunnelClientOptions {
 struct AgentState {
   std::atomic<int> tunnels_up{0};
   std::atomic<bool> api_reachable{false};
+  /// Set while the agent waits for its first certificate (enrolment with the metaserver).
+  std::atomic<bool> enrolling{false};
   std::atomic<uint64_t> connects{0};
   std::atomic<uint64_t> dial_failures{0};
   std::shared_ptr<AgentMetrics> metrics = std::make_shared<AgentMetrics>();

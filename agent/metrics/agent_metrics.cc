@@ -61,6 +61,34 @@ AgentMetrics::AgentMetrics() : registry_(std::make_shared<prometheus::Registry>(
                     .Register(r);
   bytes_in_ = &bytes.Add({{"direction", "in"}});
   bytes_out_ = &bytes.Add({{"direction", "out"}});
+  certificate_expiry_ =
+      &prometheus::BuildGauge()
+           .Name("kubehub_agent_certificate_expiry_timestamp_seconds")
+           .Help(
+               "notAfter of the client certificate new tunnels present (seconds since the "
+               "epoch).")
+           .Register(r)
+           .Add({});
+  renewals_ = &prometheus::BuildCounter()
+                   .Name("kubehub_agent_certificate_renewals_total")
+                   .Help("Renewals of the enrolled certificate with the metaserver, by result.")
+                   .Register(r);
+  tls_reloads_ = &prometheus::BuildCounter()
+                      .Name("kubehub_agent_tls_reloads_total")
+                      .Help(
+                          "Changes of the --tls-cert/--tls-key files: reloaded (ok) or not "
+                          "usable, the pair in force kept (error).")
+                      .Register(r);
+}
+
+void AgentMetrics::certificateExpiry(int64_t not_after) {
+  certificate_expiry_->Set(static_cast<double>(not_after));
+}
+void AgentMetrics::certificateRenewal(bool ok) {
+  renewals_->Add({{"result", ok ? "ok" : "error"}}).Increment();
+}
+void AgentMetrics::tlsReload(bool ok) {
+  tls_reloads_->Add({{"result", ok ? "ok" : "error"}}).Increment();
 }
 
 std::string AgentMetrics::serialize() const {

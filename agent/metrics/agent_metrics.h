@@ -38,6 +38,12 @@ class AgentMetrics {
   /// final counts are kept).
   uint64_t addLiveTunnel(std::function<std::pair<uint64_t, uint64_t>()> live);
   void removeLiveTunnel(uint64_t handle);
+  /// notAfter (seconds since the epoch) of the client certificate new tunnels present.
+  void certificateExpiry(int64_t not_after);
+  /// A renewal of the enrolled certificate with the metaserver succeeded or failed.
+  void certificateRenewal(bool ok);
+  /// The --tls-cert/--tls-key files changed: reloaded (ok) or not usable (the old pair kept).
+  void tlsReload(bool ok);
 
  private:
   struct LiveTunnel {
@@ -59,6 +65,9 @@ class AgentMetrics {
   prometheus::Gauge* active_streams_;
   prometheus::Counter* bytes_in_;
   prometheus::Counter* bytes_out_;
+  prometheus::Gauge* certificate_expiry_;
+  prometheus::Family<prometheus::Counter>* renewals_;
+  prometheus::Family<prometheus::Counter>* tls_reloads_;
   mutable std::mutex mu_;
   // Guarded by mu_.
   int tunnels_ = 0;

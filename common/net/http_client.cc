@@ -140,10 +140,12 @@ absl::StatusOr<HttpClientResponse> HttpClient::exchangeOnce(const std::string& m
   }
   if (!impl_->tls) return exchange(io, tcp_stream, req, impl_->options.max_response_bytes);
   beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp_stream), *impl_->tls);
+  const std::string& name =
+      impl_->options.server_name.empty() ? u.host : impl_->options.server_name;
   if (!impl_->options.tls.insecure_skip_verify) {
-    stream.set_verify_callback(asio::ssl::host_name_verification(u.host));
+    stream.set_verify_callback(asio::ssl::host_name_verification(name));
   }
-  if (!SSL_set_tlsext_host_name(stream.native_handle(), u.host.c_str())) {
+  if (!SSL_set_tlsext_host_name(stream.native_handle(), name.c_str())) {
     return absl::InternalError("cannot set TLS server name");
   }
   stream.async_handshake(asio::ssl::stream_base::client, [&](beast::error_code e) { ec = e; });

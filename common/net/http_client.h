@@ -16,6 +16,9 @@ namespace kubehub::net {
 
 struct HttpClientOptions {
   ClientTlsOptions tls;
+  /// The name the server's certificate must carry (and SNI), when not the URL's host (a
+  /// kubeconfig's tls-server-name).
+  std::string server_name;
   std::chrono::milliseconds timeout{30000};
   size_t max_response_bytes = 64 << 20;
 };

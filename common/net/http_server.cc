@@ -127,14 +127,17 @@ asio::awaitable<void> HttpServer::Impl::session(std::shared_ptr<Impl> self, tcp:
   boost::system::error_code ignored;
   auto ep = socket.remote_endpoint(ignored);
   std::string peer = ep.address().to_string() + ":" + std::to_string(ep.port());
-  if (!self->options.tls) {
+  // Held for the connection's life: a rotation replaces the source's context, not this one.
+  std::shared_ptr<asio::ssl::context> tls =
+      self->options.tls_source ? self->options.tls_source->current() : self->options.tls;
+  if (!tls && self->options.tls_source) co_return;  // HTTPS with nothing to serve yet: never plain
+  if (!tls) {
     beast::tcp_stream stream(std::move(socket));
     co_await serve(self, stream, peer, "");
     stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
     co_return;
   }
-  beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)),
-                                              *self->options.tls);
+  beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *tls);
   beast::get_lowest_layer(stream).expires_after(self->options.io_timeout);
   auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kUseTuple);
   if (hec) {

@@ -1,8 +1,10 @@
 #pragma once
 /// A small HTTP/1.1 server for request/response APIs with bounded bodies: the admin endpoints
 /// (/healthz, /readyz, /metrics) of every component and the metaserver's REST API.
-/// Plain HTTP or HTTPS (optionally requiring client certificates). Handlers run on the
-/// connection's strand and must not block for long; any thread may call start/stop.
+/// Plain HTTP or HTTPS (optionally requiring client certificates); with a TlsSource, each new
+/// connection takes the certificate in force, so a rotated one is served without a restart.
+/// Handlers run on the connection's strand and must not block for long; any thread may call
+/// start/stop.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -14,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "common/net/address.h"
 #include "common/net/http_headers.h"
+#include "common/net/tls_source.h"
 
 namespace kubehub::net {
 
@@ -45,8 +48,11 @@ struct HttpServerOptions {
   size_t max_header_bytes = 16 * 1024;
   std::chrono::milliseconds idle_timeout{60000};
   std::chrono::milliseconds io_timeout{30000};
-  /// HTTPS when set.
+  /// HTTPS when set: a fixed context for the server's life.
   std::shared_ptr<boost::asio::ssl::context> tls;
+  /// HTTPS when set (and preferred over `tls`): each accepted connection takes its current
+  /// context; connections already open keep theirs.
+  std::shared_ptr<TlsSource> tls_source;
 };
 
 class HttpServer {

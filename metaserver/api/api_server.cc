@@ -33,6 +33,8 @@ std::string Principal::actor() const {
       return "user:" + user;
     case Kind::kBootstrapToken:
       return "bootstrap-token";
+    case Kind::kAgentCertificate:
+      return "agent:" + user;
     case Kind::kAnonymous:
       break;
   }
@@ -157,6 +159,7 @@ const std::map<std::string_view, ApiServer::Handler, std::less<>>& ApiServer::ha
       {"deleteCluster", &ApiServer::deleteCluster},
       {"createBootstrapToken", &ApiServer::createBootstrapToken},
       {"issueAgentCertificate", &ApiServer::issueAgentCertificate},
+      {"renewAgentCertificate", &ApiServer::renewAgentCertificate},
       {"putConnection", &ApiServer::putConnection},
       {"deleteConnection", &ApiServer::deleteConnection},
       {"getEndpoints", &ApiServer::getEndpoints},

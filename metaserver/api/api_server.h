@@ -40,7 +40,9 @@ struct ApiOptions {
 
 /// Who is calling.
 struct Principal {
-  enum class Kind { kAnonymous, kBootstrapAdmin, kUser, kBootstrapToken };
+  /// kAgentCertificate: an agent renewing its certificate, proven by the request body (the
+  /// route is public as far as bearer tokens go); `user` then holds the cluster.
+  enum class Kind { kAnonymous, kBootstrapAdmin, kUser, kBootstrapToken, kAgentCertificate };
   Kind kind = Kind::kAnonymous;
   std::string user;
   std::string tenant;
@@ -50,7 +52,8 @@ struct Principal {
 
   bool admin() const;
   bool hub() const;
-  /// For the audit log: "admin(bootstrap)", "user:NAME", "bootstrap-token", "anonymous".
+  /// For the audit log: "admin(bootstrap)", "user:NAME", "bootstrap-token", "agent:CLUSTER",
+  /// "anonymous".
   std::string actor() const;
 };
 
@@ -134,6 +137,7 @@ class ApiServer {
   absl::StatusOr<Reply> getCaCertificate(Call& c);
   absl::StatusOr<Reply> createBootstrapToken(Call& c);
   absl::StatusOr<Reply> issueAgentCertificate(Call& c);
+  absl::StatusOr<Reply> renewAgentCertificate(Call& c);
   absl::StatusOr<Reply> issueHubCertificate(Call& c);
 
   // Registry (handlers_registry.cc).

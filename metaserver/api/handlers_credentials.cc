@@ -8,6 +8,7 @@
 #include "common/log/log.h"
 #include "common/status/status_macros.h"
 #include "metaserver/api/api_server.h"
+#include "metaserver/ca/renewal_check.h"
 
 namespace kubehub::metaserver {
 
@@ -300,6 +301,45 @@ absl::StatusOr<Reply> ApiServer::issueAgentCertificate(Call& c) {
             {"notAfter", formatTime(cert.not_after)}};
   Reply r = jsonReply(201, j);
   r.audit_detail = "cluster=" + cluster + " serial=" + cert.serial;
+  return r;
+}
+
+absl::StatusOr<Reply> ApiServer::renewAgentCertificate(Call& c) {
+  const std::string& cluster = c.param("cluster");
+  KH_RETURN_IF_ERROR(checkDnsLabel("cluster", cluster));
+  KH_ASSIGN_OR_RETURN(Json body, requestJson(c.request));
+  ObjectReader rd(body, "renewal request");
+  RenewalRequest rq;
+  rq.cluster = cluster;
+  KH_RETURN_IF_ERROR(rd.str("csr", &rq.csr_pem, true, 16384));
+  KH_RETURN_IF_ERROR(rd.str("certificate", &rq.certificate_pem, true, 16384));
+  KH_RETURN_IF_ERROR(rd.str("proof", &rq.proof, true, 2048));
+  KH_RETURN_IF_ERROR(rd.integer("time", &rq.time, true));
+  KH_RETURN_IF_ERROR(rd.finish());
+  KH_ASSIGN_OR_RETURN(RenewingAgent current, checkRenewal(rq, ca_->certPem(), nowSeconds()));
+  // Proven: the audit record names the agent (a failed proof stays "anonymous").
+  c.principal = Principal{};
+  c.principal.kind = Principal::Kind::kAgentCertificate;
+  c.principal.user = cluster;
+  KH_ASSIGN_OR_RETURN(ClusterRecord cl, store_->getCluster(cluster));
+  if (cl.disabled) return absl::FailedPreconditionError("cluster \"" + cluster + "\" is disabled");
+  LeafRequest leaf;
+  leaf.csr_pem = rq.csr_pem;
+  leaf.common_name = cluster;
+  leaf.role = LeafRole::kAgent;
+  leaf.ttl_seconds = options_.agent_cert_ttl;
+  KH_ASSIGN_OR_RETURN(IssuedCertificate cert, ca_->sign(leaf));
+  KH_RETURN_IF_ERROR(
+      store_->recordCertificate({cert.serial, "agent", cluster, cert.not_after,
+                                 c.principal.actor() + " renewing " + current.serial}));
+  metrics_->certificateIssued("agent-renewal");
+  Json j = {{"certificate", cert.cert_pem},
+            {"caCert", ca_->certPem()},
+            {"serial", cert.serial},
+            {"notAfter", formatTime(cert.not_after)}};
+  Reply r = jsonReply(201, j);
+  r.audit_detail =
+      "cluster=" + cluster + " serial=" + cert.serial + " previous_serial=" + current.serial;
   return r;
 }
 

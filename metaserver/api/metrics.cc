@@ -36,6 +36,16 @@ struct Metrics::Impl {
                                  "are still logged).")
                            .Register(*registry)
                            .Add({})),
+        tls_reloads(prometheus::BuildCounter()
+                        .Name("kubehub_metaserver_tls_reloads_total")
+                        .Help("Changes of the REST API's certificate files: reloaded (ok) or "
+                              "not usable, the certificate in force kept (error).")
+                        .Register(*registry)),
+        tls_expiry(prometheus::BuildGauge()
+                       .Name("kubehub_metaserver_tls_certificate_expiry_timestamp_seconds")
+                       .Help("notAfter of the REST API's serving certificate in force.")
+                       .Register(*registry)
+                       .Add({})),
         db(prometheus::BuildGauge()
                .Name("kubehub_metaserver_db_connections")
                .Help("PostgreSQL connections of the pool, by state.")
@@ -53,6 +63,8 @@ struct Metrics::Impl {
   prometheus::Family<prometheus::Counter>& tokens;
   prometheus::Family<prometheus::Counter>& certificates;
   prometheus::Counter& audit_failures;
+  prometheus::Family<prometheus::Counter>& tls_reloads;
+  prometheus::Gauge& tls_expiry;
   prometheus::Family<prometheus::Gauge>& db;
   prometheus::Family<prometheus::Gauge>& db_events;
 };
@@ -74,6 +86,12 @@ void Metrics::certificateIssued(std::string_view kind) {
   impl_->certificates.Add({{"kind", std::string(kind)}}).Increment();
 }
 void Metrics::auditWriteFailed() { impl_->audit_failures.Increment(); }
+void Metrics::tlsReload(bool ok) {
+  impl_->tls_reloads.Add({{"result", ok ? "ok" : "error"}}).Increment();
+}
+void Metrics::tlsCertificateExpiry(int64_t not_after) {
+  impl_->tls_expiry.Set(static_cast<double>(not_after));
+}
 
 std::string Metrics::render() {
   if (impl_->pool) {

@@ -2,6 +2,7 @@
 /// The metaserver's Prometheus metrics (names kubehub_metaserver_*), all declared here.
 /// Labels are bounded: operation ids from the route table and HTTP status codes. Thread-safe.
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -23,6 +24,10 @@ class Metrics {
   void tokenRevoked();
   void certificateIssued(std::string_view kind);
   void auditWriteFailed();
+  /// The REST API's serving certificate files changed: reloaded (`ok`) or kept the old one.
+  void tlsReload(bool ok);
+  /// notAfter of the serving certificate in force (seconds since the epoch).
+  void tlsCertificateExpiry(int64_t not_after);
   /// The Prometheus text exposition of everything.
   std::string render();
 

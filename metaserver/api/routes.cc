@@ -31,6 +31,9 @@ const std::vector<Route>& routeTable() {
       {"POST", "/api/v1/clusters/{cluster}/bootstrap", "createBootstrapToken", A::kAdmin, true},
       {"POST", "/api/v1/clusters/{cluster}/certificate", "issueAgentCertificate", A::kBootstrap,
        true},
+      // No bearer token: the body proves possession of the current certificate's key.
+      {"POST", "/api/v1/clusters/{cluster}/certificate/renew", "renewAgentCertificate", A::kPublic,
+       true},
       {"PUT", "/api/v1/clusters/{cluster}/connection", "putConnection", A::kHub, true},
       {"DELETE", "/api/v1/clusters/{cluster}/connection", "deleteConnection", A::kHub, true},
       {"GET", "/api/v1/clusters/{cluster}/endpoints", "getEndpoints", A::kHub, false},

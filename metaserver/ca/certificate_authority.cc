@@ -11,6 +11,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <ctime>
 
 #include "common/auth/tunnel_identity.h"
@@ -159,6 +160,10 @@ CertificateAuthority::~CertificateAuthority() {
   EVP_PKEY_free(key_);
 }
 
+int64_t leafBackdateSeconds(int64_t ttl_seconds) {
+  return std::clamp<int64_t>(ttl_seconds / 10, 0, 300);
+}
+
 absl::StatusOr<IssuedCertificate> CertificateAuthority::sign(const LeafRequest& rq) const {
   if (rq.csr_pem.empty())
     return absl::InvalidArgumentError("csr is empty: send a PEM certificate signing request");
@@ -227,7 +232,10 @@ absl::StatusOr<IssuedCertificate> CertificateAuthority::sign(const LeafRequest& 
   if (ca_left <= 0) return absl::FailedPreconditionError("the CA certificate has expired");
   int64_t ttl = std::min<int64_t>(rq.ttl_seconds, ca_left);
   out.not_after = now + ttl;
-  X509_gmtime_adj(X509_getm_notBefore(cert), -300);
+  // Backdated for clocks a little behind ours, but by at most a tenth of the lifetime: holders
+  // renew two thirds into notBefore..notAfter, and a short-lived certificate backdated by the
+  // full five minutes would be due for renewal the moment it is issued.
+  X509_gmtime_adj(X509_getm_notBefore(cert), -static_cast<long>(leafBackdateSeconds(ttl)));
   X509_gmtime_adj(X509_getm_notAfter(cert), static_cast<long>(ttl));
   X509_set_pubkey(cert, pub);
   // Agents and hubs share this CA, so the role goes into every certificate: the subject's O

@@ -43,6 +43,11 @@ struct IssuedCertificate {
   int64_t not_after = 0;
 };
 
+/// How far before the moment of signing a leaf valid for `ttl_seconds` starts: five minutes of
+/// clock skew, but never more than a tenth of its lifetime (so that renewal, two thirds into
+/// the validity, stays two thirds into the real lifetime for short-lived certificates).
+int64_t leafBackdateSeconds(int64_t ttl_seconds);
+
 class CertificateAuthority {
  public:
   /// A new self-signed CA (ECDSA P-256) valid for `days`.

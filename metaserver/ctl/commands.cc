@@ -349,6 +349,8 @@ int clusterBootstrap(Ctx& c) {
             << "bootstrapToken: " << j.value("token", "") << "\n"
             << "metaserverUrl: " << j.value("metaserverUrl", "") << "\n"
             << "hubUrl: " << j.value("hubUrl", "") << "\n"
+            << "# The agent chart does the following itself: `kubehubctl cluster install "
+            << cluster << " --hub-url wss://HUB:PORT/tunnel` prints its helm line.\n"
             << "# The agent generates its key, sends a CSR with the token and gets its client "
                "certificate:\n"
             << "#   openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "
@@ -361,6 +363,76 @@ int clusterBootstrap(Ctx& c) {
   std::string ca = j.value("caCert", "");
   std::istringstream lines(ca);
   for (std::string line; std::getline(lines, line);) std::cout << "#   " << line << "\n";
+  return kExitOk;
+}
+
+/// A bootstrap token and the exact command that installs the agent chart with it.
+int clusterInstall(Ctx& c) {
+  AgentInstall in;
+  in.cluster = c.args[0];
+  in.hub_urls = splitList(c.s["hub-url"]);
+  if (in.hub_urls.empty()) {
+    return fail(kExitUsage,
+                "--hub-url is required: the hubs' tunnel endpoint the agent dials, "
+                "wss://HOST:PORT/tunnel (a load balancer in front of the hubs will do)");
+  }
+  for (const auto& u : in.hub_urls) {
+    if (!u.starts_with("wss://"))
+      return fail(kExitUsage, "--hub-url must be wss://HOST:PORT/tunnel, got \"" + u + "\"");
+  }
+  if (!c.s["namespace"].empty()) in.namespace_name = c.s["namespace"];
+  if (!c.s["release"].empty()) in.release = c.s["release"];
+  if (!c.s["chart"].empty()) in.chart = c.s["chart"];
+  in.metaserver_ca_file = c.s["ca-file"];
+  in.hub_ca_file = c.s["hub-ca"];
+  for (const auto& f : {in.metaserver_ca_file, in.hub_ca_file}) {
+    if (!f.empty() && !readFile(f).ok()) return fail(kExitUsage, "cannot read " + f);
+  }
+  Json body = Json::object();
+  if (!c.s["ttl"].empty()) body["ttl"] = c.s["ttl"];
+  Json j;
+  if (int rc = call(c, "POST", "/api/v1/clusters/" + enc(in.cluster) + "/bootstrap", body, &j);
+      rc != 0)
+    return rc;
+  in.bootstrap_token = j.value("token", "");
+  // The metaserver's --public-url is how agents reach it; one that was never set names the
+  // address it bound (0.0.0.0), so then the address this command used.
+  in.metaserver_url = c.s["metaserver-url"];
+  if (in.metaserver_url.empty()) in.metaserver_url = j.value("metaserverUrl", "");
+  if (in.metaserver_url.empty() || in.metaserver_url.find("://0.0.0.0") != std::string::npos ||
+      in.metaserver_url.find("://[::]") != std::string::npos) {
+    in.metaserver_url = c.s["server"];
+  }
+  while (!in.metaserver_url.empty() && in.metaserver_url.back() == '/')
+    in.metaserver_url.pop_back();
+  bool manifest = c.b["manifest"];
+  std::string command = agentInstallCommand(in, manifest);
+  if (c.json) {
+    std::cout << Json{{"cluster", in.cluster},
+                      {"bootstrapTokenId", j.value("id", "")},
+                      {"expiresAt", j.value("expiresAt", "")},
+                      {"metaserverUrl", in.metaserver_url},
+                      {"command", command}}
+                     .dump(2)
+              << "\n";
+    return kExitOk;
+  }
+  std::cout << "# Cluster " << in.cluster << ": a one-time bootstrap token, valid until "
+            << j.value("expiresAt", "") << " (shown only now).\n"
+            << "# Run in the edge cluster (kubectl and helm pointed at it), from a kubehub "
+               "checkout (or give --chart):\n"
+            << command;
+  if (manifest) {
+    std::cout << "kubectl create namespace " << shellQuote(in.namespace_name)
+              << " --dry-run=client -o yaml | kubectl apply -f -\n"
+              << "kubectl apply -f " << shellQuote(in.release + ".yaml") << "\n";
+  }
+  std::cout << "# The agent makes its key in the edge cluster, enrols with the metaserver, keeps "
+               "its certificate\n"
+            << "# in the Secret " << in.release
+            << "-credentials and renews it before it expires. Check it:\n"
+            << "#   kubectl -n " << in.namespace_name << " logs deploy/" << in.release
+            << " | grep -E 'enrolled|tunnel up'\n";
   return kExitOk;
 }
 
@@ -645,6 +717,24 @@ const std::vector<CommandSpec>& commands() {
        1,
        1,
        clusterBootstrap},
+      {"cluster",
+       "install",
+       "NAME",
+       "create a one-time bootstrap token and print the helm install line of the agent "
+       "(enrolment mode: the agent makes its key and gets its certificate itself)",
+       {{"hub-url", "hubs' tunnel endpoint(s), wss://HOST:PORT/tunnel (comma-separated)"},
+        {"namespace", "namespace of the agent in the edge cluster (default kubehub-system)"},
+        {"release", "Helm release name (default kubehub-agent)"},
+        {"chart", "the agent chart (default deploy/helm/kubehub-agent)"},
+        {"hub-ca", "PEM CA bundle of the hubs' serving certificates, passed to the chart"},
+        {"metaserver-url",
+         "the metaserver's URL as the agent reaches it (default: its --public-url, else "
+         "--server)"},
+        {"ttl", "how long the token stays usable (default: the server's, 1h)"},
+        {"manifest", "print helm template + kubectl apply (plain YAML) instead", true}},
+       1,
+       1,
+       clusterInstall},
       {"cluster",
        "certificate",
        "NAME",

@@ -1,6 +1,8 @@
 #include "metaserver/ctl/output.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cstring>
 
 namespace kubehub::ctl {
 
@@ -120,6 +122,47 @@ absl::StatusOr<std::map<std::string, std::string>> parseLabels(std::string_view 
     out[item.substr(0, eq)] = item.substr(eq + 1);
   }
   return out;
+}
+
+std::string shellQuote(std::string_view arg) {
+  bool plain = !arg.empty() && std::all_of(arg.begin(), arg.end(), [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) || std::strchr("-_./:=@%+,", ch) != nullptr;
+  });
+  if (plain) return std::string(arg);
+  std::string out = "'";
+  for (char ch : arg) {
+    if (ch == '\'') {
+      out += "'\\''";
+    } else {
+      out += ch;
+    }
+  }
+  return out + "'";
+}
+
+std::string agentInstallCommand(const AgentInstall& in, bool template_only) {
+  std::vector<std::string> args = {std::string(template_only ? "helm template " : "helm install ") +
+                                       shellQuote(in.release) + " " + shellQuote(in.chart),
+                                   "--namespace " + shellQuote(in.namespace_name)};
+  if (!template_only) args.push_back("--create-namespace");
+  args.push_back("--set cluster=" + shellQuote(in.cluster));
+  // --set splits values at commas: several URLs go in as a list.
+  std::string hubs;
+  for (const auto& u : in.hub_urls) hubs += (hubs.empty() ? "" : ",") + u;
+  args.push_back("--set " +
+                 shellQuote("hubUrl=" + (in.hub_urls.size() == 1 ? hubs : "{" + hubs + "}")));
+  args.push_back("--set enrollment.metaserverUrl=" + shellQuote(in.metaserver_url));
+  args.push_back("--set enrollment.bootstrapToken=" + shellQuote(in.bootstrap_token));
+  if (!in.metaserver_ca_file.empty())
+    args.push_back("--set-file enrollment.metaserverCA=" + shellQuote(in.metaserver_ca_file));
+  if (!in.hub_ca_file.empty())
+    args.push_back("--set-file enrollment.hubCA=" + shellQuote(in.hub_ca_file));
+  std::string out;
+  for (size_t i = 0; i < args.size(); ++i) {
+    out += (i == 0 ? "" : "  ") + args[i] + (i + 1 < args.size() ? " \\\n" : "");
+  }
+  if (template_only) out += " > " + shellQuote(in.release + ".yaml");
+  return out + "\n";
 }
 
 }  // namespace kubehub::ctl

@@ -50,4 +50,25 @@ std::vector<std::string> splitList(std::string_view text);
 /// "k=v,k2=v2" → labels; InvalidArgument on an item without '='.
 absl::StatusOr<std::map<std::string, std::string>> parseLabels(std::string_view text);
 
+/// What `kubehubctl cluster install` puts into the agent chart's enrolment values.
+struct AgentInstall {
+  std::string cluster;
+  std::string namespace_name = "kubehub-system";
+  std::string release = "kubehub-agent";
+  std::string chart = "deploy/helm/kubehub-agent";
+  std::vector<std::string> hub_urls;  // wss://HOST:PORT/tunnel
+  std::string metaserver_url;
+  std::string bootstrap_token;
+  /// Files for --set-file (empty: not set; the agent then trusts the system roots).
+  std::string metaserver_ca_file;
+  std::string hub_ca_file;
+};
+
+/// `arg` quoted for a POSIX shell when it needs it.
+std::string shellQuote(std::string_view arg);
+/// The `helm install` line (continued over lines with backslashes) that installs the agent in
+/// enrolment mode; with `template_only`, the `helm template` line that writes the same as plain
+/// YAML for `kubectl apply -f`.
+std::string agentInstallCommand(const AgentInstall& install, bool template_only = false);
+
 }  // namespace kubehub::ctl

@@ -149,7 +149,7 @@ class SpineTest : public ::testing::Test {
     to.connections = agent_connections_;
     to.cluster = "edge-1";
     to.agent_version = "test";
-    to.tls = *net::makeClientContext(agent_tls);
+    to.tls = net::TlsSource::fixed("tunnel", *net::makeClientContext(agent_tls));
     to.backoff_base = std::chrono::milliseconds(50);
     to.backoff_max = std::chrono::milliseconds(200);
     asio::co_spawn(io_,

@@ -201,6 +201,7 @@ absl::StatusOr<ObjectPtr> ObjectStore::create(int type, Json object, const Write
     } else {
       meta.erase("generation");
     }
+    if (auto s = validateWrite(t, object, nullptr); !s.ok()) return s;
     applySimulatedControllers(t, object);
     if (opts.dry_run) {
       auto so = std::make_shared<StoredObject>();
@@ -252,6 +253,7 @@ absl::StatusOr<ObjectPtr> ObjectStore::replaceLocked(int type, const ObjectPtr& 
   if (t.has_generation && !sameSpec(old_json, next)) {
     meta["generation"] = old_meta.value("generation", int64_t{1}) + 1;
   }
+  if (auto s = validateWrite(t, next, &old_json); !s.ok()) return s;
   applySimulatedControllers(t, next);
   if (next == old_json || opts.dry_run) {
     // A no-op update keeps the resourceVersion, like the real server.

@@ -62,6 +62,44 @@ TEST_F(ObjectStoreTest, CreateAssignsMetadataAndResourceVersions) {
             std::string::npos);
 }
 
+// Secrets as the real API server validates them: what an agent keeping its credentials in a
+// kubernetes.io/tls Secret runs into.
+TEST_F(ObjectStoreTest, SecretsOfTypeTlsAndImmutableTypes) {
+  int secrets = registry_.find("", "v1", "secrets");
+  auto incomplete = store_.create(secrets,
+                                  Json{{"metadata", {{"name", "creds"}, {"namespace", "a"}}},
+                                       {"type", "kubernetes.io/tls"},
+                                       {"data", {{"tls.crt", ""}}}},
+                                  {});
+  ASSERT_FALSE(incomplete.ok());
+  ErrorResponse e = toErrorResponse(incomplete.status());
+  EXPECT_EQ(e.code, 422);
+  EXPECT_NE(e.body.find(R"(Secret \"creds\" is invalid: data[tls.key]: Required value)"),
+            std::string::npos)
+      << e.body;
+  // Empty values are fine: a chart creates the Secret before the agent fills it.
+  auto created = store_.create(secrets,
+                               Json{{"metadata", {{"name", "creds"}, {"namespace", "a"}}},
+                                    {"type", "kubernetes.io/tls"},
+                                    {"data", {{"tls.crt", ""}, {"tls.key", ""}}}},
+                               {});
+  ASSERT_TRUE(created.ok()) << created.status();
+  Json next = (*created)->json;
+  next["data"]["tls.crt"] = "Y2VydA==";
+  next["stringData"] = {{"ca.crt", "ca"}};
+  auto updated = store_.update(secrets, "a", "creds", next, {});
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ((*updated)->json["data"]["ca.crt"], "Y2E=");
+  EXPECT_FALSE((*updated)->json.contains("stringData"));
+  Json retyped = (*updated)->json;
+  retyped["type"] = "Opaque";
+  auto refused = store_.update(secrets, "a", "creds", retyped, {});
+  ASSERT_FALSE(refused.ok());
+  e = toErrorResponse(refused.status());
+  EXPECT_EQ(e.code, 422);
+  EXPECT_NE(e.body.find("field is immutable"), std::string::npos) << e.body;
+}
+
 TEST_F(ObjectStoreTest, GenerateName) {
   auto r =
       store_.create(cm_, Json{{"metadata", {{"generateName", "gen-"}, {"namespace", "a"}}}}, {});

@@ -3,6 +3,9 @@
 #include <cstdio>
 #include <string>
 
+#include "absl/strings/escaping.h"
+#include "tests/standin/api_error.h"
+
 namespace kubehub::standin {
 namespace {
 
@@ -194,6 +197,44 @@ uint32_t stableHash(std::string_view s) {
     h *= 16777619u;
   }
   return h;
+}
+
+absl::Status validateWrite(const ResourceType& type, Json& object, const Json* old) {
+  if (!type.group.empty() || type.resource != "secrets") return absl::OkStatus();
+  std::string name;
+  if (object.contains("metadata") && object["metadata"].is_object())
+    name = object["metadata"].value("name", "");
+  if (object.contains("stringData")) {
+    if (object["stringData"].is_object()) {
+      if (!object.contains("data") || !object["data"].is_object()) object["data"] = Json::object();
+      for (auto& [k, v] : object["stringData"].items()) {
+        if (!v.is_string()) continue;
+        std::string text = v.get<std::string>();
+        object["data"][k] = absl::Base64Escape(absl::string_view(text.data(), text.size()));
+      }
+    }
+    object.erase("stringData");
+  }
+  std::string secret_type = object.value("type", std::string("Opaque"));
+  if (old != nullptr) {
+    std::string old_type = old->value("type", std::string("Opaque"));
+    if (secret_type != old_type) {
+      return invalid("Secret", name, "type", "FieldValueInvalid",
+                     "Invalid value: \"" + secret_type + "\": field is immutable");
+    }
+  }
+  if (secret_type == "kubernetes.io/tls") {
+    const Json empty = Json::object();
+    const Json& data =
+        object.contains("data") && object["data"].is_object() ? object["data"] : empty;
+    for (const char* key : {"tls.crt", "tls.key"}) {
+      if (!data.contains(key)) {
+        return invalid("Secret", name, std::string("data[") + key + "]", "FieldValueRequired",
+                       "Required value");
+      }
+    }
+  }
+  return absl::OkStatus();
 }
 
 void applySimulatedControllers(const ResourceType& type, Json& object) {

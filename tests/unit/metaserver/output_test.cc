@@ -61,5 +61,36 @@ TEST(Output, ListsAndLabels) {
   EXPECT_FALSE(parseLabels("=x").ok());
 }
 
+TEST(Output, AgentInstallCommand) {
+  AgentInstall in;
+  in.cluster = "edge-1";
+  in.hub_urls = {"wss://hub.example.com:8444/tunnel"};
+  in.metaserver_url = "https://meta.example.com:8443";
+  in.bootstrap_token = "khb_abc-DEF_1";
+  in.metaserver_ca_file = "my ca.pem";
+  EXPECT_EQ(agentInstallCommand(in),
+            "helm install kubehub-agent deploy/helm/kubehub-agent \\\n"
+            "  --namespace kubehub-system \\\n"
+            "  --create-namespace \\\n"
+            "  --set cluster=edge-1 \\\n"
+            "  --set hubUrl=wss://hub.example.com:8444/tunnel \\\n"
+            "  --set enrollment.metaserverUrl=https://meta.example.com:8443 \\\n"
+            "  --set enrollment.bootstrapToken=khb_abc-DEF_1 \\\n"
+            "  --set-file enrollment.metaserverCA='my ca.pem'\n");
+  // Several hubs: a list, since --set splits a value at its commas.
+  in.hub_urls.push_back("wss://hub-2.example.com:8444/tunnel");
+  in.metaserver_ca_file.clear();
+  std::string manifest = agentInstallCommand(in, true);
+  EXPECT_NE(manifest.find("helm template kubehub-agent"), std::string::npos) << manifest;
+  EXPECT_NE(manifest.find("--set 'hubUrl={wss://hub.example.com:8444/tunnel,"
+                          "wss://hub-2.example.com:8444/tunnel}'"),
+            std::string::npos)
+      << manifest;
+  EXPECT_EQ(manifest.find("--create-namespace"), std::string::npos);
+  EXPECT_NE(manifest.find(" > kubehub-agent.yaml\n"), std::string::npos) << manifest;
+  EXPECT_EQ(shellQuote("it's"), "'it'\\''s'");
+  EXPECT_EQ(shellQuote(""), "''");
+}
+
 }  // namespace
 }  // namespace kubehub::ctl
