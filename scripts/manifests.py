@@ -96,8 +96,14 @@ def render(helm_bin, chart, home):
     args = ["template", name, chart, "--namespace", NAMESPACE]
     for v in values:
         args += ["-f", v]
-    if "generateSecrets" in chart_defaults(chart):
+    defaults = chart_defaults(chart)
+    if "generateSecrets" in defaults:
         args += ["--set", "generateSecrets=false"]
+    if "existingSecret" in (defaults.get("enrollment") or {}):
+        # The agent's bootstrap token is the reader's (kubehubctl cluster install), never a
+        # placeholder in a published file.
+        args += ["--set", f"enrollment.existingSecret={name}-bootstrap",
+                 "--set", "enrollment.bootstrapToken="]
     r = helm(helm_bin, args, home)
     if r.returncode != 0 and not values:
         raise NoQuickstart(f"{name} has no ci/*-values.yaml and its defaults do not render "
