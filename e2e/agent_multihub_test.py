@@ -5,6 +5,7 @@ hub twice, it holds a single tunnel there and the hub never replaces one with an
 over."""
 import os
 import re
+import socket
 import sys
 import threading
 import time
@@ -61,6 +62,68 @@ class Stack:
         if self.failed or os.environ.get("KUBEHUB_E2E_SHOW_LOGS") == "1":
             e2e.print_logs(self.work, sorted(f for f in os.listdir(self.work.path) if f.endswith(".log")))
         self.work.close()
+
+
+class TcpBalancer:
+    """A TCP load balancer on loopback in front of hubs' tunnel listeners (TLS passes through),
+    choosing the backend of each new connection from `plan` in turn (then round robin), the
+    way a cloud load balancer in front of a hub Deployment may send an agent's second
+    connection to the hub that holds its first."""
+
+    def __init__(self, backends, plan=()):
+        self.backends = list(backends)
+        self.plan = list(plan)
+        self.count = 0
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _backend(self):
+        i = self.count
+        self.count += 1
+        if i < len(self.plan):
+            return self.plan[i]
+        return self.backends[(i - len(self.plan)) % len(self.backends)]
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            host, port = self._backend().rsplit(":", 1)
+            try:
+                upstream = socket.create_connection((host, int(port)), timeout=5)
+                upstream.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.closed = True
+        self.sock.close()
 
 
 def get_namespaces(kubeconfig):
@@ -211,13 +274,16 @@ class OneHubTwiceTest(unittest.TestCase):
         self.two_names.proc.wait_for_log(
             r"the hub's certificate names hub hub-1, which connection \d of this agent holds already",
             timeout=30)
-        # hub-plain's certificate names no hub: its second name is known only after HELLO, by
-        # which time the hub has replaced the first tunnel with the second (once).
-        e2e.wait_until(lambda: REPLACING in self.plain.proc.log_text(), timeout=30,
-                       what="hub-plain replacing edge-3's first tunnel")
-        # Each agent's second connection then finds no other hub and waits.
-        for agent, _ in agents.values():
-            agent.proc.wait_for_log(r"no other hub to reach for now; connection waits", timeout=30)
+        # hub-plain's certificate names no hub: its second name is known only at HELLO, where
+        # the hub refuses a second tunnel of the same agent through another connection
+        # (ALREADY_CONNECTED) rather than replace the first.
+        e2e.wait_until(lambda: refused_already_connected(self.plain) >= 1, timeout=30,
+                       what="hub-plain refusing edge-3's second connection")
+        # The others' second connections look again now and then (the address may lead
+        # elsewhere, as a load balancer's does), are turned away before HELLO, and back off.
+        for agent in (self.same_url, self.two_names):
+            agent.proc.wait_for_log(r"reached a hub this agent holds already through another "
+                                    r"connection", timeout=30)
         # Requests keep flowing while the waiting connections look again (every --backoff-max,
         # 1 s here): three looks each, time for any flapping to show.
         watch_until = time.monotonic() + 3.5
@@ -233,13 +299,64 @@ class OneHubTwiceTest(unittest.TestCase):
             self.assertEqual(len(re.findall(r'msg="tunnel up"', agent.proc.log_text())), 1)
         # hub-1 never had a tunnel replaced.
         self.assertNotIn(REPLACING, self.hub.proc.log_text())
-        # Without a hub certificate: one replacement, the agent kept the newer tunnel, and that
-        # was all.
+        # Without a hub certificate: no replacement either, the first tunnel stays; the second
+        # connection is refused each time it looks again (backing off).
         plain_log = self.plain.proc.log_text()
-        self.assertEqual(plain_log.count(REPLACING), 1, plain_log[-3000:])
+        self.assertNotIn(REPLACING, plain_log, plain_log[-3000:])
         edge3 = self.two_names_plain.proc.log_text()
-        self.assertLessEqual(edge3.count("closing the older tunnel"), 1)
-        self.assertEqual(len(re.findall(r'msg="tunnel up"', edge3)), 2)
+        self.assertNotIn("closing the older tunnel", edge3)
+        self.assertEqual(len(re.findall(r'msg="tunnel up"', edge3)), 1)
+        self.assertRegex(edge3, r"reached a hub this agent holds already through another connection")
+
+
+class LoadBalancerTest(unittest.TestCase):
+    """Two hubs behind one load balancer address, announcing nothing (agents outside the hubs'
+    network reach them only through it): the agent's second connection, sent by the balancer
+    to the hub holding its first, is refused there and goes round again until it reaches the
+    other hub. No tunnel is ever replaced; both hubs end up serving the cluster."""
+
+    def setUp(self):
+        self.s = Stack()
+        try:
+            self.a = self.s.hub("hub-a")
+            self.b = self.s.hub("hub-b")
+            # The first two connections both go to hub-a; then round robin.
+            self.lb = TcpBalancer([self.b.tunnel, self.a.tunnel], plan=[self.a.tunnel, self.a.tunnel])
+            self.agent = self.s.agent("edge-1", [f"wss://{self.lb.address}/tunnel"])
+        except BaseException:
+            self.s.failed = True
+            self.s.close()
+            raise
+
+    def tearDown(self):
+        result = getattr(self._outcome, "result", None)
+        if result is not None and (result.failures or result.errors):
+            self.s.failed = True
+        self.lb.close()
+        self.s.close()
+
+    def test_second_connection_finds_the_other_hub_without_replacing(self):
+        e2e.wait_until(lambda: self.agent.metric("kubehub_agent_tunnels_up") == 2, timeout=30,
+                       what="two tunnels up through the balancer")
+        self.assertGreaterEqual(refused_already_connected(self.a), 1)
+        for hub in (self.a, self.b):
+            self.assertNotIn(REPLACING, hub.proc.log_text(), hub.name)
+            ok, r = get_namespaces(self.s.kubeconfig(hub, "edge-1", f"edge-1-{hub.name}"))
+            self.assertTrue(ok, r.stderr)
+        self.assertEqual(len(re.findall(r'msg="tunnel up"', self.agent.proc.log_text())), 2)
+
+
+def refused_already_connected(hub):
+    """kubehub_hub_agent_refused_total{reason="already_connected"} on `hub`."""
+    import http.client
+    conn = http.client.HTTPConnection(*hub.admin.rsplit(":", 1), timeout=5)
+    try:
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    m = re.search(r'kubehub_hub_agent_refused_total\{reason="already_connected"\} (\S+)', text)
+    return float(m.group(1)) if m else 0.0
 
 
 if __name__ == "__main__":

@@ -399,7 +399,7 @@ absl::StatusOr<GoAwayInfo> decodeGoAway(std::string_view payload) {
   if (!r.u32(&code) || !r.str(&info.reason) || !r.done()) {
     return absl::InvalidArgumentError("malformed GOAWAY payload");
   }
-  info.code = code <= static_cast<uint32_t>(GoAwayCode::kPingTimeout)
+  info.code = code <= static_cast<uint32_t>(GoAwayCode::kAlreadyConnected)
                   ? static_cast<GoAwayCode>(code)
                   : GoAwayCode::kProtocolError;
   return info;

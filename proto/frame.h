@@ -46,6 +46,10 @@ inline constexpr uint8_t kFlagInternal = 0x04;
 /// HELLO/WELCOME capability: the hub marks its own requests with kFlagInternal and every other
 /// OPEN carries Impersonate-User, so an agent may refuse an unmarked request without one.
 inline constexpr std::string_view kCapabilityInternalOpen = "internal-open.v1";
+/// The hub refuses a second tunnel of one agent instance through another of its connections
+/// (GOAWAY ALREADY_CONNECTED) instead of replacing the first: an agent may dial an address that
+/// led to a hub it holds (a load balancer) again without knocking its own tunnel down.
+inline constexpr std::string_view kCapabilityConnections = "connections.v1";
 
 enum class ResetCode : uint32_t {
   kCancel = 0,
@@ -67,6 +71,9 @@ enum class GoAwayCode : uint32_t {
   kFlowControlError = 5,
   kDraining = 6,
   kPingTimeout = 7,
+  /// The hub holds a tunnel of the same agent (HELLO instance) through another of its
+  /// connections: reach another hub (e.g. through the load balancer again).
+  kAlreadyConnected = 8,
 };
 
 std::string_view frameTypeName(FrameType type);

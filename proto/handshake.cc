@@ -1,5 +1,6 @@
 #include "proto/handshake.h"
 
+#include <cctype>
 #include <nlohmann/json.hpp>
 
 #include "common/k8s/cluster_path.h"
@@ -67,6 +68,9 @@ std::string encodeHello(const Hello& hello) {
                       {"cluster", hello.cluster},
                       {"agentVersion", hello.agent_version},
                       {"capabilities", hello.capabilities}};
+  // Absent rather than empty, so a HELLO without them is byte for byte protocol 1's.
+  if (!hello.instance.empty()) j["instance"] = hello.instance;
+  if (hello.connection >= 0) j["connection"] = hello.connection;
   return j.dump();
 }
 
@@ -82,6 +86,25 @@ absl::StatusOr<Hello> decodeHello(std::string_view payload) {
     return absl::InvalidArgumentError("HELLO cluster is not a DNS label");
   }
   if (auto c = getCapabilities(*j, "HELLO", &h.capabilities); !c.ok()) return c;
+  if (j->contains("instance")) {
+    const auto& v = (*j)["instance"];
+    bool hex = v.is_string() && !v.get<std::string>().empty() && v.get<std::string>().size() <= 32;
+    if (hex) {
+      for (char ch : v.get<std::string>())
+        hex = hex && std::isxdigit(static_cast<unsigned char>(ch)) &&
+              !std::isupper(static_cast<unsigned char>(ch));
+    }
+    if (!hex)
+      return absl::InvalidArgumentError("HELLO instance must be 1 to 32 lower-case hex digits");
+    h.instance = v.get<std::string>();
+  }
+  if (j->contains("connection")) {
+    const auto& v = (*j)["connection"];
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 15) {
+      return absl::InvalidArgumentError("HELLO connection must be an integer from 0 to 15");
+    }
+    h.connection = static_cast<int>(v.get<int64_t>());
+  }
   return h;
 }
 

@@ -16,6 +16,12 @@ struct Hello {
   std::string cluster;
   std::string agent_version;
   std::vector<std::string> capabilities;
+  /// The agent process (random, lower-case hex, at most 32 characters) and which of its
+  /// connections this is (0..15): a hub that already holds a tunnel of the same agent through
+  /// another connection refuses this one (GOAWAY ALREADY_CONNECTED) instead of replacing it.
+  /// Empty / -1 from agents that send none (then a newer tunnel replaces the older one).
+  std::string instance{};
+  int connection = -1;
 };
 
 struct Welcome {

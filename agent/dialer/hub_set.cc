@@ -58,12 +58,17 @@ std::optional<std::string> HubSet::pick(int slot, uint64_t random, const std::st
     busy_hubs.insert(hub);
   }
   // Rank 0: suggested; 1: announced, not just lost; 2: bootstrap only, not just lost; 3 and 4:
-  // just lost.
-  std::array<std::vector<std::string>, 5> ranked;
+  // just lost; 5: an address that led to a hub another slot holds, not for certain (a load
+  // balancer may send this one elsewhere), when that hub refuses rather than replaces.
+  std::array<std::vector<std::string>, 6> ranked;
   for (const std::string& url : addresses()) {
     if (busy_urls.contains(url)) continue;
     auto [hub, certain] = expected(url);
-    if (!hub.empty() && (busy_hubs.contains(hub) || hub == avoid_hub)) continue;
+    if (!hub.empty() && hub == avoid_hub) continue;
+    if (!hub.empty() && busy_hubs.contains(hub)) {
+      if (!certain && !other_dialing && refusers_.contains(hub)) ranked[5].push_back(url);
+      continue;
+    }
     if (!certain && other_dialing) continue;
     bool lost = url == me.last_url || (!hub.empty() && hub == me.last_hub);
     bool suggested = certain && std::find(prefer.begin(), prefer.end(), hub) != prefer.end();

@@ -47,6 +47,10 @@ class HubSet {
 
   /// Records that `url` led to `hub_id` without holding it (the hub's certificate named it).
   void noteSeen(const std::string& url, const std::string& hub_id);
+  /// `hub_id` refuses a second tunnel of this agent rather than replace the first (WELCOME
+  /// capability connections.v1): an address not known to lead there for certain (a load
+  /// balancer's) may be dialed again while another slot holds it, last of all.
+  void noteRefusesDuplicates(const std::string& hub_id) { refusers_.insert(hub_id); }
 
   /// `slot` stopped dialing or lost its tunnel: it holds nothing.
   void release(int slot);
@@ -81,6 +85,7 @@ class HubSet {
   std::vector<std::string> bootstrap_;
   std::map<std::string, std::string> learned_;  // url → hub id
   std::map<std::string, std::string> seen_;     // url → hub id of the latest handshake there
+  std::set<std::string> refusers_;              // hubs that refuse a second tunnel of ours
   std::vector<Slot> slots_;
 };
 

@@ -13,6 +13,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
@@ -102,6 +103,9 @@ struct Fleet {
         rng(std::random_device{}()),
         done(ex) {
     for (int i = 0; i < options.connections; ++i) slots.push_back(std::make_unique<Slot>(ex));
+    char hex[17];
+    std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(rng()));
+    instance = hex;
   }
 
   /// Something changed that may give a waiting slot a hub to reach.
@@ -116,6 +120,9 @@ struct Fleet {
   std::shared_ptr<AgentState> state;
   HubSet hubs;
   std::mt19937_64 rng;
+  /// This process, in every HELLO: a hub refuses a second tunnel of it through another
+  /// connection rather than replace the first.
+  std::string instance;
   std::vector<std::unique_ptr<Slot>> slots;
   int running = 0;
   net::AsyncSignal done;
@@ -125,6 +132,9 @@ struct Fleet {
 struct Attempt {
   std::string reason;
   std::string hub_id;
+  /// The hub holds this agent's tunnel through another connection already (GOAWAY
+  /// ALREADY_CONNECTED): another hub is to be reached, soon, not after a failure's backoff.
+  bool already_connected = false;
 };
 
 void learnHubs(Fleet& fleet, const std::string& from, const nlohmann::json& message) {
@@ -242,10 +252,14 @@ asio::awaitable<std::variant<Established, Attempt>> handshake(
     std::unique_ptr<tunnel::Transport> transport) {
   const TunnelClientOptions& o = fleet->options;
   const std::shared_ptr<AgentState>& state = fleet->state;
-  proto::Hello hello{proto::kProtocolVersion,
-                     o.cluster,
-                     o.agent_version,
-                     {"stream.v1", std::string(proto::kCapabilityInternalOpen)}};
+  proto::Hello hello;
+  hello.protocol = proto::kProtocolVersion;
+  hello.cluster = o.cluster;
+  hello.agent_version = o.agent_version;
+  hello.capabilities = {"stream.v1", std::string(proto::kCapabilityInternalOpen),
+                        std::string(proto::kCapabilityConnections)};
+  hello.instance = fleet->instance;
+  hello.connection = slot % o.connections;
   std::string hello_frame = proto::encodeFrame(FrameType::kHello, 0, 0, proto::encodeHello(hello));
   auto ec = co_await transport->write(hello_frame);
   if (ec) co_return Attempt{"sending HELLO failed: " + ec.message(), ""};
@@ -261,7 +275,7 @@ asio::awaitable<std::variant<Established, Attempt>> handshake(
     auto info = proto::decodeGoAway(frame->payload);
     co_return Attempt{"the hub refused the agent: " +
                           (info.ok() ? info->reason : std::string("(unreadable reason)")),
-                      ""};
+                      "", info.ok() && info->code == proto::GoAwayCode::kAlreadyConnected};
   }
   if (frame->type != FrameType::kWelcome) {
     co_return Attempt{"the hub did not answer HELLO with WELCOME", ""};
@@ -277,6 +291,9 @@ asio::awaitable<std::variant<Established, Attempt>> handshake(
   // (GOAWAY REPLACED): if another of the agent's tunnels held this hub, that older one is the
   // one to drop, or the hub would be left with none. The pick rarely lets this happen (only
   // through an address whose hub could not be known before HELLO).
+  if (proto::hasCapability(welcome->capabilities, proto::kCapabilityConnections)) {
+    fleet->hubs.noteRefusesDuplicates(hub_id);
+  }
   if (auto older = fleet->hubs.hold(slot, hub_id)) {
     log::info("reached a hub another tunnel of this agent held; closing the older tunnel",
               {{"hub_id", hub_id}, {"url", url}, {"connection", slot}, {"older", *older}});
@@ -346,7 +363,7 @@ asio::awaitable<std::variant<Established, Attempt>> establish(std::shared_ptr<Fl
       co_await (*transport)->close("this agent holds a tunnel to this hub already");
       co_return Attempt{"the hub's certificate names hub " + *hub + ", which connection " +
                             std::to_string(*holder) + " of this agent holds already",
-                        *hub};
+                        *hub, true};
     }
   }
   auto made = co_await handshake(fleet, slot, url, std::move(*transport));
@@ -487,6 +504,9 @@ asio::awaitable<void> runSlot(std::shared_ptr<Fleet> fleet, int slot) {
   const TunnelClientOptions& o = fleet->options;
   Fleet::Slot& me = *fleet->slots[static_cast<size_t>(slot)];
   net::Backoff backoff(o.backoff_base, o.backoff_max);
+  // Landing again on a hub this agent holds (a load balancer chose it): retried soon, then
+  // slower (an LB with client affinity keeps choosing the same hub), never as a failure.
+  net::Backoff elsewhere(std::chrono::milliseconds(100), o.backoff_max);
   bool told_waiting = false;
   for (;;) {
     auto url = fleet->hubs.pick(slot, fleet->rng());
@@ -513,7 +533,24 @@ asio::awaitable<void> runSlot(std::shared_ptr<Fleet> fleet, int slot) {
     fleet->hubs.release(slot);
     me.mux.reset();
     fleet->wake();
-    if (std::chrono::steady_clock::now() - started >= o.stable_after) backoff.reset();
+    if (std::chrono::steady_clock::now() - started >= o.stable_after) {
+      backoff.reset();
+      elsewhere.reset();
+    }
+    if (result.already_connected) {
+      auto delay = elsewhere.next(fleet->rng);
+      log::info(
+          "reached a hub this agent holds already through another connection; trying "
+          "again for another",
+          {{"url", *url},
+           {"connection", slot},
+           {"reason", result.reason},
+           {"attempt", elsewhere.attempts()},
+           {"retry_in_ms", delay.count()}});
+      me.timer.expires_after(delay);
+      co_await me.timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
     auto delay = backoff.next(fleet->rng);
     fleet->state->metrics->backoff(static_cast<double>(delay.count()) / 1000.0);
     log::warn("tunnel down, will retry", {{"url", *url},

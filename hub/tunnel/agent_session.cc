@@ -210,6 +210,22 @@ asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
                     "hub \"" + options.hub_id + "\" is draining: connect to another hub", peer);
     co_return;
   }
+  // Two tunnels of one agent at one hub would knock each other down (the newer replaces the
+  // older): one that reached this hub again through another of its connections, typically
+  // through a load balancer in front of the fleet, is sent to find another hub instead. The
+  // same connection coming back (a reconnect) replaces its old tunnel as before.
+  if (!hello->instance.empty()) {
+    if (auto held = registry->agentOf(hello->cluster);
+        held && held->first == hello->instance && held->second != hello->connection) {
+      refused("already_connected");
+      co_await refuse(*transport, proto::GoAwayCode::kAlreadyConnected,
+                      "this agent holds a tunnel to hub \"" + options.hub_id +
+                          "\" through its connection " + std::to_string(held->second) +
+                          " already: reach another hub",
+                      peer);
+      co_return;
+    }
+  }
   const tunnel::MuxOptions& mo = options.mux;
   proto::Welcome welcome{proto::kProtocolVersion,
                          options.hub_id,
@@ -220,6 +236,8 @@ asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
                          mo.max_streams,
                          {}};
   if (offersInternalOpen(*hello)) welcome.capabilities.emplace_back(proto::kCapabilityInternalOpen);
+  if (proto::hasCapability(hello->capabilities, proto::kCapabilityConnections))
+    welcome.capabilities.emplace_back(proto::kCapabilityConnections);
   std::string welcome_frame =
       proto::encodeFrame(FrameType::kWelcome, 0, 0, proto::encodeWelcome(welcome));
   ec = co_await transport->write(welcome_frame);
@@ -245,7 +263,9 @@ asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
                                                  std::chrono::system_clock::now(),
                                                  {},
                                                  nullptr,
-                                                 0});
+                                                 0,
+                                                 hello->instance,
+                                                 hello->connection});
   if (previous) {
     log::info("replacing the previous tunnel of the cluster", {{"cluster", cluster}});
     previous->shutdown(proto::GoAwayCode::kReplaced, "a newer tunnel for this cluster connected");

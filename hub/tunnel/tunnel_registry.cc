@@ -25,6 +25,13 @@ std::shared_ptr<tunnel::Mux> TunnelRegistry::find(std::string_view cluster) cons
   return it->second.mux;
 }
 
+std::optional<std::pair<std::string, int>> TunnelRegistry::agentOf(std::string_view cluster) const {
+  std::lock_guard lock(mu_);
+  auto it = tunnels_.find(std::string(cluster));
+  if (it == tunnels_.end()) return std::nullopt;
+  return std::make_pair(it->second.agent_instance, it->second.agent_connection);
+}
+
 void TunnelRegistry::setDiscovery(const std::string& cluster, const tunnel::Mux* mux,
                                   std::string discovery) {
   auto scoped = std::make_shared<std::set<std::string>>();

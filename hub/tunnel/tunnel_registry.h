@@ -25,6 +25,9 @@ struct ClusterTunnel {
   /// "resource" / "resource.group" names of the cluster-scoped types in that report.
   std::shared_ptr<const std::set<std::string>> cluster_scoped;
   size_t discovered_types = 0;
+  /// The agent process and its connection (HELLO instance/connection; "" and -1 if unsent).
+  std::string agent_instance{};
+  int agent_connection = -1;
 };
 
 class TunnelRegistry {
@@ -34,6 +37,8 @@ class TunnelRegistry {
   /// Removes the cluster's entry if it still belongs to `mux`.
   void detach(const std::string& cluster, const tunnel::Mux* mux);
   std::shared_ptr<tunnel::Mux> find(std::string_view cluster) const;
+  /// The agent instance and connection of the cluster's tunnel here, if one is attached.
+  std::optional<std::pair<std::string, int>> agentOf(std::string_view cluster) const;
   void setDiscovery(const std::string& cluster, const tunnel::Mux* mux, std::string discovery);
   std::vector<ClusterTunnel> snapshot() const;
   /// Whether a type is namespaced on the cluster, per its discovery report; nullopt if unknown.
