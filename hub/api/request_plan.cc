@@ -150,6 +150,15 @@ std::variant<Reject, RequestTarget> planTarget(const RequestHead& head,
   RequestTarget t;
   t.info = k8s::parseRequestInfo(head.method, route->path, route->query);
   t.route = std::move(*route);
+  // kubectl >= 1.30 opens exec, attach and port-forward with a WebSocket GET where it used to
+  // POST an SPDY upgrade: the same act, so the grants see "create" either way (what RBAC asks
+  // since Kubernetes 1.35). Otherwise a read-only grant ("get" on "*") would open a shell.
+  if (t.info.is_resource_request && t.info.verb == "get" && t.info.api_group.empty() &&
+      t.info.resource == "pods" &&
+      (t.info.subresource == "exec" || t.info.subresource == "attach" ||
+       t.info.subresource == "portforward")) {
+    t.info.verb = "create";
+  }
   // Only the collection itself is a review; any other path under it goes through the grants.
   t.access_review = t.info.is_resource_request && t.info.api_group == "authorization.k8s.io" &&
                     t.info.resource == "selfsubjectaccessreviews" && t.info.verb == "create" &&

@@ -86,6 +86,36 @@ std::optional<std::string> header(const HeaderList& h, std::string_view name) {
   return std::nullopt;
 }
 
+/// Every value of a header that may repeat (one line each, or comma-separated).
+std::vector<std::string> headerValues(const HeaderList& h, std::string_view name) {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : h) {
+    if (!iequals(k, name)) continue;
+    size_t pos = 0;
+    while (pos <= v.size()) {
+      size_t end = std::min(v.find(',', pos), v.size());
+      std::string_view p = std::string_view(v).substr(pos, end - pos);
+      while (!p.empty() && (p.front() == ' ' || p.front() == '\t')) p.remove_prefix(1);
+      while (!p.empty() && (p.back() == ' ' || p.back() == '\t')) p.remove_suffix(1);
+      if (!p.empty()) out.emplace_back(p);
+      pos = end + 1;
+    }
+  }
+  return out;
+}
+
+/// httpstream.Handshake's refusal when no offered protocol is served.
+absl::Status noProtocol(const std::vector<std::string>& offered,
+                        std::initializer_list<const char*> served) {
+  std::string msg = "unable to upgrade: unable to negotiate protocol: client supports [";
+  for (size_t i = 0; i < offered.size(); ++i) msg += (i ? " " : "") + offered[i];
+  msg += "], server supports [";
+  size_t i = 0;
+  for (const char* p : served) msg += std::string(i++ ? " " : "") + p;
+  msg += "]";
+  return apiError(403, "Forbidden", msg);
+}
+
 std::vector<std::string> splitPath(std::string_view path) {
   std::vector<std::string> out;
   size_t pos = 0;
@@ -847,7 +877,9 @@ ApiResult doLogs(const Ctx& c, const Query& q) {
   return r;
 }
 
-ApiResult doExec(const Ctx& c, const Query& q, const HttpRequest& req) {
+/// Exec, or attach (`attach`): the container's main process is emulated as `cat` when stdin
+/// is attached (what is typed comes back) and as a process that has nothing to say otherwise.
+ApiResult doExec(const Ctx& c, const Query& q, const HttpRequest& req, bool attach) {
   auto pod = c.store.get(c.type_id, c.route->ns, c.route->name);
   if (!pod.ok()) return errorResult(pod.status());
   const Json& pj = (*pod)->json;
@@ -861,6 +893,9 @@ ApiResult doExec(const Ctx& c, const Query& q, const HttpRequest& req) {
   plan.request.use_stdout = q.flag("stdout");
   plan.request.use_stderr = q.flag("stderr");
   plan.request.tty = q.flag("tty");
+  if (attach) {
+    plan.request.command = {plan.request.use_stdin ? "cat" : "true"};
+  }
   if (plan.request.command.empty()) {
     return errorResult(badRequest("you must specify at least 1 command"));
   }
@@ -881,6 +916,20 @@ ApiResult doExec(const Ctx& c, const Query& q, const HttpRequest& req) {
     }
   }
   std::string upgrade = header(req.headers, "Upgrade").value_or("");
+  if (iequals(upgrade, "SPDY/3.1")) {
+    // kubectl before 1.30 (and its fallback): streams over SPDY, the newest channel protocol
+    // the client offers in X-Stream-Protocol-Version.
+    std::vector<std::string> offered = headerValues(req.headers, "X-Stream-Protocol-Version");
+    if (std::find(offered.begin(), offered.end(), "v4.channel.k8s.io") != offered.end()) {
+      plan.protocol = "v4.channel.k8s.io";
+    }
+    if (plan.protocol.empty()) return errorResult(noProtocol(offered, {"v4.channel.k8s.io"}));
+    plan.spdy = true;
+    ApiResult r;
+    r.response.status = 101;
+    r.exec = plan;
+    return r;
+  }
   if (!iequals(upgrade, "websocket")) {
     return errorResult(badRequest("Upgrade request required"));
   }
@@ -898,6 +947,40 @@ ApiResult doExec(const Ctx& c, const Query& q, const HttpRequest& req) {
   ApiResult r;
   r.response.status = 101;
   r.exec = plan;
+  return r;
+}
+
+ApiResult doPortForward(const Ctx& c, const HttpRequest& req) {
+  auto pod = c.store.get(c.type_id, c.route->ns, c.route->name);
+  if (!pod.ok()) return errorResult(pod.status());
+  const Json& pj = (*pod)->json;
+  PortForwardPlan plan;
+  plan.ns = c.route->ns;
+  plan.pod = c.route->name;
+  plan.uid = metaString(pj, "uid");
+  plan.ports = declaredPorts(pj);
+  std::string upgrade = header(req.headers, "Upgrade").value_or("");
+  if (iequals(upgrade, "websocket")) {
+    // kubectl >= 1.31: SPDY tunnelled through WebSocket, the SPDY protocol prefixed.
+    const std::string tunnelled = std::string(kSpdyTunnelPrefix) + kPortForwardProtocol;
+    std::vector<std::string> offered = headerValues(req.headers, "Sec-WebSocket-Protocol");
+    if (std::find(offered.begin(), offered.end(), tunnelled) == offered.end()) {
+      return errorResult(badRequest("unable to upgrade: no tunneling spdy protocols provided"));
+    }
+    plan.websocket = true;
+    plan.protocol = tunnelled;
+  } else if (iequals(upgrade, "SPDY/3.1")) {
+    std::vector<std::string> offered = headerValues(req.headers, "X-Stream-Protocol-Version");
+    if (std::find(offered.begin(), offered.end(), kPortForwardProtocol) == offered.end()) {
+      return errorResult(noProtocol(offered, {kPortForwardProtocol}));
+    }
+    plan.protocol = kPortForwardProtocol;
+  } else {
+    return errorResult(badRequest("Upgrade request required"));
+  }
+  ApiResult r;
+  r.response.status = 101;
+  r.port_forward = std::move(plan);
   return r;
 }
 
@@ -978,7 +1061,8 @@ ApiResult ApiServer::resource(const HttpRequest& req, const UserInfo& user, cons
 
   const bool is_watch = r.watch_path || ((method == "GET") && q.flag("watch"));
   auto fmt = negotiate(req.headers);
-  const bool streaming_sub = r.subresource == "log" || r.subresource == "exec";
+  const bool streaming_sub = r.subresource == "log" || r.subresource == "exec" ||
+                             r.subresource == "attach" || r.subresource == "portforward";
   if (!fmt.ok() && !streaming_sub) return errorResult(fmt.status());
   const OutputFormat format = fmt.ok() ? *fmt : OutputFormat{};
 
@@ -986,11 +1070,17 @@ ApiResult ApiServer::resource(const HttpRequest& req, const UserInfo& user, cons
     if (method != "GET") return errorResult(methodNotSupported(t.groupResource(), method));
     return doLogs(c, q);
   }
-  if (r.subresource == "exec") {
+  if (r.subresource == "exec" || r.subresource == "attach") {
     if (method != "GET" && method != "POST") {
       return errorResult(methodNotSupported(t.groupResource(), method));
     }
-    return doExec(c, q, req);
+    return doExec(c, q, req, r.subresource == "attach");
+  }
+  if (r.subresource == "portforward") {
+    if (method != "GET" && method != "POST") {
+      return errorResult(methodNotSupported(t.groupResource(), method));
+    }
+    return doPortForward(c, req);
   }
 
   if (is_watch) {

@@ -19,6 +19,7 @@
 #include "tests/standin/exec_command.h"
 #include "tests/standin/object_store.h"
 #include "tests/standin/pod_logs.h"
+#include "tests/standin/port_forward.h"
 #include "tests/standin/resource_types.h"
 #include "tests/standin/watch_session.h"
 
@@ -67,6 +68,8 @@ struct ExecPlan {
   ExecRequest request;
   /// The negotiated subprotocol ("v5.channel.k8s.io" or "v4.channel.k8s.io").
   std::string protocol;
+  /// SPDY/3.1 streams (kubectl before 1.30, and its fallback) instead of WebSocket channels.
+  bool spdy = false;
 };
 
 /// A plain response, or the head of a streamed one plus what to stream.
@@ -75,6 +78,7 @@ struct ApiResult {
   std::optional<WatchPlan> watch;
   std::optional<LogPlan> logs;
   std::optional<ExecPlan> exec;
+  std::optional<PortForwardPlan> port_forward;
 };
 
 /// Who a request acts as, after impersonation.

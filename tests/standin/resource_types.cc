@@ -98,8 +98,10 @@ ResourceRegistry::ResourceRegistry() {
     t.verbs = kAllVerbs;
     t.short_names = {"po"};
     t.categories = {"all"};
-    t.subresources = {{"exec", "PodExecOptions", "", "", {"create", "get"}},
+    t.subresources = {{"attach", "PodAttachOptions", "", "", {"create", "get"}},
+                      {"exec", "PodExecOptions", "", "", {"create", "get"}},
                       {"log", "Pod", "", "", {"get"}},
+                      {"portforward", "PodPortForwardOptions", "", "", {"create", "get"}},
                       {"status", "Pod", "", "", {"get", "patch", "update"}}};
     t.columns = {
         nameCol(),

@@ -192,7 +192,7 @@ void seedObjects(ObjectStore& store, bool objects, int64_t extra_pods) {
       std::snprintf(name, sizeof(name), "bench-%05lld", static_cast<long long>(i));
       mustCreate(store, "pods", "",
                  pod("default", name, {{"app", "bench"}},
-                     Json::array({container("app", "registry.k8s.io/pause:3.10")}),
+                     Json::array({container("app", "registry.k8s.io/pause:3.10", 8080)}),
                      (i & 1) ? "standin-node-1" : "standin-node-2"));
     }
   }

@@ -54,6 +54,7 @@ struct ServerState {
   ApiServer& api;
   std::shared_ptr<ssl::context> tls;
   bool client_certs = false;
+  std::shared_ptr<EchoPorts> echo;
 };
 
 /// Wakes a streaming coroutine: new store events, the client going away, or its timer.
@@ -303,7 +304,15 @@ asio::awaitable<void> serveConnection(std::shared_ptr<ServerState> state, tcp::s
       co_return;
     }
     if (result.exec.has_value()) {
-      co_await serveExec(conn, std::move(req), std::move(*result.exec));
+      if (result.exec->spdy) {
+        co_await serveExecSpdy(conn, std::move(req), std::move(*result.exec));
+      } else {
+        co_await serveExec(conn, std::move(req), std::move(*result.exec));
+      }
+      co_return;
+    }
+    if (result.port_forward.has_value()) {
+      co_await servePortForward(conn, std::move(req), std::move(*result.port_forward), state->echo);
       co_return;
     }
     if (result.logs.has_value()) {
@@ -357,9 +366,11 @@ absl::Status runServer(ApiServer& api, const ServerOptions& options) {
     SSL_CTX_set_verify((*tls)->native_handle(), SSL_VERIFY_PEER,
                        [](int, X509_STORE_CTX*) { return 1; });
   }
-  auto state = std::make_shared<ServerState>(ServerState{api, *tls, !options.client_ca.empty()});
+  auto state =
+      std::make_shared<ServerState>(ServerState{api, *tls, !options.client_ca.empty(), nullptr});
 
   asio::io_context ioc(options.threads);
+  state->echo = std::make_shared<EchoPorts>(ioc.get_executor());
   tcp::acceptor acceptor(ioc);
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(hp->host == "localhost" ? "127.0.0.1" : hp->host, ec);
@@ -391,6 +402,7 @@ absl::Status runServer(ApiServer& api, const ServerOptions& options) {
   for (int i = 1; i < options.threads; ++i) threads.emplace_back([&ioc] { ioc.run(); });
   ioc.run();
   for (auto& t : threads) t.join();
+  state->echo->close();
   return absl::OkStatus();
 }
 

@@ -640,6 +640,30 @@ TEST(RequestPlan, LongLivedUpgradesAndBodies) {
   }
 }
 
+TEST(RequestPlan, StreamsOpenedByWebSocketGetNeedCreateLikeSpdyPosts) {
+  // acme may get/list/watch/create pods, pods/log and pods/exec in team-a, nothing more.
+  const std::string pod = "/clusters/edge-1/api/v1/namespaces/team-a/pods/web";
+  const std::vector<std::pair<std::string, std::string>> ws = {
+      {"Connection", "Upgrade"}, {"Upgrade", "websocket"}, {"Sec-WebSocket-Version", "13"}};
+  const std::vector<std::pair<std::string, std::string>> spdy = {{"Connection", "Upgrade"},
+                                                                 {"Upgrade", "SPDY/3.1"}};
+  for (const auto& [method, headers] : {std::pair{"GET", ws}, std::pair{"POST", spdy}}) {
+    SCOPED_TRACE(method);
+    Forward exec = forwarded(plan(
+        {.method = method, .target = pod + "/exec?command=sh&stdin=true", .headers = headers}, {}));
+    EXPECT_TRUE(exec.upgrade);
+    for (const std::string sub : {"portforward", "attach"}) {
+      Reject r =
+          rejected(plan({.method = method, .target = pod + "/" + sub, .headers = headers}, {}));
+      EXPECT_EQ(r.code, 403);
+      EXPECT_EQ(r.message.substr(0, r.message.find(" in API group")),
+                "pods/" + sub +
+                    " \"web\" is forbidden: User \"alice\" cannot create resource \"pods/" + sub +
+                    "\"");
+    }
+  }
+}
+
 TEST(RequestPlan, StreamQuotaAndOpenRefusals) {
   Principal alice = *authenticate("alice");
   Forward watch;

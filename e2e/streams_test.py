@@ -1,0 +1,315 @@
+"""Every stream kubectl has, through the hub: port-forward (SPDY/3.1 for kubectl before 1.31,
+SPDY tunnelled in WebSocket from 1.31) and exec over SPDY (before 1.30) or WebSocket, with the
+kubectl versions users run, directly against the edge API server stand-in and through
+hub + tunnel + agent, and across a peer link between two hubs.
+
+Port-forward moves data through the pod's echo server (the stand-in runs one per declared
+containerPort) on two connections at once and checks it by SHA-256; a port nobody listens on
+gives kubectl the kubelet's error, the same through the hub as directly."""
+import hashlib
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+import kubehub_e2e as e2e  # noqa: E402
+from fleet import FleetTestCase, routes  # noqa: E402
+
+USER_TOKEN = "user-token-streams-0123456789"
+EDGE_TOKEN = "edge-agent-token-streams-0123456789"
+# Bytes each way on each of two concurrent connections.
+PF_BYTES = int(os.environ.get("KUBEHUB_E2E_PF_MB", "50")) * 1024 * 1024
+VERSIONS = ("1.27", "1.30", "1.33")
+# What each kubectl asks the API server for: SPDY/3.1 until 1.30, WebSocket (tunnelling SPDY
+# for port-forward, v5 channels for exec) from 1.31 for port-forward and 1.30 for exec.
+PF_UPGRADE = {"1.27": "SPDY/3.1", "1.30": "SPDY/3.1", "1.33": "websocket"}
+EXEC_UPGRADE = {"1.27": "SPDY/3.1", "1.30": "websocket", "1.33": "websocket"}
+# Throughput figures the tests measured, printed at the end of the module.
+FIGURES = []
+
+
+def kubectl_binary(version):
+    """kubectl VERSION installed next to the default kubectl, or None."""
+    default = shutil.which(e2e.KUBECTL) or e2e.KUBECTL
+    path = os.path.join(os.path.dirname(os.path.realpath(default)), f"kubectl.{version}")
+    return path if os.access(path, os.X_OK) else None
+
+
+class PortForward:
+    """A running `kubectl port-forward pod/POD :PORT`; `port` is the local port it bound."""
+
+    def __init__(self, kubectl, kubeconfig, pod, remote, home):
+        env = {**os.environ, "HOME": home}
+        self.proc = subprocess.Popen([kubectl, "--kubeconfig", kubeconfig, "port-forward", "-n", "default",
+                                      f"pod/{pod}", f":{remote}", "--address", "127.0.0.1"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self.out, self.err = [], []
+        for stream, lines in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
+            threading.Thread(target=lambda s=stream, l=lines: [l.append(x) for x in s], daemon=True).start()
+        rx = re.compile(rf"Forwarding from 127\.0\.0\.1:(\d+) -> {remote}")
+        m = e2e.wait_until(lambda: next((rx.search(l) for l in self.out if rx.search(l)), None)
+                           or (self.proc.poll() is not None and "exited"), timeout=30,
+                           what="kubectl port-forward listening")
+        if m == "exited":
+            raise AssertionError(f"kubectl port-forward exited: {''.join(self.err)}")
+        self.port = int(m.group(1))
+
+    def stderr(self):
+        return "".join(self.err)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            stream.close()
+
+
+def echo_round_trip(port, data, result):
+    """Sends `data` to 127.0.0.1:PORT, half-closes, reads until EOF; result: (bytes, sha256)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=60)
+    digest = hashlib.sha256()
+    got = 0
+
+    def send():
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    while True:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            break
+        digest.update(chunk)
+        got += len(chunk)
+    sender.join(60)
+    s.close()
+    result.append((got, digest.hexdigest()))
+
+
+class StreamsTestBase:
+    """Checks shared by the single-hub and the fleet scenarios."""
+
+    def home(self):
+        raise NotImplementedError
+
+    def forward_and_check(self, version, kubeconfig, label, pod="web-1", remote=80):
+        kubectl = kubectl_binary(version)
+        if kubectl is None:
+            self.skipTest(f"kubectl {version} is not installed")
+        payloads = [os.urandom(1 << 20) * (PF_BYTES >> 20) for _ in range(2)]
+        want = [hashlib.sha256(p).hexdigest() for p in payloads]
+        pf = PortForward(kubectl, kubeconfig, pod, remote, self.home())
+        try:
+            results = [[], []]
+            threads = [threading.Thread(target=echo_round_trip, args=(pf.port, p, r), daemon=True)
+                       for p, r in zip(payloads, results)]
+            start = time.monotonic()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(120)
+            elapsed = time.monotonic() - start
+            for r, w in zip(results, want):
+                self.assertTrue(r, f"a connection did not finish; kubectl said:\n{pf.stderr()}")
+                self.assertEqual(r[0], (PF_BYTES, w), f"kubectl said:\n{pf.stderr()}")
+        finally:
+            pf.close()
+        mbps = 2 * PF_BYTES / elapsed / 1e6
+        FIGURES.append(f"port-forward kubectl {version} {label}: 2 x {PF_BYTES >> 20} MB echoed in "
+                       f"{elapsed:.2f}s = {mbps:.0f} MB/s each way")
+        return mbps
+
+    def refused_port(self, version, kubeconfig):
+        """The kubelet's words for a port nobody listens on, as this kubectl printed them."""
+        kubectl = kubectl_binary(version)
+        if kubectl is None:
+            self.skipTest(f"kubectl {version} is not installed")
+        pf = PortForward(kubectl, kubeconfig, "web-1", 81, self.home())
+        try:
+            s = socket.create_connection(("127.0.0.1", pf.port), timeout=30)
+            s.sendall(b"anyone there?")
+            self.assertEqual(s.recv(100), b"", "nothing listens on 81: the connection ends")
+            s.close()
+            e2e.wait_until(lambda: "error forwarding port 81" in pf.stderr(), timeout=20,
+                           what="kubectl reporting the refused port")
+        finally:
+            pf.close()
+        # Newer kubectl quote the message inside a structured log line.
+        m = re.search(r"error forwarding port 81 to pod \w+, uid : .*connection refused",
+                      pf.stderr().replace('\\"', '"'))
+        self.assertIsNotNone(m, pf.stderr())
+        return m.group(0)
+
+
+class StreamsTest(StreamsTestBase, unittest.TestCase):
+    """stand-in + hub + agent; kubectl directly and through the hub."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.work = e2e.Workdir()
+        cls.procs = []
+        try:
+            cls.pki = e2e.Pki(cls.work.join("pki"))
+            cls.standin, cls.standin_url = e2e.start_standin(cls.work, cls.pki, EDGE_TOKEN)
+            cls.procs.append(cls.standin)
+            tokens = e2e.write_token_file(cls.work.join("tokens.csv"), [(USER_TOKEN, "alice", "u-1", ["devs"])])
+            cls.hub = e2e.Hub(cls.work, cls.pki, tokens, extra=["--cache-resources", "none"])
+            cls.procs.append(cls.hub.proc)
+            agent_kc = e2e.write_kubeconfig(cls.work.join("agent.kubeconfig"), cls.standin_url,
+                                            cls.pki.ca_cert, token=EDGE_TOKEN)
+            cls.agent = e2e.Agent(cls.work, cls.pki, "edge-1", cls.hub, agent_kc)
+            cls.procs.append(cls.agent.proc)
+            cls.hub.wait_discovered("edge-1")
+            cls.via_hub = e2e.write_kubeconfig(cls.work.join("hub.kubeconfig"), cls.hub.cluster_url("edge-1"),
+                                               cls.pki.ca_cert, token=USER_TOKEN)
+            cls.direct = e2e.write_kubeconfig(cls.work.join("direct.kubeconfig"), cls.standin_url,
+                                              cls.pki.ca_cert, token=EDGE_TOKEN)
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        for p in reversed(cls.procs):
+            p.kill()
+        if getattr(cls, "failed", False):
+            e2e.print_logs(cls.work, ["standin.log", "hub.log", "agent-edge-1.log"])
+        cls.work.close()
+        for line in FIGURES:
+            print(line, file=sys.stderr)
+
+    def tearDown(self):
+        result = getattr(self._outcome, "result", None)
+        if result is not None and (result.failures or result.errors):
+            type(self).failed = True
+
+    def home(self):
+        return self.work.path
+
+    def last_upgrade(self, subresource):
+        """The Upgrade header of the newest request for `subresource` the edge saw."""
+        reqs = e2e.standin_requests(self.standin_url, EDGE_TOKEN, self.pki.ca_cert)
+        for r in reversed(reqs):
+            if f"/{subresource}" in r["target"]:
+                return {k.lower(): v for k, v in r["headers"].items()}.get("upgrade")
+        return None
+
+    def test_port_forward_moves_data_both_ways_direct_and_through_the_hub(self):
+        for version in VERSIONS:
+            with self.subTest(kubectl=version):
+                direct = self.forward_and_check(version, self.direct, "direct")
+                self.assertEqual(self.last_upgrade("portforward"), PF_UPGRADE[version])
+                hub = self.forward_and_check(version, self.via_hub, "through the hub")
+                self.assertEqual(self.last_upgrade("portforward"), PF_UPGRADE[version],
+                                 "the hub and agent pass the upgrade on as kubectl asked for it")
+                self.assertGreater(hub, 0)
+                self.assertGreater(direct, 0)
+
+    def test_port_forward_to_a_port_nobody_listens_on(self):
+        for version in ("1.27", "1.33"):
+            with self.subTest(kubectl=version):
+                direct = self.refused_port(version, self.direct)
+                self.assertEqual(self.refused_port(version, self.via_hub), direct,
+                                 "the hub passes the kubelet's error on unchanged")
+
+    def test_port_forward_to_a_missing_pod_is_404(self):
+        r = e2e.kubectl(self.via_hub, "port-forward", "-n", "default", "pod/no-such-pod", ":80", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn('pods "no-such-pod" not found', r.stderr)
+
+    def test_exec_with_stdin_through_the_hub(self):
+        for version in VERSIONS:
+            kubectl = kubectl_binary(version)
+            if kubectl is None:
+                continue
+            with self.subTest(kubectl=version):
+                data = "".join(f"line {i} through the tunnel\n" for i in range(2000))
+                r = subprocess.run([kubectl, "--kubeconfig", self.via_hub, "exec", "-i", "-n", "default", "web-1",
+                                    "--", "cat"], input=data, capture_output=True, text=True, timeout=60,
+                                   env={**os.environ, "HOME": self.work.path})
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(r.stdout, data)
+                self.assertEqual(self.last_upgrade("exec"), EXEC_UPGRADE[version])
+                r = subprocess.run([kubectl, "--kubeconfig", self.via_hub, "exec", "-n", "default", "web-1",
+                                    "--", "sh", "-c", "exit 3"], capture_output=True, text=True, timeout=60,
+                                   env={**os.environ, "HOME": self.work.path})
+                self.assertEqual(r.returncode, 3, r.stderr)
+                r = subprocess.run([kubectl, "--kubeconfig", self.via_hub, "attach", "-i", "-n", "default", "web-1"],
+                                   input="typed\n", capture_output=True, text=True, timeout=60,
+                                   env={**os.environ, "HOME": self.work.path})
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn("typed", r.stdout)
+
+
+class StreamsAcrossAPeerLinkTest(StreamsTestBase, FleetTestCase):
+    """Two hubs with a peer link, the agent on hub-1: port-forward through hub-2; a grant
+    without pods/portforward refuses it."""
+
+    @classmethod
+    def start_fleet(cls, fleet):
+        p = fleet.start_platform()
+        fleet.admit(["edge-a"])
+        p.ctl("tenant", "create", "viewers")
+        p.ctl("user", "create", "vera", "--tenant", "viewers")
+        # Everything on pods but port-forward: exec and logs yes, pods/portforward no; and a
+        # read-only grant on every subresource, which must not open streams either.
+        p.ctl("grant", "create", "vera-pods", "--tenant", "viewers", "--clusters", "*", "--api-groups", "",
+              "--resources", "pods,pods/log,pods/exec", "--verbs", "*")
+        p.ctl("grant", "create", "vera-read", "--tenant", "viewers", "--clusters", "*", "--api-groups", "*",
+              "--resources", "*", "--verbs", "get,list,watch")
+        cls.vera_token = p.token("vera")
+        fleet.start_hubs(2)
+        fleet.start_agent("edge-a", fleet.hubs[0], connections=1)
+        fleet.hubs[0].wait_discovered("edge-a")
+        e2e.wait_until(lambda: "edge-a" in routes(fleet.hubs[1]), timeout=20, what="hub-2 routing edge-a")
+
+    def home(self):
+        return self.fleet.work.path
+
+    def kubeconfig(self, hub, token, name):
+        return e2e.write_kubeconfig(self.fleet.work.join(f"{name}.kubeconfig"), hub.cluster_url("edge-a"),
+                                    self.fleet.pki.ca_cert, token=token)
+
+    def test_port_forward_through_a_peer_link(self):
+        kubeconfig = self.kubeconfig(self.hubs[1], self.fleet.token, "alice-hub-2")
+        for version in ("1.27", "1.33"):
+            with self.subTest(kubectl=version):
+                self.forward_and_check(version, kubeconfig, "across a peer link")
+        direct = e2e.write_kubeconfig(self.fleet.work.join("edge-a-direct.kubeconfig"), self.fleet.edges["edge-a"],
+                                      self.fleet.pki.ca_cert, token=self.fleet.edge_token)
+        self.assertEqual(self.refused_port("1.33", kubeconfig), self.refused_port("1.33", direct))
+
+    def test_a_grant_without_pods_portforward_refuses_it(self):
+        for hub in self.hubs:
+            kubeconfig = self.kubeconfig(hub, self.vera_token, f"vera-{hub.name}")
+            for version in ("1.27", "1.33"):
+                kubectl = kubectl_binary(version)
+                if kubectl is None:
+                    continue
+                with self.subTest(hub=hub.name, kubectl=version):
+                    r = subprocess.run([kubectl, "--kubeconfig", kubeconfig, "port-forward", "-n", "default",
+                                        "pod/web-1", ":80"], capture_output=True, text=True, timeout=60,
+                                       env={**os.environ, "HOME": self.home()})
+                    self.assertNotEqual(r.returncode, 0)
+                    self.assertIn('pods/portforward "web-1" is forbidden: User "vera" cannot create resource '
+                                  '"pods/portforward"', r.stderr)
+                    # Exec is granted (create pods/exec), whichever way kubectl opens it.
+                    out = subprocess.run([kubectl, "--kubeconfig", kubeconfig, "exec", "-n", "default", "web-1",
+                                          "--", "echo", "granted"], capture_output=True, text=True, timeout=60,
+                                         env={**os.environ, "HOME": self.home()})
+                    self.assertEqual(out.stdout, "granted\n", out.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
