@@ -36,14 +36,22 @@ def metric_names(text):
 class ObservabilityTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.work = e2e.Workdir()
-        cls.procs = []
-        cls.platform = None
-        try:
-            cls._start()
-        except BaseException:
-            cls.tearDownClass()
-            raise
+        # The users' port is chosen before the metaserver starts (it writes it into
+        # kubeconfigs), so another test may take it meanwhile: start again on another one.
+        for attempt in range(3):
+            cls.work = e2e.Workdir()
+            cls.procs = []
+            cls.platform = None
+            try:
+                cls._start()
+                return
+            except RuntimeError as e:
+                cls.tearDownClass()
+                if "Address already in use" not in str(e) or attempt == 2:
+                    raise
+            except BaseException:
+                cls.tearDownClass()
+                raise
 
     @classmethod
     def _start(cls):
