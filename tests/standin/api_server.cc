@@ -11,6 +11,7 @@
 #include "tests/standin/continue_token.h"
 #include "tests/standin/patch.h"
 #include "tests/standin/protobuf_decoder.h"
+#include "tests/standin/proxy_path.h"
 #include "tests/standin/seed_data.h"
 
 namespace kubehub::standin {
@@ -386,6 +387,105 @@ ApiResult ApiServer::handle(const HttpRequest& req) {
   return route(req, *user, path, query);
 }
 
+namespace {
+
+// ---- pods/proxy, services/proxy ----------------------------------------------------------------
+
+// A port of a pod: a number, or the name of one of its containerPorts; 0 when there is none.
+int podPort(const Json& pod, const std::string& port) {
+  int n = 0;
+  if (absl::SimpleAtoi(port, &n)) return n;
+  if (!pod.contains("spec") || !pod["spec"].contains("containers")) return 0;
+  for (const Json& c : pod["spec"]["containers"]) {
+    if (!c.contains("ports")) continue;
+    for (const Json& p : c["ports"]) {
+      if (p.value("name", "") == port) return p.value("containerPort", 0);
+    }
+  }
+  return 0;
+}
+
+// The responder on the pod's port: the echo document, or the API server's dial error when the
+// pod declares no such port.
+ApiResult proxyToPod(const Json& pod, int port, const HttpRequest& req, const std::string& raw_path,
+                     const std::string& query) {
+  const std::string ip =
+      pod.contains("status") ? pod["status"].value("podIP", std::string()) : std::string();
+  std::vector<int> ports = declaredPorts(pod);
+  if (port <= 0 || std::find(ports.begin(), ports.end(), port) == ports.end()) {
+    return errorResult(apiError(503, "ServiceUnavailable", proxyDialRefused(ip, port)));
+  }
+  const std::string name = metaString(pod, "namespace") + "/" + metaString(pod, "name");
+  ApiResult r = jsonResult(
+      200, proxyEchoBody(req.method, proxyBackendPath(raw_path), query, req.body, name, port));
+  if (req.method == "HEAD") r.response.body.clear();
+  return r;
+}
+
+ApiResult proxy(const ObjectStore& store, const HttpRequest& req, const std::string& raw_path,
+                const std::string& query, const std::string& ns, const std::string& resource,
+                const std::string& segment) {
+  static constexpr const char* kMethods[] = {"GET",    "POST", "PUT",    "PATCH",
+                                             "DELETE", "HEAD", "OPTIONS"};
+  const ResourceRegistry& reg = store.registry();
+  const int pods = reg.find("", "v1", "pods");
+  const int type = reg.find("", "v1", resource);
+  if (std::find(std::begin(kMethods), std::end(kMethods), req.method) == std::end(kMethods)) {
+    return errorResult(methodNotSupported(reg.type(type).groupResource(), req.method));
+  }
+  auto target = parseProxyTarget(segment);
+  if (!target.ok()) return errorResult(target.status());
+  auto obj = store.get(type, ns, target->name);
+  if (!obj.ok()) return errorResult(obj.status());
+  const Json& o = (*obj)->json;
+  if (resource == "pods") {
+    return proxyToPod(o, target->port.empty() ? 80 : podPort(o, target->port), req, raw_path,
+                      query);
+  }
+  // A service: its port by number or name (the only one when none is given), then a pod its
+  // selector picks, at the port's targetPort.
+  const std::string no_endpoints = "no endpoints available for service \"" + target->name + "\"";
+  const Json spec = o.value("spec", Json::object());
+  const Json* svc_port = nullptr;
+  const Json ports = spec.value("ports", Json::array());
+  for (const Json& p : ports) {
+    int n = 0;
+    if (target->port.empty() || (absl::SimpleAtoi(target->port, &n) && p.value("port", 0) == n) ||
+        p.value("name", "") == target->port) {
+      svc_port = &p;
+      break;
+    }
+  }
+  const Json selector = spec.value("selector", Json::object());
+  if (svc_port == nullptr || !selector.is_object() || selector.empty()) {
+    return errorResult(apiError(503, "ServiceUnavailable", no_endpoints));
+  }
+  ListSpec ls;
+  ls.ns = ns;
+  ls.predicate = [&selector](const StoredObject& so) {
+    const Json& meta = so.json["metadata"];
+    if (!meta.contains("labels")) return false;
+    for (auto it = selector.begin(); it != selector.end(); ++it) {
+      if (!meta["labels"].contains(it.key()) || meta["labels"][it.key()] != it.value()) {
+        return false;
+      }
+    }
+    return true;
+  };
+  auto list = store.list(pods, ls);
+  if (!list.ok()) return errorResult(list.status());
+  if (list->items.empty()) return errorResult(apiError(503, "ServiceUnavailable", no_endpoints));
+  const Json& pod = list->items.front()->json;
+  const Json target_port =
+      svc_port->contains("targetPort") ? (*svc_port)["targetPort"] : (*svc_port)["port"];
+  int port = target_port.is_number_integer()
+                 ? target_port.get<int>()
+                 : podPort(pod, target_port.is_string() ? target_port.get<std::string>() : "");
+  return proxyToPod(pod, port, req, raw_path, query);
+}
+
+}  // namespace
+
 ApiResult ApiServer::route(const HttpRequest& req, const UserInfo& user, const std::string& path,
                            const std::string& query_text) {
   Query query(query_text);
@@ -446,6 +546,10 @@ ApiResult ApiServer::route(const HttpRequest& req, const UserInfo& user, const s
   if (!rest.empty() && rest[0] == "watch") {
     r.watch_path = true;
     rest.erase(rest.begin());
+  }
+  if (group.empty() && !r.watch_path && rest.size() >= 5 && rest[0] == "namespaces" &&
+      (rest[2] == "pods" || rest[2] == "services") && rest[4] == "proxy") {
+    return proxy(store_, req, path, query_text, rest[1], rest[2], rest[3]);
   }
   std::string resource_name;
   if (rest.size() >= 3 && rest[0] == "namespaces" &&

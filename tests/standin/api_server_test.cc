@@ -249,5 +249,84 @@ TEST(ExecCommandTest, CommandsAndStatuses) {
   EXPECT_EQ(st["details"]["causes"][0]["message"], "7");
 }
 
+TEST_F(ApiServerTest, PodProxyPassesMethodPathQueryAndBody) {
+  ApiResult r = call("GET", "/api/v1/namespaces/default/pods/web-1:80/proxy/some/path?x=1&y=a%20b");
+  ASSERT_EQ(r.response.status, 200) << r.response.body;
+  Json j = json(r);
+  EXPECT_EQ(j["method"], "GET");
+  EXPECT_EQ(j["path"], "/some/path");
+  EXPECT_EQ(j["query"], "x=1&y=a%20b");
+  EXPECT_EQ(j["pod"], "default/web-1");
+  EXPECT_EQ(j["port"], 80);
+
+  r = call("POST", "/api/v1/namespaces/default/pods/web-1/proxy", "hello");
+  ASSERT_EQ(r.response.status, 200) << r.response.body;
+  EXPECT_EQ(json(r)["path"], "/");
+  EXPECT_EQ(json(r)["body"], "hello");
+  EXPECT_EQ(json(r)["port"], 80);
+
+  for (const char* m : {"PUT", "PATCH", "DELETE"}) {
+    r = call(m, "/api/v1/namespaces/default/pods/http:db-0:9187/proxy/metrics");
+    ASSERT_EQ(r.response.status, 200) << m << r.response.body;
+    EXPECT_EQ(json(r)["method"], m);
+  }
+  r = call("HEAD", "/api/v1/namespaces/default/pods/web-1:80/proxy/");
+  EXPECT_EQ(r.response.status, 200);
+  EXPECT_TRUE(r.response.body.empty());
+}
+
+TEST_F(ApiServerTest, PodProxyErrorsLikeTheApiServer) {
+  ApiResult r = call("GET", "/api/v1/namespaces/default/pods/nope:80/proxy/");
+  EXPECT_EQ(r.response.status, 404);
+  EXPECT_EQ(json(r)["message"], "pods \"nope\" not found");
+
+  r = call("GET", "/api/v1/namespaces/default/pods/web-1:81/proxy/x");
+  EXPECT_EQ(r.response.status, 503);
+  Json st = json(r);
+  EXPECT_EQ(st["reason"], "ServiceUnavailable");
+  const std::string ip =
+      json(call("GET", "/api/v1/namespaces/default/pods/web-1"))["status"]["podIP"];
+  EXPECT_EQ(st["message"],
+            "error trying to reach service: dial tcp " + ip + ":81: connect: connection refused");
+
+  r = call("GET", "/api/v1/namespaces/default/pods/ftp:web-1:80/proxy/");
+  EXPECT_EQ(r.response.status, 400);
+}
+
+TEST_F(ApiServerTest, ServiceProxyResolvesSelectorAndTargetPort) {
+  ApiResult created = call("POST", "/api/v1/namespaces/default/services", R"({
+    "apiVersion": "v1", "kind": "Service", "metadata": {"name": "db"},
+    "spec": {"selector": {"app": "db"}, "ports": [
+      {"name": "sql", "port": 5432, "targetPort": 5432},
+      {"name": "metrics", "port": 80, "targetPort": 9187},
+      {"name": "dead", "port": 81, "targetPort": 81}]}})");
+  ASSERT_EQ(created.response.status, 201) << created.response.body;
+
+  ApiResult r = call("GET", "/api/v1/namespaces/default/services/db:80/proxy/metrics?a=1");
+  ASSERT_EQ(r.response.status, 200) << r.response.body;
+  Json j = json(r);
+  EXPECT_EQ(j["pod"], "default/db-0");
+  EXPECT_EQ(j["port"], 9187);
+  EXPECT_EQ(j["path"], "/metrics");
+  EXPECT_EQ(j["query"], "a=1");
+
+  r = call("GET", "/api/v1/namespaces/default/services/http:db:metrics/proxy");
+  ASSERT_EQ(r.response.status, 200) << r.response.body;
+  EXPECT_EQ(json(r)["port"], 9187);
+  r = call("GET", "/api/v1/namespaces/default/services/db/proxy/");
+  EXPECT_EQ(json(r)["port"], 5432);
+
+  r = call("GET", "/api/v1/namespaces/default/services/db:dead/proxy/");
+  EXPECT_EQ(r.response.status, 503);
+  EXPECT_NE(json(r)["message"].get<std::string>().find(":81: connect: connection refused"),
+            std::string::npos);
+  r = call("GET", "/api/v1/namespaces/default/services/db:9999/proxy/");
+  EXPECT_EQ(r.response.status, 503);
+  EXPECT_EQ(json(r)["message"], "no endpoints available for service \"db\"");
+  r = call("GET", "/api/v1/namespaces/default/services/nope/proxy/");
+  EXPECT_EQ(r.response.status, 404);
+  EXPECT_EQ(json(r)["message"], "services \"nope\" not found");
+}
+
 }  // namespace
 }  // namespace kubehub::standin
