@@ -442,7 +442,7 @@ ApiResult proxy(const ObjectStore& store, const HttpRequest& req, const std::str
     return proxyToPod(o, target->port.empty() ? 80 : podPort(o, target->port), req, raw_path,
                       query);
   }
-  // A service: its port by number or name (the only one when none is given), then a pod its
+  // A service: its port by number or name (the first when none is given), then a pod its
   // selector picks, at the port's targetPort.
   const std::string no_endpoints = "no endpoints available for service \"" + target->name + "\"";
   const Json spec = o.value("spec", Json::object());

@@ -1,5 +1,6 @@
-// Fuzzes the stand-in's parsers of untrusted input: label and field selectors, continue tokens
-// and protobuf request bodies. No crash; a selector that parses matches without failing.
+// Fuzzes the stand-in's parsers of untrusted input: label and field selectors, continue tokens,
+// protobuf request bodies and proxy paths. No crash; a selector that parses matches without
+// failing.
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
@@ -8,6 +9,7 @@
 #include "tests/standin/field_selector.h"
 #include "tests/standin/label_selector.h"
 #include "tests/standin/protobuf_decoder.h"
+#include "tests/standin/proxy_path.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace kubehub::standin;
@@ -23,5 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (ContinueToken::decode(t->encode())->after_key != t->after_key) std::abort();
   }
   (void)decodeKubernetesProtobuf(in);
+  if (auto p = parseProxyTarget(in); p.ok() && p->name.empty()) std::abort();
+  (void)proxyBackendPath(in);
   return 0;
 }
