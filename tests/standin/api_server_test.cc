@@ -275,6 +275,14 @@ TEST_F(ApiServerTest, PodProxyPassesMethodPathQueryAndBody) {
   EXPECT_TRUE(r.response.body.empty());
 }
 
+TEST_F(ApiServerTest, DiscoveryListsTheProxySubresources) {
+  Json v1 = json(call("GET", "/api/v1"));
+  std::vector<std::string> names;
+  for (const Json& r : v1["resources"]) names.push_back(r["name"]);
+  EXPECT_NE(std::find(names.begin(), names.end(), "pods/proxy"), names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), "services/proxy"), names.end());
+}
+
 TEST_F(ApiServerTest, PodProxyErrorsLikeTheApiServer) {
   ApiResult r = call("GET", "/api/v1/namespaces/default/pods/nope:80/proxy/");
   EXPECT_EQ(r.response.status, 404);

@@ -98,11 +98,13 @@ ResourceRegistry::ResourceRegistry() {
     t.verbs = kAllVerbs;
     t.short_names = {"po"};
     t.categories = {"all"};
-    t.subresources = {{"attach", "PodAttachOptions", "", "", {"create", "get"}},
-                      {"exec", "PodExecOptions", "", "", {"create", "get"}},
-                      {"log", "Pod", "", "", {"get"}},
-                      {"portforward", "PodPortForwardOptions", "", "", {"create", "get"}},
-                      {"status", "Pod", "", "", {"get", "patch", "update"}}};
+    t.subresources = {
+        {"attach", "PodAttachOptions", "", "", {"create", "get"}},
+        {"exec", "PodExecOptions", "", "", {"create", "get"}},
+        {"log", "Pod", "", "", {"get"}},
+        {"portforward", "PodPortForwardOptions", "", "", {"create", "get"}},
+        {"proxy", "PodProxyOptions", "", "", {"create", "delete", "get", "patch", "update"}},
+        {"status", "Pod", "", "", {"get", "patch", "update"}}};
     t.columns = {
         nameCol(),
         col("Ready", "The aggregate readiness state of this pod for accepting traffic."),
@@ -172,7 +174,9 @@ ResourceRegistry::ResourceRegistry() {
     t.verbs = kAllVerbs;
     t.short_names = {"svc"};
     t.categories = {"all"};
-    t.subresources = {{"status", "Service", "", "", {"get", "patch", "update"}}};
+    t.subresources = {
+        {"proxy", "ServiceProxyOptions", "", "", {"create", "delete", "get", "patch", "update"}},
+        {"status", "Service", "", "", {"get", "patch", "update"}}};
     t.columns = {nameCol(),
                  col("Type", "type determines how the Service is exposed."),
                  col("Cluster-IP", "clusterIP is the IP address of the service."),
