@@ -9,28 +9,15 @@
 #include <ctime>
 #include <memory>
 
+#include "common/auth/openssl_ptr.h"
+
 namespace kubehub::auth {
 namespace {
-
-struct Free {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-  void operator()(X509_REQ* p) const { X509_REQ_free(p); }
-  void operator()(X509* p) const { X509_free(p); }
-  void operator()(BIO* p) const { BIO_free(p); }
-};
-template <typename T>
-using Ptr = std::unique_ptr<T, Free>;
 
 std::string drain(BIO* bio) {
   char* data = nullptr;
   long len = BIO_get_mem_data(bio, &data);
   return len > 0 ? std::string(data, static_cast<size_t>(len)) : std::string();
-}
-
-Ptr<X509> parseCertificate(std::string_view pem) {
-  Ptr<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  if (!bio) return nullptr;
-  return Ptr<X509>(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
 }
 
 int64_t toEpoch(const ASN1_TIME* t) {
@@ -45,9 +32,9 @@ absl::StatusOr<KeyAndCsr> makeKeyAndCsr(std::string_view common_name) {
   if (common_name.empty() || common_name.size() > 64) {
     return absl::InvalidArgumentError("a CSR's common name must have 1 to 64 characters");
   }
-  Ptr<EVP_PKEY> key(EVP_EC_gen("P-256"));
+  OpenSslPtr<EVP_PKEY> key(EVP_EC_gen("P-256"));
   if (!key) return absl::InternalError("generating an EC P-256 key failed");
-  Ptr<X509_REQ> req(X509_REQ_new());
+  OpenSslPtr<X509_REQ> req(X509_REQ_new());
   if (!req) return absl::InternalError("allocating a CSR failed");
   X509_NAME* name = X509_REQ_get_subject_name(req.get());
   if (X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
@@ -57,8 +44,8 @@ absl::StatusOr<KeyAndCsr> makeKeyAndCsr(std::string_view common_name) {
       X509_REQ_sign(req.get(), key.get(), EVP_sha256()) <= 0) {
     return absl::InternalError("building the CSR failed");
   }
-  Ptr<BIO> key_bio(BIO_new(BIO_s_mem()));
-  Ptr<BIO> csr_bio(BIO_new(BIO_s_mem()));
+  OpenSslPtr<BIO> key_bio(BIO_new(BIO_s_mem()));
+  OpenSslPtr<BIO> csr_bio(BIO_new(BIO_s_mem()));
   if (!key_bio || !csr_bio ||
       PEM_write_bio_PrivateKey(key_bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) !=
           1 ||
@@ -69,7 +56,7 @@ absl::StatusOr<KeyAndCsr> makeKeyAndCsr(std::string_view common_name) {
 }
 
 absl::StatusOr<Validity> certificateValidity(std::string_view pem) {
-  Ptr<X509> cert = parseCertificate(pem);
+  OpenSslPtr<X509> cert = parseCertificatePem(pem);
   if (!cert) return absl::InvalidArgumentError("not a PEM certificate");
   Validity v{toEpoch(X509_get0_notBefore(cert.get())), toEpoch(X509_get0_notAfter(cert.get()))};
   if (v.not_before == 0 || v.not_after == 0 || v.not_after <= v.not_before) {
@@ -88,10 +75,10 @@ int64_t renewalTime(const Validity& v, int64_t since) {
 }
 
 bool keyMatchesCertificate(std::string_view cert_pem, std::string_view key_pem) {
-  Ptr<X509> cert = parseCertificate(cert_pem);
-  Ptr<BIO> bio(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())));
+  OpenSslPtr<X509> cert = parseCertificatePem(cert_pem);
+  OpenSslPtr<BIO> bio(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())));
   if (!cert || !bio) return false;
-  Ptr<EVP_PKEY> key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+  OpenSslPtr<EVP_PKEY> key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
   if (!key) return false;
   return X509_check_private_key(cert.get(), key.get()) == 1;
 }

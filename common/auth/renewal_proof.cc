@@ -10,26 +10,11 @@
 #include <memory>
 
 #include "absl/strings/escaping.h"
+#include "common/auth/openssl_ptr.h"
 #include "common/auth/token.h"
 
 namespace kubehub::auth {
 namespace {
-
-struct Free {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-  void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
-  void operator()(X509* p) const { X509_free(p); }
-  void operator()(BIO* p) const { BIO_free(p); }
-  void operator()(BIGNUM* p) const { BN_free(p); }
-};
-template <typename T>
-using Ptr = std::unique_ptr<T, Free>;
-
-Ptr<X509> parseCertificate(std::string_view pem) {
-  Ptr<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  if (!bio) return nullptr;
-  return Ptr<X509>(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-}
 
 /// Ed25519/Ed448 sign the message itself; every other key type signs its SHA-256.
 const EVP_MD* digestFor(EVP_PKEY* key) {
@@ -46,11 +31,12 @@ std::string renewalStatement(std::string_view cluster, std::string_view csr_pem,
 
 absl::StatusOr<std::string> signRenewal(std::string_view key_pem, std::string_view cluster,
                                         std::string_view csr_pem, int64_t time) {
-  Ptr<BIO> bio(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())));
-  Ptr<EVP_PKEY> key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+  OpenSslPtr<BIO> bio(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())));
+  OpenSslPtr<EVP_PKEY> key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr)
+                               : nullptr);
   if (!key) return absl::InvalidArgumentError("the current private key does not parse");
   std::string statement = renewalStatement(cluster, csr_pem, time);
-  Ptr<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
+  OpenSslPtr<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
   size_t len = 0;
   if (!ctx ||
       EVP_DigestSignInit(ctx.get(), nullptr, digestFor(key.get()), nullptr, key.get()) != 1 ||
@@ -72,7 +58,7 @@ absl::StatusOr<std::string> signRenewal(std::string_view key_pem, std::string_vi
 absl::Status verifyRenewalSignature(std::string_view cert_pem, std::string_view proof,
                                     std::string_view cluster, std::string_view csr_pem,
                                     int64_t time) {
-  Ptr<X509> cert = parseCertificate(cert_pem);
+  OpenSslPtr<X509> cert = parseCertificatePem(cert_pem);
   if (!cert) return absl::PermissionDeniedError("the current certificate does not parse");
   std::string sig;
   if (proof.empty() || !absl::Base64Unescape(absl::string_view(proof.data(), proof.size()), &sig))
@@ -80,7 +66,7 @@ absl::Status verifyRenewalSignature(std::string_view cert_pem, std::string_view 
   EVP_PKEY* key = X509_get0_pubkey(cert.get());
   if (key == nullptr) return absl::PermissionDeniedError("the current certificate has no key");
   std::string statement = renewalStatement(cluster, csr_pem, time);
-  Ptr<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
+  OpenSslPtr<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
   if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, digestFor(key), nullptr, key) != 1 ||
       EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
                        reinterpret_cast<const unsigned char*>(statement.data()),
@@ -93,9 +79,9 @@ absl::Status verifyRenewalSignature(std::string_view cert_pem, std::string_view 
 }
 
 absl::StatusOr<std::string> certificateSerial(std::string_view cert_pem) {
-  Ptr<X509> cert = parseCertificate(cert_pem);
+  OpenSslPtr<X509> cert = parseCertificatePem(cert_pem);
   if (!cert) return absl::InvalidArgumentError("not a PEM certificate");
-  Ptr<BIGNUM> bn(ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert.get()), nullptr));
+  OpenSslPtr<BIGNUM> bn(ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert.get()), nullptr));
   if (!bn) return absl::InvalidArgumentError("the certificate's serial cannot be read");
   char* hex = BN_bn2hex(bn.get());
   if (hex == nullptr) return absl::InternalError("encoding the serial failed");

@@ -273,23 +273,12 @@ void HubCredentials::pollOnce() {
   auto steady = std::chrono::steady_clock::now();
   if (options_.reload_interval.count() > 0 && steady >= next_files_) {
     next_files_ = steady + options_.reload_interval;
-    for (const auto& source : sources()) {
-      auto reloaded = source->reloadIfChanged();
-      if (reloaded.ok() && !*reloaded) continue;
-      if (!reloaded.ok() && absl::IsNotFound(reloaded.status())) continue;  // mid-update
-      if (reloaded.ok()) {
-        log::info("TLS certificate reloaded from its files; new connections use it",
-                  {{"source", source->name()},
-                   {"generation", source->generation()},
-                   {"not_after", source->notAfter()}});
-      } else {
-        log::warn(
-            "TLS files changed but do not make a usable certificate; keeping the one in "
-            "force",
-            {{"source", source->name()}, {"error", reloaded.status().message()}});
-      }
-      if (events_.reload) events_.reload(*source, reloaded.ok());
+    // The file-backed sources; enrolled ones have no files and are skipped.
+    if (!files_) {
+      files_ = std::make_unique<net::TlsReloader>(sources(), std::chrono::milliseconds(0),
+                                                  events_.reload);
     }
+    files_->pollOnce();
   }
   if (ca_from_metaserver_ && now >= next_ca_refresh_) {
     next_ca_refresh_ = now + std::max<int64_t>(options_.ca_refresh_interval.count() / 1000, 1);

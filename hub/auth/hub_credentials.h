@@ -107,6 +107,8 @@ class HubCredentials {
   int64_t next_ca_refresh_ = 0;
   int64_t retry_at_ = 0;
   std::chrono::steady_clock::time_point next_files_{};
+  /// Compares and reloads the file-backed sources (no thread of its own: run() polls it).
+  std::unique_ptr<net::TlsReloader> files_;
   std::chrono::seconds retry_delay_{5};
 
   std::mutex run_mu_;

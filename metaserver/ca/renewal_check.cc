@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "common/auth/csr.h"
+#include "common/auth/openssl_ptr.h"
 #include "common/auth/renewal_proof.h"
 #include "common/auth/tunnel_identity.h"
 #include "common/status/status_macros.h"
@@ -16,25 +17,13 @@
 namespace kubehub::metaserver {
 namespace {
 
-struct Free {
-  void operator()(X509* p) const { X509_free(p); }
-  void operator()(X509_STORE* p) const { X509_STORE_free(p); }
-  void operator()(X509_STORE_CTX* p) const { X509_STORE_CTX_free(p); }
-  void operator()(BIO* p) const { BIO_free(p); }
-};
-template <typename T>
-using Ptr = std::unique_ptr<T, Free>;
-
-Ptr<X509> parseCertificate(std::string_view pem) {
-  Ptr<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  if (!bio) return nullptr;
-  return Ptr<X509>(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-}
+using auth::OpenSslPtr;
+using auth::parseCertificatePem;
 
 /// X509_verify_cert's error for `cert` against `ca` at `now`; X509_V_OK when it chains.
 int verifyChain(X509* cert, X509* ca, int64_t now) {
-  Ptr<X509_STORE> store(X509_STORE_new());
-  Ptr<X509_STORE_CTX> ctx(X509_STORE_CTX_new());
+  OpenSslPtr<X509_STORE> store(X509_STORE_new());
+  OpenSslPtr<X509_STORE_CTX> ctx(X509_STORE_CTX_new());
   if (!store || !ctx || X509_STORE_add_cert(store.get(), ca) != 1 ||
       X509_STORE_CTX_init(ctx.get(), store.get(), cert, nullptr) != 1) {
     return X509_V_ERR_UNSPECIFIED;
@@ -53,9 +42,9 @@ absl::StatusOr<RenewingAgent> checkRenewal(const RenewalRequest& rq, std::string
       "enrol again with a new bootstrap token (kubehubctl cluster "
       "install " +
       rq.cluster + ")";
-  Ptr<X509> cert = parseCertificate(rq.certificate_pem);
+  OpenSslPtr<X509> cert = parseCertificatePem(rq.certificate_pem);
   if (!cert) return absl::PermissionDeniedError("the current certificate is not a PEM certificate");
-  Ptr<X509> ca = parseCertificate(ca_cert_pem);
+  OpenSslPtr<X509> ca = parseCertificatePem(ca_cert_pem);
   if (!ca) return absl::InternalError("the tunnel CA certificate does not parse");
   switch (int err = verifyChain(cert.get(), ca.get(), now); err) {
     case X509_V_OK:
