@@ -159,10 +159,10 @@ class CacheTest(unittest.TestCase):
         e2e.wait_until(lambda: all(cls.cache_state().get(r, {}).get("synced") for r in resources),
                        timeout=30, what=f"cache synced for {resources}")
 
-    def compare(self, path, accept="application/json"):
+    def compare(self, path, accept="application/json", served_from="cache"):
         s1, h1, cached = self.via.get(path, accept)
         s2, _, direct = self.edge.get(path, accept)
-        self.assertEqual(h1.get("x-kubehub-served-from"), "cache", f"{path} was not served from the cache")
+        self.assertEqual(h1.get("x-kubehub-served-from"), served_from, f"{path} was not served from the {served_from}")
         self.assertEqual(s1, s2, path)
         self.assertEqual(normalize(cached), normalize(direct), path)
         return cached
@@ -172,20 +172,26 @@ class CacheTest(unittest.TestCase):
             "/api/v1/pods?resourceVersion=0",
             "/api/v1/pods",
             "/api/v1/namespaces/default/pods",
-            "/api/v1/namespaces/default/pods/db-0",
+            "/api/v1/namespaces/default/pods/db-0?resourceVersion=0",
             "/api/v1/namespaces/default/pods?labelSelector=app%3Dweb",
             "/api/v1/namespaces/default/pods?labelSelector=app+in+(web,db),tier!%3Dbackend",
             "/api/v1/pods?labelSelector=!k8s-app",
             "/api/v1/pods?fieldSelector=metadata.name%3Dweb-1",
             "/api/v1/pods?fieldSelector=metadata.namespace%3Dkube-system",
             "/api/v1/namespaces",
-            "/api/v1/namespaces/kube-system",
+            "/api/v1/namespaces/kube-system?resourceVersion=0",
             "/apis/example.com/v1/namespaces/default/widgets",
         ]
         for path in reads:
             with self.subTest(path=path):
                 self.compare(path)
                 self.compare(path, TABLE)
+        # A consistent GET of one object is forwarded: the GET costs the edge one round trip,
+        # as the probe for its resourceVersion would (hence no X-Kubehub-Served-From).
+        for path in ("/api/v1/namespaces/default/pods/db-0", "/api/v1/namespaces/kube-system"):
+            with self.subTest(path=path, consistent=True):
+                self.compare(path, served_from=None)
+                self.compare(path, TABLE, served_from=None)
         for inc in ("None", "Metadata", "Object"):
             self.compare(f"/api/v1/namespaces/default/pods?includeObject={inc}", TABLE)
 
@@ -229,9 +235,18 @@ class CacheTest(unittest.TestCase):
                 "data": {"v": "1"}}
         status, _, raw = self.via.request("POST", "/api/v1/namespaces/default/configmaps", body)
         self.assertEqual(status, 201, raw[:300])
-        status, headers, got = self.via.get("/api/v1/namespaces/default/configmaps/rw-check")
+        status, headers, got = self.via.get("/api/v1/namespaces/default/configmaps?fieldSelector=metadata.name%3Drw-check")
         self.assertEqual(status, 200)
         self.assertEqual(headers.get("x-kubehub-served-from"), "cache")
+        self.assertEqual([i["data"]["v"] for i in got["items"]], ["1"])
+        # The probe for the edge's resourceVersion lists one empty namespace, whose cost does not
+        # grow with the collection (a LIST with limit=1 across all namespaces counts the rest).
+        probes = [r["target"] for r in e2e.standin_requests(self.standin_url, EDGE_TOKEN, self.pki.ca_cert)
+                  if r["target"].startswith("/api/v1/namespaces/kubehub-rv-probe/")]
+        self.assertIn("/api/v1/namespaces/kubehub-rv-probe/configmaps?limit=1", probes)
+        # The GET of the object itself is forwarded, and sees it too.
+        status, headers, got = self.via.get("/api/v1/namespaces/default/configmaps/rw-check")
+        self.assertEqual(status, 200)
         self.assertEqual(got["data"]["v"], "1")
         self.via.request("DELETE", "/api/v1/namespaces/default/configmaps/rw-check")
 

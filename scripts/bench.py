@@ -18,8 +18,8 @@ bench/README.md for what each figure means. Knobs (environment):
   BENCH_PERF=1             also record `perf` profiles of the hub during GET throughput
   BENCH_OUT=bench/results  where results go
   BENCH_HUB_ARGS="..."     extra flags for every hub (experiments; recorded in the results)
-  BENCH_ONLY=reads,stream  run only these steps (reads, onecore, crud, stream, watch, memory, agents,
-                           storm, fleet)
+  BENCH_ONLY=reads,stream  run only these steps (codec, reads, onecore, crud, stream, watch, memory,
+                           agents, storm, fleet)
   BENCH_FLEET_CLUSTERS=20  clusters (real agents) of the fleet step
   KUBEHUB_KEEP_TMP=1       keep the work directory (logs of every process)
 """
@@ -57,9 +57,10 @@ SEED_PODS = 10000
 PERF = os.environ.get("BENCH_PERF") == "1"
 OUT_DIR = os.path.join(ROOT, os.environ.get("BENCH_OUT", os.path.join("bench", "results")))
 HUB_ARGS = os.environ.get("BENCH_HUB_ARGS", "").split()  # e.g. "--threads 1 --stream-window 4194304"
-STEPS = ("reads", "onecore", "crud", "stream", "watch", "memory", "agents", "storm", "fleet")
-# Steps that use the stand-in with 10,000 pods and its two hubs (System); fleet starts its own.
-SYSTEM_STEPS = STEPS[:-1]
+STEPS = ("codec", "reads", "onecore", "crud", "stream", "watch", "memory", "agents", "storm", "fleet")
+# Steps that use the stand-in with 10,000 pods and its two hubs (System); codec runs in one
+# process of its own and fleet starts its own platform.
+SYSTEM_STEPS = ("reads", "onecore", "crud", "stream", "watch", "memory", "agents", "storm")
 FLEET_CLUSTERS = int(os.environ.get("BENCH_FLEET_CLUSTERS", "8" if QUICK else "20"))
 ONLY = [x.strip() for x in os.environ.get("BENCH_ONLY", ",".join(STEPS)).split(",") if x.strip()]
 for _step in ONLY:
@@ -712,6 +713,35 @@ def bench_crud(system, results):
         results.add(f"crud.{op}.p50", f"{op} through the hub: p50", "ms", h[op]["p50_us"] / 1000,
                     d[op]["p50_us"] / 1000, "direct")
     results.details["crud"] = out
+
+
+def bench_codec(results):
+    """0. the cache's encoders alone: a 10,000-pod LIST (real-shaped pods) in each format."""
+    say("0. cache codec: encoding a 10,000-pod LIST in each format (Google Benchmark, one process)")
+    out = subprocess.run([e2e.binary("kubehub-codec-bench"), "--benchmark_format=json",
+                          f"--benchmark_min_time={0.2 if QUICK else 1}"],
+                         capture_output=True, text=True, timeout=900)
+    if out.returncode != 0:
+        raise RuntimeError(f"kubehub-codec-bench failed: {out.stderr[-2000:]}")
+    runs = {b["name"]: b for b in json.loads(out.stdout)["benchmarks"]}
+
+    def ms(name):
+        b = runs[name]
+        scale = {"ns": 1e-6, "us": 1e-3, "ms": 1, "s": 1e3}[b["time_unit"]]
+        return b["real_time"] * scale
+    baseline = ms("JsonItemsReparsed")
+    for name, title in (("JsonItemsWithoutTypeMeta", "LIST JSON, items without kind (a real server's shape)"),
+                        ("JsonItemsWithTypeMeta", "LIST JSON, items with kind (custom resources)"),
+                        ("TableMetadata", "LIST as Table, PartialObjectMetadata rows"),
+                        ("TableObject", "LIST as Table, full objects"),
+                        ("WatchInitialEvents", "watch: 10,000 initial ADDED events")):
+        note(f"{title:55s} {ms(name):8.1f} ms   (parsing every item: {baseline:.0f} ms)")
+        results.add(f"codec.{name}", f"encode 10k pods: {title}", "ms", ms(name), baseline,
+                    "parse+print per item", target=40 if name == "JsonItemsWithoutTypeMeta" else None,
+                    target_text="<= 40 ms" if name == "JsonItemsWithoutTypeMeta" else None)
+    note(f"taking the edge's 10,000-row Table into the cache: {ms('IngestEdgeTable'):.0f} ms (once per relist)")
+    results.add("codec.ingest", "ingest the edge's 10k-pod Table LIST (per relist)", "ms", ms("IngestEdgeTable"))
+    results.details["codec"] = runs
 
 
 def bench_stream(system, results):
@@ -1664,7 +1694,8 @@ def main():
     global WORK, PKI
     limits = raise_fd_limit()
     for tool in ("kubehub-hub", "kubehub-agent", "kubehub-standin", "kubehub-agent-swarm", "kubehub-bench-client",
-                 *(("kubehub-metaserver", "kubehubctl") if "fleet" in ONLY else ())):
+                 *(("kubehub-metaserver", "kubehubctl") if "fleet" in ONLY else ()),
+                 *(("kubehub-codec-bench",) if "codec" in ONLY else ())):
         e2e.binary(tool)
     WORK = e2e.Workdir(prefix="kubehub-bench-")
     PKI = e2e.Pki(WORK.join("pki"), name="kubehub-bench-ca")
@@ -1678,6 +1709,12 @@ def main():
     latency = {}
     failures = []
     try:
+        if "codec" in ONLY:
+            try:
+                bench_codec(results)
+            except Exception as e:  # noqa: BLE001
+                failures.append(repr(e))
+                print(f"!!! step failed: {e!r}", flush=True)
         if any(step in ONLY for step in SYSTEM_STEPS):
             system = System()
             run_system_steps(system, results, latency, failures)

@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${1:-build-release}"
-cmake --build "$BUILD_DIR" -j "${JOBS:-$(nproc)}" --target kubehub-agent-swarm kubehub-bench-client
+cmake --build "$BUILD_DIR" -j "${JOBS:-$(nproc)}" --target kubehub-agent-swarm kubehub-bench-client \
+  kubehub-codec-bench
 # Thousands of tunnels: one descriptor each in the hub and in the swarm.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 exec /usr/bin/python3 scripts/bench.py "$BUILD_DIR"

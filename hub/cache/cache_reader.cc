@@ -105,6 +105,9 @@ CacheDecision decideCachedRead(const ClusterCache& cluster, const k8s::RequestIn
   if (table && store->columns().empty()) return forward("the edge gave no Table for this type");
   d.encoding.table = table;
   d.encoding.items_have_type_meta = store->itemsHaveTypeMeta();
+  if (!table && info.verb == "list" && !store->itemsTypeMetaKnown() && store->objectCount() > 0) {
+    return forward("list item shape not learned yet");
+  }
   if (auto inc = k8s::queryParam(query, "includeObject")) {
     if (*inc != "None" && *inc != "Metadata" && *inc != "Object") return forward("includeObject");
     if (!inc->empty()) d.encoding.include_object = *inc;
@@ -177,6 +180,11 @@ CacheDecision decideCachedRead(const ClusterCache& cluster, const k8s::RequestIn
   } else {
     d.consistency = Consistency::kAtLeast;
     d.min_rv = rv_num;
+  }
+  if (info.verb == "get" && d.consistency == Consistency::kConsistent) {
+    // The edge's current resourceVersion costs a round trip through the tunnel, and the GET
+    // itself costs one: forwarding is never slower (a real server reads one key for it).
+    return forward("consistent GET of one object");
   }
   if (info.verb == "get") d.name = info.name;
   d.store = store;

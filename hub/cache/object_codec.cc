@@ -27,7 +27,50 @@ int64_t parseTimestamp(const std::string& s) {
   return static_cast<int64_t>(timegm(&tm));
 }
 
-absl::StatusOr<ObjectPtr> fromObject(const Json& object, const Json* cells, int age_column) {
+/// Serialises `object` member by member into `o->json` and notes where `metadata` and the
+/// members other than kind/apiVersion lie, so that no read has to parse the object again.
+/// Adds kind/apiVersion from `type` in front when the edge left them out (plain list items).
+void serialise(const Json& object, const TypeInfo* type, CachedObject* o) {
+  std::string& out = o->json;
+  out.push_back('{');
+  bool first = true;
+  auto member = [&](const std::string& key, const std::string& value_text) {
+    if (!first) out.push_back(',');
+    first = false;
+    out += dump(Json(key));
+    out.push_back(':');
+    out += value_text;
+  };
+  if (type != nullptr && !object.contains("kind") && !object.contains("apiVersion")) {
+    member("kind", dump(Json(type->kind)));
+    member("apiVersion", dump(Json(type->groupVersion())));
+  }
+  bool last_kept = false;  // whether the member before this one belongs to the item form
+  for (const auto& [key, value] : object.items()) {
+    size_t member_start = out.size() + (first ? 0 : 1);
+    std::string text = dump(value);
+    member(key, text);
+    if (key == "metadata") {
+      o->metadata_offset = out.size() - text.size();
+      o->metadata_length = text.size();
+    }
+    bool kept = key != "kind" && key != "apiVersion";
+    if (kept && last_kept && o->item_run_count > 0) {
+      // Adjacent to the previous kept member: one run, the comma between them included.
+      auto& run = o->item_runs[o->item_run_count - 1];
+      run.length = static_cast<uint32_t>(out.size() - run.offset);
+    } else if (kept && o->item_run_count < o->item_runs.size()) {
+      // Only kind and apiVersion are left out and keys are unique: at most three runs.
+      o->item_runs[o->item_run_count++] = {static_cast<uint32_t>(member_start),
+                                           static_cast<uint32_t>(out.size() - member_start)};
+    }
+    last_kept = kept;
+  }
+  out.push_back('}');
+}
+
+absl::StatusOr<ObjectPtr> fromObject(const Json& object, const Json* cells, int age_column,
+                                     const TypeInfo* type) {
   if (!object.is_object() || !object.contains("metadata") || !object["metadata"].is_object()) {
     return absl::InvalidArgumentError("object without metadata");
   }
@@ -50,14 +93,9 @@ absl::StatusOr<ObjectPtr> fromObject(const Json& object, const Json* cells, int 
   if (md.contains("creationTimestamp") && md["creationTimestamp"].is_string()) {
     o->created_unix = parseTimestamp(md["creationTimestamp"].get<std::string>());
   }
-  o->json = dump(object);
-  // The same serializer wrote `metadata` inside `json`: keep its position, not a second copy
-  // (a third of an object's cached bytes).
-  std::string md_text = dump(md);
-  size_t at = o->json.find(md_text);
-  if (at == std::string::npos) return absl::InternalError("metadata not found in its object");
-  o->metadata_offset = at;
-  o->metadata_length = md_text.size();
+  if (object.size() > 64 * 1024) return absl::InvalidArgumentError("object with too many fields");
+  serialise(object, type, o.get());
+  if (o->json.size() > UINT32_MAX) return absl::InvalidArgumentError("object too large");
   o->printed_unix = std::time(nullptr);
   if (cells != nullptr && cells->is_array()) {
     o->cells.reserve(cells->size());
@@ -102,15 +140,6 @@ void appendRow(std::string& out, const CachedObject& o, const Encoding& enc) {
     out += '}';
   }
   out += '}';
-}
-
-/// An object without its top-level kind/apiVersion (for list items of servers that omit them).
-std::string withoutTypeMeta(const std::string& json) {
-  Json j = Json::parse(json, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return json;
-  j.erase("kind");
-  j.erase("apiVersion");
-  return dump(j);
 }
 
 std::string tableHead(uint64_t rv, const std::string& cont, size_t remaining,
@@ -233,7 +262,8 @@ int ageColumn(std::string_view columns_json) {
   return -1;
 }
 
-absl::StatusOr<EdgeList> parseEdgeList(std::string_view json, int age_column) {
+absl::StatusOr<EdgeList> parseEdgeList(std::string_view json, int age_column,
+                                       const TypeInfo* type) {
   Json j = Json::parse(json, nullptr, false);
   if (j.is_discarded() || !j.is_object())
     return absl::InvalidArgumentError("LIST answer is not JSON");
@@ -255,8 +285,8 @@ absl::StatusOr<EdgeList> parseEdgeList(std::string_view json, int age_column) {
         if (!row.is_object() || !row.contains("object")) {
           return absl::InvalidArgumentError("Table row without its object (includeObject=Object)");
         }
-        auto o =
-            fromObject(row["object"], row.contains("cells") ? &row["cells"] : nullptr, age_column);
+        auto o = fromObject(row["object"], row.contains("cells") ? &row["cells"] : nullptr,
+                            age_column, type);
         if (!o.ok()) return o.status();
         out.objects.push_back(std::move(*o));
       }
@@ -265,7 +295,7 @@ absl::StatusOr<EdgeList> parseEdgeList(std::string_view json, int age_column) {
   }
   if (j.contains("items") && j["items"].is_array()) {
     for (const auto& item : j["items"]) {
-      auto o = fromObject(item, nullptr, -1);
+      auto o = fromObject(item, nullptr, -1, type);
       if (!o.ok()) return o.status();
       out.objects.push_back(std::move(*o));
     }
@@ -273,7 +303,8 @@ absl::StatusOr<EdgeList> parseEdgeList(std::string_view json, int age_column) {
   return out;
 }
 
-absl::StatusOr<EdgeEvent> parseEdgeEvent(std::string_view json, int age_column) {
+absl::StatusOr<EdgeEvent> parseEdgeEvent(std::string_view json, int age_column,
+                                         const TypeInfo* info) {
   Json j = Json::parse(json, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("type") || !j["type"].is_string() ||
       !j.contains("object") || !j["object"].is_object()) {
@@ -320,11 +351,12 @@ absl::StatusOr<EdgeEvent> parseEdgeEvent(std::string_view json, int age_column) 
           "Table watch event without exactly one row with its object");
     }
     const Json& row = obj["rows"][0];
-    auto o = fromObject(row["object"], row.contains("cells") ? &row["cells"] : nullptr, age_column);
+    auto o = fromObject(row["object"], row.contains("cells") ? &row["cells"] : nullptr, age_column,
+                        info);
     if (!o.ok()) return o.status();
     e.object = std::move(*o);
   } else {
-    auto o = fromObject(obj, nullptr, -1);
+    auto o = fromObject(obj, nullptr, -1, info);
     if (!o.ok()) return o.status();
     e.object = std::move(*o);
   }
@@ -369,7 +401,11 @@ bool ListEncoder::next(std::string* out, size_t budget) {
     if (enc_.table) {
       appendRow(*out, o, enc_);
     } else {
-      *out += enc_.items_have_type_meta ? o.json : withoutTypeMeta(o.json);
+      if (enc_.items_have_type_meta) {
+        *out += o.json;
+      } else {
+        o.appendItem(out);
+      }
     }
   }
   return index_ < page_.items.size();

@@ -43,8 +43,12 @@ struct EdgeEvent {
 /// Index of the Age column (a creationTimestamp printed relative to now), or -1.
 int ageColumn(std::string_view columns_json);
 
-absl::StatusOr<EdgeList> parseEdgeList(std::string_view json, int age_column);
-absl::StatusOr<EdgeEvent> parseEdgeEvent(std::string_view json, int age_column);
+/// `type`, when given, supplies kind/apiVersion to objects that arrive without them (plain list
+/// items), so that a GET from the cache answers with them as the API server does.
+absl::StatusOr<EdgeList> parseEdgeList(std::string_view json, int age_column,
+                                       const TypeInfo* type = nullptr);
+absl::StatusOr<EdgeEvent> parseEdgeEvent(std::string_view json, int age_column,
+                                         const TypeInfo* info = nullptr);
 
 /// The API server's rendering of a duration ("45s", "3m12s", "5h", "12d", "2y40d").
 std::string humanDuration(int64_t seconds);

@@ -73,21 +73,30 @@ std::string describe(const TypeInfo& t) {
   return t.group.empty() ? t.resource : t.resource + "." + t.group;
 }
 
-/// Paged LIST into a fresh snapshot. Fails on anything but a clean, complete list.
-asio::awaitable<absl::Status> relist(std::shared_ptr<tunnel::Mux> mux,
-                                     std::shared_ptr<ResourceStore> store, ReflectorOptions o) {
-  const TypeInfo& t = store->info();
-  // Does this server put kind/apiVersion on list items? (The cache answers as the edge does.)
-  proto::RequestHead request_0 = getHead(collectionPath(t) + "?limit=1", "application/json");
-  auto probe = co_await fetch(mux, request_0, o.max_body);
+/// Does this server put kind/apiVersion on typed list items? (Cached lists answer as the edge
+/// does.) One item says; an empty collection leaves it unknown until the first object arrives.
+asio::awaitable<absl::Status> learnItemShape(std::shared_ptr<tunnel::Mux> mux,
+                                             std::shared_ptr<ResourceStore> store,
+                                             size_t max_body) {
+  proto::RequestHead head = getHead(collectionPath(store->info()) + "?limit=1", "application/json");
+  auto probe = co_await fetch(mux, head, max_body);
   if (!probe.ok()) co_return probe.status();
   if (probe->status != 200) {
     co_return absl::UnavailableError("LIST answered HTTP " + std::to_string(probe->status));
   }
   auto pj = nlohmann::json::parse(probe->body, nullptr, false);
-  if (pj.is_object() && pj.contains("items") && pj["items"].is_array() && !pj["items"].empty()) {
+  if (pj.is_object() && pj.contains("items") && pj["items"].is_array() && !pj["items"].empty() &&
+      pj["items"][0].is_object()) {
     store->setItemsHaveTypeMeta(pj["items"][0].contains("kind"));
   }
+  co_return absl::OkStatus();
+}
+
+/// Paged LIST into a fresh snapshot. Fails on anything but a clean, complete list.
+asio::awaitable<absl::Status> relist(std::shared_ptr<tunnel::Mux> mux,
+                                     std::shared_ptr<ResourceStore> store, ReflectorOptions o) {
+  const TypeInfo& t = store->info();
+  if (absl::Status s = co_await learnItemShape(mux, store, o.max_body); !s.ok()) co_return s;
 
   std::vector<ObjectPtr> all;
   std::string columns;
@@ -110,7 +119,7 @@ asio::awaitable<absl::Status> relist(std::shared_ptr<tunnel::Mux> mux,
     if (page->status != 200) {
       co_return absl::UnavailableError("LIST answered HTTP " + std::to_string(page->status));
     }
-    auto parsed = parseEdgeList(page->body, age);
+    auto parsed = parseEdgeList(page->body, age, &t);
     if (!parsed.ok()) co_return parsed.status();
     if (columns.empty() && !parsed->columns.empty()) {
       columns = parsed->columns;
@@ -186,7 +195,7 @@ asio::awaitable<WatchEnd> watchOnce(std::shared_ptr<tunnel::Mux> mux,
       co_return WatchEnd::kFailed;
     }
     for (const auto& v : values) {
-      auto e = parseEdgeEvent(v, age);
+      auto e = parseEdgeEvent(v, age, &t);
       if (!e.ok()) {
         log::warn(
             "cache watch event unreadable",
@@ -202,6 +211,16 @@ asio::awaitable<WatchEnd> watchOnce(std::shared_ptr<tunnel::Mux> mux,
           store->bookmark(e->rv);
           break;
         case EdgeEvent::Kind::kObject:
+          if (!store->itemsTypeMetaKnown() && e->type != EventType::kDeleted) {
+            // The type was empty when listed: ask once now that it has an object.
+            absl::Status learned = co_await learnItemShape(mux, store, o.max_body);
+            if (!learned.ok()) {
+              log::warn("cache could not learn the list item shape",
+                        {{"cluster", mux->name()},
+                         {"resource", describe(t)},
+                         {"error", learned.message()}});
+            }
+          }
           store->apply(e->type, std::move(e->object));
           break;
       }
@@ -211,6 +230,17 @@ asio::awaitable<WatchEnd> watchOnce(std::shared_ptr<tunnel::Mux> mux,
 }
 
 }  // namespace
+
+std::string probePath(const TypeInfo& t) {
+  if (!t.namespaced) return collectionPath(t) + "?limit=1";
+  // resourceVersions are one sequence for the whole edge (etcd's revision), and a consistent
+  // LIST answers the current one whatever it selects. Listing one namespace reads only its key
+  // range; counting the rest of a whole collection (what `limit=1` across all namespaces makes
+  // the server do for remainingItemCount) grows with it. A namespace no one uses is an empty
+  // range on every edge (listing in a namespace that does not exist is allowed and empty).
+  std::string prefix = t.group.empty() ? "/api/" + t.version : "/apis/" + t.group + "/" + t.version;
+  return prefix + "/namespaces/" + std::string(kProbeNamespace) + "/" + t.resource + "?limit=1";
+}
 
 std::string collectionPath(const TypeInfo& t) {
   if (t.group.empty()) return "/api/" + t.version + "/" + t.resource;
@@ -264,7 +294,7 @@ asio::awaitable<void> runReflector(std::shared_ptr<tunnel::Mux> mux,
 
 asio::awaitable<absl::StatusOr<uint64_t>> probeEdgeRv(std::shared_ptr<tunnel::Mux> mux,
                                                       TypeInfo type) {
-  proto::RequestHead request_2 = getHead(collectionPath(type) + "?limit=1", "application/json");
+  proto::RequestHead request_2 = getHead(probePath(type), "application/json");
   auto r = co_await fetch(mux, request_2, 64 << 20);
   if (!r.ok()) co_return r.status();
   if (r->status != 200)

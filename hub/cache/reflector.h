@@ -35,8 +35,13 @@ boost::asio::awaitable<void> runReflector(std::shared_ptr<tunnel::Mux> mux,
                                           ReflectorOptions options,
                                           std::shared_ptr<std::atomic<bool>> stop);
 
-/// The edge's current resourceVersion for a type (a LIST with limit=1 through the tunnel): what
-/// a consistent read must wait for.
+/// Where probeEdgeRv asks: for a namespaced type, one empty namespace of it (kProbeNamespace);
+/// for a cluster-scoped one, the collection with limit=1.
+std::string probePath(const TypeInfo& t);
+inline constexpr std::string_view kProbeNamespace = "kubehub-rv-probe";
+
+/// The edge's current resourceVersion (a consistent LIST through the tunnel, at probePath):
+/// what a consistent read must wait for.
 boost::asio::awaitable<absl::StatusOr<uint64_t>> probeEdgeRv(std::shared_ptr<tunnel::Mux> mux,
                                                              TypeInfo type);
 

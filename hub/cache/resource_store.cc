@@ -40,6 +40,15 @@ size_t CachedObject::bytes() const {
   return n;
 }
 
+void CachedObject::appendItem(std::string* out) const {
+  out->push_back('{');
+  for (uint8_t i = 0; i < item_run_count; ++i) {
+    if (i > 0) out->push_back(',');
+    out->append(json, item_runs[i].offset, item_runs[i].length);
+  }
+  out->push_back('}');
+}
+
 std::string_view eventTypeName(EventType t) {
   switch (t) {
     case EventType::kAdded:

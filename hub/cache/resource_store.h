@@ -7,6 +7,7 @@
 /// Thread rules: one writer (the type's reflector) and any number of readers on any threads;
 /// all methods are thread-safe. Watchers are notified through a callback that must not block.
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -51,6 +52,17 @@ struct CachedObject {
   }
   size_t metadata_offset = 0;
   size_t metadata_length = 0;
+  /// The object as a typed list's item of a server that omits kind/apiVersion there: `{`, the
+  /// runs of `json` that remain without those two members (joined by `,`), `}`. Byte ranges
+  /// found once when the object entered the cache, so a LIST copies bytes and parses nothing.
+  struct Run {
+    uint32_t offset = 0;
+    uint32_t length = 0;
+  };
+  std::array<Run, 3> item_runs{};
+  uint8_t item_run_count = 0;
+  /// Appends the list item form to `out`.
+  void appendItem(std::string* out) const;
   /// Its Table row cells as the edge printed them, each cell as compact JSON; empty without a
   /// Table. The Age cell (age_column) is recomputed when served.
   std::vector<std::string> cells;
@@ -147,9 +159,12 @@ class ResourceStore {
   void clear(const std::string& reason);
   /// The reflector lost the edge: keep the data, but consistent reads must not trust it.
   void setLive(bool live);
-  /// Whether the edge's typed lists carry kind/apiVersion on each item (answers mimic it).
-  void setItemsHaveTypeMeta(bool v) { items_have_type_meta_ = v; }
-  bool itemsHaveTypeMeta() const { return items_have_type_meta_; }
+  /// Whether the edge's typed lists carry kind/apiVersion on each item (answers mimic it). A
+  /// real API server leaves them out for built-in types and keeps them for custom resources;
+  /// unknown until the edge listed at least one object of the type.
+  void setItemsHaveTypeMeta(bool v) { items_type_meta_ = v ? 1 : 0; }
+  bool itemsHaveTypeMeta() const { return items_type_meta_.load() != 0; }
+  bool itemsTypeMetaKnown() const { return items_type_meta_.load() >= 0; }
   /// A consistent read found the store behind the edge; until the store moves again, further
   /// consistent reads are forwarded without waiting.
   void markBehind() { behind_at_rv_.store(rv()); }
@@ -207,7 +222,7 @@ class ResourceStore {
 
   const TypeInfo info_;
   const WindowLimits window_limits_;
-  std::atomic<bool> items_have_type_meta_{true};
+  std::atomic<int> items_type_meta_{-1};  // -1 unknown, 0 without, 1 with
   std::atomic<uint64_t> behind_at_rv_{UINT64_MAX};
   ProbeGate probe_gate_;
   mutable std::shared_mutex mu_;

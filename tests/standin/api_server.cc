@@ -9,6 +9,7 @@
 #include "common/k8s/cluster_path.h"
 #include "tests/standin/api_error.h"
 #include "tests/standin/continue_token.h"
+#include "tests/standin/managed_fields.h"
 #include "tests/standin/patch.h"
 #include "tests/standin/protobuf_decoder.h"
 #include "tests/standin/proxy_path.h"
@@ -802,7 +803,7 @@ ApiResult doList(const Ctx& c, const Query& q, const OutputFormat& fmt) {
           "\",\"metadata\":" + meta + ",\"items\":[";
     for (size_t i = 0; i < result->items.size(); ++i) {
       if (i) out.push_back(',');
-      out += result->items[i]->encoded;
+      result->items[i]->appendItem(&out);
     }
   }
   out += "]}";
@@ -1137,6 +1138,8 @@ ApiResult ApiServer::resource(const HttpRequest& req, const UserInfo& user, cons
   Ctx c{store_, t, r.type, &r};
   WriteOptions wo;
   wo.dry_run = q.value("dryRun") == "All";
+  wo.field_manager =
+      managerName(q.value("fieldManager"), header(req.headers, "User-Agent").value_or(""));
 
   if (t.review_only) {
     if (method != "POST" || !r.name.empty()) {
@@ -1224,7 +1227,7 @@ ApiResult ApiServer::resource(const HttpRequest& req, const UserInfo& user, cons
                         std::to_string(store_.currentRv()) + "\"},\"items\":[";
       for (size_t i = 0; i < removed->size(); ++i) {
         if (i) out.push_back(',');
-        out += (*removed)[i]->encoded;
+        (*removed)[i]->appendItem(&out);
       }
       out += "]}";
       return jsonResult(200, out);
@@ -1323,6 +1326,14 @@ ApiResult ApiServer::resource(const HttpRequest& req, const UserInfo& user, cons
     auto body = parseBody(req.body);
     if (!body.ok()) return errorResult(body.status());
     Json patch = std::move(*body);
+    if (*pt == PatchType::kApply) {
+      if (q.value("fieldManager").empty()) {
+        return errorResult(apiError(400, "BadRequest",
+                                    "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: "
+                                    "Required value: is required for apply patch"));
+      }
+      wo.apply = true;
+    }
     if (*pt == PatchType::kApply && !store_.get(r.type, r.ns, r.name).ok()) {
       // Server-side apply of a missing object creates it.
       if (auto s = checkTypeMeta(t, patch); !s.ok()) return errorResult(s);

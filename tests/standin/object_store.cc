@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "tests/standin/api_error.h"
+#include "tests/standin/managed_fields.h"
 #include "tests/standin/simulated_controllers.h"
 
 namespace kubehub::standin {
@@ -38,6 +39,60 @@ Json canonicalOrder(const ResourceType& t, Json in) {
   return out;
 }
 
+/// The controller that writes a type's status in a real cluster.
+const char* statusWriter(const ResourceType& t) {
+  return t.resource == "pods" ? "kubelet" : "kube-controller-manager";
+}
+
+/// managedFields after a write that turned `old` (nullptr: create) into `object`: the entries
+/// start from `old`'s (what the client sent is not trusted), the writer gets what it changed,
+/// and for types with a status the simulated controller gets the status it set.
+void recordWriters(const ResourceType& t, Json& object, const Json& before_controllers,
+                   const Json* old, const WriteOptions& opts) {
+  Json& meta = object["metadata"];
+  if (!meta.is_object()) return;
+  if (old != nullptr && old->contains("metadata") && (*old)["metadata"].contains("managedFields")) {
+    meta["managedFields"] = (*old)["metadata"]["managedFields"];
+  } else {
+    meta.erase("managedFields");
+  }
+  const std::string now = rfc3339Now();
+  if (!opts.field_manager.empty()) {
+    FieldManager who{opts.field_manager, opts.apply ? "Apply" : "Update",
+                     opts.status_only ? "status" : ""};
+    // The writer owns what it asked for: the object before the controllers reacted.
+    Json written = before_controllers;
+    written["metadata"]["managedFields"] = meta.value("managedFields", Json::array());
+    recordManagedFields(written, old, who, t.apiVersion(), now);
+    if (written["metadata"].contains("managedFields")) {
+      meta["managedFields"] = written["metadata"]["managedFields"];
+    } else {
+      meta.erase("managedFields");
+    }
+  }
+  if (t.has_status && !opts.status_only && object.contains("status")) {
+    const Json* prev = old != nullptr ? old : &before_controllers;
+    Json prev_status = prev->contains("status") ? (*prev)["status"] : Json();
+    if (object["status"] != prev_status) {
+      Json base = Json::object();
+      if (!prev_status.is_null()) base["status"] = prev_status;
+      recordManagedFields(object, &base, FieldManager{statusWriter(t), "Update", "status"},
+                          t.apiVersion(), now);
+    }
+  }
+}
+
+/// Encodes `so->json` and notes where its list item form starts.
+void encodeStored(const ResourceType& t, StoredObject* so) {
+  so->encoded = dumpJson(so->json);
+  so->item_offset = 0;
+  if (t.custom) return;
+  // canonicalOrder put kind and apiVersion first.
+  std::string prefix = "{\"kind\":" + dumpJson(Json(t.kind)) +
+                       ",\"apiVersion\":" + dumpJson(Json(t.apiVersion())) + ",";
+  if (so->encoded.starts_with(prefix)) so->item_offset = prefix.size();
+}
+
 std::string metaString(const Json& obj, const char* key) {
   auto m = obj.find("metadata");
   if (m == obj.end() || !m->is_object()) return {};
@@ -47,6 +102,15 @@ std::string metaString(const Json& obj, const char* key) {
 }
 
 }  // namespace
+
+void StoredObject::appendItem(std::string* out) const {
+  if (item_offset == 0) {
+    out->append(encoded);
+    return;
+  }
+  out->push_back('{');
+  out->append(encoded, item_offset);
+}
 
 const char* eventTypeName(EventType t) {
   switch (t) {
@@ -115,8 +179,8 @@ ObjectPtr ObjectStore::commit(int type, EventType et, Json json, const std::stri
   ++rv_;
   json["metadata"]["resourceVersion"] = std::to_string(rv_);
   auto so = std::make_shared<StoredObject>();
-  so->encoded = dumpJson(json);
   so->json = std::move(json);
+  encodeStored(registry_.type(type), so.get());
   so->key = key;
   so->rv = rv_;
   TypeState& ts = types_[static_cast<size_t>(type)];
@@ -202,11 +266,13 @@ absl::StatusOr<ObjectPtr> ObjectStore::create(int type, Json object, const Write
       meta.erase("generation");
     }
     if (auto s = validateWrite(t, object, nullptr); !s.ok()) return s;
+    Json requested = object;
     applySimulatedControllers(t, object);
+    recordWriters(t, object, requested, nullptr, opts);
     if (opts.dry_run) {
       auto so = std::make_shared<StoredObject>();
-      so->encoded = dumpJson(object);
       so->json = std::move(object);
+      encodeStored(t, so.get());
       so->key = key;
       return ObjectPtr(so);
     }
@@ -254,13 +320,15 @@ absl::StatusOr<ObjectPtr> ObjectStore::replaceLocked(int type, const ObjectPtr& 
     meta["generation"] = old_meta.value("generation", int64_t{1}) + 1;
   }
   if (auto s = validateWrite(t, next, &old_json); !s.ok()) return s;
+  Json requested = next;
   applySimulatedControllers(t, next);
+  recordWriters(t, next, requested, &old_json, opts);
   if (next == old_json || opts.dry_run) {
     // A no-op update keeps the resourceVersion, like the real server.
     if (next == old_json) return old;
     auto so = std::make_shared<StoredObject>();
-    so->encoded = dumpJson(next);
     so->json = std::move(next);
+    encodeStored(t, so.get());
     so->key = old->key;
     so->rv = old->rv;
     return ObjectPtr(so);

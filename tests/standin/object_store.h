@@ -27,6 +27,12 @@ struct StoredObject {
   std::string encoded;
   std::string key;  // "ns/name" for namespaced types, "name" otherwise
   uint64_t rv = 0;
+  /// Where the members after kind/apiVersion begin in `encoded` (0: keep them). A real API
+  /// server leaves kind/apiVersion out of the items of a typed list for built-in types and
+  /// keeps them for custom resources.
+  size_t item_offset = 0;
+  /// The object as an item of a typed list.
+  void appendItem(std::string* out) const;
 };
 using ObjectPtr = std::shared_ptr<const StoredObject>;
 
@@ -49,6 +55,11 @@ struct WriteOptions {
   /// Update only .status (the /status subresource); otherwise .status is kept as stored for
   /// types with a status subresource.
   bool status_only = false;
+  /// Who writes (metadata.managedFields): the request's fieldManager or User-Agent program;
+  /// empty leaves managedFields as they were.
+  std::string field_manager;
+  /// A server-side apply patch (operation "Apply" instead of "Update").
+  bool apply = false;
 };
 
 /// What to list. `exact_rv` lists the state as of that revision (needs the event window).

@@ -134,8 +134,9 @@ TEST_F(ObjectStoreTest, UpdateChecksResourceVersion) {
 
 TEST_F(ObjectStoreTest, DryRunDoesNotPersist) {
   uint64_t rv = store_.currentRv();
-  auto r = store_.create(cm_, Json{{"metadata", {{"name", "dry"}, {"namespace", "a"}}}},
-                         WriteOptions{.dry_run = true});
+  auto r = store_.create(
+      cm_, Json{{"metadata", {{"name", "dry"}, {"namespace", "a"}}}},
+      WriteOptions{.dry_run = true, .status_only = false, .field_manager = "", .apply = false});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(store_.currentRv(), rv);
   EXPECT_FALSE(store_.get(cm_, "a", "dry").ok());

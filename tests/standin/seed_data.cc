@@ -7,9 +7,12 @@
 namespace kubehub::standin {
 namespace {
 
-void mustCreate(ObjectStore& store, const char* resource, const char* group, Json obj) {
+void mustCreate(ObjectStore& store, const char* resource, const char* group, Json obj,
+                const char* manager = "kubectl-create") {
   int type = store.registry().find(group, "v1", resource);
-  auto r = store.create(type, std::move(obj), WriteOptions{});
+  WriteOptions opts;
+  opts.field_manager = manager;
+  auto r = store.create(type, std::move(obj), opts);
   if (!r.ok()) {
     std::string_view msg(r.status().message().data(), r.status().message().size());
     log::error("seeding failed", {{"resource", resource}, {"error", msg}});
@@ -66,6 +69,73 @@ Json node(const char* name, const char* ip, bool control_plane) {
                   {"architecture", "amd64"}}}}}};
 }
 
+/// A pod shaped like one a ReplicaSet created on a real cluster: owner reference, the
+/// service account token volume, default tolerations, resources, probes and (from the
+/// simulated kubelet) status; with managedFields, about 4.5 KB of compact JSON.
+Json benchPod(const char* name, const char* node) {
+  Json c = container("app", "registry.k8s.io/pause:3.10", 8080);
+  c["ports"][0]["name"] = "http";
+  c["env"] = Json::array(
+      {Json{{"name", "POD_NAME"},
+            {"valueFrom", {{"fieldRef", {{"apiVersion", "v1"}, {"fieldPath", "metadata.name"}}}}}},
+       Json{{"name", "LOG_LEVEL"}, {"value", "info"}}});
+  c["resources"] = {{"limits", {{"cpu", "100m"}, {"memory", "64Mi"}}},
+                    {"requests", {{"cpu", "10m"}, {"memory", "16Mi"}}}};
+  c["readinessProbe"] = {{"httpGet", {{"path", "/healthz"}, {"port", 8080}, {"scheme", "HTTP"}}},
+                         {"periodSeconds", 10},
+                         {"timeoutSeconds", 1},
+                         {"successThreshold", 1},
+                         {"failureThreshold", 3}};
+  c["imagePullPolicy"] = "IfNotPresent";
+  c["terminationMessagePath"] = "/dev/termination-log";
+  c["terminationMessagePolicy"] = "File";
+  c["volumeMounts"] =
+      Json::array({Json{{"name", "kube-api-access-7xk2p"},
+                        {"readOnly", true},
+                        {"mountPath", "/var/run/secrets/kubernetes.io/serviceaccount"}}});
+  Json p = pod("default", name, {{"app", "bench"}, {"pod-template-hash", "6d8f7c9b5"}},
+               Json::array({c}), node);
+  Json& md = p["metadata"];
+  md["generateName"] = "bench-6d8f7c9b5-";
+  md["ownerReferences"] = Json::array({Json{{"apiVersion", "apps/v1"},
+                                            {"kind", "ReplicaSet"},
+                                            {"name", "bench-6d8f7c9b5"},
+                                            {"uid", "5d2c7a9e-3f1b-4c8d-9e6a-2b7f4d1c8e3a"},
+                                            {"controller", true},
+                                            {"blockOwnerDeletion", true}}});
+  Json& spec = p["spec"];
+  spec["dnsPolicy"] = "ClusterFirst";
+  spec["enableServiceLinks"] = true;
+  spec["preemptionPolicy"] = "PreemptLowerPriority";
+  spec["priority"] = 0;
+  spec["restartPolicy"] = "Always";
+  spec["schedulerName"] = "default-scheduler";
+  spec["securityContext"] = Json::object();
+  spec["serviceAccount"] = "default";
+  spec["serviceAccountName"] = "default";
+  spec["terminationGracePeriodSeconds"] = 30;
+  Json tolerations = Json::array();
+  for (const char* key : {"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"}) {
+    tolerations.push_back(Json{
+        {"effect", "NoExecute"}, {"key", key}, {"operator", "Exists"}, {"tolerationSeconds", 300}});
+  }
+  spec["tolerations"] = std::move(tolerations);
+  Json sources = Json::array(
+      {Json{{"serviceAccountToken", {{"expirationSeconds", 3607}, {"path", "token"}}}},
+       Json{{"configMap",
+             {{"name", "kube-root-ca.crt"},
+              {"items", Json::array({Json{{"key", "ca.crt"}, {"path", "ca.crt"}}})}}}},
+       Json{{"downwardAPI",
+             {{"items",
+               Json::array(
+                   {Json{{"fieldRef", {{"apiVersion", "v1"}, {"fieldPath", "metadata.namespace"}}},
+                         {"path", "namespace"}}})}}}}});
+  spec["volumes"] =
+      Json::array({Json{{"name", "kube-api-access-7xk2p"},
+                        {"projected", {{"defaultMode", 420}, {"sources", std::move(sources)}}}}});
+  return p;
+}
+
 }  // namespace
 
 void seedObjects(ObjectStore& store, bool objects, int64_t extra_pods) {
@@ -104,7 +174,8 @@ void seedObjects(ObjectStore& store, bool objects, int64_t extra_pods) {
                                  {"finishedAt", cur["metadata"]["creationTimestamp"]}}}};
             return next;
           },
-          WriteOptions{.dry_run = false, .status_only = true});
+          WriteOptions{
+              .dry_run = false, .status_only = true, .field_manager = "kubelet", .apply = false});
     }
     mustCreate(
         store, "pods", "",
@@ -190,10 +261,8 @@ void seedObjects(ObjectStore& store, bool objects, int64_t extra_pods) {
     char name[32];
     for (int64_t i = 1; i <= extra_pods; ++i) {
       std::snprintf(name, sizeof(name), "bench-%05lld", static_cast<long long>(i));
-      mustCreate(store, "pods", "",
-                 pod("default", name, {{"app", "bench"}},
-                     Json::array({container("app", "registry.k8s.io/pause:3.10", 8080)}),
-                     (i & 1) ? "standin-node-1" : "standin-node-2"));
+      mustCreate(store, "pods", "", benchPod(name, (i & 1) ? "standin-node-1" : "standin-node-2"),
+                 "kube-controller-manager");
     }
   }
 }

@@ -117,6 +117,61 @@ TEST(ObjectCodec, ParsesEdgeWatchEvents) {
           .ok());
 }
 
+/// Every member of `object` but kind/apiVersion, in order, as the item form must hold them.
+nlohmann::ordered_json withoutTypeMeta(std::string_view json) {
+  auto j = nlohmann::ordered_json::parse(json);
+  j.erase("kind");
+  j.erase("apiVersion");
+  return j;
+}
+
+TEST(ObjectCodec, ListItemFormIsTheObjectWithoutTypeMetaWhereverItStood) {
+  TypeInfo t{"example.com", "v1", "widgets", "Widget", true};
+  const char* md = R"("metadata":{"name":"w","namespace":"d","resourceVersion":"5"})";
+  for (std::string members : {
+           std::string(R"("kind":"Widget","apiVersion":"example.com/v1",)") + md +
+               R"(,"spec":{"kind":"not top-level"})",
+           std::string(R"("apiVersion":"example.com/v1","kind":"Widget",)") + md + R"(,"spec":{})",
+           std::string(R"("apiVersion":"example.com/v1",)") + md + R"(,"kind":"Widget","spec":{})",
+           md + std::string(R"(,"kind":"Widget","spec":{"a":1},"apiVersion":"example.com/v1")"),
+           md + std::string(R"(,"kind":"Widget","spec":1,"apiVersion":"example.com/v1","x":2)"),
+           std::string(R"("kind":"Widget",)") + md,
+       }) {
+    std::string object = "{" + members + "}";
+    std::string event = R"({"type":"ADDED","object":)" + object + "}";
+    auto e = parseEdgeEvent(event, -1, &t);
+    ASSERT_TRUE(e.ok()) << e.status() << " " << object;
+    std::string item;
+    e->object->appendItem(&item);
+    ASSERT_TRUE(nlohmann::json::accept(item)) << item;
+    EXPECT_EQ(nlohmann::ordered_json::parse(item), withoutTypeMeta(object)) << object;
+    EXPECT_EQ(nlohmann::ordered_json::parse(e->object->json),
+              nlohmann::ordered_json::parse(object));
+    EXPECT_EQ(nlohmann::json::parse(e->object->metadata())["name"], "w");
+  }
+}
+
+TEST(ObjectCodec, PlainListItemsGetTheirKindBackForGets) {
+  TypeInfo t{"", "v1", "configmaps", "ConfigMap", true};
+  auto l = parseEdgeList(
+      R"({"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":"9"},"items":[)"
+      R"({"metadata":{"name":"c","namespace":"d","resourceVersion":"8"},"data":{"k":"v"}}]})",
+      -1, &t);
+  ASSERT_TRUE(l.ok()) << l.status();
+  const CachedObject& o = *l->objects[0];
+  EXPECT_TRUE(o.json.starts_with(R"({"kind":"ConfigMap","apiVersion":"v1","metadata":{)"))
+      << o.json;
+  std::string item;
+  o.appendItem(&item);
+  EXPECT_EQ(item,
+            R"({"metadata":{"name":"c","namespace":"d","resourceVersion":"8"},"data":{"k":"v"}})");
+  ListPage page{l->objects, 9, "", 0};
+  Encoding enc;
+  enc.items_have_type_meta = false;
+  auto j = nlohmann::json::parse(encodeList(t, page, enc, ""));
+  EXPECT_EQ(j["items"][0], nlohmann::json::parse(item));
+}
+
 TEST(ObjectCodec, HumanDurationMatchesTheApiServer) {
   EXPECT_EQ(humanDuration(0), "0s");
   EXPECT_EQ(humanDuration(119), "119s");
