@@ -369,3 +369,51 @@ class CacheBudgetTest(unittest.TestCase):
             for p in reversed(procs):
                 p.kill()
             work.close()
+
+
+class EmptyAtSyncTest(unittest.TestCase):
+    """A type with no objects when the cache listed it cannot tell whether the edge prints
+    kind/apiVersion on list items; the cache learns it at the type's first object and answers
+    typed LISTs exactly as the edge does (built-in types: items without them)."""
+
+    def test_first_objects_of_an_empty_type_are_listed_in_the_edges_shape(self):
+        work = e2e.Workdir()
+        procs = []
+        try:
+            pki = e2e.Pki(work.join("pki"))
+            standin, url = e2e.start_standin(work, pki, EDGE_TOKEN, extra=["--seed=false"])
+            procs.append(standin)
+            tokens = e2e.write_token_file(work.join("tokens.csv"), [(USER_TOKEN, "carol", "u-3", [])])
+            hub = e2e.Hub(work, pki, tokens)
+            procs.append(hub.proc)
+            kc = e2e.write_kubeconfig(work.join("agent.kubeconfig"), url, pki.ca_cert, token=EDGE_TOKEN)
+            agent = e2e.Agent(work, pki, "edge-1", hub, kc)
+            procs.append(agent.proc)
+            hub.wait_discovered("edge-1")
+            edge = Endpoint(url, EDGE_TOKEN, pki.ca_cert)
+            via = Endpoint(hub.cluster_url("edge-1"), USER_TOKEN, pki.ca_cert)
+            path = "/api/v1/namespaces/default/configmaps"
+            e2e.wait_until(lambda: via.get(path + "?resourceVersion=0")[1].get("x-kubehub-served-from") == "cache",
+                           timeout=30, what="configmaps cached (empty)")
+            status, _, raw = edge.request("POST", "/api/v1/namespaces", {"metadata": {"name": "default"}})
+            self.assertEqual(status, 201, raw[:300])
+            for i in range(3):
+                status, _, raw = edge.request("POST", path, {"metadata": {"name": f"c{i}"}, "data": {"i": str(i)}})
+                self.assertEqual(status, 201, raw[:300])
+
+            def cached_list():
+                status, headers, got = via.get(path + "?resourceVersion=0")
+                served = headers.get("x-kubehub-served-from") == "cache"
+                return (got if served and status == 200 and len(got["items"]) == 3 else None)
+            got = e2e.wait_until(cached_list, timeout=30, what="the three ConfigMaps served from the cache")
+            _, _, direct = edge.get(path)
+            self.assertNotIn("kind", direct["items"][0], "the stand-in prints built-in list items bare")
+            self.assertEqual(got["items"], direct["items"])
+            self.assertEqual(normalize(got)["items"], normalize(direct)["items"])
+            # A GET of one object from the cache still carries its kind.
+            status, _, one = via.get(path + "/c1?resourceVersion=0")
+            self.assertEqual((status, one["kind"], one["apiVersion"]), (200, "ConfigMap", "v1"))
+        finally:
+            for p in reversed(procs):
+                p.kill()
+            work.close()
