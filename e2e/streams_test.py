@@ -5,7 +5,11 @@ hub + tunnel + agent, and across a peer link between two hubs.
 
 Port-forward moves data through the pod's echo server (the stand-in runs one per declared
 containerPort) on two connections at once and checks it by SHA-256; a port nobody listens on
-gives kubectl the kubelet's error, the same through the hub as directly."""
+gives kubectl the kubelet's error, the same through the hub as directly.
+
+`kubectl cp` (tar over exec, stdin streamed in for copies into the pod) moves a directory tree
+into the stand-in's in-memory container file system and back, checked file by file by SHA-256;
+a missing path gives the same kubectl output through the hub as directly."""
 import hashlib
 import os
 import re
@@ -30,6 +34,8 @@ VERSIONS = ("1.27", "1.30", "1.33")
 # for port-forward, v5 channels for exec) from 1.31 for port-forward and 1.30 for exec.
 PF_UPGRADE = {"1.27": "SPDY/3.1", "1.30": "SPDY/3.1", "1.33": "websocket"}
 EXEC_UPGRADE = {"1.27": "SPDY/3.1", "1.30": "websocket", "1.33": "websocket"}
+# The random file in the tree `kubectl cp` copies into the pod and back.
+CP_BLOB_BYTES = int(os.environ.get("KUBEHUB_E2E_CP_MB", "3")) * 1024 * 1024
 # Throughput figures the tests measured, printed at the end of the module.
 FIGURES = []
 
@@ -39,6 +45,41 @@ def kubectl_binary(version):
     default = shutil.which(e2e.KUBECTL) or e2e.KUBECTL
     path = os.path.join(os.path.dirname(os.path.realpath(default)), f"kubectl.{version}")
     return path if os.access(path, os.X_OK) else None
+
+
+def make_cp_tree(root):
+    """A local tree for kubectl cp: nested directories, small files, an empty directory, a name
+    longer than a tar header holds and a few MB of random bytes. Returns tree_digests(root)."""
+    files = {
+        "a.txt": b"alpha\n",
+        "sub/b.txt": b"beta\n" * 100,
+        "sub/deeper/c.json": b'{"c": 3}\n',
+        "sub/blob.bin": os.urandom(CP_BLOB_BYTES),
+        "long/" + "n" * 120 + ".txt": b"a name longer than the 100 bytes of a tar header\n",
+    }
+    for rel, data in files.items():
+        path = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+    os.makedirs(os.path.join(root, "empty"))
+    return tree_digests(root)
+
+
+def tree_digests(root):
+    """Every entry under root: relative path -> "dir" or the file's SHA-256."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for d in dirnames:
+            out[os.path.relpath(os.path.join(dirpath, d), root)] = "dir"
+        for name in filenames:
+            out[os.path.relpath(os.path.join(dirpath, name), root)] = file_digest(os.path.join(dirpath, name))
+    return out
+
+
+def file_digest(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 class PortForward:
@@ -250,6 +291,89 @@ class StreamsTest(StreamsTestBase, unittest.TestCase):
                                    env={**os.environ, "HOME": self.work.path})
                 self.assertEqual(r.returncode, 0, r.stderr)
                 self.assertIn("typed", r.stdout)
+
+    def cp(self, version, kubeconfig, *args, check=True):
+        """`kubectl cp -n default ARGS` with kubectl VERSION."""
+        kubectl = kubectl_binary(version)
+        if kubectl is None:
+            self.skipTest(f"kubectl {version} is not installed")
+        r = subprocess.run([kubectl, "--kubeconfig", kubeconfig, "cp", "-n", "default", *args],
+                           capture_output=True, text=True, timeout=120, env={**os.environ, "HOME": self.work.path})
+        if check:
+            self.assertEqual(r.returncode, 0, f"kubectl cp {' '.join(args)}:\n{r.stdout}\n{r.stderr}")
+        return r
+
+    def test_cp_a_tree_into_a_pod_and_back_direct_and_through_the_hub(self):
+        src = self.work.join("cp-src", "tree")
+        want = make_cp_tree(src)
+        for version in VERSIONS:
+            for label, kubeconfig in (("direct", self.direct), ("hub", self.via_hub)):
+                with self.subTest(kubectl=version, via=label):
+                    remote = f"/tmp/cp-{version}-{label}"
+                    start = time.monotonic()
+                    self.cp(version, kubeconfig, src, f"web-1:{remote}")
+                    self.assertEqual(self.last_upgrade("exec"), EXEC_UPGRADE[version])
+                    out = self.work.join(f"cp-out-{version}-{label}")
+                    self.cp(version, kubeconfig, f"web-1:{remote}", out)
+                    elapsed = time.monotonic() - start
+                    self.assertEqual(tree_digests(out), want, "every file and directory comes back as it went in")
+                    # A single file out, to a file name.
+                    one = self.work.join(f"cp-blob-{version}-{label}.bin")
+                    self.cp(version, kubeconfig, f"web-1:{remote}/sub/blob.bin", one)
+                    self.assertEqual(file_digest(one), want["sub/blob.bin"])
+                    # A file the pod starts with.
+                    hostname = self.work.join(f"cp-hostname-{version}-{label}")
+                    self.cp(version, kubeconfig, "web-1:/etc/hostname", hostname)
+                    with open(hostname) as f:
+                        self.assertEqual(f.read(), "web-1\n")
+                    # With --retries kubectl reads through `sh -c "tar cf - PATH | tail -c+N"`.
+                    retried = self.work.join(f"cp-retries-{version}-{label}")
+                    self.cp(version, kubeconfig, "--retries=3", f"web-1:{remote}", retried)
+                    self.assertEqual(tree_digests(retried), want)
+                    FIGURES.append(f"cp kubectl {version} {label}: {CP_BLOB_BYTES >> 20} MB tree in and out "
+                                   f"in {elapsed:.2f}s")
+
+    def test_cp_of_a_missing_path_says_the_same_through_the_hub(self):
+        tar_missing = ["tar: Removing leading `/' from member names",
+                       "tar: /nope: Cannot stat: No such file or directory",
+                       "tar: Exiting with failure status due to previous errors"]
+        local = self.work.join("cp-one-file.txt")
+        with open(local, "w") as f:
+            f.write("one file\n")
+        for version in VERSIONS:
+            with self.subTest(kubectl=version):
+                seen = {}
+                for label, kubeconfig in (("direct", self.direct), ("hub", self.via_hub)):
+                    # Into a directory that does not exist: tar fails before it reads, kubectl
+                    # prints its stderr and the exit code and exits with it.
+                    into = self.cp(version, kubeconfig, local, "web-1:/nope/dir/file.txt", check=False)
+                    # Out of a path that does not exist: tar says so and sends an empty archive.
+                    # kubectl prints tar's stderr on its stdout and exits 0 once it has read the
+                    # archive, racing the goroutines that print (kubernetes/kubectl#980): the
+                    # lines it shows are some first ones of tar's, possibly none.
+                    dest = self.work.join(f"cp-missing-{version}-{label}")
+                    out = self.cp(version, kubeconfig, "web-1:/nope", dest, check=False)
+                    printed = out.stdout.splitlines()
+                    self.assertEqual(printed, tar_missing[:len(printed)], f"{label}: {out.stdout}")
+                    # The same tar run through kubectl exec, which waits for every stream.
+                    tar = subprocess.run([kubectl_binary(version), "--kubeconfig", kubeconfig, "exec", "-n", "default",
+                                          "web-1", "--", "tar", "cf", "-", "/nope"], capture_output=True, timeout=60,
+                                         env={**os.environ, "HOME": self.work.path})
+                    seen[label] = {"into": (into.returncode, into.stdout, into.stderr),
+                                   "out": (out.returncode, out.stderr, os.path.exists(dest)),
+                                   "exec": (tar.returncode, hashlib.sha256(tar.stdout).hexdigest(),
+                                            tar.stderr.decode())}
+                self.assertEqual(seen["hub"], seen["direct"], "the hub passes tar's words and status on unchanged")
+                rc, _, stderr = seen["direct"]["into"]
+                self.assertEqual(rc, 2, stderr)
+                self.assertEqual(stderr, "tar: /nope/dir: Cannot open: No such file or directory\n"
+                                         "tar: Error is not recoverable: exiting now\n"
+                                         "command terminated with exit code 2\n")
+                self.assertEqual(seen["direct"]["out"], (0, "", False))
+                rc, digest, stderr = seen["direct"]["exec"]
+                self.assertEqual(rc, 2)
+                self.assertEqual(digest, hashlib.sha256(bytes(10240)).hexdigest(), "an empty archive, one record")
+                self.assertEqual(stderr, "\n".join(tar_missing) + "\ncommand terminated with exit code 2\n")
 
 
 class StreamsAcrossAPeerLinkTest(StreamsTestBase, FleetTestCase):

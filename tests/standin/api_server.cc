@@ -587,6 +587,7 @@ struct Ctx {
   const ResourceType& type;
   int type_id;
   const ApiServer::Route* route = nullptr;
+  PodFileSystems* files = nullptr;
 };
 
 absl::StatusOr<Json> parseBody(const std::string& body) {
@@ -1000,6 +1001,8 @@ ApiResult doExec(const Ctx& c, const Query& q, const HttpRequest& req, bool atta
   plan.request.tty = q.flag("tty");
   if (attach) {
     plan.request.command = {plan.request.use_stdin ? "cat" : "true"};
+  } else if (c.files != nullptr) {
+    plan.request.files = c.files->open(pj, *container);
   }
   if (plan.request.command.empty()) {
     return errorResult(badRequest("you must specify at least 1 command"));
@@ -1135,7 +1138,7 @@ ApiResult ApiServer::resource(const HttpRequest& req, const UserInfo& user, cons
   const ResourceType& t = registry_.type(r.type);
   const Query& q = *r.query;
   const std::string& method = req.method;
-  Ctx c{store_, t, r.type, &r};
+  Ctx c{store_, t, r.type, &r, &files_};
   WriteOptions wo;
   wo.dry_run = q.value("dryRun") == "All";
   wo.field_manager =

@@ -18,6 +18,7 @@
 #include "tests/standin/discovery.h"
 #include "tests/standin/exec_command.h"
 #include "tests/standin/object_store.h"
+#include "tests/standin/pod_files.h"
 #include "tests/standin/pod_logs.h"
 #include "tests/standin/port_forward.h"
 #include "tests/standin/resource_types.h"
@@ -116,6 +117,7 @@ class ApiServer {
   ResourceRegistry registry_;
   Discovery discovery_;
   ObjectStore store_;
+  PodFileSystems files_;  // what exec'd commands (kubectl cp's tar) read and write
 
   mutable std::mutex log_mu_;
   std::deque<std::string> recent_;  // encoded request heads, newest last

@@ -1,6 +1,7 @@
 #include "tests/standin/exec_command.h"
 
 #include "absl/strings/numbers.h"
+#include "tests/standin/file_commands.h"
 
 namespace kubehub::standin {
 namespace {
@@ -17,6 +18,13 @@ std::string joinArgs(const std::vector<std::string>& v, size_t from) {
 }  // namespace
 
 ExecCommand::ExecCommand(ExecRequest request) : req_(std::move(request)) {}
+
+ExecCommand::~ExecCommand() = default;
+
+ExecCommand::Output ExecCommand::fromFileCommand(Output out) {
+  if (out.status.has_value()) finished_ = true;
+  return out;
+}
 
 Json ExecCommand::successStatus() {
   return Json{{"metadata", Json::object()}, {"status", "Success"}};
@@ -54,6 +62,9 @@ ExecCommand::Output ExecCommand::start() {
   Output out;
   const auto& cmd = req_.command;
   const std::string& prog = cmd.empty() ? std::string() : cmd[0];
+  if ((file_command_ = FileCommand::match(req_)) != nullptr) {
+    return fromFileCommand(file_command_->start());
+  }
   auto stdoutFrame = [&](std::string s) {
     if (req_.use_stdout) out.frames.emplace_back(kStdout, text(std::move(s)));
   };
@@ -121,6 +132,7 @@ ExecCommand::Output ExecCommand::start() {
 
 ExecCommand::Output ExecCommand::onStdin(std::string_view data) {
   Output out;
+  if (!finished_ && file_command_ != nullptr) return fromFileCommand(file_command_->onStdin(data));
   if (finished_ || !cat_) return out;
   if (req_.use_stdout && !data.empty()) out.frames.emplace_back(kStdout, std::string(data));
   return out;
@@ -129,6 +141,7 @@ ExecCommand::Output ExecCommand::onStdin(std::string_view data) {
 ExecCommand::Output ExecCommand::onStdinClosed() {
   Output out;
   if (finished_) return out;
+  if (file_command_ != nullptr) return fromFileCommand(file_command_->onStdinClosed());
   return finish(std::move(out), 0);
 }
 

@@ -1,10 +1,12 @@
 #pragma once
 /// The commands `kubectl exec` can run in a stand-in pod, emulated in-process: `echo ARGS`,
 /// `cat` (stdin back to stdout until stdin closes), `hostname`, `env`, `true`, `false`,
-/// `sh -c "exit N"` / `sh -c "echo ..."`. Output is a list of frames on the remotecommand
+/// `sh -c "exit N"` / `sh -c "echo ..."`, and what `kubectl cp` runs (`tar`, `test`; see
+/// file_commands.h) on the container's files. Output is a list of frames on the remotecommand
 /// channels; the end is a Status object for the error channel exactly like the kubelet's
 /// (Success, or Failure with reason NonZeroExitCode and an ExitCode cause). Pure.
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,6 +16,9 @@
 #include "tests/standin/json_types.h"
 
 namespace kubehub::standin {
+
+class FileCommand;
+class PodFiles;
 
 struct ExecRequest {
   std::string pod;
@@ -25,6 +30,8 @@ struct ExecRequest {
   bool tty = false;
   /// name=value lines for `env`.
   std::vector<std::string> env;
+  /// The container's file system; null: no file commands.
+  std::shared_ptr<PodFiles> files;
 };
 
 class ExecCommand {
@@ -37,6 +44,7 @@ class ExecCommand {
   };
 
   explicit ExecCommand(ExecRequest request);
+  ~ExecCommand();
 
   Output start();
   Output onStdin(std::string_view data);
@@ -49,10 +57,12 @@ class ExecCommand {
  private:
   Output finish(Output out, int code);
   std::string text(std::string s) const;
+  Output fromFileCommand(Output out);
 
   ExecRequest req_;
   bool finished_ = false;
   bool cat_ = false;
+  std::unique_ptr<FileCommand> file_command_;
 };
 
 }  // namespace kubehub::standin

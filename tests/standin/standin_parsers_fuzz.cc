@@ -1,15 +1,70 @@
 // Fuzzes the stand-in's parsers of untrusted input: label and field selectors, continue tokens,
-// protobuf request bodies and proxy paths. No crash; a selector that parses matches without
-// failing.
+// protobuf request bodies, proxy paths and tar archives (read in two pieces, and extracted by
+// `tar xf -` into a small container file system). No crash; a selector that parses matches
+// without failing; a member never gets more data than it declared; a command that reads to the
+// end of its stdin always ends; the file system stays within its budget.
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <string_view>
 
 #include "tests/standin/continue_token.h"
+#include "tests/standin/exec_command.h"
 #include "tests/standin/field_selector.h"
 #include "tests/standin/label_selector.h"
+#include "tests/standin/pod_files.h"
 #include "tests/standin/protobuf_decoder.h"
 #include "tests/standin/proxy_path.h"
+#include "tests/standin/tar_archive.h"
+
+namespace {
+
+using kubehub::standin::TarEntry;
+using kubehub::standin::TarReader;
+
+class CheckedSink : public TarReader::Sink {
+ public:
+  void begin(const TarEntry& e) override {
+    declared_ = e.size;
+    got_ = 0;
+  }
+  void data(std::string_view bytes) override {
+    got_ += bytes.size();
+    if (got_ > declared_) std::abort();
+  }
+  void end() override {}
+  void message(std::string) override {}
+
+ private:
+  uint64_t declared_ = 0;
+  uint64_t got_ = 0;
+};
+
+void fuzzTar(std::string_view in) {
+  using namespace kubehub::standin;
+  CheckedSink sink;
+  TarReader reader(sink);
+  const size_t split = in.empty() ? 0 : static_cast<unsigned char>(in[0]) * in.size() / 256;
+  reader.feed(in.substr(0, split));
+  reader.feed(in.substr(split));
+  reader.close();
+  if (!reader.done()) std::abort();
+
+  constexpr uint64_t kBudget = 1 << 20;
+  ExecRequest req;
+  req.command = {"tar", "-xmf", "-", "-C", "/tmp"};
+  req.use_stdin = true;
+  req.files = std::make_shared<PodFiles>(std::make_shared<StorageBudget>(kBudget));
+  PodFileSystems::seed(*req.files, "fuzz");
+  ExecCommand cmd(req);
+  (void)cmd.start();
+  (void)cmd.onStdin(in.substr(0, split));
+  (void)cmd.onStdin(in.substr(split));
+  if (!cmd.finished() && !cmd.onStdinClosed().status.has_value()) std::abort();
+  if (req.files->budget().used() > kBudget) std::abort();
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace kubehub::standin;
@@ -27,5 +82,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)decodeKubernetesProtobuf(in);
   if (auto p = parseProxyTarget(in); p.ok() && p->name.empty()) std::abort();
   (void)proxyBackendPath(in);
+  fuzzTar(in);
   return 0;
 }
