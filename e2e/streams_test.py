@@ -5,14 +5,21 @@ hub + tunnel + agent, and across a peer link between two hubs.
 
 Port-forward moves data through the pod's echo server (the stand-in runs one per declared
 containerPort) on two connections at once and checks it by SHA-256; a port nobody listens on
-gives kubectl the kubelet's error, the same through the hub as directly."""
+gives kubectl the kubelet's error, the same through the hub as directly.
+
+`kubectl exec -it` runs on a pseudo-terminal of the test's own, whose window is resized while
+the remote shell reports `stty size`."""
+import fcntl
 import hashlib
 import os
 import re
 import shutil
+import signal
 import socket
+import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
 import unittest
@@ -73,6 +80,54 @@ class PortForward:
             self.proc.wait(10)
         for stream in (self.proc.stdout, self.proc.stderr):
             stream.close()
+
+
+class TerminalSession:
+    """`kubectl exec -it` on a pseudo-terminal of the test's own: keys typed at the master side,
+    what the user's screen shows, and the window resized as a terminal emulator does it (the
+    new size set on the terminal, then SIGWINCH to kubectl)."""
+
+    def __init__(self, kubectl, kubeconfig, home, rows, cols, command=("sh",)):
+        self.master, slave = os.openpty()
+        self.set_size(rows, cols)
+        self.proc = subprocess.Popen([kubectl, "--kubeconfig", kubeconfig, "exec", "-it", "-n", "default",
+                                      "web-1", "--", *command], stdin=slave, stdout=slave, stderr=slave,
+                                     env={**os.environ, "HOME": home}, start_new_session=True)
+        os.close(slave)
+        self.screen = bytearray()
+        self.lock = threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:  # EIO once kubectl, the last holder of the terminal, is gone
+                return
+            if not data:
+                return
+            with self.lock:
+                self.screen += data
+
+    def set_size(self, rows, cols):
+        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+    def resize(self, rows, cols):
+        self.set_size(rows, cols)
+        os.kill(self.proc.pid, signal.SIGWINCH)
+
+    def type(self, keys):
+        os.write(self.master, keys.encode())
+
+    def text(self):
+        with self.lock:
+            return self.screen.decode(errors="replace")
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+        os.close(self.master)
 
 
 def echo_round_trip(port, data, result):
@@ -251,6 +306,56 @@ class StreamsTest(StreamsTestBase, unittest.TestCase):
                 self.assertEqual(r.returncode, 0, r.stderr)
                 self.assertIn("typed", r.stdout)
 
+
+    def ask_size(self, session, want, what):
+        """Types `echo MARKER; stty size` at the remote shell until it reports `want` (ROWS, COLS);
+        returns every answer. A resize travels on a stream of its own, beside the keys typed, so
+        an answer may come before the size it follows has arrived."""
+        answers = []
+
+        def answered_want():
+            session.asked = getattr(session, "asked", 0) + 1
+            marker = f"m{session.asked}"
+            session.type(f"echo {marker}; stty size\r")
+            m = e2e.wait_until(lambda: re.search(rf"\n{marker}\r\n(\d+) (\d+)\r\n", session.text()),
+                               timeout=20, what=f"the shell answering ({what})")
+            answers.append((int(m.group(1)), int(m.group(2))))
+            return answers[-1] == want
+        e2e.wait_until(answered_want, timeout=40, interval=0.2, what=f"stty size reporting {want} {what}")
+        return answers
+
+    def test_exec_on_a_terminal_follows_resizes(self):
+        for version in VERSIONS:
+            kubectl = kubectl_binary(version)
+            if kubectl is None:
+                continue
+            for via, kubeconfig in (("direct", self.direct), ("through the hub", self.via_hub)):
+                with self.subTest(kubectl=version, via=via):
+                    session = TerminalSession(kubectl, kubeconfig, self.work.path, 37, 111)
+                    try:
+                        e2e.wait_until(lambda: session.text().endswith("# ") or session.proc.poll() is not None,
+                                       timeout=30, what="the remote shell's prompt")
+                        self.assertIsNone(session.proc.poll(), f"kubectl exited: {session.text()}")
+                        before = self.ask_size(session, (37, 111), "before the resize")
+                        session.resize(52, 173)
+                        after = self.ask_size(session, (52, 173), "after the resize")
+                        # A terminal has one output: the shell's errors show among the rest.
+                        session.type("nosuch\r")
+                        e2e.wait_until(lambda: "nosuch: not found\r\n# " in session.text(), timeout=20,
+                                       what="the shell's error on the terminal")
+                        session.type("exit 3\r")
+                        e2e.wait_until(lambda: session.proc.poll() is not None, timeout=30,
+                                       what="kubectl ending with the shell")
+                        self.assertEqual(session.proc.returncode, 3, session.text())
+                    finally:
+                        session.close()
+                    self.assertEqual(before[-1], (37, 111))
+                    self.assertEqual(after[-1], (52, 173))
+                    self.assertEqual(self.last_upgrade("exec"), EXEC_UPGRADE[version])
+                    reqs = e2e.standin_requests(self.standin_url, EDGE_TOKEN, self.pki.ca_cert)
+                    target = next(r["target"] for r in reversed(reqs) if "/exec" in r["target"])
+                    self.assertIn("tty=true", target)
+                    self.assertNotIn("stderr=true", target, "kubectl asks for no stderr on a terminal")
 
 class StreamsAcrossAPeerLinkTest(StreamsTestBase, FleetTestCase):
     """Two hubs with a peer link, the agent on hub-1: port-forward through hub-2; a grant

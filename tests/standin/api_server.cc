@@ -1003,11 +1003,10 @@ ApiResult doExec(const Ctx& c, const Query& q, const HttpRequest& req, bool atta
   if (plan.request.command.empty()) {
     return errorResult(badRequest("you must specify at least 1 command"));
   }
+  // The kubelet drops stderr on a terminal rather than refuse: a terminal has one output.
+  if (plan.request.tty) plan.request.use_stderr = false;
   if (!plan.request.use_stdin && !plan.request.use_stdout && !plan.request.use_stderr) {
     return errorResult(badRequest("you must specify at least 1 of stdin, stdout, stderr"));
-  }
-  if (plan.request.tty && plan.request.use_stderr) {
-    return errorResult(badRequest("stdout and stderr cannot both be true when tty is true"));
   }
   auto spec = pj.find("spec");
   if (spec != pj.end() && spec->contains("containers")) {
