@@ -8,7 +8,8 @@ containerPort) on two connections at once and checks it by SHA-256; a port nobod
 gives kubectl the kubelet's error, the same through the hub as directly.
 
 `kubectl exec -it` runs on a pseudo-terminal of the test's own, whose window is resized while
-the remote shell reports `stty size`."""
+the remote shell reports `stty size`. A kubectl killed mid-stream leaves nothing open on the
+agent or the edge."""
 import fcntl
 import hashlib
 import os
@@ -128,6 +129,14 @@ class TerminalSession:
             self.proc.kill()
         self.proc.wait(10)
         os.close(self.master)
+
+
+def edge_sessions(standin_url, ca_file):
+    """The stand-in's open exec, attach and port-forward sessions by kind."""
+    status, body = e2e.https_json(standin_url + "/standin/stats", EDGE_TOKEN, ca_file)
+    if status != 200:
+        raise AssertionError(f"/standin/stats answered {status}: {body}")
+    return body["sessions"]
 
 
 def echo_round_trip(port, data, result):
@@ -356,6 +365,63 @@ class StreamsTest(StreamsTestBase, unittest.TestCase):
                     target = next(r["target"] for r in reversed(reqs) if "/exec" in r["target"])
                     self.assertIn("tty=true", target)
                     self.assertNotIn("stderr=true", target, "kubectl asks for no stderr on a terminal")
+
+    def open_streams(self):
+        """(upgraded streams on the agent, exec sessions at the edge, port-forward sessions at
+        the edge)."""
+        sessions = edge_sessions(self.standin_url, self.pki.ca_cert)
+        return (e2e.metric_total(self.agent.admin(), "kubehub_agent_upgraded_streams"),
+                sessions["exec"], sessions["portforward"])
+
+    def test_a_killed_kubectl_leaves_no_stream_open(self):
+        e2e.wait_until(lambda: self.open_streams() == (0, 0, 0), timeout=30,
+                       what="no stream left open by earlier tests")
+        for version in ("1.27", "1.33"):
+            kubectl = kubectl_binary(version)
+            if kubectl is None:
+                continue
+            with self.subTest(kubectl=version):
+                cat = subprocess.Popen([kubectl, "--kubeconfig", self.via_hub, "exec", "-i", "-n", "default", "web-1",
+                                        "--", "cat"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, env={**os.environ, "HOME": self.work.path})
+                pf = None
+                conn = None
+                try:
+                    echoed = []
+                    threading.Thread(target=lambda: echoed.append(cat.stdout.readline()), daemon=True).start()
+                    cat.stdin.write(b"still here\n")
+                    cat.stdin.flush()
+                    e2e.wait_until(lambda: echoed, timeout=30, what="cat answering through the hub")
+                    self.assertEqual(echoed[0], b"still here\n")
+                    pf = PortForward(kubectl, self.via_hub, "web-1", 80, self.work.path)
+                    conn = socket.create_connection(("127.0.0.1", pf.port), timeout=30)
+                    conn.sendall(b"x" * 4096)
+                    got = 0
+                    while got < 4096:
+                        chunk = conn.recv(65536)
+                        self.assertTrue(chunk, "the forwarded connection ended early")
+                        got += len(chunk)
+                    self.assertEqual(self.open_streams(), (2, 1, 1), "one exec and one port-forward open")
+                    killed = time.monotonic()
+                    cat.kill()
+                    pf.proc.kill()
+                    e2e.wait_until(lambda: self.open_streams() == (0, 0, 0), timeout=30,
+                                   what="the agent and the edge closing the killed kubectl's streams")
+                    FIGURES.append(f"kubectl {version} killed during exec and port-forward through the hub: "
+                                   f"agent and edge streams closed {time.monotonic() - killed:.1f}s later")
+                finally:
+                    if conn is not None:
+                        conn.close()
+                    if cat.poll() is None:
+                        cat.kill()
+                    cat.wait(10)
+                    for f in (cat.stdin, cat.stdout, cat.stderr):
+                        try:
+                            f.close()
+                        except OSError:
+                            pass
+                    if pf is not None:
+                        pf.close()
 
 class StreamsAcrossAPeerLinkTest(StreamsTestBase, FleetTestCase):
     """Two hubs with a peer link, the agent on hub-1: port-forward through hub-2; a grant

@@ -188,6 +188,9 @@ TEST(ExecPlanTest, TtyDropsStderrLikeTheKubelet) {
   ASSERT_TRUE(r.exec.has_value()) << r.response.body;
   EXPECT_TRUE(r.exec->request.tty);
   EXPECT_FALSE(r.exec->request.use_stderr);
+  EXPECT_EQ(api.sessions().open(SessionCounts::kExec), 1);
+  r = ApiResult{};
+  EXPECT_EQ(api.sessions().open(SessionCounts::kExec), 0) << "the plan's hold is gone";
 }
 
 }  // namespace
