@@ -9,7 +9,8 @@ gives kubectl the kubelet's error, the same through the hub as directly.
 
 `kubectl exec -it` runs on a pseudo-terminal of the test's own, whose window is resized while
 the remote shell reports `stty size`. A kubectl killed mid-stream leaves nothing open on the
-agent or the edge."""
+agent or the edge. A port-forward connection whose user never reads stalls under flow control
+without slowing another stream of the same tunnel."""
 import fcntl
 import hashlib
 import os
@@ -33,6 +34,10 @@ USER_TOKEN = "user-token-streams-0123456789"
 EDGE_TOKEN = "edge-agent-token-streams-0123456789"
 # Bytes each way on each of two concurrent connections.
 PF_BYTES = int(os.environ.get("KUBEHUB_E2E_PF_MB", "50")) * 1024 * 1024
+# What the stalled connection tries to send: far more than every buffer on its way can hold.
+STALL_MB = int(os.environ.get("KUBEHUB_E2E_STALL_MB", "256"))
+# How much hub or agent memory may grow while a stream is stalled and another one runs.
+STALL_RSS_BOUND = 48 << 20
 VERSIONS = ("1.27", "1.30", "1.33")
 # What each kubectl asks the API server for: SPDY/3.1 until 1.30, WebSocket (tunnelling SPDY
 # for port-forward, v5 channels for exec) from 1.31 for port-forward and 1.30 for exec.
@@ -422,6 +427,85 @@ class StreamsTest(StreamsTestBase, unittest.TestCase):
                             pass
                     if pf is not None:
                         pf.close()
+
+    def test_a_stalled_port_forward_does_not_slow_another_stream(self):
+        kubectl = kubectl_binary("1.33")
+        if kubectl is None:
+            self.skipTest("kubectl 1.33 is not installed")
+        payload = os.urandom(1 << 20) * (PF_BYTES >> 20)
+        want = (len(payload), hashlib.sha256(payload).hexdigest())
+
+        def timed_transfer():
+            pf = PortForward(kubectl, self.via_hub, "web-1", 80, self.work.path)
+            try:
+                result = []
+                start = time.monotonic()
+                echo_round_trip(pf.port, payload, result)
+                elapsed = time.monotonic() - start
+            finally:
+                pf.close()
+            self.assertEqual(result[0], want, f"kubectl said:\n{pf.stderr()}")
+            return len(payload) / elapsed / 1e6
+
+        alone = timed_transfer()
+        # A connection on another kubectl port-forward (another stream of the same tunnel) that
+        # sends and never reads: the echo backs up to the hub, and flow control stops its sender.
+        block = os.urandom(1 << 20)
+        total = STALL_MB << 20
+        stalled_pf = PortForward(kubectl, self.via_hub, "web-1", 80, self.work.path)
+        stalled = socket.create_connection(("127.0.0.1", stalled_pf.port))
+        sent = [0]
+
+        def push():
+            try:
+                while sent[0] < total:
+                    stalled.sendall(block)
+                    sent[0] += len(block)
+                stalled.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+        pusher = threading.Thread(target=push, daemon=True)
+        try:
+            pusher.start()
+
+            def no_progress():
+                before = sent[0]
+                time.sleep(0.5)
+                return sent[0] == before
+            e2e.wait_until(no_progress, timeout=60, what="the unread connection stalling")
+            stalled_at = sent[0]
+            self.assertLess(stalled_at, total, "the unread connection took everything: it never stalled")
+            pids = {"hub": self.hub.proc.proc.pid, "agent": self.agent.proc.proc.pid}
+            rss_before = {k: e2e.rss_bytes(p) for k, p in pids.items()}
+            beside = timed_transfer()
+            rss_after = {k: e2e.rss_bytes(p) for k, p in pids.items()}
+            self.assertLess(sent[0], total, "the stalled connection is still stalled")
+            self.assertIsNone(stalled_pf.proc.poll(), stalled_pf.stderr())
+            for k in pids:
+                self.assertLess(rss_after[k] - rss_before[k], STALL_RSS_BOUND,
+                                f"{k} RSS grew {(rss_after[k] - rss_before[k]) >> 20} MiB")
+            # Not dropped: reading again resumes it, and every byte comes back in order.
+            digest = hashlib.sha256()
+            got = 0
+            stalled.settimeout(60)
+            while True:
+                chunk = stalled.recv(1 << 20)
+                if not chunk:
+                    break
+                digest.update(chunk)
+                got += len(chunk)
+            pusher.join(60)
+            self.assertEqual(got, total, stalled_pf.stderr())
+            self.assertEqual(digest.hexdigest(), hashlib.sha256(block * STALL_MB).hexdigest())
+        finally:
+            stalled.close()
+            stalled_pf.close()
+        FIGURES.append(f"port-forward through the hub beside a stalled stream: {beside:.0f} MB/s, alone "
+                       f"{alone:.0f} MB/s, ratio {beside / alone:.2f}; the stalled connection took "
+                       f"{stalled_at >> 20} MiB before stalling; hub RSS "
+                       f"{(rss_after['hub'] - rss_before['hub']) / (1 << 20):+.1f} MiB, agent RSS "
+                       f"{(rss_after['agent'] - rss_before['agent']) / (1 << 20):+.1f} MiB meanwhile")
+
 
 class StreamsAcrossAPeerLinkTest(StreamsTestBase, FleetTestCase):
     """Two hubs with a peer link, the agent on hub-1: port-forward through hub-2; a grant

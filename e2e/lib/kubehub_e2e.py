@@ -187,6 +187,15 @@ def wait_until(predicate, timeout=20, interval=0.05, what="condition"):
     raise TimeoutError(f"timed out waiting for {what}; last: {last!r}")
 
 
+def rss_bytes(pid):
+    """The resident memory of process PID."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
 def metric_total(admin, name, labels=None):
     """The sum of metric `name` over its label sets on http://ADMIN/metrics, keeping only the
     series whose labels include `labels` (a dict); None when no series matches."""
