@@ -79,10 +79,11 @@ std::vector<TerminalSize> ResizeDecoder::feed(std::string_view bytes) {
       break;
     }
     size_t len = objectLength(std::string_view(pending_).substr(at));
-    if (len == 0) {
-      if (pending_.size() - at > kMaxValue) failed_ = true;
+    if (len > kMaxValue || (len == 0 && pending_.size() - at > kMaxValue)) {
+      failed_ = true;
       break;
     }
+    if (len == 0) break;
     TerminalSize size;
     if (!decodeSize(std::string_view(pending_).substr(at, len), &size)) {
       failed_ = true;

@@ -30,7 +30,8 @@ class ResizeDecoder {
   std::vector<TerminalSize> feed(std::string_view bytes);
   bool failed() const { return failed_; }
 
-  /// A value longer than this without its closing brace is taken as malformed.
+  /// A value longer than this is taken as malformed (the kubelet has no such bound; a real
+  /// size takes some 30 bytes).
   static constexpr size_t kMaxValue = 4096;
 
  private:

@@ -52,6 +52,9 @@ TEST(ResizeDecoderTest, StopsForGoodAtAMalformedValue) {
   ResizeDecoder endless;
   endless.feed("{\"Width\":\"" + std::string(ResizeDecoder::kMaxValue, 'x'));
   EXPECT_TRUE(endless.failed());
+  ResizeDecoder padded;
+  padded.feed("{\"Width\":1,\"x\":\"" + std::string(ResizeDecoder::kMaxValue, 'x') + "\"}");
+  EXPECT_TRUE(padded.failed());
 }
 
 TEST(LineDisciplineTest, EchoesEditsAndHandsOverLines) {
