@@ -8,8 +8,10 @@ import http.client
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import threading
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
@@ -36,6 +38,35 @@ def hub_metric(admin, pattern):
 def hub_connected_agents(admin):
     n = hub_metric(admin, r"^kubehub_hub_connected_agents(?:\{[^}]*\})? ([0-9.e+]+)$")
     return int(n) if n is not None else -1
+
+
+def echo_server(mangle):
+    """A loopback echo server on a free port (the stand-in's port-forward target, without
+    kubectl); `mangle` flips one bit of the first byte it echoes on each connection."""
+    srv = socket.create_server(("127.0.0.1", 0))
+
+    def serve(conn):
+        first = True
+        while True:
+            data = conn.recv(1 << 16)
+            if not data:
+                break
+            if mangle and first:
+                data = bytes([data[0] ^ 1]) + data[1:]
+                first = False
+            conn.sendall(data)
+        conn.shutdown(socket.SHUT_WR)
+        conn.close()
+
+    def accept():
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+    threading.Thread(target=accept, daemon=True).start()
+    return srv
 
 
 class BenchToolsTest(unittest.TestCase):
@@ -122,6 +153,19 @@ class BenchToolsTest(unittest.TestCase):
         self.assertEqual((got["status"], got["bytes"]), (200, size), got)
         self.assertGreater(got["mb_per_s"], 0)
 
+
+    def test_client_echoes_over_several_connections_and_checks_every_byte(self):
+        for mangle in (False, True):
+            with self.subTest(mangle=mangle):
+                srv = echo_server(mangle)
+                try:
+                    got = self.client("echo", "--address", f"127.0.0.1:{srv.getsockname()[1]}", "--connections", "2",
+                                      "--bytes", "3000000")
+                finally:
+                    srv.close()
+                self.assertEqual((got["sent"], got["received"], got["errors"]), (6_000_000, 6_000_000, []), got)
+                self.assertEqual(got["intact"], not mangle, got)
+                self.assertGreater(got["mb_per_s"], 0)
 
     def test_a_log_streams_through_the_tunnel_in_large_frames(self):
         # The edge writes a log a few hundred bytes per HTTP chunk; the agent must gather what has

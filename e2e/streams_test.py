@@ -9,14 +9,23 @@ gives kubectl the kubelet's error, the same through the hub as directly.
 
 `kubectl cp` (tar over exec, stdin streamed in for copies into the pod) moves a directory tree
 into the stand-in's in-memory container file system and back, checked file by file by SHA-256;
-a missing path gives the same kubectl output through the hub as directly."""
+a missing path gives the same kubectl output through the hub as directly.
+
+`kubectl exec -it` runs on a pseudo-terminal of the test's own, whose window is resized while
+the remote shell reports `stty size`. A kubectl killed mid-stream leaves nothing open on the
+agent or the edge. A port-forward connection whose user never reads stalls under flow control
+without slowing another stream of the same tunnel."""
+import fcntl
 import hashlib
 import os
 import re
 import shutil
+import signal
 import socket
+import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
 import unittest
@@ -29,6 +38,10 @@ USER_TOKEN = "user-token-streams-0123456789"
 EDGE_TOKEN = "edge-agent-token-streams-0123456789"
 # Bytes each way on each of two concurrent connections.
 PF_BYTES = int(os.environ.get("KUBEHUB_E2E_PF_MB", "50")) * 1024 * 1024
+# What the stalled connection tries to send: far more than every buffer on its way can hold.
+STALL_MB = int(os.environ.get("KUBEHUB_E2E_STALL_MB", "256"))
+# How much hub or agent memory may grow while a stream is stalled and another one runs.
+STALL_RSS_BOUND = 48 << 20
 VERSIONS = ("1.27", "1.30", "1.33")
 # What each kubectl asks the API server for: SPDY/3.1 until 1.30, WebSocket (tunnelling SPDY
 # for port-forward, v5 channels for exec) from 1.31 for port-forward and 1.30 for exec.
@@ -114,6 +127,62 @@ class PortForward:
             self.proc.wait(10)
         for stream in (self.proc.stdout, self.proc.stderr):
             stream.close()
+
+
+class TerminalSession:
+    """`kubectl exec -it` on a pseudo-terminal of the test's own: keys typed at the master side,
+    what the user's screen shows, and the window resized as a terminal emulator does it (the
+    new size set on the terminal, then SIGWINCH to kubectl)."""
+
+    def __init__(self, kubectl, kubeconfig, home, rows, cols, command=("sh",)):
+        self.master, slave = os.openpty()
+        self.set_size(rows, cols)
+        self.proc = subprocess.Popen([kubectl, "--kubeconfig", kubeconfig, "exec", "-it", "-n", "default",
+                                      "web-1", "--", *command], stdin=slave, stdout=slave, stderr=slave,
+                                     env={**os.environ, "HOME": home}, start_new_session=True)
+        os.close(slave)
+        self.screen = bytearray()
+        self.lock = threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:  # EIO once kubectl, the last holder of the terminal, is gone
+                return
+            if not data:
+                return
+            with self.lock:
+                self.screen += data
+
+    def set_size(self, rows, cols):
+        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+    def resize(self, rows, cols):
+        self.set_size(rows, cols)
+        os.kill(self.proc.pid, signal.SIGWINCH)
+
+    def type(self, keys):
+        os.write(self.master, keys.encode())
+
+    def text(self):
+        with self.lock:
+            return self.screen.decode(errors="replace")
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+        os.close(self.master)
+
+
+def edge_sessions(standin_url, ca_file):
+    """The stand-in's open exec, attach and port-forward sessions by kind."""
+    status, body = e2e.https_json(standin_url + "/standin/stats", EDGE_TOKEN, ca_file)
+    if status != 200:
+        raise AssertionError(f"/standin/stats answered {status}: {body}")
+    return body["sessions"]
 
 
 def echo_round_trip(port, data, result):
@@ -374,6 +443,192 @@ class StreamsTest(StreamsTestBase, unittest.TestCase):
                 self.assertEqual(rc, 2)
                 self.assertEqual(digest, hashlib.sha256(bytes(10240)).hexdigest(), "an empty archive, one record")
                 self.assertEqual(stderr, "\n".join(tar_missing) + "\ncommand terminated with exit code 2\n")
+
+
+    def ask_size(self, session, want, what):
+        """Types `echo MARKER; stty size` at the remote shell until it reports `want` (ROWS, COLS);
+        returns every answer. A resize travels on a stream of its own, beside the keys typed, so
+        an answer may come before the size it follows has arrived."""
+        answers = []
+
+        def answered_want():
+            session.asked = getattr(session, "asked", 0) + 1
+            marker = f"m{session.asked}"
+            session.type(f"echo {marker}; stty size\r")
+            m = e2e.wait_until(lambda: re.search(rf"\n{marker}\r\n(\d+) (\d+)\r\n", session.text()),
+                               timeout=20, what=f"the shell answering ({what})")
+            answers.append((int(m.group(1)), int(m.group(2))))
+            return answers[-1] == want
+        e2e.wait_until(answered_want, timeout=40, interval=0.2, what=f"stty size reporting {want} {what}")
+        return answers
+
+    def test_exec_on_a_terminal_follows_resizes(self):
+        for version in VERSIONS:
+            kubectl = kubectl_binary(version)
+            if kubectl is None:
+                continue
+            for via, kubeconfig in (("direct", self.direct), ("through the hub", self.via_hub)):
+                with self.subTest(kubectl=version, via=via):
+                    session = TerminalSession(kubectl, kubeconfig, self.work.path, 37, 111)
+                    try:
+                        e2e.wait_until(lambda: session.text().endswith("# ") or session.proc.poll() is not None,
+                                       timeout=30, what="the remote shell's prompt")
+                        self.assertIsNone(session.proc.poll(), f"kubectl exited: {session.text()}")
+                        before = self.ask_size(session, (37, 111), "before the resize")
+                        session.resize(52, 173)
+                        after = self.ask_size(session, (52, 173), "after the resize")
+                        # A terminal has one output: the shell's errors show among the rest.
+                        session.type("nosuch\r")
+                        e2e.wait_until(lambda: "nosuch: not found\r\n# " in session.text(), timeout=20,
+                                       what="the shell's error on the terminal")
+                        session.type("exit 3\r")
+                        e2e.wait_until(lambda: session.proc.poll() is not None, timeout=30,
+                                       what="kubectl ending with the shell")
+                        self.assertEqual(session.proc.returncode, 3, session.text())
+                    finally:
+                        session.close()
+                    self.assertEqual(before[-1], (37, 111))
+                    self.assertEqual(after[-1], (52, 173))
+                    self.assertEqual(self.last_upgrade("exec"), EXEC_UPGRADE[version])
+                    reqs = e2e.standin_requests(self.standin_url, EDGE_TOKEN, self.pki.ca_cert)
+                    target = next(r["target"] for r in reversed(reqs) if "/exec" in r["target"])
+                    self.assertIn("tty=true", target)
+                    self.assertNotIn("stderr=true", target, "kubectl asks for no stderr on a terminal")
+
+    def open_streams(self):
+        """(upgraded streams on the agent, exec sessions at the edge, port-forward sessions at
+        the edge)."""
+        sessions = edge_sessions(self.standin_url, self.pki.ca_cert)
+        return (e2e.metric_total(self.agent.admin(), "kubehub_agent_upgraded_streams"),
+                sessions["exec"], sessions["portforward"])
+
+    def test_a_killed_kubectl_leaves_no_stream_open(self):
+        e2e.wait_until(lambda: self.open_streams() == (0, 0, 0), timeout=30,
+                       what="no stream left open by earlier tests")
+        for version in ("1.27", "1.33"):
+            kubectl = kubectl_binary(version)
+            if kubectl is None:
+                continue
+            with self.subTest(kubectl=version):
+                cat = subprocess.Popen([kubectl, "--kubeconfig", self.via_hub, "exec", "-i", "-n", "default", "web-1",
+                                        "--", "cat"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, env={**os.environ, "HOME": self.work.path})
+                pf = None
+                conn = None
+                try:
+                    echoed = []
+                    threading.Thread(target=lambda: echoed.append(cat.stdout.readline()), daemon=True).start()
+                    cat.stdin.write(b"still here\n")
+                    cat.stdin.flush()
+                    e2e.wait_until(lambda: echoed, timeout=30, what="cat answering through the hub")
+                    self.assertEqual(echoed[0], b"still here\n")
+                    pf = PortForward(kubectl, self.via_hub, "web-1", 80, self.work.path)
+                    conn = socket.create_connection(("127.0.0.1", pf.port), timeout=30)
+                    conn.sendall(b"x" * 4096)
+                    got = 0
+                    while got < 4096:
+                        chunk = conn.recv(65536)
+                        self.assertTrue(chunk, "the forwarded connection ended early")
+                        got += len(chunk)
+                    self.assertEqual(self.open_streams(), (2, 1, 1), "one exec and one port-forward open")
+                    killed = time.monotonic()
+                    cat.kill()
+                    pf.proc.kill()
+                    e2e.wait_until(lambda: self.open_streams() == (0, 0, 0), timeout=30,
+                                   what="the agent and the edge closing the killed kubectl's streams")
+                    FIGURES.append(f"kubectl {version} killed during exec and port-forward through the hub: "
+                                   f"agent and edge streams closed {time.monotonic() - killed:.1f}s later")
+                finally:
+                    if conn is not None:
+                        conn.close()
+                    if cat.poll() is None:
+                        cat.kill()
+                    cat.wait(10)
+                    for f in (cat.stdin, cat.stdout, cat.stderr):
+                        try:
+                            f.close()
+                        except OSError:
+                            pass
+                    if pf is not None:
+                        pf.close()
+
+    def test_a_stalled_port_forward_does_not_slow_another_stream(self):
+        kubectl = kubectl_binary("1.33")
+        if kubectl is None:
+            self.skipTest("kubectl 1.33 is not installed")
+        payload = os.urandom(1 << 20) * (PF_BYTES >> 20)
+        want = (len(payload), hashlib.sha256(payload).hexdigest())
+
+        def timed_transfer():
+            pf = PortForward(kubectl, self.via_hub, "web-1", 80, self.work.path)
+            try:
+                result = []
+                start = time.monotonic()
+                echo_round_trip(pf.port, payload, result)
+                elapsed = time.monotonic() - start
+            finally:
+                pf.close()
+            self.assertEqual(result[0], want, f"kubectl said:\n{pf.stderr()}")
+            return len(payload) / elapsed / 1e6
+
+        alone = timed_transfer()
+        # A connection on another kubectl port-forward (another stream of the same tunnel) that
+        # sends and never reads: the echo backs up to the hub, and flow control stops its sender.
+        block = os.urandom(1 << 20)
+        total = STALL_MB << 20
+        stalled_pf = PortForward(kubectl, self.via_hub, "web-1", 80, self.work.path)
+        stalled = socket.create_connection(("127.0.0.1", stalled_pf.port))
+        sent = [0]
+
+        def push():
+            try:
+                while sent[0] < total:
+                    stalled.sendall(block)
+                    sent[0] += len(block)
+                stalled.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+        pusher = threading.Thread(target=push, daemon=True)
+        try:
+            pusher.start()
+
+            def no_progress():
+                before = sent[0]
+                time.sleep(0.5)
+                return sent[0] == before
+            e2e.wait_until(no_progress, timeout=60, what="the unread connection stalling")
+            stalled_at = sent[0]
+            self.assertLess(stalled_at, total, "the unread connection took everything: it never stalled")
+            pids = {"hub": self.hub.proc.proc.pid, "agent": self.agent.proc.proc.pid}
+            rss_before = {k: e2e.rss_bytes(p) for k, p in pids.items()}
+            beside = timed_transfer()
+            rss_after = {k: e2e.rss_bytes(p) for k, p in pids.items()}
+            self.assertLess(sent[0], total, "the stalled connection is still stalled")
+            self.assertIsNone(stalled_pf.proc.poll(), stalled_pf.stderr())
+            for k in pids:
+                self.assertLess(rss_after[k] - rss_before[k], STALL_RSS_BOUND,
+                                f"{k} RSS grew {(rss_after[k] - rss_before[k]) >> 20} MiB")
+            # Not dropped: reading again resumes it, and every byte comes back in order.
+            digest = hashlib.sha256()
+            got = 0
+            stalled.settimeout(60)
+            while True:
+                chunk = stalled.recv(1 << 20)
+                if not chunk:
+                    break
+                digest.update(chunk)
+                got += len(chunk)
+            pusher.join(60)
+            self.assertEqual(got, total, stalled_pf.stderr())
+            self.assertEqual(digest.hexdigest(), hashlib.sha256(block * STALL_MB).hexdigest())
+        finally:
+            stalled.close()
+            stalled_pf.close()
+        FIGURES.append(f"port-forward through the hub beside a stalled stream: {beside:.0f} MB/s, alone "
+                       f"{alone:.0f} MB/s, ratio {beside / alone:.2f}; the stalled connection took "
+                       f"{stalled_at >> 20} MiB before stalling; hub RSS "
+                       f"{(rss_after['hub'] - rss_before['hub']) / (1 << 20):+.1f} MiB, agent RSS "
+                       f"{(rss_after['agent'] - rss_before['agent']) / (1 << 20):+.1f} MiB meanwhile")
 
 
 class StreamsAcrossAPeerLinkTest(StreamsTestBase, FleetTestCase):

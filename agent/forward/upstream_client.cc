@@ -96,6 +96,37 @@ void closeConn(Conn& c) {
 
 bool isUpgradeRequest(const proto::RequestHead& head) { return net::isUpgrade(head.headers); }
 
+/// The `subresource` label of an upgraded stream (one of AgentMetrics::kUpgradeKinds).
+std::string_view upgradeKind(std::string_view target) {
+  std::string_view path = target.substr(0, target.find('?'));
+  for (std::string_view kind : {"exec", "attach", "portforward"}) {
+    if (path.size() > kind.size() && path.ends_with(kind) &&
+        path[path.size() - kind.size() - 1] == '/') {
+      return kind;
+    }
+  }
+  if (path.find("/proxy") != std::string_view::npos) return "proxy";
+  return "other";
+}
+
+/// Counts an upgraded stream in the agent's gauge for as long as it lives, however the
+/// coroutine carrying it ends (finished, reset, or destroyed with the tunnel).
+class UpgradeGauge {
+ public:
+  UpgradeGauge(AgentMetrics* metrics, std::string_view kind) : metrics_(metrics), kind_(kind) {
+    if (metrics_ != nullptr) metrics_->upgradeOpened(kind_);
+  }
+  ~UpgradeGauge() {
+    if (metrics_ != nullptr) metrics_->upgradeClosed(kind_);
+  }
+  UpgradeGauge(const UpgradeGauge&) = delete;
+  UpgradeGauge& operator=(const UpgradeGauge&) = delete;
+
+ private:
+  AgentMetrics* metrics_;
+  std::string_view kind_;
+};
+
 }  // namespace
 
 struct UpstreamClient::Impl {
@@ -277,7 +308,7 @@ asio::awaitable<void> tunnelToUpstream(Conn* c, std::shared_ptr<tunnel::Stream> 
 /// Response: API server -> tunnel. Returns true when the connection can be reused.
 asio::awaitable<bool> download(UpstreamClient::Impl* impl, Conn* c,
                                std::shared_ptr<tunnel::Stream> stream, std::string method,
-                               bool* head_sent) {
+                               std::string target, bool* head_sent) {
   using Parser = http::response_parser<http::buffer_body>;
   std::optional<Parser> parser;
   auto& lowest = beast::get_lowest_layer(c->stream);
@@ -318,6 +349,7 @@ asio::awaitable<bool> download(UpstreamClient::Impl* impl, Conn* c,
   stream->sendResponseHead(head, no_body);
   *head_sent = true;
   if (upgraded) {
+    UpgradeGauge gauge(impl->options.metrics.get(), upgradeKind(target));
     co_await (upstreamToTunnel(c, stream) && tunnelToUpstream(c, stream));
     co_return false;
   }
@@ -380,10 +412,10 @@ asio::awaitable<void> forwardInner(std::shared_ptr<UpstreamClient> self, Upstrea
     if (has_body && !upgrade) {
       auto [uploaded, keep] =
           co_await (uploadBody(conn.get(), stream, chunked) &&
-                    download(impl, conn.get(), stream, head.method, &head_sent));
+                    download(impl, conn.get(), stream, head.method, head.target, &head_sent));
       reusable = uploaded && keep;
     } else {
-      reusable = co_await download(impl, conn.get(), stream, head.method, &head_sent);
+      reusable = co_await download(impl, conn.get(), stream, head.method, head.target, &head_sent);
     }
     if (!head_sent) {
       if (conn->reused && !has_body && attempt == 0) continue;

@@ -55,6 +55,16 @@ AgentMetrics::AgentMetrics() : registry_(std::make_shared<prometheus::Registry>(
                          .Help("Streams the agent is executing now.")
                          .Register(r)
                          .Add({});
+  upgraded_streams_ =
+      &prometheus::BuildGauge()
+           .Name("kubehub_agent_upgraded_streams")
+           .Help(
+               "Upgraded streams (101 from the API server) the agent carries now, by "
+               "subresource: from the 101 until both directions have ended.")
+           .Register(r);
+  for (std::string_view kind : kUpgradeKinds) {
+    upgraded_streams_->Add({{"subresource", std::string(kind)}});
+  }
   auto& bytes = prometheus::BuildCounter()
                     .Name("kubehub_agent_tunnel_bytes_total")
                     .Help("Bytes carried by the tunnels to hubs.")
@@ -121,6 +131,12 @@ void AgentMetrics::upstreamRequest(int code, double seconds) {
 }
 void AgentMetrics::streamOpened() { active_streams_->Increment(); }
 void AgentMetrics::streamClosed() { active_streams_->Decrement(); }
+void AgentMetrics::upgradeOpened(std::string_view kind) {
+  upgraded_streams_->Add({{"subresource", std::string(kind)}}).Increment();
+}
+void AgentMetrics::upgradeClosed(std::string_view kind) {
+  upgraded_streams_->Add({{"subresource", std::string(kind)}}).Decrement();
+}
 void AgentMetrics::syncLiveLocked(LiveTunnel& tunnel) const {
   auto [in, out] = tunnel.counts();
   if (in > tunnel.in_reported) bytes_in_->Increment(static_cast<double>(in - tunnel.in_reported));

@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace kubehub::agent {
@@ -33,6 +34,13 @@ class AgentMetrics {
   void upstreamRequest(int code, double seconds);
   void streamOpened();
   void streamClosed();
+  /// An upgraded stream (the API server answered 101: exec, attach, port-forward, a WebSocket
+  /// through a proxy) started / ended carrying raw bytes; `kind` is one of kUpgradeKinds.
+  void upgradeOpened(std::string_view kind);
+  void upgradeClosed(std::string_view kind);
+  /// The values of the `subresource` label of kubehub_agent_upgraded_streams.
+  static constexpr std::string_view kUpgradeKinds[] = {"exec", "attach", "portforward", "proxy",
+                                                       "other"};
   /// While a tunnel is up, `live` returns its byte counts so far (in, out) and each scrape
   /// reports them. Returns a handle for removeLiveTunnel, called when the tunnel ends (its
   /// final counts are kept).
@@ -63,6 +71,7 @@ class AgentMetrics {
   prometheus::Family<prometheus::Counter>* upstream_requests_;
   prometheus::Histogram* upstream_seconds_;
   prometheus::Gauge* active_streams_;
+  prometheus::Family<prometheus::Gauge>* upgraded_streams_;
   prometheus::Counter* bytes_in_;
   prometheus::Counter* bytes_out_;
   prometheus::Gauge* certificate_expiry_;

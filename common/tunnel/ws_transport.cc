@@ -345,9 +345,6 @@ asio::awaitable<void> TunnelListener::Impl::handshake(std::shared_ptr<Impl> self
   // lives does not touch it.
   std::shared_ptr<asio::ssl::context> context = self->tls->current();
   auto ws = std::make_unique<WsStream>(beast::tcp_stream(std::move(socket)), *context);
-  // Most tunnels are idle most of the time: OpenSSL's record buffers (~34 KiB) are given back
-  // between records instead of being held for the life of the connection.
-  SSL_set_mode(ws->next_layer().native_handle(), SSL_MODE_RELEASE_BUFFERS);
   auto& lowest = beast::get_lowest_layer(*ws);
   lowest.expires_after(self->handshake_timeout);
   auto [hec] = co_await ws->next_layer().async_handshake(asio::ssl::stream_base::server, kUseTuple);

@@ -187,6 +187,33 @@ def wait_until(predicate, timeout=20, interval=0.05, what="condition"):
     raise TimeoutError(f"timed out waiting for {what}; last: {last!r}")
 
 
+def rss_bytes(pid):
+    """The resident memory of process PID."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+def metric_total(admin, name, labels=None):
+    """The sum of metric `name` over its label sets on http://ADMIN/metrics, keeping only the
+    series whose labels include `labels` (a dict); None when no series matches."""
+    host, port = admin.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    total = None
+    for m in re.finditer(rf"(?m)^{re.escape(name)}(?:\{{([^}}]*)\}})? (\S+)$", text):
+        have = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1) or ""))
+        if all(have.get(k) == v for k, v in (labels or {}).items()):
+            total = (total or 0) + float(m.group(2))
+    return total
+
+
 _PRIVATE_KEY_PEM = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
 
 

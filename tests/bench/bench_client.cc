@@ -8,11 +8,16 @@
 //   stream    one GET whose body is read and discarded as it arrives: bytes per second.
 //   watch     opens watches (e.g. one directly on the edge, one through the hub cache), creates
 //             ConfigMaps at the edge, and records when each watch delivers each ADDED event.
+//   echo      plain TCP to an echo server (a `kubectl port-forward` local port): N connections
+//             at once each send --bytes and read them back, checked byte for byte.
 //
 // Every mode prints one JSON summary on stdout.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -24,9 +29,11 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -69,6 +76,9 @@ struct Options {
   std::string watch_tokens;
   std::string label;
   std::chrono::milliseconds timeout{30000};
+  std::string address;
+  int64_t connections = 1;
+  int64_t bytes = 100 << 20;
 };
 
 /// Set by SIGTERM/SIGINT: paced probes stop, flush their samples and print the summary.
@@ -426,6 +436,123 @@ int runStream(const Options& o) {
   return 0;
 }
 
+// ---- echo ----
+
+/// What one echo connection moved.
+struct EchoResult {
+  uint64_t sent = 0;
+  uint64_t received = 0;
+  /// Every byte that came back matched what was sent at its offset.
+  bool intact = true;
+  std::string error;
+};
+
+/// Sends `bytes` of `block` repeated, half-closes, and reads until the server ends, checking the
+/// echo at every offset. The writer runs on a thread of its own: an echo server stops reading
+/// once its replies are not read, so one thread doing both would deadlock.
+void echoConnection(sockaddr_in addr, uint64_t bytes, const std::string& block,
+                    std::chrono::milliseconds timeout, EchoResult* r) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    r->error = std::string("connect: ") + std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    return;
+  }
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  std::string write_error;
+  std::thread writer([fd, bytes, &block, r, &write_error] {
+    uint64_t left = bytes;
+    while (left > 0) {
+      size_t at = static_cast<size_t>(r->sent % block.size());
+      size_t n = static_cast<size_t>(std::min<uint64_t>(left, block.size() - at));
+      ssize_t w = ::send(fd, block.data() + at, n, MSG_NOSIGNAL);
+      if (w <= 0) {
+        write_error = std::string("send: ") + std::strerror(errno);
+        return;
+      }
+      r->sent += static_cast<uint64_t>(w);
+      left -= static_cast<uint64_t>(w);
+    }
+    ::shutdown(fd, SHUT_WR);
+  });
+  std::vector<char> buf(1 << 20);
+  while (true) {
+    ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+    if (n == 0) break;
+    if (n < 0) {
+      r->error = std::string("recv: ") + std::strerror(errno);
+      break;
+    }
+    size_t done = 0;
+    while (done < static_cast<size_t>(n)) {
+      size_t at = static_cast<size_t>(r->received % block.size());
+      size_t len = std::min(static_cast<size_t>(n) - done, block.size() - at);
+      if (std::memcmp(buf.data() + done, block.data() + at, len) != 0) r->intact = false;
+      done += len;
+      r->received += len;
+    }
+  }
+  writer.join();
+  if (r->error.empty()) r->error = write_error;
+  ::close(fd);
+}
+
+int runEcho(const Options& o) {
+  auto hp = net::parseHostPort(o.address);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  if (!hp.ok() || inet_pton(AF_INET, hp->host.c_str(), &addr.sin_addr) != 1 || o.connections < 1 ||
+      o.bytes < 1) {
+    std::fprintf(stderr,
+                 "kubehub-bench-client: echo needs --address IPV4:PORT, --connections >= 1 and "
+                 "--bytes >= 1\n");
+    return 2;
+  }
+  addr.sin_port = htons(static_cast<uint16_t>(hp->port));
+  // Not a repeating short pattern: a shifted or dropped chunk shows in the comparison.
+  std::string block(1 << 20, '\0');
+  uint64_t x = 0x9e3779b97f4a7c15ULL;
+  for (char& c : block) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+  std::vector<EchoResult> results(static_cast<size_t>(o.connections));
+  std::vector<std::thread> threads;
+  auto t0 = Clock::now();
+  for (auto& r : results) {
+    threads.emplace_back(echoConnection, addr, static_cast<uint64_t>(o.bytes), std::cref(block),
+                         o.timeout, &r);
+  }
+  for (auto& t : threads) t.join();
+  double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  uint64_t sent = 0;
+  uint64_t received = 0;
+  bool intact = true;
+  nlohmann::json errors = nlohmann::json::array();
+  for (const auto& r : results) {
+    sent += r.sent;
+    received += r.received;
+    intact = intact && r.intact && r.received == r.sent && r.sent == static_cast<uint64_t>(o.bytes);
+    if (!r.error.empty()) errors.push_back(r.error);
+  }
+  nlohmann::json out = {{"connections", o.connections},
+                        {"bytes_per_connection", o.bytes},
+                        {"sent", sent},
+                        {"received", received},
+                        {"seconds", seconds},
+                        {"mb_per_s", static_cast<double>(received) / 1e6 / seconds},
+                        {"intact", intact},
+                        {"errors", errors}};
+  std::printf("%s\n", out.dump().c_str());
+  return 0;
+}
+
 // ---- watch ----
 
 struct WatchResult {
@@ -647,7 +774,7 @@ int main(int argc, char** argv) {
   config::FlagSet flags(
       "kubehub-bench-client",
       "The measuring client of `make bench`. Usage: kubehub-bench-client MODE [flags], "
-      "MODE one of requests, crud, stream, watch.");
+      "MODE one of requests, crud, stream, watch, echo.");
   flags.addString("url", &o.url,
                   "https URL (requests, stream) or base URL (crud; may end in /clusters/NAME)");
   flags.addString("token", &o.token, "bearer token for --url");
@@ -667,6 +794,9 @@ int main(int argc, char** argv) {
   flags.addString("watch-tokens", &o.watch_tokens, "watch: tokens of the watches, ';'-separated");
   flags.addString("label", &o.label, "watch: KEY=VALUE label put on created ConfigMaps");
   flags.addDuration("timeout", &o.timeout, "socket read/write timeout");
+  flags.addString("address", &o.address, "echo: IPV4:PORT of the echo server");
+  flags.addInt("connections", &o.connections, "echo: connections at once");
+  flags.addInt("bytes", &o.bytes, "echo: bytes each connection sends (and reads back)");
   if (auto s = flags.parse(argc, argv); !s.ok()) {
     std::fprintf(stderr, "kubehub-bench-client: %s\n", std::string(s.message()).c_str());
     return 2;
@@ -677,11 +807,12 @@ int main(int argc, char** argv) {
   }
   if (flags.args().size() != 1) {
     std::fprintf(stderr,
-                 "kubehub-bench-client: give exactly one MODE: requests, crud, stream or watch\n");
+                 "kubehub-bench-client: give exactly one MODE: requests, crud, stream, watch or "
+                 "echo\n");
     return 2;
   }
   o.mode = flags.args()[0];
-  if (o.ca.empty()) {
+  if (o.ca.empty() && o.mode != "echo") {
     std::fprintf(stderr, "kubehub-bench-client: --ca is required\n");
     return 2;
   }
@@ -690,6 +821,7 @@ int main(int argc, char** argv) {
     if (o.mode == "crud") return runCrud(o);
     if (o.mode == "stream") return runStream(o);
     if (o.mode == "watch") return runWatch(o);
+    if (o.mode == "echo") return runEcho(o);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "kubehub-bench-client: %s\n", e.what());
     return 1;

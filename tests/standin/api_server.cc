@@ -306,6 +306,33 @@ struct ApiServer::Route {
   const Query* query = nullptr;
 };
 
+namespace {
+
+/// One open session of SessionCounts.
+struct SessionHold {
+  SessionHold(std::shared_ptr<std::array<std::atomic<int64_t>, SessionCounts::kKinds>> c,
+              SessionCounts::Kind k)
+      : counts(std::move(c)), kind(k) {
+    ++(*counts)[kind];
+  }
+  ~SessionHold() { --(*counts)[kind]; }
+  SessionHold(const SessionHold&) = delete;
+  SessionHold& operator=(const SessionHold&) = delete;
+  std::shared_ptr<std::array<std::atomic<int64_t>, SessionCounts::kKinds>> counts;
+  SessionCounts::Kind kind;
+};
+
+}  // namespace
+
+SessionCounts::SessionCounts()
+    : counts_(std::make_shared<std::array<std::atomic<int64_t>, kKinds>>()) {}
+
+std::shared_ptr<const void> SessionCounts::hold(Kind kind) {
+  return std::make_shared<const SessionHold>(counts_, kind);
+}
+
+int64_t SessionCounts::open(Kind kind) const { return (*counts_)[kind].load(); }
+
 ApiServer::ApiServer(StandinConfig config)
     : config_(std::move(config)), discovery_(registry_), store_(registry_, config_.watch_window) {}
 
@@ -500,7 +527,11 @@ ApiResult ApiServer::route(const HttpRequest& req, const UserInfo& user, const s
   }
   if (path == "/standin/requests" && read) return jsonResult(200, recentRequestsJson());
   if (path == "/standin/stats" && read) {
+    Json sessions = {{"exec", sessions_.open(SessionCounts::kExec)},
+                     {"attach", sessions_.open(SessionCounts::kAttach)},
+                     {"portforward", sessions_.open(SessionCounts::kPortForward)}};
     return jsonResult(200, dumpJson(Json{{"watchers", store_.subscriberCount()},
+                                         {"sessions", sessions},
                                          {"resourceVersion", std::to_string(store_.currentRv())}}));
   }
   if (path == "/version" && read) return jsonResult(200, discovery_.version());
@@ -1007,11 +1038,10 @@ ApiResult doExec(const Ctx& c, const Query& q, const HttpRequest& req, bool atta
   if (plan.request.command.empty()) {
     return errorResult(badRequest("you must specify at least 1 command"));
   }
+  // The kubelet drops stderr on a terminal rather than refuse: a terminal has one output.
+  if (plan.request.tty) plan.request.use_stderr = false;
   if (!plan.request.use_stdin && !plan.request.use_stdout && !plan.request.use_stderr) {
     return errorResult(badRequest("you must specify at least 1 of stdin, stdout, stderr"));
-  }
-  if (plan.request.tty && plan.request.use_stderr) {
-    return errorResult(badRequest("stdout and stderr cannot both be true when tty is true"));
   }
   auto spec = pj.find("spec");
   if (spec != pj.end() && spec->contains("containers")) {
@@ -1184,13 +1214,22 @@ ApiResult ApiServer::resource(const HttpRequest& req, const UserInfo& user, cons
     if (method != "GET" && method != "POST") {
       return errorResult(methodNotSupported(t.groupResource(), method));
     }
-    return doExec(c, q, req, r.subresource == "attach");
+    const bool attach = r.subresource == "attach";
+    ApiResult exec = doExec(c, q, req, attach);
+    if (exec.exec.has_value()) {
+      exec.exec->session = sessions_.hold(attach ? SessionCounts::kAttach : SessionCounts::kExec);
+    }
+    return exec;
   }
   if (r.subresource == "portforward") {
     if (method != "GET" && method != "POST") {
       return errorResult(methodNotSupported(t.groupResource(), method));
     }
-    return doPortForward(c, req);
+    ApiResult forward = doPortForward(c, req);
+    if (forward.port_forward.has_value()) {
+      forward.port_forward->session = sessions_.hold(SessionCounts::kPortForward);
+    }
+    return forward;
   }
 
   if (is_watch) {

@@ -5,6 +5,8 @@
 /// (JSON, Table, PartialObjectMetadata), and the test-only /standin/ endpoints live here, so
 /// the network code only moves bytes. Thread-safe: handle() may run on many threads at once.
 
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -71,6 +73,22 @@ struct ExecPlan {
   std::string protocol;
   /// SPDY/3.1 streams (kubectl before 1.30, and its fallback) instead of WebSocket channels.
   bool spdy = false;
+  /// Counts the session as open (SessionCounts) while any copy of the plan lives.
+  std::shared_ptr<const void> session;
+};
+
+/// Open exec, attach and port-forward sessions, for /standin/stats: a session counts from the
+/// plan the API makes for it until the last copy of its hold is gone, i.e. until the code
+/// serving it has let go of everything (sockets, coroutines). Thread-safe.
+class SessionCounts {
+ public:
+  enum Kind : int { kExec, kAttach, kPortForward, kKinds };
+  SessionCounts();
+  std::shared_ptr<const void> hold(Kind kind);
+  int64_t open(Kind kind) const;
+
+ private:
+  std::shared_ptr<std::array<std::atomic<int64_t>, kKinds>> counts_;
 };
 
 /// A plain response, or the head of a streamed one plus what to stream.
@@ -97,6 +115,7 @@ class ApiServer {
   ApiResult handle(const HttpRequest& request);
 
   ObjectStore& store() { return store_; }
+  SessionCounts& sessions() { return sessions_; }
   const StandinConfig& config() const { return config_; }
   /// Request heads seen (the /standin/requests answer).
   std::string recentRequestsJson() const;
@@ -118,6 +137,7 @@ class ApiServer {
   Discovery discovery_;
   ObjectStore store_;
   PodFileSystems files_;  // what exec'd commands (kubectl cp's tar) read and write
+  SessionCounts sessions_;
 
   mutable std::mutex log_mu_;
   std::deque<std::string> recent_;  // encoded request heads, newest last

@@ -76,12 +76,15 @@ asio::awaitable<void> serveExec(std::shared_ptr<Connection> conn,
     if (channel == ExecCommand::kStdin) {
       ExecCommand::Output echoed = cmd.onStdin(std::string_view(msg).substr(1));
       ok = co_await sendFrames(ws, std::move(echoed));
+    } else if (channel == ExecCommand::kResize) {
+      ExecCommand::Output resized = cmd.onResize(std::string_view(msg).substr(1));
+      ok = co_await sendFrames(ws, std::move(resized));
     } else if (channel == kCloseChannel && msg.size() >= 2 &&
                static_cast<unsigned char>(msg[1]) == ExecCommand::kStdin) {
       ExecCommand::Output last = cmd.onStdinClosed();
       ok = co_await sendFrames(ws, std::move(last));
     }
-    // Resize (4) and anything else: nothing to do for an emulated process.
+    // Anything else (closing the resize channel): nothing to do.
   }
   if (!ok) co_return;
   auto [cec] = co_await ws.async_close(websocket::close_code::normal, kUseAwaitable);

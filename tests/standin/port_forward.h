@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,6 +33,8 @@ struct PortForwardPlan {
   bool websocket = false;
   /// The negotiated subprotocol, echoed in the 101.
   std::string protocol;
+  /// Counts the session as open in /standin/stats while any copy of the plan lives.
+  std::shared_ptr<const void> session;
 
   bool listensOn(int port) const;
   /// The containerd sandbox id the kubelet names the pod by (stable per pod uid).

@@ -49,7 +49,7 @@ TEST(PortForwardTest, PairsByRequestIdInAnyOrder) {
 }
 
 TEST(PortForwardTest, RefusedPortIsWordedLikeKubeletAndContainerd) {
-  PortForwardPlan plan{"default", "web-1", "0b1c", {80}, false, kPortForwardProtocol};
+  PortForwardPlan plan{"default", "web-1", "0b1c", {80}, false, kPortForwardProtocol, nullptr};
   EXPECT_TRUE(plan.listensOn(80));
   EXPECT_FALSE(plan.listensOn(81));
   std::string msg = plan.connectionRefused(81);

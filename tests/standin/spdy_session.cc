@@ -407,9 +407,15 @@ struct ExecFrames {
   std::shared_ptr<ExecSession> s;
   asio::awaitable<bool> operator()(spdy::Frame frame) const {
     if (!frame.control) {
-      if (!s->started || s->cmd.finished() || frame.stream_id != s->ids[ExecCommand::kStdin]) {
-        co_return true;  // resize and anything else: nothing to do for an emulated process
+      if (s->cmd.finished()) co_return true;
+      if (frame.stream_id == s->ids[ExecCommand::kResize] && frame.stream_id != 0) {
+        // A size may come before the last stream is up: the command starts knowing it (and
+        // says nothing before it starts).
+        ExecCommand::Output resized = s->cmd.onResize(frame.data);
+        if (!s->started) co_return true;
+        co_return co_await sendExecOutput(s, std::move(resized));
       }
+      if (!s->started || frame.stream_id != s->ids[ExecCommand::kStdin]) co_return true;
       ExecCommand::Output out = s->cmd.onStdin(frame.data);
       if (!co_await sendExecOutput(s, std::move(out))) co_return false;
       if ((frame.flags & spdy::kFlagFin) && !s->cmd.finished()) {

@@ -1,12 +1,15 @@
 // Fuzzes the stand-in's parsers of untrusted input: label and field selectors, continue tokens,
-// protobuf request bodies, proxy paths and tar archives (read in two pieces, and extracted by
-// `tar xf -` into a small container file system). No crash; a selector that parses matches
-// without failing; a member never gets more data than it declared; a command that reads to the
-// end of its stdin always ends; the file system stays within its budget.
+// protobuf request bodies, proxy paths, tar archives (read in two pieces, and extracted by
+// `tar xf -` into a small container file system), the exec resize channel and a terminal's
+// keystrokes. No crash; a selector that parses matches without failing; a member never gets more
+// data than it declared; a command that reads to the end of its stdin always ends; the file
+// system stays within its budget; a resize stream fed in two pieces decodes to what it decodes
+// to in one.
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <string_view>
+#include <vector>
 
 #include "tests/standin/continue_token.h"
 #include "tests/standin/exec_command.h"
@@ -16,6 +19,7 @@
 #include "tests/standin/protobuf_decoder.h"
 #include "tests/standin/proxy_path.h"
 #include "tests/standin/tar_archive.h"
+#include "tests/standin/terminal.h"
 
 namespace {
 
@@ -83,5 +87,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (auto p = parseProxyTarget(in); p.ok() && p->name.empty()) std::abort();
   (void)proxyBackendPath(in);
   fuzzTar(in);
+  ResizeDecoder whole;
+  ResizeDecoder split;
+  std::vector<TerminalSize> sizes = whole.feed(in);
+  std::vector<TerminalSize> pieces = split.feed(in.substr(0, size / 2));
+  for (const TerminalSize& t : split.feed(in.substr(size / 2))) pieces.push_back(t);
+  if (sizes != pieces || whole.failed() != split.failed()) std::abort();
+  ExecRequest shell;
+  shell.command = {"sh"};
+  shell.use_stdin = true;
+  shell.tty = (size % 2) == 0;
+  ExecCommand cmd(shell);
+  cmd.start();
+  cmd.onResize(in);
+  cmd.onStdin(in);
+  cmd.onStdinClosed();
   return 0;
 }
