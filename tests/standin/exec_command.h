@@ -3,9 +3,9 @@
 /// `cat` (stdin back to stdout until stdin closes), `hostname`, `env`, `true`, `false`,
 /// `stty size`, `sh -c SCRIPT`, and `sh` alone: a shell reading lines from stdin and running
 /// those commands (and `exit [N]`); and what `kubectl cp` runs (`tar`, `test`; see
-/// file_commands.h) on the container's files. Output is a list of frames on the remotecommand channels;
-/// the end is a Status object for the error channel exactly like the kubelet's (Success, or
-/// Failure with reason NonZeroExitCode and an ExitCode cause). With a TTY the process sits
+/// file_commands.h) on the container's files. Output is a list of frames on the remotecommand
+/// channels; the end is a Status object for the error channel exactly like the kubelet's (Success,
+/// or Failure with reason NonZeroExitCode and an ExitCode cause). With a TTY the process sits
 /// behind an emulated pseudo-terminal (terminal.h): keystrokes are echoed and edited, output
 /// has CR LF line ends, there is no separate stderr, and the resize channel sets the size
 /// `stty size` reports. Pure.
