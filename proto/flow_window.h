@@ -25,9 +25,16 @@ class SendWindow {
 
 /// The receiver's side: checks that the peer stays within the window, and decides when to give
 /// credit back (once at least half of the window has been consumed, so WINDOW frames stay rare).
+///
+/// The window grows, up to `max_window`, for a stream whose reader keeps up: when credit is given
+/// back while at most a quarter of the window is still buffered, the window (not the reader) is
+/// what limits the stream, and the increment carries the consumed bytes plus as many again
+/// (doubling the window). A reader that stalls gives no credit back and a slow one leaves more
+/// buffered, so neither grows: memory goes only to streams that move it on at once.
 class RecvWindow {
  public:
-  explicit RecvWindow(uint32_t window) : window_(window), outstanding_(0), consumed_(0) {}
+  explicit RecvWindow(uint32_t window, uint32_t max_window = 0)
+      : window_(window), max_window_(max_window > window ? max_window : window) {}
   /// False when the peer sent more than its credit (a flow-control violation).
   bool receive(uint32_t n) {
     if (outstanding_ + n > window_) return false;
@@ -41,6 +48,11 @@ class RecvWindow {
       uint32_t inc = consumed_;
       outstanding_ -= consumed_;
       consumed_ = 0;
+      if (window_ < max_window_ && outstanding_ <= window_ / 4) {
+        uint32_t extra = window_ < max_window_ - window_ ? window_ : max_window_ - window_;
+        window_ += extra;
+        inc += extra;
+      }
       return inc;
     }
     return 0;
@@ -50,8 +62,9 @@ class RecvWindow {
 
  private:
   uint32_t window_;
-  uint32_t outstanding_;  // received and not yet credited back
-  uint32_t consumed_;     // consumed, not yet credited back
+  uint32_t max_window_;
+  uint32_t outstanding_ = 0;  // received and not yet credited back
+  uint32_t consumed_ = 0;     // consumed, not yet credited back
 };
 
 }  // namespace kubehub::proto

@@ -254,8 +254,9 @@ absl::Status Mux::dispatch(const proto::FrameView& f) {
               proto::encodeReset({proto::ResetCode::kRefused, "too many concurrent streams"})));
           return absl::OkStatus();
         }
-        stream = std::make_shared<Stream>(shared_from_this(), f.stream, options_.stream_window,
-                                          options_.stream_window, executor_);
+        stream =
+            std::make_shared<Stream>(shared_from_this(), f.stream, options_.stream_window,
+                                     options_.stream_window, options_.max_stream_window, executor_);
         stream->remote_ended_ = end;
         streams_.emplace(f.stream, stream);
       }
@@ -333,8 +334,9 @@ absl::StatusOr<std::shared_ptr<Stream>> Mux::openStream(const proto::RequestHead
     return absl::ResourceExhaustedError("too many concurrent streams on this tunnel");
   }
   uint32_t id = next_stream_id_++;
-  auto stream = std::make_shared<Stream>(shared_from_this(), id, options_.stream_window,
-                                         options_.stream_window, executor_);
+  auto stream =
+      std::make_shared<Stream>(shared_from_this(), id, options_.stream_window,
+                               options_.stream_window, options_.max_stream_window, executor_);
   stream->local_ended_ = end;
   streams_.emplace(id, stream);
   stats_.streams_opened.fetch_add(1, std::memory_order_relaxed);

@@ -32,6 +32,8 @@ struct MuxOptions {
   bool opens_streams = true;
   uint32_t max_frame = proto::kMaxFrameSize;
   uint32_t stream_window = 256 * 1024;
+  /// How far a stream's receive window may grow while its reader keeps up (proto::RecvWindow).
+  uint32_t max_stream_window = 4 * 1024 * 1024;
   uint32_t connection_window = 16 * 1024 * 1024;
   std::chrono::milliseconds ping_interval{15000};
   /// The tunnel is declared dead when nothing arrives for this long.

@@ -9,11 +9,11 @@ namespace kubehub::tunnel {
 namespace asio = boost::asio;
 
 Stream::Stream(std::shared_ptr<Mux> mux, uint32_t id, uint32_t send_window, uint32_t recv_window,
-               const asio::any_io_executor& ex)
+               uint32_t max_recv_window, const asio::any_io_executor& ex)
     : mux_(std::move(mux)),
       id_(id),
       send_(send_window),
-      recv_(recv_window),
+      recv_(recv_window, max_recv_window),
       readable_(ex),
       writable_(ex),
       reset_signal_(ex) {}

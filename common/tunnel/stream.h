@@ -30,8 +30,10 @@ struct StreamChunk {
 
 class Stream {
  public:
+  /// The receive window starts at `recv_window` and may grow to `max_recv_window` while the
+  /// reader keeps up (proto::RecvWindow).
   Stream(std::shared_ptr<Mux> mux, uint32_t id, uint32_t send_window, uint32_t recv_window,
-         const boost::asio::any_io_executor& ex);
+         uint32_t max_recv_window, const boost::asio::any_io_executor& ex);
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
 
