@@ -1,4 +1,4 @@
-"""pods/proxy and services/proxy with kubectl 1.27 and 1.33, directly against the edge API
+"""pods/proxy and services/proxy with kubectl 1.27, 1.30 and 1.33, directly against the edge API
 server stand-in and through hub + tunnel + agent: `kubectl get --raw` and `kubectl create --raw`
 reach the responder on the pod's declared port with method, path, query and body intact, and
 the API server's 404 and 503 Status bodies come back the same both ways."""
@@ -15,7 +15,7 @@ import kubehub_e2e as e2e  # noqa: E402
 
 USER_TOKEN = "user-token-proxy-0123456789"
 EDGE_TOKEN = "edge-agent-token-proxy-0123456789"
-VERSIONS = ("1.27", "1.33")
+VERSIONS = ("1.27", "1.30", "1.33")
 SERVICE = {
     "apiVersion": "v1", "kind": "Service",
     "metadata": {"name": "web-proxy", "namespace": "default"},

@@ -17,6 +17,7 @@ agent or the edge. A port-forward connection whose user never reads stalls under
 without slowing another stream of the same tunnel."""
 import fcntl
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -673,6 +674,26 @@ class StreamsAcrossAPeerLinkTest(StreamsTestBase, FleetTestCase):
         direct = e2e.write_kubeconfig(self.fleet.work.join("edge-a-direct.kubeconfig"), self.fleet.edges["edge-a"],
                                       self.fleet.pki.ca_cert, token=self.fleet.edge_token)
         self.assertEqual(self.refused_port("1.33", kubeconfig), self.refused_port("1.33", direct))
+
+    def test_exec_and_pod_proxy_through_a_peer_link(self):
+        kubeconfig = self.kubeconfig(self.hubs[1], self.fleet.token, "alice-hub-2-exec")
+        data = "".join(f"line {i} across the peer link\n" for i in range(500))
+        for version in VERSIONS:
+            kubectl = kubectl_binary(version)
+            if kubectl is None:
+                continue
+            with self.subTest(kubectl=version):
+                r = subprocess.run([kubectl, "--kubeconfig", kubeconfig, "exec", "-i", "-n", "default", "web-1",
+                                    "--", "cat"], input=data, capture_output=True, text=True, timeout=60,
+                                   env={**os.environ, "HOME": self.home()})
+                self.assertEqual((r.returncode, r.stdout), (0, data), r.stderr)
+                # --raw paths are the whole path: the kubeconfig's /clusters/NAME prefix is not added.
+                r = subprocess.run([kubectl, "--kubeconfig", kubeconfig, "get", "--raw",
+                                    "/clusters/edge-a/api/v1/namespaces/default/pods/web-1:80/proxy/via/peer?q=1"],
+                                   capture_output=True, text=True, timeout=60, env={**os.environ, "HOME": self.home()})
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(json.loads(r.stdout)["path"], "/via/peer")
+                self.assertEqual(json.loads(r.stdout)["query"], "q=1")
 
     def test_a_grant_without_pods_portforward_refuses_it(self):
         for hub in self.hubs:
