@@ -4,7 +4,6 @@ reports what it measured. Keeps the tools from rotting between benchmark runs.
 
     KUBEHUB_BIN_DIR=build/bin /usr/bin/python3 -m unittest -v bench_tools_test   (from e2e/)
 """
-import http.client
 import json
 import os
 import re
@@ -24,14 +23,7 @@ AGENTS = 25
 
 
 def hub_metric(admin, pattern):
-    host, port = admin.rsplit(":", 1)
-    conn = http.client.HTTPConnection(host, int(port), timeout=10)
-    try:
-        conn.request("GET", "/metrics")
-        text = conn.getresponse().read().decode()
-    finally:
-        conn.close()
-    m = re.search(pattern, text, re.M)
+    m = re.search(pattern, e2e.metrics_text(admin), re.M)
     return float(m.group(1)) if m else None
 
 

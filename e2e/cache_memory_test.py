@@ -37,12 +37,7 @@ def series(text, name, **labels):
     return None
 
 
-def rss_bytes(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS")
+rss_bytes = e2e.rss_bytes
 
 
 def configmap(name, size, version):

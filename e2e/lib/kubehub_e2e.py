@@ -196,16 +196,21 @@ def rss_bytes(pid):
     raise RuntimeError("no VmRSS")
 
 
-def metric_total(admin, name, labels=None):
-    """The sum of metric `name` over its label sets on http://ADMIN/metrics, keeping only the
-    series whose labels include `labels` (a dict); None when no series matches."""
+def metrics_text(admin):
+    """The Prometheus text of http://ADMIN/metrics."""
     host, port = admin.rsplit(":", 1)
     conn = http.client.HTTPConnection(host, int(port), timeout=10)
     try:
         conn.request("GET", "/metrics")
-        text = conn.getresponse().read().decode()
+        return conn.getresponse().read().decode()
     finally:
         conn.close()
+
+
+def metric_total(admin, name, labels=None):
+    """The sum of metric `name` over its label sets on http://ADMIN/metrics, keeping only the
+    series whose labels include `labels` (a dict); None when no series matches."""
+    text = metrics_text(admin)
     total = None
     for m in re.finditer(rf"(?m)^{re.escape(name)}(?:\{{([^}}]*)\}})? (\S+)$", text):
         have = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1) or ""))
@@ -426,13 +431,7 @@ class Agent:
 
     def metric(self, name):
         """The value of an unlabelled metric on the agent's /metrics, or None."""
-        host, port = self.admin().rsplit(":", 1)
-        conn = http.client.HTTPConnection(host, int(port), timeout=10)
-        try:
-            conn.request("GET", "/metrics")
-            text = conn.getresponse().read().decode()
-        finally:
-            conn.close()
+        text = metrics_text(self.admin())
         m = re.search(rf"(?m)^{re.escape(name)} (\S+)$", text)
         return float(m.group(1)) if m else None
 
