@@ -1088,7 +1088,7 @@ ApiResult doExec(const Ctx& c, const Query& q, const HttpRequest& req, bool atta
   return r;
 }
 
-ApiResult doPortForward(const Ctx& c, const HttpRequest& req) {
+ApiResult doPortForward(const Ctx& c, const Query& q, const HttpRequest& req) {
   auto pod = c.store.get(c.type_id, c.route->ns, c.route->name);
   if (!pod.ok()) return errorResult(pod.status());
   const Json& pj = (*pod)->json;
@@ -1102,11 +1102,25 @@ ApiResult doPortForward(const Ctx& c, const HttpRequest& req) {
     // kubectl >= 1.31: SPDY tunnelled through WebSocket, the SPDY protocol prefixed.
     const std::string tunnelled = std::string(kSpdyTunnelPrefix) + kPortForwardProtocol;
     std::vector<std::string> offered = headerValues(req.headers, "Sec-WebSocket-Protocol");
-    if (std::find(offered.begin(), offered.end(), tunnelled) == offered.end()) {
-      return errorResult(badRequest("unable to upgrade: no tunneling spdy protocols provided"));
+    if (std::find(offered.begin(), offered.end(), tunnelled) != offered.end()) {
+      plan.websocket = true;
+      plan.protocol = tunnelled;
+    } else {
+      // Anything else the API server proxies to the kubelet, which speaks its own channel
+      // protocol: the ports named in the query, two channels each.
+      auto ports = parseChannelPorts(q.all("ports"));
+      if (!ports.ok()) return errorResult(badRequest(std::string(ports.status().message())));
+      auto protocol = chooseChannelProtocol(offered);
+      if (!protocol.ok()) {
+        return errorResult(apiError(
+            403, "Forbidden",
+            "unable to upgrade websocket connection: " + std::string(protocol.status().message())));
+      }
+      plan.channels = true;
+      plan.channel_ports = std::move(*ports);
+      plan.protocol = *protocol;
+      plan.base64 = plan.protocol == kBase64ChannelProtocol;
     }
-    plan.websocket = true;
-    plan.protocol = tunnelled;
   } else if (iequals(upgrade, "SPDY/3.1")) {
     std::vector<std::string> offered = headerValues(req.headers, "X-Stream-Protocol-Version");
     if (std::find(offered.begin(), offered.end(), kPortForwardProtocol) == offered.end()) {
@@ -1225,7 +1239,7 @@ ApiResult ApiServer::resource(const HttpRequest& req, const UserInfo& user, cons
     if (method != "GET" && method != "POST") {
       return errorResult(methodNotSupported(t.groupResource(), method));
     }
-    ApiResult forward = doPortForward(c, req);
+    ApiResult forward = doPortForward(c, q, req);
     if (forward.port_forward.has_value()) {
       forward.port_forward->session = sessions_.hold(SessionCounts::kPortForward);
     }

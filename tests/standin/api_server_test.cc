@@ -232,6 +232,41 @@ TEST_F(ApiServerTest, LogsAndExecPlans) {
   EXPECT_EQ(no_upgrade.response.status, 400);
 }
 
+TEST_F(ApiServerTest, PortForwardUpgradesPickTheProtocol) {
+  const std::string pf = "/api/v1/namespaces/default/pods/web-1/portforward";
+  ApiResult tunnel =
+      call("GET", pf, "",
+           {{"Upgrade", "websocket"}, {"Sec-WebSocket-Protocol", "SPDY/3.1+portforward.k8s.io"}});
+  ASSERT_TRUE(tunnel.port_forward.has_value());
+  EXPECT_TRUE(tunnel.port_forward->websocket);
+  EXPECT_FALSE(tunnel.port_forward->channels);
+  // Any other WebSocket: the kubelet's channel protocol, ports from the query.
+  ApiResult channels =
+      call("GET", pf + "?ports=80%2C81&ports=80", "",
+           {{"Upgrade", "websocket"}, {"Sec-WebSocket-Protocol", "v4.channel.k8s.io"}});
+  ASSERT_TRUE(channels.port_forward.has_value());
+  EXPECT_TRUE(channels.port_forward->channels);
+  EXPECT_FALSE(channels.port_forward->websocket);
+  EXPECT_FALSE(channels.port_forward->base64);
+  EXPECT_EQ(channels.port_forward->protocol, "v4.channel.k8s.io");
+  EXPECT_EQ(channels.port_forward->channel_ports, (std::vector<int>{80, 81, 80}));
+  ApiResult bare = call("GET", pf + "?ports=80", "", {{"Upgrade", "websocket"}});
+  ASSERT_TRUE(bare.port_forward.has_value());
+  EXPECT_EQ(bare.port_forward->protocol, "");
+  ApiResult b64 =
+      call("GET", pf + "?ports=80", "",
+           {{"Upgrade", "websocket"}, {"Sec-WebSocket-Protocol", "v4.base64.channel.k8s.io"}});
+  ASSERT_TRUE(b64.port_forward.has_value());
+  EXPECT_TRUE(b64.port_forward->base64);
+  ApiResult no_ports = call("GET", pf, "", {{"Upgrade", "websocket"}});
+  EXPECT_EQ(no_ports.response.status, 400);
+  EXPECT_EQ(json(no_ports)["message"], "query parameter \"ports\" is required");
+  ApiResult unknown =
+      call("GET", pf + "?ports=80", "",
+           {{"Upgrade", "websocket"}, {"Sec-WebSocket-Protocol", "v5.channel.k8s.io"}});
+  EXPECT_EQ(unknown.response.status, 403);
+}
+
 TEST(ExecCommandTest, CommandsAndStatuses) {
   ExecCommand echo(execRequest({"echo", "a", "b"}));
   auto out = echo.start();

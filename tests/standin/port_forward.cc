@@ -5,7 +5,9 @@
 #include <functional>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_join.h"
 
 namespace kubehub::standin {
 namespace {
@@ -25,6 +27,17 @@ std::string hexId(const std::string& seed, size_t digits) {
   }
   out.resize(digits);
   return out;
+}
+
+std::vector<std::string> splitCommas(const std::string& s) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (true) {
+    size_t end = s.find(',', pos);
+    out.push_back(s.substr(pos, end == std::string::npos ? std::string::npos : end - pos));
+    if (end == std::string::npos) return out;
+    pos = end + 1;
+  }
 }
 
 }  // namespace
@@ -114,6 +127,70 @@ absl::StatusOr<std::optional<StreamPairs::Pair>> StreamPairs::add(const PortForw
   Pair done = p;
   waiting_.erase(s.request_id);
   return done;
+}
+
+absl::StatusOr<std::vector<int>> parseChannelPorts(const std::vector<std::string>& values) {
+  if (values.empty()) return absl::InvalidArgumentError("query parameter \"ports\" is required");
+  std::vector<int> out;
+  for (const std::string& value : values) {
+    if (value.empty()) {
+      return absl::InvalidArgumentError("query parameter \"ports\" cannot be empty");
+    }
+    for (const std::string& p : splitCommas(value)) {
+      uint64_t n = 0;
+      // strconv.ParseUint: digits only, no sign, no spaces.
+      const bool digits = !p.empty() && std::all_of(p.begin(), p.end(),
+                                                    [](char c) { return c >= '0' && c <= '9'; });
+      if (!digits || !absl::SimpleAtoi(p, &n) || n > 65535) {
+        return absl::InvalidArgumentError("unable to parse \"" + value + "\" as a port");
+      }
+      if (n < 1) return absl::InvalidArgumentError("port \"" + value + "\" must be > 0");
+      out.push_back(static_cast<int>(n));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> chooseChannelProtocol(const std::vector<std::string>& offered) {
+  if (offered.empty()) return std::string();
+  for (const std::string& p : offered) {
+    if (p == kChannelProtocol || p == kBase64ChannelProtocol) return p;
+  }
+  return absl::InvalidArgumentError("requested protocol(s) are not supported: [" +
+                                    absl::StrJoin(offered, " ") + "]; supports [ " +
+                                    kChannelProtocol + " " + kBase64ChannelProtocol + "]");
+}
+
+std::string PortForwardChannels::encode(size_t channel, std::string_view data) const {
+  if (base64_)
+    return std::string(1, static_cast<char>('0' + channel)) +
+           absl::Base64Escape(absl::string_view(data.data(), data.size()));
+  std::string out(1, static_cast<char>(channel));
+  out += data;
+  return out;
+}
+
+std::string PortForwardChannels::portPrefix(size_t channel, int port) const {
+  const char le[2] = {static_cast<char>(port & 0xff), static_cast<char>((port >> 8) & 0xff)};
+  return encode(channel, std::string_view(le, 2));
+}
+
+std::optional<PortForwardChannels::Inbound> PortForwardChannels::decode(
+    std::string_view message) const {
+  if (message.empty()) return std::nullopt;
+  // A byte, as wsstream computes it: '0' - 1 in base64 mode wraps past the last channel.
+  unsigned char channel = static_cast<unsigned char>(message[0]);
+  if (base64_) channel = static_cast<unsigned char>(channel - '0');
+  if (channel >= 2 * ports_ || channel % 2 == 1) return std::nullopt;
+  Inbound in;
+  in.port_index = channel / 2;
+  if (!base64_) {
+    in.data = std::string(message.substr(1));
+  } else if (!absl::Base64Unescape(absl::string_view(message.data() + 1, message.size() - 1),
+                                   &in.data)) {
+    return std::nullopt;
+  }
+  return in;
 }
 
 }  // namespace kubehub::standin

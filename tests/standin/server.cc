@@ -312,7 +312,13 @@ asio::awaitable<void> serveConnection(std::shared_ptr<ServerState> state, tcp::s
       co_return;
     }
     if (result.port_forward.has_value()) {
-      co_await servePortForward(conn, std::move(req), std::move(*result.port_forward), state->echo);
+      if (result.port_forward->channels) {
+        co_await servePortForwardChannels(conn, std::move(req), std::move(*result.port_forward),
+                                          state->echo);
+      } else {
+        co_await servePortForward(conn, std::move(req), std::move(*result.port_forward),
+                                  state->echo);
+      }
       co_return;
     }
     if (result.logs.has_value()) {

@@ -1,7 +1,7 @@
 #pragma once
 /// One accepted TLS connection, shared by the HTTP loop (server.cc) and the streams it hands the
-/// connection to (exec_websocket.cc, spdy_session.cc). Only Beast translation units include
-/// this header.
+/// connection to (exec_websocket.cc, spdy_session.cc, port_forward_websocket.cc). Only Beast
+/// translation units include this header.
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -47,6 +47,15 @@ class EchoPorts {
 /// tunnels SPDY) and forwards each requested connection to the pod's echo server, or reports on
 /// the error stream that nothing listens there. Takes over the connection's stream.
 boost::asio::awaitable<void> servePortForward(
+    std::shared_ptr<Connection> conn,
+    boost::beast::http::request<boost::beast::http::string_body> request, PortForwardPlan plan,
+    std::shared_ptr<EchoPorts> echo);
+
+/// Serves port-forward over the kubelet's own WebSocket protocol (v4.channel.k8s.io; the ports
+/// from the query, a data and an error channel each): accepts the WebSocket, connects each port
+/// to the pod's echo server or reports the refusal on its error channel, and closes once every
+/// port's connection has ended. Takes over the connection's stream.
+boost::asio::awaitable<void> servePortForwardChannels(
     std::shared_ptr<Connection> conn,
     boost::beast::http::request<boost::beast::http::string_body> request, PortForwardPlan plan,
     std::shared_ptr<EchoPorts> echo);

@@ -1,10 +1,10 @@
 // Fuzzes the stand-in's parsers of untrusted input: label and field selectors, continue tokens,
 // protobuf request bodies, proxy paths, tar archives (read in two pieces, and extracted by
-// `tar xf -` into a small container file system), the exec resize channel and a terminal's
-// keystrokes. No crash; a selector that parses matches without failing; a member never gets more
-// data than it declared; a command that reads to the end of its stdin always ends; the file
-// system stays within its budget; a resize stream fed in two pieces decodes to what it decodes
-// to in one.
+// `tar xf -` into a small container file system), the exec resize channel, a terminal's
+// keystrokes and the messages and `ports` query of WebSocket port-forward. No crash; a selector
+// that parses matches without failing; a member never gets more data than it declared; a command
+// that reads to the end of its stdin always ends; the file system stays within its budget; a resize
+// stream fed in two pieces decodes to what it decodes to in one.
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -16,6 +16,7 @@
 #include "tests/standin/field_selector.h"
 #include "tests/standin/label_selector.h"
 #include "tests/standin/pod_files.h"
+#include "tests/standin/port_forward.h"
 #include "tests/standin/protobuf_decoder.h"
 #include "tests/standin/proxy_path.h"
 #include "tests/standin/tar_archive.h"
@@ -93,6 +94,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<TerminalSize> pieces = split.feed(in.substr(0, size / 2));
   for (const TerminalSize& t : split.feed(in.substr(size / 2))) pieces.push_back(t);
   if (sizes != pieces || whole.failed() != split.failed()) std::abort();
+  for (bool base64 : {false, true}) {
+    PortForwardChannels channels(3, base64);
+    auto message = channels.decode(in);
+    if (message.has_value()) {
+      if (message->port_index >= 3) std::abort();
+      // What decodes re-encodes to a message that decodes to the same bytes.
+      auto again = channels.decode(
+          channels.encode(PortForwardChannels::dataChannel(message->port_index), message->data));
+      if (!again.has_value() || again->data != message->data) std::abort();
+    }
+  }
+  if (auto ports = parseChannelPorts({std::string(in)}); ports.ok()) {
+    for (int p : *ports) {
+      if (p < 1 || p > 65535) std::abort();
+    }
+  }
   ExecRequest shell;
   shell.command = {"sh"};
   shell.use_stdin = true;
