@@ -93,7 +93,6 @@ absl::StatusOr<ObjectPtr> fromObject(const Json& object, const Json* cells, int 
   if (md.contains("creationTimestamp") && md["creationTimestamp"].is_string()) {
     o->created_unix = parseTimestamp(md["creationTimestamp"].get<std::string>());
   }
-  if (object.size() > 64 * 1024) return absl::InvalidArgumentError("object with too many fields");
   serialise(object, type, o.get());
   if (o->json.size() > UINT32_MAX) return absl::InvalidArgumentError("object too large");
   o->printed_unix = std::time(nullptr);

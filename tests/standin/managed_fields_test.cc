@@ -143,6 +143,12 @@ TEST_F(ApiShapeTest, ObjectsCarryManagedFieldsOfTheirWritersAndRealisticSize) {
   EXPECT_EQ(after[2]["manager"], "kubectl");
   EXPECT_EQ(after[2]["fieldsV1"], Json::parse(R"({"f:metadata":{"f:labels":{"f:patched":{}}}})"));
 
+  // managedFields a client sends are not taken: the server keeps its own record.
+  r.body = R"({"metadata":{"managedFields":[{"manager":"forged","operation":"Update"}]}})";
+  ASSERT_EQ(api_.handle(r).response.status, 200);
+  Json unforged = get("/api/v1/namespaces/default/pods/bench-00001");
+  EXPECT_EQ(unforged["metadata"]["managedFields"], after);
+
   r.headers[1].second = "application/apply-patch+yaml";
   r.body = R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"bench-00001"}})";
   ApiResult refused = api_.handle(r);
