@@ -66,6 +66,7 @@ class ClusterCache : public std::enable_shared_from_this<ClusterCache> {
     size_t window_bytes;
     size_t window_events;
     uint64_t rv;
+    uint64_t lists;  // full lists applied (see ResourceStore::lists)
   };
   std::vector<TypeState> state() const;
   /// Types dropped to forwarding because of the memory budget, since start.

@@ -126,6 +126,7 @@ std::string ResourceStore::key(std::string_view ns, std::string_view name) {
 }
 
 void ResourceStore::replace(std::vector<ObjectPtr> objects, uint64_t rv, std::string columns) {
+  lists_.fetch_add(1);
   std::vector<std::shared_ptr<WatchQueue>> closing;
   {
     std::unique_lock lock(mu_);

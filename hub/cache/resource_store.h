@@ -185,6 +185,9 @@ class ResourceStore {
   /// Bytes held only because of the event window (see WindowLimits::max_bytes).
   size_t windowBytes() const;
   size_t windowEvents() const;
+  /// Full lists applied since the store was made (the initial sync, then each relist). A tunnel
+  /// that comes back resumes the watch from rv() and does not add one.
+  uint64_t lists() const { return lists_.load(); }
   ObjectPtr get(std::string_view ns, std::string_view name, uint64_t* rv) const;
   /// One page of matching objects in key order. `limit` 0 means everything. A continue token
   /// resumes the snapshot the first page was taken from (kept for a while, like the API
@@ -224,6 +227,7 @@ class ResourceStore {
   const WindowLimits window_limits_;
   std::atomic<int> items_type_meta_{-1};  // -1 unknown, 0 without, 1 with
   std::atomic<uint64_t> behind_at_rv_{UINT64_MAX};
+  std::atomic<uint64_t> lists_{0};
   ProbeGate probe_gate_;
   mutable std::shared_mutex mu_;
   std::map<std::string, ObjectPtr, std::less<>> objects_;

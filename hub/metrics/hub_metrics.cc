@@ -290,6 +290,13 @@ std::string HubMetrics::serialize() const {
                                   "1 while a cached type's watch on the edge runs.",
                                   MetricType::Gauge,
                                   {}};
+    prometheus::MetricFamily lists{
+        "kubehub_hub_cache_lists_total",
+        "Full LISTs of a cached type applied from the edge: the initial sync, then one per "
+        "relist (410 Gone). A tunnel that comes back resumes its watches from their "
+        "resourceVersion without one.",
+        MetricType::Counter,
+        {}};
     for (const auto& c : cache_->all()) {
       for (const auto& t : c->state()) {
         auto metric = [&](double v) {
@@ -304,6 +311,10 @@ std::string HubMetrics::serialize() const {
         window_events.metric.push_back(metric(static_cast<double>(t.window_events)));
         synced.metric.push_back(metric(t.synced ? 1 : 0));
         live.metric.push_back(metric(t.live ? 1 : 0));
+        prometheus::ClientMetric m;
+        m.label = {{"cluster", c->cluster()}, {"resource", t.resource}};
+        m.counter.value = static_cast<double>(t.lists);
+        lists.metric.push_back(m);
       }
     }
     prometheus::MetricFamily dropped{
@@ -325,6 +336,7 @@ std::string HubMetrics::serialize() const {
     families.push_back(window_events);
     families.push_back(synced);
     families.push_back(live);
+    families.push_back(lists);
   }
   // One unlabelled gauge, read at scrape time.
   auto gauge = [&families](const char* name, const char* help, double value) {

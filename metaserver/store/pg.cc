@@ -123,7 +123,23 @@ absl::StatusOr<std::unique_ptr<PgConnection>> PgConnection::connect(const std::s
     PQfinish(conn);
     return unavailable(msg);
   }
-  return std::unique_ptr<PgConnection>(new PgConnection(conn));
+  auto connection = std::unique_ptr<PgConnection>(new PgConnection(conn));
+  // What the metaserver acknowledges (a grant, a revocation) must survive a database crash: a
+  // server configured with synchronous_commit=off would lose the last commits before it. Any
+  // stronger setting (local, remote_write, remote_apply) is left as the operator chose it.
+  auto durable = connection->exec(
+      "SELECT set_config('synchronous_commit', 'on', false) "
+      "WHERE current_setting('synchronous_commit') = 'off'");
+  if (!durable.ok()) return durable.status();
+  if (durable->rows() > 0) {
+    static std::once_flag once;
+    std::call_once(once, [] {
+      log::info(
+          "the database has synchronous_commit=off; the metaserver's sessions turn it on, so "
+          "that a write it acknowledged survives a database crash");
+    });
+  }
+  return connection;
 }
 
 PgConnection::~PgConnection() { PQfinish(conn_); }
