@@ -11,6 +11,9 @@ The link runs through a TCP relay of the harness (lib/relay.py) between the agen
 tunnel port."""
 import json
 import os
+import socket
+import ssl
+import statistics
 import subprocess
 import sys
 import threading
@@ -309,6 +312,166 @@ class LinkFaultTest(unittest.TestCase):
                               "--limit-bytes", "1000"], capture_output=True, env=env, timeout=60)
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertEqual(len(out.stdout), 1000)
+
+
+IDLE_CONNECTIONS = int(os.environ.get("KUBEHUB_E2E_IDLE_CONNECTIONS", "10000"))
+SLOWLORIS_CONNECTIONS = int(os.environ.get("KUBEHUB_E2E_SLOWLORIS_CONNECTIONS", "300"))
+
+
+class ConnectionFloodTest(unittest.TestCase):
+    """A slowloris (hundreds of connections trickling a request head) and 10,000 idle TLS
+    connections on the users' endpoint of a hub with its default limits: a normal request is
+    still answered, and the hub's memory stays bounded. The flood comes from other loopback
+    addresses than the normal client's (127.0.0.N, each under the per-client limit), as from
+    many machines."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.work = e2e.Workdir()
+        cls.procs = []
+        try:
+            cls.pki = e2e.Pki(cls.work.join("pki"))
+            cls.standin, cls.standin_url = e2e.start_standin(cls.work, cls.pki, EDGE_TOKEN)
+            cls.procs.append(cls.standin)
+            tokens = e2e.write_token_file(cls.work.join("tokens.csv"), [(USER_TOKEN, "dana", "u-4", [])])
+            # The default limits, with the descriptor limit most hosts give a service.
+            cls.hub = e2e.Hub(cls.work, cls.pki, tokens, prefix=["prlimit", "--nofile=20000:20000"])
+            cls.procs.append(cls.hub.proc)
+            agent_kc = e2e.write_kubeconfig(cls.work.join("agent.kubeconfig"), cls.standin_url,
+                                            cls.pki.ca_cert, token=EDGE_TOKEN)
+            cls.procs.append(e2e.Agent(cls.work, cls.pki, CLUSTER, cls.hub, agent_kc).proc)
+            cls.hub.wait_discovered(CLUSTER)
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        for p in reversed(cls.procs):
+            p.kill()
+        if getattr(cls, "failed", False):
+            e2e.print_logs(cls.work, ["hub.log"], tail=6000)
+        cls.work.close()
+
+    def tearDown(self):
+        result = getattr(self._outcome, "result", None)
+        if result is not None and (result.failures or result.errors):
+            type(self).failed = True
+
+    def tls(self, source="127.0.0.1", timeout=30):
+        host, port = self.hub.users.rsplit(":", 1)
+        ctx = ssl.create_default_context(cafile=self.pki.ca_cert)
+        raw = socket.create_connection((host, int(port)), timeout=timeout, source_address=(source, 0))
+        return ctx.wrap_socket(raw, server_hostname=host)
+
+    def normal_requests(self, count):
+        """`count` GETs, each on a new connection as a new kubectl's; returns their latencies
+        (seconds). Each must answer 200."""
+        took = []
+        path = f"/clusters/{CLUSTER}/api/v1/namespaces/default/configmaps"
+        for _ in range(count):
+            started = time.monotonic()
+            conn = self.tls()
+            try:
+                conn.sendall(f"GET {path} HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer {USER_TOKEN}\r\n"
+                             f"Connection: close\r\n\r\n".encode())
+                data = b""
+                while True:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+            finally:
+                conn.close()
+            took.append(time.monotonic() - started)
+            self.assertTrue(data.startswith(b"HTTP/1.1 200"), data[:300])
+        return took
+
+    def test_slowloris_and_ten_thousand_idle_connections(self):
+        pid = self.hub.proc.proc.pid
+        baseline = statistics.median(self.normal_requests(30))
+        rss_before = e2e.rss_bytes(pid)
+        stop = threading.Event()
+        slow, idle, errors = [], [], []
+        lock = threading.Lock()
+
+        def trickle():
+            # Each connection: a request line, then one header byte a second, never the end.
+            for i in range(SLOWLORIS_CONNECTIONS):
+                try:
+                    c = self.tls(source="127.0.0.200")
+                    c.sendall(f"GET /clusters/{CLUSTER}/api/v1/namespaces HTTP/1.1\r\nHost: hub\r\n".encode())
+                    slow.append(c)
+                except OSError as e:
+                    errors.append(f"slowloris connect: {e}")
+            while not stop.wait(1.0):
+                for c in list(slow):
+                    try:
+                        c.sendall(b"x")
+                    except OSError:
+                        slow.remove(c)
+
+        def open_idle(first, count):
+            for i in range(first, first + count):
+                source = f"127.0.{1 + i // 500}.{1 + (i // 250) % 2 + 10}"  # 250 per address
+                try:
+                    c = self.tls(source=source)
+                    with lock:
+                        idle.append(c)
+                except OSError as e:
+                    with lock:
+                        errors.append(f"idle connect: {e}")
+                        if len(errors) > 50:
+                            return
+
+        trickler = threading.Thread(target=trickle, daemon=True)
+        trickler.start()
+        started = time.monotonic()
+        per = IDLE_CONNECTIONS // 8
+        openers = [threading.Thread(target=open_idle, args=(k * per, per), daemon=True) for k in range(8)]
+        for t in openers:
+            t.start()
+        try:
+            for t in openers:
+                t.join(600)
+            opened_in = time.monotonic() - started
+            flood = self.hub_metrics()
+            rss_flood = e2e.rss_bytes(pid)
+            during = self.normal_requests(30)
+            rss_peak = max(rss_flood, e2e.rss_bytes(pid))
+            after = self.hub_metrics()
+        finally:
+            stop.set()
+            trickler.join(10)
+            for c in slow + idle:
+                try:
+                    c.close()
+                except OSError:
+                    pass
+        self.assertIsNone(self.hub.proc.proc.poll(), "the hub died")
+        held = flood["kubehub_hub_user_connections"]
+        limit = 10000
+        # Bounded: never more connections than the limit (plus the few being shed), and the
+        # memory they hold is what that many connections cost, not more.
+        self.assertLessEqual(held, limit + 64, flood)
+        per_connection = (rss_peak - rss_before) / max(held, 1)
+        self.assertLess(per_connection, 192 * 1024, f"{per_connection / 1024:.0f} KiB per held connection")
+        FIGURES.append(
+            f"{len(idle)} idle TLS connections (opened in {opened_in:.1f}s, {len(errors)} failed) and "
+            f"{SLOWLORIS_CONNECTIONS} slowloris: {held:.0f} held (limit {limit}), "
+            f"{after['shed']:.0f} idle ones shed to make room; normal GET p50 {statistics.median(during) * 1000:.1f} ms "
+            f"vs {baseline * 1000:.1f} ms before ({statistics.median(during) / baseline:.2f}x), max "
+            f"{max(during) * 1000:.0f} ms; hub RSS {rss_before >> 20} -> {rss_peak >> 20} MB "
+            f"({per_connection / 1024:.0f} KiB per connection)")
+        # Everything is given back once the flood is over.
+        e2e.wait_until(lambda: self.hub_metrics()["kubehub_hub_user_connections"] <= 2, timeout=60,
+                       what="the flood's connections closed")
+        self.normal_requests(3)
+
+    def hub_metrics(self):
+        return {"kubehub_hub_user_connections": e2e.metric_total(self.hub.admin, "kubehub_hub_user_connections") or 0,
+                "shed": e2e.metric_total(self.hub.admin, "kubehub_hub_user_connections_refused_total",
+                                         {"reason": "idle_shed"}) or 0}
 
 
 class MetaserverCrashTest(FleetTestCase):

@@ -287,17 +287,18 @@ class Hub:
 
     `log_name` names the log file (default: `name`), so that a hub restarted under the same id
     gets a log of its own; `hub_certificate` serves with a certificate marked as a hub's
-    (O=kubehub:hubs, CN = the hub id), as the metaserver's CA issues them."""
+    (O=kubehub:hubs, CN = the hub id), as the metaserver's CA issues them. `prefix` wraps the
+    command (prlimit)."""
 
     def __init__(self, work, pki, token_file, name="hub", extra=(), log_name=None,
-                 hub_certificate=False):
+                 hub_certificate=False, prefix=()):
         if hub_certificate:
             crt, key = pki.issue(name, name, dns=("localhost",), ips=("127.0.0.1",), server=True,
                                  org=HUB_ORGANIZATION)
         else:
             crt, key = pki.serving(name)
         self.name = name
-        self.proc = Process([binary("kubehub-hub"), "--listen", "127.0.0.1:0",
+        self.proc = Process([*prefix, binary("kubehub-hub"), "--listen", "127.0.0.1:0",
                              "--tunnel-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
                              "--tls-cert", crt, "--tls-key", key, "--agent-ca", pki.ca_cert,
                              "--token-file", token_file, "--hub-id", name, *extra],

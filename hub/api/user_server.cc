@@ -349,6 +349,8 @@ struct UserServer::Impl : std::enable_shared_from_this<UserServer::Impl> {
   std::chrono::milliseconds accept_backoff{0};
   std::chrono::steady_clock::time_point next_refusal_log{};
   uint64_t refused_since_log = 0;
+  std::chrono::steady_clock::time_point next_shed_log{};
+  uint64_t shed_since_log = 0;
   /// Most connections open since the last trim.
   std::atomic<size_t> peak_open{0};
   asio::steady_timer trim_timer{acceptor.get_executor()};
@@ -886,7 +888,7 @@ bool outOfResources(const boost::system::error_code& ec) {
 }  // namespace
 
 asio::awaitable<void> UserServer::Impl::session(std::shared_ptr<Impl> self, tcp::socket socket,
-                                                [[maybe_unused]] ConnectionLimiter::Slot slot) {
+                                                ConnectionLimiter::Slot slot) {
   // `slot` is held for the connection's life: its place under the limits is given back when
   // the coroutine's frame goes, whichever way it ends.
   ConnectionGauge gauge(self->metrics.get());
@@ -896,6 +898,23 @@ asio::awaitable<void> UserServer::Impl::session(std::shared_ptr<Impl> self, tcp:
   std::shared_ptr<asio::ssl::context> context = self->tls->current();  // kept for the stream's life
   SslStream s(beast::tcp_stream(std::move(socket)), *context);
   auto& lowest = beast::get_lowest_layer(s);
+  // While no request is in progress the limiter may shed this connection to make room for a
+  // new one: the closing is posted to this connection's own thread, and does nothing once the
+  // stream is gone (ShedGuard's destructor runs before the stream's).
+  struct ShedTarget {
+    beast::tcp_stream* stream = nullptr;
+  };
+  auto shed_target = std::make_shared<ShedTarget>(ShedTarget{&lowest});
+  struct ShedGuard {
+    std::shared_ptr<ShedTarget> target;
+    ~ShedGuard() { target->stream = nullptr; }
+  } shed_guard{shed_target};
+  auto shed = [shed_target, ex = lowest.get_executor()] {
+    asio::post(ex, [shed_target] {
+      if (shed_target->stream) shed_target->stream->close();
+    });
+  };
+  slot.markIdle(shed);
   lowest.expires_after(self->options.handshake_timeout);
   auto [hec] = co_await s.async_handshake(asio::ssl::stream_base::server, kUseTuple);
   if (hec) {
@@ -908,7 +927,9 @@ asio::awaitable<void> UserServer::Impl::session(std::shared_ptr<Impl> self, tcp:
     parser.header_limit(static_cast<uint32_t>(self->options.max_header_bytes));
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     lowest.expires_after(self->options.idle_timeout);
+    slot.markIdle(shed);
     auto [ec, n] = co_await http::async_read_header(s, buf, parser, kUseTuple);
+    slot.markBusy();
     lowest.expires_never();
     if (ec) {
       if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
@@ -930,7 +951,24 @@ void UserServer::Impl::admit(tcp::socket socket) {
   auto remote = socket.remote_endpoint(ec);
   std::string client = ec ? std::string("unknown") : remote.address().to_string();
   ConnectionLimiter::Refusal why;
-  auto slot = limiter->tryAcquire(client, &why);
+  bool shed = false;
+  auto slot = limiter->tryAcquire(client, &why, &shed);
+  if (shed) {
+    if (metrics) metrics->userConnectionRefused("idle_shed");
+    ++shed_since_log;
+    auto now = std::chrono::steady_clock::now();
+    if (now >= next_shed_log) {
+      log::warn(
+          "users' connection limit reached: closing the longest-idle connections to make room "
+          "(raise --max-connections if these are legitimate clients)",
+          {{"open", limiter->open()},
+           {"limit", limiter->maxTotal()},
+           {"idle", limiter->idle()},
+           {"shed_since_last_report", shed_since_log}});
+      shed_since_log = 0;
+      next_shed_log = now + std::chrono::seconds(10);
+    }
+  }
   if (!slot) {
     bool total = why == ConnectionLimiter::Refusal::kTotal;
     if (metrics) metrics->userConnectionRefused(total ? "total" : "per_client");

@@ -179,10 +179,12 @@ HubMetrics::HubMetrics(std::shared_ptr<TunnelRegistry> tunnels)
       &prometheus::BuildCounter()
            .Name("kubehub_hub_user_connections_refused_total")
            .Help(
-               "Users' connections closed at accept: over --max-connections (total), over "
-               "--max-connections-per-client (per_client), or out of descriptors.")
+               "Users' connections closed at accept: over --max-connections with none idle "
+               "(total), over --max-connections-per-client (per_client), or out of "
+               "descriptors; and idle connections (handshake, request head or keep-alive) "
+               "closed at --max-connections to make room for a new one (idle_shed).")
            .Register(*registry_);
-  for (const char* r : {"total", "per_client", "descriptors"})
+  for (const char* r : {"total", "per_client", "descriptors", "idle_shed"})
     user_connections_refused_total_->Add({{"reason", r}});
   peer_requests_total_ = &prometheus::BuildCounter()
                               .Name("kubehub_hub_peer_requests_total")

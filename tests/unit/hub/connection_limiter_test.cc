@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
 #include <vector>
 
 namespace kubehub::hub {
@@ -54,6 +55,85 @@ TEST(ConnectionLimiter, ZeroMeansUnlimited) {
     held.push_back(std::move(*s));
   }
   EXPECT_EQ(limiter->open(), 1000u);
+}
+
+TEST(ConnectionLimiter, AtTheTotalTheLongestIdleConnectionMakesRoom) {
+  auto limiter = std::make_shared<ConnectionLimiter>(3, 0);
+  ConnectionLimiter::Refusal why;
+  std::vector<int> shed;
+  std::vector<ConnectionLimiter::Slot> held;
+  for (int i = 0; i < 3; ++i) {
+    auto s = limiter->tryAcquire("c" + std::to_string(i), &why);
+    ASSERT_TRUE(s.has_value());
+    held.push_back(std::move(*s));
+  }
+  // 0 idle first, then 2; 1 is serving a request.
+  held[0].markIdle([&] { shed.push_back(0); });
+  held[2].markIdle([&] { shed.push_back(2); });
+  held[1].markIdle([&] { shed.push_back(1); });
+  held[1].markBusy();
+  EXPECT_EQ(limiter->idle(), 2u);
+
+  bool was_shed = false;
+  auto fourth = limiter->tryAcquire("new", &why, &was_shed);
+  ASSERT_TRUE(fourth.has_value());
+  EXPECT_TRUE(was_shed);
+  EXPECT_EQ(shed, std::vector<int>{0});
+  // Until the shed connection is gone it still counts as open, but does not keep out the next
+  // one admitted in the place of another idle connection.
+  EXPECT_EQ(limiter->open(), 4u);
+  held[0].markIdle([&] { shed.push_back(100); });  // too late: it is being shed, not re-marked
+  auto fifth = limiter->tryAcquire("new", &why, &was_shed);
+  ASSERT_TRUE(fifth.has_value());
+  EXPECT_EQ(shed, (std::vector<int>{0, 2}));
+  // Nothing idle any more: refused, and nobody else shed.
+  EXPECT_FALSE(limiter->tryAcquire("new", &why, &was_shed).has_value());
+  EXPECT_EQ(why, ConnectionLimiter::Refusal::kTotal);
+  EXPECT_FALSE(was_shed);
+  EXPECT_EQ(limiter->shedTotal(), 2u);
+  // The shed connections close: the count is exact again.
+  held[0] = ConnectionLimiter::Slot();
+  held[2] = ConnectionLimiter::Slot();
+  EXPECT_EQ(limiter->open(), 3u);
+  EXPECT_FALSE(limiter->tryAcquire("new", &why).has_value());
+  EXPECT_EQ(shed, (std::vector<int>{0, 2}));
+}
+
+TEST(ConnectionLimiter, ANewlyIdleConnectionIsShedLastAndAClosedOneNever) {
+  auto limiter = std::make_shared<ConnectionLimiter>(2, 0);
+  ConnectionLimiter::Refusal why;
+  std::vector<int> shed;
+  auto a = limiter->tryAcquire("a", &why);
+  auto b = limiter->tryAcquire("b", &why);
+  ASSERT_TRUE(a && b);
+  a->markIdle([&] { shed.push_back(1); });
+  b->markIdle([&] { shed.push_back(2); });
+  a->markBusy();
+  a->markIdle([&] { shed.push_back(1); });  // a served a request and waits again: now newest
+  *b = ConnectionLimiter::Slot();           // b closed on its own: never called
+  auto c = limiter->tryAcquire("c", &why);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_TRUE(shed.empty());
+  bool was_shed = false;
+  auto d = limiter->tryAcquire("d", &why, &was_shed);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_TRUE(was_shed);
+  EXPECT_EQ(shed, std::vector<int>{1});
+}
+
+TEST(ConnectionLimiter, APerClientRefusalShedsNobody) {
+  auto limiter = std::make_shared<ConnectionLimiter>(2, 1);
+  ConnectionLimiter::Refusal why;
+  int shed = 0;
+  auto a = limiter->tryAcquire("a", &why);
+  auto b = limiter->tryAcquire("b", &why);
+  ASSERT_TRUE(a && b);
+  a->markIdle([&] { ++shed; });
+  bool was_shed = true;
+  EXPECT_FALSE(limiter->tryAcquire("b", &why, &was_shed).has_value());
+  EXPECT_EQ(why, ConnectionLimiter::Refusal::kPerClient);
+  EXPECT_FALSE(was_shed);
+  EXPECT_EQ(shed, 0);
 }
 
 }  // namespace
