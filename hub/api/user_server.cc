@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/container/inlined_vector.h"
+#include "absl/strings/match.h"
 #include "common/k8s/cluster_path.h"
 #include "common/k8s/request_info.h"
 #include "common/k8s/status_body.h"
@@ -23,6 +24,7 @@
 #include "common/net/http_headers.h"
 #include "common/net/listener.h"
 #include "common/net/server_main.h"
+#include "common/net/websocket_frames.h"
 #include "hub/api/client_connection.h"
 #include "hub/api/connection_limiter.h"
 #include "hub/api/request_plan.h"
@@ -162,7 +164,7 @@ asio::awaitable<bool> uploadBody(SslStream* s, beast::flat_buffer* buf, Parser* 
 /// Copies the tunnel stream's bytes to the client; chunk-encodes when `chunked`.
 asio::awaitable<bool> pumpBody(SslStream* s, std::shared_ptr<tunnel::Stream> stream, bool chunked,
                                bool end_cleanly_on_error, std::chrono::milliseconds timeout,
-                               uint64_t* bytes) {
+                               uint64_t* bytes, net::WebSocketFrameBoundaries* frames = nullptr) {
   for (;;) {
     auto c = co_await stream->read();
     if (!c.ok()) {
@@ -182,6 +184,15 @@ asio::awaitable<bool> pumpBody(SslStream* s, std::shared_ptr<tunnel::Stream> str
         int len = std::snprintf(size_line, sizeof(size_line), "%zx\r\n", n);
         ok = co_await writeAll(s, timeout, asio::buffer(size_line, static_cast<size_t>(len)),
                                asio::buffer(c->data), asio::buffer("\r\n", 2));
+      } else if (frames) {
+        // One TLS record (at least) per WebSocket frame, never two frames' bytes in one.
+        std::string_view rest(c->data);
+        ok = true;
+        while (ok && !rest.empty()) {
+          size_t part = frames->take(rest);
+          ok = co_await writeAll(s, timeout, asio::buffer(rest.data(), part));
+          rest.remove_prefix(part);
+        }
       } else {
         ok = co_await writeAll(s, timeout, asio::buffer(c->data));
       }
@@ -280,9 +291,13 @@ asio::awaitable<void> clientToTunnel(SslStream* s, beast::flat_buffer* buf,
   }
 }
 
+/// `websocket`: the upgrade is to WebSocket, whose frames go to the client in TLS records of
+/// their own (see net::WebSocketFrameBoundaries); SPDY's go as they come.
 asio::awaitable<void> tunnelToClient(SslStream* s, std::shared_ptr<tunnel::Stream> stream,
-                                     std::chrono::milliseconds timeout, uint64_t* bytes) {
-  co_await pumpBody(s, stream, false, false, timeout, bytes);
+                                     std::chrono::milliseconds timeout, uint64_t* bytes,
+                                     bool websocket) {
+  net::WebSocketFrameBoundaries frames;
+  co_await pumpBody(s, stream, false, false, timeout, bytes, websocket ? &frames : nullptr);
   // Either side ending ends the exchange (as Go's reverse proxies do for upgrades).
   stream->reset(proto::ResetCode::kCancel, "the edge ended the upgraded connection");
   closeSocket(s);
@@ -421,8 +436,10 @@ asio::awaitable<bool> proxyResponse(std::shared_ptr<UserServer::Impl> self, SslS
   }
 
   if (status == 101) {
+    auto upgrade = net::findHeader(headers, "Upgrade");
+    bool websocket = upgrade && absl::EqualsIgnoreCase(*upgrade, "websocket");
     co_await (clientToTunnel(s, buf, stream) &&
-              tunnelToClient(s, stream, o.write_timeout, &shape.outcome->bytes));
+              tunnelToClient(s, stream, o.write_timeout, &shape.outcome->bytes, websocket));
     co_return false;
   }
   if (no_body) {
