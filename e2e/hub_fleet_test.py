@@ -8,6 +8,7 @@ forwards over its peer link to the hub holding the tunnel, which serves it from 
 its tunnel. Reads, writes, watches, logs -f and exec cross the link. A user cannot forge the
 identity hubs pass to each other, and the peer endpoint takes hub certificates only."""
 import json
+import re
 import os
 import socket
 import ssl
@@ -212,6 +213,59 @@ class HubFleetTest(FleetTestCase):
             self.fleet.restart_agent("edge-b")
         e2e.wait_until(lambda: self.fleet.request(self.hubs[2], "GET", "/clusters/edge-b/api/v1/namespaces")[0]
                        == 200, timeout=15, what="edge-b reachable through hub-3 again")
+
+    # ---- the metaserver's change feed ----
+
+    def metaserver_requests(self):
+        """Requests the metaserver has answered, by operation."""
+        text = e2e.metrics_text(self.fleet.platform.meta.admin)
+        out = {}
+        for m in re.finditer(r'(?m)^kubehub_metaserver_requests_total\{([^}]*)\} (\S+)$', text):
+            op = re.search(r'operation="([^"]*)"', m.group(1)).group(1)
+            out[op] = out.get(op, 0) + float(m.group(2))
+        return out
+
+    def test_every_hub_follows_the_change_feed(self):
+        for hub in self.hubs:
+            hub.proc.wait_for_log(r"following the metaserver's change feed", timeout=10)
+
+    def test_revocation_reaches_all_three_hubs(self):
+        p = self.fleet.platform
+        path = "/clusters/edge-a/api/v1/namespaces/default/configmaps"
+        # A user of her own, whose grant no other test sees.
+        p.ctl("user", "create", "rita", "--tenant", "ops")
+        token = p.token("rita")
+        p.ctl("grant", "create", "rita-edge-a", "--tenant", "ops", "--user", "rita", "--clusters", "edge-a",
+              "--api-groups", "*", "--resources", "*", "--verbs", "get,list")
+        e2e.wait_until(lambda: all(self.fleet.request(h, "GET", path, token)[0] == 200 for h in self.hubs),
+                       timeout=10, what="the new grant on every hub")
+        token_id = json.loads(p.ctl("whoami", "-o", "json", token=token).stdout)["tokenId"]
+        start = time.monotonic()
+        p.ctl("token", "revoke", token_id)
+        e2e.wait_until(lambda: all(self.fleet.request(h, "GET", path, token)[0] == 401 for h in self.hubs),
+                       timeout=10, interval=0.01, what="the revocation on every hub")
+        elapsed = time.monotonic() - start
+        # A figure, not an assertion (timings belong to the bench): 40-60 ms here, where polling
+        # took up to its 250 ms interval plus a round trip.
+        print(f"FIGURE revocation refused on all three hubs {elapsed * 1000:.0f} ms after kubehubctl "
+              f"token revoke began", file=sys.stderr)
+
+    def test_an_idle_fleet_asks_the_metaserver_rarely(self):
+        # Polling, three hubs asked for revocations, bans and routes 4 times a second each (36
+        # requests a second); following the change feed, an idle hub sends its heartbeat, one
+        # long poll, and a safety pass every 10 s.
+        window = 6.0
+        before = self.metaserver_requests()
+        time.sleep(window)
+        after = self.metaserver_requests()
+        moved = {op: after.get(op, 0) - before.get(op, 0) for op in after}
+        total = sum(moved.values())
+        print(f"FIGURE idle fleet of 3 hubs: {total:.0f} metaserver requests in {window:.0f} s "
+              f"({total / window / 3:.1f} per hub per second): "
+              f"{ {op: int(n) for op, n in moved.items() if n} }", file=sys.stderr)
+        self.assertLess(total / window / 3, 2.0, moved)
+        for op in ("listRevocations", "listBans"):
+            self.assertLessEqual(moved.get(op, 0), 3 * 2, f"{op} polled: {moved}")
 
 
 if __name__ == "__main__":

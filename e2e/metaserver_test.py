@@ -6,6 +6,7 @@ metaserver), bootstrap token -> CSR -> certificate, the registry, the audit log,
 metaservers starting at once on one empty database."""
 import base64
 import json
+import urllib.parse
 import os
 import subprocess
 import sys
@@ -107,6 +108,39 @@ class MetaserverApiTest(unittest.TestCase):
         self.assertEqual(j["error"]["code"], expect)
         self.assertTrue(j["error"]["message"])
         return j["error"]["message"]
+
+    def test_change_feed_long_poll(self):
+        self.api("POST", "/api/v1/tenants", {"name": "feed"}, expect=201)
+        self.api("POST", "/api/v1/users", {"name": "feed-hub", "tenant": "feed", "roles": ["hub"]}, expect=201)
+        self.api("POST", "/api/v1/users", {"name": "feed-user", "tenant": "feed"}, expect=201)
+        hub = self.env.issue("feed-hub")["token"]
+        user = self.env.issue("feed-user")["token"]
+        _, first = self.api("GET", "/api/v1/changes", token=hub, expect=200)
+        self.assertEqual(set(first["feeds"]), {"revocations", "bans", "grants", "clusters", "routes", "keys"})
+        self.assertEqual(self.error("GET", "/api/v1/changes", token=user, expect=403).count("hub"), 1)
+        self.assertIn("since must be", self.error("GET", "/api/v1/changes?since=bans", token=hub, expect=400))
+        self.assertIn("wait must be", self.error("GET", "/api/v1/changes?wait=61", token=hub, expect=400))
+        # Nothing changes: the poll is held for its wait and answers the same generations.
+        since = urllib.parse.quote(first["since"])
+        started = time.monotonic()
+        _, same = self.api("GET", f"/api/v1/changes?since={since}&wait=1", token=hub, expect=200)
+        self.assertGreaterEqual(time.monotonic() - started, 0.9)
+        self.assertEqual(same["feeds"], first["feeds"])
+        # A change answers a held poll: a ban moves the bans feed and nothing else it need not.
+        got = []
+        t = threading.Thread(target=lambda: got.append(
+            self.api("GET", f"/api/v1/changes?since={since}&wait=30", token=hub)), daemon=True)
+        t.start()
+        time.sleep(0.3)
+        self.assertFalse(got, "answered before anything changed")
+        ctl = self.env.ctl("user", "disable", "feed-user", "--reason", "feed test")
+        self.assertEqual(ctl.returncode, 0)
+        t.join(10)
+        self.assertTrue(got, "a ban did not end the long poll")
+        status, moved = got[0]
+        self.assertEqual(status, 200)
+        self.assertGreater(moved["feeds"]["bans"], first["feeds"]["bans"])
+        self.assertEqual(moved["feeds"]["revocations"], first["feeds"]["revocations"])
 
     def test_tenants_users_clusters_grants_with_error_paths(self):
         self.api("POST", "/api/v1/tenants", {"name": "crud", "description": "CRUD test"}, expect=201)

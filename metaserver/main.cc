@@ -149,7 +149,8 @@ std::unique_ptr<PgConnection> connectAtStart(const Options& o) {
   }
 }
 
-/// Reloads signing keys and prunes expired rows in the background.
+/// Reloads signing keys, announces expired hub registrations on the routes feed (every 5 s) and
+/// prunes expired rows in the background.
 class Janitor {
  public:
   Janitor(std::shared_ptr<Store> store, std::shared_ptr<TokenService> tokens)
@@ -171,6 +172,8 @@ class Janitor {
       lk.unlock();
       if (auto s = tokens->reload(); !s.ok())
         log::debug("signing key reload failed", {{"error", s.message()}});
+      if (auto s = store->announceExpiredHubs(std::chrono::seconds(5)); !s.ok())
+        log::debug("announcing expired hubs failed", {{"error", s.message()}});
       if (std::chrono::steady_clock::now() >= next_prune) {
         if (auto s = store->pruneExpired(); !s.ok())
           log::debug("prune failed", {{"error", s.message()}});
@@ -374,6 +377,12 @@ int main(int argc, char** argv) {
   }
   api.public_url = o.public_url;
   server = std::make_shared<ApiServer>(api, store, tokens, *ca, metrics);
+  // Hubs long-poll the change feeds (GET /api/v1/changes); the listener keeps them current
+  // from the database's notifications, whichever replica made the change.
+  auto changes = std::make_shared<ChangeFeed>();
+  ChangeListener change_listener(o.database_url, changes);
+  change_listener.start();
+  server->setChangeFeed(changes);
 
   std::atomic<bool> ready{true};
   net::HttpServerOptions admin_options;

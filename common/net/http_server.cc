@@ -12,7 +12,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "common/log/log.h"
 #include "common/net/listener.h"
@@ -39,14 +41,39 @@ http::response<http::string_body> toBeast(HttpResponse r, unsigned version, bool
   return res;
 }
 
+/// Waits for a deferred answer on the calling coroutine's executor, without a thread.
+asio::awaitable<HttpResponse> awaitDeferred(std::shared_ptr<HttpDeferred> d) {
+  struct State {
+    explicit State(asio::any_io_executor ex) : timer(ex) {}
+    std::mutex mu;
+    std::optional<HttpResponse> result;
+    asio::steady_timer timer;
+  };
+  auto ex = co_await asio::this_coro::executor;
+  auto state = std::make_shared<State>(ex);
+  state->timer.expires_at(d->deadline);
+  d->start([state, ex](HttpResponse r) {
+    {
+      std::lock_guard lock(state->mu);
+      if (state->result) return;
+      state->result = std::move(r);
+    }
+    asio::post(ex, [state] { state->timer.cancel(); });
+  });
+  co_await state->timer.async_wait(kUseTuple);
+  std::lock_guard lock(state->mu);
+  if (!state->result) state->result = d->on_timeout();
+  co_return std::move(*state->result);
+}
+
 }  // namespace
 
 HttpResponse jsonError(int status, std::string_view message) {
   nlohmann::json j = {{"error", {{"code", status}, {"message", std::string(message)}}}};
-  return HttpResponse{status,
-                      "application/json",
-                      j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-                      {}};
+  HttpResponse r;
+  r.status = status;
+  r.body = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return r;
 }
 
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
@@ -115,6 +142,7 @@ asio::awaitable<void> HttpServer::Impl::serve(std::shared_ptr<Impl> self, Stream
                  {{"server", self->options.name}, {"path", r.path}, {"error", e.what()}});
       out = jsonError(500, "internal error");
     }
+    if (out.deferred) out = co_await awaitDeferred(std::move(out.deferred));
     bool keep = req.keep_alive();
     auto res = toBeast(std::move(out), req.version(), keep);
     beast::get_lowest_layer(stream).expires_after(self->options.io_timeout);

@@ -35,11 +35,32 @@ struct HttpRequest {
   }
 };
 
+struct HttpResponse;
+
+/// An answer that is not ready yet (a long poll). The server holds the request without holding
+/// a thread: it calls `start` once with a `complete` function that any thread may call (once;
+/// later calls do nothing), and writes what was completed, or `on_timeout()`'s answer when
+/// `deadline` passes first.
+struct HttpDeferred {
+  std::chrono::steady_clock::time_point deadline;
+  std::function<void(std::function<void(HttpResponse)> complete)> start;
+  std::function<HttpResponse()> on_timeout;
+};
+
 struct HttpResponse {
+  HttpResponse(int status_in = 200, std::string content_type_in = "application/json",
+               std::string body_in = {}, HeaderList headers_in = {})
+      : status(status_in),
+        content_type(std::move(content_type_in)),
+        body(std::move(body_in)),
+        headers(std::move(headers_in)) {}
+
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
   HeaderList headers;
+  /// Set for a deferred answer: everything above is then ignored.
+  std::shared_ptr<HttpDeferred> deferred;
 };
 
 struct HttpServerOptions {

@@ -1,9 +1,12 @@
 #include "hub/auth/metaserver_sync.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 
 #include "common/auth/tunnel_identity.h"
 #include "common/log/log.h"
@@ -99,11 +102,16 @@ MetaserverSync::~MetaserverSync() { stop(); }
 
 void MetaserverSync::start() {
   thread_ = std::thread([this] { run(); });
+  if (options_.change_wait.count() > 0) std::thread(watchChanges, options_, signal_).detach();
 }
 
 void MetaserverSync::stop() {
   if (stopping_.exchange(true)) return;
-  wake_.notify_all();
+  {
+    std::lock_guard lock(signal_->mu);
+    signal_->stopping = true;
+  }
+  signal_->cv.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -139,12 +147,15 @@ void MetaserverSync::clusterDisconnected(const std::string& cluster) {
 }
 
 void MetaserverSync::wake() {
-  std::lock_guard lock(wake_mu_);
-  woken_ = true;
-  wake_.notify_all();
+  std::lock_guard lock(signal_->mu);
+  signal_->woken = true;
+  signal_->cv.notify_all();
 }
 
-void MetaserverSync::wantRoutes() { wake(); }
+void MetaserverSync::wantRoutes() {
+  want_routes_ = true;
+  wake();
+}
 
 double MetaserverSync::routesAgeSeconds() const {
   int64_t at = routes_checked_at_ms_.load();
@@ -489,8 +500,8 @@ void MetaserverSync::run() {
     } catch (const std::exception& e) {
       log::error("metaserver sync pass failed; retrying", {{"error", e.what()}});
       noteResult(false, std::string("internal error: ") + e.what());
-      std::unique_lock lock(wake_mu_);
-      wake_.wait_for(lock, options_.revocation_poll, [this] { return stopping_.load(); });
+      std::unique_lock lock(signal_->mu);
+      signal_->cv.wait_for(lock, options_.revocation_poll, [this] { return stopping_.load(); });
     }
   }
 }
@@ -500,6 +511,8 @@ void MetaserverSync::runPasses() {
   auto next_state = Clock::now();
   auto next_keys = Clock::now();
   auto next_heartbeat = Clock::now();
+  auto next_routes = Clock::now();
+  auto next_safety = Clock::now();
   bool heartbeat_failed = true;
   while (!stopping_) {
     auto now = Clock::now();
@@ -510,17 +523,25 @@ void MetaserverSync::runPasses() {
                    {{"hub_id", options_.hub_id}, {"error", s.message()}});
       }
     }
-    if (now >= next_keys || want_keys_.exchange(false)) {
+    // Following the change feed, a feed is fetched when it moved (and every safety_poll in
+    // case); without it, everything is polled as often as before.
+    std::set<std::string> moved;
+    {
+      std::lock_guard lock(signal_->mu);
+      moved.swap(signal_->moved);
+    }
+    const bool live = signal_->live.load();
+    const bool safety = live && now >= next_safety;
+    auto due = [&](const char* feed) { return safety || moved.count(feed) > 0; };
+    if (now >= next_keys || want_keys_.exchange(false) || (live && due("keys"))) {
       syncKeys();
       next_keys = now + options_.state_poll * 5;
     }
-    if (now >= next_state) {
-      syncGrants();
-      syncClusters();
-      next_state = now + options_.state_poll;
-    }
-    syncRevocations();
-    syncBans();
+    if (live ? due("grants") : now >= next_state) syncGrants();
+    if (live ? due("clusters") : now >= next_state) syncClusters();
+    if (!live && now >= next_state) next_state = now + options_.state_poll;
+    if (!live || due("revocations")) syncRevocations();
+    if (!live || due("bans")) syncBans();
     if (now >= next_heartbeat) {
       bool ok = heartbeat();
       if (ok && heartbeat_failed) {
@@ -532,10 +553,103 @@ void MetaserverSync::runPasses() {
       next_heartbeat = now + options_.heartbeat;
     }
     flushRegistryEvents();
-    syncRoutes();
-    std::unique_lock lock(wake_mu_);
-    wake_.wait_for(lock, options_.revocation_poll, [this] { return stopping_.load() || woken_; });
-    woken_ = false;
+    // A hub whose heartbeats stopped leaves the table by expiry, which the metaserver announces
+    // on the routes feed too (its janitor, every few seconds).
+    if (!live || due("routes") || want_routes_.exchange(false) || now >= next_routes) {
+      syncRoutes();
+      next_routes = now + (live ? options_.safety_poll : options_.state_poll);
+    }
+    if (safety) next_safety = now + options_.safety_poll;
+    std::unique_lock lock(signal_->mu);
+    auto until = Clock::now() + options_.revocation_poll;
+    if (signal_->live.load())
+      until = std::min({next_heartbeat, next_routes, next_keys, next_safety});
+    signal_->cv.wait_until(lock, until, [this] {
+      return stopping_.load() || signal_->woken || !signal_->moved.empty();
+    });
+    signal_->woken = false;
+  }
+}
+
+// The change feed's long poll, on a thread of its own (detached: it may finish its last poll
+// after the sync stopped; it only touches `signal` then).
+void MetaserverSync::watchChanges(MetaserverSyncOptions o, std::shared_ptr<Signal> signal) {
+  std::unique_ptr<net::HttpClient> client;
+  std::map<std::string, int64_t> last;
+  std::string since;
+  std::chrono::milliseconds backoff{500};
+  while (!signal->stopping) {
+    std::string why;
+    std::set<std::string> moved;
+    bool ok = false;
+    if (!client) {
+      net::HttpClientOptions co;
+      co.tls = o.tls;
+      co.timeout =
+          std::chrono::duration_cast<std::chrono::milliseconds>(o.change_wait) + o.request_timeout;
+      auto c = net::HttpClient::create(o.url, co);
+      if (c.ok()) {
+        client = std::move(*c);
+      } else {
+        why = std::string(c.status().message());
+      }
+    }
+    if (client) {
+      net::HeaderList headers = {
+          {"Authorization", "Bearer " + (o.token_source ? o.token_source() : o.token)},
+          {"Accept", "application/json"}};
+      std::string target = "/api/v1/changes?wait=" + std::to_string(o.change_wait.count());
+      if (!since.empty()) target += "&since=" + since;
+      auto r = client->request("GET", target, "", headers);
+      if (!r.ok()) {
+        why = std::string(r.status().message());
+      } else if (r->status != 200) {
+        why = "HTTP " + std::to_string(r->status) + " " + r->body.substr(0, 200);
+      } else {
+        Json j = Json::parse(r->body, nullptr, false);
+        if (j.is_object() && j.contains("feeds") && j["feeds"].is_object() && j.contains("since") &&
+            j["since"].is_string()) {
+          for (const auto& [feed, generation] : j["feeds"].items()) {
+            if (!generation.is_number_integer()) continue;
+            int64_t g = generation.get<int64_t>();
+            auto it = last.find(feed);
+            if (it == last.end() || it->second != g) moved.insert(feed);
+            last[feed] = g;
+          }
+          since = j["since"].get<std::string>();
+          ok = true;
+        } else {
+          why = "the change feed's answer is not {since, feeds}";
+        }
+      }
+    }
+    if (signal->stopping) return;
+    if (ok) {
+      backoff = std::chrono::milliseconds(500);
+      if (!signal->live.exchange(true)) {
+        log::info("following the metaserver's change feed: each feed is fetched when it changes",
+                  {{"url", o.url}});
+      }
+      if (!moved.empty()) {
+        std::lock_guard lock(signal->mu);
+        signal->moved.insert(moved.begin(), moved.end());
+        signal->cv.notify_all();
+      }
+      continue;
+    }
+    if (signal->live.exchange(false)) {
+      log::warn("the metaserver's change feed is not answering; polling it meanwhile",
+                {{"error", why}});
+      std::lock_guard lock(signal->mu);
+      signal->woken = true;
+      signal->cv.notify_all();
+    }
+    // Afresh after a failure: the first answer marks every feed as moved.
+    since.clear();
+    last.clear();
+    std::unique_lock lock(signal->mu);
+    signal->cv.wait_for(lock, backoff, [&] { return signal->stopping.load(); });
+    backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::seconds(30));
   }
 }
 

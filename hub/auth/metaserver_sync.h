@@ -59,9 +59,14 @@ struct MetaserverSyncOptions {
   std::string users_address;
   std::string tunnel_address;
   std::string version;
-  /// Revocations, bans and the routing table are asked for this often.
+  /// Revocations, bans and the routing table are asked for this often while the metaserver's
+  /// change feed (a long poll on GET /api/v1/changes) is not answering; while it is, each feed
+  /// is fetched when it changed, and every `safety_poll` (routes every `state_poll`) in case.
   std::chrono::milliseconds revocation_poll{250};
   std::chrono::milliseconds state_poll{2000};
+  std::chrono::milliseconds safety_poll{10000};
+  /// How long one long poll waits for a change (0: do not follow the change feed).
+  std::chrono::seconds change_wait{25};
   std::chrono::milliseconds heartbeat{5000};
   std::chrono::milliseconds request_timeout{5000};
 };
@@ -144,9 +149,19 @@ class MetaserverSync {
   const std::string instance_ = randomInstanceId();
   std::thread thread_;
   std::atomic<bool> stopping_{false};
-  std::mutex wake_mu_;
-  std::condition_variable wake_;
-  bool woken_ = false;  // guarded by wake_mu_: a wait ends early
+  /// Shared with the change watcher's thread, which may outlive this object by one long poll
+  /// (it is detached so that stop() never waits for one).
+  struct Signal {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool woken = false;             // guarded by mu: a wait ends early
+    std::set<std::string> moved;    // guarded by mu: feeds whose generation moved
+    std::atomic<bool> live{false};  // the long poll answers: poll only as a safety net
+    std::atomic<bool> stopping{false};
+  };
+  std::shared_ptr<Signal> signal_ = std::make_shared<Signal>();
+  static void watchChanges(MetaserverSyncOptions options, std::shared_ptr<Signal> signal);
+  std::atomic<bool> want_routes_{false};
 
   mutable std::mutex snapshot_mu_;
   std::shared_ptr<const AuthSnapshot> snapshot_;

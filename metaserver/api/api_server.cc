@@ -164,6 +164,7 @@ const std::map<std::string_view, ApiServer::Handler, std::less<>>& ApiServer::ha
       {"deleteConnection", &ApiServer::deleteConnection},
       {"getEndpoints", &ApiServer::getEndpoints},
       {"getRoutes", &ApiServer::getRoutes},
+      {"watchChanges", &ApiServer::watchChanges},
       {"drainHub", &ApiServer::drainHub},
       {"undrainHub", &ApiServer::undrainHub},
       {"listGrants", &ApiServer::listGrants},
@@ -331,6 +332,7 @@ net::HttpResponse ApiServer::handle(net::HttpRequest& req) {
     }
     detail = reply->audit_detail;
     for (auto& h : reply->headers) res.headers.push_back(std::move(h));
+    res.deferred = std::move(reply->deferred);
   } else {
     const absl::Status& s = reply.status();
     int code = httpStatusFor(s);

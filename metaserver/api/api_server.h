@@ -16,6 +16,7 @@
 #include "metaserver/api/token_service.h"
 #include "metaserver/ca/certificate_authority.h"
 #include "metaserver/model/codec.h"
+#include "metaserver/store/change_feed.h"
 #include "metaserver/store/store.h"
 
 namespace kubehub::metaserver {
@@ -80,6 +81,8 @@ struct Reply {
   net::HeaderList headers;
   /// What the audit record should add (names, ids; never a secret).
   std::string audit_detail;
+  /// A long poll's answer, written when ready (everything above is then ignored).
+  std::shared_ptr<net::HttpDeferred> deferred;
 };
 
 class ApiServer {
@@ -88,6 +91,8 @@ class ApiServer {
             std::shared_ptr<CertificateAuthority> ca, std::shared_ptr<Metrics> metrics);
 
   net::HttpResponse handle(net::HttpRequest& request);
+  /// The change feeds GET /api/v1/changes waits on (without one it answers 503: hubs poll).
+  void setChangeFeed(std::shared_ptr<ChangeFeed> feed) { changes_ = std::move(feed); }
 
   /// Whether an operation id of the route table has a handler (a unit test checks all do).
   static bool hasHandler(std::string_view operation);
@@ -149,6 +154,7 @@ class ApiServer {
   absl::StatusOr<Reply> deleteConnection(Call& c);
   absl::StatusOr<Reply> getEndpoints(Call& c);
   absl::StatusOr<Reply> getRoutes(Call& c);
+  absl::StatusOr<Reply> watchChanges(Call& c);
   absl::StatusOr<Reply> drainHub(Call& c);
   absl::StatusOr<Reply> undrainHub(Call& c);
 
@@ -157,6 +163,7 @@ class ApiServer {
   std::shared_ptr<TokenService> tokens_;
   std::shared_ptr<CertificateAuthority> ca_;
   std::shared_ptr<Metrics> metrics_;
+  std::shared_ptr<ChangeFeed> changes_;
 };
 
 /// Maps a status to its HTTP code (InvalidArgument: 422, or 400 for badRequest()).

@@ -160,4 +160,51 @@ absl::StatusOr<Reply> ApiServer::getRoutes(Call& c) {
   return r;
 }
 
+namespace {
+
+net::HttpResponse changesAnswer(const ChangeFeed::Generations& g) {
+  if (g.empty()) {
+    return net::jsonError(503,
+                          "the change feed is unavailable right now (the metaserver is "
+                          "reconnecting to its database): poll the feeds instead");
+  }
+  Json feeds = Json::object();
+  for (const auto& [feed, generation] : g) feeds[feed] = generation;
+  net::HttpResponse r;
+  r.body = Json{{"since", ChangeFeed::format(g)}, {"feeds", feeds}}.dump() + "\n";
+  return r;
+}
+
+}  // namespace
+
+// A long poll: a hub holds one open and fetches only the feeds that moved, so an idle fleet
+// costs one request per hub per `wait`, and a change reaches every hub in one round trip.
+absl::StatusOr<Reply> ApiServer::watchChanges(Call& c) {
+  if (!changes_) return absl::UnavailableError("this metaserver serves no change feed");
+  ChangeFeed::Generations since;
+  if (auto q = c.query("since")) {
+    auto parsed = ChangeFeed::parse(*q);
+    if (!parsed.ok()) return badRequest(std::string(parsed.status().message()));
+    since = std::move(*parsed);
+  }
+  int64_t wait_seconds = 0;
+  if (auto q = c.query("wait")) {
+    if (!absl::SimpleAtoi(*q, &wait_seconds) || wait_seconds < 0 || wait_seconds > 60) {
+      return badRequest("wait must be whole seconds from 0 to 60");
+    }
+  }
+  auto feed = changes_;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_seconds);
+  auto deferred = std::make_shared<net::HttpDeferred>();
+  deferred->deadline = deadline;
+  deferred->start = [feed, since, deadline](std::function<void(net::HttpResponse)> complete) {
+    feed->wait(since, deadline,
+               [complete](const ChangeFeed::Generations& g) { complete(changesAnswer(g)); });
+  };
+  deferred->on_timeout = [feed] { return changesAnswer(feed->current()); };
+  Reply r;
+  r.deferred = std::move(deferred);
+  return r;
+}
+
 }  // namespace kubehub::metaserver

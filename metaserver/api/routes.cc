@@ -63,6 +63,7 @@ const std::vector<Route>& routeTable() {
       {"POST", "/api/v1/hubs/{hub}/drain", "drainHub", A::kAdmin, true},
       {"POST", "/api/v1/hubs/{hub}/undrain", "undrainHub", A::kAdmin, true},
       {"GET", "/api/v1/routes", "getRoutes", A::kHub, false},
+      {"GET", "/api/v1/changes", "watchChanges", A::kHub, false},
 
       {"GET", "/api/v1/audit", "listAudit", A::kAdmin, false},
   };

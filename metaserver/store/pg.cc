@@ -146,6 +146,20 @@ PgConnection::~PgConnection() { PQfinish(conn_); }
 
 bool PgConnection::broken() const { return PQstatus(conn_) != CONNECTION_OK; }
 
+int PgConnection::socket() const { return PQsocket(conn_); }
+
+absl::StatusOr<std::vector<std::string>> PgConnection::takeNotifications() {
+  if (PQconsumeInput(conn_) == 0 || broken()) {
+    return unavailable(trimmed(PQerrorMessage(conn_)));
+  }
+  std::vector<std::string> out;
+  while (PGnotify* n = PQnotifies(conn_)) {
+    out.emplace_back(n->extra ? n->extra : "");
+    PQfreemem(n);
+  }
+  return out;
+}
+
 absl::StatusOr<PgResult> PgConnection::exec(std::string_view sql,
                                             const std::vector<PgParam>& params) {
   std::string statement(sql);

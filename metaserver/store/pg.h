@@ -75,6 +75,11 @@ class PgConnection {
 
   /// True once the connection to the server is lost; the pool then drops it.
   bool broken() const;
+  /// The socket, to wait for notifications (LISTEN) with poll().
+  int socket() const;
+  /// Reads what the server sent and returns the payloads of the notifications received
+  /// (after LISTEN); Unavailable when the connection is lost.
+  absl::StatusOr<std::vector<std::string>> takeNotifications();
   /// Statements that succeeded since the last resetCounters().
   int succeeded() const { return succeeded_; }
   void resetCounters() { succeeded_ = 0; }

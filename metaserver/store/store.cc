@@ -972,6 +972,20 @@ absl::StatusOr<std::vector<AuditRecord>> Store::listAudit(int limit) {
   return out;
 }
 
+absl::Status Store::announceExpiredHubs(std::chrono::seconds window) {
+  return pool_->run([&](PgConnection& c) -> absl::Status {
+    // A little overlap between calls: announcing one expiry twice costs a hub one 304.
+    return c.run(
+        "WITH expired AS (SELECT 1 FROM hubs WHERE last_heartbeat <= now() - make_interval(secs "
+        "=> $1::float8) AND last_heartbeat > now() - make_interval(secs => $1::float8 + "
+        "$2::float8) LIMIT 1), "
+        "bumped AS (UPDATE change_feeds SET generation = generation + 1 WHERE feed = 'routes' "
+        "AND EXISTS (SELECT 1 FROM expired) RETURNING 1) "
+        "SELECT pg_notify('kubehub_changes', 'routes') FROM bumped",
+        {secs(registry_ttl_), std::to_string(window.count() + 1)});
+  });
+}
+
 absl::Status Store::pruneExpired() {
   return pool_->transaction([&](PgConnection& c) -> absl::Status {
     std::string dead = secs(registry_ttl_ * 10);

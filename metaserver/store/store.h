@@ -115,6 +115,9 @@ class Store {
   /// Deletes what has expired: dead hubs (and so their connections) after 10 TTLs, used or
   /// expired bootstrap tokens after a day, revocations of tokens expired an hour ago.
   absl::Status pruneExpired();
+  /// Announces on the routes change feed the hubs whose registration expired in the last
+  /// `window` (no write says so otherwise: their heartbeats just stopped). Call every `window`.
+  absl::Status announceExpiredHubs(std::chrono::seconds window);
 
  private:
   std::shared_ptr<PgPool> pool_;
