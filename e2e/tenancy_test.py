@@ -37,7 +37,9 @@ class TenancyTest(FleetTestCase):
         # The hubs trust agents signed by the metaserver's CA only; each has its own hub user.
         cls.hub1 = fleet.start_hub("hub-1", peer=False,
                                    extra=["--listen", f"127.0.0.1:{hub1_port}", "--audit-log", cls.audit_path])
-        cls.hub2 = fleet.start_hub("hub-2", peer=False, extra=["--tenant-rate-milli", "20000", "--tenant-burst", "60"])
+        # 60 at once, then one a second: 150 requests in a row exceed it however slow the
+        # machine (at 20 a second, 150 requests slower than 50 ms each never did).
+        cls.hub2 = fleet.start_hub("hub-2", peer=False, extra=["--tenant-rate-milli", "1000", "--tenant-burst", "60"])
         for cluster, hub in (("edge-1", cls.hub1), ("edge-2", cls.hub2)):
             url = fleet.start_standin(f"standin-{cluster}")
             for ns in ("a", "b"):

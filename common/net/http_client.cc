@@ -2,6 +2,7 @@
 
 #include <openssl/ssl.h>
 
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -9,6 +10,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <mutex>
 #include <optional>
 
 #include "common/net/address.h"
@@ -26,8 +28,26 @@ struct HttpClient::Impl {
   std::shared_ptr<asio::ssl::context> tls;
   /// One for the client's life: each io_context holds an eventfd, and making one per request
   /// (every 250 ms in the hub's metaserver sync) fails with EMFILE when descriptors run out.
+  /// Made and dropped under `mu`, which cancel() takes to stop it.
   std::optional<asio::io_context> io;
+  std::mutex mu;
+  std::atomic<bool> cancelled{false};
+
+  /// Runs the event loop until the current step's handlers ran; false when cancelled (the
+  /// flag is set before the loop is stopped, so either the check or the stop catches it).
+  bool run(asio::io_context& loop) {
+    loop.restart();
+    if (cancelled) return false;
+    loop.run();
+    return !cancelled;
+  }
 };
+
+void HttpClient::cancel() {
+  impl_->cancelled = true;
+  std::lock_guard lock(impl_->mu);
+  if (impl_->io) impl_->io->stop();
+}
 
 HttpClient::HttpClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 HttpClient::~HttpClient() = default;
@@ -58,21 +78,21 @@ std::string describe(const beast::error_code& e) {
 
 /// Writes the request and reads the response on `stream`, running `io` until each step ends
 /// (the stream's deadline bounds the whole exchange).
-template <typename Stream>
-absl::StatusOr<HttpClientResponse> exchange(asio::io_context& io, Stream& stream,
+absl::Status cancelledError() { return absl::UnavailableError("the request was cancelled"); }
+
+template <typename Stream, typename Impl>
+absl::StatusOr<HttpClientResponse> exchange(Impl& impl, asio::io_context& io, Stream& stream,
                                             http::request<http::string_body>& req,
                                             size_t max_bytes) {
   beast::error_code ec;
   http::async_write(stream, req, [&](beast::error_code e, size_t) { ec = e; });
-  io.restart();
-  io.run();
+  if (!impl.run(io)) return cancelledError();
   if (ec) return absl::UnavailableError("sending the request failed: " + describe(ec));
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(max_bytes);
   http::async_read(stream, buffer, parser, [&](beast::error_code e, size_t) { ec = e; });
-  io.restart();
-  io.run();
+  if (!impl.run(io)) return cancelledError();
   if (ec) return absl::UnavailableError("reading the response failed: " + describe(ec));
   auto res = parser.release();
   HttpClientResponse out;
@@ -93,8 +113,17 @@ absl::StatusOr<HttpClientResponse> HttpClient::request(const std::string& method
   // Asio reports a failure to get a resource (a descriptor for the event loop or the socket) by
   // throwing; here it is an unavailable server like any other, never the end of the process.
   try {
-    return exchangeOnce(method, target, body, headers);
+    auto out = exchangeOnce(method, target, body, headers);
+    if (impl_->cancelled) {
+      // Operations stopped half-way still hold handlers that name this call's (gone) locals:
+      // drop them with the loop, never run them.
+      std::lock_guard lock(impl_->mu);
+      impl_->io.reset();
+      return cancelledError();
+    }
+    return out;
   } catch (const std::exception& e) {
+    std::lock_guard lock(impl_->mu);
     impl_->io.reset();  // rebuilt on the next call, in case its state is what failed
     return absl::UnavailableError(std::string("cannot send the request: ") + e.what());
   }
@@ -105,7 +134,11 @@ absl::StatusOr<HttpClientResponse> HttpClient::exchangeOnce(const std::string& m
                                                             const std::string& body,
                                                             const HeaderList& headers) {
   const Url& u = impl_->url;
-  if (!impl_->io) impl_->io.emplace(1);
+  if (impl_->cancelled) return cancelledError();
+  {
+    std::lock_guard lock(impl_->mu);
+    if (!impl_->io) impl_->io.emplace(1);
+  }
   asio::io_context& io = *impl_->io;
   io.restart();
   tcp::resolver resolver(io);
@@ -133,12 +166,12 @@ absl::StatusOr<HttpClientResponse> HttpClient::exchangeOnce(const std::string& m
   beast::tcp_stream tcp_stream(io);
   tcp_stream.expires_after(impl_->options.timeout);
   tcp_stream.async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) { ec = e; });
-  io.run();
+  if (!impl_->run(io)) return cancelledError();
   if (ec) {
     return absl::UnavailableError("cannot connect to " + u.host + ":" + std::to_string(u.port) +
                                   ": " + describe(ec));
   }
-  if (!impl_->tls) return exchange(io, tcp_stream, req, impl_->options.max_response_bytes);
+  if (!impl_->tls) return exchange(*impl_, io, tcp_stream, req, impl_->options.max_response_bytes);
   beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp_stream), *impl_->tls);
   const std::string& name =
       impl_->options.server_name.empty() ? u.host : impl_->options.server_name;
@@ -149,17 +182,15 @@ absl::StatusOr<HttpClientResponse> HttpClient::exchangeOnce(const std::string& m
     return absl::InternalError("cannot set TLS server name");
   }
   stream.async_handshake(asio::ssl::stream_base::client, [&](beast::error_code e) { ec = e; });
-  io.restart();
-  io.run();
+  if (!impl_->run(io)) return cancelledError();
   if (ec)
     return absl::UnavailableError("TLS handshake with " + u.host + " failed: " + describe(ec));
-  auto out = exchange(io, stream, req, impl_->options.max_response_bytes);
-  if (out.ok()) {
+  auto out = exchange(*impl_, io, stream, req, impl_->options.max_response_bytes);
+  if (out.ok() && !impl_->cancelled) {
     // Close politely; the answer is complete either way.
     beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(1));
     stream.async_shutdown([](beast::error_code) {});
-    io.restart();
-    io.run();
+    impl_->run(io);
   }
   return out;
 }

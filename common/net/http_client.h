@@ -43,6 +43,9 @@ class HttpClient {
   absl::StatusOr<HttpClientResponse> request(const std::string& method, const std::string& target,
                                              const std::string& body = "",
                                              const HeaderList& headers = {});
+  /// Ends the request in progress (another thread's, e.g. a long poll) with Unavailable
+  /// "cancelled", and every later one. The only call that is safe from any thread.
+  void cancel();
 
  private:
   struct Impl;

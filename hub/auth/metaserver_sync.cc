@@ -102,17 +102,23 @@ MetaserverSync::~MetaserverSync() { stop(); }
 
 void MetaserverSync::start() {
   thread_ = std::thread([this] { run(); });
-  if (options_.change_wait.count() > 0) std::thread(watchChanges, options_, signal_).detach();
+  if (options_.change_wait.count() > 0) {
+    watch_thread_ = std::thread(watchChanges, options_, signal_);
+  }
 }
 
 void MetaserverSync::stop() {
   if (stopping_.exchange(true)) return;
+  std::shared_ptr<net::HttpClient> polling;
   {
     std::lock_guard lock(signal_->mu);
     signal_->stopping = true;
+    polling = signal_->client;
   }
   signal_->cv.notify_all();
+  if (polling) polling->cancel();
   if (thread_.joinable()) thread_.join();
+  if (watch_thread_.joinable()) watch_thread_.join();
 }
 
 std::shared_ptr<const AuthSnapshot> MetaserverSync::snapshot() const {
@@ -571,10 +577,9 @@ void MetaserverSync::runPasses() {
   }
 }
 
-// The change feed's long poll, on a thread of its own (detached: it may finish its last poll
-// after the sync stopped; it only touches `signal` then).
+// The change feed's long poll, on a thread of its own; stop() cancels the poll in progress.
 void MetaserverSync::watchChanges(MetaserverSyncOptions o, std::shared_ptr<Signal> signal) {
-  std::unique_ptr<net::HttpClient> client;
+  std::shared_ptr<net::HttpClient> client;
   std::map<std::string, int64_t> last;
   std::string since;
   std::chrono::milliseconds backoff{500};
@@ -589,7 +594,10 @@ void MetaserverSync::watchChanges(MetaserverSyncOptions o, std::shared_ptr<Signa
           std::chrono::duration_cast<std::chrono::milliseconds>(o.change_wait) + o.request_timeout;
       auto c = net::HttpClient::create(o.url, co);
       if (c.ok()) {
-        client = std::move(*c);
+        client = std::shared_ptr<net::HttpClient>(std::move(*c));
+        std::lock_guard lock(signal->mu);
+        if (signal->stopping) return;
+        signal->client = client;
       } else {
         why = std::string(c.status().message());
       }

@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "common/auth/grant.h"
 #include "common/auth/token.h"
+#include "common/net/http_client.h"
 #include "common/net/tls.h"
 #include "hub/peer/routing_table.h"
 
@@ -149,8 +150,7 @@ class MetaserverSync {
   const std::string instance_ = randomInstanceId();
   std::thread thread_;
   std::atomic<bool> stopping_{false};
-  /// Shared with the change watcher's thread, which may outlive this object by one long poll
-  /// (it is detached so that stop() never waits for one).
+  /// Shared with the change watcher's thread; stop() cancels its long poll and joins it.
   struct Signal {
     std::mutex mu;
     std::condition_variable cv;
@@ -158,7 +158,9 @@ class MetaserverSync {
     std::set<std::string> moved;    // guarded by mu: feeds whose generation moved
     std::atomic<bool> live{false};  // the long poll answers: poll only as a safety net
     std::atomic<bool> stopping{false};
+    std::shared_ptr<net::HttpClient> client;  // guarded by mu: the long poll's, to cancel
   };
+  std::thread watch_thread_;
   std::shared_ptr<Signal> signal_ = std::make_shared<Signal>();
   static void watchChanges(MetaserverSyncOptions options, std::shared_ptr<Signal> signal);
   std::atomic<bool> want_routes_{false};

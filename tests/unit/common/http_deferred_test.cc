@@ -1,0 +1,126 @@
+// Long polls: an HttpServer answer completed later from another thread, or by its deadline,
+// without holding a thread; and an HttpClient request cancelled from another thread.
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "common/net/http_client.h"
+#include "common/net/http_server.h"
+
+namespace kubehub {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+/// An HTTP server on one thread whose /later answers are deferred: /later?complete waits for
+/// complete() to be called by the test, /later?timeout until its 300 ms deadline.
+class DeferringServer {
+ public:
+  DeferringServer() : work_(asio::make_work_guard(io_)) {
+    net::HttpServerOptions options;
+    options.name = "test";
+    server_ = std::make_unique<net::HttpServer>(io_, options, [this](net::HttpRequest& req) {
+      if (req.path != "/later") return net::HttpResponse{200, "text/plain", "now\n"};
+      auto d = std::make_shared<net::HttpDeferred>();
+      d->deadline = std::chrono::steady_clock::now() + (req.query == "timeout" ? 300ms : 30s);
+      d->start = [this](std::function<void(net::HttpResponse)> complete) {
+        std::lock_guard lock(mu_);
+        pending_.push_back(std::move(complete));
+      };
+      d->on_timeout = [] { return net::HttpResponse{200, "text/plain", "timed out\n"}; };
+      net::HttpResponse r;
+      r.deferred = d;
+      return r;
+    });
+    auto bound = server_->start(*net::parseHostPort("127.0.0.1:0"));
+    EXPECT_TRUE(bound.ok()) << bound.status();
+    address_ = bound->str();
+    runner_ = std::thread([this] { io_.run(); });
+  }
+  ~DeferringServer() {
+    server_->stop();
+    work_.reset();
+    io_.stop();
+    runner_.join();
+  }
+  std::unique_ptr<net::HttpClient> client(std::chrono::milliseconds timeout = 10s) {
+    net::HttpClientOptions o;
+    o.timeout = timeout;
+    return std::move(*net::HttpClient::create("http://" + address_, o));
+  }
+  size_t pending() {
+    std::lock_guard lock(mu_);
+    return pending_.size();
+  }
+  void completeAll(const std::string& body) {
+    std::vector<std::function<void(net::HttpResponse)>> all;
+    {
+      std::lock_guard lock(mu_);
+      all.swap(pending_);
+    }
+    for (auto& c : all) {
+      c(net::HttpResponse{200, "text/plain", body});
+      c(net::HttpResponse{500, "text/plain", "a second completion is ignored\n"});
+    }
+  }
+
+ private:
+  asio::io_context io_{1};
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::unique_ptr<net::HttpServer> server_;
+  std::string address_;
+  std::thread runner_;
+  std::mutex mu_;
+  std::vector<std::function<void(net::HttpResponse)>> pending_;
+};
+
+TEST(HttpDeferred, AnswersWhenCompletedFromAnotherThreadWhileServingOthers) {
+  DeferringServer server;
+  auto held =
+      std::async(std::launch::async, [&] { return server.client()->request("GET", "/later"); });
+  for (int i = 0; i < 200 && server.pending() == 0; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(server.pending(), 1u);
+  // The server's only thread is free: other requests are answered meanwhile.
+  auto now = server.client()->request("GET", "/now");
+  ASSERT_TRUE(now.ok()) << now.status();
+  EXPECT_EQ(now->body, "now\n");
+  EXPECT_EQ(held.wait_for(0ms), std::future_status::timeout);
+  server.completeAll("changed\n");
+  auto r = held.get();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "changed\n");
+}
+
+TEST(HttpDeferred, AnswersAtTheDeadlineWhenNothingCompletes) {
+  DeferringServer server;
+  auto r = server.client()->request("GET", "/later?timeout");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->body, "timed out\n");
+  server.completeAll("too late\n");  // nothing to write to any more: ignored
+}
+
+TEST(HttpClient, CancelEndsARequestInProgressAndLaterOnes) {
+  DeferringServer server;
+  std::shared_ptr<net::HttpClient> client = server.client(30s);
+  auto held = std::async(std::launch::async, [&] { return client->request("GET", "/later"); });
+  for (int i = 0; i < 200 && server.pending() == 0; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(server.pending(), 1u);
+  client->cancel();
+  ASSERT_EQ(held.wait_for(5s), std::future_status::ready) << "cancel() did not end the request";
+  auto r = held.get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("cancelled"), std::string::npos) << r.status();
+  EXPECT_FALSE(client->request("GET", "/now").ok());
+}
+
+}  // namespace
+}  // namespace kubehub
