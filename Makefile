@@ -76,7 +76,7 @@ fuzz: deps
 	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
 	  mkdir -p build-fuzz/corpus/$$t; \
 	  build-fuzz/bin/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-	    build-fuzz/corpus/$$t $$seeds || exit 1; \
+	    -artifact_prefix=build-fuzz/$$t- build-fuzz/corpus/$$t $$seeds || exit 1; \
 	done < build-fuzz/fuzz_targets.txt
 
 # Plain YAML for those who do not use Helm; tests/deploy fails when it is out of date.
