@@ -1,7 +1,9 @@
 // Fuzzes the control messages a tunnel carries as JSON: the agent's discovery report (read by the
-// hub), the hub's `hubs` announcement (read by the agent), the metaserver's routing table (read
-// by hubs) and the HELLO/WELCOME handshake. No crash, no exception; what parses keeps the
-// documented bounds, and HELLO/WELCOME re-encode to a payload that decodes to the same values.
+// hub) and the edge's discovery documents it is made of (read by the agent), the hub's `hubs`
+// announcement (read by the agent), the metaserver's routing table (read by hubs) and the
+// HELLO/WELCOME handshake. No crash, no exception; what parses keeps the documented bounds; a
+// report the agent builds from what it read is read by the hub with every type intact; and
+// HELLO/WELCOME re-encode to a payload that decodes to the same values.
 #include <cstdint>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -9,6 +11,7 @@
 #include <string_view>
 
 #include "agent/dialer/hubs_message.h"
+#include "agent/discovery/resource_list.h"
 #include "hub/peer/routing_table.h"
 #include "hub/tunnel/discovery_report.h"
 #include "proto/handshake.h"
@@ -57,6 +60,26 @@ void fuzzJsonMessages(std::string_view in) {
   }
 }
 
+void fuzzDiscovery(std::string_view in) {
+  (void)agent::parseGroupVersions(in);
+  auto types = agent::parseResourceList(in, "apps", "v1");
+  if (!types.ok()) return;
+  nlohmann::json message = {{"type", "discovery.response"}, {"resources", agent::toJson(*types)}};
+  auto report = hub::parseDiscoveryReport(message.dump());
+  if (!report.ok() || report->listed != types->size() ||
+      report->resources.size() != types->size()) {
+    std::abort();
+  }
+  for (size_t i = 0; i < types->size(); ++i) {
+    const auto& a = (*types)[i];
+    const auto& b = report->resources[i];
+    if (a.group != b.group || a.version != b.version || a.resource != b.resource ||
+        a.kind != b.kind || a.namespaced != b.namespaced || a.verbs != b.verbs) {
+      std::abort();
+    }
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -65,6 +88,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (report->resources.size() > report->listed) std::abort();
     for (const auto& t : report->resources) (void)t.hasVerb("watch");
   }
+  fuzzDiscovery(in);
   fuzzHandshake(in);
   fuzzJsonMessages(in);
   return 0;
