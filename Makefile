@@ -66,13 +66,18 @@ images: $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target kubehub-hub kubehub-agent kubehub-metaserver kubehubctl
 	scripts/images.py --bin-dir $(BUILD_DIR)/bin --out-dir $(BUILD_DIR)/images
 
+# Every target listed by CMake (build-fuzz/fuzz_targets.txt: "target corpus-dir" lines), each for
+# FUZZ_SECONDS, new inputs kept in build-fuzz/corpus/<target>; stops at the first failure.
+FUZZ_SECONDS ?= 60
 fuzz: deps
 	CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKUBEHUB_FUZZ=ON
-	cmake --build build-fuzz -j $(JOBS) --target frame_fuzz cluster_path_fuzz
-	for t in frame_fuzz cluster_path_fuzz; do \
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_targets
+	while read -r t seeds; do \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
 	  mkdir -p build-fuzz/corpus/$$t; \
-	  build-fuzz/bin/$$t -max_total_time=$${FUZZ_SECONDS:-60} build-fuzz/corpus/$$t tests/fuzz/corpus/$$t || exit 1; \
-	done
+	  build-fuzz/bin/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=build-fuzz/$$t- build-fuzz/corpus/$$t $$seeds || exit 1; \
+	done < build-fuzz/fuzz_targets.txt
 
 # Plain YAML for those who do not use Helm; tests/deploy fails when it is out of date.
 manifests:

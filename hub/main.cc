@@ -627,11 +627,7 @@ int main(int argc, char** argv) {
                                 {"peer", t.peer},
                                 {"streams", t.mux->streamCount()},
                                 {"discovered", !t.discovery.empty()}};
-        if (!t.discovery.empty()) {
-          auto d = nlohmann::json::parse(t.discovery, nullptr, false);
-          if (!d.is_discarded() && d.contains("resources"))
-            entry["resources"] = d["resources"].size();
-        }
+        if (!t.discovery.empty()) entry["resources"] = t.discovered_types;
         list.push_back(entry);
       }
       return {200, "application/json", nlohmann::json{{"clusters", list}}.dump(), {}};

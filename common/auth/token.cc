@@ -274,7 +274,11 @@ absl::StatusOr<KeySet> KeySet::fromJwks(const Json& jwks) {
   }
   KeySet set;
   for (const auto& k : jwks["keys"]) {
-    if (!k.is_object() || k.value("kty", "") != "OKP" || k.value("crv", "") != "Ed25519") continue;
+    // Other key types are skipped; value() would throw on a member of another type.
+    if (!k.is_object() || k.find("kty") == k.end() || *k.find("kty") != "OKP" ||
+        k.find("crv") == k.end() || *k.find("crv") != "Ed25519") {
+      continue;
+    }
     if (!k.contains("kid") || !k["kid"].is_string() || !k.contains("x") || !k["x"].is_string()) {
       return absl::InvalidArgumentError("an Ed25519 JWK needs string kid and x");
     }

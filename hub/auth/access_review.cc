@@ -89,6 +89,49 @@ void strings(std::string_view msg, bool* ok,
   if (!pb.ok()) *ok = false;
 }
 
+/// Whether `s` is well-formed UTF-8 (RFC 3629: shortest form, no surrogates, at most U+10FFFF).
+/// Protobuf strings are bytes on the wire; the hub's JSON answer repeats them.
+bool validUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t extra = 0;
+    uint32_t min = 0;
+    uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xe0) == 0xc0) {
+      extra = 1, min = 0x80, cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      extra = 2, min = 0x800, cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      extra = 3, min = 0x10000, cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (s.size() - i <= extra) return false;
+    for (size_t k = 1; k <= extra; ++k) {
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      if ((b & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (b & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += extra + 1;
+  }
+  return true;
+}
+
+/// Reads the string member `key` of `o` into `out` (left as is when absent); false when it is
+/// there with another type.
+bool jsonString(const nlohmann::json& o, const char* key, std::string* out) {
+  auto it = o.find(key);
+  if (it == o.end() || it->is_null()) return true;
+  if (!it->is_string()) return false;
+  *out = it->get<std::string>();
+  return true;
+}
+
 }  // namespace
 
 absl::StatusOr<ReviewAttributes> parseAccessReview(std::string_view body,
@@ -118,6 +161,10 @@ absl::StatusOr<ReviewAttributes> parseAccessReview(std::string_view body,
     } else {
       ok = ok && !spec.empty();
     }
+    for (const std::string* field : {&a.namespace_name, &a.verb, &a.group, &a.version, &a.resource,
+                                     &a.subresource, &a.name, &a.path}) {
+      ok = ok && validUtf8(*field);
+    }
     if (!ok) return absl::InvalidArgumentError("malformed SelfSubjectAccessReview (protobuf)");
     return a;
   }
@@ -126,20 +173,19 @@ absl::StatusOr<ReviewAttributes> parseAccessReview(std::string_view body,
     return absl::InvalidArgumentError("malformed SelfSubjectAccessReview");
   }
   const auto& spec = j["spec"];
+  bool ok = true;
   if (spec.contains("resourceAttributes") && spec["resourceAttributes"].is_object()) {
     const auto& r = spec["resourceAttributes"];
-    a.namespace_name = r.value("namespace", "");
-    a.verb = r.value("verb", "");
-    a.group = r.value("group", "");
-    a.version = r.value("version", "");
-    a.resource = r.value("resource", "");
-    a.subresource = r.value("subresource", "");
-    a.name = r.value("name", "");
+    ok = jsonString(r, "namespace", &a.namespace_name) && jsonString(r, "verb", &a.verb) &&
+         jsonString(r, "group", &a.group) && jsonString(r, "version", &a.version) &&
+         jsonString(r, "resource", &a.resource) && jsonString(r, "subresource", &a.subresource) &&
+         jsonString(r, "name", &a.name);
   } else if (spec.contains("nonResourceAttributes") && spec["nonResourceAttributes"].is_object()) {
     a.is_resource = false;
-    a.path = spec["nonResourceAttributes"].value("path", "");
-    a.verb = spec["nonResourceAttributes"].value("verb", "");
+    const auto& n = spec["nonResourceAttributes"];
+    ok = jsonString(n, "path", &a.path) && jsonString(n, "verb", &a.verb);
   }
+  if (!ok) return absl::InvalidArgumentError("malformed SelfSubjectAccessReview");
   return a;
 }
 

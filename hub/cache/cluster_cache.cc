@@ -119,33 +119,23 @@ ClusterCache::~ClusterCache() {
   for (auto& [k, e] : types_) e.stop->store(true);
 }
 
-void ClusterCache::attach(std::shared_ptr<tunnel::Mux> mux, const std::string& discovery_json) {
+void ClusterCache::attach(std::shared_ptr<tunnel::Mux> mux, const DiscoveryReport& report) {
   if (!policy_.enabled) return;
-  auto j = nlohmann::json::parse(discovery_json, nullptr, false);
-  if (!j.is_object() || !j.contains("resources") || !j["resources"].is_array()) return;
   std::vector<std::pair<std::shared_ptr<ResourceStore>, std::shared_ptr<std::atomic<bool>>>> start;
   {
     std::lock_guard lock(mu_);
     mux_ = mux;
-    for (const auto& r : j["resources"]) {
-      if (!r.is_object()) continue;
-      std::string group = r.value("group", "");
-      std::string version = r.value("version", "");
-      std::string resource = r.value("resource", "");
+    for (const DiscoveredType& r : report.resources) {
+      const std::string& group = r.group;
+      const std::string& version = r.version;
+      const std::string& resource = r.resource;
       if (version.empty() || resource.empty() || !policy_.wants(group, resource)) continue;
-      bool list = false, watch = false;
-      if (r.contains("verbs") && r["verbs"].is_array()) {
-        for (const auto& v : r["verbs"]) {
-          if (v == "list") list = true;
-          if (v == "watch") watch = true;
-        }
-      }
-      if (!list || !watch) continue;
+      if (!r.hasVerb("list") || !r.hasVerb("watch")) continue;
       std::string key = typeKey(group, version, resource);
       auto& entry = types_[key];
       if (entry.dropped) continue;
       if (!entry.store) {
-        TypeInfo info{group, version, resource, r.value("kind", ""), r.value("namespaced", true)};
+        TypeInfo info{group, version, resource, r.kind, r.namespaced};
         entry.store = std::make_shared<ResourceStore>(info, policy_.windowLimits());
       }
       if (entry.stop) entry.stop->store(true);  // the previous tunnel's reflector, if any

@@ -13,6 +13,15 @@ using Json = nlohmann::ordered_json;
 
 std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
+/// The string member `key` of an object, "" when absent or of another type (what the edge sends
+/// is untrusted; Json::value() would throw on the wrong type).
+std::string_view stringMember(const Json& o, const char* key) {
+  if (!o.is_object()) return {};
+  auto it = o.find(key);
+  if (it == o.end() || !it->is_string()) return {};
+  return it->get_ref<const std::string&>();
+}
+
 bool parseRv(const Json& metadata, uint64_t* rv) {
   if (!metadata.is_object()) return false;
   auto it = metadata.find("resourceVersion");
@@ -194,13 +203,17 @@ std::string humanDuration(int64_t seconds) {
 }
 
 int64_t parseHumanDuration(std::string_view text) {
+  // Cells come from the edge: longer numbers or sums than any age printed (~30,000 years) are
+  // not durations, and would overflow.
+  constexpr size_t kMaxDigits = 9;
+  constexpr int64_t kMaxSeconds = 1'000'000'000'000;
   if (text.empty()) return -1;
   int64_t total = 0;
   size_t i = 0;
   while (i < text.size()) {
     size_t start = i;
     while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
-    if (i == start || i >= text.size()) return -1;
+    if (i == start || i >= text.size() || i - start > kMaxDigits) return -1;
     int64_t n = 0;
     for (size_t k = start; k < i; ++k) n = n * 10 + (text[k] - '0');
     switch (text[i++]) {
@@ -222,6 +235,7 @@ int64_t parseHumanDuration(std::string_view text) {
       default:
         return -1;
     }
+    if (total > kMaxSeconds) return -1;
   }
   return total;
 }
@@ -253,8 +267,8 @@ int ageColumn(std::string_view columns_json) {
     const Json& c = cols[i];
     if (!c.is_object()) continue;
     // The API server's printers call it "Age" and describe it with creationTimestamp's doc.
-    if (c.value("name", "") == "Age" && c.value("type", "") == "string" &&
-        c.value("description", "").starts_with("CreationTimestamp")) {
+    if (stringMember(c, "name") == "Age" && stringMember(c, "type") == "string" &&
+        stringMember(c, "description").starts_with("CreationTimestamp")) {
       return static_cast<int>(i);
     }
   }
@@ -273,7 +287,7 @@ absl::StatusOr<EdgeList> parseEdgeList(std::string_view json, int age_column,
   if (j["metadata"].contains("continue") && j["metadata"]["continue"].is_string()) {
     out.continue_token = j["metadata"]["continue"].get<std::string>();
   }
-  if (j.value("kind", "") == "Table") {
+  if (stringMember(j, "kind") == "Table") {
     out.is_table = true;
     if (j.contains("columnDefinitions") && j["columnDefinitions"].is_array()) {
       out.columns = dump(j["columnDefinitions"]);
@@ -315,7 +329,11 @@ absl::StatusOr<EdgeEvent> parseEdgeEvent(std::string_view json, int age_column,
   if (type == "ERROR") {
     e.kind = EdgeEvent::Kind::kError;
     e.status = dump(obj);
-    e.code = obj.value("code", 0);
+    // An HTTP status code; anything else (a string, a float, out of range) reads as 0.
+    if (auto code = obj.find("code"); code != obj.end() && code->is_number_integer() &&
+                                      code->get<int64_t>() >= 0 && code->get<int64_t>() < 1000) {
+      e.code = static_cast<int>(code->get<int64_t>());
+    }
     return e;
   }
   if (type == "BOOKMARK") {
@@ -339,7 +357,7 @@ absl::StatusOr<EdgeEvent> parseEdgeEvent(std::string_view json, int age_column,
   } else {
     return absl::InvalidArgumentError("unknown watch event type " + type);
   }
-  if (obj.value("kind", "") == "Table" && obj.value("apiVersion", "") == "meta.k8s.io/v1") {
+  if (stringMember(obj, "kind") == "Table" && stringMember(obj, "apiVersion") == "meta.k8s.io/v1") {
     if (obj.contains("columnDefinitions") && obj["columnDefinitions"].is_array()) {
       e.columns = dump(obj["columnDefinitions"]);
       if (age_column < 0) age_column = ageColumn(e.columns);

@@ -403,7 +403,9 @@ absl::StatusOr<ListPage> ResourceStore::list(const Filter& filter, size_t limit,
     }
     const Snapshot& snap = it->second;
     if (offset > snap.items.size()) return absl::InvalidArgumentError("continue key is not valid");
-    size_t end = limit == 0 ? snap.items.size() : std::min(snap.items.size(), offset + limit);
+    // limit comes from the client: offset + limit may not fit in size_t.
+    size_t end =
+        limit == 0 || limit >= snap.items.size() - offset ? snap.items.size() : offset + limit;
     page.items.assign(snap.items.begin() + static_cast<long>(offset),
                       snap.items.begin() + static_cast<long>(end));
     page.rv = snap.rv;

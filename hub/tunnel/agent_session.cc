@@ -60,16 +60,18 @@ void onControl(std::weak_ptr<TunnelRegistry> weak_registry, std::weak_ptr<tunnel
   }
   std::string type = j["type"].get<std::string>();
   if (type == "discovery.response") {
-    size_t count = j.contains("resources") && j["resources"].is_array() ? j["resources"].size() : 0;
-    std::string version;
-    if (j.contains("serverVersion") && j["serverVersion"].is_object() &&
-        j["serverVersion"].contains("gitVersion") && j["serverVersion"]["gitVersion"].is_string()) {
-      version = j["serverVersion"]["gitVersion"].get<std::string>();
+    auto report = parseDiscoveryReport(message);
+    if (!report.ok()) {
+      log::warn("malformed discovery report from agent",
+                {{"cluster", cluster}, {"error", report.status().message()}});
+      return;
     }
-    log::info("discovery received",
-              {{"cluster", cluster}, {"resources", count}, {"kubernetes_version", version}});
-    if (cache) cache->cluster(cluster)->attach(mux, message);
-    registry->setDiscovery(cluster, mux.get(), std::move(message));
+    log::info("discovery received", {{"cluster", cluster},
+                                     {"resources", report->listed},
+                                     {"usable", report->resources.size()},
+                                     {"kubernetes_version", report->server_version}});
+    if (cache) cache->cluster(cluster)->attach(mux, *report);
+    registry->setDiscovery(cluster, mux.get(), std::move(message), *report);
   } else if (type == "leaving") {
     // The agent's new tunnel (on another hub) is up: new requests go there from now on, while
     // those in flight here finish before the agent closes this one.
@@ -81,7 +83,8 @@ void onControl(std::weak_ptr<TunnelRegistry> weak_registry, std::weak_ptr<tunnel
       metaserver->setAgentCount(registry->size());
     }
   } else if (type == "discovery.error") {
-    std::string msg = j.value("message", "");
+    std::string msg =
+        j.contains("message") && j["message"].is_string() ? j["message"].get<std::string>() : "";
     log::warn("agent could not discover its API server", {{"cluster", cluster}, {"error", msg}});
   } else {
     log::debug("ignoring control message", {{"cluster", cluster}, {"type", type}});

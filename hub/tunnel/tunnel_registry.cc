@@ -33,18 +33,12 @@ std::optional<std::pair<std::string, int>> TunnelRegistry::agentOf(std::string_v
 }
 
 void TunnelRegistry::setDiscovery(const std::string& cluster, const tunnel::Mux* mux,
-                                  std::string discovery) {
+                                  std::string discovery, const DiscoveryReport& report) {
   auto scoped = std::make_shared<std::set<std::string>>();
-  size_t types = 0;
-  auto j = nlohmann::json::parse(discovery, nullptr, false);
-  if (j.is_object() && j.contains("resources") && j["resources"].is_array()) {
-    types = j["resources"].size();
-    for (const auto& r : j["resources"]) {
-      if (!r.is_object() || r.value("namespaced", true)) continue;
-      std::string group = r.value("group", "");
-      std::string name = r.value("resource", "");
-      scoped->insert(group.empty() ? name : name + "." + group);
-    }
+  const size_t types = report.listed;
+  for (const DiscoveredType& r : report.resources) {
+    if (r.namespaced) continue;
+    scoped->insert(r.group.empty() ? r.resource : r.resource + "." + r.group);
   }
   std::lock_guard lock(mu_);
   auto it = tunnels_.find(cluster);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/tunnel/mux.h"
+#include "hub/tunnel/discovery_report.h"
 
 namespace kubehub::hub {
 
@@ -39,7 +40,8 @@ class TunnelRegistry {
   std::shared_ptr<tunnel::Mux> find(std::string_view cluster) const;
   /// The agent instance and connection of the cluster's tunnel here, if one is attached.
   std::optional<std::pair<std::string, int>> agentOf(std::string_view cluster) const;
-  void setDiscovery(const std::string& cluster, const tunnel::Mux* mux, std::string discovery);
+  void setDiscovery(const std::string& cluster, const tunnel::Mux* mux, std::string discovery,
+                    const DiscoveryReport& report);
   std::vector<ClusterTunnel> snapshot() const;
   /// Whether a type is namespaced on the cluster, per its discovery report; nullopt if unknown.
   std::optional<bool> namespaced(const std::string& cluster, const std::string& group,

@@ -158,7 +158,6 @@ class ObjectStore {
   uint64_t rv_ = 0;
   uint64_t compacted_rv_ = 0;
   std::mt19937_64 rng_;
-  uint64_t generate_counter_ = 0;
 
   mutable std::mutex sub_mu_;
   std::map<uint64_t, std::function<void()>> subscribers_;
