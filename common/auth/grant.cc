@@ -56,6 +56,7 @@ absl::Status validateGrant(const Grant& g) {
       return invalid("cluster name \"" + c + "\" is not a DNS label");
   }
   if (!g.cluster_selector.empty()) {
+    if (g.cluster_selector.size() > 4096) return invalid("the cluster selector is too long");
     auto sel = LabelSelector::parse(g.cluster_selector);
     if (!sel.ok()) return sel.status();
   }
