@@ -26,8 +26,9 @@ std::optional<std::string_view> findInPairs(const void* p, std::string_view key)
   return std::nullopt;
 }
 
+template <class Json>
 std::optional<std::string_view> findInJson(const void* p, std::string_view key) {
-  const auto* j = static_cast<const nlohmann::json*>(p);
+  const auto* j = static_cast<const Json*>(p);
   if (j == nullptr || !j->is_object()) return std::nullopt;
   auto it = j->find(key);
   if (it == j->end() || !it->is_string()) return std::nullopt;
@@ -327,7 +328,10 @@ class Parser {
 
 LabelView::LabelView(const LabelMap& labels) : labels_(&labels), find_(findInMap) {}
 LabelView::LabelView(const Labels& labels) : labels_(&labels), find_(findInPairs) {}
-LabelView::LabelView(const nlohmann::json* json) : labels_(json), find_(findInJson) {}
+LabelView::LabelView(const nlohmann::json* json)
+    : labels_(json), find_(findInJson<nlohmann::json>) {}
+LabelView::LabelView(const nlohmann::ordered_json* json)
+    : labels_(json), find_(findInJson<nlohmann::ordered_json>) {}
 
 bool LabelSelector::Requirement::matches(LabelView labels) const {
   auto v = labels.find(key);

@@ -23,13 +23,14 @@ using Labels = std::vector<std::pair<std::string, std::string>>;
 using LabelMap = std::map<std::string, std::string, std::less<>>;
 
 /// A read-only view of a label set, whatever holds it: a LabelMap, a Labels list, or a JSON
-/// object (metadata.labels; null or absent means no labels). Cheap to copy; the viewed labels
-/// must outlive it.
+/// object, plain or ordered (metadata.labels; null or absent means no labels). Cheap to copy; the
+/// viewed labels must outlive it.
 class LabelView {
  public:
-  LabelView(const LabelMap& labels);      // NOLINT(google-explicit-constructor)
-  LabelView(const Labels& labels);        // NOLINT(google-explicit-constructor)
-  LabelView(const nlohmann::json* json);  // NOLINT(google-explicit-constructor)
+  LabelView(const LabelMap& labels);              // NOLINT(google-explicit-constructor)
+  LabelView(const Labels& labels);                // NOLINT(google-explicit-constructor)
+  LabelView(const nlohmann::json* json);          // NOLINT(google-explicit-constructor)
+  LabelView(const nlohmann::ordered_json* json);  // NOLINT(google-explicit-constructor)
 
   /// The value of `key`, or nullopt when the label is absent.
   std::optional<std::string_view> find(std::string_view key) const { return find_(labels_, key); }
