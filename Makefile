@@ -68,8 +68,8 @@ images: $(BUILD_DIR)/build.ninja
 
 fuzz: deps
 	CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKUBEHUB_FUZZ=ON
-	cmake --build build-fuzz -j $(JOBS) --target frame_fuzz cluster_path_fuzz
-	for t in frame_fuzz cluster_path_fuzz; do \
+	cmake --build build-fuzz -j $(JOBS) --target frame_fuzz cluster_path_fuzz k8s_semantics_fuzz selector_diff_fuzz
+	for t in frame_fuzz cluster_path_fuzz k8s_semantics_fuzz selector_diff_fuzz; do \
 	  mkdir -p build-fuzz/corpus/$$t; \
 	  build-fuzz/bin/$$t -max_total_time=$${FUZZ_SECONDS:-60} build-fuzz/corpus/$$t tests/fuzz/corpus/$$t || exit 1; \
 	done
