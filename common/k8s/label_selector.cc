@@ -32,7 +32,7 @@ std::optional<std::string_view> findInJson(const void* p, std::string_view key) 
   if (j == nullptr || !j->is_object()) return std::nullopt;
   auto it = j->find(key);
   if (it == j->end() || !it->is_string()) return std::nullopt;
-  return std::string_view(it->get_ref<const std::string&>());
+  return std::string_view(it->template get_ref<const std::string&>());
 }
 
 // ---- lexer (k8s.io/apimachinery/pkg/labels: bytes, a NUL ends the input) ------------------
