@@ -79,7 +79,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const Json kObject = {{"metadata", {{"name", "n"}, {"namespace", "d"}}}};
   if (auto s = kubehub::k8s::LabelSelector::parse(in); s.ok()) {
     (void)s->matches(&kLabels);
-    (void)s->matches(nullptr);
+    (void)s->matches(static_cast<const Json*>(nullptr));
   }
   if (auto f = kubehub::k8s::FieldSelector::parse(in); f.ok()) (void)matchesFields(*f, kObject);
   if (auto t = ContinueToken::decode(in); t.ok()) {
