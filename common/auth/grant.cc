@@ -56,8 +56,12 @@ absl::Status validateGrant(const Grant& g) {
       return invalid("cluster name \"" + c + "\" is not a DNS label");
   }
   if (!g.cluster_selector.empty()) {
+    if (g.cluster_selector.size() > 4096) return invalid("the cluster selector is too long");
     auto sel = LabelSelector::parse(g.cluster_selector);
-    if (!sel.ok()) return sel.status();
+    if (!sel.ok()) {
+      return invalid("the cluster selector is not a valid label selector: " +
+                     std::string(sel.status().message()));
+    }
   }
   if (g.rules.empty()) return invalid("a grant needs at least one rule");
   if (g.rules.size() > 100) return invalid("a grant has at most 100 rules");

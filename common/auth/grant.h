@@ -10,9 +10,13 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "common/auth/label_selector.h"
+#include "common/k8s/label_selector.h"
 
 namespace kubehub::auth {
+
+/// Cluster labels; selectors over them are Kubernetes label selectors (common/k8s).
+using Labels = k8s::LabelMap;
+using k8s::LabelSelector;
 
 struct GrantRule {
   /// "" is the core group; "*" any group.

@@ -113,7 +113,12 @@ std::string percentDecode(std::string_view in) {
 
 bool queryFlag(std::string_view query, std::string_view name) {
   auto v = queryParam(query, name);
-  return v && (*v == "1" || *v == "t" || *v == "T" || *v == "true" || *v == "TRUE" || *v == "True");
+  if (!v || *v == "0") return false;
+  if (v->size() != 5) return true;
+  for (size_t i = 0; i < 5; ++i) {
+    if (std::tolower(static_cast<unsigned char>((*v)[i])) != "false"[i]) return true;
+  }
+  return false;
 }
 
 std::optional<std::string> queryParam(std::string_view query, std::string_view name) {

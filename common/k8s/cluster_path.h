@@ -34,8 +34,8 @@ absl::StatusOr<ClusterTarget> parseClusterTarget(std::string_view target);
 /// The value of a query parameter (percent-decoded), or nullopt when absent.
 std::optional<std::string> queryParam(std::string_view query, std::string_view name);
 
-/// A query flag the way the API server parses booleans (Go's strconv.ParseBool): true for
-/// "1", "t", "T", "true", "TRUE", "True".
+/// A query flag the way the API server decodes boolean parameters: absent, "0" and any case of
+/// "false" are false; anything else, even an empty value, is true.
 bool queryFlag(std::string_view query, std::string_view name);
 
 /// Percent-decodes; '+' becomes a space as in form encoding. Invalid escapes are kept as is.

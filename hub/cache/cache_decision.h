@@ -25,6 +25,10 @@ struct CacheDecision {
   /// Null when the request must be forwarded; `why_not` says why (for debug logs).
   std::shared_ptr<ResourceStore> store;
   std::string why_not;
+  /// Set when the request is refused exactly as the API server refuses it (bad query
+  /// parameters): the store is set, and the answer is this error, at once.
+  std::optional<int> reject_code;
+  std::string reject_body;
   Consistency consistency = Consistency::kAny;
   uint64_t min_rv = 0;
   // GET/LIST

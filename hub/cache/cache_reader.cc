@@ -3,7 +3,9 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/numbers.h"
+#include "common/k8s/api_error.h"
 #include "common/k8s/cluster_path.h"
+#include "common/k8s/list_options.h"
 #include "common/k8s/status_body.h"
 
 namespace kubehub::hub::cache {
@@ -81,6 +83,17 @@ CacheDecision forward(std::string why) {
   return d;
 }
 
+/// The API server's own refusal, answered by the cache at once.
+CacheDecision refuse(std::shared_ptr<ResourceStore> store, const absl::Status& status) {
+  CacheDecision d;
+  d.store = std::move(store);
+  auto body = k8s::apiErrorBody(status);
+  d.reject_code = body ? body->code : k8s::httpCodeFor(status);
+  d.reject_body =
+      body ? body->body : k8s::statusBody(*d.reject_code, std::string(status.message()));
+  return d;
+}
+
 }  // namespace
 
 CacheDecision decideCachedRead(const ClusterCache& cluster, const k8s::RequestInfo& info,
@@ -108,53 +121,84 @@ CacheDecision decideCachedRead(const ClusterCache& cluster, const k8s::RequestIn
   if (!table && info.verb == "list" && !store->itemsTypeMetaKnown() && store->objectCount() > 0) {
     return forward("list item shape not learned yet");
   }
-  if (auto inc = k8s::queryParam(query, "includeObject")) {
+  if (auto inc = k8s::QueryValues(query).first("includeObject")) {
     if (*inc != "None" && *inc != "Metadata" && *inc != "Object") return forward("includeObject");
     if (!inc->empty()) d.encoding.include_object = *inc;
   }
   if (t.namespaced && info.resource != "namespaces") d.filter.ns = info.namespace_;
-  if (auto ls = k8s::queryParam(query, "labelSelector"); ls && !ls->empty()) {
-    auto parsed = k8s::LabelSelector::parse(*ls);
-    if (!parsed.ok()) return forward("label selector (the edge words the error)");
-    d.filter.labels = std::move(*parsed);
+
+  if (info.verb == "get") {
+    // A GET reads only resourceVersion (metav1.GetOptions): selectors and the rest are
+    // ignored, as the API server ignores them.
+    std::string rv = k8s::QueryValues(query).first("resourceVersion").value_or("");
+    uint64_t rv_num = 0;
+    if (rv.empty()) {
+      // The edge's current resourceVersion costs a round trip through the tunnel, and the GET
+      // itself costs one: forwarding is never slower (a real server reads one key for it).
+      return forward("consistent GET of one object");
+    }
+    if (rv != "0" && !absl::SimpleAtoi(rv, &rv_num)) return forward("resourceVersion");
+    d.consistency = rv == "0" ? Consistency::kAny : Consistency::kAtLeast;
+    d.min_rv = rv_num;
+    d.name = info.name;
+    d.store = store;
+    return d;
   }
-  if (auto fs = k8s::queryParam(query, "fieldSelector"); fs && !fs->empty()) {
-    auto parsed = k8s::FieldSelector::parse(*fs);
-    if (!parsed.ok()) return forward("field selector");
-    d.filter.fields = std::move(*parsed);
+
+  // LIST and WATCH: the options are decoded and validated as the API server does; what it
+  // refuses, the cache refuses with the same code and words.
+  auto parsed = k8s::parseListOptions(k8s::QueryValues(query));
+  if (!parsed.ok()) return refuse(store, parsed.status());
+  k8s::ListOptions& o = *parsed;
+  const bool watch = info.verb == "watch";
+  if (o.watch && !watch) return forward("watch parameter");
+  for (const auto& term : o.fields.terms()) {
+    // Which other fields a type supports (and the error for the rest) is the edge's to say.
+    bool ours = term.field == "metadata.name" || (term.field == "metadata.namespace" &&
+                                                  t.namespaced && info.resource != "namespaces");
+    if (!ours) return forward("field selector on " + term.field);
   }
-  if (auto l = k8s::queryParam(query, "limit"); l && !l->empty()) {
-    int64_t n = 0;
-    if (!absl::SimpleAtoi(*l, &n) || n < 0) return forward("limit");
-    d.limit = static_cast<size_t>(n);
+  if (watch && !info.name.empty()) {
+    // A watch of one object is a watch of the collection with a name selector.
+    if (!o.fields.empty()) {
+      auto selected = o.fields.requiresExactMatch("metadata.name");
+      if (!selected || *selected != info.name) {
+        return refuse(store,
+                      k8s::badRequest("fieldSelector metadata.name doesn't match requested name"));
+      }
+    } else {
+      o.fields = k8s::FieldSelector::oneTermEqual("metadata.name", info.name);
+    }
   }
-  if (auto c = k8s::queryParam(query, "continue"); c && !c->empty()) {
-    if (!c->starts_with("kh1.")) return forward("a continue token of the edge");
-    d.continue_token = *c;
+  d.filter.labels = std::move(o.labels);
+  d.filter.fields = std::move(o.fields);
+  if (o.limit > 0) d.limit = static_cast<size_t>(o.limit);  // <= 0: no limit, as the server
+  const std::string& rv = o.resource_version;
+  const std::string& match = o.resource_version_match;
+  if (!o.continue_token.empty()) {
+    if (!isCacheContinueToken(o.continue_token)) return forward("a continue token of the edge");
+    if (!rv.empty() && rv != "0") {
+      return refuse(
+          store, k8s::badRequest("specifying resource version is not allowed when using continue"));
+    }
+    d.continue_token = o.continue_token;
   }
-  std::string rv = k8s::queryParam(query, "resourceVersion").value_or("");
-  std::string match = k8s::queryParam(query, "resourceVersionMatch").value_or("");
   uint64_t rv_num = 0;
   if (!rv.empty() && rv != "0" && !absl::SimpleAtoi(rv, &rv_num)) return forward("resourceVersion");
   if (match == "Exact") return forward("resourceVersionMatch=Exact");
-  if (!match.empty() && match != "NotOlderThan") return forward("resourceVersionMatch");
 
-  if (info.verb == "watch") {
-    d.watch = true;
-    if (!info.name.empty()) {
-      // A watch of one object is a watch of the collection with a name selector.
-      auto byName = k8s::FieldSelector::parse("metadata.name=" + info.name);
-      if (byName.ok() && d.filter.fields.empty()) d.filter.fields = std::move(*byName);
+  if (watch) {
+    if (!o.watch && (!match.empty() || o.send_initial_events.has_value())) {
+      return forward("a /watch/ path with list options");
     }
-    auto truthy = [&](const char* p) { return k8s::queryFlag(query, p); };
-    d.bookmarks = truthy("allowWatchBookmarks");
-    d.send_initial_events = truthy("sendInitialEvents");
-    if (d.send_initial_events && match != "NotOlderThan")
-      return forward("sendInitialEvents without NotOlderThan");
-    if (auto ts = k8s::queryParam(query, "timeoutSeconds"); ts && !ts->empty()) {
-      int64_t secs = 0;
-      if (!absl::SimpleAtoi(*ts, &secs) || secs < 0) return forward("timeoutSeconds");
-      if (secs > 0) d.timeout = std::chrono::seconds(secs);
+    d.watch = true;
+    d.bookmarks = o.allow_watch_bookmarks;
+    d.send_initial_events = o.send_initial_events.value_or(false);
+    if (d.send_initial_events && !d.bookmarks)
+      return forward("sendInitialEvents without bookmarks");
+    if (o.timeout_seconds) {
+      if (*o.timeout_seconds < 0) return forward("negative timeoutSeconds");
+      if (*o.timeout_seconds > 0) d.timeout = std::chrono::seconds(*o.timeout_seconds);
     }
     if (d.send_initial_events) {
       d.consistency = rv.empty()  ? Consistency::kConsistent
@@ -181,12 +225,6 @@ CacheDecision decideCachedRead(const ClusterCache& cluster, const k8s::RequestIn
     d.consistency = Consistency::kAtLeast;
     d.min_rv = rv_num;
   }
-  if (info.verb == "get" && d.consistency == Consistency::kConsistent) {
-    // The edge's current resourceVersion costs a round trip through the tunnel, and the GET
-    // itself costs one: forwarding is never slower (a real server reads one key for it).
-    return forward("consistent GET of one object");
-  }
-  if (info.verb == "get") d.name = info.name;
   d.store = store;
   return d;
 }
@@ -214,13 +252,19 @@ CacheAnswer answerFromCache(const CacheDecision& d, int64_t now_unix) {
   CacheAnswer a;
   Encoding enc = d.encoding;
   enc.now_unix = now_unix;
+  if (d.reject_code) {
+    a.status = *d.reject_code;
+    a.content_type = "application/json";
+    a.body = d.reject_body;
+    return a;
+  }
   const TypeInfo& t = d.store->info();
   std::string columns = enc.table ? d.store->columns() : std::string();
   a.content_type = contentType(d);
   if (!d.name.empty()) {
     std::string ns = t.namespaced && t.resource != "namespaces" ? d.filter.ns : std::string();
     auto o = d.store->get(ns, d.name, nullptr);
-    if (!o || (!d.filter.labels.empty() && !d.filter.labels.matches(o->labels))) {
+    if (!o) {
       a.status = 404;
       a.content_type = "application/json";
       a.body = notFoundBody(t, d.name);

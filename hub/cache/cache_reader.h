@@ -1,10 +1,11 @@
 #pragma once
 /// Decides whether a user's read can be answered from the cache, with which consistency, and
-/// renders plain answers (GET and LIST). Requests the cache cannot answer exactly as the edge
-/// would (subresources, protobuf-only clients, field selectors beyond name/namespace, unknown
-/// parameters, exact historical resourceVersions, other servers' continue tokens, invalid
-/// selectors whose error text the edge should word) are forwarded. Pure, except for reading
-/// the store.
+/// renders plain answers (GET and LIST). LIST and WATCH options are decoded and validated as
+/// the API server does (common/k8s/list_options.h): what it refuses, the cache refuses with
+/// the same code and Status body. Requests the cache cannot answer exactly as the edge would
+/// (subresources, protobuf-only clients, field selectors beyond name/namespace, unknown
+/// parameters, exact historical resourceVersions, other servers' continue tokens) are
+/// forwarded. Pure, except for reading the store.
 
 #include <chrono>
 #include <memory>

@@ -32,6 +32,12 @@ bool parseToken(std::string_view token, uint64_t* id, size_t* offset) {
 
 }  // namespace
 
+bool isCacheContinueToken(std::string_view token) {
+  uint64_t id = 0;
+  size_t offset = 0;
+  return parseToken(token, &id, &offset);
+}
+
 size_t CachedObject::bytes() const {
   size_t n = sizeof(CachedObject) + ns.capacity() + name.capacity() + json.capacity() +
              cells.capacity() * sizeof(std::string);
@@ -68,7 +74,13 @@ bool Filter::matches(const CachedObject& o) const {
     return false;
   }
   if (!labels.empty() && !labels.matches(o.labels)) return false;
-  if (!fields.empty() && !fields.matches(o.ns, o.name)) return false;
+  if (!fields.empty() && !fields.matches([&o](std::string_view field) {
+        return field == "metadata.name"        ? std::string_view(o.name)
+               : field == "metadata.namespace" ? std::string_view(o.ns)
+                                               : std::string_view();
+      })) {
+    return false;
+  }
   return true;
 }
 

@@ -24,11 +24,14 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/k8s/selectors.h"
+#include "common/k8s/label_selector.h"
 #include "hub/cache/probe_gate.h"
 #include "hub/cache/selection.h"
 
 namespace kubehub::hub::cache {
+
+/// Whether `token` is a well-formed continue token of this cache ("kh1." + base64).
+bool isCacheContinueToken(std::string_view token);
 
 /// What the cache knows of a resource type (from the agent's discovery report).
 struct TypeInfo {

@@ -7,7 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "common/k8s/selectors.h"
+#include "common/k8s/field_selector.h"
+#include "common/k8s/label_selector.h"
 
 namespace kubehub::hub::cache {
 

@@ -6,6 +6,7 @@
 #include "absl/strings/cord.h"
 #include "common/config/flags.h"
 #include "common/k8s/cluster_path.h"
+#include "common/k8s/validation.h"
 
 namespace kubehub::metaserver {
 
@@ -40,12 +41,12 @@ bool printable(std::string_view s) {
 absl::Status checkLabels(const auth::Labels& labels) {
   if (labels.size() > 64) return invalid("at most 64 labels");
   for (const auto& [k, v] : labels) {
-    if (!auth::isLabelKey(k)) {
+    if (!k8s::isQualifiedName(k).empty()) {
       return invalid("label key \"" + k +
                      "\" is invalid (an optional DNS prefix and '/', then up to 63 "
                      "characters [A-Za-z0-9._-] starting and ending alphanumeric)");
     }
-    if (!auth::isLabelValue(v)) {
+    if (!k8s::isLabelValue(v).empty()) {
       return invalid("label value \"" + v + "\" of \"" + k +
                      "\" is invalid (up to 63 characters "
                      "[A-Za-z0-9._-] starting and ending alphanumeric, or empty)");

@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "common/auth/grant.h"
-#include "common/auth/label_selector.h"
 
 namespace kubehub::metaserver {
 

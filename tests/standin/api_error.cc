@@ -2,40 +2,11 @@
 
 #include <optional>
 
-#include "absl/strings/cord.h"
+#include "common/k8s/api_error.h"
 #include "common/k8s/status_body.h"
 
 namespace kubehub::standin {
 namespace {
-
-constexpr absl::string_view kPayloadUrl = "type.kubehub.io/k8s-status";
-
-absl::StatusCode absCodeFor(int code) {
-  switch (code) {
-    case 400:
-      return absl::StatusCode::kInvalidArgument;
-    case 401:
-      return absl::StatusCode::kUnauthenticated;
-    case 403:
-      return absl::StatusCode::kPermissionDenied;
-    case 404:
-      return absl::StatusCode::kNotFound;
-    case 409:
-      return absl::StatusCode::kAlreadyExists;
-    case 410:
-      return absl::StatusCode::kOutOfRange;
-    case 422:
-      return absl::StatusCode::kFailedPrecondition;
-    case 429:
-      return absl::StatusCode::kResourceExhausted;
-    case 503:
-      return absl::StatusCode::kUnavailable;
-    case 504:
-      return absl::StatusCode::kDeadlineExceeded;
-    default:
-      return code >= 500 ? absl::StatusCode::kInternal : absl::StatusCode::kInvalidArgument;
-  }
-}
 
 nlohmann::json baseStatus(int code, std::string_view reason, std::string_view message) {
   return nlohmann::json{{"kind", "Status"},
@@ -58,12 +29,7 @@ std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 }  // namespace
 
-absl::Status apiError(int code, const nlohmann::json& body) {
-  std::string text = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  absl::Status s(absCodeFor(code), body.value("message", std::string()));
-  s.SetPayload(kPayloadUrl, absl::Cord(std::to_string(code) + "\n" + text));
-  return s;
-}
+absl::Status apiError(int code, const nlohmann::json& body) { return k8s::apiError(code, body); }
 
 absl::Status apiError(int code, std::string_view reason, std::string_view message) {
   return apiError(code, baseStatus(code, reason, message));
@@ -118,15 +84,7 @@ absl::Status methodNotSupported(const GroupResource& gr, std::string_view verb) 
 }
 
 ErrorResponse toErrorResponse(const absl::Status& status) {
-  auto payload = status.GetPayload(kPayloadUrl);
-  if (payload.has_value()) {
-    std::string text(*payload);
-    size_t nl = text.find('\n');
-    ErrorResponse r;
-    r.code = std::atoi(text.substr(0, nl).c_str());
-    r.body = text.substr(nl + 1);
-    return r;
-  }
+  if (auto body = k8s::apiErrorBody(status)) return ErrorResponse{body->code, body->body};
   int code = k8s::httpCodeFor(status);
   absl::string_view msg = status.message();
   return ErrorResponse{code, k8s::statusBody(code, std::string_view(msg.data(), msg.size()))};

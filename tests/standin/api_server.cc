@@ -7,8 +7,10 @@
 
 #include "absl/strings/numbers.h"
 #include "common/k8s/cluster_path.h"
+#include "common/k8s/list_options.h"
 #include "tests/standin/api_error.h"
 #include "tests/standin/continue_token.h"
+#include "tests/standin/field_labels.h"
 #include "tests/standin/managed_fields.h"
 #include "tests/standin/patch.h"
 #include "tests/standin/protobuf_decoder.h"
@@ -36,7 +38,7 @@ int64_t nowSeconds() { return static_cast<int64_t>(std::time(nullptr)); }
 
 class Query {
  public:
-  explicit Query(std::string_view raw) {
+  explicit Query(std::string_view raw) : raw_(raw) {
     size_t pos = 0;
     while (pos < raw.size()) {
       size_t end = raw.find('&', pos);
@@ -65,14 +67,33 @@ class Query {
     }
     return out;
   }
+  /// A boolean parameter as the server decodes it: absent, "0" and any case of "false" are
+  /// false; anything else (even an empty value) is true.
   bool flag(std::string_view name) const {
     auto v = get(name);
-    return v.has_value() && (*v == "true" || *v == "1" || *v == "True");
+    if (!v.has_value() || *v == "0") return false;
+    std::string lower(*v);
+    for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return lower != "false";
+  }
+  /// The list options of a LIST, WATCH or DELETE of a collection, decoded and validated as the
+  /// server does (400 and 422 with its words).
+  absl::StatusOr<k8s::ListOptions> listOptions() const {
+    return k8s::parseListOptions(k8s::QueryValues(raw_));
   }
 
  private:
+  std::string raw_;
   std::vector<std::pair<std::string, std::string>> params_;
 };
+
+// metadata.labels of an object, or null.
+const Json* labelsOf(const Json& object) {
+  auto m = object.find("metadata");
+  if (m == object.end() || !m->is_object()) return nullptr;
+  auto l = m->find("labels");
+  return l == m->end() ? nullptr : &*l;
+}
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -665,8 +686,8 @@ absl::Status fixNamespace(const ResourceType& t, Json& obj, const std::string& n
 
 // Label and field selection plus the continue/resourceVersion rules of a LIST.
 struct ListQuery {
-  LabelSelector labels;
-  FieldSelector fields;
+  k8s::LabelSelector labels;
+  k8s::FieldSelector fields;
   ListSpec spec;
   bool continued = false;
 };
@@ -699,31 +720,23 @@ absl::Status tooLarge(uint64_t want, uint64_t have) {
 }
 
 absl::StatusOr<ListQuery> listQuery(const Ctx& c, const Query& q) {
+  auto options = q.listOptions();
+  if (!options.ok()) return options.status();
+  if (auto s = checkFieldLabels(options->fields, c.type); !s.ok()) return s;
   ListQuery lq;
-  auto labels = LabelSelector::parse(q.value("labelSelector"));
-  if (!labels.ok()) return labels.status();
-  lq.labels = std::move(*labels);
-  auto fields = FieldSelector::parse(q.value("fieldSelector"));
-  if (!fields.ok()) return fields.status();
-  if (auto s = fields->validateFor(c.type); !s.ok()) return s;
-  lq.fields = std::move(*fields);
+  lq.labels = std::move(options->labels);
+  lq.fields = std::move(options->fields);
   lq.spec.ns = c.route->ns;
-  lq.spec.name = lq.fields.requiredValue("metadata.name");
-  if (auto ns = lq.fields.requiredValue("metadata.namespace");
+  lq.spec.name = lq.fields.requiresExactMatch("metadata.name");
+  if (auto ns = lq.fields.requiresExactMatch("metadata.namespace");
       ns.has_value() && c.type.namespaced && lq.spec.ns.empty()) {
     lq.spec.ns = *ns;
   }
-  std::string limit = q.value("limit");
-  if (!limit.empty()) {
-    int64_t n = 0;
-    if (!absl::SimpleAtoi(limit, &n) || n < 0) {
-      return badRequest("limit: Invalid value: \"" + limit + "\": must be a non-negative integer");
-    }
-    lq.spec.limit = static_cast<size_t>(n);
-  }
-  std::string rv_text = q.value("resourceVersion");
-  std::string match = q.value("resourceVersionMatch");
-  std::string cont = q.value("continue");
+  // A limit of zero or less means no limit, as in the server's storage.
+  if (options->limit > 0) lq.spec.limit = static_cast<size_t>(options->limit);
+  const std::string& rv_text = options->resource_version;
+  const std::string& match = options->resource_version_match;
+  const std::string& cont = options->continue_token;
   const uint64_t current = c.store.currentRv();
   if (!cont.empty()) {
     if (!rv_text.empty() && rv_text != "0") {
@@ -736,24 +749,7 @@ absl::StatusOr<ListQuery> listQuery(const Ctx& c, const Query& q) {
     if (token->rv > 0) lq.spec.exact_rv = static_cast<uint64_t>(token->rv);
     return lq;
   }
-  if (!match.empty() && rv_text.empty()) {
-    return apiError(422, "Invalid",
-                    "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless "
-                    "resourceVersion is provided");
-  }
-  if (!match.empty() && match != "Exact" && match != "NotOlderThan") {
-    return apiError(422, "Invalid",
-                    "resourceVersionMatch: Unsupported value: \"" + match +
-                        "\": supported values: \"Exact\", \"NotOlderThan\"");
-  }
-  if (rv_text.empty() || rv_text == "0") {
-    if (match == "Exact" && rv_text == "0") {
-      return apiError(422, "Invalid",
-                      "resourceVersionMatch: Forbidden: resourceVersionMatch \"exact\" is "
-                      "forbidden for resourceVersion \"0\"");
-    }
-    return lq;
-  }
+  if (rv_text.empty() || rv_text == "0") return lq;
   auto rv = parseRv(rv_text);
   if (!rv.ok()) return rv.status();
   if (*rv > current) return tooLarge(*rv, current);
@@ -772,20 +768,12 @@ std::string listMetaJson(uint64_t rv, const std::string& cont, std::optional<siz
 ApiResult doList(const Ctx& c, const Query& q, const OutputFormat& fmt) {
   auto lq = listQuery(c, q);
   if (!lq.ok()) return errorResult(lq.status());
-  const LabelSelector& labels = lq->labels;
-  const FieldSelector& fields = lq->fields;
+  const k8s::LabelSelector& labels = lq->labels;
+  const k8s::FieldSelector& fields = lq->fields;
   if (!labels.empty() || !fields.empty()) {
     lq->spec.predicate = [&labels, &fields](const StoredObject& o) {
-      if (!labels.empty()) {
-        const Json* l = nullptr;
-        auto m = o.json.find("metadata");
-        if (m != o.json.end()) {
-          auto it = m->find("labels");
-          if (it != m->end()) l = &*it;
-        }
-        if (!labels.matches(l)) return false;
-      }
-      return fields.empty() || fields.matches(o.json);
+      return (labels.empty() || labels.matches(labelsOf(o.json))) &&
+             (fields.empty() || matchesFields(fields, o.json));
     };
   }
   auto result = c.store.list(c.type_id, lq->spec);
@@ -861,24 +849,24 @@ ApiResult objectResult(int status, const ResourceType& t, const StoredObject& o,
 }
 
 ApiResult doWatch(const Ctx& c, const Query& q, const OutputFormat& fmt) {
+  auto options = q.listOptions();
+  if (!options.ok()) return errorResult(options.status());
+  if (auto s = checkFieldLabels(options->fields, c.type); !s.ok()) return errorResult(s);
   WatchOptions w;
   w.type = c.type_id;
   w.ns = c.route->ns;
-  auto labels = LabelSelector::parse(q.value("labelSelector"));
-  if (!labels.ok()) return errorResult(labels.status());
-  w.labels = std::move(*labels);
-  auto fields = FieldSelector::parse(q.value("fieldSelector"));
-  if (!fields.ok()) return errorResult(fields.status());
-  if (auto s = fields->validateFor(c.type); !s.ok()) return errorResult(s);
-  w.fields = std::move(*fields);
+  w.labels = std::move(options->labels);
+  w.fields = std::move(options->fields);
   if (!c.route->name.empty()) {
-    // The legacy /watch/.../NAME path watches one object.
-    std::string combined = q.value("fieldSelector");
-    combined = combined.empty() ? "metadata.name=" + c.route->name
-                                : combined + ",metadata.name=" + c.route->name;
-    auto merged = FieldSelector::parse(combined);
-    if (!merged.ok()) return errorResult(merged.status());
-    w.fields = std::move(*merged);
+    // The legacy /watch/.../NAME path watches one object; a field selector may only repeat it.
+    if (!w.fields.empty()) {
+      auto selected = w.fields.requiresExactMatch("metadata.name");
+      if (!selected || *selected != c.route->name) {
+        return errorResult(badRequest("fieldSelector metadata.name doesn't match requested name"));
+      }
+    } else {
+      w.fields = k8s::FieldSelector::oneTermEqual("metadata.name", c.route->name);
+    }
   }
   if (fmt.kind == OutputFormat::kTable) {
     auto include = includeObjectParam(q);
@@ -890,34 +878,19 @@ ApiResult doWatch(const Ctx& c, const Query& q, const OutputFormat& fmt) {
     w.partial = true;
     w.table_options.meta_version = fmt.meta_version;
   }
-  const bool bookmarks = q.flag("allowWatchBookmarks");
-  const std::string rv_text = q.value("resourceVersion");
-  const std::string match = q.value("resourceVersionMatch");
-  auto send_initial = q.get("sendInitialEvents");
+  const bool bookmarks = options->allow_watch_bookmarks;
+  const std::string& rv_text = options->resource_version;
+  const std::optional<bool> send_initial = options->send_initial_events;
   const uint64_t current = c.store.currentRv();
-  if (send_initial.has_value() && (*send_initial == "true" || *send_initial == "1")) {
-    if (match != "NotOlderThan") {
-      return errorResult(
-          apiError(422, "Invalid",
-                   "resourceVersionMatch: Forbidden: sendInitialEvents requires setting "
-                   "resourceVersionMatch to NotOlderThan"));
-    }
-    if (!bookmarks) {
-      return errorResult(apiError(422, "Invalid",
-                                  "allowWatchBookmarks: Forbidden: sendInitialEvents requires "
-                                  "setting allowWatchBookmarks to true"));
-    }
+  if (send_initial.value_or(false)) {
+    // Validation saw to resourceVersionMatch=NotOlderThan (on a ?watch= request).
     if (!rv_text.empty() && rv_text != "0") {
       auto rv = parseRv(rv_text);
       if (!rv.ok()) return errorResult(rv.status());
       if (*rv > current) return errorResult(tooLarge(*rv, current));
     }
     w.initial_state = true;
-    w.initial_events_end_bookmark = true;
-  } else if (!match.empty()) {
-    return errorResult(apiError(422, "Invalid",
-                                "resourceVersionMatch: Forbidden: resourceVersionMatch is "
-                                "forbidden for watch unless sendInitialEvents is provided"));
+    w.initial_events_end_bookmark = bookmarks;
   } else if (rv_text.empty() || rv_text == "0") {
     w.initial_state = !send_initial.has_value();  // sendInitialEvents=false: only new events
     w.from_rv = current;
@@ -929,12 +902,10 @@ ApiResult doWatch(const Ctx& c, const Query& q, const OutputFormat& fmt) {
     w.from_rv = *rv;
   }
   std::chrono::milliseconds timeout(1800 * 1000);
-  if (auto ts = q.get("timeoutSeconds"); ts.has_value() && !ts->empty()) {
-    int64_t secs = 0;
-    if (!absl::SimpleAtoi(*ts, &secs) || secs < 0) {
-      return errorResult(badRequest("timeoutSeconds: Invalid value: \"" + *ts + "\""));
-    }
-    if (secs > 0) timeout = std::chrono::milliseconds(secs * 1000);
+  if (options->timeout_seconds.has_value()) {
+    // A negative timeout ends the watch at once, as the server's expired context does.
+    int64_t secs = *options->timeout_seconds;
+    if (secs != 0) timeout = std::chrono::milliseconds(std::max<int64_t>(secs, 0) * 1000);
   }
   ApiResult r;
   r.response.status = 200;
@@ -1265,16 +1236,10 @@ ApiResult ApiServer::resource(const HttpRequest& req, const UserInfo& user, cons
     if (method == "DELETE") {
       auto lq = listQuery(c, q);
       if (!lq.ok()) return errorResult(lq.status());
-      const LabelSelector& labels = lq->labels;
-      const FieldSelector& fields = lq->fields;
+      const k8s::LabelSelector& labels = lq->labels;
+      const k8s::FieldSelector& fields = lq->fields;
       lq->spec.predicate = [&labels, &fields](const StoredObject& o) {
-        const Json* l = nullptr;
-        auto m = o.json.find("metadata");
-        if (m != o.json.end()) {
-          auto it = m->find("labels");
-          if (it != m->end()) l = &*it;
-        }
-        return labels.matches(l) && fields.matches(o.json);
+        return labels.matches(labelsOf(o.json)) && matchesFields(fields, o.json);
       };
       auto removed = store_.removeCollection(r.type, lq->spec, wo);
       if (!removed.ok()) return errorResult(removed.status());

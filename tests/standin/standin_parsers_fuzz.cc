@@ -11,10 +11,11 @@
 #include <string_view>
 #include <vector>
 
+#include "common/k8s/field_selector.h"
+#include "common/k8s/label_selector.h"
 #include "tests/standin/continue_token.h"
 #include "tests/standin/exec_command.h"
-#include "tests/standin/field_selector.h"
-#include "tests/standin/label_selector.h"
+#include "tests/standin/field_labels.h"
 #include "tests/standin/pod_files.h"
 #include "tests/standin/port_forward.h"
 #include "tests/standin/protobuf_decoder.h"
@@ -76,11 +77,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);
   static const Json kLabels = {{"app", "web"}, {"size", "5"}, {"example.com/x", ""}};
   static const Json kObject = {{"metadata", {{"name", "n"}, {"namespace", "d"}}}};
-  if (auto s = LabelSelector::parse(in); s.ok()) {
+  if (auto s = kubehub::k8s::LabelSelector::parse(in); s.ok()) {
     (void)s->matches(&kLabels);
-    (void)s->matches(nullptr);
+    (void)s->matches(static_cast<const Json*>(nullptr));
   }
-  if (auto f = FieldSelector::parse(in); f.ok()) (void)f->matches(kObject);
+  if (auto f = kubehub::k8s::FieldSelector::parse(in); f.ok()) (void)matchesFields(*f, kObject);
   if (auto t = ContinueToken::decode(in); t.ok()) {
     if (ContinueToken::decode(t->encode())->after_key != t->after_key) std::abort();
   }

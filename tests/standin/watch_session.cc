@@ -1,6 +1,7 @@
 #include "tests/standin/watch_session.h"
 
 #include "tests/standin/api_error.h"
+#include "tests/standin/field_labels.h"
 
 namespace kubehub::standin {
 namespace {
@@ -23,7 +24,7 @@ WatchSession::WatchSession(ObjectStore& store, WatchOptions options)
   if (options_.initial_state) {
     ListSpec spec;
     spec.ns = options_.ns;
-    spec.name = options_.fields.requiredValue("metadata.name");
+    spec.name = options_.fields.requiresExactMatch("metadata.name");
     spec.predicate = [this](const StoredObject& o) { return matches(o.json); };
     auto listed = store_.list(options_.type, spec);
     if (listed.ok()) {
@@ -51,7 +52,7 @@ bool WatchSession::matches(const Json& object) const {
     }
     if (!options_.labels.matches(labels)) return false;
   }
-  return options_.fields.empty() || options_.fields.matches(object);
+  return options_.fields.empty() || matchesFields(options_.fields, object);
 }
 
 std::string WatchSession::eventLine(const char* type, const Json* json, const std::string* encoded,

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "tests/standin/field_selector.h"
-#include "tests/standin/label_selector.h"
+#include "common/k8s/field_selector.h"
+#include "common/k8s/label_selector.h"
 #include "tests/standin/object_store.h"
 #include "tests/standin/table_printer.h"
 
@@ -21,8 +21,8 @@ namespace kubehub::standin {
 struct WatchOptions {
   int type = 0;
   std::string ns;  // empty: all namespaces
-  LabelSelector labels;
-  FieldSelector fields;
+  k8s::LabelSelector labels;
+  k8s::FieldSelector fields;
   bool table = false;
   TableOptions table_options;
   /// Objects as PartialObjectMetadata (metadata-only clients); uses table_options.meta_version.

@@ -73,7 +73,7 @@ TEST_F(WatchSessionTest, SelectorTransitionsBecomeAddedAndDeleted) {
   o.type = cm_;
   o.initial_state = false;
   o.from_rv = store_.currentRv();
-  o.labels = *LabelSelector::parse("app=x");
+  o.labels = *k8s::LabelSelector::parse("app=x");
   WatchSession w(store_, o);
   relabel("a", Json{{"app", "y"}});
   relabel("a", Json{{"app", "x"}});

@@ -1,12 +1,9 @@
-#include "tests/standin/label_selector.h"
+#include "tests/fuzz/reference/label_selector.h"
 
 #include <algorithm>
 #include <cctype>
 
-#include "absl/strings/numbers.h"
-#include "tests/standin/api_error.h"
-
-namespace kubehub::standin {
+namespace kubehub::reference {
 namespace {
 
 enum class Tok {
@@ -46,6 +43,7 @@ std::vector<Token> lex(std::string_view s) {
       ++i;
       continue;
     }
+    if (c == '\0') break;  // a NUL where a token would start ends the input
     if (isSpecial(c)) {
       std::string_view two = s.substr(i, 2);
       if (two == "==") {
@@ -65,11 +63,13 @@ std::vector<Token> lex(std::string_view s) {
         out.push_back({t, std::string(1, c)});
         ++i;
       }
+      if (i < s.size() && s[i] == '\0') ++i;  // the server's symbol scan consumes a NUL too
       continue;
     }
     size_t start = i;
-    while (i < s.size() && !isSpace(s[i]) && !isSpecial(s[i])) ++i;
+    while (i < s.size() && !isSpace(s[i]) && !isSpecial(s[i]) && s[i] != '\0') ++i;
     std::string word(s.substr(start, i - start));
+    if (i < s.size() && s[i] == '\0') ++i;  // a NUL inside a word ends the word, consumed
     if (word == "in") {
       out.push_back({Tok::kIn, word});
     } else if (word == "notin") {
@@ -80,6 +80,25 @@ std::vector<Token> lex(std::string_view s) {
   }
   out.push_back({Tok::kEnd, ""});
   return out;
+}
+
+// Keys and values may be spelled like the operators `in` and `notin`.
+bool isWord(Tok t) { return t == Tok::kIdentifier || t == Tok::kIn || t == Tok::kNotIn; }
+
+// A strict base-10 int64 (an optional sign, then digits only).
+bool parseInt(const std::string& s, int64_t* out) {
+  size_t i = (!s.empty() && (s[0] == '+' || s[0] == '-')) ? 1 : 0;
+  if (i == s.size()) return false;
+  __int128 v = 0;
+  for (size_t k = i; k < s.size(); ++k) {
+    if (s[k] < '0' || s[k] > '9') return false;
+    v = v * 10 + (s[k] - '0');
+    if (v > (static_cast<__int128>(1) << 64)) return false;
+  }
+  if (s[0] == '-') v = -v;
+  if (v > INT64_MAX || v < INT64_MIN) return false;
+  *out = static_cast<int64_t>(v);
+  return true;
 }
 
 bool isAlnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
@@ -129,15 +148,16 @@ absl::Status validateKey(const std::string& key) {
     std::string_view prefix = std::string_view(key).substr(0, slash);
     name = std::string_view(key).substr(slash + 1);
     if (!validDnsSubdomain(prefix)) {
-      return badRequest("unable to parse requirement: <nil>: Invalid value: \"" + key +
-                        "\": prefix part a lowercase RFC 1123 subdomain must consist of lower "
-                        "case alphanumeric characters, '-' or '.', and must start and end with "
-                        "an alphanumeric character");
+      return absl::InvalidArgumentError(
+          "unable to parse requirement: <nil>: Invalid value: \"" + key +
+          "\": prefix part a lowercase RFC 1123 subdomain must consist of lower "
+          "case alphanumeric characters, '-' or '.', and must start and end with "
+          "an alphanumeric character");
     }
   }
   if (!validNamePart(name)) {
-    return badRequest("unable to parse requirement: <nil>: Invalid value: \"" + key +
-                      "\": " + kNameMsg);
+    return absl::InvalidArgumentError("unable to parse requirement: <nil>: Invalid value: \"" +
+                                      key + "\": " + kNameMsg);
   }
   return absl::OkStatus();
 }
@@ -145,15 +165,15 @@ absl::Status validateKey(const std::string& key) {
 absl::Status validateValue(const std::string& key, const std::string& value) {
   if (value.empty()) return absl::OkStatus();
   if (!validNamePart(value)) {
-    return badRequest("unable to parse requirement: values[0][" + key + "]: Invalid value: \"" +
-                      value + "\": " + kValueMsg);
+    return absl::InvalidArgumentError("unable to parse requirement: values[0][" + key +
+                                      "]: Invalid value: \"" + value + "\": " + kValueMsg);
   }
   return absl::OkStatus();
 }
 
 absl::Status unexpected(const Token& t, std::string_view expected) {
-  return badRequest("unable to parse requirement: found '" + t.text +
-                    "', expected: " + std::string(expected));
+  return absl::InvalidArgumentError("unable to parse requirement: found '" + t.text +
+                                    "', expected: " + std::string(expected));
 }
 
 class Parser {
@@ -170,7 +190,7 @@ class Parser {
       const Token& t = next();
       if (t.type == Tok::kEnd) break;
       if (t.type != Tok::kComma) return unexpected(t, "',' or 'end of string'");
-      if (peek().type == Tok::kEnd) return unexpected(peek(), "identifier");
+      if (!isWord(peek().type) && peek().type != Tok::kNot) return unexpected(peek(), "identifier");
     }
     return out;
   }
@@ -191,7 +211,7 @@ class Parser {
       negated = true;
     }
     const Token& key = next();
-    if (key.type != Tok::kIdentifier) return unexpected(key, "identifier");
+    if (!isWord(key.type)) return unexpected(key, "identifier");
     r.key = key.text;
     if (auto s = validateKey(r.key); !s.ok()) return s;
     Tok t = peek().type;
@@ -244,7 +264,7 @@ class Parser {
           expect_value = true;
           continue;
         }
-        if (v.type == Tok::kIdentifier && expect_value) {
+        if (isWord(v.type) && expect_value) {
           r.values.push_back(v.text);
           next();
           expect_value = false;
@@ -255,7 +275,7 @@ class Parser {
       if (r.values.empty()) r.values.push_back("");
     } else {
       const Token& v = peek();
-      if (v.type == Tok::kIdentifier) {
+      if (isWord(v.type)) {
         r.values.push_back(v.text);
         next();
       } else if (v.type == Tok::kComma || v.type == Tok::kEnd) {
@@ -265,12 +285,12 @@ class Parser {
       }
       if (r.op == LabelSelector::Op::kGreater || r.op == LabelSelector::Op::kLess) {
         int64_t n = 0;
-        if (!absl::SimpleAtoi(r.values[0], &n)) {
-          return badRequest("unable to parse requirement: <nil>: Invalid value: \"" + r.values[0] +
-                            "\": for 'Gt', 'Lt' operators, the value must be an "
-                            "integer");
+        if (!parseInt(r.values[0], &n)) {
+          return absl::InvalidArgumentError(
+              "unable to parse requirement: <nil>: Invalid value: \"" + r.values[0] +
+              "\": for 'Gt', 'Lt' operators, the value must be an "
+              "integer");
         }
-        return r;
       }
     }
     for (const std::string& v : r.values) {
@@ -283,11 +303,10 @@ class Parser {
   size_t pos_ = 0;
 };
 
-const std::string* labelValue(const Json* labels, const std::string& key) {
-  if (labels == nullptr || !labels->is_object()) return nullptr;
-  auto it = labels->find(key);
-  if (it == labels->end() || !it->is_string()) return nullptr;
-  return it->get_ptr<const std::string*>();
+const std::string* labelValue(const std::map<std::string, std::string>& labels,
+                              const std::string& key) {
+  auto it = labels.find(key);
+  return it == labels.end() ? nullptr : &it->second;
 }
 
 }  // namespace
@@ -301,7 +320,7 @@ absl::StatusOr<LabelSelector> LabelSelector::parse(std::string_view text) {
   return s;
 }
 
-bool LabelSelector::matches(const Json* labels) const {
+bool LabelSelector::matches(const std::map<std::string, std::string>& labels) const {
   for (const Requirement& r : requirements_) {
     const std::string* v = labelValue(labels, r.key);
     bool in_set = v != nullptr && std::find(r.values.begin(), r.values.end(), *v) != r.values.end();
@@ -324,7 +343,7 @@ bool LabelSelector::matches(const Json* labels) const {
       case Op::kLess: {
         int64_t have = 0;
         int64_t want = 0;
-        if (v == nullptr || !absl::SimpleAtoi(*v, &have) || !absl::SimpleAtoi(r.values[0], &want)) {
+        if (v == nullptr || !parseInt(*v, &have) || !parseInt(r.values[0], &want)) {
           return false;
         }
         if (r.op == Op::kGreater ? !(have > want) : !(have < want)) return false;
@@ -335,4 +354,4 @@ bool LabelSelector::matches(const Json* labels) const {
   return true;
 }
 
-}  // namespace kubehub::standin
+}  // namespace kubehub::reference

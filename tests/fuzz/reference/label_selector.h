@@ -1,16 +1,17 @@
 #pragma once
-/// Kubernetes label selectors (the `labelSelector` query parameter) with the full grammar of
-/// k8s.io/apimachinery/pkg/labels: `k=v`, `k==v`, `k!=v`, `k in (a,b)`, `k notin (a)`, `k`,
-/// `!k`, `k>1`, `k<1`, comma-separated (AND). Pure; immutable after parsing.
+/// A second, independent label selector parser and matcher (the stand-in's former one), kept
+/// only as the reference the differential fuzz target compares common/k8s/label_selector.h
+/// with: same grammar and validation as k8s.io/apimachinery/pkg/labels, written another way
+/// (no token table, values kept as written). Errors are plain InvalidArgument. Pure.
 
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "tests/standin/json_types.h"
 
-namespace kubehub::standin {
+namespace kubehub::reference {
 
 class LabelSelector {
  public:
@@ -21,16 +22,14 @@ class LabelSelector {
     std::vector<std::string> values;
   };
 
-  /// Parses selector text; errors carry the real server's wording (400 BadRequest).
   static absl::StatusOr<LabelSelector> parse(std::string_view text);
 
   bool empty() const { return requirements_.empty(); }
-  /// `labels` is metadata.labels (an object) or null/absent.
-  bool matches(const Json* labels) const;
+  bool matches(const std::map<std::string, std::string>& labels) const;
   const std::vector<Requirement>& requirements() const { return requirements_; }
 
  private:
   std::vector<Requirement> requirements_;
 };
 
-}  // namespace kubehub::standin
+}  // namespace kubehub::reference
