@@ -137,6 +137,8 @@ class LinkFaultTest(unittest.TestCase):
         """Blackholes the link; returns once the hub dropped the tunnel."""
         down = self.hub_metric("kubehub_hub_tunnel_down_total")
         started = time.monotonic()
+        # The agent's redials are accepted (and held) while blackholed: count from here.
+        self.accepted_before = self.relay.accepted
         self.relay.blackhole()
         e2e.wait_until(lambda: self.hub_metric("kubehub_hub_tunnel_down_total") > down, timeout=15,
                        what="the hub dropping the blackholed tunnel")
@@ -144,12 +146,11 @@ class LinkFaultTest(unittest.TestCase):
 
     def restore_until_live(self):
         up = self.hub_metric("kubehub_hub_tunnel_up_total")
-        accepted = self.relay.accepted
         started = time.monotonic()
         self.relay.restore()
         e2e.wait_until(lambda: self.hub_metric("kubehub_hub_tunnel_up_total") > up, timeout=30,
                        what="a new tunnel through the restored link")
-        self.assertGreater(self.relay.accepted, accepted, "the new tunnel came through the relay")
+        self.assertGreater(self.relay.accepted, self.accepted_before, "the new tunnel came through the relay")
         e2e.wait_until(lambda: all(t["live"] for t in self.cache_types().values()), timeout=30,
                        what="every cached type live again")
         return time.monotonic() - started
@@ -523,6 +524,7 @@ class MetaserverCrashTest(FleetTestCase):
                 os.kill(int(f.readline()), 9)
             p.meta.proc.kill()
             crashed = time.monotonic()
+            log_mark = len(self.hub.proc.log_text())
             before_crash = len(acknowledged)
             time.sleep(2)
             # Meanwhile the hub keeps going on what it holds: keys, grants, revocations.
@@ -547,6 +549,13 @@ class MetaserverCrashTest(FleetTestCase):
         self.assertEqual(self.status(revoked), 401)
         status, _, _ = p.meta.request("GET", "/api/v1/whoami", token=revoked)
         self.assertEqual(status, 401, "the metaserver still refuses the revoked token")
+        # The hub follows the restarted metaserver again (its change feed or, meanwhile, polling):
+        # a revocation made now reaches it too.
+        unseen_id = json.loads(p.ctl("whoami", "-o", "json", token=unseen).stdout)["tokenId"]
+        p.ctl("token", "revoke", unseen_id)
+        e2e.wait_until(lambda: self.status(unseen) == 401, timeout=15,
+                       what="a revocation made after the restart, at the hub")
+        self.hub.proc.wait_for_log(r"following the metaserver's change feed", timeout=15, start=log_mark)
         FIGURES.append(f"PostgreSQL and metaserver SIGKILLed: {reads.ok} reads through the hub, none failed; "
                        f"{len(acknowledged)} writes acknowledged, none lost; {refused[0]} refused while down; "
                        f"writes acknowledged again {back:.1f}s after the crash")

@@ -22,11 +22,10 @@ std::optional<ConnectionLimiter::Slot> ConnectionLimiter::tryAcquire(const std::
         *why = Refusal::kTotal;
         return std::nullopt;
       }
-      auto oldest = idle_.begin();
-      uint64_t victim = oldest->second.slot;
-      to_shed = std::move(oldest->second.shed);
-      idle_.erase(oldest);
-      idle_seq_.erase(victim);
+      uint64_t victim = idle_.front().slot;
+      to_shed = std::move(idle_.front().shed);
+      idle_.pop_front();
+      entries_.erase(victim);
       shed_slots_.insert(victim);
       ++shedding_;
       ++shed_total_;
@@ -34,6 +33,8 @@ std::optional<ConnectionLimiter::Slot> ConnectionLimiter::tryAcquire(const std::
     ++per_client_[client];
     ++open_;
     id = next_id_++;
+    busy_.push_back(Entry{id, {}, false});
+    entries_[id] = std::prev(busy_.end());
   }
   // Outside the lock: the callback only posts the closing to the shed connection's executor.
   if (to_shed) {
@@ -49,39 +50,33 @@ void ConnectionLimiter::release(const std::string& client, uint64_t id) {
   std::lock_guard lock(mu_);
   --open_;
   if (shed_slots_.erase(id) > 0) --shedding_;
-  if (auto it = idle_seq_.find(id); it != idle_seq_.end()) {
-    auto entry = idle_.find(it->second);
-    dropped = std::move(entry->second.shed);
-    idle_.erase(entry);
-    idle_seq_.erase(it);
+  if (auto it = entries_.find(id); it != entries_.end()) {
+    Entries& list = it->second->idle ? idle_ : busy_;
+    dropped = std::move(it->second->shed);
+    list.erase(it->second);
+    entries_.erase(it);
   }
   auto it = per_client_.find(client);
   if (it != per_client_.end() && --it->second == 0) per_client_.erase(it);
 }
 
-void ConnectionLimiter::markIdle(uint64_t id, std::function<void()> shed) {
+void ConnectionLimiter::onShed(uint64_t id, std::function<void()> shed) {
   std::function<void()> replaced;
   std::lock_guard lock(mu_);
-  if (shed_slots_.count(id) > 0) return;  // already being shed
-  if (auto it = idle_seq_.find(id); it != idle_seq_.end()) {
-    auto entry = idle_.find(it->second);
-    replaced = std::move(entry->second.shed);
-    idle_.erase(entry);
+  if (auto it = entries_.find(id); it != entries_.end()) {
+    replaced = std::move(it->second->shed);
+    it->second->shed = std::move(shed);
   }
-  uint64_t seq = next_idle_seq_++;
-  idle_.emplace(seq, Idle{id, std::move(shed)});
-  idle_seq_[id] = seq;
 }
 
-void ConnectionLimiter::markBusy(uint64_t id) {
-  std::function<void()> dropped;
+void ConnectionLimiter::mark(uint64_t id, bool idle) {
   std::lock_guard lock(mu_);
-  if (auto it = idle_seq_.find(id); it != idle_seq_.end()) {
-    auto entry = idle_.find(it->second);
-    dropped = std::move(entry->second.shed);
-    idle_.erase(entry);
-    idle_seq_.erase(it);
-  }
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return;  // being shed
+  Entries& from = it->second->idle ? idle_ : busy_;
+  // The newest idle goes last, shed last.
+  (idle ? idle_ : busy_).splice(idle ? idle_.end() : busy_.end(), from, it->second);
+  it->second->idle = idle;
 }
 
 size_t ConnectionLimiter::open() const {
@@ -114,12 +109,16 @@ ConnectionLimiter::Slot& ConnectionLimiter::Slot::operator=(Slot&& other) noexce
 
 ConnectionLimiter::Slot::~Slot() { release(); }
 
-void ConnectionLimiter::Slot::markIdle(std::function<void()> shed) {
-  if (owner_) owner_->markIdle(id_, std::move(shed));
+void ConnectionLimiter::Slot::onShed(std::function<void()> shed) {
+  if (owner_) owner_->onShed(id_, std::move(shed));
+}
+
+void ConnectionLimiter::Slot::markIdle() {
+  if (owner_) owner_->mark(id_, true);
 }
 
 void ConnectionLimiter::Slot::markBusy() {
-  if (owner_) owner_->markBusy(id_);
+  if (owner_) owner_->mark(id_, false);
 }
 
 void ConnectionLimiter::Slot::release() {

@@ -11,7 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <map>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -36,10 +36,13 @@ class ConnectionLimiter : public std::enable_shared_from_this<ConnectionLimiter>
     Slot& operator=(const Slot&) = delete;
     ~Slot();
 
-    /// The connection waits for a request (or its handshake): it may be shed, by calling
-    /// `shed` once (from the thread of a later tryAcquire; it must only post the closing to
-    /// the connection's own executor). Replaces an earlier idle mark.
-    void markIdle(std::function<void()> shed);
+    /// How to shed this connection: called at most once, from the thread of a later
+    /// tryAcquire (it must only post the closing to the connection's own executor). Set once,
+    /// before the first markIdle.
+    void onShed(std::function<void()> shed);
+    /// The connection waits for a request (or its handshake): it may be shed, and is now the
+    /// newest idle one. No allocation: marks move the slot's entry between two lists.
+    void markIdle();
     /// A request is in progress: not to be shed until the next markIdle.
     void markBusy();
 
@@ -70,13 +73,15 @@ class ConnectionLimiter : public std::enable_shared_from_this<ConnectionLimiter>
 
  private:
   void release(const std::string& client, uint64_t id);
-  void markIdle(uint64_t id, std::function<void()> shed);
-  void markBusy(uint64_t id);
+  void onShed(uint64_t id, std::function<void()> shed);
+  void mark(uint64_t id, bool idle);
 
-  struct Idle {
+  struct Entry {
     uint64_t slot;
     std::function<void()> shed;
+    bool idle = false;
   };
+  using Entries = std::list<Entry>;
 
   const size_t max_total_;
   const size_t max_per_client_;
@@ -86,12 +91,12 @@ class ConnectionLimiter : public std::enable_shared_from_this<ConnectionLimiter>
   /// connection admitted in their place.
   size_t shedding_ = 0;
   uint64_t next_id_ = 1;
-  uint64_t next_idle_seq_ = 1;
   uint64_t shed_total_ = 0;
   std::unordered_map<std::string, size_t> per_client_;
-  /// Idle connections, oldest mark first (by sequence), and each slot's place in it.
-  std::map<uint64_t, Idle> idle_;
-  std::unordered_map<uint64_t, uint64_t> idle_seq_;
+  /// Every open slot not being shed is in one list: idle_ (oldest mark first) or busy_.
+  Entries idle_;
+  Entries busy_;
+  std::unordered_map<uint64_t, Entries::iterator> entries_;
   std::unordered_set<uint64_t> shed_slots_;
 };
 

@@ -926,12 +926,12 @@ asio::awaitable<void> UserServer::Impl::session(std::shared_ptr<Impl> self, tcp:
     std::shared_ptr<ShedTarget> target;
     ~ShedGuard() { target->stream = nullptr; }
   } shed_guard{shed_target};
-  auto shed = [shed_target, ex = lowest.get_executor()] {
+  slot.onShed([shed_target, ex = lowest.get_executor()] {
     asio::post(ex, [shed_target] {
       if (shed_target->stream) shed_target->stream->close();
     });
-  };
-  slot.markIdle(shed);
+  });
+  slot.markIdle();
   lowest.expires_after(self->options.handshake_timeout);
   auto [hec] = co_await s.async_handshake(asio::ssl::stream_base::server, kUseTuple);
   if (hec) {
@@ -944,7 +944,7 @@ asio::awaitable<void> UserServer::Impl::session(std::shared_ptr<Impl> self, tcp:
     parser.header_limit(static_cast<uint32_t>(self->options.max_header_bytes));
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     lowest.expires_after(self->options.idle_timeout);
-    slot.markIdle(shed);
+    slot.markIdle();
     auto [ec, n] = co_await http::async_read_header(s, buf, parser, kUseTuple);
     slot.markBusy();
     lowest.expires_never();

@@ -68,9 +68,12 @@ TEST(ConnectionLimiter, AtTheTotalTheLongestIdleConnectionMakesRoom) {
     held.push_back(std::move(*s));
   }
   // 0 idle first, then 2; 1 is serving a request.
-  held[0].markIdle([&] { shed.push_back(0); });
-  held[2].markIdle([&] { shed.push_back(2); });
-  held[1].markIdle([&] { shed.push_back(1); });
+  held[0].onShed([&] { shed.push_back(0); });
+  held[0].markIdle();
+  held[2].onShed([&] { shed.push_back(2); });
+  held[2].markIdle();
+  held[1].onShed([&] { shed.push_back(1); });
+  held[1].markIdle();
   held[1].markBusy();
   EXPECT_EQ(limiter->idle(), 2u);
 
@@ -82,7 +85,8 @@ TEST(ConnectionLimiter, AtTheTotalTheLongestIdleConnectionMakesRoom) {
   // Until the shed connection is gone it still counts as open, but does not keep out the next
   // one admitted in the place of another idle connection.
   EXPECT_EQ(limiter->open(), 4u);
-  held[0].markIdle([&] { shed.push_back(100); });  // too late: it is being shed, not re-marked
+  held[0].onShed([&] { shed.push_back(100); });
+  held[0].markIdle();  // too late: it is being shed, not re-marked
   auto fifth = limiter->tryAcquire("new", &why, &was_shed);
   ASSERT_TRUE(fifth.has_value());
   EXPECT_EQ(shed, (std::vector<int>{0, 2}));
@@ -106,11 +110,13 @@ TEST(ConnectionLimiter, ANewlyIdleConnectionIsShedLastAndAClosedOneNever) {
   auto a = limiter->tryAcquire("a", &why);
   auto b = limiter->tryAcquire("b", &why);
   ASSERT_TRUE(a && b);
-  a->markIdle([&] { shed.push_back(1); });
-  b->markIdle([&] { shed.push_back(2); });
+  a->onShed([&] { shed.push_back(1); });
+  a->markIdle();
+  b->onShed([&] { shed.push_back(2); });
+  b->markIdle();
   a->markBusy();
-  a->markIdle([&] { shed.push_back(1); });  // a served a request and waits again: now newest
-  *b = ConnectionLimiter::Slot();           // b closed on its own: never called
+  a->markIdle();                   // a served a request and waits again: now newest
+  *b = ConnectionLimiter::Slot();  // b closed on its own: never called
   auto c = limiter->tryAcquire("c", &why);
   ASSERT_TRUE(c.has_value());
   EXPECT_TRUE(shed.empty());
@@ -128,7 +134,8 @@ TEST(ConnectionLimiter, APerClientRefusalShedsNobody) {
   auto a = limiter->tryAcquire("a", &why);
   auto b = limiter->tryAcquire("b", &why);
   ASSERT_TRUE(a && b);
-  a->markIdle([&] { ++shed; });
+  a->onShed([&] { ++shed; });
+  a->markIdle();
   bool was_shed = true;
   EXPECT_FALSE(limiter->tryAcquire("b", &why, &was_shed).has_value());
   EXPECT_EQ(why, ConnectionLimiter::Refusal::kPerClient);
