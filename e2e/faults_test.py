@@ -277,7 +277,8 @@ class LinkFaultTest(unittest.TestCase):
             self.assertEqual(echoed[0], b"before the cut\n")
             e2e.wait_until(lambda: got[0] >= 8 << 20, timeout=30, what="8 MB of the log")
             cut_at = got[0]
-            self.assertEqual(self.relay.cut(), 1, "one tunnel connection through the relay")
+            # The live tunnel, and any connection of the earlier outages still half-closed.
+            self.assertGreaterEqual(self.relay.cut(), 1, "the tunnel went through the relay")
             cut = time.monotonic()
             # Both clients end (they cannot continue: the tunnel that carried them is gone).
             logs_rc = logs.wait(30)
