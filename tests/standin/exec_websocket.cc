@@ -2,7 +2,10 @@
 // one channel byte followed by data; 0 stdin, 1 stdout, 2 stderr, 3 the final Status, 4 resize,
 // and in v5 255 "close this channel" (the client's stdin EOF).
 
+#include <chrono>
+
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/ssl.hpp>
@@ -22,6 +25,12 @@ namespace {
 
 constexpr auto kUseAwaitable = asio::as_tuple(asio::use_awaitable);
 constexpr unsigned char kCloseChannel = 255;
+// A container runtime starts the process only after the kubelet has upgraded the connection, and
+// starting one takes tens of milliseconds. The command's first output waits that long: sent at once, it
+// can reach client-go's WebSocket executor (1.30 and later) before that has registered its
+// streams (its read loop starts alongside stream creation), and is then dropped ("Unknown stream
+// id 1, discarding message"), something no real runtime is fast enough to provoke.
+constexpr auto kProcessStart = std::chrono::milliseconds(25);
 
 using WsStream = websocket::stream<SslStream>;
 
@@ -62,6 +71,9 @@ asio::awaitable<void> serveExec(std::shared_ptr<Connection> conn,
   log::debug(
       "exec started",
       {{"pod", plan.request.pod}, {"container", plan.request.container}, {"protocol", protocol}});
+  asio::steady_timer process_start(ws.get_executor(), kProcessStart);
+  auto [tec] = co_await process_start.async_wait(kUseAwaitable);
+  (void)tec;
   ExecCommand cmd(plan.request);
   ExecCommand::Output first = cmd.start();
   bool ok = co_await sendFrames(ws, std::move(first));
