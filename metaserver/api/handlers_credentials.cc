@@ -8,6 +8,7 @@
 #include "common/log/log.h"
 #include "common/status/status_macros.h"
 #include "metaserver/api/api_server.h"
+#include "metaserver/api/paging.h"
 #include "metaserver/ca/renewal_check.h"
 
 namespace kubehub::metaserver {
@@ -80,10 +81,12 @@ absl::StatusOr<Reply> ApiServer::listTokens(Call& c) {
     user = c.principal.user;
     tenant = c.principal.tenant;
   }
-  KH_ASSIGN_OR_RETURN(auto list, store_->listTokens(tenant, user));
+  KH_ASSIGN_OR_RETURN(PageQuery page,
+                      parsePage(c.query("limit"), c.query("continue"), "tokens", 2));
+  KH_ASSIGN_OR_RETURN(auto list, store_->listTokens(tenant, user, page));
   Json items = Json::array();
-  for (const auto& t : list) items.push_back(toJson(t));
-  return jsonReply(200, Json{{"items", items}});
+  for (const auto& t : list.items) items.push_back(toJson(t));
+  return jsonReply(200, pagedItems(std::move(items), "tokens", list.next));
 }
 
 absl::StatusOr<Reply> ApiServer::issueToken(Call& c) {

@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "common/status/status_macros.h"
 #include "metaserver/api/api_server.h"
+#include "metaserver/api/paging.h"
 
 namespace kubehub::metaserver {
 
@@ -21,10 +22,13 @@ absl::StatusOr<std::string> hubParam(const Call& c) {
 
 absl::StatusOr<Reply> ApiServer::listHubs(Call& c) {
   bool all = c.query("all").value_or("") == "true";
-  KH_ASSIGN_OR_RETURN(auto list, store_->listHubs(all));
+  KH_ASSIGN_OR_RETURN(PageQuery page, parsePage(c.query("limit"), c.query("continue"), "hubs", 1));
+  KH_ASSIGN_OR_RETURN(auto list, store_->listHubs(all, page));
   Json items = Json::array();
-  for (const auto& h : list) items.push_back(toJson(h));
-  return jsonReply(200, Json{{"items", items}, {"ttlSeconds", store_->registryTtl().count()}});
+  for (const auto& h : list.items) items.push_back(toJson(h));
+  Json body = pagedItems(std::move(items), "hubs", list.next);
+  body["ttlSeconds"] = store_->registryTtl().count();
+  return jsonReply(200, body);
 }
 
 absl::StatusOr<Reply> ApiServer::getHub(Call& c) {

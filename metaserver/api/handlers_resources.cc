@@ -2,16 +2,22 @@
 #include "absl/strings/numbers.h"
 #include "common/status/status_macros.h"
 #include "metaserver/api/api_server.h"
+#include "metaserver/api/paging.h"
 
 namespace kubehub::metaserver {
 
 namespace {
 
+/// The query's `limit` and `continue` for `list`, keyed by one column.
+absl::StatusOr<PageQuery> pageOf(const Call& c, std::string_view list, size_t key_size = 1) {
+  return parsePage(c.query("limit"), c.query("continue"), list, key_size);
+}
+
 template <typename T>
-Json items(const std::vector<T>& records) {
-  Json list = Json::array();
-  for (const auto& r : records) list.push_back(toJson(r));
-  return Json{{"items", list}};
+Json items(const Listed<T>& page, std::string_view list) {
+  Json items = Json::array();
+  for (const auto& r : page.items) items.push_back(toJson(r));
+  return pagedItems(std::move(items), list, page.next);
 }
 
 absl::Status optionalFilter(const Call& c, std::string_view name, std::string* out,
@@ -71,9 +77,10 @@ absl::StatusOr<Reply> ApiServer::whoami(Call& c) {
 
 // ---- tenants ----
 
-absl::StatusOr<Reply> ApiServer::listTenants(Call&) {
-  KH_ASSIGN_OR_RETURN(auto list, store_->listTenants());
-  return jsonReply(200, items(list));
+absl::StatusOr<Reply> ApiServer::listTenants(Call& c) {
+  KH_ASSIGN_OR_RETURN(PageQuery page, pageOf(c, "tenants"));
+  KH_ASSIGN_OR_RETURN(auto list, store_->listTenants(page));
+  return jsonReply(200, items(list, "tenants"));
 }
 
 absl::StatusOr<Reply> ApiServer::createTenant(Call& c) {
@@ -117,8 +124,9 @@ absl::StatusOr<Reply> ApiServer::deleteTenant(Call& c) {
 absl::StatusOr<Reply> ApiServer::listUsers(Call& c) {
   std::string tenant;
   KH_RETURN_IF_ERROR(optionalFilter(c, "tenant", &tenant, true));
-  KH_ASSIGN_OR_RETURN(auto list, store_->listUsers(tenant));
-  return jsonReply(200, items(list));
+  KH_ASSIGN_OR_RETURN(PageQuery page, pageOf(c, "users"));
+  KH_ASSIGN_OR_RETURN(auto list, store_->listUsers(tenant, page));
+  return jsonReply(200, items(list, "users"));
 }
 
 absl::StatusOr<Reply> ApiServer::createUser(Call& c) {
@@ -177,11 +185,14 @@ absl::StatusOr<Reply> ApiServer::listClusters(Call& c) {
     if (!parsed.ok()) return parsed.status();
     selector = std::move(*parsed);
   }
-  KH_ASSIGN_OR_RETURN(auto list, store_->listClusters());
+  KH_ASSIGN_OR_RETURN(PageQuery page, pageOf(c, "clusters"));
+  KH_ASSIGN_OR_RETURN(auto list, store_->listClusters(page));
+  // A page holds the clusters among `limit` that match: possibly fewer, even none, with a
+  // continue token still (as a Kubernetes list with a field selector does).
   if (selector) {
-    std::erase_if(list, [&](const ClusterRecord& r) { return !selector->matches(r.labels); });
+    std::erase_if(list.items, [&](const ClusterRecord& r) { return !selector->matches(r.labels); });
   }
-  return jsonReply(200, items(list));
+  return jsonReply(200, items(list, "clusters"));
 }
 
 absl::StatusOr<Reply> ApiServer::createCluster(Call& c) {
@@ -225,8 +236,9 @@ absl::StatusOr<Reply> ApiServer::listGrants(Call& c) {
   std::string tenant, user;
   KH_RETURN_IF_ERROR(optionalFilter(c, "tenant", &tenant, true));
   KH_RETURN_IF_ERROR(optionalFilter(c, "user", &user, false));
-  KH_ASSIGN_OR_RETURN(auto list, store_->listGrants(tenant, user));
-  return jsonReply(200, items(list));
+  KH_ASSIGN_OR_RETURN(PageQuery page, pageOf(c, "grants"));
+  KH_ASSIGN_OR_RETURN(auto list, store_->listGrants(tenant, user, page));
+  return jsonReply(200, items(list, "grants"));
 }
 
 absl::StatusOr<Reply> ApiServer::createGrant(Call& c) {
@@ -264,7 +276,9 @@ absl::StatusOr<Reply> ApiServer::listAudit(Call& c) {
     }
   }
   KH_ASSIGN_OR_RETURN(auto list, store_->listAudit(limit));
-  return jsonReply(200, items(list));
+  Json entries = Json::array();
+  for (const auto& r : list) entries.push_back(toJson(r));
+  return jsonReply(200, Json{{"items", std::move(entries)}});
 }
 
 }  // namespace kubehub::metaserver

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "common/config/flags.h"
 #include "common/net/http_client.h"
 #include "metaserver/ctl/output.h"
@@ -45,6 +46,7 @@ struct Ctx {
   std::vector<std::string> args;
   std::unique_ptr<net::HttpClient> client;
   bool json = false;
+  int page_size = 500;
   const std::string& str(const std::string& name) { return s[name]; }
 };
 
@@ -129,6 +131,33 @@ int listAndPrint(Ctx& c, const std::string& path, const std::vector<Column>& col
   Json j;
   if (int rc = call(c, "GET", path, std::nullopt, &j); rc != 0) return rc;
   return printList(c, j, columns);
+}
+
+/// Lists a paged collection whole: asks for --page-size items at a time and follows
+/// metadata.continue until the last page, then prints every item as one list (the first page's
+/// other fields kept, its continue token dropped).
+int listAllAndPrint(Ctx& c, const std::string& path, const std::vector<Column>& columns) {
+  Json all;
+  std::string token;
+  for (;;) {
+    std::string page_path = path + (path.find('?') == std::string::npos ? "?" : "&") +
+                            "limit=" + std::to_string(c.page_size) +
+                            (token.empty() ? "" : "&continue=" + enc(token));
+    Json j;
+    if (int rc = call(c, "GET", page_path, std::nullopt, &j); rc != 0) return rc;
+    Json items = j.value("items", Json::array());
+    token = j.contains("metadata") && j["metadata"].is_object()
+                ? j["metadata"].value("continue", std::string())
+                : std::string();
+    if (all.is_null()) {
+      all = std::move(j);
+      all["items"] = Json::array();
+      all.erase("metadata");
+    }
+    for (auto& item : items) all["items"].push_back(std::move(item));
+    if (token.empty()) break;
+  }
+  return printList(c, all, columns);
 }
 
 int create(Ctx& c, const std::string& path, const Json& body) {
@@ -239,7 +268,7 @@ int tenantCreate(Ctx& c) {
   if (!c.s["description"].empty()) body["description"] = c.s["description"];
   return create(c, "/api/v1/tenants", body);
 }
-int tenantList(Ctx& c) { return listAndPrint(c, "/api/v1/tenants", tenantColumns()); }
+int tenantList(Ctx& c) { return listAllAndPrint(c, "/api/v1/tenants", tenantColumns()); }
 int tenantGet(Ctx& c) { return getAndPrint(c, "/api/v1/tenants/" + enc(c.args[0])); }
 int tenantDelete(Ctx& c) {
   return remove(c, "/api/v1/tenants/" + enc(c.args[0]), "tenant " + c.args[0]);
@@ -266,7 +295,7 @@ int userCreate(Ctx& c) {
   return create(c, "/api/v1/users", body);
 }
 int userList(Ctx& c) {
-  return listAndPrint(c, "/api/v1/users" + query({{"tenant", c.s["tenant"]}}), userColumns());
+  return listAllAndPrint(c, "/api/v1/users" + query({{"tenant", c.s["tenant"]}}), userColumns());
 }
 int userGet(Ctx& c) { return getAndPrint(c, "/api/v1/users/" + enc(c.args[0])); }
 int userDelete(Ctx& c) { return remove(c, "/api/v1/users/" + enc(c.args[0]), "user " + c.args[0]); }
@@ -293,8 +322,8 @@ int clusterCreate(Ctx& c) {
   return create(c, "/api/v1/clusters", body);
 }
 int clusterList(Ctx& c) {
-  return listAndPrint(c, "/api/v1/clusters" + query({{"selector", c.s["selector"]}}),
-                      clusterColumns());
+  return listAllAndPrint(c, "/api/v1/clusters" + query({{"selector", c.s["selector"]}}),
+                         clusterColumns());
 }
 int clusterGet(Ctx& c) { return getAndPrint(c, "/api/v1/clusters/" + enc(c.args[0])); }
 int clusterDelete(Ctx& c) {
@@ -498,9 +527,9 @@ int grantCreate(Ctx& c) {
   return printOne(c, j);
 }
 int grantList(Ctx& c) {
-  return listAndPrint(c,
-                      "/api/v1/grants" + query({{"tenant", c.s["tenant"]}, {"user", c.s["user"]}}),
-                      grantColumns());
+  return listAllAndPrint(
+      c, "/api/v1/grants" + query({{"tenant", c.s["tenant"]}, {"user", c.s["user"]}}),
+      grantColumns());
 }
 int grantGet(Ctx& c) { return getAndPrint(c, "/api/v1/grants/" + enc(c.args[0])); }
 int grantDelete(Ctx& c) {
@@ -521,9 +550,9 @@ int tokenIssue(Ctx& c) {
   return kExitOk;
 }
 int tokenList(Ctx& c) {
-  return listAndPrint(c,
-                      "/api/v1/tokens" + query({{"tenant", c.s["tenant"]}, {"user", c.s["user"]}}),
-                      tokenColumns());
+  return listAllAndPrint(
+      c, "/api/v1/tokens" + query({{"tenant", c.s["tenant"]}, {"user", c.s["user"]}}),
+      tokenColumns());
 }
 int tokenGet(Ctx& c) { return getAndPrint(c, "/api/v1/tokens/" + enc(c.args[0])); }
 int tokenRevoke(Ctx& c) {
@@ -547,7 +576,8 @@ int kubeconfig(Ctx& c) {
 }
 
 int hubList(Ctx& c) {
-  return listAndPrint(c, "/api/v1/hubs" + query({{"all", c.b["all"] ? "true" : ""}}), hubColumns());
+  return listAllAndPrint(c, "/api/v1/hubs" + query({{"all", c.b["all"] ? "true" : ""}}),
+                         hubColumns());
 }
 int hubGet(Ctx& c) { return getAndPrint(c, "/api/v1/hubs/" + enc(c.args[0])); }
 
@@ -861,7 +891,8 @@ std::string overview() {
       "\nGlobal flags (on every command): --server URL (KUBEHUB_SERVER), --token TOKEN "
       "(KUBEHUB_TOKEN),\n"
       "  --ca-file PEM (KUBEHUB_CA_FILE), --insecure-skip-tls-verify, -o/--output table|json, "
-      "--timeout 30s\n"
+      "--timeout 30s,\n"
+      "  --page-size 500 (lists are read whole, this many items per request)\n"
       "\nExit codes: 0 ok, 1 API error, 2 usage or configuration error, 3 not found, 4 conflict,\n"
       "  5 unauthenticated or forbidden, 6 server unavailable.\n"
       "\n`kubehubctl RESOURCE VERB --help` shows a command's flags.\n";
@@ -873,8 +904,8 @@ std::string overview() {
 int runCtl(int argc, char** argv) {
   // The command words are the first arguments that are neither flags nor the values of global
   // flags, so global flags may come first: `kubehubctl -o json tenant list`.
-  static const std::vector<std::string_view> kValueFlags = {"--server", "--token", "--ca-file",
-                                                            "--output", "-o",      "--timeout"};
+  static const std::vector<std::string_view> kValueFlags = {
+      "--server", "--token", "--ca-file", "--output", "-o", "--timeout", "--page-size"};
   std::vector<std::string> words;
   std::vector<std::string> after;  // everything else, in order
   bool help = false;
@@ -932,6 +963,9 @@ int runCtl(int argc, char** argv) {
                 "do not verify the server (never in production)");
   flags.addString("output", &c.s["output"], "table or json (also -o)");
   flags.addString("timeout", &c.s["timeout"], "request timeout");
+  c.s["page-size"] = "500";
+  flags.addString("page-size", &c.s["page-size"],
+                  "items per request when listing (lists are read whole, page by page)");
   for (const auto& f : spec->flags) {
     if (f.is_bool) {
       flags.addBool(f.name, &c.b[f.name], f.help);
@@ -962,6 +996,9 @@ int runCtl(int argc, char** argv) {
   if (c.s["output"] != "table" && c.s["output"] != "json")
     return fail(kExitUsage, "--output must be table or json");
   c.json = c.s["output"] == "json";
+  if (!absl::SimpleAtoi(c.s["page-size"], &c.page_size) || c.page_size < 1 || c.page_size > 10000) {
+    return fail(kExitUsage, "--page-size must be an integer between 1 and 10000");
+  }
   if (c.s["server"].empty()) return fail(kExitUsage, "--server (or KUBEHUB_SERVER) is required");
   std::chrono::milliseconds timeout{30000};
   if (auto s = config::parseDuration(c.s["timeout"], &timeout); !s.ok())

@@ -84,6 +84,34 @@ TenantRecord tenantRow(const PgResult& r, int i) {
   return {r.str(i, 0), r.str(i, 1), r.int64(i, 2), banRow(r, i, 3)};
 }
 
+// ---- pages ----
+
+/// The LIMIT of a page's query: one row more than the page holds tells whether another follows.
+std::string pageLimit(const PageQuery& p) {
+  return p.limit > 0 ? std::to_string(p.limit + 1) : "9223372036854775807";
+}
+
+std::string pageAfter(const PageQuery& p, size_t i) { return i < p.after.size() ? p.after[i] : ""; }
+
+/// Reads a page's rows with `row`; when the query found one more than the page holds, `next`
+/// becomes the sort key (`key`) of the last row kept.
+template <class T, class RowFn, class KeyFn>
+absl::Status readPage(const PgResult& r, const PageQuery& p, Listed<T>* out, RowFn row, KeyFn key) {
+  int rows = r.rows();
+  bool more = p.limit > 0 && rows > p.limit;
+  if (more) rows = p.limit;
+  for (int i = 0; i < rows; ++i) {
+    absl::StatusOr<T> item = row(r, i);
+    if (!item.ok()) return item.status();
+    out->items.push_back(std::move(*item));
+  }
+  if (more) out->next = key(r, rows - 1);
+  return absl::OkStatus();
+}
+
+/// The key of lists ordered by their first column (a name or an id).
+std::vector<std::string> firstColumnKey(const PgResult& r, int i) { return {r.str(i, 0)}; }
+
 constexpr const char* kUserCols =
     "name, tenant, groups::text, roles::text, description, " EPOCH("created_at") ", " BAN_COLS;
 UserRecord userRow(const PgResult& r, int i) {
@@ -177,13 +205,16 @@ absl::StatusOr<TenantRecord> Store::createTenant(const TenantRecord& t) {
   return out;
 }
 
-absl::StatusOr<std::vector<TenantRecord>> Store::listTenants() {
-  std::vector<TenantRecord> out;
+absl::StatusOr<Listed<TenantRecord>> Store::listTenants(const PageQuery& page) {
+  Listed<TenantRecord> out;
   absl::Status s = pool_->run([&](PgConnection& c) -> absl::Status {
-    auto r = c.exec(std::string("SELECT ") + kTenantCols + " FROM tenants ORDER BY name");
+    out = {};
+    auto r = c.exec(std::string("SELECT ") + kTenantCols +
+                        " FROM tenants WHERE ($1 = '' OR name > $1) ORDER BY name LIMIT $2",
+                    {pageAfter(page, 0), pageLimit(page)});
     if (!r.ok()) return r.status();
-    for (int i = 0; i < r->rows(); ++i) out.push_back(tenantRow(*r, i));
-    return absl::OkStatus();
+    return readPage<TenantRecord>(
+        *r, page, &out, [](const PgResult& r, int i) { return tenantRow(r, i); }, firstColumnKey);
   });
   if (!s.ok()) return s;
   return out;
@@ -252,15 +283,18 @@ absl::StatusOr<UserRecord> Store::createUser(const UserRecord& u) {
   return out;
 }
 
-absl::StatusOr<std::vector<UserRecord>> Store::listUsers(const std::string& tenant) {
-  std::vector<UserRecord> out;
+absl::StatusOr<Listed<UserRecord>> Store::listUsers(const std::string& tenant,
+                                                    const PageQuery& page) {
+  Listed<UserRecord> out;
   absl::Status s = pool_->run([&](PgConnection& c) -> absl::Status {
+    out = {};
     auto r = c.exec(std::string("SELECT ") + kUserCols +
-                        " FROM users WHERE ($1 = '' OR tenant = $1) ORDER BY name",
-                    {tenant});
+                        " FROM users WHERE ($1 = '' OR tenant = $1) AND ($2 = '' OR name > $2)"
+                        " ORDER BY name LIMIT $3",
+                    {tenant, pageAfter(page, 0), pageLimit(page)});
     if (!r.ok()) return r.status();
-    for (int i = 0; i < r->rows(); ++i) out.push_back(userRow(*r, i));
-    return absl::OkStatus();
+    return readPage<UserRecord>(
+        *r, page, &out, [](const PgResult& r, int i) { return userRow(r, i); }, firstColumnKey);
   });
   if (!s.ok()) return s;
   return out;
@@ -340,13 +374,16 @@ absl::StatusOr<ClusterRecord> Store::createCluster(const ClusterRecord& cl) {
   return getCluster(cl.name);
 }
 
-absl::StatusOr<std::vector<ClusterRecord>> Store::listClusters() {
-  std::vector<ClusterRecord> out;
+absl::StatusOr<Listed<ClusterRecord>> Store::listClusters(const PageQuery& page) {
+  Listed<ClusterRecord> out;
   absl::Status s = pool_->run([&](PgConnection& c) -> absl::Status {
-    auto r = c.exec(std::string(kClusterSelect) + " ORDER BY c.name", {secs(registry_ttl_)});
+    out = {};
+    auto r = c.exec(
+        std::string(kClusterSelect) + " WHERE ($2 = '' OR c.name > $2) ORDER BY c.name LIMIT $3",
+        {secs(registry_ttl_), pageAfter(page, 0), pageLimit(page)});
     if (!r.ok()) return r.status();
-    for (int i = 0; i < r->rows(); ++i) out.push_back(clusterRow(*r, i));
-    return absl::OkStatus();
+    return readPage<ClusterRecord>(
+        *r, page, &out, [](const PgResult& r, int i) { return clusterRow(r, i); }, firstColumnKey);
   });
   if (!s.ok()) return s;
   return out;
@@ -425,21 +462,18 @@ absl::StatusOr<GrantRecord> Store::createGrant(const auth::Grant& g) {
   return out;
 }
 
-absl::StatusOr<std::vector<GrantRecord>> Store::listGrants(const std::string& tenant,
-                                                           const std::string& user) {
-  std::vector<GrantRecord> out;
+absl::StatusOr<Listed<GrantRecord>> Store::listGrants(const std::string& tenant,
+                                                      const std::string& user,
+                                                      const PageQuery& page) {
+  Listed<GrantRecord> out;
   absl::Status s = pool_->run([&](PgConnection& c) -> absl::Status {
+    out = {};
     auto r = c.exec(std::string("SELECT ") + kGrantCols +
                         " FROM grants WHERE ($1 = '' OR tenant = $1) AND ($2 = '' OR username = "
-                        "$2) ORDER BY name",
-                    {tenant, user});
+                        "$2) AND ($3 = '' OR name > $3) ORDER BY name LIMIT $4",
+                    {tenant, user, pageAfter(page, 0), pageLimit(page)});
     if (!r.ok()) return r.status();
-    for (int i = 0; i < r->rows(); ++i) {
-      auto g = grantRow(*r, i);
-      if (!g.ok()) return g.status();
-      out.push_back(std::move(*g));
-    }
-    return absl::OkStatus();
+    return readPage<GrantRecord>(*r, page, &out, grantRow, firstColumnKey);
   });
   if (!s.ok()) return s;
   return out;
@@ -482,17 +516,26 @@ absl::Status Store::insertToken(const TokenRecord& t, const std::string& token_h
   });
 }
 
-absl::StatusOr<std::vector<TokenRecord>> Store::listTokens(const std::string& tenant,
-                                                           const std::string& user) {
-  std::vector<TokenRecord> out;
+absl::StatusOr<Listed<TokenRecord>> Store::listTokens(const std::string& tenant,
+                                                      const std::string& user,
+                                                      const PageQuery& page) {
+  Listed<TokenRecord> out;
   absl::Status s = pool_->run([&](PgConnection& c) -> absl::Status {
-    auto r = c.exec(std::string("SELECT ") + kTokenCols +
-                        " FROM tokens WHERE ($1 = '' OR tenant = $1) AND ($2 = '' OR username = $2)"
-                        " ORDER BY issued_at, id LIMIT 10000",
-                    {tenant, user});
+    out = {};
+    // Keyed by (issued_at, id); the issue time travels as PostgreSQL's own text (microseconds
+    // and offset), so the next page starts exactly after the last row of this one.
+    auto r = c.exec(
+        std::string("SELECT ") + kTokenCols +
+            ", issued_at::text FROM tokens WHERE ($1 = '' OR tenant = $1) AND ($2 = '' OR "
+            "username = $2) AND ($3 = '' OR (issued_at, id) > (NULLIF($3, '')::timestamptz, $4))"
+            " ORDER BY issued_at, id LIMIT $5",
+        {tenant, user, pageAfter(page, 0), pageAfter(page, 1), pageLimit(page)});
     if (!r.ok()) return r.status();
-    for (int i = 0; i < r->rows(); ++i) out.push_back(tokenRow(*r, i));
-    return absl::OkStatus();
+    return readPage<TokenRecord>(
+        *r, page, &out, [](const PgResult& r, int i) { return tokenRow(r, i); },
+        [](const PgResult& r, int i) {
+          return std::vector<std::string>{r.str(i, 9), r.str(i, 0)};
+        });
   });
   if (!s.ok()) return s;
   return out;
@@ -805,16 +848,18 @@ absl::StatusOr<HubRecord> Store::heartbeatHub(const std::string& id, const auth:
   return out;
 }
 
-absl::StatusOr<std::vector<HubRecord>> Store::listHubs(bool include_dead) {
-  std::vector<HubRecord> out;
+absl::StatusOr<Listed<HubRecord>> Store::listHubs(bool include_dead, const PageQuery& page) {
+  Listed<HubRecord> out;
   absl::Status s = pool_->run([&](PgConnection& c) -> absl::Status {
-    auto r = c.exec(
-        std::string("SELECT ") + kHubCols +
-            " FROM hubs WHERE $2 OR last_heartbeat > now() - make_interval(secs => $1) ORDER BY id",
-        {secs(registry_ttl_), include_dead ? "true" : "false"});
+    out = {};
+    auto r = c.exec(std::string("SELECT ") + kHubCols +
+                        " FROM hubs WHERE ($2 OR last_heartbeat > now() - make_interval(secs => "
+                        "$1)) AND ($3 = '' OR id > $3) ORDER BY id LIMIT $4",
+                    {secs(registry_ttl_), include_dead ? "true" : "false", pageAfter(page, 0),
+                     pageLimit(page)});
     if (!r.ok()) return r.status();
-    for (int i = 0; i < r->rows(); ++i) out.push_back(hubRow(*r, i));
-    return absl::OkStatus();
+    return readPage<HubRecord>(
+        *r, page, &out, [](const PgResult& r, int i) { return hubRow(r, i); }, firstColumnKey);
   });
   if (!s.ok()) return s;
   return out;

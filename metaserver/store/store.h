@@ -16,6 +16,20 @@
 #include "metaserver/store/secret_box.h"
 
 namespace kubehub::metaserver {
+/// One page of a list, in the list's order: at most `limit` rows (0: all of them) after the row
+/// whose sort key is `after` (empty: from the start). The key's columns are the store's business:
+/// callers hand back what the previous page's `next` held.
+struct PageQuery {
+  std::vector<std::string> after;
+  int limit = 0;
+};
+
+template <class T>
+struct Listed {
+  std::vector<T> items;
+  /// The last row's sort key when more rows follow; empty on the last page.
+  std::vector<std::string> next;
+};
 
 class Store {
  public:
@@ -29,7 +43,7 @@ class Store {
 
   // Tenants.
   absl::StatusOr<TenantRecord> createTenant(const TenantRecord& t);
-  absl::StatusOr<std::vector<TenantRecord>> listTenants();
+  absl::StatusOr<Listed<TenantRecord>> listTenants(const PageQuery& page = {});
   absl::StatusOr<TenantRecord> getTenant(const std::string& name);
   /// Bans or lifts the ban of a tenant (all its users' tokens are refused while it is disabled).
   absl::StatusOr<TenantRecord> setTenantBan(const std::string& name, const BanPatch& ban);
@@ -38,7 +52,8 @@ class Store {
 
   // Users.
   absl::StatusOr<UserRecord> createUser(const UserRecord& u);
-  absl::StatusOr<std::vector<UserRecord>> listUsers(const std::string& tenant);  // "" = all
+  absl::StatusOr<Listed<UserRecord>> listUsers(const std::string& tenant,  // "" = all
+                                               const PageQuery& page = {});
   absl::StatusOr<UserRecord> getUser(const std::string& name);
   absl::StatusOr<UserRecord> setUserBan(const std::string& name, const BanPatch& ban);
   /// Deletes the user's grants and revokes every live token of theirs.
@@ -50,22 +65,23 @@ class Store {
 
   // Clusters (with their registry status).
   absl::StatusOr<ClusterRecord> createCluster(const ClusterRecord& c);
-  absl::StatusOr<std::vector<ClusterRecord>> listClusters();
+  absl::StatusOr<Listed<ClusterRecord>> listClusters(const PageQuery& page = {});
   absl::StatusOr<ClusterRecord> getCluster(const std::string& name);
   absl::StatusOr<ClusterRecord> updateCluster(const std::string& name, const ClusterPatch& patch);
   absl::Status deleteCluster(const std::string& name);
 
   // Grants.
   absl::StatusOr<GrantRecord> createGrant(const auth::Grant& g);
-  absl::StatusOr<std::vector<GrantRecord>> listGrants(const std::string& tenant,
-                                                      const std::string& user);
+  absl::StatusOr<Listed<GrantRecord>> listGrants(const std::string& tenant, const std::string& user,
+                                                 const PageQuery& page = {});
   absl::StatusOr<GrantRecord> getGrant(const std::string& name);
   absl::Status deleteGrant(const std::string& name);
 
   // Tokens and their revocation feed.
   absl::Status insertToken(const TokenRecord& t, const std::string& token_hash);
-  absl::StatusOr<std::vector<TokenRecord>> listTokens(const std::string& tenant,
-                                                      const std::string& user);
+  /// In the order they were issued.
+  absl::StatusOr<Listed<TokenRecord>> listTokens(const std::string& tenant, const std::string& user,
+                                                 const PageQuery& page = {});
   absl::StatusOr<TokenRecord> getToken(const std::string& id);
   /// Revokes (idempotently) and publishes the revocation in the feed.
   absl::StatusOr<TokenRecord> revokeToken(const std::string& id);
@@ -96,7 +112,7 @@ class Store {
   absl::StatusOr<HubRecord> heartbeatHub(const std::string& id, const auth::Labels& addresses,
                                          int64_t agents, double load, const std::string& version,
                                          const std::string& instance = {});
-  absl::StatusOr<std::vector<HubRecord>> listHubs(bool include_dead);
+  absl::StatusOr<Listed<HubRecord>> listHubs(bool include_dead, const PageQuery& page = {});
   absl::StatusOr<HubRecord> getHub(const std::string& id);
   absl::Status deleteHub(const std::string& id);
   /// Drains (or undrains) a registered hub; NotFound for an unknown one.
