@@ -383,6 +383,11 @@ bool Mux::closed() const {
   return closed_;
 }
 
+bool Mux::closing() const {
+  std::lock_guard lock(mu_);
+  return closed_ || going_away_;
+}
+
 void Mux::enqueueControlLocked(std::string frame) {
   if (closed_) return;
   // Control frames are small and bounded by the streams, except those a peer provokes (PONGs for

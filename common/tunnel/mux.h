@@ -83,6 +83,8 @@ class Mux : public std::enable_shared_from_this<Mux> {
 
   size_t streamCount() const;
   bool closed() const;
+  /// Closed, or going away (GOAWAY sent or received): it opens no new stream.
+  bool closing() const;
   const MuxStats& stats() const { return stats_; }
   const std::string& name() const { return options_.name; }
   const std::string& peerAddress() const { return peer_address_; }

@@ -626,6 +626,10 @@ asio::awaitable<bool> forwardRequest(std::shared_ptr<UserServer::Impl> self, Ssl
     lease = std::move(*granted);
   }
   auto opened = mux->openStream(f.head, f.end_stream);
+  if (!opened.ok() && stale_route != nullptr && absl::IsUnavailable(opened.status())) {
+    *stale_route = true;  // the tunnel is closing: nothing was sent, the caller asks elsewhere
+    co_return false;
+  }
   if (!opened.ok())
     co_return co_await refuse(s, o.write_timeout, planOpenRefusal(f, opened.status()), record);
   std::shared_ptr<tunnel::Stream> stream = std::move(*opened);
@@ -789,7 +793,13 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
   }
   auto snapshot = self->metaserver ? self->metaserver->snapshot() : nullptr;
   facts.auth = snapshot.get();
-  std::shared_ptr<tunnel::Mux> mux = self->registry->find(target.route.cluster);
+  // A tunnel that is going away (its agent moving to another hub) opens no new stream: the
+  // cluster is as good as gone from here.
+  auto liveTunnel = [&] {
+    auto found = self->registry->find(target.route.cluster);
+    return found && !found->closing() ? found : nullptr;
+  };
+  std::shared_ptr<tunnel::Mux> mux = liveTunnel();
   facts.tunnel_here = mux != nullptr;
   std::vector<HubRoute> owners;
   if (!mux && self->metaserver) {
@@ -803,7 +813,7 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
       // or a tunnel lost). Its next version says where the cluster went.
       co_await awaitRoutesChange(self, self->metaserver->routesVersion(),
                                  std::chrono::milliseconds(1500));
-      mux = self->registry->find(target.route.cluster);
+      mux = liveTunnel();
       facts.tunnel_here = mux != nullptr;
       routes = self->metaserver->routes();
     }
@@ -831,6 +841,7 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
   };
 
   RequestPlan plan = planRequest(head, *who, target, facts, cached);
+  bool replanned = false;
   for (;;) {
     if (auto* r = std::get_if<Reject>(&plan)) {
       if (r->served_cluster) record.cluster = target.route.cluster;
@@ -871,8 +882,35 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
       co_return co_await forwardToPeer(self, s, buf, parser, std::move(owners),
                                        std::move(std::get<Forward>(plan)), &*who, &record);
     } else {
-      co_return co_await forwardRequest(self, s, buf, parser, std::move(mux),
-                                        std::move(std::get<Forward>(plan)), &*who, &record);
+      // A read whose tunnel closes (its agent moving to another hub) before anything reached
+      // the client is planned once more, with where the routes say the cluster went.
+      Forward& f = std::get<Forward>(plan);
+      const bool may_replan = !replanned && self->peers && self->metaserver &&
+                              (f.head.method == "GET" || f.head.method == "HEAD") &&
+                              !f.stream_body && f.body.empty() && !f.upgrade;
+      bool stale = false;
+      // The attempt's own copy while a second plan may follow (see forwardToPeer).
+      Forward attempt = may_replan ? f : std::move(f);
+      bool* stale_out = may_replan ? &stale : nullptr;
+      bool reuse = co_await forwardRequest(self, s, buf, parser, std::move(mux), std::move(attempt),
+                                           &*who, &record, stale_out);
+      if (!stale) co_return reuse;
+      replanned = true;
+      log::info("the cluster's tunnel here closed before it answered; asking where it went",
+                {{"cluster", target.route.cluster}});
+      uint64_t version = self->metaserver->routesVersion();
+      mux = liveTunnel();
+      owners = ownersOf(*self, target.route.cluster);
+      if (!mux && owners.empty()) {
+        co_await awaitRoutesChange(self, version, std::chrono::milliseconds(1500));
+        mux = liveTunnel();
+        owners = ownersOf(*self, target.route.cluster);
+      }
+      facts.tunnel_here = mux != nullptr;
+      facts.peer_route = !owners.empty();
+      if (!facts.tunnel_here && !facts.peer_route)
+        facts.elsewhere = PolicyFacts::Elsewhere::kNowhere;
+      plan = planRequest(head, *who, target, facts, cached);
     }
   }
 }

@@ -199,7 +199,9 @@ asio::awaitable<void> forwardForPeer(std::shared_ptr<const PeerServerDeps> deps,
   auto opened = mux->openStream(f.head, end);
   if (!opened.ok()) {
     Reject r = planOpenRefusal(f, opened.status());
-    co_await answerStatus(peer_stream.get(), r.code, r.message, r.retry_after);
+    // Closing since it was looked up: the entry hub may ask the cluster's next hub.
+    co_await answerStatus(peer_stream.get(), r.code, r.message, r.retry_after,
+                          absl::IsUnavailable(opened.status()));
     co_return;
   }
   std::shared_ptr<tunnel::Stream> edge = std::move(*opened);
@@ -267,6 +269,8 @@ asio::awaitable<void> servePeerStream(std::shared_ptr<const PeerServerDeps> deps
   auto snapshot = deps->metaserver ? deps->metaserver->snapshot() : nullptr;
   facts.auth = snapshot.get();
   std::shared_ptr<tunnel::Mux> mux = deps->registry->find(target.route.cluster);
+  // A tunnel going away (its agent moving on) opens no new stream: the route is stale already.
+  if (mux && mux->closing()) mux = nullptr;
   facts.tunnel_here = mux != nullptr;
   auto cached = [&]() -> std::optional<cache::CacheDecision> {
     auto cluster_cache = deps->cache ? deps->cache->find(target.route.cluster) : nullptr;

@@ -206,13 +206,17 @@ asio::awaitable<void> tunnelLoss(Harness* h) {
   auto s = h->hub->openStream({"GET", "/wait-reset", {}}, true);
   auto rh = co_await (*s)->responseHead();
   EXPECT_TRUE(rh.ok());
+  EXPECT_FALSE(h->hub->closing());
   h->agent->shutdown(proto::GoAwayCode::kDraining, "agent stopping");
   auto c = co_await (*s)->read();
   EXPECT_FALSE(c.ok());
   EXPECT_NE(std::string(c.status().message()).find("agent stopping"), std::string::npos)
       << c.status().message();
+  EXPECT_TRUE(h->hub->closing());
+  // Unavailable is what tells the hub's user server to ask the cluster's next hub instead.
   auto again = h->hub->openStream({"GET", "/echo", {}}, true);
   EXPECT_FALSE(again.ok());
+  EXPECT_TRUE(absl::IsUnavailable(again.status())) << again.status();
 }
 
 TEST(Mux, TunnelLossFailsOpenStreamsWithTheReason) {
