@@ -39,6 +39,17 @@ Mux::~Mux() = default;
 
 asio::awaitable<std::string> Mux::run() {
   auto self = shared_from_this();
+  // A process that stops its contexts without closing its tunnels (the agent on SIGTERM) destroys
+  // this coroutine suspended: its streams, each holding the Mux, would then keep it, the open
+  // handler and everything they hold alive in a cycle. Declared after `self`: runs before it.
+  struct ReleaseStreams {
+    Mux* mux;
+    ~ReleaseStreams() {
+      std::unordered_map<uint32_t, std::shared_ptr<Stream>> left;
+      std::lock_guard lock(mux->mu_);
+      left.swap(mux->streams_);
+    }
+  } release_streams{this};
   transport_->setMaxMessage(options_.max_frame);
   transport_->setIdleTimeout(options_.idle_timeout);
   loops_running_ = 3;

@@ -382,9 +382,9 @@ std::string HubMetrics::serialize() const {
     families.push_back(std::move(expiry));
     families.push_back(std::move(generation));
   }
-  if (mover_) {
+  if (auto mover = mover_.lock()) {
     gauge("kubehub_hub_draining", "1 while this hub drains (an admin's drain or SIGTERM).",
-          mover_->draining() ? 1 : 0);
+          mover->draining() ? 1 : 0);
   }
   if (peers_) {
     prometheus::MetricFamily links{"kubehub_hub_peer_links",

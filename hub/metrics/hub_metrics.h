@@ -31,7 +31,8 @@ class HubMetrics {
   void setCache(std::shared_ptr<cache::CacheRegistry> cache) { cache_ = std::move(cache); }
   void setMetaserver(std::shared_ptr<MetaserverSync> m) { metaserver_ = std::move(m); }
   void setPeers(std::shared_ptr<PeerLinks> p) { peers_ = std::move(p); }
-  void setMover(std::shared_ptr<const TunnelMover> m) { mover_ = std::move(m); }
+  /// Weak: the mover reports its moves here, so a strong reference would make a cycle.
+  void setMover(std::weak_ptr<const TunnelMover> m) { mover_ = std::move(m); }
   /// The TLS material whose expiry and generation are exported at scrape time.
   void setTlsSources(std::vector<std::shared_ptr<net::TlsSource>> s) {
     tls_sources_ = std::move(s);
@@ -86,7 +87,7 @@ class HubMetrics {
   std::shared_ptr<cache::CacheRegistry> cache_;
   std::shared_ptr<MetaserverSync> metaserver_;
   std::shared_ptr<PeerLinks> peers_;
-  std::shared_ptr<const TunnelMover> mover_;
+  std::weak_ptr<const TunnelMover> mover_;
   std::vector<std::shared_ptr<net::TlsSource>> tls_sources_;
   prometheus::Family<prometheus::Counter>* tls_reloads_total_;
   prometheus::Family<prometheus::Counter>* peer_enrolments_total_;

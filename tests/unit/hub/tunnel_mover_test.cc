@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "hub/metrics/hub_metrics.h"
+
 namespace kubehub::hub {
 namespace {
 
@@ -80,6 +82,23 @@ TEST(TunnelMover, RebalancesOnlyTheExcessOverTheFairShareAndOnlySettledTunnels) 
   MoverOptions off = options();
   off.rebalance_rate = 0;
   EXPECT_TRUE(planMoves(tunnels(30), false, 5, fleet({30, 0, 0}), off).clusters.empty());
+}
+
+// The hub's metrics export the mover's state and the mover counts its moves there: wired both
+// ways as in the hub's main, the two are still freed when the hub lets go of them (a strong
+// reference both ways leaked them, and everything they hold, at every exit with peering).
+TEST(TunnelMover, MoverAndMetricsFreeEachOther) {
+  auto registry = std::make_shared<TunnelRegistry>();
+  auto metrics = std::make_shared<HubMetrics>(registry);
+  auto mover = std::make_shared<TunnelMover>(registry, nullptr, options(), metrics);
+  metrics->setMover(mover);
+  EXPECT_NE(metrics->serialize().find("kubehub_hub_draining 0"), std::string::npos);
+  std::weak_ptr<TunnelMover> mover_left = mover;
+  std::weak_ptr<HubMetrics> metrics_left = metrics;
+  mover.reset();
+  metrics.reset();
+  EXPECT_TRUE(mover_left.expired());
+  EXPECT_TRUE(metrics_left.expired());
 }
 
 }  // namespace

@@ -219,6 +219,33 @@ asio::awaitable<void> tunnelLoss(Harness* h) {
   EXPECT_TRUE(absl::IsUnavailable(again.status())) << again.status();
 }
 
+asio::awaitable<void> openAndStop(Harness* h) {
+  auto s = h->hub->openStream({"GET", "/wait-reset", {}}, true);
+  EXPECT_TRUE(s.ok());
+  auto rh = co_await (*s)->responseHead();
+  EXPECT_TRUE(rh.ok());
+  h->io.stop();  // as a process stopping on a signal: the tunnel is never closed
+}
+
+// Contexts destroyed with a stream open: the muxes are freed, not kept by their streams.
+TEST(Mux, StoppedWithOpenStreamsFreesTheMux) {
+  std::weak_ptr<Mux> hub, agent;
+  {
+    Harness h;
+    hub = h.hub;
+    agent = h.agent;
+    asio::co_spawn(h.io, Harness::runMux(h.hub, &h.hub_close_reason), asio::detached);
+    asio::co_spawn(h.io, Harness::runMux(h.agent, &h.agent_close_reason), asio::detached);
+    asio::co_spawn(h.io, openAndStop(&h), asio::detached);
+    h.io.run_for(std::chrono::seconds(20));
+    EXPECT_TRUE(h.io.stopped());
+    h.hub.reset();
+    h.agent.reset();
+  }
+  EXPECT_TRUE(hub.expired());
+  EXPECT_TRUE(agent.expired());
+}
+
 TEST(Mux, TunnelLossFailsOpenStreamsWithTheReason) {
   Harness h;
   h.run(tunnelLoss);
