@@ -55,7 +55,7 @@ test: deps
 	@$(MAKE) --no-print-directory build
 	@scripts/run-tests.sh $(BUILD_DIR)
 
-# Sanitizer runs (CI runs test-asan-quick and test-tsan after `make test`). Leak detection is on; undefined behaviour
+# Sanitizer runs (CI runs test-tsan after `make test`; test-asan-quick joins it once measured). Leak detection is on; undefined behaviour
 # aborts (-fno-sanitize-recover=all at compile time); the e2e tests fail when any of the binaries
 # they start writes a report (scripts/sanitizer-reports.sh). Suppressions, third-party only, are
 # in tests/sanitizers/. The image test checks release packaging, which an ASan build is not.
