@@ -2,8 +2,6 @@
 // one channel byte followed by data; 0 stdin, 1 stdout, 2 stderr, 3 the final Status, 4 resize,
 // and in v5 255 "close this channel" (the client's stdin EOF).
 
-#include <chrono>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -11,6 +9,7 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <chrono>
 
 #include "common/log/log.h"
 #include "tests/standin/server_connection.h"
@@ -26,8 +25,8 @@ namespace {
 constexpr auto kUseAwaitable = asio::as_tuple(asio::use_awaitable);
 constexpr unsigned char kCloseChannel = 255;
 // A container runtime starts the process only after the kubelet has upgraded the connection, and
-// starting one takes tens of milliseconds. The command's first output waits that long: sent at once, it
-// can reach client-go's WebSocket executor (1.30 and later) before that has registered its
+// starting one takes tens of milliseconds. The command's first output waits that long: sent at
+// once, it can reach client-go's WebSocket executor (1.30 and later) before that has registered its
 // streams (its read loop starts alongside stream creation), and is then dropped ("Unknown stream
 // id 1, discarding message"), something no real runtime is fast enough to provoke.
 constexpr auto kProcessStart = std::chrono::milliseconds(25);
