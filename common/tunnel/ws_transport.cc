@@ -8,19 +8,17 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
 
 #include "common/log/log.h"
 #include "common/net/listener.h"
 #include "common/net/tls.h"
+#include "common/net/tls_stream.h"
 
 namespace kubehub::tunnel {
 
@@ -29,7 +27,9 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
-using WsStream = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
+/// TlsStream, not beast::ssl_stream: an idle tunnel holds no record buffers, a busy one moves
+/// many records per syscall.
+using WsStream = websocket::stream<net::TlsStream>;
 
 namespace {
 
@@ -48,7 +48,7 @@ constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 constexpr int kMaxHandshakes = 256;
 constexpr auto kMaxSlotWait = std::chrono::milliseconds(50);
 constexpr auto kSlotPoll = std::chrono::milliseconds(2);
-constexpr size_t kClientMaskBufferBytes = 16 * 1024 - 14;
+constexpr size_t kClientMaskBufferBytes = 64 * 1024 - 14;
 
 class WsTransport final : public Transport {
  public:
@@ -58,9 +58,9 @@ class WsTransport final : public Transport {
     ws_->auto_fragment(false);
     ws_->read_message_max(1 << 20);
     // A client masks what it sends through a buffer of this size, and each buffer's worth is one
-    // TLS write: Beast's 4 KiB default means a record and a syscall per 4 KiB. One TLS record
-    // (16 KiB) less the largest frame header keeps the header in the same record as the first
-    // payload bytes. Servers (the hub) write unmasked and allocate no such buffer.
+    // TLS write (one syscall): Beast's 4 KiB default means a record and a syscall per 4 KiB; four
+    // TLS records (64 KiB) less the largest frame header fill whole records. Servers (the hub)
+    // write unmasked and allocate no such buffer.
     ws_->write_buffer_bytes(kClientMaskBufferBytes);
     websocket::stream_base::timeout t{};
     t.handshake_timeout = std::chrono::seconds(10);
@@ -190,10 +190,12 @@ asio::awaitable<absl::StatusOr<std::unique_ptr<Transport>>> dialEndpoint(
   lowest.socket().set_option(tcp::no_delay(true), ignored);
 
   auto& ssl_stream = ws->next_layer();
-  if (!SSL_set_tlsext_host_name(ssl_stream.native_handle(), url.host.c_str())) {
+  if (!ssl_stream.setServerName(url.host)) {
     co_return absl::InternalError("cannot set TLS server name");
   }
-  if (hub_id.empty()) ssl_stream.set_verify_callback(asio::ssl::host_name_verification(url.host));
+  if (hub_id.empty() && !ssl_stream.verifyHostName(url.host)) {
+    co_return absl::InternalError("cannot check the TLS server name " + url.host);
+  }
   auto [hec] = co_await ssl_stream.async_handshake(asio::ssl::stream_base::client, kUseTuple);
   if (hec) {
     std::string detail = hec.message();
