@@ -889,10 +889,9 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
                               (f.head.method == "GET" || f.head.method == "HEAD") &&
                               !f.stream_body && f.body.empty() && !f.upgrade;
       bool stale = false;
-      // The attempt's own copy while a second plan may follow (see forwardToPeer).
-      Forward attempt = may_replan ? f : std::move(f);
       bool* stale_out = may_replan ? &stale : nullptr;
-      bool reuse = co_await forwardRequest(self, s, buf, parser, std::move(mux), std::move(attempt),
+      // Moved, not copied: a second plan is made afresh from the head.
+      bool reuse = co_await forwardRequest(self, s, buf, parser, std::move(mux), std::move(f),
                                            &*who, &record, stale_out);
       if (!stale) co_return reuse;
       replanned = true;
