@@ -6,11 +6,9 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <deque>
 #include <optional>
 
@@ -18,6 +16,7 @@
 #include "common/k8s/status_body.h"
 #include "common/log/log.h"
 #include "common/net/http_headers.h"
+#include "common/net/tls_stream.h"
 
 namespace kubehub::agent {
 
@@ -39,7 +38,9 @@ constexpr size_t kMaxSimpleBody = 32 << 20;
 
 struct Conn {
   Conn(const asio::any_io_executor& ex, asio::ssl::context& ctx) : stream(ex, ctx) {}
-  beast::ssl_stream<beast::tcp_stream> stream;
+  /// TlsStream rather than Asio's SSL stream: reads take everything the socket has (hundreds of
+  /// KiB in one syscall during a log stream) and an idle pooled connection holds no records.
+  net::TlsStream stream;
   beast::flat_buffer buffer;
   bool reused = false;
   /// Body bytes on their way to the tunnel; allocated on first use, kept for the connection's
@@ -79,10 +80,7 @@ asio::awaitable<void> respondError(std::shared_ptr<tunnel::Stream> stream, int c
 /// parser keeps until the next chunk's header arrives (for a watch, maybe minutes later).
 bool moreReadable(Conn& c) {
   if (c.buffer.size() > 2) return true;
-  SSL* ssl = c.stream.native_handle();
-  if (SSL_pending(ssl) > 0) return true;
-  BIO* rbio = SSL_get_rbio(ssl);
-  if (rbio != nullptr && BIO_ctrl_pending(rbio) > 0) return true;
+  if (c.stream.bufferedInputBytes() > 0) return true;
   boost::system::error_code ec;
   size_t in_kernel = beast::get_lowest_layer(c.stream).socket().available(ec);
   return !ec && in_kernel > 0;
@@ -163,11 +161,11 @@ asio::awaitable<absl::StatusOr<ConnPtr>> connect(UpstreamClient::Impl* impl) {
   if (cec) co_return absl::UnavailableError("connect " + where + ": " + cec.message());
   boost::system::error_code ignored;
   lowest.socket().set_option(tcp::no_delay(true), ignored);
-  if (!SSL_set_tlsext_host_name(conn->stream.native_handle(), t.server_name.c_str())) {
+  if (!conn->stream.setServerName(t.server_name)) {
     co_return absl::InternalError("cannot set TLS server name");
   }
-  if (!t.tls.insecure_skip_verify) {
-    conn->stream.set_verify_callback(asio::ssl::host_name_verification(t.server_name));
+  if (!t.tls.insecure_skip_verify && !conn->stream.verifyHostName(t.server_name)) {
+    co_return absl::InternalError("cannot set the TLS host name to verify");
   }
   auto [hec] = co_await conn->stream.async_handshake(asio::ssl::stream_base::client, kUseTuple);
   if (hec) {

@@ -6,14 +6,13 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <mutex>
 #include <optional>
 
 #include "common/net/address.h"
+#include "common/net/tls_stream.h"
 
 namespace kubehub::net {
 
@@ -172,15 +171,13 @@ absl::StatusOr<HttpClientResponse> HttpClient::exchangeOnce(const std::string& m
                                   ": " + describe(ec));
   }
   if (!impl_->tls) return exchange(*impl_, io, tcp_stream, req, impl_->options.max_response_bytes);
-  beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp_stream), *impl_->tls);
+  TlsStream stream(std::move(tcp_stream), *impl_->tls);
   const std::string& name =
       impl_->options.server_name.empty() ? u.host : impl_->options.server_name;
-  if (!impl_->options.tls.insecure_skip_verify) {
-    stream.set_verify_callback(asio::ssl::host_name_verification(name));
+  if (!impl_->options.tls.insecure_skip_verify && !stream.verifyHostName(name)) {
+    return absl::InternalError("cannot set the TLS host name to verify");
   }
-  if (!SSL_set_tlsext_host_name(stream.native_handle(), name.c_str())) {
-    return absl::InternalError("cannot set TLS server name");
-  }
+  if (!stream.setServerName(name)) return absl::InternalError("cannot set TLS server name");
   stream.async_handshake(asio::ssl::stream_base::client, [&](beast::error_code e) { ec = e; });
   if (!impl_->run(io)) return cancelledError();
   if (ec)

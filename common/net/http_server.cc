@@ -11,7 +11,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -19,6 +18,7 @@
 #include "common/log/log.h"
 #include "common/net/listener.h"
 #include "common/net/tls.h"
+#include "common/net/tls_stream.h"
 
 namespace kubehub::net {
 
@@ -165,7 +165,7 @@ asio::awaitable<void> HttpServer::Impl::session(std::shared_ptr<Impl> self, tcp:
     stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
     co_return;
   }
-  beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *tls);
+  TlsStream stream(beast::tcp_stream(std::move(socket)), *tls);
   beast::get_lowest_layer(stream).expires_after(self->options.io_timeout);
   auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kUseTuple);
   if (hec) {

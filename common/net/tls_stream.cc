@@ -22,6 +22,12 @@ namespace {
 /// One TLS record's plaintext: smaller pieces are gathered up to this before SSL_write, so a
 /// WebSocket frame header does not become a record of its own.
 constexpr size_t kRecordBytes = 16 * 1024;
+
+/// SSL_get_error needs the thread's error queue empty before each call. ERR_clear_error walks
+/// all its slots every time (3% of a stream's CPU in perf); peeking first costs a lookup.
+void clearErrorQueue() {
+  if (ERR_peek_error() != 0) ERR_clear_error();
+}
 /// Room for a record's header, padding and tag (TLS 1.2 GCM: 29 bytes, TLS 1.3: 22).
 constexpr size_t kRecordOverhead = 64;
 
@@ -103,7 +109,7 @@ error_code TlsEngine::lastError(int ssl_error) const {
 }
 
 TlsEngine::Step TlsEngine::handshake(error_code& ec) {
-  ERR_clear_error();
+  clearErrorQueue();
   int r = SSL_do_handshake(ssl_);
   if (r == 1) return Step::kDone;
   int err = SSL_get_error(ssl_, r);
@@ -119,7 +125,7 @@ TlsEngine::Step TlsEngine::read(const asio::mutable_buffer* buffers, size_t coun
     char* data = static_cast<char*>(buffers[i].data());
     size_t size = buffers[i].size();
     while (size > 0) {
-      ERR_clear_error();
+      clearErrorQueue();
       size_t got = 0;
       int r = SSL_read_ex(ssl_, data, size, &got);
       if (r == 1) {
@@ -150,7 +156,7 @@ size_t TlsEngine::write(const asio::const_buffer* buffers, size_t count, error_c
   size_t staged = 0;
   size_t written = 0;
   auto sslWrite = [&](const char* data, size_t size) {
-    ERR_clear_error();
+    clearErrorQueue();
     size_t done = 0;
     if (SSL_write_ex(ssl_, data, size, &done) != 1) {
       ec = lastError(SSL_get_error(ssl_, 0));
@@ -189,7 +195,7 @@ size_t TlsEngine::write(const asio::const_buffer* buffers, size_t count, error_c
 
 TlsEngine::Step TlsEngine::shutdown(error_code& ec) {
   if ((SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN) == 0) {
-    ERR_clear_error();
+    clearErrorQueue();
     int r = SSL_shutdown(ssl_);
     if (r == 1) return Step::kDone;
     if (r < 0) {
@@ -204,7 +210,7 @@ TlsEngine::Step TlsEngine::shutdown(error_code& ec) {
   // Until the peer's close_notify: what it still sends is discarded.
   char scratch[1024];
   for (;;) {
-    ERR_clear_error();
+    clearErrorQueue();
     size_t got = 0;
     int r = SSL_read_ex(ssl_, scratch, sizeof scratch, &got);
     if (r == 1) continue;
@@ -237,6 +243,10 @@ asio::mutable_buffer TlsEngine::prepareInput(size_t available) {
 }
 
 void TlsEngine::commitInput(size_t bytes) { in_end_ += bytes; }
+
+size_t TlsEngine::bufferedInput() const {
+  return static_cast<size_t>(std::max(SSL_pending(ssl_), 0)) + (in_end_ - in_begin_);
+}
 
 int TlsEngine::bioRead(char* data, size_t size, size_t* read) {
   size_t have = in_end_ - in_begin_;

@@ -82,6 +82,8 @@ class TlsEngine {
   boost::system::error_code eofError() const;
   /// Bytes of buffers held (capacity), for tests and memory accounting.
   size_t heldBytes() const;
+  /// Plaintext OpenSSL holds plus records received and not yet decrypted.
+  size_t bufferedInput() const;
 
   // The BIO's side.
   int bioRead(char* data, size_t size, size_t* read);
@@ -144,6 +146,9 @@ class TlsStream {
   /// A client handshake fails unless the server's certificate names `host` (DNS name or IP).
   bool verifyHostName(const std::string& host);
   size_t heldBufferBytes() const { return engine_->heldBytes(); }
+  /// Bytes received and not yet read by the caller (decrypted or still as records); the socket's
+  /// own queue is not counted.
+  size_t bufferedInputBytes() const { return engine_->bufferedInput(); }
 
   template <class Token = boost::asio::default_completion_token_t<executor_type>>
   auto async_handshake(handshake_type type, Token&& token = Token()) {

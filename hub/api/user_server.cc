@@ -12,7 +12,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <nlohmann/json.hpp>
 
 #include "absl/container/inlined_vector.h"
@@ -24,6 +23,7 @@
 #include "common/net/http_headers.h"
 #include "common/net/listener.h"
 #include "common/net/server_main.h"
+#include "common/net/tls_stream.h"
 #include "common/net/websocket_frames.h"
 #include "hub/api/client_connection.h"
 #include "hub/api/connection_limiter.h"
@@ -40,7 +40,9 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
-using SslStream = beast::ssl_stream<beast::tcp_stream>;
+/// TlsStream: reads take what the socket has, writes send many records per syscall, and an idle
+/// connection (a kubectl watch) holds no record buffers.
+using SslStream = net::TlsStream;
 using Parser = http::request_parser<http::buffer_body>;
 using namespace asio::experimental::awaitable_operators;
 
