@@ -344,8 +344,18 @@ asio::awaitable<bool> download(UpstreamClient::Impl* impl, Conn* c,
   head.headers = net::forwardableResponseHeaders(raw, head.status);
   bool upgraded = head.status == 101;
   bool no_body = !upgraded && parser->is_done();
-  stream->sendResponseHead(head, no_body);
-  *head_sent = true;
+  // When body bytes have already arrived with the head (most small answers), the head waits for
+  // the first of them so that both, and the end, cross the tunnel in one message: one write and
+  // one wake-up at the hub instead of two. Only for a body framed by Content-Length: bytes after a
+  // chunked head may be no more than a chunk's size line, and a watch's next event may be minutes
+  // away. The head never waits on a read either (see the loop).
+  std::optional<proto::ResponseHead> held_head;
+  if (!upgraded && !no_body && !parser->chunked() && parser->content_length() && moreReadable(*c)) {
+    held_head = std::move(head);
+  } else {
+    stream->sendResponseHead(head, no_body);
+  }
+  *head_sent = true;  // committed: a failure from here on resets the stream, never retries
   if (upgraded) {
     UpgradeGauge gauge(impl->options.metrics.get(), upgradeKind(target));
     co_await (upstreamToTunnel(c, stream) && tunnelToUpstream(c, stream));
@@ -355,6 +365,10 @@ asio::awaitable<bool> download(UpstreamClient::Impl* impl, Conn* c,
   char* buf = c->chunkBuffer();
   size_t filled = 0;
   while (!parser->is_done()) {
+    if (held_head && !moreReadable(*c)) {
+      stream->sendResponseHead(*held_head, false);
+      held_head.reset();
+    }
     parser->get().body().data = buf + filled;
     parser->get().body().size = c->chunk_size - filled;
     auto [rec, rn] = co_await http::async_read_some(c->stream, c->buffer, *parser, kUseTuple);
@@ -371,12 +385,17 @@ asio::awaitable<bool> download(UpstreamClient::Impl* impl, Conn* c,
     // still goes out at once.
     bool full = filled == c->chunk_size;
     if (filled > 0 && (full || parser->is_done() || !moreReadable(*c))) {
+      if (held_head) {
+        stream->sendResponseHead(*held_head, false);
+        held_head.reset();
+      }
       absl::Status st = co_await stream->write(std::string_view(buf, filled));
       if (!st.ok()) co_return false;
       filled = 0;
       if (full) buf = c->chunkBuffer(true);
     }
   }
+  if (held_head) stream->sendResponseHead(*held_head, false);  // an empty chunked body
   stream->finish();
   co_return parser->keep_alive();
 }

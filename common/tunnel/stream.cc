@@ -34,6 +34,11 @@ asio::awaitable<absl::StatusOr<StreamChunk>> Stream::read() {
   }
 }
 
+bool Stream::readReady() const {
+  std::lock_guard lock(mux_->mu_);
+  return !inbound_.empty() || remote_ended_ || reset_;
+}
+
 void Stream::consumed(size_t n) {
   if (n == 0) return;
   std::lock_guard lock(mux_->mu_);

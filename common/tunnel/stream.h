@@ -42,6 +42,8 @@ class Stream {
   /// Waits for bytes from the peer. Errors when the stream was reset or the tunnel closed.
   /// Returns everything buffered so far (bounded by the receive window).
   boost::asio::awaitable<absl::StatusOr<StreamChunk>> read();
+  /// True when read() would return without waiting (bytes or the end buffered, or reset).
+  bool readReady() const;
   /// Returns credit for n bytes the caller has passed on; call after writing them downstream so
   /// that a slow consumer slows down this stream's producer, and only this stream's.
   void consumed(size_t n);

@@ -163,29 +163,55 @@ asio::awaitable<bool> uploadBody(SslStream* s, beast::flat_buffer* buf, Parser* 
   co_return true;
 }
 
-/// Copies the tunnel stream's bytes to the client; chunk-encodes when `chunked`.
+/// Copies the tunnel stream's bytes to the client; chunk-encodes when `chunked`. A non-empty
+/// `head` (the response head, not yet written) goes out in the same write as the first bytes
+/// and, when they are all there is, the end: one TLS record and one syscall for a small answer.
+/// `head` is the caller's (it outlives this call). No defaulted class-type parameters here: GCC 12
+/// destroys such coroutine arguments twice.
 asio::awaitable<bool> pumpBody(SslStream* s, std::shared_ptr<tunnel::Stream> stream, bool chunked,
                                bool end_cleanly_on_error, std::chrono::milliseconds timeout,
-                               uint64_t* bytes, net::WebSocketFrameBoundaries* frames = nullptr) {
+                               uint64_t* bytes, net::WebSocketFrameBoundaries* frames,
+                               std::string_view head) {
+  static constexpr std::string_view kEnd = "0\r\n\r\n";
   for (;;) {
     auto c = co_await stream->read();
+    if (!c.ok() && !head.empty()) {
+      bool written = co_await writeAll(s, timeout, asio::buffer(head.data(), head.size()));
+      head = {};
+      if (!written) co_return false;
+    }
     if (!c.ok()) {
       log::info("edge stream ended early", {{"reason", c.status().message()}});
       if (chunked && end_cleanly_on_error) {
         // A watch that loses its tunnel ends like one the API server closes: clients re-watch.
-        static constexpr std::string_view kEnd = "0\r\n\r\n";
         co_await writeAll(s, timeout, asio::buffer(kEnd.data(), kEnd.size()));
       }
       co_return false;
     }
     size_t n = c->data.size();
-    if (n > 0) {
+    // The chunk framing around these bytes, and the last chunk when they end the body, share
+    // the bytes' write.
+    bool end_written = false;
+    if (n > 0 || !head.empty()) {
       bool ok;
       if (chunked) {
-        char size_line[24];
-        int len = std::snprintf(size_line, sizeof(size_line), "%zx\r\n", n);
-        ok = co_await writeAll(s, timeout, asio::buffer(size_line, static_cast<size_t>(len)),
-                               asio::buffer(c->data), asio::buffer("\r\n", 2));
+        std::string before(head);
+        std::string after;
+        if (n > 0) {
+          char size_line[24];
+          int len = std::snprintf(size_line, sizeof(size_line), "%zx\r\n", n);
+          before.append(size_line, static_cast<size_t>(len));
+          after = "\r\n";
+        }
+        if (c->end) {
+          after += kEnd;
+          end_written = true;
+        }
+        ok = co_await writeAll(s, timeout, asio::buffer(before), asio::buffer(c->data),
+                               asio::buffer(after));
+      } else if (!head.empty()) {
+        ok = co_await writeAll(s, timeout, asio::buffer(head.data(), head.size()),
+                               asio::buffer(c->data));
       } else if (frames) {
         // One TLS record (at least) per WebSocket frame, never two frames' bytes in one.
         std::string_view rest(c->data);
@@ -202,12 +228,12 @@ asio::awaitable<bool> pumpBody(SslStream* s, std::shared_ptr<tunnel::Stream> str
         stream->reset(proto::ResetCode::kCancel, "client stopped reading");
         co_return false;
       }
+      head = {};
       stream->consumed(n);
       *bytes += n;
     }
     if (c->end) {
-      if (chunked) {
-        static constexpr std::string_view kEnd = "0\r\n\r\n";
+      if (chunked && !end_written) {
         if (!co_await writeAll(s, timeout, asio::buffer(kEnd.data(), kEnd.size()))) co_return false;
       }
       co_return true;
@@ -253,7 +279,7 @@ class TlsClient final : public ClientConnection {
 asio::awaitable<bool> pumpLongLived(SslStream* s, std::shared_ptr<tunnel::Stream> stream,
                                     bool chunked, std::chrono::milliseconds timeout,
                                     uint64_t* bytes) {
-  bool ok = co_await pumpBody(s, stream, chunked, true, timeout, bytes);
+  bool ok = co_await pumpBody(s, stream, chunked, true, timeout, bytes, nullptr, {});
   // The connection is not reused after a long-lived response; closing it also ends the monitor.
   closeSocket(s);
   co_return ok;
@@ -299,7 +325,7 @@ asio::awaitable<void> tunnelToClient(SslStream* s, std::shared_ptr<tunnel::Strea
                                      std::chrono::milliseconds timeout, uint64_t* bytes,
                                      bool websocket) {
   net::WebSocketFrameBoundaries frames;
-  co_await pumpBody(s, stream, false, false, timeout, bytes, websocket ? &frames : nullptr);
+  co_await pumpBody(s, stream, false, false, timeout, bytes, websocket ? &frames : nullptr, {});
   // Either side ending ends the exchange (as Go's reverse proxies do for upgrades).
   stream->reset(proto::ResetCode::kCancel, "the edge ended the upgraded connection");
   closeSocket(s);
@@ -432,7 +458,10 @@ asio::awaitable<bool> proxyResponse(std::shared_ptr<UserServer::Impl> self, SslS
   if (chunked) text += "Transfer-Encoding: chunked\r\n";
   if (close_after && status != 101) text += "Connection: close\r\n";
   text += "\r\n";
-  if (!co_await writeAll(s, o.write_timeout, asio::buffer(text))) {
+  // A body already here (the agent sends a small answer's head, body and end together) leaves
+  // with the head in one write; otherwise the head goes at once, as it must for streams.
+  bool head_with_body = status != 101 && !no_body && !shape.long_lived && stream->readReady();
+  if (!head_with_body && !co_await writeAll(s, o.write_timeout, asio::buffer(text))) {
     stream->reset(proto::ResetCode::kCancel, "client went away");
     co_return false;
   }
@@ -454,7 +483,9 @@ asio::awaitable<bool> proxyResponse(std::shared_ptr<UserServer::Impl> self, SslS
               monitorClient(s, stream));
     co_return false;
   }
-  bool ok = co_await pumpBody(s, stream, chunked, false, o.write_timeout, &shape.outcome->bytes);
+  bool ok =
+      co_await pumpBody(s, stream, chunked, false, o.write_timeout, &shape.outcome->bytes, nullptr,
+                        head_with_body ? std::string_view(text) : std::string_view());
   co_return ok && !close_after;
 }
 
