@@ -1025,6 +1025,19 @@ class ClusterStatusTest(FleetTestCase):
         self.fleet.restart_agent("status-edge")
         self.reported("status-edge")
 
+    def test_agent_status_flags(self):
+        base = [e2e.binary("kubehub-agent"), "--hub-url", "wss://127.0.0.1:1/tunnel", "--cluster", "c",
+                "--tls-cert", "/nonexistent.crt", "--tls-key", "/nonexistent.key"]
+        for extra, needle in ((["--status-interval", "5s"], "--status-interval must be at least 10s"),
+                              (["--status-check-interval", "100ms"], "--status-check-interval must be at least 1s")):
+            r = subprocess.run(base + extra, capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+            self.assertIn(needle, r.stderr)
+        usage = subprocess.run([e2e.binary("kubehub-agent"), "--help"], capture_output=True, text=True).stdout
+        self.assertIn("--status-interval", usage)
+        self.assertIn("--status-check-interval", usage)
+
     def test_hub_refuses_reports_for_clusters_it_does_not_hold(self):
         p = self.fleet.platform
         token_file = self.fleet.work.join("hub-1.token")
