@@ -958,6 +958,8 @@ class ClusterStatusTest(FleetTestCase):
         self.assertEqual(st["reportedBy"], "hub-1")
         self.assertIsNotNone(st["since"])
         self.assertIsNotNone(st["reportedAt"])
+        self.assertGreaterEqual(st["lastSeen"], st["since"], "seen at least since it connected")
+        self.assertGreaterEqual(st["lastSeen"], st["reportedAt"], "a report is a sighting")
         r = st["report"]
         self.assertEqual(r["kubernetes"], {"gitVersion": "v1.32.4", "platform": "linux/amd64"})
         self.assertEqual(r["nodes"]["total"], 3)
