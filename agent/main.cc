@@ -33,6 +33,12 @@ using namespace kubehub;
 namespace {
 
 constexpr const char* kVersion = "0.1.0";
+#ifndef KUBEHUB_BUILD
+#define KUBEHUB_BUILD "dev"
+#endif
+constexpr const char* kBuild = KUBEHUB_BUILD;
+/// Never two cluster status reports on one tunnel closer than this.
+constexpr std::chrono::seconds kStatusMinInterval{10};
 constexpr const char* kServiceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 std::string trimmed(std::string s) {
@@ -88,6 +94,8 @@ struct Options {
   std::chrono::milliseconds backoff_base{500};
   std::chrono::milliseconds backoff_max{30000};
   std::chrono::milliseconds response_timeout{60000};
+  std::chrono::milliseconds status_interval{60000};
+  std::chrono::milliseconds status_check_interval{10000};
 
   // Filled by validate(): --hub-url in canonical form, without repeats.
   std::vector<std::string> hubs;
@@ -179,6 +187,14 @@ struct Options {
     if (backoff_base.count() <= 0 || backoff_max < backoff_base) {
       return absl::InvalidArgumentError("--backoff-base must be > 0 and <= --backoff-max");
     }
+    if (status_interval.count() != 0 && status_interval < kStatusMinInterval) {
+      return absl::InvalidArgumentError(
+          "--status-interval must be at least 10s (reports go at most once per 10 s), or 0 to "
+          "send none");
+    }
+    if (status_check_interval < std::chrono::seconds(1)) {
+      return absl::InvalidArgumentError("--status-check-interval must be at least 1s");
+    }
     return absl::OkStatus();
   }
 
@@ -240,6 +256,13 @@ int main(int argc, char** argv) {
   flags.addDuration("backoff-max", &o.backoff_max, "largest reconnect delay ceiling");
   flags.addDuration("response-timeout", &o.response_timeout,
                     "how long to wait for the API server's response head");
+  flags.addDuration("status-interval", &o.status_interval,
+                    "how often each tunnel sends the cluster status report (Kubernetes version, "
+                    "nodes, agent version) even when nothing changed; changes go at once, but "
+                    "never more than one report per 10 s (at least 10s; 0: send none)");
+  flags.addDuration("status-check-interval", &o.status_check_interval,
+                    "how often the agent reads /version and lists nodes to notice changes for the "
+                    "status report (at least 1s)");
   if (auto s = flags.parse(argc, argv); !s.ok()) net::exitWithConfigError("kubehub-agent", s);
   if (flags.helpRequested()) {
     std::fputs(flags.usage().c_str(), stdout);
@@ -310,6 +333,16 @@ int main(int argc, char** argv) {
   auto upstream =
       agent::UpstreamClient::create(io.get_executor(), std::move(*target), upstream_options);
   if (!upstream.ok()) net::exitWithConfigError("kubehub-agent", upstream.status());
+  if (o.status_interval.count() > 0) {
+    agent::StatusReporterOptions so;
+    so.interval = o.status_interval;
+    so.check_interval = o.status_check_interval;
+    so.min_interval = kStatusMinInterval;
+    so.agent_version = kVersion;
+    so.agent_build = kBuild;
+    state->status = std::make_shared<agent::StatusReporter>(so);
+    asio::co_spawn(io, agent::StatusReporter::run(state->status, *upstream), asio::detached);
+  }
 
   net::HttpServerOptions admin_options;
   admin_options.name = "admin";
@@ -337,6 +370,7 @@ int main(int argc, char** argv) {
       o.enrolling() ? "enrolled, kept in " + store->describe() : "files " + o.tls_cert;
   log::info("agent started", {{"cluster", o.cluster},
                               {"version", kVersion},
+                              {"build", kBuild},
                               {"api_server", api},
                               {"credentials", source},
                               {"client_certificate", client_certificate},

@@ -3,7 +3,9 @@ real kubehubctl, kubectl and openssl. Every resource with its error paths, concu
 PostgreSQL restart, malformed and oversized input, SQL-injection strings, issued kubeconfigs,
 token signatures, expiry and revocation, user and tenant bans (the hubs' feed and refusal at the
 metaserver), bootstrap token -> CSR -> certificate, the registry, the audit log, and two
-metaservers starting at once on one empty database."""
+metaservers starting at once on one empty database; and, with a hub, an agent and the stand-in,
+each cluster's status report (Kubernetes version, nodes, agent) from the agent to the REST API
+and kubehubctl, kept after the agent goes."""
 import base64
 import json
 import os
@@ -16,6 +18,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import kubehub_e2e as e2e  # noqa: E402
+from fleet import FleetTestCase, metric  # noqa: E402
 
 ADMIN = "admin-secret-0123456789abcdef"
 HUB_URL = "https://hub.example.test:8443"
@@ -917,6 +920,140 @@ class MetaserverApiTest(unittest.TestCase):
 def e2e_quote(s):
     import urllib.parse
     return urllib.parse.quote(s, safe="")
+
+
+class ClusterStatusTest(FleetTestCase):
+    """The real system: PostgreSQL + metaserver, one hub, the stand-in's three nodes (one
+    NotReady, allocatable "2"/"8028620Ki" twice and "3500m"/"16Gi") and two agents, one of them
+    refused the node list by its API server. The reports reach the registry, kubehubctl and the
+    hub's metrics; when an agent stops, its cluster shows disconnected with its last report."""
+
+    @classmethod
+    def start_fleet(cls, fleet):
+        fleet.start_platform()
+        fleet.admit(["status-edge", "status-blind"])
+        cls.hub = fleet.start_hub("hub-1", peer=False)
+        fleet.start_agent("status-edge", cls.hub)
+        fleet.start_agent("status-blind", cls.hub, standin_extra=["--forbid", "list:nodes"])
+
+    def cluster(self, name):
+        return self.fleet.platform.ctl_json("cluster", "get", name)
+
+    def reported(self, name, predicate=lambda c: True):
+        """The cluster once it is connected with a report that satisfies `predicate`."""
+        got = {}
+
+        def ready():
+            c = self.cluster(name)
+            got["c"] = c
+            return c["status"]["connected"] and c["status"]["report"] is not None and predicate(c)
+        e2e.wait_until(ready, timeout=30, interval=0.2, what=f"{name}'s status report")
+        return got["c"]
+
+    def test_report_reaches_registry_and_kubehubctl(self):
+        c = self.reported("status-edge", lambda c: "resources" in c["status"]["report"])
+        st = c["status"]
+        self.assertEqual(st["state"], "connected")
+        self.assertEqual(st["hubs"], ["hub-1"])
+        self.assertEqual(st["reportedBy"], "hub-1")
+        self.assertIsNotNone(st["since"])
+        self.assertIsNotNone(st["reportedAt"])
+        self.assertGreaterEqual(st["lastSeen"], st["since"], "seen at least since it connected")
+        self.assertGreaterEqual(st["lastSeen"], st["reportedAt"], "a report is a sighting")
+        r = st["report"]
+        self.assertEqual(r["kubernetes"], {"gitVersion": "v1.32.4", "platform": "linux/amd64"})
+        self.assertEqual(r["nodes"]["total"], 3)
+        self.assertEqual(r["nodes"]["ready"], 2)
+        self.assertEqual(r["nodes"]["allocatable"]["cpuMillis"], 2000 + 2000 + 3500)
+        self.assertEqual(r["nodes"]["allocatable"]["memoryBytes"], 2 * 8028620 * 1024 + 16 * 2**30)
+        self.assertNotIn("nodesError", r)
+        self.assertEqual(r["agent"]["version"], "0.1.0")
+        self.assertGreaterEqual(r["agent"]["uptimeSeconds"], 0)
+        self.assertGreater(r["resources"]["served"], 10)
+        # Exactly what the edge says about its nodes, read directly.
+        nodes = self.fleet.edge_json("status-edge", "/api/v1/nodes")["items"]
+        self.assertEqual(len(nodes), r["nodes"]["total"])
+        # The REST resource itself, as an admin reads it.
+        _, rest = self.fleet.platform.meta.json("GET", "/api/v1/clusters/status-edge",
+                                                token=self.fleet.platform.admin_token, expect=200)
+        self.assertEqual(rest["status"]["report"]["nodes"], r["nodes"])
+        # kubehubctl: the table's columns, and every field in `get`.
+        table = self.fleet.platform.ctl("cluster", "list").stdout.splitlines()
+        self.assertEqual(table[0].split(), ["NAME", "CONNECTED", "HUBS", "SINCE", "LAST-SEEN",
+                                            "K8S-VERSION", "NODES", "AGENT", "LABELS"])
+        row = next(line.split() for line in table if line.startswith("status-edge "))
+        self.assertEqual((row[1], row[2], row[5], row[6], row[7]), ("yes", "hub-1", "v1.32.4", "2/3", "0.1.0"))
+        text = self.fleet.platform.ctl("cluster", "get", "status-edge").stdout
+        self.assertIn("status.report.nodes.ready: 2\n", text)
+        self.assertIn("status.report.nodes.total: 3\n", text)
+        self.assertIn("status.report.kubernetes.gitVersion: v1.32.4\n", text)
+        self.assertIn("status.report.agent.version: 0.1.0\n", text)
+        self.assertIn("status.connected: true\n", text)
+        # The hub's metrics.
+        self.assertEqual(metric(self.hub, "kubehub_hub_cluster_nodes", cluster="status-edge", state="ready"), 2)
+        self.assertEqual(metric(self.hub, "kubehub_hub_cluster_nodes", cluster="status-edge", state="notready"), 1)
+        self.assertEqual(metric(self.hub, "kubehub_hub_cluster_info", cluster="status-edge",
+                                kubernetes_version="v1.32.4", agent_version="0.1.0"), 1)
+
+    def test_forbidden_node_list_is_reported_not_invented(self):
+        c = self.reported("status-blind")
+        r = c["status"]["report"]
+        self.assertNotIn("nodes", r)
+        self.assertIn("forbidden", r["nodesError"])
+        self.assertEqual(r["kubernetes"]["gitVersion"], "v1.32.4")
+        row = next(line.split() for line in self.fleet.platform.ctl("cluster", "list").stdout.splitlines()
+                   if line.startswith("status-blind "))
+        self.assertEqual(row[6], "-")
+        log = self.fleet.agents["status-blind"].proc.log_text()
+        self.assertEqual(log.count("cannot list nodes"), 1, "logged once, not at every check")
+        self.assertEqual(metric(self.hub, "kubehub_hub_cluster_nodes", cluster="status-blind", state="ready"), 0)
+
+    def test_stopped_agent_shows_disconnected_with_last_report(self):
+        self.reported("status-edge")
+        self.fleet.agents["status-edge"].proc.stop()
+        e2e.wait_until(lambda: not self.cluster("status-edge")["status"]["connected"], timeout=30, interval=0.2,
+                       what="status-edge disconnected")
+        st = self.cluster("status-edge")["status"]
+        self.assertEqual((st["state"], st["hubs"], st["since"]), ("disconnected", [], None))
+        self.assertIsNotNone(st["lastSeen"])
+        self.assertIsNotNone(st["reportedAt"])
+        self.assertEqual(st["report"]["nodes"]["total"], 3, "the last report is kept")
+        row = next(line.split() for line in self.fleet.platform.ctl("cluster", "list").stdout.splitlines()
+                   if line.startswith("status-edge "))
+        self.assertEqual(row[1], "no")
+        self.assertNotEqual(row[4], "-", "LAST-SEEN")
+        e2e.wait_until(lambda: metric(self.hub, "kubehub_hub_cluster_info", cluster="status-edge") == 0,
+                       timeout=10, what="the cluster's series removed with its tunnel")
+        self.fleet.restart_agent("status-edge")
+        self.reported("status-edge")
+
+    def test_agent_status_flags(self):
+        base = [e2e.binary("kubehub-agent"), "--hub-url", "wss://127.0.0.1:1/tunnel", "--cluster", "c",
+                "--tls-cert", "/nonexistent.crt", "--tls-key", "/nonexistent.key"]
+        for extra, needle in ((["--status-interval", "5s"], "--status-interval must be at least 10s"),
+                              (["--status-check-interval", "100ms"], "--status-check-interval must be at least 1s")):
+            r = subprocess.run(base + extra, capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+            self.assertIn(needle, r.stderr)
+        usage = subprocess.run([e2e.binary("kubehub-agent"), "--help"], capture_output=True, text=True).stdout
+        self.assertIn("--status-interval", usage)
+        self.assertIn("--status-check-interval", usage)
+
+    def test_hub_refuses_reports_for_clusters_it_does_not_hold(self):
+        p = self.fleet.platform
+        token_file = self.fleet.work.join("hub-1.token")
+        with open(token_file) as f:
+            hub_token = f.read().strip()
+        report = {"agent": {"version": "9.9.9", "uptimeSeconds": 1}}
+        _, body = p.meta.json("POST", "/api/v1/hubs/hub-1/cluster-status",
+                              {"reports": [{"cluster": "nowhere", "report": report}]}, token=hub_token, expect=200)
+        self.assertEqual((body["stored"], body["skipped"]), (0, ["nowhere"]))
+        p.meta.json("POST", "/api/v1/hubs/hub-2/cluster-status", {"reports": []}, token=hub_token, expect=403)
+        bad = {"reports": [{"cluster": "status-edge", "report": {"agent": {"version": 5, "uptimeSeconds": 1}}}]}
+        status, _, text = p.meta.request("POST", "/api/v1/hubs/hub-1/cluster-status", bad, token=hub_token)
+        self.assertEqual(status, 422, text)
+        self.assertIn("agent.version", text.decode())
 
 
 class PostgresRestartTest(unittest.TestCase):

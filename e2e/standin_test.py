@@ -387,8 +387,8 @@ spec: {color: green, size: SIZE}
                                                  _continue=page.metadata._continue)
         self.assertEqual(sizes, [10, 10, 5])
         self.assertEqual(seen, [f"bench-{i:05d}" for i in range(1, BENCH_PODS + 1)])
-        unfiltered = self.core.list_node(limit=1)
-        self.assertEqual(unfiltered.metadata.remaining_item_count, 1)
+        unfiltered = self.core.list_node(limit=1)  # three seeded nodes
+        self.assertEqual(unfiltered.metadata.remaining_item_count, 2)
 
     def test_python_watch_from_resource_version(self):
         rv = self.core.list_namespaced_config_map("default").metadata.resource_version

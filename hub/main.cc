@@ -628,6 +628,7 @@ int main(int argc, char** argv) {
                                 {"streams", t.mux->streamCount()},
                                 {"discovered", !t.discovery.empty()}};
         if (!t.discovery.empty()) entry["resources"] = t.discovered_types;
+        if (t.status) entry["status"] = proto::statusReportJson(*t.status);
         list.push_back(entry);
       }
       return {200, "application/json", nlohmann::json{{"clusters", list}}.dump(), {}};

@@ -70,6 +70,11 @@ asio::awaitable<void> answerDiscovery(std::weak_ptr<tunnel::Mux> weak_mux,
   }
   state->api_reachable = true;
   state->metrics->apiReachable(true);
+  if (state->status) {
+    auto parsed = nlohmann::json::parse(*report, nullptr, false);
+    if (parsed.is_object() && parsed.contains("resources") && parsed["resources"].is_array())
+      state->status->noteServedTypes(static_cast<int64_t>(parsed["resources"].size()));
+  }
   mux->sendControl(*report);
 }
 
@@ -405,6 +410,10 @@ std::shared_ptr<Running> startServing(Fleet& fleet, int slot, Established tunnel
                           {"tunnels_up", up},
                           {"cert_serial", r->tunnel.cert_serial}});
   asio::co_spawn(r->tunnel.mux->executor(), runMux(r), asio::detached);
+  if (state->status) {
+    asio::co_spawn(r->tunnel.mux->executor(),
+                   StatusReporter::serveTunnel(state->status, r->tunnel.mux), asio::detached);
+  }
   return r;
 }
 

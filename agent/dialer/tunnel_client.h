@@ -15,6 +15,7 @@
 
 #include "agent/forward/upstream_client.h"
 #include "agent/metrics/agent_metrics.h"
+#include "agent/status/status_reporter.h"
 #include "common/net/tls_source.h"
 #include "common/tunnel/mux.h"
 
@@ -47,6 +48,8 @@ struct AgentState {
   std::atomic<uint64_t> connects{0};
   std::atomic<uint64_t> dial_failures{0};
   std::shared_ptr<AgentMetrics> metrics = std::make_shared<AgentMetrics>();
+  /// Cluster status reports sent on every tunnel; null: none are sent.
+  std::shared_ptr<StatusReporter> status;
 };
 
 /// Runs until the io_context stops.

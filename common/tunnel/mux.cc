@@ -22,6 +22,18 @@ std::string pingPayload() {
   return p;
 }
 
+/// The round trip a PONG tells, if its payload is one of our PINGs (a peer could echo anything:
+/// an implausible answer is not recorded).
+std::optional<std::chrono::microseconds> roundTrip(std::string_view payload) {
+  if (payload.size() != 8) return std::nullopt;
+  uint64_t sent = 0;
+  for (int i = 0; i < 8; ++i) sent = (sent << 8) | static_cast<unsigned char>(payload[i]);
+  auto elapsed = std::chrono::steady_clock::now().time_since_epoch() -
+                 std::chrono::steady_clock::duration(static_cast<int64_t>(sent));
+  if (elapsed.count() < 0 || elapsed > std::chrono::hours(1)) return std::nullopt;
+  return std::chrono::duration_cast<std::chrono::microseconds>(elapsed);
+}
+
 }  // namespace
 
 Mux::Mux(std::unique_ptr<Transport> transport, MuxOptions options)
@@ -212,6 +224,7 @@ absl::Status Mux::dispatch(const proto::FrameView& f) {
       return absl::OkStatus();
     }
     case FrameType::kPong:
+      if (auto rtt = roundTrip(f.payload)) stats_.rtt_us.store(rtt->count());
       return absl::OkStatus();
     case FrameType::kGoAway: {
       auto info = proto::decodeGoAway(f.payload);

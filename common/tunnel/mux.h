@@ -54,6 +54,8 @@ struct MuxStats {
   std::atomic<uint64_t> frames_out{0};
   std::atomic<uint64_t> streams_opened{0};
   std::atomic<uint64_t> credit_stalls{0};
+  /// Round trip of the last PING this side sent, in microseconds (-1 until a PONG came back).
+  std::atomic<int64_t> rtt_us{-1};
 };
 
 class Mux : public std::enable_shared_from_this<Mux> {

@@ -152,6 +152,16 @@ void MetaserverSync::clusterDisconnected(const std::string& cluster) {
   wake();
 }
 
+void MetaserverSync::reportClusterStatus(const std::string& cluster, nlohmann::json report) {
+  bool first = false;
+  {
+    std::lock_guard lock(status_mu_);
+    first = status_pending_.empty();
+    status_pending_[cluster] = std::move(report);
+  }
+  if (first) wake();
+}
+
 void MetaserverSync::wake() {
   std::lock_guard lock(signal_->mu);
   signal_->woken = true;
@@ -497,6 +507,50 @@ void MetaserverSync::flushRegistryEvents() {
   }
 }
 
+void MetaserverSync::flushStatusReports() {
+  // Bounded batches: a hub holding many agents sends a few requests, not one per cluster.
+  constexpr size_t kBatch = 500;
+  constexpr std::chrono::seconds kEvery{1};
+  auto now = std::chrono::steady_clock::now();
+  if (now - status_sent_at_ < kEvery) return;
+  std::map<std::string, Json> batch;
+  {
+    std::lock_guard lock(status_mu_);
+    while (!status_pending_.empty() && batch.size() < kBatch) {
+      auto node = status_pending_.extract(status_pending_.begin());
+      batch.insert(std::move(node));
+    }
+  }
+  if (batch.empty() || !status_supported_) return;
+  status_sent_at_ = now;
+  Json reports = Json::array();
+  for (const auto& [cluster, report] : batch) {
+    reports.push_back({{"cluster", cluster}, {"report", report}});
+  }
+  int status = 0;
+  auto r = call(options_, "POST", "/api/v1/hubs/" + options_.hub_id + "/cluster-status",
+                Json{{"reports", reports}}.dump(), &status);
+  if (!r.ok() && status == 0) {
+    // Unreachable: kept for later, unless a newer report of the cluster came in meanwhile.
+    std::lock_guard lock(status_mu_);
+    for (auto& [cluster, report] : batch) status_pending_.try_emplace(cluster, std::move(report));
+    noteResult(false, std::string(r.status().message()));
+    return;
+  }
+  if (!r.ok() && status == 404) {
+    log::warn(
+        "the metaserver does not take cluster status reports (an older version); not sending "
+        "them",
+        {{"error", r.status().message()}});
+    status_supported_ = false;
+    return;
+  }
+  if (!r.ok()) {
+    log::warn("cluster status reports refused",
+              {{"reports", batch.size()}, {"error", r.status().message()}});
+  }
+}
+
 void MetaserverSync::run() {
   // A resource error (out of descriptors or memory) in one pass must not end the process: the
   // hub keeps serving with what it knows and the next pass tries again.
@@ -559,6 +613,7 @@ void MetaserverSync::runPasses() {
       next_heartbeat = now + options_.heartbeat;
     }
     flushRegistryEvents();
+    flushStatusReports();
     // A hub whose heartbeats stopped leaves the table by expiry, which the metaserver announces
     // on the routes feed too (its janitor, every few seconds).
     if (!live || due("routes") || want_routes_.exchange(false) || now >= next_routes) {
@@ -570,6 +625,11 @@ void MetaserverSync::runPasses() {
     auto until = Clock::now() + options_.revocation_poll;
     if (signal_->live.load())
       until = std::min({next_heartbeat, next_routes, next_keys, next_safety});
+    {
+      std::lock_guard status_lock(status_mu_);
+      if (!status_pending_.empty() && status_supported_)
+        until = std::min(until, status_sent_at_ + std::chrono::seconds(1));
+    }
     signal_->cv.wait_until(lock, until, [this] {
       return stopping_.load() || signal_->woken || !signal_->moved.empty();
     });

@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -124,6 +125,10 @@ class MetaserverSync {
   void clusterConnected(const std::string& cluster);
   void clusterDisconnected(const std::string& cluster);
   void setAgentCount(size_t n) { agents_.store(n); }
+  /// A connected cluster's latest status report (proto::statusReportJson): kept until sent,
+  /// a newer report of the cluster replacing an unsent one; sent in batches about once a second
+  /// (POST /api/v1/hubs/HUB/cluster-status).
+  void reportClusterStatus(const std::string& cluster, nlohmann::json report);
   /// Asks for a key reload soon (a token named an unknown key id).
   void wantKeys() { want_keys_.store(true); }
 
@@ -139,6 +144,7 @@ class MetaserverSync {
   void wake();
   bool heartbeat();
   void flushRegistryEvents();
+  void flushStatusReports();
   void publish(const std::function<void(AuthSnapshot&)>& change);
   void noteResult(bool ok, const std::string& what);
 
@@ -177,6 +183,11 @@ class MetaserverSync {
   std::mutex events_mu_;
   std::deque<std::pair<std::string, bool>> events_;  // cluster, connected?
   std::set<std::string> held_;                       // clusters whose tunnel this hub holds
+
+  std::mutex status_mu_;
+  std::map<std::string, nlohmann::json> status_pending_;    // guarded by status_mu_
+  bool status_supported_ = true;                            // sync thread only
+  std::chrono::steady_clock::time_point status_sent_at_{};  // sync thread only
 
   std::atomic<size_t> agents_{0};
   std::atomic<bool> want_keys_{false};

@@ -49,6 +49,23 @@ class TunnelCollector : public prometheus::Collectable {
                                 "1 for each cluster whose agent holds a tunnel to this hub.",
                                 MetricType::Gauge,
                                 {}};
+    prometheus::MetricFamily nodes{
+        "kubehub_hub_cluster_nodes",
+        "Nodes of each cluster whose agent holds a tunnel here, by readiness (its last status "
+        "report).",
+        MetricType::Gauge,
+        {}};
+    prometheus::MetricFamily info{
+        "kubehub_hub_cluster_info",
+        "1 for each cluster whose agent holds a tunnel here, labelled with the Kubernetes and "
+        "agent versions of its last status report.",
+        MetricType::Gauge,
+        {}};
+    prometheus::MetricFamily rtt{"kubehub_hub_cluster_tunnel_rtt_seconds",
+                                 "The tunnel round trip the agent measured (its last status "
+                                 "report).",
+                                 MetricType::Gauge,
+                                 {}};
     for (const auto& t : tunnels_->snapshot()) {
       const auto& s = t.mux->stats();
       auto metric = [&](std::vector<prometheus::ClientMetric::Label> extra) {
@@ -84,8 +101,30 @@ class TunnelCollector : public prometheus::Collectable {
       auto d = metric({});
       d.gauge.value = static_cast<double>(t.discovered_types);
       discovered.metric.push_back(d);
+      if (t.status) {
+        const proto::ClusterStatusReport& r = *t.status;
+        if (r.nodes) {
+          auto ready = metric({{"state", "ready"}});
+          ready.gauge.value = static_cast<double>(r.nodes->ready);
+          auto not_ready = metric({{"state", "notready"}});
+          not_ready.gauge.value = static_cast<double>(r.nodes->total - r.nodes->ready);
+          nodes.metric.push_back(ready);
+          nodes.metric.push_back(not_ready);
+        }
+        auto i =
+            metric({{"kubernetes_version",
+                     r.kubernetes_version.empty() ? std::string("unknown") : r.kubernetes_version},
+                    {"agent_version", r.agent_version}});
+        i.gauge.value = 1;
+        info.metric.push_back(i);
+        if (r.rtt_ms) {
+          auto m = metric({});
+          m.gauge.value = *r.rtt_ms / 1000.0;
+          rtt.metric.push_back(m);
+        }
+      }
     }
-    return {bytes, frames, streams, opened, stalls, up, discovered};
+    return {bytes, frames, streams, opened, stalls, up, discovered, nodes, info, rtt};
   }
 
  private:

@@ -11,6 +11,7 @@
 #include "common/auth/tunnel_identity.h"
 #include "common/log/log.h"
 #include "hub/tunnel/tunnel_mover.h"
+#include "proto/cluster_status.h"
 #include "proto/frame.h"
 #include "proto/handshake.h"
 
@@ -82,6 +83,21 @@ void onControl(std::weak_ptr<TunnelRegistry> weak_registry, std::weak_ptr<tunnel
       metaserver->clusterDisconnected(cluster);
       metaserver->setAgentCount(registry->size());
     }
+  } else if (type == "status") {
+    auto report = proto::parseStatusMessage(message);
+    if (!report.ok()) {
+      log::warn("malformed status report from agent; ignored",
+                {{"cluster", cluster}, {"error", report.status().message()}});
+      return;
+    }
+    log::debug("status report received",
+               {{"cluster", cluster},
+                {"kubernetes_version", report->kubernetes_version},
+                {"nodes", report->nodes ? report->nodes->total : -1},
+                {"ready_nodes", report->nodes ? report->nodes->ready : -1}});
+    if (metaserver && !registration->left.load())
+      metaserver->reportClusterStatus(cluster, proto::statusReportJson(*report));
+    registry->setStatus(cluster, mux.get(), std::move(*report));
   } else if (type == "discovery.error") {
     std::string msg =
         j.contains("message") && j["message"].is_string() ? j["message"].get<std::string>() : "";

@@ -49,6 +49,17 @@ void TunnelRegistry::setDiscovery(const std::string& cluster, const tunnel::Mux*
   }
 }
 
+void TunnelRegistry::setStatus(const std::string& cluster, const tunnel::Mux* mux,
+                               proto::ClusterStatusReport report) {
+  auto shared = std::make_shared<const proto::ClusterStatusReport>(std::move(report));
+  std::lock_guard lock(mu_);
+  auto it = tunnels_.find(cluster);
+  if (it != tunnels_.end() && it->second.mux.get() == mux) {
+    it->second.status = std::move(shared);
+    it->second.status_at = std::chrono::system_clock::now();
+  }
+}
+
 std::optional<bool> TunnelRegistry::namespaced(const std::string& cluster, const std::string& group,
                                                const std::string& resource) const {
   std::lock_guard lock(mu_);

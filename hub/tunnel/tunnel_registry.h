@@ -12,6 +12,7 @@
 
 #include "common/tunnel/mux.h"
 #include "hub/tunnel/discovery_report.h"
+#include "proto/cluster_status.h"
 
 namespace kubehub::hub {
 
@@ -29,6 +30,9 @@ struct ClusterTunnel {
   /// The agent process and its connection (HELLO instance/connection; "" and -1 if unsent).
   std::string agent_instance{};
   int agent_connection = -1;
+  /// The agent's last cluster status report through this tunnel; null until one arrives.
+  std::shared_ptr<const proto::ClusterStatusReport> status{};
+  std::chrono::system_clock::time_point status_at{};
 };
 
 class TunnelRegistry {
@@ -42,6 +46,9 @@ class TunnelRegistry {
   std::optional<std::pair<std::string, int>> agentOf(std::string_view cluster) const;
   void setDiscovery(const std::string& cluster, const tunnel::Mux* mux, std::string discovery,
                     const DiscoveryReport& report);
+  /// Keeps the tunnel's latest status report (if `mux` still serves the cluster here).
+  void setStatus(const std::string& cluster, const tunnel::Mux* mux,
+                 proto::ClusterStatusReport report);
   std::vector<ClusterTunnel> snapshot() const;
   /// Whether a type is namespaced on the cluster, per its discovery report; nullopt if unknown.
   std::optional<bool> namespaced(const std::string& cluster, const std::string& group,

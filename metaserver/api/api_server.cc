@@ -182,6 +182,7 @@ const std::map<std::string_view, ApiServer::Handler, std::less<>>& ApiServer::ha
       {"listHubs", &ApiServer::listHubs},
       {"getHub", &ApiServer::getHub},
       {"heartbeatHub", &ApiServer::heartbeatHub},
+      {"reportClusterStatus", &ApiServer::reportClusterStatus},
       {"deleteHub", &ApiServer::deleteHub},
       {"issueHubCertificate", &ApiServer::issueHubCertificate},
       {"listAudit", &ApiServer::listAudit},

@@ -149,6 +149,7 @@ class ApiServer {
   absl::StatusOr<Reply> listHubs(Call& c);
   absl::StatusOr<Reply> getHub(Call& c);
   absl::StatusOr<Reply> heartbeatHub(Call& c);
+  absl::StatusOr<Reply> reportClusterStatus(Call& c);
   absl::StatusOr<Reply> deleteHub(Call& c);
   absl::StatusOr<Reply> putConnection(Call& c);
   absl::StatusOr<Reply> deleteConnection(Call& c);

@@ -2,6 +2,8 @@
 // hub holds a cluster. A hub's token changes only its own hub's entries (checkActsForHub):
 // otherwise one hub could deregister another, or claim its clusters and steer their users and
 // agents to itself. Reads stay open to every hub (they route to each other).
+#include <set>
+
 #include "absl/strings/numbers.h"
 #include "common/status/status_macros.h"
 #include "metaserver/api/api_server.h"
@@ -49,6 +51,25 @@ absl::StatusOr<Reply> ApiServer::heartbeatHub(Call& c) {
   j["ttlSeconds"] = store_->registryTtl().count();
   Reply r = jsonReply(200, j);
   r.audit_detail = "hub=" + id + " agents=" + std::to_string(hb.agents);
+  return r;
+}
+
+// Clusters' status reports, batched by the hub holding their tunnels. Stored only for clusters
+// whose tunnel that hub holds: a hub cannot speak for another hub's clusters.
+absl::StatusOr<Reply> ApiServer::reportClusterStatus(Call& c) {
+  const std::string& id = c.param("hub");
+  KH_RETURN_IF_ERROR(checkHubId(id));
+  KH_RETURN_IF_ERROR(checkActsForHub(c.principal, id));
+  KH_ASSIGN_OR_RETURN(Json body, requestJson(c.request));
+  KH_ASSIGN_OR_RETURN(auto updates, decodeClusterStatusBatch(body));
+  KH_ASSIGN_OR_RETURN(auto stored, store_->putClusterStatus(id, updates));
+  std::set<std::string> kept(stored.begin(), stored.end());
+  Json skipped = Json::array();
+  for (const auto& u : updates) {
+    if (!kept.count(u.cluster)) skipped.push_back(u.cluster);
+  }
+  Reply r = jsonReply(200, Json{{"stored", stored.size()}, {"skipped", skipped}});
+  r.audit_detail = "hub=" + id + " reports=" + std::to_string(updates.size());
   return r;
 }
 

@@ -60,6 +60,7 @@ const std::vector<Route>& routeTable() {
       {"PUT", "/api/v1/hubs/{hub}", "heartbeatHub", A::kHub, true},
       {"DELETE", "/api/v1/hubs/{hub}", "deleteHub", A::kHub, true},
       {"POST", "/api/v1/hubs/{hub}/certificate", "issueHubCertificate", A::kHub, true},
+      {"POST", "/api/v1/hubs/{hub}/cluster-status", "reportClusterStatus", A::kHub, true},
       {"POST", "/api/v1/hubs/{hub}/drain", "drainHub", A::kAdmin, true},
       {"POST", "/api/v1/hubs/{hub}/undrain", "undrainHub", A::kAdmin, true},
       {"GET", "/api/v1/routes", "getRoutes", A::kHub, false},

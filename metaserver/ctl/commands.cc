@@ -208,19 +208,22 @@ const std::vector<Column>& userColumns() {
   return c;
 }
 const std::vector<Column>& clusterColumns() {
-  static const std::vector<Column> c = {
-      field("NAME", "name"),
-      {"STATUS",
-       [](const Json& j) {
-         std::string s =
-             j.contains("status") ? display(j["status"].value("state", Json("-"))) : "-";
-         return j.value("disabled", false) ? s + ",disabled" : s;
-       }},
-      {"HUBS",
-       [](const Json& j) { return j.contains("status") ? display(j["status"]["hubs"]) : "-"; }},
-      {"LAST-SEEN",
-       [](const Json& j) { return j.contains("status") ? display(j["status"]["lastSeen"]) : "-"; }},
-      field("LABELS", "labels")};
+  auto status = [](const char* key) {
+    return [key](const Json& j) {
+      return j.contains("status") && j["status"].is_object()
+                 ? display(j["status"].value(key, Json()))
+                 : std::string("-");
+    };
+  };
+  static const std::vector<Column> c = {field("NAME", "name"),
+                                        {"CONNECTED", clusterConnected},
+                                        {"HUBS", status("hubs")},
+                                        {"SINCE", status("since")},
+                                        {"LAST-SEEN", status("lastSeen")},
+                                        {"K8S-VERSION", clusterKubernetesVersion},
+                                        {"NODES", clusterNodes},
+                                        {"AGENT", clusterAgentVersion},
+                                        field("LABELS", "labels")};
   return c;
 }
 const std::vector<Column>& grantColumns() {
@@ -325,7 +328,14 @@ int clusterList(Ctx& c) {
   return listAllAndPrint(c, "/api/v1/clusters" + query({{"selector", c.s["selector"]}}),
                          clusterColumns());
 }
-int clusterGet(Ctx& c) { return getAndPrint(c, "/api/v1/clusters/" + enc(c.args[0])); }
+int clusterGet(Ctx& c) {
+  Json j;
+  if (int rc = call(c, "GET", "/api/v1/clusters/" + enc(c.args[0]), std::nullopt, &j); rc != 0)
+    return rc;
+  // Everything, the status report included, one dotted key per line.
+  std::cout << (c.json ? j.dump(2) + "\n" : renderFlat(j));
+  return kExitOk;
+}
 int clusterDelete(Ctx& c) {
   return remove(c, "/api/v1/clusters/" + enc(c.args[0]), "cluster " + c.args[0]);
 }
@@ -712,7 +722,14 @@ const std::vector<CommandSpec>& commands() {
        0,
        0,
        clusterList},
-      {"cluster", "get", "NAME", "show a cluster", {}, 1, 1, clusterGet},
+      {"cluster",
+       "get",
+       "NAME",
+       "show a cluster: connection (hubs, since, last seen) and its agent's last status report",
+       {},
+       1,
+       1,
+       clusterGet},
       {"cluster",
        "update",
        "NAME",

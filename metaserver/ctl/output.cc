@@ -79,6 +79,61 @@ std::string renderObject(const Json& object) {
   return out;
 }
 
+namespace {
+
+void flatten(const std::string& prefix, const Json& v, std::string* out) {
+  if (v.is_object() && !v.empty()) {
+    for (const auto& [k, item] : v.items())
+      flatten(prefix.empty() ? k : prefix + "." + k, item, out);
+    return;
+  }
+  *out += prefix + ": " + display(v) + "\n";
+}
+
+/// The member at `path` (keys) of `j`, or null.
+Json at(const Json& j, std::initializer_list<const char*> path) {
+  const Json* cur = &j;
+  for (const char* key : path) {
+    if (!cur->is_object()) return nullptr;
+    auto it = cur->find(key);
+    if (it == cur->end()) return nullptr;
+    cur = &*it;
+  }
+  return *cur;
+}
+
+}  // namespace
+
+std::string renderFlat(const Json& object) {
+  if (!object.is_object()) return display(object) + "\n";
+  std::string out;
+  flatten("", object, &out);
+  return out;
+}
+
+std::string clusterConnected(const Json& cluster) {
+  Json connected = at(cluster, {"status", "connected"});
+  std::string s = connected.is_boolean() ? (connected.get<bool>() ? "yes" : "no") : "-";
+  Json disabled = at(cluster, {"disabled"});
+  if (disabled.is_boolean() && disabled.get<bool>()) s += ",disabled";
+  return s;
+}
+
+std::string clusterKubernetesVersion(const Json& cluster) {
+  return display(at(cluster, {"status", "report", "kubernetes", "gitVersion"}));
+}
+
+std::string clusterNodes(const Json& cluster) {
+  Json ready = at(cluster, {"status", "report", "nodes", "ready"});
+  Json total = at(cluster, {"status", "report", "nodes", "total"});
+  if (!ready.is_number_integer() || !total.is_number_integer()) return "-";
+  return std::to_string(ready.get<int64_t>()) + "/" + std::to_string(total.get<int64_t>());
+}
+
+std::string clusterAgentVersion(const Json& cluster) {
+  return display(at(cluster, {"status", "report", "agent", "version"}));
+}
+
 Json banRows(const Json& bans) {
   Json rows = Json::array();
   if (!bans.is_object()) return rows;

@@ -41,6 +41,18 @@ std::string renderTable(const std::vector<Column>& columns, const Json& items);
 /// One "key: value" line per field of an object.
 std::string renderObject(const Json& object);
 
+/// One "key: value" line per leaf, nested objects' keys joined with dots
+/// ("status.report.nodes.ready: 2"); arrays as in display().
+std::string renderFlat(const Json& object);
+
+/// Cells of `kubehubctl cluster list` from a cluster's "status" (GET /api/v1/clusters/NAME):
+/// CONNECTED "yes"/"no" (",disabled" appended), K8S-VERSION, NODES "ready/total", AGENT; "-"
+/// for what the last report did not say (or when none came).
+std::string clusterConnected(const Json& cluster);
+std::string clusterKubernetesVersion(const Json& cluster);
+std::string clusterNodes(const Json& cluster);
+std::string clusterAgentVersion(const Json& cluster);
+
 /// GET /api/v1/bans as one list of rows for a table: tenants, then users, then clusters, each
 /// {"kind", "name", "tenant", "since", "reason"} (absent fields null).
 Json banRows(const Json& bans);

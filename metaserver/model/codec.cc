@@ -7,6 +7,7 @@
 #include "common/config/flags.h"
 #include "common/k8s/cluster_path.h"
 #include "common/k8s/validation.h"
+#include "proto/cluster_status.h"
 
 namespace kubehub::metaserver {
 
@@ -471,6 +472,37 @@ absl::StatusOr<HubHeartbeat> decodeHubHeartbeat(const Json& body) {
   return h;
 }
 
+absl::StatusOr<std::vector<ClusterStatusUpdate>> decodeClusterStatusBatch(const Json& body) {
+  ObjectReader rd(body, "cluster status");
+  const Json* reports = nullptr;
+  KH_TRY(rd.any("reports", &reports, true));
+  KH_TRY(rd.finish());
+  if (!reports->is_array()) return invalid("cluster status: reports must be an array");
+  if (reports->size() > kMaxClusterStatusBatch) {
+    return invalid("cluster status: at most " + std::to_string(kMaxClusterStatusBatch) +
+                   " reports per request");
+  }
+  std::vector<ClusterStatusUpdate> out;
+  for (size_t i = 0; i < reports->size(); ++i) {
+    const Json& entry = (*reports)[i];
+    std::string where = "cluster status: reports[" + std::to_string(i) + "]";
+    if (!entry.is_object()) return invalid(where + " must be an object");
+    ObjectReader er(entry, where);
+    ClusterStatusUpdate u;
+    const Json* report = nullptr;
+    KH_TRY(er.str("cluster", &u.cluster, true, 63));
+    KH_TRY(er.any("report", &report, true));
+    KH_TRY(er.finish());
+    KH_TRY(checkDnsLabel("cluster", u.cluster));
+    // The agent's report, checked as the hub checked it, stored in its normal form.
+    auto parsed = proto::parseStatusReport(*report);
+    if (!parsed.ok()) return invalid(where + ": " + std::string(parsed.status().message()));
+    u.report = proto::statusReportJson(*parsed).dump();
+    out.push_back(std::move(u));
+  }
+  return out;
+}
+
 std::string formatTime(int64_t seconds) {
   std::time_t t = static_cast<std::time_t>(seconds);
   std::tm tm{};
@@ -510,9 +542,16 @@ Json toJson(const UserRecord& r) {
 }
 
 Json toJson(const ClusterRecord& r) {
+  Json report = r.report.empty() ? Json(nullptr) : Json::parse(r.report, nullptr, false);
+  if (report.is_discarded()) report = nullptr;
   Json status = {{"state", r.hubs.empty() ? "disconnected" : "connected"},
+                 {"connected", !r.hubs.empty()},
                  {"hubs", r.hubs},
-                 {"lastSeen", optTime(r.last_seen)}};
+                 {"since", r.hubs.empty() ? Json(nullptr) : optTime(r.connected_since)},
+                 {"lastSeen", optTime(r.last_seen)},
+                 {"reportedAt", optTime(r.reported_at)},
+                 {"reportedBy", r.reported_by.empty() ? Json(nullptr) : Json(r.reported_by)},
+                 {"report", std::move(report)}};
   return {{"name", r.name},
           {"labels", labelsJson(r.labels)},
           {"description", r.description},

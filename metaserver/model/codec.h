@@ -88,6 +88,11 @@ struct HubHeartbeat {
 };
 absl::StatusOr<HubHeartbeat> decodeHubHeartbeat(const Json& body);
 
+/// POST /api/v1/hubs/{hub}/cluster-status: {"reports": [{"cluster": NAME, "report": {...}}]},
+/// each report checked strictly (proto::parseStatusReport) and kept in its normal form.
+inline constexpr size_t kMaxClusterStatusBatch = 1000;
+absl::StatusOr<std::vector<ClusterStatusUpdate>> decodeClusterStatusBatch(const Json& body);
+
 // Stored grant specs: {"clusters": {...}, "rules": [...]} (written by grantSpecJson only).
 Json grantSpecJson(const auth::Grant& grant);
 absl::StatusOr<auth::Grant> grantFromSpec(std::string name, std::string tenant, std::string user,

@@ -69,6 +69,19 @@ struct ClusterRecord {
   // Status, from the registry: hubs holding the cluster's tunnel right now.
   std::vector<std::string> hubs;
   std::optional<int64_t> last_seen;
+  /// Since when its tunnel has been held without a break (the oldest live connection).
+  std::optional<int64_t> connected_since;
+  /// The agent's latest status report (JSON, proto/cluster_status.h), "" when none came yet;
+  /// when it came and through which hub.
+  std::string report;
+  std::optional<int64_t> reported_at;
+  std::string reported_by;
+};
+
+/// One cluster's status report as a hub forwards it.
+struct ClusterStatusUpdate {
+  std::string cluster;
+  std::string report;  // JSON object, checked
 };
 
 /// A partial update of a cluster (PATCH): unset fields stay as they are.

@@ -124,8 +124,11 @@ constexpr const char* kClusterSelect =
     "SELECT c.name, c.labels::text, c.description, c.disabled, " EPOCH("c.created_at") ","
     " COALESCE((SELECT json_agg(h.id ORDER BY h.id)::text FROM connections k JOIN hubs h ON h.id = k.hub"
     "           WHERE k.cluster = c.name AND h.last_heartbeat > now() - make_interval(secs => $1)), '[]'),"
-    " " EPOCH("GREATEST(c.last_seen, (SELECT max(h.last_heartbeat) FROM connections k JOIN hubs h"
-    "   ON h.id = k.hub WHERE k.cluster = c.name))")
+    " " EPOCH("GREATEST(c.last_seen, c.status_reported_at, (SELECT max(GREATEST(h.last_heartbeat,"
+    "   k.last_seen)) FROM connections k JOIN hubs h ON h.id = k.hub WHERE k.cluster = c.name))") ","
+    " " EPOCH("(SELECT min(k.connected_at) FROM connections k JOIN hubs h ON h.id = k.hub"
+    "   WHERE k.cluster = c.name AND h.last_heartbeat > now() - make_interval(secs => $1))") ","
+    " COALESCE(c.status::text, ''), " EPOCH("c.status_reported_at") ", c.status_hub"
     " FROM clusters c";
 ClusterRecord clusterRow(const PgResult& r, int i) {
   ClusterRecord c;
@@ -136,6 +139,10 @@ ClusterRecord clusterRow(const PgResult& r, int i) {
   c.created_at = r.int64(i, 4);
   c.hubs = stringArray(r.get(i, 5));
   c.last_seen = optInt(r, i, 6);
+  c.connected_since = optInt(r, i, 7);
+  c.report = r.str(i, 8);
+  c.reported_at = optInt(r, i, 9);
+  c.reported_by = r.str(i, 10);
   return c;
 }
 
@@ -942,6 +949,34 @@ absl::Status Store::deleteConnection(const std::string& cluster, const std::stri
     }
     return c.run("UPDATE clusters SET last_seen = now() WHERE name = $1", {cluster});
   });
+}
+
+absl::StatusOr<std::vector<std::string>> Store::putClusterStatus(
+    const std::string& hub, const std::vector<ClusterStatusUpdate>& updates) {
+  std::vector<std::string> stored;
+  if (updates.empty()) return stored;
+  Json rows = Json::array();
+  for (const auto& u : updates) {
+    Json report = Json::parse(u.report, nullptr, false);
+    if (report.is_discarded()) return absl::InvalidArgumentError("a status report is not JSON");
+    rows.push_back({{"cluster", u.cluster}, {"report", std::move(report)}});
+  }
+  absl::Status s = pool_->run([&](PgConnection& c) -> absl::Status {
+    stored.clear();
+    // One statement for the whole batch: a hub sends up to hundreds at once.
+    auto r = c.exec(
+        "UPDATE clusters c SET status = u.report, status_reported_at = now(), status_hub = $1"
+        " FROM jsonb_to_recordset($2::jsonb) AS u(cluster text, report jsonb)"
+        " WHERE c.name = u.cluster"
+        "   AND EXISTS (SELECT 1 FROM connections k WHERE k.cluster = c.name AND k.hub = $1)"
+        " RETURNING c.name",
+        {hub, rows.dump()});
+    if (!r.ok()) return r.status();
+    for (int i = 0; i < r->rows(); ++i) stored.push_back(r->str(i, 0));
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return stored;
 }
 
 absl::StatusOr<std::vector<EndpointRecord>> Store::endpoints(const std::string& cluster) {

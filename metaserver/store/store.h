@@ -121,6 +121,10 @@ class Store {
   absl::Status putConnection(const std::string& cluster, const std::string& hub);
   absl::Status deleteConnection(const std::string& cluster, const std::string& hub);
   absl::StatusOr<std::vector<EndpointRecord>> endpoints(const std::string& cluster);
+  /// Stores clusters' status reports forwarded by `hub`; only for clusters whose tunnel `hub`
+  /// holds (a connection), others are skipped. Returns the clusters stored.
+  absl::StatusOr<std::vector<std::string>> putClusterStatus(
+      const std::string& hub, const std::vector<ClusterStatusUpdate>& updates);
   /// Live hubs and every connection of theirs, read in one statement (one snapshot).
   absl::StatusOr<RoutingTable> routingTable();
 

@@ -1,9 +1,10 @@
 // Fuzzes the control messages a tunnel carries as JSON: the agent's discovery report (read by the
 // hub) and the edge's discovery documents it is made of (read by the agent), the hub's `hubs`
-// announcement (read by the agent), the metaserver's routing table (read by hubs) and the
-// HELLO/WELCOME handshake. No crash, no exception; what parses keeps the documented bounds; a
-// report the agent builds from what it read is read by the hub with every type intact; and
-// HELLO/WELCOME re-encode to a payload that decodes to the same values.
+// announcement (read by the agent), the agent's `status` report (read by the hub and the
+// metaserver), the metaserver's routing table (read by hubs) and the HELLO/WELCOME handshake. No
+// crash, no exception; what parses keeps the documented bounds; a report the agent builds from what
+// it read is read by the hub with every type intact; and HELLO/WELCOME re-encode to a payload that
+// decodes to the same values.
 #include <cstdint>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -14,6 +15,7 @@
 #include "agent/discovery/resource_list.h"
 #include "hub/peer/routing_table.h"
 #include "hub/tunnel/discovery_report.h"
+#include "proto/cluster_status.h"
 #include "proto/handshake.h"
 
 namespace {
@@ -60,6 +62,20 @@ void fuzzJsonMessages(std::string_view in) {
   }
 }
 
+/// A status report that parses keeps its bounds and re-encodes to the same values.
+void fuzzStatus(std::string_view in) {
+  auto r = proto::parseStatusMessage(in);
+  if (!r.ok()) return;
+  if (r->nodes && (r->nodes->ready > r->nodes->total || r->nodes->total > proto::kMaxStatusNodes))
+    std::abort();
+  if (r->agent_version.size() > proto::kMaxStatusVersionLength ||
+      r->nodes_error.size() > proto::kMaxStatusErrorLength) {
+    std::abort();
+  }
+  auto again = proto::parseStatusMessage(proto::encodeStatusMessage(*r));
+  if (!again.ok() || !(*again == *r)) std::abort();
+}
+
 void fuzzDiscovery(std::string_view in) {
   (void)agent::parseGroupVersions(in);
   auto types = agent::parseResourceList(in, "apps", "v1");
@@ -91,5 +107,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzzDiscovery(in);
   fuzzHandshake(in);
   fuzzJsonMessages(in);
+  fuzzStatus(in);
   return 0;
 }

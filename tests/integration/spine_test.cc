@@ -152,9 +152,13 @@ class SpineTest : public ::testing::Test {
     to.tls = net::TlsSource::fixed("tunnel", *net::makeClientContext(agent_tls));
     to.backoff_base = std::chrono::milliseconds(50);
     to.backoff_max = std::chrono::milliseconds(200);
-    asio::co_spawn(io_,
-                   agent::runTunnelClient(to, *upstream, std::make_shared<agent::AgentState>()),
-                   asio::detached);
+    auto state = std::make_shared<agent::AgentState>();
+    agent::StatusReporterOptions status_options;
+    status_options.agent_version = "test";
+    status_options.agent_build = "spine";
+    state->status = std::make_shared<agent::StatusReporter>(status_options);
+    asio::co_spawn(io_, agent::StatusReporter::run(state->status, *upstream), asio::detached);
+    asio::co_spawn(io_, agent::runTunnelClient(to, *upstream, state), asio::detached);
     io_thread_ = std::thread([this] { pool_.run(nullptr); });
 
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
@@ -254,6 +258,28 @@ TEST_F(SpineTest, ReadsWritesAndRefusalsGoThroughHubAndAgent) {
   EXPECT_EQ(unknown.status, 503);
   EXPECT_NE(unknown.body.find("edge-9"), std::string::npos);
   EXPECT_EQ(get("/clusters/edge-1/../edge-9/api/v1/namespaces").status, 400);
+}
+
+// The agent's status report arrives at the hub over the tunnel's control channel and is kept
+// with the cluster's tunnel: what the metrics and the metaserver are fed from.
+TEST_F(SpineTest, TheAgentsStatusReportReachesTheHub) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  std::shared_ptr<const proto::ClusterStatusReport> report;
+  while (!report && std::chrono::steady_clock::now() < deadline) {
+    for (const auto& t : registry_->snapshot()) {
+      if (t.cluster == "edge-1" && t.status) report = t.status;
+    }
+    if (!report) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(report) << "no status report reached the hub";
+  EXPECT_EQ(report->kubernetes_version, "v1.32.4");
+  EXPECT_EQ(report->platform, "linux/amd64");
+  ASSERT_TRUE(report->nodes.has_value()) << report->nodes_error;
+  EXPECT_EQ(report->nodes->total, 3);  // the stand-in's seed: one of them NotReady
+  EXPECT_EQ(report->nodes->ready, 2);
+  EXPECT_EQ(report->nodes->cpu_millis, 2000 + 2000 + 3500);
+  EXPECT_EQ(report->agent_version, "test");
+  EXPECT_EQ(report->agent_build, "spine");
 }
 
 TEST_F(SpineTest, AgentsAreAdmittedWhilePeersStallMidHandshake) {

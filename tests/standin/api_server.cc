@@ -1185,6 +1185,26 @@ ApiResult ApiServer::resource(const HttpRequest& req, const UserInfo& user, cons
   }
 
   const bool is_watch = r.watch_path || ((method == "GET") && q.flag("watch"));
+  if (!config_.forbid.empty() && user.username == kAgentUser && r.subresource.empty()) {
+    const char* verb = method == "GET"      ? (is_watch         ? "watch"
+                                               : r.name.empty() ? "list"
+                                                                : "get")
+                       : method == "POST"   ? "create"
+                       : method == "PUT"    ? "update"
+                       : method == "PATCH"  ? "patch"
+                       : method == "DELETE" ? "delete"
+                                            : "";
+    const std::string rule = std::string(verb) + ":" + t.resource;
+    if (std::find(config_.forbid.begin(), config_.forbid.end(), rule) != config_.forbid.end()) {
+      // RBAC's wording, which clients show as is.
+      std::string scope =
+          r.ns.empty() ? "at the cluster scope" : "in the namespace \"" + r.ns + "\"";
+      return errorResult(apiError(403, "Forbidden",
+                                  t.resource + " is forbidden: User \"" + kAgentUser +
+                                      "\" cannot " + verb + " resource \"" + t.resource +
+                                      "\" in API group \"" + t.group + "\" " + scope));
+    }
+  }
   auto fmt = negotiate(req.headers);
   const bool streaming_sub = r.subresource == "log" || r.subresource == "exec" ||
                              r.subresource == "attach" || r.subresource == "portforward";

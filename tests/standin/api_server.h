@@ -37,6 +37,10 @@ struct StandinConfig {
   std::chrono::milliseconds log_interval{1'000};
   bool seed = true;
   int64_t seed_pods = 0;
+  /// "VERB:RESOURCE" pairs (e.g. "list:nodes") refused with 403 to the token's own identity
+  /// (the agent's ServiceAccount), as RBAC refuses a ClusterRole without them; impersonated
+  /// users are not affected.
+  std::vector<std::string> forbid{};
 };
 
 struct HttpRequest {

@@ -26,6 +26,7 @@ struct Options {
   std::chrono::milliseconds log_interval{1'000};
   int64_t threads = 0;
   std::string log_level = "info";
+  std::vector<std::string> forbid;
 
   std::string validate() const {
     if (tls_cert.empty() || tls_key.empty()) return "--tls-cert and --tls-key are required";
@@ -64,6 +65,9 @@ int main(int argc, char** argv) {
   flags.addDuration("log-interval", &o.log_interval, "time between lines of `logs -f`");
   flags.addInt("threads", &o.threads, "I/O threads (0: one per core, at most 4)");
   flags.addString("log-level", &o.log_level, "debug, info, warn or error");
+  flags.addStringList("forbid", &o.forbid,
+                      "VERB:RESOURCE pairs (list:nodes) refused with 403 to the --token identity, "
+                      "as RBAC refuses what its ClusterRole lacks");
   if (absl::Status s = flags.parse(argc, argv); !s.ok()) {
     std::fprintf(stderr, "kubehub-standin: %s\n", std::string(s.message()).c_str());
     return 2;
@@ -94,6 +98,7 @@ int main(int argc, char** argv) {
   cfg.log_interval = o.log_interval;
   cfg.seed = o.seed;
   cfg.seed_pods = o.seed_pods;
+  cfg.forbid = o.forbid;
   standin::ApiServer api(cfg);
   api.seed(o.seed, o.seed_pods);
 

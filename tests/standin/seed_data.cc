@@ -35,22 +35,29 @@ Json pod(const char* ns, const char* name, Json labels, Json containers,
               {"spec", {{"containers", std::move(containers)}, {"nodeName", node}}}};
 }
 
-Json node(const char* name, const char* ip, bool control_plane) {
+/// A node as a kubelet reports it. `ready`: "True", or "Unknown" for one whose kubelet stopped
+/// posting status (what the node controller writes then). Capacity and allocatable are quantity
+/// strings in the forms kubelets use ("4", "3500m", "16331164Ki", "16Gi").
+Json node(const char* name, const char* ip, bool control_plane, const char* ready = "True",
+          Json capacity = {{"cpu", "2"}, {"memory", "8131020Ki"}, {"pods", "110"}},
+          Json allocatable = {{"cpu", "2"}, {"memory", "8028620Ki"}, {"pods", "110"}}) {
   Json labels = {{"kubernetes.io/hostname", name},
                  {"kubernetes.io/os", "linux"},
                  {"kubernetes.io/arch", "amd64"}};
   if (control_plane) labels["node-role.kubernetes.io/control-plane"] = "";
-  Json cond_ready = {{"type", "Ready"},
-                     {"status", "True"},
-                     {"reason", "KubeletReady"},
-                     {"message", "kubelet is posting ready status"}};
+  bool up = std::string_view(ready) == "True";
+  Json cond_ready = {
+      {"type", "Ready"},
+      {"status", ready},
+      {"reason", up ? "KubeletReady" : "NodeStatusUnknown"},
+      {"message", up ? "kubelet is posting ready status" : "Kubelet stopped posting node status."}};
   return Json{{"apiVersion", "v1"},
               {"kind", "Node"},
               {"metadata", {{"name", name}, {"labels", labels}}},
               {"spec", {{"podCIDR", control_plane ? "10.244.0.0/24" : "10.244.1.0/24"}}},
               {"status",
-               {{"capacity", {{"cpu", "2"}, {"memory", "8131020Ki"}, {"pods", "110"}}},
-                {"allocatable", {{"cpu", "2"}, {"memory", "8028620Ki"}, {"pods", "110"}}},
+               {{"capacity", std::move(capacity)},
+                {"allocatable", std::move(allocatable)},
                 {"conditions", Json::array({cond_ready})},
                 {"addresses", Json::array({Json{{"type", "InternalIP"}, {"address", ip}},
                                            Json{{"type", "Hostname"}, {"address", name}}})},
@@ -146,6 +153,11 @@ void seedObjects(ObjectStore& store, bool objects, int64_t extra_pods) {
     }
     mustCreate(store, "nodes", "", node("standin-node-1", "10.0.0.11", true));
     mustCreate(store, "nodes", "", node("standin-node-2", "10.0.0.12", false));
+    // A bigger worker whose kubelet went quiet: NotReady, its pods are not scheduled there.
+    mustCreate(store, "nodes", "",
+               node("standin-node-3", "10.0.0.13", false, "Unknown",
+                    {{"cpu", "4"}, {"memory", "16331164Ki"}, {"pods", "110"}},
+                    {{"cpu", "3500m"}, {"memory", "16Gi"}, {"pods", "110"}}));
 
     mustCreate(store, "pods", "",
                pod("default", "web-1", {{"app", "web"}, {"tier", "frontend"}},

@@ -1,8 +1,8 @@
 #pragma once
 /// The objects a fresh stand-in starts with: namespaces default, kube-system and kube-public;
-/// two nodes; a few pods (one with two containers and restarts); configmaps, a secret, the
-/// kubernetes service, a deployment, an event and two widgets. Plus N identical bench pods
-/// `bench-NNNNN` in default (label app=bench) for list benchmarks.
+/// three nodes (one NotReady); a few pods (one with two containers and restarts); configmaps, a
+/// secret, the kubernetes service, a deployment, an event and two widgets. Plus N identical bench
+/// pods `bench-NNNNN` in default (label app=bench) for list benchmarks.
 
 #include <cstdint>
 

@@ -195,5 +195,68 @@ TEST(Codec, Encoding) {
   EXPECT_EQ(toJson(c)["status"]["state"], "disconnected");
 }
 
+TEST(Codec, ClusterStatus) {
+  ClusterRecord c;
+  c.name = "edge-1";
+  c.hubs = {"hub-1"};
+  c.connected_since = 1700000000;
+  c.last_seen = 1700000100;
+  c.reported_at = 1700000090;
+  c.reported_by = "hub-1";
+  c.report =
+      R"({"agent":{"version":"0.1.0","build":"","uptimeSeconds":3},"nodes":{"total":2,"ready":1,"allocatable":{"cpuMillis":1,"memoryBytes":2}}})";
+  Json st = toJson(c)["status"];
+  EXPECT_EQ(st["connected"], true);
+  EXPECT_EQ(st["since"], "2023-11-14T22:13:20Z");
+  EXPECT_EQ(st["reportedAt"], "2023-11-14T22:14:50Z");
+  EXPECT_EQ(st["reportedBy"], "hub-1");
+  EXPECT_EQ(st["report"]["nodes"]["ready"], 1);
+  // Disconnected: no "since", the last report and last-seen kept.
+  c.hubs.clear();
+  st = toJson(c)["status"];
+  EXPECT_EQ(st["connected"], false);
+  EXPECT_TRUE(st["since"].is_null());
+  EXPECT_EQ(st["report"]["agent"]["version"], "0.1.0");
+  // Never reported.
+  c.report.clear();
+  c.reported_at.reset();
+  c.reported_by.clear();
+  st = toJson(c)["status"];
+  EXPECT_TRUE(st["report"].is_null());
+  EXPECT_TRUE(st["reportedAt"].is_null());
+  EXPECT_TRUE(st["reportedBy"].is_null());
+}
+
+TEST(Codec, ClusterStatusBatch) {
+  Json report = {{"agent", {{"version", "0.1.0"}, {"uptimeSeconds", 5}}}, {"future", 1}};
+  auto ok = decodeClusterStatusBatch(
+      Json{{"reports", Json::array({Json{{"cluster", "edge-1"}, {"report", report}}})}});
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  ASSERT_EQ(ok->size(), 1u);
+  EXPECT_EQ((*ok)[0].cluster, "edge-1");
+  // Stored in normal form: unknown fields dropped.
+  Json stored = Json::parse((*ok)[0].report);
+  EXPECT_FALSE(stored.contains("future"));
+  EXPECT_EQ(stored["agent"]["uptimeSeconds"], 5);
+
+  EXPECT_FALSE(decodeClusterStatusBatch(Json::object()).ok());
+  EXPECT_FALSE(decodeClusterStatusBatch(Json{{"reports", "x"}}).ok());
+  EXPECT_FALSE(decodeClusterStatusBatch(Json{{"reports", Json::array()}, {"extra", 1}}).ok());
+  EXPECT_FALSE(
+      decodeClusterStatusBatch(
+          Json{{"reports", Json::array({Json{{"cluster", "Bad_Name"}, {"report", report}}})}})
+          .ok());
+  Json wrong = report;
+  wrong["agent"]["version"] = 7;
+  auto bad = decodeClusterStatusBatch(
+      Json{{"reports", Json::array({Json{{"cluster", "edge-1"}, {"report", wrong}}})}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("agent.version"), std::string_view::npos);
+  Json many = Json::array();
+  for (size_t i = 0; i <= kMaxClusterStatusBatch; ++i)
+    many.push_back(Json{{"cluster", "edge-1"}, {"report", report}});
+  EXPECT_FALSE(decodeClusterStatusBatch(Json{{"reports", many}}).ok());
+}
+
 }  // namespace
 }  // namespace kubehub::metaserver

@@ -73,8 +73,9 @@ TEST(HubScope, TheRoutesAHubMayChangeAreTheScopedOnes) {
   for (const Route& r : routeTable()) {
     if (r.access == Access::kHub && r.method != "GET") hub_writes.insert(std::string(r.operation));
   }
-  EXPECT_EQ(hub_writes, (std::set<std::string>{"heartbeatHub", "deleteHub", "issueHubCertificate",
-                                               "putConnection", "deleteConnection"}));
+  EXPECT_EQ(hub_writes,
+            (std::set<std::string>{"heartbeatHub", "deleteHub", "issueHubCertificate",
+                                   "putConnection", "deleteConnection", "reportClusterStatus"}));
 }
 
 }  // namespace

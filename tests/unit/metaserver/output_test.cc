@@ -92,5 +92,36 @@ TEST(Output, AgentInstallCommand) {
   EXPECT_EQ(shellQuote(""), "''");
 }
 
+TEST(Output, ClusterStatusCells) {
+  Json connected = Json::parse(R"({"name":"edge-1","disabled":false,
+    "status":{"connected":true,"hubs":["hub-1"],"since":"2026-01-01T00:00:00Z",
+              "report":{"kubernetes":{"gitVersion":"v1.32.4","platform":"linux/amd64"},
+                        "nodes":{"total":3,"ready":2,"allocatable":{"cpuMillis":4000,"memoryBytes":1}},
+                        "agent":{"version":"0.1.0","build":"dev","uptimeSeconds":5}}}})");
+  EXPECT_EQ(clusterConnected(connected), "yes");
+  EXPECT_EQ(clusterKubernetesVersion(connected), "v1.32.4");
+  EXPECT_EQ(clusterNodes(connected), "2/3");
+  EXPECT_EQ(clusterAgentVersion(connected), "0.1.0");
+  // Never reported, disconnected and disabled; a report without nodes (listing forbidden).
+  Json silent = Json::parse(R"({"name":"edge-2","disabled":true,
+    "status":{"connected":false,"hubs":[],"report":null}})");
+  EXPECT_EQ(clusterConnected(silent), "no,disabled");
+  EXPECT_EQ(clusterKubernetesVersion(silent), "-");
+  EXPECT_EQ(clusterNodes(silent), "-");
+  EXPECT_EQ(clusterAgentVersion(silent), "-");
+  Json forbidden = Json::parse(R"({"status":{"connected":true,
+    "report":{"nodesError":"forbidden","agent":{"version":"0.1.0","uptimeSeconds":1}}}})");
+  EXPECT_EQ(clusterNodes(forbidden), "-");
+  EXPECT_EQ(clusterConnected(Json::object()), "-");
+}
+
+TEST(Output, RenderFlatJoinsNestedKeys) {
+  Json j = Json::parse(R"({"name":"edge-1","labels":{},"status":{"hubs":["a","b"],
+    "report":{"nodes":{"ready":2}},"since":null}})");
+  EXPECT_EQ(renderFlat(j),
+            "labels: -\nname: edge-1\nstatus.hubs: a,b\nstatus.report.nodes.ready: 2\n"
+            "status.since: -\n");
+}
+
 }  // namespace
 }  // namespace kubehub::ctl

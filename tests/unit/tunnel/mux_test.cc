@@ -312,6 +312,48 @@ TEST(Mux, MalformedFrameClosesTheTunnelWithAReason) {
   EXPECT_EQ(f->type, proto::FrameType::kGoAway);
 }
 
+asio::awaitable<void> waitForRoundTrip(Harness* h) {
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  for (int i = 0; i < 200 && h->agent->stats().rtt_us.load() < 0; ++i) {
+    t.expires_after(std::chrono::milliseconds(10));
+    co_await t.async_wait(asio::use_awaitable);
+  }
+}
+
+TEST(Mux, MeasuresTheRoundTripOfItsPings) {
+  MuxOptions ao = agentOptions();
+  ao.ping_interval = std::chrono::milliseconds(20);
+  Harness h(hubOptions(), ao);
+  EXPECT_EQ(h.agent->stats().rtt_us.load(), -1);
+  h.run([](Harness* hh) { return waitForRoundTrip(hh); });
+  int64_t rtt = h.agent->stats().rtt_us.load();
+  EXPECT_GE(rtt, 0);
+  EXPECT_LT(rtt, 1000000);
+}
+
+asio::awaitable<void> sendForgedPongs(MemoryTransport* raw) {
+  // A payload of the wrong size, and one "sent" an hour from now: neither is a round trip.
+  std::string future(8, '\0');
+  auto at = static_cast<uint64_t>(
+      (std::chrono::steady_clock::now() + std::chrono::hours(2)).time_since_epoch().count());
+  for (int i = 0; i < 8; ++i) future[i] = static_cast<char>((at >> (56 - 8 * i)) & 0xff);
+  for (const std::string& payload : {std::string("xyz"), future}) {
+    std::string frame = proto::encodeFrame(proto::FrameType::kPong, 0, 0, payload);
+    co_await raw->write(frame);
+  }
+}
+
+TEST(Mux, ForgedPongsAreNotTakenForRoundTrips) {
+  RawPeer p;
+  asio::co_spawn(p.io, runMuxInto(p.mux, &p.reason), asio::detached);
+  asio::co_spawn(p.io, sendForgedPongs(p.raw.get()), asio::detached);
+  p.io.run_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(p.mux->stats().rtt_us.load(), -1);
+  p.mux->shutdown(proto::GoAwayCode::kNormal, "test over");
+  p.io.restart();
+  p.io.run_for(std::chrono::milliseconds(200));
+}
+
 asio::awaitable<void> overrunWindow(MemoryTransport* raw, std::vector<std::string>* replies) {
   proto::RequestHead head{"GET", "/x", {}};
   std::string open =

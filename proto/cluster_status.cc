@@ -1,0 +1,185 @@
+#include "proto/cluster_status.h"
+
+#include <cmath>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "common/status/status_macros.h"
+
+namespace kubehub::proto {
+
+using Json = nlohmann::json;
+
+namespace {
+
+absl::Status invalid(std::string_view field, std::string_view what) {
+  return absl::InvalidArgumentError("status report: \"" + std::string(field) + "\" " +
+                                    std::string(what));
+}
+
+// Printable ASCII: these strings end up in logs, tables and metric labels.
+bool printable(std::string_view s) {
+  for (char c : s) {
+    if (c < 0x20 || c >= 0x7f) return false;
+  }
+  return true;
+}
+
+/// The object member `key` of `parent` (named `path` in errors); null when absent.
+absl::StatusOr<const Json*> member(const Json& parent, const char* key, std::string_view path,
+                                   bool required) {
+  auto it = parent.find(key);
+  if (it == parent.end() || it->is_null()) {
+    if (required) return invalid(path, "is required");
+    return static_cast<const Json*>(nullptr);
+  }
+  return &*it;
+}
+
+absl::Status readObject(const Json& parent, const char* key, std::string_view path, bool required,
+                        const Json** out) {
+  KH_ASSIGN_OR_RETURN(*out, member(parent, key, path, required));
+  if (*out != nullptr && !(*out)->is_object()) return invalid(path, "must be an object");
+  return absl::OkStatus();
+}
+
+absl::Status readString(const Json& parent, const char* key, std::string_view path, bool required,
+                        size_t max, std::string* out) {
+  KH_ASSIGN_OR_RETURN(const Json* v, member(parent, key, path, required));
+  if (v == nullptr) return absl::OkStatus();
+  if (!v->is_string()) return invalid(path, "must be a string");
+  const auto& s = v->get_ref<const std::string&>();
+  if (s.size() > max) return invalid(path, "is longer than " + std::to_string(max) + " bytes");
+  if (!printable(s)) return invalid(path, "must be printable ASCII");
+  *out = s;
+  return absl::OkStatus();
+}
+
+absl::Status readCount(const Json& parent, const char* key, std::string_view path, bool required,
+                       int64_t max, std::optional<int64_t>* out) {
+  KH_ASSIGN_OR_RETURN(const Json* v, member(parent, key, path, required));
+  if (v == nullptr) return absl::OkStatus();
+  if (!v->is_number_integer()) return invalid(path, "must be a whole number");
+  if (v->is_number_unsigned() ? v->get<uint64_t>() > static_cast<uint64_t>(max)
+                              : (v->get<int64_t>() < 0 || v->get<int64_t>() > max)) {
+    return invalid(path, "must be between 0 and " + std::to_string(max));
+  }
+  *out = v->get<int64_t>();
+  return absl::OkStatus();
+}
+
+absl::Status readRequiredCount(const Json& parent, const char* key, std::string_view path,
+                               int64_t max, int64_t* out) {
+  std::optional<int64_t> v;
+  KH_RETURN_IF_ERROR(readCount(parent, key, path, true, max, &v));
+  *out = *v;
+  return absl::OkStatus();
+}
+
+constexpr int64_t kMaxInt64 = std::numeric_limits<int64_t>::max();
+
+}  // namespace
+
+Json statusReportJson(const ClusterStatusReport& r) {
+  Json j = Json::object();
+  if (!r.kubernetes_version.empty() || !r.platform.empty()) {
+    j["kubernetes"] = {{"gitVersion", r.kubernetes_version}, {"platform", r.platform}};
+  }
+  if (r.nodes) {
+    j["nodes"] = {{"total", r.nodes->total},
+                  {"ready", r.nodes->ready},
+                  {"allocatable",
+                   {{"cpuMillis", r.nodes->cpu_millis}, {"memoryBytes", r.nodes->memory_bytes}}}};
+  }
+  if (!r.nodes_error.empty()) j["nodesError"] = r.nodes_error;
+  j["agent"] = {
+      {"version", r.agent_version}, {"build", r.agent_build}, {"uptimeSeconds", r.uptime_seconds}};
+  if (r.served_types) j["resources"] = {{"served", *r.served_types}};
+  if (r.rtt_ms) j["tunnel"] = {{"rttMillis", *r.rtt_ms}};
+  return j;
+}
+
+std::string encodeStatusMessage(const ClusterStatusReport& report) {
+  Json j = statusReportJson(report);
+  j["type"] = "status";
+  return j.dump();
+}
+
+absl::StatusOr<ClusterStatusReport> parseStatusReport(const Json& j) {
+  if (!j.is_object()) return absl::InvalidArgumentError("status report: not a JSON object");
+  ClusterStatusReport r;
+  const Json* kube = nullptr;
+  KH_RETURN_IF_ERROR(readObject(j, "kubernetes", "kubernetes", false, &kube));
+  if (kube != nullptr) {
+    KH_RETURN_IF_ERROR(readString(*kube, "gitVersion", "kubernetes.gitVersion", false,
+                                  kMaxStatusVersionLength, &r.kubernetes_version));
+    KH_RETURN_IF_ERROR(readString(*kube, "platform", "kubernetes.platform", false,
+                                  kMaxStatusVersionLength, &r.platform));
+  }
+  const Json* nodes = nullptr;
+  KH_RETURN_IF_ERROR(readObject(j, "nodes", "nodes", false, &nodes));
+  if (nodes != nullptr) {
+    NodeSummary n;
+    KH_RETURN_IF_ERROR(
+        readRequiredCount(*nodes, "total", "nodes.total", kMaxStatusNodes, &n.total));
+    KH_RETURN_IF_ERROR(
+        readRequiredCount(*nodes, "ready", "nodes.ready", kMaxStatusNodes, &n.ready));
+    if (n.ready > n.total) return invalid("nodes.ready", "must not exceed nodes.total");
+    const Json* alloc = nullptr;
+    KH_RETURN_IF_ERROR(readObject(*nodes, "allocatable", "nodes.allocatable", true, &alloc));
+    KH_RETURN_IF_ERROR(readRequiredCount(*alloc, "cpuMillis", "nodes.allocatable.cpuMillis",
+                                         kMaxInt64, &n.cpu_millis));
+    KH_RETURN_IF_ERROR(readRequiredCount(*alloc, "memoryBytes", "nodes.allocatable.memoryBytes",
+                                         kMaxInt64, &n.memory_bytes));
+    r.nodes = n;
+  }
+  KH_RETURN_IF_ERROR(
+      readString(j, "nodesError", "nodesError", false, kMaxStatusErrorLength, &r.nodes_error));
+  const Json* agent = nullptr;
+  KH_RETURN_IF_ERROR(readObject(j, "agent", "agent", true, &agent));
+  KH_RETURN_IF_ERROR(readString(*agent, "version", "agent.version", true, kMaxStatusVersionLength,
+                                &r.agent_version));
+  KH_RETURN_IF_ERROR(
+      readString(*agent, "build", "agent.build", false, kMaxStatusVersionLength, &r.agent_build));
+  KH_RETURN_IF_ERROR(readRequiredCount(*agent, "uptimeSeconds", "agent.uptimeSeconds", kMaxInt64,
+                                       &r.uptime_seconds));
+  const Json* resources = nullptr;
+  KH_RETURN_IF_ERROR(readObject(j, "resources", "resources", false, &resources));
+  if (resources != nullptr) {
+    KH_RETURN_IF_ERROR(
+        readCount(*resources, "served", "resources.served", false, 100000, &r.served_types));
+  }
+  const Json* tunnel = nullptr;
+  KH_RETURN_IF_ERROR(readObject(j, "tunnel", "tunnel", false, &tunnel));
+  if (tunnel != nullptr) {
+    KH_ASSIGN_OR_RETURN(const Json* rtt, member(*tunnel, "rttMillis", "tunnel.rttMillis", false));
+    if (rtt != nullptr) {
+      if (!rtt->is_number()) return invalid("tunnel.rttMillis", "must be a number");
+      double ms = rtt->get<double>();
+      if (!std::isfinite(ms) || ms < 0 || ms > 3600e3) {
+        return invalid("tunnel.rttMillis", "must be between 0 and 3600000");
+      }
+      r.rtt_ms = ms;
+    }
+  }
+  return r;
+}
+
+absl::StatusOr<ClusterStatusReport> parseStatusMessage(std::string_view message) {
+  if (message.size() > kMaxStatusMessage) {
+    return absl::InvalidArgumentError("status message of " + std::to_string(message.size()) +
+                                      " bytes is over the limit of " +
+                                      std::to_string(kMaxStatusMessage));
+  }
+  Json j = Json::parse(message, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return absl::InvalidArgumentError("status message: not a JSON object");
+  }
+  auto type = j.find("type");
+  if (type == j.end() || !type->is_string() || type->get_ref<const std::string&>() != "status") {
+    return absl::InvalidArgumentError("status message: \"type\" must be \"status\"");
+  }
+  return parseStatusReport(j);
+}
+
+}  // namespace kubehub::proto

@@ -1,0 +1,65 @@
+#pragma once
+/// The `status` control message (agent → hub): what the agent knows of its cluster (Kubernetes
+/// version, nodes and their readiness, allocatable CPU and memory), of itself (version, build,
+/// uptime) and of its tunnel (round-trip time). See "Cluster status" in proto/PROTOCOL.md.
+/// The hub forwards the report to the metaserver, which checks it with the same parser. Pure.
+
+#include <cstdint>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace kubehub::proto {
+
+/// Messages (and stored reports) longer than this are refused before they are parsed.
+inline constexpr size_t kMaxStatusMessage = 16 * 1024;
+/// Bounds on the report's strings.
+inline constexpr size_t kMaxStatusVersionLength = 64;
+inline constexpr size_t kMaxStatusErrorLength = 512;
+/// Node counts beyond this are refused as nonsense (the largest clusters have ~15k nodes).
+inline constexpr int64_t kMaxStatusNodes = 1000000;
+
+struct NodeSummary {
+  int64_t total = 0;
+  int64_t ready = 0;
+  /// Summed over the nodes' status.allocatable (nodes that list none count as 0).
+  int64_t cpu_millis = 0;
+  int64_t memory_bytes = 0;
+  bool operator==(const NodeSummary&) const = default;
+};
+
+struct ClusterStatusReport {
+  /// From the API server's /version; empty when it did not answer.
+  std::string kubernetes_version;  // gitVersion, "v1.32.4"
+  std::string platform;            // "linux/amd64"
+  /// Absent when the nodes could not be listed; then `nodes_error` says why.
+  std::optional<NodeSummary> nodes;
+  std::string nodes_error;
+  std::string agent_version;
+  std::string agent_build;
+  int64_t uptime_seconds = 0;
+  /// Resource types the API server serves (from discovery); absent until known.
+  std::optional<int64_t> served_types;
+  /// The tunnel's last measured PING round trip; absent until one was measured.
+  std::optional<double> rtt_ms;
+  bool operator==(const ClusterStatusReport&) const = default;
+};
+
+/// The report as a JSON object (the message without its "type"): what the hub forwards and
+/// the metaserver stores and serves.
+nlohmann::json statusReportJson(const ClusterStatusReport& report);
+/// The whole control message: {"type":"status", ...the report}.
+std::string encodeStatusMessage(const ClusterStatusReport& report);
+
+/// Reads a report object strictly: required fields present, every field of the right type and
+/// within its bounds (InvalidArgument naming the field otherwise). Unknown fields are ignored
+/// (newer agents may send more) and are not kept.
+absl::StatusOr<ClusterStatusReport> parseStatusReport(const nlohmann::json& report);
+/// A whole control message: at most kMaxStatusMessage bytes, JSON, type "status", then as
+/// parseStatusReport.
+absl::StatusOr<ClusterStatusReport> parseStatusMessage(std::string_view message);
+
+}  // namespace kubehub::proto
