@@ -367,7 +367,7 @@ struct UserServer::Impl : std::enable_shared_from_this<UserServer::Impl> {
   /// Pauses the accept loop after a failed accept; longer while descriptors stay exhausted.
   asio::awaitable<void> acceptFailed(boost::system::error_code ec);
   /// Every few seconds: after many connections closed, hands their freed memory back to the
-  /// system (each held ~78 KB, mostly TLS buffers, that the allocator would otherwise keep).
+  /// system (each held ~24 KiB, mostly OpenSSL's state, that the allocator would otherwise keep).
   static asio::awaitable<void> releaseMemoryLoop(std::shared_ptr<Impl> self);
   static asio::awaitable<bool> handle(std::shared_ptr<Impl> self, SslStream* s,
                                       beast::flat_buffer* buf, Parser* parser, std::string peer);
@@ -1085,15 +1085,22 @@ void UserServer::Impl::admit(tcp::socket socket) {
 }
 
 asio::awaitable<void> UserServer::Impl::releaseMemoryLoop(std::shared_ptr<Impl> self) {
-  // Worth a heap walk once this many connections' memory is free.
+  // Worth a heap walk once this many connections' memory is free, or, once closing has settled
+  // (as many open as 5 s ago), the smaller number: a wave of closes that a trim cut in two
+  // would otherwise leave its second part's memory with the allocator for good.
   constexpr size_t kClosedWorthTrimming = 256;
+  constexpr size_t kClosedWorthTrimmingSettled = 32;
+  size_t open_before = 0;
   while (!self->stopped) {
     self->trim_timer.expires_after(std::chrono::seconds(5));
     auto [ec] = co_await self->trim_timer.async_wait(kUseTuple);
     if (ec || self->stopped) co_return;
     size_t open = self->limiter->open();
     size_t peak = self->peak_open.load(std::memory_order_relaxed);
-    if (peak >= open + kClosedWorthTrimming && net::releaseFreedMemory()) {
+    bool settled = open == open_before;
+    open_before = open;
+    size_t worth = settled ? kClosedWorthTrimmingSettled : kClosedWorthTrimming;
+    if (peak >= open + worth && net::releaseFreedMemory()) {
       log::debug("returned freed connection memory", {{"peak", peak}, {"open", open}});
       self->peak_open.store(open, std::memory_order_relaxed);
     }
