@@ -1114,7 +1114,7 @@ def bench_idle_agents(system, results):
              f"after they left {rss_after_leave / 2**20:.1f} MiB; swarm {swarm_rss / n / 1024:.1f} KiB/agent; "
              f"one /metrics scrape {len(metrics_body) / 1e6:.1f} MB in {scrape_seconds * 1000:.0f} ms")
         results.add(f"agents.{n}.per_agent", f"hub memory per idle agent (N={n:,})", "KiB", per_agent / 1024,
-                    target=64, target_text="<= 64 KiB")
+                    target=48, target_text="<= 48 KiB")
     results.details["idle_agents"] = per_n
 
 

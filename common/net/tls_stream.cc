@@ -244,6 +244,12 @@ asio::mutable_buffer TlsEngine::prepareInput(size_t available) {
 
 void TlsEngine::commitInput(size_t bytes) { in_end_ += bytes; }
 
+void TlsEngine::releaseInput() {
+  if (in_begin_ != in_end_) return;
+  in_.reset();
+  in_capacity_ = in_begin_ = in_end_ = 0;
+}
+
 size_t TlsEngine::bufferedInput() const {
   return static_cast<size_t>(std::max(SSL_pending(ssl_), 0)) + (in_end_ - in_begin_);
 }

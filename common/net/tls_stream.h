@@ -84,6 +84,9 @@ class TlsEngine {
   size_t heldBytes() const;
   /// Plaintext OpenSSL holds plus records received and not yet decrypted.
   size_t bufferedInput() const;
+  /// Frees the socket read buffer when it holds nothing (it is allocated again by the next
+  /// prepareInput, sized by what is waiting then).
+  void releaseInput();
 
   // The BIO's side.
   int bioRead(char* data, size_t size, size_t* read);
@@ -149,6 +152,11 @@ class TlsStream {
   /// Bytes received and not yet read by the caller (decrypted or still as records); the socket's
   /// own queue is not counted.
   size_t bufferedInputBytes() const { return engine_->bufferedInput(); }
+  /// When on, a read that finds nothing to read waits for the socket to become readable before
+  /// it allocates a buffer, so that an idle connection holds none (a tunnel: thousands idle).
+  /// That wait is on the socket itself and does not honour tcp_stream's expiry: turn it on only
+  /// while no read deadline is set on the tcp_stream.
+  void setWaitUnbufferedWhenIdle(bool on) { wait_unbuffered_ = on; }
 
   template <class Token = boost::asio::default_completion_token_t<executor_type>>
   auto async_handshake(handshake_type type, Token&& token = Token()) {
@@ -183,7 +191,7 @@ class TlsStream {
 
  private:
   using Step = detail::TlsEngine::Step;
-  enum class State { kStart, kReading, kWriting, kPosted };
+  enum class State { kStart, kWaiting, kReading, kWriting, kPosted };
 
   size_t socketAvailable() {
     boost::system::error_code ignored;
@@ -218,6 +226,11 @@ class TlsStream {
     template <class Self>
     void operator()(Self& self, boost::system::error_code ec = {}, size_t bytes = 0) {
       if (state == State::kPosted) return self.complete(result, plaintext);
+      if (state == State::kWaiting) {
+        if (ec) return self.complete(ec, size_t{0});
+        state = State::kReading;
+        return s.readSocket(self);
+      }
       if (state == State::kReading) {
         if (ec) {
           if (ec == boost::asio::error::eof) ec = s.engine_->eofError();
@@ -230,6 +243,12 @@ class TlsStream {
       size_t count = detail::collectBuffers(buffers, b);
       Step step = s.engine_->read(b.data(), count, plaintext, result);
       if (step == Step::kNeedInput) {
+        if (s.wait_unbuffered_ && s.engine_->bufferedInput() == 0 && s.socketAvailable() == 0) {
+          s.engine_->releaseInput();
+          state = State::kWaiting;
+          return s.stream_.socket().async_wait(boost::asio::socket_base::wait_read,
+                                               std::move(self));
+        }
         state = State::kReading;
         return s.readSocket(self);
       }
@@ -315,6 +334,7 @@ class TlsStream {
 
   boost::beast::tcp_stream stream_;
   std::unique_ptr<detail::TlsEngine> engine_;
+  bool wait_unbuffered_ = false;
 };
 
 namespace detail {

@@ -110,6 +110,9 @@ class WsTransport final : public Transport {
       beast::get_lowest_layer(*ws_).expires_never();
       read_deadline_armed_ = false;
     }
+    // Without a deadline (the tunnel is up: pings and the idle timeout watch the peer), an idle
+    // read holds no buffer: 4 KiB less per idle tunnel.
+    ws_->next_layer().setWaitUnbufferedWhenIdle(timeout.count() == 0);
   }
 
   void setIdleTimeout(std::chrono::milliseconds timeout) override {
