@@ -1088,21 +1088,32 @@ asio::awaitable<void> UserServer::Impl::releaseMemoryLoop(std::shared_ptr<Impl> 
   // Worth a heap walk once this many connections' memory is free, or, once closing has settled
   // (as many open as 5 s ago), the smaller number: a wave of closes that a trim cut in two
   // would otherwise leave its second part's memory with the allocator for good.
+  // Agents' tunnels count too (sampled here: they come and go far less often than users'
+  // connections), so that the memory of a wave of agents leaving is returned as well.
   constexpr size_t kClosedWorthTrimming = 256;
   constexpr size_t kClosedWorthTrimmingSettled = 32;
   size_t open_before = 0;
+  size_t tunnels_before = 0;
+  size_t peak_tunnels = 0;
   while (!self->stopped) {
     self->trim_timer.expires_after(std::chrono::seconds(5));
     auto [ec] = co_await self->trim_timer.async_wait(kUseTuple);
     if (ec || self->stopped) co_return;
     size_t open = self->limiter->open();
     size_t peak = self->peak_open.load(std::memory_order_relaxed);
-    bool settled = open == open_before;
+    size_t tunnels = self->registry ? self->registry->size() : 0;
+    peak_tunnels = std::max({peak_tunnels, tunnels, tunnels_before});
+    bool settled = open == open_before && tunnels == tunnels_before;
     open_before = open;
+    tunnels_before = tunnels;
+    size_t closed = (peak > open ? peak - open : 0) + (peak_tunnels - tunnels);
     size_t worth = settled ? kClosedWorthTrimmingSettled : kClosedWorthTrimming;
-    if (peak >= open + worth && net::releaseFreedMemory()) {
-      log::debug("returned freed connection memory", {{"peak", peak}, {"open", open}});
+    if (closed >= worth && net::releaseFreedMemory()) {
+      log::debug(
+          "returned freed connection memory",
+          {{"peak", peak}, {"open", open}, {"peak_tunnels", peak_tunnels}, {"tunnels", tunnels}});
       self->peak_open.store(open, std::memory_order_relaxed);
+      peak_tunnels = tunnels;
     }
   }
 }
