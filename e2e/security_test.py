@@ -544,7 +544,7 @@ class SecurityTest(unittest.TestCase):
         hub.proc.kill()
 
     def test_d2_memory_of_closed_connections_is_returned(self):
-        hub = self.s.start_hub("hub-mem", ["--max-connections-per-client", "0", "--threads", "1"])
+        hub = self.s.start_hub("hub-mem", ["--max-connections-per-client", "0", "--threads", "1", "--log-level", "debug"])
         pid = hub.proc.proc.pid
 
         def rss_kib():
@@ -566,8 +566,18 @@ class SecurityTest(unittest.TestCase):
             c.close()
         # The allocator keeps freed memory unless told to give it back; the hub does so within
         # seconds of many connections closing.
-        e2e.wait_until(lambda: rss_kib() < base + grown * 0.4, timeout=30,
-                       what=f"RSS back near {base} KiB after closing (held {held} KiB)")
+        samples = []
+
+        def returned():
+            samples.append(rss_kib())
+            return samples[-1] < base + grown * 0.4
+        try:
+            e2e.wait_until(returned, timeout=30, interval=0.5,
+                           what=f"RSS back near {base} KiB after closing (held {held} KiB)")
+        except TimeoutError as e:
+            trims = [l for l in hub.proc.log_text().splitlines() if "returned freed" in l]
+            open_now = metric(admin_get(hub, "/metrics")[1], "kubehub_hub_user_connections")
+            raise AssertionError(f"{e}; RSS samples {samples[::4]}; open {open_now}; trims {trims}") from None
         hub.proc.kill()
 
     def raw_on(self, hub, method, path):
