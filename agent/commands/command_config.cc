@@ -8,6 +8,8 @@
 #include <set>
 #include <sstream>
 
+#include "common/auth/secret_name.h"
+
 namespace kubehub::agent {
 
 namespace {
@@ -461,7 +463,7 @@ Json CommandSet::listing() const {
     for (const auto& p : c.parameters) {
       Json j = {{"name", p.name}, {"type", typeName(p.type)}, {"required", p.required}};
       if (!p.description.empty()) j["description"] = p.description;
-      if (p.secret || looksSecret(p.name)) j["secret"] = true;
+      if (p.secret || auth::looksSecret(p.name)) j["secret"] = true;
       if (!p.pattern.empty()) j["pattern"] = p.pattern;
       if (!p.allowed.empty()) j["allowed"] = p.allowed;
       if (p.min != INT64_MIN) j["min"] = p.min;
@@ -476,16 +478,6 @@ Json CommandSet::listing() const {
                      {"maxOutputBytes", c.max_output_bytes}});
   }
   return Json{{"kind", "CommandList"}, {"apiVersion", "kubehub.io/v1"}, {"items", items}};
-}
-
-bool looksSecret(std::string_view name) {
-  std::string lower(name);
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return std::tolower(c); });
-  for (std::string_view word : {"password", "passwd", "token", "secret", "key", "credential"}) {
-    if (lower.find(word) != std::string::npos) return true;
-  }
-  return false;
 }
 
 absl::StatusOr<CommandCall> buildCall(const Command& command, std::string_view body,

@@ -99,7 +99,4 @@ struct CommandCall {
 absl::StatusOr<CommandCall> buildCall(const Command& command, std::string_view body,
                                       const std::vector<std::string>& environ);
 
-/// Whether a parameter's name looks like it holds a secret (password, token, secret, key).
-bool looksSecret(std::string_view name);
-
 }  // namespace kubehub::agent

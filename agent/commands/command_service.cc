@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "agent/commands/command_runner.h"
+#include "common/auth/secret_name.h"
 #include "common/k8s/status_body.h"
 #include "common/log/log.h"
 
@@ -129,7 +130,8 @@ asio::awaitable<void> run(std::shared_ptr<tunnel::Stream> stream, const Command*
   for (const auto& p : command->parameters) {
     if (p.secret) secret += (secret.empty() ? "" : ",") + p.name;
   }
-  if (!secret.empty()) head.headers.emplace_back(std::string(kSecretParametersHeader), secret);
+  if (!secret.empty())
+    head.headers.emplace_back(std::string(auth::kSecretParametersHeader), secret);
   stream->sendResponseHead(head, false);
 
   const auto started = std::chrono::steady_clock::now();

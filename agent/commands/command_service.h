@@ -18,10 +18,6 @@
 
 namespace kubehub::agent {
 
-/// The response header naming the parameters of a call that the hub's audit log redacts
-/// (comma-separated): those the commands file marks `secret: true`.
-inline constexpr std::string_view kSecretParametersHeader = "X-Kubehub-Secret-Parameters";
-
 class CommandService {
  public:
   /// `commands` null: the agent offers none (listing empty, every run 404).

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "common/auth/secret_name.h"
+
 namespace kubehub::agent {
 namespace {
 
@@ -202,12 +204,12 @@ TEST(CommandCall, OnlyTheAllowlistedEnvironmentPasses) {
 }
 
 TEST(CommandCall, SecretLookingNames) {
-  EXPECT_TRUE(looksSecret("password"));
-  EXPECT_TRUE(looksSecret("API_TOKEN"));
-  EXPECT_TRUE(looksSecret("sshKey"));
-  EXPECT_TRUE(looksSecret("client-secret"));
-  EXPECT_FALSE(looksSecret("path"));
-  EXPECT_FALSE(looksSecret("count"));
+  EXPECT_TRUE(auth::looksSecret("password"));
+  EXPECT_TRUE(auth::looksSecret("API_TOKEN"));
+  EXPECT_TRUE(auth::looksSecret("sshKey"));
+  EXPECT_TRUE(auth::looksSecret("client-secret"));
+  EXPECT_FALSE(auth::looksSecret("path"));
+  EXPECT_FALSE(auth::looksSecret("count"));
 }
 
 }  // namespace
