@@ -75,11 +75,14 @@ class StreamOutput : public CommandOutput {
 
   /// What is held back at the end (an incomplete character: replaced when encoded).
   asio::awaitable<bool> flush() {
-    if (!held_out_.empty() && !co_await line(OutputStream::kStdout, std::exchange(held_out_, {})))
-      co_return false;
-    if (!held_err_.empty() && !co_await line(OutputStream::kStderr, std::exchange(held_err_, {})))
-      co_return false;
-    co_return true;
+    std::string out;
+    std::string err;
+    out.swap(held_out_);
+    err.swap(held_err_);
+    bool ok = true;
+    if (!out.empty()) ok = co_await line(OutputStream::kStdout, std::move(out));
+    if (ok && !err.empty()) ok = co_await line(OutputStream::kStderr, std::move(err));
+    co_return ok;
   }
 
   asio::awaitable<bool> event(Json j) {
