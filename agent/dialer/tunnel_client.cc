@@ -237,8 +237,10 @@ asio::awaitable<void> commandCounted(std::shared_ptr<CommandService> commands,
 void onOpen(std::shared_ptr<UpstreamClient> upstream, std::shared_ptr<CommandService> commands,
             asio::any_io_executor ex, std::shared_ptr<tunnel::Stream> stream,
             proto::RequestHead head, bool hub_marks_internal, UserStreams in_flight) {
-  // The agent's own paths are answered here and never reach the API server.
-  if (commands && CommandService::handles(head.target)) {
+  // The agent's own paths are answered here and never reach the API server (an agent wired
+  // without a command service offers none).
+  if (CommandService::handles(head.target)) {
+    if (!commands) commands = std::make_shared<CommandService>(nullptr, nullptr);
     in_flight->fetch_add(1);
     asio::co_spawn(
         ex, commandCounted(std::move(commands), std::move(stream), std::move(head), in_flight),
