@@ -91,7 +91,10 @@ class CommandsTest(FleetTestCase):
         with open(cls.commands_file, "w") as f:
             f.write(COMMANDS.format(script=script))
         cls.audit_path = w.join("hub-1-audit.log")
-        cls.hub = fleet.start_hub("hub-1", peer=False, extra=["--audit-log", cls.audit_path])
+        cls.hub = fleet.start_hub("hub-1", peer=True, extra=["--audit-log", cls.audit_path])
+        # A second hub without the tunnel: calls through it cross a peer link to hub-1.
+        cls.hub2_audit_path = w.join("hub-2-audit.log")
+        cls.hub2 = fleet.start_hub("hub-2", peer=True, extra=["--audit-log", cls.hub2_audit_path])
         cls.agent = fleet.start_agent("edge-1", cls.hub, agent_extra=["--commands-file", cls.commands_file])
         cls.hub.wait_discovered("edge-1")
 
@@ -224,6 +227,24 @@ class CommandsTest(FleetTestCase):
             text = f.read()
         self.assertNotIn("hunter2", text)
         self.assertNotIn("8642", text)
+
+    def test_a_call_through_another_hub_crosses_the_peer_link_and_is_audited_there(self):
+        def call():
+            return self.fleet.request(self.hub2, "POST", "/clusters/edge-1/kubehub/v1/commands/secret-echo",
+                                      self.alice, body={"user": "via-peer", "password": "p4ss"})
+        # hub-2 learns from the routing table that hub-1 holds edge-1.
+        e2e.wait_until(lambda: call()[0] == 200, timeout=20, what="a call through hub-2")
+        status, _, body = call()
+        self.assertIn("via-peer p4ss", body)
+        self.assertEqual(self.events(body)[-1], {"exitCode": 0})
+
+        def line():
+            with open(self.hub2_audit_path) as f:
+                return [json.loads(x) for x in f if '"via-peer"' in x]
+        e2e.wait_until(lambda: line(), timeout=10, what="hub-2's audit line")
+        self.assertEqual(line()[-1]["parameters"], {"user": "via-peer", "password": "[redacted]"})
+        with open(self.hub2_audit_path) as f:
+            self.assertNotIn("p4ss", f.read())
 
     def test_kubehubctl_command_run_prints_output_and_exits_with_its_code(self):
         r = self.ctl("run", "slow-count", "count=2")

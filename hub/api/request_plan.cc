@@ -256,6 +256,11 @@ RequestPlan planRequest(const RequestHead& head, const Principal& who, const Req
   if (!facts.tunnel_here) {
     // Another hub holds the tunnel: everything goes there as it came (reviews, reads of its
     // cache, writes, streams); the owner plans it again with this verdict on who asks.
+    if (facts.peer_route && !target.command.empty()) {
+      ReadReviewBody read;
+      read.to_peer = true;
+      return read;
+    }
     if (facts.peer_route)
       return forwardOrRefuse(head, who, target, {}, false, Forward::Via::kPeerHub);
     switch (facts.elsewhere) {
@@ -317,7 +322,8 @@ RequestPlan planRequest(const RequestHead& head, const Principal& who, const Req
 }
 
 RequestPlan planReview(const RequestHead& head, const Principal& who, const RequestTarget& target,
-                       std::string body, const AuthSnapshot* auth, NamespacedLookup namespaced) {
+                       std::string body, const AuthSnapshot* auth, NamespacedLookup namespaced,
+                       bool to_peer) {
   if (!target.command.empty()) {
     bool blank = body.find_first_not_of(" \t\r\n") == std::string::npos;
     auto parsed = nlohmann::json::parse(body, nullptr, false);
@@ -331,7 +337,8 @@ RequestPlan planReview(const RequestHead& head, const Principal& who, const Requ
       return r;
     }
     std::string parameters = blank ? "{}" : parsed.dump();
-    RequestPlan plan = forwardOrRefuse(head, who, target, std::move(body), true);
+    RequestPlan plan = forwardOrRefuse(head, who, target, std::move(body), true,
+                                       to_peer ? Forward::Via::kPeerHub : Forward::Via::kTunnel);
     if (auto* f = std::get_if<Forward>(&plan)) {
       // Output streams for as long as the command runs; a client that leaves stops it.
       f->long_lived = true;

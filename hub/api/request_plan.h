@@ -79,6 +79,9 @@ struct Reject {
 /// and handed to planReview.
 struct ReadReviewBody {
   size_t limit = 64 * 1024;
+  /// A command call for a cluster whose tunnel another hub holds: read here (this hub audits
+  /// it), then sent over the peer link with its body.
+  bool to_peer = false;
 };
 
 /// A SelfSubjectAccessReview answered by the hub (201, `X-Kubehub-Served-From: hub`). The hub
@@ -210,7 +213,8 @@ RequestPlan planRequest(const RequestHead& head, const Principal& who, const Req
 /// refused too, never forwarded unchecked); the rest goes to the edge with the body. A command
 /// call's body must be a JSON object (400 otherwise); it goes to the agent, kept for the audit.
 RequestPlan planReview(const RequestHead& head, const Principal& who, const RequestTarget& target,
-                       std::string body, const AuthSnapshot* auth, NamespacedLookup namespaced);
+                       std::string body, const AuthSnapshot* auth, NamespacedLookup namespaced,
+                       bool to_peer = false);
 
 /// ReadReviewBody failed: the body was unreadable or over the limit.
 Reject planReviewBodyUnreadable();

@@ -898,8 +898,9 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
         plan = planReviewBodyUnreadable();
         continue;
       }
+      const bool to_peer = read->to_peer;
       snapshot = self->metaserver ? self->metaserver->snapshot() : nullptr;
-      plan = planReview(head, *who, target, std::move(body), snapshot.get(), namespaced);
+      plan = planReview(head, *who, target, std::move(body), snapshot.get(), namespaced, to_peer);
     } else if (auto* answer = std::get_if<AnswerReview>(&plan)) {
       std::string answer_head =
           "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: " +
@@ -922,6 +923,7 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
                                           : planForward(head, *who, target);
       plan = std::move(next);
     } else if (std::get<Forward>(plan).via == Forward::Via::kPeerHub) {
+      record.command_parameters = std::get<Forward>(plan).command_parameters;
       co_return co_await forwardToPeer(self, s, buf, parser, std::move(owners),
                                        std::move(std::get<Forward>(plan)), &*who, &record);
     } else {

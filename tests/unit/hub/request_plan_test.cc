@@ -163,7 +163,8 @@ Planned plan(const Request& r, const World& w) {
       if (resource == "pods") return true;
       return std::nullopt;
     };
-    out.plan = planReview(head, *who, target, w.review_body, facts.auth, namespaced);
+    bool to_peer = std::get<ReadReviewBody>(out.plan).to_peer;
+    out.plan = planReview(head, *who, target, w.review_body, facts.auth, namespaced, to_peer);
   }
   return out;
 }
@@ -243,10 +244,18 @@ TEST(RequestPlan, NativeCommandsGoToTheAgentUnderTheirOwnGrants) {
   EXPECT_EQ(rejected(plan({"GET", "/clusters/edge-1/kubehub/v1/other", "carol"}, w)).code, 404);
   EXPECT_EQ(rejected(plan({"POST", list + "/Bad_Name", "carol"}, w)).code, 404);
   EXPECT_EQ(rejected(plan({"POST", list + "/a/b", "carol"}, w)).code, 404);
-  // Without the tunnel here: the same 503 as any other request.
+  // Without the tunnel here: the same 503 as any other request; through a peer hub that holds
+  // it, read here first (this hub audits the call) and sent on with the body.
   World away = w;
   away.tunnel = false;
   EXPECT_EQ(rejected(plan({"POST", run, "carol"}, away)).code, 503);
+  away.peer_route = true;
+  Forward via_peer = forwarded(plan({"POST", run, "carol"}, away));
+  EXPECT_EQ(via_peer.via, Forward::Via::kPeerHub);
+  EXPECT_EQ(via_peer.head.target, run);
+  EXPECT_EQ(via_peer.body, w.review_body);
+  EXPECT_EQ(via_peer.command_parameters, R"({"path":"/var"})");
+  EXPECT_EQ(rejected(plan({"POST", list + "/reboot", "carol"}, away)).code, 403);
 }
 
 TEST(RequestPlan, Refusals) {
