@@ -178,8 +178,7 @@ asio::awaitable<void> run(std::shared_ptr<tunnel::Stream> stream, const Command*
   if (co_await out.event(std::move(last))) stream->finish();
 }
 
-asio::awaitable<void> serveInner(std::shared_ptr<CommandService> self,
-                                 std::shared_ptr<const CommandSet> commands, AgentMetrics* metrics,
+asio::awaitable<void> serveInner(std::shared_ptr<const CommandSet> commands, AgentMetrics* metrics,
                                  std::shared_ptr<tunnel::Stream> stream, proto::RequestHead head) {
   std::string path = head.target.substr(0, head.target.find('?'));
   if (path == kPrefix || path == std::string(kPrefix) + "/") {
@@ -225,7 +224,6 @@ asio::awaitable<void> serveInner(std::shared_ptr<CommandService> self,
     co_return;
   }
   co_await run(stream, command, std::move(*call), metrics);
-  (void)self;
 }
 
 }  // namespace
@@ -244,9 +242,10 @@ asio::awaitable<void> CommandService::serve(std::shared_ptr<CommandService> self
     co_await respondStatus(stream, 403, "commands are run only for users");
     co_return;
   }
+  // `self` (held by this frame) keeps the commands and the metrics alive for the call.
   auto commands = self->commands_;
   AgentMetrics* metrics = self->metrics_.get();
-  co_await (serveInner(self, std::move(commands), metrics, stream, std::move(head)) ||
+  co_await (serveInner(std::move(commands), metrics, stream, std::move(head)) ||
             stream->waitReset());
   if (!stream->isReset()) stream->reset(proto::ResetCode::kCancel, "exchange finished");
 }
