@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "absl/strings/str_join.h"
+#include "agent/commands/command_config.h"
 #include "agent/dialer/hubs_message.h"
 #include "agent/dialer/tunnel_client.h"
 #include "agent/enrol/credential_manager.h"
@@ -90,6 +91,7 @@ struct Options {
   std::string credentials_dir, credentials_secret, ns;
   std::string kubeconfig, context;
   std::string admin_listen = "0.0.0.0:9091";
+  std::string commands_file;
   std::string log_level = "info";
   std::chrono::milliseconds backoff_base{500};
   std::chrono::milliseconds backoff_max{30000};
@@ -250,6 +252,9 @@ int main(int argc, char** argv) {
   flags.addString("kubeconfig", &o.kubeconfig,
                   "kubeconfig of the edge API server (default: in-cluster ServiceAccount)");
   flags.addString("context", &o.context, "kubeconfig context (default: current-context)");
+  flags.addString("commands-file", &o.commands_file,
+                  "native commands users may run through the hub (YAML or JSON, see the agent's "
+                  "README); checked at start; without it the agent offers none");
   flags.addString("admin-listen", &o.admin_listen, "HOST:PORT for /healthz, /readyz, /metrics");
   flags.addString("log-level", &o.log_level, "debug, info, warn or error");
   flags.addDuration("backoff-base", &o.backoff_base, "first reconnect delay ceiling (full jitter)");
@@ -283,6 +288,12 @@ int main(int argc, char** argv) {
 
   auto admin_listen = net::parseHostPort(o.admin_listen);
   if (!admin_listen.ok()) net::exitWithConfigError("kubehub-agent", admin_listen.status());
+  std::shared_ptr<const agent::CommandSet> commands;
+  if (!o.commands_file.empty()) {
+    auto loaded = agent::CommandSet::load(o.commands_file);
+    if (!loaded.ok()) net::exitWithConfigError("kubehub-agent", loaded.status());
+    commands = *loaded;
+  }
   // --tls-cert/--tls-key: files, reloaded when they change. Enrolment: the credential manager
   // makes the source once it has a certificate.
   std::shared_ptr<net::TlsSource> files_tls;
@@ -330,6 +341,7 @@ int main(int argc, char** argv) {
   std::string source = target->source;
   auto state = std::make_shared<agent::AgentState>();
   upstream_options.metrics = state->metrics;
+  state->commands = std::make_shared<agent::CommandService>(commands, state->metrics);
   auto upstream =
       agent::UpstreamClient::create(io.get_executor(), std::move(*target), upstream_options);
   if (!upstream.ok()) net::exitWithConfigError("kubehub-agent", upstream.status());

@@ -224,9 +224,29 @@ asio::awaitable<void> forwardCounted(std::shared_ptr<UpstreamClient> upstream,
                                    hub_marks_internal);
 }
 
-void onOpen(std::shared_ptr<UpstreamClient> upstream, asio::any_io_executor ex,
-            std::shared_ptr<tunnel::Stream> stream, proto::RequestHead head,
-            bool hub_marks_internal, UserStreams in_flight) {
+asio::awaitable<void> commandCounted(std::shared_ptr<CommandService> commands,
+                                     std::shared_ptr<tunnel::Stream> stream,
+                                     proto::RequestHead head, UserStreams in_flight) {
+  struct Count {
+    UserStreams n;
+    ~Count() { n->fetch_sub(1); }
+  } count{in_flight};
+  co_await CommandService::serve(std::move(commands), std::move(stream), std::move(head));
+}
+
+void onOpen(std::shared_ptr<UpstreamClient> upstream, std::shared_ptr<CommandService> commands,
+            asio::any_io_executor ex, std::shared_ptr<tunnel::Stream> stream,
+            proto::RequestHead head, bool hub_marks_internal, UserStreams in_flight) {
+  // The agent's own paths are answered here and never reach the API server (an agent wired
+  // without a command service offers none).
+  if (CommandService::handles(head.target)) {
+    if (!commands) commands = std::make_shared<CommandService>(nullptr, nullptr);
+    in_flight->fetch_add(1);
+    asio::co_spawn(
+        ex, commandCounted(std::move(commands), std::move(stream), std::move(head), in_flight),
+        asio::detached);
+    return;
+  }
   if (head.internal) {
     asio::co_spawn(
         ex,
@@ -332,9 +352,10 @@ asio::awaitable<std::variant<Established, Attempt>> handshake(
   }
   auto upstream = fleet->upstream;
   auto user_streams = std::make_shared<std::atomic<int>>(0);
-  mux->setOpenHandler([upstream, ex, hub_marks_internal, user_streams](
+  auto commands = state->commands;
+  mux->setOpenHandler([upstream, commands, ex, hub_marks_internal, user_streams](
                           std::shared_ptr<tunnel::Stream> s, proto::RequestHead h) {
-    onOpen(upstream, ex, std::move(s), std::move(h), hub_marks_internal, user_streams);
+    onOpen(upstream, commands, ex, std::move(s), std::move(h), hub_marks_internal, user_streams);
   });
   mux->setControlHandler([weak_fleet = std::weak_ptr<Fleet>(fleet),
                           weak_mux = std::weak_ptr<tunnel::Mux>(mux), upstream, state,

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/commands/command_service.h"
 #include "agent/forward/upstream_client.h"
 #include "agent/metrics/agent_metrics.h"
 #include "agent/status/status_reporter.h"
@@ -50,6 +51,8 @@ struct AgentState {
   std::shared_ptr<AgentMetrics> metrics = std::make_shared<AgentMetrics>();
   /// Cluster status reports sent on every tunnel; null: none are sent.
   std::shared_ptr<StatusReporter> status;
+  /// Answers /kubehub/ paths (native commands); never null once the agent runs.
+  std::shared_ptr<CommandService> commands;
 };
 
 /// Runs until the io_context stops.

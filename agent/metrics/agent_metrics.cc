@@ -89,6 +89,14 @@ AgentMetrics::AgentMetrics() : registry_(std::make_shared<prometheus::Registry>(
                           "Changes of the --tls-cert/--tls-key files: reloaded (ok) or not "
                           "usable, the pair in force kept (error).")
                       .Register(r);
+  commands_ = &prometheus::BuildCounter()
+                   .Name("kubehub_agent_commands_total")
+                   .Help("Native command calls, by command and outcome.")
+                   .Register(r);
+  command_seconds_ = &prometheus::BuildHistogram()
+                          .Name("kubehub_agent_command_duration_seconds")
+                          .Help("How long native command calls ran, by command.")
+                          .Register(r);
 }
 
 void AgentMetrics::certificateExpiry(int64_t not_after) {
@@ -99,6 +107,16 @@ void AgentMetrics::certificateRenewal(bool ok) {
 }
 void AgentMetrics::tlsReload(bool ok) {
   tls_reloads_->Add({{"result", ok ? "ok" : "error"}}).Increment();
+}
+
+void AgentMetrics::commandRun(std::string_view command, std::string_view outcome, double seconds) {
+  commands_->Add({{"command", std::string(command)}, {"outcome", std::string(outcome)}})
+      .Increment();
+  command_seconds_
+      ->Add({{"command", std::string(command)}},
+            prometheus::Histogram::BucketBoundaries{0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60,
+                                                    300, 900, 3600})
+      .Observe(seconds);
 }
 
 std::string AgentMetrics::serialize() const {

@@ -52,6 +52,10 @@ class AgentMetrics {
   void certificateRenewal(bool ok);
   /// The --tls-cert/--tls-key files changed: reloaded (ok) or not usable (the old pair kept).
   void tlsReload(bool ok);
+  /// A native command call ended: its name (from the agent's own commands file, so bounded),
+  /// its outcome (CommandResult's outcomeName, or "rejected" for bad parameters) and how long
+  /// it ran.
+  void commandRun(std::string_view command, std::string_view outcome, double seconds);
 
  private:
   struct LiveTunnel {
@@ -77,6 +81,8 @@ class AgentMetrics {
   prometheus::Gauge* certificate_expiry_;
   prometheus::Family<prometheus::Counter>* renewals_;
   prometheus::Family<prometheus::Counter>* tls_reloads_;
+  prometheus::Family<prometheus::Counter>* commands_;
+  prometheus::Family<prometheus::Histogram>* command_seconds_;
   mutable std::mutex mu_;
   // Guarded by mu_.
   int tunnels_ = 0;

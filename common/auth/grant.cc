@@ -63,7 +63,13 @@ absl::Status validateGrant(const Grant& g) {
                      std::string(sel.status().message()));
     }
   }
-  if (g.rules.empty()) return invalid("a grant needs at least one rule");
+  if (g.rules.empty() && g.commands.empty())
+    return invalid("a grant needs at least one rule or command");
+  if (g.commands.size() > 100) return invalid("a grant names at most 100 commands");
+  for (const auto& c : g.commands) {
+    if (c != "*" && !k8s::isDnsLabel(c))
+      return invalid("command \"" + c + "\" is not a command name (a DNS label) or *");
+  }
   if (g.rules.size() > 100) return invalid("a grant has at most 100 rules");
   for (size_t i = 0; i < g.rules.size(); ++i) {
     const GrantRule& r = g.rules[i];
@@ -134,6 +140,10 @@ bool ruleAllows(const GrantRule& r, const AccessRequest& q) {
   if (!resource_ok) return false;
   if (contains(r.namespaces, "*")) return true;
   return !q.namespace_name.empty() && contains(r.namespaces, q.namespace_name);
+}
+
+bool grantAllowsCommand(const Grant& g, std::string_view command) {
+  return containsOrStar(g.commands, command);
 }
 
 Decision authorize(const std::vector<Grant>& grants, const AccessRequest& q) {

@@ -40,6 +40,9 @@ struct Grant {
   /// ... or clusters whose labels match this selector (either suffices).
   std::string cluster_selector;
   std::vector<GrantRule> rules;
+  /// Native commands (the agents' own, see agent/commands/) its users may run on its clusters:
+  /// names, or "*" for every command a cluster offers. A grant has rules, commands or both.
+  std::vector<std::string> commands;
 };
 
 /// The verbs a rule may name (besides "*").
@@ -75,5 +78,8 @@ struct Decision {
 /// user) covers the cluster and has a rule that allows the request. `grants` may contain other
 /// tenants' grants; they are ignored.
 Decision authorize(const std::vector<Grant>& grants, const AccessRequest& request);
+
+/// Whether the grant names the command (or "*"); the caller checks tenant, user and cluster.
+bool grantAllowsCommand(const Grant& grant, std::string_view command);
 
 }  // namespace kubehub::auth

@@ -31,6 +31,8 @@ struct HttpClient::Impl {
   std::optional<asio::io_context> io;
   std::mutex mu;
   std::atomic<bool> cancelled{false};
+  /// Set during stream(): the response body goes here as it arrives.
+  const BodySink* sink = nullptr;
 
   /// Runs the event loop until the current step's handlers ran; false when cancelled (the
   /// flag is set before the loop is stopped, so either the check or the stop catches it).
@@ -90,9 +92,32 @@ absl::StatusOr<HttpClientResponse> exchange(Impl& impl, asio::io_context& io, St
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(max_bytes);
-  http::async_read(stream, buffer, parser, [&](beast::error_code e, size_t) { ec = e; });
-  if (!impl.run(io)) return cancelledError();
-  if (ec) return absl::UnavailableError("reading the response failed: " + describe(ec));
+  if (impl.sink) {
+    // Streamed: each piece goes to the sink as it arrives; the timeout applies to each wait.
+    parser.body_limit(boost::none);
+    http::async_read_header(stream, buffer, parser, [&](beast::error_code e, size_t) { ec = e; });
+    if (!impl.run(io)) return cancelledError();
+    if (ec) return absl::UnavailableError("reading the response failed: " + describe(ec));
+    bool success = parser.get().result_int() >= 200 && parser.get().result_int() < 300;
+    while (success && !parser.is_done()) {
+      beast::get_lowest_layer(stream).expires_after(impl.options.timeout);
+      http::async_read_some(stream, buffer, parser, [&](beast::error_code e, size_t) { ec = e; });
+      if (!impl.run(io)) return cancelledError();
+      if (ec) return absl::UnavailableError("reading the response failed: " + describe(ec));
+      std::string& piece = parser.get().body();
+      if (!piece.empty() && !(*impl.sink)(piece)) return absl::CancelledError("stopped");
+      piece.clear();
+    }
+    if (!success) {
+      http::async_read(stream, buffer, parser, [&](beast::error_code e, size_t) { ec = e; });
+      if (!impl.run(io)) return cancelledError();
+      if (ec) return absl::UnavailableError("reading the response failed: " + describe(ec));
+    }
+  } else {
+    http::async_read(stream, buffer, parser, [&](beast::error_code e, size_t) { ec = e; });
+    if (!impl.run(io)) return cancelledError();
+    if (ec) return absl::UnavailableError("reading the response failed: " + describe(ec));
+  }
   auto res = parser.release();
   HttpClientResponse out;
   out.status = static_cast<int>(res.result_int());
@@ -126,6 +151,17 @@ absl::StatusOr<HttpClientResponse> HttpClient::request(const std::string& method
     impl_->io.reset();  // rebuilt on the next call, in case its state is what failed
     return absl::UnavailableError(std::string("cannot send the request: ") + e.what());
   }
+}
+
+absl::StatusOr<HttpClientResponse> HttpClient::stream(const std::string& method,
+                                                      const std::string& target,
+                                                      const std::string& body,
+                                                      const HeaderList& headers,
+                                                      const BodySink& sink) {
+  impl_->sink = &sink;
+  auto out = request(method, target, body, headers);
+  impl_->sink = nullptr;
+  return out;
 }
 
 absl::StatusOr<HttpClientResponse> HttpClient::exchangeOnce(const std::string& method,

@@ -5,8 +5,10 @@
 /// interface. An HttpClient is not thread-safe; use one per thread.
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "common/net/http_headers.h"
@@ -43,6 +45,14 @@ class HttpClient {
   absl::StatusOr<HttpClientResponse> request(const std::string& method, const std::string& target,
                                              const std::string& body = "",
                                              const HeaderList& headers = {});
+  /// Pieces of a response body as they arrive; false stops reading (Cancelled).
+  using BodySink = std::function<bool(std::string_view)>;
+  /// request(), for a long answer read as it comes (a command's output): a 2xx response's body
+  /// goes to `sink` piece by piece (the response's body stays empty) and the timeout applies to
+  /// each wait rather than to the whole exchange. Other responses are read whole, as request().
+  absl::StatusOr<HttpClientResponse> stream(const std::string& method, const std::string& target,
+                                            const std::string& body, const HeaderList& headers,
+                                            const BodySink& sink);
   /// Ends the request in progress (another thread's, e.g. a long poll) with Unavailable
   /// "cancelled", and every later one. The only call that is safe from any thread.
   void cancel();

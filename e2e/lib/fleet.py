@@ -129,16 +129,17 @@ class Fleet:
         self._procs.append(proc)
         return url
 
-    def start_agent(self, cluster, hub, connections=1, edge=None, standin_extra=()):
+    def start_agent(self, cluster, hub, connections=1, edge=None, standin_extra=(), agent_extra=()):
         """The agent of `cluster` (certificate through the bootstrap flow) dialing `hub` (a Hub or a
         list of them), with `connections` tunnels (None: the agent's default), up once one
         tunnel is. Its API server is `edge`, or a stand-in of its own started with
-        `standin_extra`."""
+        `standin_extra`; `agent_extra`: more agent flags."""
         if edge is None:
             edge = self.start_standin(f"standin-{cluster}", standin_extra)
         kubeconfig = e2e.write_kubeconfig(self.work.join(f"{cluster}-agent.kubeconfig"), edge,
                                           self.pki.ca_cert, token=self.edge_token)
         flags = [] if connections is None else ["--hub-connections", str(connections)]
+        flags += list(agent_extra)
         self._logs.append(f"agent-{cluster}.log")
         agent = e2e.Agent(self.work, self.pki, cluster, hub, kubeconfig, extra=flags,
                           certificate=self.platform.agent_certificate(cluster), timeout=40)

@@ -1,6 +1,7 @@
 #include "hub/api/request_plan.h"
 
 #include <iterator>
+#include <nlohmann/json.hpp>
 #include <utility>
 
 #include "common/net/http_headers.h"
@@ -148,6 +149,46 @@ std::variant<Reject, RequestTarget> planTarget(const RequestHead& head,
     return r;
   }
   RequestTarget t;
+  if (route->path == "/kubehub" || route->path.starts_with("/kubehub/")) {
+    // The agent's own endpoint: native commands. Nothing else under /kubehub/ exists, and
+    // nothing under it is ever an API server's path.
+    static constexpr std::string_view kCommands = "/kubehub/v1/commands";
+    std::string_view path = route->path;
+    if (path.ends_with("/") && path.size() > kCommands.size()) path.remove_suffix(1);
+    std::string name;
+    if (path.starts_with(kCommands) && path.size() > kCommands.size() + 1 &&
+        path[kCommands.size()] == '/') {
+      name = std::string(path.substr(kCommands.size() + 1));
+    }
+    bool listing = path == kCommands;
+    if (!listing && (name.empty() || !k8s::isDnsLabel(name))) {
+      Reject r = reject(404,
+                        "the hub serves no " + route->path +
+                            " (kubehub/v1/commands lists a cluster's commands, "
+                            "kubehub/v1/commands/NAME runs one)",
+                        keep);
+      r.audit_reason = r.message;
+      return r;
+    }
+    if ((listing && head.method != "GET") || (!listing && head.method != "POST")) {
+      Reject r = reject(405,
+                        listing ? "list a cluster's commands with GET"
+                                : "run a command with POST and its parameters as a JSON object",
+                        keep);
+      r.audit_reason = r.message;
+      return r;
+    }
+    t.commands = true;
+    t.command = name;
+    t.info.is_resource_request = true;
+    t.info.verb = listing ? "list" : "create";
+    t.info.api_group = "kubehub.io";
+    t.info.resource = "commands";
+    t.info.name = name;
+    t.route = std::move(*route);
+    t.rate_limited = !who->break_glass;
+    return t;
+  }
   t.info = k8s::parseRequestInfo(head.method, route->path, route->query);
   t.route = std::move(*route);
   // kubectl >= 1.30 opens exec, attach and port-forward with a WebSocket GET where it used to
@@ -188,7 +229,16 @@ RequestPlan planRequest(const RequestHead& head, const Principal& who, const Req
 
   // May they. An access review is answered from the grants once its body is read.
   std::optional<std::vector<std::string>> namespaces;
-  if (facts.auth && !who.break_glass && !target.access_review) {
+  if (facts.auth && !who.break_glass && target.commands) {
+    AccessDecision d = decideCommandAccess(who, *facts.auth, cluster, target.command);
+    if (!d.allowed) {
+      Reject r = reject(403, d.message, keep);
+      r.audit_reason = std::move(d.message);
+      r.denial = "grant";
+      r.log = "request refused by grants";
+      return r;
+    }
+  } else if (facts.auth && !who.break_glass && !target.access_review) {
     AccessQuery q{cluster,          info.verb,       info.api_group, info.resource,
                   info.subresource, info.namespace_, info.name,      info.is_resource_request,
                   target.route.path};
@@ -206,6 +256,11 @@ RequestPlan planRequest(const RequestHead& head, const Principal& who, const Req
   if (!facts.tunnel_here) {
     // Another hub holds the tunnel: everything goes there as it came (reviews, reads of its
     // cache, writes, streams); the owner plans it again with this verdict on who asks.
+    if (facts.peer_route && !target.command.empty()) {
+      ReadReviewBody read;
+      read.to_peer = true;
+      return read;
+    }
     if (facts.peer_route)
       return forwardOrRefuse(head, who, target, {}, false, Forward::Via::kPeerHub);
     switch (facts.elsewhere) {
@@ -233,6 +288,9 @@ RequestPlan planRequest(const RequestHead& head, const Principal& who, const Req
   // answers for. A review without a body is still a review: it is parsed (and refused) by the
   // hub, never forwarded unchecked.
   if (target.access_review) return ReadReviewBody{};
+  // A command call's parameters are read first: the audit line names them.
+  if (!target.command.empty()) return ReadReviewBody{};
+  if (target.commands) return planForward(head, who, target);
 
   std::string cache_declined;
   if (target.cache_candidate) {
@@ -264,7 +322,30 @@ RequestPlan planRequest(const RequestHead& head, const Principal& who, const Req
 }
 
 RequestPlan planReview(const RequestHead& head, const Principal& who, const RequestTarget& target,
-                       std::string body, const AuthSnapshot* auth, NamespacedLookup namespaced) {
+                       std::string body, const AuthSnapshot* auth, NamespacedLookup namespaced,
+                       bool to_peer) {
+  if (!target.command.empty()) {
+    bool blank = body.find_first_not_of(" \t\r\n") == std::string::npos;
+    auto parsed = nlohmann::json::parse(body, nullptr, false);
+    if (!blank && (parsed.is_discarded() || !parsed.is_object())) {
+      Reject r = reject(400,
+                        "command \"" + target.command +
+                            "\": the parameters must be a JSON object, e.g. {\"path\":\"/var\"}",
+                        head.keep_alive);
+      r.audit_reason = "parameters not a JSON object";
+      r.served_cluster = true;
+      return r;
+    }
+    std::string parameters = blank ? "{}" : parsed.dump();
+    RequestPlan plan = forwardOrRefuse(head, who, target, std::move(body), true,
+                                       to_peer ? Forward::Via::kPeerHub : Forward::Via::kTunnel);
+    if (auto* f = std::get_if<Forward>(&plan)) {
+      // Output streams for as long as the command runs; a client that leaves stops it.
+      f->long_lived = true;
+      f->command_parameters = std::move(parameters);
+    }
+    return plan;
+  }
   if (auth && !who.break_glass) {
     auto review = parseAccessReview(body, head.content_type);
     AccessQuery q;

@@ -75,9 +75,13 @@ struct Reject {
   bool served_cluster = false;
 };
 
-/// An access review: its body must be read (at most `limit` bytes) and handed to planReview.
+/// An access review or a native command call: its body must be read (at most `limit` bytes)
+/// and handed to planReview.
 struct ReadReviewBody {
   size_t limit = 64 * 1024;
+  /// A command call for a cluster whose tunnel another hub holds: read here (this hub audits
+  /// it), then sent over the peer link with its body.
+  bool to_peer = false;
 };
 
 /// A SelfSubjectAccessReview answered by the hub (201, `X-Kubehub-Served-From: hub`). The hub
@@ -133,6 +137,8 @@ struct Forward {
   bool stream_quota = true;
   /// HEAD: the response has no body whatever its headers say.
   bool is_head = false;
+  /// A native command call: its parameters (a JSON object's text), for the audit line.
+  std::string command_parameters;
   /// The client's keep-alive (the response decides the rest).
   bool keep_alive = true;
   /// keep_alive for a refusal before the stream opens (planStreamQuotaRefusal,
@@ -152,6 +158,10 @@ struct RequestTarget {
   bool rate_limited = true;
   /// A GET without a body: the cache may answer it.
   bool cache_candidate = false;
+  /// Under /kubehub/v1/commands: the agent's native commands, answered by the agent itself.
+  bool commands = false;
+  /// The command a POST to /kubehub/v1/commands/NAME calls; empty for the listing.
+  std::string command;
 };
 
 /// The tenant's token bucket's verdict for this request.
@@ -200,9 +210,11 @@ RequestPlan planRequest(const RequestHead& head, const Principal& who, const Req
                         const PolicyFacts& facts, CacheLookup cached);
 
 /// After ReadReviewBody: the hub answers what the grants refuse (a body that does not parse is
-/// refused too, never forwarded unchecked); the rest goes to the edge with the body.
+/// refused too, never forwarded unchecked); the rest goes to the edge with the body. A command
+/// call's body must be a JSON object (400 otherwise); it goes to the agent, kept for the audit.
 RequestPlan planReview(const RequestHead& head, const Principal& who, const RequestTarget& target,
-                       std::string body, const AuthSnapshot* auth, NamespacedLookup namespaced);
+                       std::string body, const AuthSnapshot* auth, NamespacedLookup namespaced,
+                       bool to_peer = false);
 
 /// ReadReviewBody failed: the body was unreadable or over the limit.
 Reject planReviewBodyUnreadable();

@@ -16,6 +16,7 @@
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/match.h"
+#include "common/auth/secret_name.h"
 #include "common/k8s/cluster_path.h"
 #include "common/k8s/request_info.h"
 #include "common/k8s/status_body.h"
@@ -66,6 +67,8 @@ struct Outcome {
   int status = 0;
   const char* served_from = "hub";
   uint64_t bytes = 0;
+  /// A command call: the parameters the agent marks secret (its X-Kubehub-Secret-Parameters).
+  std::string secret_parameters;
 };
 
 /// What the handler learned about the request that shapes the response.
@@ -440,6 +443,8 @@ asio::awaitable<bool> proxyResponse(std::shared_ptr<UserServer::Impl> self, SslS
   }
   shape.outcome->status = status;
   shape.outcome->served_from = shape.served_from;
+  if (auto secret = net::findHeader(head->headers, auth::kSecretParametersHeader))
+    shape.outcome->secret_parameters = std::string(*secret);
   net::HeaderList headers = net::forwardableResponseHeaders(head->headers, status);
   bool has_length = net::findHeader(headers, "Content-Length").has_value();
   bool no_body = shape.is_head || status == 204 || status == 304 || (status >= 100 && status < 200);
@@ -535,6 +540,7 @@ struct RequestRecord {
     entry.namespace_name = t.info.namespace_;
     entry.name = t.info.name;
     entry.path = t.route.path;
+    if (t.commands) entry.command = t.command;
   }
 
   HubMetrics* metrics = nullptr;
@@ -545,6 +551,8 @@ struct RequestRecord {
       cluster;  // for metrics only clusters this hub serves: user-chosen names are unbounded
   AuditRecord entry;
   Outcome outcome;
+  /// A command call's parameters, unredacted until the agent has said which are secret.
+  std::string command_parameters;
 
   ~RequestRecord() {
     if (outcome.status == 0) return;
@@ -560,6 +568,8 @@ struct RequestRecord {
       entry.latency_seconds = seconds;
       entry.bytes = outcome.bytes;
       entry.served_from = outcome.served_from;
+      if (!entry.command.empty())
+        entry.parameters = redactParameters(command_parameters, outcome.secret_parameters);
       audit->write(entry, executor);
     }
   }
@@ -888,8 +898,9 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
         plan = planReviewBodyUnreadable();
         continue;
       }
+      const bool to_peer = read->to_peer;
       snapshot = self->metaserver ? self->metaserver->snapshot() : nullptr;
-      plan = planReview(head, *who, target, std::move(body), snapshot.get(), namespaced);
+      plan = planReview(head, *who, target, std::move(body), snapshot.get(), namespaced, to_peer);
     } else if (auto* answer = std::get_if<AnswerReview>(&plan)) {
       std::string answer_head =
           "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: " +
@@ -912,12 +923,14 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
                                           : planForward(head, *who, target);
       plan = std::move(next);
     } else if (std::get<Forward>(plan).via == Forward::Via::kPeerHub) {
+      record.command_parameters = std::get<Forward>(plan).command_parameters;
       co_return co_await forwardToPeer(self, s, buf, parser, std::move(owners),
                                        std::move(std::get<Forward>(plan)), &*who, &record);
     } else {
       // A read whose tunnel closes (its agent moving to another hub) before anything reached
       // the client is planned once more, with where the routes say the cluster went.
       Forward& f = std::get<Forward>(plan);
+      record.command_parameters = f.command_parameters;
       const bool may_replan = !replanned && self->peers && self->metaserver &&
                               (f.head.method == "GET" || f.head.method == "HEAD") &&
                               !f.stream_body && f.body.empty() && !f.upgrade;

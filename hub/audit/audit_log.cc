@@ -11,6 +11,10 @@
 #include <cstring>
 #include <ctime>
 #include <mutex>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "common/auth/secret_name.h"
 
 namespace kubehub::hub {
 
@@ -148,6 +152,22 @@ void AuditLog::appendJsonString(std::string& out, std::string_view s) {
   out += '"';
 }
 
+std::string redactParameters(std::string_view parameters, std::string_view secret_names) {
+  auto j = nlohmann::json::parse(parameters, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return "{}";
+  std::vector<std::string_view> secret;
+  for (size_t at = 0; at <= secret_names.size();) {
+    size_t comma = std::min(secret_names.find(',', at), secret_names.size());
+    if (comma > at) secret.push_back(secret_names.substr(at, comma - at));
+    at = comma + 1;
+  }
+  for (auto& [name, value] : j.items()) {
+    bool marked = std::find(secret.begin(), secret.end(), name) != secret.end();
+    if (marked || auth::looksSecret(name)) value = "[redacted]";
+  }
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 std::string AuditLog::format(const AuditRecord& r, std::chrono::system_clock::time_point now) {
   auto secs = std::chrono::system_clock::to_time_t(now);
   auto ms =
@@ -186,6 +206,12 @@ std::string AuditLog::format(const AuditRecord& r, std::chrono::system_clock::ti
   } else {
     appendKey(out, "path");
     appendJsonString(out, r.path);
+  }
+  if (!r.command.empty()) {
+    appendKey(out, "command");
+    appendJsonString(out, r.command);
+    appendKey(out, "parameters");
+    out += r.parameters.empty() ? "{}" : r.parameters;
   }
   appendKey(out, "code");
   out += std::to_string(r.status);

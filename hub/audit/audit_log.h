@@ -1,7 +1,8 @@
 #pragma once
 /// The audit log: one JSON line per user request (time, tenant, user, cluster, verb, resource,
 /// namespace, name, status code, latency, bytes, served from cache or forwarded), to stdout or
-/// to a file rotated by size. Never contains tokens or request bodies. Thread-safe.
+/// to a file rotated by size. Never contains tokens or request bodies (a
+/// command call's parameters excepted, with secret ones redacted). Thread-safe.
 ///
 /// write(r) hands the line to the kernel before it returns. write(r, executor) lets lines of
 /// requests that end in the same pass of an event loop share one write(): the line is queued
@@ -41,7 +42,15 @@ struct AuditRecord {
   std::string served_from;  // cache, forward, hub
   std::string peer;
   std::string reason;  // why refused, if refused
+  /// A native command call: its name, and its parameters as a JSON object's text with the
+  /// secret ones redacted (see redactParameters).
+  std::string command;
+  std::string parameters;
 };
+
+/// A command call's parameters (a JSON object's text) for the audit line: values of names that
+/// look secret or that the agent marks secret replaced by "[redacted]". Not an object: "{}".
+std::string redactParameters(std::string_view parameters, std::string_view secret_names);
 
 class AuditLog : public std::enable_shared_from_this<AuditLog> {
  public:

@@ -126,4 +126,42 @@ AccessDecision decideAccess(const Principal& who, const AuthSnapshot& snap, cons
   return d;
 }
 
+AccessDecision decideCommandAccess(const Principal& who, const AuthSnapshot& snap,
+                                   const std::string& cluster, const std::string& command) {
+  AccessDecision d;
+  if (who.break_glass) {
+    d.allowed = true;
+    return d;
+  }
+  auto found = snap.clusters->find(cluster);
+  if (found != snap.clusters->end() && found->second.disabled) {
+    d.message = "cluster \"" + cluster + "\" is disabled";
+    return d;
+  }
+  auth::Labels no_labels;
+  const auth::Labels& labels = found == snap.clusters->end() ? no_labels : found->second.labels;
+  auto grants_it = snap.grants->find(who.tenant);
+  if (grants_it != snap.grants->end()) {
+    for (const auto& g : grants_it->second) {
+      if (!(g.user.empty() || g.user == who.user) || !auth::grantCoversCluster(g, cluster, labels))
+        continue;
+      if (command.empty() || auth::grantAllowsCommand(g, command)) {
+        d.allowed = true;
+        return d;
+      }
+    }
+  }
+  if (command.empty()) {
+    d.message = "commands is forbidden: User \"" + who.user +
+                "\" cannot list the commands of cluster \"" + cluster +
+                "\": no grant of tenant \"" + who.tenant + "\" covers it";
+  } else {
+    d.message = "command \"" + command + "\" is forbidden: User \"" + who.user +
+                "\" cannot run command \"" + command + "\" on cluster \"" + cluster +
+                "\": no grant of tenant \"" + who.tenant +
+                "\" allows it (ask your platform team for a grant with this command)";
+  }
+  return d;
+}
+
 }  // namespace kubehub::hub

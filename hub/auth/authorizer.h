@@ -36,4 +36,9 @@ struct AccessQuery {
 AccessDecision decideAccess(const Principal& who, const AuthSnapshot& snapshot,
                             const AccessQuery& q);
 
+/// Native commands on a cluster: running `command` needs a grant naming it (or "*"); listing
+/// (`command` empty) needs any grant of the caller on the cluster.
+AccessDecision decideCommandAccess(const Principal& who, const AuthSnapshot& snapshot,
+                                   const std::string& cluster, const std::string& command);
+
 }  // namespace kubehub::hub

@@ -58,6 +58,7 @@ std::optional<auth::Grant> parseGrant(const Json& g) {
       out.rules.push_back(std::move(rule));
     }
   }
+  if (g.contains("commands") && g["commands"].is_array()) out.commands = strings(g["commands"]);
   return out;
 }
 

@@ -510,26 +510,32 @@ int grantCreate(Ctx& c) {
   } else {
     if (c.args.empty()) return fail(kExitUsage, "give the grant's NAME (or --file)");
     if (c.s["tenant"].empty()) return fail(kExitUsage, "--tenant is required");
-    if (c.s["verbs"].empty() || c.s["resources"].empty())
-      return fail(kExitUsage, "--verbs and --resources are required");
+    bool has_rule = !c.s["verbs"].empty() || !c.s["resources"].empty();
+    if (!has_rule && c.s["commands"].empty())
+      return fail(kExitUsage, "--verbs and --resources (and/or --commands) are required");
+    if (has_rule && (c.s["verbs"].empty() || c.s["resources"].empty()))
+      return fail(kExitUsage, "--verbs and --resources go together");
     if (c.s["clusters"].empty() && c.s["cluster-selector"].empty()) {
       return fail(kExitUsage, "--clusters and/or --cluster-selector is required");
     }
-    std::vector<std::string> groups;
-    for (const auto& g : splitList(c.s["api-groups"].empty() ? "core" : c.s["api-groups"])) {
-      groups.push_back(g == "core" ? "" : g);
+    Json rules = Json::array();
+    if (has_rule) {
+      std::vector<std::string> groups;
+      for (const auto& g : splitList(c.s["api-groups"].empty() ? "core" : c.s["api-groups"])) {
+        groups.push_back(g == "core" ? "" : g);
+      }
+      Json rule = {{"apiGroups", groups},
+                   {"resources", splitList(c.s["resources"])},
+                   {"verbs", splitList(c.s["verbs"])}};
+      if (!c.s["namespaces"].empty()) rule["namespaces"] = splitList(c.s["namespaces"]);
+      rules.push_back(std::move(rule));
     }
-    Json rule = {{"apiGroups", groups},
-                 {"resources", splitList(c.s["resources"])},
-                 {"verbs", splitList(c.s["verbs"])}};
-    if (!c.s["namespaces"].empty()) rule["namespaces"] = splitList(c.s["namespaces"]);
     Json clusters = Json::object();
     clusters["names"] = splitList(c.s["clusters"]);
     if (!c.s["cluster-selector"].empty()) clusters["selector"] = c.s["cluster-selector"];
-    body = {{"name", c.args[0]},
-            {"tenant", c.s["tenant"]},
-            {"clusters", clusters},
-            {"rules", Json::array({rule})}};
+    body = {
+        {"name", c.args[0]}, {"tenant", c.s["tenant"]}, {"clusters", clusters}, {"rules", rules}};
+    if (!c.s["commands"].empty()) body["commands"] = splitList(c.s["commands"]);
     if (!c.s["user"].empty()) body["user"] = c.s["user"];
   }
   Json j;
@@ -642,6 +648,170 @@ int auditList(Ctx& c) {
 }
 
 int whoami(Ctx& c) { return getAndPrint(c, "/api/v1/whoami"); }
+
+// Native commands are the agents'; kubehubctl asks a hub for them (--hub, with a user's
+// --token), never the metaserver.
+
+/// Exit codes of `command run` when the command did not exit by itself.
+constexpr int kExitCommandTimeout = 124;
+constexpr int kExitCommandFailed = 125;
+
+std::unique_ptr<net::HttpClient> hubClient(Ctx& c, int* rc) {
+  if (c.s["hub"].empty()) {
+    *rc = fail(kExitUsage, "--hub (or KUBEHUB_HUB) is required: the hub's URL, https://HOST:PORT");
+    return nullptr;
+  }
+  if (c.s["cluster"].empty()) {
+    *rc = fail(kExitUsage, "--cluster is required");
+    return nullptr;
+  }
+  std::chrono::milliseconds timeout{30000};
+  if (auto s = config::parseDuration(c.s["timeout"], &timeout); !s.ok()) {
+    *rc = fail(kExitUsage, "--timeout: " + std::string(s.message()));
+    return nullptr;
+  }
+  net::HttpClientOptions options;
+  options.timeout = timeout;
+  options.tls.ca_file = c.s["hub-ca"].empty() ? c.s["ca-file"] : c.s["hub-ca"];
+  options.tls.insecure_skip_verify = c.b["insecure-skip-tls-verify"];
+  auto client = net::HttpClient::create(c.s["hub"], options);
+  if (!client.ok()) {
+    *rc = fail(kExitUsage, std::string(client.status().message()));
+    return nullptr;
+  }
+  return std::move(*client);
+}
+
+std::string commandsPath(Ctx& c) {
+  return "/clusters/" + enc(c.s["cluster"]) + "/kubehub/v1/commands";
+}
+
+/// The message of a Kubernetes Status body (the hub's and the agent's refusals).
+int failHttp(const net::HttpClientResponse& res) {
+  Json err = Json::parse(res.body, nullptr, false);
+  std::string msg = !err.is_discarded() && err.is_object() ? err.value("message", "") : "";
+  if (msg.empty()) msg = res.body.substr(0, 300);
+  return fail(exitCodeForHttpStatus(res.status),
+              msg + " (HTTP " + std::to_string(res.status) + ")");
+}
+
+net::HeaderList hubHeaders(Ctx& c) {
+  net::HeaderList headers = {{"Accept", "application/json"}};
+  if (!c.s["token"].empty()) headers.emplace_back("Authorization", "Bearer " + c.s["token"]);
+  return headers;
+}
+
+std::string describeParameters(const Json& params) {
+  std::string out;
+  for (const auto& p : params) {
+    out += (out.empty() ? "" : " ") + p.value("name", "") + ":" + p.value("type", "string");
+    if (p.value("required", false)) out += "*";
+  }
+  return out.empty() ? "-" : out;
+}
+
+int commandList(Ctx& c) {
+  int rc = 0;
+  auto client = hubClient(c, &rc);
+  if (!client) return rc;
+  auto res = client->request("GET", commandsPath(c), "", hubHeaders(c));
+  if (!res.ok()) return fail(kExitUnavailable, std::string(res.status().message()));
+  if (res->status != 200) return failHttp(*res);
+  Json j = Json::parse(res->body, nullptr, false);
+  if (j.is_discarded()) return fail(kExitApiError, "the hub's answer is not JSON");
+  static const std::vector<Column> columns = {
+      field("NAME", "name"),
+      {"PARAMETERS",
+       [](const Json& i) { return describeParameters(i.value("parameters", Json::array())); }},
+      {"TIMEOUT", [](const Json& i) { return std::to_string(i.value("timeoutSeconds", 0)) + "s"; }},
+      field("DESCRIPTION", "description")};
+  return printList(c, j, columns);
+}
+
+int commandRun(Ctx& c) {
+  int rc = 0;
+  auto client = hubClient(c, &rc);
+  if (!client) return rc;
+  const std::string name = c.args[0];
+  // The listing says each parameter's type, so that `count=3` is sent as a number and `name=3`
+  // as a string; `key:=JSON` sends a JSON value as it is.
+  std::map<std::string, std::string> types;
+  auto listed = client->request("GET", commandsPath(c), "", hubHeaders(c));
+  if (listed.ok() && listed->status == 200) {
+    Json j = Json::parse(listed->body, nullptr, false);
+    if (!j.is_discarded() && j.contains("items")) {
+      for (const auto& item : j["items"]) {
+        if (item.value("name", "") != name) continue;
+        for (const auto& p : item.value("parameters", Json::array()))
+          types[p.value("name", "")] = p.value("type", "string");
+      }
+    }
+  }
+  Json params = Json::object();
+  for (size_t i = 1; i < c.args.size(); ++i) {
+    const std::string& a = c.args[i];
+    size_t eq = a.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return fail(kExitUsage, "parameters are KEY=VALUE (or KEY:=JSON), not \"" + a + "\"");
+    if (a[eq - 1] == ':') {
+      Json v = Json::parse(a.substr(eq + 1), nullptr, false);
+      if (v.is_discarded()) return fail(kExitUsage, a.substr(0, eq - 1) + ": not JSON");
+      params[a.substr(0, eq - 1)] = v;
+      continue;
+    }
+    std::string key = a.substr(0, eq);
+    std::string value = a.substr(eq + 1);
+    const std::string& type = types[key];
+    if (type == "integer") {
+      int64_t n = 0;
+      if (!absl::SimpleAtoi(value, &n)) return fail(kExitUsage, key + " must be an integer");
+      params[key] = n;
+    } else if (type == "boolean") {
+      if (value != "true" && value != "false")
+        return fail(kExitUsage, key + " must be true or false");
+      params[key] = value == "true";
+    } else {
+      params[key] = value;
+    }
+  }
+  net::HeaderList headers = hubHeaders(c);
+  headers.emplace_back("Content-Type", "application/json");
+  std::string pending;
+  Json last;
+  auto sink = [&](std::string_view piece) {
+    pending.append(piece);
+    size_t nl;
+    while ((nl = pending.find('\n')) != std::string::npos) {
+      Json event = Json::parse(pending.substr(0, nl), nullptr, false);
+      pending.erase(0, nl + 1);
+      if (event.is_discarded() || !event.is_object()) continue;
+      if (event.contains("stream")) {
+        std::string data = event.value("data", "");
+        if (event["stream"] == "stderr") {
+          std::cerr << data << std::flush;
+        } else {
+          std::cout << data << std::flush;
+        }
+      } else {
+        last = std::move(event);
+      }
+    }
+    return true;
+  };
+  auto res =
+      client->stream("POST", commandsPath(c) + "/" + enc(name), params.dump(), headers, sink);
+  if (!res.ok()) return fail(kExitUnavailable, std::string(res.status().message()));
+  if (res->status != 200) return failHttp(*res);
+  if (last.contains("exitCode") && last["exitCode"].is_number_integer())
+    return last["exitCode"].get<int>();
+  if (last.contains("error")) {
+    std::string error = last.value("error", "");
+    fail(error == "timeout" ? kExitCommandTimeout : kExitCommandFailed,
+         "command " + name + ": " + error + ": " + last.value("message", ""));
+    return error == "timeout" ? kExitCommandTimeout : kExitCommandFailed;
+  }
+  return fail(kExitCommandFailed, "command " + name + ": the answer ended without an exit code");
+}
 
 const std::vector<CommandSpec>& commands() {
   static const FlagSpec kDescription{"description", "free text"};
@@ -803,6 +973,7 @@ const std::vector<CommandSpec>& commands() {
         {"resources", "pods,pods/log,deployments,* ..."},
         {"verbs", "get,list,watch,create,update,patch,delete,..."},
         {"namespaces", "namespaces (default *: all, and cluster-scoped)"},
+        {"commands", "native commands its users may run on the clusters (names, or *)"},
         {"file", "the whole grant as a JSON file"}},
        0,
        1,
@@ -890,6 +1061,27 @@ const std::vector<CommandSpec>& commands() {
        0,
        auditList},
       {"whoami", "", "", "show who the token belongs to", {}, 0, 0, whoami},
+      {"command",
+       "list",
+       "",
+       "list the native commands a cluster's agent offers (asks a hub, with a user's --token)",
+       {{"cluster", "cluster name"},
+        {"hub", "the hub's URL, https://HOST:PORT"},
+        {"hub-ca", "PEM CA bundle of the hub's certificate (default: --ca-file)"}},
+       0,
+       0,
+       commandList},
+      {"command",
+       "run",
+       "NAME [KEY=VALUE|KEY:=JSON ...]",
+       "run a cluster's native command through a hub, printing its stdout and stderr as they "
+       "come; exits with its exit code (124: timed out, 125: stopped otherwise)",
+       {{"cluster", "cluster name"},
+        {"hub", "the hub's URL, https://HOST:PORT"},
+        {"hub-ca", "PEM CA bundle of the hub's certificate (default: --ca-file)"}},
+       1,
+       65,
+       commandRun},
   };
   return list;
 }
@@ -1016,6 +1208,8 @@ int runCtl(int argc, char** argv) {
   if (!absl::SimpleAtoi(c.s["page-size"], &c.page_size) || c.page_size < 1 || c.page_size > 10000) {
     return fail(kExitUsage, "--page-size must be an integer between 1 and 10000");
   }
+  // Native commands go to a hub (hubClient), not to the metaserver.
+  if (spec->resource == "command") return spec->run(c);
   if (c.s["server"].empty()) return fail(kExitUsage, "--server (or KUBEHUB_SERVER) is required");
   std::chrono::milliseconds timeout{30000};
   if (auto s = config::parseDuration(c.s["timeout"], &timeout); !s.ok())

@@ -365,8 +365,11 @@ absl::Status decodeGrantSpec(ObjectReader& rd, auth::Grant* g, std::string_view 
   KH_TRY(cr.strList("names", &g->cluster_names));
   KH_TRY(cr.str("selector", &g->cluster_selector, false, 4096));
   KH_TRY(cr.finish());
+  KH_TRY(rd.strList("commands", &g->commands));
   const Json* rules = nullptr;
-  KH_TRY(rd.any("rules", &rules, true));
+  KH_TRY(rd.any("rules", &rules, g->commands.empty()));
+  static const Json kNoRules = Json::array();
+  if (!rules) rules = &kNoRules;
   if (!rules->is_array()) return badRequest(std::string(where) + ".rules must be an array");
   for (size_t i = 0; i < rules->size(); ++i) {
     const Json& rule = (*rules)[i];
@@ -413,7 +416,9 @@ Json grantSpecJson(const auth::Grant& g) {
                      {"verbs", r.verbs},
                      {"namespaces", r.namespaces}});
   }
-  return Json{{"clusters", clusters}, {"rules", rules}};
+  Json spec = {{"clusters", clusters}, {"rules", rules}};
+  if (!g.commands.empty()) spec["commands"] = g.commands;
+  return spec;
 }
 
 absl::StatusOr<auth::Grant> grantFromSpec(std::string name, std::string tenant, std::string user,

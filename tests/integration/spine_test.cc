@@ -340,6 +340,22 @@ TEST_F(SpineTest, UsersImpersonationHeadersNeverReachTheEdge) {
   EXPECT_EQ(r->body.find("system:masters"), std::string::npos) << r->body;
 }
 
+// /kubehub/ paths are the agent's own: an agent that offers no commands answers them itself
+// (an empty listing, 404 for a call), and they never reach the API server.
+TEST_F(SpineTest, CommandPathsAreAnsweredByTheAgentNeverTheApiServer) {
+  auto listing = get("/clusters/edge-1/kubehub/v1/commands");
+  EXPECT_EQ(listing.status, 200) << listing.body;
+  EXPECT_NE(listing.body.find("\"CommandList\""), std::string::npos) << listing.body;
+  EXPECT_NE(listing.body.find("\"items\":[]"), std::string::npos) << listing.body;
+  auto run = client_->request("POST", "/clusters/edge-1/kubehub/v1/commands/anything", "{}",
+                              {{"Authorization", std::string("Bearer ") + kUserToken},
+                               {"Content-Type", "application/json"}});
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->status, 404) << run->body;
+  EXPECT_NE(run->body.find("not offered by this cluster's agent"), std::string::npos) << run->body;
+  EXPECT_EQ(get("/clusters/edge-1/kubehub/v2/else").status, 404);
+}
+
 // The hub's identity headers come first and a head that does not fit is refused whole: with
 // truncation, 256 padding headers once pushed Impersonate-* out and the edge ran the request
 // as the agent's ServiceAccount.

@@ -221,3 +221,40 @@ TEST(AuditLogFormat, IsOneValidJsonLineWhateverTheNamesContain) {
 
 }  // namespace
 }  // namespace kubehub::hub
+
+namespace kubehub::hub {
+namespace {
+
+TEST(AuditParameters, SecretLookingAndMarkedParametersAreRedacted) {
+  EXPECT_EQ(
+      redactParameters(R"({"path":"/var","password":"p","API_TOKEN":"t","pin":"1","n":3})",
+                       "pin,other"),
+      R"({"API_TOKEN":"[redacted]","n":3,"password":"[redacted]","path":"/var","pin":"[redacted]"})");
+  EXPECT_EQ(redactParameters("not json", ""), "{}");
+  EXPECT_EQ(redactParameters("[1]", ""), "{}");
+}
+
+TEST(AuditParameters, ACommandCallsLineNamesTheCommandAndItsParameters) {
+  AuditRecord r;
+  r.user = "alice";
+  r.cluster = "edge-1";
+  r.verb = "create";
+  r.api_group = "kubehub.io";
+  r.resource = "commands";
+  r.name = "disk-usage";
+  r.command = "disk-usage";
+  r.parameters = redactParameters(R"({"path":"/var","secret":"s"})", "");
+  r.status = 200;
+  std::string line =
+      AuditLog::format(r, std::chrono::system_clock::time_point(std::chrono::seconds(1764460800)));
+  auto j = nlohmann::json::parse(line);
+  EXPECT_EQ(j["command"], "disk-usage");
+  EXPECT_EQ(j["parameters"]["path"], "/var");
+  EXPECT_EQ(j["parameters"]["secret"], "[redacted]");
+  EXPECT_EQ(line.find("\"s\""), std::string::npos);
+  r.command.clear();
+  EXPECT_FALSE(nlohmann::json::parse(AuditLog::format(r, {})).contains("command"));
+}
+
+}  // namespace
+}  // namespace kubehub::hub

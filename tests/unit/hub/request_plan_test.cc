@@ -37,9 +37,16 @@ AuthSnapshot grants() {
   g.rules = {rule({"pods", "pods/log", "pods/exec"}, {"get", "list", "watch", "create"},
                   {"team-a", "team-b"}),
              rule({"configmaps"}, {"*"}, {"*"}), rule({"nodes"}, {"get", "list"}, {"team-a"})};
+  // carol may run one native command on edge-1, and nothing else.
+  auth::Grant commands;
+  commands.name = "carol-cmds";
+  commands.tenant = "acme";
+  commands.user = "carol";
+  commands.cluster_names = {"edge-1"};
+  commands.commands = {"disk-usage"};
   AuthSnapshot s;
   s.grants = std::make_shared<const std::unordered_map<std::string, std::vector<auth::Grant>>>(
-      std::unordered_map<std::string, std::vector<auth::Grant>>{{"acme", {g}}});
+      std::unordered_map<std::string, std::vector<auth::Grant>>{{"acme", {g, commands}}});
   s.clusters = std::make_shared<const std::unordered_map<std::string, ClusterRecord>>(
       std::unordered_map<std::string, ClusterRecord>{{"edge-1", ClusterRecord{}}});
   s.revoked = std::make_shared<const std::unordered_map<std::string, int64_t>>();
@@ -156,7 +163,8 @@ Planned plan(const Request& r, const World& w) {
       if (resource == "pods") return true;
       return std::nullopt;
     };
-    out.plan = planReview(head, *who, target, w.review_body, facts.auth, namespaced);
+    bool to_peer = std::get<ReadReviewBody>(out.plan).to_peer;
+    out.plan = planReview(head, *who, target, w.review_body, facts.auth, namespaced, to_peer);
   }
   return out;
 }
@@ -193,6 +201,61 @@ std::string grantDenial(const std::string& verb, const std::string& resource,
          "\" in API group \"\" " + scope +
          " of cluster \"edge-1\": no grant of tenant \"acme\" allows it (ask your platform team "
          "for a grant)";
+}
+
+TEST(RequestPlan, NativeCommandsGoToTheAgentUnderTheirOwnGrants) {
+  const std::string run = "/clusters/edge-1/kubehub/v1/commands/disk-usage";
+  const std::string list = "/clusters/edge-1/kubehub/v1/commands";
+  World w;
+  w.review_body = R"({"path": "/var"})";
+  // carol's grant names the command: forwarded with its parameters, streamed, audited.
+  Forward f = forwarded(plan({"POST", run, "carol"}, w));
+  EXPECT_EQ(f.head.target, "/kubehub/v1/commands/disk-usage");
+  EXPECT_EQ(f.body, w.review_body);
+  EXPECT_EQ(f.command_parameters, R"({"path":"/var"})");
+  EXPECT_TRUE(f.long_lived);
+  EXPECT_FALSE(f.end_stream);
+  // alice may do plenty on edge-1, but run no command; carol no other one.
+  Reject r = rejected(plan({"POST", run, "alice"}, w));
+  EXPECT_EQ(r.code, 403);
+  EXPECT_NE(r.message.find("cannot run command \"disk-usage\" on cluster \"edge-1\""),
+            std::string::npos)
+      << r.message;
+  EXPECT_EQ(std::string(r.denial), "grant");
+  EXPECT_EQ(rejected(plan({"POST", list + "/reboot", "carol"}, w)).code, 403);
+  // Static-token identities may run everything; without a metaserver, grants are not enforced.
+  EXPECT_EQ(forwarded(plan({"POST", list + "/reboot", "root"}, w)).head.target,
+            "/kubehub/v1/commands/reboot");
+  World no_metaserver = w;
+  no_metaserver.metaserver = false;
+  forwarded(plan({"POST", run, "alice"}, no_metaserver));
+  // Listing: anyone with a grant on the cluster.
+  EXPECT_EQ(forwarded(plan({"GET", list, "alice"}, w)).head.target, "/kubehub/v1/commands");
+  EXPECT_FALSE(forwarded(plan({"GET", list, "alice"}, w)).long_lived);
+  // No parameters at all; parameters that are not an object.
+  World empty;
+  EXPECT_EQ(forwarded(plan({"POST", run, "carol"}, empty)).command_parameters, "{}");
+  World array;
+  array.review_body = "[1]";
+  EXPECT_EQ(rejected(plan({"POST", run, "carol"}, array)).code, 400);
+  // Methods and paths that are not commands: never forwarded.
+  EXPECT_EQ(rejected(plan({"GET", run, "carol"}, w)).code, 405);
+  EXPECT_EQ(rejected(plan({"POST", list, "carol"}, w)).code, 405);
+  EXPECT_EQ(rejected(plan({"GET", "/clusters/edge-1/kubehub/v1/other", "carol"}, w)).code, 404);
+  EXPECT_EQ(rejected(plan({"POST", list + "/Bad_Name", "carol"}, w)).code, 404);
+  EXPECT_EQ(rejected(plan({"POST", list + "/a/b", "carol"}, w)).code, 404);
+  // Without the tunnel here: the same 503 as any other request; through a peer hub that holds
+  // it, read here first (this hub audits the call) and sent on with the body.
+  World away = w;
+  away.tunnel = false;
+  EXPECT_EQ(rejected(plan({"POST", run, "carol"}, away)).code, 503);
+  away.peer_route = true;
+  Forward via_peer = forwarded(plan({"POST", run, "carol"}, away));
+  EXPECT_EQ(via_peer.via, Forward::Via::kPeerHub);
+  EXPECT_EQ(via_peer.head.target, run);
+  EXPECT_EQ(via_peer.body, w.review_body);
+  EXPECT_EQ(via_peer.command_parameters, R"({"path":"/var"})");
+  EXPECT_EQ(rejected(plan({"POST", list + "/reboot", "carol"}, away)).code, 403);
 }
 
 TEST(RequestPlan, Refusals) {

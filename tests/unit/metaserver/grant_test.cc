@@ -49,6 +49,30 @@ TEST(Grant, ValidateAcceptsAGoodGrantAndNamesTheFirstProblem) {
   bad([](Grant& g) { g.rules[0].api_groups = {"apps/v1"}; }, "API group");
 }
 
+TEST(Grant, CommandsAreAKindOfGrantOfTheirOwn) {
+  Grant g = podsReader();
+  g.rules.clear();
+  g.commands = {"disk-usage", "*"};
+  EXPECT_TRUE(validateGrant(g).ok());
+  EXPECT_TRUE(grantAllowsCommand(g, "reboot"));  // "*"
+  g.commands = {"disk-usage"};
+  EXPECT_TRUE(grantAllowsCommand(g, "disk-usage"));
+  EXPECT_FALSE(grantAllowsCommand(g, "reboot"));
+  EXPECT_FALSE(grantAllowsCommand(podsReader(), "disk-usage"));
+  g.commands = {"Disk_Usage"};
+  auto s = validateGrant(g);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(std::string(s.message()).find("command \"Disk_Usage\""), std::string::npos);
+  g.commands.clear();
+  EXPECT_NE(std::string(validateGrant(g).message()).find("at least one rule or command"),
+            std::string::npos);
+  // Commands never allow a Kubernetes request.
+  g = podsReader();
+  g.rules.clear();
+  g.commands = {"*"};
+  EXPECT_FALSE(authorize({g}, req("get", "pods", "default")).allowed);
+}
+
 TEST(Grant, RulesMatchVerbsResourcesSubresourcesAndNamespaces) {
   Grant g = podsReader();
   const GrantRule& r = g.rules[0];
