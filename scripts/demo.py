@@ -130,6 +130,13 @@ def main():
         kubectl(kubeconfig, "get", "pods", "-n", "kube-system")
         kubectl(kubeconfig, "auth", "can-i", "delete", "nodes")
         print(f"\n    every request above is in .demo/audit.log (one JSON line each)")
+        say("what the platform team sees: the fleet, as the agents report it")
+        try:
+            e2e.wait_until(lambda: "status.report.nodes" in platform.ctl("cluster", "get", "edge-1").stdout,
+                           timeout=20, interval=0.5, what="edge-1's first status report")
+        except TimeoutError as e:
+            print(f"    ({e})")
+        show("kubehubctl cluster list", platform.ctl("cluster", "list"))
         if sys.stdin.isatty() and os.environ.get("DEMO_WAIT", "1") == "1":
             say("running: try `kubectl --kubeconfig .demo/kubeconfig get pods -w`; Ctrl-C stops everything")
             signal.pause()
