@@ -433,7 +433,12 @@ ApiResult ApiServer::handle(const HttpRequest& req) {
     }
     return route(copy, *user, path, query);
   }
-  return route(req, *user, path, query);
+  ApiResult result = route(req, *user, path, query);
+  if (req.method == "GET") {
+    std::lock_guard lock(log_mu_);
+    if (auto held = holds_.find(path); held != holds_.end()) result.hold = held->second;
+  }
+  return result;
 }
 
 namespace {
@@ -547,6 +552,24 @@ ApiResult ApiServer::route(const HttpRequest& req, const UserInfo& user, const s
         200, dumpJson(Json{{"compactedResourceVersion", std::to_string(store_.compactedRv())}}));
   }
   if (path == "/standin/requests" && read) return jsonResult(200, recentRequestsJson());
+  if (path == "/standin/hold" && method == "POST") {
+    // {"path": P, "ms": N}: every GET of P is answered N ms late (0 ends it), so that a test
+    // can act while a request is in flight at the edge. Not something a real server offers.
+    Json body = Json::parse(req.body, nullptr, false);
+    if (!body.is_object() || !body.contains("path") || !body["path"].is_string() ||
+        !body.contains("ms") || !body["ms"].is_number_integer() || body["ms"].get<int64_t>() < 0 ||
+        body["ms"].get<int64_t>() > 60000) {
+      return errorResult(apiError(400, "BadRequest", "want {\"path\": string, \"ms\": 0..60000}"));
+    }
+    std::lock_guard lock(log_mu_);
+    auto ms = std::chrono::milliseconds(body["ms"].get<int64_t>());
+    if (ms.count() == 0) {
+      holds_.erase(body["path"].get<std::string>());
+    } else {
+      holds_[body["path"].get<std::string>()] = ms;
+    }
+    return jsonResult(200, dumpJson(Json{{"holds", holds_.size()}}));
+  }
   if (path == "/standin/stats" && read) {
     Json sessions = {{"exec", sessions_.open(SessionCounts::kExec)},
                      {"attach", sessions_.open(SessionCounts::kAttach)},

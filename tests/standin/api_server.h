@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -102,6 +103,9 @@ struct ApiResult {
   std::optional<LogPlan> logs;
   std::optional<ExecPlan> exec;
   std::optional<PortForwardPlan> port_forward;
+  /// How long the server waits before it writes `response` (a hold the test asked for with
+  /// POST /standin/hold); 0: at once.
+  std::chrono::milliseconds hold{0};
 };
 
 /// Who a request acts as, after impersonation.
@@ -144,7 +148,8 @@ class ApiServer {
   SessionCounts sessions_;
 
   mutable std::mutex log_mu_;
-  std::deque<std::string> recent_;  // encoded request heads, newest last
+  std::deque<std::string> recent_;                          // encoded request heads, newest last
+  std::map<std::string, std::chrono::milliseconds> holds_;  // by path; guarded by log_mu_
 };
 
 }  // namespace kubehub::standin

@@ -333,6 +333,10 @@ asio::awaitable<void> serveConnection(std::shared_ptr<ServerState> state, tcp::s
       }
       result.response.body = PodLogs::history(plan.request);
     }
+    if (result.hold.count() > 0) {
+      asio::steady_timer hold(conn->stream.get_executor(), result.hold);
+      co_await hold.async_wait(kUseAwaitable);
+    }
     const bool keep_alive = req.keep_alive();
     if (!co_await writeResponse(conn, std::move(result.response), keep_alive)) break;
     if (!keep_alive) break;
