@@ -62,13 +62,12 @@ class HubReplanTest(FleetTestCase):
                     hub1, "GET", f"/clusters/{CLUSTER}{PATH}")
             except OSError as e:
                 got["error"] = e
-        reader = threading.Thread(target=read)
-        reader.start()
-
         def at_edge():
             _, seen = self.edge("GET", "/standin/requests")
             return sum(1 for r in seen if PATH in json.dumps(r))
-        before = at_edge()
+        before = at_edge()  # before the read starts: the edge records it on arrival
+        reader = threading.Thread(target=read)
+        reader.start()
         # The read is at the edge, held, on hub-1's tunnel: cut that tunnel under it.
         e2e.wait_until(lambda: at_edge() > before, timeout=10, interval=0.05,
                        what="the read held at the edge")
