@@ -92,6 +92,8 @@ struct Options {
   std::string kubeconfig, context;
   std::string admin_listen = "0.0.0.0:9091";
   std::string commands_file;
+  std::string mode = "kubernetes";
+  std::string host_disk_path = "/";
   std::string log_level = "info";
   std::chrono::milliseconds backoff_base{500};
   std::chrono::milliseconds backoff_max{30000};
@@ -103,6 +105,29 @@ struct Options {
   std::vector<std::string> hubs;
 
   absl::Status validate() {
+    if (mode != "kubernetes" && mode != "native") {
+      return absl::InvalidArgumentError("--mode must be kubernetes or native, got \"" + mode +
+                                        "\"");
+    }
+    if (native()) {
+      // Refused rather than ignored: each of them says the operator expects an API server.
+      for (const auto& [flag, value] :
+           {std::pair<const char*, const std::string*>{"kubeconfig", &kubeconfig},
+            {"context", &context},
+            {"credentials-secret", &credentials_secret},
+            {"namespace", &ns}}) {
+        if (!value->empty()) {
+          return absl::InvalidArgumentError(
+              "--" + std::string(flag) +
+              " needs a Kubernetes API server; --mode native has none (keep enrolled "
+              "credentials with --credentials-dir)");
+        }
+      }
+      if (host_disk_path.empty() || host_disk_path.front() != '/') {
+        return absl::InvalidArgumentError("--host-disk-path must be an absolute path, got \"" +
+                                          host_disk_path + "\"");
+      }
+    }
     if (hub_urls.empty())
       return absl::InvalidArgumentError(
           "--hub-url is required (e.g. wss://hub.example.com:8444/tunnel)");
@@ -160,11 +185,11 @@ struct Options {
         bootstrap_token = trimmed(*text);
       }
       bootstrap_token = trimmed(bootstrap_token);
-      if (ns.empty()) {
+      if (ns.empty() && !native()) {
         auto text = readText(std::string(kServiceAccountDir) + "/namespace");
         ns = text ? trimmed(*text) : "default";
       }
-      if (!k8s::isDnsLabel(ns))
+      if (!native() && !k8s::isDnsLabel(ns))
         return absl::InvalidArgumentError("--namespace must be a DNS label, got \"" + ns + "\"");
     } else {
       if (!bootstrap_token.empty() || !bootstrap_token_file.empty()) {
@@ -200,6 +225,8 @@ struct Options {
     return absl::OkStatus();
   }
 
+  /// --mode native: a bare host, native commands only, no API server.
+  bool native() const { return mode == "native"; }
   bool enrolling() const { return !credentials_dir.empty() || !credentials_secret.empty(); }
 };
 
@@ -249,6 +276,13 @@ int main(int argc, char** argv) {
   flags.addString("namespace", &o.ns,
                   "namespace of --credentials-secret (default: the ServiceAccount's, else "
                   "default)");
+  flags.addString("mode", &o.mode,
+                  "kubernetes (front the edge API server) or native (a bare host without one: "
+                  "serves only --commands-file and reports the host's OS, CPUs, memory, disk and "
+                  "load; refuses --kubeconfig, --context, --credentials-secret, --namespace)");
+  flags.addString("host-disk-path", &o.host_disk_path,
+                  "--mode native: the file system whose size and free space the status report "
+                  "gives");
   flags.addString("kubeconfig", &o.kubeconfig,
                   "kubeconfig of the edge API server (default: in-cluster ServiceAccount)");
   flags.addString("context", &o.context, "kubeconfig context (default: current-context)");
@@ -316,15 +350,19 @@ int main(int argc, char** argv) {
       net::exitWithConfigError("kubehub-agent", ctx.status());
   }
 
-  absl::StatusOr<agent::KubeTarget> target =
-      o.kubeconfig.empty() ? agent::loadInCluster(
-                                 [](const char* name) -> std::optional<std::string> {
-                                   const char* v = std::getenv(name);
-                                   return v ? std::optional<std::string>(v) : std::nullopt;
-                                 },
-                                 "/var/run/secrets/kubernetes.io/serviceaccount")
-                           : agent::loadKubeconfig(o.kubeconfig, o.context);
-  if (!target.ok()) net::exitWithConfigError("kubehub-agent", target.status());
+  std::optional<agent::KubeTarget> target;
+  if (!o.native()) {
+    auto loaded = o.kubeconfig.empty()
+                      ? agent::loadInCluster(
+                            [](const char* name) -> std::optional<std::string> {
+                              const char* v = std::getenv(name);
+                              return v ? std::optional<std::string>(v) : std::nullopt;
+                            },
+                            kServiceAccountDir)
+                      : agent::loadKubeconfig(o.kubeconfig, o.context);
+    if (!loaded.ok()) net::exitWithConfigError("kubehub-agent", loaded.status());
+    target = std::move(*loaded);
+  }
   std::unique_ptr<agent::CredentialStore> store;
   if (!o.credentials_dir.empty()) {
     store = agent::makeDirectoryStore(o.credentials_dir);
@@ -337,14 +375,24 @@ int main(int argc, char** argv) {
   asio::io_context io(1);
   agent::UpstreamOptions upstream_options;
   upstream_options.response_timeout = o.response_timeout;
-  std::string api = target->server.host + ":" + std::to_string(target->server.port);
-  std::string source = target->source;
+  std::string api = target ? target->server.host + ":" + std::to_string(target->server.port)
+                           : std::string("none (native mode)");
+  std::string source = target ? target->source : std::string("none");
   auto state = std::make_shared<agent::AgentState>();
   upstream_options.metrics = state->metrics;
   state->commands = std::make_shared<agent::CommandService>(commands, state->metrics);
-  auto upstream =
-      agent::UpstreamClient::create(io.get_executor(), std::move(*target), upstream_options);
-  if (!upstream.ok()) net::exitWithConfigError("kubehub-agent", upstream.status());
+  // A host agent has no upstream: its tunnels refuse every API server path.
+  std::shared_ptr<agent::UpstreamClient> upstream;
+  if (target) {
+    auto created =
+        agent::UpstreamClient::create(io.get_executor(), std::move(*target), upstream_options);
+    if (!created.ok()) net::exitWithConfigError("kubehub-agent", created.status());
+    upstream = *created;
+  } else {
+    // Nothing to reach: ready once a tunnel is up.
+    state->api_reachable = true;
+    state->metrics->apiReachable(true);
+  }
   if (o.status_interval.count() > 0) {
     agent::StatusReporterOptions so;
     so.interval = o.status_interval;
@@ -352,8 +400,10 @@ int main(int argc, char** argv) {
     so.min_interval = kStatusMinInterval;
     so.agent_version = kVersion;
     so.agent_build = kBuild;
+    so.host = o.native();
+    so.host_disk_path = o.host_disk_path;
     state->status = std::make_shared<agent::StatusReporter>(so);
-    asio::co_spawn(io, agent::StatusReporter::run(state->status, *upstream), asio::detached);
+    asio::co_spawn(io, agent::StatusReporter::run(state->status, upstream), asio::detached);
   }
 
   net::HttpServerOptions admin_options;
@@ -383,6 +433,7 @@ int main(int argc, char** argv) {
   log::info("agent started", {{"cluster", o.cluster},
                               {"version", kVersion},
                               {"build", kBuild},
+                              {"mode", o.mode},
                               {"api_server", api},
                               {"credentials", source},
                               {"client_certificate", client_certificate},
@@ -394,6 +445,7 @@ int main(int argc, char** argv) {
   tunnel_options.connections = static_cast<int>(o.hub_connections);
   tunnel_options.cluster = o.cluster;
   tunnel_options.agent_version = kVersion;
+  tunnel_options.host = o.native();
   tunnel_options.backoff_base = o.backoff_base;
   tunnel_options.backoff_max = o.backoff_max;
 
@@ -410,7 +462,7 @@ int main(int argc, char** argv) {
           if (ok) metrics->certificateExpiry(source.notAfter());
         });
     tunnel_options.tls = files_tls;
-    asio::co_spawn(io, agent::runTunnelClient(tunnel_options, *upstream, state), asio::detached);
+    asio::co_spawn(io, agent::runTunnelClient(tunnel_options, upstream, state), asio::detached);
   } else {
     agent::EnrolmentOptions eo;
     eo.cluster = o.cluster;
@@ -420,7 +472,7 @@ int main(int argc, char** argv) {
     eo.hub_ca_file = o.hub_ca;
     state->enrolling = true;
     credentials = std::make_unique<agent::CredentialManager>(eo, std::move(store), state->metrics);
-    auto up = *upstream;
+    auto up = upstream;
     credentials->start(
         [&io, tunnel_options, up, state](std::shared_ptr<net::TlsSource> source) {
           agent::TunnelClientOptions to = tunnel_options;

@@ -979,10 +979,11 @@ class ClusterStatusTest(FleetTestCase):
         self.assertEqual(rest["status"]["report"]["nodes"], r["nodes"])
         # kubehubctl: the table's columns, and every field in `get`.
         table = self.fleet.platform.ctl("cluster", "list").stdout.splitlines()
-        self.assertEqual(table[0].split(), ["NAME", "CONNECTED", "HUBS", "SINCE", "LAST-SEEN",
+        self.assertEqual(table[0].split(), ["NAME", "CONNECTED", "KIND", "HUBS", "SINCE", "LAST-SEEN",
                                             "K8S-VERSION", "NODES", "AGENT", "LABELS"])
         row = next(line.split() for line in table if line.startswith("status-edge "))
-        self.assertEqual((row[1], row[2], row[5], row[6], row[7]), ("yes", "hub-1", "v1.32.4", "2/3", "0.1.0"))
+        self.assertEqual((row[1], row[2], row[3], row[6], row[7], row[8]),
+                         ("yes", "kubernetes", "hub-1", "v1.32.4", "2/3", "0.1.0"))
         text = self.fleet.platform.ctl("cluster", "get", "status-edge").stdout
         self.assertIn("status.report.nodes.ready: 2\n", text)
         self.assertIn("status.report.nodes.total: 3\n", text)
@@ -992,7 +993,7 @@ class ClusterStatusTest(FleetTestCase):
         # The hub's metrics.
         self.assertEqual(metric(self.hub, "kubehub_hub_cluster_nodes", cluster="status-edge", state="ready"), 2)
         self.assertEqual(metric(self.hub, "kubehub_hub_cluster_nodes", cluster="status-edge", state="notready"), 1)
-        self.assertEqual(metric(self.hub, "kubehub_hub_cluster_info", cluster="status-edge",
+        self.assertEqual(metric(self.hub, "kubehub_hub_cluster_info", cluster="status-edge", kind="kubernetes",
                                 kubernetes_version="v1.32.4", agent_version="0.1.0"), 1)
 
     def test_forbidden_node_list_is_reported_not_invented(self):
@@ -1003,7 +1004,7 @@ class ClusterStatusTest(FleetTestCase):
         self.assertEqual(r["kubernetes"]["gitVersion"], "v1.32.4")
         row = next(line.split() for line in self.fleet.platform.ctl("cluster", "list").stdout.splitlines()
                    if line.startswith("status-blind "))
-        self.assertEqual(row[6], "-")
+        self.assertEqual(row[7], "-")
         log = self.fleet.agents["status-blind"].proc.log_text()
         self.assertEqual(log.count("cannot list nodes"), 1, "logged once, not at every check")
         self.assertEqual(metric(self.hub, "kubehub_hub_cluster_nodes", cluster="status-blind", state="ready"), 0)
@@ -1021,7 +1022,7 @@ class ClusterStatusTest(FleetTestCase):
         row = next(line.split() for line in self.fleet.platform.ctl("cluster", "list").stdout.splitlines()
                    if line.startswith("status-edge "))
         self.assertEqual(row[1], "no")
-        self.assertNotEqual(row[4], "-", "LAST-SEEN")
+        self.assertNotEqual(row[5], "-", "LAST-SEEN")
         e2e.wait_until(lambda: metric(self.hub, "kubehub_hub_cluster_info", cluster="status-edge") == 0,
                        timeout=10, what="the cluster's series removed with its tunnel")
         self.fleet.restart_agent("status-edge")

@@ -623,6 +623,7 @@ int main(int argc, char** argv) {
       nlohmann::json list = nlohmann::json::array();
       for (const auto& t : registry->snapshot()) {
         nlohmann::json entry = {{"cluster", t.cluster},
+                                {"kind", t.kind},
                                 {"agentVersion", t.agent_version},
                                 {"peer", t.peer},
                                 {"streams", t.mux->streamCount()},

@@ -78,10 +78,82 @@ absl::Status readRequiredCount(const Json& parent, const char* key, std::string_
 
 constexpr int64_t kMaxInt64 = std::numeric_limits<int64_t>::max();
 
+absl::Status readNumber(const Json& parent, const char* key, std::string_view path, double max,
+                        double* out) {
+  KH_ASSIGN_OR_RETURN(const Json* v, member(parent, key, path, true));
+  if (!v->is_number()) return invalid(path, "must be a number");
+  double d = v->get<double>();
+  if (!std::isfinite(d) || d < 0 || d > max) {
+    return invalid(path, "must be between 0 and " + std::to_string(static_cast<int64_t>(max)));
+  }
+  *out = d;
+  return absl::OkStatus();
+}
+
+absl::Status readHost(const Json& h, HostFacts* out) {
+  HostFacts f;
+  KH_RETURN_IF_ERROR(readString(h, "os", "host.os", false, kMaxStatusHostText, &f.os));
+  KH_RETURN_IF_ERROR(readString(h, "kernel", "host.kernel", false, kMaxStatusHostText, &f.kernel));
+  KH_RETURN_IF_ERROR(readString(h, "arch", "host.arch", false, kMaxStatusVersionLength, &f.arch));
+  KH_RETURN_IF_ERROR(readRequiredCount(h, "cpus", "host.cpus", 1000000, &f.cpus));
+  const Json* memory = nullptr;
+  KH_RETURN_IF_ERROR(readObject(h, "memory", "host.memory", true, &memory));
+  KH_RETURN_IF_ERROR(readRequiredCount(*memory, "totalBytes", "host.memory.totalBytes", kMaxInt64,
+                                       &f.memory_total_bytes));
+  KH_RETURN_IF_ERROR(readRequiredCount(*memory, "availableBytes", "host.memory.availableBytes",
+                                       kMaxInt64, &f.memory_available_bytes));
+  const Json* disk = nullptr;
+  KH_RETURN_IF_ERROR(readObject(h, "disk", "host.disk", false, &disk));
+  if (disk != nullptr) {
+    KH_RETURN_IF_ERROR(
+        readString(*disk, "path", "host.disk.path", true, kMaxStatusPathLength, &f.disk_path));
+    if (f.disk_path.empty()) return invalid("host.disk.path", "must not be empty");
+    KH_RETURN_IF_ERROR(readRequiredCount(*disk, "totalBytes", "host.disk.totalBytes", kMaxInt64,
+                                         &f.disk_total_bytes));
+    KH_RETURN_IF_ERROR(readRequiredCount(*disk, "freeBytes", "host.disk.freeBytes", kMaxInt64,
+                                         &f.disk_free_bytes));
+  }
+  KH_RETURN_IF_ERROR(
+      readRequiredCount(h, "uptimeSeconds", "host.uptimeSeconds", kMaxInt64, &f.uptime_seconds));
+  const Json* load = nullptr;
+  KH_RETURN_IF_ERROR(readObject(h, "load", "host.load", false, &load));
+  if (load != nullptr) {
+    KH_RETURN_IF_ERROR(readNumber(*load, "1m", "host.load.1m", kMaxStatusLoad, &f.load1));
+    KH_RETURN_IF_ERROR(readNumber(*load, "5m", "host.load.5m", kMaxStatusLoad, &f.load5));
+    KH_RETURN_IF_ERROR(readNumber(*load, "15m", "host.load.15m", kMaxStatusLoad, &f.load15));
+  }
+  *out = std::move(f);
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+std::string hostRefusal(std::string_view cluster) {
+  return "cluster " + std::string(cluster) +
+         " is a host: only /kubehub/v1/commands is served (its agent runs with --mode native, "
+         "without a Kubernetes API server)";
+}
 
 Json statusReportJson(const ClusterStatusReport& r) {
   Json j = Json::object();
+  j["kind"] = r.kind;
+  if (r.host) {
+    const HostFacts& h = *r.host;
+    j["host"] = {
+        {"os", h.os},
+        {"kernel", h.kernel},
+        {"arch", h.arch},
+        {"cpus", h.cpus},
+        {"memory",
+         {{"totalBytes", h.memory_total_bytes}, {"availableBytes", h.memory_available_bytes}}},
+        {"uptimeSeconds", h.uptime_seconds},
+        {"load", {{"1m", h.load1}, {"5m", h.load5}, {"15m", h.load15}}}};
+    if (!h.disk_path.empty()) {
+      j["host"]["disk"] = {{"path", h.disk_path},
+                           {"totalBytes", h.disk_total_bytes},
+                           {"freeBytes", h.disk_free_bytes}};
+    }
+  }
   if (!r.kubernetes_version.empty() || !r.platform.empty()) {
     j["kubernetes"] = {{"gitVersion", r.kubernetes_version}, {"platform", r.platform}};
   }
@@ -108,6 +180,17 @@ std::string encodeStatusMessage(const ClusterStatusReport& report) {
 absl::StatusOr<ClusterStatusReport> parseStatusReport(const Json& j) {
   if (!j.is_object()) return absl::InvalidArgumentError("status report: not a JSON object");
   ClusterStatusReport r;
+  KH_RETURN_IF_ERROR(readString(j, "kind", "kind", false, kMaxStatusVersionLength, &r.kind));
+  if (r.kind != kKindKubernetes && r.kind != kKindHost) {
+    return invalid("kind", "must be \"kubernetes\" or \"host\"");
+  }
+  const Json* host = nullptr;
+  KH_RETURN_IF_ERROR(readObject(j, "host", "host", r.kind == kKindHost, &host));
+  if (host != nullptr) {
+    HostFacts f;
+    KH_RETURN_IF_ERROR(readHost(*host, &f));
+    r.host = std::move(f);
+  }
   const Json* kube = nullptr;
   KH_RETURN_IF_ERROR(readObject(j, "kubernetes", "kubernetes", false, &kube));
   if (kube != nullptr) {

@@ -31,7 +31,37 @@ struct NodeSummary {
   bool operator==(const NodeSummary&) const = default;
 };
 
+/// What a host agent (--mode native, no API server) reports of its machine instead of nodes.
+struct HostFacts {
+  std::string os;      // /etc/os-release PRETTY_NAME, "Debian GNU/Linux 12 (bookworm)"
+  std::string kernel;  // uname release, "6.1.0-18-amd64"
+  std::string arch;    // uname machine, "x86_64"
+  int64_t cpus = 0;
+  int64_t memory_total_bytes = 0;
+  int64_t memory_available_bytes = 0;
+  /// The file system holding the agent's --host-disk-path.
+  std::string disk_path;
+  int64_t disk_total_bytes = 0;
+  int64_t disk_free_bytes = 0;
+  int64_t uptime_seconds = 0;
+  /// 1, 5 and 15 minute load averages.
+  double load1 = 0, load5 = 0, load15 = 0;
+  bool operator==(const HostFacts&) const = default;
+};
+
+/// What the agent fronts: a Kubernetes API server, or a bare host (native commands only).
+inline constexpr std::string_view kKindKubernetes = "kubernetes";
+inline constexpr std::string_view kKindHost = "host";
+/// Bounds on host strings and load averages.
+inline constexpr size_t kMaxStatusHostText = 128;
+inline constexpr size_t kMaxStatusPathLength = 256;
+inline constexpr double kMaxStatusLoad = 1e6;
+
 struct ClusterStatusReport {
+  /// kKindKubernetes or kKindHost; reports without "kind" are of Kubernetes clusters.
+  std::string kind{kKindKubernetes};
+  /// Present in reports of kind host.
+  std::optional<HostFacts> host;
   /// From the API server's /version; empty when it did not answer.
   std::string kubernetes_version;  // gitVersion, "v1.32.4"
   std::string platform;            // "linux/amd64"
@@ -47,6 +77,10 @@ struct ClusterStatusReport {
   std::optional<double> rtt_ms;
   bool operator==(const ClusterStatusReport&) const = default;
 };
+
+/// What a request for any path but /kubehub/ of a host's cluster is answered (404), by its agent
+/// and by the hub holding its tunnel.
+std::string hostRefusal(std::string_view cluster);
 
 /// The report as a JSON object (the message without its "type"): what the hub forwards and
 /// the metaserver stores and serves.

@@ -50,6 +50,9 @@ inline constexpr std::string_view kCapabilityInternalOpen = "internal-open.v1";
 /// (GOAWAY ALREADY_CONNECTED) instead of replacing the first: an agent may dial an address that
 /// led to a hub it holds (a load balancer) again without knocking its own tunnel down.
 inline constexpr std::string_view kCapabilityConnections = "connections.v1";
+/// HELLO capability: the agent fronts a bare host (--mode native), not an API server. The hub
+/// sends it no discovery request and answers Kubernetes paths for the cluster itself.
+inline constexpr std::string_view kCapabilityHost = "host.v1";
 
 enum class ResetCode : uint32_t {
   kCancel = 0,

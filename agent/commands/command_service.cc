@@ -178,6 +178,15 @@ asio::awaitable<void> run(std::shared_ptr<tunnel::Stream> stream, const Command*
   if (co_await out.event(std::move(last))) stream->finish();
 }
 
+}  // namespace
+
+asio::awaitable<void> CommandService::refuse(std::shared_ptr<tunnel::Stream> stream, int code,
+                                             std::string message) {
+  co_await respondStatus(std::move(stream), code, std::move(message));
+}
+
+namespace {
+
 asio::awaitable<void> serveInner(std::shared_ptr<const CommandSet> commands, AgentMetrics* metrics,
                                  std::shared_ptr<tunnel::Stream> stream, proto::RequestHead head) {
   std::string path = head.target.substr(0, head.target.find('?'));

@@ -9,6 +9,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "agent/commands/command_config.h"
@@ -25,6 +26,11 @@ class CommandService {
 
   /// True for the targets this service answers (anything under /kubehub/).
   static bool handles(std::string_view target);
+
+  /// Answers a request with a Kubernetes Status of `code` (a host agent's answer to every path
+  /// an API server would serve).
+  static boost::asio::awaitable<void> refuse(std::shared_ptr<tunnel::Stream> stream, int code,
+                                             std::string message);
 
   static boost::asio::awaitable<void> serve(std::shared_ptr<CommandService> self,
                                             std::shared_ptr<tunnel::Stream> stream,

@@ -27,6 +27,7 @@
 #include "common/net/async_signal.h"
 #include "common/net/backoff.h"
 #include "common/tunnel/ws_transport.h"
+#include "proto/cluster_status.h"
 #include "proto/handshake.h"
 
 namespace kubehub::agent {
@@ -181,6 +182,14 @@ void onControl(std::weak_ptr<Fleet> weak_fleet, std::weak_ptr<tunnel::Mux> weak_
     int64_t id = j.contains("id") && j["id"].is_number_integer() ? j["id"].get<int64_t>() : 0;
     auto mux = weak_mux.lock();
     if (!mux) return;
+    if (!upstream) {
+      // A hub that does not know host agents asks anyway.
+      mux->sendControl(nlohmann::json{{"type", "discovery.error"},
+                                      {"id", id},
+                                      {"message", "this agent fronts a host, not an API server"}}
+                           .dump());
+      return;
+    }
     asio::co_spawn(mux->executor(), answerDiscovery(weak_mux, upstream, state, id), asio::detached);
   } else if (type == "hubs") {
     if (auto fleet = weak_fleet.lock()) learnHubs(*fleet, hub_id, j);
@@ -235,8 +244,9 @@ asio::awaitable<void> commandCounted(std::shared_ptr<CommandService> commands,
 }
 
 void onOpen(std::shared_ptr<UpstreamClient> upstream, std::shared_ptr<CommandService> commands,
-            asio::any_io_executor ex, std::shared_ptr<tunnel::Stream> stream,
-            proto::RequestHead head, bool hub_marks_internal, UserStreams in_flight) {
+            const std::string& cluster, asio::any_io_executor ex,
+            std::shared_ptr<tunnel::Stream> stream, proto::RequestHead head,
+            bool hub_marks_internal, UserStreams in_flight) {
   // The agent's own paths are answered here and never reach the API server (an agent wired
   // without a command service offers none).
   if (CommandService::handles(head.target)) {
@@ -245,6 +255,11 @@ void onOpen(std::shared_ptr<UpstreamClient> upstream, std::shared_ptr<CommandSer
     asio::co_spawn(
         ex, commandCounted(std::move(commands), std::move(stream), std::move(head), in_flight),
         asio::detached);
+    return;
+  }
+  if (!upstream) {
+    asio::co_spawn(ex, CommandService::refuse(std::move(stream), 404, proto::hostRefusal(cluster)),
+                   asio::detached);
     return;
   }
   if (head.internal) {
@@ -283,6 +298,7 @@ asio::awaitable<std::variant<Established, Attempt>> handshake(
   hello.agent_version = o.agent_version;
   hello.capabilities = {"stream.v1", std::string(proto::kCapabilityInternalOpen),
                         std::string(proto::kCapabilityConnections)};
+  if (o.host) hello.capabilities.emplace_back(proto::kCapabilityHost);
   hello.instance = fleet->instance;
   hello.connection = slot % o.connections;
   std::string hello_frame = proto::encodeFrame(FrameType::kHello, 0, 0, proto::encodeHello(hello));
@@ -353,9 +369,10 @@ asio::awaitable<std::variant<Established, Attempt>> handshake(
   auto upstream = fleet->upstream;
   auto user_streams = std::make_shared<std::atomic<int>>(0);
   auto commands = state->commands;
-  mux->setOpenHandler([upstream, commands, ex, hub_marks_internal, user_streams](
-                          std::shared_ptr<tunnel::Stream> s, proto::RequestHead h) {
-    onOpen(upstream, commands, ex, std::move(s), std::move(h), hub_marks_internal, user_streams);
+  mux->setOpenHandler([upstream, commands, cluster = o.cluster, ex, hub_marks_internal,
+                       user_streams](std::shared_ptr<tunnel::Stream> s, proto::RequestHead h) {
+    onOpen(upstream, commands, cluster, ex, std::move(s), std::move(h), hub_marks_internal,
+           user_streams);
   });
   mux->setControlHandler([weak_fleet = std::weak_ptr<Fleet>(fleet),
                           weak_mux = std::weak_ptr<tunnel::Mux>(mux), upstream, state,

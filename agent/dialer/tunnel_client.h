@@ -29,6 +29,9 @@ struct TunnelClientOptions {
   int connections = 2;
   std::string cluster;
   std::string agent_version;
+  /// A host agent (--mode native): says so in HELLO (kCapabilityHost), answers no discovery and
+  /// refuses every path but /kubehub/ (the upstream is null then).
+  bool host = false;
   /// The client certificate (and hub CA) each new tunnel dials with: replaced when the
   /// certificate is renewed or its files change; open tunnels keep the one they started with.
   std::shared_ptr<net::TlsSource> tls;

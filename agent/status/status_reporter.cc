@@ -7,6 +7,7 @@
 #include <cctype>
 #include <nlohmann/json.hpp>
 
+#include "agent/status/host_facts.h"
 #include "agent/status/node_summary.h"
 #include "agent/status/status_schedule.h"
 #include "common/log/log.h"
@@ -73,6 +74,13 @@ bool sameReport(const proto::ClusterStatusReport& a, const proto::ClusterStatusR
   proto::ClusterStatusReport x = a, y = b;
   x.uptime_seconds = y.uptime_seconds = 0;
   x.rtt_ms = y.rtt_ms = std::nullopt;
+  // A host's uptime, load and free memory move all the time: only the interval sends them.
+  for (auto* r : {&x, &y}) {
+    if (!r->host) continue;
+    r->host->uptime_seconds = 0;
+    r->host->load1 = r->host->load5 = r->host->load15 = 0;
+    r->host->memory_available_bytes = r->host->disk_free_bytes = 0;
+  }
   return x == y;
 }
 
@@ -100,9 +108,31 @@ std::optional<proto::ClusterStatusReport> StatusReporter::current() const {
 }
 
 void StatusReporter::publish(proto::ClusterStatusReport report) {
-  if (report_ && sameReport(*report_, report)) return;
+  bool same = report_ && sameReport(*report_, report);
   report_ = std::move(report);
-  ++generation_;
+  if (!same) ++generation_;
+}
+
+void StatusReporter::collectHost() {
+  proto::ClusterStatusReport r;
+  r.kind = proto::kKindHost;
+  r.agent_version = options_.agent_version;
+  r.agent_build = options_.agent_build;
+  auto facts = readHostFacts(options_.host_disk_path, "");
+  std::string problem;
+  if (facts.ok()) {
+    r.host = std::move(*facts);
+  } else {
+    problem = std::string(facts.status().message());
+  }
+  if (problem != host_problem_) {
+    if (!problem.empty()) {
+      log::warn("cannot read the host's facts; no status report goes out", {{"error", problem}});
+    }
+    host_problem_ = problem;
+  }
+  // A host report without its facts would not parse at the hub.
+  if (r.host) publish(std::move(r));
 }
 
 asio::awaitable<void> StatusReporter::collect(std::shared_ptr<UpstreamClient> upstream) {
@@ -155,7 +185,11 @@ asio::awaitable<void> StatusReporter::run(std::shared_ptr<StatusReporter> self,
                                           std::shared_ptr<UpstreamClient> upstream) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   for (;;) {
-    co_await self->collect(upstream);
+    if (self->options_.host) {
+      self->collectHost();
+    } else {
+      co_await self->collect(upstream);
+    }
     timer.expires_after(self->options_.check_interval);
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
   }

@@ -28,13 +28,18 @@ struct StatusReporterOptions {
   std::string agent_build;
   /// Nodes asked for per page of the node list.
   int page_size = 500;
+  /// A host agent (--mode native): reports the machine's facts (host_facts.h), reads no API
+  /// server; `host_disk_path` is the file system whose size it reports.
+  bool host = false;
+  std::string host_disk_path = "/";
 };
 
 class StatusReporter {
  public:
   explicit StatusReporter(StatusReporterOptions options);
 
-  /// Reads the cluster's status every check_interval, forever.
+  /// Reads the cluster's status every check_interval, forever (`upstream` unused, may be null,
+  /// for a host agent).
   static boost::asio::awaitable<void> run(std::shared_ptr<StatusReporter> self,
                                           std::shared_ptr<UpstreamClient> upstream);
   /// Sends reports on one tunnel until it closes.
@@ -51,6 +56,7 @@ class StatusReporter {
 
  private:
   boost::asio::awaitable<void> collect(std::shared_ptr<UpstreamClient> upstream);
+  void collectHost();
   void publish(proto::ClusterStatusReport report);
 
   const StatusReporterOptions options_;
@@ -60,6 +66,8 @@ class StatusReporter {
   uint64_t generation_ = 0;
   /// Why nodes could not be listed last time ("" when they could): logged once per change.
   std::string nodes_problem_;
+  /// Why the host's facts could not be read last time ("" when they could).
+  std::string host_problem_;
 };
 
 }  // namespace kubehub::agent

@@ -400,7 +400,8 @@ def tunnel_url(hub):
 
 
 class Agent:
-    """A running kubehub-agent for one cluster, pointed at an API server by kubeconfig.
+    """A running kubehub-agent for one cluster, pointed at an API server by kubeconfig (None: no
+    --kubeconfig, as for an agent in --mode native).
 
     `hub` is a Hub or a URL, or a list of them (passed as one comma-separated --hub-url).
     `certificate`: a (cert, key) pair issued elsewhere (the metaserver's CA) instead of one
@@ -413,7 +414,8 @@ class Agent:
         hubs = hub if isinstance(hub, (list, tuple)) else [hub]
         self.args = [binary("kubehub-agent"), "--hub-url", ",".join(tunnel_url(h) for h in hubs),
                      "--tls-cert", crt, "--tls-key", key, "--hub-ca", pki.ca_cert,
-                     "--kubeconfig", api_kubeconfig, "--admin-listen", "127.0.0.1:0",
+                     *(["--kubeconfig", api_kubeconfig] if api_kubeconfig else []),
+                     "--admin-listen", "127.0.0.1:0",
                      "--backoff-base", "100ms", "--backoff-max", "1s", *extra]
         self.work = work
         self.name = name

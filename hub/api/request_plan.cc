@@ -9,6 +9,7 @@
 #include "hub/auth/authorizer.h"
 #include "hub/cache/resource_store.h"
 #include "hub/peer/peer_identity.h"
+#include "proto/cluster_status.h"
 
 namespace kubehub::hub {
 
@@ -282,6 +283,15 @@ RequestPlan planRequest(const RequestHead& head, const Principal& who, const Req
                   "cluster \"" + cluster +
                       "\" is not connected to this hub (its agent is offline or unknown)",
                   keep);
+  }
+
+  // A bare host has no API server: said here rather than after a trip through the tunnel (its
+  // agent answers the same).
+  if (facts.host_here && !target.commands) {
+    Reject r = reject(404, proto::hostRefusal(cluster), keep);
+    r.audit_reason = r.message;
+    r.served_cluster = true;
+    return r;
   }
 
   // kubectl auth can-i: the hub's grants answer first; what they allow, the edge's RBAC

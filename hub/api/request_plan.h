@@ -178,6 +178,8 @@ struct PolicyFacts {
   const AuthSnapshot* auth = nullptr;
   /// The cluster's tunnel is attached to this hub.
   bool tunnel_here = false;
+  /// That tunnel is a host agent's (HELLO capability host.v1): only /kubehub/ paths are served.
+  bool host_here = false;
   /// Without the tunnel here: another hub holds it and takes peer links (never set for a
   /// request that came over a peer link: one hop at most).
   bool peer_route = false;

@@ -844,6 +844,7 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
   };
   std::shared_ptr<tunnel::Mux> mux = liveTunnel();
   facts.tunnel_here = mux != nullptr;
+  facts.host_here = mux && self->registry->isHost(target.route.cluster);
   std::vector<HubRoute> owners;
   if (!mux && self->metaserver) {
     auto routes = self->metaserver->routes();
@@ -858,6 +859,7 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
                                  std::chrono::milliseconds(1500));
       mux = liveTunnel();
       facts.tunnel_here = mux != nullptr;
+      facts.host_here = mux && self->registry->isHost(target.route.cluster);
       routes = self->metaserver->routes();
     }
     if (routes->loaded) {
@@ -952,6 +954,7 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
         owners = ownersOf(*self, target.route.cluster);
       }
       facts.tunnel_here = mux != nullptr;
+      facts.host_here = mux && self->registry->isHost(target.route.cluster);
       facts.peer_route = !owners.empty();
       if (!facts.tunnel_here && !facts.peer_route)
         facts.elsewhere = PolicyFacts::Elsewhere::kNowhere;

@@ -57,8 +57,8 @@ class TunnelCollector : public prometheus::Collectable {
         {}};
     prometheus::MetricFamily info{
         "kubehub_hub_cluster_info",
-        "1 for each cluster whose agent holds a tunnel here, labelled with the Kubernetes and "
-        "agent versions of its last status report.",
+        "1 for each cluster whose agent holds a tunnel here, labelled with its kind (kubernetes "
+        "or host) and the Kubernetes and agent versions of its last status report.",
         MetricType::Gauge,
         {}};
     prometheus::MetricFamily rtt{"kubehub_hub_cluster_tunnel_rtt_seconds",
@@ -112,7 +112,8 @@ class TunnelCollector : public prometheus::Collectable {
           nodes.metric.push_back(not_ready);
         }
         auto i =
-            metric({{"kubernetes_version",
+            metric({{"kind", t.kind},
+                    {"kubernetes_version",
                      r.kubernetes_version.empty() ? std::string("unknown") : r.kubernetes_version},
                     {"agent_version", r.agent_version}});
         i.gauge.value = 1;

@@ -275,24 +275,22 @@ asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
     onControl(weak_registry, weak_mux, cache, metaserver, registration, cluster, std::move(m));
   });
 
-  auto previous = registry->attach(ClusterTunnel{cluster,
-                                                 mux,
-                                                 hello->agent_version,
-                                                 peer.address,
-                                                 std::chrono::system_clock::now(),
-                                                 {},
-                                                 nullptr,
-                                                 0,
-                                                 hello->instance,
-                                                 hello->connection});
+  const bool host = proto::hasCapability(hello->capabilities, proto::kCapabilityHost);
+  ClusterTunnel entry{
+      cluster, mux, hello->agent_version, peer.address,     std::chrono::system_clock::now(), {},
+      nullptr, 0,   hello->instance,      hello->connection};
+  if (host) entry.kind = proto::kKindHost;
+  auto previous = registry->attach(std::move(entry));
   if (previous) {
     log::info("replacing the previous tunnel of the cluster", {{"cluster", cluster}});
     previous->shutdown(proto::GoAwayCode::kReplaced, "a newer tunnel for this cluster connected");
   }
-  log::info(
-      "tunnel up",
-      {{"cluster", cluster}, {"peer", peer.address}, {"agent_version", hello->agent_version}});
-  mux->sendControl(nlohmann::json{{"type", "discovery.request"}, {"id", 1}}.dump());
+  log::info("tunnel up", {{"cluster", cluster},
+                          {"peer", peer.address},
+                          {"agent_version", hello->agent_version},
+                          {"kind", host ? proto::kKindHost : proto::kKindKubernetes}});
+  // A host has no API server to discover: nothing is cached for it.
+  if (!host) mux->sendControl(nlohmann::json{{"type", "discovery.request"}, {"id", 1}}.dump());
   if (metrics) metrics->tunnelUp();
   if (metaserver) {
     metaserver->clusterConnected(cluster);

@@ -76,6 +76,12 @@ std::vector<ClusterTunnel> TunnelRegistry::snapshot() const {
   return out;
 }
 
+bool TunnelRegistry::isHost(std::string_view cluster) const {
+  std::lock_guard lock(mu_);
+  auto it = tunnels_.find(std::string(cluster));
+  return it != tunnels_.end() && it->second.kind == proto::kKindHost;
+}
+
 size_t TunnelRegistry::size() const {
   std::lock_guard lock(mu_);
   return tunnels_.size();

@@ -33,6 +33,9 @@ struct ClusterTunnel {
   /// The agent's last cluster status report through this tunnel; null until one arrives.
   std::shared_ptr<const proto::ClusterStatusReport> status{};
   std::chrono::system_clock::time_point status_at{};
+  /// proto::kKindHost when the agent said in HELLO that it fronts a bare host (no discovery,
+  /// no API server); proto::kKindKubernetes otherwise.
+  std::string kind{proto::kKindKubernetes};
 };
 
 class TunnelRegistry {
@@ -53,6 +56,8 @@ class TunnelRegistry {
   /// Whether a type is namespaced on the cluster, per its discovery report; nullopt if unknown.
   std::optional<bool> namespaced(const std::string& cluster, const std::string& group,
                                  const std::string& resource) const;
+  /// Whether the cluster's tunnel here is a host agent's (kind host).
+  bool isHost(std::string_view cluster) const;
   size_t size() const;
 
  private:

@@ -217,6 +217,7 @@ const std::vector<Column>& clusterColumns() {
   };
   static const std::vector<Column> c = {field("NAME", "name"),
                                         {"CONNECTED", clusterConnected},
+                                        {"KIND", clusterKind},
                                         {"HUBS", status("hubs")},
                                         {"SINCE", status("since")},
                                         {"LAST-SEEN", status("lastSeen")},

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <cstring>
 
 namespace kubehub::ctl {
@@ -119,11 +120,24 @@ std::string clusterConnected(const Json& cluster) {
   return s;
 }
 
+std::string clusterKind(const Json& cluster) { return display(at(cluster, {"status", "kind"})); }
+
 std::string clusterKubernetesVersion(const Json& cluster) {
+  if (clusterKind(cluster) == "host")
+    return display(at(cluster, {"status", "report", "host", "os"}));
   return display(at(cluster, {"status", "report", "kubernetes", "gitVersion"}));
 }
 
 std::string clusterNodes(const Json& cluster) {
+  if (clusterKind(cluster) == "host") {
+    Json cpus = at(cluster, {"status", "report", "host", "cpus"});
+    Json memory = at(cluster, {"status", "report", "host", "memory", "totalBytes"});
+    if (!cpus.is_number_integer() || !memory.is_number_integer()) return "-";
+    char gib[32];
+    std::snprintf(gib, sizeof gib, "%.1fGiB",
+                  static_cast<double>(memory.get<int64_t>()) / (1024.0 * 1024 * 1024));
+    return std::to_string(cpus.get<int64_t>()) + "cpu/" + gib;
+  }
   Json ready = at(cluster, {"status", "report", "nodes", "ready"});
   Json total = at(cluster, {"status", "report", "nodes", "total"});
   if (!ready.is_number_integer() || !total.is_number_integer()) return "-";

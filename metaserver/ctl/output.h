@@ -46,9 +46,11 @@ std::string renderObject(const Json& object);
 std::string renderFlat(const Json& object);
 
 /// Cells of `kubehubctl cluster list` from a cluster's "status" (GET /api/v1/clusters/NAME):
-/// CONNECTED "yes"/"no" (",disabled" appended), K8S-VERSION, NODES "ready/total", AGENT; "-"
-/// for what the last report did not say (or when none came).
+/// CONNECTED "yes"/"no" (",disabled" appended), KIND, K8S-VERSION, NODES "ready/total", AGENT;
+/// "-" for what the last report did not say (or when none came). For a host (kind "host"),
+/// K8S-VERSION shows its OS and NODES its CPUs and memory ("4cpu/7.6GiB").
 std::string clusterConnected(const Json& cluster);
+std::string clusterKind(const Json& cluster);
 std::string clusterKubernetesVersion(const Json& cluster);
 std::string clusterNodes(const Json& cluster);
 std::string clusterAgentVersion(const Json& cluster);

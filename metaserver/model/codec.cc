@@ -549,7 +549,14 @@ Json toJson(const UserRecord& r) {
 Json toJson(const ClusterRecord& r) {
   Json report = r.report.empty() ? Json(nullptr) : Json::parse(r.report, nullptr, false);
   if (report.is_discarded()) report = nullptr;
+  // Reports from before kinds existed are of Kubernetes clusters.
+  Json kind = nullptr;
+  if (report.is_object()) {
+    auto k = report.find("kind");
+    kind = k != report.end() && k->is_string() ? *k : Json(proto::kKindKubernetes);
+  }
   Json status = {{"state", r.hubs.empty() ? "disconnected" : "connected"},
+                 {"kind", std::move(kind)},
                  {"connected", !r.hubs.empty()},
                  {"hubs", r.hubs},
                  {"since", r.hubs.empty() ? Json(nullptr) : optTime(r.connected_since)},

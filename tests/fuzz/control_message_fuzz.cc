@@ -72,6 +72,13 @@ void fuzzStatus(std::string_view in) {
       r->nodes_error.size() > proto::kMaxStatusErrorLength) {
     std::abort();
   }
+  if (r->kind != proto::kKindKubernetes && r->kind != proto::kKindHost) std::abort();
+  if (r->kind == proto::kKindHost && !r->host) std::abort();
+  if (r->host && (r->host->os.size() > proto::kMaxStatusHostText ||
+                  r->host->disk_path.size() > proto::kMaxStatusPathLength ||
+                  r->host->load1 > proto::kMaxStatusLoad || r->host->cpus < 0)) {
+    std::abort();
+  }
   auto again = proto::parseStatusMessage(proto::encodeStatusMessage(*r));
   if (!again.ok() || !(*again == *r)) std::abort();
 }

@@ -340,6 +340,91 @@ TEST_F(SpineTest, UsersImpersonationHeadersNeverReachTheEdge) {
   EXPECT_EQ(r->body.find("system:masters"), std::string::npos) << r->body;
 }
 
+/// What the agent answers a stream the hub opens with `head` itself (past the hub's planner):
+/// the status and body.
+asio::awaitable<std::pair<int, std::string>> askAgent(std::shared_ptr<tunnel::Mux> mux,
+                                                      proto::RequestHead head) {
+  auto stream = mux->openStream(head, true);
+  if (!stream.ok()) co_return std::make_pair(0, std::string(stream.status().message()));
+  auto response = co_await (*stream)->responseHead();
+  if (!response.ok()) co_return std::make_pair(0, std::string(response.status().message()));
+  std::string body;
+  for (;;) {
+    auto chunk = co_await (*stream)->read();
+    if (!chunk.ok()) break;
+    body += chunk->data;
+    (*stream)->consumed(chunk->data.size());
+    if (chunk->end) break;
+  }
+  co_return std::make_pair(static_cast<int>(response->status), body);
+}
+
+// An agent in --mode native (no upstream): the hub asks it no discovery, refuses Kubernetes
+// paths for it, and so does the agent for a stream that gets past the hub; its commands answer
+// and its status report is a host's.
+TEST_F(SpineTest, AHostAgentServesOnlyItsOwnPaths) {
+  net::ClientTlsOptions agent_tls;
+  agent_tls.ca_file = pki_.path("ca.crt");
+  agent_tls.cert_file = pki_.path("agent2.crt");
+  agent_tls.key_file = pki_.path("agent2.key");
+  agent::TunnelClientOptions to;
+  to.hubs = {"wss://" + tunnel_addr_.str() + "/tunnel"};
+  to.connections = 1;
+  to.cluster = "edge-2";
+  to.agent_version = "test";
+  to.host = true;
+  to.tls = net::TlsSource::fixed("tunnel", *net::makeClientContext(agent_tls));
+  to.backoff_base = std::chrono::milliseconds(50);
+  to.backoff_max = std::chrono::milliseconds(200);
+  auto state = std::make_shared<agent::AgentState>();
+  state->commands = std::make_shared<agent::CommandService>(nullptr, state->metrics);
+  agent::StatusReporterOptions status_options;
+  status_options.agent_version = "test";
+  status_options.host = true;
+  state->status = std::make_shared<agent::StatusReporter>(status_options);
+  asio::co_spawn(io_, agent::StatusReporter::run(state->status, nullptr), asio::detached);
+  asio::co_spawn(io_, agent::runTunnelClient(to, nullptr, state), asio::detached);
+
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  std::shared_ptr<const proto::ClusterStatusReport> report;
+  while (!report && std::chrono::steady_clock::now() < deadline) {
+    for (const auto& t : registry_->snapshot()) {
+      if (t.cluster == "edge-2" && t.status) report = t.status;
+    }
+    if (!report) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(report) << "no status report of the host reached the hub";
+  EXPECT_TRUE(registry_->isHost("edge-2"));
+  EXPECT_FALSE(registry_->isHost("edge-1"));
+  EXPECT_EQ(report->kind, "host");
+  ASSERT_TRUE(report->host.has_value());
+  EXPECT_GT(report->host->cpus, 0);
+  EXPECT_GT(report->host->memory_total_bytes, 0);
+  EXPECT_FALSE(report->host->kernel.empty());
+  EXPECT_FALSE(report->nodes.has_value());
+
+  const std::string refusal = "cluster edge-2 is a host: only /kubehub/v1/commands is served";
+  auto refused = get("/clusters/edge-2/api/v1/namespaces");
+  EXPECT_EQ(refused.status, 404) << refused.body;
+  EXPECT_NE(refused.body.find(refusal), std::string::npos) << refused.body;
+  EXPECT_NE(refused.body.find("\"kind\":\"Status\""), std::string::npos) << refused.body;
+  auto listing = get("/clusters/edge-2/kubehub/v1/commands");
+  EXPECT_EQ(listing.status, 200) << listing.body;
+  // The agent's own answer, for a hub that did not know (or a request past it).
+  auto mux = registry_->find("edge-2");
+  ASSERT_TRUE(mux);
+  proto::RequestHead head;
+  head.method = "GET";
+  head.target = "/api/v1/namespaces";
+  auto answer = asio::co_spawn(mux->executor(), askAgent(mux, head), asio::use_future);
+  ASSERT_EQ(answer.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+  auto [status, body] = answer.get();
+  EXPECT_EQ(status, 404) << body;
+  EXPECT_NE(body.find(refusal), std::string::npos) << body;
+  // Unaffected: the Kubernetes cluster next to it.
+  EXPECT_EQ(get("/clusters/edge-1/api/v1/namespaces").status, 200);
+}
+
 // /kubehub/ paths are the agent's own: an agent that offers no commands answers them itself
 // (an empty listing, 404 for a call), and they never reach the API server.
 TEST_F(SpineTest, CommandPathsAreAnsweredByTheAgentNeverTheApiServer) {

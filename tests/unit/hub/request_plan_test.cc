@@ -71,6 +71,8 @@ struct World {
   bool metaserver = true;
   RateVerdict rate = {};
   bool tunnel = true;
+  /// The tunnel here is a host agent's (--mode native).
+  bool host = false;
   /// Without the tunnel: another hub holds it and takes peer links; the routing table's word.
   bool peer_route = false;
   PolicyFacts::Elsewhere elsewhere = PolicyFacts::Elsewhere::kUnknown;
@@ -150,6 +152,7 @@ Planned plan(const Request& r, const World& w) {
   facts.rate = w.rate;
   facts.auth = w.metaserver ? &snap : nullptr;
   facts.tunnel_here = w.tunnel;
+  facts.host_here = w.tunnel && w.host;
   facts.peer_route = w.peer_route;
   facts.elsewhere = w.elsewhere;
   auto cached = [&]() {
@@ -256,6 +259,33 @@ TEST(RequestPlan, NativeCommandsGoToTheAgentUnderTheirOwnGrants) {
   EXPECT_EQ(via_peer.body, w.review_body);
   EXPECT_EQ(via_peer.command_parameters, R"({"path":"/var"})");
   EXPECT_EQ(rejected(plan({"POST", list + "/reboot", "carol"}, away)).code, 403);
+}
+
+TEST(RequestPlan, AHostServesOnlyItsCommands) {
+  const std::string run = "/clusters/edge-1/kubehub/v1/commands/disk-usage";
+  World w;
+  w.host = true;
+  w.review_body = R"({"path": "/var"})";
+  EXPECT_EQ(forwarded(plan({"POST", run, "carol"}, w)).head.target,
+            "/kubehub/v1/commands/disk-usage");
+  EXPECT_EQ(
+      forwarded(plan({"GET", "/clusters/edge-1/kubehub/v1/commands", "alice"}, w)).head.target,
+      "/kubehub/v1/commands");
+  for (const char* path : {"/clusters/edge-1/api/v1/namespaces/team-a/pods",
+                           "/clusters/edge-1/api/v1/namespaces/team-b/configmaps/x"}) {
+    Reject r = rejected(plan({"GET", path, "alice"}, w));
+    EXPECT_EQ(r.code, 404) << path;
+    EXPECT_NE(r.message.find("cluster edge-1 is a host: only /kubehub/v1/commands is served"),
+              std::string::npos)
+        << r.message;
+    EXPECT_TRUE(r.served_cluster);
+  }
+  // Grants still come first: who may not read the cluster learns nothing of what it is.
+  EXPECT_EQ(
+      rejected(
+          plan({"GET", "/clusters/edge-1/apis/apps/v1/namespaces/team-a/deployments", "alice"}, w))
+          .code,
+      403);
 }
 
 TEST(RequestPlan, Refusals) {

@@ -211,6 +211,10 @@ TEST(Codec, ClusterStatus) {
   EXPECT_EQ(st["reportedAt"], "2023-11-14T22:14:50Z");
   EXPECT_EQ(st["reportedBy"], "hub-1");
   EXPECT_EQ(st["report"]["nodes"]["ready"], 1);
+  EXPECT_EQ(st["kind"], "kubernetes") << "reports from before kinds are of Kubernetes clusters";
+  c.report =
+      R"({"kind":"host","host":{"cpus":2,"memory":{"totalBytes":1,"availableBytes":1},"uptimeSeconds":1},"agent":{"version":"0.1.0","build":"","uptimeSeconds":3}})";
+  EXPECT_EQ(toJson(c)["status"]["kind"], "host");
   // Disconnected: no "since", the last report and last-seen kept.
   c.hubs.clear();
   st = toJson(c)["status"];
@@ -223,6 +227,7 @@ TEST(Codec, ClusterStatus) {
   c.reported_by.clear();
   st = toJson(c)["status"];
   EXPECT_TRUE(st["report"].is_null());
+  EXPECT_TRUE(st["kind"].is_null());
   EXPECT_TRUE(st["reportedAt"].is_null());
   EXPECT_TRUE(st["reportedBy"].is_null());
 }

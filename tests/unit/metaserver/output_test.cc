@@ -113,6 +113,18 @@ TEST(Output, ClusterStatusCells) {
     "report":{"nodesError":"forbidden","agent":{"version":"0.1.0","uptimeSeconds":1}}}})");
   EXPECT_EQ(clusterNodes(forbidden), "-");
   EXPECT_EQ(clusterConnected(Json::object()), "-");
+  EXPECT_EQ(clusterKind(Json::object()), "-");
+  // A host: its kind, OS where the Kubernetes version would be, CPUs and memory for nodes.
+  Json host = Json::parse(R"j({"status":{"connected":true,"kind":"host",
+    "report":{"kind":"host","host":{"os":"Debian GNU/Linux 12 (bookworm)","cpus":4,
+              "memory":{"totalBytes":8589934592,"availableBytes":1},"uptimeSeconds":1},
+              "agent":{"version":"0.1.0","uptimeSeconds":1}}}})j");
+  EXPECT_EQ(clusterKind(host), "host");
+  EXPECT_EQ(clusterKubernetesVersion(host), "Debian GNU/Linux 12 (bookworm)");
+  EXPECT_EQ(clusterNodes(host), "4cpu/8.0GiB");
+  EXPECT_EQ(clusterAgentVersion(host), "0.1.0");
+  connected["status"]["kind"] = "kubernetes";
+  EXPECT_EQ(clusterKind(connected), "kubernetes");
 }
 
 TEST(Output, RenderFlatJoinsNestedKeys) {

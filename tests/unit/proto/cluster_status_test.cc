@@ -104,6 +104,97 @@ TEST(StatusMessage, RefusesWrongTypes) {
   }
 }
 
+ClusterStatusReport host() {
+  ClusterStatusReport r;
+  r.kind = std::string(kKindHost);
+  HostFacts h;
+  h.os = "Debian GNU/Linux 12 (bookworm)";
+  h.kernel = "6.1.0-18-amd64";
+  h.arch = "x86_64";
+  h.cpus = 4;
+  h.memory_total_bytes = 8LL << 30;
+  h.memory_available_bytes = 5LL << 30;
+  h.disk_path = "/";
+  h.disk_total_bytes = 100LL << 30;
+  h.disk_free_bytes = 40LL << 30;
+  h.uptime_seconds = 86400;
+  h.load1 = 0.5;
+  h.load5 = 0.25;
+  h.load15 = 0.125;
+  r.host = h;
+  r.agent_version = "0.1.0";
+  r.uptime_seconds = 7;
+  r.rtt_ms = 1.5;
+  return r;
+}
+
+TEST(StatusMessage, HostRoundTripsAndSchema) {
+  auto parsed = parseStatusMessage(encodeStatusMessage(host()));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(*parsed, host());
+  Json j = statusReportJson(host());
+  EXPECT_EQ(j["kind"], "host");
+  EXPECT_EQ(j["host"]["os"], "Debian GNU/Linux 12 (bookworm)");
+  EXPECT_EQ(j["host"]["kernel"], "6.1.0-18-amd64");
+  EXPECT_EQ(j["host"]["arch"], "x86_64");
+  EXPECT_EQ(j["host"]["cpus"], 4);
+  EXPECT_EQ(j["host"]["memory"]["totalBytes"], 8LL << 30);
+  EXPECT_EQ(j["host"]["memory"]["availableBytes"], 5LL << 30);
+  EXPECT_EQ(j["host"]["disk"]["path"], "/");
+  EXPECT_EQ(j["host"]["disk"]["freeBytes"], 40LL << 30);
+  EXPECT_EQ(j["host"]["uptimeSeconds"], 86400);
+  EXPECT_EQ(j["host"]["load"]["5m"], 0.25);
+  EXPECT_FALSE(j.contains("kubernetes"));
+  EXPECT_FALSE(j.contains("nodes"));
+  // A Kubernetes report says its kind too.
+  EXPECT_EQ(message()["kind"], "kubernetes");
+}
+
+TEST(StatusMessage, ReportsWithoutKindAreOfKubernetes) {
+  Json j = message();
+  j.erase("kind");
+  auto parsed = parseStatusMessage(j.dump());
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->kind, "kubernetes");
+  EXPECT_FALSE(parsed->host.has_value());
+}
+
+TEST(StatusMessage, RefusesMalformedHost) {
+  struct Case {
+    const char* pointer;
+    Json value;
+    const char* field;
+  };
+  const Case cases[] = {
+      {"/kind", "vm", "\"kind\""},
+      {"/kind", 1, "\"kind\""},
+      {"/host", nullptr, "\"host\""},  // kind host without its facts
+      {"/host", "linux", "\"host\""},
+      {"/host/os", std::string(129, 'o'), "\"host.os\""},
+      {"/host/kernel", "6.1\n", "\"host.kernel\""},
+      {"/host/cpus", -1, "\"host.cpus\""},
+      {"/host/cpus", nullptr, "\"host.cpus\""},
+      {"/host/memory", nullptr, "\"host.memory\""},
+      {"/host/memory/totalBytes", "8G", "\"host.memory.totalBytes\""},
+      {"/host/disk/path", std::string(257, 'p'), "\"host.disk.path\""},
+      {"/host/disk/path", "", "\"host.disk.path\""},
+      {"/host/disk/freeBytes", -1, "\"host.disk.freeBytes\""},
+      {"/host/uptimeSeconds", 1.5, "\"host.uptimeSeconds\""},
+      {"/host/load/1m", "high", "\"host.load.1m\""},
+      {"/host/load/15m", -0.1, "\"host.load.15m\""},
+      {"/host/load/5m", 1e7, "\"host.load.5m\""},
+  };
+  for (const auto& c : cases) {
+    Json j = Json::parse(encodeStatusMessage(host()));
+    j[Json::json_pointer(c.pointer)] = c.value;
+    auto parsed = parseStatusMessage(j.dump());
+    ASSERT_FALSE(parsed.ok()) << c.pointer;
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(parsed.status().message().find(c.field), std::string_view::npos)
+        << c.pointer << ": " << parsed.status().message();
+  }
+}
+
 TEST(StatusMessage, RefusesOversized) {
   Json j = message();
   j["padding"] = std::string(kMaxStatusMessage, 'x');
