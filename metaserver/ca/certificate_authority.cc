@@ -49,11 +49,12 @@ bool addExt(X509* cert, X509* issuer, int nid, const std::string& value) {
   return ok;
 }
 
-/// A random positive 127-bit serial; returns its hex.
+/// A random positive serial of 126 random bits whose hex is always 32 digits (the top byte is
+/// never zero: 1 in 128 serials used to print as 30 digits); returns that hex.
 std::string setRandomSerial(X509* cert) {
   unsigned char bytes[16];
   RAND_bytes(bytes, sizeof(bytes));
-  bytes[0] &= 0x7f;
+  bytes[0] = static_cast<unsigned char>((bytes[0] & 0x3f) | 0x40);
   BIGNUM* bn = BN_bin2bn(bytes, sizeof(bytes), nullptr);
   BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert));
   char* hex = BN_bn2hex(bn);
