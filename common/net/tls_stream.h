@@ -1,7 +1,9 @@
 #pragma once
-/// TLS over beast::tcp_stream for long-lived tunnels: OpenSSL through a BIO over buffers the
-/// stream holds only while bytes are in flight, many TLS records per socket syscall. A drop-in
-/// for beast::ssl_stream<beast::tcp_stream> under beast::websocket::stream and beast::http.
+/// TLS over beast::tcp_stream for every TLS hop kubehub serves or dials (tunnels, peer links,
+/// users' connections, the agent's API server connections, the HTTP server and client): OpenSSL
+/// through a BIO over buffers the stream holds only while bytes are in flight, many TLS records
+/// per socket syscall. A drop-in for beast::ssl_stream<beast::tcp_stream> under
+/// beast::websocket::stream and beast::http.
 /// Thread rules: as for any Asio stream, at most one read and one write in flight (handshake
 /// and shutdown alone), all operations started from the stream's executor (its strand).
 ///
