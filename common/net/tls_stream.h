@@ -39,6 +39,7 @@
 #include <boost/beast/websocket/teardown.hpp>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace kubehub::net {
@@ -207,9 +208,11 @@ class TlsStream {
     boost::asio::post(stream_.get_executor(), std::move(self));
   }
 
+  /// `available`: what the socket holds now, if the caller just asked (one ioctl per read).
   template <class Self>
-  void readSocket(Self& self) {
-    stream_.async_read_some(engine_->prepareInput(socketAvailable()), std::move(self));
+  void readSocket(Self& self, std::optional<size_t> available = std::nullopt) {
+    stream_.async_read_some(engine_->prepareInput(available ? *available : socketAvailable()),
+                            std::move(self));
   }
 
   template <class Self>
@@ -245,14 +248,18 @@ class TlsStream {
       size_t count = detail::collectBuffers(buffers, b);
       Step step = s.engine_->read(b.data(), count, plaintext, result);
       if (step == Step::kNeedInput) {
-        if (s.wait_unbuffered_ && s.engine_->bufferedInput() == 0 && s.socketAvailable() == 0) {
-          s.engine_->releaseInput();
-          state = State::kWaiting;
-          return s.stream_.socket().async_wait(boost::asio::socket_base::wait_read,
-                                               std::move(self));
+        std::optional<size_t> available;
+        if (s.wait_unbuffered_ && s.engine_->bufferedInput() == 0) {
+          available = s.socketAvailable();
+          if (*available == 0) {
+            s.engine_->releaseInput();
+            state = State::kWaiting;
+            return s.stream_.socket().async_wait(boost::asio::socket_base::wait_read,
+                                                 std::move(self));
+          }
         }
         state = State::kReading;
-        return s.readSocket(self);
+        return s.readSocket(self, available);
       }
       if (!initiating) return self.complete(result, plaintext);
       state = State::kPosted;

@@ -230,20 +230,16 @@ RequestPlan planRequest(const RequestHead& head, const Principal& who, const Req
 
   // May they. An access review is answered from the grants once its body is read.
   std::optional<std::vector<std::string>> namespaces;
-  if (facts.auth && !who.break_glass && target.commands) {
-    AccessDecision d = decideCommandAccess(who, *facts.auth, cluster, target.command);
-    if (!d.allowed) {
-      Reject r = reject(403, d.message, keep);
-      r.audit_reason = std::move(d.message);
-      r.denial = "grant";
-      r.log = "request refused by grants";
-      return r;
+  if (facts.auth && !who.break_glass && (target.commands || !target.access_review)) {
+    AccessDecision d;
+    if (target.commands) {
+      d = decideCommandAccess(who, *facts.auth, cluster, target.command);
+    } else {
+      AccessQuery q{cluster,          info.verb,       info.api_group, info.resource,
+                    info.subresource, info.namespace_, info.name,      info.is_resource_request,
+                    target.route.path};
+      d = decideAccess(who, *facts.auth, q);
     }
-  } else if (facts.auth && !who.break_glass && !target.access_review) {
-    AccessQuery q{cluster,          info.verb,       info.api_group, info.resource,
-                  info.subresource, info.namespace_, info.name,      info.is_resource_request,
-                  target.route.path};
-    AccessDecision d = decideAccess(who, *facts.auth, q);
     if (!d.allowed) {
       Reject r = reject(403, d.message, keep);
       r.audit_reason = std::move(d.message);
