@@ -712,7 +712,7 @@ int main(int argc, char** argv) {
     tunnels.stop();
     if (peer_listener) peer_listener->stop();
     if (peers) peers->closeAll("hub shutting down");
-    users.stop();
+    users.stopAccepting();
     admin.stop();
     for (const auto& t : registry->snapshot()) {
       t.mux->shutdown(proto::GoAwayCode::kDraining, "hub shutting down");
@@ -721,7 +721,10 @@ int main(int argc, char** argv) {
     police_timer->cancel();
     // Give GOAWAYs a moment to reach the agents, then stop.
     auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(500));
-    timer->async_wait([&pool, timer](const boost::system::error_code&) { pool.stop(); });
+    timer->async_wait([&pool, &users, timer](const boost::system::error_code&) {
+      users.stop();
+      pool.stop();
+    });
   };
   // SIGTERM with peering: drain first. Agents move to other hubs (new tunnel first), /readyz
   // says so (load balancers stop sending users here), users' requests are served meanwhile;

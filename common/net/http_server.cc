@@ -17,6 +17,7 @@
 
 #include "common/log/log.h"
 #include "common/net/listener.h"
+#include "common/net/task_group.h"
 #include "common/net/tls.h"
 #include "common/net/tls_stream.h"
 
@@ -81,7 +82,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       : io(io_in),
         options(std::move(o)),
         handler(std::move(h)),
-        acceptor(asio::make_strand(io_in)) {}
+        acceptor(asio::make_strand(io_in)),
+        tasks(options.name) {}
 
   template <typename Stream>
   static asio::awaitable<void> serve(std::shared_ptr<Impl> self, Stream& stream, std::string peer,
@@ -94,6 +96,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   Handler handler;
   tcp::acceptor acceptor;
   bool stopped = false;
+  /// The accept loop and every connection.
+  TaskGroup tasks;
 };
 
 template <typename Stream>
@@ -194,7 +198,7 @@ asio::awaitable<void> HttpServer::Impl::acceptLoop(std::shared_ptr<Impl> self) {
       continue;
     }
     auto ex = socket.get_executor();
-    asio::co_spawn(ex, session(self, std::move(socket)), asio::detached);
+    self->tasks.spawn(ex, session(self, std::move(socket)));
   }
 }
 
@@ -206,7 +210,7 @@ HttpServer::~HttpServer() { stop(); }
 absl::StatusOr<HostPort> HttpServer::start(const HostPort& address) {
   auto bound = openListener(impl_->acceptor, address);
   if (!bound.ok()) return bound.status();
-  asio::co_spawn(impl_->acceptor.get_executor(), Impl::acceptLoop(impl_), asio::detached);
+  impl_->tasks.spawn(impl_->acceptor.get_executor(), Impl::acceptLoop(impl_));
   return bound;
 }
 
@@ -217,6 +221,11 @@ void HttpServer::stop() {
     boost::system::error_code ec;
     impl->acceptor.close(ec);
   });
+  impl_->tasks.stop();
+}
+
+bool HttpServer::waitStopped(std::chrono::milliseconds timeout) const {
+  return impl_->tasks.wait(timeout);
 }
 
 }  // namespace kubehub::net

@@ -83,7 +83,12 @@ class HttpServer {
   HttpServer(boost::asio::io_context& io, HttpServerOptions options, Handler handler);
   ~HttpServer();
   absl::StatusOr<HostPort> start(const HostPort& address);
+  /// Closes the listener and cancels every connection (an answer being written is cut; a long
+  /// poll ends without one). Any thread; idempotent.
   void stop();
+  /// After stop(): blocks until every connection has ended or `timeout` passed; whether they
+  /// have. Never on a thread that runs the server's io_context.
+  bool waitStopped(std::chrono::milliseconds timeout) const;
 
   struct Impl;
 

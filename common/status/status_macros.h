@@ -14,10 +14,13 @@
     if (!kh_status_.ok()) return kh_status_; \
   } while (0)
 
+// `lhs` is a declaration (`auto x`) and `tmp` a name: neither can be parenthesised.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define KH_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                             \
   if (!tmp.ok()) return tmp.status();            \
   lhs = std::move(*tmp)
+// NOLINTEND(bugprone-macro-parentheses)
 
 /// `KH_ASSIGN_OR_RETURN(auto x, f());` assigns the value or returns the error.
 #define KH_ASSIGN_OR_RETURN(lhs, expr) \

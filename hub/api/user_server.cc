@@ -24,6 +24,7 @@
 #include "common/net/http_headers.h"
 #include "common/net/listener.h"
 #include "common/net/server_main.h"
+#include "common/net/task_group.h"
 #include "common/net/tls_stream.h"
 #include "common/net/websocket_frames.h"
 #include "hub/api/client_connection.h"
@@ -400,6 +401,8 @@ struct UserServer::Impl : std::enable_shared_from_this<UserServer::Impl> {
   /// Most connections open since the last trim.
   std::atomic<size_t> peak_open{0};
   asio::steady_timer trim_timer{acceptor.get_executor()};
+  /// The accept loop, the memory trim loop and every connection: stop() cancels them all.
+  net::TaskGroup tasks{"users"};
 };
 
 namespace {
@@ -763,6 +766,9 @@ asio::awaitable<bool> forwardToPeer(std::shared_ptr<UserServer::Impl> self, SslS
   const auto& o = self->options;
   const bool read =
       (f.head.method == "GET" || f.head.method == "HEAD") && !f.stream_body && f.body.empty();
+  // Read after the loop, where `f` may have been moved into the last attempt.
+  const std::string cluster = f.cluster;
+  const bool keep_alive = f.refusal_keep_alive;
   bool retried = false;
   std::string last_error = "no hub holding its tunnel takes peer links";
   for (size_t i = 0; i < owners.size(); ++i) {
@@ -773,21 +779,25 @@ asio::awaitable<bool> forwardToPeer(std::shared_ptr<UserServer::Impl> self, SslS
       last_error = std::string(link.status().message());
       continue;
     }
-    bool may_retry = read && !retried;
+    if (!read || retried) {
+      // The last attempt: no retry follows, so the request itself goes.
+      bool reuse =
+          co_await forwardRequest(self, s, buf, parser, *link, std::move(f), who, record, nullptr);
+      if (self->metrics) self->metrics->peerRequest("out", "forwarded");
+      co_return reuse;
+    }
+    // The attempt's own copy, since a retry may follow.
     bool stale = false;
-    // The attempt's own copy while a retry may follow. Built before the co_await: GCC 12
-    // destroys a conditional's temporary twice inside a coroutine's co_await expression.
-    Forward attempt = may_retry ? f : std::move(f);
-    bool* stale_out = may_retry ? &stale : nullptr;
+    Forward attempt = f;
     bool reuse = co_await forwardRequest(self, s, buf, parser, *link, std::move(attempt), who,
-                                         record, stale_out);
+                                         record, &stale);
     if (!stale) {
       if (self->metrics) self->metrics->peerRequest("out", "forwarded");
       co_return reuse;
     }
     if (self->metrics) self->metrics->peerRequest("out", "stale");
     log::info("peer hub lost the cluster's tunnel or went away; trying another",
-              {{"cluster", f.cluster}, {"hub", owners[i].id}});
+              {{"cluster", cluster}, {"hub", owners[i].id}});
     retried = true;
     last_error = "hub \"" + owners[i].id + "\" no longer holds its tunnel";
     if (i + 1 < owners.size()) {
@@ -797,14 +807,14 @@ asio::awaitable<bool> forwardToPeer(std::shared_ptr<UserServer::Impl> self, SslS
     // That was the last owner this hub knew: wait for the table's next version.
     std::string gone = owners[i].id;
     if (!co_await awaitRoutesChange(self, routes_version, std::chrono::milliseconds(1500))) break;
-    owners = ownersOf(*self, f.cluster);
+    owners = ownersOf(*self, cluster);
     std::erase_if(owners, [&](const HubRoute& h) { return h.id == gone; });
     i = static_cast<size_t>(-1);  // from the first of the new owners
   }
   Reject r;
   r.code = 503;
-  r.message = "cluster \"" + f.cluster + "\" is unreachable: " + last_error;
-  r.keep_alive = f.refusal_keep_alive;
+  r.message = "cluster \"" + cluster + "\" is unreachable: " + last_error;
+  r.keep_alive = keep_alive;
   r.served_cluster = true;
   co_return co_await refuse(s, o.write_timeout, std::move(r), record);
 }
@@ -1096,8 +1106,7 @@ void UserServer::Impl::admit(tcp::socket socket) {
   if (open > peak_open.load(std::memory_order_relaxed))
     peak_open.store(open, std::memory_order_relaxed);
   auto ex = socket.get_executor();
-  asio::co_spawn(ex, session(shared_from_this(), std::move(socket), std::move(*slot)),
-                 asio::detached);
+  tasks.spawn(ex, session(shared_from_this(), std::move(socket), std::move(*slot)));
 }
 
 asio::awaitable<void> UserServer::Impl::releaseMemoryLoop(std::shared_ptr<Impl> self) {
@@ -1190,12 +1199,18 @@ UserServer::~UserServer() { stop(); }
 absl::StatusOr<net::HostPort> UserServer::start(const net::HostPort& address) {
   auto bound = net::openListener(impl_->acceptor, address);
   if (!bound.ok()) return bound.status();
-  asio::co_spawn(impl_->acceptor.get_executor(), Impl::acceptLoop(impl_), asio::detached);
-  asio::co_spawn(impl_->acceptor.get_executor(), Impl::releaseMemoryLoop(impl_), asio::detached);
+  impl_->tasks.spawn(impl_->acceptor.get_executor(), Impl::acceptLoop(impl_));
+  impl_->tasks.spawn(impl_->acceptor.get_executor(), Impl::releaseMemoryLoop(impl_));
   return bound;
 }
 
 void UserServer::stop() {
+  if (!impl_) return;
+  stopAccepting();
+  impl_->tasks.stop();
+}
+
+void UserServer::stopAccepting() {
   if (!impl_) return;
   asio::post(impl_->acceptor.get_executor(), [impl = impl_] {
     impl->stopped = true;
@@ -1203,6 +1218,10 @@ void UserServer::stop() {
     impl->acceptor.close(ec);
     impl->trim_timer.cancel();
   });
+}
+
+bool UserServer::waitStopped(std::chrono::milliseconds timeout) const {
+  return impl_->tasks.wait(timeout);
 }
 
 }  // namespace kubehub::hub

@@ -74,7 +74,15 @@ class UserServer {
   ~UserServer();
 
   absl::StatusOr<net::HostPort> start(const net::HostPort& address);
+  /// Closes the listener and cancels every connection: requests in progress are cut, streams
+  /// through tunnels reset. Any thread; idempotent.
   void stop();
+  /// Closes the listener only: connections open keep being served (a hub shutting down lets
+  /// requests in progress finish while its agents hear GOAWAY).
+  void stopAccepting();
+  /// After stop(): blocks until every connection has ended or `timeout` passed; whether they
+  /// have. Never on a thread of the server's pool.
+  bool waitStopped(std::chrono::milliseconds timeout) const;
 
   struct Impl;
 

@@ -42,7 +42,7 @@ size_t CachedObject::bytes() const {
   size_t n = sizeof(CachedObject) + ns.capacity() + name.capacity() + json.capacity() +
              cells.capacity() * sizeof(std::string);
   for (const auto& c : cells) n += c.capacity();
-  for (const auto& [k, v] : labels) n += sizeof(k) * 2 + k.capacity() + v.capacity();
+  for (const auto& [k, v] : labels) n += 2 * sizeof(std::string) + k.capacity() + v.capacity();
   return n;
 }
 

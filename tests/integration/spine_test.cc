@@ -3,6 +3,7 @@
 // exercised with HTTPS requests the way kubectl sends them.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -262,6 +263,36 @@ TEST_F(SpineTest, ReadsWritesAndRefusalsGoThroughHubAndAgent) {
 
 // The agent's status report arrives at the hub over the tunnel's control channel and is kept
 // with the cluster's tunnel: what the metrics and the metaserver are fed from.
+TEST_F(SpineTest, StopEndsUsersConnectionsAndTheirStreamsAtOnce) {
+  // A watch through the tunnel, open until the hub's users' endpoint stops.
+  net::HttpClientOptions co;
+  co.tls.ca_file = pki_.path("ca.crt");
+  co.timeout = std::chrono::seconds(60);
+  auto watcher = net::HttpClient::create(users_url_, co);
+  ASSERT_TRUE(watcher.ok()) << watcher.status();
+  std::atomic<bool> streaming{false};
+  auto watch = std::async(std::launch::async, [&] {
+    return (*watcher)->stream("GET", "/clusters/edge-1/api/v1/namespaces?watch=true", "",
+                              {{"Authorization", std::string("Bearer ") + kUserToken}},
+                              [&](std::string_view) {
+                                streaming = true;
+                                return true;
+                              });
+  });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!streaming && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(streaming) << "the watch sent nothing";
+  EXPECT_EQ(get("/clusters/edge-1/api/v1/namespaces").status, 200);  // client_ stays connected
+
+  users_->stop();
+  EXPECT_TRUE(users_->waitStopped(std::chrono::seconds(10))) << "connections outlived stop()";
+  ASSERT_EQ(watch.wait_for(std::chrono::seconds(10)), std::future_status::ready)
+      << "the watch outlived stop()";
+  // The tunnel is untouched: only the users' side stopped.
+  EXPECT_TRUE(registry_->find("edge-1"));
+}
+
 TEST_F(SpineTest, TheAgentsStatusReportReachesTheHub) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   std::shared_ptr<const proto::ClusterStatusReport> report;

@@ -5,6 +5,9 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/write.hpp>
 #include <chrono>
 #include <functional>
 #include <future>
@@ -46,7 +49,7 @@ class DeferringServer {
     runner_ = std::thread([this] { io_.run(); });
   }
   ~DeferringServer() {
-    server_->stop();
+    stop();
     work_.reset();
     io_.stop();
     runner_.join();
@@ -56,6 +59,9 @@ class DeferringServer {
     o.timeout = timeout;
     return std::move(*net::HttpClient::create("http://" + address_, o));
   }
+  void stop() { server_->stop(); }
+  bool waitStopped(std::chrono::milliseconds timeout) { return server_->waitStopped(timeout); }
+  const std::string& address() const { return address_; }
   size_t pending() {
     std::lock_guard lock(mu_);
     return pending_.size();
@@ -106,6 +112,40 @@ TEST(HttpDeferred, AnswersAtTheDeadlineWhenNothingCompletes) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->body, "timed out\n");
   server.completeAll("too late\n");  // nothing to write to any more: ignored
+}
+
+TEST(HttpDeferred, StopEndsHeldLongPollsAndIdleConnectionsAtOnce) {
+  DeferringServer server;
+  auto held =
+      std::async(std::launch::async, [&] { return server.client()->request("GET", "/later"); });
+  for (int i = 0; i < 200 && server.pending() == 0; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(server.pending(), 1u);
+
+  // A keep-alive connection, idle after one answer.
+  asio::io_context io;
+  asio::ip::tcp::socket idle(io);
+  auto hp = *net::parseHostPort(server.address());
+  idle.connect({asio::ip::make_address(hp.host), hp.port});
+  std::string request = "GET /now HTTP/1.1\r\nHost: test\r\n\r\n";
+  asio::write(idle, asio::buffer(request));
+  std::string answer;
+  boost::system::error_code ec;
+  asio::read_until(idle, asio::dynamic_buffer(answer), "now\n", ec);
+  ASSERT_FALSE(ec) << ec.message();
+  auto closed = std::async(std::launch::async, [&] {
+    char byte;
+    boost::system::error_code rec;
+    idle.read_some(asio::buffer(&byte, 1), rec);
+    return rec;
+  });
+
+  server.stop();
+  EXPECT_TRUE(server.waitStopped(10s)) << "connections outlived stop()";
+  ASSERT_EQ(held.wait_for(10s), std::future_status::ready) << "the long poll outlived stop()";
+  EXPECT_FALSE(held.get().ok());
+  ASSERT_EQ(closed.wait_for(10s), std::future_status::ready) << "the idle connection stayed open";
+  auto rec = closed.get();
+  EXPECT_TRUE(rec == asio::error::eof || rec == asio::error::connection_reset) << rec.message();
 }
 
 TEST(HttpClient, CancelEndsARequestInProgressAndLaterOnes) {

@@ -1,0 +1,151 @@
+#include "common/net/task_group.h"
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <mutex>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "common/log/log.h"
+
+namespace kubehub::net {
+
+namespace asio = boost::asio;
+
+namespace {
+
+/// One task's cancellation: the signal lives as long as the task (the slot points into it) and
+/// is emitted only on the task's executor, since signals are not thread-safe.
+struct Task {
+  explicit Task(asio::any_io_executor e) : ex(std::move(e)) {}
+  asio::any_io_executor ex;
+  asio::cancellation_signal signal;
+};
+
+/// An asyncWait in progress: its timer is cancelled (on its executor) when the last task ends.
+struct Waiter {
+  asio::any_io_executor ex;
+  std::shared_ptr<asio::steady_timer> timer;
+};
+
+void cancelOn(const std::shared_ptr<Task>& task) {
+  asio::post(task->ex, [task] { task->signal.emit(asio::cancellation_type::terminal); });
+}
+
+}  // namespace
+
+struct TaskGroup::State {
+  explicit State(std::string n) : name(std::move(n)) {}
+  const std::string name;
+  mutable std::mutex mu;
+  mutable std::condition_variable idle;
+  bool stopped = false;
+  uint64_t next_id = 0;
+  std::unordered_map<uint64_t, std::shared_ptr<Task>> tasks;
+  mutable std::vector<Waiter> waiters;
+
+  void finished(uint64_t id, const std::exception_ptr& error) {
+    if (error) {
+      try {
+        std::rethrow_exception(error);
+      } catch (const boost::system::system_error& e) {
+        // Resumed after stop(): a coroutine's next co_await throws operation_aborted.
+        if (e.code() == asio::error::operation_aborted)
+          log::debug("a task ended cancelled", {{"group", name}});
+        else
+          log::error("a task ended with an exception", {{"group", name}, {"error", e.what()}});
+      } catch (const std::exception& e) {
+        log::error("a task ended with an exception", {{"group", name}, {"error", e.what()}});
+      } catch (...) {
+        log::error("a task ended with an unknown exception", {{"group", name}});
+      }
+    }
+    std::vector<Waiter> wake;
+    {
+      std::lock_guard lock(mu);
+      tasks.erase(id);
+      if (!tasks.empty()) return;
+      wake.swap(waiters);
+    }
+    idle.notify_all();
+    for (auto& w : wake) asio::post(w.ex, [t = w.timer] { t->cancel(); });
+  }
+};
+
+TaskGroup::TaskGroup(std::string name) : state_(std::make_shared<State>(std::move(name))) {}
+
+TaskGroup::~TaskGroup() { stop(); }
+
+void TaskGroup::spawn(const asio::any_io_executor& ex, asio::awaitable<void> task) {
+  auto t = std::make_shared<Task>(ex);
+  uint64_t id = 0;
+  bool stopped = false;
+  {
+    std::lock_guard lock(state_->mu);
+    id = state_->next_id++;
+    state_->tasks.emplace(id, t);
+    stopped = state_->stopped;
+  }
+  // The handler holds the task's signal until the coroutine is done with its slot.
+  asio::co_spawn(ex, std::move(task),
+                 asio::bind_cancellation_slot(
+                     t->signal.slot(), [state = state_, id, t](const std::exception_ptr& error) {
+                       state->finished(id, error);
+                     }));
+  if (stopped) cancelOn(t);
+}
+
+void TaskGroup::stop() {
+  std::vector<std::shared_ptr<Task>> running;
+  {
+    std::lock_guard lock(state_->mu);
+    if (state_->stopped) return;
+    state_->stopped = true;
+    running.reserve(state_->tasks.size());
+    for (const auto& [id, t] : state_->tasks) running.push_back(t);
+  }
+  for (const auto& t : running) cancelOn(t);
+}
+
+bool TaskGroup::stopped() const {
+  std::lock_guard lock(state_->mu);
+  return state_->stopped;
+}
+
+size_t TaskGroup::size() const {
+  std::lock_guard lock(state_->mu);
+  return state_->tasks.size();
+}
+
+bool TaskGroup::wait(std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(state_->mu);
+  return state_->idle.wait_for(lock, timeout, [&] { return state_->tasks.empty(); });
+}
+
+asio::awaitable<bool> TaskGroup::asyncWait(std::chrono::milliseconds timeout) const {
+  auto ex = co_await asio::this_coro::executor;
+  auto timer = std::make_shared<asio::steady_timer>(ex, timeout);
+  {
+    std::lock_guard lock(state_->mu);
+    if (state_->tasks.empty()) co_return true;
+    state_->waiters.push_back(Waiter{ex, timer});
+  }
+  boost::system::error_code ec;
+  co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  std::lock_guard lock(state_->mu);
+  std::erase_if(state_->waiters, [&](const Waiter& w) { return w.timer == timer; });
+  co_return state_->tasks.empty();
+}
+
+}  // namespace kubehub::net
