@@ -1,5 +1,7 @@
 #include "agent/discovery/discovery.h"
 
+#include "proto/control.h"
+
 namespace kubehub::agent {
 
 namespace asio = boost::asio;
@@ -46,12 +48,12 @@ asio::awaitable<absl::StatusOr<std::string>> discover(std::shared_ptr<UpstreamCl
                                    slash == std::string::npos ? "" : gv.substr(slash + 1));
     if (types.ok()) all.insert(all.end(), types->begin(), types->end());
   }
-  nlohmann::json msg = {{"type", "discovery.response"},
-                        {"id", request_id},
-                        {"serverVersion", version},
-                        {"resources", toJson(all)},
-                        {"failedGroupVersions", failed}};
-  co_return msg.dump();
+  proto::DiscoveryResponse response;
+  response.id = request_id;
+  response.server_version = std::move(version);
+  response.resources = toJson(all);
+  response.failed_group_versions = std::move(failed);
+  co_return proto::encodeDiscoveryResponse(response);
 }
 
 }  // namespace kubehub::agent
