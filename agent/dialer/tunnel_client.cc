@@ -14,7 +14,6 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstdio>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <variant>
@@ -70,12 +69,8 @@ asio::awaitable<void> answerDiscovery(std::weak_ptr<tunnel::Mux> weak_mux,
   }
   state->api_reachable = true;
   state->metrics->apiReachable(true);
-  if (state->status) {
-    auto parsed = nlohmann::json::parse(*report, nullptr, false);
-    if (parsed.is_object() && parsed.contains("resources") && parsed["resources"].is_array())
-      state->status->noteServedTypes(static_cast<int64_t>(parsed["resources"].size()));
-  }
-  mux->sendControl(*report);
+  if (state->status) state->status->noteServedTypes(static_cast<int64_t>(report->resources.size()));
+  mux->sendControl(proto::encodeDiscoveryResponse(*report));
 }
 
 /// The agent's tunnels and what they share. Lives as long as runTunnelClient; touched only on

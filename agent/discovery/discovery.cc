@@ -1,13 +1,11 @@
 #include "agent/discovery/discovery.h"
 
-#include "proto/control.h"
-
 namespace kubehub::agent {
 
 namespace asio = boost::asio;
 
-asio::awaitable<absl::StatusOr<std::string>> discover(std::shared_ptr<UpstreamClient> client,
-                                                      int64_t request_id) {
+asio::awaitable<absl::StatusOr<proto::DiscoveryResponse>> discover(
+    std::shared_ptr<UpstreamClient> client, int64_t request_id) {
   std::vector<ResourceType> all;
   nlohmann::json version = nlohmann::json::object();
   auto v = co_await UpstreamClient::get(client, "/version");
@@ -53,7 +51,7 @@ asio::awaitable<absl::StatusOr<std::string>> discover(std::shared_ptr<UpstreamCl
   response.server_version = std::move(version);
   response.resources = toJson(all);
   response.failed_group_versions = std::move(failed);
-  co_return proto::encodeDiscoveryResponse(response);
+  co_return std::move(response);
 }
 
 }  // namespace kubehub::agent
