@@ -1,6 +1,5 @@
 #include "agent/dialer/hubs_message.h"
 
-#include <nlohmann/json.hpp>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -36,15 +35,6 @@ std::string quoted(std::string_view text) {
   return "\"" + std::string(text.substr(0, kShown)) + "...\"";
 }
 
-// Printable ASCII without spaces: it is logged and compared, never interpreted.
-bool validHubId(std::string_view id) {
-  if (id.empty() || id.size() > kMaxHubIdLength) return false;
-  for (char c : id) {
-    if (c <= 0x20 || c >= 0x7f) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 absl::StatusOr<std::string> canonicalTunnelUrl(std::string_view text) {
@@ -73,46 +63,23 @@ absl::StatusOr<std::string> canonicalTunnelUrl(std::string_view text) {
   return "wss://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(url->port) + url->path;
 }
 
-absl::StatusOr<HubsMessage> parseHubsMessage(const nlohmann::json& message) {
-  if (!message.is_object()) return absl::InvalidArgumentError("not a JSON object");
-  auto list = message.find("hubs");
-  if (list == message.end() || !list->is_array()) {
-    return absl::InvalidArgumentError("\"hubs\" must be an array");
-  }
-  if (list->size() > kMaxAnnouncedHubs) {
-    return absl::InvalidArgumentError("more than " + std::to_string(kMaxAnnouncedHubs) +
-                                      " hubs listed");
-  }
+absl::StatusOr<HubsMessage> parseHubsMessage(std::string_view message) {
+  auto parsed = proto::parseHubs(message);
+  if (!parsed.ok()) return parsed.status();
   HubsMessage out;
+  out.skipped = std::move(parsed->skipped);
   std::set<std::string> urls;
-  size_t index = 0;
-  for (const auto& entry : *list) {
-    std::string where = "entry " + std::to_string(index++);
-    if (!entry.is_object()) {
-      out.skipped.push_back(where + ": not an object");
-      continue;
-    }
-    auto id = entry.find("id");
-    auto url = entry.find("url");
-    if (id == entry.end() || !id->is_string() || !validHubId(id->get_ref<const std::string&>())) {
-      out.skipped.push_back(where + ": \"id\" must be a string of 1 to " +
-                            std::to_string(kMaxHubIdLength) + " printable characters");
-      continue;
-    }
-    if (url == entry.end() || !url->is_string()) {
-      out.skipped.push_back(where + ": \"url\" must be a string");
-      continue;
-    }
-    auto canonical = canonicalTunnelUrl(url->get_ref<const std::string&>());
+  for (auto& hub : parsed->hubs) {
+    auto canonical = canonicalTunnelUrl(hub.url);
     if (!canonical.ok()) {
-      out.skipped.push_back(where + ": " + std::string(canonical.status().message()));
+      out.skipped.push_back(hub.id + ": " + std::string(canonical.status().message()));
       continue;
     }
     if (!urls.insert(*canonical).second) {
-      out.skipped.push_back(where + ": " + *canonical + " is listed before");
+      out.skipped.push_back(hub.id + ": " + *canonical + " is listed before");
       continue;
     }
-    out.hubs.push_back(AnnouncedHub{id->get<std::string>(), std::move(*canonical)});
+    out.hubs.push_back(AnnouncedHub{std::move(hub.id), std::move(*canonical)});
   }
   return out;
 }

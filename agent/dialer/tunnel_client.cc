@@ -14,7 +14,6 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstdio>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <variant>
@@ -26,15 +25,16 @@
 #include "common/log/log.h"
 #include "common/net/async_signal.h"
 #include "common/net/backoff.h"
+#include "common/tunnel/client_handshake.h"
 #include "common/tunnel/ws_transport.h"
 #include "proto/cluster_status.h"
+#include "proto/control.h"
 #include "proto/handshake.h"
 
 namespace kubehub::agent {
 
 namespace asio = boost::asio;
 using namespace asio::experimental::awaitable_operators;
-using proto::FrameType;
 
 namespace {
 
@@ -63,20 +63,14 @@ asio::awaitable<void> answerDiscovery(std::weak_ptr<tunnel::Mux> weak_mux,
     state->api_reachable = false;
     state->metrics->apiReachable(false);
     log::warn("discovery failed", {{"error", report.status().message()}});
-    mux->sendControl(nlohmann::json{{"type", "discovery.error"},
-                                    {"id", id},
-                                    {"message", std::string(report.status().message())}}
-                         .dump());
+    proto::DiscoveryError error{id, std::string(report.status().message())};
+    mux->sendControl(proto::encodeDiscoveryError(error));
     co_return;
   }
   state->api_reachable = true;
   state->metrics->apiReachable(true);
-  if (state->status) {
-    auto parsed = nlohmann::json::parse(*report, nullptr, false);
-    if (parsed.is_object() && parsed.contains("resources") && parsed["resources"].is_array())
-      state->status->noteServedTypes(static_cast<int64_t>(parsed["resources"].size()));
-  }
-  mux->sendControl(*report);
+  if (state->status) state->status->noteServedTypes(static_cast<int64_t>(report->resources.size()));
+  mux->sendControl(proto::encodeDiscoveryResponse(*report));
 }
 
 /// The agent's tunnels and what they share. Lives as long as runTunnelClient; touched only on
@@ -143,7 +137,7 @@ struct Attempt {
   bool already_connected = false;
 };
 
-void learnHubs(Fleet& fleet, const std::string& from, const nlohmann::json& message) {
+void learnHubs(Fleet& fleet, const std::string& from, std::string_view message) {
   auto parsed = parseHubsMessage(message);
   if (!parsed.ok()) {
     log::warn("ignoring a malformed hubs message",
@@ -172,48 +166,49 @@ void learnHubs(Fleet& fleet, const std::string& from, const nlohmann::json& mess
 void onControl(std::weak_ptr<Fleet> weak_fleet, std::weak_ptr<tunnel::Mux> weak_mux,
                std::shared_ptr<UpstreamClient> upstream, std::shared_ptr<AgentState> state,
                const std::string& hub_id, std::string message) {
-  auto j = nlohmann::json::parse(message, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("type") || !j["type"].is_string()) {
-    log::warn("malformed control message from hub", {{"hub_id", hub_id}});
+  auto type = proto::controlType(message);
+  if (!type.ok()) {
+    log::warn("malformed control message from hub",
+              {{"hub_id", hub_id}, {"error", type.status().message()}});
     return;
   }
-  std::string type = j["type"].get<std::string>();
-  if (type == "discovery.request") {
-    int64_t id = j.contains("id") && j["id"].is_number_integer() ? j["id"].get<int64_t>() : 0;
+  if (*type == proto::kControlDiscoveryRequest) {
+    auto request = proto::parseDiscoveryRequest(message);
+    if (!request.ok()) {
+      log::warn("ignoring a malformed discovery request",
+                {{"hub_id", hub_id}, {"error", request.status().message()}});
+      return;
+    }
     auto mux = weak_mux.lock();
     if (!mux) return;
     if (!upstream) {
       // A hub that does not know host agents asks anyway.
-      mux->sendControl(nlohmann::json{{"type", "discovery.error"},
-                                      {"id", id},
-                                      {"message", "this agent fronts a host, not an API server"}}
-                           .dump());
+      proto::DiscoveryError error{request->id, "this agent fronts a host, not an API server"};
+      mux->sendControl(proto::encodeDiscoveryError(error));
       return;
     }
-    asio::co_spawn(mux->executor(), answerDiscovery(weak_mux, upstream, state, id), asio::detached);
-  } else if (type == "hubs") {
-    if (auto fleet = weak_fleet.lock()) learnHubs(*fleet, hub_id, j);
-  } else if (type == "move") {
+    asio::co_spawn(mux->executor(), answerDiscovery(weak_mux, upstream, state, request->id),
+                   asio::detached);
+  } else if (*type == proto::kControlHubs) {
+    if (auto fleet = weak_fleet.lock()) learnHubs(*fleet, hub_id, message);
+  } else if (*type == proto::kControlMove) {
+    auto move = proto::parseMove(message);
+    if (!move.ok()) {
+      log::warn("ignoring a malformed move message",
+                {{"hub_id", hub_id}, {"error", move.status().message()}});
+      return;
+    }
     auto fleet = weak_fleet.lock();
     if (!fleet) return;
     auto holder = fleet->hubs.holder(hub_id);
     if (!holder || *holder >= fleet->options.connections) return;
     auto& slot = *fleet->slots[static_cast<size_t>(*holder)];
     slot.move_requested = true;
-    slot.move_reason = j.contains("reason") && j["reason"].is_string()
-                           ? j["reason"].get<std::string>().substr(0, 256)
-                           : std::string("asked by the hub");
-    slot.move_to.clear();
-    if (j.contains("to") && j["to"].is_array()) {
-      for (const auto& h : j["to"]) {
-        if (slot.move_to.size() >= 16) break;
-        if (h.is_string() && !h.get<std::string>().empty() && h.get<std::string>().size() <= 253)
-          slot.move_to.push_back(h.get<std::string>());
-      }
-    }
+    slot.move_reason = move->reason.empty() ? std::string("asked by the hub") : move->reason;
+    slot.move_to = std::move(move->to);
     slot.move.notify();
   } else {
-    log::debug("ignoring control message", {{"type", type}});
+    log::debug("ignoring control message", {{"type", *type}});
   }
 }
 
@@ -301,30 +296,13 @@ asio::awaitable<std::variant<Established, Attempt>> handshake(
   if (o.host) hello.capabilities.emplace_back(proto::kCapabilityHost);
   hello.instance = fleet->instance;
   hello.connection = slot % o.connections;
-  std::string hello_frame = proto::encodeFrame(FrameType::kHello, 0, 0, proto::encodeHello(hello));
-  auto ec = co_await transport->write(hello_frame);
-  if (ec) co_return Attempt{"sending HELLO failed: " + ec.message(), ""};
-  transport->setReadDeadline(std::chrono::seconds(10));
-  ec = co_await transport->read();
-  transport->setReadDeadline(std::chrono::milliseconds(0));
-  if (ec) co_return Attempt{"no WELCOME from the hub: " + ec.message(), ""};
-  auto frame = proto::decodeSingleFrame(transport->message());
-  if (!frame.ok()) {
-    co_return Attempt{"malformed frame from the hub: " + std::string(frame.status().message()), ""};
+  const std::chrono::milliseconds welcome_timeout(10000);
+  auto answer = co_await tunnel::clientHandshake(*transport, hello, welcome_timeout);
+  if (!answer.welcome) {
+    bool elsewhere = answer.refusal && answer.refusal->code == proto::GoAwayCode::kAlreadyConnected;
+    co_return Attempt{std::move(answer.error), "", elsewhere};
   }
-  if (frame->type == FrameType::kGoAway) {
-    auto info = proto::decodeGoAway(frame->payload);
-    co_return Attempt{"the hub refused the agent: " +
-                          (info.ok() ? info->reason : std::string("(unreadable reason)")),
-                      "", info.ok() && info->code == proto::GoAwayCode::kAlreadyConnected};
-  }
-  if (frame->type != FrameType::kWelcome) {
-    co_return Attempt{"the hub did not answer HELLO with WELCOME", ""};
-  }
-  auto welcome = proto::decodeWelcome(frame->payload);
-  if (!welcome.ok()) {
-    co_return Attempt{"malformed WELCOME: " + std::string(welcome.status().message()), ""};
-  }
+  const proto::Welcome* welcome = &*answer.welcome;
   // A hub that names no id is told apart by the address that reached it.
   const std::string hub_id = welcome->hub_id.empty() ? "url:" + url : welcome->hub_id;
 
@@ -346,16 +324,8 @@ asio::awaitable<std::variant<Established, Attempt>> handshake(
   }
   fleet->wake();
 
-  tunnel::MuxOptions mo;
-  mo.opens_streams = false;
-  mo.max_frame = welcome->max_frame;
-  mo.stream_window = welcome->stream_window;
-  mo.connection_window = welcome->connection_window;
-  mo.ping_interval = std::chrono::milliseconds(welcome->ping_interval_ms);
-  mo.idle_timeout = mo.ping_interval * 3;
-  mo.max_streams = welcome->max_streams;
-  mo.name = o.cluster;
-  auto mux = std::make_shared<tunnel::Mux>(std::move(transport), mo);
+  auto mux = std::make_shared<tunnel::Mux>(std::move(transport),
+                                           tunnel::agentMuxOptions(*welcome, o.cluster));
   auto ex = mux->executor();
   // A hub that marks its own requests lets the agent refuse any other that names no user.
   bool hub_marks_internal =
@@ -472,8 +442,11 @@ asio::awaitable<void> leave(std::shared_ptr<Running> old, std::string to, std::s
   // what is in flight there gets a grace.
   timer.expires_after(std::chrono::seconds(1));
   co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-  if (!old->ended)
-    old->tunnel.mux->sendControl(nlohmann::json{{"type", "leaving"}, {"to", to}}.dump());
+  if (!old->ended) {
+    proto::Leaving leaving;
+    leaving.to = to;
+    old->tunnel.mux->sendControl(proto::encodeLeaving(leaving));
+  }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   // Users' requests only: the hub's own cache watches never end (against a hub that does not
   // mark its requests every stream counts as a user's, and the grace runs out).

@@ -4,8 +4,8 @@ namespace kubehub::agent {
 
 namespace asio = boost::asio;
 
-asio::awaitable<absl::StatusOr<std::string>> discover(std::shared_ptr<UpstreamClient> client,
-                                                      int64_t request_id) {
+asio::awaitable<absl::StatusOr<proto::DiscoveryResponse>> discover(
+    std::shared_ptr<UpstreamClient> client, int64_t request_id) {
   std::vector<ResourceType> all;
   nlohmann::json version = nlohmann::json::object();
   auto v = co_await UpstreamClient::get(client, "/version");
@@ -46,12 +46,12 @@ asio::awaitable<absl::StatusOr<std::string>> discover(std::shared_ptr<UpstreamCl
                                    slash == std::string::npos ? "" : gv.substr(slash + 1));
     if (types.ok()) all.insert(all.end(), types->begin(), types->end());
   }
-  nlohmann::json msg = {{"type", "discovery.response"},
-                        {"id", request_id},
-                        {"serverVersion", version},
-                        {"resources", toJson(all)},
-                        {"failedGroupVersions", failed}};
-  co_return msg.dump();
+  proto::DiscoveryResponse response;
+  response.id = request_id;
+  response.server_version = std::move(version);
+  response.resources = toJson(all);
+  response.failed_group_versions = std::move(failed);
+  co_return std::move(response);
 }
 
 }  // namespace kubehub::agent

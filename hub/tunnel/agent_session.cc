@@ -6,12 +6,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <nlohmann/json.hpp>
 
 #include "common/auth/tunnel_identity.h"
 #include "common/log/log.h"
 #include "hub/tunnel/tunnel_mover.h"
 #include "proto/cluster_status.h"
+#include "proto/control.h"
 #include "proto/frame.h"
 #include "proto/handshake.h"
 
@@ -54,13 +54,13 @@ void onControl(std::weak_ptr<TunnelRegistry> weak_registry, std::weak_ptr<tunnel
   auto registry = weak_registry.lock();
   auto mux = weak_mux.lock();
   if (!registry || !mux) return;
-  nlohmann::json j = nlohmann::json::parse(message, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("type") || !j["type"].is_string()) {
-    log::warn("malformed control message from agent", {{"cluster", cluster}});
+  auto type = proto::controlType(message);
+  if (!type.ok()) {
+    log::warn("malformed control message from agent",
+              {{"cluster", cluster}, {"error", type.status().message()}});
     return;
   }
-  std::string type = j["type"].get<std::string>();
-  if (type == "discovery.response") {
+  if (*type == proto::kControlDiscoveryResponse) {
     auto report = parseDiscoveryReport(message);
     if (!report.ok()) {
       log::warn("malformed discovery report from agent",
@@ -73,17 +73,18 @@ void onControl(std::weak_ptr<TunnelRegistry> weak_registry, std::weak_ptr<tunnel
                                      {"kubernetes_version", report->server_version}});
     if (cache) cache->cluster(cluster)->attach(mux, *report);
     registry->setDiscovery(cluster, mux.get(), std::move(message), *report);
-  } else if (type == "leaving") {
+  } else if (*type == proto::kControlLeaving) {
     // The agent's new tunnel (on another hub) is up: new requests go there from now on, while
-    // those in flight here finish before the agent closes this one.
-    std::string to = j.contains("to") && j["to"].is_string() ? j["to"].get<std::string>() : "";
+    // those in flight here finish before the agent closes this one. (Where to is only logged.)
+    auto leaving = proto::parseLeaving(message);
+    std::string to = leaving.ok() ? leaving->to : "";
     log::info("agent leaving for another hub", {{"cluster", cluster}, {"to", to.substr(0, 253)}});
     registry->detach(cluster, mux.get());
     if (!registration->left.exchange(true) && metaserver && !registry->find(cluster)) {
       metaserver->clusterDisconnected(cluster);
       metaserver->setAgentCount(registry->size());
     }
-  } else if (type == "status") {
+  } else if (*type == proto::kControlStatus) {
     auto report = proto::parseStatusMessage(message);
     if (!report.ok()) {
       log::warn("malformed status report from agent; ignored",
@@ -98,12 +99,12 @@ void onControl(std::weak_ptr<TunnelRegistry> weak_registry, std::weak_ptr<tunnel
     if (metaserver && !registration->left.load())
       metaserver->reportClusterStatus(cluster, proto::statusReportJson(*report));
     registry->setStatus(cluster, mux.get(), std::move(*report));
-  } else if (type == "discovery.error") {
-    std::string msg =
-        j.contains("message") && j["message"].is_string() ? j["message"].get<std::string>() : "";
+  } else if (*type == proto::kControlDiscoveryError) {
+    auto error = proto::parseDiscoveryError(message);
+    std::string msg = error.ok() ? error->message : std::string(error.status().message());
     log::warn("agent could not discover its API server", {{"cluster", cluster}, {"error", msg}});
   } else {
-    log::debug("ignoring control message", {{"cluster", cluster}, {"type", type}});
+    log::debug("ignoring control message", {{"cluster", cluster}, {"type", *type}});
   }
 }
 
@@ -122,12 +123,12 @@ asio::awaitable<void> advertiseHubs(std::weak_ptr<tunnel::Mux> weak_mux,
     if (version != sent_version) {
       sent_version = version;
       auto table = metaserver->routes();
-      nlohmann::json hubs = nlohmann::json::array();
+      proto::Hubs hubs;
       for (const auto& [id, h] : table->hubs) {
         if (!h.tunnel.empty() && !h.peer.empty() && !h.draining)
-          hubs.push_back({{"id", id}, {"url", h.tunnel}});
+          hubs.hubs.push_back(proto::AnnouncedHub{id, h.tunnel});
       }
-      std::string message = nlohmann::json{{"type", "hubs"}, {"hubs", hubs}}.dump();
+      std::string message = proto::encodeHubs(hubs);
       if (table->loaded && message != sent) {
         mux->sendControl(message);
         sent = std::move(message);
@@ -290,7 +291,7 @@ asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
                           {"agent_version", hello->agent_version},
                           {"kind", host ? proto::kKindHost : proto::kKindKubernetes}});
   // A host has no API server to discover: nothing is cached for it.
-  if (!host) mux->sendControl(nlohmann::json{{"type", "discovery.request"}, {"id", 1}}.dump());
+  if (!host) mux->sendControl(proto::encodeDiscoveryRequest(proto::DiscoveryRequest{1}));
   if (metrics) metrics->tunnelUp();
   if (metaserver) {
     metaserver->clusterConnected(cluster);

@@ -6,12 +6,12 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cmath>
-#include <nlohmann/json.hpp>
 
 #include "common/log/log.h"
 #include "hub/auth/metaserver_sync.h"
 #include "hub/metrics/hub_metrics.h"
 #include "hub/tunnel/tunnel_registry.h"
+#include "proto/control.h"
 
 namespace kubehub::hub {
 
@@ -147,10 +147,10 @@ void TunnelMover::round(double seconds) {
   MovePlan plan = planMoves(held, draining, budget, *routes, options_);
   if (plan.clusters.empty()) return;
   credit_ -= static_cast<double>(plan.clusters.size());
-  std::string message = nlohmann::json{
-      {"type", "move"},
-      {"reason", "hub " + options_.hub_id + " " + plan.reason},
-      {"to", plan.to}}.dump();
+  proto::Move move;
+  move.reason = "hub " + options_.hub_id + " " + plan.reason;
+  move.to = plan.to;
+  std::string message = proto::encodeMove(move);
   for (const auto& cluster : plan.clusters) {
     auto mux = registry_->find(cluster);
     if (!mux) continue;

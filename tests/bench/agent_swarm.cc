@@ -43,8 +43,10 @@
 #include "common/net/address.h"
 #include "common/net/backoff.h"
 #include "common/net/server_main.h"
+#include "common/tunnel/client_handshake.h"
 #include "common/tunnel/mux.h"
 #include "common/tunnel/ws_transport.h"
+#include "proto/control.h"
 #include "proto/frame.h"
 #include "proto/handshake.h"
 
@@ -249,17 +251,13 @@ absl::Status prepareAgents(Swarm& swarm) {
 void onControl(std::weak_ptr<tunnel::Mux> weak_mux, bool answer_discovery, std::string message) {
   auto mux = weak_mux.lock();
   if (!mux) return;
-  auto j = nlohmann::json::parse(message, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("type") || !j["type"].is_string()) return;
-  if (j["type"] != "discovery.request" || !answer_discovery) return;
-  int64_t id = j.contains("id") && j["id"].is_number_integer() ? j["id"].get<int64_t>() : 0;
-  nlohmann::json response = {
-      {"type", "discovery.response"},
-      {"id", id},
-      {"serverVersion", {{"major", "1"}, {"minor", "32"}, {"gitVersion", "v1.32.0-swarm"}}},
-      {"resources", nlohmann::json::array()},
-      {"failedGroupVersions", nlohmann::json::array()}};
-  mux->sendControl(response.dump());
+  if (!answer_discovery) return;
+  auto request = proto::parseDiscoveryRequest(message);
+  if (!request.ok()) return;
+  proto::DiscoveryResponse response;
+  response.id = request->id;
+  response.server_version = {{"major", "1"}, {"minor", "32"}, {"gitVersion", "v1.32.0-swarm"}};
+  mux->sendControl(proto::encodeDiscoveryResponse(response));
 }
 
 void refuseStream(std::shared_ptr<tunnel::Stream> stream, proto::RequestHead) {
@@ -270,36 +268,24 @@ void refuseStream(std::shared_ptr<tunnel::Stream> stream, proto::RequestHead) {
 asio::awaitable<bool> session(std::shared_ptr<Swarm> swarm, size_t index,
                               std::unique_ptr<tunnel::Transport> transport) {
   const std::string& cluster = swarm->clusters[index];
-  proto::Hello hello{proto::kProtocolVersion, cluster, "0.1.0-swarm", {"stream.v1"}};
-  std::string hello_payload = proto::encodeHello(hello);
-  std::string hello_frame = proto::encodeFrame(proto::FrameType::kHello, 0, 0, hello_payload);
-  auto ec = co_await transport->write(hello_frame);
-  if (ec) co_return false;
-  transport->setReadDeadline(std::chrono::seconds(10));
-  ec = co_await transport->read();
-  transport->setReadDeadline(std::chrono::milliseconds(0));
-  if (ec) co_return false;
-  auto frame = proto::decodeSingleFrame(transport->message());
-  if (!frame.ok() || frame->type != proto::FrameType::kWelcome) {
-    if (frame.ok() && frame->type == proto::FrameType::kGoAway) {
-      auto info = proto::decodeGoAway(frame->payload);
+  proto::Hello hello;
+  hello.protocol = proto::kProtocolVersion;
+  hello.cluster = cluster;
+  hello.agent_version = "0.1.0-swarm";
+  hello.capabilities.emplace_back("stream.v1");
+  const std::chrono::milliseconds welcome_timeout(10000);
+  auto made = co_await tunnel::clientHandshake(*transport, hello, welcome_timeout);
+  if (!made.welcome) {
+    if (made.refusal) {
       log::warn("hub refused a simulated agent",
-                {{"cluster", cluster}, {"reason", info.ok() ? info->reason : std::string("?")}});
+                {{"cluster", cluster}, {"reason", made.refusal->reason}});
+    } else {
+      log::debug("handshake failed", {{"cluster", cluster}, {"error", made.error}});
     }
     co_return false;
   }
-  auto welcome = proto::decodeWelcome(frame->payload);
-  if (!welcome.ok()) co_return false;
-  tunnel::MuxOptions mo;
-  mo.opens_streams = false;
-  mo.max_frame = welcome->max_frame;
-  mo.stream_window = welcome->stream_window;
-  mo.connection_window = welcome->connection_window;
-  mo.ping_interval = std::chrono::milliseconds(welcome->ping_interval_ms);
-  mo.idle_timeout = mo.ping_interval * 3;
-  mo.max_streams = welcome->max_streams;
-  mo.name = cluster;
-  auto mux = std::make_shared<tunnel::Mux>(std::move(transport), mo);
+  auto mux = std::make_shared<tunnel::Mux>(std::move(transport),
+                                           tunnel::agentMuxOptions(*made.welcome, cluster));
   mux->setOpenHandler(refuseStream);
   bool answer = swarm->options.discovery;
   mux->setControlHandler([weak = std::weak_ptr<tunnel::Mux>(mux), answer](std::string m) {

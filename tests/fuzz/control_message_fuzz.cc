@@ -1,10 +1,11 @@
-// Fuzzes the control messages a tunnel carries as JSON: the agent's discovery report (read by the
-// hub) and the edge's discovery documents it is made of (read by the agent), the hub's `hubs`
-// announcement (read by the agent), the agent's `status` report (read by the hub and the
-// metaserver), the metaserver's routing table (read by hubs) and the HELLO/WELCOME handshake. No
-// crash, no exception; what parses keeps the documented bounds; a report the agent builds from what
-// it read is read by the hub with every type intact; and HELLO/WELCOME re-encode to a payload that
-// decodes to the same values.
+// Fuzzes the control messages a tunnel carries as JSON: every typed message of proto/control.h,
+// the agent's discovery report (read by the hub) and the edge's discovery documents it is made of
+// (read by the agent), the hub's `hubs` announcement (read by the agent), the agent's `status`
+// report (read by the hub and the metaserver), the metaserver's routing table (read by hubs) and
+// the HELLO/WELCOME handshake. No crash, no exception; what parses keeps the documented bounds; a
+// report the agent builds from what it read is read by the hub with every type intact; and every
+// typed message re-encodes to bytes that parse to the same values (parse, encode, parse is
+// stable).
 #include <cstdint>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -16,6 +17,7 @@
 #include "hub/peer/routing_table.h"
 #include "hub/tunnel/discovery_report.h"
 #include "proto/cluster_status.h"
+#include "proto/control.h"
 #include "proto/handshake.h"
 
 namespace {
@@ -43,10 +45,52 @@ void fuzzHandshake(std::string_view in) {
   }
 }
 
+/// parse → encode → parse gives the same value, and encoding it again the same bytes.
+template <typename T, typename Parse, typename Encode>
+void roundTrip(std::string_view in, Parse parse, Encode encode) {
+  absl::StatusOr<T> first = parse(in);
+  if (!first.ok()) return;
+  std::string bytes = encode(*first);
+  absl::StatusOr<T> again = parse(bytes);
+  if (!again.ok() || !(*again == *first) || encode(*again) != bytes) std::abort();
+}
+
+void fuzzTypedControl(std::string_view in) {
+  (void)proto::controlType(in);
+  roundTrip<proto::DiscoveryRequest>(in, proto::parseDiscoveryRequest,
+                                     proto::encodeDiscoveryRequest);
+  roundTrip<proto::DiscoveryError>(in, proto::parseDiscoveryError, proto::encodeDiscoveryError);
+  roundTrip<proto::Move>(in, proto::parseMove, proto::encodeMove);
+  roundTrip<proto::Leaving>(in, proto::parseLeaving, proto::encodeLeaving);
+  if (auto m = proto::parseMove(in); m.ok()) {
+    if (m->to.size() > proto::kMaxMoveTargets || m->reason.size() > proto::kMaxControlText)
+      std::abort();
+    for (const auto& id : m->to) {
+      if (!proto::isHubId(id)) std::abort();
+    }
+  }
+  if (auto hubs = proto::parseHubs(in); hubs.ok()) {
+    if (hubs->hubs.size() > proto::kMaxAnnouncedHubs) std::abort();
+    std::string bytes = proto::encodeHubs(*hubs);
+    auto again = proto::parseHubs(bytes);
+    // Skipped entries are not encoded: the second reading keeps every hub and skips none.
+    if (!again.ok() || again->hubs != hubs->hubs || !again->skipped.empty() ||
+        proto::encodeHubs(*again) != bytes) {
+      std::abort();
+    }
+  }
+  // The response passes the API server's documents through: compared as bytes (a number JSON
+  // cannot hold exactly reads back as what it was written as).
+  if (auto r = proto::parseDiscoveryResponse(in); r.ok()) {
+    std::string bytes = proto::encodeDiscoveryResponse(*r);
+    auto again = proto::parseDiscoveryResponse(bytes);
+    if (!again.ok() || proto::encodeDiscoveryResponse(*again) != bytes) std::abort();
+    if (!again->resources.is_array() || !again->server_version.is_object()) std::abort();
+  }
+}
+
 void fuzzJsonMessages(std::string_view in) {
-  auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return;
-  if (auto hubs = agent::parseHubsMessage(j); hubs.ok()) {
+  if (auto hubs = agent::parseHubsMessage(in); hubs.ok()) {
     if (hubs->hubs.size() > agent::kMaxAnnouncedHubs) std::abort();
     std::set<std::string> urls;
     for (const auto& h : hubs->hubs) {
@@ -56,6 +100,8 @@ void fuzzJsonMessages(std::string_view in) {
       if (!canonical.ok() || *canonical != h.url || !urls.insert(h.url).second) std::abort();
     }
   }
+  auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return;
   if (auto table = hub::parseRoutingTable(j); table.ok()) {
     for (const auto& [cluster, ids] : table->clusters) (void)table->owners(cluster, "self");
     if (!(*table == *table)) std::abort();
@@ -87,8 +133,9 @@ void fuzzDiscovery(std::string_view in) {
   (void)agent::parseGroupVersions(in);
   auto types = agent::parseResourceList(in, "apps", "v1");
   if (!types.ok()) return;
-  nlohmann::json message = {{"type", "discovery.response"}, {"resources", agent::toJson(*types)}};
-  auto report = hub::parseDiscoveryReport(message.dump());
+  proto::DiscoveryResponse message;
+  message.resources = agent::toJson(*types);
+  auto report = hub::parseDiscoveryReport(proto::encodeDiscoveryResponse(message));
   if (!report.ok() || report->listed != types->size() ||
       report->resources.size() != types->size()) {
     std::abort();
@@ -113,6 +160,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   fuzzDiscovery(in);
   fuzzHandshake(in);
+  fuzzTypedControl(in);
   fuzzJsonMessages(in);
   fuzzStatus(in);
   return 0;

@@ -32,22 +32,22 @@ TEST(CanonicalTunnelUrl, RefusesAnythingButAPlainWssUrl) {
 }
 
 TEST(HubsMessage, ParsesTheFleetWithCanonicalUrls) {
-  auto m = parseHubsMessage(json::parse(R"({"type":"hubs","hubs":[
+  auto m = parseHubsMessage(R"({"type":"hubs","hubs":[
       {"id":"hub-1","url":"wss://127.0.0.1:4431/tunnel"},
-      {"id":"hub-2","url":"wss://HUB-2.example.com","zone":"eu"}]})"));
+      {"id":"hub-2","url":"wss://HUB-2.example.com","zone":"eu"}]})");
   ASSERT_TRUE(m.ok()) << m.status();
   ASSERT_EQ(m->hubs.size(), 2u);
   EXPECT_EQ(m->hubs[0], (AnnouncedHub{"hub-1", "wss://127.0.0.1:4431/tunnel"}));
   EXPECT_EQ(m->hubs[1], (AnnouncedHub{"hub-2", "wss://hub-2.example.com:443/tunnel"}));
   EXPECT_TRUE(m->skipped.empty());
 
-  auto empty = parseHubsMessage(json::parse(R"({"type":"hubs","hubs":[]})"));
+  auto empty = parseHubsMessage(R"({"type":"hubs","hubs":[]})");
   ASSERT_TRUE(empty.ok());
   EXPECT_TRUE(empty->hubs.empty());
 }
 
 TEST(HubsMessage, SkipsBadEntriesSayingWhy) {
-  auto m = parseHubsMessage(json::parse(R"({"type":"hubs","hubs":[
+  auto m = parseHubsMessage(R"({"type":"hubs","hubs":[
       "wss://hub-0:443/tunnel",
       {"url":"wss://hub-1:443/tunnel"},
       {"id":"","url":"wss://hub-2:443/tunnel"},
@@ -59,7 +59,7 @@ TEST(HubsMessage, SkipsBadEntriesSayingWhy) {
       {"id":"hub-8","url":"ws://hub-8:80/tunnel"},
       {"id":"hub-9","url":"wss://hub-9:443/tunnel"},
       {"id":"hub-9-again","url":"wss://HUB-9/tunnel"},
-      {"id":"hub-10","url":"wss://hub-10:443/tunnel"}]})"));
+      {"id":"hub-10","url":"wss://hub-10:443/tunnel"}]})");
   ASSERT_TRUE(m.ok()) << m.status();
   ASSERT_EQ(m->hubs.size(), 2u);
   EXPECT_EQ(m->hubs[0].id, "hub-9");
@@ -70,31 +70,32 @@ TEST(HubsMessage, SkipsBadEntriesSayingWhy) {
   EXPECT_NE(m->skipped[9].find("listed before"), std::string::npos);
 
   std::string long_id(kMaxHubIdLength + 1, 'h');
-  auto too_long = parseHubsMessage(json{
-      {"type", "hubs"},
-      {"hubs", json::array({{{"id", long_id}, {"url", "wss://hub:443/tunnel"}},
-                            {{"id", "hub"}, {"url", "wss://hub/" + std::string(3000, 'a')}}})}});
+  auto too_long = parseHubsMessage(
+      json{{"type", "hubs"},
+           {"hubs", json::array({{{"id", long_id}, {"url", "wss://hub:443/tunnel"}},
+                                 {{"id", "hub"}, {"url", "wss://hub/" + std::string(3000, 'a')}}})}}
+          .dump());
   ASSERT_TRUE(too_long.ok());
   EXPECT_TRUE(too_long->hubs.empty());
   EXPECT_EQ(too_long->skipped.size(), 2u);
 }
 
 TEST(HubsMessage, RefusesAMessageThatIsNotAListOrTooLong) {
-  EXPECT_FALSE(parseHubsMessage(json::parse(R"({"type":"hubs"})")).ok());
-  EXPECT_FALSE(parseHubsMessage(json::parse(R"({"type":"hubs","hubs":{"id":"x"}})")).ok());
-  EXPECT_FALSE(parseHubsMessage(json::parse(R"({"type":"hubs","hubs":null})")).ok());
-  EXPECT_FALSE(parseHubsMessage(json::parse(R"([{"id":"x","url":"wss://x/tunnel"}])")).ok());
+  EXPECT_FALSE(parseHubsMessage(R"({"type":"hubs"})").ok());
+  EXPECT_FALSE(parseHubsMessage(R"({"type":"hubs","hubs":{"id":"x"}})").ok());
+  EXPECT_FALSE(parseHubsMessage(R"({"type":"hubs","hubs":null})").ok());
+  EXPECT_FALSE(parseHubsMessage(R"([{"id":"x","url":"wss://x/tunnel"}])").ok());
 
   json list = json::array();
   for (size_t i = 0; i < kMaxAnnouncedHubs; ++i) {
     list.push_back({{"id", "hub-" + std::to_string(i)},
                     {"url", "wss://hub-" + std::to_string(i) + ":443/tunnel"}});
   }
-  auto at_limit = parseHubsMessage(json{{"type", "hubs"}, {"hubs", list}});
+  auto at_limit = parseHubsMessage(json{{"type", "hubs"}, {"hubs", list}}.dump());
   ASSERT_TRUE(at_limit.ok());
   EXPECT_EQ(at_limit->hubs.size(), kMaxAnnouncedHubs);
   list.push_back({{"id", "one-more"}, {"url", "wss://one-more:443/tunnel"}});
-  auto over = parseHubsMessage(json{{"type", "hubs"}, {"hubs", list}});
+  auto over = parseHubsMessage(json{{"type", "hubs"}, {"hubs", list}}.dump());
   ASSERT_FALSE(over.ok());
   EXPECT_NE(std::string(over.status().message()).find("1000"), std::string::npos);
 }

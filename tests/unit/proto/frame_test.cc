@@ -2,31 +2,11 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
-
 #include "proto/handshake.h"
+#include "tests/unit/proto/golden.h"
 
 namespace kubehub::proto {
 namespace {
-
-std::string goldenPath(const std::string& name) {
-  return std::string(KUBEHUB_SOURCE_DIR) + "/proto/testdata/" + name;
-}
-
-/// Compares `bytes` with proto/testdata/NAME; KUBEHUB_UPDATE_GOLDEN=1 rewrites the file.
-void checkGolden(const std::string& name, const std::string& bytes) {
-  if (const char* u = std::getenv("KUBEHUB_UPDATE_GOLDEN"); u && std::string(u) == "1") {
-    std::ofstream(goldenPath(name), std::ios::binary) << bytes;
-  }
-  std::ifstream in(goldenPath(name), std::ios::binary);
-  ASSERT_TRUE(in.good()) << "missing golden file " << name;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  EXPECT_EQ(ss.str(), bytes) << "encoding of " << name << " changed: the wire format is "
-                             << "versioned, bump kProtocolVersion and document it";
-}
 
 RequestHead sampleRequest() {
   return RequestHead{"GET",
