@@ -333,8 +333,8 @@ int clusterGet(Ctx& c) {
   Json j;
   if (int rc = call(c, "GET", "/api/v1/clusters/" + enc(c.args[0]), std::nullopt, &j); rc != 0)
     return rc;
-  // Everything, the status report included, one dotted key per line.
-  std::cout << (c.json ? j.dump(2) + "\n" : renderFlat(j));
+  // Everything, the status report included, one dotted key per line (cached types a table).
+  std::cout << (c.json ? j.dump(2) + "\n" : renderCluster(j));
   return kExitOk;
 }
 int clusterDelete(Ctx& c) {

@@ -112,6 +112,26 @@ std::string renderFlat(const Json& object) {
   return out;
 }
 
+std::string renderCluster(const Json& cluster) {
+  Json types = at(cluster, {"status", "report", "cache", "types"});
+  if (!types.is_array()) return renderFlat(cluster);
+  Json rest = cluster;
+  rest["status"]["report"]["cache"].erase("types");
+  std::string out = renderFlat(rest) + "status.report.cache.types:";
+  if (types.empty()) return out + " -\n";
+  out += "\n";
+  std::string table = renderTable({field("RESOURCE", "resource"), field("VERSION", "version"),
+                                   field("OBJECTS", "objects"), field("SYNCED", "synced")},
+                                  types);
+  for (size_t start = 0; start < table.size();) {
+    size_t end = table.find('\n', start);
+    if (end == std::string::npos) end = table.size();
+    out += "  " + table.substr(start, end - start) + "\n";
+    start = end + 1;
+  }
+  return out;
+}
+
 std::string clusterConnected(const Json& cluster) {
   Json connected = at(cluster, {"status", "connected"});
   std::string s = connected.is_boolean() ? (connected.get<bool>() ? "yes" : "no") : "-";

@@ -55,6 +55,11 @@ std::string clusterKubernetesVersion(const Json& cluster);
 std::string clusterNodes(const Json& cluster);
 std::string clusterAgentVersion(const Json& cluster);
 
+/// `kubehubctl cluster get`: renderFlat, but the cached types the hub reported
+/// (status.report.cache.types) as a table after the other fields, largest first as listed:
+/// "RESOURCE VERSION OBJECTS SYNCED", indented under "status.report.cache.types:".
+std::string renderCluster(const Json& cluster);
+
 /// GET /api/v1/bans as one list of rows for a table: tenants, then users, then clusters, each
 /// {"kind", "name", "tenant", "since", "reason"} (absent fields null).
 Json banRows(const Json& bans);

@@ -137,3 +137,31 @@ TEST(Output, RenderFlatJoinsNestedKeys) {
 
 }  // namespace
 }  // namespace kubehub::ctl
+
+namespace kubehub::ctl {
+namespace {
+
+TEST(Output, RenderClusterShowsCachedTypesAsATable) {
+  Json j = Json::parse(R"({"name":"edge-1","status":{"report":{"cache":{"typeCount":2,
+    "syncedTypes":1,"objects":12,"truncated":false,"types":[
+      {"resource":"pods","version":"v1","objects":9,"synced":true},
+      {"resource":"deployments.apps","version":"v1","objects":3,"synced":false}]}}}})");
+  EXPECT_EQ(renderCluster(j),
+            "name: edge-1\n"
+            "status.report.cache.objects: 12\n"
+            "status.report.cache.syncedTypes: 1\n"
+            "status.report.cache.truncated: false\n"
+            "status.report.cache.typeCount: 2\n"
+            "status.report.cache.types:\n"
+            "  RESOURCE           VERSION   OBJECTS   SYNCED\n"
+            "  pods               v1        9         true\n"
+            "  deployments.apps   v1        3         false\n");
+  j["status"]["report"]["cache"]["types"] = Json::array();
+  EXPECT_NE(renderCluster(j).find("status.report.cache.types: -\n"), std::string::npos);
+  // Without a cache (a host, an older hub) it is renderFlat.
+  Json host = Json::parse(R"({"name":"h","status":{"report":{"kind":"host"}}})");
+  EXPECT_EQ(renderCluster(host), renderFlat(host));
+}
+
+}  // namespace
+}  // namespace kubehub::ctl
