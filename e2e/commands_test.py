@@ -108,7 +108,13 @@ class CommandsTest(FleetTestCase):
               "--commands", "echo-args")
         p.ctl("grant", "create", "bob-read", "--tenant", "ops", "--user", "bob", "--clusters", "edge-1",
               "--resources", "*", "--verbs", "get,list")
+        # A second tenant whose grant names two commands (and one the agent does not offer).
+        p.ctl("tenant", "create", "field")
+        p.ctl("user", "create", "dave", "--tenant", "field")
+        p.ctl("grant", "create", "dave-cmds", "--tenant", "field", "--user", "dave", "--clusters", "edge-1",
+              "--commands", "slow-count,term-trap,not-offered")
         cls.alice, cls.bob, cls.carol = p.token("alice"), p.token("bob"), p.token("carol")
+        cls.dave = p.token("dave")
         scripts = {}
         for key, text in (("script", SCRIPT), ("term_trap", TERM_TRAP), ("term_deaf", TERM_DEAF)):
             scripts[key] = w.join(key.replace("_", "-") + ".sh")
@@ -154,6 +160,27 @@ class CommandsTest(FleetTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("slow-count", r.stdout)
         self.assertIn("count:integer*", r.stdout)
+
+    def test_listing_shows_only_what_the_callers_grants_allow(self):
+        def names(token, hub=None):
+            status, _, body = self.fleet.request(hub or self.hub, "GET", "/clusters/edge-1/kubehub/v1/commands",
+                                                 token)
+            self.assertEqual(status, 200, body)
+            j = json.loads(body)
+            self.assertEqual(j["kind"], "CommandList")
+            return {i["name"] for i in j["items"]}
+        everything = {"slow-count", "echo-args", "sleepy", "chatty", "secret-echo", "term-trap", "term-deaf"}
+        self.assertEqual(names(self.alice), everything, "a grant with *")
+        self.assertEqual(names(self.carol), {"echo-args"})
+        self.assertEqual(names(self.bob), set(), "a grant on the cluster, with no command")
+        self.assertEqual(names(self.dave), {"slow-count", "term-trap"}, "another tenant's grant")
+        # The same through hub-2, which reaches the agent over a peer link.
+        self.assertEqual(names(self.carol, self.hub2), {"echo-args"})
+        self.assertEqual(names(self.dave, self.hub2), {"slow-count", "term-trap"})
+        r = self.ctl("list", token=self.carol)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("echo-args", r.stdout)
+        self.assertNotIn("slow-count", r.stdout)
 
     def test_output_streams_as_it_is_produced(self):
         host, port = self.hub.users.rsplit(":", 1)
