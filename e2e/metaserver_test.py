@@ -980,10 +980,12 @@ class ClusterStatusTest(FleetTestCase):
         # kubehubctl: the table's columns, and every field in `get`.
         table = self.fleet.platform.ctl("cluster", "list").stdout.splitlines()
         self.assertEqual(table[0].split(), ["NAME", "CONNECTED", "KIND", "HUBS", "SINCE", "LAST-SEEN",
-                                            "K8S-VERSION", "NODES", "AGENT", "LABELS"])
+                                            "VERSION", "NODES", "CPU", "MEMORY", "AGENT", "LABELS"])
         row = next(line.split() for line in table if line.startswith("status-edge "))
-        self.assertEqual((row[1], row[2], row[3], row[6], row[7], row[8]),
-                         ("yes", "kubernetes", "hub-1", "v1.32.4", "2/3", "0.1.0"))
+        # The nodes' allocatable summed: 2 + 2 + 3.5 cores; 2 x 8028620Ki + 16Gi.
+        self.assertEqual((row[1], row[2], row[3], row[6], row[7], row[8], row[9], row[10]),
+                         ("yes", "kubernetes", "hub-1", "v1.32.4", "2/3", "7.5",
+                          "%.1fGiB" % ((2 * 8028620 * 1024 + 16 * 2**30) / 2**30), "0.1.0"))
         text = self.fleet.platform.ctl("cluster", "get", "status-edge").stdout
         self.assertIn("status.report.nodes.ready: 2\n", text)
         self.assertIn("status.report.nodes.total: 3\n", text)

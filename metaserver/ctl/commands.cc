@@ -221,8 +221,10 @@ const std::vector<Column>& clusterColumns() {
                                         {"HUBS", status("hubs")},
                                         {"SINCE", status("since")},
                                         {"LAST-SEEN", status("lastSeen")},
-                                        {"K8S-VERSION", clusterKubernetesVersion},
+                                        {"VERSION", clusterVersion},
                                         {"NODES", clusterNodes},
+                                        {"CPU", clusterCpu},
+                                        {"MEMORY", clusterMemory},
                                         {"AGENT", clusterAgentVersion},
                                         field("LABELS", "labels")};
   return c;
