@@ -34,8 +34,10 @@ size_t StatusForwarder::refresh(std::chrono::steady_clock::time_point now) {
     if (!shape && !counts) continue;
     proto::ClusterStatusReport report = *t.status;
     report.cache = std::move(fresh);
-    if (metaserver_) metaserver_->reportClusterStatus(t.cluster, proto::statusReportJson(report));
-    registry_->setStatus(t.cluster, t.mux.get(), std::move(report));
+    nlohmann::json forwarded = proto::statusReportJson(report);
+    // A newer report of the agent's came in since the snapshot: it carries the cache already.
+    if (!registry_->replaceStatus(t.cluster, t.mux.get(), t.status, std::move(report))) continue;
+    if (metaserver_) metaserver_->reportClusterStatus(t.cluster, std::move(forwarded));
     at->second = now;
     ++sent;
   }

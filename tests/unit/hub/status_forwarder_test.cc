@@ -70,5 +70,25 @@ TEST(StatusForwarder, ForwardsAgainWhenTheShapeMovesSoonAndCountsAtMostOncePerIn
   EXPECT_EQ(f.reported("edge-1"), proto::CacheSummary{});
 }
 
+TEST(StatusForwarder, ANewerReportIsNeverReplacedByARefreshOfAnOlderOne) {
+  TunnelRegistry registry;
+  ClusterTunnel t;
+  t.cluster = "edge-1";
+  registry.attach(std::move(t));
+  proto::ClusterStatusReport old_report;
+  old_report.agent_version = "0.1.0";
+  registry.setStatus("edge-1", nullptr, old_report);
+  auto seen = registry.snapshot()[0].status;
+  proto::ClusterStatusReport newer = old_report;
+  newer.agent_version = "0.2.0";
+  registry.setStatus("edge-1", nullptr, newer);
+  proto::ClusterStatusReport refreshed = old_report;
+  refreshed.cache = proto::CacheSummary{};
+  EXPECT_FALSE(registry.replaceStatus("edge-1", nullptr, seen, refreshed));
+  EXPECT_EQ(registry.snapshot()[0].status->agent_version, "0.2.0");
+  EXPECT_TRUE(registry.replaceStatus("edge-1", nullptr, registry.snapshot()[0].status, refreshed));
+  EXPECT_EQ(registry.snapshot()[0].status->cache, proto::CacheSummary{});
+}
+
 }  // namespace
 }  // namespace kubehub::hub
