@@ -45,6 +45,16 @@ commands:
     executable: /usr/bin/yes
     args: ["spam"]
     maxOutputBytes: 1000
+  - name: term-trap
+    description: traps SIGTERM, says so and exits
+    executable: {term_trap}
+    timeoutSeconds: 1
+    killGraceSeconds: 5
+  - name: term-deaf
+    description: ignores SIGTERM
+    executable: {term_deaf}
+    timeoutSeconds: 1
+    killGraceSeconds: 1
   - name: secret-echo
     executable: /bin/echo
     args: ["{{user}}", "{{password}}", "{{pin}}"]
@@ -66,6 +76,22 @@ done
 exit 3
 """
 
+# `sleep` in the background and `wait`: the shell runs a trap at once, not after the sleep.
+TERM_TRAP = """#!/bin/sh
+trap 'echo "got TERM, cleaning up"; exit 0' TERM
+echo started
+sleep 30 &
+wait
+"""
+
+# An ignored signal stays ignored in the sleep it starts: only SIGKILL ends this group.
+TERM_DEAF = """#!/bin/sh
+trap '' TERM
+echo $$
+sleep 30
+echo "not reached"
+"""
+
 
 class CommandsTest(FleetTestCase):
     @classmethod
@@ -82,14 +108,22 @@ class CommandsTest(FleetTestCase):
               "--commands", "echo-args")
         p.ctl("grant", "create", "bob-read", "--tenant", "ops", "--user", "bob", "--clusters", "edge-1",
               "--resources", "*", "--verbs", "get,list")
+        # A second tenant whose grant names two commands (and one the agent does not offer).
+        p.ctl("tenant", "create", "field")
+        p.ctl("user", "create", "dave", "--tenant", "field")
+        p.ctl("grant", "create", "dave-cmds", "--tenant", "field", "--user", "dave", "--clusters", "edge-1",
+              "--commands", "slow-count,term-trap,not-offered")
         cls.alice, cls.bob, cls.carol = p.token("alice"), p.token("bob"), p.token("carol")
-        script = w.join("slow-count.sh")
-        with open(script, "w") as f:
-            f.write(SCRIPT)
-        os.chmod(script, 0o755)
+        cls.dave = p.token("dave")
+        scripts = {}
+        for key, text in (("script", SCRIPT), ("term_trap", TERM_TRAP), ("term_deaf", TERM_DEAF)):
+            scripts[key] = w.join(key.replace("_", "-") + ".sh")
+            with open(scripts[key], "w") as f:
+                f.write(text)
+            os.chmod(scripts[key], 0o755)
         cls.commands_file = w.join("commands.yaml")
         with open(cls.commands_file, "w") as f:
-            f.write(COMMANDS.format(script=script))
+            f.write(COMMANDS.format(**scripts))
         cls.audit_path = w.join("hub-1-audit.log")
         cls.hub = fleet.start_hub("hub-1", peer=True, extra=["--audit-log", cls.audit_path])
         # A second hub without the tunnel: calls through it cross a peer link to hub-1.
@@ -116,13 +150,37 @@ class CommandsTest(FleetTestCase):
         status, _, body = self.fleet.request(self.hub, "GET", "/clusters/edge-1/kubehub/v1/commands", self.alice)
         self.assertEqual(status, 200, body)
         items = {i["name"]: i for i in json.loads(body)["items"]}
-        self.assertEqual(set(items), {"slow-count", "echo-args", "sleepy", "chatty", "secret-echo"})
+        self.assertEqual(set(items), {"slow-count", "echo-args", "sleepy", "chatty", "secret-echo",
+                                      "term-trap", "term-deaf"})
+        self.assertEqual(items["term-trap"]["killGraceSeconds"], 5)
+        self.assertEqual(items["sleepy"]["killGraceSeconds"], 2, "the default")
         self.assertEqual(items["slow-count"]["parameters"][0]["type"], "integer")
         self.assertNotIn("/bin/echo", body)  # what runs stays the edge's business
         r = self.ctl("list")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("slow-count", r.stdout)
         self.assertIn("count:integer*", r.stdout)
+
+    def test_listing_shows_only_what_the_callers_grants_allow(self):
+        def names(token, hub=None):
+            status, _, body = self.fleet.request(hub or self.hub, "GET", "/clusters/edge-1/kubehub/v1/commands",
+                                                 token)
+            self.assertEqual(status, 200, body)
+            j = json.loads(body)
+            self.assertEqual(j["kind"], "CommandList")
+            return {i["name"] for i in j["items"]}
+        everything = {"slow-count", "echo-args", "sleepy", "chatty", "secret-echo", "term-trap", "term-deaf"}
+        self.assertEqual(names(self.alice), everything, "a grant with *")
+        self.assertEqual(names(self.carol), {"echo-args"})
+        self.assertEqual(names(self.bob), set(), "a grant on the cluster, with no command")
+        self.assertEqual(names(self.dave), {"slow-count", "term-trap"}, "another tenant's grant")
+        # The same through hub-2, which reaches the agent over a peer link.
+        self.assertEqual(names(self.carol, self.hub2), {"echo-args"})
+        self.assertEqual(names(self.dave, self.hub2), {"slow-count", "term-trap"})
+        r = self.ctl("list", token=self.carol)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("echo-args", r.stdout)
+        self.assertNotIn("slow-count", r.stdout)
 
     def test_output_streams_as_it_is_produced(self):
         host, port = self.hub.users.rsplit(":", 1)
@@ -160,6 +218,34 @@ class CommandsTest(FleetTestCase):
         r = self.ctl("run", "sleepy")
         self.assertEqual(r.returncode, 124, r.stderr)
         self.assertIn("timeout", r.stderr)
+
+    def test_timeout_sends_sigterm_first_and_passes_on_what_the_command_says(self):
+        start = time.monotonic()
+        status, _, body = self.post("term-trap", {})
+        took = time.monotonic() - start
+        self.assertEqual(status, 200, body)
+        events = self.events(body)
+        self.assertEqual(self.output(events), "started\ngot TERM, cleaning up\n", body)
+        self.assertEqual(events[-1]["error"], "timeout", body)
+        self.assertIs(events[-1]["killed"], False, body)
+        self.assertIn("ended on SIGTERM", events[-1]["message"])
+        self.assertLess(took, 4.5, "it ended on SIGTERM, well within its 5 s grace")
+
+    def test_a_command_ignoring_sigterm_is_killed_after_its_grace(self):
+        start = time.monotonic()
+        status, _, body = self.post("term-deaf", {})
+        took = time.monotonic() - start
+        self.assertEqual(status, 200, body)
+        events = self.events(body)
+        self.assertEqual(events[-1]["error"], "timeout", body)
+        self.assertIs(events[-1]["killed"], True, body)
+        self.assertIn("did not end within 1s of SIGTERM", events[-1]["message"])
+        self.assertGreaterEqual(took, 2 - 0.2, "1 s timeout, then 1 s grace")
+        self.assertLess(took, 10)
+        self.assertNotIn("not reached", self.output(events))
+        pid = int(self.output(events).split()[0])
+        with self.assertRaises(ProcessLookupError, msg="the script is gone"):
+            os.kill(pid, 0)
 
     def test_output_limit_stops_the_command(self):
         status, _, body = self.post("chatty", {})

@@ -980,10 +980,12 @@ class ClusterStatusTest(FleetTestCase):
         # kubehubctl: the table's columns, and every field in `get`.
         table = self.fleet.platform.ctl("cluster", "list").stdout.splitlines()
         self.assertEqual(table[0].split(), ["NAME", "CONNECTED", "KIND", "HUBS", "SINCE", "LAST-SEEN",
-                                            "K8S-VERSION", "NODES", "AGENT", "LABELS"])
+                                            "VERSION", "NODES", "CPU", "MEMORY", "AGENT", "LABELS"])
         row = next(line.split() for line in table if line.startswith("status-edge "))
-        self.assertEqual((row[1], row[2], row[3], row[6], row[7], row[8]),
-                         ("yes", "kubernetes", "hub-1", "v1.32.4", "2/3", "0.1.0"))
+        # The nodes' allocatable summed: 2 + 2 + 3.5 cores; 2 x 8028620Ki + 16Gi.
+        self.assertEqual((row[1], row[2], row[3], row[6], row[7], row[8], row[9], row[10]),
+                         ("yes", "kubernetes", "hub-1", "v1.32.4", "2/3", "7.5",
+                          "%.1fGiB" % ((2 * 8028620 * 1024 + 16 * 2**30) / 2**30), "0.1.0"))
         text = self.fleet.platform.ctl("cluster", "get", "status-edge").stdout
         self.assertIn("status.report.nodes.ready: 2\n", text)
         self.assertIn("status.report.nodes.total: 3\n", text)
@@ -995,6 +997,38 @@ class ClusterStatusTest(FleetTestCase):
         self.assertEqual(metric(self.hub, "kubehub_hub_cluster_nodes", cluster="status-edge", state="notready"), 1)
         self.assertEqual(metric(self.hub, "kubehub_hub_cluster_info", cluster="status-edge", kind="kubernetes",
                                 kubernetes_version="v1.32.4", agent_version="0.1.0"), 1)
+
+    def test_hub_adds_its_cached_types_and_counts(self):
+        """The agent caches nothing; the hub holding the tunnel adds what it caches of the
+        cluster, per type, to the report it forwards, and again once the types have synced."""
+        edge_pods = lambda: len(self.fleet.edge_json("status-edge", "/api/v1/pods")["items"])
+
+        def types(c):
+            return {t["resource"]: t for t in (c["status"]["report"].get("cache") or {}).get("types", [])}
+
+        def pods_synced(c):
+            pods = types(c).get("pods")
+            return pods is not None and pods["synced"] and pods["objects"] == edge_pods()
+        c = self.reported("status-edge", pods_synced)
+        cache, by = c["status"]["report"]["cache"], types(c)
+        self.assertEqual(by["pods"]["objects"], edge_pods(), "the count the stand-in holds")
+        self.assertGreater(by["pods"]["objects"], 0)
+        self.assertEqual(by["pods"]["version"], "v1")
+        self.assertEqual(by["deployments.apps"]["version"], "v1")
+        self.assertEqual(by["namespaces"]["objects"],
+                         len(self.fleet.edge_json("status-edge", "/api/v1/namespaces")["items"]))
+        self.assertFalse(cache["truncated"])
+        self.assertEqual(cache["typeCount"], len(cache["types"]))
+        self.assertLessEqual(cache["syncedTypes"], cache["typeCount"])
+        self.assertEqual(cache["objects"], sum(t["objects"] for t in cache["types"]))
+        counts = [t["objects"] for t in cache["types"]]
+        self.assertEqual(counts, sorted(counts, reverse=True), "largest first")
+        self.assertEqual(c["status"]["cachedObjects"], cache["objects"], "the total in the REST object")
+        # kubehubctl cluster get: the totals, then a table of the types.
+        text = self.fleet.platform.ctl("cluster", "get", "status-edge").stdout
+        self.assertIn("status.report.cache.typeCount: %d\n" % cache["typeCount"], text)
+        self.assertIn("status.report.cache.types:\n  RESOURCE", text)
+        self.assertRegex(text, r"\n  pods +v1 +%d +true\n" % by["pods"]["objects"])
 
     def test_forbidden_node_list_is_reported_not_invented(self):
         c = self.reported("status-blind")

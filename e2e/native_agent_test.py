@@ -106,13 +106,18 @@ class NativeAgentTest(FleetTestCase):
         text = self.fleet.platform.ctl("cluster", "get", "host-1").stdout
         self.assertIn("status.kind: host\n", text)
         self.assertIn(f"status.report.host.kernel: {os.uname().release}\n", text)
+        # The list by kind: a host's OS and kernel for the version, no nodes, its CPUs and memory.
         table = self.fleet.platform.ctl("cluster", "list").stdout.splitlines()
-        self.assertEqual(table[0].split()[:3], ["NAME", "CONNECTED", "KIND"])
+        header = table[0].split()
+        self.assertEqual(header[:3], ["NAME", "CONNECTED", "KIND"])
+        self.assertEqual(header[6:10], ["VERSION", "NODES", "CPU", "MEMORY"])
         row = next(line for line in table if line.startswith("host-1 "))
         self.assertEqual(row.split()[1:3], ["yes", "host"])
-        self.assertIn(f"{os.cpu_count()}cpu/", row)
-        if pretty:
-            self.assertIn(pretty, row)
+        version = f"{pretty} (kernel {os.uname().release})" if pretty else os.uname().release
+        self.assertIn(version, row)
+        after = row.split(version, 1)[1].split()
+        memory = "%.1fGiB" % (host["memory"]["totalBytes"] / 2**30)
+        self.assertEqual(after[:3], ["-", str(os.cpu_count()), memory], row)
 
 
 class NativeAgentFlagsTest(unittest.TestCase):

@@ -24,6 +24,7 @@
 #include "hub/peer/peer_links.h"
 #include "hub/peer/peer_server.h"
 #include "hub/tunnel/agent_session.h"
+#include "hub/tunnel/status_forwarder.h"
 #include "hub/tunnel/tunnel_mover.h"
 #include "hub/tunnel/tunnel_registry.h"
 
@@ -705,6 +706,22 @@ int main(int argc, char** argv) {
     police_tunnels();
   }
 
+  // Each cluster's report in the metaserver carries fresh counts of what this hub caches of it.
+  std::function<void()> refresh_status;
+  auto status_timer = std::make_shared<asio::steady_timer>(io);
+  if (metaserver) {
+    auto forwarder = std::make_shared<hub::StatusForwarder>(registry, cache, metaserver);
+    refresh_status = [&, forwarder, status_timer] {
+      status_timer->expires_after(hub::StatusForwarder::kCheckEvery);
+      status_timer->async_wait([&, forwarder](const boost::system::error_code& ec) {
+        if (ec) return;
+        forwarder->refresh(std::chrono::steady_clock::now());
+        refresh_status();
+      });
+    };
+    refresh_status();
+  }
+
   if (mover) asio::co_spawn(io, hub::TunnelMover::run(mover), asio::detached);
 
   std::function<void()> shut_down = [&] {
@@ -719,6 +736,7 @@ int main(int argc, char** argv) {
     }
     if (metaserver) metaserver->stop();
     police_timer->cancel();
+    status_timer->cancel();
     // Give GOAWAYs a moment to reach the agents, then stop.
     auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(500));
     timer->async_wait([&pool, &users, timer](const boost::system::error_code&) {

@@ -126,6 +126,51 @@ absl::Status readHost(const Json& h, HostFacts* out) {
   return absl::OkStatus();
 }
 
+absl::Status readCache(const Json& c, CacheSummary* out) {
+  CacheSummary summary;
+  std::optional<int64_t> count;
+  KH_RETURN_IF_ERROR(readCount(c, "typeCount", "cache.typeCount", true, 1000000, &count));
+  summary.type_count = *count;
+  KH_RETURN_IF_ERROR(readRequiredCount(c, "syncedTypes", "cache.syncedTypes", summary.type_count,
+                                       &summary.synced_types));
+  KH_RETURN_IF_ERROR(readRequiredCount(c, "objects", "cache.objects", kMaxInt64, &summary.objects));
+  KH_ASSIGN_OR_RETURN(const Json* truncated, member(c, "truncated", "cache.truncated", false));
+  if (truncated != nullptr) {
+    if (!truncated->is_boolean()) return invalid("cache.truncated", "must be true or false");
+    summary.truncated = truncated->get<bool>();
+  }
+  KH_ASSIGN_OR_RETURN(const Json* types, member(c, "types", "cache.types", true));
+  if (!types->is_array()) return invalid("cache.types", "must be an array");
+  if (types->size() > kMaxStatusCachedTypes) {
+    return invalid("cache.types",
+                   "lists more than " + std::to_string(kMaxStatusCachedTypes) + " types");
+  }
+  if (static_cast<int64_t>(types->size()) > summary.type_count) {
+    return invalid("cache.types", "lists more types than cache.typeCount");
+  }
+  for (size_t i = 0; i < types->size(); ++i) {
+    const Json& t = (*types)[i];
+    std::string path = "cache.types[" + std::to_string(i) + "]";
+    if (!t.is_object()) return invalid(path, "must be an object");
+    CachedType type;
+    KH_RETURN_IF_ERROR(readString(t, "resource", path + ".resource", true, kMaxStatusResourceLength,
+                                  &type.resource));
+    if (type.resource.empty()) return invalid(path + ".resource", "must not be empty");
+    KH_RETURN_IF_ERROR(
+        readString(t, "version", path + ".version", true, kMaxStatusVersionLength, &type.version));
+    KH_RETURN_IF_ERROR(
+        readRequiredCount(t, "objects", path + ".objects", kMaxInt64, &type.objects));
+    KH_ASSIGN_OR_RETURN(const Json* synced, member(t, "synced", path + ".synced", false));
+    if (synced != nullptr) {
+      if (!synced->is_boolean()) return invalid(path + ".synced", "must be true or false");
+      type.synced = synced->get<bool>();
+    }
+    summary.types.push_back(std::move(type));
+  }
+  *out = std::move(summary);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::string hostRefusal(std::string_view cluster) {
@@ -168,6 +213,20 @@ Json statusReportJson(const ClusterStatusReport& r) {
       {"version", r.agent_version}, {"build", r.agent_build}, {"uptimeSeconds", r.uptime_seconds}};
   if (r.served_types) j["resources"] = {{"served", *r.served_types}};
   if (r.rtt_ms) j["tunnel"] = {{"rttMillis", *r.rtt_ms}};
+  if (r.cache) {
+    Json types = Json::array();
+    for (const CachedType& t : r.cache->types) {
+      types.push_back({{"resource", t.resource},
+                       {"version", t.version},
+                       {"objects", t.objects},
+                       {"synced", t.synced}});
+    }
+    j["cache"] = {{"typeCount", r.cache->type_count},
+                  {"syncedTypes", r.cache->synced_types},
+                  {"objects", r.cache->objects},
+                  {"truncated", r.cache->truncated},
+                  {"types", std::move(types)}};
+  }
   return j;
 }
 
@@ -244,6 +303,13 @@ absl::StatusOr<ClusterStatusReport> parseStatusReport(const Json& j) {
       }
       r.rtt_ms = ms;
     }
+  }
+  const Json* cache = nullptr;
+  KH_RETURN_IF_ERROR(readObject(j, "cache", "cache", false, &cache));
+  if (cache != nullptr) {
+    CacheSummary summary;
+    KH_RETURN_IF_ERROR(readCache(*cache, &summary));
+    r.cache = std::move(summary);
   }
   return r;
 }

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -57,6 +58,35 @@ inline constexpr size_t kMaxStatusHostText = 128;
 inline constexpr size_t kMaxStatusPathLength = 256;
 inline constexpr double kMaxStatusLoad = 1e6;
 
+/// One type the hub caches for the cluster (hub/cache), and how many objects it holds.
+struct CachedType {
+  std::string resource;  // "pods" or "deployments.apps"
+  std::string version;   // "v1"
+  int64_t objects = 0;
+  /// The type's initial list has been applied (reads are served from the cache).
+  bool synced = false;
+  bool operator==(const CachedType&) const = default;
+};
+
+/// At most this many types are listed in a report (the largest by object count; a cluster
+/// caching more says so with `truncated`), which keeps a stored report under ~48 KiB.
+inline constexpr size_t kMaxStatusCachedTypes = 512;
+inline constexpr size_t kMaxStatusResourceLength = 320;  // resource (63) "." group (253)
+
+/// What the hub holding the tunnel caches of the cluster. Not the agent's to say: the hub
+/// fills it in (replacing whatever the agent sent) when it forwards the report.
+struct CacheSummary {
+  /// Largest first (then by name); at most kMaxStatusCachedTypes.
+  std::vector<CachedType> types;
+  /// Over every cached type, listed or not.
+  int64_t type_count = 0;
+  int64_t synced_types = 0;
+  int64_t objects = 0;
+  /// More types are cached than listed.
+  bool truncated = false;
+  bool operator==(const CacheSummary&) const = default;
+};
+
 struct ClusterStatusReport {
   /// kKindKubernetes or kKindHost; reports without "kind" are of Kubernetes clusters.
   std::string kind{kKindKubernetes};
@@ -75,6 +105,8 @@ struct ClusterStatusReport {
   std::optional<int64_t> served_types;
   /// The tunnel's last measured PING round trip; absent until one was measured.
   std::optional<double> rtt_ms;
+  /// Added by the hub (see CacheSummary); absent in the agent's message and for hosts.
+  std::optional<CacheSummary> cache;
   bool operator==(const ClusterStatusReport&) const = default;
 };
 

@@ -17,6 +17,7 @@ namespace {
 using Json = nlohmann::json;
 
 constexpr int64_t kMaxTimeoutSeconds = 24 * 3600;
+constexpr int64_t kMaxKillGraceSeconds = 60;
 constexpr uint64_t kMaxOutputLimit = uint64_t{1} << 32;
 constexpr size_t kMaxValueBytes = 4096;
 
@@ -223,9 +224,10 @@ absl::StatusOr<Command> parseCommand(const YAML::Node& n, size_t index) {
                                         "63, not starting or ending with '-')");
   }
   where = "command \"" + c.name + "\"";
-  if (auto st = onlyKeys(n, where,
-                         {"name", "description", "executable", "args", "parameters",
-                          "timeoutSeconds", "maxOutputBytes", "workingDir", "env"});
+  if (auto st =
+          onlyKeys(n, where,
+                   {"name", "description", "executable", "args", "parameters", "timeoutSeconds",
+                    "killGraceSeconds", "maxOutputBytes", "workingDir", "env"});
       !st.ok())
     return st;
   if (n["description"]) {
@@ -279,6 +281,13 @@ absl::StatusOr<Command> parseCommand(const YAML::Node& n, size_t index) {
     if (*t < 1 || *t > kMaxTimeoutSeconds)
       return invalid(where + ".timeoutSeconds", "must be between 1 and 86400");
     c.timeout = std::chrono::seconds(*t);
+  }
+  if (n["killGraceSeconds"]) {
+    auto g = integer(n["killGraceSeconds"], where + ".killGraceSeconds");
+    if (!g.ok()) return g.status();
+    if (*g < 0 || *g > kMaxKillGraceSeconds)
+      return invalid(where + ".killGraceSeconds", "must be between 0 and 60");
+    c.kill_grace = std::chrono::seconds(*g);
   }
   if (n["maxOutputBytes"]) {
     auto m = integer(n["maxOutputBytes"], where + ".maxOutputBytes");
@@ -475,6 +484,7 @@ Json CommandSet::listing() const {
                      {"description", c.description},
                      {"parameters", std::move(params)},
                      {"timeoutSeconds", c.timeout.count() / 1000},
+                     {"killGraceSeconds", c.kill_grace.count() / 1000},
                      {"maxOutputBytes", c.max_output_bytes}});
   }
   return Json{{"kind", "CommandList"}, {"apiVersion", "kubehub.io/v1"}, {"items", items}};
@@ -538,6 +548,7 @@ absl::StatusOr<CommandCall> buildCall(const Command& command, std::string_view b
   for (const auto& [k, v] : command.env_set) call.env.push_back(k + "=" + v);
   call.working_dir = command.working_dir;
   call.timeout = command.timeout;
+  call.kill_grace = command.kill_grace;
   call.max_output_bytes = command.max_output_bytes;
   return call;
 }

@@ -57,6 +57,8 @@ struct Command {
   std::vector<std::string> args_text;  // as written, for the listing
   std::vector<CommandParameter> parameters;
   std::chrono::milliseconds timeout{60000};
+  /// On timeout the process group gets SIGTERM, and SIGKILL this long after unless it ended.
+  std::chrono::milliseconds kill_grace{2000};
   uint64_t max_output_bytes = 1 << 20;
   std::string working_dir = "/";
   /// Names passed through from the agent's environment when set there.
@@ -90,6 +92,8 @@ struct CommandCall {
   std::vector<std::string> env;   // NAME=value
   std::string working_dir;
   std::chrono::milliseconds timeout{0};
+  /// 0: SIGKILL at the timeout, without a SIGTERM first.
+  std::chrono::milliseconds kill_grace{0};
   uint64_t max_output_bytes = 0;
 };
 

@@ -55,6 +55,9 @@ struct ChildGroup {
   void killGroup() const {
     if (pid > 0) ::kill(-pid, SIGKILL);
   }
+  void termGroup() const {
+    if (pid > 0) ::kill(-pid, SIGTERM);
+  }
   /// Blocks briefly: only after SIGKILL or once the output ended.
   void reap() {
     if (pid <= 0 || reaped) return;
@@ -214,12 +217,27 @@ asio::awaitable<CommandResult> runCommand(CommandCall call, CommandOutput* out) 
     child.reap();
     result.outcome = why;
   };
+  // At the timeout the group gets SIGTERM and the grace to wind down (its output still read
+  // and passed on); at the end of the grace, or at once without one, SIGKILL.
+  bool terminating = false;
+  auto next_step = deadline;
+  auto timedOut = [&]() {
+    if (!terminating && call.kill_grace.count() > 0) {
+      terminating = true;
+      child.termGroup();
+      next_step = std::chrono::steady_clock::now() + call.kill_grace;
+      return false;
+    }
+    stop(CommandResult::Outcome::kTimeout);
+    result.killed = true;
+    return true;
+  };
 
   while (out_d.is_open() || err_d.is_open()) {
-    auto ready = co_await (readable(&out_d, 0) || readable(&err_d, 1) || until(deadline));
+    auto ready = co_await (readable(&out_d, 0) || readable(&err_d, 1) || until(next_step));
     if (ready.index() == 2) {
-      stop(CommandResult::Outcome::kTimeout);
-      co_return result;
+      if (timedOut()) co_return result;
+      continue;
     }
     asio::posix::stream_descriptor& d = ready.index() == 0 ? out_d : err_d;
     ssize_t n = ::read(d.native_handle(), buf.data(), buf.size());
@@ -249,12 +267,14 @@ asio::awaitable<CommandResult> runCommand(CommandCall call, CommandOutput* out) 
   }
   // The output ended; the command may still be running (or have left a child holding no pipe).
   while (!child.tryReap()) {
-    if (std::chrono::steady_clock::now() >= deadline) {
-      stop(CommandResult::Outcome::kTimeout);
-      co_return result;
-    }
+    if (std::chrono::steady_clock::now() >= next_step && timedOut()) co_return result;
     asio::steady_timer t(ex, std::chrono::milliseconds(10));
     co_await t.async_wait(kUseTuple);
+  }
+  if (terminating) {
+    // It wound down within its grace; still, it ran out of time.
+    result.outcome = CommandResult::Outcome::kTimeout;
+    co_return result;
   }
   if (WIFEXITED(child.status)) {
     result.outcome = CommandResult::Outcome::kExited;

@@ -28,7 +28,8 @@ struct CommandResult {
   enum class Outcome {
     kExited,       // exit_code is set
     kSignaled,     // killed by a signal from elsewhere; signal is set
-    kTimeout,      // ran longer than its timeout: the group was killed
+    kTimeout,      // ran longer than its timeout: the group got SIGTERM, then SIGKILL after
+                   // the call's kill_grace unless it ended within it
     kOutputLimit,  // wrote more than its limit: the group was killed
     kStartFailed,  // could not be started; message says why
     kCancelled,    // the caller went away: the group was killed
@@ -36,6 +37,8 @@ struct CommandResult {
   Outcome outcome = Outcome::kExited;
   int exit_code = 0;
   int signal = 0;
+  /// kTimeout: SIGKILL was needed (no grace, or the group did not end within it).
+  bool killed = false;
   std::string message;
 };
 

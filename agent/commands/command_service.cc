@@ -159,10 +159,16 @@ asio::awaitable<void> run(std::shared_ptr<tunnel::Stream> stream, const Command*
               {"message", "the command was killed by signal " + std::to_string(result.signal)}};
       break;
     case CommandResult::Outcome::kTimeout:
-      last = {
-          {"error", "timeout"},
-          {"message", "the command ran longer than its timeout of " +
-                          std::to_string(command->timeout.count() / 1000) + "s and was killed"}};
+      last = {{"error", "timeout"},
+              {"killed", result.killed},
+              {"message", "the command ran longer than its timeout of " +
+                              std::to_string(command->timeout.count() / 1000) + "s and " +
+                              (!result.killed ? "ended on SIGTERM"
+                               : command->kill_grace.count() == 0
+                                   ? "was killed"
+                                   : "was killed: it did not end within " +
+                                         std::to_string(command->kill_grace.count() / 1000) +
+                                         "s of SIGTERM")}};
       break;
     case CommandResult::Outcome::kOutputLimit:
       last = {{"error", "output limit"},

@@ -258,8 +258,13 @@ RequestPlan planRequest(const RequestHead& head, const Principal& who, const Req
       read.to_peer = true;
       return read;
     }
-    if (facts.peer_route)
-      return forwardOrRefuse(head, who, target, {}, false, Forward::Via::kPeerHub);
+    if (facts.peer_route) {
+      RequestPlan plan = forwardOrRefuse(head, who, target, {}, false, Forward::Via::kPeerHub);
+      // The owner splices its agent's answer through: this hub cuts a listing to the grants.
+      if (auto* f = std::get_if<Forward>(&plan); f && facts.auth && target.commands)
+        f->listed_commands = allowedCommands(who, *facts.auth, cluster);
+      return plan;
+    }
     switch (facts.elsewhere) {
       case PolicyFacts::Elsewhere::kNowhere:
         return reject(503,
@@ -296,7 +301,13 @@ RequestPlan planRequest(const RequestHead& head, const Principal& who, const Req
   if (target.access_review) return ReadReviewBody{};
   // A command call's parameters are read first: the audit line names them.
   if (!target.command.empty()) return ReadReviewBody{};
-  if (target.commands) return planForward(head, who, target);
+  if (target.commands) {
+    RequestPlan plan = planForward(head, who, target);
+    // A listing shows only what the caller may run (the agent lists everything it offers).
+    if (auto* f = std::get_if<Forward>(&plan); f && facts.auth && target.command.empty())
+      f->listed_commands = allowedCommands(who, *facts.auth, cluster);
+    return plan;
+  }
 
   std::string cache_declined;
   if (target.cache_candidate) {

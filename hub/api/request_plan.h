@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -139,6 +140,9 @@ struct Forward {
   bool is_head = false;
   /// A native command call: its parameters (a JSON object's text), for the audit line.
   std::string command_parameters;
+  /// A listing of native commands: the names the caller's grants allow, to which the hub cuts
+  /// the agent's answer (filterCommandListing); nullopt: all of them.
+  std::optional<std::set<std::string>> listed_commands;
   /// The client's keep-alive (the response decides the rest).
   bool keep_alive = true;
   /// keep_alive for a refusal before the stream opens (planStreamQuotaRefusal,

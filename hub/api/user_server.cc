@@ -28,6 +28,7 @@
 #include "common/net/tls_stream.h"
 #include "common/net/websocket_frames.h"
 #include "hub/api/client_connection.h"
+#include "hub/api/command_listing.h"
 #include "hub/api/connection_limiter.h"
 #include "hub/api/request_plan.h"
 #include "hub/api/stream_quota.h"
@@ -89,6 +90,8 @@ struct RequestShape {
   /// no longer holds the tunnel, or its link closed before any answer. Nothing is written to the
   /// client then; *stale_route is set instead.
   bool* stale_route = nullptr;
+  /// A listing of native commands: cut to these names before it leaves (nullopt: all).
+  std::optional<std::set<std::string>> listed_commands;
 };
 
 void closeSocket(SslStream* s) {
@@ -407,6 +410,53 @@ struct UserServer::Impl : std::enable_shared_from_this<UserServer::Impl> {
 
 namespace {
 
+/// An agent's listing of its commands, read whole (bounded), cut to what the caller may run
+/// (shape.listed_commands) and sent with its length.
+asio::awaitable<bool> answerCommandListing(std::shared_ptr<UserServer::Impl> self, SslStream* s,
+                                           std::shared_ptr<tunnel::Stream> stream,
+                                           net::HeaderList headers, RequestShape shape,
+                                           bool close_after) {
+  const auto& o = self->options;
+  std::string body;
+  std::string failure;
+  for (;;) {
+    auto c = co_await stream->read();
+    if (!c.ok()) {
+      failure = "the agent's command listing ended early: " + std::string(c.status().message());
+      break;
+    }
+    body += c->data;
+    stream->consumed(c->data.size());
+    if (body.size() > kMaxCommandListingBytes) {
+      stream->reset(proto::ResetCode::kCancel, "command listing too large");
+      failure = "the agent's command listing is larger than " +
+                std::to_string(kMaxCommandListingBytes) + " bytes";
+      break;
+    }
+    if (c->end) break;
+  }
+  absl::StatusOr<std::string> cut =
+      failure.empty() ? filterCommandListing(body, *shape.listed_commands)
+                      : absl::StatusOr<std::string>(absl::UnavailableError(failure));
+  if (!cut.ok()) {
+    shape.outcome->status = 502;
+    std::string message = std::string(cut.status().message());
+    co_await writeStatus(s, o.write_timeout, 502, message, false);
+    co_return false;
+  }
+  std::string head = "HTTP/1.1 200 OK\r\n";
+  for (const auto& [k, v] : headers) {
+    if (!absl::EqualsIgnoreCase(k, "Content-Length")) head += k + ": " + v + "\r\n";
+  }
+  head += "Content-Length: " + std::to_string(cut->size()) + "\r\n";
+  if (close_after) head += "Connection: close\r\n";
+  head += "\r\n";
+  shape.outcome->bytes += cut->size();
+  bool ok = co_await writeAll(s, o.write_timeout, asio::buffer(head), asio::buffer(*cut),
+                              asio::const_buffer());
+  co_return ok && !close_after;
+}
+
 asio::awaitable<bool> proxyResponse(std::shared_ptr<UserServer::Impl> self, SslStream* s,
                                     beast::flat_buffer* buf, std::shared_ptr<tunnel::Stream> stream,
                                     RequestShape shape) {
@@ -456,6 +506,10 @@ asio::awaitable<bool> proxyResponse(std::shared_ptr<UserServer::Impl> self, SslS
   // connection: what the client still sends is not a request.
   bool upload_unfinished = shape.upload_done != nullptr && !*shape.upload_done;
   bool close_after = !shape.keep_alive || shape.long_lived || upload_unfinished;
+  if (shape.listed_commands && status == 200 && !no_body && !shape.long_lived) {
+    co_return co_await answerCommandListing(self, s, stream, std::move(headers), std::move(shape),
+                                            close_after);
+  }
 
   std::string text =
       "HTTP/1.1 " + std::to_string(status) + " " +
@@ -692,6 +746,7 @@ asio::awaitable<bool> forwardRequest(std::shared_ptr<UserServer::Impl> self, Ssl
   shape.outcome = &record->outcome;
   if (f.via == Forward::Via::kPeerHub) shape.served_from = "peer";
   shape.stale_route = stale_route;
+  shape.listed_commands = f.listed_commands;
   if (self->metrics) {
     self->metrics->streamOpened();
     if (shape.long_lived) self->metrics->watchOpened();

@@ -164,4 +164,25 @@ AccessDecision decideCommandAccess(const Principal& who, const AuthSnapshot& sna
   return d;
 }
 
+std::optional<std::set<std::string>> allowedCommands(const Principal& who, const AuthSnapshot& snap,
+                                                     const std::string& cluster) {
+  if (who.break_glass) return std::nullopt;
+  std::set<std::string> names;
+  auto found = snap.clusters->find(cluster);
+  if (found != snap.clusters->end() && found->second.disabled) return names;
+  auth::Labels no_labels;
+  const auth::Labels& labels = found == snap.clusters->end() ? no_labels : found->second.labels;
+  auto grants_it = snap.grants->find(who.tenant);
+  if (grants_it == snap.grants->end()) return names;
+  for (const auto& g : grants_it->second) {
+    if (!(g.user.empty() || g.user == who.user) || !auth::grantCoversCluster(g, cluster, labels))
+      continue;
+    for (const auto& c : g.commands) {
+      if (c == "*") return std::nullopt;
+      names.insert(c);
+    }
+  }
+  return names;
+}
+
 }  // namespace kubehub::hub

@@ -4,6 +4,7 @@
 /// the caller holds the snapshot. Authentication (who is calling) is authenticator.h's.
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -40,5 +41,11 @@ AccessDecision decideAccess(const Principal& who, const AuthSnapshot& snapshot,
 /// (`command` empty) needs any grant of the caller on the cluster.
 AccessDecision decideCommandAccess(const Principal& who, const AuthSnapshot& snapshot,
                                    const std::string& cluster, const std::string& command);
+
+/// The command names the caller's grants on `cluster` name (what a listing of its commands
+/// keeps); nullopt when every command is allowed (a grant with "*", or break-glass).
+std::optional<std::set<std::string>> allowedCommands(const Principal& who,
+                                                     const AuthSnapshot& snapshot,
+                                                     const std::string& cluster);
 
 }  // namespace kubehub::hub

@@ -509,15 +509,22 @@ void MetaserverSync::flushRegistryEvents() {
 }
 
 void MetaserverSync::flushStatusReports() {
-  // Bounded batches: a hub holding many agents sends a few requests, not one per cluster.
+  // Bounded batches: a hub holding many agents sends a few requests, not one per cluster, each
+  // well under the metaserver's body limit (1 MiB by default) though a report listing many
+  // cached types weighs tens of KiB.
   constexpr size_t kBatch = 500;
+  constexpr size_t kBatchBytes = 512 * 1024;
   constexpr std::chrono::seconds kEvery{1};
   auto now = std::chrono::steady_clock::now();
   if (now - status_sent_at_ < kEvery) return;
   std::map<std::string, Json> batch;
   {
     std::lock_guard lock(status_mu_);
+    size_t bytes = 0;
     while (!status_pending_.empty() && batch.size() < kBatch) {
+      size_t size = status_pending_.begin()->second.dump().size();
+      if (!batch.empty() && bytes + size > kBatchBytes) break;
+      bytes += size;
       auto node = status_pending_.extract(status_pending_.begin());
       batch.insert(std::move(node));
     }

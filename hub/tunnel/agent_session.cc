@@ -9,6 +9,7 @@
 
 #include "common/auth/tunnel_identity.h"
 #include "common/log/log.h"
+#include "hub/tunnel/status_forwarder.h"
 #include "hub/tunnel/tunnel_mover.h"
 #include "proto/cluster_status.h"
 #include "proto/control.h"
@@ -96,6 +97,8 @@ void onControl(std::weak_ptr<TunnelRegistry> weak_registry, std::weak_ptr<tunnel
                 {"kubernetes_version", report->kubernetes_version},
                 {"nodes", report->nodes ? report->nodes->total : -1},
                 {"ready_nodes", report->nodes ? report->nodes->ready : -1}});
+    // The cache is the hub's to describe, not the agent's (see StatusForwarder).
+    report->cache = cacheSummaryFor(cache.get(), cluster, report->kind);
     if (metaserver && !registration->left.load())
       metaserver->reportClusterStatus(cluster, proto::statusReportJson(*report));
     registry->setStatus(cluster, mux.get(), std::move(*report));

@@ -60,6 +60,19 @@ void TunnelRegistry::setStatus(const std::string& cluster, const tunnel::Mux* mu
   }
 }
 
+bool TunnelRegistry::replaceStatus(
+    const std::string& cluster, const tunnel::Mux* mux,
+    const std::shared_ptr<const proto::ClusterStatusReport>& expected,
+    proto::ClusterStatusReport report) {
+  auto shared = std::make_shared<const proto::ClusterStatusReport>(std::move(report));
+  std::lock_guard lock(mu_);
+  auto it = tunnels_.find(cluster);
+  if (it == tunnels_.end() || it->second.mux.get() != mux || it->second.status != expected)
+    return false;
+  it->second.status = std::move(shared);
+  return true;
+}
+
 std::optional<bool> TunnelRegistry::namespaced(const std::string& cluster, const std::string& group,
                                                const std::string& resource) const {
   std::lock_guard lock(mu_);

@@ -52,6 +52,11 @@ class TunnelRegistry {
   /// Keeps the tunnel's latest status report (if `mux` still serves the cluster here).
   void setStatus(const std::string& cluster, const tunnel::Mux* mux,
                  proto::ClusterStatusReport report);
+  /// setStatus, but only while the tunnel's report is still `expected` (a refresh of an older
+  /// report must not replace a newer one that arrived meanwhile); true if it was replaced.
+  bool replaceStatus(const std::string& cluster, const tunnel::Mux* mux,
+                     const std::shared_ptr<const proto::ClusterStatusReport>& expected,
+                     proto::ClusterStatusReport report);
   std::vector<ClusterTunnel> snapshot() const;
   /// Whether a type is namespaced on the cluster, per its discovery report; nullopt if unknown.
   std::optional<bool> namespaced(const std::string& cluster, const std::string& group,

@@ -221,8 +221,10 @@ const std::vector<Column>& clusterColumns() {
                                         {"HUBS", status("hubs")},
                                         {"SINCE", status("since")},
                                         {"LAST-SEEN", status("lastSeen")},
-                                        {"K8S-VERSION", clusterKubernetesVersion},
+                                        {"VERSION", clusterVersion},
                                         {"NODES", clusterNodes},
+                                        {"CPU", clusterCpu},
+                                        {"MEMORY", clusterMemory},
                                         {"AGENT", clusterAgentVersion},
                                         field("LABELS", "labels")};
   return c;
@@ -333,8 +335,8 @@ int clusterGet(Ctx& c) {
   Json j;
   if (int rc = call(c, "GET", "/api/v1/clusters/" + enc(c.args[0]), std::nullopt, &j); rc != 0)
     return rc;
-  // Everything, the status report included, one dotted key per line.
-  std::cout << (c.json ? j.dump(2) + "\n" : renderFlat(j));
+  // Everything, the status report included, one dotted key per line (cached types a table).
+  std::cout << (c.json ? j.dump(2) + "\n" : renderCluster(j));
   return kExitOk;
 }
 int clusterDelete(Ctx& c) {

@@ -112,6 +112,26 @@ std::string renderFlat(const Json& object) {
   return out;
 }
 
+std::string renderCluster(const Json& cluster) {
+  Json types = at(cluster, {"status", "report", "cache", "types"});
+  if (!types.is_array()) return renderFlat(cluster);
+  Json rest = cluster;
+  rest["status"]["report"]["cache"].erase("types");
+  std::string out = renderFlat(rest) + "status.report.cache.types:";
+  if (types.empty()) return out + " -\n";
+  out += "\n";
+  std::string table = renderTable({field("RESOURCE", "resource"), field("VERSION", "version"),
+                                   field("OBJECTS", "objects"), field("SYNCED", "synced")},
+                                  types);
+  for (size_t start = 0; start < table.size();) {
+    size_t end = table.find('\n', start);
+    if (end == std::string::npos) end = table.size();
+    out += "  " + table.substr(start, end - start) + "\n";
+    start = end + 1;
+  }
+  return out;
+}
+
 std::string clusterConnected(const Json& cluster) {
   Json connected = at(cluster, {"status", "connected"});
   std::string s = connected.is_boolean() ? (connected.get<bool>() ? "yes" : "no") : "-";
@@ -122,26 +142,58 @@ std::string clusterConnected(const Json& cluster) {
 
 std::string clusterKind(const Json& cluster) { return display(at(cluster, {"status", "kind"})); }
 
-std::string clusterKubernetesVersion(const Json& cluster) {
-  if (clusterKind(cluster) == "host")
-    return display(at(cluster, {"status", "report", "host", "os"}));
-  return display(at(cluster, {"status", "report", "kubernetes", "gitVersion"}));
+namespace {
+
+std::string gib(int64_t bytes) {
+  char out[32];
+  std::snprintf(out, sizeof out, "%.1fGiB", static_cast<double>(bytes) / (1024.0 * 1024 * 1024));
+  return out;
+}
+
+}  // namespace
+
+std::string clusterVersion(const Json& cluster) {
+  if (clusterKind(cluster) != "host")
+    return display(at(cluster, {"status", "report", "kubernetes", "gitVersion"}));
+  Json os = at(cluster, {"status", "report", "host", "os"});
+  Json kernel = at(cluster, {"status", "report", "host", "kernel"});
+  std::string o = os.is_string() ? os.get<std::string>() : "";
+  std::string k = kernel.is_string() ? kernel.get<std::string>() : "";
+  if (o.empty() || k.empty()) return display(o.empty() ? kernel : os);
+  return o + " (kernel " + k + ")";
 }
 
 std::string clusterNodes(const Json& cluster) {
-  if (clusterKind(cluster) == "host") {
-    Json cpus = at(cluster, {"status", "report", "host", "cpus"});
-    Json memory = at(cluster, {"status", "report", "host", "memory", "totalBytes"});
-    if (!cpus.is_number_integer() || !memory.is_number_integer()) return "-";
-    char gib[32];
-    std::snprintf(gib, sizeof gib, "%.1fGiB",
-                  static_cast<double>(memory.get<int64_t>()) / (1024.0 * 1024 * 1024));
-    return std::to_string(cpus.get<int64_t>()) + "cpu/" + gib;
-  }
   Json ready = at(cluster, {"status", "report", "nodes", "ready"});
   Json total = at(cluster, {"status", "report", "nodes", "total"});
   if (!ready.is_number_integer() || !total.is_number_integer()) return "-";
   return std::to_string(ready.get<int64_t>()) + "/" + std::to_string(total.get<int64_t>());
+}
+
+std::string clusterCpu(const Json& cluster) {
+  if (clusterKind(cluster) == "host") {
+    Json cpus = at(cluster, {"status", "report", "host", "cpus"});
+    return cpus.is_number_integer() ? std::to_string(cpus.get<int64_t>()) : "-";
+  }
+  Json millis = at(cluster, {"status", "report", "nodes", "allocatable", "cpuMillis"});
+  if (!millis.is_number_integer()) return "-";
+  int64_t m = millis.get<int64_t>();
+  std::string out = std::to_string(m / 1000);
+  if (m % 1000 != 0) {
+    char frac[8];
+    std::snprintf(frac, sizeof frac, ".%03lld", static_cast<long long>(m % 1000));
+    std::string f = frac;
+    while (f.back() == '0') f.pop_back();
+    out += f;
+  }
+  return out;
+}
+
+std::string clusterMemory(const Json& cluster) {
+  Json bytes = clusterKind(cluster) == "host"
+                   ? at(cluster, {"status", "report", "host", "memory", "totalBytes"})
+                   : at(cluster, {"status", "report", "nodes", "allocatable", "memoryBytes"});
+  return bytes.is_number_integer() ? gib(bytes.get<int64_t>()) : "-";
 }
 
 std::string clusterAgentVersion(const Json& cluster) {

@@ -45,15 +45,24 @@ std::string renderObject(const Json& object);
 /// ("status.report.nodes.ready: 2"); arrays as in display().
 std::string renderFlat(const Json& object);
 
-/// Cells of `kubehubctl cluster list` from a cluster's "status" (GET /api/v1/clusters/NAME):
-/// CONNECTED "yes"/"no" (",disabled" appended), KIND, K8S-VERSION, NODES "ready/total", AGENT;
-/// "-" for what the last report did not say (or when none came). For a host (kind "host"),
-/// K8S-VERSION shows its OS and NODES its CPUs and memory ("4cpu/7.6GiB").
+/// Cells of `kubehubctl cluster list` from a cluster's "status" (GET /api/v1/clusters/NAME),
+/// by its kind: CONNECTED "yes"/"no" (",disabled" appended), KIND, VERSION (a Kubernetes
+/// cluster's gitVersion; a host's OS and kernel, "Debian GNU/Linux 12 (bookworm) (kernel
+/// 6.1.0-18-amd64)"), NODES "ready/total" (a host has none), CPU (cores: the nodes' allocatable
+/// summed, "7.5", or a host's CPUs), MEMORY (the same in GiB, "8.0GiB"), AGENT; "-" for what
+/// the last report did not say (or when none came).
 std::string clusterConnected(const Json& cluster);
 std::string clusterKind(const Json& cluster);
-std::string clusterKubernetesVersion(const Json& cluster);
+std::string clusterVersion(const Json& cluster);
 std::string clusterNodes(const Json& cluster);
+std::string clusterCpu(const Json& cluster);
+std::string clusterMemory(const Json& cluster);
 std::string clusterAgentVersion(const Json& cluster);
+
+/// `kubehubctl cluster get`: renderFlat, but the cached types the hub reported
+/// (status.report.cache.types) as a table after the other fields, largest first as listed:
+/// "RESOURCE VERSION OBJECTS SYNCED", indented under "status.report.cache.types:".
+std::string renderCluster(const Json& cluster);
 
 /// GET /api/v1/bans as one list of rows for a table: tenants, then users, then clusters, each
 /// {"kind", "name", "tenant", "since", "reason"} (absent fields null).

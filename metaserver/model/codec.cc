@@ -551,12 +551,17 @@ Json toJson(const ClusterRecord& r) {
   if (report.is_discarded()) report = nullptr;
   // Reports from before kinds existed are of Kubernetes clusters.
   Json kind = nullptr;
+  Json cached_objects = nullptr;
   if (report.is_object()) {
     auto k = report.find("kind");
     kind = k != report.end() && k->is_string() ? *k : Json(proto::kKindKubernetes);
+    auto cache = report.find("cache");
+    if (cache != report.end() && cache->is_object())
+      cached_objects = cache->value("objects", Json());
   }
   Json status = {{"state", r.hubs.empty() ? "disconnected" : "connected"},
                  {"kind", std::move(kind)},
+                 {"cachedObjects", std::move(cached_objects)},
                  {"connected", !r.hubs.empty()},
                  {"hubs", r.hubs},
                  {"since", r.hubs.empty() ? Json(nullptr) : optTime(r.connected_since)},

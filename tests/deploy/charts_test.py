@@ -43,6 +43,10 @@ BAD_VALUES = {
         ("fullnameOverride: a-hub-fleet-whose-name-is-far-too-long-for-pods",
          "is longer than 40 characters"),
     ],
+    "kubehub-agent": [
+        ("mode: bare-metal", "mode must be one of the following"),
+        ("mode: native", "mode native serves only native commands: set commands"),
+    ],
     "kubehub-metaserver": [
         ("replicas: two", "replicas: Invalid type. Expected: integer"),
         ("postgres:\n  enabled: true", "Additional property postgres is not allowed"),
@@ -261,6 +265,37 @@ class ChartsTest(unittest.TestCase):
                     self.assertIn(f"kubehubctl token issue --user {fleet} ", notes)
                 if name == "kubehub-metaserver":
                     self.assertIn("kubehubctl whoami", notes)
+
+    def test_agent_mode_is_passed_and_native_mode_holds_no_rbac(self):
+        """kubernetes (the default): --mode=kubernetes, the ClusterRole for impersonation,
+        discovery and the cached types, and a ServiceAccount token. native: --mode=native and no
+        right at all on the API server (no ClusterRole, Role or bindings, no token mounted), the
+        enrolled certificate kept in the pod's volume instead of a Secret."""
+        chart = os.path.join(manifests.CHARTS_DIR, "kubehub-agent")
+        ci = {os.path.basename(v): v for v in manifests.ci_values(chart)}
+        rbac_kinds = {"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+
+        def agent(objs):
+            d = next(o for o in objs if o["kind"] == "Deployment")
+            return d["spec"]["template"]["spec"]
+
+        k8s = self.objects(chart, ci["01-quickstart-values.yaml"])
+        self.assertIn("--mode=kubernetes", agent(k8s)["containers"][0]["args"])
+        self.assertTrue(agent(k8s)["automountServiceAccountToken"])
+        self.assertEqual({o["kind"] for o in k8s} & rbac_kinds, rbac_kinds)
+
+        native = self.objects(chart, ci["03-native-values.yaml"])
+        spec = agent(native)
+        args = spec["containers"][0]["args"]
+        self.assertIn("--mode=native", args)
+        self.assertIs(spec["automountServiceAccountToken"], False)
+        self.assertEqual({o["kind"] for o in native} & rbac_kinds, set(), "no RBAC in native mode")
+        self.assertIn("--credentials-dir=/var/lib/kubehub/credentials", args)
+        self.assertFalse([a for a in args if a.startswith(("--credentials-secret", "--namespace"))], args)
+        self.assertIn("--commands-file=/etc/kubehub/commands/commands.yaml", args)
+        self.assertFalse([o for o in native if o["kind"] == "Secret"
+                          and o["metadata"]["name"].endswith("-credentials")])
+        self.assertEqual([v["emptyDir"] for v in spec["volumes"] if v["name"] == "credentials"], [{}])
 
     def test_manifests_are_up_to_date(self):
         problems, skipped = manifests.differences(self.helm_bin)

@@ -28,6 +28,7 @@ commands:
       - name: loud
         type: boolean
     timeoutSeconds: 5
+    killGraceSeconds: 7
     maxOutputBytes: 100
     workingDir: /tmp
     env:
@@ -61,6 +62,8 @@ TEST(CommandConfig, ParsesAValidFile) {
   ASSERT_NE(greet, nullptr);
   EXPECT_EQ(greet->executable, "/bin/echo");
   EXPECT_EQ(greet->timeout, std::chrono::seconds(5));
+  EXPECT_EQ(greet->kill_grace, std::chrono::seconds(7));
+  EXPECT_EQ(set->find("level")->kill_grace, std::chrono::seconds(2)) << "the default";
   EXPECT_EQ(greet->max_output_bytes, 100u);
   EXPECT_EQ(greet->working_dir, "/tmp");
   EXPECT_EQ(set->find("nope"), nullptr);
@@ -69,6 +72,7 @@ TEST(CommandConfig, ParsesAValidFile) {
   EXPECT_EQ(listing["items"][0]["name"], "greet");
   EXPECT_EQ(listing["items"][0]["parameters"][1]["type"], "integer");
   EXPECT_EQ(listing["items"][1]["parameters"][1]["secret"], true);
+  EXPECT_EQ(listing["items"][0]["killGraceSeconds"], 7);
   // The listing never shows what runs.
   EXPECT_EQ(listing.dump().find("/bin/echo"), std::string::npos);
 }
@@ -101,6 +105,10 @@ TEST(CommandConfig, BadFilesNameTheCommandAndField) {
        "command \"a\".timeoutSeconds"},
       {"commands: [{name: a, executable: /bin/true, timeoutSeconds: soon}]",
        "command \"a\".timeoutSeconds: must be an integer"},
+      {"commands: [{name: a, executable: /bin/true, killGraceSeconds: -1}]",
+       "command \"a\".killGraceSeconds: must be between 0 and 60"},
+      {"commands: [{name: a, executable: /bin/true, killGraceSeconds: 61}]",
+       "command \"a\".killGraceSeconds: must be between 0 and 60"},
       {"commands: [{name: a, executable: /bin/true, maxOutputBytes: -1}]",
        "command \"a\".maxOutputBytes"},
       {"commands: [{name: a, executable: /bin/true, workingDir: tmp}]", "command \"a\".workingDir"},

@@ -113,6 +113,44 @@ TEST(CommandRunner, TimeoutKillsTheWholeProcessGroup) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(CommandRunner, TimeoutWithoutGraceIsSigkill) {
+  Collected out;
+  auto r = run(
+      shell("trap 'echo term' TERM; echo started; sleep 30 & wait", std::chrono::milliseconds(300)),
+      &out);
+  EXPECT_EQ(r.outcome, CommandResult::Outcome::kTimeout);
+  EXPECT_TRUE(r.killed);
+  EXPECT_EQ(out.all(OutputStream::kStdout), "started\n") << "no SIGTERM to trap";
+}
+
+TEST(CommandRunner, TimeoutSendsSigtermFirstAndPassesOnWhatTheCommandSaysThen) {
+  Collected out;
+  CommandCall c = shell("trap 'echo cleaning up; exit 0' TERM; echo started; sleep 30 & wait",
+                        std::chrono::milliseconds(300));
+  c.kill_grace = std::chrono::seconds(10);
+  auto started = std::chrono::steady_clock::now();
+  auto r = run(c, &out);
+  auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(r.outcome, CommandResult::Outcome::kTimeout);
+  EXPECT_FALSE(r.killed) << "it ended on SIGTERM";
+  EXPECT_EQ(out.all(OutputStream::kStdout), "started\ncleaning up\n");
+  EXPECT_LT(took, std::chrono::seconds(5)) << "not the whole grace";
+}
+
+TEST(CommandRunner, ACommandIgnoringSigtermIsKilledAfterTheGrace) {
+  Collected out;
+  CommandCall c = shell("trap '' TERM; echo started; sleep 30", std::chrono::milliseconds(300));
+  c.kill_grace = std::chrono::milliseconds(700);
+  auto started = std::chrono::steady_clock::now();
+  auto r = run(c, &out);
+  auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(r.outcome, CommandResult::Outcome::kTimeout);
+  EXPECT_TRUE(r.killed);
+  EXPECT_GE(took, std::chrono::milliseconds(1000));
+  EXPECT_LT(took, std::chrono::seconds(5));
+  EXPECT_EQ(out.all(OutputStream::kStdout), "started\n");
+}
+
 TEST(CommandRunner, OutputLimitStopsTheCommand) {
   Collected out;
   auto r = run(shell("while true; do echo 0123456789; done", std::chrono::seconds(10), 1000), &out);

@@ -261,6 +261,31 @@ TEST(RequestPlan, NativeCommandsGoToTheAgentUnderTheirOwnGrants) {
   EXPECT_EQ(rejected(plan({"POST", list + "/reboot", "carol"}, away)).code, 403);
 }
 
+TEST(RequestPlan, ACommandListingIsCutToTheCallersGrants) {
+  const std::string list = "/clusters/edge-1/kubehub/v1/commands";
+  World w;
+  // carol's grant names disk-usage: the agent's listing is cut to it; alice's grants name no
+  // command: she sees none; root (static token) and a hub without a metaserver: all of them.
+  EXPECT_EQ(forwarded(plan({"GET", list, "carol"}, w)).listed_commands,
+            (std::set<std::string>{"disk-usage"}));
+  EXPECT_EQ(forwarded(plan({"GET", list, "alice"}, w)).listed_commands, std::set<std::string>{});
+  EXPECT_FALSE(forwarded(plan({"GET", list, "root"}, w)).listed_commands);
+  World no_metaserver = w;
+  no_metaserver.metaserver = false;
+  EXPECT_FALSE(forwarded(plan({"GET", list, "carol"}, no_metaserver)).listed_commands);
+  // Through a peer hub: this hub cuts it (the owner splices its agent's answer through).
+  World away = w;
+  away.tunnel = false;
+  away.peer_route = true;
+  Forward via_peer = forwarded(plan({"GET", list, "carol"}, away));
+  EXPECT_EQ(via_peer.via, Forward::Via::kPeerHub);
+  EXPECT_EQ(via_peer.listed_commands, (std::set<std::string>{"disk-usage"}));
+  // Nothing else is cut.
+  EXPECT_FALSE(
+      forwarded(plan({"GET", "/clusters/edge-1/api/v1/namespaces/team-a/pods", "alice"}, w))
+          .listed_commands);
+}
+
 TEST(RequestPlan, AHostServesOnlyItsCommands) {
   const std::string run = "/clusters/edge-1/kubehub/v1/commands/disk-usage";
   World w;

@@ -212,6 +212,10 @@ TEST(Codec, ClusterStatus) {
   EXPECT_EQ(st["reportedBy"], "hub-1");
   EXPECT_EQ(st["report"]["nodes"]["ready"], 1);
   EXPECT_EQ(st["kind"], "kubernetes") << "reports from before kinds are of Kubernetes clusters";
+  EXPECT_TRUE(st["cachedObjects"].is_null()) << "no cache in the report";
+  c.report =
+      R"({"agent":{"version":"0.1.0","uptimeSeconds":3},"cache":{"typeCount":1,"syncedTypes":1,"objects":42,"truncated":false,"types":[{"resource":"pods","version":"v1","objects":42,"synced":true}]}})";
+  EXPECT_EQ(toJson(c)["status"]["cachedObjects"], 42);
   c.report =
       R"({"kind":"host","host":{"cpus":2,"memory":{"totalBytes":1,"availableBytes":1},"uptimeSeconds":1},"agent":{"version":"0.1.0","build":"","uptimeSeconds":3}})";
   EXPECT_EQ(toJson(c)["status"]["kind"], "host");
@@ -243,6 +247,25 @@ TEST(Codec, ClusterStatusBatch) {
   Json stored = Json::parse((*ok)[0].report);
   EXPECT_FALSE(stored.contains("future"));
   EXPECT_EQ(stored["agent"]["uptimeSeconds"], 5);
+  // The hub's cache summary is kept, checked like the rest.
+  Json cached = report;
+  cached["cache"] = {
+      {"typeCount", 1},
+      {"syncedTypes", 0},
+      {"objects", 7},
+      {"types", Json::array({Json{
+                    {"resource", "pods"}, {"version", "v1"}, {"objects", 7}, {"synced", false}}})}};
+  auto with_cache = decodeClusterStatusBatch(
+      Json{{"reports", Json::array({Json{{"cluster", "edge-1"}, {"report", cached}}})}});
+  ASSERT_TRUE(with_cache.ok()) << with_cache.status();
+  Json kept = Json::parse((*with_cache)[0].report);
+  EXPECT_EQ(kept["cache"]["objects"], 7);
+  EXPECT_EQ(kept["cache"]["types"][0]["resource"], "pods");
+  cached["cache"]["objects"] = -1;
+  EXPECT_FALSE(
+      decodeClusterStatusBatch(
+          Json{{"reports", Json::array({Json{{"cluster", "edge-1"}, {"report", cached}}})}})
+          .ok());
 
   EXPECT_FALSE(decodeClusterStatusBatch(Json::object()).ok());
   EXPECT_FALSE(decodeClusterStatusBatch(Json{{"reports", "x"}}).ok());

@@ -99,29 +99,45 @@ TEST(Output, ClusterStatusCells) {
                         "nodes":{"total":3,"ready":2,"allocatable":{"cpuMillis":4000,"memoryBytes":1}},
                         "agent":{"version":"0.1.0","build":"dev","uptimeSeconds":5}}}})");
   EXPECT_EQ(clusterConnected(connected), "yes");
-  EXPECT_EQ(clusterKubernetesVersion(connected), "v1.32.4");
+  EXPECT_EQ(clusterVersion(connected), "v1.32.4");
   EXPECT_EQ(clusterNodes(connected), "2/3");
+  EXPECT_EQ(clusterCpu(connected), "4");
+  EXPECT_EQ(clusterMemory(connected), "0.0GiB");
+  connected["status"]["report"]["nodes"]["allocatable"] = {{"cpuMillis", 7500},
+                                                           {"memoryBytes", 25165824000}};
+  EXPECT_EQ(clusterCpu(connected), "7.5");
+  EXPECT_EQ(clusterMemory(connected), "23.4GiB");
+  connected["status"]["report"]["nodes"]["allocatable"]["cpuMillis"] = 2025;
+  EXPECT_EQ(clusterCpu(connected), "2.025");
   EXPECT_EQ(clusterAgentVersion(connected), "0.1.0");
   // Never reported, disconnected and disabled; a report without nodes (listing forbidden).
   Json silent = Json::parse(R"({"name":"edge-2","disabled":true,
     "status":{"connected":false,"hubs":[],"report":null}})");
   EXPECT_EQ(clusterConnected(silent), "no,disabled");
-  EXPECT_EQ(clusterKubernetesVersion(silent), "-");
+  EXPECT_EQ(clusterVersion(silent), "-");
   EXPECT_EQ(clusterNodes(silent), "-");
+  EXPECT_EQ(clusterCpu(silent), "-");
+  EXPECT_EQ(clusterMemory(silent), "-");
   EXPECT_EQ(clusterAgentVersion(silent), "-");
   Json forbidden = Json::parse(R"({"status":{"connected":true,
     "report":{"nodesError":"forbidden","agent":{"version":"0.1.0","uptimeSeconds":1}}}})");
   EXPECT_EQ(clusterNodes(forbidden), "-");
   EXPECT_EQ(clusterConnected(Json::object()), "-");
   EXPECT_EQ(clusterKind(Json::object()), "-");
-  // A host: its kind, OS where the Kubernetes version would be, CPUs and memory for nodes.
   Json host = Json::parse(R"j({"status":{"connected":true,"kind":"host",
     "report":{"kind":"host","host":{"os":"Debian GNU/Linux 12 (bookworm)","cpus":4,
               "memory":{"totalBytes":8589934592,"availableBytes":1},"uptimeSeconds":1},
               "agent":{"version":"0.1.0","uptimeSeconds":1}}}})j");
   EXPECT_EQ(clusterKind(host), "host");
-  EXPECT_EQ(clusterKubernetesVersion(host), "Debian GNU/Linux 12 (bookworm)");
-  EXPECT_EQ(clusterNodes(host), "4cpu/8.0GiB");
+  // A host: its kind, OS and kernel for the version, its CPUs and memory; no nodes.
+  EXPECT_EQ(clusterVersion(host), "Debian GNU/Linux 12 (bookworm)");
+  host["status"]["report"]["host"]["kernel"] = "6.1.0-18-amd64";
+  EXPECT_EQ(clusterVersion(host), "Debian GNU/Linux 12 (bookworm) (kernel 6.1.0-18-amd64)");
+  host["status"]["report"]["host"].erase("os");
+  EXPECT_EQ(clusterVersion(host), "6.1.0-18-amd64");
+  EXPECT_EQ(clusterNodes(host), "-");
+  EXPECT_EQ(clusterCpu(host), "4");
+  EXPECT_EQ(clusterMemory(host), "8.0GiB");
   EXPECT_EQ(clusterAgentVersion(host), "0.1.0");
   connected["status"]["kind"] = "kubernetes";
   EXPECT_EQ(clusterKind(connected), "kubernetes");
@@ -133,6 +149,34 @@ TEST(Output, RenderFlatJoinsNestedKeys) {
   EXPECT_EQ(renderFlat(j),
             "labels: -\nname: edge-1\nstatus.hubs: a,b\nstatus.report.nodes.ready: 2\n"
             "status.since: -\n");
+}
+
+}  // namespace
+}  // namespace kubehub::ctl
+
+namespace kubehub::ctl {
+namespace {
+
+TEST(Output, RenderClusterShowsCachedTypesAsATable) {
+  Json j = Json::parse(R"({"name":"edge-1","status":{"report":{"cache":{"typeCount":2,
+    "syncedTypes":1,"objects":12,"truncated":false,"types":[
+      {"resource":"pods","version":"v1","objects":9,"synced":true},
+      {"resource":"deployments.apps","version":"v1","objects":3,"synced":false}]}}}})");
+  EXPECT_EQ(renderCluster(j),
+            "name: edge-1\n"
+            "status.report.cache.objects: 12\n"
+            "status.report.cache.syncedTypes: 1\n"
+            "status.report.cache.truncated: false\n"
+            "status.report.cache.typeCount: 2\n"
+            "status.report.cache.types:\n"
+            "  RESOURCE           VERSION   OBJECTS   SYNCED\n"
+            "  pods               v1        9         true\n"
+            "  deployments.apps   v1        3         false\n");
+  j["status"]["report"]["cache"]["types"] = Json::array();
+  EXPECT_NE(renderCluster(j).find("status.report.cache.types: -\n"), std::string::npos);
+  // Without a cache (a host, an older hub) it is renderFlat.
+  Json host = Json::parse(R"({"name":"h","status":{"report":{"kind":"host"}}})");
+  EXPECT_EQ(renderCluster(host), renderFlat(host));
 }
 
 }  // namespace

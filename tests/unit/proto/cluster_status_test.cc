@@ -215,3 +215,85 @@ TEST(StatusMessage, IgnoresAndDropsUnknownFields) {
 
 }  // namespace
 }  // namespace kubehub::proto
+
+namespace kubehub::proto {
+namespace {
+
+ClusterStatusReport cached() {
+  ClusterStatusReport r = full();
+  CacheSummary c;
+  c.type_count = 3;
+  c.synced_types = 2;
+  c.objects = 12;
+  c.truncated = true;
+  c.types.push_back(CachedType{"pods", "v1", 9, true});
+  c.types.push_back(CachedType{"deployments.apps", "v1", 3, false});
+  r.cache = c;
+  return r;
+}
+
+TEST(StatusReportCache, RoundTripsAndSchema) {
+  Json j = statusReportJson(cached());
+  EXPECT_EQ(j["cache"]["typeCount"], 3);
+  EXPECT_EQ(j["cache"]["syncedTypes"], 2);
+  EXPECT_EQ(j["cache"]["objects"], 12);
+  EXPECT_EQ(j["cache"]["truncated"], true);
+  EXPECT_EQ(j["cache"]["types"][0],
+            Json::parse(R"({"resource":"pods","version":"v1","objects":9,"synced":true})"));
+  auto parsed = parseStatusReport(j);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(*parsed, cached());
+  // The agent's message without it has none.
+  EXPECT_FALSE(statusReportJson(full()).contains("cache"));
+}
+
+TEST(StatusReportCache, RefusesMalformedAndOversized) {
+  struct Case {
+    const char* pointer;
+    Json value;
+    const char* field;
+  };
+  const Case cases[] = {
+      {"/cache", "x", "\"cache\""},
+      {"/cache/typeCount", -1, "\"cache.typeCount\""},
+      {"/cache/typeCount", 1, "\"cache.syncedTypes\""},  // more synced than counted
+      {"/cache/syncedTypes", 4, "\"cache.syncedTypes\""},
+      {"/cache/objects", "12", "\"cache.objects\""},
+      {"/cache/truncated", "yes", "\"cache.truncated\""},
+      {"/cache/types", Json::object(), "\"cache.types\""},
+      {"/cache/types/0/resource", "", "\"cache.types[0].resource\""},
+      {"/cache/types/1/resource", std::string(321, 'r'), "\"cache.types[1].resource\""},
+      {"/cache/types/0/version", 1, "\"cache.types[0].version\""},
+      {"/cache/types/0/objects", -3, "\"cache.types[0].objects\""},
+      {"/cache/types/1/synced", 1, "\"cache.types[1].synced\""},
+  };
+  for (const auto& c : cases) {
+    Json j = statusReportJson(cached());
+    j[Json::json_pointer(c.pointer)] = c.value;
+    auto parsed = parseStatusReport(j);
+    ASSERT_FALSE(parsed.ok()) << c.pointer;
+    EXPECT_NE(parsed.status().message().find(c.field), std::string_view::npos)
+        << c.pointer << ": " << parsed.status().message();
+  }
+  Json over = statusReportJson(cached());
+  over["cache"]["typeCount"] = 1;
+  over["cache"]["syncedTypes"] = 0;
+  auto listed = parseStatusReport(over);
+  ASSERT_FALSE(listed.ok());
+  EXPECT_NE(listed.status().message().find("more types than cache.typeCount"),
+            std::string_view::npos)
+      << listed.status().message();
+  Json many = statusReportJson(cached());
+  many["cache"]["typeCount"] = kMaxStatusCachedTypes + 10;
+  for (size_t i = 0; i <= kMaxStatusCachedTypes; ++i) {
+    many["cache"]["types"].push_back(
+        {{"resource", "r" + std::to_string(i)}, {"version", "v1"}, {"objects", 0}});
+  }
+  auto parsed = parseStatusReport(many);
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_NE(parsed.status().message().find("more than 512"), std::string_view::npos)
+      << parsed.status().message();
+}
+
+}  // namespace
+}  // namespace kubehub::proto

@@ -27,3 +27,12 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- required "hubUrl is required" .Values.hubUrl -}}
 {{- end -}}
 {{- end -}}
+{{- /* Native mode: native commands only, no API server (agent --mode native). */ -}}
+{{- define "kubehub-agent.native" -}}
+{{- if eq (.Values.mode | default "kubernetes") "native" -}}
+{{- if not .Values.commands -}}
+{{- fail "mode native serves only native commands: set commands (see the agent's README)" -}}
+{{- end -}}
+true
+{{- end -}}
+{{- end -}}
