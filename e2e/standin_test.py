@@ -4,6 +4,8 @@ python3-kubernetes client, straight at the stand-in (no hub). Run with /usr/bin/
     KUBEHUB_BIN_DIR=build/bin /usr/bin/python3 -m unittest -v standin_test   (from e2e/)
 """
 import os
+import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -288,6 +290,45 @@ spec: {color: green, size: SIZE}
             self.assertEqual(lines[:13], [f"line {n} from nginx" for n in range(1, 14)])
         finally:
             self.stop(proc)
+
+    def test_log_bytes_stream_in_api_server_sized_chunks(self):
+        # The API server streams logs as one HTTP chunk per write of at most 32 KiB (io.Copy
+        # through a flushing writer): the stand-in's throughput filler must too, or it would
+        # hide per-chunk costs downstream.
+        size = 300_000
+        pod = {"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": "chunked-log", "namespace": "default",
+                            "annotations": {"standin.kubehub.io/log-bytes": str(size)}},
+               "spec": {"containers": [{"name": "main", "image": "pause"}]}}
+        status, _ = e2e.https_json(self.url + "/api/v1/namespaces/default/pods", token=TOKEN,
+                                   ca_file=self.pki.ca_cert, method="POST", body=pod)
+        self.assertEqual(status, 201)
+        host, port = self.url.split("//", 1)[1].rsplit(":", 1)
+        ctx = ssl.create_default_context(cafile=self.pki.ca_cert)
+        with ctx.wrap_socket(socket.create_connection((host, int(port)), timeout=20),
+                             server_hostname=host) as s:
+            s.sendall((f"GET /api/v1/namespaces/default/pods/chunked-log/log HTTP/1.1\r\n"
+                       f"Host: {host}\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n").encode())
+            raw = b""
+            while not raw.endswith(b"\r\n0\r\n\r\n"):
+                chunk = s.recv(65536)
+                self.assertTrue(chunk, "the log ended without its last chunk")
+                raw += chunk
+        head, _, body = raw.partition(b"\r\n\r\n")
+        self.assertIn(b"Transfer-Encoding: chunked", head)
+        sizes, data = [], b""
+        while True:
+            line, _, body = body.partition(b"\r\n")
+            n = int(line.split(b";")[0], 16)
+            if n == 0:
+                break
+            sizes.append(n)
+            data, body = data + body[:n], body[n + 2:]
+        self.assertEqual(len(data), size)
+        self.assertLessEqual(max(sizes), 32 * 1024, sizes)
+        self.assertGreaterEqual(len(sizes), size // (32 * 1024), sizes)
+        # The same bytes kubectl shows.
+        self.assertEqual(data.decode(), self.kubectl("logs", "chunked-log").stdout)
 
     def test_exec(self):
         self.assertEqual(self.kubectl("exec", "web-1", "--", "echo", "hi").stdout, "hi\n")

@@ -49,6 +49,10 @@ constexpr auto kHandshakeTimeout = std::chrono::seconds(15);
 constexpr auto kIdleTimeout = std::chrono::seconds(120);
 constexpr auto kWriteTimeout = std::chrono::seconds(60);
 constexpr size_t kLogBlock = 256 * 1024;
+/// One HTTP chunk per write of at most this much, as the API server streams logs: io.Copy's
+/// 32 KiB buffer through a writer that flushes (a chunk) after every write.
+constexpr size_t kLogChunk = 32 * 1024;
+static_assert(kLogBlock % kLogChunk == 0);
 
 struct ServerState {
   ApiServer& api;
@@ -215,13 +219,15 @@ asio::awaitable<bool> streamLogBytes(std::shared_ptr<Connection> conn, LogPlan p
     left = std::min<uint64_t>(left, static_cast<uint64_t>(plan.request.limit_bytes));
   }
   const std::string block = PodLogs::fillerBlock(plan.request.container, kLogBlock);
+  size_t offset = 0;  // the block repeats; kLogBlock is a multiple of kLogChunk
   while (left > 0) {
-    size_t n = static_cast<size_t>(std::min<uint64_t>(left, block.size()));
+    size_t n = static_cast<size_t>(std::min<uint64_t>(left, kLogChunk));
     beast::get_lowest_layer(conn->stream).expires_after(kWriteTimeout);
-    auto chunk = http::make_chunk(asio::buffer(block.data(), n));
+    auto chunk = http::make_chunk(asio::buffer(block.data() + offset, n));
     auto [ec, written] = co_await asio::async_write(conn->stream, chunk, kUseAwaitable);
     if (ec) co_return false;
     left -= n;
+    offset = (offset + n) % block.size();
   }
   co_return co_await writeLastChunk(conn);
 }
