@@ -1,4 +1,4 @@
-// kubehub-bench-client: the measuring client of scripts/bench.py. Synchronous, one TLS
+// kubehub-bench-client: the measuring client of bench/kubehub_bench/. Synchronous, one TLS
 // keep-alive connection per thread, timestamps taken around each exchange, raw samples written
 // to a file so the script can compute percentiles and draw distributions. Modes:
 //
