@@ -92,6 +92,7 @@ demo: deps
 	@$(MAKE) --no-print-directory build
 	@scripts/demo.sh $(BUILD_DIR)
 
+# The runner is bench/kubehub_bench/ (Python), its C++ tools bench/tools/; see bench/README.md.
 bench: deps
 	@$(MAKE) --no-print-directory build BUILD_DIR=build-release BUILD_TYPE=Release
 	@scripts/bench.sh build-release

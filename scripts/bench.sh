@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make bench: builds the benchmark tools (not part of the default build) into BUILD_DIR and runs
-# scripts/bench.py with Debian's python3 (see bench/README.md for the knobs).
+# make bench: builds the benchmark tools (bench/tools/, not part of the default build) into
+# BUILD_DIR and runs the runner, bench/kubehub_bench/, with Debian's python3 (see bench/README.md
+# for the knobs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${1:-build-release}"
@@ -8,4 +9,4 @@ cmake --build "$BUILD_DIR" -j "${JOBS:-$(nproc)}" --target kubehub-agent-swarm k
   kubehub-codec-bench
 # Thousands of tunnels: one descriptor each in the hub and in the swarm.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-exec /usr/bin/python3 scripts/bench.py "$BUILD_DIR"
+PYTHONPATH="$PWD/bench${PYTHONPATH:+:$PYTHONPATH}" exec /usr/bin/python3 -m kubehub_bench "$BUILD_DIR"

@@ -1,4 +1,4 @@
-// kubehub-bench-client: the measuring client of scripts/bench.py. Synchronous, one TLS
+// kubehub-bench-client: the measuring client of bench/kubehub_bench/. Synchronous, one TLS
 // keep-alive connection per thread, timestamps taken around each exchange, raw samples written
 // to a file so the script can compute percentiles and draw distributions. Modes:
 //
@@ -245,6 +245,8 @@ nlohmann::json summarize(std::vector<double> v) {
   if (v.empty()) return j;
   std::sort(v.begin(), v.end());
   auto pct = [&](double p) {
+    // Nearest rank, half up on a non-negative rank: the runner's percentile() does the same.
+    // NOLINTNEXTLINE(bugprone-incorrect-roundings)
     size_t i = static_cast<size_t>(p / 100.0 * static_cast<double>(v.size() - 1) + 0.5);
     return v[std::min(i, v.size() - 1)];
   };

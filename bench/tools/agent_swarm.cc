@@ -1,5 +1,5 @@
 // kubehub-agent-swarm: N simulated agents in one process, for the hub's memory-per-agent and
-// reconnect-storm benchmarks (scripts/bench.py). Each agent is a real tunnel: TCP, mutual TLS
+// reconnect-storm benchmarks (bench/kubehub_bench/). Each agent is a real tunnel: TCP, mutual TLS
 // with its own client certificate (CN = its cluster name, signed here in memory by the CA given
 // on the command line), the WebSocket upgrade, HELLO/WELCOME, then the tunnel Mux, which
 // answers the hub's pings. Discovery is answered with an empty resource list (or not at all),

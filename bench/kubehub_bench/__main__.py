@@ -1,0 +1,5 @@
+import sys
+
+from kubehub_bench.run import main
+
+sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""One module per step of `make bench` (BENCH_ONLY names them)."""
