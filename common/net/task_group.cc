@@ -1,5 +1,6 @@
 #include "common/net/task_group.h"
 
+#include <algorithm>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -33,12 +34,6 @@ struct Task {
   asio::cancellation_signal signal;
 };
 
-/// An asyncWait in progress: its timer is cancelled (on its executor) when the last task ends.
-struct Waiter {
-  asio::any_io_executor ex;
-  std::shared_ptr<asio::steady_timer> timer;
-};
-
 void cancelOn(const std::shared_ptr<Task>& task) {
   asio::post(task->ex, [task] { task->signal.emit(asio::cancellation_type::terminal); });
 }
@@ -53,7 +48,6 @@ struct TaskGroup::State {
   bool stopped = false;
   uint64_t next_id = 0;
   std::unordered_map<uint64_t, std::shared_ptr<Task>> tasks;
-  mutable std::vector<Waiter> waiters;
 
   void finished(uint64_t id, const std::exception_ptr& error) {
     if (error) {
@@ -71,15 +65,12 @@ struct TaskGroup::State {
         log::error("a task ended with an unknown exception", {{"group", name}});
       }
     }
-    std::vector<Waiter> wake;
     {
       std::lock_guard lock(mu);
       tasks.erase(id);
       if (!tasks.empty()) return;
-      wake.swap(waiters);
     }
     idle.notify_all();
-    for (auto& w : wake) asio::post(w.ex, [t = w.timer] { t->cancel(); });
   }
 };
 
@@ -134,18 +125,20 @@ bool TaskGroup::wait(std::chrono::milliseconds timeout) const {
 }
 
 asio::awaitable<bool> TaskGroup::asyncWait(std::chrono::milliseconds timeout) const {
-  auto ex = co_await asio::this_coro::executor;
-  auto timer = std::make_shared<asio::steady_timer>(ex, timeout);
-  {
-    std::lock_guard lock(state_->mu);
-    if (state_->tasks.empty()) co_return true;
-    state_->waiters.push_back(Waiter{ex, timer});
+  // Polled: a timer cancelled from the thread where the last task ends could race with this
+  // coroutine's own use of it on a multi-threaded context. Only stopping waits here.
+  constexpr auto kStep = std::chrono::milliseconds(10);
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (size() == 0) co_return true;
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) co_return false;
+    timer.expires_after(std::min<std::chrono::steady_clock::duration>(kStep, deadline - now));
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return size() == 0;  // the waiter itself was cancelled
   }
-  boost::system::error_code ec;
-  co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  std::lock_guard lock(state_->mu);
-  std::erase_if(state_->waiters, [&](const Waiter& w) { return w.timer == timer; });
-  co_return state_->tasks.empty();
 }
 
 }  // namespace kubehub::net

@@ -6,7 +6,9 @@
 /// and `wait`/`asyncWait` tell when the last has ended. A task that ends with any other
 /// exception is logged with the group's name (detached would drop it).
 /// Thread-safe: spawn, stop, size and the waits from any thread; never block in `wait` on a
-/// thread that runs the tasks' executors (they could not finish).
+/// thread that runs the tasks' executors (they could not finish). A task's executor must run
+/// one handler at a time (a strand, or a context on one thread): the cancellation is posted
+/// through it and must not run beside the task.
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -39,8 +41,8 @@ class TaskGroup {
 
   /// Blocks until no task runs or `timeout` passed; whether none runs.
   bool wait(std::chrono::milliseconds timeout) const;
-  /// The same without blocking, for code on an executor; never awaited by one of the group's
-  /// own tasks (it would wait for itself).
+  /// The same without blocking (it looks every 10 ms), for code on an executor; never awaited by
+  /// one of the group's own tasks (it would wait for itself).
   boost::asio::awaitable<bool> asyncWait(std::chrono::milliseconds timeout) const;
 
  private:
