@@ -194,15 +194,17 @@ HubOptions HubOptions::withDefaults() const {
   return o;
 }
 
-/// What the hub is made of, in the order main.cc once built it (destroyed in reverse).
+/// What the hub is made of, in the order it is built (destroyed in reverse).
 struct HubServer::Parts {
+  // First, so destroyed last: a tunnel still in the registry (one that attached while the hub
+  // was stopping) holds a WebSocket whose service lives in these contexts.
+  std::unique_ptr<net::IoPool> pool;
   HubOptions o;
   std::shared_ptr<const StaticTokenAuthenticator> static_tokens;
   std::shared_ptr<AuditLog> audit;
   std::shared_ptr<config::SecretFile> metaserver_token;
   std::function<std::string()> token_source;
   std::shared_ptr<HubCredentials> credentials;
-  std::unique_ptr<net::IoPool> pool;
   std::shared_ptr<cache::CacheRegistry> cache;
   std::shared_ptr<TunnelRegistry> registry;
   std::shared_ptr<HubMetrics> metrics;
