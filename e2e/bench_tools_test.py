@@ -99,6 +99,17 @@ class BenchToolsTest(unittest.TestCase):
                                    ca_file=self.pki.ca_cert, method="POST", body=pod)
         self.assertEqual(status, 201)
 
+    def test_hot_path_micro_benchmarks_run_beside_their_baselines(self):
+        # `make bench` (step codec) reads these six by name; timings are the bench's, not ours.
+        r = subprocess.run([e2e.binary("kubehub-hotpath-bench"), "--benchmark_format=json",
+                            "--benchmark_min_time=0.01"], capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        runs = {b["name"]: b for b in json.loads(r.stdout)["benchmarks"]}
+        for name in ("LabelSelectorMatch", "LabelSelectorParseAndMatch", "FrameEncodeDecodeData",
+                     "CopyData", "PlanCachedList", "SplitClusterPath"):
+            self.assertIn(name, runs)
+            self.assertGreater(runs[name]["iterations"], 0, name)
+
     def test_swarm_tunnels_are_counted_by_the_hub_and_released(self):
         base = hub_connected_agents(self.hub.admin)  # the real agent of the log test
         status_file = self.work.join("swarm-status.json")

@@ -155,8 +155,16 @@ asio::awaitable<void> streamWatch(std::shared_ptr<Connection> conn,
   auto ex = conn->stream.get_executor();
   auto signal = std::make_shared<StreamSignal>(ex);
   // Store writers run on any thread: they post the wake-up to this connection's strand.
-  uint64_t sub =
-      state->api.store().subscribe([ex, signal] { asio::post(ex, [signal] { wake(signal); }); });
+  // Unsubscribed however the coroutine ends, also when its frame is destroyed with the stopped
+  // server's io_context: the store outlives the context, and the waker holds a timer of it.
+  struct Subscription {
+    ObjectStore& store;
+    uint64_t id;
+    ~Subscription() { store.unsubscribe(id); }
+  };
+  Subscription sub{state->api.store(), state->api.store().subscribe([ex, signal] {
+                     asio::post(ex, [signal] { wake(signal); });
+                   })};
   asio::co_spawn(ex, watchForClose(conn, signal), asio::detached);
   using clock = std::chrono::steady_clock;
   const auto deadline = clock::now() + plan.timeout;
@@ -181,7 +189,6 @@ asio::awaitable<void> streamWatch(std::shared_ptr<Connection> conn,
     signal->timer.expires_at(plan.bookmarks ? std::min(deadline, next_bookmark) : deadline);
     co_await signal->timer.async_wait(kUseAwaitable);
   }
-  state->api.store().unsubscribe(sub);
   if (ok && !signal->closed) co_await writeLastChunk(conn);
   // The close watcher still owns the read side; closing ends it and the connection.
   beast::get_lowest_layer(conn->stream).close();

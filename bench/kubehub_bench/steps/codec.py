@@ -33,3 +33,26 @@ def bench_codec(results):
     note(f"taking the edge's 10,000-row Table into the cache: {ms('IngestEdgeTable'):.0f} ms (once per relist)")
     results.add("codec.ingest", "ingest the edge's 10k-pod Table LIST (per relist)", "ms", ms("IngestEdgeTable"))
     results.details["codec"] = runs
+
+    # The pure hot paths beside their baselines (kubehub-hotpath-bench).
+    out = subprocess.run([e2e.binary("kubehub-hotpath-bench"), "--benchmark_format=json",
+                          f"--benchmark_min_time={0.1 if QUICK else 0.5}"],
+                         capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError(f"kubehub-hotpath-bench failed: {out.stderr[-2000:]}")
+    micro = {b["name"]: b for b in json.loads(out.stdout)["benchmarks"]}
+
+    def ns(name):
+        b = micro[name]
+        scale = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[b["time_unit"]]
+        return b["cpu_time"] * scale
+    for name, title, base, base_text in (
+            ("LabelSelectorMatch", "label selector match, one object", "LabelSelectorParseAndMatch",
+             "parse + match"),
+            ("FrameEncodeDecodeData", "32 KiB DATA frame encoded + decoded", "CopyData",
+             "one copy of 32 KiB"),
+            ("PlanCachedList", "plan a tenant's cached LIST", "SplitClusterPath",
+             "split the path alone")):
+        note(f"{title:55s} {ns(name):8.0f} ns   ({base_text}: {ns(base):.0f} ns)")
+        results.add(f"micro.{name}", title, "ns", ns(name), ns(base), base_text)
+    results.details["micro"] = micro
