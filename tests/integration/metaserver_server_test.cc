@@ -1,0 +1,136 @@
+// The metaserver's composition root in process: a MetaserverServer started from
+// MetaserverOptions on port 0 (as kubehub-metaserver starts it from flags) against a throwaway
+// PostgreSQL; the admin endpoint, one REST call and stop().
+#include "metaserver/metaserver_server.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "common/net/http_client.h"
+
+namespace kubehub::metaserver {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr const char* kAdminToken = "admin-token-0123456789";
+
+/// A PostgreSQL 15 on a unix socket in its own temporary directory, as the e2e tests start it
+/// (e2e/lib/kubehub_e2e.py): run as the `postgres` user when we are root. KUBEHUB_PGBIN names
+/// the server's bin directory.
+class Postgres {
+ public:
+  Postgres() {
+    const char* env = std::getenv("KUBEHUB_PGBIN");
+    bin_ = env != nullptr ? env : "/usr/lib/postgresql/15/bin";
+    if (!std::filesystem::exists(bin_ + "/initdb")) return;
+    base_ =
+        std::filesystem::temp_directory_path() / ("kubehub-pg-it-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(base_);
+    std::filesystem::create_directories(base_);
+    std::filesystem::permissions(
+        base_, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
+                   std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
+                   std::filesystem::perms::others_exec);
+    if (::geteuid() == 0 && !sh("chown -R postgres: " + base_.string())) return;
+    std::string data = (base_ / "data").string();
+    if (!sh(asPostgres(bin_ + "/initdb -D " + data +
+                       " -U postgres -A trust -E UTF8 --locale=C.UTF-8 --no-sync"))) {
+      return;
+    }
+    running_ = sh(asPostgres(bin_ + "/pg_ctl -D " + data + " -l " + (base_ / "log").string() +
+                             " -w -t 30 -o \"-k " + base_.string() +
+                             " -c listen_addresses='' -c fsync=off\" start"));
+  }
+  ~Postgres() {
+    if (running_) {
+      sh(asPostgres(bin_ + "/pg_ctl -D " + (base_ / "data").string() +
+                    " -m immediate -w -t 30 stop"));
+    }
+    if (!base_.empty()) std::filesystem::remove_all(base_);
+  }
+  Postgres(const Postgres&) = delete;
+  Postgres& operator=(const Postgres&) = delete;
+
+  bool running() const { return running_; }
+  std::string conninfo() const {
+    return "host=" + base_.string() + " user=postgres dbname=postgres";
+  }
+
+ private:
+  static std::string asPostgres(const std::string& command) {
+    return ::geteuid() == 0 ? "runuser -u postgres -- " + command : command;
+  }
+  static bool sh(const std::string& command) {
+    return std::system((command + " >/dev/null 2>&1").c_str()) == 0;
+  }
+
+  std::string bin_;
+  std::filesystem::path base_;
+  bool running_ = false;
+};
+
+TEST(MetaserverServer, ServesHealthAndRestThenStops) {
+  Postgres pg;
+  if (!pg.running()) GTEST_SKIP() << "no PostgreSQL 15 server to start (set KUBEHUB_PGBIN)";
+
+  // Configured the way kubehub-metaserver's flags configure it.
+  MetaserverOptions o;
+  o.listen = "127.0.0.1:0";
+  o.admin_listen = "127.0.0.1:0";
+  o.insecure_http = true;
+  o.database_url = pg.conninfo();
+  o.admin_token = kAdminToken;
+  o.threads = 2;
+  o.db_wait = 10s;
+  ASSERT_TRUE(o.validate().ok()) << o.validate();
+  MetaserverServer server(o, "test");
+  auto bound = server.start();
+  ASSERT_TRUE(bound.ok()) << bound.status();
+  EXPECT_NE(bound->api.port, 0);
+  EXPECT_NE(bound->admin.port, 0);
+  EXPECT_EQ(server.options().public_url, "http://" + bound->api.str());
+  auto ran = std::async(std::launch::async, [&server] { server.run(nullptr); });
+  // A failed assertion below still ends run(), which the future's destructor waits for.
+  struct StopOnExit {
+    MetaserverServer& server;
+    ~StopOnExit() { server.stop(); }
+  } stop_on_exit{server};
+
+  net::HttpClientOptions co;
+  co.timeout = 10s;
+  auto admin = net::HttpClient::create("http://" + bound->admin.str(), co);
+  ASSERT_TRUE(admin.ok()) << admin.status();
+  auto health = (*admin)->request("GET", "/healthz");
+  ASSERT_TRUE(health.ok()) << health.status();
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(health->body, "ok\n");
+  auto ready = (*admin)->request("GET", "/readyz");
+  ASSERT_TRUE(ready.ok()) << ready.status();
+  EXPECT_EQ(ready->status, 200) << ready->body;
+
+  auto api = net::HttpClient::create("http://" + bound->api.str(), co);
+  ASSERT_TRUE(api.ok()) << api.status();
+  auto tenants = (*api)->request("GET", "/api/v1/tenants", "",
+                                 {{"Authorization", std::string("Bearer ") + kAdminToken}});
+  ASSERT_TRUE(tenants.ok()) << tenants.status();
+  EXPECT_EQ(tenants->status, 200) << tenants->body;
+  auto anonymous = (*api)->request("GET", "/api/v1/tenants");
+  ASSERT_TRUE(anonymous.ok()) << anonymous.status();
+  EXPECT_EQ(anonymous->status, 401) << anonymous->body;
+
+  server.stop();
+  server.stop();  // idempotent
+  ASSERT_EQ(ran.wait_for(20s), std::future_status::ready) << "run() did not return after stop()";
+}
+
+}  // namespace
+}  // namespace kubehub::metaserver
