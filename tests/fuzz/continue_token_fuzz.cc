@@ -19,7 +19,7 @@ ObjectPtr object(int i) {
   auto o = std::make_shared<CachedObject>();
   o->ns = "default";
   o->name = "o" + std::to_string(i);
-  o->rv = static_cast<uint64_t>(10 + i);
+  o->rv = 10 + static_cast<uint64_t>(i);
   o->json = "{\"metadata\":{}}";
   o->metadata_offset = 12;
   o->metadata_length = 2;

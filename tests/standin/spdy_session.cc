@@ -143,10 +143,12 @@ asio::awaitable<void> writeLoop(std::shared_ptr<SpdySession> s) {
   while (true) {
     auto [ec, bytes] = co_await s->outbox.async_receive(kUseAwaitable);
     if (ec) break;
-    // Coalesce what is queued: fewer TLS records and WebSocket messages.
-    while (bytes.size() < kWriteBatch &&
+    // Coalesce what is queued: fewer TLS records and WebSocket messages. (A named reference:
+    // lambdas capture structured bindings only from C++20 compilers newer than clang 14.)
+    std::string& batch = bytes;
+    while (batch.size() < kWriteBatch &&
            s->outbox.try_receive(
-               [&bytes](boost::system::error_code, std::string more) { bytes += more; })) {
+               [&batch](boost::system::error_code, std::string more) { batch += more; })) {
     }
     if (!co_await s->transport->write(std::move(bytes))) break;
   }
@@ -486,7 +488,8 @@ asio::awaitable<void> echoAccept(tcp::acceptor* acceptor) {
   while (true) {
     auto [ec, socket] = co_await acceptor->async_accept(kUseAwaitable);
     if (ec) co_return;
-    asio::co_spawn(socket.get_executor(), echoConnection(std::move(socket)), asio::detached);
+    auto ex = socket.get_executor();
+    asio::co_spawn(ex, echoConnection(std::move(socket)), asio::detached);
   }
 }
 
