@@ -314,6 +314,8 @@ spec: {color: green, size: SIZE}
                 chunk = s.recv(65536)
                 self.assertTrue(chunk, "the log ended without its last chunk")
                 raw += chunk
+            # Asked with Connection: close, the server closes once the log is written.
+            self.assertEqual(s.recv(1), b"", "the connection stayed open after Connection: close")
         head, _, body = raw.partition(b"\r\n\r\n")
         self.assertIn(b"Transfer-Encoding: chunked", head)
         sizes, data = [], b""

@@ -373,17 +373,6 @@ asio::awaitable<bool> download(UpstreamClient::Impl* impl, Conn* c,
     parser->get().body().size = c->chunk_size - filled;
     auto [rec, rn] = co_await http::async_read_some(c->stream, c->buffer, *parser, kUseTuple);
     if (rec == http::error::need_buffer) rec = {};
-    // Each read above parses at most one HTTP chunk, and API servers write a chunk per write
-    // (32 KiB at most): parse the chunks already received here, while the body buffer has room,
-    // rather than each through another read's posted completion.
-    while (!rec && !parser->is_done() && c->buffer.size() > 0 && parser->get().body().size > 0) {
-      boost::system::error_code pec;
-      size_t used = parser->put(c->buffer.data(), pec);
-      c->buffer.consume(used);
-      if (pec == http::error::need_more || pec == http::error::need_buffer) break;
-      if (pec) rec = pec;
-      if (used == 0) break;
-    }
     if (rec) {
       stream->reset(proto::ResetCode::kUpstreamUnavailable,
                     "API server response: " + rec.message());

@@ -19,6 +19,7 @@
 #include "agent/forward/upstream_client.h"
 #include "common/net/http_client.h"
 #include "common/net/tls.h"
+#include "tests/integration/standin_thread.h"
 #include "tests/integration/test_pki.h"
 #include "tests/standin/api_server.h"
 #include "tests/standin/server.h"
@@ -39,24 +40,8 @@ class HubServerTest : public ::testing::Test {
     pki_.issue("hub", "hub", true);
     pki_.issue("agent", "edge-1", false);
 
-    standin::StandinConfig cfg;
-    cfg.token = kEdgeToken;
-    api_ = std::make_unique<standin::ApiServer>(cfg);
-    api_->seed(true, 0);
-    std::promise<net::HostPort> standin_bound;
-    auto standin_future = standin_bound.get_future();
-    standin::ServerOptions so;
-    so.tls_cert = pki_.path("standin.crt");
-    so.tls_key = pki_.path("standin.key");
-    so.threads = 1;
-    so.handle_signals = false;
-    so.on_ready = [this, &standin_bound](const net::HostPort& hp, std::function<void()> stop) {
-      stop_standin_ = std::move(stop);
-      standin_bound.set_value(hp);
-    };
-    standin_thread_ = std::thread([this, so] { ASSERT_TRUE(standin::runServer(*api_, so).ok()); });
-    ASSERT_EQ(standin_future.wait_for(20s), std::future_status::ready);
-    net::HostPort standin_addr = standin_future.get();
+    ASSERT_TRUE(standin_.start(pki_, kEdgeToken));
+    net::HostPort standin_addr = standin_.address();
 
     // The hub, configured the way kubehub-hub's flags configure it.
     std::ofstream(pki_.path("tokens.csv")) << kUserToken << ",alice,1,\"devs\"\n";
@@ -146,8 +131,6 @@ class HubServerTest : public ::testing::Test {
     agent_io_.stop();
     if (agent_thread_.joinable()) agent_thread_.join();
     hub_.reset();
-    if (stop_standin_) stop_standin_();
-    if (standin_thread_.joinable()) standin_thread_.join();
   }
 
   net::HttpClientResponse usersGet(const std::string& target, bool with_token = true) {
@@ -165,9 +148,7 @@ class HubServerTest : public ::testing::Test {
   }
 
   TestPki pki_;
-  std::unique_ptr<standin::ApiServer> api_;
-  std::function<void()> stop_standin_;
-  std::thread standin_thread_;
+  StandinThread standin_;
   std::unique_ptr<hub::HubServer> hub_;
   hub::HubAddresses bound_;
   std::thread hub_thread_;

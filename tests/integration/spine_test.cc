@@ -23,6 +23,7 @@
 #include "common/tunnel/ws_transport.h"
 #include "hub/api/user_server.h"
 #include "hub/tunnel/agent_session.h"
+#include "tests/integration/standin_thread.h"
 #include "tests/integration/test_pki.h"
 #include "tests/standin/api_server.h"
 #include "tests/standin/server.h"
@@ -44,24 +45,8 @@ class SpineTest : public ::testing::Test {
     pki_.issue("agent2", "edge-2", false);
 
     // The edge API server stand-in, on its own thread.
-    standin::StandinConfig cfg;
-    cfg.token = kEdgeToken;
-    api_ = std::make_unique<standin::ApiServer>(cfg);
-    api_->seed(true, 0);
-    std::promise<net::HostPort> bound;
-    auto bound_future = bound.get_future();
-    standin::ServerOptions so;
-    so.tls_cert = pki_.path("standin.crt");
-    so.tls_key = pki_.path("standin.key");
-    so.threads = 1;
-    so.handle_signals = false;
-    so.on_ready = [this, &bound](const net::HostPort& hp, std::function<void()> stop) {
-      stop_standin_ = std::move(stop);
-      bound.set_value(hp);
-    };
-    standin_thread_ = std::thread([this, so] { ASSERT_TRUE(standin::runServer(*api_, so).ok()); });
-    ASSERT_EQ(bound_future.wait_for(std::chrono::seconds(20)), std::future_status::ready);
-    net::HostPort standin_addr = bound_future.get();
+    ASSERT_TRUE(standin_.start(pki_, kEdgeToken));
+    net::HostPort standin_addr = standin_.address();
 
     // The hub.
     auto tunnel_tls =
@@ -156,8 +141,6 @@ class SpineTest : public ::testing::Test {
     tunnels_.reset();
     pool_.stop();
     if (io_thread_.joinable()) io_thread_.join();
-    if (stop_standin_) stop_standin_();
-    if (standin_thread_.joinable()) standin_thread_.join();
   }
 
   net::HttpClientResponse get(const std::string& target, bool with_token = true) {
@@ -171,9 +154,7 @@ class SpineTest : public ::testing::Test {
   /// Tunnels the agent keeps to distinct hubs.
   int agent_connections_ = 1;
   TestPki pki_;
-  std::unique_ptr<standin::ApiServer> api_;
-  std::function<void()> stop_standin_;
-  std::thread standin_thread_;
+  StandinThread standin_;
   // Users' connections on one context, tunnels on another (--tunnel-threads 1): a user's request
   // and the tunnel it goes through are always on different threads, the riskier case.
   net::IoPool pool_{1, 1};

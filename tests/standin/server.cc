@@ -117,11 +117,13 @@ asio::awaitable<bool> writeLastChunk(std::shared_ptr<Connection> conn) {
   co_return !ec;
 }
 
-asio::awaitable<bool> writeStreamHead(std::shared_ptr<Connection> conn, std::string content_type) {
+/// `keep_alive`: the client's; false says `Connection: close` and the caller closes afterwards.
+asio::awaitable<bool> writeStreamHead(std::shared_ptr<Connection> conn, std::string content_type,
+                                      bool keep_alive) {
   http::response<http::empty_body> res{http::status::ok, 11};
   setCommonHeaders(res.base(), content_type);
   res.chunked(true);
-  res.keep_alive(true);
+  res.keep_alive(keep_alive);
   http::response_serializer<http::empty_body> sr{res};
   beast::get_lowest_layer(conn->stream).expires_after(kWriteTimeout);
   auto [ec, n] = co_await http::async_write_header(conn->stream, sr, kUseAwaitable);
@@ -151,7 +153,7 @@ int64_t nowSeconds() { return static_cast<int64_t>(std::time(nullptr)); }
 asio::awaitable<void> streamWatch(std::shared_ptr<Connection> conn,
                                   std::shared_ptr<ServerState> state, WatchPlan plan,
                                   std::string content_type) {
-  if (!co_await writeStreamHead(conn, std::move(content_type))) co_return;
+  if (!co_await writeStreamHead(conn, std::move(content_type), true)) co_return;
   auto ex = conn->stream.get_executor();
   auto signal = std::make_shared<StreamSignal>(ex);
   // Store writers run on any thread: they post the wake-up to this connection's strand.
@@ -197,7 +199,7 @@ asio::awaitable<void> streamWatch(std::shared_ptr<Connection> conn,
 asio::awaitable<void> streamFollowLogs(std::shared_ptr<Connection> conn,
                                        std::shared_ptr<ServerState> state, LogPlan plan) {
   std::string text_plain = "text/plain";
-  if (!co_await writeStreamHead(conn, std::move(text_plain))) co_return;
+  if (!co_await writeStreamHead(conn, std::move(text_plain), true)) co_return;
   auto ex = conn->stream.get_executor();
   auto signal = std::make_shared<StreamSignal>(ex);
   asio::co_spawn(ex, watchForClose(conn, signal), asio::detached);
@@ -218,9 +220,10 @@ asio::awaitable<void> streamFollowLogs(std::shared_ptr<Connection> conn,
   beast::get_lowest_layer(conn->stream).close();
 }
 
-asio::awaitable<bool> streamLogBytes(std::shared_ptr<Connection> conn, LogPlan plan) {
+asio::awaitable<bool> streamLogBytes(std::shared_ptr<Connection> conn, LogPlan plan,
+                                     bool keep_alive) {
   std::string text_plain = "text/plain";
-  if (!co_await writeStreamHead(conn, std::move(text_plain))) co_return false;
+  if (!co_await writeStreamHead(conn, std::move(text_plain), keep_alive)) co_return false;
   uint64_t left = plan.request.log_bytes;
   if (plan.request.limit_bytes >= 0) {
     left = std::min<uint64_t>(left, static_cast<uint64_t>(plan.request.limit_bytes));
@@ -337,7 +340,8 @@ asio::awaitable<void> serveConnection(std::shared_ptr<ServerState> state, tcp::s
     if (result.logs.has_value()) {
       LogPlan plan = std::move(*result.logs);
       if (plan.request.log_bytes > 0) {
-        if (!co_await streamLogBytes(conn, std::move(plan))) break;
+        const bool keep_alive = req.keep_alive();
+        if (!co_await streamLogBytes(conn, std::move(plan), keep_alive) || !keep_alive) break;
         continue;
       }
       if (plan.request.follow) {
