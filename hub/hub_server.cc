@@ -19,14 +19,18 @@
 #include "common/net/task_group.h"
 #include "common/net/tls.h"
 #include "common/tunnel/ws_transport.h"
+#include "hub/api/peer_server.h"
 #include "hub/api/user_server.h"
 #include "hub/auth/hub_credentials.h"
+#include "hub/auth/metaserver_metrics.h"
 #include "hub/auth/token_file.h"
+#include "hub/cache/cache_metrics.h"
 #include "hub/metrics/hub_metrics.h"
 #include "hub/peer/peer_links.h"
-#include "hub/peer/peer_server.h"
+#include "hub/peer/peer_metrics.h"
 #include "hub/tunnel/agent_session.h"
 #include "hub/tunnel/status_forwarder.h"
+#include "hub/tunnel/tunnel_metrics.h"
 #include "hub/tunnel/tunnel_mover.h"
 #include "hub/tunnel/tunnel_registry.h"
 
@@ -345,11 +349,12 @@ absl::StatusOr<HubAddresses> HubServer::Parts::start() {
   policy->window_max_bytes = static_cast<size_t>(o.cache_window_bytes);
   cache = std::make_shared<cache::CacheRegistry>(*policy);
   registry = std::make_shared<TunnelRegistry>();
-  metrics = std::make_shared<HubMetrics>(registry);
+  metrics = std::make_shared<HubMetrics>();
+  metrics->addScrapeSource(tunnelScrapeSource(registry));
   metrics->setTlsSources(credentials->sources());
   credential_metrics->store(metrics);
   credentials->start();
-  metrics->setCache(cache);
+  metrics->addScrapeSource(cache::cacheScrapeSource(cache));
 
   if (!o.metaserver_url.empty()) {
     MetaserverSyncOptions mo;
@@ -369,7 +374,7 @@ absl::StatusOr<HubAddresses> HubServer::Parts::start() {
   }
   auth = std::make_shared<Authenticator>(static_tokens, metaserver);
   auth->setMetrics(metrics);
-  if (metaserver) metrics->setMetaserver(metaserver);
+  if (metaserver) metrics->addScrapeSource(metaserverScrapeSource(metaserver));
   if (o.tenantRate() > 0)
     limiter = std::make_shared<RateLimiter>(o.tenantRate(), static_cast<double>(o.tenant_burst));
   AgentSessionOptions session_options;
@@ -389,7 +394,7 @@ absl::StatusOr<HubAddresses> HubServer::Parts::start() {
     mover_options.rebalance_rate = o.rebalanceRate();
     mover_options.settle = o.rebalance_settle;
     mover = std::make_shared<TunnelMover>(registry, metaserver, mover_options, metrics);
-    metrics->setMover(mover);
+    metrics->addScrapeSource(moverScrapeSource(mover));
     session_options.mover = mover;
   }
 
@@ -436,7 +441,7 @@ absl::StatusOr<HubAddresses> HubServer::Parts::start() {
   stream_quota = std::make_shared<StreamQuota>(user_options.stream_quota);
   if (peer_client_tls) {
     peers = std::make_shared<PeerLinks>(*pool, peer_client_tls);
-    metrics->setPeers(peers);
+    metrics->addScrapeSource(peerLinksScrapeSource(peers));
   }
   if (peer_server_tls) {
     auto peer_deps = std::make_shared<PeerServerDeps>();

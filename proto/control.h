@@ -53,7 +53,7 @@ absl::StatusOr<DiscoveryRequest> parseDiscoveryRequest(std::string_view message)
 
 /// agent → hub: what the API server serves. The parts are passed through as the API server
 /// and the agent's discovery wrote them; the hub reads `resources` with
-/// hub/tunnel/discovery_report.h.
+/// proto/discovery_report.h.
 struct DiscoveryResponse {
   int64_t id = 0;
   /// The API server's /version document (an object; {} when it did not answer).

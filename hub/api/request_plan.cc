@@ -7,8 +7,8 @@
 #include "common/net/http_headers.h"
 #include "hub/auth/access_review.h"
 #include "hub/auth/authorizer.h"
+#include "hub/auth/peer_identity.h"
 #include "hub/cache/resource_store.h"
-#include "hub/peer/peer_identity.h"
 #include "proto/cluster_status.h"
 
 namespace kubehub::hub {
@@ -57,7 +57,7 @@ Reject namespacesRefusal(const Principal& who, const RequestTarget& t,
 /// planForward, for a request whose body is either still unread or already in `body`. Through
 /// the tunnel, the head names the user by impersonation and addresses the edge's API server;
 /// to a peer hub, it keeps the user's target and names the user in one header the owner hub
-/// plans with (hub/peer/peer_server.cc).
+/// plans with (hub/api/peer_server.cc).
 RequestPlan forwardOrRefuse(const RequestHead& head, const Principal& who,
                             const RequestTarget& target, std::string body, bool body_read,
                             Forward::Via via = Forward::Via::kTunnel) {

@@ -33,7 +33,7 @@
 #include "hub/api/request_plan.h"
 #include "hub/api/stream_quota.h"
 #include "hub/auth/access_review.h"
-#include "hub/peer/peer_identity.h"
+#include "hub/auth/peer_identity.h"
 #include "hub/peer/peer_links.h"
 #include "proto/frame.h"
 

@@ -119,13 +119,13 @@ ClusterCache::~ClusterCache() {
   for (auto& [k, e] : types_) e.stop->store(true);
 }
 
-void ClusterCache::attach(std::shared_ptr<tunnel::Mux> mux, const DiscoveryReport& report) {
+void ClusterCache::attach(std::shared_ptr<tunnel::Mux> mux, const proto::DiscoveryReport& report) {
   if (!policy_.enabled) return;
   std::vector<std::pair<std::shared_ptr<ResourceStore>, std::shared_ptr<std::atomic<bool>>>> start;
   {
     std::lock_guard lock(mu_);
     mux_ = mux;
-    for (const DiscoveredType& r : report.resources) {
+    for (const proto::DiscoveredType& r : report.resources) {
       const std::string& group = r.group;
       const std::string& version = r.version;
       const std::string& resource = r.resource;

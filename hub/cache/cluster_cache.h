@@ -15,7 +15,7 @@
 #include "common/tunnel/mux.h"
 #include "hub/cache/reflector.h"
 #include "hub/cache/resource_store.h"
-#include "hub/tunnel/discovery_report.h"
+#include "proto/discovery_report.h"
 
 namespace kubehub::hub::cache {
 
@@ -49,7 +49,7 @@ class ClusterCache : public std::enable_shared_from_this<ClusterCache> {
 
   /// A tunnel is up and its discovery report arrived: create stores for the types the policy
   /// wants and (re)start their reflectors on this tunnel.
-  void attach(std::shared_ptr<tunnel::Mux> mux, const DiscoveryReport& report);
+  void attach(std::shared_ptr<tunnel::Mux> mux, const proto::DiscoveryReport& report);
   /// The store serving reads of a type, if cached and synced; null otherwise.
   std::shared_ptr<ResourceStore> store(std::string_view group, std::string_view version,
                                        std::string_view resource) const;

@@ -1,136 +1,13 @@
 #include "hub/metrics/hub_metrics.h"
 
-#include <prometheus/collectable.h>
-#include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
 
 #include <charconv>
 #include <sstream>
 
-#include "hub/peer/peer_links.h"
-#include "hub/tunnel/tunnel_mover.h"
-
 namespace kubehub::hub {
 
 namespace {
-
-/// Per-tunnel figures read at scrape time from the multiplexers' atomic counters, so the data
-/// path pays nothing for them.
-class TunnelCollector : public prometheus::Collectable {
- public:
-  explicit TunnelCollector(std::shared_ptr<TunnelRegistry> tunnels)
-      : tunnels_(std::move(tunnels)) {}
-
-  std::vector<prometheus::MetricFamily> Collect() const override {
-    using prometheus::MetricType;
-    prometheus::MetricFamily bytes{"kubehub_hub_tunnel_bytes_total",
-                                   "Bytes carried by agent tunnels (frames, both directions).",
-                                   MetricType::Counter,
-                                   {}};
-    prometheus::MetricFamily frames{"kubehub_hub_tunnel_frames_total",
-                                    "Frames carried by agent tunnels.",
-                                    MetricType::Counter,
-                                    {}};
-    prometheus::MetricFamily streams{
-        "kubehub_hub_tunnel_streams", "Open streams per tunnel.", MetricType::Gauge, {}};
-    prometheus::MetricFamily opened{"kubehub_hub_tunnel_streams_opened_total",
-                                    "Streams opened per tunnel.",
-                                    MetricType::Counter,
-                                    {}};
-    prometheus::MetricFamily stalls{"kubehub_hub_flow_control_stalls_total",
-                                    "Times a sender waited for flow-control credit.",
-                                    MetricType::Counter,
-                                    {}};
-    prometheus::MetricFamily discovered{"kubehub_hub_discovery_resources",
-                                        "Resource types the cluster's agent reported in discovery.",
-                                        MetricType::Gauge,
-                                        {}};
-    prometheus::MetricFamily up{"kubehub_hub_cluster_connected",
-                                "1 for each cluster whose agent holds a tunnel to this hub.",
-                                MetricType::Gauge,
-                                {}};
-    prometheus::MetricFamily nodes{
-        "kubehub_hub_cluster_nodes",
-        "Nodes of each cluster whose agent holds a tunnel here, by readiness (its last status "
-        "report).",
-        MetricType::Gauge,
-        {}};
-    prometheus::MetricFamily info{
-        "kubehub_hub_cluster_info",
-        "1 for each cluster whose agent holds a tunnel here, labelled with its kind (kubernetes "
-        "or host) and the Kubernetes and agent versions of its last status report.",
-        MetricType::Gauge,
-        {}};
-    prometheus::MetricFamily rtt{"kubehub_hub_cluster_tunnel_rtt_seconds",
-                                 "The tunnel round trip the agent measured (its last status "
-                                 "report).",
-                                 MetricType::Gauge,
-                                 {}};
-    for (const auto& t : tunnels_->snapshot()) {
-      const auto& s = t.mux->stats();
-      auto metric = [&](std::vector<prometheus::ClientMetric::Label> extra) {
-        prometheus::ClientMetric m;
-        m.label.push_back({"cluster", t.cluster});
-        for (auto& l : extra) m.label.push_back(std::move(l));
-        return m;
-      };
-      auto in = metric({{"direction", "in"}});
-      in.counter.value = static_cast<double>(s.bytes_in.load());
-      auto out = metric({{"direction", "out"}});
-      out.counter.value = static_cast<double>(s.bytes_out.load());
-      bytes.metric.push_back(in);
-      bytes.metric.push_back(out);
-      auto fin = metric({{"direction", "in"}});
-      fin.counter.value = static_cast<double>(s.frames_in.load());
-      auto fout = metric({{"direction", "out"}});
-      fout.counter.value = static_cast<double>(s.frames_out.load());
-      frames.metric.push_back(fin);
-      frames.metric.push_back(fout);
-      auto st = metric({});
-      st.gauge.value = static_cast<double>(t.mux->streamCount());
-      streams.metric.push_back(st);
-      auto op = metric({});
-      op.counter.value = static_cast<double>(s.streams_opened.load());
-      opened.metric.push_back(op);
-      auto sl = metric({});
-      sl.counter.value = static_cast<double>(s.credit_stalls.load());
-      stalls.metric.push_back(sl);
-      auto u = metric({});
-      u.gauge.value = 1;
-      up.metric.push_back(u);
-      auto d = metric({});
-      d.gauge.value = static_cast<double>(t.discovered_types);
-      discovered.metric.push_back(d);
-      if (t.status) {
-        const proto::ClusterStatusReport& r = *t.status;
-        if (r.nodes) {
-          auto ready = metric({{"state", "ready"}});
-          ready.gauge.value = static_cast<double>(r.nodes->ready);
-          auto not_ready = metric({{"state", "notready"}});
-          not_ready.gauge.value = static_cast<double>(r.nodes->total - r.nodes->ready);
-          nodes.metric.push_back(ready);
-          nodes.metric.push_back(not_ready);
-        }
-        auto i =
-            metric({{"kind", t.kind},
-                    {"kubernetes_version",
-                     r.kubernetes_version.empty() ? std::string("unknown") : r.kubernetes_version},
-                    {"agent_version", r.agent_version}});
-        i.gauge.value = 1;
-        info.metric.push_back(i);
-        if (r.rtt_ms) {
-          auto m = metric({});
-          m.gauge.value = *r.rtt_ms / 1000.0;
-          rtt.metric.push_back(m);
-        }
-      }
-    }
-    return {bytes, frames, streams, opened, stalls, up, discovered, nodes, info, rtt};
-  }
-
- private:
-  std::shared_ptr<TunnelRegistry> tunnels_;
-};
 
 const prometheus::Histogram::BucketBoundaries& latencyBuckets() {
   static const prometheus::Histogram::BucketBoundaries b = {
@@ -140,9 +17,15 @@ const prometheus::Histogram::BucketBoundaries& latencyBuckets() {
 
 }  // namespace
 
-HubMetrics::HubMetrics(std::shared_ptr<TunnelRegistry> tunnels)
-    : registry_(std::make_shared<prometheus::Registry>()),
-      tunnel_collector_(std::make_shared<TunnelCollector>(std::move(tunnels))) {
+prometheus::MetricFamily gaugeFamily(const char* name, const char* help, double value) {
+  prometheus::MetricFamily f{name, help, prometheus::MetricType::Gauge, {}};
+  prometheus::ClientMetric m;
+  m.gauge.value = value;
+  f.metric.push_back(m);
+  return f;
+}
+
+HubMetrics::HubMetrics() : registry_(std::make_shared<prometheus::Registry>()) {
   connected_ = &prometheus::BuildGauge()
                     .Name("kubehub_hub_connected_agents")
                     .Help("Agents with an open tunnel to this hub.")
@@ -297,121 +180,25 @@ void HubMetrics::agentMovesRequested(std::string_view reason, size_t n) {
   agent_moves_total_->Add({{"reason", std::string(reason)}}).Increment(static_cast<double>(n));
 }
 
-std::string HubMetrics::serialize() const {
-  auto families = registry_->Collect();
-  auto tunnel = tunnel_collector_->Collect();
-  families.insert(families.end(), tunnel.begin(), tunnel.end());
-  using prometheus::MetricType;
-  if (cache_) {
-    prometheus::MetricFamily objects{
-        "kubehub_hub_cache_objects", "Objects in the hub cache.", MetricType::Gauge, {}};
-    prometheus::MetricFamily bytes{
-        "kubehub_hub_cache_bytes",
-        "Bytes held by the hub cache: current objects plus the event window's history (what "
-        "--cache-max-bytes counts).",
-        MetricType::Gauge,
-        {}};
-    prometheus::MetricFamily window_bytes{
-        "kubehub_hub_cache_window_bytes",
-        "Part of kubehub_hub_cache_bytes held only by the event window (old versions and "
-        "deleted objects kept for watches resuming from a resourceVersion).",
-        MetricType::Gauge,
-        {}};
-    prometheus::MetricFamily window_events{
-        "kubehub_hub_cache_window_events",
-        "Events in the window a watch can resume from (bounded by --cache-window and "
-        "--cache-window-bytes).",
-        MetricType::Gauge,
-        {}};
-    prometheus::MetricFamily synced{
-        "kubehub_hub_cache_synced",
-        "1 when a cached type finished its initial list (reads are served from it).",
-        MetricType::Gauge,
-        {}};
-    prometheus::MetricFamily live{"kubehub_hub_cache_live",
-                                  "1 while a cached type's watch on the edge runs.",
-                                  MetricType::Gauge,
-                                  {}};
-    prometheus::MetricFamily lists{
-        "kubehub_hub_cache_lists_total",
-        "Full LISTs of a cached type applied from the edge: the initial sync, then one per "
-        "relist (410 Gone). A tunnel that comes back resumes its watches from their "
-        "resourceVersion without one.",
-        MetricType::Counter,
-        {}};
-    for (const auto& c : cache_->all()) {
-      for (const auto& t : c->state()) {
-        auto metric = [&](double v) {
-          prometheus::ClientMetric m;
-          m.label = {{"cluster", c->cluster()}, {"resource", t.resource}};
-          m.gauge.value = v;
-          return m;
-        };
-        objects.metric.push_back(metric(static_cast<double>(t.objects)));
-        bytes.metric.push_back(metric(static_cast<double>(t.bytes)));
-        window_bytes.metric.push_back(metric(static_cast<double>(t.window_bytes)));
-        window_events.metric.push_back(metric(static_cast<double>(t.window_events)));
-        synced.metric.push_back(metric(t.synced ? 1 : 0));
-        live.metric.push_back(metric(t.live ? 1 : 0));
-        prometheus::ClientMetric m;
-        m.label = {{"cluster", c->cluster()}, {"resource", t.resource}};
-        m.counter.value = static_cast<double>(t.lists);
-        lists.metric.push_back(m);
-      }
-    }
-    prometheus::MetricFamily dropped{
-        "kubehub_hub_cache_budget_drops_total",
-        "Cached types that fell back to forwarding because the cluster's cache "
-        "exceeded --cache-max-bytes.",
-        MetricType::Counter,
-        {}};
-    for (const auto& c : cache_->all()) {
-      prometheus::ClientMetric m;
-      m.label = {{"cluster", c->cluster()}};
-      m.counter.value = static_cast<double>(c->droppedTypes());
-      dropped.metric.push_back(m);
-    }
-    families.push_back(dropped);
-    families.push_back(objects);
-    families.push_back(bytes);
-    families.push_back(window_bytes);
-    families.push_back(window_events);
-    families.push_back(synced);
-    families.push_back(live);
-    families.push_back(lists);
-  }
-  // One unlabelled gauge, read at scrape time.
-  auto gauge = [&families](const char* name, const char* help, double value) {
-    prometheus::MetricFamily f{name, help, MetricType::Gauge, {}};
-    prometheus::ClientMetric m;
-    m.gauge.value = value;
-    f.metric.push_back(m);
-    families.push_back(std::move(f));
-  };
-  if (metaserver_) {
-    gauge("kubehub_hub_metaserver_reachable",
-          "1 while the last exchange with the metaserver succeeded.",
-          metaserver_->health() == "ok" ? 1 : 0);
-    gauge("kubehub_hub_revoked_tokens", "Revoked, unexpired tokens the hub refuses.",
-          static_cast<double>(metaserver_->snapshot()->revoked->size()));
-    gauge("kubehub_hub_routing_table_hubs", "Live hubs in the routing table (this one included).",
-          static_cast<double>(metaserver_->routes()->hubs.size()));
-    gauge("kubehub_hub_routing_table_age_seconds",
-          "Seconds since the metaserver last confirmed the routing table (-1: never).",
-          metaserver_->routesAgeSeconds());
-  }
-  if (!tls_sources_.empty()) {
+void HubMetrics::addScrapeSource(ScrapeSource source) {
+  std::lock_guard lock(sources_mu_);
+  sources_.push_back(std::move(source));
+}
+
+void HubMetrics::setTlsSources(std::vector<std::shared_ptr<net::TlsSource>> sources) {
+  if (sources.empty()) return;
+  addScrapeSource([sources = std::move(sources)](std::vector<prometheus::MetricFamily>* out) {
     prometheus::MetricFamily expiry{
         "kubehub_hub_certificate_expiry_timestamp_seconds",
         "notAfter of the certificate each TLS source presents now (alert well before it).",
-        MetricType::Gauge,
+        prometheus::MetricType::Gauge,
         {}};
     prometheus::MetricFamily generation{
         "kubehub_hub_certificate_generation",
         "Times each TLS source's material was loaded (1 at start, +1 per reload or renewal).",
-        MetricType::Gauge,
+        prometheus::MetricType::Gauge,
         {}};
-    for (const auto& source : tls_sources_) {
+    for (const auto& source : sources) {
       prometheus::ClientMetric m;
       m.label = {{"source", source->name()}};
       m.gauge.value = static_cast<double>(source->notAfter());
@@ -419,30 +206,16 @@ std::string HubMetrics::serialize() const {
       m.gauge.value = static_cast<double>(source->generation());
       generation.metric.push_back(m);
     }
-    families.push_back(std::move(expiry));
-    families.push_back(std::move(generation));
-  }
-  if (auto mover = mover_.lock()) {
-    gauge("kubehub_hub_draining", "1 while this hub drains (an admin's drain or SIGTERM).",
-          mover->draining() ? 1 : 0);
-  }
-  if (peers_) {
-    prometheus::MetricFamily links{"kubehub_hub_peer_links",
-                                   "Peer links this hub holds to others, by state.",
-                                   MetricType::Gauge,
-                                   {}};
-    size_t up = 0, total = 0;
-    for (const auto& l : peers_->snapshot()) {
-      ++total;
-      up += l.up ? 1 : 0;
-    }
-    for (auto [state, n] : {std::pair<const char*, size_t>{"up", up}, {"down", total - up}}) {
-      prometheus::ClientMetric m;
-      m.label.push_back({"state", state});
-      m.gauge.value = static_cast<double>(n);
-      links.metric.push_back(m);
-    }
-    families.push_back(links);
+    out->push_back(std::move(expiry));
+    out->push_back(std::move(generation));
+  });
+}
+
+std::string HubMetrics::serialize() const {
+  auto families = registry_->Collect();
+  {
+    std::lock_guard lock(sources_mu_);
+    for (const auto& source : sources_) source(&families);
   }
   return prometheus::TextSerializer{}.Serialize(families);
 }

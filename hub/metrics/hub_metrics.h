@@ -1,42 +1,45 @@
 #pragma once
-/// Every metric the hub exports, declared in one place (names kubehub_hub_<what>_<unit>; labels
-/// bounded: cluster names, verbs, codes, never addresses or token ids). Thread-safe.
+/// Every metric the hub exports: the counters the data path moves, declared here (names
+/// kubehub_hub_<what>_<unit>; labels bounded: cluster names, verbs, codes, never addresses or
+/// token ids), and the figures read at scrape time, which their own modules register as
+/// sources (hub/tunnel/tunnel_metrics.h, hub/cache/cache_metrics.h, ...). A leaf: it includes
+/// nothing of the hub's, so every folder may report into it. Thread-safe.
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
+#include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "common/net/tls_source.h"
-#include "hub/auth/metaserver_sync.h"
-#include "hub/cache/cluster_cache.h"
-#include "hub/tunnel/tunnel_registry.h"
 
 namespace kubehub::hub {
 
-class PeerLinks;
-class TunnelMover;
+/// Figures read at scrape time, so the data path pays nothing for them: appends its families.
+/// Called on the scraping thread; it must only read what is safe to read from any thread.
+using ScrapeSource = std::function<void(std::vector<prometheus::MetricFamily>* out)>;
+
+/// One family of one unlabelled gauge, for scrape sources.
+prometheus::MetricFamily gaugeFamily(const char* name, const char* help, double value);
 
 class HubMetrics {
  public:
-  explicit HubMetrics(std::shared_ptr<TunnelRegistry> tunnels);
-  /// Sources read at scrape time (optional).
-  void setCache(std::shared_ptr<cache::CacheRegistry> cache) { cache_ = std::move(cache); }
-  void setMetaserver(std::shared_ptr<MetaserverSync> m) { metaserver_ = std::move(m); }
-  void setPeers(std::shared_ptr<PeerLinks> p) { peers_ = std::move(p); }
-  /// Weak: the mover reports its moves here, so a strong reference would make a cycle.
-  void setMover(std::weak_ptr<const TunnelMover> m) { mover_ = std::move(m); }
+  HubMetrics();
+  /// Adds a source read at every scrape, after the counters and the sources added before it.
+  /// A source that holds an object the object's own owner also hands this registry should
+  /// capture it weakly (the mover reports into here).
+  void addScrapeSource(ScrapeSource source);
   /// The TLS material whose expiry and generation are exported at scrape time.
-  void setTlsSources(std::vector<std::shared_ptr<net::TlsSource>> s) {
-    tls_sources_ = std::move(s);
-  }
+  void setTlsSources(std::vector<std::shared_ptr<net::TlsSource>> s);
 
   /// The Prometheus text exposition of everything.
   std::string serialize() const;
@@ -83,12 +86,8 @@ class HubMetrics {
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
-  std::shared_ptr<prometheus::Collectable> tunnel_collector_;
-  std::shared_ptr<cache::CacheRegistry> cache_;
-  std::shared_ptr<MetaserverSync> metaserver_;
-  std::shared_ptr<PeerLinks> peers_;
-  std::weak_ptr<const TunnelMover> mover_;
-  std::vector<std::shared_ptr<net::TlsSource>> tls_sources_;
+  mutable std::mutex sources_mu_;
+  std::vector<ScrapeSource> sources_;
   prometheus::Family<prometheus::Counter>* tls_reloads_total_;
   prometheus::Family<prometheus::Counter>* peer_enrolments_total_;
   prometheus::Family<prometheus::Counter>* agent_moves_total_;

@@ -62,7 +62,7 @@ void onControl(std::weak_ptr<TunnelRegistry> weak_registry, std::weak_ptr<tunnel
     return;
   }
   if (*type == proto::kControlDiscoveryResponse) {
-    auto report = parseDiscoveryReport(message);
+    auto report = proto::parseDiscoveryReport(message);
     if (!report.ok()) {
       log::warn("malformed discovery report from agent",
                 {{"cluster", cluster}, {"error", report.status().message()}});

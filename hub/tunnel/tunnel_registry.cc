@@ -33,10 +33,10 @@ std::optional<std::pair<std::string, int>> TunnelRegistry::agentOf(std::string_v
 }
 
 void TunnelRegistry::setDiscovery(const std::string& cluster, const tunnel::Mux* mux,
-                                  std::string discovery, const DiscoveryReport& report) {
+                                  std::string discovery, const proto::DiscoveryReport& report) {
   auto scoped = std::make_shared<std::set<std::string>>();
   const size_t types = report.listed;
-  for (const DiscoveredType& r : report.resources) {
+  for (const proto::DiscoveredType& r : report.resources) {
     if (r.namespaced) continue;
     scoped->insert(r.group.empty() ? r.resource : r.resource + "." + r.group);
   }

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "common/tunnel/mux.h"
-#include "hub/tunnel/discovery_report.h"
 #include "proto/cluster_status.h"
+#include "proto/discovery_report.h"
 
 namespace kubehub::hub {
 
@@ -48,7 +48,7 @@ class TunnelRegistry {
   /// The agent instance and connection of the cluster's tunnel here, if one is attached.
   std::optional<std::pair<std::string, int>> agentOf(std::string_view cluster) const;
   void setDiscovery(const std::string& cluster, const tunnel::Mux* mux, std::string discovery,
-                    const DiscoveryReport& report);
+                    const proto::DiscoveryReport& report);
   /// Keeps the tunnel's latest status report (if `mux` still serves the cluster here).
   void setStatus(const std::string& cluster, const tunnel::Mux* mux,
                  proto::ClusterStatusReport report);

@@ -15,9 +15,9 @@
 #include "agent/dialer/hubs_message.h"
 #include "agent/discovery/resource_list.h"
 #include "hub/peer/routing_table.h"
-#include "hub/tunnel/discovery_report.h"
 #include "proto/cluster_status.h"
 #include "proto/control.h"
+#include "proto/discovery_report.h"
 #include "proto/handshake.h"
 
 namespace {
@@ -135,7 +135,7 @@ void fuzzDiscovery(std::string_view in) {
   if (!types.ok()) return;
   proto::DiscoveryResponse message;
   message.resources = agent::toJson(*types);
-  auto report = hub::parseDiscoveryReport(proto::encodeDiscoveryResponse(message));
+  auto report = proto::parseDiscoveryReport(proto::encodeDiscoveryResponse(message));
   if (!report.ok() || report->listed != types->size() ||
       report->resources.size() != types->size()) {
     std::abort();
@@ -154,7 +154,7 @@ void fuzzDiscovery(std::string_view in) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);
-  if (auto report = hub::parseDiscoveryReport(in); report.ok()) {
+  if (auto report = proto::parseDiscoveryReport(in); report.ok()) {
     if (report->resources.size() > report->listed) std::abort();
     for (const auto& t : report->resources) (void)t.hasVerb("watch");
   }

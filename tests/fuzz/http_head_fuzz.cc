@@ -11,8 +11,8 @@
 #include "common/k8s/cluster_path.h"
 #include "common/k8s/request_info.h"
 #include "common/net/http_headers.h"
+#include "hub/auth/peer_identity.h"
 #include "hub/auth/token_file.h"
-#include "hub/peer/peer_identity.h"
 #include "hub/peer/response_reframer.h"
 
 namespace {

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "common/net/http_client.h"
+#include "tests/integration/test_postgres.h"
 
 namespace kubehub::metaserver {
 namespace {
@@ -23,63 +24,8 @@ using namespace std::chrono_literals;
 
 constexpr const char* kAdminToken = "admin-token-0123456789";
 
-/// A PostgreSQL 15 on a unix socket in its own temporary directory, as the e2e tests start it
-/// (e2e/lib/kubehub_e2e.py): run as the `postgres` user when we are root. KUBEHUB_PGBIN names
-/// the server's bin directory.
-class Postgres {
- public:
-  Postgres() {
-    const char* env = std::getenv("KUBEHUB_PGBIN");
-    bin_ = env != nullptr ? env : "/usr/lib/postgresql/15/bin";
-    if (!std::filesystem::exists(bin_ + "/initdb")) return;
-    base_ =
-        std::filesystem::temp_directory_path() / ("kubehub-pg-it-" + std::to_string(::getpid()));
-    std::filesystem::remove_all(base_);
-    std::filesystem::create_directories(base_);
-    std::filesystem::permissions(
-        base_, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
-                   std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
-                   std::filesystem::perms::others_exec);
-    if (::geteuid() == 0 && !sh("chown -R postgres: " + base_.string())) return;
-    std::string data = (base_ / "data").string();
-    if (!sh(asPostgres(bin_ + "/initdb -D " + data +
-                       " -U postgres -A trust -E UTF8 --locale=C.UTF-8 --no-sync"))) {
-      return;
-    }
-    running_ = sh(asPostgres(bin_ + "/pg_ctl -D " + data + " -l " + (base_ / "log").string() +
-                             " -w -t 30 -o \"-k " + base_.string() +
-                             " -c listen_addresses='' -c fsync=off\" start"));
-  }
-  ~Postgres() {
-    if (running_) {
-      sh(asPostgres(bin_ + "/pg_ctl -D " + (base_ / "data").string() +
-                    " -m immediate -w -t 30 stop"));
-    }
-    if (!base_.empty()) std::filesystem::remove_all(base_);
-  }
-  Postgres(const Postgres&) = delete;
-  Postgres& operator=(const Postgres&) = delete;
-
-  bool running() const { return running_; }
-  std::string conninfo() const {
-    return "host=" + base_.string() + " user=postgres dbname=postgres";
-  }
-
- private:
-  static std::string asPostgres(const std::string& command) {
-    return ::geteuid() == 0 ? "runuser -u postgres -- " + command : command;
-  }
-  static bool sh(const std::string& command) {
-    return std::system((command + " >/dev/null 2>&1").c_str()) == 0;
-  }
-
-  std::string bin_;
-  std::filesystem::path base_;
-  bool running_ = false;
-};
-
 TEST(MetaserverServer, ServesHealthAndRestThenStops) {
-  Postgres pg;
+  integration::TestPostgres pg;
   // `make deps` installs PostgreSQL 15: without it this test fails rather than passing unseen.
   ASSERT_TRUE(pg.running()) << "no PostgreSQL 15 server to start (set KUBEHUB_PGBIN)";
 

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "hub/peer/peer_identity.h"
+#include "hub/auth/peer_identity.h"
 #include "hub/peer/response_reframer.h"
 #include "hub/peer/routing_table.h"
 

@@ -13,8 +13,8 @@
 
 #include "common/net/http_headers.h"
 #include "hub/auth/metaserver_sync.h"
+#include "hub/auth/peer_identity.h"
 #include "hub/cache/resource_store.h"
-#include "hub/peer/peer_identity.h"
 
 namespace kubehub::hub {
 namespace {

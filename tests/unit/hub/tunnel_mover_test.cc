@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "hub/metrics/hub_metrics.h"
+#include "hub/tunnel/tunnel_metrics.h"
 
 namespace kubehub::hub {
 namespace {
@@ -89,9 +90,9 @@ TEST(TunnelMover, RebalancesOnlyTheExcessOverTheFairShareAndOnlySettledTunnels) 
 // reference both ways leaked them, and everything they hold, at every exit with peering).
 TEST(TunnelMover, MoverAndMetricsFreeEachOther) {
   auto registry = std::make_shared<TunnelRegistry>();
-  auto metrics = std::make_shared<HubMetrics>(registry);
+  auto metrics = std::make_shared<HubMetrics>();
   auto mover = std::make_shared<TunnelMover>(registry, nullptr, options(), metrics);
-  metrics->setMover(mover);
+  metrics->addScrapeSource(moverScrapeSource(mover));
   EXPECT_NE(metrics->serialize().find("kubehub_hub_draining 0"), std::string::npos);
   std::weak_ptr<TunnelMover> mover_left = mover;
   std::weak_ptr<HubMetrics> metrics_left = metrics;

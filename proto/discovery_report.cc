@@ -1,10 +1,10 @@
-#include "hub/tunnel/discovery_report.h"
+#include "proto/discovery_report.h"
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <optional>
 
-namespace kubehub::hub {
+namespace kubehub::proto {
 
 namespace {
 
@@ -68,4 +68,4 @@ absl::StatusOr<DiscoveryReport> parseDiscoveryReport(std::string_view json) {
   return report;
 }
 
-}  // namespace kubehub::hub
+}  // namespace kubehub::proto

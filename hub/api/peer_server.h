@@ -3,7 +3,7 @@
 /// same CA) opens one stream per user request it routes here. The OPEN carries the user's
 /// request as the user sent it to the entry hub (target /clusters/NAME/..., the user's headers
 /// without credentials) and, first, the entry hub's verdict on who the user is
-/// (peer_identity.h). This hub then plans the request as its users' endpoint would, minus
+/// (auth/peer_identity.h). This hub then plans the request as its users' endpoint would, minus
 /// authentication and the tenant's rate limit (the entry hub applied both): the grants again,
 /// then its cache (through a ResponseReframer) or the cluster's tunnel (the two streams
 /// spliced, raw bytes both ways after a 101). A request for a cluster whose tunnel is not here

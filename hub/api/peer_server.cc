@@ -1,4 +1,4 @@
-#include "hub/peer/peer_server.h"
+#include "hub/api/peer_server.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -16,9 +16,9 @@
 #include "hub/api/client_connection.h"
 #include "hub/api/request_plan.h"
 #include "hub/auth/metaserver_sync.h"
+#include "hub/auth/peer_identity.h"
 #include "hub/cache/cluster_cache.h"
 #include "hub/metrics/hub_metrics.h"
-#include "hub/peer/peer_identity.h"
 #include "hub/peer/peer_links.h"
 #include "hub/peer/response_reframer.h"
 #include "hub/tunnel/tunnel_registry.h"

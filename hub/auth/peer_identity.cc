@@ -1,4 +1,4 @@
-#include "hub/peer/peer_identity.h"
+#include "hub/auth/peer_identity.h"
 
 #include <nlohmann/json.hpp>
 

@@ -9,7 +9,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace kubehub::hub {
+namespace kubehub::proto {
 
 struct DiscoveredType {
   std::string group;
@@ -35,4 +35,4 @@ struct DiscoveryReport {
 /// is left out; verbs that are not strings are ignored.
 absl::StatusOr<DiscoveryReport> parseDiscoveryReport(std::string_view json);
 
-}  // namespace kubehub::hub
+}  // namespace kubehub::proto

@@ -1,0 +1,22 @@
+#pragma once
+/// The tunnels' figures read at scrape time from the multiplexers' atomic counters and the
+/// agents' last status reports (so the data path pays nothing for them), and whether the hub
+/// drains.
+
+#include <memory>
+
+#include "hub/metrics/hub_metrics.h"
+#include "hub/tunnel/tunnel_mover.h"
+#include "hub/tunnel/tunnel_registry.h"
+
+namespace kubehub::hub {
+
+/// Per tunnel: bytes, frames, streams, flow-control stalls, discovered types, connected, nodes,
+/// versions and round trip.
+ScrapeSource tunnelScrapeSource(std::shared_ptr<const TunnelRegistry> tunnels);
+
+/// kubehub_hub_draining. Weak: the mover reports its moves into the metrics, so a strong
+/// reference from them would make a cycle.
+ScrapeSource moverScrapeSource(std::weak_ptr<const TunnelMover> mover);
+
+}  // namespace kubehub::hub
