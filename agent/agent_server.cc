@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <cstdio>
@@ -12,6 +13,7 @@
 #include <fstream>
 #include <optional>
 #include <sstream>
+#include <vector>
 
 #include "absl/strings/str_join.h"
 #include "agent/commands/command_config.h"
@@ -23,7 +25,7 @@
 #include "agent/kube/kube_target.h"
 #include "common/k8s/cluster_path.h"
 #include "common/log/log.h"
-#include "common/net/http_server.h"
+#include "common/net/admin_server.h"
 #include "common/net/server_main.h"
 #include "common/net/task_group.h"
 #include "common/net/tls.h"
@@ -227,10 +229,11 @@ struct AgentServer::Parts {
   asio::io_context io{1};
   std::shared_ptr<AgentState> state = std::make_shared<AgentState>();
   std::shared_ptr<UpstreamClient> upstream;
-  std::unique_ptr<net::HttpServer> admin;
+  std::unique_ptr<net::AdminServer> admin;
   std::unique_ptr<net::TlsReloader> reloader;
   std::unique_ptr<CredentialManager> credentials;
   std::atomic<int> exit_code{0};
+  std::atomic<bool> stopping{false};
   // The status reporter and the tunnel clients.
   net::TaskGroup tasks{"agent"};
 
@@ -256,7 +259,25 @@ int AgentServer::run(std::function<void()> on_signal) {
   return parts_->exit_code.load();
 }
 
-void AgentServer::stop() { parts_->io.stop(); }
+// Any thread. The tunnels leave their hubs first (runTunnelClient, on cancellation: at most
+// 12 s), then the context stops; a second signal stops it at once (runIoContext).
+void AgentServer::stop() {
+  Parts* p = parts_.get();
+  if (p->stopping.exchange(true)) return;
+  asio::post(p->io, [p] {
+    p->tasks.stop();
+    asio::co_spawn(
+        p->io,
+        [p]() -> asio::awaitable<void> {
+          if (!co_await p->tasks.asyncWait(std::chrono::seconds(15))) {
+            log::warn("agent tasks still running at exit", {{"tasks", p->tasks.size()}});
+          }
+          if (p->admin) p->admin->stop();
+          p->io.stop();
+        },
+        asio::detached);
+  });
+}
 
 absl::StatusOr<net::HostPort> AgentServer::Parts::start() {
   auto admin_listen = net::parseHostPort(o.admin_listen);
@@ -340,29 +361,21 @@ absl::StatusOr<net::HostPort> AgentServer::Parts::start() {
     tasks.spawn(io.get_executor(), StatusReporter::run(state->status, upstream));
   }
 
-  net::HttpServerOptions admin_options;
-  admin_options.name = "admin";
-  admin = std::make_unique<net::HttpServer>(
-      io, admin_options, [state = state](net::HttpRequest& req) -> net::HttpResponse {
-        if (req.path == "/healthz" || req.path == "/livez") return {200, "text/plain", "ok\n", {}};
-        if (req.path == "/readyz") {
-          bool tunnel_up = state->tunnels_up > 0;
-          if (tunnel_up && state->api_reachable) return {200, "text/plain", "ok\n", {}};
-          std::string why = std::string(state->enrolling ? "waiting for a certificate from the "
-                                                           "metaserver; "
-                                                         : "") +
-                            (tunnel_up ? "" : "no tunnel to any hub; ") +
-                            (state->api_reachable ? "" : "API server not reached yet");
-          return {503, "text/plain", why + "\n", {}};
-        }
-        if (req.path == "/metrics") {
-          return {200, "text/plain; version=0.0.4", state->metrics->serialize(), {}};
-        }
-        return net::jsonError(404, "not found");
-      });
+  net::AdminRoutes admin_routes;
+  admin_routes.readiness = [this, state = state] {
+    if (stopping.load()) return net::Readiness::waiting("stopping");
+    bool tunnel_up = state->tunnels_up > 0;
+    if (tunnel_up && state->api_reachable) return net::Readiness::ok();
+    std::vector<std::string> why;
+    if (state->enrolling) why.emplace_back("waiting for a certificate from the metaserver");
+    if (!tunnel_up) why.emplace_back("no tunnel to any hub");
+    if (!state->api_reachable) why.emplace_back("API server not reached yet");
+    return net::Readiness::waiting(absl::StrJoin(why, "; "));
+  };
+  admin_routes.metrics = [state = state] { return state->metrics->serialize(); };
+  admin = std::make_unique<net::AdminServer>(io, std::move(admin_routes));
   auto admin_bound = admin->start(*admin_listen);
   if (!admin_bound.ok()) return admin_bound.status();
-  log::info("admin listening", {{"address", admin_bound->str()}});
   const std::string client_certificate =
       o.enrolling() ? "enrolled, kept in " + store->describe() : "files " + o.tls_cert;
   log::info("agent started", {{"cluster", o.cluster},

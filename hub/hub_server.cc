@@ -14,6 +14,7 @@
 
 #include "common/config/secret_file.h"
 #include "common/log/log.h"
+#include "common/net/admin_server.h"
 #include "common/net/http_server.h"
 #include "common/net/server_main.h"
 #include "common/net/task_group.h"
@@ -225,12 +226,13 @@ struct HubServer::Parts {
   std::atomic<bool> leaving{false};
   std::atomic<bool> stopping{false};
   bool started = false;  // start() succeeded: stop() has something to stop
-  std::unique_ptr<net::HttpServer> admin;
+  std::unique_ptr<net::AdminServer> admin;
   // The hub's own loops (police, status, mover, drain): cancelled on shutdown.
   net::TaskGroup tasks{"hub"};
 
   absl::StatusOr<HubAddresses> start();
-  net::HttpResponse adminResponse(const net::HttpRequest& req) const;
+  net::Readiness readiness() const;
+  net::AdminRoutes adminRoutes() const;
   void beginStop();
   void shutDown();
 };
@@ -479,11 +481,7 @@ absl::StatusOr<HubAddresses> HubServer::Parts::start() {
   deps.tenant_limiter = limiter;
   users = std::make_unique<UserServer>(*pool, credentials->users(), user_options, deps);
 
-  net::HttpServerOptions admin_options;
-  admin_options.name = "admin";
-  admin = std::make_unique<net::HttpServer>(
-      io, admin_options,
-      [this](net::HttpRequest& req) -> net::HttpResponse { return adminResponse(req); });
+  admin = std::make_unique<net::AdminServer>(io, adminRoutes());
 
   HubAddresses bound;
   auto tunnel_bound = tunnels->start(*tunnel_listen);
@@ -503,7 +501,6 @@ absl::StatusOr<HubAddresses> HubServer::Parts::start() {
   }
   log::info("tunnel listening", {{"address", bound.tunnel.str()}});
   log::info("users listening", {{"address", bound.users.str()}});
-  log::info("admin listening", {{"address", bound.admin.str()}});
   if (metaserver) {
     std::string host = o.advertise_host.empty() ? o.hub_id : o.advertise_host;
     auto advertise = [&](const net::HostPort& hp) {
@@ -539,34 +536,31 @@ absl::StatusOr<HubAddresses> HubServer::Parts::start() {
   return bound;
 }
 
-net::HttpResponse HubServer::Parts::adminResponse(const net::HttpRequest& req) const {
-  if (req.path == "/healthz" || req.path == "/livez") return {200, "text/plain", "ok\n", {}};
-  if (req.path == "/readyz") {
-    if (leaving.load()) return {503, "text/plain", "draining before exit\n", {}};
-    if (!ready.load()) return {503, "text/plain", "starting\n", {}};
-    if (metaserver && !metaserver->ready()) {
-      return {503,
-              "text/plain",
-              "waiting for signing keys, grants and clusters from the metaserver: " +
-                  metaserver->health() + "\n",
-              {}};
-    }
-    if (peers && !metaserver->routes()->loaded) {
-      // Until then it cannot tell a cluster on another hub from one on no hub.
-      return {503,
-              "text/plain",
-              "waiting for the fleet's routing table from the metaserver: " + metaserver->health() +
-                  "\n",
-              {}};
-    }
-    if (metaserver && metaserver->health() != "ok") {
-      // Still serving users with what it knows: ready, but say it is degraded.
-      return {200, "text/plain", "ok (degraded: " + metaserver->health() + ")\n", {}};
-    }
-    return {200, "text/plain", "ok\n", {}};
+net::Readiness HubServer::Parts::readiness() const {
+  if (leaving.load()) return net::Readiness::waiting("draining before exit");
+  if (!ready.load()) return net::Readiness::waiting("starting");
+  if (metaserver && !metaserver->ready()) {
+    return net::Readiness::waiting(
+        "waiting for signing keys, grants and clusters from the metaserver: " +
+        metaserver->health());
   }
-  if (req.path == "/metrics") return {200, "text/plain; version=0.0.4", metrics->serialize(), {}};
-  if (req.path == "/debug/cache") {
+  if (peers && !metaserver->routes()->loaded) {
+    // Until then it cannot tell a cluster on another hub from one on no hub.
+    return net::Readiness::waiting("waiting for the fleet's routing table from the metaserver: " +
+                                   metaserver->health());
+  }
+  if (metaserver && metaserver->health() != "ok") {
+    // Still serving users with what it knows: ready, but say it is degraded.
+    return net::Readiness::degraded("degraded: " + metaserver->health());
+  }
+  return net::Readiness::ok();
+}
+
+net::AdminRoutes HubServer::Parts::adminRoutes() const {
+  net::AdminRoutes r;
+  r.readiness = [this] { return readiness(); };
+  r.metrics = [this] { return metrics->serialize(); };
+  r.routes["/debug/cache"] = [this](const net::HttpRequest&) -> net::HttpResponse {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& c : cache->all()) {
       for (const auto& t : c->state()) {
@@ -583,8 +577,8 @@ net::HttpResponse HubServer::Parts::adminResponse(const net::HttpRequest& req) c
       }
     }
     return {200, "application/json", nlohmann::json{{"types", list}}.dump(), {}};
-  }
-  if (req.path == "/debug/peers") {
+  };
+  r.routes["/debug/peers"] = [this](const net::HttpRequest&) -> net::HttpResponse {
     nlohmann::json links = nlohmann::json::array();
     if (peers) {
       for (const auto& l : peers->snapshot()) {
@@ -602,8 +596,8 @@ net::HttpResponse HubServer::Parts::adminResponse(const net::HttpRequest& req) c
     }
     return {
         200, "application/json", nlohmann::json{{"links", links}, {"routes", routes}}.dump(), {}};
-  }
-  if (req.path == "/debug/clusters") {
+  };
+  r.routes["/debug/clusters"] = [this](const net::HttpRequest&) -> net::HttpResponse {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& t : registry->snapshot()) {
       nlohmann::json entry = {{"cluster", t.cluster},
@@ -617,8 +611,8 @@ net::HttpResponse HubServer::Parts::adminResponse(const net::HttpRequest& req) c
       list.push_back(entry);
     }
     return {200, "application/json", nlohmann::json{{"clusters", list}}.dump(), {}};
-  }
-  return net::jsonError(404, "not found");
+  };
+  return r;
 }
 
 // On the main context.

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/log/log.h"
+#include "common/net/admin_server.h"
 #include "common/net/http_server.h"
 #include "common/net/server_main.h"
 #include "common/net/tls.h"
@@ -198,7 +199,7 @@ struct MetaserverServer::Parts {
   std::shared_ptr<ApiServer> server;
   std::unique_ptr<ChangeListener> change_listener;
   std::atomic<bool> ready{true};
-  std::unique_ptr<net::HttpServer> admin;
+  std::unique_ptr<net::AdminServer> admin;
   std::unique_ptr<Janitor> janitor;
   std::unique_ptr<net::TlsReloader> tls_reloader;
   std::atomic<bool> started{false};
@@ -207,7 +208,7 @@ struct MetaserverServer::Parts {
   Parts(const MetaserverOptions& options, std::string v)
       : o(options.withDefaults()), version(std::move(v)), io(static_cast<int>(o.threads)) {}
   absl::StatusOr<MetaserverAddresses> start();
-  net::HttpResponse adminRoute(const net::HttpRequest& req);
+  net::Readiness readiness() const;
 };
 
 MetaserverServer::MetaserverServer(const MetaserverOptions& options, std::string version)
@@ -242,18 +243,12 @@ void MetaserverServer::stop() {
 
 const MetaserverOptions& MetaserverServer::options() const { return parts_->o; }
 
-net::HttpResponse MetaserverServer::Parts::adminRoute(const net::HttpRequest& req) {
-  if (req.path == "/healthz" || req.path == "/livez") return {200, "text/plain", "ok\n", {}};
-  if (req.path == "/readyz") {
-    if (!ready.load()) return {503, "text/plain", "shutting down\n", {}};
-    // Probes may come from outside: the reason, not the database's address (the pool logs
-    // the full error when the database goes away).
-    if (auto s = pool->ping(); !s.ok())
-      return {503, "text/plain", clientErrorMessage(s, 503) + "\n", {}};
-    return {200, "text/plain", "ok\n", {}};
-  }
-  if (req.path == "/metrics") return {200, "text/plain; version=0.0.4", metrics->render(), {}};
-  return net::jsonError(404, "not found");
+net::Readiness MetaserverServer::Parts::readiness() const {
+  if (!ready.load()) return net::Readiness::waiting("shutting down");
+  // Probes may come from outside: the reason, not the database's address (the pool logs
+  // the full error when the database goes away).
+  if (auto s = pool->ping(); !s.ok()) return net::Readiness::waiting(clientErrorMessage(s, 503));
+  return net::Readiness::ok();
 }
 
 absl::StatusOr<MetaserverAddresses> MetaserverServer::Parts::start() {
@@ -375,10 +370,10 @@ absl::StatusOr<MetaserverAddresses> MetaserverServer::Parts::start() {
   change_listener->start();
   server->setChangeFeed(changes);
 
-  net::HttpServerOptions admin_options;
-  admin_options.name = "admin";
-  admin = std::make_unique<net::HttpServer>(
-      io, admin_options, [this](net::HttpRequest& req) { return adminRoute(req); });
+  net::AdminRoutes admin_routes;
+  admin_routes.readiness = [this] { return readiness(); };
+  admin_routes.metrics = [m = metrics] { return m->render(); };
+  admin = std::make_unique<net::AdminServer>(io, std::move(admin_routes));
   auto admin_bound = admin->start(*admin_listen);
   if (!admin_bound.ok()) return admin_bound.status();
   janitor = std::make_unique<Janitor>(store, tokens);
@@ -397,7 +392,6 @@ absl::StatusOr<MetaserverAddresses> MetaserverServer::Parts::start() {
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_at)
           .count();
   log::info("api listening", {{"address", api_bound->str()}, {"tls", !o.insecure_http}});
-  log::info("admin listening", {{"address", admin_bound->str()}});
   log::info("metaserver started", {{"version", version},
                                    {"threads", o.threads},
                                    {"db_pool", o.db_pool_size},

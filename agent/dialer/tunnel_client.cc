@@ -38,6 +38,10 @@ using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
+/// How long a stopping agent's tunnels may take to leave: the users' grace (5 s) and the
+/// GOAWAY's (5 s) with some to spare.
+constexpr auto kStopDeadline = std::chrono::seconds(12);
+
 /// Serial of the certificate `tls` presents, lowercase hex (as the metaserver reports it).
 std::string certificateSerial(asio::ssl::context& tls) {
   X509* cert = SSL_CTX_get0_certificate(tls.native_handle());
@@ -89,6 +93,7 @@ struct Fleet {
     std::vector<std::string> move_to;
     /// A move found no free hub: it is tried again when the fleet announces hubs (until then).
     std::optional<std::chrono::steady_clock::time_point> move_retry_until;
+    /// Wakes serve() for a move, or because the agent is stopping.
     net::AsyncSignal move;
   };
 
@@ -115,6 +120,15 @@ struct Fleet {
     }
   }
 
+  /// The agent is stopping: each slot leaves its hub (serve()) and dials no more (runSlot()).
+  void stop() {
+    stopping = true;
+    for (auto& slot : slots) {
+      slot->timer.cancel();
+      slot->move.notify();
+    }
+  }
+
   TunnelClientOptions options;
   std::shared_ptr<UpstreamClient> upstream;
   std::shared_ptr<AgentState> state;
@@ -126,6 +140,7 @@ struct Fleet {
   std::vector<std::unique_ptr<Slot>> slots;
   int running = 0;
   net::AsyncSignal done;
+  bool stopping = false;
 };
 
 /// How one attempt ended: why, and the hub it reached if it got that far.
@@ -431,17 +446,19 @@ void stoppedServing(Fleet& fleet, const Running& r) {
   fleet.state->metrics->removeLiveTunnel(r.live);
 }
 
-/// Leaves a tunnel the agent has replaced: users' requests in flight on it may finish (a short
-/// grace; watches and other long streams then end as if the edge closed them, and clients
-/// resume them through the new tunnel), then GOAWAY.
+/// Leaves a tunnel the agent has replaced (`to` the new hub) or is stopping (`to` empty): users'
+/// requests in flight on it may finish (a short grace; watches and other long streams then end
+/// as if the edge closed them, and clients resume them through another tunnel), then GOAWAY.
 asio::awaitable<void> leave(std::shared_ptr<Running> old, std::string to, std::string why) {
   auto ex = co_await asio::this_coro::executor;
   asio::steady_timer timer(ex);
-  // First the new tunnel reaches the fleet's routing tables (they refresh within half a
-  // second), then the old hub is told to send nothing new (control message "leaving"), then
+  // A move: first the new tunnel reaches the fleet's routing tables (they refresh within half
+  // a second), then the old hub is told to send nothing new (control message "leaving"), then
   // what is in flight there gets a grace.
-  timer.expires_after(std::chrono::seconds(1));
-  co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  if (!to.empty()) {
+    timer.expires_after(std::chrono::seconds(1));
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
   if (!old->ended) {
     proto::Leaving leaving;
     leaving.to = to;
@@ -472,10 +489,14 @@ asio::awaitable<Attempt> serve(std::shared_ptr<Fleet> fleet, int slot, Establish
   auto current = startServing(*fleet, slot, std::move(tunnel));
   me.move_requested = false;
   for (;;) {
-    if (!current->ended) {
+    if (!current->ended && !fleet->stopping) {
       co_await (current->done->wait() || me.move.wait());
     }
     if (current->ended) break;
+    if (fleet->stopping) {
+      co_await leave(current, "", "agent stopping");
+      break;
+    }
     if (!me.move_requested) continue;
     me.move_requested = false;
     const std::string from = current->tunnel.hub_id;
@@ -528,7 +549,7 @@ asio::awaitable<void> runSlot(std::shared_ptr<Fleet> fleet, int slot) {
   // slower (an LB with client affinity keeps choosing the same hub), never as a failure.
   net::Backoff elsewhere(std::chrono::milliseconds(100), o.backoff_max);
   bool told_waiting = false;
-  for (;;) {
+  while (!fleet->stopping) {
     auto url = fleet->hubs.pick(slot, fleet->rng());
     boost::system::error_code ec;
     if (!url) {
@@ -553,6 +574,7 @@ asio::awaitable<void> runSlot(std::shared_ptr<Fleet> fleet, int slot) {
     fleet->hubs.release(slot);
     me.mux.reset();
     fleet->wake();
+    if (fleet->stopping) break;
     if (std::chrono::steady_clock::now() - started >= o.stable_after) {
       backoff.reset();
       elsewhere.reset();
@@ -600,7 +622,31 @@ asio::awaitable<void> runTunnelClient(TunnelClientOptions o,
       fleet->done.notify();
     });
   }
-  while (fleet->running > 0) co_await fleet->done.wait();
+  while (fleet->running > 0) {
+    co_await fleet->done.wait();
+    auto cancelled = (co_await asio::this_coro::cancellation_state).cancelled();
+    if (cancelled != asio::cancellation_type::none) break;
+  }
+  if (fleet->running == 0) co_return;
+  // Cancelled: the agent is stopping. Each tunnel says "leaving" (its hub routes nothing new
+  // here), users' requests in flight get their grace, then GOAWAY; after kStopDeadline what is
+  // still open is closed at once.
+  co_await asio::this_coro::reset_cancellation_state();
+  if (int up = fleet->state->tunnels_up.load(); up > 0)
+    log::info("tunnels leaving their hubs", {{"tunnels_up", up}});
+  fleet->stop();
+  asio::steady_timer deadline(ex);
+  deadline.expires_after(kStopDeadline);
+  while (fleet->running > 0) {
+    auto waited =
+        co_await (fleet->done.wait() || deadline.async_wait(asio::as_tuple(asio::use_awaitable)));
+    if (waited.index() == 1) break;
+  }
+  if (fleet->running > 0) {
+    for (auto& slot : fleet->slots) {
+      if (auto mux = slot->mux.lock()) mux->shutdown(proto::GoAwayCode::kNormal, "agent stopping");
+    }
+  }
 }
 
 }  // namespace kubehub::agent

@@ -75,11 +75,16 @@ void onControl(std::weak_ptr<TunnelRegistry> weak_registry, std::weak_ptr<tunnel
     if (cache) cache->cluster(cluster)->attach(mux, *report);
     registry->setDiscovery(cluster, mux.get(), std::move(message), *report);
   } else if (*type == proto::kControlLeaving) {
-    // The agent's new tunnel (on another hub) is up: new requests go there from now on, while
-    // those in flight here finish before the agent closes this one. (Where to is only logged.)
+    // The agent's new tunnel (on another hub) is up, or the agent is stopping (no `to`): new
+    // requests go elsewhere from now on, while those in flight here finish before the agent
+    // closes this one. (Where to is only logged.)
     auto leaving = proto::parseLeaving(message);
     std::string to = leaving.ok() ? leaving->to : "";
-    log::info("agent leaving for another hub", {{"cluster", cluster}, {"to", to.substr(0, 253)}});
+    if (to.empty()) {
+      log::info("agent leaving: it is stopping", {{"cluster", cluster}});
+    } else {
+      log::info("agent leaving for another hub", {{"cluster", cluster}, {"to", to.substr(0, 253)}});
+    }
     registry->detach(cluster, mux.get());
     if (!registration->left.exchange(true) && metaserver && !registry->find(cluster)) {
       metaserver->clusterDisconnected(cluster);

@@ -1,22 +1,18 @@
-// The hub's composition root in process: a HubServer started from HubOptions on port 0 (as
-// kubehub-hub starts it from flags), the edge API server stand-in and an agent; users' requests,
-// the admin endpoint and stop().
+// The hub's and the agent's composition roots in process: a HubServer started from HubOptions
+// and an AgentServer from AgentOptions, on port 0 (as kubehub-hub and kubehub-agent start them
+// from flags), with the edge API server stand-in; users' requests, both admin endpoints and
+// stop().
 #include "hub/hub_server.h"
 
 #include <gtest/gtest.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <fstream>
 #include <future>
 #include <memory>
 #include <thread>
 
-#include "agent/dialer/tunnel_client.h"
-#include "agent/forward/upstream_client.h"
+#include "agent/agent_server.h"
 #include "common/net/http_client.h"
 #include "common/net/tls.h"
 #include "tests/integration/standin_thread.h"
@@ -27,7 +23,6 @@
 namespace kubehub {
 namespace {
 
-namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
 constexpr const char* kEdgeToken = "edge-token-0123456789";
@@ -71,34 +66,40 @@ class HubServerTest : public ::testing::Test {
       hub_stopped_.set_value();
     });
 
-    // The agent, on its own context.
-    agent::KubeTarget target;
-    target.server = *net::parseUrl("https://" + standin_addr.str());
-    target.server_name = "127.0.0.1";
-    target.tls.ca_file = pki_.path("ca.crt");
-    target.token = kEdgeToken;
-    auto upstream =
-        agent::UpstreamClient::create(agent_io_.get_executor(), target, agent::UpstreamOptions{});
-    ASSERT_TRUE(upstream.ok()) << upstream.status();
-    net::ClientTlsOptions agent_tls;
-    agent_tls.ca_file = pki_.path("ca.crt");
-    agent_tls.cert_file = pki_.path("agent.crt");
-    agent_tls.key_file = pki_.path("agent.key");
-    agent::TunnelClientOptions to;
-    to.hubs = {"wss://" + bound_.tunnel.str() + "/tunnel"};
-    to.cluster = "edge-1";
-    to.agent_version = "test";
-    to.tls = net::TlsSource::fixed("tunnel", *net::makeClientContext(agent_tls));
-    to.backoff_base = 50ms;
-    to.backoff_max = 200ms;
-    auto state = std::make_shared<agent::AgentState>();
-    agent::StatusReporterOptions status_options;
-    status_options.agent_version = "test";
-    status_options.agent_build = "hub-server";
-    state->status = std::make_shared<agent::StatusReporter>(status_options);
-    asio::co_spawn(agent_io_, agent::StatusReporter::run(state->status, *upstream), asio::detached);
-    asio::co_spawn(agent_io_, agent::runTunnelClient(to, *upstream, state), asio::detached);
-    agent_thread_ = std::thread([this] { agent_io_.run(); });
+    // The agent, configured the way kubehub-agent's flags configure it: its edge API server
+    // from a kubeconfig, its client certificate (CN edge-1) naming the cluster.
+    std::ofstream(pki_.path("kubeconfig"))
+        << "apiVersion: v1\nkind: Config\n"
+        << "clusters:\n- name: edge\n  cluster:\n"
+        << "    server: https://" << standin_addr.str() << "\n"
+        << "    certificate-authority: " << pki_.path("ca.crt") << "\n"
+        << "users:\n- name: agent\n  user:\n    token: " << kEdgeToken << "\n"
+        << "contexts:\n- name: edge\n  context:\n"
+        << "    cluster: edge\n    user: agent\n"
+        << "current-context: edge\n";
+    agent::AgentOptions ao;
+    ao.hub_urls = {"wss://" + bound_.tunnel.str() + "/tunnel"};
+    ao.hub_connections = 1;
+    ao.tls_cert = pki_.path("agent.crt");
+    ao.tls_key = pki_.path("agent.key");
+    ao.hub_ca = pki_.path("ca.crt");
+    ao.kubeconfig = pki_.path("kubeconfig");
+    ao.admin_listen = "127.0.0.1:0";
+    ao.backoff_base = 50ms;
+    ao.backoff_max = 200ms;
+    ASSERT_TRUE(ao.validate().ok()) << ao.validate();
+    auto resolved = ao.resolved();
+    ASSERT_TRUE(resolved.ok()) << resolved.status();
+    EXPECT_EQ(resolved->cluster, "edge-1");
+    agent_ = std::make_unique<agent::AgentServer>(*resolved, "test", "hub-server-test");
+    auto agent_admin = agent_->start();
+    ASSERT_TRUE(agent_admin.ok()) << agent_admin.status();
+    agent_admin_ = *agent_admin;
+    EXPECT_NE(agent_admin_.port, 0);
+    agent_thread_ = std::thread([this] {
+      agent_exit_ = agent_->run(nullptr);
+      agent_stopped_.set_value();
+    });
 
     net::HttpClientOptions co;
     co.tls.ca_file = pki_.path("ca.crt");
@@ -127,9 +128,11 @@ class HubServerTest : public ::testing::Test {
       hub_->stop();
       hub_thread_.join();
     }
-    agent_work_.reset();
-    agent_io_.stop();
-    if (agent_thread_.joinable()) agent_thread_.join();
+    if (agent_thread_.joinable()) {
+      agent_->stop();
+      agent_thread_.join();
+    }
+    agent_.reset();
     hub_.reset();
   }
 
@@ -153,10 +156,11 @@ class HubServerTest : public ::testing::Test {
   hub::HubAddresses bound_;
   std::thread hub_thread_;
   std::promise<void> hub_stopped_;
-  asio::io_context agent_io_;
-  asio::executor_work_guard<asio::io_context::executor_type> agent_work_ =
-      asio::make_work_guard(agent_io_);
+  std::unique_ptr<agent::AgentServer> agent_;
+  net::HostPort agent_admin_;
   std::thread agent_thread_;
+  std::promise<void> agent_stopped_;
+  int agent_exit_ = -1;
   std::unique_ptr<net::HttpClient> users_;
   std::unique_ptr<net::HttpClient> admin_;
 };
@@ -183,6 +187,55 @@ TEST_F(HubServerTest, AdminEndpointReportsHealthMetricsAndClusters) {
   EXPECT_EQ(adminGet("/debug/cache").status, 200);
   EXPECT_EQ(adminGet("/debug/peers").status, 200);
   EXPECT_EQ(adminGet("/no-such-page").status, 404);
+}
+
+TEST_F(HubServerTest, AgentAdminEndpointIsReadyOnceItsTunnelIsUp) {
+  net::HttpClientOptions co;
+  co.timeout = 10s;
+  auto admin = net::HttpClient::create("http://" + agent_admin_.str(), co);
+  ASSERT_TRUE(admin.ok()) << admin.status();
+  // Attached to the hub (SetUp waited for it); the API server probe may lag a moment.
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  absl::StatusOr<net::HttpClientResponse> ready;
+  do {
+    ready = (*admin)->request("GET", "/readyz");
+    ASSERT_TRUE(ready.ok()) << ready.status();
+    if (ready->status == 200) break;
+    std::this_thread::sleep_for(20ms);
+  } while (std::chrono::steady_clock::now() < deadline);
+  EXPECT_EQ(ready->status, 200) << ready->body;
+  EXPECT_EQ(ready->body, "ok\n");
+  auto metrics = (*admin)->request("GET", "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_NE(metrics->body.find("kubehub_agent_"), std::string::npos);
+
+  // With the hub gone the agent says why it is not ready.
+  hub_->stop();
+  hub_thread_.join();
+  deadline = std::chrono::steady_clock::now() + 20s;
+  do {
+    ready = (*admin)->request("GET", "/readyz");
+    ASSERT_TRUE(ready.ok()) << ready.status();
+    if (ready->status == 503) break;
+    std::this_thread::sleep_for(20ms);
+  } while (std::chrono::steady_clock::now() < deadline);
+  EXPECT_EQ(ready->status, 503);
+  EXPECT_EQ(ready->body, "no tunnel to any hub\n");
+}
+
+TEST_F(HubServerTest, AgentStopEndsRunAndTheHubSeesTheTunnelGo) {
+  agent_->stop();
+  agent_->stop();  // idempotent
+  ASSERT_EQ(agent_stopped_.get_future().wait_for(20s), std::future_status::ready);
+  agent_thread_.join();
+  EXPECT_EQ(agent_exit_, 0);
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (adminGet("/debug/clusters").body.find("\"edge-1\"") != std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(adminGet("/debug/clusters").body.find("\"edge-1\""), std::string::npos);
+  EXPECT_EQ(usersGet("/clusters/edge-1/api/v1/namespaces").status, 503);
 }
 
 TEST_F(HubServerTest, StopEndsRunAndClosesTheListeners) {

@@ -1,0 +1,143 @@
+#include "common/tunnel/body_pump.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/stream_traits.hpp>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "common/log/log.h"
+
+namespace kubehub::tunnel {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+
+namespace {
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::string_view kLastChunk = "0\r\n\r\n";
+
+asio::const_buffer view(std::string_view v) { return asio::buffer(v.data(), v.size()); }
+}  // namespace
+
+char* ChunkBuffer::get(bool filled_up) {
+  size_t want = filled_up ? max_ : std::max(size_, start_);
+  if (want != size_) {
+    data_.reset(new char[want]);
+    size_ = want;
+  }
+  return data_.get();
+}
+
+asio::awaitable<bool> writeAll(net::TlsStream* s, std::chrono::milliseconds timeout,
+                               asio::const_buffer a, asio::const_buffer b, asio::const_buffer c) {
+  std::vector<asio::const_buffer> buffers;
+  buffers.push_back(a);
+  if (b.size() > 0) buffers.push_back(b);
+  if (c.size() > 0) buffers.push_back(c);
+  beast::get_lowest_layer(*s).expires_after(timeout);
+  auto [ec, n] = co_await asio::async_write(*s, buffers, kUseTuple);
+  beast::get_lowest_layer(*s).expires_never();
+  co_return !ec;
+}
+
+asio::awaitable<std::tuple<boost::system::error_code, size_t>> readSomeNoDeadline(
+    net::TlsStream* s, asio::mutable_buffer into) {
+  beast::get_lowest_layer(*s).expires_never();
+  co_return co_await s->async_read_some(into, kUseTuple);
+}
+
+asio::awaitable<bool> streamToSocket(net::TlsStream* s, std::shared_ptr<Stream> stream,
+                                     PumpOut out) {
+  std::string_view head = out.head;
+  for (;;) {
+    auto c = co_await stream->read();
+    if (!c.ok()) {
+      if (!head.empty()) {
+        bool written = co_await writeAll(s, out.timeout, view(head));
+        head = {};
+        if (!written) co_return false;
+      }
+      log::debug("tunnel stream ended early", {{"reason", c.status().message()}});
+      // A watch that loses its tunnel ends like one the API server closes: clients re-watch.
+      if (out.chunked && out.end_cleanly_on_error) {
+        co_await writeAll(s, out.timeout, view(kLastChunk));
+      }
+      co_return false;
+    }
+    size_t n = c->data.size();
+    // The chunk framing around these bytes, and the last chunk when they end the body, share
+    // the bytes' write.
+    bool end_written = false;
+    if (n > 0 || !head.empty()) {
+      bool ok = true;
+      if (out.chunked) {
+        std::string before(head);
+        std::string after;
+        if (n > 0) {
+          char size_line[24];
+          int len = std::snprintf(size_line, sizeof(size_line), "%zx\r\n", n);
+          before.append(size_line, static_cast<size_t>(len));
+          after = "\r\n";
+        }
+        if (c->end) {
+          after += kLastChunk;
+          end_written = true;
+        }
+        ok = co_await writeAll(s, out.timeout, asio::buffer(before), asio::buffer(c->data),
+                               asio::buffer(after));
+      } else if (!head.empty()) {
+        ok = co_await writeAll(s, out.timeout, view(head), asio::buffer(c->data), {});
+      } else if (out.frames != nullptr) {
+        std::string_view rest(c->data);
+        while (ok && !rest.empty()) {
+          size_t part = out.frames->take(rest);
+          ok = co_await writeAll(s, out.timeout, view(rest.substr(0, part)));
+          rest.remove_prefix(part);
+        }
+      } else {
+        ok = co_await writeAll(s, out.timeout, asio::buffer(c->data));
+      }
+      if (!ok) {
+        stream->reset(proto::ResetCode::kCancel, std::string(out.peer) + " stopped reading");
+        co_return false;
+      }
+      head = {};
+      stream->consumed(n);
+      if (out.bytes != nullptr) *out.bytes += n;
+    }
+    if (c->end) {
+      if (out.chunked && !end_written) {
+        if (!co_await writeAll(s, out.timeout, view(kLastChunk))) co_return false;
+      }
+      co_return true;
+    }
+  }
+}
+
+asio::awaitable<boost::system::error_code> socketToStream(net::TlsStream* s,
+                                                          beast::flat_buffer* leftover,
+                                                          std::shared_ptr<Stream> stream,
+                                                          ChunkBuffer* buffer) {
+  if (leftover->size() > 0) {
+    auto data = leftover->cdata();
+    absl::Status st = co_await stream->write(
+        std::string_view(static_cast<const char*>(data.data()), data.size()));
+    leftover->consume(leftover->size());
+    if (!st.ok()) co_return boost::system::error_code{};
+  }
+  char* chunk = buffer->get();
+  for (;;) {
+    auto [ec, n] = co_await readSomeNoDeadline(s, asio::buffer(chunk, buffer->size()));
+    if (n > 0) {
+      absl::Status st = co_await stream->write(std::string_view(chunk, n));
+      if (!st.ok()) co_return boost::system::error_code{};
+      if (n == buffer->size()) chunk = buffer->get(true);
+    }
+    if (ec) co_return ec;
+  }
+}
+
+}  // namespace kubehub::tunnel

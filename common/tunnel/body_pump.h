@@ -1,0 +1,90 @@
+#pragma once
+/// The byte pumps between a tunnel stream and a TLS connection, written once for both ends of
+/// the tunnel: the hub (user's connection ⇄ stream) and the agent (stream ⇄ API server's
+/// connection). Every write has a deadline; the reads that only wait for the peer's next bytes
+/// (an upgraded stream, a watch's client) have none, and clear the expiry a concurrent write set
+/// so they never inherit it (see readSomeNoDeadline).
+/// All functions run on the connection's executor; at most one read and one write in flight on
+/// it, as for any Asio stream.
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/system/error_code.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <tuple>
+
+#include "common/net/tls_stream.h"
+#include "common/net/websocket_frames.h"
+#include "common/tunnel/stream.h"
+
+namespace kubehub::tunnel {
+
+/// A body buffer that starts small and grows to its largest size once a read fills it (a log
+/// or exec stream that keeps it full), kept for the connection's life. Left uninitialised.
+class ChunkBuffer {
+ public:
+  ChunkBuffer(size_t start, size_t max) : start_(start), max_(max) {}
+  /// The buffer, grown to the largest size when `filled_up` (its contents are not kept).
+  char* get(bool filled_up = false);
+  size_t size() const { return size_; }
+
+ private:
+  size_t start_, max_;
+  std::unique_ptr<char[]> data_;
+  size_t size_ = 0;
+};
+
+/// Writes up to three buffers (a head, the bytes, a trailer) in one write, within `timeout`.
+/// Takes buffers one by one: braced lists as coroutine arguments trip a GCC 12 bug.
+boost::asio::awaitable<bool> writeAll(net::TlsStream* s, std::chrono::milliseconds timeout,
+                                      boost::asio::const_buffer a, boost::asio::const_buffer b = {},
+                                      boost::asio::const_buffer c = {});
+
+/// Reads whatever the peer sends next, without a deadline. beast's tcp_stream keeps one expiry
+/// per direction and a read arms its timer from the expiry in force when it starts; writeAll
+/// sets that expiry for both directions while no read is pending, so a read started during a
+/// write would inherit the write's deadline and cut every long stream after it. Clearing it
+/// first touches only the idle read direction, never a pending write's deadline.
+boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> readSomeNoDeadline(
+    net::TlsStream* s, boost::asio::mutable_buffer into);
+
+/// How streamToSocket frames and bounds what it writes. (A plain struct of views and pointers:
+/// GCC 12 destroys class-type coroutine arguments with non-trivial destructors twice.)
+struct PumpOut {
+  /// Chunk-encode (an HTTP/1.1 body of unknown length), the last chunk written at the end.
+  bool chunked = false;
+  /// Chunked: when the stream fails, still write the last chunk, so the body ends as if the
+  /// server had closed it (a watch whose tunnel dropped: clients watch again).
+  bool end_cleanly_on_error = false;
+  std::chrono::milliseconds timeout{60000};
+  /// Not chunked: one write (one TLS record at least) per WebSocket frame, never two frames'
+  /// bytes in one, when set.
+  net::WebSocketFrameBoundaries* frames = nullptr;
+  /// Written with the first bytes (and, when they are all there is, the end): one write for a
+  /// small answer. The caller's; it outlives the call.
+  std::string_view head;
+  /// Counts the body bytes written, when set.
+  uint64_t* bytes = nullptr;
+  /// Names the connection's peer in the stream's reset reason ("client", "API server").
+  std::string_view peer = "peer";
+};
+
+/// Copies the stream's bytes to the connection until the stream ends (true) or fails or the
+/// connection does (false; the stream is reset when the connection failed). Credit is returned
+/// (Stream::consumed) only once bytes are written, so a slow reader slows this stream alone.
+boost::asio::awaitable<bool> streamToSocket(net::TlsStream* s, std::shared_ptr<Stream> stream,
+                                            PumpOut out);
+
+/// After a 101: the connection's bytes (first what `leftover` holds, read past the response or
+/// request head) to the stream, until the connection ends or the stream refuses more. Returns
+/// the connection's error (net::error::eof or ssl::error::stream_truncated when it closed) or
+/// none when the stream refused; what follows (half-close, reset) is the caller's.
+boost::asio::awaitable<boost::system::error_code> socketToStream(
+    net::TlsStream* s, boost::beast::flat_buffer* leftover, std::shared_ptr<Stream> stream,
+    ChunkBuffer* buffer);
+
+}  // namespace kubehub::tunnel
