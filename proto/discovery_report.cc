@@ -49,23 +49,23 @@ bool DiscoveredType::hasVerb(std::string_view verb) const {
   return std::find(verbs.begin(), verbs.end(), verb) != verbs.end();
 }
 
-absl::StatusOr<DiscoveryReport> parseDiscoveryReport(std::string_view json) {
-  Json j = Json::parse(json, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object()) return absl::InvalidArgumentError("discovery report is not a JSON object");
-  auto resources = j.find("resources");
-  if (resources == j.end() || !resources->is_array()) {
-    return absl::InvalidArgumentError("discovery report has no resources array");
-  }
+DiscoveryReport discoveryReport(const DiscoveryResponse& response) {
   DiscoveryReport report;
-  report.listed = resources->size();
-  for (const Json& r : *resources) {
+  report.listed = response.resources.size();
+  for (const Json& r : response.resources) {
     if (auto t = readType(r)) report.resources.push_back(std::move(*t));
   }
-  if (auto v = j.find("serverVersion"); v != j.end() && v->is_object()) {
-    auto git = v->find("gitVersion");
-    if (git != v->end() && git->is_string()) report.server_version = git->get<std::string>();
+  auto git = response.server_version.find("gitVersion");
+  if (git != response.server_version.end() && git->is_string()) {
+    report.server_version = git->get<std::string>();
   }
   return report;
+}
+
+absl::StatusOr<DiscoveryReport> parseDiscoveryReport(std::string_view message) {
+  auto response = parseDiscoveryResponse(message);
+  if (!response.ok()) return response.status();
+  return discoveryReport(*response);
 }
 
 }  // namespace kubehub::proto

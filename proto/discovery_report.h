@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "proto/control.h"
 
 namespace kubehub::proto {
 
@@ -30,9 +31,13 @@ struct DiscoveryReport {
   std::string server_version;
 };
 
-/// InvalidArgument when `json` is not an object with a `resources` array. An entry that is not
-/// an object, or whose group, version, resource, kind, namespaced or verbs has the wrong type,
-/// is left out; verbs that are not strings are ignored.
-absl::StatusOr<DiscoveryReport> parseDiscoveryReport(std::string_view json);
+/// What a parsed `discovery.response` (proto/control.h, whose parser checks the envelope and
+/// its bounds) says the edge serves. An entry that is not an object, or whose group, version,
+/// resource, kind, namespaced or verbs has the wrong type, is left out; verbs that are not
+/// strings are ignored.
+DiscoveryReport discoveryReport(const DiscoveryResponse& response);
+
+/// parseDiscoveryResponse, then discoveryReport: the hub's one way to read the message.
+absl::StatusOr<DiscoveryReport> parseDiscoveryReport(std::string_view message);
 
 }  // namespace kubehub::proto

@@ -17,6 +17,7 @@
 #include "common/log/log.h"
 #include "common/net/http_headers.h"
 #include "common/net/tls_stream.h"
+#include "common/tunnel/body_pump.h"
 
 namespace kubehub::agent {
 
@@ -45,18 +46,7 @@ struct Conn {
   bool reused = false;
   /// Body bytes on their way to the tunnel; allocated on first use, kept for the connection's
   /// next requests (left uninitialised: zeroing it per request showed up in profiles).
-  std::unique_ptr<char[]> chunk;
-  size_t chunk_size = 0;
-
-  /// The buffer, grown to the largest size when `filled_up` (its contents are not kept).
-  char* chunkBuffer(bool filled_up = false) {
-    size_t want = filled_up ? kChunkMax : std::max(chunk_size, kChunkStart);
-    if (want != chunk_size) {
-      chunk.reset(new char[want]);
-      chunk_size = want;
-    }
-    return chunk.get();
-  }
+  tunnel::ChunkBuffer chunk{kChunkStart, kChunkMax};
 };
 
 using ConnPtr = std::unique_ptr<Conn>;
@@ -228,79 +218,39 @@ std::string requestText(UpstreamClient::Impl* impl, const proto::RequestHead& he
   return text;
 }
 
-asio::awaitable<bool> writeUpstream(Conn* c, std::string_view a, std::string_view b = {},
-                                    std::string_view d = {}) {
-  std::vector<asio::const_buffer> bufs;
-  bufs.push_back(asio::buffer(a.data(), a.size()));
-  if (!b.empty()) bufs.push_back(asio::buffer(b.data(), b.size()));
-  if (!d.empty()) bufs.push_back(asio::buffer(d.data(), d.size()));
-  auto [ec, n] = co_await asio::async_write(c->stream, bufs, kUseTuple);
-  co_return !ec;
+asio::awaitable<bool> writeUpstream(UpstreamClient::Impl* impl, Conn* c, std::string_view text) {
+  co_return co_await tunnel::writeAll(&c->stream, impl->options.write_timeout,
+                                      asio::buffer(text.data(), text.size()));
 }
 
-/// Request body: tunnel -> API server.
-asio::awaitable<bool> uploadBody(Conn* c, std::shared_ptr<tunnel::Stream> stream, bool chunked) {
-  for (;;) {
-    auto chunk = co_await stream->read();
-    if (!chunk.ok()) co_return false;
-    size_t n = chunk->data.size();
-    if (n > 0) {
-      bool ok;
-      if (chunked) {
-        char line[24];
-        int len = std::snprintf(line, sizeof(line), "%zx\r\n", n);
-        ok = co_await writeUpstream(c, std::string_view(line, static_cast<size_t>(len)),
-                                    chunk->data, "\r\n");
-      } else {
-        ok = co_await writeUpstream(c, chunk->data);
-      }
-      if (!ok) co_return false;
-      stream->consumed(n);
-    }
-    if (chunk->end) {
-      if (chunked && !co_await writeUpstream(c, "0\r\n\r\n")) co_return false;
-      co_return true;
-    }
-  }
+/// Request body: tunnel -> API server. A failed write does not reset the stream: the API server
+/// may have answered early (a refusal) and closed, and that answer is still on its way.
+asio::awaitable<bool> uploadBody(UpstreamClient::Impl* impl, Conn* c,
+                                 std::shared_ptr<tunnel::Stream> stream, bool chunked) {
+  tunnel::PumpOut out;
+  out.chunked = chunked;
+  out.timeout = impl->options.write_timeout;
+  out.peer = "API server";
+  out.reset_on_write_error = false;
+  co_return co_await tunnel::streamToSocket(&c->stream, stream, out);
 }
 
-/// After a 101: raw bytes API server -> tunnel.
+/// After a 101: raw bytes API server -> tunnel; the API server's close half-closes the stream.
 asio::awaitable<void> upstreamToTunnel(Conn* c, std::shared_ptr<tunnel::Stream> stream) {
-  if (c->buffer.size() > 0) {
-    auto data = c->buffer.cdata();
-    absl::Status st = co_await stream->write(
-        std::string_view(static_cast<const char*>(data.data()), data.size()));
-    c->buffer.consume(c->buffer.size());
-    if (!st.ok()) co_return;
-  }
-  char* buf = c->chunkBuffer();
-  for (;;) {
-    auto [ec, n] = co_await c->stream.async_read_some(asio::buffer(buf, c->chunk_size), kUseTuple);
-    if (n > 0) {
-      absl::Status st = co_await stream->write(std::string_view(buf, n));
-      if (!st.ok()) break;
-      if (n == c->chunk_size) buf = c->chunkBuffer(true);
-    }
-    if (ec) {
-      stream->finish();
-      break;
-    }
-  }
+  auto ec = co_await tunnel::socketToStream(&c->stream, &c->buffer, stream, &c->chunk);
+  if (ec) stream->finish();
   closeConn(*c);
 }
 
-/// After a 101: raw bytes tunnel -> API server.
-asio::awaitable<void> tunnelToUpstream(Conn* c, std::shared_ptr<tunnel::Stream> stream) {
-  for (;;) {
-    auto chunk = co_await stream->read();
-    if (!chunk.ok()) break;
-    if (!chunk->data.empty()) {
-      if (!co_await writeUpstream(c, chunk->data)) break;
-      stream->consumed(chunk->data.size());
-    }
-    if (chunk->end) co_return;  // the client is done sending; the server's side may go on
-  }
-  closeConn(*c);
+/// After a 101: raw bytes tunnel -> API server. The client's end is passed on as nothing more to
+/// send: the server's side may go on.
+asio::awaitable<void> tunnelToUpstream(UpstreamClient::Impl* impl, Conn* c,
+                                       std::shared_ptr<tunnel::Stream> stream) {
+  tunnel::PumpOut out;
+  out.timeout = impl->options.write_timeout;
+  out.peer = "API server";
+  out.reset_on_write_error = false;
+  if (!co_await tunnel::streamToSocket(&c->stream, stream, out)) closeConn(*c);
 }
 
 /// Response: API server -> tunnel. Returns true when the connection can be reused.
@@ -358,11 +308,11 @@ asio::awaitable<bool> download(UpstreamClient::Impl* impl, Conn* c,
   *head_sent = true;  // committed: a failure from here on resets the stream, never retries
   if (upgraded) {
     UpgradeGauge gauge(impl->options.metrics.get(), upgradeKind(target));
-    co_await (upstreamToTunnel(c, stream) && tunnelToUpstream(c, stream));
+    co_await (upstreamToTunnel(c, stream) && tunnelToUpstream(impl, c, stream));
     co_return false;
   }
   if (no_body) co_return parser->keep_alive();
-  char* buf = c->chunkBuffer();
+  char* buf = c->chunk.get();
   size_t filled = 0;
   while (!parser->is_done()) {
     if (held_head && !moreReadable(*c)) {
@@ -370,7 +320,10 @@ asio::awaitable<bool> download(UpstreamClient::Impl* impl, Conn* c,
       held_head.reset();
     }
     parser->get().body().data = buf + filled;
-    parser->get().body().size = c->chunk_size - filled;
+    parser->get().body().size = c->chunk.size() - filled;
+    // No deadline (a watch or a log stream may be quiet for long), and none inherited from an
+    // upload's write running beside this read (see tunnel::readSomeNoDeadline).
+    lowest.expires_never();
     auto [rec, rn] = co_await http::async_read_some(c->stream, c->buffer, *parser, kUseTuple);
     if (rec == http::error::need_buffer) rec = {};
     if (rec) {
@@ -378,12 +331,12 @@ asio::awaitable<bool> download(UpstreamClient::Impl* impl, Conn* c,
                     "API server response: " + rec.message());
       co_return false;
     }
-    filled = c->chunk_size - parser->get().body().size;
+    filled = c->chunk.size() - parser->get().body().size;
     // The parser hands over one HTTP chunk (often one TLS record) at a time, and API servers
     // write a chunk per log line or watch event: gather what has already arrived into one tunnel
     // frame, but send as soon as the next read would wait, so a lone watch event or log line
     // still goes out at once.
-    bool full = filled == c->chunk_size;
+    bool full = filled == c->chunk.size();
     if (filled > 0 && (full || parser->is_done() || !moreReadable(*c))) {
       if (held_head) {
         stream->sendResponseHead(*held_head, false);
@@ -392,7 +345,7 @@ asio::awaitable<bool> download(UpstreamClient::Impl* impl, Conn* c,
       absl::Status st = co_await stream->write(std::string_view(buf, filled));
       if (!st.ok()) co_return false;
       filled = 0;
-      if (full) buf = c->chunkBuffer(true);
+      if (full) buf = c->chunk.get(true);
     }
   }
   if (held_head) stream->sendResponseHead(*held_head, false);  // an empty chunked body
@@ -417,7 +370,7 @@ asio::awaitable<void> forwardInner(std::shared_ptr<UpstreamClient> self, Upstrea
     ConnPtr conn = std::move(*acquired);
     bool chunked = false;
     std::string text = requestText(impl, head, has_body && !upgrade, &chunked);
-    if (!co_await writeUpstream(conn.get(), text)) {
+    if (!co_await writeUpstream(impl, conn.get(), text)) {
       // A pooled connection the server had closed: retry once on a fresh one if nothing of the
       // request's body was consumed yet.
       if (conn->reused && !has_body) continue;
@@ -428,7 +381,7 @@ asio::awaitable<void> forwardInner(std::shared_ptr<UpstreamClient> self, Upstrea
     bool reusable = false;
     if (has_body && !upgrade) {
       auto [uploaded, keep] =
-          co_await (uploadBody(conn.get(), stream, chunked) &&
+          co_await (uploadBody(impl, conn.get(), stream, chunked) &&
                     download(impl, conn.get(), stream, head.method, head.target, &head_sent));
       reusable = uploaded && keep;
     } else {
@@ -496,7 +449,7 @@ asio::awaitable<absl::StatusOr<SimpleResponse>> UpstreamClient::get(
     std::string text = requestText(impl, head, false, &chunked);
     auto& lowest = beast::get_lowest_layer(conn->stream);
     lowest.expires_after(impl->options.response_timeout);
-    if (!co_await writeUpstream(conn.get(), text)) {
+    if (!co_await writeUpstream(impl, conn.get(), text)) {
       if (conn->reused) continue;
       co_return absl::UnavailableError("GET " + target + ": write failed");
     }

@@ -23,6 +23,8 @@ struct UpstreamOptions {
   std::chrono::milliseconds connect_timeout{10000};
   /// Time allowed for the API server's response head.
   std::chrono::milliseconds response_timeout{60000};
+  /// Time allowed for each write to the API server (the request head, a piece of a body).
+  std::chrono::milliseconds write_timeout{60000};
   size_t max_idle_connections = 32;
   /// Optional.
   std::shared_ptr<AgentMetrics> metrics;

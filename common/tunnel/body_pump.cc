@@ -60,7 +60,8 @@ asio::awaitable<bool> streamToSocket(net::TlsStream* s, std::shared_ptr<Stream> 
         head = {};
         if (!written) co_return false;
       }
-      log::debug("tunnel stream ended early", {{"reason", c.status().message()}});
+      log::info("tunnel stream ended early",
+                {{"peer", out.peer}, {"reason", c.status().message()}});
       // A watch that loses its tunnel ends like one the API server closes: clients re-watch.
       if (out.chunked && out.end_cleanly_on_error) {
         co_await writeAll(s, out.timeout, view(kLastChunk));
@@ -101,7 +102,9 @@ asio::awaitable<bool> streamToSocket(net::TlsStream* s, std::shared_ptr<Stream> 
         ok = co_await writeAll(s, out.timeout, asio::buffer(c->data));
       }
       if (!ok) {
-        stream->reset(proto::ResetCode::kCancel, std::string(out.peer) + " stopped reading");
+        if (out.reset_on_write_error) {
+          stream->reset(proto::ResetCode::kCancel, std::string(out.peer) + " stopped reading");
+        }
         co_return false;
       }
       head = {};

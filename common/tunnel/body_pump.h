@@ -71,11 +71,15 @@ struct PumpOut {
   uint64_t* bytes = nullptr;
   /// Names the connection's peer in the stream's reset reason ("client", "API server").
   std::string_view peer = "peer";
+  /// Reset the stream when the connection fails. Off where the connection's other direction
+  /// may still carry an answer (the agent's upload: an API server may answer early, then close).
+  bool reset_on_write_error = true;
 };
 
 /// Copies the stream's bytes to the connection until the stream ends (true) or fails or the
-/// connection does (false; the stream is reset when the connection failed). Credit is returned
-/// (Stream::consumed) only once bytes are written, so a slow reader slows this stream alone.
+/// connection does (false; the stream is reset when the connection failed, unless told not to).
+/// Credit is returned (Stream::consumed) only once bytes are written, so a slow reader slows this
+/// stream alone.
 boost::asio::awaitable<bool> streamToSocket(net::TlsStream* s, std::shared_ptr<Stream> stream,
                                             PumpOut out);
 

@@ -27,6 +27,7 @@
 #include "common/net/task_group.h"
 #include "common/net/tls_stream.h"
 #include "common/net/websocket_frames.h"
+#include "common/tunnel/body_pump.h"
 #include "hub/api/client_connection.h"
 #include "hub/api/command_listing.h"
 #include "hub/api/connection_limiter.h"
@@ -100,32 +101,6 @@ void closeSocket(SslStream* s) {
   beast::get_lowest_layer(*s).close();
 }
 
-// Takes buffers one by one: braced lists as coroutine arguments trip a GCC 12 bug.
-asio::awaitable<bool> writeAll(SslStream* s, std::chrono::milliseconds timeout,
-                               asio::const_buffer a, asio::const_buffer b = {},
-                               asio::const_buffer c = {}) {
-  std::vector<asio::const_buffer> buffers;
-  buffers.push_back(a);
-  if (b.size() > 0) buffers.push_back(b);
-  if (c.size() > 0) buffers.push_back(c);
-  beast::get_lowest_layer(*s).expires_after(timeout);
-  auto [ec, n] = co_await asio::async_write(*s, buffers, kUseTuple);
-  beast::get_lowest_layer(*s).expires_never();
-  co_return !ec;
-}
-
-/// Reads whatever the client sends next, without a deadline: for the reads that only watch for
-/// the client leaving, or carry an upgraded stream's bytes. beast's tcp_stream keeps one expiry
-/// per direction and a read arms its timer from the expiry in force when it starts; writeAll
-/// sets that expiry for both directions while no read is pending, so a read started during a
-/// write would inherit the write's deadline and cut every stream after write_timeout (60 s).
-/// Clearing it first touches only the idle read direction, never a pending write's deadline.
-asio::awaitable<std::tuple<boost::system::error_code, size_t>> readSomeNoDeadline(
-    SslStream* s, asio::mutable_buffer into) {
-  beast::get_lowest_layer(*s).expires_never();
-  co_return co_await s->async_read_some(into, kUseTuple);
-}
-
 /// A complete response with a Kubernetes Status body. `retry_after` > 0 adds Retry-After,
 /// which client-go honours by retrying after that many seconds.
 asio::awaitable<bool> writeStatus(SslStream* s, std::chrono::milliseconds timeout, int code,
@@ -139,7 +114,7 @@ asio::awaitable<bool> writeStatus(SslStream* s, std::chrono::milliseconds timeou
       std::to_string(body.size()) + "\r\n" +
       (retry_after > 0 ? "Retry-After: " + std::to_string(retry_after) + "\r\n" : std::string()) +
       (keep_alive ? "" : "Connection: close\r\n") + "\r\n";
-  co_return co_await writeAll(s, timeout, asio::buffer(head), asio::buffer(body));
+  co_return co_await tunnel::writeAll(s, timeout, asio::buffer(head), asio::buffer(body));
 }
 
 /// Streams the request body to the edge; sets *done once all of it is sent.
@@ -170,90 +145,12 @@ asio::awaitable<bool> uploadBody(SslStream* s, beast::flat_buffer* buf, Parser* 
   co_return true;
 }
 
-/// Copies the tunnel stream's bytes to the client; chunk-encodes when `chunked`. A non-empty
-/// `head` (the response head, not yet written) goes out in the same write as the first bytes
-/// and, when they are all there is, the end: one TLS record and one syscall for a small answer.
-/// `head` is the caller's (it outlives this call). No defaulted class-type parameters here: GCC 12
-/// destroys such coroutine arguments twice.
-asio::awaitable<bool> pumpBody(SslStream* s, std::shared_ptr<tunnel::Stream> stream, bool chunked,
-                               bool end_cleanly_on_error, std::chrono::milliseconds timeout,
-                               uint64_t* bytes, net::WebSocketFrameBoundaries* frames,
-                               std::string_view head) {
-  static constexpr std::string_view kEnd = "0\r\n\r\n";
-  for (;;) {
-    auto c = co_await stream->read();
-    if (!c.ok() && !head.empty()) {
-      bool written = co_await writeAll(s, timeout, asio::buffer(head.data(), head.size()));
-      head = {};
-      if (!written) co_return false;
-    }
-    if (!c.ok()) {
-      log::info("edge stream ended early", {{"reason", c.status().message()}});
-      if (chunked && end_cleanly_on_error) {
-        // A watch that loses its tunnel ends like one the API server closes: clients re-watch.
-        co_await writeAll(s, timeout, asio::buffer(kEnd.data(), kEnd.size()));
-      }
-      co_return false;
-    }
-    size_t n = c->data.size();
-    // The chunk framing around these bytes, and the last chunk when they end the body, share
-    // the bytes' write.
-    bool end_written = false;
-    if (n > 0 || !head.empty()) {
-      bool ok;
-      if (chunked) {
-        std::string before(head);
-        std::string after;
-        if (n > 0) {
-          char size_line[24];
-          int len = std::snprintf(size_line, sizeof(size_line), "%zx\r\n", n);
-          before.append(size_line, static_cast<size_t>(len));
-          after = "\r\n";
-        }
-        if (c->end) {
-          after += kEnd;
-          end_written = true;
-        }
-        ok = co_await writeAll(s, timeout, asio::buffer(before), asio::buffer(c->data),
-                               asio::buffer(after));
-      } else if (!head.empty()) {
-        ok = co_await writeAll(s, timeout, asio::buffer(head.data(), head.size()),
-                               asio::buffer(c->data));
-      } else if (frames) {
-        // One TLS record (at least) per WebSocket frame, never two frames' bytes in one.
-        std::string_view rest(c->data);
-        ok = true;
-        while (ok && !rest.empty()) {
-          size_t part = frames->take(rest);
-          ok = co_await writeAll(s, timeout, asio::buffer(rest.data(), part));
-          rest.remove_prefix(part);
-        }
-      } else {
-        ok = co_await writeAll(s, timeout, asio::buffer(c->data));
-      }
-      if (!ok) {
-        stream->reset(proto::ResetCode::kCancel, "client stopped reading");
-        co_return false;
-      }
-      head = {};
-      stream->consumed(n);
-      *bytes += n;
-    }
-    if (c->end) {
-      if (chunked && !end_written) {
-        if (!co_await writeAll(s, timeout, asio::buffer(kEnd.data(), kEnd.size()))) co_return false;
-      }
-      co_return true;
-    }
-  }
-}
-
 /// For long-lived responses: returns when the client closes, resetting the stream so the edge
 /// stops producing for nobody.
 asio::awaitable<void> monitorClient(SslStream* s, std::shared_ptr<tunnel::Stream> stream) {
   std::vector<char> scratch(1024);
   for (;;) {
-    auto [ec, n] = co_await readSomeNoDeadline(s, asio::buffer(scratch));
+    auto [ec, n] = co_await tunnel::readSomeNoDeadline(s, asio::buffer(scratch));
     if (ec) {
       stream->reset(proto::ResetCode::kCancel, "client went away");
       co_return;
@@ -266,13 +163,14 @@ class TlsClient final : public ClientConnection {
  public:
   TlsClient(SslStream* s, std::chrono::milliseconds timeout) : s_(s), timeout_(timeout) {}
   asio::awaitable<bool> write(std::string_view a, std::string_view b, std::string_view c) override {
-    co_return co_await writeAll(s_, timeout_, asio::buffer(a.data(), a.size()),
-                                asio::buffer(b.data(), b.size()), asio::buffer(c.data(), c.size()));
+    co_return co_await tunnel::writeAll(s_, timeout_, asio::buffer(a.data(), a.size()),
+                                        asio::buffer(b.data(), b.size()),
+                                        asio::buffer(c.data(), c.size()));
   }
   asio::awaitable<void> waitClosed() override {
     std::vector<char> scratch(1024);
     for (;;) {
-      auto [ec, n] = co_await readSomeNoDeadline(s_, asio::buffer(scratch));
+      auto [ec, n] = co_await tunnel::readSomeNoDeadline(s_, asio::buffer(scratch));
       if (ec) co_return;
     }
   }
@@ -286,7 +184,13 @@ class TlsClient final : public ClientConnection {
 asio::awaitable<bool> pumpLongLived(SslStream* s, std::shared_ptr<tunnel::Stream> stream,
                                     bool chunked, std::chrono::milliseconds timeout,
                                     uint64_t* bytes) {
-  bool ok = co_await pumpBody(s, stream, chunked, true, timeout, bytes, nullptr, {});
+  tunnel::PumpOut out;
+  out.chunked = chunked;
+  out.end_cleanly_on_error = true;
+  out.timeout = timeout;
+  out.bytes = bytes;
+  out.peer = "client";
+  bool ok = co_await tunnel::streamToSocket(s, stream, out);
   // The connection is not reused after a long-lived response; closing it also ends the monitor.
   closeSocket(s);
   co_return ok;
@@ -294,35 +198,20 @@ asio::awaitable<bool> pumpLongLived(SslStream* s, std::shared_ptr<tunnel::Stream
 
 asio::awaitable<void> clientToTunnel(SslStream* s, beast::flat_buffer* buf,
                                      std::shared_ptr<tunnel::Stream> stream) {
-  if (buf->size() > 0) {
-    auto data = buf->cdata();
-    absl::Status st = co_await stream->write(
-        std::string_view(static_cast<const char*>(data.data()), data.size()));
-    buf->consume(buf->size());
-    if (!st.ok()) co_return;
-  }
-  std::vector<char> chunk(kChunk);
-  for (;;) {
-    auto [ec, n] = co_await readSomeNoDeadline(s, asio::buffer(chunk));
-    if (n > 0) {
-      absl::Status st = co_await stream->write(std::string_view(chunk.data(), n));
-      if (!st.ok()) break;
-    }
-    if (ec) {
-      if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
-        // Upgraded protocols (WebSocket, SPDY) end in-band; a client that closes its connection
-        // is gone. What it sent still reaches the edge (END after the data), but the edge's
-        // side is not waited for beyond a grace: an exec whose process never ends would
-        // otherwise hold the stream, and the user's share of the tunnel, forever.
-        stream->finish();
-        asio::steady_timer grace(co_await asio::this_coro::executor, kUpgradeHalfCloseGrace);
-        co_await (grace.async_wait(kUseTuple) || stream->waitReset());
-        stream->reset(proto::ResetCode::kCancel, "the client closed the upgraded connection");
-      } else {
-        stream->reset(proto::ResetCode::kCancel, "client connection: " + ec.message());
-      }
-      break;
-    }
+  tunnel::ChunkBuffer chunk(kChunk, kChunk);
+  auto ec = co_await tunnel::socketToStream(s, buf, stream, &chunk);
+  if (!ec) co_return;  // the stream refused more: it is reset or the tunnel is gone
+  if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
+    // Upgraded protocols (WebSocket, SPDY) end in-band; a client that closes its connection is
+    // gone. What it sent still reaches the edge (END after the data), but the edge's side is
+    // not waited for beyond a grace: an exec whose process never ends would otherwise hold the
+    // stream, and the user's share of the tunnel, forever.
+    stream->finish();
+    asio::steady_timer grace(co_await asio::this_coro::executor, kUpgradeHalfCloseGrace);
+    co_await (grace.async_wait(kUseTuple) || stream->waitReset());
+    stream->reset(proto::ResetCode::kCancel, "the client closed the upgraded connection");
+  } else {
+    stream->reset(proto::ResetCode::kCancel, "client connection: " + ec.message());
   }
 }
 
@@ -332,7 +221,12 @@ asio::awaitable<void> tunnelToClient(SslStream* s, std::shared_ptr<tunnel::Strea
                                      std::chrono::milliseconds timeout, uint64_t* bytes,
                                      bool websocket) {
   net::WebSocketFrameBoundaries frames;
-  co_await pumpBody(s, stream, false, false, timeout, bytes, websocket ? &frames : nullptr, {});
+  tunnel::PumpOut out;
+  out.timeout = timeout;
+  out.bytes = bytes;
+  out.frames = websocket ? &frames : nullptr;
+  out.peer = "client";
+  co_await tunnel::streamToSocket(s, stream, out);
   // Either side ending ends the exchange (as Go's reverse proxies do for upgrades).
   stream->reset(proto::ResetCode::kCancel, "the edge ended the upgraded connection");
   closeSocket(s);
@@ -452,8 +346,8 @@ asio::awaitable<bool> answerCommandListing(std::shared_ptr<UserServer::Impl> sel
   if (close_after) head += "Connection: close\r\n";
   head += "\r\n";
   shape.outcome->bytes += cut->size();
-  bool ok = co_await writeAll(s, o.write_timeout, asio::buffer(head), asio::buffer(*cut),
-                              asio::const_buffer());
+  bool ok = co_await tunnel::writeAll(s, o.write_timeout, asio::buffer(head), asio::buffer(*cut),
+                                      asio::const_buffer());
   co_return ok && !close_after;
 }
 
@@ -523,7 +417,7 @@ asio::awaitable<bool> proxyResponse(std::shared_ptr<UserServer::Impl> self, SslS
   // A body already here (the agent sends a small answer's head, body and end together) leaves
   // with the head in one write; otherwise the head goes at once, as it must for streams.
   bool head_with_body = status != 101 && !no_body && !shape.long_lived && stream->readReady();
-  if (!head_with_body && !co_await writeAll(s, o.write_timeout, asio::buffer(text))) {
+  if (!head_with_body && !co_await tunnel::writeAll(s, o.write_timeout, asio::buffer(text))) {
     stream->reset(proto::ResetCode::kCancel, "client went away");
     co_return false;
   }
@@ -545,9 +439,13 @@ asio::awaitable<bool> proxyResponse(std::shared_ptr<UserServer::Impl> self, SslS
               monitorClient(s, stream));
     co_return false;
   }
-  bool ok =
-      co_await pumpBody(s, stream, chunked, false, o.write_timeout, &shape.outcome->bytes, nullptr,
-                        head_with_body ? std::string_view(text) : std::string_view());
+  tunnel::PumpOut out;
+  out.chunked = chunked;
+  out.timeout = o.write_timeout;
+  out.bytes = &shape.outcome->bytes;
+  out.head = head_with_body ? std::string_view(text) : std::string_view();
+  out.peer = "client";
+  bool ok = co_await tunnel::streamToSocket(s, stream, out);
   co_return ok && !close_after;
 }
 
@@ -756,7 +654,8 @@ asio::awaitable<bool> forwardRequest(std::shared_ptr<UserServer::Impl> self, Ssl
   bool reuse = false;
   if (f.expect_continue) {
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    if (!co_await writeAll(s, o.write_timeout, asio::buffer(kContinue.data(), kContinue.size()))) {
+    if (!co_await tunnel::writeAll(s, o.write_timeout,
+                                   asio::buffer(kContinue.data(), kContinue.size()))) {
       stream->reset(proto::ResetCode::kCancel, "client went away");
       body_pending = false;
       shape.keep_alive = false;
@@ -973,7 +872,8 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
           "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: " +
           std::to_string(answer->body.size()) + "\r\nX-Kubehub-Served-From: hub\r\n\r\n";
       record.outcome.status = 201;
-      co_await writeAll(s, o.write_timeout, asio::buffer(answer_head), asio::buffer(answer->body));
+      co_await tunnel::writeAll(s, o.write_timeout, asio::buffer(answer_head),
+                                asio::buffer(answer->body));
       co_return answer->keep_alive;
     } else if (auto* serve = std::get_if<ServeFromCache>(&plan)) {
       TlsClient client(s, o.write_timeout);

@@ -25,6 +25,7 @@
 #include "common/auth/csr.h"
 #include "common/net/tls.h"
 #include "metaserver/ca/certificate_authority.h"
+#include "tests/unit/common/tls_pair.h"
 
 namespace kubehub::net {
 namespace {
@@ -38,69 +39,10 @@ using SslStream = beast::ssl_stream<beast::tcp_stream>;
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 constexpr auto kClient = asio::ssl::stream_base::client;
 constexpr auto kServer = asio::ssl::stream_base::server;
-
-struct Pki {
-  std::string ca_pem;
-  std::string server_cert, server_key;
-  std::string client_cert, client_key;
-};
-
-const Pki& pki() {
-  static const Pki p = [] {
-    Pki out;
-    auto rec = metaserver::CertificateAuthority::generate("tls-stream-test-ca", 1);
-    EXPECT_TRUE(rec.ok());
-    auto ca = metaserver::CertificateAuthority::load(*rec);
-    EXPECT_TRUE(ca.ok());
-    out.ca_pem = rec->cert_pem;
-    auto skc = auth::makeKeyAndCsr("hub-test");
-    auto sc = (*ca)->sign(
-        {skc->csr_pem, "hub-test", {"hub.test"}, {"127.0.0.1"}, metaserver::LeafRole::kHub, 3600});
-    EXPECT_TRUE(sc.ok()) << sc.status();
-    out.server_cert = sc->cert_pem;
-    out.server_key = skc->key_pem;
-    auto ckc = auth::makeKeyAndCsr("cluster-a");
-    auto cc = (*ca)->sign({ckc->csr_pem, "cluster-a", {}, {}, metaserver::LeafRole::kAgent, 3600});
-    EXPECT_TRUE(cc.ok()) << cc.status();
-    out.client_cert = cc->cert_pem;
-    out.client_key = ckc->key_pem;
-    return out;
-  }();
-  return p;
-}
-
-std::shared_ptr<asio::ssl::context> serverContext() {
-  ServerTlsOptions o;
-  o.cert_pem = pki().server_cert;
-  o.key_pem = pki().server_key;
-  o.client_ca_pem = pki().ca_pem;
-  auto ctx = makeServerContext(o);
-  EXPECT_TRUE(ctx.ok()) << ctx.status();
-  return *ctx;
-}
-
-std::shared_ptr<asio::ssl::context> clientContext(bool with_certificate = true) {
-  ClientTlsOptions o;
-  o.ca_pem = pki().ca_pem;
-  if (with_certificate) {
-    o.cert_pem = pki().client_cert;
-    o.key_pem = pki().client_key;
-  }
-  auto ctx = makeClientContext(o);
-  EXPECT_TRUE(ctx.ok()) << ctx.status();
-  return *ctx;
-}
-
-/// Two connected TCP sockets on loopback.
-std::pair<tcp::socket, tcp::socket> socketPair(asio::io_context& io) {
-  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  tcp::socket client(io);
-  client.connect(acceptor.local_endpoint());
-  tcp::socket server = acceptor.accept();
-  client.set_option(tcp::no_delay(true));
-  server.set_option(tcp::no_delay(true));
-  return {std::move(client), std::move(server)};
-}
+using testing_tls::clientContext;
+using testing_tls::pki;
+using testing_tls::serverContext;
+using testing_tls::socketPair;
 
 template <class T>
 std::future<T> spawn(asio::io_context& io, asio::awaitable<T> task) {
@@ -212,32 +154,8 @@ asio::awaitable<error_code> writeToError(Stream* s) {
   }
 }
 
-/// A connected, handshaken pair (client: SNI and host-name check on 127.0.0.1, certificate).
-struct Pair {
-  asio::io_context io;
-  std::shared_ptr<asio::ssl::context> server_ctx = serverContext();
-  std::shared_ptr<asio::ssl::context> client_ctx = clientContext();
-  std::unique_ptr<TlsStream> client;
-  std::unique_ptr<TlsStream> server;
-
-  Pair() {
-    auto [c, s] = socketPair(io);
-    client = std::make_unique<TlsStream>(beast::tcp_stream(std::move(c)), *client_ctx);
-    server = std::make_unique<TlsStream>(beast::tcp_stream(std::move(s)), *server_ctx);
-  }
-
-  void handshakeBoth() {
-    ASSERT_TRUE(client->setServerName("hub.test"));
-    ASSERT_TRUE(client->verifyHostName("127.0.0.1"));
-    auto c = spawn(io, handshake(client.get(), kClient));
-    auto s = spawn(io, handshake(server.get(), kServer));
-    runAll(io);
-    io.restart();
-    error_code cec = result(c), sec = result(s);
-    ASSERT_FALSE(cec) << cec.message();
-    ASSERT_FALSE(sec) << sec.message();
-  }
-};
+/// A connected pair, handshaken by handshakeBoth() (tests/unit/common/tls_pair.h).
+using Pair = testing_tls::TlsPair;
 
 TEST(TlsStream, MutualHandshakeChecksBothCertificates) {
   Pair p;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "proto/discovery_report.h"
 #include "proto/frame.h"
 #include "tests/unit/proto/golden.h"
 
@@ -90,6 +91,53 @@ TEST(Control, DiscoveryResponseDefaultsAndRefusals) {
        }) {
     EXPECT_FALSE(parseDiscoveryResponse(bad).ok()) << bad;
   }
+}
+
+// The hub reads a discovery.response through the one typed parser: the envelope's rules hold,
+// and within `resources` a bad entry is skipped, not the whole report.
+TEST(Control, TheHubsDiscoveryReportIsTheTypedResponseRead) {
+  DiscoveryResponse response;
+  response.id = 3;
+  response.server_version = Json{{"gitVersion", "v1.31.2"}};
+  response.resources = Json::array({Json{{"group", "apps"},
+                                         {"version", "v1"},
+                                         {"resource", "deployments"},
+                                         {"kind", "Deployment"},
+                                         {"namespaced", true},
+                                         {"verbs", {"get", "list", "watch"}}},
+                                    Json{{"group", "apps"}, {"version", 1}, {"resource", "bad"}},
+                                    Json("not an object"),
+                                    Json{{"group", ""},
+                                         {"version", "v1"},
+                                         {"resource", "nodes"},
+                                         {"kind", "Node"},
+                                         {"namespaced", false},
+                                         {"verbs", {"get", 7}}}});
+  auto report = parseDiscoveryReport(encodeDiscoveryResponse(response));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->listed, 4u);
+  ASSERT_EQ(report->resources.size(), 2u);
+  EXPECT_EQ(report->resources[0].resource, "deployments");
+  EXPECT_TRUE(report->resources[0].hasVerb("watch"));
+  EXPECT_EQ(report->resources[1].resource, "nodes");
+  EXPECT_FALSE(report->resources[1].namespaced);
+  EXPECT_EQ(report->resources[1].verbs, std::vector<std::string>{"get"});
+  EXPECT_EQ(report->server_version, "v1.31.2");
+  EXPECT_EQ(discoveryReport(*parseDiscoveryResponse(encodeDiscoveryResponse(response))).listed, 4u);
+
+  // What the typed parser refuses, the hub refuses too.
+  for (const char* bad : {
+           R"({"type":"discovery.response","resources":{}})",
+           R"({"type":"discovery.response","resources":[],"serverVersion":"v1"})",
+           R"({"type":"discovery.response","resources":[],"failedGroupVersions":[1]})",
+           R"({"type":"discovery.response","id":-1,"resources":[]})",
+           R"({"type":"hubs","resources":[]})",
+       }) {
+    EXPECT_FALSE(parseDiscoveryReport(bad).ok()) << bad;
+  }
+  std::string huge = R"({"type":"discovery.response","resources":[")" +
+                     std::string(kMaxControlMessage, 'x') + R"("]})";
+  EXPECT_FALSE(parseDiscoveryReport(huge).ok());
 }
 
 TEST(Control, DiscoveryErrorIsTheBytesAgentsSent) {
