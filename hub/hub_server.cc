@@ -229,6 +229,9 @@ struct HubServer::Parts {
   std::unique_ptr<net::AdminServer> admin;
   // The hub's own loops (police, status, mover, drain): cancelled on shutdown.
   net::TaskGroup tasks{"hub"};
+  // Agents' and peer hubs' tunnel sessions: told GOAWAY, then cancelled and awaited (briefly) on
+  // shutdown.
+  net::TaskGroup sessions{"sessions"};
 
   absl::StatusOr<HubAddresses> start();
   net::Readiness readiness() const;
@@ -402,13 +405,10 @@ absl::StatusOr<HubAddresses> HubServer::Parts::start() {
 
   tunnels = std::make_unique<tunnel::TunnelListener>(
       *pool, credentials->tunnel(),
-      [registry = registry, metrics = metrics, cache = cache, metaserver = metaserver,
-       session_options](std::unique_ptr<tunnel::Transport> t, tunnel::TunnelPeer peer) {
+      [this, session_options](std::unique_ptr<tunnel::Transport> t, tunnel::TunnelPeer peer) {
         auto ex = t->executor();
-        asio::co_spawn(ex,
-                       runAgentSession(registry, metrics, cache, metaserver, std::move(t),
-                                       std::move(peer), session_options),
-                       asio::detached);
+        sessions.spawn(ex, runAgentSession(registry, metrics, cache, metaserver, std::move(t),
+                                           std::move(peer), session_options));
       },
       std::chrono::seconds(10));
   UserServerOptions user_options;
@@ -460,11 +460,10 @@ absl::StatusOr<HubAddresses> HubServer::Parts::start() {
     };
     peer_listener = std::make_unique<tunnel::TunnelListener>(
         *pool, peer_server_tls,
-        [peer_deps = std::shared_ptr<const PeerServerDeps>(peer_deps)](
+        [this, peer_deps = std::shared_ptr<const PeerServerDeps>(peer_deps)](
             std::unique_ptr<tunnel::Transport> t, tunnel::TunnelPeer peer) {
           auto ex = t->executor();
-          asio::co_spawn(ex, runPeerSession(peer_deps, std::move(t), std::move(peer)),
-                         asio::detached);
+          sessions.spawn(ex, runPeerSession(peer_deps, std::move(t), std::move(peer)));
         },
         std::chrono::seconds(10), tunnel::kPeerEndpoint);
   }
@@ -647,12 +646,21 @@ void HubServer::Parts::shutDown() {
   }
   if (metaserver) metaserver->stop();
   tasks.stop();
-  // Give GOAWAYs a moment to reach the agents, then stop.
-  auto timer = std::make_shared<asio::steady_timer>(pool->main(), std::chrono::milliseconds(500));
-  timer->async_wait([p = pool.get(), u = users.get(), timer](const boost::system::error_code&) {
-    u->stop();
-    p->stop();
-  });
+  // Give GOAWAYs a moment to reach the agents (and users' requests in progress a moment to
+  // finish), then end the sessions still open and wait for them, briefly, then stop.
+  asio::co_spawn(
+      pool->main(),
+      [this]() -> asio::awaitable<void> {
+        asio::steady_timer timer(pool->main(), std::chrono::milliseconds(500));
+        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        sessions.stop();
+        if (!co_await sessions.asyncWait(std::chrono::seconds(1))) {
+          log::warn("tunnel sessions still open at exit", {{"sessions", sessions.size()}});
+        }
+        users->stop();
+        pool->stop();
+      },
+      asio::detached);
 }
 
 }  // namespace kubehub::hub

@@ -4,6 +4,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/this_coro.hpp>
 
 #include "common/log/log.h"
 
@@ -68,7 +69,16 @@ asio::awaitable<std::string> Mux::run() {
   for (int which = 0; which < 3; ++which) {
     asio::co_spawn(executor_, runLoop(self, which), asio::detached);
   }
-  while (loops_running_ > 0) co_await loops_done_.wait();
+  while (loops_running_ > 0) {
+    co_await loops_done_.wait();
+    // Cancelled (its owner is stopping): the tunnel says GOAWAY and closes as for shutdown(),
+    // and this still waits for its loops, so the caller's cleanup after run() runs.
+    auto cancelled = (co_await asio::this_coro::cancellation_state).cancelled();
+    if (cancelled != asio::cancellation_type::none) {
+      co_await asio::this_coro::reset_cancellation_state();
+      shutdown(proto::GoAwayCode::kNormal, "stopping");
+    }
+  }
 
   std::unordered_map<uint32_t, std::shared_ptr<Stream>> orphans;
   {

@@ -71,7 +71,8 @@ class Mux : public std::enable_shared_from_this<Mux> {
   /// Called on the tunnel strand with each complete control message.
   void setControlHandler(ControlHandler handler) { on_control_ = std::move(handler); }
 
-  /// Runs the tunnel until it closes; returns why. Call once, on transport executor.
+  /// Runs the tunnel until it closes; returns why. Call once, on transport executor. Cancelling
+  /// it (a TaskGroup stopping) sends GOAWAY and still returns once the tunnel has closed.
   boost::asio::awaitable<std::string> run();
 
   /// Hub side: opens a stream carrying `head`. `end` when the request has no body.

@@ -17,6 +17,7 @@
 
 #include "common/log/log.h"
 #include "common/net/listener.h"
+#include "common/net/task_group.h"
 #include "common/net/tls.h"
 #include "common/net/tls_stream.h"
 
@@ -286,6 +287,8 @@ struct TunnelListener::Impl : std::enable_shared_from_this<TunnelListener::Impl>
   tcp::acceptor acceptor;
   bool stopped = false;
   std::atomic<int> handshaking{0};
+  /// The accept loop and the handshakes in progress (a session handed to `handler` is its own).
+  net::TaskGroup tasks{"tunnel listener"};
 };
 
 asio::awaitable<void> TunnelListener::Impl::acceptLoop(std::shared_ptr<Impl> self) {
@@ -318,8 +321,7 @@ asio::awaitable<void> TunnelListener::Impl::acceptLoop(std::shared_ptr<Impl> sel
     // transport to runs on the socket's own executor.
     auto spawn_handshake = [&self](tcp::socket s) {
       auto& context = asio::query(s.get_executor(), asio::execution::context);
-      asio::co_spawn(self->pool.lowPriority(context), handshake(self, std::move(s)),
-                     asio::detached);
+      self->tasks.spawn(self->pool.lowPriority(context), handshake(self, std::move(s)));
     };
     spawn_handshake(std::move(socket));
     net::acceptQueued(
@@ -445,12 +447,13 @@ int TunnelListener::handshakesInProgress() const { return impl_->handshaking.loa
 absl::StatusOr<net::HostPort> TunnelListener::start(const net::HostPort& address) {
   auto bound = net::openListener(impl_->acceptor, address);
   if (!bound.ok()) return bound.status();
-  asio::co_spawn(impl_->acceptor.get_executor(), Impl::acceptLoop(impl_), asio::detached);
+  impl_->tasks.spawn(impl_->acceptor.get_executor(), Impl::acceptLoop(impl_));
   return bound;
 }
 
 void TunnelListener::stop() {
   if (!impl_) return;
+  impl_->tasks.stop();  // handshakes in progress end; established tunnels are their owners'
   asio::post(impl_->acceptor.get_executor(), [impl = impl_] {
     impl->stopped = true;
     boost::system::error_code ec;
