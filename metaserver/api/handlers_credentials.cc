@@ -39,8 +39,8 @@ absl::StatusOr<int64_t> ttlParam(const Call& c, int64_t fallback, int64_t max) {
 }
 
 /// No new credentials for a banned user (their tokens would be refused anyway).
-absl::Status refuseBanned(Store& store, const UserRecord& user) {
-  KH_ASSIGN_OR_RETURN(TenantRecord tenant, store.identity().getTenant(user.tenant));
+absl::Status refuseBanned(Identity& identity, const UserRecord& user) {
+  KH_ASSIGN_OR_RETURN(TenantRecord tenant, identity.getTenant(user.tenant));
   if (tenant.ban.disabled) {
     return absl::FailedPreconditionError(
         "tenant \"" + tenant.name + "\" is disabled: enable it first (kubehubctl tenant enable " +
@@ -99,7 +99,7 @@ absl::StatusOr<Reply> ApiServer::issueToken(Call& c) {
                                       std::to_string(options_.max_token_ttl) + "s");
   }
   KH_ASSIGN_OR_RETURN(UserRecord user, store_->identity().getUser(rq.user));
-  KH_RETURN_IF_ERROR(refuseBanned(*store_, user));
+  KH_RETURN_IF_ERROR(refuseBanned(store_->identity(), user));
   KH_ASSIGN_OR_RETURN(IssuedToken issued,
                       tokens_->issue(user, ttl, rq.description, c.principal.actor()));
   metrics_->tokenIssued();
@@ -180,7 +180,7 @@ absl::StatusOr<Reply> ApiServer::getKubeconfig(Call& c) {
         "this metaserver has no --hub-url, so it cannot write kubeconfigs");
   }
   KH_ASSIGN_OR_RETURN(UserRecord user, store_->identity().getUser(name));
-  KH_RETURN_IF_ERROR(refuseBanned(*store_, user));
+  KH_RETURN_IF_ERROR(refuseBanned(store_->identity(), user));
   KH_ASSIGN_OR_RETURN(ClusterRecord cluster, store_->clusters().getCluster(*cluster_name));
   if (cluster.disabled)
     return absl::FailedPreconditionError("cluster \"" + cluster.name + "\" is disabled");
