@@ -336,6 +336,25 @@ TEST_F(StoreTest, PkiBootstrapsOnce) {
   EXPECT_EQ((*ca)->key_pem, "ca-key");
   EXPECT_TRUE(
       store_->pki().recordCertificate({"01", "agent", "edge", 4'000'000'000, "admin"}).ok());
+
+  // Encryption configured later: the next start seals both keys, and a store with the box
+  // opens them again.
+  auto sealing = SecretBox::fromKeys("k1:" + std::string(43, 'A') + "=");
+  ASSERT_TRUE(sealing.ok()) << sealing.status();
+  ASSERT_TRUE(bootstrapSecrets(*pool_, make_key, make_ca, true, **sealing).ok());
+  EXPECT_EQ(made, 2);
+  auto stored = sql::one(*pool_, "SELECT key_pem FROM certificate_authority", {}, sql::firstText);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_TRUE(SecretBox::isSealed(*stored));
+  Store sealed_store(pool_, 30s, *sealing);
+  auto opened = sealed_store.pki().loadCa();
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  ASSERT_TRUE(opened->has_value());
+  EXPECT_EQ((*opened)->key_pem, "ca-key");
+  auto keys = sealed_store.credentials().signingKeys();
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  ASSERT_EQ(keys->size(), 1u);
+  EXPECT_EQ((*keys)[0].private_pem, "private");
 }
 
 TEST_F(StoreTest, RegistryRoutesClustersThroughLiveHubs) {
