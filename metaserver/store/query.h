@@ -20,7 +20,8 @@
 #include "metaserver/store/page.h"
 #include "metaserver/store/pg.h"
 
-/// A timestamp column as whole seconds since the epoch (a string literal, to splice into SQL).
+/// A timestamp column as whole seconds since the epoch. A string literal, like the aggregates'
+/// column lists, so that each statement is one literal where it is run.
 #define KH_SQL_EPOCH(x) "floor(extract(epoch FROM " x "))::bigint"
 
 namespace kubehub::metaserver::sql {
