@@ -103,7 +103,7 @@ class Janitor {
       lk.unlock();
       if (auto s = tokens->reload(); !s.ok())
         log::debug("signing key reload failed", {{"error", s.message()}});
-      if (auto s = store->announceExpiredHubs(std::chrono::seconds(5)); !s.ok())
+      if (auto s = store->registry().announceExpiredHubs(std::chrono::seconds(5)); !s.ok())
         log::debug("announcing expired hubs failed", {{"error", s.message()}});
       if (std::chrono::steady_clock::now() >= next_prune) {
         if (auto s = store->pruneExpired(); !s.ok())
@@ -337,15 +337,15 @@ absl::StatusOr<MetaserverAddresses> MetaserverServer::Parts::start() {
       !ca_files.has_value(), *box);
   if (!secrets.ok()) return secrets;
   if (!ca_files) {
-    auto stored = store->loadCa();
+    auto stored = store->pki().loadCa();
     if (!stored.ok()) return stored.status();
     if (!*stored) return absl::InternalError("the CA is missing from the database");
     ca_files = **stored;
   }
   auto ca = CertificateAuthority::load(*ca_files);
   if (!ca.ok()) return ca.status();
-  tokens =
-      std::make_shared<TokenService>(*store, o.issuer, std::chrono::seconds(api.max_token_ttl));
+  tokens = std::make_shared<TokenService>(store->credentials(), o.issuer,
+                                          std::chrono::seconds(api.max_token_ttl));
   if (auto s = tokens->reload(); !s.ok()) return s;
   metrics = std::make_shared<Metrics>(pool);
 

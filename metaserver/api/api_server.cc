@@ -221,7 +221,7 @@ absl::StatusOr<Principal> ApiServer::authenticate(const net::HttpRequest& req, A
   }
   auto claims = tokens_->verify(secret);
   if (!claims.ok()) return claims.status();
-  auto state = store_->tokenState(claims->id);
+  auto state = store_->credentials().tokenState(claims->id);
   if (!state.ok()) {
     if (state.status().code() == absl::StatusCode::kNotFound) {
       return absl::UnauthenticatedError("token is not known to this metaserver");
@@ -283,7 +283,7 @@ void ApiServer::audit(const Call& call, int status, const std::string& detail) {
                       {"status", status},
                       {"detail", a.detail},
                       {"peer", a.peer}});
-  if (auto s = store_->insertAudit(a); !s.ok()) {
+  if (auto s = store_->audit().insertAudit(a); !s.ok()) {
     metrics_->auditWriteFailed();
     log::warn("audit record not stored", {{"resource", a.resource}, {"error", s.message()}});
   }

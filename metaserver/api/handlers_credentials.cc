@@ -39,8 +39,8 @@ absl::StatusOr<int64_t> ttlParam(const Call& c, int64_t fallback, int64_t max) {
 }
 
 /// No new credentials for a banned user (their tokens would be refused anyway).
-absl::Status refuseBanned(Store& store, const UserRecord& user) {
-  KH_ASSIGN_OR_RETURN(TenantRecord tenant, store.getTenant(user.tenant));
+absl::Status refuseBanned(Identity& identity, const UserRecord& user) {
+  KH_ASSIGN_OR_RETURN(TenantRecord tenant, identity.getTenant(user.tenant));
   if (tenant.ban.disabled) {
     return absl::FailedPreconditionError(
         "tenant \"" + tenant.name + "\" is disabled: enable it first (kubehubctl tenant enable " +
@@ -83,7 +83,7 @@ absl::StatusOr<Reply> ApiServer::listTokens(Call& c) {
   }
   KH_ASSIGN_OR_RETURN(PageQuery page,
                       parsePage(c.query("limit"), c.query("continue"), "tokens", 2));
-  KH_ASSIGN_OR_RETURN(auto list, store_->listTokens(tenant, user, page));
+  KH_ASSIGN_OR_RETURN(auto list, store_->credentials().listTokens(tenant, user, page));
   Json items = Json::array();
   for (const auto& t : list.items) items.push_back(toJson(t));
   return jsonReply(200, pagedItems(std::move(items), "tokens", list.next));
@@ -98,8 +98,8 @@ absl::StatusOr<Reply> ApiServer::issueToken(Call& c) {
                                       "s exceeds the maximum of " +
                                       std::to_string(options_.max_token_ttl) + "s");
   }
-  KH_ASSIGN_OR_RETURN(UserRecord user, store_->getUser(rq.user));
-  KH_RETURN_IF_ERROR(refuseBanned(*store_, user));
+  KH_ASSIGN_OR_RETURN(UserRecord user, store_->identity().getUser(rq.user));
+  KH_RETURN_IF_ERROR(refuseBanned(store_->identity(), user));
   KH_ASSIGN_OR_RETURN(IssuedToken issued,
                       tokens_->issue(user, ttl, rq.description, c.principal.actor()));
   metrics_->tokenIssued();
@@ -111,7 +111,7 @@ absl::StatusOr<Reply> ApiServer::issueToken(Call& c) {
 
 absl::StatusOr<Reply> ApiServer::getToken(Call& c) {
   KH_RETURN_IF_ERROR(checkTokenId(c.param("token")));
-  KH_ASSIGN_OR_RETURN(TokenRecord t, store_->getToken(c.param("token")));
+  KH_ASSIGN_OR_RETURN(TokenRecord t, store_->credentials().getToken(c.param("token")));
   if (!c.principal.admin() && t.user != c.principal.user) {
     return absl::NotFoundError("token \"" + c.param("token") + "\" not found");
   }
@@ -121,12 +121,12 @@ absl::StatusOr<Reply> ApiServer::getToken(Call& c) {
 absl::StatusOr<Reply> ApiServer::revokeToken(Call& c) {
   KH_RETURN_IF_ERROR(checkTokenId(c.param("token")));
   if (!c.principal.admin()) {
-    auto t = store_->getToken(c.param("token"));
+    auto t = store_->credentials().getToken(c.param("token"));
     if (!t.ok()) return t.status();
     if (t->user != c.principal.user)
       return absl::NotFoundError("token \"" + c.param("token") + "\" not found");
   }
-  KH_ASSIGN_OR_RETURN(TokenRecord t, store_->revokeToken(c.param("token")));
+  KH_ASSIGN_OR_RETURN(TokenRecord t, store_->credentials().revokeToken(c.param("token")));
   metrics_->tokenRevoked();
   Reply r = jsonReply(200, toJson(t));
   r.audit_detail = "token_id=" + t.id + " user=" + t.user;
@@ -145,7 +145,7 @@ absl::StatusOr<Reply> ApiServer::listRevocations(Call& c) {
       return absl::InvalidArgumentError("limit must be an integer between 1 and 10000");
     }
   }
-  KH_ASSIGN_OR_RETURN(RevocationPage page, store_->revocationsSince(since, limit));
+  KH_ASSIGN_OR_RETURN(RevocationPage page, store_->credentials().revocationsSince(since, limit));
   Json items = Json::array();
   for (const auto& r : page.items) {
     items.push_back(
@@ -179,9 +179,9 @@ absl::StatusOr<Reply> ApiServer::getKubeconfig(Call& c) {
     return absl::UnimplementedError(
         "this metaserver has no --hub-url, so it cannot write kubeconfigs");
   }
-  KH_ASSIGN_OR_RETURN(UserRecord user, store_->getUser(name));
-  KH_RETURN_IF_ERROR(refuseBanned(*store_, user));
-  KH_ASSIGN_OR_RETURN(ClusterRecord cluster, store_->getCluster(*cluster_name));
+  KH_ASSIGN_OR_RETURN(UserRecord user, store_->identity().getUser(name));
+  KH_RETURN_IF_ERROR(refuseBanned(store_->identity(), user));
+  KH_ASSIGN_OR_RETURN(ClusterRecord cluster, store_->clusters().getCluster(*cluster_name));
   if (cluster.disabled)
     return absl::FailedPreconditionError("cluster \"" + cluster.name + "\" is disabled");
   KH_ASSIGN_OR_RETURN(
@@ -250,13 +250,13 @@ absl::StatusOr<Reply> ApiServer::createBootstrapToken(Call& c) {
   }
   if (ttl > 7 * 24 * 3600)
     return absl::InvalidArgumentError("a bootstrap token lives at most 7 days (168h)");
-  KH_ASSIGN_OR_RETURN(ClusterRecord cl, store_->getCluster(cluster));
+  KH_ASSIGN_OR_RETURN(ClusterRecord cl, store_->clusters().getCluster(cluster));
   if (cl.disabled) return absl::FailedPreconditionError("cluster \"" + cluster + "\" is disabled");
   std::string token = "khb_" + auth::randomToken(32);
   std::string id = auth::randomToken(9);
   int64_t expires = nowSeconds() + ttl;
-  KH_RETURN_IF_ERROR(store_->createBootstrapToken(id, cluster, auth::sha256Hex(token), expires,
-                                                  c.principal.actor()));
+  KH_RETURN_IF_ERROR(store_->credentials().createBootstrapToken(id, cluster, auth::sha256Hex(token),
+                                                                expires, c.principal.actor()));
   Json j = {{"cluster", cluster},
             {"id", id},
             {"token", token},
@@ -281,21 +281,22 @@ absl::StatusOr<Reply> ApiServer::issueAgentCertificate(Call& c) {
   bool bootstrap = c.principal.kind == Principal::Kind::kBootstrapToken;
   std::string token_hash = bootstrap ? auth::sha256Hex(c.principal.bootstrap_secret) : "";
   if (bootstrap) {
-    KH_ASSIGN_OR_RETURN(bool valid, store_->bootstrapTokenValid(cluster, token_hash));
+    KH_ASSIGN_OR_RETURN(bool valid, store_->credentials().bootstrapTokenValid(cluster, token_hash));
     if (!valid) {
       return absl::PermissionDeniedError(
           "bootstrap token is unknown, already used, expired, or for another cluster");
     }
   }
-  KH_ASSIGN_OR_RETURN(ClusterRecord cl, store_->getCluster(cluster));
+  KH_ASSIGN_OR_RETURN(ClusterRecord cl, store_->clusters().getCluster(cluster));
   if (cl.disabled) return absl::FailedPreconditionError("cluster \"" + cluster + "\" is disabled");
   rq.common_name = cluster;
   rq.role = LeafRole::kAgent;
   rq.ttl_seconds = options_.agent_cert_ttl;
   // Sign first (a bad CSR does not burn the token), then consume the token atomically.
   KH_ASSIGN_OR_RETURN(IssuedCertificate cert, ca_->sign(rq));
-  if (bootstrap) KH_RETURN_IF_ERROR(store_->consumeBootstrapToken(cluster, token_hash));
-  KH_RETURN_IF_ERROR(store_->recordCertificate(
+  if (bootstrap)
+    KH_RETURN_IF_ERROR(store_->credentials().consumeBootstrapToken(cluster, token_hash));
+  KH_RETURN_IF_ERROR(store_->pki().recordCertificate(
       {cert.serial, "agent", cluster, cert.not_after, c.principal.actor()}));
   metrics_->certificateIssued("agent");
   Json j = {{"certificate", cert.cert_pem},
@@ -324,7 +325,7 @@ absl::StatusOr<Reply> ApiServer::renewAgentCertificate(Call& c) {
   c.principal = Principal{};
   c.principal.kind = Principal::Kind::kAgentCertificate;
   c.principal.user = cluster;
-  KH_ASSIGN_OR_RETURN(ClusterRecord cl, store_->getCluster(cluster));
+  KH_ASSIGN_OR_RETURN(ClusterRecord cl, store_->clusters().getCluster(cluster));
   if (cl.disabled) return absl::FailedPreconditionError("cluster \"" + cluster + "\" is disabled");
   LeafRequest leaf;
   leaf.csr_pem = rq.csr_pem;
@@ -333,8 +334,8 @@ absl::StatusOr<Reply> ApiServer::renewAgentCertificate(Call& c) {
   leaf.ttl_seconds = options_.agent_cert_ttl;
   KH_ASSIGN_OR_RETURN(IssuedCertificate cert, ca_->sign(leaf));
   KH_RETURN_IF_ERROR(
-      store_->recordCertificate({cert.serial, "agent", cluster, cert.not_after,
-                                 c.principal.actor() + " renewing " + current.serial}));
+      store_->pki().recordCertificate({cert.serial, "agent", cluster, cert.not_after,
+                                       c.principal.actor() + " renewing " + current.serial}));
   metrics_->certificateIssued("agent-renewal");
   Json j = {{"certificate", cert.cert_pem},
             {"caCert", ca_->certPem()},
@@ -362,8 +363,8 @@ absl::StatusOr<Reply> ApiServer::issueHubCertificate(Call& c) {
   rq.role = LeafRole::kHub;
   rq.ttl_seconds = options_.hub_cert_ttl;
   KH_ASSIGN_OR_RETURN(IssuedCertificate cert, ca_->sign(rq));
-  KH_RETURN_IF_ERROR(
-      store_->recordCertificate({cert.serial, "hub", hub, cert.not_after, c.principal.actor()}));
+  KH_RETURN_IF_ERROR(store_->pki().recordCertificate(
+      {cert.serial, "hub", hub, cert.not_after, c.principal.actor()}));
   metrics_->certificateIssued("hub");
   Json j = {{"certificate", cert.cert_pem},
             {"caCert", ca_->certPem()},

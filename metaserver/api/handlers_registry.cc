@@ -25,7 +25,7 @@ absl::StatusOr<std::string> hubParam(const Call& c) {
 absl::StatusOr<Reply> ApiServer::listHubs(Call& c) {
   bool all = c.query("all").value_or("") == "true";
   KH_ASSIGN_OR_RETURN(PageQuery page, parsePage(c.query("limit"), c.query("continue"), "hubs", 1));
-  KH_ASSIGN_OR_RETURN(auto list, store_->listHubs(all, page));
+  KH_ASSIGN_OR_RETURN(auto list, store_->registry().listHubs(all, page));
   Json items = Json::array();
   for (const auto& h : list.items) items.push_back(toJson(h));
   Json body = pagedItems(std::move(items), "hubs", list.next);
@@ -35,7 +35,7 @@ absl::StatusOr<Reply> ApiServer::listHubs(Call& c) {
 
 absl::StatusOr<Reply> ApiServer::getHub(Call& c) {
   KH_RETURN_IF_ERROR(checkHubId(c.param("hub")));
-  KH_ASSIGN_OR_RETURN(HubRecord h, store_->getHub(c.param("hub")));
+  KH_ASSIGN_OR_RETURN(HubRecord h, store_->registry().getHub(c.param("hub")));
   return jsonReply(200, toJson(h));
 }
 
@@ -45,8 +45,9 @@ absl::StatusOr<Reply> ApiServer::heartbeatHub(Call& c) {
   KH_RETURN_IF_ERROR(checkActsForHub(c.principal, id));
   KH_ASSIGN_OR_RETURN(Json body, requestJson(c.request, true));
   KH_ASSIGN_OR_RETURN(HubHeartbeat hb, decodeHubHeartbeat(body));
-  KH_ASSIGN_OR_RETURN(HubRecord h, store_->heartbeatHub(id, hb.addresses, hb.agents, hb.load,
-                                                        hb.version, hb.instance));
+  KH_ASSIGN_OR_RETURN(
+      HubRecord h, store_->registry().heartbeatHub(id, hb.addresses, hb.agents, hb.load, hb.version,
+                                                   hb.instance));
   Json j = toJson(h);
   j["ttlSeconds"] = store_->registryTtl().count();
   Reply r = jsonReply(200, j);
@@ -62,7 +63,7 @@ absl::StatusOr<Reply> ApiServer::reportClusterStatus(Call& c) {
   KH_RETURN_IF_ERROR(checkActsForHub(c.principal, id));
   KH_ASSIGN_OR_RETURN(Json body, requestJson(c.request));
   KH_ASSIGN_OR_RETURN(auto updates, decodeClusterStatusBatch(body));
-  KH_ASSIGN_OR_RETURN(auto stored, store_->putClusterStatus(id, updates));
+  KH_ASSIGN_OR_RETURN(auto stored, store_->registry().putClusterStatus(id, updates));
   std::set<std::string> kept(stored.begin(), stored.end());
   Json skipped = Json::array();
   for (const auto& u : updates) {
@@ -85,7 +86,7 @@ absl::StatusOr<Reply> ApiServer::drainHub(Call& c) {
     KH_RETURN_IF_ERROR(rd.finish());
     if (!given.empty()) reason = given;
   }
-  KH_ASSIGN_OR_RETURN(HubRecord h, store_->setHubDraining(id, true, reason));
+  KH_ASSIGN_OR_RETURN(HubRecord h, store_->registry().setHubDraining(id, true, reason));
   Reply r = jsonReply(200, toJson(h));
   r.audit_detail = "hub=" + id + " draining";
   return r;
@@ -94,7 +95,7 @@ absl::StatusOr<Reply> ApiServer::drainHub(Call& c) {
 absl::StatusOr<Reply> ApiServer::undrainHub(Call& c) {
   const std::string& id = c.param("hub");
   KH_RETURN_IF_ERROR(checkHubId(id));
-  KH_ASSIGN_OR_RETURN(HubRecord h, store_->setHubDraining(id, false, ""));
+  KH_ASSIGN_OR_RETURN(HubRecord h, store_->registry().setHubDraining(id, false, ""));
   Reply r = jsonReply(200, toJson(h));
   r.audit_detail = "hub=" + id + " undrained";
   return r;
@@ -103,7 +104,7 @@ absl::StatusOr<Reply> ApiServer::undrainHub(Call& c) {
 absl::StatusOr<Reply> ApiServer::deleteHub(Call& c) {
   KH_RETURN_IF_ERROR(checkHubId(c.param("hub")));
   KH_RETURN_IF_ERROR(checkActsForHub(c.principal, c.param("hub")));
-  KH_RETURN_IF_ERROR(store_->deleteHub(c.param("hub")));
+  KH_RETURN_IF_ERROR(store_->registry().deleteHub(c.param("hub")));
   Reply r;
   r.status = 204;
   r.audit_detail = "hub=" + c.param("hub");
@@ -120,8 +121,8 @@ absl::StatusOr<Reply> ApiServer::putConnection(Call& c) {
   KH_RETURN_IF_ERROR(rd.finish());
   KH_RETURN_IF_ERROR(checkHubId(hub));
   KH_RETURN_IF_ERROR(checkActsForHub(c.principal, hub));
-  KH_RETURN_IF_ERROR(store_->putConnection(cluster, hub));
-  KH_ASSIGN_OR_RETURN(auto eps, store_->endpoints(cluster));
+  KH_RETURN_IF_ERROR(store_->registry().putConnection(cluster, hub));
+  KH_ASSIGN_OR_RETURN(auto eps, store_->registry().endpoints(cluster));
   Json items = Json::array();
   for (const auto& e : eps) items.push_back(toJson(e));
   Reply r = jsonReply(200, Json{{"cluster", cluster}, {"endpoints", items}});
@@ -134,7 +135,7 @@ absl::StatusOr<Reply> ApiServer::deleteConnection(Call& c) {
   KH_RETURN_IF_ERROR(checkDnsLabel("cluster", cluster));
   KH_ASSIGN_OR_RETURN(std::string hub, hubParam(c));
   KH_RETURN_IF_ERROR(checkActsForHub(c.principal, hub));
-  KH_RETURN_IF_ERROR(store_->deleteConnection(cluster, hub));
+  KH_RETURN_IF_ERROR(store_->registry().deleteConnection(cluster, hub));
   Reply r;
   r.status = 204;
   r.audit_detail = "cluster=" + cluster + " hub=" + hub;
@@ -144,7 +145,7 @@ absl::StatusOr<Reply> ApiServer::deleteConnection(Call& c) {
 absl::StatusOr<Reply> ApiServer::getEndpoints(Call& c) {
   const std::string& cluster = c.param("cluster");
   KH_RETURN_IF_ERROR(checkDnsLabel("cluster", cluster));
-  KH_ASSIGN_OR_RETURN(auto eps, store_->endpoints(cluster));
+  KH_ASSIGN_OR_RETURN(auto eps, store_->registry().endpoints(cluster));
   Json items = Json::array();
   for (const auto& e : eps) items.push_back(toJson(e));
   return jsonReply(200, Json{{"cluster", cluster}, {"endpoints", items}});
@@ -169,7 +170,7 @@ std::string entityTag(std::string_view text) {
 // Hubs ask several times a second (a route change must reach every hub within a second), so an
 // unchanged table is answered 304 against the tag the hub holds: no body to send or parse.
 absl::StatusOr<Reply> ApiServer::getRoutes(Call& c) {
-  KH_ASSIGN_OR_RETURN(RoutingTable table, store_->routingTable());
+  KH_ASSIGN_OR_RETURN(RoutingTable table, store_->registry().routingTable());
   Json j = toJson(table);
   j["ttlSeconds"] = store_->registryTtl().count();
   std::string text = j.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";

@@ -79,14 +79,14 @@ absl::StatusOr<Reply> ApiServer::whoami(Call& c) {
 
 absl::StatusOr<Reply> ApiServer::listTenants(Call& c) {
   KH_ASSIGN_OR_RETURN(PageQuery page, pageOf(c, "tenants"));
-  KH_ASSIGN_OR_RETURN(auto list, store_->listTenants(page));
+  KH_ASSIGN_OR_RETURN(auto list, store_->identity().listTenants(page));
   return jsonReply(200, items(list, "tenants"));
 }
 
 absl::StatusOr<Reply> ApiServer::createTenant(Call& c) {
   KH_ASSIGN_OR_RETURN(Json body, requestJson(c.request));
   KH_ASSIGN_OR_RETURN(TenantRecord t, decodeTenant(body));
-  KH_ASSIGN_OR_RETURN(TenantRecord created, store_->createTenant(t));
+  KH_ASSIGN_OR_RETURN(TenantRecord created, store_->identity().createTenant(t));
   Reply r = jsonReply(201, toJson(created));
   r.audit_detail = "tenant=" + created.name;
   return r;
@@ -94,7 +94,7 @@ absl::StatusOr<Reply> ApiServer::createTenant(Call& c) {
 
 absl::StatusOr<Reply> ApiServer::getTenant(Call& c) {
   KH_RETURN_IF_ERROR(checkDnsLabel("tenant", c.param("tenant")));
-  KH_ASSIGN_OR_RETURN(TenantRecord t, store_->getTenant(c.param("tenant")));
+  KH_ASSIGN_OR_RETURN(TenantRecord t, store_->identity().getTenant(c.param("tenant")));
   return jsonReply(200, toJson(t));
 }
 
@@ -104,7 +104,7 @@ absl::StatusOr<Reply> ApiServer::updateTenant(Call& c) {
   KH_ASSIGN_OR_RETURN(Json body, requestJson(c.request));
   KH_ASSIGN_OR_RETURN(BanPatch patch, decodeBanPatch(body, "tenant"));
   KH_RETURN_IF_ERROR(refuseSelfBan(c.principal, patch, true, name));
-  KH_ASSIGN_OR_RETURN(TenantRecord t, store_->setTenantBan(name, patch));
+  KH_ASSIGN_OR_RETURN(TenantRecord t, store_->identity().setTenantBan(name, patch));
   Reply r = jsonReply(200, toJson(t));
   r.audit_detail = banDetail("tenant=" + name, patch);
   return r;
@@ -112,7 +112,7 @@ absl::StatusOr<Reply> ApiServer::updateTenant(Call& c) {
 
 absl::StatusOr<Reply> ApiServer::deleteTenant(Call& c) {
   KH_RETURN_IF_ERROR(checkDnsLabel("tenant", c.param("tenant")));
-  KH_RETURN_IF_ERROR(store_->deleteTenant(c.param("tenant")));
+  KH_RETURN_IF_ERROR(store_->identity().deleteTenant(c.param("tenant")));
   Reply r;
   r.status = 204;
   r.audit_detail = "tenant=" + c.param("tenant");
@@ -125,14 +125,14 @@ absl::StatusOr<Reply> ApiServer::listUsers(Call& c) {
   std::string tenant;
   KH_RETURN_IF_ERROR(optionalFilter(c, "tenant", &tenant, true));
   KH_ASSIGN_OR_RETURN(PageQuery page, pageOf(c, "users"));
-  KH_ASSIGN_OR_RETURN(auto list, store_->listUsers(tenant, page));
+  KH_ASSIGN_OR_RETURN(auto list, store_->identity().listUsers(tenant, page));
   return jsonReply(200, items(list, "users"));
 }
 
 absl::StatusOr<Reply> ApiServer::createUser(Call& c) {
   KH_ASSIGN_OR_RETURN(Json body, requestJson(c.request));
   KH_ASSIGN_OR_RETURN(UserRecord u, decodeUser(body));
-  KH_ASSIGN_OR_RETURN(UserRecord created, store_->createUser(u));
+  KH_ASSIGN_OR_RETURN(UserRecord created, store_->identity().createUser(u));
   Reply r = jsonReply(201, toJson(created));
   r.audit_detail = "user=" + created.name + " tenant=" + created.tenant;
   return r;
@@ -144,7 +144,7 @@ absl::StatusOr<Reply> ApiServer::getUser(Call& c) {
   if (!c.principal.admin() && c.principal.user != name) {
     return absl::PermissionDeniedError(c.principal.actor() + " may only read its own user");
   }
-  KH_ASSIGN_OR_RETURN(UserRecord u, store_->getUser(name));
+  KH_ASSIGN_OR_RETURN(UserRecord u, store_->identity().getUser(name));
   return jsonReply(200, toJson(u));
 }
 
@@ -154,7 +154,7 @@ absl::StatusOr<Reply> ApiServer::updateUser(Call& c) {
   KH_ASSIGN_OR_RETURN(Json body, requestJson(c.request));
   KH_ASSIGN_OR_RETURN(BanPatch patch, decodeBanPatch(body, "user"));
   KH_RETURN_IF_ERROR(refuseSelfBan(c.principal, patch, false, name));
-  KH_ASSIGN_OR_RETURN(UserRecord u, store_->setUserBan(name, patch));
+  KH_ASSIGN_OR_RETURN(UserRecord u, store_->identity().setUserBan(name, patch));
   Reply r = jsonReply(200, toJson(u));
   r.audit_detail = banDetail("user=" + name, patch);
   return r;
@@ -163,13 +163,13 @@ absl::StatusOr<Reply> ApiServer::updateUser(Call& c) {
 absl::StatusOr<Reply> ApiServer::listBans(Call&) {
   // Taken before the query: every ban committed before serverTime is in the answer.
   int64_t server_time = nowSeconds();
-  KH_ASSIGN_OR_RETURN(BanList bans, store_->bans());
+  KH_ASSIGN_OR_RETURN(BanList bans, store_->identity().bans());
   return jsonReply(200, toJson(bans, server_time));
 }
 
 absl::StatusOr<Reply> ApiServer::deleteUser(Call& c) {
   KH_RETURN_IF_ERROR(checkUserName(c.param("user")));
-  KH_RETURN_IF_ERROR(store_->deleteUser(c.param("user")));
+  KH_RETURN_IF_ERROR(store_->identity().deleteUser(c.param("user")));
   Reply r;
   r.status = 204;
   r.audit_detail = "user=" + c.param("user") + " (tokens revoked, grants deleted)";
@@ -186,7 +186,7 @@ absl::StatusOr<Reply> ApiServer::listClusters(Call& c) {
     selector = std::move(*parsed);
   }
   KH_ASSIGN_OR_RETURN(PageQuery page, pageOf(c, "clusters"));
-  KH_ASSIGN_OR_RETURN(auto list, store_->listClusters(page));
+  KH_ASSIGN_OR_RETURN(auto list, store_->clusters().listClusters(page));
   // A page holds the clusters among `limit` that match: possibly fewer, even none, with a
   // continue token still (as a Kubernetes list with a field selector does).
   if (selector) {
@@ -198,7 +198,7 @@ absl::StatusOr<Reply> ApiServer::listClusters(Call& c) {
 absl::StatusOr<Reply> ApiServer::createCluster(Call& c) {
   KH_ASSIGN_OR_RETURN(Json body, requestJson(c.request));
   KH_ASSIGN_OR_RETURN(ClusterRecord cl, decodeCluster(body));
-  KH_ASSIGN_OR_RETURN(ClusterRecord created, store_->createCluster(cl));
+  KH_ASSIGN_OR_RETURN(ClusterRecord created, store_->clusters().createCluster(cl));
   Reply r = jsonReply(201, toJson(created));
   r.audit_detail = "cluster=" + created.name;
   return r;
@@ -206,7 +206,7 @@ absl::StatusOr<Reply> ApiServer::createCluster(Call& c) {
 
 absl::StatusOr<Reply> ApiServer::getCluster(Call& c) {
   KH_RETURN_IF_ERROR(checkDnsLabel("cluster", c.param("cluster")));
-  KH_ASSIGN_OR_RETURN(ClusterRecord cl, store_->getCluster(c.param("cluster")));
+  KH_ASSIGN_OR_RETURN(ClusterRecord cl, store_->clusters().getCluster(c.param("cluster")));
   return jsonReply(200, toJson(cl));
 }
 
@@ -214,7 +214,8 @@ absl::StatusOr<Reply> ApiServer::updateCluster(Call& c) {
   KH_RETURN_IF_ERROR(checkDnsLabel("cluster", c.param("cluster")));
   KH_ASSIGN_OR_RETURN(Json body, requestJson(c.request));
   KH_ASSIGN_OR_RETURN(ClusterPatch patch, decodeClusterPatch(body));
-  KH_ASSIGN_OR_RETURN(ClusterRecord cl, store_->updateCluster(c.param("cluster"), patch));
+  KH_ASSIGN_OR_RETURN(ClusterRecord cl,
+                      store_->clusters().updateCluster(c.param("cluster"), patch));
   Reply r = jsonReply(200, toJson(cl));
   r.audit_detail =
       "cluster=" + cl.name + (patch.disabled ? (*patch.disabled ? " disabled" : " enabled") : "");
@@ -223,7 +224,7 @@ absl::StatusOr<Reply> ApiServer::updateCluster(Call& c) {
 
 absl::StatusOr<Reply> ApiServer::deleteCluster(Call& c) {
   KH_RETURN_IF_ERROR(checkDnsLabel("cluster", c.param("cluster")));
-  KH_RETURN_IF_ERROR(store_->deleteCluster(c.param("cluster")));
+  KH_RETURN_IF_ERROR(store_->clusters().deleteCluster(c.param("cluster")));
   Reply r;
   r.status = 204;
   r.audit_detail = "cluster=" + c.param("cluster");
@@ -237,14 +238,14 @@ absl::StatusOr<Reply> ApiServer::listGrants(Call& c) {
   KH_RETURN_IF_ERROR(optionalFilter(c, "tenant", &tenant, true));
   KH_RETURN_IF_ERROR(optionalFilter(c, "user", &user, false));
   KH_ASSIGN_OR_RETURN(PageQuery page, pageOf(c, "grants"));
-  KH_ASSIGN_OR_RETURN(auto list, store_->listGrants(tenant, user, page));
+  KH_ASSIGN_OR_RETURN(auto list, store_->grants().listGrants(tenant, user, page));
   return jsonReply(200, items(list, "grants"));
 }
 
 absl::StatusOr<Reply> ApiServer::createGrant(Call& c) {
   KH_ASSIGN_OR_RETURN(Json body, requestJson(c.request));
   KH_ASSIGN_OR_RETURN(auth::Grant g, decodeGrant(body));
-  KH_ASSIGN_OR_RETURN(GrantRecord created, store_->createGrant(g));
+  KH_ASSIGN_OR_RETURN(GrantRecord created, store_->grants().createGrant(g));
   Reply r = jsonReply(201, toJson(created));
   r.audit_detail =
       "grant=" + g.name + " tenant=" + g.tenant + (g.user.empty() ? "" : " user=" + g.user);
@@ -253,13 +254,13 @@ absl::StatusOr<Reply> ApiServer::createGrant(Call& c) {
 
 absl::StatusOr<Reply> ApiServer::getGrant(Call& c) {
   KH_RETURN_IF_ERROR(checkDnsLabel("grant", c.param("grant")));
-  KH_ASSIGN_OR_RETURN(GrantRecord g, store_->getGrant(c.param("grant")));
+  KH_ASSIGN_OR_RETURN(GrantRecord g, store_->grants().getGrant(c.param("grant")));
   return jsonReply(200, toJson(g));
 }
 
 absl::StatusOr<Reply> ApiServer::deleteGrant(Call& c) {
   KH_RETURN_IF_ERROR(checkDnsLabel("grant", c.param("grant")));
-  KH_RETURN_IF_ERROR(store_->deleteGrant(c.param("grant")));
+  KH_RETURN_IF_ERROR(store_->grants().deleteGrant(c.param("grant")));
   Reply r;
   r.status = 204;
   r.audit_detail = "grant=" + c.param("grant");
@@ -275,7 +276,7 @@ absl::StatusOr<Reply> ApiServer::listAudit(Call& c) {
       return absl::InvalidArgumentError("limit must be an integer between 1 and 10000");
     }
   }
-  KH_ASSIGN_OR_RETURN(auto list, store_->listAudit(limit));
+  KH_ASSIGN_OR_RETURN(auto list, store_->audit().listAudit(limit));
   Json entries = Json::array();
   for (const auto& r : list) entries.push_back(toJson(r));
   return jsonReply(200, Json{{"items", std::move(entries)}});

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "metaserver/store/store.h"
+#include "metaserver/store/page.h"
 #include "nlohmann/json.hpp"
 
 namespace kubehub::metaserver {

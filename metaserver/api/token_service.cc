@@ -8,9 +8,11 @@ namespace kubehub::metaserver {
 
 int64_t nowSeconds() { return static_cast<int64_t>(std::time(nullptr)); }
 
-TokenService::TokenService(Store& store, std::string issuer,
+TokenService::TokenService(Credentials& credentials, std::string issuer,
                            std::chrono::seconds publish_retired_for)
-    : store_(store), issuer_(std::move(issuer)), publish_retired_for_(publish_retired_for) {}
+    : credentials_(credentials),
+      issuer_(std::move(issuer)),
+      publish_retired_for_(publish_retired_for) {}
 
 absl::StatusOr<SigningKeyRecord> TokenService::newKey() {
   auto key = auth::Ed25519Key::generate();
@@ -25,7 +27,7 @@ absl::StatusOr<SigningKeyRecord> TokenService::newKey() {
 }
 
 absl::Status TokenService::reload() {
-  auto records = store_.signingKeys();
+  auto records = credentials_.signingKeys();
   if (!records.ok()) return records.status();
   auth::KeySet keys;
   std::string active_kid;
@@ -78,7 +80,7 @@ absl::StatusOr<IssuedToken> TokenService::issue(const UserRecord& user, int64_t 
   out.record = TokenRecord{c.id,        user.name,    user.tenant,  std::move(description), kid,
                            c.issued_at, c.expires_at, std::nullopt, std::move(issued_by)};
   out.token = std::move(*token);
-  if (auto s = store_.insertToken(out.record, auth::sha256Hex(out.token)); !s.ok()) return s;
+  if (auto s = credentials_.insertToken(out.record, auth::sha256Hex(out.token)); !s.ok()) return s;
   return out;
 }
 
@@ -126,7 +128,7 @@ Json TokenService::jwks() {
 absl::StatusOr<std::string> TokenService::rotate() {
   auto key = newKey();
   if (!key.ok()) return key.status();
-  if (auto s = store_.rotateSigningKey(*key); !s.ok()) return s;
+  if (auto s = credentials_.rotateSigningKey(*key); !s.ok()) return s;
   if (auto s = reload(); !s.ok()) return s;
   return key->kid;
 }

@@ -11,7 +11,7 @@
 #include "absl/status/statusor.h"
 #include "common/auth/token.h"
 #include "metaserver/model/codec.h"
-#include "metaserver/store/store.h"
+#include "metaserver/store/credentials.h"
 
 namespace kubehub::metaserver {
 
@@ -23,7 +23,8 @@ struct IssuedToken {
 class TokenService {
  public:
   /// `publish_retired_for`: how long a retired key stays published (the longest token TTL).
-  TokenService(Store& store, std::string issuer, std::chrono::seconds publish_retired_for);
+  TokenService(Credentials& credentials, std::string issuer,
+               std::chrono::seconds publish_retired_for);
 
   /// Loads the keys from the database (at start, then periodically).
   absl::Status reload();
@@ -41,7 +42,7 @@ class TokenService {
   static absl::StatusOr<SigningKeyRecord> newKey();
 
  private:
-  Store& store_;
+  Credentials& credentials_;
   std::string issuer_;
   std::chrono::seconds publish_retired_for_;
   std::mutex mu_;
