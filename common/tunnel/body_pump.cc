@@ -4,11 +4,11 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/stream_traits.hpp>
-#include <cstdio>
 #include <string>
 #include <vector>
 
 #include "common/log/log.h"
+#include "common/net/http_chunks.h"
 
 namespace kubehub::tunnel {
 
@@ -17,7 +17,6 @@ namespace beast = boost::beast;
 
 namespace {
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
-constexpr std::string_view kLastChunk = "0\r\n\r\n";
 
 asio::const_buffer view(std::string_view v) { return asio::buffer(v.data(), v.size()); }
 }  // namespace
@@ -64,7 +63,7 @@ asio::awaitable<bool> streamToSocket(net::TlsStream* s, std::shared_ptr<Stream> 
                 {{"peer", out.peer}, {"reason", c.status().message()}});
       // A watch that loses its tunnel ends like one the API server closes: clients re-watch.
       if (out.chunked && out.end_cleanly_on_error) {
-        co_await writeAll(s, out.timeout, view(kLastChunk));
+        co_await writeAll(s, out.timeout, view(net::kLastChunk));
       }
       co_return false;
     }
@@ -78,13 +77,11 @@ asio::awaitable<bool> streamToSocket(net::TlsStream* s, std::shared_ptr<Stream> 
         std::string before(head);
         std::string after;
         if (n > 0) {
-          char size_line[24];
-          int len = std::snprintf(size_line, sizeof(size_line), "%zx\r\n", n);
-          before.append(size_line, static_cast<size_t>(len));
-          after = "\r\n";
+          before += net::ChunkSizeLine(n).view();
+          after = net::kChunkEnd;
         }
         if (c->end) {
-          after += kLastChunk;
+          after += net::kLastChunk;
           end_written = true;
         }
         ok = co_await writeAll(s, out.timeout, asio::buffer(before), asio::buffer(c->data),
@@ -113,7 +110,7 @@ asio::awaitable<bool> streamToSocket(net::TlsStream* s, std::shared_ptr<Stream> 
     }
     if (c->end) {
       if (out.chunked && !end_written) {
-        if (!co_await writeAll(s, out.timeout, view(kLastChunk))) co_return false;
+        if (!co_await writeAll(s, out.timeout, view(net::kLastChunk))) co_return false;
       }
       co_return true;
     }

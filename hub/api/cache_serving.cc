@@ -8,6 +8,7 @@
 
 #include "common/log/log.h"
 #include "common/net/async_signal.h"
+#include "common/net/http_chunks.h"
 #include "hub/cache/reflector.h"
 
 namespace kubehub::hub {
@@ -73,10 +74,8 @@ std::string head(int status, const std::string& content_type, size_t length, boo
 
 asio::awaitable<bool> writeChunk(ClientConnection* client, const std::string& data) {
   if (data.empty()) co_return true;
-  char size_line[24];
-  int len = std::snprintf(size_line, sizeof(size_line), "%zx\r\n", data.size());
-  co_return co_await client->write(std::string_view(size_line, static_cast<size_t>(len)), data,
-                                   "\r\n");
+  net::ChunkSizeLine size_line(data.size());
+  co_return co_await client->write(size_line.view(), data, net::kChunkEnd);
 }
 
 /// The body of a watch served from the cache, until timeout, a closed queue, or a dead client.
@@ -140,8 +139,7 @@ asio::awaitable<uint64_t> streamWatch(ClientConnection* client, cache::CacheDeci
       break;
     }
   }
-  static constexpr std::string_view kEnd = "0\r\n\r\n";
-  co_await client->write(kEnd);
+  co_await client->write(net::kLastChunk);
   co_return bytes;
 }
 
@@ -216,8 +214,7 @@ asio::awaitable<CacheServeResult> serveFromCache(ClientConnection* client,
         result.bytes += chunk.size();
         chunk.clear();
       }
-      static constexpr std::string_view kEnd = "0\r\n\r\n";
-      if (!co_await client->write(kEnd)) {
+      if (!co_await client->write(net::kLastChunk)) {
         result.kind = CacheServeResult::Kind::kConnectionLost;
         co_return result;
       }
@@ -250,8 +247,7 @@ asio::awaitable<CacheServeResult> serveFromCache(ClientConnection* client,
     std::string message(queue.status().message());
     std::string ev = cache::encodeErrorEvent(410, "Expired", message);
     if (co_await client->write(h) && co_await writeChunk(client, ev)) {
-      static constexpr std::string_view kEnd = "0\r\n\r\n";
-      co_await client->write(kEnd);
+      co_await client->write(net::kLastChunk);
     }
     client->close();
     co_return result;
