@@ -64,18 +64,6 @@ asio::awaitable<void> respondError(std::shared_ptr<tunnel::Stream> stream, int c
   if (st.ok()) stream->finish();
 }
 
-/// True when more of the response can be read without waiting: bytes already in the parse
-/// buffer, decrypted or undecrypted bytes inside the TLS layer, or bytes in the kernel.
-/// Two bytes left in the parse buffer do not count: that is the CRLF ending a chunk, which the
-/// parser keeps until the next chunk's header arrives (for a watch, maybe minutes later).
-bool moreReadable(Conn& c) {
-  if (c.buffer.size() > 2) return true;
-  if (c.stream.bufferedInputBytes() > 0) return true;
-  boost::system::error_code ec;
-  size_t in_kernel = beast::get_lowest_layer(c.stream).socket().available(ec);
-  return !ec && in_kernel > 0;
-}
-
 void closeConn(Conn& c) {
   boost::system::error_code ec;
   beast::get_lowest_layer(c.stream).socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -300,7 +288,8 @@ asio::awaitable<bool> download(UpstreamClient::Impl* impl, Conn* c,
   // chunked head may be no more than a chunk's size line, and a watch's next event may be minutes
   // away. The head never waits on a read either (see the loop).
   std::optional<proto::ResponseHead> held_head;
-  if (!upgraded && !no_body && !parser->chunked() && parser->content_length() && moreReadable(*c)) {
+  if (!upgraded && !no_body && !parser->chunked() && parser->content_length() &&
+      tunnel::moreReadable(c->stream, c->buffer)) {
     held_head = std::move(head);
   } else {
     stream->sendResponseHead(head, no_body);
@@ -312,44 +301,18 @@ asio::awaitable<bool> download(UpstreamClient::Impl* impl, Conn* c,
     co_return false;
   }
   if (no_body) co_return parser->keep_alive();
-  char* buf = c->chunk.get();
-  size_t filled = 0;
-  while (!parser->is_done()) {
-    if (held_head && !moreReadable(*c)) {
-      stream->sendResponseHead(*held_head, false);
-      held_head.reset();
-    }
-    parser->get().body().data = buf + filled;
-    parser->get().body().size = c->chunk.size() - filled;
-    // No deadline (a watch or a log stream may be quiet for long), and none inherited from an
-    // upload's write running beside this read (see tunnel::readSomeNoDeadline).
-    lowest.expires_never();
-    auto [rec, rn] = co_await http::async_read_some(c->stream, c->buffer, *parser, kUseTuple);
-    if (rec == http::error::need_buffer) rec = {};
-    if (rec) {
-      stream->reset(proto::ResetCode::kUpstreamUnavailable,
-                    "API server response: " + rec.message());
-      co_return false;
-    }
-    filled = c->chunk.size() - parser->get().body().size;
-    // The parser hands over one HTTP chunk (often one TLS record) at a time, and API servers
-    // write a chunk per log line or watch event: gather what has already arrived into one tunnel
-    // frame, but send as soon as the next read would wait, so a lone watch event or log line
-    // still goes out at once.
-    bool full = filled == c->chunk.size();
-    if (filled > 0 && (full || parser->is_done() || !moreReadable(*c))) {
-      if (held_head) {
-        stream->sendResponseHead(*held_head, false);
-        held_head.reset();
-      }
-      absl::Status st = co_await stream->write(std::string_view(buf, filled));
-      if (!st.ok()) co_return false;
-      filled = 0;
-      if (full) buf = c->chunk.get(true);
-    }
+  tunnel::PumpIn in;
+  in.reset_code = proto::ResetCode::kUpstreamUnavailable;
+  in.what = "API server response";
+  if (held_head) {
+    in.send_head = [stream, held = std::move(*held_head)] {
+      stream->sendResponseHead(held, false);
+    };
   }
-  if (held_head) stream->sendResponseHead(*held_head, false);  // an empty chunked body
-  stream->finish();
+  if (!co_await tunnel::parsedBodyToStream(&c->stream, &c->buffer, &*parser, stream, &c->chunk,
+                                           std::move(in))) {
+    co_return false;
+  }
   co_return parser->keep_alive();
 }
 

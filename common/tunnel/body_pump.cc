@@ -4,6 +4,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/stream_traits.hpp>
+#include <boost/beast/http/read.hpp>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@ namespace kubehub::tunnel {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
+namespace http = beast::http;
 
 namespace {
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
@@ -139,5 +141,72 @@ asio::awaitable<boost::system::error_code> socketToStream(net::TlsStream* s,
     if (ec) co_return ec;
   }
 }
+
+bool moreReadable(net::TlsStream& s, const beast::flat_buffer& buffer) {
+  if (buffer.size() > 2) return true;
+  if (s.bufferedInputBytes() > 0) return true;
+  boost::system::error_code ec;
+  size_t in_kernel = beast::get_lowest_layer(s).socket().available(ec);
+  return !ec && in_kernel > 0;
+}
+
+template <bool isRequest>
+asio::awaitable<bool> parsedBodyToStream(net::TlsStream* s, beast::flat_buffer* buffer,
+                                         http::parser<isRequest, http::buffer_body>* parser,
+                                         std::shared_ptr<Stream> stream, ChunkBuffer* chunk,
+                                         PumpIn in) {
+  auto& lowest = beast::get_lowest_layer(*s);
+  auto send_head = [&in] {
+    if (!in.send_head) return;
+    auto send = std::move(in.send_head);
+    in.send_head = nullptr;
+    send();
+  };
+  char* buf = chunk->get();
+  size_t filled = 0;
+  while (!parser->is_done()) {
+    if (in.send_head && !moreReadable(*s, *buffer)) send_head();
+    parser->get().body().data = buf + filled;
+    parser->get().body().size = chunk->size() - filled;
+    // Without a deadline, none inherited from a write running beside this read either (see
+    // readSomeNoDeadline).
+    if (in.timeout.count() > 0) {
+      lowest.expires_after(in.timeout);
+    } else {
+      lowest.expires_never();
+    }
+    auto [ec, n] = co_await http::async_read_some(*s, *buffer, *parser, kUseTuple);
+    if (in.timeout.count() > 0) lowest.expires_never();
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) {
+      stream->reset(in.reset_code, std::string(in.what) + ": " + ec.message());
+      co_return false;
+    }
+    filled = chunk->size() - parser->get().body().size;
+    // The parser hands over one HTTP chunk (often one TLS record) at a time, and API servers
+    // write a chunk per log line or watch event: what has already arrived goes as one tunnel
+    // frame, sent as soon as the next read would wait.
+    bool full = filled == chunk->size();
+    if (filled > 0 && (full || parser->is_done() || !moreReadable(*s, *buffer))) {
+      send_head();
+      absl::Status st = co_await stream->write(std::string_view(buf, filled));
+      if (!st.ok()) co_return false;
+      filled = 0;
+      if (full) buf = chunk->get(true);
+    }
+  }
+  send_head();  // an empty chunked body
+  stream->finish();
+  co_return true;
+}
+
+template asio::awaitable<bool> parsedBodyToStream<true>(net::TlsStream*, beast::flat_buffer*,
+                                                        http::parser<true, http::buffer_body>*,
+                                                        std::shared_ptr<Stream>, ChunkBuffer*,
+                                                        PumpIn);
+template asio::awaitable<bool> parsedBodyToStream<false>(net::TlsStream*, beast::flat_buffer*,
+                                                         http::parser<false, http::buffer_body>*,
+                                                         std::shared_ptr<Stream>, ChunkBuffer*,
+                                                         PumpIn);
 
 }  // namespace kubehub::tunnel

@@ -9,10 +9,13 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/system/error_code.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string_view>
 #include <tuple>
@@ -90,5 +93,35 @@ boost::asio::awaitable<bool> streamToSocket(net::TlsStream* s, std::shared_ptr<S
 boost::asio::awaitable<boost::system::error_code> socketToStream(
     net::TlsStream* s, boost::beast::flat_buffer* leftover, std::shared_ptr<Stream> stream,
     ChunkBuffer* buffer);
+
+/// Whether more of the connection's bytes can be read without waiting: in the parse buffer,
+/// decrypted or undecrypted inside the TLS layer, or in the kernel. Two bytes left in the parse
+/// buffer do not count: that is the CRLF ending a chunk, which the parser keeps until the next
+/// chunk's header arrives (for a watch, maybe minutes later).
+bool moreReadable(net::TlsStream& s, const boost::beast::flat_buffer& buffer);
+
+/// How parsedBodyToStream reads, and what it says when the connection fails. (Passed by value,
+/// never defaulted: see PumpOut.)
+struct PumpIn {
+  /// Deadline for each read; zero: none (a watch or a followed log may be quiet for long).
+  std::chrono::milliseconds timeout{0};
+  /// The stream's reset when the connection fails: the code, and what was being read
+  /// ("client request body", "API server response"), before the error.
+  proto::ResetCode reset_code = proto::ResetCode::kCancel;
+  std::string_view what = "body";
+  /// Called once before the first bytes go to the stream, or before a read that would wait, or
+  /// at the end: a response head held back to travel with the first bytes.
+  std::function<void()> send_head;
+};
+
+/// An HTTP message body, as the parser (whose head has been read) decodes it, to the stream,
+/// then the stream's end. What has already arrived is gathered into one write (up to the
+/// buffer's size), but nothing waits for more: a lone watch event or log line goes out at once.
+/// False when the connection failed (the stream reset) or the stream refused the bytes.
+template <bool isRequest>
+boost::asio::awaitable<bool> parsedBodyToStream(
+    net::TlsStream* s, boost::beast::flat_buffer* buffer,
+    boost::beast::http::parser<isRequest, boost::beast::http::buffer_body>* parser,
+    std::shared_ptr<Stream> stream, ChunkBuffer* chunk, PumpIn in);
 
 }  // namespace kubehub::tunnel

@@ -121,28 +121,13 @@ asio::awaitable<bool> writeStatus(SslStream* s, std::chrono::milliseconds timeou
 asio::awaitable<bool> uploadBody(SslStream* s, beast::flat_buffer* buf, Parser* parser,
                                  std::shared_ptr<tunnel::Stream> stream,
                                  std::chrono::milliseconds timeout, bool* done) {
-  std::vector<char> chunk(kChunk);
-  while (!parser->is_done()) {
-    parser->get().body().data = chunk.data();
-    parser->get().body().size = chunk.size();
-    beast::get_lowest_layer(*s).expires_after(timeout);
-    // read_some: pass on what has arrived instead of waiting for a full buffer.
-    auto [ec, n] = co_await http::async_read_some(*s, *buf, *parser, kUseTuple);
-    beast::get_lowest_layer(*s).expires_never();
-    if (ec == http::error::need_buffer) ec = {};
-    if (ec) {
-      stream->reset(proto::ResetCode::kCancel, "client request body: " + ec.message());
-      co_return false;
-    }
-    size_t got = chunk.size() - parser->get().body().size;
-    if (got > 0) {
-      absl::Status st = co_await stream->write(std::string_view(chunk.data(), got));
-      if (!st.ok()) co_return false;
-    }
-  }
-  stream->finish();
-  *done = true;
-  co_return true;
+  tunnel::ChunkBuffer chunk(kChunk, kChunk);
+  tunnel::PumpIn in;
+  in.timeout = timeout;
+  in.what = "client request body";
+  bool sent = co_await tunnel::parsedBodyToStream(s, buf, parser, stream, &chunk, std::move(in));
+  if (sent) *done = true;
+  co_return sent;
 }
 
 /// For long-lived responses: returns when the client closes, resetting the stream so the edge

@@ -14,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/http/read.hpp>
 #include <chrono>
 #include <cstring>
 #include <memory>
@@ -304,6 +305,89 @@ TEST_F(BodyPumpTest, AReadNeverInheritsAConcurrentWritesDeadline) {
       co_await t.async_wait(kUseTuple);
     }
     EXPECT_FALSE(*read_ec) << read_ec->message();
+  });
+}
+
+// The agent's download: a chunked response read by a parser, its held head sent once before
+// the first bytes; the body reaches the stream whole and the stream ends.
+TEST_F(BodyPumpTest, AParsedBodyReachesTheStreamAfterTheHeldHead) {
+  run([this]() -> asio::awaitable<void> {
+    co_await open();
+    std::string text =
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "6\r\nhello \r\n";
+    std::string later = "5\r\nworld\r\n0\r\n\r\n";
+    auto [wec, wn] = co_await asio::async_write(*tls_.client, asio::buffer(text), kUseTuple);
+    EXPECT_FALSE(wec);
+    boost::beast::flat_buffer buffer;
+    boost::beast::http::response_parser<boost::beast::http::buffer_body> parser;
+    auto [hec, hn] =
+        co_await boost::beast::http::async_read_header(*tls_.server, buffer, parser, kUseTuple);
+    EXPECT_FALSE(hec) << hec.message();
+    int heads = 0;
+    PumpIn in;
+    in.what = "API server response";
+    in.send_head = [&heads] { ++heads; };
+    ChunkBuffer chunk(4, 64);
+    std::optional<bool> pumped;
+    asio::co_spawn(
+        tls_.io,
+        [&]() -> asio::awaitable<void> {
+          pumped = co_await parsedBodyToStream(tls_.server.get(), &buffer, &parser, near_, &chunk,
+                                               std::move(in));
+        },
+        asio::detached);
+    std::string got;
+    bool ended = false;
+    bool wrote_later = false;
+    asio::steady_timer t(tls_.io);
+    while (!ended) {
+      if (!wrote_later && got == "hello ") {
+        EXPECT_EQ(heads, 1) << "the head goes before the first bytes";
+        auto [lec, ln] = co_await asio::async_write(*tls_.client, asio::buffer(later), kUseTuple);
+        EXPECT_FALSE(lec);
+        wrote_later = true;
+      }
+      auto c = co_await far_->read();
+      if (!c.ok()) break;
+      got += c->data;
+      far_->consumed(c->data.size());
+      ended = c->end;
+    }
+    EXPECT_TRUE(ended);
+    EXPECT_EQ(got, "hello world");
+    EXPECT_EQ(heads, 1);
+    while (!pumped) {
+      t.expires_after(1ms);
+      co_await t.async_wait(kUseTuple);
+    }
+    EXPECT_TRUE(*pumped);
+  });
+}
+
+// The hub's upload: each read has a deadline; a client that stops sending mid-body resets the
+// stream, saying what was being read.
+TEST_F(BodyPumpTest, AParsedBodyThatStallsPastItsDeadlineResetsTheStream) {
+  run([this]() -> asio::awaitable<void> {
+    co_await open();
+    std::string text = "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\nonly some";
+    auto [wec, wn] = co_await asio::async_write(*tls_.client, asio::buffer(text), kUseTuple);
+    EXPECT_FALSE(wec);
+    boost::beast::flat_buffer buffer;
+    boost::beast::http::request_parser<boost::beast::http::buffer_body> parser;
+    auto [hec, hn] =
+        co_await boost::beast::http::async_read_header(*tls_.server, buffer, parser, kUseTuple);
+    EXPECT_FALSE(hec) << hec.message();
+    PumpIn in;
+    in.timeout = 200ms;
+    in.what = "client request body";
+    ChunkBuffer chunk(64, 64);
+    bool pumped = co_await parsedBodyToStream(tls_.server.get(), &buffer, &parser, near_, &chunk,
+                                              std::move(in));
+    EXPECT_FALSE(pumped);
+    EXPECT_TRUE(near_->isReset());
+    EXPECT_NE(near_->resetReason().find("client request body: "), std::string::npos)
+        << near_->resetReason();
   });
 }
 
