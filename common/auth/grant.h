@@ -28,6 +28,7 @@ struct GrantRule {
   /// Namespace names, or "*": any namespace and also cluster-scoped and all-namespace
   /// requests (which a list of names never covers).
   std::vector<std::string> namespaces;
+  bool operator==(const GrantRule&) const = default;
 };
 
 struct Grant {
@@ -43,6 +44,7 @@ struct Grant {
   /// Native commands (the agents' own, see agent/commands/) its users may run on its clusters:
   /// names, or "*" for every command a cluster offers. A grant has rules, commands or both.
   std::vector<std::string> commands;
+  bool operator==(const Grant&) const = default;
 };
 
 /// The verbs a rule may name (besides "*").

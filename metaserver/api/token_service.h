@@ -15,11 +15,6 @@
 
 namespace kubehub::metaserver {
 
-struct IssuedToken {
-  TokenRecord record;
-  std::string token;  // the secret, shown once
-};
-
 class TokenService {
  public:
   /// `publish_retired_for`: how long a retired key stays published (the longest token TTL).

@@ -14,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "common/config/flags.h"
 #include "common/net/http_client.h"
+#include "metaserver/client/metaserver_client.h"
 #include "metaserver/ctl/output.h"
 
 namespace kubehub::ctl {
@@ -44,67 +45,29 @@ struct Ctx {
   std::map<std::string, std::string> s;
   std::map<std::string, bool> b;
   std::vector<std::string> args;
-  std::unique_ptr<net::HttpClient> client;
+  std::unique_ptr<metaserver::MetaserverClient> client;
   bool json = false;
   int page_size = 500;
   const std::string& str(const std::string& name) { return s[name]; }
 };
 
-std::string enc(std::string_view in) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : in) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '.' || c == '_' || c == '~' || c == '@') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
+std::string enc(std::string_view in) { return metaserver::MetaserverClient::escape(in); }
 
 int fail(int code, const std::string& message) {
   std::fprintf(stderr, "kubehubctl: error: %s\n", message.c_str());
   return code;
 }
 
-/// Calls the API. On success fills `out` (JSON) or `text` (other bodies) and returns 0; on
-/// failure prints the server's message and returns the exit code for it.
-int call(Ctx& c, const std::string& method, const std::string& path,
-         const std::optional<Json>& body, Json* out, std::string* text = nullptr,
-         std::string* token_id = nullptr) {
-  net::HeaderList headers = {{"Accept", "application/json"}};
-  if (!c.s["token"].empty()) headers.emplace_back("Authorization", "Bearer " + c.s["token"]);
-  std::string payload;
-  if (body) {
-    headers.emplace_back("Content-Type", "application/json");
-    payload = body->dump();
+/// Prints why a call failed and returns the exit code for it: the server's message and its HTTP
+/// status, or why the server was not reached.
+int failed(const absl::Status& s) {
+  int http = metaserver::httpStatusOf(s);
+  if (http != 0) {
+    return fail(exitCodeForHttpStatus(http),
+                std::string(s.message()) + " (HTTP " + std::to_string(http) + ")");
   }
-  auto res = c.client->request(method, path, payload, headers);
-  if (!res.ok()) return fail(kExitUnavailable, std::string(res.status().message()));
-  if (token_id != nullptr) {
-    if (auto id = net::findHeader(res->headers, "X-Kubehub-Token-Id")) *token_id = *id;
-  }
-  if (res->status < 200 || res->status >= 300) {
-    Json err = Json::parse(res->body, nullptr, false);
-    std::string msg;
-    if (!err.is_discarded() && err.contains("error") && err["error"].is_object()) {
-      msg = err["error"].value("message", "");
-    }
-    if (msg.empty()) msg = res->body.substr(0, 300);
-    return fail(exitCodeForHttpStatus(res->status),
-                msg + " (HTTP " + std::to_string(res->status) + ")");
-  }
-  if (text != nullptr) {
-    *text = std::move(res->body);
-  } else if (out != nullptr) {
-    *out = res->body.empty() ? Json::object() : Json::parse(res->body, nullptr, false);
-    if (out->is_discarded()) return fail(kExitApiError, "the server's answer is not JSON");
-  }
-  return kExitOk;
+  if (s.code() == absl::StatusCode::kDataLoss) return fail(kExitApiError, std::string(s.message()));
+  return fail(kExitUnavailable, std::string(s.message()));
 }
 
 int printList(Ctx& c, const Json& j, const std::vector<Column>& columns) {
@@ -121,54 +84,39 @@ int printOne(Ctx& c, const Json& j) {
   return kExitOk;
 }
 
-int getAndPrint(Ctx& c, const std::string& path) {
-  Json j;
-  if (int rc = call(c, "GET", path, std::nullopt, &j); rc != 0) return rc;
-  return printOne(c, j);
+/// Prints a decoded answer (or why there is none).
+template <class T>
+int printAnswer(Ctx& c, const absl::StatusOr<T>& answer) {
+  if (!answer.ok()) return failed(answer.status());
+  return printOne(c, metaserver::toJson(*answer));
 }
 
-int listAndPrint(Ctx& c, const std::string& path, const std::vector<Column>& columns) {
-  Json j;
-  if (int rc = call(c, "GET", path, std::nullopt, &j); rc != 0) return rc;
-  return printList(c, j, columns);
+/// A page's items and extra fields as one JSON list answer.
+template <class T>
+Json pageJson(const metaserver::ListPage<T>& page) {
+  Json j = page.extra;
+  j["items"] = Json::array();
+  for (const auto& item : page.items) j["items"].push_back(metaserver::toJson(item));
+  return j;
 }
 
 /// Lists a paged collection whole: asks for --page-size items at a time and follows
 /// metadata.continue until the last page, then prints every item as one list (the first page's
 /// other fields kept, its continue token dropped).
+template <class T>
 int listAllAndPrint(Ctx& c, const std::string& path, const std::vector<Column>& columns) {
-  Json all;
-  std::string token;
-  for (;;) {
-    std::string page_path = path + (path.find('?') == std::string::npos ? "?" : "&") +
-                            "limit=" + std::to_string(c.page_size) +
-                            (token.empty() ? "" : "&continue=" + enc(token));
-    Json j;
-    if (int rc = call(c, "GET", page_path, std::nullopt, &j); rc != 0) return rc;
-    Json items = j.value("items", Json::array());
-    token = j.contains("metadata") && j["metadata"].is_object()
-                ? j["metadata"].value("continue", std::string())
-                : std::string();
-    if (all.is_null()) {
-      all = std::move(j);
-      all["items"] = Json::array();
-      all.erase("metadata");
-    }
-    for (auto& item : items) all["items"].push_back(std::move(item));
-    if (token.empty()) break;
-  }
-  return printList(c, all, columns);
+  auto all = c.client->listAll<T>(path, c.page_size);
+  if (!all.ok()) return failed(all.status());
+  return printList(c, pageJson(*all), columns);
 }
 
+template <class T>
 int create(Ctx& c, const std::string& path, const Json& body) {
-  Json j;
-  if (int rc = call(c, "POST", path, body, &j); rc != 0) return rc;
-  return printOne(c, j);
+  return printAnswer(c, c.client->callAs<T>("POST", path, body));
 }
 
 int remove(Ctx& c, const std::string& path, const std::string& what) {
-  Json j;
-  if (int rc = call(c, "DELETE", path, std::nullopt, &j); rc != 0) return rc;
+  if (auto j = c.client->call("DELETE", path); !j.ok()) return failed(j.status());
   if (c.json) {
     std::cout << Json{{"deleted", what}}.dump() << "\n";
   } else {
@@ -178,12 +126,7 @@ int remove(Ctx& c, const std::string& path, const std::string& what) {
 }
 
 std::string query(std::initializer_list<std::pair<const char*, std::string>> params) {
-  std::string q;
-  for (const auto& [k, v] : params) {
-    if (v.empty()) continue;
-    q += (q.empty() ? "?" : "&") + std::string(k) + "=" + enc(v);
-  }
-  return q;
+  return metaserver::MetaserverClient::query(params);
 }
 
 absl::StatusOr<std::string> readFile(const std::string& path) {
@@ -272,25 +215,30 @@ const std::vector<Column>& hubColumns() {
 int tenantCreate(Ctx& c) {
   Json body = {{"name", c.args[0]}};
   if (!c.s["description"].empty()) body["description"] = c.s["description"];
-  return create(c, "/api/v1/tenants", body);
+  return create<metaserver::TenantRecord>(c, "/api/v1/tenants", body);
 }
-int tenantList(Ctx& c) { return listAllAndPrint(c, "/api/v1/tenants", tenantColumns()); }
-int tenantGet(Ctx& c) { return getAndPrint(c, "/api/v1/tenants/" + enc(c.args[0])); }
+int tenantList(Ctx& c) {
+  return listAllAndPrint<metaserver::TenantRecord>(c, "/api/v1/tenants", tenantColumns());
+}
+int tenantGet(Ctx& c) { return printAnswer(c, c.client->tenant(c.args[0])); }
 int tenantDelete(Ctx& c) {
   return remove(c, "/api/v1/tenants/" + enc(c.args[0]), "tenant " + c.args[0]);
 }
 
 /// PATCHes a user's or tenant's ban and prints the updated record.
+template <class T>
 int setBan(Ctx& c, const std::string& path, bool disabled) {
   Json body = Json::object();
   body["disabled"] = disabled;
   if (disabled && !c.s["reason"].empty()) body["reason"] = c.s["reason"];
-  Json j;
-  if (int rc = call(c, "PATCH", path, body, &j); rc != 0) return rc;
-  return printOne(c, j);
+  return printAnswer(c, c.client->callAs<T>("PATCH", path, body));
 }
-int tenantDisable(Ctx& c) { return setBan(c, "/api/v1/tenants/" + enc(c.args[0]), true); }
-int tenantEnable(Ctx& c) { return setBan(c, "/api/v1/tenants/" + enc(c.args[0]), false); }
+int tenantDisable(Ctx& c) {
+  return setBan<metaserver::TenantRecord>(c, "/api/v1/tenants/" + enc(c.args[0]), true);
+}
+int tenantEnable(Ctx& c) {
+  return setBan<metaserver::TenantRecord>(c, "/api/v1/tenants/" + enc(c.args[0]), false);
+}
 
 int userCreate(Ctx& c) {
   if (c.s["tenant"].empty()) return fail(kExitUsage, "--tenant is required");
@@ -298,19 +246,25 @@ int userCreate(Ctx& c) {
   if (!c.s["groups"].empty()) body["groups"] = splitList(c.s["groups"]);
   if (!c.s["roles"].empty()) body["roles"] = splitList(c.s["roles"]);
   if (!c.s["description"].empty()) body["description"] = c.s["description"];
-  return create(c, "/api/v1/users", body);
+  return create<metaserver::UserRecord>(c, "/api/v1/users", body);
 }
 int userList(Ctx& c) {
-  return listAllAndPrint(c, "/api/v1/users" + query({{"tenant", c.s["tenant"]}}), userColumns());
+  return listAllAndPrint<metaserver::UserRecord>(
+      c, "/api/v1/users" + query({{"tenant", c.s["tenant"]}}), userColumns());
 }
-int userGet(Ctx& c) { return getAndPrint(c, "/api/v1/users/" + enc(c.args[0])); }
+int userGet(Ctx& c) { return printAnswer(c, c.client->user(c.args[0])); }
 int userDelete(Ctx& c) { return remove(c, "/api/v1/users/" + enc(c.args[0]), "user " + c.args[0]); }
-int userDisable(Ctx& c) { return setBan(c, "/api/v1/users/" + enc(c.args[0]), true); }
-int userEnable(Ctx& c) { return setBan(c, "/api/v1/users/" + enc(c.args[0]), false); }
+int userDisable(Ctx& c) {
+  return setBan<metaserver::UserRecord>(c, "/api/v1/users/" + enc(c.args[0]), true);
+}
+int userEnable(Ctx& c) {
+  return setBan<metaserver::UserRecord>(c, "/api/v1/users/" + enc(c.args[0]), false);
+}
 
 int bans(Ctx& c) {
-  Json j;
-  if (int rc = call(c, "GET", "/api/v1/bans", std::nullopt, &j); rc != 0) return rc;
+  auto bans = c.client->bans();
+  if (!bans.ok()) return failed(bans.status());
+  Json j = metaserver::toJson(*bans);
   if (c.json) return printOne(c, j);
   std::cout << renderTable({field("KIND", "kind"), field("NAME", "name"), field("TENANT", "tenant"),
                             field("SINCE", "since"), field("REASON", "reason")},
@@ -325,16 +279,16 @@ int clusterCreate(Ctx& c) {
   if (!labels->empty()) body["labels"] = *labels;
   if (!c.s["description"].empty()) body["description"] = c.s["description"];
   if (c.b["disabled"]) body["disabled"] = true;
-  return create(c, "/api/v1/clusters", body);
+  return create<metaserver::ClusterRecord>(c, "/api/v1/clusters", body);
 }
 int clusterList(Ctx& c) {
-  return listAllAndPrint(c, "/api/v1/clusters" + query({{"selector", c.s["selector"]}}),
-                         clusterColumns());
+  return listAllAndPrint<metaserver::ClusterRecord>(
+      c, "/api/v1/clusters" + query({{"selector", c.s["selector"]}}), clusterColumns());
 }
 int clusterGet(Ctx& c) {
-  Json j;
-  if (int rc = call(c, "GET", "/api/v1/clusters/" + enc(c.args[0]), std::nullopt, &j); rc != 0)
-    return rc;
+  auto cluster = c.client->cluster(c.args[0]);
+  if (!cluster.ok()) return failed(cluster.status());
+  Json j = metaserver::toJson(*cluster);
   // Everything, the status report included, one dotted key per line (cached types a table).
   std::cout << (c.json ? j.dump(2) + "\n" : renderCluster(j));
   return kExitOk;
@@ -343,9 +297,8 @@ int clusterDelete(Ctx& c) {
   return remove(c, "/api/v1/clusters/" + enc(c.args[0]), "cluster " + c.args[0]);
 }
 int clusterPatch(Ctx& c, Json body) {
-  Json j;
-  if (int rc = call(c, "PATCH", "/api/v1/clusters/" + enc(c.args[0]), body, &j); rc != 0) return rc;
-  return printOne(c, j);
+  return printAnswer(c, c.client->callAs<metaserver::ClusterRecord>(
+                            "PATCH", "/api/v1/clusters/" + enc(c.args[0]), body));
 }
 int clusterUpdate(Ctx& c) {
   Json body = Json::object();
@@ -362,11 +315,9 @@ int clusterUpdate(Ctx& c) {
 int clusterDisable(Ctx& c) { return clusterPatch(c, Json{{"disabled", true}}); }
 int clusterEnable(Ctx& c) { return clusterPatch(c, Json{{"disabled", false}}); }
 int clusterEndpoints(Ctx& c) {
-  Json j;
-  if (int rc =
-          call(c, "GET", "/api/v1/clusters/" + enc(c.args[0]) + "/endpoints", std::nullopt, &j);
-      rc != 0)
-    return rc;
+  auto endpoints = c.client->endpoints(c.args[0]);
+  if (!endpoints.ok()) return failed(endpoints.status());
+  Json j = metaserver::toJson(*endpoints);
   if (c.json) return printOne(c, j);
   std::cout << renderTable(
       {field("HUB", "hub"), field("ADDRESSES", "addresses"), field("CONNECTED", "connectedAt"),
@@ -376,21 +327,17 @@ int clusterEndpoints(Ctx& c) {
 }
 
 int clusterBootstrap(Ctx& c) {
-  Json body = Json::object();
-  if (!c.s["ttl"].empty()) body["ttl"] = c.s["ttl"];
-  Json j;
-  if (int rc = call(c, "POST", "/api/v1/clusters/" + enc(c.args[0]) + "/bootstrap", body, &j);
-      rc != 0)
-    return rc;
-  if (c.json) return printOne(c, j);
-  std::string cluster = j.value("cluster", "");
-  std::string url = j.value("metaserverUrl", "") + j.value("certificatePath", "");
+  auto boot = c.client->bootstrap(c.args[0], c.s["ttl"]);
+  if (!boot.ok()) return failed(boot.status());
+  if (c.json) return printOne(c, metaserver::toJson(*boot));
+  const std::string& cluster = boot->cluster;
+  std::string url = boot->metaserver_url + boot->certificate_path;
   std::cout << "# Bootstrap token for cluster " << cluster << " (one use, expires "
-            << j.value("expiresAt", "") << "). It is shown only now.\n"
+            << metaserver::formatTime(boot->expires_at) << "). It is shown only now.\n"
             << "cluster: " << cluster << "\n"
-            << "bootstrapToken: " << j.value("token", "") << "\n"
-            << "metaserverUrl: " << j.value("metaserverUrl", "") << "\n"
-            << "hubUrl: " << j.value("hubUrl", "") << "\n"
+            << "bootstrapToken: " << boot->token << "\n"
+            << "metaserverUrl: " << boot->metaserver_url << "\n"
+            << "hubUrl: " << boot->hub_url << "\n"
             << "# The agent chart does the following itself: `kubehubctl cluster install "
             << cluster << " --hub-url wss://HUB:PORT/tunnel` prints its helm line.\n"
             << "# The agent generates its key, sends a CSR with the token and gets its client "
@@ -398,12 +345,11 @@ int clusterBootstrap(Ctx& c) {
             << "#   openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "
                "agent.key \\\n"
             << "#     -subj /CN=" << cluster << " -out agent.csr\n"
-            << "#   kubehubctl --server " << j.value("metaserverUrl", "")
+            << "#   kubehubctl --server " << boot->metaserver_url
             << " --token TOKEN cluster certificate " << cluster << " --csr agent.csr > agent.crt\n"
             << "#   (or POST {\"csr\": PEM} to " << url << " with Authorization: Bearer TOKEN)\n"
             << "# CA bundle of the tunnel (the agent's client certificates chain to it):\n";
-  std::string ca = j.value("caCert", "");
-  std::istringstream lines(ca);
+  std::istringstream lines(boot->ca_cert);
   for (std::string line; std::getline(lines, line);) std::cout << "#   " << line << "\n";
   return kExitOk;
 }
@@ -430,17 +376,13 @@ int clusterInstall(Ctx& c) {
   for (const auto& f : {in.metaserver_ca_file, in.hub_ca_file}) {
     if (!f.empty() && !readFile(f).ok()) return fail(kExitUsage, "cannot read " + f);
   }
-  Json body = Json::object();
-  if (!c.s["ttl"].empty()) body["ttl"] = c.s["ttl"];
-  Json j;
-  if (int rc = call(c, "POST", "/api/v1/clusters/" + enc(in.cluster) + "/bootstrap", body, &j);
-      rc != 0)
-    return rc;
-  in.bootstrap_token = j.value("token", "");
+  auto boot = c.client->bootstrap(in.cluster, c.s["ttl"]);
+  if (!boot.ok()) return failed(boot.status());
+  in.bootstrap_token = boot->token;
   // The metaserver's --public-url is how agents reach it; one that was never set names the
   // address it bound (0.0.0.0), so then the address this command used.
   in.metaserver_url = c.s["metaserver-url"];
-  if (in.metaserver_url.empty()) in.metaserver_url = j.value("metaserverUrl", "");
+  if (in.metaserver_url.empty()) in.metaserver_url = boot->metaserver_url;
   if (in.metaserver_url.empty() || in.metaserver_url.find("://0.0.0.0") != std::string::npos ||
       in.metaserver_url.find("://[::]") != std::string::npos) {
     in.metaserver_url = c.s["server"];
@@ -451,8 +393,8 @@ int clusterInstall(Ctx& c) {
   std::string command = agentInstallCommand(in, manifest);
   if (c.json) {
     std::cout << Json{{"cluster", in.cluster},
-                      {"bootstrapTokenId", j.value("id", "")},
-                      {"expiresAt", j.value("expiresAt", "")},
+                      {"bootstrapTokenId", boot->id},
+                      {"expiresAt", metaserver::formatTime(boot->expires_at)},
                       {"metaserverUrl", in.metaserver_url},
                       {"command", command}}
                      .dump(2)
@@ -460,7 +402,7 @@ int clusterInstall(Ctx& c) {
     return kExitOk;
   }
   std::cout << "# Cluster " << in.cluster << ": a one-time bootstrap token, valid until "
-            << j.value("expiresAt", "") << " (shown only now).\n"
+            << metaserver::formatTime(boot->expires_at) << " (shown only now).\n"
             << "# Run in the edge cluster (kubectl and helm pointed at it), from a kubehub "
                "checkout (or give --chart):\n"
             << command;
@@ -478,28 +420,27 @@ int clusterInstall(Ctx& c) {
   return kExitOk;
 }
 
-/// POSTs a CSR to `path` and prints the certificate (and writes the CA with --ca-out).
-int sendCsr(Ctx& c, const std::string& path) {
+/// Sends a CSR for a cluster's agent or (`hub`) a hub and prints the certificate (and writes the
+/// CA with --ca-out).
+int sendCsr(Ctx& c, bool hub) {
   if (c.s["csr"].empty()) return fail(kExitUsage, "--csr FILE is required");
   auto csr = readFile(c.s["csr"]);
   if (!csr.ok()) return fail(kExitUsage, std::string(csr.status().message()));
-  Json j;
-  if (int rc = call(c, "POST", path, Json{{"csr", *csr}}, &j); rc != 0) return rc;
-  if (c.json) return printOne(c, j);
-  std::cout << j.value("certificate", "");
+  auto cert = c.client->signCertificate(hub, c.args[0], *csr);
+  if (!cert.ok()) return failed(cert.status());
+  if (c.json) return printOne(c, metaserver::toJson(*cert));
+  std::cout << cert->certificate;
   if (!c.s["ca-out"].empty()) {
     std::ofstream out(c.s["ca-out"], std::ios::binary);
-    out << j.value("caCert", "");
+    out << cert->ca_cert;
     if (!out) return fail(kExitUsage, "cannot write " + c.s["ca-out"]);
   }
   return kExitOk;
 }
 
-int clusterCertificate(Ctx& c) {
-  return sendCsr(c, "/api/v1/clusters/" + enc(c.args[0]) + "/certificate");
-}
+int clusterCertificate(Ctx& c) { return sendCsr(c, false); }
 
-int hubCertificate(Ctx& c) { return sendCsr(c, "/api/v1/hubs/" + enc(c.args[0]) + "/certificate"); }
+int hubCertificate(Ctx& c) { return sendCsr(c, true); }
 
 int grantCreate(Ctx& c) {
   Json body;
@@ -541,44 +482,40 @@ int grantCreate(Ctx& c) {
     if (!c.s["commands"].empty()) body["commands"] = splitList(c.s["commands"]);
     if (!c.s["user"].empty()) body["user"] = c.s["user"];
   }
-  Json j;
-  if (int rc = call(c, "POST", "/api/v1/grants", body, &j); rc != 0) return rc;
-  return printOne(c, j);
+  return create<metaserver::GrantRecord>(c, "/api/v1/grants", body);
 }
 int grantList(Ctx& c) {
-  return listAllAndPrint(
+  return listAllAndPrint<metaserver::GrantRecord>(
       c, "/api/v1/grants" + query({{"tenant", c.s["tenant"]}, {"user", c.s["user"]}}),
       grantColumns());
 }
-int grantGet(Ctx& c) { return getAndPrint(c, "/api/v1/grants/" + enc(c.args[0])); }
+int grantGet(Ctx& c) { return printAnswer(c, c.client->grant(c.args[0])); }
 int grantDelete(Ctx& c) {
   return remove(c, "/api/v1/grants/" + enc(c.args[0]), "grant " + c.args[0]);
 }
 
 int tokenIssue(Ctx& c) {
   if (c.s["user"].empty()) return fail(kExitUsage, "--user is required");
-  Json body = {{"user", c.s["user"]}};
-  if (!c.s["ttl"].empty()) body["ttl"] = c.s["ttl"];
-  if (!c.s["description"].empty()) body["description"] = c.s["description"];
-  Json j;
-  if (int rc = call(c, "POST", "/api/v1/tokens", body, &j); rc != 0) return rc;
-  if (c.json) return printOne(c, j);
-  std::cerr << "token " << j.value("id", "") << " for " << j.value("user", "") << " expires "
-            << j.value("expiresAt", "") << " (the token is shown only now)\n";
-  std::cout << j.value("token", "") << "\n";
+  auto issued = c.client->issueToken(c.s["user"], c.s["ttl"], c.s["description"]);
+  if (!issued.ok()) return failed(issued.status());
+  if (c.json) return printOne(c, metaserver::toJson(*issued));
+  std::cerr << "token " << issued->record.id << " for " << issued->record.user << " expires "
+            << metaserver::formatTime(issued->record.expires_at)
+            << " (the token is shown only now)\n";
+  std::cout << issued->token << "\n";
   return kExitOk;
 }
 int tokenList(Ctx& c) {
-  return listAllAndPrint(
+  return listAllAndPrint<metaserver::TokenRecord>(
       c, "/api/v1/tokens" + query({{"tenant", c.s["tenant"]}, {"user", c.s["user"]}}),
       tokenColumns());
 }
-int tokenGet(Ctx& c) { return getAndPrint(c, "/api/v1/tokens/" + enc(c.args[0])); }
+int tokenGet(Ctx& c) { return printAnswer(c, c.client->token(c.args[0])); }
 int tokenRevoke(Ctx& c) {
-  Json j;
-  if (int rc = call(c, "DELETE", "/api/v1/tokens/" + enc(c.args[0]), std::nullopt, &j); rc != 0)
-    return rc;
-  if (c.json) return printOne(c, j);
+  auto revoked =
+      c.client->callAs<metaserver::TokenRecord>("DELETE", "/api/v1/tokens/" + enc(c.args[0]));
+  if (!revoked.ok()) return failed(revoked.status());
+  if (c.json) return printOne(c, metaserver::toJson(*revoked));
   std::cout << "token " << c.args[0] << " revoked\n";
   return kExitOk;
 }
@@ -586,52 +523,50 @@ int tokenRevoke(Ctx& c) {
 int kubeconfig(Ctx& c) {
   if (c.s["user"].empty() || c.s["cluster"].empty())
     return fail(kExitUsage, "--user and --cluster are required");
-  std::string text, token_id;
-  std::string path = "/api/v1/users/" + enc(c.s["user"]) + "/kubeconfig" +
-                     query({{"cluster", c.s["cluster"]}, {"ttl", c.s["ttl"]}});
-  if (int rc = call(c, "GET", path, std::nullopt, nullptr, &text, &token_id); rc != 0) return rc;
-  std::cout << text;
+  auto kubeconfig = c.client->kubeconfig(c.s["user"], c.s["cluster"], c.s["ttl"]);
+  if (!kubeconfig.ok()) return failed(kubeconfig.status());
+  std::cout << kubeconfig->text;
   return kExitOk;
 }
 
 int hubList(Ctx& c) {
-  return listAllAndPrint(c, "/api/v1/hubs" + query({{"all", c.b["all"] ? "true" : ""}}),
-                         hubColumns());
+  return listAllAndPrint<metaserver::HubRecord>(
+      c, "/api/v1/hubs" + query({{"all", c.b["all"] ? "true" : ""}}), hubColumns());
 }
-int hubGet(Ctx& c) { return getAndPrint(c, "/api/v1/hubs/" + enc(c.args[0])); }
+int hubGet(Ctx& c) { return printAnswer(c, c.client->hub(c.args[0])); }
 
 int hubDrain(Ctx& c) {
   Json body = Json::object();
   if (!c.s["reason"].empty()) body["reason"] = c.s["reason"];
-  Json j;
-  if (int rc = call(c, "POST", "/api/v1/hubs/" + enc(c.args[0]) + "/drain", body, &j); rc != 0)
-    return rc;
-  if (c.json) return printOne(c, j);
+  auto hub = c.client->callAs<metaserver::HubRecord>(
+      "POST", "/api/v1/hubs/" + enc(c.args[0]) + "/drain", body);
+  if (!hub.ok()) return failed(hub.status());
+  if (c.json) return printOne(c, metaserver::toJson(*hub));
   std::cout << "hub " << c.args[0]
             << " draining: its agents move to other hubs; users' requests go elsewhere\n";
   return kExitOk;
 }
 
 int hubUndrain(Ctx& c) {
-  Json j;
-  if (int rc = call(c, "POST", "/api/v1/hubs/" + enc(c.args[0]) + "/undrain", Json::object(), &j);
-      rc != 0)
-    return rc;
-  if (c.json) return printOne(c, j);
+  auto hub = c.client->callAs<metaserver::HubRecord>(
+      "POST", "/api/v1/hubs/" + enc(c.args[0]) + "/undrain", Json::object());
+  if (!hub.ok()) return failed(hub.status());
+  if (c.json) return printOne(c, metaserver::toJson(*hub));
   std::cout << "hub " << c.args[0] << " back in service\n";
   return kExitOk;
 }
 
 int caGet(Ctx& c) {
-  std::string text;
-  if (int rc = call(c, "GET", "/api/v1/ca.crt", std::nullopt, nullptr, &text); rc != 0) return rc;
-  std::cout << text;
+  auto ca = c.client->getText("/api/v1/ca.crt");
+  if (!ca.ok()) return failed(ca.status());
+  std::cout << ca->body;
   return kExitOk;
 }
 
 int keysList(Ctx& c) {
-  Json j;
-  if (int rc = call(c, "GET", "/api/v1/signing-keys", std::nullopt, &j); rc != 0) return rc;
+  auto keys = c.client->signingKeys();
+  if (!keys.ok()) return failed(keys.status());
+  const Json& j = *keys;
   if (c.json) return printOne(c, j);
   std::string active = j.value("activeKeyId", "");
   std::cout << renderTable(
@@ -641,16 +576,23 @@ int keysList(Ctx& c) {
       j.value("keys", Json::array()));
   return kExitOk;
 }
-int keysRotate(Ctx& c) { return create(c, "/api/v1/signing-keys/rotate", Json::object()); }
+int keysRotate(Ctx& c) {
+  auto rotated = c.client->call("POST", "/api/v1/signing-keys/rotate", Json::object());
+  if (!rotated.ok()) return failed(rotated.status());
+  return printOne(c, *rotated);
+}
 
 int auditList(Ctx& c) {
-  return listAndPrint(
-      c, "/api/v1/audit" + query({{"limit", c.s["limit"]}}),
+  auto page = c.client->listPage<metaserver::AuditRecord>(
+      "/api/v1/audit" + query({{"limit", c.s["limit"]}}), 0);
+  if (!page.ok()) return failed(page.status());
+  return printList(
+      c, pageJson(*page),
       {field("AT", "at"), field("ACTOR", "actor"), field("ACTION", "action"),
        field("RESOURCE", "resource"), field("STATUS", "status"), field("DETAIL", "detail")});
 }
 
-int whoami(Ctx& c) { return getAndPrint(c, "/api/v1/whoami"); }
+int whoami(Ctx& c) { return printAnswer(c, c.client->whoami()); }
 
 // Native commands are the agents'; kubehubctl asks a hub for them (--hub, with a user's
 // --token), never the metaserver.
@@ -1217,11 +1159,13 @@ int runCtl(int argc, char** argv) {
   std::chrono::milliseconds timeout{30000};
   if (auto s = config::parseDuration(c.s["timeout"], &timeout); !s.ok())
     return fail(kExitUsage, "--timeout: " + std::string(s.message()));
-  net::HttpClientOptions options;
+  metaserver::MetaserverClientOptions options;
+  options.url = c.s["server"];
+  options.token = c.s["token"];
   options.timeout = timeout;
   options.tls.ca_file = c.s["ca-file"];
   options.tls.insecure_skip_verify = c.b["insecure-skip-tls-verify"];
-  auto client = net::HttpClient::create(c.s["server"], options);
+  auto client = metaserver::MetaserverClient::create(std::move(options));
   if (!client.ok()) return fail(kExitUsage, std::string(client.status().message()));
   c.client = std::move(*client);
   return spec->run(c);

@@ -1,6 +1,7 @@
 #include "metaserver/model/codec.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <ctime>
 
 #include "absl/strings/cord.h"
@@ -477,6 +478,17 @@ absl::StatusOr<HubHeartbeat> decodeHubHeartbeat(const Json& body) {
   return h;
 }
 
+Json toJson(const HubHeartbeat& h) {
+  Json addresses = Json::object();
+  for (const auto& [k, v] : h.addresses) addresses[k] = v;
+  Json j = {{"addresses", std::move(addresses)},
+            {"agents", h.agents},
+            {"load", h.load},
+            {"version", h.version}};
+  if (!h.instance.empty()) j["instance"] = h.instance;
+  return j;
+}
+
 absl::StatusOr<std::vector<ClusterStatusUpdate>> decodeClusterStatusBatch(const Json& body) {
   ObjectReader rd(body, "cluster status");
   const Json* reports = nullptr;
@@ -664,6 +676,453 @@ Json toJson(const BanList& r, int64_t server_time) {
   }
   return {
       {"users", users}, {"tenants", tenants}, {"clusters", clusters}, {"serverTime", server_time}};
+}
+
+Json toJson(const BansAnswer& r) { return toJson(r.bans, r.server_time); }
+
+Json toJson(const IssuedToken& r) {
+  Json j = toJson(r.record);
+  j["token"] = r.token;
+  return j;
+}
+
+Json toJson(const BootstrapToken& r) {
+  return {{"cluster", r.cluster},
+          {"id", r.id},
+          {"token", r.token},
+          {"expiresAt", formatTime(r.expires_at)},
+          {"caCert", r.ca_cert},
+          {"certificatePath", r.certificate_path},
+          {"metaserverUrl", r.metaserver_url},
+          {"hubUrl", r.hub_url}};
+}
+
+Json toJson(const SignedCertificate& r) {
+  return {{"certificate", r.certificate},
+          {"caCert", r.ca_cert},
+          {"serial", r.serial},
+          {"notAfter", formatTime(r.not_after)}};
+}
+
+Json toJson(const Whoami& r) {
+  Json j = {{"actor", r.actor}, {"admin", r.admin}, {"hub", r.hub}};
+  if (!r.user.empty()) {
+    j["user"] = r.user;
+    j["tenant"] = r.tenant;
+    j["roles"] = r.roles;
+    j["tokenId"] = r.token_id;
+  }
+  return j;
+}
+
+Json toJson(const RevocationsAnswer& r) {
+  Json items = Json::array();
+  for (const auto& e : r.page.items) {
+    items.push_back(
+        {{"jti", e.token_id}, {"expiresAt", e.expires_at}, {"revokedAt", e.revoked_at}});
+  }
+  return {{"cursor", r.page.cursor}, {"items", std::move(items)}, {"serverTime", r.server_time}};
+}
+
+Json toJson(const ChangesPage& r) {
+  Json feeds = Json::object();
+  for (const auto& [feed, generation] : r.feeds) feeds[feed] = generation;
+  return {{"since", r.since}, {"feeds", std::move(feeds)}};
+}
+
+Json toJson(const ClusterEndpoints& r) {
+  Json items = Json::array();
+  for (const auto& e : r.endpoints) items.push_back(toJson(e));
+  return {{"cluster", r.cluster}, {"endpoints", std::move(items)}};
+}
+
+absl::StatusOr<int64_t> parseTime(std::string_view text) {
+  // YYYY-MM-DDTHH:MM:SS, an optional fraction, then Z or +HH:MM / -HH:MM.
+  auto bad = [&] {
+    return invalid("\"" + std::string(text.substr(0, 40)) +
+                   "\" is not an RFC 3339 time (2024-05-01T12:00:00Z)");
+  };
+  auto digits = [&](size_t at, size_t n, int* out) {
+    if (at + n > text.size()) return false;
+    int v = 0;
+    for (size_t i = at; i < at + n; ++i) {
+      if (text[i] < '0' || text[i] > '9') return false;
+      v = v * 10 + (text[i] - '0');
+    }
+    *out = v;
+    return true;
+  };
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+  if (!digits(0, 4, &year) || text.size() < 20 || text[4] != '-' || !digits(5, 2, &month) ||
+      text[7] != '-' || !digits(8, 2, &day) || (text[10] != 'T' && text[10] != 't') ||
+      !digits(11, 2, &hour) || text[13] != ':' || !digits(14, 2, &minute) || text[16] != ':' ||
+      !digits(17, 2, &second)) {
+    return bad();
+  }
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60)
+    return bad();
+  size_t at = 19;
+  if (text[at] == '.') {
+    ++at;
+    size_t start = at;
+    while (at < text.size() && text[at] >= '0' && text[at] <= '9') ++at;
+    if (at == start) return bad();
+  }
+  int64_t offset = 0;
+  if (at < text.size() && (text[at] == 'Z' || text[at] == 'z')) {
+    ++at;
+  } else if (at < text.size() && (text[at] == '+' || text[at] == '-')) {
+    int oh = 0, om = 0;
+    if (!digits(at + 1, 2, &oh) || at + 3 >= text.size() || text[at + 3] != ':' ||
+        !digits(at + 4, 2, &om) || oh > 23 || om > 59) {
+      return bad();
+    }
+    offset = (text[at] == '+' ? 1 : -1) * (oh * 3600 + om * 60);
+    at += 6;
+  } else {
+    return bad();
+  }
+  if (at != text.size()) return bad();
+  std::tm tm{};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = month - 1;
+  tm.tm_mday = day;
+  tm.tm_hour = hour;
+  tm.tm_min = minute;
+  tm.tm_sec = second;
+  return static_cast<int64_t>(timegm(&tm)) - offset;
+}
+
+namespace {
+
+// Answers may be long (certificates, reports) and lists of any length: only the types are
+// checked here, the server checked the values.
+constexpr size_t kAnyLength = size_t{1} << 30;
+
+/// ObjectReader for answers: no limits, times, nested objects, and no finish().
+class AnswerReader {
+ public:
+  AnswerReader(const Json& j, std::string where) : j_(j), where_(where), rd_(j, std::move(where)) {}
+  absl::Status object() const {
+    if (j_.is_object()) return absl::OkStatus();
+    return invalid(where_ + " must be an object, not " + typeName(j_));
+  }
+  absl::Status str(std::string_view key, std::string* out, bool required = false) {
+    return rd_.str(key, out, required, kAnyLength);
+  }
+  absl::Status strList(std::string_view key, std::vector<std::string>* out) {
+    return rd_.strList(key, out, false, kAnyLength);
+  }
+  absl::Status labels(std::string_view key, auth::Labels* out) { return rd_.strMap(key, out); }
+  absl::Status boolean(std::string_view key, bool* out) { return rd_.boolean(key, out); }
+  absl::Status integer(std::string_view key, int64_t* out, bool required = false) {
+    return rd_.integer(key, out, required);
+  }
+  absl::Status number(std::string_view key, double* out) { return rd_.number(key, out); }
+  absl::Status time(std::string_view key, int64_t* out, bool required = false) {
+    std::optional<int64_t> t;
+    KH_TRY(optTime(key, &t, required));
+    if (t) *out = *t;
+    return absl::OkStatus();
+  }
+  absl::Status optTime(std::string_view key, std::optional<int64_t>* out, bool required = false) {
+    std::string text;
+    KH_TRY(rd_.str(key, &text, required, 64));
+    if (!rd_.has(key)) {
+      out->reset();
+      return absl::OkStatus();
+    }
+    auto t = parseTime(text);
+    if (!t.ok()) return invalid(field(key) + ": " + std::string(t.status().message()));
+    *out = *t;
+    return absl::OkStatus();
+  }
+  /// An array under `key` (absent or null: empty), each item decoded by `decode`.
+  template <class T, class Decode>
+  absl::Status list(std::string_view key, std::vector<T>* out, Decode decode) {
+    const Json* v = nullptr;
+    KH_TRY(rd_.any(key, &v));
+    out->clear();
+    if (v == nullptr) return absl::OkStatus();
+    if (!v->is_array()) return invalid(field(key) + " must be an array, not " + typeName(*v));
+    for (size_t i = 0; i < v->size(); ++i) {
+      T item;
+      KH_TRY(
+          decode((*v)[i], where_ + "." + std::string(key) + "[" + std::to_string(i) + "]", &item));
+      out->push_back(std::move(item));
+    }
+    return absl::OkStatus();
+  }
+  absl::Status any(std::string_view key, const Json** out, bool required = false) {
+    return rd_.any(key, out, required);
+  }
+  ObjectReader& reader() { return rd_; }
+  std::string field(std::string_view key) const {
+    return where_ + ": field \"" + std::string(key) + "\"";
+  }
+
+ private:
+  const Json& j_;
+  std::string where_;
+  ObjectReader rd_;
+};
+
+absl::Status decodeBan(AnswerReader& rd, Ban* ban) {
+  KH_TRY(rd.boolean("disabled", &ban->disabled));
+  KH_TRY(rd.optTime("disabledAt", &ban->since));
+  return rd.str("disabledReason", &ban->reason);
+}
+
+absl::Status decodeEndpoint(const Json& j, const std::string& where, EndpointRecord* r) {
+  AnswerReader rd(j, where);
+  KH_TRY(rd.object());
+  KH_TRY(rd.str("hub", &r->hub, true));
+  KH_TRY(rd.labels("addresses", &r->addresses));
+  KH_TRY(rd.time("connectedAt", &r->connected_at));
+  return rd.time("lastHeartbeat", &r->last_heartbeat);
+}
+
+absl::Status decodeBanEntry(const Json& j, const std::string& where, BanList::Entry* e) {
+  AnswerReader rd(j, where);
+  KH_TRY(rd.object());
+  KH_TRY(rd.str("name", &e->name, true));
+  KH_TRY(rd.str("tenant", &e->tenant));
+  KH_TRY(rd.str("reason", &e->reason));
+  return rd.optTime("since", &e->since);
+}
+
+}  // namespace
+
+absl::Status decodeAnswer(const Json& j, TenantRecord* r) {
+  AnswerReader rd(j, "tenant");
+  KH_TRY(rd.object());
+  KH_TRY(rd.str("name", &r->name, true));
+  KH_TRY(rd.str("description", &r->description));
+  KH_TRY(rd.time("createdAt", &r->created_at));
+  return decodeBan(rd, &r->ban);
+}
+
+absl::Status decodeAnswer(const Json& j, UserRecord* r) {
+  AnswerReader rd(j, "user");
+  KH_TRY(rd.object());
+  KH_TRY(rd.str("name", &r->name, true));
+  KH_TRY(rd.str("tenant", &r->tenant, true));
+  KH_TRY(rd.strList("groups", &r->groups));
+  KH_TRY(rd.strList("roles", &r->roles));
+  KH_TRY(rd.str("description", &r->description));
+  KH_TRY(rd.time("createdAt", &r->created_at));
+  return decodeBan(rd, &r->ban);
+}
+
+absl::Status decodeAnswer(const Json& j, ClusterRecord* r) {
+  AnswerReader rd(j, "cluster");
+  KH_TRY(rd.object());
+  KH_TRY(rd.str("name", &r->name, true));
+  KH_TRY(rd.labels("labels", &r->labels));
+  KH_TRY(rd.str("description", &r->description));
+  KH_TRY(rd.boolean("disabled", &r->disabled));
+  KH_TRY(rd.time("createdAt", &r->created_at));
+  const Json* status = nullptr;
+  KH_TRY(rd.any("status", &status));
+  if (status == nullptr) return absl::OkStatus();
+  AnswerReader st(*status, "cluster.status");
+  KH_TRY(st.object());
+  KH_TRY(st.strList("hubs", &r->hubs));
+  KH_TRY(st.optTime("since", &r->connected_since));
+  KH_TRY(st.optTime("lastSeen", &r->last_seen));
+  KH_TRY(st.optTime("reportedAt", &r->reported_at));
+  KH_TRY(st.str("reportedBy", &r->reported_by));
+  const Json* report = nullptr;
+  KH_TRY(st.any("report", &report));
+  if (report != nullptr) {
+    if (!report->is_object()) {
+      return invalid("cluster.status: field \"report\" must be an object, not " +
+                     std::string(typeName(*report)));
+    }
+    r->report = report->dump();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status decodeAnswer(const Json& j, GrantRecord* r) {
+  AnswerReader rd(j, "grant");
+  KH_TRY(rd.object());
+  auth::Grant& g = r->grant;
+  KH_TRY(rd.str("name", &g.name, true));
+  KH_TRY(rd.str("tenant", &g.tenant, true));
+  KH_TRY(rd.str("user", &g.user));
+  KH_TRY(rd.time("createdAt", &r->created_at));
+  // The spec as the server stores it; its messages are the request's, made the answer's here.
+  absl::Status s = decodeGrantSpec(rd.reader(), &g, "grant");
+  if (!s.ok()) return invalid(std::string(s.message()));
+  return absl::OkStatus();
+}
+
+absl::Status decodeAnswer(const Json& j, TokenRecord* r) {
+  AnswerReader rd(j, "token");
+  KH_TRY(rd.object());
+  KH_TRY(rd.str("id", &r->id, true));
+  KH_TRY(rd.str("user", &r->user));
+  KH_TRY(rd.str("tenant", &r->tenant));
+  KH_TRY(rd.str("description", &r->description));
+  KH_TRY(rd.str("keyId", &r->kid));
+  KH_TRY(rd.time("issuedAt", &r->issued_at));
+  KH_TRY(rd.time("expiresAt", &r->expires_at));
+  KH_TRY(rd.optTime("revokedAt", &r->revoked_at));
+  return rd.str("issuedBy", &r->issued_by);
+}
+
+absl::Status decodeAnswer(const Json& j, HubRecord* r) {
+  AnswerReader rd(j, "hub");
+  KH_TRY(rd.object());
+  KH_TRY(rd.str("id", &r->id, true));
+  KH_TRY(rd.labels("addresses", &r->addresses));
+  KH_TRY(rd.integer("agents", &r->agents));
+  KH_TRY(rd.number("load", &r->load));
+  KH_TRY(rd.str("version", &r->version));
+  KH_TRY(rd.time("registeredAt", &r->registered_at));
+  KH_TRY(rd.time("lastHeartbeat", &r->last_heartbeat));
+  KH_TRY(rd.boolean("alive", &r->alive));
+  KH_TRY(rd.boolean("draining", &r->draining));
+  return rd.str("drainReason", &r->drain_reason);
+}
+
+absl::Status decodeAnswer(const Json& j, EndpointRecord* r) {
+  return decodeEndpoint(j, "endpoint", r);
+}
+
+absl::Status decodeAnswer(const Json& j, RoutingTable* r) {
+  AnswerReader rd(j, "routes");
+  KH_TRY(rd.object());
+  KH_TRY(rd.list("hubs", &r->hubs, [](const Json& h, const std::string& where, HubRecord* out) {
+    AnswerReader hr(h, where);
+    KH_TRY(hr.object());
+    KH_TRY(hr.str("id", &out->id, true));
+    KH_TRY(hr.labels("addresses", &out->addresses));
+    KH_TRY(hr.str("version", &out->version));
+    out->alive = true;  // the table lists live hubs only
+    return hr.boolean("draining", &out->draining);
+  }));
+  struct Route {
+    std::string cluster;
+    std::vector<std::string> hubs;
+  };
+  std::vector<Route> routes;
+  KH_TRY(rd.list("routes", &routes, [](const Json& c, const std::string& where, Route* out) {
+    AnswerReader cr(c, where);
+    KH_TRY(cr.object());
+    KH_TRY(cr.str("cluster", &out->cluster, true));
+    return cr.strList("hubs", &out->hubs);
+  }));
+  r->connections.clear();
+  for (const auto& route : routes) {
+    for (const auto& hub : route.hubs) r->connections.push_back({route.cluster, hub});
+  }
+  return absl::OkStatus();
+}
+
+absl::Status decodeAnswer(const Json& j, AuditRecord* r) {
+  AnswerReader rd(j, "audit record");
+  KH_TRY(rd.object());
+  KH_TRY(rd.integer("id", &r->id));
+  KH_TRY(rd.time("at", &r->at));
+  KH_TRY(rd.str("actor", &r->actor));
+  KH_TRY(rd.str("action", &r->action));
+  KH_TRY(rd.str("resource", &r->resource));
+  int64_t status = 0;
+  KH_TRY(rd.integer("status", &status));
+  r->status = static_cast<int>(status);
+  KH_TRY(rd.str("detail", &r->detail));
+  return rd.str("peer", &r->peer);
+}
+
+absl::Status decodeAnswer(const Json& j, BansAnswer* r) {
+  AnswerReader rd(j, "bans");
+  KH_TRY(rd.object());
+  KH_TRY(rd.list("users", &r->bans.users, decodeBanEntry));
+  KH_TRY(rd.list("tenants", &r->bans.tenants, decodeBanEntry));
+  KH_TRY(rd.list("clusters", &r->bans.clusters, decodeBanEntry));
+  return rd.integer("serverTime", &r->server_time);
+}
+
+absl::Status decodeAnswer(const Json& j, IssuedToken* r) {
+  KH_TRY(decodeAnswer(j, &r->record));
+  AnswerReader rd(j, "token");
+  return rd.str("token", &r->token, true);
+}
+
+absl::Status decodeAnswer(const Json& j, BootstrapToken* r) {
+  AnswerReader rd(j, "bootstrap token");
+  KH_TRY(rd.object());
+  KH_TRY(rd.str("cluster", &r->cluster, true));
+  KH_TRY(rd.str("id", &r->id));
+  KH_TRY(rd.str("token", &r->token, true));
+  KH_TRY(rd.time("expiresAt", &r->expires_at));
+  KH_TRY(rd.str("caCert", &r->ca_cert));
+  KH_TRY(rd.str("certificatePath", &r->certificate_path));
+  KH_TRY(rd.str("metaserverUrl", &r->metaserver_url));
+  return rd.str("hubUrl", &r->hub_url);
+}
+
+absl::Status decodeAnswer(const Json& j, SignedCertificate* r) {
+  AnswerReader rd(j, "certificate");
+  KH_TRY(rd.object());
+  KH_TRY(rd.str("certificate", &r->certificate, true));
+  KH_TRY(rd.str("caCert", &r->ca_cert));
+  KH_TRY(rd.str("serial", &r->serial));
+  return rd.time("notAfter", &r->not_after);
+}
+
+absl::Status decodeAnswer(const Json& j, Whoami* r) {
+  AnswerReader rd(j, "whoami");
+  KH_TRY(rd.object());
+  KH_TRY(rd.str("actor", &r->actor));
+  KH_TRY(rd.boolean("admin", &r->admin));
+  KH_TRY(rd.boolean("hub", &r->hub));
+  KH_TRY(rd.str("user", &r->user));
+  KH_TRY(rd.str("tenant", &r->tenant));
+  KH_TRY(rd.strList("roles", &r->roles));
+  return rd.str("tokenId", &r->token_id);
+}
+
+absl::Status decodeAnswer(const Json& j, RevocationsAnswer* r) {
+  AnswerReader rd(j, "revocations");
+  KH_TRY(rd.object());
+  KH_TRY(rd.integer("cursor", &r->page.cursor, true));
+  KH_TRY(rd.integer("serverTime", &r->server_time));
+  return rd.list("items", &r->page.items,
+                 [](const Json& e, const std::string& where, RevocationRecord* out) {
+                   AnswerReader er(e, where);
+                   KH_TRY(er.object());
+                   KH_TRY(er.str("jti", &out->token_id, true));
+                   KH_TRY(er.integer("expiresAt", &out->expires_at));
+                   return er.integer("revokedAt", &out->revoked_at);
+                 });
+}
+
+absl::Status decodeAnswer(const Json& j, ChangesPage* r) {
+  AnswerReader rd(j, "changes");
+  KH_TRY(rd.object());
+  KH_TRY(rd.str("since", &r->since, true));
+  const Json* feeds = nullptr;
+  KH_TRY(rd.any("feeds", &feeds, true));
+  if (!feeds->is_object()) return invalid(rd.field("feeds") + " must be an object of integers");
+  r->feeds.clear();
+  for (const auto& [feed, generation] : feeds->items()) {
+    if (!generation.is_number_integer()) {
+      return invalid("changes: feed \"" + feed + "\" must be an integer, not " +
+                     typeName(generation));
+    }
+    r->feeds.emplace(feed, generation.get<int64_t>());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status decodeAnswer(const Json& j, ClusterEndpoints* r) {
+  AnswerReader rd(j, "endpoints");
+  KH_TRY(rd.object());
+  KH_TRY(rd.str("cluster", &r->cluster));
+  return rd.list("endpoints", &r->endpoints, decodeEndpoint);
 }
 
 }  // namespace kubehub::metaserver

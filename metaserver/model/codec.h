@@ -87,6 +87,7 @@ struct HubHeartbeat {
   std::string instance;
 };
 absl::StatusOr<HubHeartbeat> decodeHubHeartbeat(const Json& body);
+Json toJson(const HubHeartbeat& h);
 
 /// POST /api/v1/hubs/{hub}/cluster-status: {"reports": [{"cluster": NAME, "report": {...}}]},
 /// each report checked strictly (proto::parseStatusReport) and kept in its normal form.
@@ -100,6 +101,9 @@ absl::StatusOr<auth::Grant> grantFromSpec(std::string name, std::string tenant, 
 
 // Responses.
 std::string formatTime(int64_t seconds);  // RFC 3339, UTC
+/// Reads what formatTime writes ("2024-05-01T12:00:00Z"; a fraction and a numeric offset are
+/// accepted too). InvalidArgument for anything else.
+absl::StatusOr<int64_t> parseTime(std::string_view text);
 Json toJson(const TenantRecord& r);
 Json toJson(const UserRecord& r);
 Json toJson(const ClusterRecord& r);
@@ -112,5 +116,42 @@ Json toJson(const AuditRecord& r);
 /// GET /api/v1/bans: {"users": [{name, tenant, reason, since}], "tenants": [{name, reason,
 /// since}], "clusters": [{name}], "serverTime": unix seconds}.
 Json toJson(const BanList& r, int64_t server_time);
+Json toJson(const BansAnswer& r);
+Json toJson(const IssuedToken& r);
+Json toJson(const BootstrapToken& r);
+Json toJson(const SignedCertificate& r);
+Json toJson(const Whoami& r);
+Json toJson(const RevocationsAnswer& r);
+Json toJson(const ChangesPage& r);
+Json toJson(const ClusterEndpoints& r);
+
+// Decoding the API's answers (the client's side of toJson): fields the record does not know are
+// ignored (a newer server may add some), a known field of the wrong type or a missing required
+// one is InvalidArgument naming it ("cluster: field \"labels\" must be an object of strings").
+absl::Status decodeAnswer(const Json& j, TenantRecord* out);
+absl::Status decodeAnswer(const Json& j, UserRecord* out);
+absl::Status decodeAnswer(const Json& j, ClusterRecord* out);
+absl::Status decodeAnswer(const Json& j, GrantRecord* out);
+absl::Status decodeAnswer(const Json& j, TokenRecord* out);
+absl::Status decodeAnswer(const Json& j, HubRecord* out);
+absl::Status decodeAnswer(const Json& j, EndpointRecord* out);
+absl::Status decodeAnswer(const Json& j, RoutingTable* out);
+absl::Status decodeAnswer(const Json& j, AuditRecord* out);
+absl::Status decodeAnswer(const Json& j, BansAnswer* out);
+absl::Status decodeAnswer(const Json& j, IssuedToken* out);
+absl::Status decodeAnswer(const Json& j, BootstrapToken* out);
+absl::Status decodeAnswer(const Json& j, SignedCertificate* out);
+absl::Status decodeAnswer(const Json& j, Whoami* out);
+absl::Status decodeAnswer(const Json& j, RevocationsAnswer* out);
+absl::Status decodeAnswer(const Json& j, ChangesPage* out);
+absl::Status decodeAnswer(const Json& j, ClusterEndpoints* out);
+
+/// One answer decoded: `fromJson<ClusterRecord>(j)`.
+template <class T>
+absl::StatusOr<T> fromJson(const Json& j) {
+  T out;
+  if (absl::Status s = decodeAnswer(j, &out); !s.ok()) return s;
+  return out;
+}
 
 }  // namespace kubehub::metaserver

@@ -17,6 +17,7 @@ struct Ban {
   bool disabled = false;
   std::optional<int64_t> since;  // set exactly when disabled
   std::string reason;            // free text from the admin; "" when none
+  bool operator==(const Ban&) const = default;
 };
 
 struct TenantRecord {
@@ -24,6 +25,7 @@ struct TenantRecord {
   std::string description;
   int64_t created_at = 0;
   Ban ban;
+  bool operator==(const TenantRecord&) const = default;
 };
 
 /// Metaserver API roles a user may hold.
@@ -38,6 +40,7 @@ struct UserRecord {
   std::string description;
   int64_t created_at = 0;
   Ban ban;
+  bool operator==(const UserRecord&) const = default;
 };
 
 /// PATCH of a user or tenant: ban or lift the ban. `reason` only with disabled = true; when
@@ -45,6 +48,7 @@ struct UserRecord {
 struct BanPatch {
   bool disabled = false;
   std::optional<std::string> reason;
+  bool operator==(const BanPatch&) const = default;
 };
 
 /// What is banned right now (GET /api/v1/bans), each list ordered by name.
@@ -54,10 +58,12 @@ struct BanList {
     std::string tenant;  // users only
     std::string reason;
     std::optional<int64_t> since;  // users and tenants
+    bool operator==(const Entry&) const = default;
   };
   std::vector<Entry> users;
   std::vector<Entry> tenants;
   std::vector<Entry> clusters;
+  bool operator==(const BanList&) const = default;
 };
 
 struct ClusterRecord {
@@ -76,12 +82,14 @@ struct ClusterRecord {
   std::string report;
   std::optional<int64_t> reported_at;
   std::string reported_by;
+  bool operator==(const ClusterRecord&) const = default;
 };
 
 /// One cluster's status report as a hub forwards it.
 struct ClusterStatusUpdate {
   std::string cluster;
   std::string report;  // JSON object, checked
+  bool operator==(const ClusterStatusUpdate&) const = default;
 };
 
 /// A partial update of a cluster (PATCH): unset fields stay as they are.
@@ -89,11 +97,13 @@ struct ClusterPatch {
   std::optional<auth::Labels> labels;
   std::optional<std::string> description;
   std::optional<bool> disabled;
+  bool operator==(const ClusterPatch&) const = default;
 };
 
 struct GrantRecord {
   auth::Grant grant;
   int64_t created_at = 0;
+  bool operator==(const GrantRecord&) const = default;
 };
 
 struct TokenRecord {
@@ -106,6 +116,7 @@ struct TokenRecord {
   int64_t expires_at = 0;
   std::optional<int64_t> revoked_at;
   std::string issued_by;
+  bool operator==(const TokenRecord&) const = default;
 };
 
 /// What authenticating a token needs from the database.
@@ -115,6 +126,7 @@ struct TokenState {
   bool user_disabled = false;
   bool tenant_disabled = false;
   std::vector<std::string> roles;
+  bool operator==(const TokenState&) const = default;
 };
 
 struct RevocationRecord {
@@ -122,11 +134,13 @@ struct RevocationRecord {
   std::string token_id;
   int64_t expires_at = 0;
   int64_t revoked_at = 0;
+  bool operator==(const RevocationRecord&) const = default;
 };
 
 struct RevocationPage {
   int64_t cursor = 0;  // pass as `since` next time
   std::vector<RevocationRecord> items;
+  bool operator==(const RevocationPage&) const = default;
 };
 
 struct SigningKeyRecord {
@@ -136,11 +150,13 @@ struct SigningKeyRecord {
   bool active = false;
   int64_t created_at = 0;
   std::optional<int64_t> retired_at;
+  bool operator==(const SigningKeyRecord&) const = default;
 };
 
 struct CaRecord {
   std::string cert_pem;
   std::string key_pem;
+  bool operator==(const CaRecord&) const = default;
 };
 
 struct HubRecord {
@@ -155,6 +171,7 @@ struct HubRecord {
   /// An admin drained it: agents move away, users' requests go elsewhere.
   bool draining = false;
   std::string drain_reason;
+  bool operator==(const HubRecord&) const = default;
 };
 
 struct EndpointRecord {
@@ -162,6 +179,7 @@ struct EndpointRecord {
   auth::Labels addresses;
   int64_t connected_at = 0;
   int64_t last_heartbeat = 0;
+  bool operator==(const EndpointRecord&) const = default;
 };
 
 /// What every hub routes by: the live hubs and which of them hold which clusters' tunnels.
@@ -170,8 +188,10 @@ struct RoutingTable {
   struct Connection {
     std::string cluster;
     std::string hub;
+    bool operator==(const Connection&) const = default;
   };
   std::vector<Connection> connections;  // of live hubs, by cluster, oldest tunnel first
+  bool operator==(const RoutingTable&) const = default;
 };
 
 struct AuditRecord {
@@ -183,6 +203,7 @@ struct AuditRecord {
   int status = 0;
   std::string detail;
   std::string peer;
+  bool operator==(const AuditRecord&) const = default;
 };
 
 struct CertificateRecord {
@@ -191,6 +212,80 @@ struct CertificateRecord {
   std::string subject;
   int64_t not_after = 0;
   std::string issued_by;
+  bool operator==(const CertificateRecord&) const = default;
+};
+
+// What the REST API answers with beyond the stored records.
+
+/// POST /api/v1/tokens: the record and the secret, shown once.
+struct IssuedToken {
+  TokenRecord record;
+  std::string token;
+  bool operator==(const IssuedToken&) const = default;
+};
+
+/// POST /api/v1/clusters/{cluster}/bootstrap: a one-use token an agent enrols with.
+struct BootstrapToken {
+  std::string cluster;
+  std::string id;
+  std::string token;  // the secret, shown once
+  int64_t expires_at = 0;
+  std::string ca_cert;  // PEM of the tunnel CA
+  std::string certificate_path;
+  std::string metaserver_url;
+  std::string hub_url;
+  bool operator==(const BootstrapToken&) const = default;
+};
+
+/// A certificate the metaserver's CA signed for a CSR (agents and hubs).
+struct SignedCertificate {
+  std::string certificate;  // PEM
+  std::string ca_cert;      // PEM
+  std::string serial;
+  int64_t not_after = 0;
+  bool operator==(const SignedCertificate&) const = default;
+};
+
+/// GET /api/v1/whoami: who a token is. `user`, `tenant`, `roles` and `token_id` only for users
+/// (empty `user` otherwise).
+struct Whoami {
+  std::string actor;
+  bool admin = false;
+  bool hub = false;
+  std::string user;
+  std::string tenant;
+  std::vector<std::string> roles;
+  std::string token_id;
+  bool operator==(const Whoami&) const = default;
+};
+
+/// GET /api/v1/bans as answered: the list and the server's clock (unix seconds).
+struct BansAnswer {
+  BanList bans;
+  int64_t server_time = 0;
+  bool operator==(const BansAnswer&) const = default;
+};
+
+/// GET /api/v1/revocations as answered: the page and the server's clock (unix seconds). Items
+/// carry token_id, expires_at and revoked_at (seq stays 0).
+struct RevocationsAnswer {
+  RevocationPage page;
+  int64_t server_time = 0;
+  bool operator==(const RevocationsAnswer&) const = default;
+};
+
+/// GET /api/v1/changes: each feed's generation, and the token to pass as `since` next time.
+struct ChangesPage {
+  std::string since;
+  std::map<std::string, int64_t> feeds;
+  bool operator==(const ChangesPage&) const = default;
+};
+
+/// GET /api/v1/clusters/{cluster}/endpoints: the hubs holding a cluster's tunnel.
+struct ClusterEndpoints {
+  std::string cluster;
+  std::vector<EndpointRecord> endpoints;
+  bool operator==(const ClusterEndpoints&) const = default;
 };
 
 }  // namespace kubehub::metaserver
