@@ -30,6 +30,7 @@
 #include "common/net/http_client.h"
 #include "common/net/tls.h"
 #include "hub/peer/routing_table.h"
+#include "metaserver/client/metaserver_client.h"
 
 namespace kubehub::hub {
 
@@ -77,7 +78,7 @@ struct MetaserverSyncOptions {
 /// like its user (an admin's for any), so --hub-id must be the token's user. `whoami` is the
 /// metaserver's GET /api/v1/whoami answer for the token. FailedPrecondition with a one-line
 /// message saying how to fix it otherwise.
-absl::Status checkHubIdentity(const nlohmann::json& whoami, std::string_view hub_id);
+absl::Status checkHubIdentity(const metaserver::Whoami& whoami, std::string_view hub_id);
 
 /// 16 random hex characters, new for every hub process.
 std::string randomInstanceId();
@@ -135,6 +136,8 @@ class MetaserverSync {
  private:
   void run();
   void runPasses();
+  /// The client of checkIdentity(), the sync thread and leave(), which never overlap.
+  absl::StatusOr<metaserver::MetaserverClient*> client();
   bool syncKeys();
   bool syncRevocations();
   bool syncGrants();
@@ -154,6 +157,7 @@ class MetaserverSync {
   std::string peer_address_;
   /// Random per process: the metaserver drops a restarted hub's connections by it.
   const std::string instance_ = randomInstanceId();
+  std::unique_ptr<metaserver::MetaserverClient> client_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   /// Shared with the change watcher's thread; stop() cancels its long poll and joins it.
@@ -164,7 +168,7 @@ class MetaserverSync {
     std::set<std::string> moved;    // guarded by mu: feeds whose generation moved
     std::atomic<bool> live{false};  // the long poll answers: poll only as a safety net
     std::atomic<bool> stopping{false};
-    std::shared_ptr<net::HttpClient> client;  // guarded by mu: the long poll's, to cancel
+    std::shared_ptr<metaserver::MetaserverClient> client;  // guarded by mu: to cancel
   };
   std::thread watch_thread_;
   std::shared_ptr<Signal> signal_ = std::make_shared<Signal>();

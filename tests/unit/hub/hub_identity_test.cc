@@ -17,6 +17,13 @@ Json whoami(std::string user, bool hub, bool admin) {
           {"tenant", "platform"}};
 }
 
+/// The answer as the hub reads it (the client's decoder), then checked.
+absl::Status checkHubIdentity(const Json& answer, std::string_view hub_id) {
+  auto decoded = metaserver::fromJson<metaserver::Whoami>(answer);
+  if (!decoded.ok()) return decoded.status();
+  return hub::checkHubIdentity(*decoded, hub_id);
+}
+
 TEST(HubIdentity, TheTokensUserIsTheHubId) {
   EXPECT_TRUE(checkHubIdentity(whoami("hub-1", true, false), "hub-1").ok());
 }
