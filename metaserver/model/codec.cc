@@ -759,8 +759,13 @@ absl::StatusOr<int64_t> parseTime(std::string_view text) {
       !digits(17, 2, &second)) {
     return bad();
   }
-  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60)
+  static constexpr int kDaysIn[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  if (month < 1 || month > 12 || day < 1 ||
+      day > kDaysIn[month - 1] + (month == 2 && leap ? 1 : 0) || hour > 23 || minute > 59 ||
+      second > 60) {
     return bad();
+  }
   size_t at = 19;
   if (text[at] == '.') {
     ++at;
@@ -790,7 +795,12 @@ absl::StatusOr<int64_t> parseTime(std::string_view text) {
   tm.tm_hour = hour;
   tm.tm_min = minute;
   tm.tm_sec = second;
-  return static_cast<int64_t>(timegm(&tm)) - offset;
+  int64_t t = static_cast<int64_t>(timegm(&tm)) - offset;
+  // What formatTime writes back: years 0000 to 9999 (an offset may move a time past either).
+  constexpr int64_t kYear0 = -62167219200;
+  constexpr int64_t kYear10000 = 253402300800;
+  if (t < kYear0 || t >= kYear10000) return bad();
+  return t;
 }
 
 namespace {
