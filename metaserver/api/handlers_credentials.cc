@@ -54,12 +54,6 @@ absl::Status refuseBanned(Identity& identity, const UserRecord& user) {
   return absl::OkStatus();
 }
 
-Json issuedJson(const IssuedToken& t) {
-  Json j = toJson(t.record);
-  j["token"] = t.token;
-  return j;
-}
-
 }  // namespace
 
 // ---- tokens ----
@@ -103,7 +97,7 @@ absl::StatusOr<Reply> ApiServer::issueToken(Call& c) {
   KH_ASSIGN_OR_RETURN(IssuedToken issued,
                       tokens_->issue(user, ttl, rq.description, c.principal.actor()));
   metrics_->tokenIssued();
-  Reply r = jsonReply(201, issuedJson(issued));
+  Reply r = jsonReply(201, toJson(issued));
   r.audit_detail =
       "token_id=" + issued.record.id + " user=" + user.name + " ttl=" + std::to_string(ttl);
   return r;
@@ -146,13 +140,7 @@ absl::StatusOr<Reply> ApiServer::listRevocations(Call& c) {
     }
   }
   KH_ASSIGN_OR_RETURN(RevocationPage page, store_->credentials().revocationsSince(since, limit));
-  Json items = Json::array();
-  for (const auto& r : page.items) {
-    items.push_back(
-        {{"jti", r.token_id}, {"expiresAt", r.expires_at}, {"revokedAt", r.revoked_at}});
-  }
-  return jsonReply(200,
-                   Json{{"cursor", page.cursor}, {"items", items}, {"serverTime", nowSeconds()}});
+  return jsonReply(200, toJson(RevocationsAnswer{std::move(page), nowSeconds()}));
 }
 
 absl::StatusOr<Reply> ApiServer::getSigningKeys(Call&) { return jsonReply(200, tokens_->jwks()); }
@@ -257,15 +245,9 @@ absl::StatusOr<Reply> ApiServer::createBootstrapToken(Call& c) {
   int64_t expires = nowSeconds() + ttl;
   KH_RETURN_IF_ERROR(store_->credentials().createBootstrapToken(id, cluster, auth::sha256Hex(token),
                                                                 expires, c.principal.actor()));
-  Json j = {{"cluster", cluster},
-            {"id", id},
-            {"token", token},
-            {"expiresAt", formatTime(expires)},
-            {"caCert", ca_->certPem()},
-            {"certificatePath", "/api/v1/clusters/" + cluster + "/certificate"},
-            {"metaserverUrl", options_.public_url},
-            {"hubUrl", options_.hub_url}};
-  Reply r = jsonReply(201, j);
+  Reply r = jsonReply(201, toJson(BootstrapToken{cluster, id, token, expires, ca_->certPem(),
+                                                 "/api/v1/clusters/" + cluster + "/certificate",
+                                                 options_.public_url, options_.hub_url}));
   r.audit_detail = "cluster=" + cluster + " bootstrap_id=" + id + " ttl=" + std::to_string(ttl);
   return r;
 }
@@ -299,11 +281,8 @@ absl::StatusOr<Reply> ApiServer::issueAgentCertificate(Call& c) {
   KH_RETURN_IF_ERROR(store_->pki().recordCertificate(
       {cert.serial, "agent", cluster, cert.not_after, c.principal.actor()}));
   metrics_->certificateIssued("agent");
-  Json j = {{"certificate", cert.cert_pem},
-            {"caCert", ca_->certPem()},
-            {"serial", cert.serial},
-            {"notAfter", formatTime(cert.not_after)}};
-  Reply r = jsonReply(201, j);
+  Reply r = jsonReply(
+      201, toJson(SignedCertificate{cert.cert_pem, ca_->certPem(), cert.serial, cert.not_after}));
   r.audit_detail = "cluster=" + cluster + " serial=" + cert.serial;
   return r;
 }
@@ -337,11 +316,8 @@ absl::StatusOr<Reply> ApiServer::renewAgentCertificate(Call& c) {
       store_->pki().recordCertificate({cert.serial, "agent", cluster, cert.not_after,
                                        c.principal.actor() + " renewing " + current.serial}));
   metrics_->certificateIssued("agent-renewal");
-  Json j = {{"certificate", cert.cert_pem},
-            {"caCert", ca_->certPem()},
-            {"serial", cert.serial},
-            {"notAfter", formatTime(cert.not_after)}};
-  Reply r = jsonReply(201, j);
+  Reply r = jsonReply(
+      201, toJson(SignedCertificate{cert.cert_pem, ca_->certPem(), cert.serial, cert.not_after}));
   r.audit_detail =
       "cluster=" + cluster + " serial=" + cert.serial + " previous_serial=" + current.serial;
   return r;
@@ -366,11 +342,8 @@ absl::StatusOr<Reply> ApiServer::issueHubCertificate(Call& c) {
   KH_RETURN_IF_ERROR(store_->pki().recordCertificate(
       {cert.serial, "hub", hub, cert.not_after, c.principal.actor()}));
   metrics_->certificateIssued("hub");
-  Json j = {{"certificate", cert.cert_pem},
-            {"caCert", ca_->certPem()},
-            {"serial", cert.serial},
-            {"notAfter", formatTime(cert.not_after)}};
-  Reply r = jsonReply(201, j);
+  Reply r = jsonReply(
+      201, toJson(SignedCertificate{cert.cert_pem, ca_->certPem(), cert.serial, cert.not_after}));
   r.audit_detail = "hub=" + hub + " serial=" + cert.serial;
   return r;
 }

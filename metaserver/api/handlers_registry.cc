@@ -123,9 +123,7 @@ absl::StatusOr<Reply> ApiServer::putConnection(Call& c) {
   KH_RETURN_IF_ERROR(checkActsForHub(c.principal, hub));
   KH_RETURN_IF_ERROR(store_->registry().putConnection(cluster, hub));
   KH_ASSIGN_OR_RETURN(auto eps, store_->registry().endpoints(cluster));
-  Json items = Json::array();
-  for (const auto& e : eps) items.push_back(toJson(e));
-  Reply r = jsonReply(200, Json{{"cluster", cluster}, {"endpoints", items}});
+  Reply r = jsonReply(200, toJson(ClusterEndpoints{cluster, std::move(eps)}));
   r.audit_detail = "cluster=" + cluster + " hub=" + hub;
   return r;
 }
@@ -146,9 +144,7 @@ absl::StatusOr<Reply> ApiServer::getEndpoints(Call& c) {
   const std::string& cluster = c.param("cluster");
   KH_RETURN_IF_ERROR(checkDnsLabel("cluster", cluster));
   KH_ASSIGN_OR_RETURN(auto eps, store_->registry().endpoints(cluster));
-  Json items = Json::array();
-  for (const auto& e : eps) items.push_back(toJson(e));
-  return jsonReply(200, Json{{"cluster", cluster}, {"endpoints", items}});
+  return jsonReply(200, toJson(ClusterEndpoints{cluster, std::move(eps)}));
 }
 
 namespace {
@@ -194,10 +190,10 @@ net::HttpResponse changesAnswer(const ChangeFeed::Generations& g) {
                           "the change feed is unavailable right now (the metaserver is "
                           "reconnecting to its database): poll the feeds instead");
   }
-  Json feeds = Json::object();
-  for (const auto& [feed, generation] : g) feeds[feed] = generation;
+  ChangesPage page{ChangeFeed::format(g), {}};
+  for (const auto& [feed, generation] : g) page.feeds.emplace(feed, generation);
   net::HttpResponse r;
-  r.body = Json{{"since", ChangeFeed::format(g)}, {"feeds", feeds}}.dump() + "\n";
+  r.body = toJson(page).dump() + "\n";
   return r;
 }
 

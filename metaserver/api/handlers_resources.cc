@@ -65,14 +65,14 @@ absl::StatusOr<Reply> ApiServer::getOpenApi(Call&) {
 
 absl::StatusOr<Reply> ApiServer::whoami(Call& c) {
   const Principal& p = c.principal;
-  Json j = {{"actor", p.actor()}, {"admin", p.admin()}, {"hub", p.hub()}};
+  Whoami w{p.actor(), p.admin(), p.hub(), "", "", {}, ""};
   if (p.kind == Principal::Kind::kUser) {
-    j["user"] = p.user;
-    j["tenant"] = p.tenant;
-    j["roles"] = p.roles;
-    j["tokenId"] = p.token_id;
+    w.user = p.user;
+    w.tenant = p.tenant;
+    w.roles = p.roles;
+    w.token_id = p.token_id;
   }
-  return jsonReply(200, j);
+  return jsonReply(200, toJson(w));
 }
 
 // ---- tenants ----
