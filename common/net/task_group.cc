@@ -1,7 +1,6 @@
 #include "common/net/task_group.h"
 
 #include <algorithm>
-#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
@@ -88,12 +87,22 @@ void TaskGroup::spawn(const asio::any_io_executor& ex, asio::awaitable<void> tas
     state_->tasks.emplace(id, t);
     stopped = state_->stopped;
   }
-  // The handler holds the task's signal until the coroutine is done with its slot.
-  asio::co_spawn(ex, std::move(task),
-                 asio::bind_cancellation_slot(
-                     t->signal.slot(), [state = state_, id, t](const std::exception_ptr& error) {
-                       state->finished(id, error);
-                     }));
+  // The completion handler, holding the task's signal until the coroutine is done with its
+  // slot. The slot is a member rather than bind_cancellation_slot's: for the binder co_spawn
+  // dispatches each cancellation to the task's executor once more, and on one that never runs
+  // inline (the low-priority one) that delivery could run after the task had ended and freed
+  // the signal (a crash at hub shutdown with agents' handshakes in progress). For a handler with
+  // no associated executor it delivers within cancelOn's emit, already on the task's executor.
+  struct Done {
+    using cancellation_slot_type = asio::cancellation_slot;
+    // NOLINTNEXTLINE(readability-identifier-naming): the name Asio's associator looks for.
+    cancellation_slot_type get_cancellation_slot() const noexcept { return task->signal.slot(); }
+    void operator()(const std::exception_ptr& error) const { state->finished(id, error); }
+    std::shared_ptr<State> state;
+    uint64_t id;
+    std::shared_ptr<Task> task;
+  };
+  asio::co_spawn(ex, std::move(task), Done{state_, id, t});
   if (stopped) cancelOn(t);
 }
 
