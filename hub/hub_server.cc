@@ -269,6 +269,8 @@ HubServer::~HubServer() = default;
 
 const HubOptions& HubServer::options() const { return parts_->o; }
 
+std::shared_ptr<TunnelRegistry> HubServer::tunnels() const { return parts_->registry; }
+
 absl::StatusOr<HubAddresses> HubServer::start() { return parts_->start(); }
 
 void HubServer::run(std::function<void()> on_signal) {
@@ -411,6 +413,7 @@ absl::StatusOr<HubAddresses> HubServer::Parts::start() {
                                            std::move(peer), session_options));
       },
       std::chrono::seconds(10));
+  metrics->addScrapeSource(handshakeScrapeSource(tunnels.get()));
   UserServerOptions user_options;
   user_options.response_timeout = o.response_timeout;
   user_options.write_timeout = o.write_timeout;

@@ -18,6 +18,8 @@
 
 namespace kubehub::hub {
 
+class TunnelRegistry;
+
 /// Everything the hub is configured with; defaults are the flags' defaults.
 struct HubOptions {
   std::string listen = "0.0.0.0:8443";
@@ -111,6 +113,10 @@ class HubServer {
 
   /// The options with their defaults filled in.
   const HubOptions& options() const;
+
+  /// The agents' tunnels attached to this hub (null before start()): for in-process tests that
+  /// speak to an agent past the users' endpoint, as only the hub itself does.
+  std::shared_ptr<TunnelRegistry> tunnels() const;
 
  private:
   struct Parts;

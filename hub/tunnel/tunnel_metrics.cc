@@ -131,4 +131,13 @@ ScrapeSource moverScrapeSource(std::weak_ptr<const TunnelMover> mover) {
   };
 }
 
+ScrapeSource handshakeScrapeSource(const tunnel::TunnelListener* listener) {
+  return [listener](std::vector<prometheus::MetricFamily>* out) {
+    out->push_back(gaugeFamily("kubehub_hub_tunnel_handshakes_in_progress",
+                               "Connections to the tunnel endpoint in the TLS handshake or the "
+                               "WebSocket upgrade.",
+                               listener->handshakesInProgress()));
+  };
+}
+
 }  // namespace kubehub::hub
