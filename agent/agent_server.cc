@@ -238,6 +238,7 @@ struct AgentServer::Parts {
   net::TaskGroup tasks{"agent"};
 
   absl::StatusOr<net::HostPort> start();
+  static asio::awaitable<void> finishStop(Parts* p);
 };
 
 AgentServer::AgentServer(AgentOptions options, std::string version, std::string build)
@@ -259,6 +260,15 @@ int AgentServer::run(std::function<void()> on_signal) {
   return parts_->exit_code.load();
 }
 
+// Once the tasks have ended (at most 15 s): the admin endpoint and the context stop.
+asio::awaitable<void> AgentServer::Parts::finishStop(Parts* p) {
+  // A named local, not a co_await inside the condition: GCC 12 miscompiles that here.
+  bool ended = co_await p->tasks.asyncWait(std::chrono::seconds(15));
+  if (!ended) log::warn("agent tasks still running at exit", {{"tasks", p->tasks.size()}});
+  if (p->admin) p->admin->stop();
+  p->io.stop();
+}
+
 // Any thread. The tunnels leave their hubs first (runTunnelClient, on cancellation: at most
 // 12 s), then the context stops; a second signal stops it at once (runIoContext).
 void AgentServer::stop() {
@@ -266,16 +276,7 @@ void AgentServer::stop() {
   if (p->stopping.exchange(true)) return;
   asio::post(p->io, [p] {
     p->tasks.stop();
-    asio::co_spawn(
-        p->io,
-        [p]() -> asio::awaitable<void> {
-          if (!co_await p->tasks.asyncWait(std::chrono::seconds(15))) {
-            log::warn("agent tasks still running at exit", {{"tasks", p->tasks.size()}});
-          }
-          if (p->admin) p->admin->stop();
-          p->io.stop();
-        },
-        asio::detached);
+    asio::co_spawn(p->io, Parts::finishStop(p), asio::detached);
   });
 }
 

@@ -238,6 +238,7 @@ struct HubServer::Parts {
   net::AdminRoutes adminRoutes() const;
   void beginStop();
   void shutDown();
+  static asio::awaitable<void> finishStop(Parts* p);
 };
 
 namespace {
@@ -636,6 +637,19 @@ void HubServer::Parts::beginStop() {
   tasks.spawn(pool->main().get_executor(), drainThenStop(registry, mover, deadline, done));
 }
 
+// On the main context, after shutDown(): the GOAWAY window, the sessions still open ended and
+// awaited (at most 1 s), then the users' endpoint and the pool stop.
+asio::awaitable<void> HubServer::Parts::finishStop(Parts* p) {
+  asio::steady_timer timer(p->pool->main(), std::chrono::milliseconds(500));
+  co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  p->sessions.stop();
+  // A named local, not a co_await inside the condition (see the agent's finishStop).
+  bool ended = co_await p->sessions.asyncWait(std::chrono::seconds(1));
+  if (!ended) log::warn("tunnel sessions still open at exit", {{"sessions", p->sessions.size()}});
+  p->users->stop();
+  p->pool->stop();
+}
+
 // On the main context.
 void HubServer::Parts::shutDown() {
   ready = false;
@@ -651,19 +665,7 @@ void HubServer::Parts::shutDown() {
   tasks.stop();
   // Give GOAWAYs a moment to reach the agents (and users' requests in progress a moment to
   // finish), then end the sessions still open and wait for them, briefly, then stop.
-  asio::co_spawn(
-      pool->main(),
-      [this]() -> asio::awaitable<void> {
-        asio::steady_timer timer(pool->main(), std::chrono::milliseconds(500));
-        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-        sessions.stop();
-        if (!co_await sessions.asyncWait(std::chrono::seconds(1))) {
-          log::warn("tunnel sessions still open at exit", {{"sessions", sessions.size()}});
-        }
-        users->stop();
-        pool->stop();
-      },
-      asio::detached);
+  asio::co_spawn(pool->main(), finishStop(this), asio::detached);
 }
 
 }  // namespace kubehub::hub
