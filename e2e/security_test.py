@@ -239,6 +239,37 @@ class SecurityTest(unittest.TestCase):
         return [r for r in e2e.standin_requests(self.s.standin_url, EDGE_TOKEN, self.s.pki.ca_cert)
                 if needle in r["target"]]
 
+    # ---- An answer sent before the request's body was read still reaches the client ----
+
+    def test_an_answer_before_the_body_is_read_reaches_the_client(self):
+        """A POST with a bad token and a large body: the hub refuses it without reading the body
+        and ends the connection; the 401 must still reach a client that reads only after sending
+        what it could."""
+        body_len = 16 << 20
+        head = ("POST /clusters/edge-1/api/v1/namespaces/default/configmaps HTTP/1.1\r\n"
+                "Host: hub\r\nAuthorization: Bearer not-a-kubehub-token\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {body_len}\r\n\r\n").encode()
+        c = Conn(self.s)
+        try:
+            c.send(head)
+            c.sock.settimeout(0.3)
+            piece = b"x" * 16384
+            sent = 0
+            try:
+                while sent < body_len:
+                    sent += c.sock.send(piece)
+            except (socket.timeout, ssl.SSLError, OSError):
+                pass  # the hub reads no more of it
+            time.sleep(0.5)  # the answer, and the hub's end of the connection, arrive meanwhile
+            c.sock.settimeout(10)
+            try:
+                status, _ = c.read_head()
+            except (ConnectionError, OSError) as e:
+                self.fail(f"the answer was lost ({e!r}) after {sent} body bytes")
+            self.assertEqual(status, 401)
+        finally:
+            c.close()
+
     # ---- D1: impersonation must survive any number of user headers ----
 
     def test_d1_many_headers_are_refused_never_run_as_the_agent(self):
