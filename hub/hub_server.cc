@@ -646,6 +646,10 @@ asio::awaitable<void> HubServer::Parts::finishStop(Parts* p) {
   // A named local, not a co_await inside the condition (see the agent's finishStop).
   bool ended = co_await p->sessions.asyncWait(std::chrono::seconds(1));
   if (!ended) log::warn("tunnel sessions still open at exit", {{"sessions", p->sessions.size()}});
+  if (p->peers) {
+    bool links_ended = co_await p->peers->waitClosed(std::chrono::seconds(1));
+    if (!links_ended) log::warn("peer links still open at exit");
+  }
   p->users->stop();
   p->pool->stop();
 }

@@ -7,7 +7,6 @@
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -25,6 +24,7 @@
 #include "common/log/log.h"
 #include "common/net/async_signal.h"
 #include "common/net/backoff.h"
+#include "common/net/task_group.h"
 #include "common/tunnel/client_handshake.h"
 #include "common/tunnel/ws_transport.h"
 #include "proto/cluster_status.h"
@@ -141,6 +141,8 @@ struct Fleet {
   int running = 0;
   net::AsyncSignal done;
   bool stopping = false;
+  /// Each tunnel's run (runMux): awaited before the agent's context stops.
+  net::TaskGroup tunnels{"agent tunnels"};
 };
 
 /// How one attempt ended: why, and the hub it reached if it got that far.
@@ -202,8 +204,7 @@ void onControl(std::weak_ptr<Fleet> weak_fleet, std::weak_ptr<tunnel::Mux> weak_
       mux->sendControl(proto::encodeDiscoveryError(error));
       return;
     }
-    asio::co_spawn(mux->executor(), answerDiscovery(weak_mux, upstream, state, request->id),
-                   asio::detached);
+    mux->spawn(answerDiscovery(weak_mux, upstream, state, request->id));
   } else if (*type == proto::kControlHubs) {
     if (auto fleet = weak_fleet.lock()) learnHubs(*fleet, hub_id, message);
   } else if (*type == proto::kControlMove) {
@@ -253,37 +254,30 @@ asio::awaitable<void> commandCounted(std::shared_ptr<CommandService> commands,
   co_await CommandService::serve(std::move(commands), std::move(stream), std::move(head));
 }
 
+/// Each stream the hub opens, served by a task the tunnel owns (it ends with the tunnel).
 void onOpen(std::shared_ptr<UpstreamClient> upstream, std::shared_ptr<CommandService> commands,
-            const std::string& cluster, asio::any_io_executor ex,
-            std::shared_ptr<tunnel::Stream> stream, proto::RequestHead head,
-            bool hub_marks_internal, UserStreams in_flight) {
+            const std::string& cluster, tunnel::Mux& mux, std::shared_ptr<tunnel::Stream> stream,
+            proto::RequestHead head, bool hub_marks_internal, UserStreams in_flight) {
   // The agent's own paths are answered here and never reach the API server (an agent wired
   // without a command service offers none).
   if (CommandService::handles(head.target)) {
     if (!commands) commands = std::make_shared<CommandService>(nullptr, nullptr);
     in_flight->fetch_add(1);
-    asio::co_spawn(
-        ex, commandCounted(std::move(commands), std::move(stream), std::move(head), in_flight),
-        asio::detached);
+    mux.spawn(commandCounted(std::move(commands), std::move(stream), std::move(head), in_flight));
     return;
   }
   if (!upstream) {
-    asio::co_spawn(ex, CommandService::refuse(std::move(stream), 404, proto::hostRefusal(cluster)),
-                   asio::detached);
+    mux.spawn(CommandService::refuse(std::move(stream), 404, proto::hostRefusal(cluster)));
     return;
   }
   if (head.internal) {
-    asio::co_spawn(
-        ex,
-        UpstreamClient::forward(upstream, std::move(stream), std::move(head), hub_marks_internal),
-        asio::detached);
+    mux.spawn(
+        UpstreamClient::forward(upstream, std::move(stream), std::move(head), hub_marks_internal));
     return;
   }
   in_flight->fetch_add(1);
-  asio::co_spawn(
-      ex,
-      forwardCounted(upstream, std::move(stream), std::move(head), hub_marks_internal, in_flight),
-      asio::detached);
+  mux.spawn(
+      forwardCounted(upstream, std::move(stream), std::move(head), hub_marks_internal, in_flight));
 }
 
 /// A tunnel through its handshake: the hub it reached, its Mux (handlers set, not running yet).
@@ -341,7 +335,6 @@ asio::awaitable<std::variant<Established, Attempt>> handshake(
 
   auto mux = std::make_shared<tunnel::Mux>(std::move(transport),
                                            tunnel::agentMuxOptions(*welcome, o.cluster));
-  auto ex = mux->executor();
   // A hub that marks its own requests lets the agent refuse any other that names no user.
   bool hub_marks_internal =
       proto::hasCapability(welcome->capabilities, proto::kCapabilityInternalOpen);
@@ -354,10 +347,14 @@ asio::awaitable<std::variant<Established, Attempt>> handshake(
   auto upstream = fleet->upstream;
   auto user_streams = std::make_shared<std::atomic<int>>(0);
   auto commands = state->commands;
-  mux->setOpenHandler([upstream, commands, cluster = o.cluster, ex, hub_marks_internal,
+  // The Mux calls its handler while it runs: a weak reference, or the handler would keep it.
+  mux->setOpenHandler([upstream, commands, cluster = o.cluster,
+                       weak_mux = std::weak_ptr<tunnel::Mux>(mux), hub_marks_internal,
                        user_streams](std::shared_ptr<tunnel::Stream> s, proto::RequestHead h) {
-    onOpen(upstream, commands, cluster, ex, std::move(s), std::move(h), hub_marks_internal,
-           user_streams);
+    if (auto m = weak_mux.lock()) {
+      onOpen(upstream, commands, cluster, *m, std::move(s), std::move(h), hub_marks_internal,
+             user_streams);
+    }
   });
   mux->setControlHandler([weak_fleet = std::weak_ptr<Fleet>(fleet),
                           weak_mux = std::weak_ptr<tunnel::Mux>(mux), upstream, state,
@@ -432,10 +429,9 @@ std::shared_ptr<Running> startServing(Fleet& fleet, int slot, Established tunnel
                           {"connection", slot},
                           {"tunnels_up", up},
                           {"cert_serial", r->tunnel.cert_serial}});
-  asio::co_spawn(r->tunnel.mux->executor(), runMux(r), asio::detached);
+  fleet.tunnels.spawn(r->tunnel.mux->executor(), runMux(r));
   if (state->status) {
-    asio::co_spawn(r->tunnel.mux->executor(),
-                   StatusReporter::serveTunnel(state->status, r->tunnel.mux), asio::detached);
+    r->tunnel.mux->spawn(StatusReporter::serveTunnel(state->status, r->tunnel.mux));
   }
   return r;
 }
@@ -647,6 +643,10 @@ asio::awaitable<void> runTunnelClient(TunnelClientOptions o,
       if (auto mux = slot->mux.lock()) mux->shutdown(proto::GoAwayCode::kNormal, "agent stopping");
     }
   }
+  // Every tunnel's run (and so every task it owns) has ended before the agent's context stops.
+  fleet->tunnels.stop();
+  bool ended = co_await fleet->tunnels.asyncWait(std::chrono::seconds(2));
+  if (!ended) log::warn("agent tunnels still open at exit", {{"tunnels", fleet->tunnels.size()}});
 }
 
 }  // namespace kubehub::agent

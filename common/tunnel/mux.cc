@@ -46,9 +46,16 @@ Mux::Mux(std::unique_ptr<Transport> transport, MuxOptions options)
       loops_done_(executor_),
       conn_send_(options_.connection_window),
       conn_recv_(options_.connection_window),
-      outbox_ready_(executor_) {}
+      outbox_ready_(executor_),
+      tasks_("tunnel " + options_.name) {}
 
 Mux::~Mux() = default;
+
+void Mux::spawn(asio::awaitable<void> task) { tasks_.spawn(executor_, std::move(task)); }
+
+void Mux::spawn(const asio::any_io_executor& ex, asio::awaitable<void> task) {
+  tasks_.spawn(ex, std::move(task));
+}
 
 asio::awaitable<std::string> Mux::run() {
   auto self = shared_from_this();
@@ -93,6 +100,18 @@ asio::awaitable<std::string> Mux::run() {
                               {"peer", peer_address_},
                               {"reason", close_reason_},
                               {"streams_aborted", orphans.size()}});
+  orphans.clear();
+  // What lived for this tunnel ends with it, before the caller's cleanup after run(). A
+  // cancellation of run() arriving now only shortens the wait: it must not throw past that
+  // cleanup. (The awaited result in a named local: see the hub's finishStop.)
+  co_await asio::this_coro::throw_if_cancelled(false);
+  tasks_.stop();
+  bool ended = co_await tasks_.asyncWait(kTaskGrace);
+  if (!ended) {
+    log::warn(
+        "tunnel tasks still running after the tunnel closed",
+        {{"cluster", options_.name}, {"tasks", tasks_.size()}, {"waited_ms", kTaskGrace.count()}});
+  }
   co_return close_reason_;
 }
 

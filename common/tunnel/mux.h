@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/net/async_signal.h"
+#include "common/net/task_group.h"
 #include "common/tunnel/stream.h"
 #include "common/tunnel/transport.h"
 #include "proto/flow_window.h"
@@ -72,8 +73,25 @@ class Mux : public std::enable_shared_from_this<Mux> {
   void setControlHandler(ControlHandler handler) { on_control_ = std::move(handler); }
 
   /// Runs the tunnel until it closes; returns why. Call once, on transport executor. Cancelling
-  /// it (a TaskGroup stopping) sends GOAWAY and still returns once the tunnel has closed.
+  /// it (a TaskGroup stopping) sends GOAWAY and still returns once the tunnel has closed. Before
+  /// returning it cancels the tunnel's tasks (spawn) and waits for them, at most kTaskGrace.
   boost::asio::awaitable<std::string> run();
+
+  /// Starts `task` owned by this tunnel: the work that lives as long as the tunnel does (a
+  /// stream's handler, a cache's watches, a timer that writes control messages). Once the tunnel
+  /// has closed, run() cancels it (its next co_await throws operation_aborted, so it cleans up
+  /// by RAII) and waits for it; a task spawned after that starts cancelled. Never spawn here
+  /// what awaits this tunnel's run() (it would wait for itself). Any thread.
+  void spawn(boost::asio::awaitable<void> task);
+  /// The same on `ex` (one handler at a time: a strand or a one-thread context), for work that
+  /// runs off the tunnel's strand.
+  void spawn(const boost::asio::any_io_executor& ex, boost::asio::awaitable<void> task);
+  /// Tasks running now (spawn).
+  size_t taskCount() const { return tasks_.size(); }
+
+  /// How long run() waits for its cancelled tasks before returning without them (a task stuck
+  /// in an operation that ignores cancellation is logged, not waited for forever).
+  static constexpr std::chrono::milliseconds kTaskGrace{2000};
 
   /// Hub side: opens a stream carrying `head`. `end` when the request has no body.
   /// InvalidArgument when the head does not fit one OPEN frame (too many or too long headers;
@@ -140,6 +158,10 @@ class Mux : public std::enable_shared_from_this<Mux> {
   std::string close_reason_;
   uint32_t next_stream_id_ = 1;
   net::AsyncSignal outbox_ready_;
+
+  // Declared last: destroyed first, so a task still running when the Mux goes is told to stop
+  // while the rest of the tunnel is intact.
+  net::TaskGroup tasks_;
 };
 
 }  // namespace kubehub::tunnel

@@ -1,8 +1,6 @@
 #include "hub/api/peer_server.h"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -348,13 +346,16 @@ asio::awaitable<void> runPeerSession(std::shared_ptr<const PeerServerDeps> deps,
   auto mux =
       std::make_shared<tunnel::Mux>(std::move(transport), peerMuxOptions(false, "peer:" + *hub));
   std::string peer_hub = *hub;
-  mux->setOpenHandler([deps, peer_hub, link_ex = mux->executor()](std::shared_ptr<tunnel::Stream> s,
-                                                                  proto::RequestHead head) {
-    // Streams are thread-safe: a request may run on another thread than its link.
-    auto ex = deps->request_executor ? deps->request_executor() : link_ex;
+  // A weak reference: the Mux holds its handler.
+  mux->setOpenHandler([deps, peer_hub, weak_mux = std::weak_ptr<tunnel::Mux>(mux)](
+                          std::shared_ptr<tunnel::Stream> s, proto::RequestHead head) {
+    auto link = weak_mux.lock();
+    if (!link) return;
+    // Streams are thread-safe: a request may run on another thread than its link, and is the
+    // link's task all the same (it ends with the link).
+    auto ex = deps->request_executor ? deps->request_executor() : link->executor();
     bool open_ended = s->peerEnded();
-    asio::co_spawn(ex, servePeerStream(deps, std::move(s), std::move(head), peer_hub, open_ended),
-                   asio::detached);
+    link->spawn(ex, servePeerStream(deps, std::move(s), std::move(head), peer_hub, open_ended));
   });
   log::info("peer link accepted", {{"hub", peer_hub}, {"peer", peer.address}});
   if (deps->metrics) deps->metrics->peerLinkAccepted(1);

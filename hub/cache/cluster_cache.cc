@@ -1,7 +1,5 @@
 #include "hub/cache/cluster_cache.h"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -144,11 +142,10 @@ void ClusterCache::attach(std::shared_ptr<tunnel::Mux> mux, const proto::Discove
     }
   }
   for (auto& [store, stop] : start) {
-    asio::co_spawn(mux->executor(), runReflector(mux, store, policy_.reflector, stop),
-                   asio::detached);
+    mux->spawn(runReflector(mux, store, policy_.reflector, stop));
   }
   if (!start.empty() && policy_.max_bytes_per_cluster > 0) {
-    asio::co_spawn(mux->executor(), budgetLoop(weak_from_this(), mux), asio::detached);
+    mux->spawn(budgetLoop(weak_from_this(), mux));
   }
   log::info("cache attached", {{"cluster", cluster_}, {"types", start.size()}});
 }

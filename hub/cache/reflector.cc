@@ -255,6 +255,11 @@ asio::awaitable<void> runReflector(std::shared_ptr<tunnel::Mux> mux,
   std::mt19937_64 rng(std::random_device{}());
   net::Backoff backoff(std::chrono::milliseconds(200), std::chrono::seconds(30));
   bool need_list = !store->synced();
+  // Not live once this ends, however it ends (its tunnel cancels it on closing).
+  struct NotLiveAfter {
+    ResourceStore* store;
+    ~NotLiveAfter() { store->setLive(false); }
+  } not_live_after{store.get()};
   while (!stop->load() && !mux->closed()) {
     if (need_list) {
       absl::Status s = co_await relist(mux, store, o);
@@ -289,7 +294,6 @@ asio::awaitable<void> runReflector(std::shared_ptr<tunnel::Mux> mux,
       backoff.reset();
     }
   }
-  store->setLive(false);
 }
 
 asio::awaitable<absl::StatusOr<uint64_t>> probeEdgeRv(std::shared_ptr<tunnel::Mux> mux,

@@ -1,8 +1,6 @@
 #include "hub/peer/peer_links.h"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -77,7 +75,7 @@ asio::awaitable<absl::StatusOr<std::shared_ptr<tunnel::Mux>>> PeerLinks::dial(co
     if (transport.ok()) {
       auto mux = std::make_shared<tunnel::Mux>(std::move(*transport),
                                                peerMuxOptions(true, "peer:" + hub.id));
-      asio::co_spawn(mux->executor(), runLink(shared_from_this(), hub.id, mux), asio::detached);
+      tasks_.spawn(mux->executor(), runLink(shared_from_this(), hub.id, mux));
       log::info("peer link up", {{"hub", hub.id}, {"url", hub.peer}});
       result = mux;
     } else {
@@ -134,11 +132,20 @@ size_t PeerLinks::up() const {
 }
 
 void PeerLinks::closeAll(std::string_view reason) {
-  std::lock_guard lock(mu_);
-  closed_ = true;
-  for (auto& [id, e] : links_) {
-    if (e.mux) e.mux->shutdown(proto::GoAwayCode::kDraining, std::string(reason));
+  {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    for (auto& [id, e] : links_) {
+      if (e.mux) e.mux->shutdown(proto::GoAwayCode::kDraining, std::string(reason));
+    }
   }
+  // A link dialed from now on starts cancelled: its run says GOAWAY and ends at once.
+  tasks_.stop();
+}
+
+asio::awaitable<bool> PeerLinks::waitClosed(std::chrono::milliseconds timeout) const {
+  bool ended = co_await tasks_.asyncWait(timeout);
+  co_return ended;
 }
 
 }  // namespace kubehub::hub

@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "common/net/async_signal.h"
 #include "common/net/server_main.h"
+#include "common/net/task_group.h"
 #include "common/net/tls_source.h"
 #include "common/tunnel/mux.h"
 #include "hub/peer/routing_table.h"
@@ -56,6 +57,8 @@ class PeerLinks : public std::enable_shared_from_this<PeerLinks> {
   size_t up() const;
   /// Closes every link (the hub is stopping).
   void closeAll(std::string_view reason);
+  /// After closeAll: whether every link has ended within `timeout` (for the hub's stop).
+  boost::asio::awaitable<bool> waitClosed(std::chrono::milliseconds timeout) const;
 
  private:
   struct Entry {
@@ -76,6 +79,8 @@ class PeerLinks : public std::enable_shared_from_this<PeerLinks> {
   mutable std::mutex mu_;
   std::map<std::string, Entry> links_;  // by hub id
   bool closed_ = false;
+  /// Each link's run (runLink).
+  net::TaskGroup tasks_{"peer links"};
 };
 
 }  // namespace kubehub::hub

@@ -1,8 +1,6 @@
 #include "hub/tunnel/agent_session.h"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -305,7 +303,7 @@ asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
     metaserver->clusterConnected(cluster);
     metaserver->setAgentCount(registry->size());
     if (options.advertise_hubs)
-      asio::co_spawn(mux->executor(), advertiseHubs(mux, metaserver), asio::detached);
+      mux->spawn(advertiseHubs(mux, metaserver));
   }
   std::string reason = co_await mux->run();
   registry->detach(cluster, mux.get());

@@ -5,7 +5,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "common/k8s/cluster_path.h"
@@ -434,6 +436,119 @@ TEST(Mux, HubRefusesStreamsOpenedByTheAgent) {
   asio::co_spawn(io, openOnHubSide(b.get()), asio::detached);
   io.run_for(std::chrono::seconds(2));
   EXPECT_NE(reason.find("may not open streams"), std::string::npos) << reason;
+}
+
+/// What one of a tunnel's tasks went through, as seen when the tunnel's run() returned.
+struct TaskTrace {
+  bool started = false;
+  bool waited_out = false;  // its wait ended by itself (it should have been cancelled)
+  bool ended = false;       // its frame unwound
+  bool ended_before_run_returned = false;
+};
+
+/// A tunnel task that would wait `wait` (an hour: only cancellation ends it soon). When
+/// `ignores_cancel`, it goes on waiting in slices, as a task stuck in an operation that does
+/// not hear cancellation would.
+asio::awaitable<void> tunnelTask(std::shared_ptr<TaskTrace> t, std::chrono::milliseconds wait,
+                                 bool ignores_cancel) {
+  struct End {
+    TaskTrace* t;
+    ~End() { t->ended = true; }
+  } end{t.get()};
+  t->started = true;
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  if (!ignores_cancel) {
+    timer.expires_after(wait);
+    co_await timer.async_wait(asio::use_awaitable);
+    t->waited_out = true;
+    co_return;
+  }
+  co_await asio::this_coro::throw_if_cancelled(false);
+  auto until = std::chrono::steady_clock::now() + wait;
+  while (std::chrono::steady_clock::now() < until) {
+    timer.expires_after(std::chrono::milliseconds(20));
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  t->waited_out = true;
+}
+
+asio::awaitable<void> runNoting(std::shared_ptr<Mux> mux,
+                                std::vector<std::shared_ptr<TaskTrace>> traces, bool* returned) {
+  co_await mux->run();
+  for (auto& t : traces) t->ended_before_run_returned = t->ended;
+  *returned = true;
+}
+
+asio::awaitable<void> closeAfter(std::shared_ptr<Mux> mux, std::chrono::milliseconds delay,
+                                 size_t* tasks_seen) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, delay);
+  co_await timer.async_wait(asio::use_awaitable);
+  *tasks_seen = mux->taskCount();
+  mux->shutdown(proto::GoAwayCode::kNormal, "test over");
+}
+
+// What a tunnel owns (a stream's handler, a cache's watch) ends with it: by the time run()
+// returns, every task, on the tunnel's strand or on another executor, has been cancelled and has
+// unwound; one spawned after that starts cancelled.
+TEST(Mux, TasksEndWithTheTunnelBeforeRunReturns) {
+  asio::io_context io;
+  auto [a, b] = MemoryTransport::pair(io.get_executor());
+  auto hub = std::make_shared<Mux>(std::move(a), hubOptions());
+  auto agent = std::make_shared<Mux>(std::move(b), agentOptions());
+  auto on_strand = std::make_shared<TaskTrace>();
+  auto elsewhere = std::make_shared<TaskTrace>();
+  agent->spawn(tunnelTask(on_strand, std::chrono::hours(1), false));
+  agent->spawn(asio::make_strand(io), tunnelTask(elsewhere, std::chrono::hours(1), false));
+  std::string hub_reason;
+  bool returned = false;
+  size_t tasks_seen = 0;
+  asio::co_spawn(io, runMuxInto(hub, &hub_reason), asio::detached);
+  asio::co_spawn(io, runNoting(agent, {on_strand, elsewhere}, &returned), asio::detached);
+  asio::co_spawn(io, closeAfter(hub, std::chrono::milliseconds(50), &tasks_seen), asio::detached);
+  io.run_for(std::chrono::seconds(5));
+  ASSERT_TRUE(returned) << "the agent's run() did not return";
+  EXPECT_EQ(tasks_seen, 0u) << "tasks counted on the other side";
+  for (const auto& t : {on_strand, elsewhere}) {
+    EXPECT_TRUE(t->started);
+    EXPECT_FALSE(t->waited_out);
+    EXPECT_TRUE(t->ended_before_run_returned);
+  }
+  EXPECT_EQ(agent->taskCount(), 0u);
+
+  auto late = std::make_shared<TaskTrace>();
+  agent->spawn(tunnelTask(late, std::chrono::hours(1), false));
+  io.restart();
+  io.run_for(std::chrono::seconds(1));
+  EXPECT_TRUE(late->ended);
+  EXPECT_FALSE(late->waited_out);
+  EXPECT_EQ(agent->taskCount(), 0u);
+}
+
+// A task that does not hear its cancellation holds the tunnel's close at most kTaskGrace: run()
+// returns without it (and says so in the log).
+TEST(Mux, ATaskIgnoringCancellationDelaysRunOnlyByTheGrace) {
+  asio::io_context io;
+  auto [a, b] = MemoryTransport::pair(io.get_executor());
+  auto hub = std::make_shared<Mux>(std::move(a), hubOptions());
+  auto agent = std::make_shared<Mux>(std::move(b), agentOptions());
+  auto stuck = std::make_shared<TaskTrace>();
+  agent->spawn(tunnelTask(stuck, Mux::kTaskGrace * 5, true));
+  std::string hub_reason;
+  bool returned = false;
+  size_t tasks_seen = 0;
+  asio::co_spawn(io, runMuxInto(hub, &hub_reason), asio::detached);
+  asio::co_spawn(io, runNoting(agent, {stuck}, &returned), asio::detached);
+  asio::co_spawn(io, closeAfter(hub, std::chrono::milliseconds(20), &tasks_seen), asio::detached);
+  // In slices: the stuck task keeps the context busy after run() has returned.
+  auto deadline = std::chrono::steady_clock::now() + Mux::kTaskGrace * 3;
+  while (!returned && std::chrono::steady_clock::now() < deadline)
+    io.run_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(returned) << "run() waited past its grace for a task that does not end";
+  EXPECT_TRUE(stuck->started);
+  EXPECT_FALSE(stuck->ended_before_run_returned);
+  EXPECT_FALSE(stuck->waited_out);
+  EXPECT_EQ(agent->taskCount(), 1u);
 }
 
 }  // namespace
