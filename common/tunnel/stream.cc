@@ -122,8 +122,17 @@ void Stream::reset(proto::ResetCode code, std::string_view reason) {
   reset_ = true;
   reset_reason_ = "stream reset locally: " + std::string(reason);
   if (!was_done && !mux_->closed_) {
-    mux_->enqueueControlLocked(proto::encodeFrame(proto::FrameType::kReset, 0, id_,
-                                                  proto::encodeReset({code, std::string(reason)})));
+    auto frame = proto::encodeFrame(proto::FrameType::kReset, 0, id_,
+                                    proto::encodeReset({code, std::string(reason)}));
+    // This side has ended (an answer complete before the peer's upload, which it will not read):
+    // the RESET only stops that upload, and goes behind this side's last DATA and END. As a
+    // control frame it would overtake them, and the peer, dropping what comes for a reset
+    // stream, would lose the end of the answer.
+    if (local_ended_) {
+      mux_->enqueueDataLocked(std::move(frame));
+    } else {
+      mux_->enqueueControlLocked(std::move(frame));
+    }
   }
   mux_->removeStreamLocked(id_);
   wakeAllLocked();

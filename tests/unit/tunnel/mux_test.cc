@@ -68,6 +68,15 @@ asio::awaitable<void> serveStream(std::shared_ptr<Stream> stream, proto::Request
       sent += chunk.size();
     }
     stream->finish();
+  } else if (head.target == "/answer-early") {
+    // As an API server refusing an upload it has not read (or the agent's own 404 for a command
+    // it does not offer): the whole answer, then a reset that stops the upload.
+    proto::ResponseHead rh;
+    rh.status = 404;
+    stream->sendResponseHead(rh, false);
+    absl::Status st = co_await stream->write(std::string(5000, 'n'));
+    if (st.ok()) stream->finish();
+    stream->reset(proto::ResetCode::kCancel, "exchange finished");
   } else if (head.target == "/wait-reset") {
     proto::ResponseHead rh;
     rh.status = 200;
@@ -197,6 +206,30 @@ asio::awaitable<void> resetReachesAgent(Harness* h) {
     co_await t.async_wait(asio::use_awaitable);
   }
   EXPECT_EQ(*h->resets_seen, 1);
+}
+
+asio::awaitable<void> answerBeforeUpload(Harness* h) {
+  // The request body is still to come when the answer is complete.
+  auto s = h->hub->openStream({"POST", "/answer-early", {}}, false);
+  EXPECT_TRUE(s.ok());
+  auto rh = co_await (*s)->responseHead();
+  EXPECT_TRUE(rh.ok()) << rh.status();
+  if (rh.ok()) {
+    EXPECT_EQ(rh->status, 404);
+  }
+  std::string body = co_await readAll(*s);
+  EXPECT_TRUE(body == std::string(5000, 'n')) << body.size() << " bytes: " << body.substr(0, 80);
+  // And the upload is refused from then on.
+  co_await (*s)->waitReset();
+  absl::Status st = co_await (*s)->write("late body");
+  EXPECT_FALSE(st.ok());
+}
+
+// A reset sent after a complete answer (the upload left unread) does not overtake the answer's
+// last frames: the whole answer arrives, then the upload stops.
+TEST(Mux, AnAnswerCompleteBeforeTheUploadArrivesWhole) {
+  Harness h;
+  h.run(answerBeforeUpload);
 }
 
 TEST(Mux, ResetReachesThePeer) {
