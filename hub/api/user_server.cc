@@ -635,16 +635,20 @@ asio::awaitable<bool> forwardRequest(std::shared_ptr<UserServer::Impl> self, Ssl
 
   bool body_pending = f.stream_body;
   bool reuse = false;
+  bool client_gone = false;
   if (f.expect_continue) {
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     if (!co_await tunnel::writeAll(s, o.write_timeout,
                                    asio::buffer(kContinue.data(), kContinue.size()))) {
       stream->reset(proto::ResetCode::kCancel, "client went away");
-      body_pending = false;
-      shape.keep_alive = false;
+      client_gone = true;
     }
   }
-  if (!stream->isReset()) {
+  // A stream the edge has reset still has an answer to deliver: the edge answers a request whose
+  // body it will not read (a 404, a 413), then resets to stop the upload, and that reset may
+  // meet the body on its way. Without an answer, the client gets a 503 saying why, never a
+  // connection closed in silence.
+  if (!client_gone) {
     if (body_pending) {
       bool upload_done = false;
       shape.upload_done = &upload_done;

@@ -9,6 +9,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
@@ -22,6 +23,7 @@
 
 #include "common/net/http_client.h"
 #include "common/net/server_main.h"
+#include "common/net/task_group.h"
 #include "common/net/tls.h"
 #include "common/tunnel/ws_transport.h"
 #include "hub/api/user_server.h"
@@ -30,6 +32,7 @@
 #include "hub/tunnel/tunnel_registry.h"
 #include "tests/integration/hub_fixture.h"
 #include "tests/integration/test_pki.h"
+#include "tests/unit/tunnel/memory_transport.h"
 
 namespace kubehub {
 namespace {
@@ -169,6 +172,105 @@ TEST_F(SpineUsersStopTest, StopEndsUsersConnectionsAndTheirStreamsAtOnce) {
   ASSERT_EQ(watch.wait_for(10s), std::future_status::ready) << "the watch outlived stop()";
   // The tunnel is untouched: only the users' side stopped.
   EXPECT_TRUE(hub_.attached("edge-1"));
+}
+
+/// The users' endpoint alone, in front of a tunnel whose agent end the test plays (a Mux over
+/// memory, its stream window small): what the hub does with answers that meet its upload.
+class SpineEarlyAnswerTest : public SpineTest {
+ protected:
+  static constexpr uint32_t kWindow = 8 * 1024;
+
+  void SetUp() override {
+    SpineTest::SetUp();
+    if (HasFatalFailure()) return;
+    auto tls = net::makeServerContext({pki_.path("hub.crt"), pki_.path("hub.key"), ""});
+    ASSERT_TRUE(tls.ok()) << tls.status();
+    auto tokens = hub::StaticTokenAuthenticator::loadFile(pki_.path("tokens.csv"));
+    ASSERT_TRUE(tokens.ok()) << tokens.status();
+    auto ex = asio::make_strand(pool_.next().get_executor());
+    auto [hub_end, agent_end] = tunnel::MemoryTransport::pair(ex);
+    tunnel::MuxOptions o;
+    o.stream_window = kWindow;
+    o.max_stream_window = kWindow;
+    o.name = "edge-early";
+    hub_mux_ = std::make_shared<tunnel::Mux>(std::move(hub_end), o);
+    o.opens_streams = false;
+    agent_mux_ = std::make_shared<tunnel::Mux>(std::move(agent_end), o);
+    // As the agent answers a request it will not read the body of (a command it does not offer):
+    // the whole answer, then a reset that stops the upload.
+    agent_mux_->setOpenHandler([weak = std::weak_ptr<tunnel::Mux>(agent_mux_)](
+                                   std::shared_ptr<tunnel::Stream> s, proto::RequestHead) {
+      if (auto m = weak.lock()) m->spawn(answerEarly(std::move(s)));
+    });
+    registry_ = std::make_shared<hub::TunnelRegistry>();
+    hub::ClusterTunnel entry;
+    entry.cluster = "edge-early";
+    entry.mux = hub_mux_;
+    entry.connected_at = std::chrono::system_clock::now();
+    registry_->attach(std::move(entry));
+    hub::UserServerDeps deps;
+    deps.auth = std::make_shared<hub::Authenticator>(
+        std::make_shared<const hub::StaticTokenAuthenticator>(std::move(*tokens)), nullptr);
+    deps.registry = registry_;
+    users_alone_ = std::make_unique<hub::UserServer>(pool_, *tls, hub::UserServerOptions{}, deps);
+    auto bound = users_alone_->start({"127.0.0.1", 0});
+    ASSERT_TRUE(bound.ok()) << bound.status();
+    url_ = "https://" + bound->str();
+    muxes_.spawn(ex, runMux(hub_mux_));
+    muxes_.spawn(ex, runMux(agent_mux_));
+    io_thread_ = std::thread([this] { pool_.run(nullptr); });
+  }
+
+  void TearDown() override {
+    if (hub_mux_) hub_mux_->shutdown(proto::GoAwayCode::kNormal, "test over");
+    muxes_.wait(5s);
+    if (users_alone_) users_alone_->stop();
+    if (users_alone_) users_alone_->waitStopped(5s);
+    pool_.stop();
+    if (io_thread_.joinable()) io_thread_.join();
+    users_alone_.reset();
+    SpineTest::TearDown();
+  }
+
+  static asio::awaitable<void> runMux(std::shared_ptr<tunnel::Mux> mux) { co_await mux->run(); }
+
+  static asio::awaitable<void> answerEarly(std::shared_ptr<tunnel::Stream> stream) {
+    std::string body = R"({"kind":"Status","apiVersion":"v1","status":"Failure","code":404})";
+    proto::ResponseHead head;
+    head.status = 404;
+    head.headers.emplace_back("Content-Type", "application/json");
+    head.headers.emplace_back("Content-Length", std::to_string(body.size()));
+    stream->sendResponseHead(head, false);
+    absl::Status st = co_await stream->write(body);
+    if (st.ok()) stream->finish();
+    stream->reset(proto::ResetCode::kCancel, "exchange finished");
+  }
+
+  net::IoPool pool_{1};
+  std::thread io_thread_;
+  std::shared_ptr<tunnel::Mux> hub_mux_;
+  std::shared_ptr<tunnel::Mux> agent_mux_;
+  net::TaskGroup muxes_{"test tunnel"};
+  std::shared_ptr<hub::TunnelRegistry> registry_;
+  std::unique_ptr<hub::UserServer> users_alone_;
+  std::string url_;
+};
+
+// A command call whose parameters outgrow the stream's window: the hub's upload waits for
+// credit the agent never gives, the agent answers 404 and resets, and that reset ends the
+// upload. The client gets the 404 (before, the hub took the reset for the end of the exchange
+// and closed the connection without a word: "stream truncated").
+TEST_F(SpineEarlyAnswerTest, AnAnswerThatMeetsTheUploadReachesTheClient) {
+  auto client = httpClient(url_, 20s);
+  ASSERT_TRUE(client);
+  std::string parameters = R"({"pad":")" + std::string(4 * kWindow, 'p') + R"("})";
+  auto run =
+      client->request("POST", "/clusters/edge-early/kubehub/v1/commands/anything", parameters,
+                      {{"Authorization", std::string("Bearer ") + kUserToken},
+                       {"Content-Type", "application/json"}});
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->status, 404) << run->body;
+  EXPECT_NE(run->body.find("\"code\":404"), std::string::npos) << run->body;
 }
 
 // The whole hub's stop ends users' watches within its window (half a second for requests in
