@@ -55,7 +55,7 @@ test: deps
 	@$(MAKE) --no-print-directory build
 	@scripts/run-tests.sh $(BUILD_DIR)
 
-# Sanitizer runs (CI runs test-tsan after `make test`; test-asan-quick joins it once measured). Leak detection is on; undefined behaviour
+# Sanitizer runs (CI runs test-tsan and test-asan after `make test`). Leak detection is on; undefined behaviour
 # aborts (-fno-sanitize-recover=all at compile time); the e2e tests fail when any of the binaries
 # they start writes a report (scripts/sanitizer-reports.sh). Suppressions, third-party only, are
 # in tests/sanitizers/. The image test checks release packaging, which an ASan build is not.
@@ -74,7 +74,7 @@ test-asan: deps
 	@$(ASAN_ENV) scripts/run-tests.sh build-asan -LE images
 
 # The unit and integration labels only, and only their binaries built (same directory as
-# test-asan): what CI can afford on every run; the whole suite stays `make test-asan`.
+# test-asan): the quick check by hand; CI runs the whole suite (`make test-asan`).
 test-asan-quick: deps
 	@$(MAKE) --no-print-directory build BUILD_DIR=build-asan CMAKE_ARGS=-DKUBEHUB_SANITIZE=ON \
 	  TARGETS="$(TSAN_TARGETS)"
