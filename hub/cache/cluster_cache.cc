@@ -110,15 +110,15 @@ WindowLimits CachePolicy::windowLimits() const {
   return w;
 }
 
-ClusterCache::ClusterCache(std::string cluster, const CachePolicy& policy)
-    : cluster_(std::move(cluster)), policy_(policy) {}
+ClusterCache::ClusterCache(std::string cluster, std::shared_ptr<const CachePolicy> policy)
+    : cluster_(std::move(cluster)), policy_(std::move(policy)) {}
 
 ClusterCache::~ClusterCache() {
   for (auto& [k, e] : types_) e.stop->store(true);
 }
 
 void ClusterCache::attach(std::shared_ptr<tunnel::Mux> mux, const proto::DiscoveryReport& report) {
-  if (!policy_.enabled) return;
+  if (!policy_->enabled) return;
   std::vector<std::pair<std::shared_ptr<ResourceStore>, std::shared_ptr<std::atomic<bool>>>> start;
   {
     std::lock_guard lock(mu_);
@@ -127,14 +127,14 @@ void ClusterCache::attach(std::shared_ptr<tunnel::Mux> mux, const proto::Discove
       const std::string& group = r.group;
       const std::string& version = r.version;
       const std::string& resource = r.resource;
-      if (version.empty() || resource.empty() || !policy_.wants(group, resource)) continue;
+      if (version.empty() || resource.empty() || !policy_->wants(group, resource)) continue;
       if (!r.hasVerb("list") || !r.hasVerb("watch")) continue;
       std::string key = typeKey(group, version, resource);
       auto& entry = types_[key];
       if (entry.dropped) continue;
       if (!entry.store) {
         TypeInfo info{group, version, resource, r.kind, r.namespaced};
-        entry.store = std::make_shared<ResourceStore>(info, policy_.windowLimits());
+        entry.store = std::make_shared<ResourceStore>(info, policy_->windowLimits());
       }
       if (entry.stop) entry.stop->store(true);  // the previous tunnel's reflector, if any
       entry.stop = std::make_shared<std::atomic<bool>>(false);
@@ -142,9 +142,9 @@ void ClusterCache::attach(std::shared_ptr<tunnel::Mux> mux, const proto::Discove
     }
   }
   for (auto& [store, stop] : start) {
-    mux->spawn(runReflector(mux, store, policy_.reflector, stop));
+    mux->spawn(runReflector(mux, store, policy_->reflector, stop));
   }
-  if (!start.empty() && policy_.max_bytes_per_cluster > 0) {
+  if (!start.empty() && policy_->max_bytes_per_cluster > 0) {
     mux->spawn(budgetLoop(weak_from_this(), mux));
   }
   log::info("cache attached", {{"cluster", cluster_}, {"types", start.size()}});
@@ -184,7 +184,7 @@ std::vector<std::string> ClusterCache::enforceBudget() {
           largest_key = k;
         }
       }
-      if (total <= policy_.max_bytes_per_cluster || largest == nullptr) break;
+      if (total <= policy_->max_bytes_per_cluster || largest == nullptr) break;
       largest->dropped = true;
       largest->stop->store(true);
       log::warn("cache over its memory budget: type falls back to forwarding",
@@ -192,7 +192,7 @@ std::vector<std::string> ClusterCache::enforceBudget() {
                  {"type", largest_key},
                  {"bytes", largest->store->bytes()},
                  {"window_bytes", largest->store->windowBytes()},
-                 {"budget", policy_.max_bytes_per_cluster}});
+                 {"budget", policy_->max_bytes_per_cluster}});
       released.push_back(std::move(largest->store));
       dropped.push_back(largest_key);
       ++dropped_total_;

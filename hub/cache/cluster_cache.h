@@ -44,7 +44,9 @@ struct CachePolicy {
 
 class ClusterCache : public std::enable_shared_from_this<ClusterCache> {
  public:
-  ClusterCache(std::string cluster, const CachePolicy& policy);
+  /// `policy` is the registry's, shared by every cluster (a copy each cost a kilobyte per
+  /// connected cluster: the set of resource names).
+  ClusterCache(std::string cluster, std::shared_ptr<const CachePolicy> policy);
   ~ClusterCache();
 
   /// A tunnel is up and its discovery report arrived: create stores for the types the policy
@@ -81,7 +83,7 @@ class ClusterCache : public std::enable_shared_from_this<ClusterCache> {
     bool dropped = false;
   };
   const std::string cluster_;
-  const CachePolicy policy_;
+  const std::shared_ptr<const CachePolicy> policy_;
   mutable std::mutex mu_;
   std::map<std::string, Entry, std::less<>> types_;  // "group/version/resource"
   std::weak_ptr<tunnel::Mux> mux_;
@@ -91,14 +93,15 @@ class ClusterCache : public std::enable_shared_from_this<ClusterCache> {
 /// cluster name -> ClusterCache, hub-wide.
 class CacheRegistry {
  public:
-  explicit CacheRegistry(CachePolicy policy) : policy_(std::move(policy)) {}
+  explicit CacheRegistry(CachePolicy policy)
+      : policy_(std::make_shared<const CachePolicy>(std::move(policy))) {}
   std::shared_ptr<ClusterCache> cluster(const std::string& name);  // creates on first use
   std::shared_ptr<ClusterCache> find(std::string_view name) const;
   std::vector<std::shared_ptr<ClusterCache>> all() const;
-  const CachePolicy& policy() const { return policy_; }
+  const CachePolicy& policy() const { return *policy_; }
 
  private:
-  const CachePolicy policy_;
+  const std::shared_ptr<const CachePolicy> policy_;
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<ClusterCache>, std::less<>> clusters_;
 };
