@@ -20,6 +20,8 @@ namespace kubehub::net {
 
 namespace detail {
 
+// NOLINTBEGIN(readability-identifier-naming): the names Asio's channel calls.
+
 /// The channel's buffer for a capacity of one: at most one value, no allocation. (Its default,
 /// std::deque, allocates ~600 bytes on construction: three signals per tunnel stream.)
 template <typename T>
@@ -60,6 +62,8 @@ struct SignalTraits {
     std::move(f)(e);
   }
 };
+
+// NOLINTEND(readability-identifier-naming)
 
 }  // namespace detail
 

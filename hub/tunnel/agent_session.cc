@@ -302,8 +302,7 @@ asio::awaitable<void> runAgentSession(std::shared_ptr<TunnelRegistry> registry,
   if (metaserver) {
     metaserver->clusterConnected(cluster);
     metaserver->setAgentCount(registry->size());
-    if (options.advertise_hubs)
-      mux->spawn(advertiseHubs(mux, metaserver));
+    if (options.advertise_hubs) mux->spawn(advertiseHubs(mux, metaserver));
   }
   std::string reason = co_await mux->run();
   registry->detach(cluster, mux.get());
