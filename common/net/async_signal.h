@@ -4,7 +4,9 @@
 ///
 /// Boost 1.81's channel, under it, refuses sends after a cancelled receive until the next
 /// receive starts: a notify() between a cancelled wait (`wait() || timer`) and the next wait()
-/// is lost. Every user here re-checks its condition before it waits again, as it must with a
+/// would be lost (a watch served from the cache slept through its events until its next
+/// bookmark). A cancelled wait therefore resets the channel and leaves it notified: the next
+/// wait returns at once, and its waiter re-checks its condition, as it must with a
 /// level-triggered signal anyway.
 
 #include <boost/asio/any_io_executor.hpp>
@@ -77,7 +79,12 @@ class AsyncSignal {
   /// Returns after a notify() (possibly one that happened before the call), or when the wait is
   /// cancelled (per-operation cancellation is supported, so it composes with timers).
   boost::asio::awaitable<void> wait() {
-    co_await channel_.async_receive(boost::asio::as_tuple(boost::asio::use_awaitable));
+    auto [ec] = co_await channel_.async_receive(boost::asio::as_tuple(boost::asio::use_awaitable));
+    if (ec) {
+      // Cancelled: see above. A notify() may already have been refused.
+      channel_.reset();
+      channel_.try_send(boost::system::error_code{});
+    }
   }
 
  private:
