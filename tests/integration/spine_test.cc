@@ -115,6 +115,25 @@ std::future<absl::StatusOr<net::HttpClientResponse>> startWatch(net::HttpClient&
   });
 }
 
+/// A users' endpoint alone over `registry` (the hub's certificate and tokens), on `pool`; its
+/// URL in `*url`. Fails the test when it does not start.
+void startUsersAlone(const TestPki& pki, net::IoPool& pool,
+                     std::shared_ptr<hub::TunnelRegistry> registry,
+                     std::unique_ptr<hub::UserServer>* server, std::string* url) {
+  auto tls = net::makeServerContext({pki.path("hub.crt"), pki.path("hub.key"), ""});
+  ASSERT_TRUE(tls.ok()) << tls.status();
+  auto tokens = hub::StaticTokenAuthenticator::loadFile(pki.path("tokens.csv"));
+  ASSERT_TRUE(tokens.ok()) << tokens.status();
+  hub::UserServerDeps deps;
+  deps.auth = std::make_shared<hub::Authenticator>(
+      std::make_shared<const hub::StaticTokenAuthenticator>(std::move(*tokens)), nullptr);
+  deps.registry = std::move(registry);
+  *server = std::make_unique<hub::UserServer>(pool, *tls, hub::UserServerOptions{}, deps);
+  auto bound = (*server)->start({"127.0.0.1", 0});
+  ASSERT_TRUE(bound.ok()) << bound.status();
+  *url = "https://" + bound->str();
+}
+
 // UserServer::stop's own promise, which HubServer::stop cannot show: the hub lets requests in
 // progress run on for half a second, then ends its agents' sessions (which ends the streams
 // through them whatever the users' endpoint does) and stops its threads. So here a second
@@ -125,18 +144,8 @@ class SpineUsersStopTest : public SpineTest {
   void SetUp() override {
     SpineTest::SetUp();
     if (HasFatalFailure()) return;
-    auto tls = net::makeServerContext({pki_.path("hub.crt"), pki_.path("hub.key"), ""});
-    ASSERT_TRUE(tls.ok()) << tls.status();
-    auto tokens = hub::StaticTokenAuthenticator::loadFile(pki_.path("tokens.csv"));
-    ASSERT_TRUE(tokens.ok()) << tokens.status();
-    hub::UserServerDeps deps;
-    deps.auth = std::make_shared<hub::Authenticator>(
-        std::make_shared<const hub::StaticTokenAuthenticator>(std::move(*tokens)), nullptr);
-    deps.registry = hub_.tunnels();
-    alone_ = std::make_unique<hub::UserServer>(pool_, *tls, hub::UserServerOptions{}, deps);
-    auto bound = alone_->start({"127.0.0.1", 0});
-    ASSERT_TRUE(bound.ok()) << bound.status();
-    alone_url_ = "https://" + bound->str();
+    startUsersAlone(pki_, pool_, hub_.tunnels(), &alone_, &alone_url_);
+    if (HasFatalFailure()) return;
     io_thread_ = std::thread([this] { pool_.run(nullptr); });
   }
 
@@ -183,10 +192,6 @@ class SpineEarlyAnswerTest : public SpineTest {
   void SetUp() override {
     SpineTest::SetUp();
     if (HasFatalFailure()) return;
-    auto tls = net::makeServerContext({pki_.path("hub.crt"), pki_.path("hub.key"), ""});
-    ASSERT_TRUE(tls.ok()) << tls.status();
-    auto tokens = hub::StaticTokenAuthenticator::loadFile(pki_.path("tokens.csv"));
-    ASSERT_TRUE(tokens.ok()) << tokens.status();
     auto ex = asio::make_strand(pool_.next().get_executor());
     auto [hub_end, agent_end] = tunnel::MemoryTransport::pair(ex);
     tunnel::MuxOptions o;
@@ -208,14 +213,8 @@ class SpineEarlyAnswerTest : public SpineTest {
     entry.mux = hub_mux_;
     entry.connected_at = std::chrono::system_clock::now();
     registry_->attach(std::move(entry));
-    hub::UserServerDeps deps;
-    deps.auth = std::make_shared<hub::Authenticator>(
-        std::make_shared<const hub::StaticTokenAuthenticator>(std::move(*tokens)), nullptr);
-    deps.registry = registry_;
-    users_alone_ = std::make_unique<hub::UserServer>(pool_, *tls, hub::UserServerOptions{}, deps);
-    auto bound = users_alone_->start({"127.0.0.1", 0});
-    ASSERT_TRUE(bound.ok()) << bound.status();
-    url_ = "https://" + bound->str();
+    startUsersAlone(pki_, pool_, registry_, &users_alone_, &url_);
+    if (HasFatalFailure()) return;
     muxes_.spawn(ex, runMux(hub_mux_));
     muxes_.spawn(ex, runMux(agent_mux_));
     io_thread_ = std::thread([this] { pool_.run(nullptr); });
