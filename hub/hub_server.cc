@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/config/secret_file.h"
+#include "common/k8s/cluster_path.h"
 #include "common/log/log.h"
 #include "common/net/admin_server.h"
 #include "common/net/http_server.h"
@@ -461,6 +462,13 @@ absl::StatusOr<HubAddresses> HubServer::Parts::start() {
     peer_deps->response_timeout = o.response_timeout;
     peer_deps->request_executor = [p = pool.get()] {
       return asio::any_io_executor(p->next().get_executor());
+    };
+    peer_deps->tunnel_executor = [p = pool.get(), r = registry](std::string_view target) {
+      auto parsed = k8s::parseClusterTarget(target);
+      auto mux = parsed.ok() ? r->find(parsed->cluster) : nullptr;
+      asio::io_context* context = mux ? p->userContextOf(mux->executor()) : nullptr;
+      return context != nullptr ? asio::any_io_executor(context->get_executor())
+                                : asio::any_io_executor();
     };
     peer_listener = std::make_unique<tunnel::TunnelListener>(
         *pool, peer_server_tls,

@@ -206,9 +206,27 @@ std::string requestText(UpstreamClient::Impl* impl, const proto::RequestHead& he
   return text;
 }
 
-asio::awaitable<bool> writeUpstream(UpstreamClient::Impl* impl, Conn* c, std::string_view text) {
+asio::awaitable<bool> writeUpstream(UpstreamClient::Impl* impl, Conn* c, std::string_view text,
+                                    std::string_view body = {}) {
   co_return co_await tunnel::writeAll(&c->stream, impl->options.write_timeout,
-                                      asio::buffer(text.data(), text.size()));
+                                      asio::buffer(text.data(), text.size()),
+                                      asio::buffer(body.data(), body.size()));
+}
+
+/// The request's Content-Length, when it has exactly one that is a number.
+std::optional<uint64_t> contentLength(const proto::RequestHead& head) {
+  std::optional<uint64_t> length;
+  for (const auto& [k, v] : head.headers) {
+    if (!net::iequals(k, "Content-Length")) continue;
+    uint64_t n = 0;
+    if (length || v.empty() || v.size() > 18 ||
+        !std::all_of(v.begin(), v.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+      return std::nullopt;
+    }
+    for (char ch : v) n = n * 10 + static_cast<uint64_t>(ch - '0');
+    length = n;
+  }
+  return length;
 }
 
 /// Request body: tunnel -> API server. A failed write does not reset the stream: the API server
@@ -319,7 +337,8 @@ asio::awaitable<bool> download(UpstreamClient::Impl* impl, Conn* c,
 asio::awaitable<void> forwardInner(std::shared_ptr<UpstreamClient> self, UpstreamClient::Impl* impl,
                                    std::shared_ptr<tunnel::Stream> stream,
                                    proto::RequestHead head) {
-  bool has_body = !stream->peerEnded();
+  // From the OPEN, not from what has arrived since: a body may have come in the same message.
+  bool has_body = !stream->openEnded();
   bool upgrade = isUpgradeRequest(head);
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto acquired = co_await acquire(impl);
@@ -333,7 +352,24 @@ asio::awaitable<void> forwardInner(std::shared_ptr<UpstreamClient> self, Upstrea
     ConnPtr conn = std::move(*acquired);
     bool chunked = false;
     std::string text = requestText(impl, head, has_body && !upgrade, &chunked);
-    if (!co_await writeUpstream(impl, conn.get(), text)) {
+    // A body that came whole with the OPEN (a create's or an update's JSON: the hub sends them in
+    // one message) goes with the head in one write, as a client would send it: the API server
+    // reads one request instead of a head and, a wake-up later, its body.
+    std::optional<std::string> whole_body;
+    if (has_body && !upgrade && !chunked && stream->peerEnded()) {
+      auto length = contentLength(head);
+      auto c = co_await stream->read();
+      if (!c.ok()) co_return;  // reset: nobody waits for an answer
+      if (!length || *length != c->data.size()) {
+        co_await respondError(stream, 400,
+                              "the request body's length differs from its Content-Length");
+        co_return;
+      }
+      stream->consumed(c->data.size());
+      whole_body = std::move(c->data);
+    }
+    std::string_view body_now = whole_body ? std::string_view(*whole_body) : std::string_view();
+    if (!co_await writeUpstream(impl, conn.get(), text, body_now)) {
       // A pooled connection the server had closed: retry once on a fresh one if nothing of the
       // request's body was consumed yet.
       if (conn->reused && !has_body) continue;
@@ -342,7 +378,7 @@ asio::awaitable<void> forwardInner(std::shared_ptr<UpstreamClient> self, Upstrea
     }
     bool head_sent = false;
     bool reusable = false;
-    if (has_body && !upgrade) {
+    if (has_body && !upgrade && !whole_body) {
       auto [uploaded, keep] =
           co_await (uploadBody(impl, conn.get(), stream, chunked) &&
                     download(impl, conn.get(), stream, head.method, head.target, &head_sent));

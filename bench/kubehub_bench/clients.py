@@ -100,7 +100,7 @@ def samples_file(name):
 def start_perf(pid, name):
     out = cfg.WORK.join(f"perf-{name}.data")
     try:
-        p = subprocess.Popen(["perf", "record", "-F", "499", "-g", "-p", str(pid), "-o", out],
+        p = subprocess.Popen(["perf", "record", *cfg.PERF_ARGS, "-p", str(pid), "-o", out],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return (p, out, name)
     except FileNotFoundError:

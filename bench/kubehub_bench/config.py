@@ -45,6 +45,8 @@ STORM_AGENTS = int(os.environ.get("BENCH_STORM_AGENTS", "300" if QUICK else "100
 LOG_BYTES = int(os.environ.get("BENCH_LOG_BYTES", "100000000" if QUICK else "500000000"))
 SEED_PODS = 10000
 PERF = os.environ.get("BENCH_PERF") == "1"
+# How perf samples (BENCH_PERF_ARGS="-F 2000 --call-graph dwarf,16384" for inclusive costs).
+PERF_ARGS = os.environ.get("BENCH_PERF_ARGS", "-F 499 -g").split()
 OUT_DIR = os.path.join(ROOT, os.environ.get("BENCH_OUT", os.path.join("bench", "results")))
 HUB_ARGS = os.environ.get("BENCH_HUB_ARGS", "").split()  # e.g. "--threads 1 --stream-window 4194304"
 PF_BYTES = int(os.environ.get("BENCH_PF_BYTES", "50000000" if QUICK else "200000000"))

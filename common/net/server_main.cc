@@ -218,6 +218,16 @@ LowPriorityExecutor IoPool::lowPriority(boost::asio::execution_context& context)
   std::abort();  // not one of this pool's contexts: a programming error
 }
 
+boost::asio::io_context* IoPool::userContextOf(const boost::asio::any_io_executor& executor) {
+  if (!executor) return nullptr;
+  auto& context = boost::asio::query(executor, boost::asio::execution::context);
+  for (int i = 0; i < user_contexts_; ++i) {
+    if (contexts_[static_cast<size_t>(i)].get() == &context)
+      return contexts_[static_cast<size_t>(i)].get();
+  }
+  return nullptr;
+}
+
 boost::asio::io_context& IoPool::main() { return *contexts_.front(); }
 
 boost::asio::io_context& IoPool::next() {

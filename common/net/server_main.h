@@ -77,6 +77,9 @@ class IoPool {
   /// An executor on `context` (one of this pool's) whose handlers yield to the context's other
   /// work (see low_priority.h).
   LowPriorityExecutor lowPriority(boost::asio::execution_context& context);
+  /// The users' context whose thread runs `executor` (a context's own executor or a strand on
+  /// it), or null when it runs elsewhere (a tunnel thread apart, another pool).
+  boost::asio::io_context* userContextOf(const boost::asio::any_io_executor& executor);
   /// Every context, both groups.
   int size() const { return static_cast<int>(contexts_.size()); }
   int userThreads() const { return user_contexts_; }

@@ -3,6 +3,7 @@
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/ip/address.hpp>
@@ -299,7 +300,38 @@ TlsStream::TlsStream(boost::beast::tcp_stream stream, asio::ssl::context& contex
 TlsStream::TlsStream(const executor_type& executor, asio::ssl::context& context)
     : stream_(executor), engine_(std::make_unique<detail::TlsEngine>(context.native_handle())) {}
 
+namespace {
+
+/// `from`'s socket, registered with `executor`'s reactor instead of its own.
+boost::beast::tcp_stream rehomed(boost::beast::tcp_stream& from,
+                                 const TlsStream::executor_type& executor) {
+  boost::beast::tcp_stream to(executor);
+  auto& socket = from.socket();
+  if (!socket.is_open()) return to;
+  error_code ec;
+  auto protocol = socket.local_endpoint(ec).protocol();
+  if (ec) {
+    socket.close(ec);
+    return to;
+  }
+  auto native = socket.release(ec);
+  if (ec) {
+    socket.close(ec);
+    return to;
+  }
+  to.socket().assign(protocol, native, ec);
+  if (ec) ::close(native);  // left closed: the next operation fails as on a closed connection
+  return to;
+}
+
+}  // namespace
+
 TlsStream::TlsStream(TlsStream&&) noexcept = default;
+
+TlsStream::TlsStream(TlsStream&& other, const executor_type& executor)
+    : stream_(rehomed(other.stream_, executor)),
+      engine_(std::move(other.engine_)),
+      wait_unbuffered_(other.wait_unbuffered_) {}
 TlsStream::~TlsStream() = default;
 
 bool TlsStream::setServerName(const std::string& host) {

@@ -139,6 +139,10 @@ class TlsStream {
   TlsStream(boost::beast::tcp_stream stream, boost::asio::ssl::context& context);
   TlsStream(const executor_type& executor, boost::asio::ssl::context& context);
   TlsStream(TlsStream&&) noexcept;
+  /// Takes `other`'s connection (its socket and TLS session) onto `executor`, so that a
+  /// connection can move to the thread of the tunnel it uses. No operation may be in flight on
+  /// `other`, which is left closed. The socket keeps its descriptor and options.
+  TlsStream(TlsStream&& other, const executor_type& executor);
   TlsStream& operator=(TlsStream&&) = delete;
   ~TlsStream();
 

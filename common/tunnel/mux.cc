@@ -1,5 +1,6 @@
 #include "common/tunnel/mux.h"
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
@@ -153,6 +154,7 @@ asio::awaitable<void> Mux::readLoop() {
       co_return;
     }
     std::string_view bytes = transport_->message();
+    stats_.messages_in.fetch_add(1, std::memory_order_relaxed);
     stats_.bytes_in.fetch_add(bytes.size(), std::memory_order_relaxed);
     absl::Status s = absl::OkStatus();
     while (!bytes.empty() && s.ok()) {
@@ -164,6 +166,14 @@ asio::awaitable<void> Mux::readLoop() {
       stats_.frames_in.fetch_add(1, std::memory_order_relaxed);
       s = dispatch(*frame);
       bytes.remove_prefix(frame->size);
+    }
+    // Handlers of the streams this message opened run once all of it has been dispatched: a
+    // handler starts inline (it is spawned on this strand), and a body that came with its OPEN
+    // is then already in its stream.
+    if (!opened_.empty()) {
+      std::vector<std::pair<std::shared_ptr<Stream>, proto::RequestHead>> opened;
+      opened.swap(opened_);
+      for (auto& open : opened) on_open_(std::move(open.first), std::move(open.second));
     }
     if (!s.ok()) {
       std::string reason = "protocol error: " + std::string(s.message());
@@ -214,6 +224,7 @@ asio::awaitable<void> Mux::writeLoop() {
       terminate("write failed: " + ec.message());
       co_return;
     }
+    stats_.messages_out.fetch_add(1, std::memory_order_relaxed);
     stats_.frames_out.fetch_add(batch.size(), std::memory_order_relaxed);
     stats_.bytes_out.fetch_add(bytes, std::memory_order_relaxed);
     if (goaway) {
@@ -311,11 +322,12 @@ absl::Status Mux::dispatch(const proto::FrameView& f) {
             std::make_shared<Stream>(shared_from_this(), f.stream, options_.stream_window,
                                      options_.stream_window, options_.max_stream_window, executor_);
         stream->remote_ended_ = end;
+        stream->open_ended_ = end;
         streams_.emplace(f.stream, stream);
       }
       stats_.streams_opened.fetch_add(1, std::memory_order_relaxed);
       if (on_open_) {
-        on_open_(std::move(stream), std::move(*head));
+        opened_.emplace_back(std::move(stream), std::move(*head));
       } else {
         stream->reset(proto::ResetCode::kRefused, "no handler");
       }
@@ -372,6 +384,18 @@ absl::Status Mux::dispatch(const proto::FrameView& f) {
 }
 
 absl::StatusOr<std::shared_ptr<Stream>> Mux::openStream(const proto::RequestHead& head, bool end) {
+  size_t sent = 0;
+  return openStream(head, end, std::string_view(), &sent);
+}
+
+absl::StatusOr<std::shared_ptr<Stream>> Mux::openStream(const proto::RequestHead& head,
+                                                        std::string_view body, size_t* sent) {
+  return openStream(head, false, body, sent);
+}
+
+absl::StatusOr<std::shared_ptr<Stream>> Mux::openStream(const proto::RequestHead& head, bool end,
+                                                        std::string_view body, size_t* sent) {
+  *sent = 0;
   auto payload = proto::encodeRequestHead(head);
   if (!payload.ok()) return payload.status();
   if (payload->size() + proto::kHeaderSize > options_.max_frame) {
@@ -394,6 +418,22 @@ absl::StatusOr<std::shared_ptr<Stream>> Mux::openStream(const proto::RequestHead
   streams_.emplace(id, stream);
   stats_.streams_opened.fetch_add(1, std::memory_order_relaxed);
   enqueueControlLocked(proto::encodeFrame(FrameType::kOpen, flags, id, *payload));
+  // The body behind it, as far as the windows go (the control queue goes first, so the OPEN
+  // leads); the last piece carries the end when it is the whole body.
+  while (!body.empty()) {
+    int64_t credit = std::min({stream->send_.available(), conn_send_.available(),
+                               static_cast<int64_t>(proto::kMaxDataChunk)});
+    if (credit <= 0) break;
+    size_t n = std::min(static_cast<size_t>(credit), body.size());
+    stream->send_.consume(static_cast<uint32_t>(n));
+    conn_send_.consume(static_cast<uint32_t>(n));
+    bool last = n == body.size();
+    enqueueDataLocked(
+        proto::encodeFrame(FrameType::kData, last ? proto::kFlagEnd : 0, id, body.substr(0, n)));
+    if (last) stream->local_ended_ = true;
+    body.remove_prefix(n);
+    *sent += n;
+  }
   return stream;
 }
 

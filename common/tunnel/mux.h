@@ -17,6 +17,8 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/net/async_signal.h"
@@ -53,6 +55,9 @@ struct MuxStats {
   std::atomic<uint64_t> bytes_out{0};
   std::atomic<uint64_t> frames_in{0};
   std::atomic<uint64_t> frames_out{0};
+  /// Transport messages (each carries one or more frames).
+  std::atomic<uint64_t> messages_in{0};
+  std::atomic<uint64_t> messages_out{0};
   std::atomic<uint64_t> streams_opened{0};
   std::atomic<uint64_t> credit_stalls{0};
   /// Round trip of the last PING this side sent, in microseconds (-1 until a PONG came back).
@@ -67,7 +72,8 @@ class Mux : public std::enable_shared_from_this<Mux> {
   Mux(std::unique_ptr<Transport> transport, MuxOptions options);
   ~Mux();
 
-  /// Agent side: called on the tunnel strand for each stream the hub opens.
+  /// Agent side: called on the tunnel strand for each stream the hub opens, once the message
+  /// that carried its OPEN has been dispatched (what came with the OPEN is in the stream).
   void setOpenHandler(OpenHandler handler) { on_open_ = std::move(handler); }
   /// Called on the tunnel strand with each complete control message.
   void setControlHandler(ControlHandler handler) { on_control_ = std::move(handler); }
@@ -97,6 +103,13 @@ class Mux : public std::enable_shared_from_this<Mux> {
   /// InvalidArgument when the head does not fit one OPEN frame (too many or too long headers;
   /// nothing is truncated), ResourceExhausted over max_streams, Unavailable when closing.
   absl::StatusOr<std::shared_ptr<Stream>> openStream(const proto::RequestHead& head, bool end);
+  /// The same for a request whose whole body is in hand (a create's JSON, read with its head):
+  /// the OPEN, the body's DATA and the end are queued together, so they cross the tunnel in one
+  /// message (one write here, one read and one wake-up at the agent) instead of the OPEN racing
+  /// ahead alone. As much of `body` as the windows allow is sent; `*sent` says how much, and this
+  /// side has ended only when it is all of it (the caller writes the rest, then finishes).
+  absl::StatusOr<std::shared_ptr<Stream>> openStream(const proto::RequestHead& head,
+                                                     std::string_view body, size_t* sent);
   /// Sends a control message (any size up to kMaxControlMessage; split into frames).
   void sendControl(std::string_view message);
   /// Sends GOAWAY and closes the tunnel. Any thread.
@@ -119,6 +132,8 @@ class Mux : public std::enable_shared_from_this<Mux> {
   boost::asio::awaitable<void> pingLoop();
   static boost::asio::awaitable<void> runLoop(std::shared_ptr<Mux> self, int which);
   absl::Status dispatch(const proto::FrameView& frame);
+  absl::StatusOr<std::shared_ptr<Stream>> openStream(const proto::RequestHead& head, bool end,
+                                                     std::string_view body, size_t* sent);
   void terminate(std::string reason);
   void goAwayOnStrand(proto::GoAwayCode code, std::string reason);
 
@@ -134,6 +149,8 @@ class Mux : public std::enable_shared_from_this<Mux> {
   std::string peer_address_;
   MuxStats stats_;
   OpenHandler on_open_;
+  /// Streams the message being read opened, for on_open_ once it is all dispatched (read loop).
+  std::vector<std::pair<std::shared_ptr<Stream>, proto::RequestHead>> opened_;
   ControlHandler on_control_;
 
   // Strand-only state.

@@ -66,6 +66,10 @@ class Stream {
   /// True once the peer ended its side (for the agent: the request had no body, or all of it
   /// arrived).
   bool peerEnded() const;
+  /// Agent side: true when the OPEN itself ended the hub's side (the request has no body). Fixed
+  /// when the stream opens, unlike peerEnded(), which a body arriving with the OPEN (in the same
+  /// message, before any handler runs) turns true as well.
+  bool openEnded() const { return open_ended_; }
   /// Why the stream was reset, empty if it was not.
   std::string resetReason() const;
 
@@ -82,6 +86,7 @@ class Stream {
 
   std::shared_ptr<Mux> mux_;
   const uint32_t id_;
+  bool open_ended_ = false;  // set by the Mux before the stream is shared, then read-only
   // Guarded by mux_->mu_.
   proto::SendWindow send_;
   proto::RecvWindow recv_;

@@ -192,9 +192,20 @@ asio::awaitable<void> forwardForPeer(std::shared_ptr<const PeerServerDeps> deps,
     }
     lease = std::move(*granted);
   }
-  // Whatever the entry hub sends after the OPEN (a body, an upgraded stream) follows.
+  // A body that came whole with the OPEN (the entry hub sends them in one message when it has
+  // it) goes on with the OPEN too: one message to the agent, one request to its API server.
+  if (!no_more_body && f.body.empty() && !f.upgrade && peer_stream->peerEnded()) {
+    auto c = co_await peer_stream->read();
+    if (!c.ok()) co_return;  // reset: nobody waits for an answer
+    peer_stream->consumed(c->data.size());
+    f.body = std::move(c->data);
+    no_more_body = true;
+  }
+  // Whatever else the entry hub sends after the OPEN (a body, an upgraded stream) follows.
   bool end = no_more_body && f.body.empty();
-  auto opened = mux->openStream(f.head, end);
+  size_t sent = 0;
+  auto opened =
+      f.body.empty() ? mux->openStream(f.head, end) : mux->openStream(f.head, f.body, &sent);
   if (!opened.ok()) {
     Reject r = planOpenRefusal(f, opened.status());
     // Closing since it was looked up: the entry hub may ask the cluster's next hub.
@@ -204,8 +215,8 @@ asio::awaitable<void> forwardForPeer(std::shared_ptr<const PeerServerDeps> deps,
   }
   std::shared_ptr<tunnel::Stream> edge = std::move(*opened);
   if (deps->metrics) deps->metrics->streamOpened();
-  if (!f.body.empty()) {
-    if ((co_await edge->write(f.body)).ok()) edge->finish();
+  if (sent < f.body.size()) {
+    if ((co_await edge->write(std::string_view(f.body).substr(sent))).ok()) edge->finish();
   }
   if (end || !f.body.empty()) {
     co_await (pumpDown(edge, peer_stream, f.cluster, deps->response_timeout) ||
@@ -352,9 +363,13 @@ asio::awaitable<void> runPeerSession(std::shared_ptr<const PeerServerDeps> deps,
     auto link = weak_mux.lock();
     if (!link) return;
     // Streams are thread-safe: a request may run on another thread than its link, and is the
-    // link's task all the same (it ends with the link).
-    auto ex = deps->request_executor ? deps->request_executor() : link->executor();
-    bool open_ended = s->peerEnded();
+    // link's task all the same (it ends with the link). It runs on the thread of the cluster's
+    // tunnel when it is here: it then crosses no thread between this hub's link and the tunnel
+    // but the link's own (each crossing is a wake-up of the other thread, both ways).
+    asio::any_io_executor ex;
+    if (deps->tunnel_executor) ex = deps->tunnel_executor(head.target);
+    if (!ex) ex = deps->request_executor ? deps->request_executor() : link->executor();
+    bool open_ended = s->openEnded();
     link->spawn(ex, servePeerStream(deps, std::move(s), std::move(head), peer_hub, open_ended));
   });
   log::info("peer link accepted", {{"hub", peer_hub}, {"peer", peer.address}});

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <string_view>
 
 #include "common/tunnel/transport.h"
 #include "common/tunnel/ws_transport.h"
@@ -43,6 +44,9 @@ struct PeerServerDeps {
   /// Where each request of a link is served (round robin over the users' threads), so one busy
   /// peer hub does not hold one thread; null: on the link's own strand.
   std::function<boost::asio::any_io_executor()> request_executor;
+  /// Where a request for `target` is better served: on the thread of the cluster's tunnel, when
+  /// that is one of the requests' threads; empty otherwise (or when unset).
+  std::function<boost::asio::any_io_executor(std::string_view target)> tunnel_executor;
 };
 
 /// Serves one accepted peer link until it closes. Refuses (closes) a link whose certificate is

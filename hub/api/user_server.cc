@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "absl/container/inlined_vector.h"
@@ -55,6 +56,8 @@ namespace {
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 constexpr size_t kChunk = 32 * 1024;
+/// A request body already read with its head goes to the tunnel with the OPEN up to this size.
+constexpr size_t kWholeBodyLimit = 256 * 1024;
 /// How long the edge's side of an upgraded stream may go on after the client closed its
 /// connection.
 constexpr std::chrono::seconds kUpgradeHalfCloseGrace{5};
@@ -243,8 +246,12 @@ struct UserServer::Impl : std::enable_shared_from_this<UserServer::Impl> {
         acceptor(asio::make_strand(pool_in.main())) {}
 
   static asio::awaitable<void> acceptLoop(std::shared_ptr<Impl> self);
+  struct Connection;
   static asio::awaitable<void> session(std::shared_ptr<Impl> self, tcp::socket socket,
                                        ConnectionLimiter::Slot slot);
+  /// Serves a connection's requests until it closes, or until it should move to the thread of
+  /// the tunnel its last request used; then carries on there as a task of its own.
+  static asio::awaitable<void> serve(std::shared_ptr<Impl> self, std::unique_ptr<Connection> c);
   /// Starts a session for an accepted connection, or closes it when a limit is reached.
   /// On the acceptor's strand.
   void admit(tcp::socket socket);
@@ -253,8 +260,10 @@ struct UserServer::Impl : std::enable_shared_from_this<UserServer::Impl> {
   /// Every few seconds: after many connections closed, hands their freed memory back to the
   /// system (each held ~24 KiB, mostly OpenSSL's state, that the allocator would otherwise keep).
   static asio::awaitable<void> releaseMemoryLoop(std::shared_ptr<Impl> self);
+  /// `served_by`: set to the executor of the tunnel or peer link that carried the exchange.
   static asio::awaitable<bool> handle(std::shared_ptr<Impl> self, SslStream* s,
-                                      beast::flat_buffer* buf, Parser* parser, std::string peer);
+                                      beast::flat_buffer* buf, Parser* parser, std::string peer,
+                                      asio::any_io_executor* served_by);
 
   net::IoPool& pool;
   std::shared_ptr<net::TlsSource> tls;
@@ -466,6 +475,10 @@ struct RequestRecord {
   RequestRecord(const RequestRecord&) = delete;
   RequestRecord& operator=(const RequestRecord&) = delete;
 
+  /// Where the executor of the tunnel or peer link that carries the exchange goes (the
+  /// connection may follow it to that thread), when set.
+  asio::any_io_executor* served_by = nullptr;
+
   /// Once the caller and the target are known.
   void identify(const Principal& who, const RequestTarget& t) {
     entry.user = who.user;
@@ -539,6 +552,34 @@ asio::awaitable<bool> readSmallBody(SslStream* s, beast::flat_buffer* buf, Parse
   co_return true;
 }
 
+/// The rest of the request body when all of it has already arrived with the head (a create's
+/// or an update's JSON is usually in the head's TLS record): taken whole into `out`, so that the
+/// OPEN, the body and its end cross the tunnel as one message, and the agent writes the API
+/// server one request instead of a head and then a body. Only a Content-Length body of at most
+/// `limit` bytes; false, with nothing consumed, otherwise (the body then streams as it comes).
+bool takeBufferedBody(beast::flat_buffer* buf, Parser* parser, size_t limit, std::string* out) {
+  auto remaining = parser->content_length_remaining();
+  if (parser->is_done() || parser->chunked() || !remaining || *remaining == 0 ||
+      *remaining > limit || buf->size() < *remaining) {
+    return false;
+  }
+  out->resize(*remaining);
+  size_t filled = 0;
+  while (!parser->is_done()) {
+    parser->get().body().data = out->data() + filled;
+    parser->get().body().size = out->size() - filled;
+    boost::system::error_code ec;
+    size_t used = parser->put(buf->data(), ec);
+    buf->consume(used);
+    filled = out->size() - parser->get().body().size;
+    if (ec == http::error::need_buffer) ec = {};
+    // Cannot happen with every byte in hand; the streaming path reports whatever it is.
+    if (ec || (used == 0 && !parser->is_done())) return false;
+  }
+  out->resize(filled);
+  return true;
+}
+
 /// Header views for the planner; inline up to a typical head, so reading one allocates nothing.
 using HeaderViews = absl::InlinedVector<HeaderView, 32>;
 
@@ -606,7 +647,13 @@ asio::awaitable<bool> forwardRequest(std::shared_ptr<UserServer::Impl> self, Ssl
       co_return co_await refuse(s, o.write_timeout, planStreamQuotaRefusal(f, *who, why), record);
     lease = std::move(*granted);
   }
-  auto opened = mux->openStream(f.head, f.end_stream);
+  if (f.stream_body && !f.expect_continue &&
+      takeBufferedBody(buf, parser, kWholeBodyLimit, &f.body)) {
+    f.stream_body = false;
+  }
+  size_t sent = 0;
+  auto opened = f.body.empty() ? mux->openStream(f.head, f.end_stream)
+                               : mux->openStream(f.head, f.body, &sent);
   if (!opened.ok() && stale_route != nullptr && absl::IsUnavailable(opened.status())) {
     *stale_route = true;  // the tunnel is closing: nothing was sent, the caller asks elsewhere
     co_return false;
@@ -614,8 +661,9 @@ asio::awaitable<bool> forwardRequest(std::shared_ptr<UserServer::Impl> self, Ssl
   if (!opened.ok())
     co_return co_await refuse(s, o.write_timeout, planOpenRefusal(f, opened.status()), record);
   std::shared_ptr<tunnel::Stream> stream = std::move(*opened);
-  if (!f.body.empty()) {
-    absl::Status st = co_await stream->write(f.body);
+  if (record->served_by != nullptr) *record->served_by = mux->executor();
+  if (sent < f.body.size()) {
+    absl::Status st = co_await stream->write(std::string_view(f.body).substr(sent));
     if (st.ok()) stream->finish();
   }
 
@@ -764,11 +812,12 @@ asio::awaitable<bool> forwardToPeer(std::shared_ptr<UserServer::Impl> self, SslS
 
 asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslStream* s,
                                                beast::flat_buffer* buf, Parser* parser,
-                                               std::string peer) {
+                                               std::string peer, asio::any_io_executor* served_by) {
   const auto& o = self->options;
   HeaderViews views;
   const RequestHead head = viewHead(*parser, &views);
   RequestRecord record(self->metrics.get(), self->audit.get(), s->get_executor(), peer, head);
+  record.served_by = served_by;
 
   auto token = bearerToken(parser->get()[http::field::authorization]);
   absl::StatusOr<Principal> who = absl::UnauthenticatedError("Unauthorized");
@@ -942,63 +991,112 @@ bool outOfResources(const boost::system::error_code& ec) {
 
 }  // namespace
 
+/// A user's connection past its TLS handshake: what moves with it from thread to thread.
+struct UserServer::Impl::Connection {
+  /// Where the limiter's shedding (from any thread) finds the connection: its stream and the
+  /// executor it runs on at that moment.
+  struct ShedTarget {
+    std::mutex mu;
+    beast::tcp_stream* stream = nullptr;
+    asio::any_io_executor executor;
+  };
+
+  Connection(HubMetrics* metrics, ConnectionLimiter::Slot slot_in)
+      : gauge(metrics), slot(std::move(slot_in)) {}
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  ~Connection() { aimShedding(false); }
+
+  /// Points the shedding at the stream (on its executor), or at nothing.
+  void aimShedding(bool on) {
+    std::lock_guard lock(shed->mu);
+    shed->stream = on && s ? &beast::get_lowest_layer(*s) : nullptr;
+    shed->executor = on && s ? s->get_executor() : asio::any_io_executor();
+  }
+
+  /// `slot` is held for the connection's life: its place under the limits is given back when
+  /// the connection goes, whichever way it ends.
+  ConnectionGauge gauge;
+  ConnectionLimiter::Slot slot;
+  std::shared_ptr<asio::ssl::context> context;  // kept for the stream's life
+  std::unique_ptr<SslStream> s;
+  beast::flat_buffer buf;
+  std::string peer;
+  std::shared_ptr<ShedTarget> shed = std::make_shared<ShedTarget>();
+};
+
 asio::awaitable<void> UserServer::Impl::session(std::shared_ptr<Impl> self, tcp::socket socket,
                                                 ConnectionLimiter::Slot slot) {
-  // `slot` is held for the connection's life: its place under the limits is given back when
-  // the coroutine's frame goes, whichever way it ends.
-  ConnectionGauge gauge(self->metrics.get());
+  auto c = std::make_unique<Connection>(self->metrics.get(), std::move(slot));
   boost::system::error_code ignored;
-  std::string peer = endpointString(socket.remote_endpoint(ignored));
+  c->peer = endpointString(socket.remote_endpoint(ignored));
   socket.set_option(tcp::no_delay(true), ignored);
-  std::shared_ptr<asio::ssl::context> context = self->tls->current();  // kept for the stream's life
-  SslStream s(beast::tcp_stream(std::move(socket)), *context);
-  auto& lowest = beast::get_lowest_layer(s);
+  c->context = self->tls->current();
+  c->s = std::make_unique<SslStream>(beast::tcp_stream(std::move(socket)), *c->context);
   // While no request is in progress the limiter may shed this connection to make room for a
-  // new one: the closing is posted to this connection's own thread, and does nothing once the
-  // stream is gone (ShedGuard's destructor runs before the stream's).
-  struct ShedTarget {
-    beast::tcp_stream* stream = nullptr;
-  };
-  auto shed_target = std::make_shared<ShedTarget>(ShedTarget{&lowest});
-  struct ShedGuard {
-    std::shared_ptr<ShedTarget> target;
-    ~ShedGuard() { target->stream = nullptr; }
-  } shed_guard{shed_target};
-  slot.onShed([shed_target, ex = lowest.get_executor()] {
-    asio::post(ex, [shed_target] {
-      if (shed_target->stream) shed_target->stream->close();
+  // new one: the closing is posted to the connection's executor of the moment, and does nothing
+  // once the connection has moved on or is gone.
+  c->aimShedding(true);
+  c->slot.onShed([target = c->shed] {
+    std::lock_guard lock(target->mu);
+    if (target->stream == nullptr) return;
+    asio::post(target->executor, [target, ex = target->executor] {
+      std::lock_guard inner(target->mu);
+      if (target->stream != nullptr && target->executor == ex) target->stream->close();
     });
   });
-  slot.markIdle();
+  c->slot.markIdle();
+  auto& lowest = beast::get_lowest_layer(*c->s);
   lowest.expires_after(self->options.handshake_timeout);
-  auto [hec] = co_await s.async_handshake(asio::ssl::stream_base::server, kUseTuple);
+  auto [hec] = co_await c->s->async_handshake(asio::ssl::stream_base::server, kUseTuple);
   if (hec) {
-    log::debug("user TLS handshake failed", {{"peer", peer}, {"error", hec.message()}});
+    log::debug("user TLS handshake failed", {{"peer", c->peer}, {"error", hec.message()}});
     co_return;
   }
-  beast::flat_buffer buf;
+  co_await serve(self, std::move(c));
+}
+
+asio::awaitable<void> UserServer::Impl::serve(std::shared_ptr<Impl> self,
+                                              std::unique_ptr<Connection> c) {
   for (;;) {
+    SslStream* s = c->s.get();
+    auto& lowest = beast::get_lowest_layer(*s);
     Parser parser;
     parser.header_limit(static_cast<uint32_t>(self->options.max_header_bytes));
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     lowest.expires_after(self->options.idle_timeout);
-    slot.markIdle();
-    auto [ec, n] = co_await http::async_read_header(s, buf, parser, kUseTuple);
-    slot.markBusy();
+    c->slot.markIdle();
+    auto [ec, n] = co_await http::async_read_header(*s, c->buf, parser, kUseTuple);
+    c->slot.markBusy();
     lowest.expires_never();
     if (ec) {
       if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
           ec != http::error::end_of_stream) {
         int code = ec == http::error::header_limit ? 431 : 400;
         std::string message_8 = "malformed HTTP request: " + ec.message();
-        co_await writeStatus(&s, self->options.write_timeout, code, message_8, false);
+        co_await writeStatus(s, self->options.write_timeout, code, message_8, false);
       }
       break;
     }
-    bool keep = co_await handle(self, &s, &buf, &parser, peer);
+    asio::any_io_executor served_by;
+    bool keep = co_await handle(self, s, &c->buf, &parser, c->peer, &served_by);
     if (!keep) break;
+    // The connection follows the tunnel (or peer link) it used to that tunnel's thread: a
+    // client sends its next requests to the same cluster, and each then crosses no thread in
+    // the hub (a crossing is a wake-up of the other thread each way: ~0.1 ms a request on 2
+    // cores). Only between the users' threads; tunnels on threads of their own stay apart.
+    asio::io_context* there = served_by ? self->pool.userContextOf(served_by) : nullptr;
+    if (there != nullptr && there != self->pool.userContextOf(s->get_executor())) {
+      if (self->metrics) self->metrics->userConnectionMoved();
+      c->aimShedding(false);
+      c->s = std::make_unique<SslStream>(std::move(*c->s), there->get_executor());
+      c->aimShedding(true);
+      auto ex = c->s->get_executor();
+      self->tasks.spawn(ex, serve(self, std::move(c)));
+      co_return;
+    }
   }
-  closeSocket(&s);
+  closeSocket(c->s.get());
 }
 
 void UserServer::Impl::admit(tcp::socket socket) {

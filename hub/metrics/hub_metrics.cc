@@ -109,6 +109,14 @@ HubMetrics::HubMetrics() : registry_(std::make_shared<prometheus::Registry>()) {
            .Register(*registry_);
   for (const char* r : {"total", "per_client", "descriptors", "idle_shed"})
     user_connections_refused_total_->Add({{"reason", r}});
+  user_connections_moved_total_ =
+      &prometheus::BuildCounter()
+           .Name("kubehub_hub_user_connections_moved_total")
+           .Help(
+               "Users' connections moved to the thread of the tunnel or peer link their last "
+               "request used, so that their next requests cross no thread in the hub.")
+           .Register(*registry_)
+           .Add({});
   peer_requests_total_ = &prometheus::BuildCounter()
                               .Name("kubehub_hub_peer_requests_total")
                               .Help(
@@ -287,6 +295,8 @@ void HubMetrics::watchOpened() { active_watches_->Increment(); }
 void HubMetrics::watchClosed() { active_watches_->Decrement(); }
 void HubMetrics::userConnectionOpened() { user_connections_->Increment(); }
 void HubMetrics::userConnectionClosed() { user_connections_->Decrement(); }
+void HubMetrics::userConnectionMoved() { user_connections_moved_total_->Increment(); }
+
 void HubMetrics::userConnectionRefused(std::string_view reason) {
   user_connections_refused_total_->Add({{"reason", std::string(reason)}}).Increment();
 }

@@ -68,6 +68,8 @@ class HubMetrics {
   void userConnectionOpened();
   void userConnectionClosed();
   void userConnectionRefused(std::string_view reason);
+  /// A user's connection moved to the thread of the tunnel (or peer link) its request used.
+  void userConnectionMoved();
   /// A request between hubs. direction "out" (this hub is the entry): outcome forwarded,
   /// stale (the owner no longer held the tunnel), unreachable (no link to the owner);
   /// "in" (this hub owns the tunnel): served, stale.
@@ -108,6 +110,7 @@ class HubMetrics {
   prometheus::Gauge* active_watches_;
   prometheus::Gauge* user_connections_;
   prometheus::Family<prometheus::Counter>* user_connections_refused_total_;
+  prometheus::Counter* user_connections_moved_total_;
 
   /// The series of one (cluster, tenant, verb, code, served_from): looked up once, then reused
   /// (building label maps for three families on every request showed in profiles). Bounded

@@ -20,6 +20,7 @@
 #include <future>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/auth/csr.h"
@@ -291,6 +292,52 @@ TEST(TlsStream, ManySmallMessages) {
   EXPECT_FALSE(result(ss));
   EXPECT_EQ(result(sr), "");
   EXPECT_EQ(result(cr), "");
+}
+
+/// Reads pattern bytes [from, to) of `seed`; "" when every one matched.
+asio::awaitable<std::string> receivePatternRange(TlsStream* s, size_t from, size_t to,
+                                                 uint32_t seed) {
+  std::vector<uint8_t> buf(16 * 1024);
+  for (size_t at = from; at < to;) {
+    size_t want = std::min(to - at, buf.size());
+    auto [ec, n] = co_await s->async_read_some(asio::buffer(buf.data(), want), kUseTuple);
+    if (ec) co_return "read failed at " + std::to_string(at) + ": " + ec.message();
+    for (size_t i = 0; i < n; ++i) {
+      if (buf[i] != patternByte(seed, at + i)) co_return "mismatch at " + std::to_string(at + i);
+    }
+    at += n;
+  }
+  co_return std::string();
+}
+
+// A connection moves to another context (the hub moves a user's connection to its tunnel's
+// thread) with its TLS session and the bytes it had received and not yet read.
+TEST(TlsStream, MovesToAnotherContextWithItsSession) {
+  Pair p;
+  p.handshakeBoth();
+  constexpr size_t kFirst = 300 * 1024;
+  auto cs = spawn(p.io, sendPattern(p.client.get(), kFirst, 11, 64 * 1024));
+  auto sr = spawn(p.io, receivePatternRange(p.server.get(), 0, 100 * 1024, 11));
+  runAll(p.io);
+  p.io.restart();
+  ASSERT_FALSE(result(cs));
+  ASSERT_EQ(result(sr), "");
+
+  asio::io_context other;
+  auto moved = std::make_unique<TlsStream>(std::move(*p.server), other.get_executor());
+  p.server.reset();
+  EXPECT_TRUE(moved->get_executor() == asio::any_io_executor(other.get_executor()));
+  // Served by the other context on a thread of its own: the rest of the first message, and a
+  // second one back.
+  auto rest = spawn(other, receivePatternRange(moved.get(), 100 * 1024, kFirst, 11));
+  auto back = spawn(other, sendPattern(moved.get(), 1 << 20, 12, 64 * 1024));
+  auto there = spawn(p.io, receivePattern(p.client.get(), 1 << 20, 12, 32 * 1024));
+  std::thread runner([&] { runAll(other); });
+  runAll(p.io);
+  runner.join();
+  EXPECT_EQ(result(rest), "");
+  EXPECT_FALSE(result(back));
+  EXPECT_EQ(result(there), "");
 }
 
 TEST(TlsStream, PeerClosingMidStreamIsTruncationNotAHang) {

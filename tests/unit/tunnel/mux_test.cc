@@ -232,6 +232,85 @@ TEST(Mux, AnAnswerCompleteBeforeTheUploadArrivesWhole) {
   h.run(answerBeforeUpload);
 }
 
+struct OpenSeen {
+  bool open_ended = true;
+  bool peer_ended_when_served = false;
+  std::string body;
+};
+
+asio::awaitable<void> recordBody(std::shared_ptr<Stream> s, std::shared_ptr<OpenSeen> seen) {
+  seen->peer_ended_when_served = s->peerEnded();
+  seen->body = co_await readAll(s);
+  proto::ResponseHead rh;
+  rh.status = 201;
+  s->sendResponseHead(rh, true);
+}
+
+asio::awaitable<void> bodyWithItsOpen(Harness* h, std::shared_ptr<OpenSeen> seen) {
+  // Small: all of it goes with the OPEN, as one message, and ends the hub's side.
+  std::string small = R"({"kind":"ConfigMap","metadata":{"name":"x"}})";
+  uint64_t messages_before = h->agent->stats().messages_in.load();
+  size_t sent = 0;
+  auto s = h->hub->openStream({"POST", "/record", {}}, small, &sent);
+  EXPECT_TRUE(s.ok());
+  EXPECT_EQ(sent, small.size());
+  auto rh = co_await (*s)->responseHead();
+  EXPECT_TRUE(rh.ok()) << rh.status();
+  EXPECT_EQ(h->agent->stats().messages_in.load() - messages_before, 1u);
+  EXPECT_FALSE(seen->open_ended) << "the OPEN said no body follows";
+  EXPECT_TRUE(seen->peer_ended_when_served);
+  EXPECT_EQ(seen->body, small);
+
+  // Larger than the stream's window (64 KiB here): a window's worth goes with the OPEN, the
+  // caller writes the rest.
+  std::string big(200 * 1024, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 13);
+  auto b = h->hub->openStream({"POST", "/echo", {}}, big, &sent);
+  EXPECT_TRUE(b.ok());
+  EXPECT_EQ(sent, 64u * 1024);
+  absl::Status st = co_await (*b)->write(std::string_view(big).substr(sent));
+  EXPECT_TRUE(st.ok()) << st;
+  (*b)->finish();
+  auto bh = co_await (*b)->responseHead();
+  EXPECT_TRUE(bh.ok());
+  std::string echoed = co_await readAll(*b);
+  EXPECT_TRUE(echoed == big) << echoed.size() << " bytes";
+
+  // Several streams opened at once (a cache starting its watches) share a message; each
+  // handler gets its own stream and body.
+  uint64_t before = h->agent->stats().messages_in.load();
+  std::vector<std::shared_ptr<Stream>> many;
+  for (int i = 0; i < 7; ++i) {
+    auto m = h->hub->openStream({"POST", "/echo", {}}, "body " + std::to_string(i), &sent);
+    EXPECT_TRUE(m.ok());
+    if (m.ok()) many.push_back(*m);
+  }
+  for (size_t i = 0; i < many.size(); ++i) {
+    std::string got = co_await readAll(many[i]);
+    EXPECT_EQ(got, "body " + std::to_string(i));
+  }
+  EXPECT_EQ(h->agent->stats().messages_in.load() - before, 1u);
+}
+
+// A body in hand when the stream opens (a create's JSON) travels with its OPEN: one message,
+// one wake-up at the agent, which still learns from the OPEN that a body follows.
+TEST(Mux, ABodyInHandTravelsWithItsOpen) {
+  Harness h;
+  auto seen = std::make_shared<OpenSeen>();
+  auto ex = h.io.get_executor();
+  auto resets = h.resets_seen;
+  h.agent->setOpenHandler([ex, seen, resets](std::shared_ptr<Stream> s, proto::RequestHead head) {
+    if (head.target != "/record") {
+      asio::co_spawn(ex, serveStream(std::move(s), std::move(head), resets), asio::detached);
+      return;
+    }
+    seen->open_ended = s->openEnded();
+    asio::co_spawn(ex, recordBody(std::move(s), seen), asio::detached);
+  });
+  h.run([seen](Harness* harness) { return bodyWithItsOpen(harness, seen); });
+  EXPECT_EQ(h.hub->streamCount(), 0u);
+}
+
 TEST(Mux, ResetReachesThePeer) {
   Harness h;
   h.run(resetReachesAgent);

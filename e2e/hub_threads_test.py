@@ -1,0 +1,102 @@
+"""A user's keep-alive connection follows its tunnel: a hub with two users' threads moves a
+connection to the thread of the tunnel its request used (so its next requests cross no thread
+in the hub), and the connection carries on there, TLS session and keep-alive intact. A create
+whose body came with its head crosses the tunnel with its OPEN and reaches the edge whole."""
+import http.client
+import json
+import os
+import ssl
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+import kubehub_e2e as e2e  # noqa: E402
+
+EDGE_TOKEN = "threads-edge-token-0123456789"
+USER_TOKEN = "threads-user-token-0123456789"
+
+
+class HubThreadsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.work = e2e.Workdir()
+        cls.procs = []
+        try:
+            w = cls.work
+            cls.pki = e2e.Pki(w.join("pki"))
+            cls.standin, cls.standin_url = e2e.start_standin(w, cls.pki, EDGE_TOKEN)
+            cls.procs.append(cls.standin)
+            kubeconfig = e2e.write_kubeconfig(w.join("edge.kubeconfig"), cls.standin_url, cls.pki.ca_cert,
+                                              token=EDGE_TOKEN)
+            tokens = e2e.write_token_file(w.join("tokens.csv"),
+                                          [(USER_TOKEN, "threads", "threads-uid", ["system:masters"])])
+            # Two users' threads whatever the machine, and no cache: every request goes through
+            # the tunnel.
+            cls.hub = e2e.Hub(w, cls.pki, tokens, extra=["--threads", "2", "--cache-resources", "none"])
+            cls.procs.append(cls.hub.proc)
+            cls.agent = e2e.Agent(w, cls.pki, "edge", cls.hub, kubeconfig)
+            cls.procs.append(cls.agent.proc)
+            cls.hub.wait_discovered("edge")
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        for p in reversed(cls.procs):
+            p.stop()
+        cls.work.close()
+
+    def connect(self):
+        url = self.hub.cluster_url("edge")
+        host_port = url.split("//", 1)[1].split("/", 1)[0]
+        host, port = host_port.rsplit(":", 1)
+        ctx = ssl.create_default_context(cafile=self.pki.ca_cert)
+        return http.client.HTTPSConnection(host, int(port), context=ctx, timeout=30)
+
+    def call(self, conn, method, path, body=None):
+        headers = {"Authorization": f"Bearer {USER_TOKEN}", "Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        conn.request(method, "/clusters/edge" + path, body=data, headers=headers)
+        r = conn.getresponse()
+        return r.status, r.read()
+
+    def test_connections_follow_their_tunnel_and_keep_working(self):
+        moved_before = e2e.metric_total(self.hub.admin, "kubehub_hub_user_connections_moved_total") or 0
+        # Connections are spread over the two threads in turn, so of two one is not on the
+        # tunnel's thread and must move.
+        conns = [self.connect(), self.connect()]
+        for conn in conns:
+            conn.connect()
+        socks = [conn.sock for conn in conns]
+        for i, conn in enumerate(conns):
+            for _ in range(3):
+                status, raw = self.call(conn, "GET", "/api/v1/namespaces/default/configmaps")
+                self.assertEqual(status, 200, raw[:300])
+            name = f"moved-{i}"
+            data = {"payload": "x" * 3000, "index": str(i)}
+            status, raw = self.call(conn, "POST", "/api/v1/namespaces/default/configmaps",
+                                    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name},
+                                     "data": data})
+            self.assertEqual(status, 201, raw[:300])
+            status, raw = self.call(conn, "GET", f"/api/v1/namespaces/default/configmaps/{name}")
+            self.assertEqual(status, 200, raw[:300])
+            self.assertEqual(json.loads(raw)["data"], data)
+            # Straight from the edge too: what the hub forwarded arrived whole.
+            status, got = e2e.https_json(f"{self.standin_url}/api/v1/namespaces/default/configmaps/{name}",
+                                         token=EDGE_TOKEN, ca_file=self.pki.ca_cert)
+            self.assertEqual(status, 200, got)
+            self.assertEqual(got["data"], data)
+        # Every request went over the connection it started on: none was closed by a move.
+        self.assertEqual([conn.sock for conn in conns], socks)
+        for conn in conns:
+            conn.close()
+        moved = e2e.metric_total(self.hub.admin, "kubehub_hub_user_connections_moved_total")
+        self.assertGreaterEqual(moved - moved_before, 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
