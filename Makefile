@@ -103,15 +103,21 @@ images: $(BUILD_DIR)/build.ninja
 	scripts/images.py --bin-dir $(BUILD_DIR)/bin --out-dir $(BUILD_DIR)/images
 
 # Every target listed by CMake (build-fuzz/fuzz_targets.txt: "target corpus-dir" lines), each for
-# FUZZ_SECONDS, new inputs kept in build-fuzz/corpus/<target>; stops at the first failure.
+# FUZZ_SECONDS, or for FUZZ_RUNS executions when set (make fuzz FUZZ_RUNS=10000000), new inputs
+# kept in build-fuzz/corpus/<target>; FUZZ_TARGETS="a b" runs only those; stops at the first
+# failure.
 FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?=
+FUZZ_TARGETS ?=
 fuzz: deps
 	CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKUBEHUB_FUZZ=ON
 	cmake --build build-fuzz -j $(JOBS) --target fuzz_targets
 	while read -r t seeds; do \
-	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	  if [ -n "$(FUZZ_TARGETS)" ] && ! echo " $(FUZZ_TARGETS) " | grep -q " $$t "; then continue; fi; \
+	  if [ -n "$(FUZZ_RUNS)" ]; then limit="-runs=$(FUZZ_RUNS)"; else limit="-max_total_time=$(FUZZ_SECONDS)"; fi; \
+	  echo "fuzz: $$t ($$limit)"; \
 	  mkdir -p build-fuzz/corpus/$$t; \
-	  build-fuzz/bin/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	  build-fuzz/bin/$$t $$limit -print_final_stats=1 \
 	    -artifact_prefix=build-fuzz/$$t- build-fuzz/corpus/$$t $$seeds || exit 1; \
 	done < build-fuzz/fuzz_targets.txt
 

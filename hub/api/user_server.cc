@@ -647,7 +647,8 @@ asio::awaitable<bool> forwardRequest(std::shared_ptr<UserServer::Impl> self, Ssl
       co_return co_await refuse(s, o.write_timeout, planStreamQuotaRefusal(f, *who, why), record);
     lease = std::move(*granted);
   }
-  if (f.stream_body && !f.expect_continue &&
+  // Not for an upgrade: its client goes on sending after the 101, so its side never ends here.
+  if (f.stream_body && !f.expect_continue && !f.upgrade &&
       takeBufferedBody(buf, parser, kWholeBodyLimit, &f.body)) {
     f.stream_body = false;
   }

@@ -1,12 +1,11 @@
 #include "metaserver/model/codec.h"
 
 #include <algorithm>
-#include <cstdio>
-#include <ctime>
 
 #include "absl/strings/cord.h"
 #include "common/config/flags.h"
 #include "common/k8s/cluster_path.h"
+#include "common/k8s/rfc3339.h"
 #include "common/k8s/validation.h"
 #include "proto/cluster_status.h"
 
@@ -520,14 +519,9 @@ absl::StatusOr<std::vector<ClusterStatusUpdate>> decodeClusterStatusBatch(const 
   return out;
 }
 
-std::string formatTime(int64_t seconds) {
-  std::time_t t = static_cast<std::time_t>(seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+// The one RFC 3339 codec (common/k8s/rfc3339.h): strftime's %Y wrote years before 1000 with
+// fewer than four digits, which parseTime then refused (found by metaserver_codec_fuzz).
+std::string formatTime(int64_t seconds) { return k8s::formatRfc3339(seconds); }
 
 namespace {
 Json optTime(const std::optional<int64_t>& t) { return t ? Json(formatTime(*t)) : Json(nullptr); }
@@ -737,70 +731,15 @@ Json toJson(const ClusterEndpoints& r) {
 }
 
 absl::StatusOr<int64_t> parseTime(std::string_view text) {
-  // YYYY-MM-DDTHH:MM:SS, an optional fraction, then Z or +HH:MM / -HH:MM.
-  auto bad = [&] {
-    return invalid("\"" + std::string(text.substr(0, 40)) +
-                   "\" is not an RFC 3339 time (2024-05-01T12:00:00Z)");
-  };
-  auto digits = [&](size_t at, size_t n, int* out) {
-    if (at + n > text.size()) return false;
-    int v = 0;
-    for (size_t i = at; i < at + n; ++i) {
-      if (text[i] < '0' || text[i] > '9') return false;
-      v = v * 10 + (text[i] - '0');
-    }
-    *out = v;
-    return true;
-  };
-  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-  if (!digits(0, 4, &year) || text.size() < 20 || text[4] != '-' || !digits(5, 2, &month) ||
-      text[7] != '-' || !digits(8, 2, &day) || (text[10] != 'T' && text[10] != 't') ||
-      !digits(11, 2, &hour) || text[13] != ':' || !digits(14, 2, &minute) || text[16] != ':' ||
-      !digits(17, 2, &second)) {
-    return bad();
-  }
-  static constexpr int kDaysIn[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-  if (month < 1 || month > 12 || day < 1 ||
-      day > kDaysIn[month - 1] + (month == 2 && leap ? 1 : 0) || hour > 23 || minute > 59 ||
-      second > 60) {
-    return bad();
-  }
-  size_t at = 19;
-  if (text[at] == '.') {
-    ++at;
-    size_t start = at;
-    while (at < text.size() && text[at] >= '0' && text[at] <= '9') ++at;
-    if (at == start) return bad();
-  }
-  int64_t offset = 0;
-  if (at < text.size() && (text[at] == 'Z' || text[at] == 'z')) {
-    ++at;
-  } else if (at < text.size() && (text[at] == '+' || text[at] == '-')) {
-    int oh = 0, om = 0;
-    if (!digits(at + 1, 2, &oh) || at + 3 >= text.size() || text[at + 3] != ':' ||
-        !digits(at + 4, 2, &om) || oh > 23 || om > 59) {
-      return bad();
-    }
-    offset = (text[at] == '+' ? 1 : -1) * (oh * 3600 + om * 60);
-    at += 6;
-  } else {
-    return bad();
-  }
-  if (at != text.size()) return bad();
-  std::tm tm{};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = month - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = minute;
-  tm.tm_sec = second;
-  int64_t t = static_cast<int64_t>(timegm(&tm)) - offset;
+  auto t = k8s::parseRfc3339(text);
   // What formatTime writes back: years 0000 to 9999 (an offset may move a time past either).
   constexpr int64_t kYear0 = -62167219200;
   constexpr int64_t kYear10000 = 253402300800;
-  if (t < kYear0 || t >= kYear10000) return bad();
-  return t;
+  if (!t || t->seconds < kYear0 || t->seconds >= kYear10000) {
+    return invalid("\"" + std::string(text.substr(0, 40)) +
+                   "\" is not an RFC 3339 time (2024-05-01T12:00:00Z)");
+  }
+  return t->seconds;
 }
 
 namespace {

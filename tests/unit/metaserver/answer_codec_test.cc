@@ -27,6 +27,10 @@ TEST(AnswerCodec, TimesAreRfc3339) {
   EXPECT_EQ(*parseTime("2024-05-01T12:00:00.250Z"), 1714564800);
   EXPECT_EQ(*parseTime("2024-05-01T14:00:00+02:00"), 1714564800);
   EXPECT_TRUE(parseTime("2024-02-29T00:00:00Z").ok());
+  // Years before 1000 keep four digits, so what is written reads back (metaserver_codec_fuzz).
+  EXPECT_EQ(formatTime(-33229440000), "0917-01-01T00:00:00Z");
+  EXPECT_EQ(*parseTime(formatTime(-33229440000)), -33229440000);
+  EXPECT_EQ(*parseTime(formatTime(-62167219200)), -62167219200);
   for (std::string_view bad :
        {"", "2024-05-01", "2024-05-01 12:00:00Z", "2024-13-01T12:00:00Z", "2024-05-01T12:00:00",
         "2024-05-01T12:00:00Zjunk", "1714564800", "9999-12-31T23:59:59-00:01",
