@@ -278,7 +278,14 @@ class LinkFaultTest(unittest.TestCase):
             cat.stdin.write(b"before the cut\n")
             cat.stdin.flush()
             e2e.wait_until(lambda: echoed, timeout=30, what="cat answering through the hub")
-            self.assertEqual(echoed[0], b"before the cut\n")
+            if echoed[0] != b"before the cut\n":
+                # Say why kubectl gave up: its exit status and what it wrote.
+                try:
+                    rc = cat.wait(10)
+                except subprocess.TimeoutExpired:
+                    rc = None
+                err = cat.stderr.read().decode(errors="replace") if rc is not None else "(still running)"
+                self.fail(f"kubectl exec echoed {echoed[0]!r}; exit {rc}; stderr: {err[-2000:]}")
             e2e.wait_until(lambda: got[0] >= 8 << 20, timeout=30, what="8 MB of the log")
             cut_at = got[0]
             # The live tunnel, and any connection of the earlier outages still half-closed.
