@@ -194,9 +194,11 @@ absl::StatusOr<Hubs> parseHubs(std::string_view message) {
 }
 
 std::string encodeMove(const Move& move) {
-  return dump(Json{{"type", std::string(kControlMove)},
-                   {"reason", cut(move.reason, kMaxControlText)},
-                   {"to", move.to}});
+  Json j{{"type", std::string(kControlMove)},
+         {"reason", cut(move.reason, kMaxControlText)},
+         {"to", move.to}};
+  if (move.only) j["only"] = true;
+  return dump(j);
 }
 
 absl::StatusOr<Move> parseMove(std::string_view message) {
@@ -217,6 +219,10 @@ absl::StatusOr<Move> parseMove(std::string_view message) {
       }
       out.to.push_back(id.get<std::string>());
     }
+  }
+  if (auto only = j->find("only"); only != j->end()) {
+    if (!only->is_boolean()) return invalid(kControlMove, "\"only\" must be true or false");
+    out.only = only->get<bool>();
   }
   return out;
 }

@@ -102,10 +102,14 @@ struct Move {
   std::string reason;
   /// Hub ids to try first (the least loaded), at most kMaxMoveTargets.
   std::vector<std::string> to;
+  /// Go only to a hub in `to`, or stay (a rebalancing move: any other hub may hold as many
+  /// tunnels as the sender). Absent: false.
+  bool only = false;
   bool operator==(const Move&) const = default;
 };
 std::string encodeMove(const Move& move);
-/// `reason` may be absent (empty); `to` may be absent (none) and lists hub ids.
+/// `reason` may be absent (empty); `to` may be absent (none) and lists hub ids; `only` may be
+/// absent (false) and is a boolean.
 absl::StatusOr<Move> parseMove(std::string_view message);
 
 /// agent → hub: the agent's new tunnel (to hub `to`) is up; send nothing new on this one.

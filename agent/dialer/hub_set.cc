@@ -39,7 +39,8 @@ std::pair<std::string, bool> HubSet::expected(const std::string& url) const {
 }
 
 std::optional<std::string> HubSet::pick(int slot, uint64_t random, const std::string& avoid_hub,
-                                        const std::vector<std::string>& prefer) {
+                                        const std::vector<std::string>& prefer,
+                                        bool only_preferred) {
   release(slot);
   Slot& me = slots_[static_cast<size_t>(slot)];
   std::set<std::string> busy_urls;
@@ -76,6 +77,7 @@ std::optional<std::string> HubSet::pick(int slot, uint64_t random, const std::st
     ranked[rank].push_back(url);
   }
   for (auto& candidates : ranked) {
+    if (only_preferred && &candidates != &ranked[0]) break;
     if (candidates.empty()) continue;
     std::string url = candidates[random % candidates.size()];
     me.dialing = url;

@@ -36,9 +36,11 @@ class HubSet {
   /// (`random` chooses).
   /// `avoid_hub`: never an address known to lead there (a hub that asked this agent to leave).
   /// `prefer`: hubs to try before any other (where a hub moving this agent suggests it goes:
-  /// the least loaded).
+  /// the least loaded). `only_preferred`: none but those (a rebalancing move: any other hub
+  /// may be as loaded as the one asking); nullopt when none of them can be dialed now.
   std::optional<std::string> pick(int slot, uint64_t random, const std::string& avoid_hub = {},
-                                  const std::vector<std::string>& prefer = {});
+                                  const std::vector<std::string>& prefer = {},
+                                  bool only_preferred = false);
 
   /// `slot`'s handshake at the address it is dialing reached `hub_id`: it holds that hub now.
   /// Returns the slot that held it before, whose tunnel the hub has already replaced (the

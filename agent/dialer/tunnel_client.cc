@@ -91,6 +91,8 @@ struct Fleet {
     std::string move_reason;
     /// Hubs the mover suggests (the least loaded), tried first.
     std::vector<std::string> move_to;
+    /// Only to a hub in move_to (a rebalancing move), or stay.
+    bool move_only = false;
     /// A move found no free hub: it is tried again when the fleet announces hubs (until then).
     std::optional<std::chrono::steady_clock::time_point> move_retry_until;
     /// Wakes serve() for a move, or because the agent is stopping.
@@ -222,6 +224,7 @@ void onControl(std::weak_ptr<Fleet> weak_fleet, std::weak_ptr<tunnel::Mux> weak_
     slot.move_requested = true;
     slot.move_reason = move->reason.empty() ? std::string("asked by the hub") : move->reason;
     slot.move_to = std::move(move->to);
+    slot.move_only = move->only && !slot.move_to.empty();
     slot.move.notify();
   } else {
     log::debug("ignoring control message", {{"type", *type}});
@@ -496,10 +499,15 @@ asio::awaitable<Attempt> serve(std::shared_ptr<Fleet> fleet, int slot, Establish
     if (!me.move_requested) continue;
     me.move_requested = false;
     const std::string from = current->tunnel.hub_id;
-    auto url = fleet->hubs.pick(shadow, fleet->rng(), from, me.move_to);
+    auto url = fleet->hubs.pick(shadow, fleet->rng(), from, me.move_to, me.move_only);
     if (!url) {
-      log::info("the hub asked this tunnel to move, but no other hub is free; staying",
-                {{"hub_id", from}, {"connection", slot}, {"reason", me.move_reason}});
+      std::string to;
+      for (const auto& id : me.move_to) to += (to.empty() ? "" : " ") + id;
+      log::info(me.move_only
+                    ? "the hub asked this tunnel to move to a hub this agent cannot reach yet; "
+                      "staying until the fleet announces it"
+                    : "the hub asked this tunnel to move, but no other hub is free; staying",
+                {{"hub_id", from}, {"connection", slot}, {"reason", me.move_reason}, {"to", to}});
       me.move_retry_until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
       continue;
     }

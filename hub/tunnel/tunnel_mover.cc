@@ -50,43 +50,82 @@ MovePlan planMoves(const std::vector<HeldTunnel>& held, bool draining, size_t bu
   }
   std::sort(by_load.begin(), by_load.end());
 
-  size_t wanted = 0;
-  if (draining) {
-    plan.reason = "draining";
-    wanted = held.size();
-  } else {
-    if (options.rebalance_rate <= 0 || !load.contains(options.hub_id)) return plan;
-    plan.reason = "rebalancing";
-    size_t total = 0;
-    for (const auto& [id, n] : load) total += n;
-    total = std::max(total, held.size());
-    size_t fair = (total + load.size() - 1) / load.size();
-    size_t slack = std::max<size_t>(1, fair / 10);
-    // Only while another hub is short: agents can move only to hubs they do not hold.
-    bool someone_short = std::any_of(load.begin(), load.end(), [&](const auto& e) {
-      return e.first != options.hub_id && e.second + slack < fair;
-    });
-    // Down to the fair share, while a hub is short by more than the slack (so shares within
-    // the slack of each other never trade agents back and forth).
-    if (!someone_short || held.size() <= fair) return plan;
-    wanted = held.size() - fair;
-  }
   auto again = draining ? options.ask_again_after : options.ask_again_after * 4;
   // Agents asked lately are still moving (the new tunnel first, then the old one closes):
   // they count against what is wanted, or a hub would ask far more than its excess.
   size_t pending = static_cast<size_t>(std::count_if(
       held.begin(), held.end(), [&](const HeldTunnel& t) { return !eligible(t, again); }));
-  wanted = wanted > pending ? wanted - pending : 0;
-  // Suggest the least loaded hubs: those tied with the lightest, so moves of one round spread.
-  for (const auto& [n, id] : by_load) {
-    if (plan.to.size() >= 16 || n > by_load.front().first + 1) break;
-    plan.to.push_back(id);
+
+  if (draining) {
+    plan.reason = "draining";
+    size_t wanted = held.size() > pending ? held.size() - pending : 0;
+    // Suggest the least loaded hubs: those tied with the lightest, so moves of one round spread.
+    for (const auto& [n, id] : by_load) {
+      if (plan.to.size() >= 16 || n > by_load.front().first + 1) break;
+      plan.to.push_back(id);
+    }
+    for (const HeldTunnel* t : order) {
+      if (plan.clusters.size() >= std::min(wanted, budget)) break;
+      if (!eligible(*t, again)) continue;
+      plan.clusters.push_back(t->cluster);
+    }
+    return plan;
+  }
+
+  if (options.rebalance_rate <= 0 || !load.contains(options.hub_id)) return plan;
+  plan.reason = "rebalancing";
+  size_t total = 0;
+  for (const auto& [id, n] : load) total += n;
+  total = std::max(total, held.size());
+  const size_t fair = (total + load.size() - 1) / load.size();
+  const size_t slack = std::max<size_t>(1, fair / 10);
+  // An agent asked lately and still here is on its way to the hub it was sent to: count it
+  // there until the routing table names it there, so that later rounds (and the routing table's
+  // lag) never send a hub more than it lacks.
+  for (const auto& t : held) {
+    if (eligible(t, again) || t.asked_to.empty()) continue;
+    auto it = load.find(t.asked_to);
+    if (it == load.end()) continue;
+    auto route = routes.clusters.find(t.cluster);
+    bool arrived =
+        route != routes.clusters.end() &&
+        std::find(route->second.begin(), route->second.end(), t.asked_to) != route->second.end();
+    if (!arrived) ++it->second;
+  }
+  // Only while another hub is short by more than the slack (so shares within the slack of each
+  // other never trade agents back and forth), and only down to the fair share.
+  bool someone_short = std::any_of(load.begin(), load.end(), [&](const auto& e) {
+    return e.first != options.hub_id && e.second + slack < fair;
+  });
+  if (!someone_short || held.size() <= fair + pending) return plan;
+  size_t wanted = held.size() - fair - pending;
+  // Each agent to the hub lacking most (a hub at or over the share is never a destination:
+  // sent there, the agent would only be sent on again).
+  std::map<std::string, size_t> lack;
+  for (const auto& [id, n] : load) {
+    if (id != options.hub_id && n < fair) lack[id] = fair - n;
   }
   for (const HeldTunnel* t : order) {
     if (plan.clusters.size() >= std::min(wanted, budget)) break;
-    if (!draining && t->age < options.settle) continue;
-    if (!eligible(*t, again)) continue;
+    if (t->age < options.settle || !eligible(*t, again)) continue;
+    // Never a hub that holds another tunnel of this cluster (an agent with several).
+    auto route = routes.clusters.find(t->cluster);
+    auto holds = [&](const std::string& hub) {
+      return route != routes.clusters.end() &&
+             std::find(route->second.begin(), route->second.end(), hub) != route->second.end();
+    };
+    auto best = lack.end();
+    bool any_lack = false;
+    for (auto it = lack.begin(); it != lack.end(); ++it) {
+      if (it->second == 0) continue;
+      any_lack = true;
+      if (!holds(it->first) && (best == lack.end() || it->second > best->second)) best = it;
+    }
+    if (!any_lack) break;
+    if (best == lack.end()) continue;
+    --best->second;
     plan.clusters.push_back(t->cluster);
+    plan.only_to.push_back(best->first);
   }
   return plan;
 }
@@ -136,7 +175,10 @@ void TunnelMover::round(double seconds) {
     h.cluster = t.cluster;
     h.age = std::chrono::duration_cast<std::chrono::steady_clock::duration>(system_now -
                                                                             t.connected_at);
-    if (auto it = asked_.find(t.cluster); it != asked_.end()) h.asked_ago = now - it->second;
+    if (auto it = asked_.find(t.cluster); it != asked_.end()) {
+      h.asked_ago = now - it->second.when;
+      h.asked_to = it->second.only_to;
+    }
     held.push_back(std::move(h));
   }
   // Forget clusters that left.
@@ -151,18 +193,34 @@ void TunnelMover::round(double seconds) {
   move.reason = "hub " + options_.hub_id + " " + plan.reason;
   move.to = plan.to;
   std::string message = proto::encodeMove(move);
-  for (const auto& cluster : plan.clusters) {
+  std::string asked;
+  for (size_t i = 0; i < plan.clusters.size(); ++i) {
+    const std::string& cluster = plan.clusters[i];
     auto mux = registry_->find(cluster);
     if (!mux) continue;
-    mux->sendControl(message);
-    asked_[cluster] = now;
+    std::string only_to = i < plan.only_to.size() ? plan.only_to[i] : std::string();
+    if (only_to.empty()) {
+      mux->sendControl(message);
+    } else {
+      proto::Move one{move.reason, {only_to}, true};
+      mux->sendControl(proto::encodeMove(one));
+    }
+    asked_[cluster] = Asked{now, only_to};
     moves_.fetch_add(1);
+    if (asked.size() < 1024) {
+      if (!asked.empty()) asked += ' ';
+      asked += only_to.empty() ? cluster : cluster + "->" + only_to;
+    }
   }
   if (metrics_) metrics_->agentMovesRequested(plan.reason, plan.clusters.size());
+  std::string to;
+  for (const auto& id : plan.to) to += (to.empty() ? "" : " ") + id;
   log::info("asked agents to move", {{"hub_id", options_.hub_id},
                                      {"reason", plan.reason},
                                      {"agents", plan.clusters.size()},
-                                     {"tunnels", tunnels.size()}});
+                                     {"tunnels", tunnels.size()},
+                                     {"asked", asked},
+                                     {"suggested", to}});
 }
 
 asio::awaitable<void> TunnelMover::run(std::shared_ptr<TunnelMover> self) {

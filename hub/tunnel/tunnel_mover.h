@@ -44,6 +44,8 @@ struct HeldTunnel {
   std::chrono::steady_clock::duration age{};
   /// Since this hub last asked it to move; nullopt: never.
   std::optional<std::chrono::steady_clock::duration> asked_ago;
+  /// The hub that ask named as the only one to go to (rebalancing); empty: any.
+  std::string asked_to;
 };
 
 struct MovePlan {
@@ -51,13 +53,18 @@ struct MovePlan {
   std::vector<std::string> clusters;
   /// Why, for the log and the message: "draining" or "rebalancing".
   std::string reason;
-  /// Where the agents should go: the least loaded hubs that take agents (at most 16).
+  /// Draining: where the agents should go first, the least loaded hubs that take agents (at
+  /// most 16); an agent that knows none of them goes to any other hub.
   std::vector<std::string> to;
+  /// Rebalancing: the one hub each cluster (same index) is asked to go to, and only there (a
+  /// hub short of its share, chosen so that no hub is sent more than it lacks, counting the
+  /// agents asked earlier and still on their way). Empty while draining.
+  std::vector<std::string> only_to;
 };
 
-/// Which tunnels to ask to move now. `draining`: this hub drains (itself or by an admin);
-/// `budget`: how many moves the rate allows in this round; `routes`: the fleet's table (which
-/// hubs take agents, how many tunnels each holds).
+/// Which tunnels to ask to move now, and where. `draining`: this hub drains (itself or by an
+/// admin); `budget`: how many moves the rate allows in this round; `routes`: the fleet's table
+/// (which hubs take agents, how many tunnels each holds).
 MovePlan planMoves(const std::vector<HeldTunnel>& held, bool draining, size_t budget,
                    const RoutingTable& routes, const MoverOptions& options);
 
@@ -92,7 +99,11 @@ class TunnelMover {
   // Main context only.
   double credit_ = 0;
   bool was_draining_ = false;
-  std::map<std::string, std::chrono::steady_clock::time_point> asked_;  // cluster -> when
+  struct Asked {
+    std::chrono::steady_clock::time_point when;
+    std::string only_to;
+  };
+  std::map<std::string, Asked> asked_;  // by cluster
 };
 
 }  // namespace kubehub::hub

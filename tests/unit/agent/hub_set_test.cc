@@ -202,5 +202,27 @@ TEST(HubSet, AMoveIsMadeThroughAShadowSlotAndKeptByTheSlot) {
   EXPECT_FALSE(hubs.pick(3, 0, "hub-a").has_value());
 }
 
+TEST(HubSet, ARebalancingMoveGoesOnlyWhereItWasSentOrNowhere) {
+  // One tunnel (slot 0, shadow 1) on hub-a; hub-b and hub-c announced, hub-d not yet.
+  HubSet hubs({}, 2);
+  hubs.setLearned({{"hub-a", kA}, {"hub-b", kB}, {"hub-c", kC}});
+  ASSERT_EQ(hubs.pick(0, 0), kA);
+  hubs.hold(0, "hub-a");
+  for (uint64_t r = 0; r < 4; ++r) {
+    EXPECT_EQ(hubs.pick(1, r, "hub-a", {"hub-c"}, true), kC) << r;
+    hubs.release(1);
+  }
+  // Sent to a hub this agent does not know yet: it stays (and tries again when hubs are
+  // announced), where a suggestion alone would take any free hub.
+  EXPECT_FALSE(hubs.pick(1, 0, "hub-a", {"hub-d"}, true).has_value());
+  auto any = hubs.pick(1, 0, "hub-a", {"hub-d"});
+  ASSERT_TRUE(any.has_value());
+  EXPECT_TRUE(*any == kB || *any == kC);
+  hubs.release(1);
+  const std::string kD = "wss://hub-d:443/tunnel";
+  hubs.setLearned({{"hub-a", kA}, {"hub-b", kB}, {"hub-c", kC}, {"hub-d", kD}});
+  EXPECT_EQ(hubs.pick(1, 0, "hub-a", {"hub-d"}, true), kD);
+}
+
 }  // namespace
 }  // namespace kubehub::agent

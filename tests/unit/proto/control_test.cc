@@ -218,6 +218,21 @@ TEST(Control, MoveIsTheBytesHubsSent) {
       Json{{"type", "move"}, {"reason", "rebalancing"}, {"to", std::vector<std::string>{}}}.dump();
   Move empty{"rebalancing", {}};
   EXPECT_EQ(encodeMove(empty), empty_before);
+
+  // `only` is sent when true, and older agents ignore it (unknown fields are).
+  Move only{"hub hub-1 rebalancing", {"hub-3"}, true};
+  std::string only_bytes = encodeMove(only);
+  EXPECT_EQ(only_bytes, Json({{"type", "move"},
+                              {"reason", "hub hub-1 rebalancing"},
+                              {"to", std::vector<std::string>{"hub-3"}},
+                              {"only", true}})
+                            .dump());
+  auto only_parsed = parseMove(only_bytes);
+  ASSERT_TRUE(only_parsed.ok()) << only_parsed.status();
+  EXPECT_EQ(*only_parsed, only);
+  auto explicit_false = parseMove(R"({"type":"move","to":["hub-2"],"only":false})");
+  ASSERT_TRUE(explicit_false.ok());
+  EXPECT_FALSE(explicit_false->only);
 }
 
 TEST(Control, MoveRefusesWhatIsNotAListOfHubIds) {
@@ -230,6 +245,8 @@ TEST(Control, MoveRefusesWhatIsNotAListOfHubIds) {
            R"({"type":"move","to":["hub 1"]})",
            R"({"type":"move","to":[""]})",
            R"({"type":"move","to":[3]})",
+           R"({"type":"move","to":["hub-2"],"only":"yes"})",
+           R"({"type":"move","to":["hub-2"],"only":1})",
        }) {
     auto parsed = parseMove(bad);
     ASSERT_FALSE(parsed.ok()) << bad;
