@@ -1,5 +1,6 @@
 #include "common/tunnel/body_pump.h"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -18,6 +19,11 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 
 namespace {
+
+/// parsedBodyToStream's parse buffer: at most this much per read while bytes are waiting, and
+/// shrunk when the body goes quiet with more than kQuietReadBytes.
+constexpr size_t kBodyReadBytes = 64 * 1024;
+constexpr size_t kQuietReadBytes = 4 * 1024;
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 
 asio::const_buffer view(std::string_view v) { return asio::buffer(v.data(), v.size()); }
@@ -166,6 +172,14 @@ asio::awaitable<bool> parsedBodyToStream(net::TlsStream* s, beast::flat_buffer* 
   size_t filled = 0;
   while (!parser->is_done()) {
     if (in.send_head && !moreReadable(*s, *buffer)) send_head();
+    // Beast reads at most the parse buffer's free space. Sized for the head (~1 KiB), it made a
+    // streamed body go ~1 KiB per read, each a posted completion and a resumption of this
+    // coroutine (~40 per 32 KiB chunk of a log, and as many passes of the event loop): room
+    // for what the TLS layer already holds, up to kBodyReadBytes, before each read.
+    if (size_t want = std::min(kBodyReadBytes, buffer->size() + s->bufferedInputBytes());
+        want > buffer->capacity()) {
+      buffer->reserve(want);
+    }
     parser->get().body().data = buf + filled;
     parser->get().body().size = chunk->size() - filled;
     // Without a deadline, none inherited from a write running beside this read either (see
@@ -187,12 +201,17 @@ asio::awaitable<bool> parsedBodyToStream(net::TlsStream* s, beast::flat_buffer* 
     // write a chunk per log line or watch event: what has already arrived goes as one tunnel
     // frame, sent as soon as the next read would wait.
     bool full = filled == chunk->size();
-    if (filled > 0 && (full || parser->is_done() || !moreReadable(*s, *buffer))) {
+    bool waits = !full && !parser->is_done() && !moreReadable(*s, *buffer);
+    if (filled > 0 && (full || parser->is_done() || waits)) {
       send_head();
       absl::Status st = co_await stream->write(std::string_view(buf, filled));
       if (!st.ok()) co_return false;
       filled = 0;
       if (full) buf = chunk->get(true);
+    }
+    // Quiet now (a watch between events): the room grown for a burst goes back.
+    if (waits && buffer->size() == 0 && buffer->capacity() > kQuietReadBytes) {
+      buffer->shrink_to_fit();
     }
   }
   send_head();  // an empty chunked body

@@ -1,6 +1,8 @@
 #include "common/tunnel/stream.h"
 
 #include <algorithm>
+#include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/this_coro.hpp>
 
 #include "common/tunnel/mux.h"
 
@@ -139,12 +141,18 @@ void Stream::reset(proto::ResetCode code, std::string_view reason) {
 }
 
 asio::awaitable<void> Stream::waitReset() {
+  // Cancelled (it is one side of an `||` whose other side finished first, once per forwarded
+  // request): return, never throw. The exception Asio throws by default at the next co_await
+  // after a cancellation cost the agent ~3% of its CPU per write in unwinding.
+  co_await asio::this_coro::throw_if_cancelled(false);
   for (;;) {
     {
       std::lock_guard lock(mux_->mu_);
       if (reset_) co_return;
     }
     co_await reset_signal_.wait();
+    if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none)
+      co_return;
   }
 }
 
