@@ -97,6 +97,32 @@ class HubThreadsTest(unittest.TestCase):
         moved = e2e.metric_total(self.hub.admin, "kubehub_hub_user_connections_moved_total")
         self.assertGreaterEqual(moved - moved_before, 1)
 
+    def test_a_connection_moves_before_its_first_request_is_served(self):
+        # A watch's (or a log's) bytes cross no thread in the hub either: the connection moves
+        # as soon as its first head names the cluster, not after the exchange (which, for a
+        # watch, may last as long as the connection).
+        status, got = e2e.https_json(f"{self.standin_url}/api/v1/namespaces/default/configmaps",
+                                     token=EDGE_TOKEN, ca_file=self.pki.ca_cert, method="POST",
+                                     body={"apiVersion": "v1", "kind": "ConfigMap",
+                                           "metadata": {"name": "watched"}, "data": {"a": "b"}})
+        self.assertIn(status, (201, 409), got)
+        moved_before = e2e.metric_total(self.hub.admin, "kubehub_hub_user_connections_moved_total") or 0
+        conns = [self.connect(), self.connect()]
+        try:
+            for conn in conns:
+                conn.request("GET", "/clusters/edge/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=30",
+                             headers={"Authorization": f"Bearer {USER_TOKEN}", "Accept": "application/json"})
+                r = conn.getresponse()
+                self.assertEqual(r.status, 200)
+                # The watch's first event (an ADDED for each configmap there is, or the stand-in's
+                # first line) arrives through the moved connection.
+                self.assertTrue(r.fp.readline())
+            moved = e2e.metric_total(self.hub.admin, "kubehub_hub_user_connections_moved_total")
+            self.assertGreaterEqual(moved - moved_before, 1, "no connection moved while its watch ran")
+        finally:
+            for conn in conns:
+                conn.close()
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -250,8 +250,14 @@ struct UserServer::Impl : std::enable_shared_from_this<UserServer::Impl> {
   static asio::awaitable<void> session(std::shared_ptr<Impl> self, tcp::socket socket,
                                        ConnectionLimiter::Slot slot);
   /// Serves a connection's requests until it closes, or until it should move to the thread of
-  /// the tunnel its last request used; then carries on there as a task of its own.
+  /// the tunnel its request uses; then carries on there as a task of its own.
   static asio::awaitable<void> serve(std::shared_ptr<Impl> self, std::unique_ptr<Connection> c);
+  /// Moves the connection to `there` and serves it on there (first its pending request, if any).
+  static void moveConnection(std::shared_ptr<Impl> self, std::unique_ptr<Connection> c,
+                             asio::io_context* there);
+  /// The users' context running the tunnel of the cluster `parser`'s request names, when that
+  /// is not the one running `s`: where the connection should be before the request is served.
+  asio::io_context* homeOf(const Parser& parser, SslStream& s);
   /// Starts a session for an accepted connection, or closes it when a limit is reached.
   /// On the acceptor's strand.
   void admit(tcp::socket socket);
@@ -1024,6 +1030,8 @@ struct UserServer::Impl::Connection {
   beast::flat_buffer buf;
   std::string peer;
   std::shared_ptr<ShedTarget> shed = std::make_shared<ShedTarget>();
+  /// A request whose head was read before the connection moved, served first where it lands.
+  std::unique_ptr<Parser> pending;
 };
 
 asio::awaitable<void> UserServer::Impl::session(std::shared_ptr<Impl> self, tcp::socket socket,
@@ -1061,43 +1069,70 @@ asio::awaitable<void> UserServer::Impl::serve(std::shared_ptr<Impl> self,
                                               std::unique_ptr<Connection> c) {
   for (;;) {
     SslStream* s = c->s.get();
-    auto& lowest = beast::get_lowest_layer(*s);
-    Parser parser;
-    parser.header_limit(static_cast<uint32_t>(self->options.max_header_bytes));
-    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-    lowest.expires_after(self->options.idle_timeout);
-    c->slot.markIdle();
-    auto [ec, n] = co_await http::async_read_header(*s, c->buf, parser, kUseTuple);
-    c->slot.markBusy();
-    lowest.expires_never();
-    if (ec) {
-      if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
-          ec != http::error::end_of_stream) {
-        int code = ec == http::error::header_limit ? 431 : 400;
-        std::string message_8 = "malformed HTTP request: " + ec.message();
-        co_await writeStatus(s, self->options.write_timeout, code, message_8, false);
+    std::unique_ptr<Parser> parser = std::move(c->pending);
+    if (!parser) {
+      auto& lowest = beast::get_lowest_layer(*s);
+      parser = std::make_unique<Parser>();
+      parser->header_limit(static_cast<uint32_t>(self->options.max_header_bytes));
+      parser->body_limit(std::numeric_limits<std::uint64_t>::max());
+      lowest.expires_after(self->options.idle_timeout);
+      c->slot.markIdle();
+      auto [ec, n] = co_await http::async_read_header(*s, c->buf, *parser, kUseTuple);
+      c->slot.markBusy();
+      lowest.expires_never();
+      if (ec) {
+        if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
+            ec != http::error::end_of_stream) {
+          int code = ec == http::error::header_limit ? 431 : 400;
+          std::string message_8 = "malformed HTTP request: " + ec.message();
+          co_await writeStatus(s, self->options.write_timeout, code, message_8, false);
+        }
+        break;
       }
-      break;
+      // The connection goes to the thread of the tunnel this request uses before it is served:
+      // a client sends its next requests to the same cluster, and each then crosses no thread
+      // in the hub (a crossing is a wake-up of the other thread each way: ~0.1 ms a request on
+      // 2 cores), nor does any byte of a log or watch this request streams. Only between the
+      // users' threads; tunnels on threads of their own stay apart. Nothing is in flight on
+      // the connection now; the bytes read past the head go with it.
+      if (asio::io_context* there = self->homeOf(*parser, *s)) {
+        c->pending = std::move(parser);
+        moveConnection(self, std::move(c), there);
+        co_return;
+      }
     }
     asio::any_io_executor served_by;
-    bool keep = co_await handle(self, s, &c->buf, &parser, c->peer, &served_by);
+    bool keep = co_await handle(self, s, &c->buf, parser.get(), c->peer, &served_by);
     if (!keep) break;
-    // The connection follows the tunnel (or peer link) it used to that tunnel's thread: a
-    // client sends its next requests to the same cluster, and each then crosses no thread in
-    // the hub (a crossing is a wake-up of the other thread each way: ~0.1 ms a request on 2
-    // cores). Only between the users' threads; tunnels on threads of their own stay apart.
+    // The same after a request that went elsewhere than the cluster's tunnel here (a peer
+    // link, a second tunnel).
     asio::io_context* there = served_by ? self->pool.userContextOf(served_by) : nullptr;
     if (there != nullptr && there != self->pool.userContextOf(s->get_executor())) {
-      if (self->metrics) self->metrics->userConnectionMoved();
-      c->aimShedding(false);
-      c->s = std::make_unique<SslStream>(std::move(*c->s), there->get_executor());
-      c->aimShedding(true);
-      auto ex = c->s->get_executor();
-      self->tasks.spawn(ex, serve(self, std::move(c)));
+      moveConnection(self, std::move(c), there);
       co_return;
     }
   }
   closeSocket(c->s.get());
+}
+
+void UserServer::Impl::moveConnection(std::shared_ptr<Impl> self, std::unique_ptr<Connection> c,
+                                      asio::io_context* there) {
+  if (self->metrics) self->metrics->userConnectionMoved();
+  c->aimShedding(false);
+  c->s = std::make_unique<SslStream>(std::move(*c->s), there->get_executor());
+  c->aimShedding(true);
+  auto ex = c->s->get_executor();
+  self->tasks.spawn(ex, serve(self, std::move(c)));
+}
+
+asio::io_context* UserServer::Impl::homeOf(const Parser& parser, SslStream& s) {
+  if (!registry) return nullptr;
+  auto target = k8s::parseClusterTarget(parser.get().target());
+  if (!target.ok()) return nullptr;
+  auto mux = registry->find(target->cluster);
+  if (!mux || mux->closing()) return nullptr;
+  asio::io_context* there = pool.userContextOf(mux->executor());
+  return there != nullptr && there != pool.userContextOf(s.get_executor()) ? there : nullptr;
 }
 
 void UserServer::Impl::admit(tcp::socket socket) {
