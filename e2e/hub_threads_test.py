@@ -123,6 +123,71 @@ class HubThreadsTest(unittest.TestCase):
             for conn in conns:
                 conn.close()
 
+    def test_the_agent_keeps_a_connection_per_concurrent_request(self):
+        # The hub multiplexes its users' requests: dozens run at once through one agent, each on
+        # a connection of the agent's pool to the API server. A pool smaller than that closed
+        # what the next burst needed again (a TLS handshake per request, for a share of all).
+        def opened():
+            return self.agent.metric("kubehub_agent_upstream_connections_opened_total") or 0
+
+        held = "/api/v1/namespaces/default/configmaps/held-a-while"
+        status, got = e2e.https_json(f"{self.standin_url}/standin/hold", token=EDGE_TOKEN,
+                                     ca_file=self.pki.ca_cert, method="POST",
+                                     body={"path": held, "ms": 700})
+        self.assertEqual(status, 200, got)
+
+        def burst(n):
+            # n GETs at once, each holding its own connection to the API server for 0.7 s.
+            conns = [self.connect() for _ in range(n)]
+            try:
+                for conn in conns:
+                    conn.request("GET", "/clusters/edge" + held,
+                                 headers={"Authorization": f"Bearer {USER_TOKEN}"})
+                for conn in conns:
+                    r = conn.getresponse()
+                    body = r.read()
+                    self.assertEqual(r.status, 404, body[:300])
+            finally:
+                for conn in conns:
+                    conn.close()
+
+        try:
+            burst(48)
+            after_first = opened()
+            burst(48)
+            burst(48)
+        finally:
+            e2e.https_json(f"{self.standin_url}/standin/hold", token=EDGE_TOKEN, ca_file=self.pki.ca_cert,
+                           method="POST", body={"path": held, "ms": 0})
+        self.assertGreaterEqual(after_first, 40, "the first burst did not run at once")
+        self.assertLessEqual(opened() - after_first, 4,
+                             "the agent opened new API server connections for a burst its pool had served")
+
+    def test_pooled_connections_the_server_closed_are_not_used(self):
+        # The stand-in closes a watch's connection when the watch ends (a server may close idle
+        # keep-alive connections any time). Requests after a burst of watches must not fail on
+        # the pooled connections the server closed: the agent retried on another pooled one,
+        # just as dead, and answered 502 to a third of them.
+        def burst(n):
+            conns = [self.connect() for _ in range(n)]
+            codes = {}
+            try:
+                for conn in conns:
+                    conn.request("GET", "/clusters/edge/api/v1/namespaces/default/configmaps"
+                                 "?watch=1&timeoutSeconds=1",
+                                 headers={"Authorization": f"Bearer {USER_TOKEN}"})
+                for conn in conns:
+                    r = conn.getresponse()
+                    r.read()
+                    codes[r.status] = codes.get(r.status, 0) + 1
+            finally:
+                for conn in conns:
+                    conn.close()
+            return codes
+
+        self.assertEqual(burst(40), {200: 40})
+        self.assertEqual(burst(40), {200: 40})
+
 
 if __name__ == "__main__":
     unittest.main()

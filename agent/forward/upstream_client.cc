@@ -1,6 +1,7 @@
 #include "agent/forward/upstream_client.h"
 
 #include <openssl/ssl.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
@@ -9,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cerrno>
 #include <deque>
 #include <optional>
 
@@ -44,6 +46,8 @@ struct Conn {
   net::TlsStream stream;
   beast::flat_buffer buffer;
   bool reused = false;
+  /// When it went back to the pool.
+  std::chrono::steady_clock::time_point idle_since{};
   /// Body bytes on their way to the tunnel; allocated on first use, kept for the connection's
   /// next requests (left uninitialised: zeroing it per request showed up in profiles).
   tunnel::ChunkBuffer chunk{kChunkStart, kChunkMax};
@@ -154,14 +158,37 @@ asio::awaitable<absl::StatusOr<ConnPtr>> connect(UpstreamClient::Impl* impl) {
     co_return absl::UnavailableError("TLS handshake with " + where + ": " + detail);
   }
   lowest.expires_never();
+  if (impl->options.metrics) impl->options.metrics->upstreamConnectionOpened();
   co_return conn;
 }
 
-asio::awaitable<absl::StatusOr<ConnPtr>> acquire(UpstreamClient::Impl* impl) {
-  while (!impl->idle.empty()) {
+/// Closes the pooled connections idle for longer than the timeout (the oldest are in front).
+void pruneIdle(UpstreamClient::Impl* impl, std::chrono::steady_clock::time_point now) {
+  while (!impl->idle.empty() &&
+         now - impl->idle.front()->idle_since > impl->options.idle_connection_timeout) {
+    impl->idle.pop_front();
+  }
+}
+
+/// Whether a pooled connection can carry a request: open, and the server has neither closed it
+/// (as servers do with idle or finished connections) nor sent anything unasked (an early close
+/// notice, a timeout answer). One non-blocking peek.
+bool stillUsable(Conn& c) {
+  auto& socket = beast::get_lowest_layer(c.stream).socket();
+  if (!socket.is_open() || c.stream.bufferedInputBytes() > 0) return false;
+  char byte = 0;
+  ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+/// A pooled connection (the most recently used that is still usable), or a new one; only a new
+/// one when `fresh` (a retry after a pooled one failed).
+asio::awaitable<absl::StatusOr<ConnPtr>> acquire(UpstreamClient::Impl* impl, bool fresh) {
+  pruneIdle(impl, std::chrono::steady_clock::now());
+  while (!fresh && !impl->idle.empty()) {
     ConnPtr c = std::move(impl->idle.back());
     impl->idle.pop_back();
-    if (beast::get_lowest_layer(c->stream).socket().is_open()) {
+    if (stillUsable(*c)) {
       c->reused = true;
       co_return c;
     }
@@ -170,8 +197,13 @@ asio::awaitable<absl::StatusOr<ConnPtr>> acquire(UpstreamClient::Impl* impl) {
 }
 
 void release(UpstreamClient::Impl* impl, ConnPtr c) {
-  if (impl->idle.size() >= impl->options.max_idle_connections) return;
+  auto now = std::chrono::steady_clock::now();
+  pruneIdle(impl, now);
+  if (impl->options.max_idle_connections == 0) return;
+  // Full: the longest idle goes, this one (warm) stays.
+  if (impl->idle.size() >= impl->options.max_idle_connections) impl->idle.pop_front();
   c->buffer.clear();
+  c->idle_since = now;
   impl->idle.push_back(std::move(c));
 }
 
@@ -341,7 +373,9 @@ asio::awaitable<void> forwardInner(std::shared_ptr<UpstreamClient> self, Upstrea
   bool has_body = !stream->openEnded();
   bool upgrade = isUpgradeRequest(head);
   for (int attempt = 0; attempt < 2; ++attempt) {
-    auto acquired = co_await acquire(impl);
+    // The retry (a pooled connection the server had closed after all) on a new connection:
+    // another pooled one may have been closed with it (a server closes idle ones together).
+    auto acquired = co_await acquire(impl, attempt > 0);
     if (!acquired.ok()) {
       log::warn("cannot reach the API server", {{"error", acquired.status().message()}});
       std::string text_0 = "the kubehub agent cannot reach its API server: " +
@@ -436,7 +470,9 @@ asio::awaitable<absl::StatusOr<SimpleResponse>> UpstreamClient::get(
     std::shared_ptr<UpstreamClient> self, std::string target) {
   Impl* impl = self->impl_.get();
   for (int attempt = 0; attempt < 2; ++attempt) {
-    auto acquired = co_await acquire(impl);
+    // The retry (a pooled connection the server had closed after all) on a new connection:
+    // another pooled one may have been closed with it (a server closes idle ones together).
+    auto acquired = co_await acquire(impl, attempt > 0);
     if (!acquired.ok()) co_return acquired.status();
     ConnPtr conn = std::move(*acquired);
     proto::RequestHead head;

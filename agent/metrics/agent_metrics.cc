@@ -42,6 +42,11 @@ AgentMetrics::AgentMetrics() : registry_(std::make_shared<prometheus::Registry>(
                             .Name("kubehub_agent_upstream_requests_total")
                             .Help("Requests executed against the edge API server, by status code.")
                             .Register(r);
+  upstream_connections_ = &prometheus::BuildCounter()
+                               .Name("kubehub_agent_upstream_connections_opened_total")
+                               .Help("Connections made to the edge API server (TLS handshakes).")
+                               .Register(r)
+                               .Add({});
   upstream_seconds_ =
       &prometheus::BuildHistogram()
            .Name("kubehub_agent_upstream_response_seconds")
@@ -143,6 +148,8 @@ void AgentMetrics::tunnelDown() {
 void AgentMetrics::dialFailed() { dial_failures_->Increment(); }
 void AgentMetrics::backoff(double seconds) { backoff_seconds_->Set(seconds); }
 void AgentMetrics::apiReachable(bool reachable) { api_reachable_->Set(reachable ? 1 : 0); }
+
+void AgentMetrics::upstreamConnectionOpened() { upstream_connections_->Increment(); }
 void AgentMetrics::upstreamRequest(int code, double seconds) {
   upstream_requests_->Add({{"code", std::to_string(code)}}).Increment();
   if (code > 0) upstream_seconds_->Observe(seconds);

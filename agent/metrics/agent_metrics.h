@@ -34,6 +34,9 @@ class AgentMetrics {
   void upstreamRequest(int code, double seconds);
   void streamOpened();
   void streamClosed();
+  /// A new connection to the API server was made (its TLS handshake done): requests beyond the
+  /// pooled connections, or after the pool closed idle ones.
+  void upstreamConnectionOpened();
   /// An upgraded stream (the API server answered 101: exec, attach, port-forward, a WebSocket
   /// through a proxy) started / ended carrying raw bytes; `kind` is one of kUpgradeKinds.
   void upgradeOpened(std::string_view kind);
@@ -74,6 +77,7 @@ class AgentMetrics {
   prometheus::Gauge* api_reachable_;
   prometheus::Family<prometheus::Counter>* upstream_requests_;
   prometheus::Histogram* upstream_seconds_;
+  prometheus::Counter* upstream_connections_;
   prometheus::Gauge* active_streams_;
   prometheus::Family<prometheus::Gauge>* upgraded_streams_;
   prometheus::Counter* bytes_in_;
