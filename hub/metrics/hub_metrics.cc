@@ -113,8 +113,9 @@ HubMetrics::HubMetrics() : registry_(std::make_shared<prometheus::Registry>()) {
       &prometheus::BuildCounter()
            .Name("kubehub_hub_user_connections_moved_total")
            .Help(
-               "Users' connections moved to the thread of the tunnel or peer link their last "
-               "request used, so that their next requests cross no thread in the hub.")
+               "Users' connections moved to the thread of the tunnel their request uses (or of "
+               "the peer link it used), so that their streams and next requests cross no thread "
+               "in the hub.")
            .Register(*registry_)
            .Add({});
   peer_requests_total_ = &prometheus::BuildCounter()
