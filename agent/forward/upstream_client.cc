@@ -37,6 +37,8 @@ constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 /// bigger writes, +40% log throughput through the tunnel).
 constexpr size_t kChunkStart = 16 * 1024;
 constexpr size_t kChunkMax = 128 * 1024;
+/// A pooled connection's parse buffer beyond this is freed when it goes idle.
+constexpr size_t kIdleParseBytes = 16 * 1024;
 constexpr size_t kMaxSimpleBody = 32 << 20;
 
 struct Conn {
@@ -202,7 +204,11 @@ void release(UpstreamClient::Impl* impl, ConnPtr c) {
   if (impl->options.max_idle_connections == 0) return;
   // Full: the longest idle goes, this one (warm) stays.
   if (impl->idle.size() >= impl->options.max_idle_connections) impl->idle.pop_front();
+  // Up to 256 idle connections: none keeps the room a large body grew (up to 64 KiB of parse
+  // buffer and 128 KiB of body buffer each).
   c->buffer.clear();
+  if (c->buffer.capacity() > kIdleParseBytes) c->buffer.shrink_to_fit();
+  c->chunk.trim();
   c->idle_since = now;
   impl->idle.push_back(std::move(c));
 }

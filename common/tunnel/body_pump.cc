@@ -216,6 +216,8 @@ asio::awaitable<bool> parsedBodyToStream(net::TlsStream* s, beast::flat_buffer* 
   }
   send_head();  // an empty chunked body
   stream->finish();
+  // The connection may idle now (a keep-alive client, a pooled API server connection).
+  if (buffer->size() == 0 && buffer->capacity() > kQuietReadBytes) buffer->shrink_to_fit();
   co_return true;
 }
 

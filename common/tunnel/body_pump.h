@@ -34,6 +34,14 @@ class ChunkBuffer {
   /// The buffer, grown to the largest size when `filled_up` (its contents are not kept).
   char* get(bool filled_up = false);
   size_t size() const { return size_; }
+  /// Frees the buffer if it grew past its starting size (a connection going idle after a large
+  /// body keeps no more than the start).
+  void trim() {
+    if (size_ > start_) {
+      data_.reset();
+      size_ = 0;
+    }
+  }
 
  private:
   size_t start_, max_;
