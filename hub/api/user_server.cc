@@ -12,6 +12,7 @@
 #include <boost/beast/http.hpp>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/match.h"
@@ -1030,8 +1031,10 @@ struct UserServer::Impl::Connection {
   beast::flat_buffer buf;
   std::string peer;
   std::shared_ptr<ShedTarget> shed = std::make_shared<ShedTarget>();
-  /// A request whose head was read before the connection moved, served first where it lands.
-  std::unique_ptr<Parser> pending;
+  /// The request being read or served (a parser serves one message: emplaced for each).
+  std::optional<Parser> parser;
+  /// Its head was read before the connection moved: it is served first where it lands.
+  bool pending = false;
 };
 
 asio::awaitable<void> UserServer::Impl::session(std::shared_ptr<Impl> self, tcp::socket socket,
@@ -1069,10 +1072,9 @@ asio::awaitable<void> UserServer::Impl::serve(std::shared_ptr<Impl> self,
                                               std::unique_ptr<Connection> c) {
   for (;;) {
     SslStream* s = c->s.get();
-    std::unique_ptr<Parser> parser = std::move(c->pending);
-    if (!parser) {
+    if (!std::exchange(c->pending, false)) {
       auto& lowest = beast::get_lowest_layer(*s);
-      parser = std::make_unique<Parser>();
+      Parser* parser = &c->parser.emplace();
       parser->header_limit(static_cast<uint32_t>(self->options.max_header_bytes));
       parser->body_limit(std::numeric_limits<std::uint64_t>::max());
       lowest.expires_after(self->options.idle_timeout);
@@ -1096,13 +1098,13 @@ asio::awaitable<void> UserServer::Impl::serve(std::shared_ptr<Impl> self,
       // users' threads; tunnels on threads of their own stay apart. Nothing is in flight on
       // the connection now; the bytes read past the head go with it.
       if (asio::io_context* there = self->homeOf(*parser, *s)) {
-        c->pending = std::move(parser);
+        c->pending = true;
         moveConnection(self, std::move(c), there);
         co_return;
       }
     }
     asio::any_io_executor served_by;
-    bool keep = co_await handle(self, s, &c->buf, parser.get(), c->peer, &served_by);
+    bool keep = co_await handle(self, s, &c->buf, &*c->parser, c->peer, &served_by);
     if (!keep) break;
     // The same after a request that went elsewhere than the cluster's tunnel here (a peer
     // link, a second tunnel).

@@ -17,6 +17,15 @@ namespace kubehub::hub {
 
 namespace asio = boost::asio;
 
+namespace {
+/// Whether the routing table names `hub` among those holding `cluster`'s tunnels.
+bool routeHolds(const RoutingTable& routes, const std::string& cluster, const std::string& hub) {
+  auto route = routes.clusters.find(cluster);
+  return route != routes.clusters.end() &&
+         std::find(route->second.begin(), route->second.end(), hub) != route->second.end();
+}
+}  // namespace
+
 MovePlan planMoves(const std::vector<HeldTunnel>& held, bool draining, size_t budget,
                    const RoutingTable& routes, const MoverOptions& options) {
   MovePlan plan;
@@ -86,11 +95,7 @@ MovePlan planMoves(const std::vector<HeldTunnel>& held, bool draining, size_t bu
     if (eligible(t, again) || t.asked_to.empty()) continue;
     auto it = load.find(t.asked_to);
     if (it == load.end()) continue;
-    auto route = routes.clusters.find(t.cluster);
-    bool arrived =
-        route != routes.clusters.end() &&
-        std::find(route->second.begin(), route->second.end(), t.asked_to) != route->second.end();
-    if (!arrived) ++it->second;
+    if (!routeHolds(routes, t.cluster, t.asked_to)) ++it->second;
   }
   // Only while another hub is short by more than the slack (so shares within the slack of each
   // other never trade agents back and forth), and only down to the fair share.
@@ -109,17 +114,15 @@ MovePlan planMoves(const std::vector<HeldTunnel>& held, bool draining, size_t bu
     if (plan.clusters.size() >= std::min(wanted, budget)) break;
     if (t->age < options.settle || !eligible(*t, again)) continue;
     // Never a hub that holds another tunnel of this cluster (an agent with several).
-    auto route = routes.clusters.find(t->cluster);
-    auto holds = [&](const std::string& hub) {
-      return route != routes.clusters.end() &&
-             std::find(route->second.begin(), route->second.end(), hub) != route->second.end();
-    };
     auto best = lack.end();
     bool any_lack = false;
     for (auto it = lack.begin(); it != lack.end(); ++it) {
       if (it->second == 0) continue;
       any_lack = true;
-      if (!holds(it->first) && (best == lack.end() || it->second > best->second)) best = it;
+      if (!routeHolds(routes, t->cluster, it->first) &&
+          (best == lack.end() || it->second > best->second)) {
+        best = it;
+      }
     }
     if (!any_lack) break;
     if (best == lack.end()) continue;
