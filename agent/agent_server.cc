@@ -182,6 +182,12 @@ absl::Status AgentOptions::validate() const {
   if (status_check_interval < std::chrono::seconds(1)) {
     return absl::InvalidArgumentError("--status-check-interval must be at least 1s");
   }
+  if (upstream_idle_timeout < std::chrono::seconds(1)) {
+    return absl::InvalidArgumentError("--upstream-idle-timeout must be at least 1s");
+  }
+  if (upstream_max_idle < 0 || upstream_max_idle > 4096) {
+    return absl::InvalidArgumentError("--upstream-max-idle must be between 0 and 4096");
+  }
   if (auto hp = net::parseHostPort(admin_listen); !hp.ok()) return hp.status();
   return absl::OkStatus();
 }
@@ -334,6 +340,8 @@ absl::StatusOr<net::HostPort> AgentServer::Parts::start() {
 
   UpstreamOptions upstream_options;
   upstream_options.response_timeout = o.response_timeout;
+  upstream_options.idle_connection_timeout = o.upstream_idle_timeout;
+  upstream_options.max_idle_connections = static_cast<size_t>(o.upstream_max_idle);
   std::string api = target ? target->server.host + ":" + std::to_string(target->server.port)
                            : std::string("none (native mode)");
   std::string source = target ? target->source : std::string("none");

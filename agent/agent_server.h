@@ -38,6 +38,9 @@ struct AgentOptions {
   std::chrono::milliseconds backoff_base{500};
   std::chrono::milliseconds backoff_max{30000};
   std::chrono::milliseconds response_timeout{60000};
+  /// The keep-alive pool of connections to the API server (UpstreamOptions).
+  std::chrono::milliseconds upstream_idle_timeout{90000};
+  int64_t upstream_max_idle = 256;
   std::chrono::milliseconds status_interval{60000};
   std::chrono::milliseconds status_check_interval{10000};
 

@@ -82,6 +82,14 @@ int main(int argc, char** argv) {
   flags.addDuration("backoff-max", &o.backoff_max, "largest reconnect delay ceiling");
   flags.addDuration("response-timeout", &o.response_timeout,
                     "how long to wait for the API server's response head");
+  flags.addDuration("upstream-idle-timeout", &o.upstream_idle_timeout,
+                    "close a keep-alive connection to the API server unused for this long "
+                    "(at least 1s; a pooled connection the API server closed first is noticed "
+                    "before use and replaced)");
+  flags.addInt("upstream-max-idle", &o.upstream_max_idle,
+               "keep-alive connections to the API server kept for the next requests (0 to 4096; "
+               "every request in flight holds one, so below the usual concurrency some requests "
+               "pay a new TLS handshake)");
   flags.addDuration("status-interval", &o.status_interval,
                     "how often each tunnel sends the cluster status report (Kubernetes version, "
                     "nodes, agent version) even when nothing changed; changes go at once, but "

@@ -7,6 +7,7 @@ import json
 import os
 import ssl
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
@@ -36,7 +37,13 @@ class HubThreadsTest(unittest.TestCase):
             cls.procs.append(cls.hub.proc)
             cls.agent = e2e.Agent(w, cls.pki, "edge", cls.hub, kubeconfig)
             cls.procs.append(cls.agent.proc)
+            # A second cluster (the same stand-in) whose agent keeps a small pool for a short
+            # time, to see the pool's bounds without waiting the default 90 s.
+            cls.small_pool = e2e.Agent(w, cls.pki, "edge-small-pool", cls.hub, kubeconfig,
+                                       extra=["--upstream-idle-timeout", "2s", "--upstream-max-idle", "3"])
+            cls.procs.append(cls.small_pool.proc)
             cls.hub.wait_discovered("edge")
+            cls.hub.wait_discovered("edge-small-pool")
         except BaseException:
             cls.tearDownClass()
             raise
@@ -162,6 +169,62 @@ class HubThreadsTest(unittest.TestCase):
         self.assertGreaterEqual(after_first, 40, "the first burst did not run at once")
         self.assertLessEqual(opened() - after_first, 4,
                              "the agent opened new API server connections for a burst its pool had served")
+
+    def test_the_pool_keeps_at_most_its_bound_and_closes_idle_connections_unasked(self):
+        # --upstream-max-idle 3 and --upstream-idle-timeout 2s: after six requests at once the
+        # pool keeps three; two seconds later, with no request coming, it holds none (a timer
+        # closes them, not the next request); the next request needs a new connection.
+        agent = self.small_pool
+
+        def opened():
+            return agent.metric("kubehub_agent_upstream_connections_opened_total") or 0
+
+        def idle():
+            return agent.metric("kubehub_agent_upstream_connections_idle")
+
+        held = "/api/v1/namespaces/default/configmaps/held-for-the-small-pool"
+        status, got = e2e.https_json(f"{self.standin_url}/standin/hold", token=EDGE_TOKEN,
+                                     ca_file=self.pki.ca_cert, method="POST",
+                                     body={"path": held, "ms": 500})
+        self.assertEqual(status, 200, got)
+        before = opened()
+        conns = [self.connect() for _ in range(6)]
+        try:
+            for conn in conns:
+                conn.request("GET", "/clusters/edge-small-pool" + held,
+                             headers={"Authorization": f"Bearer {USER_TOKEN}"})
+            for conn in conns:
+                r = conn.getresponse()
+                body = r.read()
+                self.assertEqual(r.status, 404, body[:300])
+        finally:
+            for conn in conns:
+                conn.close()
+            e2e.https_json(f"{self.standin_url}/standin/hold", token=EDGE_TOKEN, ca_file=self.pki.ca_cert,
+                           method="POST", body={"path": held, "ms": 0})
+        self.assertGreaterEqual(opened() - before, 6, "the six requests did not each hold a connection")
+        kept = idle()
+        self.assertIsNotNone(kept, "the agent exports no kubehub_agent_upstream_connections_idle")
+        self.assertGreaterEqual(kept, 1)
+        self.assertLessEqual(kept, 3, "the pool kept more than --upstream-max-idle")
+
+        # No request through this cluster from here on (the agent's own status checks come every
+        # 10 s and hold a connection for a moment at most).
+        deadline = time.monotonic() + 15
+        while idle() != 0 and time.monotonic() < deadline:
+            time.sleep(0.25)
+        self.assertEqual(idle(), 0, "idle connections outlived --upstream-idle-timeout without traffic")
+        before = opened()
+        conn = self.connect()
+        try:
+            conn.request("GET", "/clusters/edge-small-pool/api/v1/namespaces/default/configmaps",
+                         headers={"Authorization": f"Bearer {USER_TOKEN}"})
+            r = conn.getresponse()
+            r.read()
+            self.assertEqual(r.status, 200)
+        finally:
+            conn.close()
+        self.assertGreaterEqual(opened() - before, 1, "a request after the pool emptied used no new connection")
 
     def test_pooled_connections_the_server_closed_are_not_used(self):
         # The stand-in closes a watch's connection when the watch ends (a server may close idle

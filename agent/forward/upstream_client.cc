@@ -7,6 +7,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -114,7 +115,12 @@ class UpgradeGauge {
 struct UpstreamClient::Impl {
   Impl(asio::any_io_executor e, KubeTarget t, UpstreamOptions o,
        std::shared_ptr<asio::ssl::context> c)
-      : ex(std::move(e)), target(std::move(t)), options(o), tls(std::move(c)), tokens(target) {
+      : ex(std::move(e)),
+        target(std::move(t)),
+        options(o),
+        tls(std::move(c)),
+        tokens(target),
+        prune_timer(ex) {
     host_header = target.server.host.find(':') != std::string::npos ? "[" + target.server.host + "]"
                                                                     : target.server.host;
     if (target.server.port != 443) host_header += ":" + std::to_string(target.server.port);
@@ -127,6 +133,10 @@ struct UpstreamClient::Impl {
   TokenSource tokens;
   std::deque<ConnPtr> idle;
   std::string host_header;
+  /// Closes idle connections when their time is up even if no request comes (an agent whose
+  /// users went quiet holds no API server connections, nor their TLS state, for long).
+  asio::steady_timer prune_timer;
+  bool prune_armed = false;
 };
 
 namespace {
@@ -167,9 +177,30 @@ asio::awaitable<absl::StatusOr<ConnPtr>> connect(UpstreamClient::Impl* impl) {
 /// Closes the pooled connections idle for longer than the timeout (the oldest are in front).
 void pruneIdle(UpstreamClient::Impl* impl, std::chrono::steady_clock::time_point now) {
   while (!impl->idle.empty() &&
-         now - impl->idle.front()->idle_since > impl->options.idle_connection_timeout) {
+         now - impl->idle.front()->idle_since >= impl->options.idle_connection_timeout) {
     impl->idle.pop_front();
   }
+}
+
+void countIdle(UpstreamClient::Impl* impl) {
+  if (impl->options.metrics) impl->options.metrics->upstreamIdleConnections(impl->idle.size());
+}
+
+/// Arms the prune timer for the oldest idle connection's deadline, unless it is armed or the
+/// pool is empty. The timer belongs to `impl`: destroying it completes the wait with
+/// operation_aborted, and the handler then touches nothing.
+void armPrune(UpstreamClient::Impl* impl) {
+  if (impl->prune_armed || impl->idle.empty()) return;
+  impl->prune_armed = true;
+  impl->prune_timer.expires_at(impl->idle.front()->idle_since +
+                               impl->options.idle_connection_timeout);
+  impl->prune_timer.async_wait([impl](const boost::system::error_code& ec) {
+    if (ec == asio::error::operation_aborted) return;
+    impl->prune_armed = false;
+    pruneIdle(impl, std::chrono::steady_clock::now());
+    countIdle(impl);
+    armPrune(impl);
+  });
 }
 
 /// Whether a pooled connection can carry a request: open, and the server has neither closed it
@@ -192,9 +223,11 @@ asio::awaitable<absl::StatusOr<ConnPtr>> acquire(UpstreamClient::Impl* impl, boo
     impl->idle.pop_back();
     if (stillUsable(*c)) {
       c->reused = true;
+      countIdle(impl);
       co_return c;
     }
   }
+  countIdle(impl);
   co_return co_await connect(impl);
 }
 
@@ -211,6 +244,8 @@ void release(UpstreamClient::Impl* impl, ConnPtr c) {
   c->chunk.trim();
   c->idle_since = now;
   impl->idle.push_back(std::move(c));
+  countIdle(impl);
+  armPrune(impl);
 }
 
 std::string requestText(UpstreamClient::Impl* impl, const proto::RequestHead& head, bool has_body,

@@ -30,7 +30,7 @@ struct UpstreamOptions {
   /// concurrency closed and re-handshook a connection for a share of all requests (at 64
   /// concurrent GETs, 18% of them: 3,100 instead of 5,500+ a second).
   size_t max_idle_connections = 256;
-  /// A connection idle for longer is closed (when the pool is next used).
+  /// A connection idle for longer is closed (by a timer, whether or not requests come).
   std::chrono::milliseconds idle_connection_timeout{90000};
   /// Optional.
   std::shared_ptr<AgentMetrics> metrics;

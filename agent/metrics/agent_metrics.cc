@@ -47,6 +47,13 @@ AgentMetrics::AgentMetrics() : registry_(std::make_shared<prometheus::Registry>(
                                .Help("Connections made to the edge API server (TLS handshakes).")
                                .Register(r)
                                .Add({});
+  upstream_idle_ = &prometheus::BuildGauge()
+                        .Name("kubehub_agent_upstream_connections_idle")
+                        .Help(
+                            "Keep-alive connections to the edge API server waiting in the pool "
+                            "(closed after --upstream-idle-timeout unused).")
+                        .Register(r)
+                        .Add({});
   upstream_seconds_ =
       &prometheus::BuildHistogram()
            .Name("kubehub_agent_upstream_response_seconds")
@@ -150,6 +157,9 @@ void AgentMetrics::backoff(double seconds) { backoff_seconds_->Set(seconds); }
 void AgentMetrics::apiReachable(bool reachable) { api_reachable_->Set(reachable ? 1 : 0); }
 
 void AgentMetrics::upstreamConnectionOpened() { upstream_connections_->Increment(); }
+void AgentMetrics::upstreamIdleConnections(size_t count) {
+  upstream_idle_->Set(static_cast<double>(count));
+}
 void AgentMetrics::upstreamRequest(int code, double seconds) {
   upstream_requests_->Add({{"code", std::to_string(code)}}).Increment();
   if (code > 0) upstream_seconds_->Observe(seconds);

@@ -37,6 +37,8 @@ class AgentMetrics {
   /// A new connection to the API server was made (its TLS handshake done): requests beyond the
   /// pooled connections, or after the pool closed idle ones.
   void upstreamConnectionOpened();
+  /// Keep-alive connections to the API server waiting in the pool for the next request.
+  void upstreamIdleConnections(size_t count);
   /// An upgraded stream (the API server answered 101: exec, attach, port-forward, a WebSocket
   /// through a proxy) started / ended carrying raw bytes; `kind` is one of kUpgradeKinds.
   void upgradeOpened(std::string_view kind);
@@ -78,6 +80,7 @@ class AgentMetrics {
   prometheus::Family<prometheus::Counter>* upstream_requests_;
   prometheus::Histogram* upstream_seconds_;
   prometheus::Counter* upstream_connections_;
+  prometheus::Gauge* upstream_idle_;
   prometheus::Gauge* active_streams_;
   prometheus::Family<prometheus::Gauge>* upgraded_streams_;
   prometheus::Counter* bytes_in_;

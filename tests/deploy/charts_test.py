@@ -46,6 +46,7 @@ BAD_VALUES = {
     "kubehub-agent": [
         ("mode: bare-metal", "mode must be one of the following"),
         ("mode: native", "mode native serves only native commands: set commands"),
+        ("extraArgs: [upstream-max-idle=5]", "extraArgs.0: Does not match pattern"),
     ],
     "kubehub-metaserver": [
         ("replicas: two", "replicas: Invalid type. Expected: integer"),

@@ -152,6 +152,13 @@ TEST(AgentOptions, EachRuleIsRefusedWithItsMessage) {
       {"status check interval", withFiles,
        [](AgentOptions& o) { o.status_check_interval = milliseconds(500); },
        "--status-check-interval must be at least 1s"},
+      {"upstream idle timeout", withFiles,
+       [](AgentOptions& o) { o.upstream_idle_timeout = milliseconds(999); },
+       "--upstream-idle-timeout must be at least 1s"},
+      {"upstream pool too large", withFiles, [](AgentOptions& o) { o.upstream_max_idle = 4097; },
+       "--upstream-max-idle must be between 0 and 4096"},
+      {"upstream pool negative", withFiles, [](AgentOptions& o) { o.upstream_max_idle = -1; },
+       "--upstream-max-idle must be between 0 and 4096"},
       {"admin address", withFiles, [](AgentOptions& o) { o.admin_listen = "no-port"; }, ""},
   };
   for (const auto& rule : rules) {
