@@ -371,6 +371,77 @@ class CacheBudgetTest(unittest.TestCase):
             work.close()
 
 
+class DetachedCacheTest(unittest.TestCase):
+    """A cluster's cache outlives its tunnel for --cache-keep-detached (a returning agent
+    resumes without a relist), then goes with its objects; a cluster back after that gets a
+    fresh cache (one LIST per type)."""
+
+    def test_a_cache_without_its_tunnel_is_dropped_after_keep(self):
+        work = e2e.Workdir()
+        procs = []
+        agent = None
+        try:
+            pki = e2e.Pki(work.join("pki"))
+            standin, url = e2e.start_standin(work, pki, EDGE_TOKEN, extra=["--seed-pods", "50"])
+            procs.append(standin)
+            tokens = e2e.write_token_file(work.join("tokens.csv"), [(USER_TOKEN, "carol", "u-3", [])])
+            hub = e2e.Hub(work, pki, tokens, extra=["--cache-keep-detached", "6s", "--cache-resources", "pods"])
+            procs.append(hub.proc)
+            kc = e2e.write_kubeconfig(work.join("agent.kubeconfig"), url, pki.ca_cert, token=EDGE_TOKEN)
+            agent = e2e.Agent(work, pki, "edge-1", hub, kc)
+            procs.append(agent.proc)
+            via = Endpoint(hub.cluster_url("edge-1"), USER_TOKEN, pki.ca_cert)
+            pods = "/api/v1/namespaces/default/pods?resourceVersion=0"
+            e2e.wait_until(lambda: via.get(pods)[1].get("x-kubehub-served-from") == "cache",
+                           timeout=30, what="pods cached")
+
+            def held(state):
+                return e2e.metric_total(hub.admin, "kubehub_hub_cache_clusters", {"state": state})
+
+            def objects():
+                return e2e.metric_total(hub.admin, "kubehub_hub_cache_objects",
+                                        {"cluster": "edge-1", "resource": "pods"})
+
+            def lists():
+                return e2e.metric_total(hub.admin, "kubehub_hub_cache_lists_total",
+                                        {"cluster": "edge-1", "resource": "pods"})
+            self.assertEqual((held("attached"), held("detached")), (1, 0))
+            self.assertGreaterEqual(objects(), 50)
+            self.assertEqual(lists(), 1)
+
+            # Back within the time kept: the same cache, its watch resumed, no second LIST.
+            agent.proc.stop()
+            e2e.wait_until(lambda: held("detached") == 1, timeout=10, what="the cache counted as detached")
+            self.assertGreaterEqual(objects(), 50, "the cache went while the agent was away for less than keep")
+            agent.start()
+            e2e.wait_until(lambda: held("attached") == 1, timeout=30, what="the cache attached again")
+            self.assertEqual(lists(), 1, "an agent back within --cache-keep-detached relisted")
+
+            # Away for longer: the cache and its objects go.
+            mark = len(hub.proc.log_text())
+            agent.proc.stop()
+            t0 = time.monotonic()
+            hub.proc.wait_for_log(r"cache dropped: no tunnel from the cluster for --cache-keep-detached\" "
+                                  r"cluster=edge-1 objects=5\d", timeout=20, start=mark)
+            self.assertGreaterEqual(time.monotonic() - t0, 5.5, "dropped before --cache-keep-detached")
+            self.assertIsNone(objects(), "the dropped cluster's objects are still reported")
+            self.assertEqual((held("attached"), held("detached")), (0, 0))
+            self.assertEqual(e2e.metric_total(hub.admin, "kubehub_hub_cache_clusters_dropped_total"), 1)
+
+            # Back after that: a fresh cache, listed once, serving again.
+            agent.start()
+            e2e.wait_until(lambda: via.get(pods)[1].get("x-kubehub-served-from") == "cache",
+                           timeout=30, what="pods cached again")
+            self.assertEqual(lists(), 1)
+            self.assertGreaterEqual(objects(), 50)
+        finally:
+            if agent is not None:
+                agent.proc.kill()  # restarted: not the process in procs
+            for p in reversed(procs):
+                p.kill()
+            work.close()
+
+
 class EmptyAtSyncTest(unittest.TestCase):
     """A type with no objects when the cache listed it cannot tell whether the edge prints
     kind/apiVersion on list items; the cache learns it at the type's first object and answers

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -62,6 +63,29 @@ asio::awaitable<void> policeTunnels(std::shared_ptr<TunnelRegistry> registry,
         t.mux->shutdown(proto::GoAwayCode::kUnauthorized,
                         "cluster \"" + t.cluster + "\" is disabled or unknown in the metaserver");
       }
+    }
+  }
+}
+
+/// Drops the caches of clusters whose tunnels stayed away (moved to another hub, deleted, or
+/// down) for `keep`: without it a hub kept every cluster it ever held, objects and all.
+asio::awaitable<void> dropDetachedCaches(std::shared_ptr<cache::CacheRegistry> cache,
+                                         std::chrono::milliseconds keep) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  // Checked a few times per `keep`, at most every 30 s: a cache goes between `keep` and
+  // `keep` plus one interval after its tunnel.
+  auto every = std::clamp<std::chrono::milliseconds>(keep / 4, std::chrono::milliseconds(250),
+                                                     std::chrono::seconds(30));
+  for (;;) {
+    timer.expires_after(every);
+    auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return;
+    for (const auto& d : cache->dropDetached(std::chrono::steady_clock::now(), keep)) {
+      log::info("cache dropped: no tunnel from the cluster for --cache-keep-detached",
+                {{"cluster", d.cluster},
+                 {"objects", d.objects},
+                 {"bytes", d.bytes},
+                 {"keep_seconds", keep.count() / 1000}});
     }
   }
 }
@@ -164,6 +188,8 @@ absl::Status HubOptions::validate() const {
     return absl::InvalidArgumentError(
         "--cache-max-bytes and --cache-window-bytes must be >= 0, --cache-window >= 1");
   }
+  if (cache_keep_detached.count() < 0)
+    return absl::InvalidArgumentError("--cache-keep-detached must not be negative");
   if (cache_max_bytes > 0 && cache_window_bytes > cache_max_bytes) {
     return absl::InvalidArgumentError(
         "--cache-window-bytes must not exceed --cache-max-bytes (the window counts against "
@@ -543,6 +569,7 @@ absl::StatusOr<HubAddresses> HubServer::Parts::start() {
                 refreshStatus(std::make_shared<StatusForwarder>(registry, cache, metaserver)));
   }
   if (mover) tasks.spawn(io.get_executor(), TunnelMover::run(mover));
+  tasks.spawn(io.get_executor(), dropDetachedCaches(cache, o.cache_keep_detached));
   started = true;
   return bound;
 }

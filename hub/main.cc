@@ -137,6 +137,10 @@ int main(int argc, char** argv) {
                "bytes of history each type's event window may hold (old versions and deleted "
                "objects; versions still current are shared with the cache, counted once); the "
                "oldest events go first (0: a quarter of --cache-max-bytes)");
+  flags.addDuration("cache-keep-detached", &o.cache_keep_detached,
+                    "how long a cluster's cache outlives its last tunnel to this hub: an agent "
+                    "back within it resumes its watches without relisting; after it (moved to "
+                    "another hub, deleted, or down for long) the cache and its memory go");
   flags.addDuration("cache-bookmark-interval", &o.cache_bookmark_interval,
                     "bookmark cadence of watches served from the cache");
   flags.addDuration(

@@ -95,9 +95,13 @@ absl::StatusOr<std::shared_ptr<ssl::context>> makeServerContext(const ServerTlsO
     STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(o.client_ca_file.c_str());
     if (names != nullptr) SSL_CTX_set_client_CA_list(ctx->native_handle(), names);
   }
-  // Session tickets would let a resumed session skip client-certificate checks against a
-  // rotated CA; full handshakes are cheap enough for long-lived tunnels.
+  // No resumption at all: a resumed session would skip the client-certificate checks against a
+  // rotated CA, and full handshakes are cheap enough for long-lived tunnels. SSL_OP_NO_TICKET
+  // alone only turns TLS 1.3's stateless tickets into stateful ones, still sent after every
+  // handshake: no tickets and no session cache.
   SSL_CTX_set_options(ctx->native_handle(), SSL_OP_NO_TICKET);
+  SSL_CTX_set_session_cache_mode(ctx->native_handle(), SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_num_tickets(ctx->native_handle(), 0);
   return ctx;
 }
 

@@ -75,6 +75,31 @@ void collectCache(const CacheRegistry& cache, std::vector<prometheus::MetricFami
     dropped.metric.push_back(m);
   }
   out->push_back(dropped);
+  prometheus::MetricFamily clusters{
+      "kubehub_hub_cache_clusters",
+      "Clusters with a cache on this hub: attached (a tunnel feeds it) or detached (kept for "
+      "--cache-keep-detached after the last tunnel closed, so a returning agent does not relist).",
+      MetricType::Gauge,
+      {}};
+  double attached = 0;
+  double detached = 0;
+  for (const auto& c : cache.all()) (c->attached() ? attached : detached) += 1;
+  for (auto [state, n] : {std::pair{"attached", attached}, std::pair{"detached", detached}}) {
+    prometheus::ClientMetric m;
+    m.label = {{"state", state}};
+    m.gauge.value = n;
+    clusters.metric.push_back(m);
+  }
+  out->push_back(clusters);
+  prometheus::MetricFamily gone{
+      "kubehub_hub_cache_clusters_dropped_total",
+      "Cluster caches dropped after --cache-keep-detached without a tunnel.",
+      MetricType::Counter,
+      {}};
+  prometheus::ClientMetric g;
+  g.counter.value = static_cast<double>(cache.droppedClusters());
+  gone.metric.push_back(g);
+  out->push_back(gone);
   out->push_back(objects);
   out->push_back(bytes);
   out->push_back(window_bytes);

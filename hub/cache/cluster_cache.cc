@@ -166,6 +166,35 @@ std::shared_ptr<tunnel::Mux> ClusterCache::mux() const {
   return mux_.lock();
 }
 
+bool ClusterCache::attached() const {
+  auto mux = this->mux();
+  return mux && !mux->closed();
+}
+
+std::pair<size_t, size_t> ClusterCache::totals() const {
+  std::lock_guard lock(mu_);
+  size_t objects = 0;
+  size_t bytes = 0;
+  for (const auto& [k, e] : types_) {
+    if (!e.store) continue;
+    objects += e.store->objectCount();
+    bytes += e.store->bytes();
+  }
+  return {objects, bytes};
+}
+
+bool ClusterCache::detachedFor(std::chrono::steady_clock::time_point now,
+                               std::chrono::steady_clock::duration keep) {
+  bool open = attached();
+  std::lock_guard lock(mu_);
+  if (open) {
+    detached_since_.reset();
+    return false;
+  }
+  if (!detached_since_) detached_since_ = now;
+  return now - *detached_since_ >= keep;
+}
+
 std::vector<std::string> ClusterCache::enforceBudget() {
   std::vector<std::string> dropped;
   std::vector<std::shared_ptr<ResourceStore>> released;
@@ -225,6 +254,38 @@ std::shared_ptr<ClusterCache> CacheRegistry::cluster(const std::string& name) {
   auto& c = clusters_[name];
   if (!c) c = std::make_shared<ClusterCache>(name, policy_);
   return c;
+}
+
+std::shared_ptr<ClusterCache> CacheRegistry::attach(const std::string& name,
+                                                    std::shared_ptr<tunnel::Mux> mux,
+                                                    const proto::DiscoveryReport& report) {
+  std::lock_guard lock(mu_);
+  auto& c = clusters_[name];
+  if (!c) c = std::make_shared<ClusterCache>(name, policy_);
+  c->attach(std::move(mux), report);
+  return c;
+}
+
+std::vector<CacheRegistry::Dropped> CacheRegistry::dropDetached(
+    std::chrono::steady_clock::time_point now, std::chrono::steady_clock::duration keep) {
+  std::vector<Dropped> out;
+  // Freed after the lock: the last reference to a large cache takes a while to release.
+  std::vector<std::shared_ptr<ClusterCache>> released;
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = clusters_.begin(); it != clusters_.end();) {
+      if (!it->second->detachedFor(now, keep)) {
+        ++it;
+        continue;
+      }
+      auto [objects, bytes] = it->second->totals();
+      out.push_back(Dropped{it->first, objects, bytes});
+      released.push_back(std::move(it->second));
+      it = clusters_.erase(it);
+    }
+  }
+  dropped_clusters_ += out.size();
+  return out;
 }
 
 std::shared_ptr<ClusterCache> CacheRegistry::find(std::string_view name) const {

@@ -1,13 +1,16 @@
 #pragma once
 /// The hub's cache of one cluster: which resource types are cached (policy applied to the
 /// agent's discovery report), their stores, and their reflectors. Survives tunnel reconnects,
-/// so a returning agent resumes from the last resourceVersion instead of relisting.
-/// Thread-safe.
+/// so a returning agent resumes from the last resourceVersion instead of relisting; a cluster
+/// whose tunnel stays away (moved to another hub, deleted) is dropped after a while
+/// (CacheRegistry::dropDetached). Thread-safe.
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -75,8 +78,18 @@ class ClusterCache : public std::enable_shared_from_this<ClusterCache> {
   /// Types dropped to forwarding because of the memory budget, since start.
   size_t droppedTypes() const { return dropped_total_.load(); }
   const std::string& cluster() const { return cluster_; }
+  /// Whether a tunnel is attached: the last one attach() was given is still open.
+  bool attached() const;
+  /// Objects and bytes held over all types (what dropping the cache frees).
+  std::pair<size_t, size_t> totals() const;
 
  private:
+  friend class CacheRegistry;
+  /// Whether the cache has had no open tunnel for `keep` or longer, counted from the first call
+  /// that found it detached (`now`); an attached cache forgets that time.
+  bool detachedFor(std::chrono::steady_clock::time_point now,
+                   std::chrono::steady_clock::duration keep);
+
   struct Entry {
     std::shared_ptr<ResourceStore> store;
     std::shared_ptr<std::atomic<bool>> stop;
@@ -87,6 +100,7 @@ class ClusterCache : public std::enable_shared_from_this<ClusterCache> {
   mutable std::mutex mu_;
   std::map<std::string, Entry, std::less<>> types_;  // "group/version/resource"
   std::weak_ptr<tunnel::Mux> mux_;
+  std::optional<std::chrono::steady_clock::time_point> detached_since_;
   std::atomic<size_t> dropped_total_{0};
 };
 
@@ -96,14 +110,33 @@ class CacheRegistry {
   explicit CacheRegistry(CachePolicy policy)
       : policy_(std::make_shared<const CachePolicy>(std::move(policy))) {}
   std::shared_ptr<ClusterCache> cluster(const std::string& name);  // creates on first use
+  /// cluster(name)->attach(...) under the registry's lock, so that dropDetached never drops a
+  /// cache between its lookup and its attach (the tunnel would then feed a cache nobody reads).
+  std::shared_ptr<ClusterCache> attach(const std::string& name, std::shared_ptr<tunnel::Mux> mux,
+                                       const proto::DiscoveryReport& report);
   std::shared_ptr<ClusterCache> find(std::string_view name) const;
   std::vector<std::shared_ptr<ClusterCache>> all() const;
   const CachePolicy& policy() const { return *policy_; }
+
+  struct Dropped {
+    std::string cluster;
+    size_t objects = 0;
+    size_t bytes = 0;
+  };
+  /// Drops the caches of clusters that have had no tunnel here for `keep` or longer (counted
+  /// from the first call that found each detached, so call it every fraction of `keep`). A
+  /// cluster that comes back later starts with a fresh cache (one LIST per type); reads in
+  /// flight keep the stores they hold until they end.
+  std::vector<Dropped> dropDetached(std::chrono::steady_clock::time_point now,
+                                    std::chrono::steady_clock::duration keep);
+  /// Caches dropped by dropDetached since start.
+  uint64_t droppedClusters() const { return dropped_clusters_.load(); }
 
  private:
   const std::shared_ptr<const CachePolicy> policy_;
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<ClusterCache>, std::less<>> clusters_;
+  std::atomic<uint64_t> dropped_clusters_{0};
 };
 
 }  // namespace kubehub::hub::cache

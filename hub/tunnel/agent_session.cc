@@ -70,7 +70,7 @@ void onControl(std::weak_ptr<TunnelRegistry> weak_registry, std::weak_ptr<tunnel
                                      {"resources", report->listed},
                                      {"usable", report->resources.size()},
                                      {"kubernetes_version", report->server_version}});
-    if (cache) cache->cluster(cluster)->attach(mux, *report);
+    if (cache) cache->attach(cluster, mux, *report);
     registry->setDiscovery(cluster, mux.get(), std::move(message), *report);
   } else if (*type == proto::kControlLeaving) {
     // The agent's new tunnel (on another hub) is up, or the agent is stopping (no `to`): new

@@ -127,6 +127,9 @@ TEST(HubOptions, EachRuleIsRefusedWithItsMessage) {
          o.cache_window_bytes = 1001;
        },
        "--cache-window-bytes must not exceed --cache-max-bytes"},
+      {"cache kept detached", minimal,
+       [](HubOptions& o) { o.cache_keep_detached = std::chrono::milliseconds(-1); },
+       "--cache-keep-detached must not be negative"},
       {"listen address", minimal, [](HubOptions& o) { o.listen = "no-port"; }, ""},
       {"metaserver URL", fleet, [](HubOptions& o) { o.metaserver_url = "not a url"; },
        "--metaserver-url \"not a url\" is not a URL"},
