@@ -391,5 +391,26 @@ TEST_F(BodyPumpTest, AParsedBodyThatStallsPastItsDeadlineResetsTheStream) {
   });
 }
 
+// A connection that goes idle after a large body keeps no more than the starting size: trim()
+// frees a grown buffer (the agent's up to 256 pooled connections would otherwise keep 128 KiB
+// each), and leaves one still at its start alone.
+TEST(ChunkBuffer, TrimFreesOnlyWhatGrew) {
+  ChunkBuffer chunk(16, 128);
+  EXPECT_EQ(chunk.size(), 0u) << "allocated on first use";
+  char* small = chunk.get();
+  EXPECT_EQ(chunk.size(), 16u);
+  chunk.trim();
+  EXPECT_EQ(chunk.size(), 16u);
+  EXPECT_EQ(chunk.get(), small) << "a buffer at its start survives trim()";
+  chunk.get(true);
+  EXPECT_EQ(chunk.size(), 128u);
+  chunk.get();
+  EXPECT_EQ(chunk.size(), 128u) << "stays grown while in use";
+  chunk.trim();
+  EXPECT_EQ(chunk.size(), 0u) << "a grown buffer is freed";
+  chunk.get();
+  EXPECT_EQ(chunk.size(), 16u) << "the next use starts small again";
+}
+
 }  // namespace
 }  // namespace kubehub::tunnel
