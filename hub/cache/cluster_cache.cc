@@ -259,9 +259,18 @@ std::shared_ptr<ClusterCache> CacheRegistry::cluster(const std::string& name) {
 std::shared_ptr<ClusterCache> CacheRegistry::attach(const std::string& name,
                                                     std::shared_ptr<tunnel::Mux> mux,
                                                     const proto::DiscoveryReport& report) {
-  std::lock_guard lock(mu_);
-  auto& c = clusters_[name];
-  if (!c) c = std::make_shared<ClusterCache>(name, policy_);
+  std::shared_ptr<ClusterCache> c;
+  {
+    std::lock_guard lock(mu_);
+    auto& slot = clusters_[name];
+    if (!slot) slot = std::make_shared<ClusterCache>(name, policy_);
+    c = slot;
+    // Attached from here on for dropDetached, which takes this lock too. The rest of attach()
+    // runs outside it: it starts reflectors, which may run at once on this thread.
+    std::lock_guard cache_lock(c->mu_);
+    c->mux_ = mux;
+    c->detached_since_.reset();
+  }
   c->attach(std::move(mux), report);
   return c;
 }

@@ -110,8 +110,9 @@ class CacheRegistry {
   explicit CacheRegistry(CachePolicy policy)
       : policy_(std::make_shared<const CachePolicy>(std::move(policy))) {}
   std::shared_ptr<ClusterCache> cluster(const std::string& name);  // creates on first use
-  /// cluster(name)->attach(...) under the registry's lock, so that dropDetached never drops a
-  /// cache between its lookup and its attach (the tunnel would then feed a cache nobody reads).
+  /// cluster(name)->attach(...), the cache marked attached under the registry's lock, so that
+  /// dropDetached never drops a cache between its lookup and its attach (the tunnel would then
+  /// feed a cache nobody reads).
   std::shared_ptr<ClusterCache> attach(const std::string& name, std::shared_ptr<tunnel::Mux> mux,
                                        const proto::DiscoveryReport& report);
   std::shared_ptr<ClusterCache> find(std::string_view name) const;
