@@ -90,6 +90,19 @@ asio::awaitable<void> dropDetachedCaches(std::shared_ptr<cache::CacheRegistry> c
   }
 }
 
+/// Request series of clusters nobody asked for an hour go (HubMetrics::forgetIdleRequestSeries).
+asio::awaitable<void> forgetIdleMetrics(std::shared_ptr<HubMetrics> metrics) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (;;) {
+    timer.expires_after(std::chrono::minutes(1));
+    auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return;
+    size_t n = metrics->forgetIdleRequestSeries(std::chrono::steady_clock::now(),
+                                                HubMetrics::kRequestSeriesIdle);
+    if (n > 0) log::debug("request metric series unused for an hour dropped", {{"series", n}});
+  }
+}
+
 /// Each cluster's report in the metaserver carries fresh counts of what this hub caches of it.
 asio::awaitable<void> refreshStatus(std::shared_ptr<StatusForwarder> forwarder) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
@@ -570,6 +583,7 @@ absl::StatusOr<HubAddresses> HubServer::Parts::start() {
   }
   if (mover) tasks.spawn(io.get_executor(), TunnelMover::run(mover));
   tasks.spawn(io.get_executor(), dropDetachedCaches(cache, o.cache_keep_detached));
+  tasks.spawn(io.get_executor(), forgetIdleMetrics(metrics));
   started = true;
   return bound;
 }

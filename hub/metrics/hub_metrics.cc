@@ -2,8 +2,10 @@
 
 #include <prometheus/text_serializer.h>
 
+#include <algorithm>
 #include <charconv>
 #include <sstream>
+#include <unordered_set>
 
 namespace kubehub::hub {
 
@@ -253,8 +255,8 @@ void HubMetrics::agentRefused(std::string_view reason) {
 }
 
 void HubMetrics::request(std::string_view cluster, std::string_view tenant, std::string_view verb,
-                         int code, std::string_view served_from, double seconds,
-                         uint64_t bytes_out) {
+                         int code, std::string_view served_from, double seconds, uint64_t bytes_out,
+                         std::chrono::steady_clock::time_point now) {
   char code_text[16];
   auto [end, ec] = std::to_chars(code_text, code_text + sizeof(code_text), code);
   std::string_view code_sv(code_text, ec == std::errc() ? static_cast<size_t>(end - code_text) : 0);
@@ -263,27 +265,58 @@ void HubMetrics::request(std::string_view cluster, std::string_view tenant, std:
               4);
   key.append(cluster).append(1, '\0').append(tenant).append(1, '\0').append(verb);
   key.append(1, '\0').append(code_sv).append(1, '\0').append(served_from);
-  RequestSeries series{};
-  {
-    std::lock_guard lock(series_mu_);
-    auto it = series_.find(key);
-    if (it == series_.end()) {
-      std::string c(cluster), v(verb), s(served_from);
-      RequestSeries fresh{&requests_total_->Add({{"cluster", c},
-                                                 {"tenant", std::string(tenant)},
-                                                 {"verb", v},
-                                                 {"code", std::string(code_sv)},
-                                                 {"served_from", s}}),
-                          &request_seconds_->Add({{"cluster", c}, {"verb", v}, {"served_from", s}},
-                                                 latencyBuckets()),
-                          &response_bytes_total_->Add({{"cluster", c}, {"served_from", s}})};
-      it = series_.emplace(std::move(key), fresh).first;
-    }
-    series = it->second;
+  // Counted under the lock: forgetIdleRequestSeries may free a series the moment it is released.
+  std::lock_guard lock(series_mu_);
+  auto it = series_.find(key);
+  if (it == series_.end()) {
+    std::string c(cluster), v(verb), s(served_from);
+    RequestSeries fresh{
+        &requests_total_->Add({{"cluster", c},
+                               {"tenant", std::string(tenant)},
+                               {"verb", v},
+                               {"code", std::string(code_sv)},
+                               {"served_from", s}}),
+        &request_seconds_->Add({{"cluster", c}, {"verb", v}, {"served_from", s}}, latencyBuckets()),
+        &response_bytes_total_->Add({{"cluster", c}, {"served_from", s}}), now};
+    it = series_.emplace(std::move(key), fresh).first;
   }
+  RequestSeries& series = it->second;
+  series.last_used = std::max(series.last_used, now);
   series.requests->Increment();
   series.seconds->Observe(seconds);
   if (bytes_out > 0) series.bytes->Increment(static_cast<double>(bytes_out));
+}
+
+size_t HubMetrics::forgetIdleRequestSeries(std::chrono::steady_clock::time_point now,
+                                           std::chrono::steady_clock::duration idle) {
+  std::lock_guard lock(series_mu_);
+  std::vector<RequestSeries> gone;
+  for (auto it = series_.begin(); it != series_.end();) {
+    if (now - it->second.last_used >= idle) {
+      gone.push_back(it->second);
+      it = series_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (gone.empty()) return 0;
+  // A histogram or byte counter shared with a series still in use stays.
+  std::unordered_set<const void*> kept;
+  for (const auto& [k, s] : series_) {
+    kept.insert(s.seconds);
+    kept.insert(s.bytes);
+  }
+  std::unordered_set<const void*> removed;
+  for (const RequestSeries& s : gone) {
+    requests_total_->Remove(s.requests);
+    if (!kept.count(s.seconds) && removed.insert(s.seconds).second) {
+      request_seconds_->Remove(s.seconds);
+    }
+    if (!kept.count(s.bytes) && removed.insert(s.bytes).second) {
+      response_bytes_total_->Remove(s.bytes);
+    }
+  }
+  return gone.size();
 }
 
 void HubMetrics::authFailure(std::string_view reason) {

@@ -12,6 +12,7 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -52,7 +53,18 @@ class HubMetrics {
   /// One finished user request. `served_from`: forward, cache, or hub (answered by the hub
   /// itself: auth failures, unknown clusters, bad paths).
   void request(std::string_view cluster, std::string_view tenant, std::string_view verb, int code,
-               std::string_view served_from, double seconds, uint64_t bytes_out);
+               std::string_view served_from, double seconds, uint64_t bytes_out,
+               std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
+  /// Drops the request series (requests_total, request_seconds, response_bytes_total) no request
+  /// used for `idle` (a latency histogram or a byte counter goes with the last series sharing
+  /// it). Without it a hub kept, and exported at every scrape, a series for every cluster ever
+  /// asked through it: deleted clusters, clusters moved to other hubs, clusters reached once
+  /// through a peer. A series used again starts from zero, which rate() and increase() read as
+  /// a counter reset. Returns how many request series went.
+  size_t forgetIdleRequestSeries(std::chrono::steady_clock::time_point now,
+                                 std::chrono::steady_clock::duration idle);
+  /// The `idle` the hub passes to forgetIdleRequestSeries.
+  static constexpr std::chrono::hours kRequestSeriesIdle{1};
   /// `result`: cached (verdict remembered), verified (signature checked), rejected.
   void tokenVerification(std::string_view result);
   /// `reason`: grant, ban, rate_limit.
@@ -113,12 +125,13 @@ class HubMetrics {
   prometheus::Counter* user_connections_moved_total_;
 
   /// The series of one (cluster, tenant, verb, code, served_from): looked up once, then reused
-  /// (building label maps for three families on every request showed in profiles). Bounded
-  /// like the families themselves; series are never removed, so the pointers stay valid.
+  /// (building label maps for three families on every request showed in profiles). Used and
+  /// removed only under series_mu_ (forgetIdleRequestSeries frees what the pointers name).
   struct RequestSeries {
     prometheus::Counter* requests;
     prometheus::Histogram* seconds;
     prometheus::Counter* bytes;
+    std::chrono::steady_clock::time_point last_used;
   };
   std::mutex series_mu_;
   std::unordered_map<std::string, RequestSeries> series_;
