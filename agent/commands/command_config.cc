@@ -25,6 +25,33 @@ absl::Status invalid(const std::string& where, const std::string& what) {
   return absl::InvalidArgumentError(where + ": " + what);
 }
 
+/// libstdc++'s regex parser reads the numbers of `{n,m}` and of backreferences (`\12`) into an
+/// int without a bound: a long one is a signed overflow, undefined behaviour
+/// (commands_config_fuzz). Numbers of more than six digits are refused before it sees them; any
+/// above the library's 100,000-state limit is refused by the library itself.
+absl::Status regexNumbersBounded(std::string_view pattern) {
+  constexpr size_t kMaxDigits = 6;
+  auto digitsAt = [&](size_t i) {
+    size_t n = 0;
+    while (i + n < pattern.size() && pattern[i + n] >= '0' && pattern[i + n] <= '9') ++n;
+    return n;
+  };
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] == '\\') {
+      size_t n = digitsAt(i + 1);
+      if (n > kMaxDigits) return absl::InvalidArgumentError("a backreference number is too long");
+      i += n > 0 ? n : 1;  // the escaped character is never a quantifier's brace
+    } else if (pattern[i] == '{') {
+      size_t n = digitsAt(i + 1);
+      size_t m = i + 1 + n < pattern.size() && pattern[i + 1 + n] == ',' ? digitsAt(i + 2 + n) : 0;
+      if (n > kMaxDigits || m > kMaxDigits) {
+        return absl::InvalidArgumentError("a repetition count has more than six digits");
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 bool isCommandName(std::string_view s) {
   if (s.empty() || s.size() > 63 || s.front() == '-' || s.back() == '-') return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
@@ -178,6 +205,10 @@ absl::StatusOr<CommandParameter> parseParameter(const YAML::Node& n, const std::
     auto s = scalar(n["pattern"], at + ".pattern");
     if (!s.ok()) return s.status();
     p.pattern = *s;
+    if (absl::Status bounded = regexNumbersBounded(p.pattern); !bounded.ok()) {
+      return invalid(at + ".pattern",
+                     "not a valid regular expression: " + std::string(bounded.message()));
+    }
     try {
       p.pattern_re = std::make_shared<const std::regex>(p.pattern, std::regex::ECMAScript);
     } catch (const std::regex_error& e) {

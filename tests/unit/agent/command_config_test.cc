@@ -123,6 +123,13 @@ TEST(CommandConfig, BadFilesNameTheCommandAndField) {
        "pattern: '('}]}]",
        "(x).pattern: not a valid regular expression"},
       {"commands: [{name: a, executable: /bin/true, args: ['{x}'], parameters: [{name: x, "
+       "pattern: 'a{1,33333333333333333333}'}]}]",
+       "(x).pattern: not a valid regular expression: a repetition count has more than six "
+       "digits"},
+      {"commands: [{name: a, executable: /bin/true, args: ['{x}'], parameters: [{name: x, "
+       "pattern: '(a)\\33333333333333333333'}]}]",
+       "(x).pattern: not a valid regular expression: a backreference number is too long"},
+      {"commands: [{name: a, executable: /bin/true, args: ['{x}'], parameters: [{name: x, "
        "type: integer, pattern: 'a'}]}]",
        "only string parameters have a pattern"},
       {"commands: [{name: a, executable: /bin/true, args: ['{x}'], parameters: [{name: x, "
