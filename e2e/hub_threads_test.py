@@ -71,6 +71,28 @@ class HubThreadsTest(unittest.TestCase):
         r = conn.getresponse()
         return r.status, r.read()
 
+    def hold(self, path, ms):
+        """The stand-in answers GETs of `path` only after `ms` milliseconds (0: at once again)."""
+        status, got = e2e.https_json(f"{self.standin_url}/standin/hold", token=EDGE_TOKEN,
+                                     ca_file=self.pki.ca_cert, method="POST", body={"path": path, "ms": ms})
+        self.assertEqual(status, 200, got)
+
+    def gets_at_once(self, cluster, path, n):
+        """n GETs of `path` (nothing there: 404) through the hub at once, each on a connection of
+        its own, so that each holds a connection of the agent's pool while the stand-in holds it."""
+        conns = [self.connect() for _ in range(n)]
+        try:
+            for conn in conns:
+                conn.request("GET", f"/clusters/{cluster}{path}",
+                             headers={"Authorization": f"Bearer {USER_TOKEN}"})
+            for conn in conns:
+                r = conn.getresponse()
+                body = r.read()
+                self.assertEqual(r.status, 404, body[:300])
+        finally:
+            for conn in conns:
+                conn.close()
+
     def test_connections_follow_their_tunnel_and_keep_working(self):
         moved_before = e2e.metric_total(self.hub.admin, "kubehub_hub_user_connections_moved_total") or 0
         # Connections are spread over the two threads in turn, so of two one is not on the
@@ -138,34 +160,14 @@ class HubThreadsTest(unittest.TestCase):
             return self.agent.metric("kubehub_agent_upstream_connections_opened_total") or 0
 
         held = "/api/v1/namespaces/default/configmaps/held-a-while"
-        status, got = e2e.https_json(f"{self.standin_url}/standin/hold", token=EDGE_TOKEN,
-                                     ca_file=self.pki.ca_cert, method="POST",
-                                     body={"path": held, "ms": 700})
-        self.assertEqual(status, 200, got)
-
-        def burst(n):
-            # n GETs at once, each holding its own connection to the API server for 0.7 s.
-            conns = [self.connect() for _ in range(n)]
-            try:
-                for conn in conns:
-                    conn.request("GET", "/clusters/edge" + held,
-                                 headers={"Authorization": f"Bearer {USER_TOKEN}"})
-                for conn in conns:
-                    r = conn.getresponse()
-                    body = r.read()
-                    self.assertEqual(r.status, 404, body[:300])
-            finally:
-                for conn in conns:
-                    conn.close()
-
+        self.hold(held, 700)  # each GET holds its connection to the API server for 0.7 s
         try:
-            burst(48)
+            self.gets_at_once("edge", held, 48)
             after_first = opened()
-            burst(48)
-            burst(48)
+            self.gets_at_once("edge", held, 48)
+            self.gets_at_once("edge", held, 48)
         finally:
-            e2e.https_json(f"{self.standin_url}/standin/hold", token=EDGE_TOKEN, ca_file=self.pki.ca_cert,
-                           method="POST", body={"path": held, "ms": 0})
+            self.hold(held, 0)
         self.assertGreaterEqual(after_first, 40, "the first burst did not run at once")
         self.assertLessEqual(opened() - after_first, 4,
                              "the agent opened new API server connections for a burst its pool had served")
@@ -183,25 +185,12 @@ class HubThreadsTest(unittest.TestCase):
             return agent.metric("kubehub_agent_upstream_connections_idle")
 
         held = "/api/v1/namespaces/default/configmaps/held-for-the-small-pool"
-        status, got = e2e.https_json(f"{self.standin_url}/standin/hold", token=EDGE_TOKEN,
-                                     ca_file=self.pki.ca_cert, method="POST",
-                                     body={"path": held, "ms": 500})
-        self.assertEqual(status, 200, got)
+        self.hold(held, 500)
         before = opened()
-        conns = [self.connect() for _ in range(6)]
         try:
-            for conn in conns:
-                conn.request("GET", "/clusters/edge-small-pool" + held,
-                             headers={"Authorization": f"Bearer {USER_TOKEN}"})
-            for conn in conns:
-                r = conn.getresponse()
-                body = r.read()
-                self.assertEqual(r.status, 404, body[:300])
+            self.gets_at_once("edge-small-pool", held, 6)
         finally:
-            for conn in conns:
-                conn.close()
-            e2e.https_json(f"{self.standin_url}/standin/hold", token=EDGE_TOKEN, ca_file=self.pki.ca_cert,
-                           method="POST", body={"path": held, "ms": 0})
+            self.hold(held, 0)
         self.assertGreaterEqual(opened() - before, 6, "the six requests did not each hold a connection")
         kept = idle()
         self.assertIsNotNone(kept, "the agent exports no kubehub_agent_upstream_connections_idle")

@@ -294,6 +294,24 @@ TEST(TlsStream, ManySmallMessages) {
   EXPECT_EQ(result(cr), "");
 }
 
+// Servers offer no resumption: a resumed session would skip the client-certificate checks
+// against a rotated CA. TLS 1.3 tickets arrive after the handshake, with the first records the
+// client reads: once it has read some, its session is still not one it could resume.
+TEST(TlsStream, ServersSendNoSessionTicket) {
+  Pair p;
+  p.handshakeBoth();
+  auto ss = spawn(p.io, sendPattern(p.server.get(), 4096, 5, 4096));
+  auto cr = spawn(p.io, receivePattern(p.client.get(), 4096, 5, 4096));
+  runAll(p.io);
+  ASSERT_FALSE(result(ss));
+  ASSERT_EQ(result(cr), "");
+  SSL* client = p.client->native_handle();
+  EXPECT_STREQ(SSL_get_version(client), "TLSv1.3");
+  SSL_SESSION* session = SSL_get_session(client);
+  ASSERT_NE(session, nullptr);
+  EXPECT_EQ(SSL_SESSION_is_resumable(session), 0);
+}
+
 /// Reads pattern bytes [from, to) of `seed`; "" when every one matched.
 asio::awaitable<std::string> receivePatternRange(TlsStream* s, size_t from, size_t to,
                                                  uint32_t seed) {
