@@ -472,6 +472,7 @@ ApiResult proxyToPod(const Json& pod, int port, const HttpRequest& req, const st
   const std::string name = metaString(pod, "namespace") + "/" + metaString(pod, "name");
   ApiResult r = jsonResult(
       200, proxyEchoBody(req.method, proxyBackendPath(raw_path), query, req.body, name, port));
+  r.response.api_object = false;  // the backend's bytes, passed on as they came
   if (req.method == "HEAD") r.response.body.clear();
   return r;
 }
@@ -1004,6 +1005,7 @@ ApiResult doLogs(const Ctx& c, const Query& q) {
   ApiResult r;
   r.response.status = 200;
   r.response.content_type = "text/plain";
+  r.response.api_object = false;
   r.logs = plan;
   return r;
 }

@@ -32,6 +32,7 @@
 #include "common/net/address.h"
 #include "common/net/tls.h"
 #include "tests/standin/api_error.h"
+#include "tests/standin/response_compression.h"
 #include "tests/standin/server_connection.h"
 
 namespace kubehub::standin {
@@ -87,14 +88,27 @@ void setCommonHeaders(http::response_header<>& h, const std::string& content_typ
   h.set("Audit-Id", auditId());
 }
 
+/// `gzip_ok`: the request's Accept-Encoding asks for gzip (response_compression.h).
 asio::awaitable<bool> writeResponse(std::shared_ptr<Connection> conn, HttpResponse response,
-                                    bool keep_alive) {
+                                    bool keep_alive, bool gzip_ok = false) {
   http::response<http::string_body> res{static_cast<http::status>(response.status), 11};
   setCommonHeaders(res.base(), response.content_type);
   for (const auto& [k, v] : response.headers) res.set(k, v);
-  res.body() = std::move(response.body);
   res.keep_alive(keep_alive);
-  res.prepare_payload();
+  std::string gzipped;
+  if (gzip_ok && shouldGzip(response.api_object, response.body.size())) {
+    gzipped = gzipFast(response.body);
+  }
+  if (!gzipped.empty()) {
+    // As the server's gzip writer: the length is not known up front, so the body is chunked.
+    res.set(http::field::content_encoding, "gzip");
+    res.insert(http::field::vary, "Accept-Encoding");
+    res.body() = std::move(gzipped);
+    res.chunked(true);
+  } else {
+    res.body() = std::move(response.body);
+    res.prepare_payload();
+  }
   beast::get_lowest_layer(conn->stream).expires_after(kWriteTimeout);
   auto [ec, n] = co_await http::async_write(conn->stream, res, kUseAwaitable);
   co_return !ec;
@@ -355,7 +369,8 @@ asio::awaitable<void> serveConnection(std::shared_ptr<ServerState> state, tcp::s
       co_await hold.async_wait(kUseAwaitable);
     }
     const bool keep_alive = req.keep_alive();
-    if (!co_await writeResponse(conn, std::move(result.response), keep_alive)) break;
+    const bool gzip_ok = acceptsGzip(req[http::field::accept_encoding]);
+    if (!co_await writeResponse(conn, std::move(result.response), keep_alive, gzip_ok)) break;
     if (!keep_alive) break;
   }
   beast::get_lowest_layer(conn->stream).expires_after(std::chrono::seconds(5));
