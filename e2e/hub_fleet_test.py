@@ -7,6 +7,7 @@ A request to any hub reaches any cluster: the entry hub authenticates and author
 forwards over its peer link to the hub holding the tunnel, which serves it from its cache or
 its tunnel. Reads, writes, watches, logs -f and exec cross the link. A user cannot forge the
 identity hubs pass to each other, and the peer endpoint takes hub certificates only."""
+import gzip
 import json
 import re
 import os
@@ -92,6 +93,30 @@ class HubFleetTest(FleetTestCase):
             headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"})
         self.assertEqual(status, 200)
         self.assertEqual(json.loads(body)["kind"], "Table")
+
+    def test_a_large_cached_answer_crosses_the_link_gzipped(self):
+        # The owner compresses its cache's answer for a client that asks (as the API server
+        # would); the entry hub passes it on, headers and all. On edge-b, as the other writes:
+        # a write moves the edge's resourceVersion, and edge-a's quiet pod store would then
+        # answer the consistent LIST of the next test only after its next bookmark.
+        data = {f"k{i:04d}": "q" * 300 for i in range(600)}
+        manifest = json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
+                               "metadata": {"name": "fleet-big", "namespace": "default"}, "data": data})
+        self.kubectl(self.hubs[1], "edge-b", "create", "-f", "-", input=manifest)
+        try:
+            path = "/clusters/edge-b/api/v1/namespaces/default/configmaps/fleet-big?resourceVersion=0"
+
+            def from_owner_cache():
+                got = self.fleet.request(self.hubs[2], "GET", path, headers={"Accept-Encoding": "gzip"},
+                                         binary=True)
+                return got if got[0] == 200 and got[1].get("x-kubehub-served-from") == "cache" else None
+
+            _, headers, body = e2e.wait_until(from_owner_cache, timeout=20,
+                                              what="the ConfigMap from hub-2's cache through hub-3")
+            self.assertEqual((headers.get("content-encoding"), headers.get("vary")), ("gzip", "Accept-Encoding"))
+            self.assertEqual(json.loads(gzip.decompress(body))["data"], data)
+        finally:
+            self.kubectl(self.hubs[1], "edge-b", "delete", "cm", "fleet-big", "-n", "default")
 
     def test_write_through_one_hub_read_through_any(self):
         manifest = ('{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"fleet-cm","namespace":"default"},'

@@ -146,6 +146,10 @@ int main(int argc, char** argv) {
   flags.addDuration(
       "cache-consistency-timeout", &o.cache_consistency_timeout,
       "how long a read waits for the cache to catch up with the edge before it is forwarded");
+  flags.addBool("cache-gzip", &o.cache_gzip,
+                "answer from the cache gzipped, as the API server does, when the answer is over "
+                "128 KiB and the client's Accept-Encoding asks for gzip (kubectl's does): ~17x "
+                "fewer bytes for a pod list, for ~2 ms of CPU per MB; false sends them plain");
   if (auto s = flags.parse(argc, argv); !s.ok()) net::exitWithConfigError("kubehub-hub", s);
   if (flags.helpRequested()) {
     std::fputs(flags.usage().c_str(), stdout);

@@ -63,6 +63,9 @@ struct Options {
   std::string token;
   std::string ca;
   std::string accept = "application/json";
+  /// requests: the Accept-Encoding header; none when empty. A compressed body is counted as it
+  /// came, not inflated (the figure is the server's and the wire's; kubectl would inflate too).
+  std::string accept_encoding;
   int64_t count = 1000;
   int64_t warmup = 50;
   int64_t interval_ms = 0;
@@ -138,6 +141,8 @@ class Connection {
     buffer_.clear();
   }
 
+  void setAcceptEncoding(std::string value) { accept_encoding_ = std::move(value); }
+
   void close() {
     if (!stream_) return;
     boost::system::error_code ec;
@@ -153,6 +158,7 @@ class Connection {
     req.set(http::field::authorization, "Bearer " + token_);
     req.set(http::field::accept, accept);
     req.set(http::field::user_agent, "kubehub-bench-client");
+    if (!accept_encoding_.empty()) req.set(http::field::accept_encoding, accept_encoding_);
     if (!body.empty()) {
       req.set(http::field::content_type, "application/json");
       req.body() = body;
@@ -227,6 +233,7 @@ class Connection {
   asio::ssl::context& tls_;
   Target target_;
   std::string token_;
+  std::string accept_encoding_;
   std::chrono::milliseconds timeout_;
   std::optional<beast::ssl_stream<tcp::socket>> stream_;
   beast::flat_buffer buffer_;
@@ -272,6 +279,7 @@ int runRequests(const Options& o) {
   }
   auto tls = makeTls(o.ca);
   Connection conn(tls, *target, o.token, o.timeout);
+  conn.setAcceptEncoding(o.accept_encoding);
   std::ofstream samples;
   if (!o.samples_out.empty()) samples.open(o.samples_out, std::ios::trunc);
   std::vector<double> ok_latencies;
@@ -782,6 +790,8 @@ int main(int argc, char** argv) {
   flags.addString("token", &o.token, "bearer token for --url");
   flags.addString("ca", &o.ca, "PEM CA bundle that signed the servers' certificates");
   flags.addString("accept", &o.accept, "Accept header (requests)");
+  flags.addString("accept-encoding", &o.accept_encoding,
+                  "requests: Accept-Encoding header (e.g. gzip); bodies are counted as they came");
   flags.addInt("count", &o.count, "measured requests, loops or created objects");
   flags.addInt("warmup", &o.warmup, "unmeasured requests or loops first");
   flags.addInt("interval-ms", &o.interval_ms, "pace requests (requests, watch); 0: back to back");

@@ -158,10 +158,10 @@ class Fleet:
         """What `cluster`'s stand-in answers to a GET of `path`, straight from the edge."""
         return e2e.https_json(self.edges[cluster] + path, self.edge_token, self.pki.ca_cert)[1]
 
-    def request(self, hub, method, path, token=None, headers=None, body=None):
+    def request(self, hub, method, path, token=None, headers=None, body=None, binary=False):
         """One request on `hub`'s users' endpoint with a bearer token (`token`, by default the
         fleet's user's). `body`: bytes or text sent as is, anything else as JSON. Returns
-        (status, headers with lower-case names, text)."""
+        (status, headers with lower-case names, text; bytes when `binary`)."""
         host, port = hub.users.rsplit(":", 1)
         conn = http.client.HTTPSConnection(host, int(port), timeout=20,
                                            context=ssl.create_default_context(cafile=self.pki.ca_cert))
@@ -172,7 +172,8 @@ class Fleet:
         try:
             conn.request(method, path, body=body, headers=h)
             r = conn.getresponse()
-            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read().decode(errors="replace")
+            out = r.read()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, out if binary else out.decode(errors="replace")
         finally:
             conn.close()
 

@@ -5,7 +5,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <optional>
 
+#include "common/k8s/response_compression.h"
 #include "common/log/log.h"
 #include "common/net/async_signal.h"
 #include "common/net/http_chunks.h"
@@ -52,8 +54,9 @@ constexpr std::string_view kStaleWarning =
     "Warning: 299 - \"kubehub: answered from the hub cache, which could not confirm it is up to "
     "date with the edge in time\"\r\n";
 
+/// `gzip`: the body goes gzipped (chunked then).
 std::string head(int status, const std::string& content_type, size_t length, bool keep_alive,
-                 bool chunked, bool stale = false) {
+                 bool chunked, bool stale = false, bool gzip = false) {
   std::string reason = status == 200   ? "OK"
                        : status == 404 ? "Not Found"
                        : status == 410 ? "Gone"
@@ -61,6 +64,7 @@ std::string head(int status, const std::string& content_type, size_t length, boo
   std::string h = "HTTP/1.1 " + std::to_string(status) + " " + reason +
                   "\r\nContent-Type: " + content_type +
                   "\r\nCache-Control: no-cache, private\r\nX-Kubehub-Served-From: cache\r\n";
+  if (gzip) h += "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n";
   if (chunked) {
     h += "Transfer-Encoding: chunked\r\n";
   } else {
@@ -194,25 +198,43 @@ asio::awaitable<CacheServeResult> serveFromCache(ClientConnection* client,
   if (!d.watch) {
     cache::CacheAnswer a = cache::answerFromCache(d, nowUnix());
     result.status = a.status;
+    const bool gzip_ok = o.gzip && d.accepts_gzip;
     if (a.page) {
-      // A large list: encoded and written a chunk at a time, never as one giant string.
-      std::string h = head(a.status, a.content_type, 0, keep_alive, true, stale);
+      // A large list: encoded and written a chunk at a time, never as one giant string. As the
+      // API server decides on its first write, the first chunk decides on compression.
+      cache::ListEncoder encoder(d.store->info(), *a.page, a.encoding, a.columns);
+      std::string chunk = encoder.head();
+      bool more = encoder.next(&chunk, 256 * 1024);
+      if (!more) chunk += encoder.tail();
+      std::optional<k8s::GzipWriter> gzip;
+      if (gzip_ok && (more || chunk.size() > k8s::kGzipThresholdBytes)) gzip.emplace();
+      std::string h = head(a.status, a.content_type, 0, keep_alive, true, stale, gzip.has_value());
       if (!co_await client->write(h)) {
         result.kind = CacheServeResult::Kind::kConnectionLost;
         co_return result;
       }
-      cache::ListEncoder encoder(d.store->info(), *a.page, a.encoding, a.columns);
-      std::string chunk = encoder.head();
-      bool more = true;
-      while (more) {
-        more = encoder.next(&chunk, 256 * 1024);
-        if (!more) chunk += encoder.tail();
-        if (!co_await writeChunk(client, chunk)) {
+      std::string zipped;
+      for (;;) {
+        const std::string* out = &chunk;
+        if (gzip) {
+          zipped.clear();
+          if (!gzip->write(chunk, !more, &zipped)) {
+            // Out of memory in zlib: the head is gone, so the answer can only end here.
+            log::error("gzip of a cached answer failed; the connection is closed");
+            result.kind = CacheServeResult::Kind::kConnectionLost;
+            co_return result;
+          }
+          out = &zipped;
+        }
+        if (!co_await writeChunk(client, *out)) {
           result.kind = CacheServeResult::Kind::kConnectionLost;
           co_return result;
         }
-        result.bytes += chunk.size();
+        result.bytes += out->size();
+        if (!more) break;
         chunk.clear();
+        more = encoder.next(&chunk, 256 * 1024);
+        if (!more) chunk += encoder.tail();
       }
       if (!co_await client->write(net::kLastChunk)) {
         result.kind = CacheServeResult::Kind::kConnectionLost;
@@ -221,6 +243,20 @@ asio::awaitable<CacheServeResult> serveFromCache(ClientConnection* client,
       result.kind = CacheServeResult::Kind::kServed;
       result.close = !keep_alive;
       co_return result;
+    }
+    if (gzip_ok && a.body.size() > k8s::kGzipThresholdBytes) {
+      if (std::string zipped = k8s::gzipFast(a.body); !zipped.empty()) {
+        std::string h =
+            head(a.status, a.content_type, zipped.size(), keep_alive, false, stale, true);
+        if (!co_await client->write(h, zipped)) {
+          result.kind = CacheServeResult::Kind::kConnectionLost;
+          co_return result;
+        }
+        result.kind = CacheServeResult::Kind::kServed;
+        result.bytes = zipped.size();
+        result.close = !keep_alive;
+        co_return result;
+      }
     }
     std::string h = head(a.status, a.content_type, a.body.size(), keep_alive, false, stale);
     if (!co_await client->write(h, a.body)) {

@@ -21,6 +21,8 @@ struct CacheServeOptions {
   std::chrono::milliseconds consistency_timeout{100};
   /// Bookmark cadence for watches that allow bookmarks.
   std::chrono::milliseconds bookmark_interval{60000};
+  /// Answers over 128 KiB go gzipped to clients that ask, as the API server's do (--cache-gzip).
+  bool gzip = true;
 };
 
 struct CacheServeResult {

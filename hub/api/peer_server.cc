@@ -250,6 +250,7 @@ asio::awaitable<void> servePeerStream(std::shared_ptr<const PeerServerDeps> deps
     if (net::iequals(name, "Accept")) head.accept = value;
     if (net::iequals(name, "Content-Type")) head.content_type = value;
     if (net::iequals(name, "Expect")) head.expect = value;
+    if (net::iequals(name, "Accept-Encoding")) head.accept_encoding = value;
   }
   absl::StatusOr<Principal> who =
       absl::InvalidArgumentError("no " + std::string(kPeerIdentityHeader));

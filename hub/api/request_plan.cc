@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "common/k8s/response_compression.h"
 #include "common/net/http_headers.h"
 #include "hub/auth/access_review.h"
 #include "hub/auth/authorizer.h"
@@ -326,6 +327,7 @@ RequestPlan planRequest(const RequestHead& head, const Principal& who, const Req
           serve.allow_stale = true;
           serve.otherwise = namespacesRefusal(who, target, *namespaces, keep);
         }
+        decision->accepts_gzip = k8s::acceptsGzip(head.accept_encoding);
         serve.decision = std::move(*decision);
         return serve;
       }

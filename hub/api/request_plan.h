@@ -46,6 +46,8 @@ struct RequestHead {
   std::string_view accept;
   std::string_view content_type;
   std::string_view expect;
+  /// Whether a cached answer may go gzipped (k8s::acceptsGzip).
+  std::string_view accept_encoding;
   /// What the client asked for (HTTP/1.1 default, `Connection: close`, HTTP/1.0 rules).
   bool keep_alive = true;
   /// A body follows the head that nobody has read yet.

@@ -600,6 +600,7 @@ RequestHead viewHead(const Parser& parser, HeaderViews* views) {
   head.accept = req[http::field::accept];
   head.content_type = req[http::field::content_type];
   head.expect = req[http::field::expect];
+  head.accept_encoding = req[http::field::accept_encoding];
   head.keep_alive = req.keep_alive();
   head.body_pending = !parser.is_done();
   head.headers = *views;

@@ -37,6 +37,9 @@ struct CacheDecision {
   size_t limit = 0;
   std::string continue_token;
   Encoding encoding;
+  /// The client's Accept-Encoding asks for gzip: an answer over 128 KiB may go compressed
+  /// (common/k8s/response_compression.h; never a watch).
+  bool accepts_gzip = false;
   // WATCH
   bool watch = false;
   std::optional<uint64_t> watch_from;

@@ -61,7 +61,7 @@ struct HttpResponse {
   std::string body;
   HeaderList headers;
   /// An object the server serialised itself, which it gzips past 128 KiB when the client asks
-  /// (response_compression.h); false for logs and a proxied backend's bytes.
+  /// (common/k8s/response_compression.h); false for logs and a proxied backend's bytes.
   bool api_object = true;
 };
 

@@ -28,11 +28,11 @@
 #include <thread>
 #include <vector>
 
+#include "common/k8s/response_compression.h"
 #include "common/log/log.h"
 #include "common/net/address.h"
 #include "common/net/tls.h"
 #include "tests/standin/api_error.h"
-#include "tests/standin/response_compression.h"
 #include "tests/standin/server_connection.h"
 
 namespace kubehub::standin {
@@ -88,7 +88,7 @@ void setCommonHeaders(http::response_header<>& h, const std::string& content_typ
   h.set("Audit-Id", auditId());
 }
 
-/// `gzip_ok`: the request's Accept-Encoding asks for gzip (response_compression.h).
+/// `gzip_ok`: the request's Accept-Encoding asks for gzip (common/k8s/response_compression.h).
 asio::awaitable<bool> writeResponse(std::shared_ptr<Connection> conn, HttpResponse response,
                                     bool keep_alive, bool gzip_ok = false) {
   http::response<http::string_body> res{static_cast<http::status>(response.status), 11};
@@ -96,8 +96,8 @@ asio::awaitable<bool> writeResponse(std::shared_ptr<Connection> conn, HttpRespon
   for (const auto& [k, v] : response.headers) res.set(k, v);
   res.keep_alive(keep_alive);
   std::string gzipped;
-  if (gzip_ok && shouldGzip(response.api_object, response.body.size())) {
-    gzipped = gzipFast(response.body);
+  if (gzip_ok && response.api_object && response.body.size() > k8s::kGzipThresholdBytes) {
+    gzipped = k8s::gzipFast(response.body);
   }
   if (!gzipped.empty()) {
     // As the server's gzip writer: the length is not known up front, so the body is chunked.
@@ -369,7 +369,7 @@ asio::awaitable<void> serveConnection(std::shared_ptr<ServerState> state, tcp::s
       co_await hold.async_wait(kUseAwaitable);
     }
     const bool keep_alive = req.keep_alive();
-    const bool gzip_ok = acceptsGzip(req[http::field::accept_encoding]);
+    const bool gzip_ok = k8s::acceptsGzip(req[http::field::accept_encoding]);
     if (!co_await writeResponse(conn, std::move(result.response), keep_alive, gzip_ok)) break;
     if (!keep_alive) break;
   }
