@@ -417,6 +417,20 @@ class CacheBudgetTest(unittest.TestCase):
             work.close()
 
 
+def start_edge(work, pki, procs, standin_extra=(), hub_extra=()):
+    """A stand-in, a hub (user carol with USER_TOKEN) and the agent of edge-1 between them, each
+    appended to `procs`; returns (the stand-in's URL, hub, agent)."""
+    standin, url = e2e.start_standin(work, pki, EDGE_TOKEN, extra=list(standin_extra))
+    procs.append(standin)
+    tokens = e2e.write_token_file(work.join("tokens.csv"), [(USER_TOKEN, "carol", "u-3", [])])
+    hub = e2e.Hub(work, pki, tokens, extra=list(hub_extra))
+    procs.append(hub.proc)
+    kc = e2e.write_kubeconfig(work.join("agent.kubeconfig"), url, pki.ca_cert, token=EDGE_TOKEN)
+    agent = e2e.Agent(work, pki, "edge-1", hub, kc)
+    procs.append(agent.proc)
+    return url, hub, agent
+
+
 class DetachedCacheTest(unittest.TestCase):
     """A cluster's cache outlives its tunnel for --cache-keep-detached (a returning agent
     resumes without a relist), then goes with its objects; a cluster back after that gets a
@@ -428,14 +442,8 @@ class DetachedCacheTest(unittest.TestCase):
         agent = None
         try:
             pki = e2e.Pki(work.join("pki"))
-            standin, url = e2e.start_standin(work, pki, EDGE_TOKEN, extra=["--seed-pods", "50"])
-            procs.append(standin)
-            tokens = e2e.write_token_file(work.join("tokens.csv"), [(USER_TOKEN, "carol", "u-3", [])])
-            hub = e2e.Hub(work, pki, tokens, extra=["--cache-keep-detached", "6s", "--cache-resources", "pods"])
-            procs.append(hub.proc)
-            kc = e2e.write_kubeconfig(work.join("agent.kubeconfig"), url, pki.ca_cert, token=EDGE_TOKEN)
-            agent = e2e.Agent(work, pki, "edge-1", hub, kc)
-            procs.append(agent.proc)
+            _, hub, agent = start_edge(work, pki, procs, ["--seed-pods", "50"],
+                                       ["--cache-keep-detached", "6s", "--cache-resources", "pods"])
             via = Endpoint(hub.cluster_url("edge-1"), USER_TOKEN, pki.ca_cert)
             pods = "/api/v1/namespaces/default/pods?resourceVersion=0"
             e2e.wait_until(lambda: via.get(pods)[1].get("x-kubehub-served-from") == "cache",
@@ -498,14 +506,7 @@ class EmptyAtSyncTest(unittest.TestCase):
         procs = []
         try:
             pki = e2e.Pki(work.join("pki"))
-            standin, url = e2e.start_standin(work, pki, EDGE_TOKEN, extra=["--seed=false"])
-            procs.append(standin)
-            tokens = e2e.write_token_file(work.join("tokens.csv"), [(USER_TOKEN, "carol", "u-3", [])])
-            hub = e2e.Hub(work, pki, tokens)
-            procs.append(hub.proc)
-            kc = e2e.write_kubeconfig(work.join("agent.kubeconfig"), url, pki.ca_cert, token=EDGE_TOKEN)
-            agent = e2e.Agent(work, pki, "edge-1", hub, kc)
-            procs.append(agent.proc)
+            url, hub, _ = start_edge(work, pki, procs, ["--seed=false"])
             hub.wait_discovered("edge-1")
             edge = Endpoint(url, EDGE_TOKEN, pki.ca_cert)
             via = Endpoint(hub.cluster_url("edge-1"), USER_TOKEN, pki.ca_cert)
@@ -530,6 +531,83 @@ class EmptyAtSyncTest(unittest.TestCase):
             # A GET of one object from the cache still carries its kind.
             status, _, one = via.get(path + "/c1?resourceVersion=0")
             self.assertEqual((status, one["kind"], one["apiVersion"]), (200, "ConfigMap", "v1"))
+        finally:
+            for p in reversed(procs):
+                p.kill()
+            work.close()
+
+
+class ChurningEdgeTest(unittest.TestCase):
+    """An edge shaped like a real cluster, whose kubelets renew their node Leases (here every
+    100 ms instead of 10 s): the edge's resourceVersion moves while the cached types stay quiet.
+    The API offers no way to learn that a quiet type's watch has nothing between its last event
+    and the edge's newest write, so a consistent read must not come from that store: it is
+    forwarded, and is as current as the edge, while reads at resourceVersion=0 still come from
+    the cache."""
+
+    def test_consistent_reads_stay_current_while_leases_move_the_edge(self):
+        work = e2e.Workdir()
+        procs = []
+        try:
+            pki = e2e.Pki(work.join("pki"))
+            url, hub, _ = start_edge(work, pki, procs, ["--node-lease-renew", "100ms", "--seed-pods", "20"])
+            hub.wait_discovered("edge-1")
+            edge = Endpoint(url, EDGE_TOKEN, pki.ca_cert)
+            via = Endpoint(hub.cluster_url("edge-1"), USER_TOKEN, pki.ca_cert)
+            user_kc = e2e.write_kubeconfig(work.join("user.kubeconfig"), hub.cluster_url("edge-1"), pki.ca_cert,
+                                           token=USER_TOKEN)
+
+            # The kubelets' Leases, as kubectl shows them through the hub: the Ready nodes' move,
+            # the NotReady node's does not.
+            out = e2e.kubectl(user_kc, "get", "leases", "-n", "kube-node-lease").stdout.splitlines()
+            self.assertEqual(out[0].split(), ["NAME", "HOLDER", "AGE"])
+            self.assertEqual([line.split()[:2] for line in out[1:]],
+                             [[f"standin-node-{i}"] * 2 for i in (1, 2, 3)])
+            leases = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/"
+
+            def lease(node):
+                status, _, got = edge.get(leases + node)
+                self.assertEqual(status, 200, got)
+                return got
+            first = {n: lease(n) for n in ("standin-node-1", "standin-node-3")}
+            time.sleep(0.5)
+            ready, quiet = lease("standin-node-1"), lease("standin-node-3")
+            self.assertGreater(ready["spec"]["renewTime"], first["standin-node-1"]["spec"]["renewTime"])
+            self.assertGreater(int(ready["metadata"]["resourceVersion"]),
+                               int(first["standin-node-1"]["metadata"]["resourceVersion"]))
+            self.assertEqual(quiet["metadata"]["resourceVersion"],
+                             first["standin-node-3"]["metadata"]["resourceVersion"])
+            self.assertEqual(ready["metadata"]["ownerReferences"][0]["kind"], "Node")
+            self.assertIn("kubelet", [m["manager"] for m in ready["metadata"]["managedFields"]])
+
+            # Namespaces never change here, yet a consistent LIST of them cannot be confirmed
+            # current: forwarded every time, and equal to the edge's.
+            namespaces = "/api/v1/namespaces"
+            e2e.wait_until(lambda: via.get(namespaces + "?resourceVersion=0")[1].get("x-kubehub-served-from")
+                           == "cache", timeout=30, what="namespaces cached")
+            for _ in range(5):
+                status, headers, got = via.get(namespaces)
+                self.assertEqual(status, 200)
+                self.assertIsNone(headers.get("x-kubehub-served-from"),
+                                  "a consistent LIST came from a store the edge has moved past")
+                self.assertEqual(sorted(i["metadata"]["name"] for i in got["items"]),
+                                 sorted(i["metadata"]["name"] for i in edge.get(namespaces)[2]["items"]))
+            status, headers, _ = via.get(namespaces + "?resourceVersion=0")
+            self.assertEqual((status, headers.get("x-kubehub-served-from")), (200, "cache"))
+
+            # Written at the edge, read at once through the hub: always there, from whichever
+            # side answered.
+            configmaps = "/api/v1/namespaces/default/configmaps"
+            answered = {"cache": 0, "edge": 0}
+            for i in range(15):
+                status, _, raw = edge.request("POST", configmaps, {"metadata": {"name": f"churn-{i}"}})
+                self.assertEqual(status, 201, raw[:300])
+                status, headers, got = via.get(configmaps)
+                self.assertEqual(status, 200)
+                self.assertIn(f"churn-{i}", [c["metadata"]["name"] for c in got["items"]],
+                              "a consistent LIST through the hub missed a write the edge had acknowledged")
+                answered["cache" if headers.get("x-kubehub-served-from") == "cache" else "edge"] += 1
+            print(f"consistent LISTs after a write at a churning edge: {answered}", file=sys.stderr)
         finally:
             for p in reversed(procs):
                 p.kill()

@@ -16,7 +16,9 @@ class System:
         self.procs = []
         say(f"starting the stand-in with {SEED_PODS:,} pods, a forwarding hub and a caching hub, each with an agent")
         self.standin, self.standin_url = e2e.start_standin(cfg.WORK, cfg.PKI, EDGE_TOKEN,
-                                                           extra=["--seed-pods", str(SEED_PODS)])
+                                                           extra=["--seed-pods", str(SEED_PODS),
+                                                                  # a real cluster's kubelets
+                                                                  "--node-lease-renew", "10s"])
         self.procs.append(self.standin)
         self.edge_kubeconfig = e2e.write_kubeconfig(cfg.WORK.join("edge.kubeconfig"), self.standin_url, cfg.PKI.ca_cert,
                                                     token=EDGE_TOKEN)

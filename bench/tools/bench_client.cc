@@ -187,14 +187,17 @@ class Connection {
 
   /// Like exchange() but counts the body's bytes instead of keeping them: collecting a large
   /// LIST into a string costs the client more than the server spends producing it.
+  /// `served_from`, when given, gets the answer's X-Kubehub-Served-From ("" without one).
   std::pair<int, size_t> exchangeDiscardingBody(const std::string& method,
                                                 const std::string& target,
-                                                const std::string& accept) {
+                                                const std::string& accept,
+                                                std::string* served_from = nullptr) {
     try {
       send(method, target, accept);
       http::response_parser<http::buffer_body> parser;
       parser.body_limit(boost::none);
       http::read_header(*stream_, buffer_, parser);
+      if (served_from != nullptr) served_from->assign(parser.get()["X-Kubehub-Served-From"]);
       boost::system::error_code ec;
       size_t total = discardBody(parser, ec);
       if (ec) throw boost::system::system_error(ec);
@@ -286,6 +289,7 @@ int runRequests(const Options& o) {
   int64_t errors = 0, non_ok = 0, reconnects = 0;
   size_t bytes = 0;
   std::map<int, int64_t> statuses;
+  std::map<std::string, int64_t> served_from;  // by X-Kubehub-Served-From; "edge": none
   auto started = Clock::now();
   auto deadline = o.duration.count() > 0 ? started + o.duration : Clock::time_point::max();
   int64_t total = o.duration.count() > 0 ? INT64_MAX : o.warmup + o.count;
@@ -298,8 +302,9 @@ int runRequests(const Options& o) {
     bool had_connection = conn.connected();
     auto t0 = Clock::now();
     int status = 0;
+    std::string from;
     try {
-      auto [code, n] = conn.exchangeDiscardingBody("GET", target->path, o.accept);
+      auto [code, n] = conn.exchangeDiscardingBody("GET", target->path, o.accept, &from);
       status = code;
       bytes = n;
     } catch (const std::exception& e) {
@@ -316,6 +321,7 @@ int runRequests(const Options& o) {
       non_ok++;
     } else {
       ok_latencies.push_back(us);
+      served_from[from.empty() ? "edge" : from]++;
     }
     if (samples.is_open()) {
       // CLOCK_MONOTONIC seconds, the clock of Python's time.monotonic(): the script lines
@@ -340,6 +346,7 @@ int runRequests(const Options& o) {
   nlohmann::json st = nlohmann::json::object();
   for (auto [code, n] : statuses) st[std::to_string(code)] = n;
   out["statuses"] = st;
+  out["served_from"] = served_from;
   std::printf("%s\n", out.dump().c_str());
   return 0;
 }

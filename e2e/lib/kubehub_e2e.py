@@ -266,10 +266,17 @@ class Workdir:
 
 
 def start_standin(work, pki, token, extra=(), name="standin"):
-    """Starts the edge API server stand-in; returns (Process, 'https://127.0.0.1:PORT')."""
+    """Starts the edge API server stand-in; returns (Process, 'https://127.0.0.1:PORT').
+
+    A quiet edge unless `extra` says otherwise: the stand-in's kubelets renew no node Lease
+    (`--node-lease-renew 0`; the stand-in's own default is a real kubelet's 10 s). Tests assert
+    where an answer came from, and on an edge whose resourceVersion moves every few seconds a
+    consistent read finds a quiet type's store behind and is forwarded (cache_test's
+    `ChurningEdgeTest` covers that edge; the bench runs with the renewals on)."""
     crt, key = pki.serving(name)
+    quiet = [] if any(str(a).startswith("--node-lease-renew") for a in extra) else ["--node-lease-renew", "0"]
     p = Process([binary("kubehub-standin"), "--listen", "127.0.0.1:0", "--tls-cert", crt,
-                 "--tls-key", key, "--token", token, *extra],
+                 "--tls-key", key, "--token", token, *quiet, *extra],
                 ready=r"listening address=(\S+)", log_path=work.join(f"{name}.log"))
     return p, "https://" + p.match.group(1)
 

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/standin/seed_data.h"
+
 namespace kubehub::standin {
 namespace {
 
@@ -130,6 +132,35 @@ TEST_F(ApiServerTest, ResourceVersionRules) {
   Json ev = Json::parse(watch.watch->session->poll(0));
   EXPECT_EQ(ev["type"], "ERROR");
   EXPECT_EQ(ev["object"]["code"], 410);
+}
+
+TEST_F(ApiServerTest, KubeletsRenewTheReadyNodesLeases) {
+  const std::string leases = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases";
+  Json before = json(call("GET", leases));
+  ASSERT_EQ(before["items"].size(), 3u);
+  EXPECT_EQ(before["items"][0]["spec"]["holderIdentity"], "standin-node-1");
+  EXPECT_EQ(before["items"][0]["metadata"]["ownerReferences"][0]["kind"], "Node");
+  EXPECT_FALSE(before["items"][0].contains("kind")) << "list items carry no kind";
+  // node-1 and node-2 are Ready; node-3's kubelet stopped posting and renews nothing.
+  EXPECT_EQ(renewNodeLeases(api_.store()), 2);
+  Json after = json(call("GET", leases));
+  auto rv = [](const Json& o) {
+    return std::stoull(o["metadata"]["resourceVersion"].get<std::string>());
+  };
+  EXPECT_GT(rv(after), rv(before)) << "the list's resourceVersion moved";
+  EXPECT_GT(rv(after["items"][0]), rv(before["items"][0]));
+  EXPECT_GE(after["items"][0]["spec"]["renewTime"].get<std::string>(),
+            before["items"][0]["spec"]["renewTime"].get<std::string>());
+  EXPECT_EQ(rv(after["items"][2]), rv(before["items"][2]));
+  bool kubelet = false;
+  for (const Json& m : after["items"][0]["metadata"]["managedFields"]) {
+    kubelet |= m["manager"] == "kubelet" && m["operation"] == "Update";
+  }
+  EXPECT_TRUE(kubelet);
+  HeaderList table = {{"Accept", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"}};
+  Json t = json(call("GET", leases, "", table));
+  EXPECT_EQ(t["columnDefinitions"][1]["name"], "Holder");
+  EXPECT_EQ(t["rows"][1]["cells"][1], "standin-node-2");
 }
 
 TEST_F(ApiServerTest, CreateUpdatePatchDelete) {

@@ -2,13 +2,17 @@
 // and benchmarks only. Parses options and wires the API to the HTTPS server.
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <mutex>
+#include <stop_token>
 #include <thread>
 
 #include "common/config/flags.h"
 #include "common/log/log.h"
 #include "common/net/server_main.h"
 #include "tests/standin/api_server.h"
+#include "tests/standin/seed_data.h"
 #include "tests/standin/server.h"
 
 namespace {
@@ -24,6 +28,7 @@ struct Options {
   std::chrono::milliseconds bookmark_interval{60'000};
   int64_t watch_window = 1000;
   std::chrono::milliseconds log_interval{1'000};
+  std::chrono::milliseconds node_lease_renew{10'000};
   int64_t threads = 0;
   std::string log_level = "info";
   std::vector<std::string> forbid;
@@ -37,6 +42,7 @@ struct Options {
     }
     if (bookmark_interval.count() <= 0) return "--bookmark-interval must be positive";
     if (log_interval.count() <= 0) return "--log-interval must be positive";
+    if (node_lease_renew.count() < 0) return "--node-lease-renew must not be negative";
     if (threads < 0 || threads > 64) return "--threads must be in 0..64";
     return {};
   }
@@ -63,6 +69,9 @@ int main(int argc, char** argv) {
   flags.addInt("watch-window", &o.watch_window,
                "recent events kept for watch resume and paging (older: 410 Gone)");
   flags.addDuration("log-interval", &o.log_interval, "time between lines of `logs -f`");
+  flags.addDuration("node-lease-renew", &o.node_lease_renew,
+                    "how often each Ready node's kubelet renews its Lease in kube-node-lease, "
+                    "moving the resourceVersion as on a real cluster (10s as a kubelet; 0: never)");
   flags.addInt("threads", &o.threads, "I/O threads (0: one per core, at most 4)");
   flags.addString("log-level", &o.log_level, "debug, info, warn or error");
   flags.addStringList("forbid", &o.forbid,
@@ -108,6 +117,21 @@ int main(int argc, char** argv) {
   so.tls_key = o.tls_key;
   so.client_ca = o.client_ca;
   so.threads = o.threads > 0 ? static_cast<int>(o.threads) : std::clamp(net::usableCpus(), 1, 4);
+
+  // The kubelets' lease renewals, off the I/O threads; stopped when the server returns.
+  std::mutex renew_mutex;
+  std::condition_variable_any renew_wake;
+  std::jthread renewer;
+  if (o.seed && o.node_lease_renew.count() > 0) {
+    renewer = std::jthread([&](std::stop_token stop) {
+      std::unique_lock lock(renew_mutex);
+      for (;;) {
+        renew_wake.wait_for(lock, stop, o.node_lease_renew, [] { return false; });
+        if (stop.stop_requested()) return;
+        standin::renewNodeLeases(api.store());
+      }
+    });
+  }
   if (absl::Status s = standin::runServer(api, so); !s.ok()) {
     std::fprintf(stderr, "kubehub-standin: %s\n", std::string(s.message()).c_str());
     return 2;

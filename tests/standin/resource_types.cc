@@ -321,6 +321,24 @@ ResourceRegistry::ResourceRegistry() {
     t.verbs = {"create"};
     types_.push_back(t);
   }
+  {
+    // What every kubelet renews every 10 s (kube-node-lease/<node>): on a real cluster the
+    // resourceVersion never rests for long, whatever else is quiet.
+    ResourceType t;
+    t.group = "coordination.k8s.io";
+    t.version = "v1";
+    t.resource = "leases";
+    t.singular = "lease";
+    t.kind = "Lease";
+    t.verbs = kAllVerbs;
+    t.columns = {nameCol(),
+                 col("Holder",
+                     "holderIdentity contains the identity of the holder of a current lease. If "
+                     "Coordinated Leader Election is used, the holder identity must be equal to "
+                     "the elected LeaseCandidate.metadata.name field."),
+                 ageCol()};
+    types_.push_back(t);
+  }
 }
 
 int ResourceRegistry::find(std::string_view group, std::string_view version,

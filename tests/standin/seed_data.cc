@@ -1,7 +1,9 @@
 #include "tests/standin/seed_data.h"
 
+#include <chrono>
 #include <cstdio>
 
+#include "common/k8s/rfc3339.h"
 #include "common/log/log.h"
 
 namespace kubehub::standin {
@@ -76,6 +78,35 @@ Json node(const char* name, const char* ip, bool control_plane, const char* read
                   {"architecture", "amd64"}}}}}};
 }
 
+std::string microNow() {
+  auto since = std::chrono::system_clock::now().time_since_epoch();
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(since).count();
+  return k8s::formatRfc3339Micro(
+      k8s::Timestamp{us / 1'000'000, static_cast<int32_t>(us % 1'000'000) * 1000});
+}
+
+/// A node's Lease as its kubelet creates it: owned by the Node, held by the node's name,
+/// 40 s long, renewed every quarter of that.
+Json nodeLease(const ObjectStore& store, const std::string& node_name) {
+  Json owner = Json::array();
+  int nodes = store.registry().find("", "v1", "nodes");
+  if (auto n = store.get(nodes, "", node_name); n.ok()) {
+    owner.push_back(Json{{"apiVersion", "v1"},
+                         {"kind", "Node"},
+                         {"name", node_name},
+                         {"uid", (*n)->json.at("metadata").value("uid", "")}});
+  }
+  return Json{
+      {"apiVersion", "coordination.k8s.io/v1"},
+      {"kind", "Lease"},
+      {"metadata",
+       {{"name", node_name},
+        {"namespace", kNodeLeaseNamespace},
+        {"ownerReferences", std::move(owner)}}},
+      {"spec",
+       {{"holderIdentity", node_name}, {"leaseDurationSeconds", 40}, {"renewTime", microNow()}}}};
+}
+
 /// A pod shaped like one a ReplicaSet created on a real cluster: owner reference, the
 /// service account token volume, default tolerations, resources, probes and (from the
 /// simulated kubelet) status; with managedFields, about 4.5 KB of compact JSON.
@@ -147,7 +178,7 @@ Json benchPod(const char* name, const char* node) {
 
 void seedObjects(ObjectStore& store, bool objects, int64_t extra_pods) {
   if (objects) {
-    for (const char* ns : {"default", "kube-system", "kube-public"}) {
+    for (const char* ns : {"default", "kube-system", "kube-public", kNodeLeaseNamespace}) {
       mustCreate(store, "namespaces", "",
                  Json{{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
     }
@@ -158,6 +189,9 @@ void seedObjects(ObjectStore& store, bool objects, int64_t extra_pods) {
                node("standin-node-3", "10.0.0.13", false, "Unknown",
                     {{"cpu", "4"}, {"memory", "16331164Ki"}, {"pods", "110"}},
                     {{"cpu", "3500m"}, {"memory", "16Gi"}, {"pods", "110"}}));
+    for (const char* name : {"standin-node-1", "standin-node-2", "standin-node-3"}) {
+      mustCreate(store, "leases", "coordination.k8s.io", nodeLease(store, name), "kubelet");
+    }
 
     mustCreate(store, "pods", "",
                pod("default", "web-1", {{"app", "web"}, {"tier", "frontend"}},
@@ -277,6 +311,38 @@ void seedObjects(ObjectStore& store, bool objects, int64_t extra_pods) {
                  "kube-controller-manager");
     }
   }
+}
+
+int renewNodeLeases(ObjectStore& store) {
+  const int leases = store.registry().find("coordination.k8s.io", "v1", "leases");
+  const int nodes = store.registry().find("", "v1", "nodes");
+  ListSpec all;
+  absl::StatusOr<ListResult> listed = store.list(nodes, all);
+  if (!listed.ok()) return 0;
+  int renewed = 0;
+  for (const ObjectPtr& node : listed->items) {
+    const Json& n = node->json;
+    bool ready = false;
+    if (auto st = n.find("status"); st != n.end() && st->contains("conditions")) {
+      for (const Json& c : st->at("conditions")) {
+        if (c.value("type", "") == "Ready") ready = c.value("status", "") == "True";
+      }
+    }
+    if (!ready) continue;  // a kubelet that stopped posting status renews nothing either
+    const std::string name = n.at("metadata").value("name", "");
+    std::string renew_time = microNow();
+    auto r = store.mutate(
+        leases, kNodeLeaseNamespace, name,
+        [&renew_time](const Json& cur) -> absl::StatusOr<Json> {
+          Json next = cur;
+          next["spec"]["renewTime"] = renew_time;
+          return next;
+        },
+        WriteOptions{
+            .dry_run = false, .status_only = false, .field_manager = "kubelet", .apply = false});
+    if (r.ok()) ++renewed;  // a lease a test deleted stays deleted (a kubelet would recreate it)
+  }
+  return renewed;
 }
 
 }  // namespace kubehub::standin

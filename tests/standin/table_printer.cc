@@ -384,6 +384,10 @@ Json TablePrinter::cells(const ResourceType& type, const Json& object, int64_t n
                 (at(object, "binaryData").is_object() ? at(object, "binaryData").size() : 0);
     return Json::array({str(meta, "name"), n, age(created, now)});
   }
+  if (r == "leases") {
+    return Json::array(
+        {str(meta, "name"), str(at(object, "spec"), "holderIdentity"), age(created, now)});
+  }
   if (r == "secrets") {
     int64_t n = at(object, "data").is_object() ? at(object, "data").size() : 0;
     return Json::array({str(meta, "name"), str(object, "type"), n, age(created, now)});
