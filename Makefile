@@ -12,7 +12,7 @@ DEB_PACKAGES := g++ cmake pkg-config ninja-build ccache openssl curl ca-certific
   libgtest-dev libgmock-dev libspdlog-dev libyaml-cpp-dev libbenchmark-dev \
   postgresql-15 prometheus python3-kubernetes python3-yaml clang-format clang-tidy clang wrk skopeo
 
-.PHONY: all deps build test test-asan test-asan-quick test-tsan unit e2e demo bench images fuzz format lint manifests \
+.PHONY: all deps build test test-asan test-asan-quick test-tsan unit e2e demo bench images fuzz fuzz-save format lint manifests \
   clean help
 
 all: build
@@ -28,6 +28,7 @@ help:
 	@echo "make bench  run the benchmarks, results in bench/results/"
 	@echo "make images build OCI image archives of hub, agent, metaserver in $(BUILD_DIR)/images/ (offline)"
 	@echo "make fuzz   build fuzz targets with libFuzzer (clang) and run each for a while"
+	@echo "make fuzz-save  keep the grown fuzz corpora in tests/fuzz/campaign/ (make fuzz resumes from them)"
 	@echo "make lint   clang-format, then clang-tidy (.clang-tidy; unchanged files remembered)"
 	@echo "make manifests  render the Helm charts into deploy/manifests/ (plain YAML)"
 
@@ -122,8 +123,31 @@ fuzz: deps
 	  if [ -n "$(FUZZ_RUNS)" ]; then limit="-runs=$(FUZZ_RUNS)"; else limit="-max_total_time=$(FUZZ_SECONDS)"; fi; \
 	  echo "fuzz: $$t ($$limit)"; \
 	  mkdir -p build-fuzz/corpus/$$t; \
+	  if [ -z "$$(ls -A build-fuzz/corpus/$$t)" ] && [ -f tests/fuzz/campaign/$$t.tar.gz ]; then \
+	    echo "fuzz: $$t resumes from tests/fuzz/campaign/$$t.tar.gz"; \
+	    tar -xzf tests/fuzz/campaign/$$t.tar.gz -C build-fuzz/corpus/$$t; \
+	  fi; \
 	  build-fuzz/bin/$$t $$limit -print_final_stats=1 -rss_limit_mb=$(FUZZ_RSS_MB) \
 	    -artifact_prefix=build-fuzz/$$t- build-fuzz/corpus/$$t $$seeds || exit 1; \
+	done < build-fuzz/fuzz_targets.txt
+
+# Keeps a fuzzing campaign across machines: each target's corpus in build-fuzz/corpus/<target>
+# (FUZZ_TARGETS: only those), reduced by libFuzzer's merge to the inputs that add coverage, is
+# packed into tests/fuzz/campaign/<target>.tar.gz (reproducibly: sorted names, no times, no
+# owners), which `make fuzz` unpacks into an empty corpus directory before it runs.
+fuzz-save:
+	@test -f build-fuzz/fuzz_targets.txt || { echo "fuzz-save: run make fuzz first"; exit 1; }
+	@mkdir -p tests/fuzz/campaign
+	@while read -r t seeds; do \
+	  if [ -n "$(FUZZ_TARGETS)" ] && ! echo " $(FUZZ_TARGETS) " | grep -q " $$t "; then continue; fi; \
+	  [ -n "$$(ls -A build-fuzz/corpus/$$t 2>/dev/null)" ] || continue; \
+	  rm -rf build-fuzz/merged/$$t && mkdir -p build-fuzz/merged/$$t; \
+	  build-fuzz/bin/$$t -merge=1 -rss_limit_mb=$(FUZZ_RSS_MB) build-fuzz/merged/$$t build-fuzz/corpus/$$t \
+	    > build-fuzz/merged/$$t.log 2>&1 || { echo "fuzz-save: merge of $$t failed (build-fuzz/merged/$$t.log)"; exit 1; }; \
+	  tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C build-fuzz/merged/$$t -cf - . \
+	    | gzip -n -9 > tests/fuzz/campaign/$$t.tar.gz; \
+	  echo "fuzz-save: $$t: $$(ls build-fuzz/merged/$$t | wc -l) inputs of $$(ls build-fuzz/corpus/$$t | wc -l)," \
+	    "$$(du -k tests/fuzz/campaign/$$t.tar.gz | cut -f1) KiB"; \
 	done < build-fuzz/fuzz_targets.txt
 
 # Plain YAML for those who do not use Helm; tests/deploy fails when it is out of date.
