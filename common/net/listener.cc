@@ -20,16 +20,17 @@ absl::StatusOr<HostPort> openListener(asio::ip::tcp::acceptor& a, const HostPort
   return HostPort{bound.address().to_string(), bound.port()};
 }
 
-int acceptQueued(asio::ip::tcp::acceptor& acceptor, int max,
+int acceptQueued(asio::ip::tcp::acceptor& acceptor, int max, asio::ip::tcp::socket& spare,
                  const std::function<asio::ip::tcp::socket()>& make_socket,
                  const std::function<void(asio::ip::tcp::socket)>& on_socket) {
   int taken = 0;
   while (taken < max) {
-    auto socket = make_socket();
     boost::system::error_code ec;
-    acceptor.accept(socket, ec);  // would_block once the queue is empty; errors: the async loop
+    acceptor.accept(spare, ec);  // would_block once the queue is empty; errors: the async loop
     if (ec) break;
     ++taken;
+    asio::ip::tcp::socket socket = std::move(spare);
+    spare = make_socket();
     on_socket(std::move(socket));
   }
   return taken;

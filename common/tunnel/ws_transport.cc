@@ -291,6 +291,10 @@ struct TunnelListener::Impl : std::enable_shared_from_this<TunnelListener::Impl>
 
 asio::awaitable<void> TunnelListener::Impl::acceptLoop(std::shared_ptr<Impl> self) {
   auto next_log = std::chrono::steady_clock::time_point{};
+  // The socket for the next tunnel: its context is taken round robin only once a connection came
+  // into it, so tunnels alternate over the threads.
+  auto make = [&self] { return tcp::socket(asio::make_strand(self->pool.nextTunnel())); };
+  tcp::socket spare = make();
   for (;;) {
     for (auto waited = std::chrono::milliseconds(0);
          self->handshaking.load() >= kMaxHandshakes && waited < kMaxSlotWait && !self->stopped;
@@ -298,8 +302,7 @@ asio::awaitable<void> TunnelListener::Impl::acceptLoop(std::shared_ptr<Impl> sel
       asio::steady_timer t(self->acceptor.get_executor(), kSlotPoll);
       co_await t.async_wait(kUseTuple);
     }
-    auto [ec, socket] =
-        co_await self->acceptor.async_accept(asio::make_strand(self->pool.nextTunnel()), kUseTuple);
+    auto [ec] = co_await self->acceptor.async_accept(spare, kUseTuple);
     if (self->stopped) co_return;
     if (ec) {
       // At most one line per 10 s: while descriptors are exhausted this fails ten times a second.
@@ -321,10 +324,11 @@ asio::awaitable<void> TunnelListener::Impl::acceptLoop(std::shared_ptr<Impl> sel
       auto& context = asio::query(s.get_executor(), asio::execution::context);
       self->tasks.spawn(self->pool.lowPriority(context), handshake(self, std::move(s)));
     };
+    tcp::socket socket = std::move(spare);
+    spare = make();
     spawn_handshake(std::move(socket));
-    net::acceptQueued(
-        self->acceptor, kMaxHandshakes - self->handshaking.load(),
-        [&] { return tcp::socket(asio::make_strand(self->pool.nextTunnel())); }, spawn_handshake);
+    net::acceptQueued(self->acceptor, kMaxHandshakes - self->handshaking.load(), spare, make,
+                      spawn_handshake);
   }
 }
 

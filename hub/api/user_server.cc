@@ -1250,18 +1250,23 @@ asio::awaitable<void> UserServer::Impl::acceptFailed(boost::system::error_code e
 }
 
 asio::awaitable<void> UserServer::Impl::acceptLoop(std::shared_ptr<Impl> self) {
+  // The socket for the next connection: its context is taken round robin only once a
+  // connection came into it, so connections alternate over the users' threads.
+  auto make = [&self] { return tcp::socket(self->pool.next()); };
+  tcp::socket spare = make();
   for (;;) {
-    auto [ec, socket] = co_await self->acceptor.async_accept(self->pool.next(), kUseTuple);
+    auto [ec] = co_await self->acceptor.async_accept(spare, kUseTuple);
     if (self->stopped) co_return;
     if (ec) {
       co_await self->acceptFailed(ec);
       continue;
     }
     self->accept_backoff = std::chrono::milliseconds(0);
+    tcp::socket socket = std::move(spare);
+    spare = make();
     self->admit(std::move(socket));
-    net::acceptQueued(
-        self->acceptor, kAcceptBurst, [&] { return tcp::socket(self->pool.next()); },
-        [&](tcp::socket more) { self->admit(std::move(more)); });
+    net::acceptQueued(self->acceptor, kAcceptBurst, spare, make,
+                      [&](tcp::socket more) { self->admit(std::move(more)); });
   }
 }
 
