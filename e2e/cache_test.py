@@ -111,7 +111,10 @@ class CacheTest(unittest.TestCase):
             cls.hub = e2e.Hub(cls.work, cls.pki, tokens, extra=[
                 "--cache-resources", "defaults,widgets.example.com",
                 "--cache-window", "50", "--cache-bookmark-interval", "500ms",
-                "--cache-consistency-timeout", "3s"])
+                # Consistent reads wait for the cache (the stand-in's next bookmark, within 1 s)
+                # and are never sent to the edge meanwhile: these tests check what the cache
+                # answers. ChurningEdgeTest checks the hedge.
+                "--cache-consistency-timeout", "3s", "--cache-hedge-after", "3s"])
             cls.procs.append(cls.hub.proc)
             cls.agent_kubeconfig = e2e.write_kubeconfig(cls.work.join("agent.kubeconfig"), cls.standin_url,
                                                         cls.pki.ca_cert, token=EDGE_TOKEN)
@@ -550,7 +553,10 @@ class ChurningEdgeTest(unittest.TestCase):
         procs = []
         try:
             pki = e2e.Pki(work.join("pki"))
-            url, hub, _ = start_edge(work, pki, procs, ["--node-lease-renew", "100ms", "--seed-pods", "20"])
+            # A long consistency timeout: a read the cache cannot confirm must go to the edge after
+            # --cache-hedge-after (2 ms), not after this.
+            url, hub, _ = start_edge(work, pki, procs, ["--node-lease-renew", "100ms", "--seed-pods", "20"],
+                                     ["--cache-consistency-timeout", "30s"])
             hub.wait_discovered("edge-1")
             edge = Endpoint(url, EDGE_TOKEN, pki.ca_cert)
             via = Endpoint(hub.cluster_url("edge-1"), USER_TOKEN, pki.ca_cert)
@@ -585,6 +591,9 @@ class ChurningEdgeTest(unittest.TestCase):
             namespaces = "/api/v1/namespaces"
             e2e.wait_until(lambda: via.get(namespaces + "?resourceVersion=0")[1].get("x-kubehub-served-from")
                            == "cache", timeout=30, what="namespaces cached")
+            def waits(outcome):
+                return e2e.metric_total(hub.admin, "kubehub_hub_cache_wait_seconds_count", {"outcome": outcome})
+
             for _ in range(5):
                 status, headers, got = via.get(namespaces)
                 self.assertEqual(status, 200)
@@ -594,6 +603,12 @@ class ChurningEdgeTest(unittest.TestCase):
                                  sorted(i["metadata"]["name"] for i in edge.get(namespaces)[2]["items"]))
             status, headers, _ = via.get(namespaces + "?resourceVersion=0")
             self.assertEqual((status, headers.get("x-kubehub-served-from")), (200, "cache"))
+            # The first of them went to the edge while it waited for the store (and the edge
+            # answered first); the others without probing, the store unmoved since. None sat out
+            # the 30 s timeout.
+            self.assertGreaterEqual(waits("edge_first"), 1)
+            self.assertGreaterEqual(waits("known_behind"), 1)
+            self.assertEqual(waits("timed_out"), 0)
 
             # Written at the edge, read at once through the hub: always there, from whichever
             # side answered.
@@ -608,6 +623,10 @@ class ChurningEdgeTest(unittest.TestCase):
                               "a consistent LIST through the hub missed a write the edge had acknowledged")
                 answered["cache" if headers.get("x-kubehub-served-from") == "cache" else "edge"] += 1
             print(f"consistent LISTs after a write at a churning edge: {answered}", file=sys.stderr)
+            print("waits for the cache by outcome: " + str({o: waits(o) for o in (
+                "current", "caught_up", "edge_first", "timed_out", "known_behind", "probe_failed")}),
+                file=sys.stderr)
+            self.assertEqual(waits("timed_out"), 0)
         finally:
             for p in reversed(procs):
                 p.kill()

@@ -118,6 +118,40 @@ class HubFleetTest(FleetTestCase):
         finally:
             self.kubectl(self.hubs[1], "edge-b", "delete", "cm", "fleet-big", "-n", "default")
 
+    def test_a_read_the_owners_cache_cannot_confirm_goes_to_the_edge_at_once(self):
+        # The owner (hub-2 for edge-b) answers a consistent LIST from its cache only once its
+        # store is as new as the edge; after a write to another type it cannot know, so it sends
+        # the read to the edge as well (after --cache-hedge-after) and the edge's answer, first,
+        # crosses the link. Made deterministic: a pod written at the edge moves the pods store
+        # (forgetting it was behind), then a ConfigMap moves the edge past it.
+        edge = self.fleet.edges["edge-b"]
+        owner = self.hubs[1]
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "fleet-hedge", "namespace": "default"},
+               "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+        cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fleet-hedge", "namespace": "default"}}
+        pods = "/api/v1/namespaces/default/pods"
+        status, _ = e2e.https_json(edge + pods, self.fleet.edge_token, self.fleet.pki.ca_cert, "POST", pod)
+        self.assertEqual(status, 201)
+        try:
+            e2e.wait_until(lambda: "fleet-hedge" in self.fleet.request(
+                self.hubs[2], "GET", "/clusters/edge-b" + pods + "?resourceVersion=0")[2],
+                timeout=20, what="the new pod in hub-2's cache")
+            status, _ = e2e.https_json(edge + "/api/v1/namespaces/default/configmaps", self.fleet.edge_token,
+                                       self.fleet.pki.ca_cert, "POST", cm)
+            self.assertEqual(status, 201)
+            before = metric(owner, "kubehub_hub_cache_wait_seconds_count", outcome="edge_first")
+            status, headers, body = self.fleet.request(self.hubs[2], "GET", "/clusters/edge-b" + pods)
+            self.assertEqual(status, 200, body[:300])
+            self.assertIsNone(headers.get("x-kubehub-served-from"))
+            self.assertEqual(sorted("pod/" + i["metadata"]["name"] for i in json.loads(body)["items"]),
+                             self.edge_pods("edge-b"))
+            self.assertEqual(metric(owner, "kubehub_hub_cache_wait_seconds_count", outcome="edge_first"),
+                             before + 1, "the owner did not send the read on while it waited for its cache")
+        finally:
+            for kind in ("pods", "configmaps"):
+                e2e.https_json(f"{edge}/api/v1/namespaces/default/{kind}/fleet-hedge", self.fleet.edge_token,
+                               self.fleet.pki.ca_cert, "DELETE")
+
     def test_write_through_one_hub_read_through_any(self):
         manifest = ('{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"fleet-cm","namespace":"default"},'
                     '"data":{"v":"1"}}')

@@ -124,7 +124,14 @@ class HubThreadsTest(unittest.TestCase):
         for conn in conns:
             conn.close()
         moved = e2e.metric_total(self.hub.admin, "kubehub_hub_user_connections_moved_total")
-        self.assertGreaterEqual(moved - moved_before, 1)
+        if moved - moved_before < 1:
+            # Seen once in a parallel run of the whole suite, never alone: keep what explains it.
+            with open(self.hub.proc.log_path, errors="replace") as f:
+                tail = f.readlines()[-40:]
+            wanted = ("kubehub_hub_user_connections", "kubehub_hub_tunnel_", "kubehub_hub_connected_agents")
+            figures = [line for line in e2e.metrics_text(self.hub.admin).splitlines() if line.startswith(wanted)]
+            self.fail("of two connections accepted one after the other none moved to the tunnel's thread; "
+                      "the hub's figures:\n" + "\n".join(figures) + "\nthe end of its log:\n" + "".join(tail))
 
     def test_a_connection_moves_before_its_first_request_is_served(self):
         # A watch's (or a log's) bytes cross no thread in the hub either: the connection moves

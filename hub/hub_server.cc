@@ -484,6 +484,8 @@ absl::StatusOr<HubAddresses> HubServer::Parts::start() {
   user_options.stream_quota.requests_per_tenant = static_cast<size_t>(o.max_requests_per_tenant);
   user_options.cache.bookmark_interval = o.cache_bookmark_interval;
   user_options.cache.consistency_timeout = o.cache_consistency_timeout;
+  user_options.cache.hedge_after = o.cache_hedge_after;
+  user_options.cache.metrics = metrics.get();
   user_options.cache.gzip = o.cache_gzip;
   stream_quota = std::make_shared<StreamQuota>(user_options.stream_quota);
   if (peer_client_tls) {

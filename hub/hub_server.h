@@ -69,6 +69,7 @@ struct HubOptions {
   int64_t cache_window_bytes = 0;
   std::chrono::milliseconds cache_bookmark_interval{60000};
   std::chrono::milliseconds cache_consistency_timeout{100};
+  std::chrono::milliseconds cache_hedge_after{2};
   bool cache_gzip = true;
   /// A cluster's cache is kept this long after its last tunnel here closed (a returning agent
   /// resumes its watches without a relist), then dropped.

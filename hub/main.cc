@@ -143,9 +143,15 @@ int main(int argc, char** argv) {
                     "another hub, deleted, or down for long) the cache and its memory go");
   flags.addDuration("cache-bookmark-interval", &o.cache_bookmark_interval,
                     "bookmark cadence of watches served from the cache");
-  flags.addDuration(
-      "cache-consistency-timeout", &o.cache_consistency_timeout,
-      "how long a read waits for the cache to catch up with the edge before it is forwarded");
+  flags.addDuration("cache-consistency-timeout", &o.cache_consistency_timeout,
+                    "how long a read that must be up to date waits for the cache to catch up "
+                    "with the edge before it is forwarded (or, once it went to the edge too, "
+                    "left to the edge's answer)");
+  flags.addDuration("cache-hedge-after", &o.cache_hedge_after,
+                    "how long such a read waits for the cache alone before it is also sent to "
+                    "the edge; the first of the two then answers it, so waiting for the cache "
+                    "costs a read at most this over forwarding it (0: at once; at least "
+                    "--cache-consistency-timeout: never)");
   flags.addBool("cache-gzip", &o.cache_gzip,
                 "answer from the cache gzipped, as the API server does, when the answer is over "
                 "128 KiB and the client's Accept-Encoding asks for gzip (kubectl's does): ~17x "

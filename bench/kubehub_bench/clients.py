@@ -48,6 +48,16 @@ def connected_agents(admin):
     return int(float(m.group(1))) if m else -1
 
 
+def cache_waits(admin):
+    """kubehub_hub_cache_wait_seconds by outcome: {outcome: {"count": n, "sum_s": seconds}}."""
+    status, raw = admin_get(admin, "/metrics", timeout=10)
+    out = {}
+    for m in re.finditer(rb'^kubehub_hub_cache_wait_seconds_(count|sum)\{outcome="(\w+)"\} ([0-9.e+-]+)$', raw, re.M):
+        entry = out.setdefault(m.group(2).decode(), {})
+        entry["count" if m.group(1) == b"count" else "sum_s"] = float(m.group(3))
+    return out
+
+
 def cache_types(admin):
     status, raw = admin_get(admin, "/debug/cache")
     return json.loads(raw)["types"]

@@ -53,6 +53,9 @@ void Stream::consumed(size_t n) {
 }
 
 asio::awaitable<absl::StatusOr<proto::ResponseHead>> Stream::responseHead() {
+  // Cancelled (the losing side of a race, as when the hub cache catches up before the edge
+  // answers a read sent to both): return, never throw (see waitReset).
+  co_await asio::this_coro::throw_if_cancelled(false);
   for (;;) {
     {
       std::lock_guard lock(mux_->mu_);
@@ -60,6 +63,8 @@ asio::awaitable<absl::StatusOr<proto::ResponseHead>> Stream::responseHead() {
       if (reset_) co_return absl::UnavailableError(reset_reason_);
     }
     co_await readable_.wait();
+    if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none)
+      co_return absl::CancelledError("waiting for the response head was cancelled");
   }
 }
 

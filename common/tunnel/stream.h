@@ -48,7 +48,8 @@ class Stream {
   /// that a slow consumer slows down this stream's producer, and only this stream's.
   void consumed(size_t n);
 
-  /// Hub side: waits for the agent's response head.
+  /// Hub side: waits for the agent's response head (again and again: the head stays). A
+  /// cancelled wait returns a Cancelled status.
   boost::asio::awaitable<absl::StatusOr<proto::ResponseHead>> responseHead();
   /// Agent side: sends the response head; `end` when there is no body.
   void sendResponseHead(const proto::ResponseHead& head, bool end);

@@ -163,15 +163,24 @@ asio::awaitable<uint64_t> streamWatchAndClose(ClientConnection* client, cache::C
 asio::awaitable<CacheServeResult> serveFromCache(ClientConnection* client,
                                                  std::shared_ptr<tunnel::Mux> mux,
                                                  cache::CacheDecision d, CacheServeOptions o,
-                                                 bool keep_alive, bool allow_stale) {
+                                                 bool keep_alive, bool allow_stale,
+                                                 OpenForward hedge) {
   CacheServeResult result;
   uint64_t target = 0;
   bool stale = false;
+  auto counted = [&o](CacheWaitOutcome outcome, std::chrono::steady_clock::time_point since) {
+    if (o.metrics == nullptr) return;
+    o.metrics->cacheWait(
+        outcome, std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count());
+  };
   if (d.consistency == Consistency::kConsistent) {
     // A store found behind that has not moved since will not be current now either: the API
     // offers clients no on-demand progress notification, so a quiet type catches up only at its
     // next event or bookmark. Forward at once instead of probing and waiting again.
-    if (!allow_stale && d.store->knownBehind()) co_return result;
+    if (!allow_stale && d.store->knownBehind()) {
+      counted(CacheWaitOutcome::kKnownBehind, std::chrono::steady_clock::now());
+      co_return result;
+    }
     absl::StatusOr<uint64_t> probed = absl::UnavailableError("no tunnel");
     if (mux) {
       // Concurrent consistent reads of the type share probes (at most one in flight).
@@ -181,6 +190,7 @@ asio::awaitable<CacheServeResult> serveFromCache(ClientConnection* client,
       probed = co_await d.store->probeGate().run(std::move(probe), kProbeWait);
     }
     if (!probed.ok()) {
+      counted(CacheWaitOutcome::kProbeFailed, std::chrono::steady_clock::now());
       if (!allow_stale) co_return result;  // forward: the edge's own answer (or error) is truth
       stale = true;
     } else {
@@ -189,10 +199,45 @@ asio::awaitable<CacheServeResult> serveFromCache(ClientConnection* client,
   } else if (d.consistency == Consistency::kAtLeast) {
     target = d.min_rv;
   }
-  if (target > 0 && !co_await waitForRv(d.store, target, o.consistency_timeout)) {
-    if (d.consistency == Consistency::kConsistent) d.store->markBehind();
-    if (!allow_stale) co_return result;  // the cache could not catch up in time: forward
-    stale = true;
+  if (target > 0 && d.store->rv() >= target) {
+    counted(CacheWaitOutcome::kCurrent, std::chrono::steady_clock::now());
+  } else if (target > 0) {
+    const auto since = std::chrono::steady_clock::now();
+    // What is left of the timeout for the cache.
+    auto left = [&] {
+      return std::max(std::chrono::duration_cast<std::chrono::milliseconds>(
+                          o.consistency_timeout - (std::chrono::steady_clock::now() - since)),
+                      std::chrono::milliseconds::zero());
+    };
+    const bool may_hedge = hedge && !allow_stale && o.hedge_after < o.consistency_timeout;
+    bool caught_up =
+        co_await waitForRv(d.store, target, may_hedge ? o.hedge_after : o.consistency_timeout);
+    std::shared_ptr<tunnel::Stream> sent;
+    if (!caught_up && may_hedge) sent = hedge();
+    bool edge_first = false;
+    if (!caught_up && sent != nullptr) {
+      // The read is on its way to the edge too: the first of the cache catching up (within
+      // what is left of the timeout) and the edge's answer serves it.
+      auto first = co_await (waitForRv(d.store, target, left()) || sent->responseHead());
+      caught_up = first.index() == 0 && std::get<0>(first);
+      edge_first = first.index() == 1;
+      if (caught_up) {
+        sent->reset(proto::ResetCode::kCancel, "answered from the hub cache");
+      } else {
+        result.hedged = true;
+      }
+    } else if (!caught_up && may_hedge) {
+      caught_up = co_await waitForRv(d.store, target, left());  // no hedge now: the cache alone
+    }
+    counted(caught_up    ? CacheWaitOutcome::kCaughtUp
+            : edge_first ? CacheWaitOutcome::kEdgeFirst
+                         : CacheWaitOutcome::kTimedOut,
+            since);
+    if (!caught_up) {
+      if (d.consistency == Consistency::kConsistent) d.store->markBehind();
+      if (!allow_stale) co_return result;  // forward (or carry on with the hedge's stream)
+      stale = true;
+    }
   }
 
   if (!d.watch) {

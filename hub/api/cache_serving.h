@@ -3,15 +3,19 @@
 /// which ones qualify): waits for the consistency the request asks for (probing the edge's
 /// current resourceVersion through the tunnel for resourceVersion=""), then writes the answer,
 /// or streams watch events with bookmarks until the timeout or the client leaves. Falls back
-/// to forwarding when the cache cannot catch up in time.
+/// to forwarding when the cache cannot catch up in time. A read that waits may also be sent to
+/// the edge (a hedge): whichever comes first, the cache catching up or the edge's answer,
+/// serves it, so waiting for the cache never makes a read much slower than forwarding it.
 
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 
 #include "common/tunnel/mux.h"
 #include "hub/api/client_connection.h"
 #include "hub/cache/cache_reader.h"
+#include "hub/metrics/hub_metrics.h"
 
 namespace kubehub::hub {
 
@@ -19,6 +23,11 @@ struct CacheServeOptions {
   /// How long a read waits for the cache to reach the required resourceVersion before it is
   /// forwarded instead.
   std::chrono::milliseconds consistency_timeout{100};
+  /// How long a read waits for the cache alone before it is also sent to the edge (when the
+  /// caller can forward it): from then on, the first of the two answers it.
+  std::chrono::milliseconds hedge_after{2};
+  /// Where waits are counted (kubehub_hub_cache_wait_seconds); may be null. Outlives the server.
+  HubMetrics* metrics = nullptr;
   /// Bookmark cadence for watches that allow bookmarks.
   std::chrono::milliseconds bookmark_interval{60000};
   /// Answers over 128 KiB go gzipped to clients that ask, as the API server's do (--cache-gzip).
@@ -31,15 +40,21 @@ struct CacheServeResult {
   uint64_t bytes = 0;
   /// The connection must not be reused (watch streams end with the connection).
   bool close = false;
+  /// kForward: the request already went to the edge (the hedge's stream, answered first or
+  /// still to answer); the caller carries on with that stream instead of sending it again.
+  bool hedged = false;
 };
+
+/// Sends the read to the edge as the caller would forward it and returns the stream, or null
+/// when it cannot (no stream allowed now, the tunnel closing): the read then waits for the
+/// cache alone. The caller keeps whatever goes with the stream (its quota lease).
+using OpenForward = std::function<std::shared_ptr<tunnel::Stream>()>;
 
 /// `allow_stale`: when the cache cannot catch up in time, answer anyway (with a Warning header)
 /// instead of forwarding; for answers only the cache can give, such as an all-namespaces list
 /// trimmed to the namespaces a user is granted.
-boost::asio::awaitable<CacheServeResult> serveFromCache(ClientConnection* client,
-                                                        std::shared_ptr<tunnel::Mux> mux,
-                                                        cache::CacheDecision decision,
-                                                        CacheServeOptions options, bool keep_alive,
-                                                        bool allow_stale = false);
+boost::asio::awaitable<CacheServeResult> serveFromCache(
+    ClientConnection* client, std::shared_ptr<tunnel::Mux> mux, cache::CacheDecision decision,
+    CacheServeOptions options, bool keep_alive, bool allow_stale = false, OpenForward hedge = {});
 
 }  // namespace kubehub::hub

@@ -12,6 +12,7 @@
 #include "common/log/log.h"
 #include "common/net/http_headers.h"
 #include "hub/api/client_connection.h"
+#include "hub/api/hedged_read.h"
 #include "hub/api/request_plan.h"
 #include "hub/auth/metaserver_sync.h"
 #include "hub/auth/peer_identity.h"
@@ -175,12 +176,24 @@ asio::awaitable<void> untilReset(std::shared_ptr<tunnel::Stream> s) { co_await s
 
 /// Carries out a Forward for a peer's stream: the tunnel's stream, spliced to the peer's.
 /// `no_more_body`: nothing follows the OPEN from the entry hub (no body, no upgrade), or the body
-/// was read already (an access review's, in f.body).
+/// was read already (an access review's, in f.body). `already`: a read already sent to the edge
+/// while it waited for the cache, carried on with.
 asio::awaitable<void> forwardForPeer(std::shared_ptr<const PeerServerDeps> deps,
                                      std::shared_ptr<tunnel::Stream> peer_stream,
                                      std::shared_ptr<tunnel::Mux> mux, Forward f,
-                                     const Principal& who, bool no_more_body) {
+                                     const Principal& who, bool no_more_body,
+                                     SentRead* already = nullptr) {
   StreamQuota::Lease lease;
+  if (already != nullptr) {
+    lease = std::move(already->lease);
+    std::shared_ptr<tunnel::Stream> edge = std::move(already->stream);
+    if (deps->metrics) deps->metrics->streamOpened();
+    co_await (pumpDown(edge, peer_stream, f.cluster, deps->response_timeout) ||
+              untilReset(peer_stream));
+    if (!edge->isReset()) edge->reset(proto::ResetCode::kCancel, "exchange finished");
+    if (deps->metrics) deps->metrics->streamClosed();
+    co_return;
+  }
   if (deps->stream_quota && f.stream_quota) {
     StreamQuota::Refusal why;
     auto granted =
@@ -328,9 +341,24 @@ asio::awaitable<void> servePeerStream(std::shared_ptr<const PeerServerDeps> deps
       co_return;
     } else if (auto* serve = std::get_if<ServeFromCache>(&plan)) {
       StreamClient client(stream);
-      CacheServeResult served = co_await serveFromCache(
-          &client, mux, std::move(serve->decision), deps->cache_options, true, serve->allow_stale);
+      // A read the edge could answer as well may go there while it waits for the cache.
+      std::optional<SentRead> hedged;
+      OpenForward hedge;
+      if (!serve->otherwise && mux && !head.body_pending) {
+        hedge = [&]() {
+          return sendRead(deps->stream_quota.get(), *mux, planForward(head, *who, target), *who,
+                          &hedged);
+        };
+      }
+      CacheServeResult served =
+          co_await serveFromCache(&client, mux, std::move(serve->decision), deps->cache_options,
+                                  true, serve->allow_stale, std::move(hedge));
       if (served.kind != CacheServeResult::Kind::kForward) co_return;
+      if (served.hedged && hedged) {
+        co_await forwardForPeer(deps, stream, std::move(mux), std::move(hedged->f), *who, true,
+                                &*hedged);
+        co_return;
+      }
       RequestPlan next = serve->otherwise ? RequestPlan(std::move(*serve->otherwise))
                                           : planForward(head, *who, target);
       plan = std::move(next);

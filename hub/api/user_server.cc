@@ -31,6 +31,7 @@
 #include "hub/api/client_connection.h"
 #include "hub/api/command_listing.h"
 #include "hub/api/connection_limiter.h"
+#include "hub/api/hedged_read.h"
 #include "hub/api/request_plan.h"
 #include "hub/api/stream_quota.h"
 #include "hub/auth/access_review.h"
@@ -632,12 +633,13 @@ asio::awaitable<bool> refuse(SslStream* s, std::chrono::milliseconds timeout, Re
 }
 
 /// Carries out a Forward: a share of the tunnel's streams, the stream, then the exchange
-/// (the body up, the response down, or both ways after an upgrade).
+/// (the body up, the response down, or both ways after an upgrade). `sent`: the request went to
+/// the edge already (a hedge), so the exchange carries on with that stream.
 asio::awaitable<bool> forwardRequest(std::shared_ptr<UserServer::Impl> self, SslStream* s,
                                      beast::flat_buffer* buf, Parser* parser,
                                      std::shared_ptr<tunnel::Mux> mux, Forward f,
                                      const Principal* who, RequestRecord* record,
-                                     bool* stale_route = nullptr) {
+                                     bool* stale_route = nullptr, SentRead* sent = nullptr) {
   const auto& o = self->options;
   for (const auto& name : f.dropped_headers) {
     log::info("dropped a header the user may not send",
@@ -647,7 +649,9 @@ asio::awaitable<bool> forwardRequest(std::shared_ptr<UserServer::Impl> self, Ssl
     log::debug("read forwarded", {{"cluster", f.cluster}, {"why", f.cache_declined}});
 
   StreamQuota::Lease lease;
-  if (self->stream_quota && f.stream_quota) {
+  if (sent != nullptr) {
+    lease = std::move(sent->lease);
+  } else if (self->stream_quota && f.stream_quota) {
     StreamQuota::Refusal why;
     auto granted =
         self->stream_quota->tryAcquire(f.cluster, who->tenant, who->user, f.long_lived, &why);
@@ -660,21 +664,26 @@ asio::awaitable<bool> forwardRequest(std::shared_ptr<UserServer::Impl> self, Ssl
       takeBufferedBody(buf, parser, kWholeBodyLimit, &f.body)) {
     f.stream_body = false;
   }
-  size_t sent = 0;
-  auto opened = f.body.empty() ? mux->openStream(f.head, f.end_stream)
-                               : mux->openStream(f.head, f.body, &sent);
-  if (!opened.ok() && stale_route != nullptr && absl::IsUnavailable(opened.status())) {
-    *stale_route = true;  // the tunnel is closing: nothing was sent, the caller asks elsewhere
-    co_return false;
+  std::shared_ptr<tunnel::Stream> stream;
+  if (sent != nullptr) {
+    stream = std::move(sent->stream);
+  } else {
+    size_t body_sent = 0;
+    auto opened = f.body.empty() ? mux->openStream(f.head, f.end_stream)
+                                 : mux->openStream(f.head, f.body, &body_sent);
+    if (!opened.ok() && stale_route != nullptr && absl::IsUnavailable(opened.status())) {
+      *stale_route = true;  // the tunnel is closing: nothing was sent, the caller asks elsewhere
+      co_return false;
+    }
+    if (!opened.ok())
+      co_return co_await refuse(s, o.write_timeout, planOpenRefusal(f, opened.status()), record);
+    stream = std::move(*opened);
+    if (body_sent < f.body.size()) {
+      absl::Status st = co_await stream->write(std::string_view(f.body).substr(body_sent));
+      if (st.ok()) stream->finish();
+    }
   }
-  if (!opened.ok())
-    co_return co_await refuse(s, o.write_timeout, planOpenRefusal(f, opened.status()), record);
-  std::shared_ptr<tunnel::Stream> stream = std::move(*opened);
   if (record->served_by != nullptr) *record->served_by = mux->executor();
-  if (sent < f.body.size()) {
-    absl::Status st = co_await stream->write(std::string_view(f.body).substr(sent));
-    if (st.ok()) stream->finish();
-  }
 
   RequestShape shape;
   shape.keep_alive = f.keep_alive;
@@ -922,14 +931,30 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
       co_return answer->keep_alive;
     } else if (auto* serve = std::get_if<ServeFromCache>(&plan)) {
       TlsClient client(s, o.write_timeout);
-      CacheServeResult served = co_await serveFromCache(
-          &client, mux, std::move(serve->decision), o.cache, serve->keep_alive, serve->allow_stale);
+      // A read the edge could answer as well may go there while it waits for the cache.
+      std::optional<SentRead> hedged;
+      OpenForward hedge;
+      if (!serve->otherwise && mux) {
+        hedge = [&]() {
+          return sendRead(self->stream_quota.get(), *mux, planForward(head, *who, target), *who,
+                          &hedged);
+        };
+      }
+      CacheServeResult served =
+          co_await serveFromCache(&client, mux, std::move(serve->decision), o.cache,
+                                  serve->keep_alive, serve->allow_stale, std::move(hedge));
       if (served.kind != CacheServeResult::Kind::kForward) {
         record.outcome.status = served.status;
         record.outcome.served_from = "cache";
         record.outcome.bytes = served.bytes;
         co_return served.kind == CacheServeResult::Kind::kServed && !served.close &&
             serve->keep_alive;
+      }
+      if (served.hedged && hedged) {
+        Forward& f = hedged->f;
+        record.command_parameters = f.command_parameters;
+        co_return co_await forwardRequest(self, s, buf, parser, std::move(mux), std::move(f), &*who,
+                                          &record, nullptr, &*hedged);
       }
       RequestPlan next = serve->otherwise ? RequestPlan(std::move(*serve->otherwise))
                                           : planForward(head, *who, target);

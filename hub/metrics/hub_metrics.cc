@@ -120,6 +120,23 @@ HubMetrics::HubMetrics() : registry_(std::make_shared<prometheus::Registry>()) {
                "in the hub.")
            .Register(*registry_)
            .Add({});
+  auto& cache_waits = prometheus::BuildHistogram()
+                          .Name("kubehub_hub_cache_wait_seconds")
+                          .Help(
+                              "Reads that must be at least as new as a resourceVersion (the "
+                              "edge's current one when resourceVersion is unset): how long each "
+                              "waited for the cache to reach it, by outcome (current, caught_up: "
+                              "from the cache; edge_first: also sent to the edge, which answered "
+                              "first; timed_out; known_behind; probe_failed: forwarded).")
+                          .Register(*registry_);
+  {
+    static const prometheus::Histogram::BucketBoundaries kWaitBuckets = {
+        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1};
+    const char* names[kCacheWaitOutcomes] = {"current",   "caught_up",    "edge_first",
+                                             "timed_out", "known_behind", "probe_failed"};
+    for (int i = 0; i < kCacheWaitOutcomes; ++i)
+      cache_waits_[i] = &cache_waits.Add({{"outcome", names[i]}}, kWaitBuckets);
+  }
   peer_requests_total_ = &prometheus::BuildCounter()
                               .Name("kubehub_hub_peer_requests_total")
                               .Help(
@@ -169,6 +186,10 @@ void HubMetrics::tlsReload(std::string_view source, bool ok) {
 
 void HubMetrics::peerCertificateEnrolment(bool ok) {
   peer_enrolments_total_->Add({{"result", ok ? "ok" : "error"}}).Increment();
+}
+
+void HubMetrics::cacheWait(CacheWaitOutcome outcome, double seconds) {
+  cache_waits_[static_cast<size_t>(outcome)]->Observe(seconds);
 }
 
 void HubMetrics::peerRequest(std::string_view direction, std::string_view outcome) {

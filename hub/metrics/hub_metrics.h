@@ -12,6 +12,7 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 
+#include <array>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -31,6 +32,25 @@ using ScrapeSource = std::function<void(std::vector<prometheus::MetricFamily>* o
 
 /// One family of one unlabelled gauge, for scrape sources.
 prometheus::MetricFamily gaugeFamily(const char* name, const char* help, double value);
+
+/// How the cache met a read that must be at least as new as a resourceVersion: the edge's
+/// current one (a consistent read, resourceVersion unset) or the one the request named.
+enum class CacheWaitOutcome {
+  /// The store had reached it already: answered from the cache at once.
+  kCurrent,
+  /// The store caught up while the read waited: answered from the cache.
+  kCaughtUp,
+  /// The read went to the edge as well (after --cache-hedge-after) and the edge answered first.
+  kEdgeFirst,
+  /// The store did not catch up within --cache-consistency-timeout: forwarded, or answered
+  /// stale where only the cache can answer.
+  kTimedOut,
+  /// Forwarded without probing: the store was found behind before and has not moved since.
+  kKnownBehind,
+  /// The edge's resourceVersion could not be probed: forwarded.
+  kProbeFailed,
+};
+inline constexpr int kCacheWaitOutcomes = 6;
 
 class HubMetrics {
  public:
@@ -80,6 +100,9 @@ class HubMetrics {
   void userConnectionOpened();
   void userConnectionClosed();
   void userConnectionRefused(std::string_view reason);
+  /// A read that waited (or not) for the cache to reach a resourceVersion; `seconds` from the
+  /// probe's answer (or the request, when it named the version) to the decision.
+  void cacheWait(CacheWaitOutcome outcome, double seconds);
   /// A user's connection moved to the thread of the tunnel (or peer link) its request used.
   void userConnectionMoved();
   /// A request between hubs. direction "out" (this hub is the entry): outcome forwarded,
@@ -123,6 +146,8 @@ class HubMetrics {
   prometheus::Gauge* user_connections_;
   prometheus::Family<prometheus::Counter>* user_connections_refused_total_;
   prometheus::Counter* user_connections_moved_total_;
+  /// kubehub_hub_cache_wait_seconds, one series per CacheWaitOutcome (in its order).
+  std::array<prometheus::Histogram*, kCacheWaitOutcomes> cache_waits_{};
 
   /// The series of one (cluster, tenant, verb, code, served_from): looked up once, then reused
   /// (building label maps for three families on every request showed in profiles). Used and

@@ -3,7 +3,7 @@
 from ..config import CONNECTIONS, DURATION, PERF, POD, PODS, QUICK, TABLE
 from ..console import note, say
 from ..meters import CpuMeter
-from ..clients import bench_client, samples_file, start_perf, stop_perf, wrk
+from ..clients import bench_client, cache_waits, samples_file, start_perf, stop_perf, wrk
 
 
 def served_text(s):
@@ -119,7 +119,13 @@ def bench_reads(system, results):
                 note_text=f"{served_text(gzipped['cache rv unset'])}; the edge renews node Leases every 10 s")
     results.add("list-gzip.forward.p50", "LIST 10k JSON forwarded, gzip: p50", "ms",
                 gzipped["forward"]["p50_us"] / 1000, gzipped["direct"]["p50_us"] / 1000, "direct, gzip")
+    # How the caching hub met the reads that must be up to date (hub/README.md, Consistency).
+    waits = cache_waits(system.hub_cache.admin)
+    note("consistent reads at the caching hub: " + ", ".join(
+        f"{o} {int(w.get('count', 0))} ({w.get('sum_s', 0) * 1000:.1f} ms waited)"
+        for o, w in waits.items() if w.get("count")))
     results.details["reads"] = {
+        "cache_waits": waits,
         "latency_one_connection": {f"{k}/{n}": v for (k, n), v in latency.items()},
         "list_gzip": gzipped,
         "throughput": {f"{k}/{n}": v for (k, n), v in throughput.items()},
