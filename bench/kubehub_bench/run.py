@@ -12,6 +12,7 @@ from .steps.agents import bench_idle_agents
 from .steps.codec import bench_codec
 from .steps.crud import bench_crud
 from .steps.fleet import bench_fleet
+from .steps.hedge import bench_hedge
 from .steps.memory import bench_cache_memory
 from .steps.onecore import bench_get_one_core
 from .steps.portforward import bench_port_forward
@@ -65,9 +66,11 @@ def main(argv):
         if any(step in cfg.ONLY for step in SYSTEM_STEPS):
             system = System()
             run_system_steps(system, results, latency, failures)
-        if "fleet" in cfg.ONLY:
+        for name, step in (("fleet", bench_fleet), ("hedge", bench_hedge)):
+            if name not in cfg.ONLY:
+                continue
             try:
-                bench_fleet(results)
+                step(results)
             except Exception as e:  # noqa: BLE001
                 failures.append(repr(e))
                 print(f"!!! step failed: {e!r}", flush=True)
