@@ -94,14 +94,19 @@ class HubThreadsTest(unittest.TestCase):
                 conn.close()
 
     def test_connections_follow_their_tunnel_and_keep_working(self):
-        moved_before = e2e.metric_total(self.hub.admin, "kubehub_hub_user_connections_moved_total") or 0
+        def moved():
+            return e2e.metric_total(self.hub.admin, "kubehub_hub_user_connections_moved_total") or 0
+
         # Connections are spread over the two threads in turn, so of two one is not on the
-        # tunnel's thread and must move.
-        conns = [self.connect(), self.connect()]
-        for conn in conns:
+        # tunnel's thread and must move; a few more are allowed for whatever else took a turn
+        # meanwhile (seen once in a parallel run of the whole suite, never alone).
+        moved_before = moved()
+        conns = []
+        for i in range(4):
+            conn = self.connect()
             conn.connect()
-        socks = [conn.sock for conn in conns]
-        for i, conn in enumerate(conns):
+            conns.append(conn)
+            sock = conn.sock
             for _ in range(3):
                 status, raw = self.call(conn, "GET", "/api/v1/namespaces/default/configmaps")
                 self.assertEqual(status, 200, raw[:300])
@@ -119,19 +124,19 @@ class HubThreadsTest(unittest.TestCase):
                                          token=EDGE_TOKEN, ca_file=self.pki.ca_cert)
             self.assertEqual(status, 200, got)
             self.assertEqual(got["data"], data)
-        # Every request went over the connection it started on: none was closed by a move.
-        self.assertEqual([conn.sock for conn in conns], socks)
+            # Every request went over the connection it started on: none was closed by a move.
+            self.assertIs(conn.sock, sock)
+            if i >= 1 and moved() > moved_before:
+                break
         for conn in conns:
             conn.close()
-        moved = e2e.metric_total(self.hub.admin, "kubehub_hub_user_connections_moved_total")
-        if moved - moved_before < 1:
-            # Seen once in a parallel run of the whole suite, never alone: keep what explains it.
+        if moved() - moved_before < 1:
             with open(self.hub.proc.log_path, errors="replace") as f:
                 tail = f.readlines()[-40:]
             wanted = ("kubehub_hub_user_connections", "kubehub_hub_tunnel_", "kubehub_hub_connected_agents")
             figures = [line for line in e2e.metrics_text(self.hub.admin).splitlines() if line.startswith(wanted)]
-            self.fail("of two connections accepted one after the other none moved to the tunnel's thread; "
-                      "the hub's figures:\n" + "\n".join(figures) + "\nthe end of its log:\n" + "".join(tail))
+            self.fail(f"of {len(conns)} connections accepted one after the other none moved to the tunnel's "
+                      "thread; the hub's figures:\n" + "\n".join(figures) + "\nthe end of its log:\n" + "".join(tail))
 
     def test_a_connection_moves_before_its_first_request_is_served(self):
         # A watch's (or a log's) bytes cross no thread in the hub either: the connection moves
