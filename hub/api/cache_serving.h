@@ -50,9 +50,12 @@ struct CacheServeResult {
 /// cache alone. The caller keeps whatever goes with the stream (its quota lease).
 using OpenForward = std::function<std::shared_ptr<tunnel::Stream>()>;
 
-/// `allow_stale`: when the cache cannot catch up in time, answer anyway (with a Warning header)
-/// instead of forwarding; for answers only the cache can give, such as an all-namespaces list
-/// trimmed to the namespaces a user is granted.
+/// `allow_stale`: when the cache cannot catch up in time, answer anyway instead of forwarding;
+/// for answers only the cache can give, such as an all-namespaces list trimmed to the namespaces
+/// a user is granted. A consistent one waits `hedge_after` at most (for an event in flight) and
+/// carries a Warning header only when the store's watch is down or the edge could not be probed
+/// (a store behind the edge's resourceVersion on a busy edge is still milliseconds behind the
+/// type's own changes); one at a resourceVersion the store has not reached always carries it.
 boost::asio::awaitable<CacheServeResult> serveFromCache(
     ClientConnection* client, std::shared_ptr<tunnel::Mux> mux, cache::CacheDecision decision,
     CacheServeOptions options, bool keep_alive, bool allow_stale = false, OpenForward hedge = {});
