@@ -177,17 +177,12 @@ asio::awaitable<CacheServeResult> serveFromCache(ClientConnection* client,
     // A store found behind that has not moved since will not be current now either: the API
     // offers clients no on-demand progress notification, so a quiet type catches up only at its
     // next event or bookmark. Forward at once instead of probing and waiting again.
-    // A read only the cache can answer gains nothing from a probe then either: it waits for
-    // an event in flight only (below).
-    const bool behind = d.store->knownBehind();
-    if (behind && !allow_stale) {
+    if (!allow_stale && d.store->knownBehind()) {
       counted(CacheWaitOutcome::kKnownBehind, std::chrono::steady_clock::now());
       co_return result;
     }
     absl::StatusOr<uint64_t> probed = absl::UnavailableError("no tunnel");
-    if (behind) {
-      probed = d.store->rv() + 1;
-    } else if (mux) {
+    if (mux) {
       // Concurrent consistent reads of the type share probes (at most one in flight).
       cache::ProbeGate::Probe probe = [mux, info = d.store->info()]() {
         return cache::probeEdgeRv(mux, info);

@@ -237,24 +237,6 @@ TEST(CacheServing, AnAnswerOnlyTheCacheGivesWaitsAsLongAsAHedgeThenWarnsOnlyWith
   }
 }
 
-TEST(CacheServing, AnAnswerOnlyTheCacheGivesFromAStoreKnownBehindAsksTheEdgeNothing) {
-  // Found behind by an earlier read and not moved since: probing again could only find it
-  // behind again, so the read waits for an event in flight and is answered without a probe.
-  Harness h(10, 12, Edge::kAnswers);
-  h.store->markBehind();
-  CacheServeOptions o;
-  o.hedge_after = milliseconds(2);
-  o.consistency_timeout = milliseconds(60000);
-  RecordingClient client;
-  std::shared_ptr<tunnel::Stream> sent;
-  CacheServeResult r = h.serve(o, false, &client, &sent, true);
-  EXPECT_EQ(r.kind, CacheServeResult::Kind::kServed);
-  EXPECT_EQ(h.probes, 0);
-  EXPECT_EQ(h.reads_at_edge, 0);
-  EXPECT_EQ(client.written.find("Warning: 299"), std::string::npos) << client.written;
-  EXPECT_EQ(h.waits("timed_out"), 1);
-}
-
 TEST(CacheServing, AnAnswerOnlyTheCacheGivesAtANamedVersionItHasNotReachedWarns) {
   Harness h(10, 12, Edge::kAnswers);
   CacheServeOptions o;
