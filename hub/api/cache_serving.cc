@@ -177,6 +177,9 @@ asio::awaitable<CacheServeResult> serveFromCache(ClientConnection* client,
     // A store found behind that has not moved since will not be current now either: the API
     // offers clients no on-demand progress notification, so a quiet type catches up only at its
     // next event or bookmark. Forward at once instead of probing and waiting again.
+    // A read only the cache can answer probes all the same: the probe's round trip through the
+    // tunnel is about the time an event in flight needs (the watch event of the user's own
+    // write takes the same path), and it is all that read waits for then.
     if (!allow_stale && d.store->knownBehind()) {
       counted(CacheWaitOutcome::kKnownBehind, std::chrono::steady_clock::now());
       co_return result;
