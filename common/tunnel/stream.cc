@@ -54,8 +54,9 @@ void Stream::consumed(size_t n) {
 
 asio::awaitable<absl::StatusOr<proto::ResponseHead>> Stream::responseHead() {
   // Cancelled (the losing side of a race, as when the hub cache catches up before the edge
-  // answers a read sent to both): return, never throw (see waitReset).
-  co_await asio::this_coro::throw_if_cancelled(false);
+  // answers a read sent to both): a Cancelled status. (Not throw_if_cancelled(false), as in
+  // waitReset: that holds for the whole chain of coroutines of the caller, and this one is also
+  // awaited directly, as by the cache's probe from a user's connection.)
   for (;;) {
     {
       std::lock_guard lock(mux_->mu_);

@@ -212,7 +212,11 @@ asio::awaitable<CacheServeResult> serveFromCache(ClientConnection* client,
                           o.consistency_timeout - (std::chrono::steady_clock::now() - since)),
                       std::chrono::milliseconds::zero());
     };
-    const bool may_hedge = hedge && !allow_stale && o.hedge_after < o.consistency_timeout;
+    // Not a watch: its head comes from the edge at once and says nothing about who would have
+    // been first with the data; a watch the cache can serve after a short wait spares the edge
+    // a watcher.
+    const bool may_hedge =
+        hedge && !allow_stale && !d.watch && o.hedge_after < o.consistency_timeout;
     // A consistent read only the cache can answer (an all-namespaces list trimmed to a user's
     // namespaces) cannot go to the edge: it waits as long as another read waits alone, for an
     // event in flight (the user's own write, just acknowledged), then is answered as below.
@@ -221,19 +225,26 @@ asio::awaitable<CacheServeResult> serveFromCache(ClientConnection* client,
         co_await waitForRv(d.store, target,
                            may_hedge || cache_only ? std::min(o.hedge_after, o.consistency_timeout)
                                                    : o.consistency_timeout);
-    std::shared_ptr<tunnel::Stream> sent;
+    std::shared_ptr<SentRead> sent;
     if (!caught_up && may_hedge) sent = hedge();
     bool edge_first = false;
     if (!caught_up && sent != nullptr) {
       // The read is on its way to the edge too: the first of the cache catching up (within
       // what is left of the timeout) and the edge's answer serves it.
-      auto first = co_await (waitForRv(d.store, target, left()) || sent->responseHead());
-      caught_up = first.index() == 0 && std::get<0>(first);
-      edge_first = first.index() == 1;
-      if (caught_up) {
-        sent->reset(proto::ResetCode::kCancel, "answered from the hub cache");
+      auto first = co_await (waitForRv(d.store, target, left()) || sent->stream->responseHead());
+      if (first.index() == 0) {
+        caught_up = std::get<0>(first);
+      } else if (std::get<1>(first).ok()) {
+        edge_first = true;
       } else {
-        result.hedged = true;
+        // No answer will come on it (the tunnel closing, the stream refused): the read is
+        // forwarded the ordinary way, which may find the cluster elsewhere.
+        sent.reset();
+        caught_up = co_await waitForRv(d.store, target, left());
+      }
+      if (caught_up && sent != nullptr) {
+        sent->stream->reset(proto::ResetCode::kCancel, "answered from the hub cache");
+        sent.reset();  // and its share of the streams with it, before the answer is written
       }
     } else if (!caught_up && may_hedge) {
       caught_up = co_await waitForRv(d.store, target, left());  // no hedge now: the cache alone
@@ -244,7 +255,10 @@ asio::awaitable<CacheServeResult> serveFromCache(ClientConnection* client,
             since);
     if (!caught_up) {
       if (d.consistency == Consistency::kConsistent) d.store->markBehind();
-      if (!allow_stale) co_return result;  // forward (or carry on with the hedge's stream)
+      if (!allow_stale) {
+        result.hedged = std::move(sent);  // forward, or carry on with the hedge's stream
+        co_return result;
+      }
       // On an edge whose other types move (every real cluster: kubelets renew their Leases) a
       // quiet type's store is never confirmed current, yet it follows the edge's watch of the
       // type within milliseconds: answered as it is, with the Warning only when that watch is

@@ -14,6 +14,7 @@
 
 #include "common/tunnel/mux.h"
 #include "hub/api/client_connection.h"
+#include "hub/api/hedged_read.h"
 #include "hub/cache/cache_reader.h"
 #include "hub/metrics/hub_metrics.h"
 
@@ -40,15 +41,15 @@ struct CacheServeResult {
   uint64_t bytes = 0;
   /// The connection must not be reused (watch streams end with the connection).
   bool close = false;
-  /// kForward: the request already went to the edge (the hedge's stream, answered first or
-  /// still to answer); the caller carries on with that stream instead of sending it again.
-  bool hedged = false;
+  /// kForward: the request already went to the edge (the hedge, answered first or still to
+  /// answer); the caller carries on with its stream instead of sending the request again.
+  std::shared_ptr<SentRead> hedged;
 };
 
-/// Sends the read to the edge as the caller would forward it and returns the stream, or null
-/// when it cannot (no stream allowed now, the tunnel closing): the read then waits for the
-/// cache alone. The caller keeps whatever goes with the stream (its quota lease).
-using OpenForward = std::function<std::shared_ptr<tunnel::Stream>()>;
+/// Sends the read to the edge as the caller would forward it (hedged_read.h), or returns null
+/// when it cannot (not a plain short read, no stream allowed now, the tunnel closing): the read
+/// then waits for the cache alone.
+using OpenForward = std::function<std::shared_ptr<SentRead>()>;
 
 /// `allow_stale`: when the cache cannot catch up in time, answer anyway instead of forwarding;
 /// for answers only the cache can give, such as an all-namespaces list trimmed to the namespaces

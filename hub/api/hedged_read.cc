@@ -2,11 +2,15 @@
 
 namespace kubehub::hub {
 
-std::shared_ptr<tunnel::Stream> sendRead(StreamQuota* quota, tunnel::Mux& mux, RequestPlan plan,
-                                         const Principal& who, std::optional<SentRead>* out) {
+SentRead::~SentRead() {
+  if (stream && !stream->isReset()) stream->reset(proto::ResetCode::kCancel, "read not needed");
+}
+
+std::shared_ptr<SentRead> sendRead(StreamQuota* quota, tunnel::Mux& mux, RequestPlan plan,
+                                   const Principal& who) {
   auto* f = std::get_if<Forward>(&plan);
   if (f == nullptr || f->via != Forward::Via::kTunnel || !f->end_stream || f->stream_body ||
-      f->upgrade || f->expect_continue || !f->body.empty()) {
+      f->upgrade || f->expect_continue || f->long_lived || !f->body.empty()) {
     return nullptr;
   }
   StreamQuota::Lease lease;
@@ -18,8 +22,7 @@ std::shared_ptr<tunnel::Stream> sendRead(StreamQuota* quota, tunnel::Mux& mux, R
   }
   auto opened = mux.openStream(f->head, true);
   if (!opened.ok()) return nullptr;
-  out->emplace(SentRead{std::move(*f), std::move(lease), *opened});
-  return std::move(*opened);
+  return std::make_shared<SentRead>(std::move(*f), std::move(lease), std::move(*opened));
 }
 
 }  // namespace kubehub::hub

@@ -342,21 +342,20 @@ asio::awaitable<void> servePeerStream(std::shared_ptr<const PeerServerDeps> deps
     } else if (auto* serve = std::get_if<ServeFromCache>(&plan)) {
       StreamClient client(stream);
       // A read the edge could answer as well may go there while it waits for the cache.
-      std::optional<SentRead> hedged;
       OpenForward hedge;
       if (!serve->otherwise && mux && !head.body_pending) {
         hedge = [&]() {
-          return sendRead(deps->stream_quota.get(), *mux, planForward(head, *who, target), *who,
-                          &hedged);
+          return sendRead(deps->stream_quota.get(), *mux, planForward(head, *who, target), *who);
         };
       }
       CacheServeResult served =
           co_await serveFromCache(&client, mux, std::move(serve->decision), deps->cache_options,
                                   true, serve->allow_stale, std::move(hedge));
       if (served.kind != CacheServeResult::Kind::kForward) co_return;
-      if (served.hedged && hedged) {
-        co_await forwardForPeer(deps, stream, std::move(mux), std::move(hedged->f), *who, true,
-                                &*hedged);
+      if (served.hedged) {
+        Forward f = std::move(served.hedged->f);
+        co_await forwardForPeer(deps, stream, std::move(mux), std::move(f), *who, true,
+                                served.hedged.get());
         co_return;
       }
       RequestPlan next = serve->otherwise ? RequestPlan(std::move(*serve->otherwise))

@@ -932,12 +932,10 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
     } else if (auto* serve = std::get_if<ServeFromCache>(&plan)) {
       TlsClient client(s, o.write_timeout);
       // A read the edge could answer as well may go there while it waits for the cache.
-      std::optional<SentRead> hedged;
       OpenForward hedge;
       if (!serve->otherwise && mux) {
         hedge = [&]() {
-          return sendRead(self->stream_quota.get(), *mux, planForward(head, *who, target), *who,
-                          &hedged);
+          return sendRead(self->stream_quota.get(), *mux, planForward(head, *who, target), *who);
         };
       }
       CacheServeResult served =
@@ -950,11 +948,11 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
         co_return served.kind == CacheServeResult::Kind::kServed && !served.close &&
             serve->keep_alive;
       }
-      if (served.hedged && hedged) {
-        Forward& f = hedged->f;
+      if (served.hedged) {
+        Forward f = std::move(served.hedged->f);
         record.command_parameters = f.command_parameters;
         co_return co_await forwardRequest(self, s, buf, parser, std::move(mux), std::move(f), &*who,
-                                          &record, nullptr, &*hedged);
+                                          &record, nullptr, served.hedged.get());
       }
       RequestPlan next = serve->otherwise ? RequestPlan(std::move(*serve->otherwise))
                                           : planForward(head, *who, target);

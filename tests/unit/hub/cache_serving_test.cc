@@ -36,6 +36,7 @@ class RecordingClient final : public ClientConnection {
 /// What the fake edge does with the read itself (not the probe) when it arrives.
 enum class Edge {
   kAnswers,       // answers at once
+  kResets,        // resets the stream (as an agent refusing it, or a tunnel closing)
   kSlowAndWrite,  // a write lands in the store (its watch event reaches the hub), no answer yet
 };
 
@@ -52,6 +53,13 @@ struct Harness {
   int reads_reset = 0;
   /// The stream of the read sent to the edge was reset when serveFromCache returned.
   bool sent_reset_on_return = false;
+  std::shared_ptr<StreamQuota> quota = std::make_shared<StreamQuota>(StreamQuotaLimits{});
+  Principal who{"carol", "t-1", {}, "", 0, false};
+  size_t quota_held_while_sent = 0;
+  size_t quota_held_on_return = 0;
+  bool hedged_on_return = false;
+  /// serve() asks for a watch.
+  bool watch = false;
 
   Harness(uint64_t store_rv, uint64_t edge_rv, Edge edge) {
     auto [a, b] = tunnel::MemoryTransport::pair(io.get_executor());
@@ -84,6 +92,10 @@ struct Harness {
       co_return;
     }
     ++reads_at_edge;
+    if (edge == Edge::kResets) {
+      s->reset(proto::ResetCode::kUpstreamUnavailable, "no API server");
+      co_return;
+    }
     if (edge == Edge::kAnswers) {
       std::string body = R"({"kind":"PodList","from":"edge"})";
       s->sendResponseHead({200, "OK", {{"Content-Length", std::to_string(body.size())}}}, false);
@@ -103,13 +115,20 @@ struct Harness {
     cache::CacheDecision d;
     d.store = store;
     d.consistency = cache::Consistency::kConsistent;
+    d.watch = watch;
     OpenForward hedge;
     if (with_hedge) {
-      hedge = [this, sent]() -> std::shared_ptr<tunnel::Stream> {
-        auto opened = hub->openStream({"GET", "/api/v1/pods", {}}, true);
-        if (!opened.ok()) return nullptr;
-        *sent = *opened;
-        return *opened;
+      // As the users' server hedges: the real sendRead, with a share of the stream quota.
+      hedge = [this, sent]() -> std::shared_ptr<SentRead> {
+        Forward f;
+        f.cluster = "edge-1";
+        f.head = {"GET", "/api/v1/pods", {}};
+        auto read = sendRead(quota.get(), *hub, RequestPlan(std::move(f)), who);
+        if (read != nullptr) {
+          *sent = read->stream;
+          quota_held_while_sent = quota->held("edge-1", "user", who.user, false);
+        }
+        return read;
       };
     }
     CacheServeResult result;
@@ -121,6 +140,9 @@ struct Harness {
         [&]() -> asio::awaitable<void> {
           result = co_await serveFromCache(client, hub, d, o, true, allow_stale, hedge);
           sent_reset_on_return = *sent != nullptr && (*sent)->isReset();
+          quota_held_on_return = quota->held("edge-1", "user", who.user, false);
+          hedged_on_return = result.hedged != nullptr;
+          result.hedged.reset();  // as the caller does once the forward is over
           // Let the edge see what became of the read before the tunnel closes.
           asio::steady_timer settle(io, milliseconds(50));
           co_await settle.async_wait(asio::use_awaitable);
@@ -156,9 +178,11 @@ TEST(CacheServing, AReadTheCacheCannotConfirmGoesToTheEdgeAfterHedgeAfter) {
   // (Waiting for the cache's minute instead of the edge's answer fails in serve(): not done.)
   CacheServeResult r = h.serve(o, true, &client, &sent);
   EXPECT_EQ(r.kind, CacheServeResult::Kind::kForward);
-  EXPECT_TRUE(r.hedged);
+  EXPECT_TRUE(h.hedged_on_return);
   ASSERT_NE(sent, nullptr);
   EXPECT_FALSE(h.sent_reset_on_return);
+  EXPECT_EQ(h.quota_held_while_sent, 1u);
+  EXPECT_EQ(h.quota_held_on_return, 1u) << "the caller carries on with the stream and its share";
   EXPECT_EQ(h.probes, 1);
   EXPECT_EQ(h.reads_at_edge, 1);
   EXPECT_EQ(client.written, "") << "nothing may reach the user before the caller forwards";
@@ -176,7 +200,9 @@ TEST(CacheServing, TheCacheAnswersWhenItCatchesUpBeforeTheEdgeAndTheEdgesReadIsC
   std::shared_ptr<tunnel::Stream> sent;
   CacheServeResult r = h.serve(o, true, &client, &sent);
   EXPECT_EQ(r.kind, CacheServeResult::Kind::kServed);
-  EXPECT_FALSE(r.hedged);
+  EXPECT_EQ(r.hedged, nullptr);
+  EXPECT_EQ(h.quota_held_while_sent, 1u);
+  EXPECT_EQ(h.quota_held_on_return, 0u) << "the share of the streams went with the edge's read";
   EXPECT_EQ(h.reads_at_edge, 1);
   EXPECT_TRUE(h.sent_reset_on_return)
       << "the edge's read must be cancelled once the cache answered";
@@ -186,6 +212,25 @@ TEST(CacheServing, TheCacheAnswersWhenItCatchesUpBeforeTheEdgeAndTheEdgesReadIsC
   EXPECT_NE(client.written.find(R"("resourceVersion":"12")"), std::string::npos) << client.written;
   EXPECT_EQ(h.waits("caught_up"), 1);
   EXPECT_EQ(h.waits("edge_first"), 0);
+}
+
+TEST(CacheServing, AHedgeTheEdgeResetsLeavesTheReadToTheOrdinaryForward) {
+  // No answer will come on the hedge's stream: that is not the edge answering first. The read
+  // is forwarded the ordinary way (which may find the cluster's tunnel elsewhere), its share of
+  // the streams given back.
+  Harness h(10, 12, Edge::kResets);
+  CacheServeOptions o;
+  o.hedge_after = milliseconds(0);
+  o.consistency_timeout = milliseconds(200);
+  RecordingClient client;
+  std::shared_ptr<tunnel::Stream> sent;
+  CacheServeResult r = h.serve(o, true, &client, &sent);
+  EXPECT_EQ(r.kind, CacheServeResult::Kind::kForward);
+  EXPECT_FALSE(h.hedged_on_return);
+  EXPECT_EQ(h.reads_at_edge, 1);
+  EXPECT_EQ(h.quota_held_on_return, 0u);
+  EXPECT_EQ(h.waits("edge_first"), 0);
+  EXPECT_EQ(h.waits("timed_out"), 1);
 }
 
 TEST(CacheServing, WithoutAHedgeTheReadWaitsForTheCacheUntilTheTimeout) {
@@ -198,7 +243,24 @@ TEST(CacheServing, WithoutAHedgeTheReadWaitsForTheCacheUntilTheTimeout) {
   std::shared_ptr<tunnel::Stream> sent;
   CacheServeResult r = h.serve(o, true, &client, &sent);
   EXPECT_EQ(r.kind, CacheServeResult::Kind::kForward);
-  EXPECT_FALSE(r.hedged);
+  EXPECT_EQ(r.hedged, nullptr);
+  EXPECT_EQ(sent, nullptr);
+  EXPECT_EQ(h.reads_at_edge, 0);
+  EXPECT_EQ(h.waits("timed_out"), 1);
+}
+
+TEST(CacheServing, AWatchIsNeverHedged) {
+  // A watch's head comes from the edge at once, data or not: racing it would forward every
+  // watch a short wait lets the cache serve.
+  Harness h(10, 12, Edge::kAnswers);
+  h.watch = true;
+  CacheServeOptions o;
+  o.hedge_after = milliseconds(0);
+  o.consistency_timeout = milliseconds(50);
+  RecordingClient client;
+  std::shared_ptr<tunnel::Stream> sent;
+  CacheServeResult r = h.serve(o, true, &client, &sent);
+  EXPECT_EQ(r.kind, CacheServeResult::Kind::kForward);
   EXPECT_EQ(sent, nullptr);
   EXPECT_EQ(h.reads_at_edge, 0);
   EXPECT_EQ(h.waits("timed_out"), 1);
