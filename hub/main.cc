@@ -148,10 +148,11 @@ int main(int argc, char** argv) {
                     "with the edge before it is forwarded (or, once it went to the edge too, "
                     "left to the edge's answer)");
   flags.addDuration("cache-hedge-after", &o.cache_hedge_after,
-                    "how long such a read waits for the cache alone before it is also sent to "
-                    "the edge; the first of the two then answers it, so waiting for the cache "
-                    "costs a read at most this over forwarding it (0: at once; at least "
-                    "--cache-consistency-timeout: never)");
+                    "how long such a read (not a watch) waits for the cache alone before it is "
+                    "also sent to the edge; the first of the two then answers it, so waiting "
+                    "for the cache costs a read this and the probe's round trip over forwarding "
+                    "it (0: at once; at least --cache-consistency-timeout: never). A read only "
+                    "the cache can answer waits this long, then is answered as the cache is");
   flags.addBool("cache-gzip", &o.cache_gzip,
                 "answer from the cache gzipped, as the API server does, when the answer is over "
                 "128 KiB and the client's Accept-Encoding asks for gzip (kubectl's does): ~17x "
