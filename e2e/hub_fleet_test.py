@@ -21,7 +21,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import kubehub_e2e as e2e  # noqa: E402
-from fleet import FleetTestCase, metric, routes  # noqa: E402
+from fleet import FleetTestCase, admin_get, metric, routes  # noqa: E402
 
 CLUSTERS = ("edge-a", "edge-b")
 
@@ -166,6 +166,12 @@ class HubFleetTest(FleetTestCase):
             got = json.loads(self.kubectl(self.hubs[2], "edge-b", "get", "cm", "fleet-cm", "-n", "default",
                                           "-o", "json").stdout)
             self.assertEqual(got["data"]["v"], "2", "a consistent read after a write through another hub")
+            # The owner (hub-2) noted the resourceVersion of each write it carried for a peer,
+            # for the reads only its cache can answer.
+            types = json.loads(admin_get(self.hubs[1], "/debug/cache")[1])["types"]
+            noted = [t["writtenResourceVersion"] for t in types
+                     if t["cluster"] == "edge-b" and t["resource"] == "configmaps"]
+            self.assertEqual(noted, [got["metadata"]["resourceVersion"]])
         finally:
             self.kubectl(self.hubs[0], "edge-b", "delete", "cm", "fleet-cm", "-n", "default", check=False)
 

@@ -95,6 +95,19 @@ class TenancyTest(FleetTestCase):
             self.assertEqual({line.split()[0] for line in r.stdout.splitlines()[1:]}, {"a"})
         self.assertGreaterEqual(e2e.metric_total(self.hub1.admin, *waits) - before, 1,
                                 "the store was never found behind: the edge did not move")
+        # Her own write through the hub: its answer's resourceVersion is noted in the cache, so
+        # that such a list waits for the write's event however late it comes, and shows it.
+        created = json.loads(e2e.kubectl(self.alice, "create", "configmap", "ryw-a", "-n", "a",
+                                         "-o", "json").stdout)
+        try:
+            types = json.loads(admin_get(self.hub1, "/debug/cache")[1])["types"]
+            noted = [t["writtenResourceVersion"] for t in types
+                     if t["cluster"] == "edge-1" and t["resource"] == "configmaps"]
+            self.assertEqual(noted, [created["metadata"]["resourceVersion"]])
+            out = e2e.kubectl(self.alice, "get", "configmaps", "-A", "-o", "name").stdout.split()
+            self.assertIn("configmap/ryw-a", out)
+        finally:
+            e2e.kubectl(self.alice, "delete", "configmap", "ryw-a", "-n", "a", check=False)
 
     def test_no_cross_tenant_access(self):
         # alice's token for edge-2 (tb's cluster), through either hub.

@@ -628,7 +628,8 @@ net::AdminRoutes HubServer::Parts::adminRoutes() const {
                         {"bytes", t.bytes},
                         {"windowBytes", t.window_bytes},
                         {"windowEvents", t.window_events},
-                        {"resourceVersion", std::to_string(t.rv)}});
+                        {"resourceVersion", std::to_string(t.rv)},
+                        {"writtenResourceVersion", std::to_string(t.written_rv)}});
       }
     }
     return {200, "application/json", nlohmann::json{{"types", list}}.dump(), {}};

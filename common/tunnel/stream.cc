@@ -41,6 +41,11 @@ bool Stream::readReady() const {
   return !inbound_.empty() || remote_ended_ || reset_;
 }
 
+std::string Stream::peek(size_t max) const {
+  std::lock_guard lock(mux_->mu_);
+  return inbound_.substr(0, max);
+}
+
 void Stream::consumed(size_t n) {
   if (n == 0) return;
   std::lock_guard lock(mux_->mu_);

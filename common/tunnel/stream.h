@@ -44,6 +44,8 @@ class Stream {
   boost::asio::awaitable<absl::StatusOr<StreamChunk>> read();
   /// True when read() would return without waiting (bytes or the end buffered, or reset).
   bool readReady() const;
+  /// A copy of the first `max` bytes buffered for read(), which still returns them.
+  std::string peek(size_t max) const;
   /// Returns credit for n bytes the caller has passed on; call after writing them downstream so
   /// that a slow consumer slows down this stream's producer, and only this stream's.
   void consumed(size_t n);

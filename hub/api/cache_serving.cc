@@ -11,6 +11,8 @@
 #include "common/log/log.h"
 #include "common/net/async_signal.h"
 #include "common/net/http_chunks.h"
+#include "hub/cache/cluster_cache.h"
+#include "hub/cache/object_codec.h"
 #include "hub/cache/reflector.h"
 
 namespace kubehub::hub {
@@ -160,6 +162,22 @@ asio::awaitable<uint64_t> streamWatchAndClose(ClientConnection* client, cache::C
 
 }  // namespace
 
+std::shared_ptr<cache::ResourceStore> writtenStore(const cache::CacheRegistry* cache,
+                                                   const RequestTarget& target) {
+  const k8s::RequestInfo& info = target.info;
+  if (cache == nullptr || !info.is_resource_request || info.resource.empty() ||
+      (info.verb != "create" && info.verb != "update" && info.verb != "patch" &&
+       info.verb != "delete")) {
+    return nullptr;
+  }
+  auto cluster = cache->find(target.route.cluster);
+  return cluster ? cluster->store(info.api_group, info.api_version, info.resource) : nullptr;
+}
+
+void noteWrite(cache::ResourceStore& store, std::string_view answer_prefix) {
+  if (auto rv = cache::leadingResourceVersion(answer_prefix)) store.noteWrite(*rv);
+}
+
 asio::awaitable<CacheServeResult> serveFromCache(ClientConnection* client,
                                                  std::shared_ptr<tunnel::Mux> mux,
                                                  cache::CacheDecision d, CacheServeOptions o,
@@ -219,7 +237,8 @@ asio::awaitable<CacheServeResult> serveFromCache(ClientConnection* client,
         hedge && !allow_stale && !d.watch && o.hedge_after < o.consistency_timeout;
     // A consistent read only the cache can answer (an all-namespaces list trimmed to a user's
     // namespaces) cannot go to the edge: it waits as long as another read waits alone, for an
-    // event in flight (the user's own write, just acknowledged), then is answered as below.
+    // event in flight, and for the events of the writes acknowledged through this hub (below),
+    // then is answered as the store is.
     const bool cache_only = allow_stale && d.consistency == Consistency::kConsistent;
     bool caught_up =
         co_await waitForRv(d.store, target,
@@ -249,6 +268,13 @@ asio::awaitable<CacheServeResult> serveFromCache(ClientConnection* client,
     } else if (!caught_up && may_hedge) {
       caught_up = co_await waitForRv(d.store, target, left());  // no hedge now: the cache alone
     }
+    bool own_writes = true;  // the store holds every write acknowledged through this hub
+    if (!caught_up && cache_only) {
+      // Short of the edge (other types moved it), but never of what the user wrote through
+      // kubehub: wait for the last such write's event, within what is left of the timeout.
+      uint64_t written = d.store->writtenRv();
+      if (written > d.store->rv()) own_writes = co_await waitForRv(d.store, written, left());
+    }
     counted(caught_up    ? CacheWaitOutcome::kCaughtUp
             : edge_first ? CacheWaitOutcome::kEdgeFirst
                          : CacheWaitOutcome::kTimedOut,
@@ -263,7 +289,7 @@ asio::awaitable<CacheServeResult> serveFromCache(ClientConnection* client,
       // quiet type's store is never confirmed current, yet it follows the edge's watch of the
       // type within milliseconds: answered as it is, with the Warning only when that watch is
       // down. A store short of a resourceVersion the client named is always stale.
-      stale = !cache_only || !d.store->live();
+      stale = !cache_only || !d.store->live() || !own_writes;
     }
   }
 

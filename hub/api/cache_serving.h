@@ -20,6 +20,10 @@
 
 namespace kubehub::hub {
 
+namespace cache {
+class CacheRegistry;
+}  // namespace cache
+
 struct CacheServeOptions {
   /// How long a read waits for the cache to reach the required resourceVersion before it is
   /// forwarded instead.
@@ -50,6 +54,17 @@ struct CacheServeResult {
 /// when it cannot (not a plain short read, no stream allowed now, the tunnel closing): the read
 /// then waits for the cache alone.
 using OpenForward = std::function<std::shared_ptr<SentRead>()>;
+
+/// The store of the type a write through this hub to `target` changes, when this hub caches it
+/// (null otherwise, and for anything but create, update, patch and delete). The resourceVersion
+/// of the write's answer is noted there (noteWrite), so that a read only the cache can answer
+/// waits for the write's own event: read-your-writes through kubehub, whatever the watch's delay.
+std::shared_ptr<cache::ResourceStore> writtenStore(const cache::CacheRegistry* cache,
+                                                   const RequestTarget& target);
+/// How much of a write's answer noteWrite is given: its metadata.resourceVersion comes early.
+inline constexpr size_t kWrittenPrefix = 4096;
+/// Notes the resourceVersion at the start of a successful write's answer (a Status has none).
+void noteWrite(cache::ResourceStore& store, std::string_view answer_prefix);
 
 /// `allow_stale`: when the cache cannot catch up in time, answer anyway instead of forwarding;
 /// for answers only the cache can give, such as an all-namespaces list trimmed to the namespaces

@@ -133,7 +133,8 @@ asio::awaitable<void> pumpUp(std::shared_ptr<tunnel::Stream> from,
 /// Edge to peer: the response head, then its body (or raw bytes after a 101).
 asio::awaitable<void> pumpDown(std::shared_ptr<tunnel::Stream> from,
                                std::shared_ptr<tunnel::Stream> to, std::string cluster,
-                               std::chrono::milliseconds response_timeout) {
+                               std::chrono::milliseconds response_timeout,
+                               std::shared_ptr<cache::ResourceStore> written_store = nullptr) {
   asio::steady_timer timer(co_await asio::this_coro::executor, response_timeout);
   auto waited = co_await (from->responseHead() || timer.async_wait(kUseTuple));
   if (waited.index() == 1) {
@@ -152,11 +153,19 @@ asio::awaitable<void> pumpDown(std::shared_ptr<tunnel::Stream> from,
     co_return;
   }
   to->sendResponseHead(*head, false);
+  // A write to a cached type: its answer's resourceVersion, for reads only the cache can answer.
+  if (head->status < 200 || head->status >= 300 ||
+      net::findHeader(head->headers, "Content-Encoding"))
+    written_store = nullptr;
   for (;;) {
     auto c = co_await from->read();
     if (!c.ok()) {
       to->reset(proto::ResetCode::kCancel, "edge: " + std::string(c.status().message()));
       co_return;
+    }
+    if (written_store && !c->data.empty()) {
+      noteWrite(*written_store, std::string_view(c->data).substr(0, kWrittenPrefix));
+      written_store = nullptr;
     }
     if (!c->data.empty()) {
       if (!(co_await to->write(c->data)).ok()) {
@@ -232,11 +241,11 @@ asio::awaitable<void> forwardForPeer(std::shared_ptr<const PeerServerDeps> deps,
     if ((co_await edge->write(std::string_view(f.body).substr(sent))).ok()) edge->finish();
   }
   if (end || !f.body.empty()) {
-    co_await (pumpDown(edge, peer_stream, f.cluster, deps->response_timeout) ||
+    co_await (pumpDown(edge, peer_stream, f.cluster, deps->response_timeout, f.written_store) ||
               untilReset(peer_stream));
   } else {
     co_await ((pumpUp(peer_stream, edge) &&
-               pumpDown(edge, peer_stream, f.cluster, deps->response_timeout)) ||
+               pumpDown(edge, peer_stream, f.cluster, deps->response_timeout, f.written_store)) ||
               untilReset(peer_stream));
   }
   if (!edge->isReset()) edge->reset(proto::ResetCode::kCancel, "exchange finished");
@@ -362,8 +371,9 @@ asio::awaitable<void> servePeerStream(std::shared_ptr<const PeerServerDeps> deps
                                           : planForward(head, *who, target);
       plan = std::move(next);
     } else {
-      co_await forwardForPeer(deps, stream, std::move(mux), std::move(std::get<Forward>(plan)),
-                              *who, !head.body_pending);
+      Forward& f = std::get<Forward>(plan);
+      f.written_store = writtenStore(deps->cache.get(), target);
+      co_await forwardForPeer(deps, stream, std::move(mux), std::move(f), *who, !head.body_pending);
       co_return;
     }
   }

@@ -10,6 +10,7 @@
 /// Thread-compatible: plans are plain values.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <set>
 #include <span>
@@ -150,6 +151,9 @@ struct Forward {
   /// keep_alive for a refusal before the stream opens (planStreamQuotaRefusal,
   /// planOpenRefusal): false while an unread body follows.
   bool refusal_keep_alive = true;
+  /// A write to a type this hub caches (set by the server that carries the plan out, not the
+  /// planner): the resourceVersion of its answer is noted there (ResourceStore::noteWrite).
+  std::shared_ptr<cache::ResourceStore> written_store;
 };
 
 using RequestPlan = std::variant<Reject, ReadReviewBody, AnswerReview, ServeFromCache, Forward>;

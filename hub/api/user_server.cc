@@ -96,6 +96,8 @@ struct RequestShape {
   bool* stale_route = nullptr;
   /// A listing of native commands: cut to these names before it leaves (nullopt: all).
   std::optional<std::set<std::string>> listed_commands;
+  /// A write to a cached type: a 2xx answer's resourceVersion is noted in this store.
+  std::shared_ptr<cache::ResourceStore> written_store;
 };
 
 void closeSocket(SslStream* s) {
@@ -439,6 +441,10 @@ asio::awaitable<bool> proxyResponse(std::shared_ptr<UserServer::Impl> self, SslS
               monitorClient(s, stream));
     co_return false;
   }
+  if (shape.written_store && head_with_body && status >= 200 && status < 300 &&
+      !net::findHeader(headers, "Content-Encoding")) {
+    noteWrite(*shape.written_store, stream->peek(kWrittenPrefix));
+  }
   tunnel::PumpOut out;
   out.chunked = chunked;
   out.timeout = o.write_timeout;
@@ -694,6 +700,7 @@ asio::awaitable<bool> forwardRequest(std::shared_ptr<UserServer::Impl> self, Ssl
   if (f.via == Forward::Via::kPeerHub) shape.served_from = "peer";
   shape.stale_route = stale_route;
   shape.listed_commands = f.listed_commands;
+  shape.written_store = f.written_store;
   if (self->metrics) {
     self->metrics->streamOpened();
     if (shape.long_lived) self->metrics->watchOpened();
@@ -966,6 +973,7 @@ asio::awaitable<bool> UserServer::Impl::handle(std::shared_ptr<Impl> self, SslSt
       // the client is planned once more, with where the routes say the cluster went.
       Forward& f = std::get<Forward>(plan);
       record.command_parameters = f.command_parameters;
+      f.written_store = writtenStore(self->cache.get(), target);
       const bool may_replan = !replanned && self->peers && self->metaserver &&
                               (f.head.method == "GET" || f.head.method == "HEAD") &&
                               !f.stream_body && f.body.empty() && !f.upgrade;

@@ -244,7 +244,7 @@ std::vector<ClusterCache::TypeState> ClusterCache::state() const {
     out.push_back(TypeState{t.group.empty() ? t.resource : t.resource + "." + t.group, t.version,
                             e.store->synced(), e.store->live(), e.store->objectCount(),
                             e.store->bytes(), e.store->windowBytes(), e.store->windowEvents(),
-                            e.store->rv(), e.store->lists()});
+                            e.store->rv(), e.store->lists(), e.store->writtenRv()});
   }
   return out;
 }

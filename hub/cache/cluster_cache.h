@@ -72,7 +72,8 @@ class ClusterCache : public std::enable_shared_from_this<ClusterCache> {
     size_t window_bytes;
     size_t window_events;
     uint64_t rv;
-    uint64_t lists;  // full lists applied (see ResourceStore::lists)
+    uint64_t lists;       // full lists applied (see ResourceStore::lists)
+    uint64_t written_rv;  // the newest write acknowledged through this hub (noteWrite)
   };
   std::vector<TypeState> state() const;
   /// Types dropped to forwarding because of the memory budget, since start.

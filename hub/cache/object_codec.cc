@@ -490,4 +490,21 @@ std::string encodeErrorEvent(int code, std::string_view reason, std::string_view
   return "{\"type\":\"ERROR\",\"object\":" + dump(status) + "}\n";
 }
 
+std::optional<uint64_t> leadingResourceVersion(std::string_view prefix) {
+  static constexpr std::string_view kKey = "\"resourceVersion\":\"";
+  size_t at = prefix.find(kKey);
+  if (at == std::string_view::npos) return std::nullopt;
+  std::string_view rest = prefix.substr(at + kKey.size());
+  size_t end = rest.find('"');
+  if (end == std::string_view::npos || end == 0 || end > 20) return std::nullopt;
+  uint64_t rv = 0;
+  for (char c : rest.substr(0, end)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    uint64_t next = rv * 10 + static_cast<uint64_t>(c - '0');
+    if (next / 10 != rv) return std::nullopt;  // over 64 bits
+    rv = next;
+  }
+  return rv;
+}
+
 }  // namespace kubehub::hub::cache

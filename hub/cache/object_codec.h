@@ -17,6 +17,12 @@
 
 namespace kubehub::hub::cache {
 
+/// The resourceVersion of the object whose JSON starts with `prefix` (an API server's answer
+/// to a write: kind, apiVersion, then metadata, whose resourceVersion comes before its labels,
+/// annotations and managedFields), or nothing when the prefix holds none (a Status, a cut that
+/// ends before it). Only the first "resourceVersion" member counts.
+std::optional<uint64_t> leadingResourceVersion(std::string_view prefix);
+
 /// A LIST answer from the edge, as a Table with includeObject=Object (or a plain list).
 struct EdgeList {
   std::vector<ObjectPtr> objects;

@@ -170,6 +170,14 @@ class ResourceStore {
   bool itemsTypeMetaKnown() const { return items_type_meta_.load() >= 0; }
   /// A consistent read found the store behind the edge; until the store moves again, further
   /// consistent reads are forwarded without waiting.
+  /// A write to this type that went through this hub (or through it for a peer) was
+  /// acknowledged at `rv`: a read only the cache can answer waits for the store to reach it.
+  void noteWrite(uint64_t rv) {
+    uint64_t seen = written_rv_.load();
+    while (rv > seen && !written_rv_.compare_exchange_weak(seen, rv)) {
+    }
+  }
+  uint64_t writtenRv() const { return written_rv_.load(); }
   void markBehind() { behind_at_rv_.store(rv()); }
   bool knownBehind() const { return behind_at_rv_.load() == rv(); }
   /// Shares the edge-resourceVersion probes of concurrent consistent reads of this type.
@@ -230,6 +238,7 @@ class ResourceStore {
   const WindowLimits window_limits_;
   std::atomic<int> items_type_meta_{-1};  // -1 unknown, 0 without, 1 with
   std::atomic<uint64_t> behind_at_rv_{UINT64_MAX};
+  std::atomic<uint64_t> written_rv_{0};
   std::atomic<uint64_t> lists_{0};
   ProbeGate probe_gate_;
   mutable std::shared_mutex mu_;

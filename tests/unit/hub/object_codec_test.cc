@@ -220,5 +220,26 @@ TEST(JsonStream, BoundsAndGarbage) {
   EXPECT_FALSE(s.feed("garbage", &out).ok());
 }
 
+TEST(ObjectCodec, TheResourceVersionOfAWritesAnswer) {
+  // As an API server answers a create: kind, apiVersion, then metadata with the version before
+  // labels, annotations and managedFields (which may mention the key in their values).
+  EXPECT_EQ(leadingResourceVersion(
+                R"({"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"a","namespace":"b",)"
+                R"("uid":"u","resourceVersion":"4711","creationTimestamp":"2026-12-05T00:00:00Z",)"
+                R"("annotations":{"x":""resourceVersion":"1""}},"data":{}})"),
+            4711u);
+  // A Status (a delete of a collection, an eviction) has none; nor a prefix cut before it.
+  EXPECT_EQ(leadingResourceVersion(R"({"kind":"Status","apiVersion":"v1","status":"Success"})"),
+            std::nullopt);
+  EXPECT_EQ(leadingResourceVersion(R"({"kind":"Pod","metadata":{"resourceVersion":"12)"),
+            std::nullopt);
+  EXPECT_EQ(leadingResourceVersion(R"({"metadata":{"resourceVersion":""}})"), std::nullopt);
+  EXPECT_EQ(leadingResourceVersion(R"({"metadata":{"resourceVersion":"12a"}})"), std::nullopt);
+  EXPECT_EQ(leadingResourceVersion(R"({"metadata":{"resourceVersion":"99999999999999999999"}})"),
+            std::nullopt);
+  EXPECT_EQ(leadingResourceVersion(R"({"metadata":{"resourceVersion":"18446744073709551615"}})"),
+            18446744073709551615u);
+}
+
 }  // namespace
 }  // namespace kubehub::hub::cache
