@@ -139,6 +139,10 @@ std::string ResourceStore::key(std::string_view ns, std::string_view name) {
 
 void ResourceStore::replace(std::vector<ObjectPtr> objects, uint64_t rv, std::string columns) {
   lists_.fetch_add(1);
+  // A full list is as new as the edge, so as every write acknowledged before it; one older
+  // than a noted write means the edge's versions went back (a restored etcd): the note would
+  // hold every read waiting for a version that will not come.
+  if (written_rv_.load() > rv) written_rv_.store(rv);
   std::vector<std::shared_ptr<WatchQueue>> closing;
   {
     std::unique_lock lock(mu_);

@@ -302,5 +302,17 @@ TEST(ResourceStore, ReappliedObjectIsCountedOnce) {
   EXPECT_EQ(s.windowBytes(), 2 * ResourceStore::kWindowEventOverhead);
 }
 
+TEST(ResourceStore, WritesNotedThroughTheHubKeepTheNewest) {
+  ResourceStore s(pods(), 100);
+  s.replace({obj("a", "x", 3)}, 10, "[]");
+  s.noteWrite(12);
+  s.noteWrite(11);  // answers may come back out of order
+  EXPECT_EQ(s.writtenRv(), 12u);
+  s.replace({obj("a", "x", 3)}, 20, "[]");  // a relist as new as the edge: nothing to wait for
+  EXPECT_EQ(s.writtenRv(), 12u);
+  s.replace({obj("a", "x", 3)}, 5, "[]");  // the edge's versions went back (a restored etcd)
+  EXPECT_EQ(s.writtenRv(), 5u);
+}
+
 }  // namespace
 }  // namespace kubehub::hub::cache
