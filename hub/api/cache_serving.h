@@ -68,10 +68,11 @@ void noteWrite(cache::ResourceStore& store, std::string_view answer_prefix);
 
 /// `allow_stale`: when the cache cannot catch up in time, answer anyway instead of forwarding;
 /// for answers only the cache can give, such as an all-namespaces list trimmed to the namespaces
-/// a user is granted. A consistent one waits `hedge_after` at most (for an event in flight) and
-/// carries a Warning header only when the store's watch is down or the edge could not be probed
-/// (a store behind the edge's resourceVersion on a busy edge is still milliseconds behind the
-/// type's own changes); one at a resourceVersion the store has not reached always carries it.
+/// a user is granted. A consistent one waits `hedge_after` for an event in flight, and up to
+/// the timeout for the writes noted through this hub (noteWrite), and carries a Warning header
+/// only when the store's watch is down, the edge could not be probed or a noted write did not
+/// show (a store behind the edge's resourceVersion on a busy edge is still milliseconds behind
+/// the type's own changes); one at a resourceVersion the store has not reached always does.
 boost::asio::awaitable<CacheServeResult> serveFromCache(
     ClientConnection* client, std::shared_ptr<tunnel::Mux> mux, cache::CacheDecision decision,
     CacheServeOptions options, bool keep_alive, bool allow_stale = false, OpenForward hedge = {});
