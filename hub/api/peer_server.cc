@@ -183,6 +183,22 @@ asio::awaitable<void> pumpDown(std::shared_ptr<tunnel::Stream> from,
 
 asio::awaitable<void> untilReset(std::shared_ptr<tunnel::Stream> s) { co_await s->waitReset(); }
 
+/// The edge's stream spliced to the peer's until either ends: the answer down and, when `up`,
+/// whatever else the entry hub sends (a body, an upgraded stream) up.
+asio::awaitable<void> splice(const std::shared_ptr<const PeerServerDeps>& deps,
+                             std::shared_ptr<tunnel::Stream> peer_stream,
+                             std::shared_ptr<tunnel::Stream> edge, const Forward& f, bool up) {
+  if (deps->metrics) deps->metrics->streamOpened();
+  auto down = pumpDown(edge, peer_stream, f.cluster, deps->response_timeout, f.written_store);
+  if (up) {
+    co_await ((pumpUp(peer_stream, edge) && std::move(down)) || untilReset(peer_stream));
+  } else {
+    co_await (std::move(down) || untilReset(peer_stream));
+  }
+  if (!edge->isReset()) edge->reset(proto::ResetCode::kCancel, "exchange finished");
+  if (deps->metrics) deps->metrics->streamClosed();
+}
+
 /// Carries out a Forward for a peer's stream: the tunnel's stream, spliced to the peer's.
 /// `no_more_body`: nothing follows the OPEN from the entry hub (no body, no upgrade), or the body
 /// was read already (an access review's, in f.body). `already`: a read already sent to the edge
@@ -195,12 +211,7 @@ asio::awaitable<void> forwardForPeer(std::shared_ptr<const PeerServerDeps> deps,
   StreamQuota::Lease lease;
   if (already != nullptr) {
     lease = std::move(already->lease);
-    std::shared_ptr<tunnel::Stream> edge = std::move(already->stream);
-    if (deps->metrics) deps->metrics->streamOpened();
-    co_await (pumpDown(edge, peer_stream, f.cluster, deps->response_timeout) ||
-              untilReset(peer_stream));
-    if (!edge->isReset()) edge->reset(proto::ResetCode::kCancel, "exchange finished");
-    if (deps->metrics) deps->metrics->streamClosed();
+    co_await splice(deps, peer_stream, std::move(already->stream), f, false);
     co_return;
   }
   if (deps->stream_quota && f.stream_quota) {
@@ -236,20 +247,10 @@ asio::awaitable<void> forwardForPeer(std::shared_ptr<const PeerServerDeps> deps,
     co_return;
   }
   std::shared_ptr<tunnel::Stream> edge = std::move(*opened);
-  if (deps->metrics) deps->metrics->streamOpened();
   if (sent < f.body.size()) {
     if ((co_await edge->write(std::string_view(f.body).substr(sent))).ok()) edge->finish();
   }
-  if (end || !f.body.empty()) {
-    co_await (pumpDown(edge, peer_stream, f.cluster, deps->response_timeout, f.written_store) ||
-              untilReset(peer_stream));
-  } else {
-    co_await ((pumpUp(peer_stream, edge) &&
-               pumpDown(edge, peer_stream, f.cluster, deps->response_timeout, f.written_store)) ||
-              untilReset(peer_stream));
-  }
-  if (!edge->isReset()) edge->reset(proto::ResetCode::kCancel, "exchange finished");
-  if (deps->metrics) deps->metrics->streamClosed();
+  co_await splice(deps, peer_stream, std::move(edge), f, !end && f.body.empty());
 }
 
 /// `open_ended`: the OPEN itself ended the entry hub's side (no body, no upgrade). Read when the

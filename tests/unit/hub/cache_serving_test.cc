@@ -40,6 +40,13 @@ enum class Edge {
   kSlowAndWrite,  // a write lands in the store (its watch event reaches the hub), no answer yet
 };
 
+CacheServeOptions options(milliseconds hedge_after, milliseconds consistency_timeout) {
+  CacheServeOptions o;
+  o.hedge_after = hedge_after;
+  o.consistency_timeout = consistency_timeout;
+  return o;
+}
+
 /// A hub's tunnel to a fake edge whose current resourceVersion is `edge_rv`, in front of a pods
 /// store at `store_rv`.
 struct Harness {
@@ -51,6 +58,9 @@ struct Harness {
   int probes = 0;
   int reads_at_edge = 0;
   int reads_reset = 0;
+  /// What the cache wrote to the user, and the stream of the read sent to the edge (if any).
+  RecordingClient client;
+  std::shared_ptr<tunnel::Stream> sent;
   /// The stream of the read sent to the edge was reset when serveFromCache returned.
   bool sent_reset_on_return = false;
   std::shared_ptr<StreamQuota> quota = std::make_shared<StreamQuota>(StreamQuotaLimits{});
@@ -123,8 +133,7 @@ struct Harness {
 
   /// serveFromCache for a consistent LIST of pods; `hedge` opens the read as the user server
   /// would forward it.
-  CacheServeResult serve(CacheServeOptions o, bool with_hedge, RecordingClient* client,
-                         std::shared_ptr<tunnel::Stream>* sent, bool allow_stale = false) {
+  CacheServeResult serve(CacheServeOptions o, bool with_hedge, bool allow_stale = false) {
     o.metrics = &metrics;
     cache::CacheDecision d;
     d.store = store;
@@ -133,13 +142,13 @@ struct Harness {
     OpenForward hedge;
     if (with_hedge) {
       // As the users' server hedges: the real sendRead, with a share of the stream quota.
-      hedge = [this, sent]() -> std::shared_ptr<SentRead> {
+      hedge = [this]() -> std::shared_ptr<SentRead> {
         Forward f;
         f.cluster = "edge-1";
         f.head = {"GET", "/api/v1/pods", {}};
         auto read = sendRead(quota.get(), *hub, RequestPlan(std::move(f)), who);
         if (read != nullptr) {
-          *sent = read->stream;
+          sent = read->stream;
           quota_held_while_sent = quota->held("edge-1", "user", who.user, false);
         }
         return read;
@@ -152,8 +161,8 @@ struct Harness {
     asio::co_spawn(
         io,
         [&]() -> asio::awaitable<void> {
-          result = co_await serveFromCache(client, hub, d, o, true, allow_stale, hedge);
-          sent_reset_on_return = *sent != nullptr && (*sent)->isReset();
+          result = co_await serveFromCache(&client, hub, d, o, true, allow_stale, hedge);
+          sent_reset_on_return = sent != nullptr && sent->isReset();
           quota_held_on_return = quota->held("edge-1", "user", who.user, false);
           hedged_on_return = result.hedged != nullptr;
           result.hedged.reset();  // as the caller does once the forward is over
@@ -184,22 +193,18 @@ TEST(CacheServing, AReadTheCacheCannotConfirmGoesToTheEdgeAfterHedgeAfter) {
   // change): the read goes to the edge after hedge_after, not after the whole timeout, and the
   // caller carries on with that stream.
   Harness h(10, 12, Edge::kAnswers);
-  CacheServeOptions o;
-  o.hedge_after = milliseconds(0);
-  o.consistency_timeout = milliseconds(60000);
-  RecordingClient client;
-  std::shared_ptr<tunnel::Stream> sent;
+  CacheServeOptions o = options(milliseconds(0), milliseconds(60000));
   // (Waiting for the cache's minute instead of the edge's answer fails in serve(): not done.)
-  CacheServeResult r = h.serve(o, true, &client, &sent);
+  CacheServeResult r = h.serve(o, true);
   EXPECT_EQ(r.kind, CacheServeResult::Kind::kForward);
   EXPECT_TRUE(h.hedged_on_return);
-  ASSERT_NE(sent, nullptr);
+  ASSERT_NE(h.sent, nullptr);
   EXPECT_FALSE(h.sent_reset_on_return);
   EXPECT_EQ(h.quota_held_while_sent, 1u);
   EXPECT_EQ(h.quota_held_on_return, 1u) << "the caller carries on with the stream and its share";
   EXPECT_EQ(h.probes, 1);
   EXPECT_EQ(h.reads_at_edge, 1);
-  EXPECT_EQ(client.written, "") << "nothing may reach the user before the caller forwards";
+  EXPECT_EQ(h.client.written, "") << "nothing may reach the user before the caller forwards";
   EXPECT_TRUE(h.store->knownBehind()) << "the next read should forward without probing";
   EXPECT_EQ(h.waits("edge_first"), 1);
   EXPECT_EQ(h.waits("caught_up"), 0);
@@ -207,12 +212,8 @@ TEST(CacheServing, AReadTheCacheCannotConfirmGoesToTheEdgeAfterHedgeAfter) {
 
 TEST(CacheServing, TheCacheAnswersWhenItCatchesUpBeforeTheEdgeAndTheEdgesReadIsCancelled) {
   Harness h(10, 12, Edge::kSlowAndWrite);
-  CacheServeOptions o;
-  o.hedge_after = milliseconds(0);
-  o.consistency_timeout = milliseconds(60000);
-  RecordingClient client;
-  std::shared_ptr<tunnel::Stream> sent;
-  CacheServeResult r = h.serve(o, true, &client, &sent);
+  CacheServeOptions o = options(milliseconds(0), milliseconds(60000));
+  CacheServeResult r = h.serve(o, true);
   EXPECT_EQ(r.kind, CacheServeResult::Kind::kServed);
   EXPECT_EQ(r.hedged, nullptr);
   EXPECT_EQ(h.quota_held_while_sent, 1u);
@@ -221,9 +222,10 @@ TEST(CacheServing, TheCacheAnswersWhenItCatchesUpBeforeTheEdgeAndTheEdgesReadIsC
   EXPECT_TRUE(h.sent_reset_on_return)
       << "the edge's read must be cancelled once the cache answered";
   EXPECT_EQ(h.reads_reset, 1);
-  EXPECT_TRUE(client.written.starts_with("HTTP/1.1 200 OK\r\n")) << client.written;
-  EXPECT_NE(client.written.find("X-Kubehub-Served-From: cache"), std::string::npos);
-  EXPECT_NE(client.written.find(R"("resourceVersion":"12")"), std::string::npos) << client.written;
+  EXPECT_TRUE(h.client.written.starts_with("HTTP/1.1 200 OK\r\n")) << h.client.written;
+  EXPECT_NE(h.client.written.find("X-Kubehub-Served-From: cache"), std::string::npos);
+  EXPECT_NE(h.client.written.find(R"("resourceVersion":"12")"), std::string::npos)
+      << h.client.written;
   EXPECT_EQ(h.waits("caught_up"), 1);
   EXPECT_EQ(h.waits("edge_first"), 0);
 }
@@ -233,12 +235,8 @@ TEST(CacheServing, AHedgeTheEdgeResetsLeavesTheReadToTheOrdinaryForward) {
   // is forwarded the ordinary way (which may find the cluster's tunnel elsewhere), its share of
   // the streams given back.
   Harness h(10, 12, Edge::kResets);
-  CacheServeOptions o;
-  o.hedge_after = milliseconds(0);
-  o.consistency_timeout = milliseconds(200);
-  RecordingClient client;
-  std::shared_ptr<tunnel::Stream> sent;
-  CacheServeResult r = h.serve(o, true, &client, &sent);
+  CacheServeOptions o = options(milliseconds(0), milliseconds(200));
+  CacheServeResult r = h.serve(o, true);
   EXPECT_EQ(r.kind, CacheServeResult::Kind::kForward);
   EXPECT_FALSE(h.hedged_on_return);
   EXPECT_EQ(h.reads_at_edge, 1);
@@ -250,15 +248,11 @@ TEST(CacheServing, AHedgeTheEdgeResetsLeavesTheReadToTheOrdinaryForward) {
 TEST(CacheServing, WithoutAHedgeTheReadWaitsForTheCacheUntilTheTimeout) {
   // hedge_after at or over the timeout: never sent twice; forwarded by the caller afterwards.
   Harness h(10, 12, Edge::kAnswers);
-  CacheServeOptions o;
-  o.hedge_after = milliseconds(50);
-  o.consistency_timeout = milliseconds(50);
-  RecordingClient client;
-  std::shared_ptr<tunnel::Stream> sent;
-  CacheServeResult r = h.serve(o, true, &client, &sent);
+  CacheServeOptions o = options(milliseconds(50), milliseconds(50));
+  CacheServeResult r = h.serve(o, true);
   EXPECT_EQ(r.kind, CacheServeResult::Kind::kForward);
   EXPECT_EQ(r.hedged, nullptr);
-  EXPECT_EQ(sent, nullptr);
+  EXPECT_EQ(h.sent, nullptr);
   EXPECT_EQ(h.reads_at_edge, 0);
   EXPECT_EQ(h.waits("timed_out"), 1);
 }
@@ -268,25 +262,17 @@ TEST(CacheServing, AWatchIsNeverHedged) {
   // watch a short wait lets the cache serve.
   Harness h(10, 12, Edge::kAnswers);
   h.watch = true;
-  CacheServeOptions o;
-  o.hedge_after = milliseconds(0);
-  o.consistency_timeout = milliseconds(50);
-  RecordingClient client;
-  std::shared_ptr<tunnel::Stream> sent;
-  CacheServeResult r = h.serve(o, true, &client, &sent);
+  CacheServeOptions o = options(milliseconds(0), milliseconds(50));
+  CacheServeResult r = h.serve(o, true);
   EXPECT_EQ(r.kind, CacheServeResult::Kind::kForward);
-  EXPECT_EQ(sent, nullptr);
+  EXPECT_EQ(h.sent, nullptr);
   EXPECT_EQ(h.reads_at_edge, 0);
   EXPECT_EQ(h.waits("timed_out"), 1);
 }
 
 TEST(CacheServing, AStoreAlreadyCurrentAnswersAtOnce) {
   Harness h(12, 12, Edge::kAnswers);
-  CacheServeOptions o;
-  o.hedge_after = milliseconds(0);
-  RecordingClient client;
-  std::shared_ptr<tunnel::Stream> sent;
-  CacheServeResult r = h.serve(o, true, &client, &sent);
+  CacheServeResult r = h.serve(options(milliseconds(0), milliseconds(100)), true);
   EXPECT_EQ(r.kind, CacheServeResult::Kind::kServed);
   EXPECT_EQ(h.reads_at_edge, 0);
   EXPECT_EQ(h.waits("current"), 1);
@@ -299,16 +285,13 @@ TEST(CacheServing, AnAnswerOnlyTheCacheGivesWaitsAsLongAsAHedgeThenWarnsOnlyWith
   for (bool live : {true, false}) {
     Harness h(10, 12, Edge::kAnswers);
     h.store->setLive(live);
-    CacheServeOptions o;
-    o.hedge_after = milliseconds(2);
-    o.consistency_timeout = milliseconds(60000);
-    RecordingClient client;
-    std::shared_ptr<tunnel::Stream> sent;
-    CacheServeResult r = h.serve(o, false, &client, &sent, true);
+    CacheServeOptions o = options(milliseconds(2), milliseconds(60000));
+    CacheServeResult r = h.serve(o, false, true);
     EXPECT_EQ(r.kind, CacheServeResult::Kind::kServed) << live;
     EXPECT_EQ(h.reads_at_edge, 0);
-    EXPECT_TRUE(client.written.starts_with("HTTP/1.1 200 OK\r\n")) << client.written;
-    EXPECT_EQ(client.written.find("Warning: 299") != std::string::npos, !live) << client.written;
+    EXPECT_TRUE(h.client.written.starts_with("HTTP/1.1 200 OK\r\n")) << h.client.written;
+    EXPECT_EQ(h.client.written.find("Warning: 299") != std::string::npos, !live)
+        << h.client.written;
     EXPECT_EQ(h.waits("timed_out"), 1);
   }
 }
@@ -320,22 +303,17 @@ TEST(CacheServing, AnAnswerOnlyTheCacheGivesWaitsForTheUsersOwnWriteThroughTheHu
   Harness h(10, 12, Edge::kAnswers);
   h.store->noteWrite(11);
   h.late_event_rv = 11;
-  CacheServeOptions o;
-  o.hedge_after = milliseconds(2);
-  o.consistency_timeout = milliseconds(60000);
-  RecordingClient client;
-  std::shared_ptr<tunnel::Stream> sent;
-  CacheServeResult r = h.serve(o, false, &client, &sent, true);
+  CacheServeOptions o = options(milliseconds(2), milliseconds(60000));
+  CacheServeResult r = h.serve(o, false, true);
   EXPECT_EQ(r.kind, CacheServeResult::Kind::kServed);
-  EXPECT_NE(client.written.find(R"("resourceVersion":"11")"), std::string::npos) << client.written;
-  EXPECT_EQ(client.written.find("Warning: 299"), std::string::npos) << client.written;
+  EXPECT_NE(h.client.written.find(R"("resourceVersion":"11")"), std::string::npos)
+      << h.client.written;
+  EXPECT_EQ(h.client.written.find("Warning: 299"), std::string::npos) << h.client.written;
 }
 
 TEST(CacheServing, AnAnswerOnlyTheCacheGivesAtANamedVersionItHasNotReachedWarns) {
   Harness h(10, 12, Edge::kAnswers);
-  CacheServeOptions o;
-  o.hedge_after = milliseconds(2);
-  o.consistency_timeout = milliseconds(50);
+  CacheServeOptions o = options(milliseconds(2), milliseconds(50));
   RecordingClient client;
   cache::CacheDecision d;
   d.store = h.store;
