@@ -156,5 +156,64 @@ class SecretsAtRestTest(unittest.TestCase):
                 self.assertNotIn(secret, text, f"metaserver-{i}.log")
 
 
+class LogCheckTest(unittest.TestCase):
+    """The check every scenario's Workdir runs on its logs when it closes (the e2e suite's only
+    guard against a secret in a log line) finds each kind of secret a component could leak."""
+
+    def leaks_of(self, line, prepare=None):
+        work = e2e.Workdir(prefix="kubehub-logcheck-")
+        try:
+            if prepare:
+                prepare(work)
+            with open(work.join("component.log"), "w") as f:
+                f.write("I 2026-12-05T00:00:00Z starting\n" + line + "\n")
+        except BaseException:
+            work.close()
+            raise
+        try:
+            work.close()
+        except AssertionError as e:
+            return str(e)
+        return None
+
+    def test_each_kind_of_secret_is_found(self):
+        static = "static-" + os.urandom(12).hex()
+        edge = "edge-" + os.urandom(12).hex()
+        boot = "boot-" + os.urandom(12).hex()
+
+        def token_file(work):
+            e2e.write_token_file(work.join("tokens.csv"), [(static, "u", "uid", ["g"])])
+
+        def kubeconfig(work):
+            ca = work.join("ca.crt")
+            with open(ca, "w") as f:
+                f.write("not a certificate\n")
+            e2e.write_kubeconfig(work.join("edge.kubeconfig"), "https://127.0.0.1:1", ca, token=edge)
+
+        jwt = ("eyJhbGciOiJFZERTQSIsImtpZCI6ImsxIn0.eyJzdWIiOiJhbGljZSIsImV4cCI6MTgwMDAwMDAwMH0."
+               + base64.urlsafe_b64encode(os.urandom(64)).decode().rstrip("="))
+        cases = [
+            ("a static token", f"W bad request from alice token={static}", token_file, "the secret"),
+            ("a kubeconfig's token", f"E upstream said no to Bearer {edge}", kubeconfig, "the secret"),
+            ("a token the scenario noted", f"I bootstrap {boot}", lambda w: w.secrets.add(boot), "the secret"),
+            ("a signed JWT", f"I user token {jwt}", None, "a signed JWT"),
+            ("a private key", "-----BEGIN PRIVATE KEY-----\nMC4CAQAw\n-----END PRIVATE KEY-----", None,
+             "a PEM private key"),
+        ]
+        for what, line, prepare, found in cases:
+            with self.subTest(what):
+                leaks = self.leaks_of(line, prepare)
+                self.assertIsNotNone(leaks, f"{what} in a log went unnoticed")
+                self.assertIn(found, leaks)
+                # The report names the secret by its first characters only.
+                for secret in (static, edge, boot, jwt):
+                    self.assertNotIn(secret, leaks)
+        # What the components log when all is well passes: a forged token's header, the
+        # secret's file names, a certificate (public).
+        clean = ("W token rejected: eyJhbGciOiJFZERTQSIsImtpZCI6IngifQ.eyJzdWIiOiJhZG1pbiJ9.AAAA; "
+                 "reading tokens.csv; -----BEGIN CERTIFICATE-----")
+        self.assertIsNone(self.leaks_of(clean, token_file))
+
+
 if __name__ == "__main__":
     unittest.main()

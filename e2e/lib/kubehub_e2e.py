@@ -145,6 +145,7 @@ def write_kubeconfig(path, server, ca_file, token=None, cert=None, key=None, clu
     user = {}
     if token:
         user["token"] = token
+        handed_out(path, token)
     if cert:
         user["client-certificate"] = cert
         user["client-key"] = key
@@ -220,11 +221,25 @@ def metric_total(admin, name, labels=None):
 
 
 _PRIVATE_KEY_PEM = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+# A whole signed JWT (header, claims and a signature of some length): whoever issued it, a log
+# line must never carry one. Forged tokens the security tests send end in a short signature.
+_SIGNED_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{32,}")
+
+# Secrets written into files by the helpers below (token files, kubeconfigs, bootstrap tokens),
+# as (path, secret): Workdir.close looks for those written under its directory in every log.
+_HANDED_OUT = set()
+
+
+def handed_out(path, secret):
+    """Records that `secret` was written to `path` (a file in some Workdir) for a component or
+    client to use: the Workdir's logs must not contain it."""
+    if secret:
+        _HANDED_OUT.add((os.path.abspath(path), secret))
 
 
 def leaked_secrets(directory, secrets):
-    """Log files under `directory` that hold a PEM private key or one of `secrets`: a list of
-    (file, what) naming the secret by its first characters only."""
+    """Log files under `directory` that hold a PEM private key, a signed JWT or one of `secrets`:
+    a list of (file, what) naming the secret by its first characters only."""
     found = []
     for root, _, files in os.walk(directory):
         for name in files:
@@ -238,6 +253,8 @@ def leaked_secrets(directory, secrets):
                 continue
             if _PRIVATE_KEY_PEM.search(text):
                 found.append((os.path.relpath(path, directory), "a PEM private key"))
+            if m := _SIGNED_JWT.search(text):
+                found.append((os.path.relpath(path, directory), f"a signed JWT {m.group(0)[:12]}..."))
             for secret in secrets:
                 if secret and secret in text:
                     found.append((os.path.relpath(path, directory), f"the secret {secret[:6]}..."))
@@ -258,7 +275,9 @@ class Workdir:
         return os.path.join(self.path, *p)
 
     def close(self):
-        leaks = leaked_secrets(self.path, self.secrets)
+        root = os.path.abspath(self.path) + os.sep
+        written_here = {secret for path, secret in _HANDED_OUT if path.startswith(root)}
+        leaks = leaked_secrets(self.path, self.secrets | written_here)
         if os.environ.get("KUBEHUB_KEEP_TMP") != "1":
             shutil.rmtree(self.path, ignore_errors=True)
         if leaks:
@@ -285,6 +304,7 @@ def write_token_file(path, entries):
     """entries: [(token, user, uid, [groups])] in kube-apiserver's static token CSV format."""
     with open(path, "w") as f:
         for token, user, uid, groups in entries:
+            handed_out(path, token)
             f.write(f'{token},{user},{uid},"{",".join(groups)}"\n')
     return path
 
@@ -719,6 +739,7 @@ class Platform:
         name = name or f"agent-{cluster}"
         boot = self.ctl_json("cluster", "bootstrap", cluster)
         token = boot.get("token") or boot.get("bootstrapToken")
+        self.work.secrets.add(token)
         key = self.work.join(f"{name}.key")
         csr = self.work.join(f"{name}.csr")
         crt = self.work.join(f"{name}.crt")
