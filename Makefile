@@ -68,7 +68,8 @@ TSAN_ENV := TSAN_OPTIONS=second_deadlock_stack=1:suppressions=$(SANITIZER_DIR)/t
 # The test binaries of the unit and integration labels (ctest -L), nothing else, for TSan and
 # the quick ASan run.
 TSAN_TARGETS := kubehub_unit_tests kubehub_component_tests kubehub_standin_tests \
-  kubehub_integration_tests kubehub_metaserver_integration_tests
+  kubehub_metaserver_tests kubehub_integration_tests kubehub_metaserver_integration_tests \
+  kubehub_metaserver_store_tests
 
 test-asan: deps
 	@$(MAKE) --no-print-directory build BUILD_DIR=build-asan CMAKE_ARGS=-DKUBEHUB_SANITIZE=ON
