@@ -23,7 +23,7 @@
 #include "agent/enrol/credential_store.h"
 #include "agent/forward/upstream_client.h"
 #include "agent/kube/kube_target.h"
-#include "common/k8s/cluster_path.h"
+#include "common/k8s/validation.h"
 #include "common/log/log.h"
 #include "common/net/admin_server.h"
 #include "common/net/server_main.h"
@@ -46,18 +46,6 @@ std::string trimmed(std::string s) {
   size_t start = 0;
   while (start < s.size() && std::isspace(static_cast<unsigned char>(s[start]))) ++start;
   return s.substr(start);
-}
-
-/// A Kubernetes object name: dot-separated DNS labels, at most 253 characters.
-bool isDnsSubdomain(std::string_view name) {
-  if (name.empty() || name.size() > 253) return false;
-  size_t start = 0;
-  for (;;) {
-    size_t dot = name.find('.', start);
-    if (!k8s::isDnsLabel(name.substr(start, dot - start))) return false;
-    if (dot == std::string_view::npos) return true;
-    start = dot + 1;
-  }
 }
 
 std::optional<std::string> readText(const std::string& path) {
@@ -144,7 +132,7 @@ absl::Status AgentOptions::validate() const {
       return absl::InvalidArgumentError(
           "--metaserver-url must be an https:// (or http://) URL, got \"" + metaserver_url + "\"");
     }
-    if (!credentials_secret.empty() && !isDnsSubdomain(credentials_secret)) {
+    if (!credentials_secret.empty() && !k8s::isDnsSubdomain(credentials_secret)) {
       return absl::InvalidArgumentError("--credentials-secret must be a Secret name, got \"" +
                                         credentials_secret + "\"");
     }

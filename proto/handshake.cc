@@ -3,7 +3,7 @@
 #include <cctype>
 #include <nlohmann/json.hpp>
 
-#include "common/k8s/cluster_path.h"
+#include "common/k8s/validation.h"
 #include "proto/frame.h"
 
 namespace kubehub::proto {

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "common/k8s/cluster_path.h"
+#include "common/k8s/validation.h"
 
 namespace kubehub::auth {
 

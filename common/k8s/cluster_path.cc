@@ -2,17 +2,9 @@
 
 #include <cctype>
 
-namespace kubehub::k8s {
+#include "common/k8s/validation.h"
 
-bool isDnsLabel(std::string_view name) {
-  if (name.empty() || name.size() > 63) return false;
-  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-  if (!alnum(name.front()) || !alnum(name.back())) return false;
-  for (char c : name) {
-    if (!alnum(c) && c != '-') return false;
-  }
-  return true;
-}
+namespace kubehub::k8s {
 
 absl::Status checkPathSafe(std::string_view path) {
   if (path.empty() || path.front() != '/') {
@@ -109,32 +101,6 @@ std::string percentDecode(std::string_view in) {
     out.push_back(in[i] == '+' ? ' ' : in[i]);
   }
   return out;
-}
-
-bool queryFlag(std::string_view query, std::string_view name) {
-  auto v = queryParam(query, name);
-  if (!v || *v == "0") return false;
-  if (v->size() != 5) return true;
-  for (size_t i = 0; i < 5; ++i) {
-    if (std::tolower(static_cast<unsigned char>((*v)[i])) != "false"[i]) return true;
-  }
-  return false;
-}
-
-std::optional<std::string> queryParam(std::string_view query, std::string_view name) {
-  size_t pos = 0;
-  while (pos <= query.size()) {
-    size_t end = query.find('&', pos);
-    if (end == std::string_view::npos) end = query.size();
-    std::string_view kv = query.substr(pos, end - pos);
-    size_t eq = kv.find('=');
-    std::string key = percentDecode(kv.substr(0, eq));
-    if (key == name) {
-      return eq == std::string_view::npos ? std::string() : percentDecode(kv.substr(eq + 1));
-    }
-    pos = end + 1;
-  }
-  return std::nullopt;
 }
 
 }  // namespace kubehub::k8s

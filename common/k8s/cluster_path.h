@@ -21,22 +21,12 @@ struct ClusterTarget {
   std::string upstreamTarget() const { return query.empty() ? path : path + "?" + query; }
 };
 
-/// True for an RFC 1123 DNS label: [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 characters.
-bool isDnsLabel(std::string_view name);
-
 /// Checks a path for traversal tricks. The error message says what was refused.
 absl::Status checkPathSafe(std::string_view path);
 
 /// InvalidArgument for malformed or unsafe targets, NotFound when the target is not under
 /// /clusters/.
 absl::StatusOr<ClusterTarget> parseClusterTarget(std::string_view target);
-
-/// The value of a query parameter (percent-decoded), or nullopt when absent.
-std::optional<std::string> queryParam(std::string_view query, std::string_view name);
-
-/// A query flag the way the API server decodes boolean parameters: absent, "0" and any case of
-/// "false" are false; anything else, even an empty value, is true.
-bool queryFlag(std::string_view query, std::string_view name);
 
 /// Percent-decodes; '+' becomes a space as in form encoding. Invalid escapes are kept as is.
 std::string percentDecode(std::string_view in);

@@ -1,40 +1,11 @@
 #include "common/k8s/list_options.h"
 
-#include <cctype>
-
 #include "common/k8s/api_error.h"
 #include "common/k8s/validation.h"
 
 namespace kubehub::k8s {
 
 namespace {
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// url.QueryUnescape; false on a malformed escape.
-bool queryUnescape(std::string_view in, std::string* out) {
-  out->clear();
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '+') {
-      out->push_back(' ');
-    } else if (in[i] == '%') {
-      if (i + 2 >= in.size()) return false;
-      int hi = hexValue(in[i + 1]);
-      int lo = hexValue(in[i + 2]);
-      if (hi < 0 || lo < 0) return false;
-      out->push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    } else {
-      out->push_back(in[i]);
-    }
-  }
-  return true;
-}
 
 struct Validation {
   std::vector<FieldError> errors;
@@ -88,39 +59,6 @@ std::vector<FieldError> validate(const ListOptions& o, std::optional<bool> send_
 }
 
 }  // namespace
-
-QueryValues::QueryValues(std::string_view raw) {
-  size_t pos = 0;
-  while (pos < raw.size()) {
-    size_t end = raw.find('&', pos);
-    if (end == std::string_view::npos) end = raw.size();
-    std::string_view kv = raw.substr(pos, end - pos);
-    pos = end + 1;
-    if (kv.empty() || kv.find(';') != std::string_view::npos) continue;
-    size_t eq = kv.find('=');
-    std::string key;
-    std::string value;
-    if (!queryUnescape(kv.substr(0, eq), &key)) continue;
-    if (eq != std::string_view::npos && !queryUnescape(kv.substr(eq + 1), &value)) continue;
-    pairs_.emplace_back(std::move(key), std::move(value));
-  }
-}
-
-std::optional<std::string> QueryValues::first(std::string_view name) const {
-  for (const auto& [k, v] : pairs_) {
-    if (k == name) return v;
-  }
-  return std::nullopt;
-}
-
-bool queryBool(const QueryValues& q, std::string_view name) {
-  auto v = q.first(name);
-  if (!v.has_value() || *v == "0") return false;
-  if (v->size() != 5) return true;
-  std::string lower;
-  for (char c : *v) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-  return lower != "false";
-}
 
 absl::StatusOr<ListOptions> parseListOptions(const QueryValues& q) {
   ListOptions o;

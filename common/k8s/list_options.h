@@ -14,26 +14,9 @@
 #include "absl/status/statusor.h"
 #include "common/k8s/field_selector.h"
 #include "common/k8s/label_selector.h"
+#include "common/k8s/query.h"
 
 namespace kubehub::k8s {
-
-/// A query string as Go's url.ParseQuery reads it: '&'-separated, '+' and %XX decoded; a
-/// pair with a bad escape or a ';' is dropped.
-class QueryValues {
- public:
-  explicit QueryValues(std::string_view raw);
-  /// The first value of `name` (what the server uses), or nullopt when absent.
-  std::optional<std::string> first(std::string_view name) const;
-  bool has(std::string_view name) const { return first(name).has_value(); }
-  const std::vector<std::pair<std::string, std::string>>& pairs() const { return pairs_; }
-
- private:
-  std::vector<std::pair<std::string, std::string>> pairs_;
-};
-
-/// Go's strconv.ParseBool-free boolean of query parameters: absent, "0" and any case of
-/// "false" are false; anything else, the empty string included, is true.
-bool queryBool(const QueryValues& q, std::string_view name);
 
 struct ListOptions {
   std::string label_selector_text;

@@ -2,7 +2,7 @@
 
 #include <vector>
 
-#include "common/k8s/cluster_path.h"
+#include "common/k8s/query.h"
 
 namespace kubehub::k8s {
 

@@ -145,6 +145,12 @@ std::vector<std::string> isDns1123Label(std::string_view value) {
   return errs;
 }
 
+bool isDnsLabel(std::string_view value) { return value.size() <= 63 && matchesDnsLabel(value); }
+
+bool isDnsSubdomain(std::string_view value) {
+  return value.size() <= 253 && matchesDnsSubdomain(value);
+}
+
 std::vector<std::string> isDns1123Subdomain(std::string_view value) {
   std::vector<std::string> errs;
   if (value.size() > 253) errs.push_back(maxLenError(253));

@@ -19,6 +19,11 @@ std::vector<std::string> isLabelValue(std::string_view value);
 std::vector<std::string> isDns1123Label(std::string_view value);
 /// DNS-1123 labels joined by '.', at most 253 characters.
 std::vector<std::string> isDns1123Subdomain(std::string_view value);
+/// The same two checks answering only valid or not (no message built): a namespace, a
+/// cluster or grant name (label); an object name or host name (subdomain, as apimachinery's
+/// IsDNS1123Subdomain: 253 characters in all, no bound per label).
+bool isDnsLabel(std::string_view value);
+bool isDnsSubdomain(std::string_view value);
 
 /// The string as Go's %q prints it (quotes, escapes, \x.. for invalid UTF-8).
 std::string goQuote(std::string_view s);

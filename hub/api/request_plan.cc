@@ -4,7 +4,9 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "common/k8s/query.h"
 #include "common/k8s/response_compression.h"
+#include "common/k8s/validation.h"
 #include "common/net/http_headers.h"
 #include "hub/auth/access_review.h"
 #include "hub/auth/authorizer.h"

@@ -26,15 +26,8 @@ constexpr std::string_view kKnownParams[] = {
     "includeObject",
     "timeout"};  // the client's own deadline for the call: nothing to change in the answer
 
-bool allParamsKnown(std::string_view query, std::string* unknown) {
-  size_t pos = 0;
-  while (pos < query.size()) {
-    size_t end = query.find('&', pos);
-    if (end == std::string_view::npos) end = query.size();
-    std::string_view kv = query.substr(pos, end - pos);
-    pos = end + 1;
-    if (kv.empty()) continue;
-    std::string key = k8s::percentDecode(kv.substr(0, kv.find('=')));
+bool allParamsKnown(const k8s::QueryValues& query, std::string* unknown) {
+  for (const auto& [key, value] : query.pairs()) {
     bool known = false;
     for (auto k : kKnownParams) known = known || key == k;
     if (!known) {
@@ -109,8 +102,9 @@ CacheDecision decideCachedRead(const ClusterCache& cluster, const k8s::RequestIn
   if (!t.namespaced && !info.namespace_.empty() && info.resource != "namespaces") {
     return forward("namespace on a cluster-scoped type");
   }
+  const k8s::QueryValues values(query);
   std::string unknown;
-  if (!allParamsKnown(query, &unknown)) return forward("parameter " + unknown);
+  if (!allParamsKnown(values, &unknown)) return forward("parameter " + unknown);
 
   CacheDecision d;
   bool table = false;
@@ -121,7 +115,7 @@ CacheDecision decideCachedRead(const ClusterCache& cluster, const k8s::RequestIn
   if (!table && info.verb == "list" && !store->itemsTypeMetaKnown() && store->objectCount() > 0) {
     return forward("list item shape not learned yet");
   }
-  if (auto inc = k8s::QueryValues(query).first("includeObject")) {
+  if (auto inc = values.first("includeObject")) {
     if (*inc != "None" && *inc != "Metadata" && *inc != "Object") return forward("includeObject");
     if (!inc->empty()) d.encoding.include_object = *inc;
   }
@@ -130,7 +124,7 @@ CacheDecision decideCachedRead(const ClusterCache& cluster, const k8s::RequestIn
   if (info.verb == "get") {
     // A GET reads only resourceVersion (metav1.GetOptions): selectors and the rest are
     // ignored, as the API server ignores them.
-    std::string rv = k8s::QueryValues(query).first("resourceVersion").value_or("");
+    std::string rv = values.first("resourceVersion").value_or("");
     uint64_t rv_num = 0;
     if (rv.empty()) {
       // The edge's current resourceVersion costs a round trip through the tunnel, and the GET
@@ -147,7 +141,7 @@ CacheDecision decideCachedRead(const ClusterCache& cluster, const k8s::RequestIn
 
   // LIST and WATCH: the options are decoded and validated as the API server does; what it
   // refuses, the cache refuses with the same code and words.
-  auto parsed = k8s::parseListOptions(k8s::QueryValues(query));
+  auto parsed = k8s::parseListOptions(values);
   if (!parsed.ok()) return refuse(store, parsed.status());
   k8s::ListOptions& o = *parsed;
   const bool watch = info.verb == "watch";

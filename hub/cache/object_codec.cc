@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/numbers.h"
+#include "common/k8s/rfc3339.h"
 
 namespace kubehub::hub::cache {
 
@@ -29,11 +30,10 @@ bool parseRv(const Json& metadata, uint64_t* rv) {
   return absl::SimpleAtoi(it->get_ref<const std::string&>(), rv);
 }
 
-/// "2026-11-22T21:57:49Z" -> unix seconds, or 0.
-int64_t parseTimestamp(const std::string& s) {
-  std::tm tm{};
-  if (s.size() < 20 || strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm) == nullptr) return 0;
-  return static_cast<int64_t>(timegm(&tm));
+/// "2026-11-22T21:57:49Z" (any offset) -> unix seconds, or 0.
+int64_t parseTimestamp(std::string_view s) {
+  auto t = k8s::parseRfc3339(s);
+  return t ? t->seconds : 0;
 }
 
 /// Serialises `object` member by member into `o->json` and notes where `metadata` and the

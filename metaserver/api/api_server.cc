@@ -5,7 +5,7 @@
 
 #include "common/auth/token.h"
 #include "common/auth/tunnel_identity.h"
-#include "common/k8s/cluster_path.h"
+#include "common/k8s/query.h"
 #include "common/log/log.h"
 
 namespace kubehub::metaserver {

@@ -15,7 +15,7 @@
 #include <ctime>
 
 #include "common/auth/tunnel_identity.h"
-#include "metaserver/model/codec.h"
+#include "common/k8s/validation.h"
 
 namespace kubehub::metaserver {
 
@@ -206,7 +206,7 @@ absl::StatusOr<IssuedCertificate> CertificateAuthority::sign(const LeafRequest& 
   std::string sans;
   for (const auto& d : rq.dns_names) {
     std::string host = d.starts_with("*.") ? d.substr(2) : d;
-    if (!isDnsSubdomain(host))
+    if (!k8s::isDnsSubdomain(host))
       return absl::InvalidArgumentError("DNS name \"" + d.substr(0, 80) + "\" is invalid");
     sans += (sans.empty() ? "" : ",") + std::string("DNS:") + d;
   }

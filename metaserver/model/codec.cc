@@ -4,7 +4,6 @@
 
 #include "absl/strings/cord.h"
 #include "common/config/flags.h"
-#include "common/k8s/cluster_path.h"
 #include "common/k8s/rfc3339.h"
 #include "common/k8s/validation.h"
 #include "proto/cluster_status.h"
@@ -223,21 +222,8 @@ absl::Status checkUserName(std::string_view name) {
                  "and ending with a letter or digit, at most 253 characters");
 }
 
-bool isDnsSubdomain(std::string_view s) {
-  if (s.empty() || s.size() > 253) return false;
-  size_t start = 0;
-  for (;;) {
-    size_t dot = s.find('.', start);
-    std::string_view label =
-        s.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
-    if (!k8s::isDnsLabel(label)) return false;
-    if (dot == std::string_view::npos) return true;
-    start = dot + 1;
-  }
-}
-
 absl::Status checkHubId(std::string_view id) {
-  if (isDnsSubdomain(id)) return absl::OkStatus();
+  if (k8s::isDnsSubdomain(id)) return absl::OkStatus();
   return invalid("hub id \"" + std::string(id.substr(0, 80)) +
                  "\" is invalid: use a DNS name (lower-case letters, digits, '-' and '.')");
 }

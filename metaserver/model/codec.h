@@ -56,7 +56,6 @@ absl::Status checkDnsLabel(std::string_view what, std::string_view name);
 absl::Status checkUserName(std::string_view name);
 /// Hub ids: DNS subdomains (hostnames).
 absl::Status checkHubId(std::string_view id);
-bool isDnsSubdomain(std::string_view s);
 
 /// A TTL: a duration string ("30m", "24h") or a number of seconds.
 absl::StatusOr<int64_t> parseTtl(const Json& value, std::string_view field);

@@ -5,6 +5,8 @@
 #include <string_view>
 
 #include "common/k8s/cluster_path.h"
+#include "common/k8s/query.h"
+#include "common/k8s/validation.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);

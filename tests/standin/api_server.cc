@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "common/k8s/cluster_path.h"
 #include "common/k8s/list_options.h"
+#include "common/k8s/query.h"
 #include "tests/standin/api_error.h"
 #include "tests/standin/continue_token.h"
 #include "tests/standin/field_labels.h"
@@ -36,55 +37,27 @@ int64_t nowSeconds() { return static_cast<int64_t>(std::time(nullptr)); }
 
 // ---- request helpers ----------------------------------------------------------------------
 
+/// A request's query as the server reads it (k8s::QueryValues: Go's url.ParseQuery).
 class Query {
  public:
-  explicit Query(std::string_view raw) : raw_(raw) {
-    size_t pos = 0;
-    while (pos < raw.size()) {
-      size_t end = raw.find('&', pos);
-      if (end == std::string_view::npos) end = raw.size();
-      std::string_view kv = raw.substr(pos, end - pos);
-      if (!kv.empty()) {
-        size_t eq = kv.find('=');
-        params_.emplace_back(
-            k8s::percentDecode(kv.substr(0, eq)),
-            eq == std::string_view::npos ? std::string() : k8s::percentDecode(kv.substr(eq + 1)));
-      }
-      pos = end + 1;
-    }
-  }
-  std::optional<std::string> get(std::string_view name) const {
-    for (const auto& [k, v] : params_) {
-      if (k == name) return v;
-    }
-    return std::nullopt;
-  }
+  explicit Query(std::string_view raw) : values_(raw) {}
+  std::optional<std::string> get(std::string_view name) const { return values_.first(name); }
   std::string value(std::string_view name) const { return get(name).value_or(""); }
   std::vector<std::string> all(std::string_view name) const {
     std::vector<std::string> out;
-    for (const auto& [k, v] : params_) {
+    for (const auto& [k, v] : values_.pairs()) {
       if (k == name) out.push_back(v);
     }
     return out;
   }
-  /// A boolean parameter as the server decodes it: absent, "0" and any case of "false" are
-  /// false; anything else (even an empty value) is true.
-  bool flag(std::string_view name) const {
-    auto v = get(name);
-    if (!v.has_value() || *v == "0") return false;
-    std::string lower(*v);
-    for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    return lower != "false";
-  }
+  /// A boolean parameter as the server decodes it (k8s::queryBool).
+  bool flag(std::string_view name) const { return k8s::queryBool(values_, name); }
   /// The list options of a LIST, WATCH or DELETE of a collection, decoded and validated as the
   /// server does (400 and 422 with its words).
-  absl::StatusOr<k8s::ListOptions> listOptions() const {
-    return k8s::parseListOptions(k8s::QueryValues(raw_));
-  }
+  absl::StatusOr<k8s::ListOptions> listOptions() const { return k8s::parseListOptions(values_); }
 
  private:
-  std::string raw_;
-  std::vector<std::pair<std::string, std::string>> params_;
+  k8s::QueryValues values_;
 };
 
 // metadata.labels of an object, or null.

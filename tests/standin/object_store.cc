@@ -4,6 +4,7 @@
 #include <chrono>
 #include <ctime>
 
+#include "common/k8s/rfc3339.h"
 #include "tests/standin/api_error.h"
 #include "tests/standin/managed_fields.h"
 #include "tests/standin/simulated_controllers.h"
@@ -124,14 +125,7 @@ const char* eventTypeName(EventType t) {
   return "ERROR";
 }
 
-std::string rfc3339Now() {
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string rfc3339Now() { return k8s::formatRfc3339(std::time(nullptr)); }
 
 ObjectStore::ObjectStore(const ResourceRegistry& registry, size_t window)
     : registry_(registry), window_(window), types_(registry.types().size()) {

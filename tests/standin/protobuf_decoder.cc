@@ -1,10 +1,10 @@
 #include "tests/standin/protobuf_decoder.h"
 
 #include <cstdint>
-#include <ctime>
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "common/k8s/rfc3339.h"
 #include "tests/standin/api_error.h"
 
 namespace kubehub::standin {
@@ -232,15 +232,6 @@ absl::StatusOr<std::pair<std::string, std::string>> decodeMapEntry(std::string_v
   return kv;
 }
 
-std::string timeText(int64_t seconds) {
-  std::time_t t = static_cast<std::time_t>(seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 absl::StatusOr<Json> decodeMessage(std::string_view data, const MessageDesc& desc, int depth) {
   if (depth > 16) return malformed();
   Json out = Json::object();
@@ -370,7 +361,7 @@ absl::StatusOr<Json> decodeMessage(std::string_view data, const MessageDesc& des
             return malformed();
           }
         }
-        if (seconds != 0) out[f->name] = timeText(seconds);
+        if (seconds != 0) out[f->name] = k8s::formatRfc3339(seconds);
         break;
       }
       default:

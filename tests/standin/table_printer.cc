@@ -1,8 +1,9 @@
 #include "tests/standin/table_printer.h"
 
 #include <algorithm>
-#include <ctime>
 #include <map>
+
+#include "common/k8s/rfc3339.h"
 
 namespace kubehub::standin {
 namespace {
@@ -477,11 +478,8 @@ std::string TablePrinter::humanDuration(int64_t seconds) {
 }
 
 int64_t TablePrinter::parseTimestamp(std::string_view text) {
-  if (text.size() < 20) return -1;
-  std::tm tm{};
-  std::string s(text);
-  if (strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm) == nullptr) return -1;
-  return static_cast<int64_t>(timegm(&tm));
+  auto t = k8s::parseRfc3339(text);
+  return t ? t->seconds : -1;
 }
 
 }  // namespace kubehub::standin

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include "common/k8s/query.h"
+#include "common/k8s/validation.h"
+
 namespace kubehub::k8s {
 namespace {
 

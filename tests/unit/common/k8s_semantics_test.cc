@@ -8,6 +8,7 @@
 #include "common/k8s/field_selector.h"
 #include "common/k8s/label_selector.h"
 #include "common/k8s/list_options.h"
+#include "common/k8s/query.h"
 #include "common/k8s/rfc3339.h"
 #include "common/k8s/validation.h"
 
@@ -343,6 +344,38 @@ TEST(ListOptionsParse, BooleansAndValuesAsTheServerDecodesThem) {
   EXPECT_EQ(q.first("d").value(), "");
 }
 
+TEST(Query, OneReaderForWholeQueriesAndSingleParameters) {
+  // queryParam and queryFlag (the hub's planner, the metaserver) read a raw query exactly as
+  // QueryValues does (the cache, the stand-in): a pair with ';' or a bad escape does not
+  // exist, '+' is a space, the first value counts.
+  const char* queries[] = {"watch=1",
+                           "watch=1;x=2",
+                           "watch=%zz&watch=true",
+                           "a=1&watch=FALSE",
+                           "watch",
+                           "watch=",
+                           "w%61tch=0",
+                           "watch=+",
+                           "x=1&&watch=false&watch=1",
+                           "watch=%",
+                           "labelSelector=a+in+(b)&labelSelector=c",
+                           ""};
+  for (const char* raw : queries) {
+    QueryValues q(raw);
+    for (const char* name : {"watch", "labelSelector", "a", "x"}) {
+      EXPECT_EQ(queryParam(raw, name), q.first(name)) << raw << " " << name;
+      EXPECT_EQ(queryFlag(raw, name), queryBool(q, name)) << raw << " " << name;
+    }
+  }
+  EXPECT_FALSE(queryParam("watch=1;x=2", "watch").has_value());
+  EXPECT_EQ(queryParam("watch=%zz&watch=true", "watch").value(), "true");
+  EXPECT_EQ(queryParam("labelSelector=a+in+(b)", "labelSelector").value(), "a in (b)");
+  EXPECT_TRUE(queryFlag("watch", "watch"));
+  EXPECT_TRUE(queryFlag("watch=+", "watch"));
+  EXPECT_FALSE(queryFlag("w%61tch=0", "watch"));
+  EXPECT_FALSE(queryFlag("a=1&watch=FALSE", "watch"));
+}
+
 TEST(Validation, NamesAndLabels) {
   EXPECT_TRUE(isQualifiedName("app.kubernetes.io/name").empty());
   EXPECT_FALSE(isQualifiedName("App.Example/x").empty());
@@ -354,6 +387,15 @@ TEST(Validation, NamesAndLabels) {
   EXPECT_TRUE(isDns1123Subdomain("a.b-c.d").empty());
   EXPECT_FALSE(isDns1123Subdomain("a..b").empty());
   EXPECT_FALSE(isDns1123Subdomain(std::string(254, 'a')).empty());
+  // The yes-or-no forms answer as the message forms do.
+  for (const std::string& s :
+       {std::string("edge-1"), std::string("a.b"), std::string("a..b"), std::string("-a"),
+        std::string("A"), std::string(""), std::string(63, 'a'), std::string(64, 'a'),
+        std::string(64, 'a') + ".b", std::string(253, 'a'), std::string(254, 'a'),
+        std::string("a_b"), std::string("xn--p1ai.example")}) {
+    EXPECT_EQ(isDnsLabel(s), isDns1123Label(s).empty()) << s;
+    EXPECT_EQ(isDnsSubdomain(s), isDns1123Subdomain(s).empty()) << s;
+  }
   EXPECT_EQ(goQuote("a\"b\\\n\x01\xff\xc3\xa9"), "\"a\\\"b\\\\\\n\\x01\\xff\xc3\xa9\"");
   EXPECT_EQ(jsonQuote("<a>\x01\xff"), "\"\\u003ca\\u003e\\u0001\\ufffd\"");
   int64_t n = 0;

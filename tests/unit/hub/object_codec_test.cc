@@ -60,6 +60,18 @@ TEST(ObjectCodec, RecomputesAgeWhenServingTables) {
   EXPECT_TRUE(none["rows"][0]["object"].is_null());
 }
 
+TEST(ObjectCodec, CreationTimestampsWithAnOffsetAreTheSameInstant) {
+  // The Age column is recomputed from creationTimestamp: an offset other than Z (which a
+  // server may write, and RFC 3339 allows) names the same instant, not one two hours off.
+  std::string list = tableList();
+  std::string z = "2026-01-01T00:00:00Z";
+  list.replace(list.find(z), z.size(), "2026-01-01T02:00:00+02:00");
+  auto l = parseEdgeList(list, -1);
+  ASSERT_TRUE(l.ok()) << l.status();
+  ASSERT_EQ(l->objects.size(), 1u);
+  EXPECT_EQ(l->objects[0]->created_unix, 1767225600);
+}
+
 TEST(ObjectCodec, TypedListAndWatchEvents) {
   auto l = parseEdgeList(tableList(), -1);
   TypeInfo t{"", "v1", "configmaps", "ConfigMap", true};

@@ -12,7 +12,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "common/k8s/cluster_path.h"
+#include "common/k8s/query.h"
 #include "tests/unit/tunnel/memory_transport.h"
 
 namespace kubehub::tunnel {
