@@ -11,8 +11,6 @@ The link runs through a TCP relay of the harness (lib/relay.py) between the agen
 tunnel port."""
 import json
 import os
-import socket
-import ssl
 import statistics
 import subprocess
 import sys
@@ -381,96 +379,31 @@ class ConnectionFloodTest(unittest.TestCase):
         if result is not None and (result.failures or result.errors):
             type(self).failed = True
 
-    def tls(self, source="127.0.0.1", timeout=30):
-        host, port = self.hub.users.rsplit(":", 1)
-        ctx = ssl.create_default_context(cafile=self.pki.ca_cert)
-        raw = socket.create_connection((host, int(port)), timeout=timeout, source_address=(source, 0))
-        return ctx.wrap_socket(raw, server_hostname=host)
-
     def normal_requests(self, count):
         """`count` GETs, each on a new connection as a new kubectl's; returns their latencies
         (seconds). Each must answer 200."""
-        took = []
-        path = f"/clusters/{CLUSTER}/api/v1/namespaces/default/configmaps"
-        for _ in range(count):
-            started = time.monotonic()
-            conn = self.tls()
-            try:
-                conn.sendall(f"GET {path} HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer {USER_TOKEN}\r\n"
-                             f"Connection: close\r\n\r\n".encode())
-                data = b""
-                while True:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-            finally:
-                conn.close()
-            took.append(time.monotonic() - started)
-            self.assertTrue(data.startswith(b"HTTP/1.1 200"), data[:300])
-        return took
+        got = e2e.fresh_connection_gets(self.hub.users, self.pki.ca_cert,
+                                        f"/clusters/{CLUSTER}/api/v1/namespaces/default/configmaps", USER_TOKEN, count)
+        for _, status in got:
+            self.assertTrue(status.startswith("HTTP/1.1 200"), status)
+        return [took for took, _ in got]
 
     def test_slowloris_and_ten_thousand_idle_connections(self):
         pid = self.hub.proc.proc.pid
         baseline = statistics.median(self.normal_requests(30))
         rss_before = e2e.rss_bytes(pid)
-        stop = threading.Event()
-        slow, idle, errors = [], [], []
-        lock = threading.Lock()
-
-        def trickle():
-            # Each connection: a request line, then one header byte a second, never the end.
-            for i in range(SLOWLORIS_CONNECTIONS):
-                try:
-                    c = self.tls(source="127.0.0.200")
-                    c.sendall(f"GET /clusters/{CLUSTER}/api/v1/namespaces HTTP/1.1\r\nHost: hub\r\n".encode())
-                    slow.append(c)
-                except OSError as e:
-                    errors.append(f"slowloris connect: {e}")
-            while not stop.wait(1.0):
-                for c in list(slow):
-                    try:
-                        c.sendall(b"x")
-                    except OSError:
-                        slow.remove(c)
-
-        def open_idle(first, count):
-            for i in range(first, first + count):
-                source = f"127.0.{1 + i // 500}.{1 + (i // 250) % 2 + 10}"  # 250 per address
-                try:
-                    c = self.tls(source=source)
-                    with lock:
-                        idle.append(c)
-                except OSError as e:
-                    with lock:
-                        errors.append(f"idle connect: {e}")
-                        if len(errors) > 50:
-                            return
-
-        trickler = threading.Thread(target=trickle, daemon=True)
-        trickler.start()
-        started = time.monotonic()
-        per = IDLE_CONNECTIONS // 8
-        openers = [threading.Thread(target=open_idle, args=(k * per, per), daemon=True) for k in range(8)]
-        for t in openers:
-            t.start()
+        flood_conns = e2e.ConnectionFlood(self.hub.users, self.pki.ca_cert, f"/clusters/{CLUSTER}/api/v1/namespaces",
+                                          idle=IDLE_CONNECTIONS, slowloris=SLOWLORIS_CONNECTIONS)
         try:
-            for t in openers:
-                t.join(600)
-            opened_in = time.monotonic() - started
+            flood_conns.start()
+            idle, errors, opened_in = flood_conns.idle, flood_conns.errors, flood_conns.opened_seconds
             flood = self.hub_metrics()
             rss_flood = e2e.rss_bytes(pid)
             during = self.normal_requests(30)
             rss_peak = max(rss_flood, e2e.rss_bytes(pid))
             after = self.hub_metrics()
         finally:
-            stop.set()
-            trickler.join(10)
-            for c in slow + idle:
-                try:
-                    c.close()
-                except OSError:
-                    pass
+            flood_conns.close()
         self.assertIsNone(self.hub.proc.proc.poll(), "the hub died")
         held = flood["kubehub_hub_user_connections"]
         limit = 10000

@@ -11,7 +11,7 @@ sys.path.insert(0, os.path.join(ROOT, "e2e", "lib"))
 import kubehub_e2e as e2e  # noqa: E402
 
 STEPS = ("codec", "reads", "onecore", "crud", "stream", "portforward", "watch", "memory", "agents", "storm",
-         "fleet", "hedge")
+         "fleet", "hedge", "flood")
 # Steps that use the stand-in with 10,000 pods and its two hubs (System); codec runs in one
 # process of its own, fleet starts its own platform and hedge its own stand-in and hubs.
 SYSTEM_STEPS = ("reads", "onecore", "crud", "stream", "portforward", "watch", "memory", "agents", "storm")

@@ -12,6 +12,7 @@ from .steps.agents import bench_idle_agents
 from .steps.codec import bench_codec
 from .steps.crud import bench_crud
 from .steps.fleet import bench_fleet
+from .steps.flood import bench_flood
 from .steps.hedge import bench_hedge
 from .steps.memory import bench_cache_memory
 from .steps.onecore import bench_get_one_core
@@ -66,7 +67,7 @@ def main(argv):
         if any(step in cfg.ONLY for step in SYSTEM_STEPS):
             system = System()
             run_system_steps(system, results, latency, failures)
-        for name, step in (("fleet", bench_fleet), ("hedge", bench_hedge)):
+        for name, step in (("fleet", bench_fleet), ("hedge", bench_hedge), ("flood", bench_flood)):
             if name not in cfg.ONLY:
                 continue
             try:

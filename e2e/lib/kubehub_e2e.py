@@ -755,3 +755,114 @@ class Platform:
             self.meta.stop()
         finally:
             self.pg.close()
+
+
+class ConnectionFlood:
+    """Floods a hub's users' endpoint (`users`, "host:port") as from many machines: `idle` TLS
+    connections that send nothing, opened by eight threads from 127.0.N.M (250 per address, each
+    under the per-client limit), and `slowloris` connections from 127.0.0.200 that send a
+    request line, then one header byte a second, never the end. start() returns once every idle
+    connection was tried; close() ends them all. `opened_seconds`, `idle`, `errors` say how it
+    went."""
+
+    def __init__(self, users, ca_file, path, idle=10000, slowloris=300):
+        self.host, port = users.rsplit(":", 1)
+        self.port = int(port)
+        self.ca_file = ca_file
+        self.path = path
+        self.want_idle = idle
+        self.want_slowloris = slowloris
+        self.idle, self.slow, self.errors = [], [], []
+        self.opened_seconds = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._trickler = None
+
+    def tls(self, source, timeout=30):
+        import socket
+        import ssl
+        ctx = ssl.create_default_context(cafile=self.ca_file)
+        raw = socket.create_connection((self.host, self.port), timeout=timeout, source_address=(source, 0))
+        return ctx.wrap_socket(raw, server_hostname=self.host)
+
+    def _trickle(self):
+        for _ in range(self.want_slowloris):
+            try:
+                c = self.tls("127.0.0.200")
+                c.sendall(f"GET {self.path} HTTP/1.1\r\nHost: hub\r\n".encode())
+                self.slow.append(c)
+            except OSError as e:
+                with self._lock:
+                    self.errors.append(f"slowloris connect: {e}")
+        while not self._stop.wait(1.0):
+            for c in list(self.slow):
+                try:
+                    c.sendall(b"x")
+                except OSError:
+                    self.slow.remove(c)
+
+    def _open_idle(self, first, count):
+        for i in range(first, first + count):
+            source = f"127.0.{1 + i // 500}.{1 + (i // 250) % 2 + 10}"  # 250 per address
+            try:
+                c = self.tls(source)
+                with self._lock:
+                    self.idle.append(c)
+            except OSError as e:
+                with self._lock:
+                    self.errors.append(f"idle connect: {e}")
+                    if len(self.errors) > 50:
+                        return
+
+    def start(self):
+        self._trickler = threading.Thread(target=self._trickle, daemon=True)
+        self._trickler.start()
+        started = time.monotonic()
+        per = self.want_idle // 8
+        openers = [threading.Thread(target=self._open_idle, args=(k * per, per), daemon=True) for k in range(8)]
+        for t in openers:
+            t.start()
+        for t in openers:
+            t.join(600)
+        self.opened_seconds = time.monotonic() - started
+        return self
+
+    def close(self):
+        self._stop.set()
+        if self._trickler:
+            self._trickler.join(10)
+        for c in self.slow + self.idle:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+
+def fresh_connection_gets(users, ca_file, path, token, count, source="127.0.0.1"):
+    """`count` GETs of `path` at the users' endpoint `users` ("host:port"), each on a new TLS
+    connection as a new kubectl's (TCP_NODELAY, as Go sets it: without it the request waits
+    for the server's delayed ACK of the handshake's last flight, ~40 ms); returns
+    [(seconds, status line)]."""
+    import socket
+    import ssl
+    host, port = users.rsplit(":", 1)
+    ctx = ssl.create_default_context(cafile=ca_file)
+    out = []
+    for _ in range(count):
+        started = time.monotonic()
+        raw = socket.create_connection((host, int(port)), timeout=30, source_address=(source, 0))
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn = ctx.wrap_socket(raw, server_hostname=host)
+        try:
+            conn.sendall(f"GET {path} HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer {token}\r\n"
+                         f"Connection: close\r\n\r\n".encode())
+            data = b""
+            while True:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            conn.close()
+        out.append((time.monotonic() - started, data.split(b"\r\n", 1)[0].decode(errors="replace")))
+    return out
