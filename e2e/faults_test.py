@@ -396,7 +396,7 @@ class ConnectionFloodTest(unittest.TestCase):
                                           idle=IDLE_CONNECTIONS, slowloris=SLOWLORIS_CONNECTIONS)
         try:
             flood_conns.start()
-            idle, errors, opened_in = flood_conns.idle, flood_conns.errors, flood_conns.opened_seconds
+            opened, errors, opened_in = flood_conns.opened_idle, flood_conns.errors, flood_conns.opened_seconds
             flood = self.hub_metrics()
             rss_flood = e2e.rss_bytes(pid)
             during = self.normal_requests(30)
@@ -409,8 +409,11 @@ class ConnectionFloodTest(unittest.TestCase):
         limit = 10000
         # The flood happened: (nearly) every idle connection completed its TLS handshake, and
         # the hub held about as many as it may.
-        self.assertGreaterEqual(len(idle), IDLE_CONNECTIONS - 50, errors[:5])
-        self.assertGreaterEqual(held, 0.9 * min(limit, IDLE_CONNECTIONS), flood)
+        self.assertGreaterEqual(opened, IDLE_CONNECTIONS - 50, errors[:5])
+        # (The hub closes a connection that sends nothing for 120 s: opening them all must take
+        # less than that for the count to mean anything.)
+        self.assertGreaterEqual(held, 0.9 * min(limit, IDLE_CONNECTIONS),
+                                f"{flood}; opening took {opened_in:.0f} s")
         # Not starved: a hub that served others only once slow headers timed out or idle
         # connections were shed would take seconds. A generous bound against the baseline of
         # this run (the figure itself is printed below), not a speed target.
@@ -423,7 +426,7 @@ class ConnectionFloodTest(unittest.TestCase):
         per_connection = (rss_peak - rss_before) / max(held, 1)
         self.assertLess(per_connection, 192 * 1024, f"{per_connection / 1024:.0f} KiB per held connection")
         FIGURES.append(
-            f"{len(idle)} idle TLS connections (opened in {opened_in:.1f}s, {len(errors)} failed) and "
+            f"{opened} idle TLS connections (opened in {opened_in:.1f}s, {len(errors)} failed) and "
             f"{SLOWLORIS_CONNECTIONS} slowloris: {held:.0f} held (limit {limit}), "
             f"{after['shed']:.0f} idle ones shed to make room; normal GET p50 {statistics.median(during) * 1000:.1f} ms "
             f"vs {baseline * 1000:.1f} ms before ({statistics.median(during) / baseline:.2f}x), max "

@@ -284,6 +284,12 @@ class MetaserverApiTest(unittest.TestCase):
         self.assertEqual(status, 405)
         self.assertIn("POST", headers["allow"])
         self.error("POST", "/api/v1/tenants", None, expect=415, raw=b'{"name":"x"}', headers={"Content-Type": "text/plain"})
+        # A query pair Go's url.ParseQuery would drop is refused, not ignored: a filter the
+        # caller meant must not vanish into a wider list.
+        for query in ("user=bob%", "user=bob%zz", "user=bob;tenant=x"):
+            message = self.error("GET", f"/api/v1/tokens?{query}", expect=400)
+            self.assertIn("malformed query parameter", message)
+        self.api("GET", "/api/v1/tokens?user=b%6Fb", expect=200)  # a good escape is read
 
     def test_malformed_json_unknown_fields_and_oversized_bodies(self):
         for raw in [b'{"name":', b"[1,2]", b"null", b"\xff\xfe"]:

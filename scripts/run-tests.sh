@@ -9,6 +9,17 @@ JOBS=${JOBS:-$(nproc)}
 # More jobs than cores: most tests wait on sockets, not CPU.
 PARALLEL=$((JOBS * 2))
 cd "$BUILD_DIR" || { echo "no build directory $BUILD_DIR"; exit 2; }
+# Every test carries a label: the sanitizer runs select theirs by label (ctest -L), so a test
+# binary registered without one, or one a run did not build (CMake's "_NOT_BUILT" placeholder),
+# would be left out of them silently. Checked before the run, not as a test of it: a ctest
+# inside ctest rewrites the run's Testing/Temporary/LastTest.log.
+unlabelled=$(ctest -N -LE . | grep -E '^ *Test +#')
+if [[ -n "$unlabelled" ]]; then
+  echo "tests without a label (give them one in CMake; see tests/README.md):"
+  echo "$unlabelled"
+  echo "0 passed, 1 failed (tests without a label)"
+  exit 1
+fi
 log=$(mktemp)
 ctest --output-on-failure --timeout 600 -j "$PARALLEL" "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}

@@ -33,6 +33,15 @@ bool queryUnescape(std::string_view in, std::string* out) {
   return true;
 }
 
+// Decodes one '&'-separated pair as url.ParseQuery does; false when it drops the pair.
+bool decodePair(std::string_view kv, std::string* key, std::string* value) {
+  if (kv.find(';') != std::string_view::npos) return false;
+  size_t eq = kv.find('=');
+  if (!queryUnescape(kv.substr(0, eq), key)) return false;
+  value->clear();
+  return eq == std::string_view::npos || queryUnescape(kv.substr(eq + 1), value);
+}
+
 // Calls `each(key, value)` for every pair url.ParseQuery keeps, until it returns false.
 template <typename Each>
 void forEachPair(std::string_view raw, Each&& each) {
@@ -44,11 +53,7 @@ void forEachPair(std::string_view raw, Each&& each) {
     if (end == std::string_view::npos) end = raw.size();
     std::string_view kv = raw.substr(pos, end - pos);
     pos = end + 1;
-    if (kv.empty() || kv.find(';') != std::string_view::npos) continue;
-    size_t eq = kv.find('=');
-    if (!queryUnescape(kv.substr(0, eq), &key)) continue;
-    value.clear();
-    if (eq != std::string_view::npos && !queryUnescape(kv.substr(eq + 1), &value)) continue;
+    if (kv.empty() || !decodePair(kv, &key, &value)) continue;
     if (!each(key, value)) return;
   }
 }
@@ -92,6 +97,20 @@ std::optional<std::string> queryParam(std::string_view query, std::string_view n
 
 bool queryFlag(std::string_view query, std::string_view name) {
   return boolValue(queryParam(query, name));
+}
+
+std::optional<std::string> droppedQueryPair(std::string_view query) {
+  size_t pos = 0;
+  std::string key;
+  std::string value;
+  while (pos < query.size()) {
+    size_t end = query.find('&', pos);
+    if (end == std::string_view::npos) end = query.size();
+    std::string_view kv = query.substr(pos, end - pos);
+    pos = end + 1;
+    if (!kv.empty() && !decodePair(kv, &key, &value)) return std::string(kv);
+  }
+  return std::nullopt;
 }
 
 }  // namespace kubehub::k8s

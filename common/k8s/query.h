@@ -35,4 +35,9 @@ std::optional<std::string> queryParam(std::string_view query, std::string_view n
 /// queryBool of a raw query.
 bool queryFlag(std::string_view query, std::string_view name);
 
+/// The first pair of a raw query that url.ParseQuery drops (a bad %-escape or a ';'), for a
+/// server of its own API that refuses such a query rather than ignore a parameter; nullopt
+/// when there is none.
+std::optional<std::string> droppedQueryPair(std::string_view query);
+
 }  // namespace kubehub::k8s

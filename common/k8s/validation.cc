@@ -151,6 +151,16 @@ bool isDnsSubdomain(std::string_view value) {
   return value.size() <= 253 && matchesDnsSubdomain(value);
 }
 
+bool isDnsHostname(std::string_view value) {
+  if (!isDnsSubdomain(value)) return false;
+  size_t start = 0;
+  for (size_t dot = value.find('.'); dot != std::string_view::npos; dot = value.find('.', start)) {
+    if (dot - start > 63) return false;
+    start = dot + 1;
+  }
+  return value.size() - start <= 63;
+}
+
 std::vector<std::string> isDns1123Subdomain(std::string_view value) {
   std::vector<std::string> errs;
   if (value.size() > 253) errs.push_back(maxLenError(253));

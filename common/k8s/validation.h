@@ -24,6 +24,9 @@ std::vector<std::string> isDns1123Subdomain(std::string_view value);
 /// IsDNS1123Subdomain: 253 characters in all, no bound per label).
 bool isDnsLabel(std::string_view value);
 bool isDnsSubdomain(std::string_view value);
+/// A host name as DNS and X.509 take it (RFC 1123): a subdomain whose labels are each at most
+/// 63 characters. Hub ids (a host in URLs, a certificate's name) and certificates' DNS names.
+bool isDnsHostname(std::string_view value);
 
 /// The string as Go's %q prints it (quotes, escapes, \x.. for invalid UTF-8).
 std::string goQuote(std::string_view s);

@@ -232,8 +232,10 @@ _HANDED_OUT = set()
 
 def handed_out(path, secret):
     """Records that `secret` was written to `path` (a file in some Workdir) for a component or
-    client to use: the Workdir's logs must not contain it."""
-    if secret:
+    client to use: the Workdir's logs must not contain it. Short strings (under 12 characters,
+    such as the "wrong" token of a deliberately bad kubeconfig) are words a log may well hold,
+    not secrets."""
+    if secret and len(secret) >= 12:
         _HANDED_OUT.add((os.path.abspath(path), secret))
 
 
@@ -763,7 +765,8 @@ class ConnectionFlood:
     under the per-client limit), and `slowloris` connections from 127.0.0.200 that send a
     request line, then one header byte a second, never the end. start() returns once every idle
     connection was tried; close() ends them all. `opened_seconds`, `idle`, `errors` say how it
-    went."""
+    went; `opened_idle` counts the idle connections open when start() returned and
+    `held_slowloris` the slowloris ones still open when close() began."""
 
     def __init__(self, users, ca_file, path, idle=10000, slowloris=300):
         self.host, port = users.rsplit(":", 1)
@@ -785,58 +788,91 @@ class ConnectionFlood:
         raw = socket.create_connection((self.host, self.port), timeout=timeout, source_address=(source, 0))
         return ctx.wrap_socket(raw, server_hostname=self.host)
 
+    def _keep(self, where, conn):
+        """Keeps `conn` in `where` unless the flood is closing (then closes it); False then."""
+        with self._lock:
+            if not self._stop.is_set():
+                where.append(conn)
+                return True
+        conn.close()
+        return False
+
+    def _failed(self, what):
+        with self._lock:
+            self.errors.append(what)
+            return len(self.errors) > 50
+
     def _trickle(self):
         for _ in range(self.want_slowloris):
+            if self._stop.is_set():
+                return
             try:
                 c = self.tls("127.0.0.200")
                 c.sendall(f"GET {self.path} HTTP/1.1\r\nHost: hub\r\n".encode())
-                self.slow.append(c)
+                if not self._keep(self.slow, c):
+                    return
             except OSError as e:
-                with self._lock:
-                    self.errors.append(f"slowloris connect: {e}")
+                if self._failed(f"slowloris connect: {e}"):
+                    return
         while not self._stop.wait(1.0):
-            for c in list(self.slow):
+            with self._lock:
+                slow = list(self.slow)
+            for c in slow:
                 try:
                     c.sendall(b"x")
                 except OSError:
-                    self.slow.remove(c)
+                    with self._lock:
+                        if c in self.slow:
+                            self.slow.remove(c)
 
-    def _open_idle(self, first, count):
-        for i in range(first, first + count):
+    def _open_idle(self, indexes):
+        for i in indexes:
+            if self._stop.is_set():
+                return
             source = f"127.0.{1 + i // 500}.{1 + (i // 250) % 2 + 10}"  # 250 per address
             try:
-                c = self.tls(source)
-                with self._lock:
-                    self.idle.append(c)
+                if not self._keep(self.idle, self.tls(source)):
+                    return
             except OSError as e:
-                with self._lock:
-                    self.errors.append(f"idle connect: {e}")
-                    if len(self.errors) > 50:
-                        return
+                if self._failed(f"idle connect: {e}"):
+                    return
 
     def start(self):
+        """Opens the flood; raises the soft descriptor limit to the hard one first (the flood
+        needs one descriptor per connection here as well)."""
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        need = self.want_idle + self.want_slowloris + 256
+        if soft < need:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard == resource.RLIM_INFINITY else max(soft, hard),
+                                                        hard))
         self._trickler = threading.Thread(target=self._trickle, daemon=True)
         self._trickler.start()
         started = time.monotonic()
-        per = self.want_idle // 8
-        openers = [threading.Thread(target=self._open_idle, args=(k * per, per), daemon=True) for k in range(8)]
-        for t in openers:
+        self._openers = [threading.Thread(target=self._open_idle, args=(range(k, self.want_idle, 8),), daemon=True)
+                         for k in range(8)]
+        for t in self._openers:
             t.start()
-        for t in openers:
-            t.join(600)
+        for t in self._openers:
+            t.join()
         self.opened_seconds = time.monotonic() - started
+        with self._lock:
+            self.opened_idle = len(self.idle)
         return self
 
     def close(self):
         self._stop.set()
-        if self._trickler:
-            self._trickler.join(10)
-        for c in self.slow + self.idle:
+        for t in [self._trickler, *getattr(self, "_openers", [])]:
+            if t:
+                t.join()
+        with self._lock:
+            self.held_slowloris = len(self.slow)
+            conns, self.slow, self.idle = self.slow + self.idle, [], []
+        for c in conns:
             try:
                 c.close()
             except OSError:
                 pass
-
 
 def fresh_connection_gets(users, ca_file, path, token, count, source="127.0.0.1"):
     """`count` GETs of `path` at the users' endpoint `users` ("host:port"), each on a new TLS

@@ -4,8 +4,8 @@
 
 #include "absl/strings/numbers.h"
 #include "common/k8s/api_error.h"
-#include "common/k8s/cluster_path.h"
 #include "common/k8s/list_options.h"
+#include "common/k8s/query.h"
 #include "common/k8s/status_body.h"
 
 namespace kubehub::hub::cache {

@@ -6,6 +6,7 @@
 #include "common/auth/token.h"
 #include "common/auth/tunnel_identity.h"
 #include "common/k8s/query.h"
+#include "common/k8s/validation.h"
 #include "common/log/log.h"
 
 namespace kubehub::metaserver {
@@ -310,8 +311,15 @@ net::HttpResponse ApiServer::handle(net::HttpRequest& req) {
   Call call{req, *matched, {}};
   absl::StatusOr<Reply> reply;
   auto principal = authenticate(req, route.access);
+  auto dropped = k8s::droppedQueryPair(req.query);
   if (!principal.ok()) {
     reply = principal.status();
+  } else if (dropped) {
+    // Read as Go's url.ParseQuery, such a pair would be ignored: a filter the caller meant
+    // would be gone and the answer wider than asked.
+    reply = badRequest("malformed query parameter " + k8s::goQuote(dropped->substr(0, 80)) +
+                       ": a '%' must start an escape of two hex digits, and ';' is not a "
+                       "separator (use '&')");
   } else {
     call.principal = std::move(*principal);
     absl::Status allowed = authorize(call.principal, route.access);

@@ -206,7 +206,7 @@ absl::StatusOr<IssuedCertificate> CertificateAuthority::sign(const LeafRequest& 
   std::string sans;
   for (const auto& d : rq.dns_names) {
     std::string host = d.starts_with("*.") ? d.substr(2) : d;
-    if (!k8s::isDnsSubdomain(host))
+    if (!k8s::isDnsHostname(host))
       return absl::InvalidArgumentError("DNS name \"" + d.substr(0, 80) + "\" is invalid");
     sans += (sans.empty() ? "" : ",") + std::string("DNS:") + d;
   }

@@ -223,7 +223,7 @@ absl::Status checkUserName(std::string_view name) {
 }
 
 absl::Status checkHubId(std::string_view id) {
-  if (k8s::isDnsSubdomain(id)) return absl::OkStatus();
+  if (k8s::isDnsHostname(id)) return absl::OkStatus();
   return invalid("hub id \"" + std::string(id.substr(0, 80)) +
                  "\" is invalid: use a DNS name (lower-case letters, digits, '-' and '.')");
 }

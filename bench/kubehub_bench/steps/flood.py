@@ -71,8 +71,8 @@ def bench_flood(results):
         if hub.proc.proc.poll() is not None:
             raise RuntimeError("the hub died during the flood")
         per_connection_kib = (rss_peak - rss_before) / max(held, 1) / 1024
-        note(f"{len(flood.idle):,} idle connections opened in {flood.opened_seconds:.1f} s ({len(flood.errors)} "
-             f"failed), {len(flood.slow)} slowloris; the hub held {held:,.0f} and shed {shed:,.0f} idle ones; RSS "
+        note(f"{flood.opened_idle:,} idle connections opened in {flood.opened_seconds:.1f} s ({len(flood.errors)} "
+             f"failed), {flood.held_slowloris} slowloris; the hub held {held:,.0f} and shed {shed:,.0f} idle ones; RSS "
              f"{rss_before >> 20} -> {rss_peak >> 20} MB ({per_connection_kib:.1f} KiB per held connection)")
         for key, title in (("keepalive_p50_ms", "keep-alive GET: p50"), ("keepalive_p99_ms", "keep-alive GET: p99"),
                            ("fresh_p50_ms", "GET on a new TLS connection: p50"),
@@ -81,7 +81,7 @@ def bench_flood(results):
                         during[key], before[key], "before the flood")
         results.add("flood.memory_per_connection", "hub memory per held connection during the flood", "KiB",
                     per_connection_kib, note_text=f"{held:,.0f} held")
-        results.details["flood"] = {"idle": idle, "slowloris": slowloris, "opened": len(flood.idle),
+        results.details["flood"] = {"idle": idle, "slowloris": slowloris, "opened": flood.opened_idle, "slowloris_held": flood.held_slowloris,
                                     "open_errors": flood.errors[:10], "opened_seconds": flood.opened_seconds,
                                     "held": held, "shed": shed, "rss_before": rss_before, "rss_peak": rss_peak,
                                     "before": before, "during": during, "started": time.time()}

@@ -396,6 +396,13 @@ TEST(Validation, NamesAndLabels) {
     EXPECT_EQ(isDnsLabel(s), isDns1123Label(s).empty()) << s;
     EXPECT_EQ(isDnsSubdomain(s), isDns1123Subdomain(s).empty()) << s;
   }
+  // Host names bound each label as well (apimachinery's subdomain does not).
+  EXPECT_TRUE(isDnsHostname("hub-1.kubehub.example"));
+  EXPECT_TRUE(isDnsHostname(std::string(63, 'a') + "." + std::string(63, 'b')));
+  EXPECT_FALSE(isDnsHostname(std::string(64, 'a') + ".example"));
+  EXPECT_FALSE(isDnsHostname("example." + std::string(64, 'a')));
+  EXPECT_TRUE(isDnsSubdomain(std::string(64, 'a') + ".example"));
+  EXPECT_FALSE(isDnsHostname("a..b"));
   EXPECT_EQ(goQuote("a\"b\\\n\x01\xff\xc3\xa9"), "\"a\\\"b\\\\\\n\\x01\\xff\xc3\xa9\"");
   EXPECT_EQ(jsonQuote("<a>\x01\xff"), "\"\\u003ca\\u003e\\u0001\\ufffd\"");
   int64_t n = 0;

@@ -180,6 +180,7 @@ TEST(Codec, TtlsTokensAndHubs) {
   EXPECT_TRUE(checkHubId("hub-1.example.com").ok());
   EXPECT_FALSE(checkHubId("hub_1").ok());
   EXPECT_FALSE(checkHubId("").ok());
+  EXPECT_FALSE(checkHubId(std::string(64, 'h') + ".example.com").ok());  // a host's label
 }
 
 TEST(Codec, Encoding) {
