@@ -70,6 +70,10 @@ or "postgresql" (the chart's own instance). Exactly one must be chosen. */ -}}
 {{- default (printf "%s-admin-token" (include "kubehub-metaserver.fullname" .)) .Values.adminToken.existingSecret -}}
 {{- end -}}
 
+{{- define "kubehub-metaserver.encryptionSecretName" -}}
+{{- default (printf "%s-encryption" (include "kubehub-metaserver.fullname" .)) .Values.encryption.existingSecret -}}
+{{- end -}}
+
 {{- define "kubehub-metaserver.postgresql.secretName" -}}
 {{- default (include "kubehub-metaserver.postgresql.fullname" .) .Values.postgresql.existingSecret -}}
 {{- end -}}
