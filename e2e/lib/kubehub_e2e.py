@@ -798,9 +798,11 @@ class ConnectionFlood:
         return False
 
     def _failed(self, what):
+        """Notes a failed connect; True once 50 of this kind (idle or slowloris) failed."""
         with self._lock:
             self.errors.append(what)
-            return len(self.errors) > 50
+            kind = what.split(":", 1)[0]
+            return sum(1 for e in self.errors if e.startswith(kind + ":")) > 50
 
     def _trickle(self):
         for _ in range(self.want_slowloris):
@@ -813,7 +815,7 @@ class ConnectionFlood:
                     return
             except OSError as e:
                 if self._failed(f"slowloris connect: {e}"):
-                    return
+                    break  # trickle on what did open
         while not self._stop.wait(1.0):
             with self._lock:
                 slow = list(self.slow)
@@ -844,8 +846,11 @@ class ConnectionFlood:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         need = self.want_idle + self.want_slowloris + 256
         if soft < need:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard == resource.RLIM_INFINITY else max(soft, hard),
-                                                        hard))
+            want = need if hard == resource.RLIM_INFINITY else min(need, hard)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
+            if want < need:
+                print(f"ConnectionFlood: the descriptor limit ({hard}) is below the {need} the flood needs: "
+                      "expect failed connects", file=sys.stderr)
         self._trickler = threading.Thread(target=self._trickle, daemon=True)
         self._trickler.start()
         started = time.monotonic()
