@@ -42,9 +42,10 @@ bool decodePair(std::string_view kv, std::string* key, std::string* value) {
   return eq == std::string_view::npos || queryUnescape(kv.substr(eq + 1), value);
 }
 
-// Calls `each(key, value)` for every pair url.ParseQuery keeps, until it returns false.
+// Calls `each(kv, decoded, key, value)` for every non-empty '&'-separated pair, `decoded`
+// false when url.ParseQuery drops it, until `each` returns false.
 template <typename Each>
-void forEachPair(std::string_view raw, Each&& each) {
+void forEachRawPair(std::string_view raw, Each&& each) {
   size_t pos = 0;
   std::string key;
   std::string value;
@@ -53,9 +54,16 @@ void forEachPair(std::string_view raw, Each&& each) {
     if (end == std::string_view::npos) end = raw.size();
     std::string_view kv = raw.substr(pos, end - pos);
     pos = end + 1;
-    if (kv.empty() || !decodePair(kv, &key, &value)) continue;
-    if (!each(key, value)) return;
+    if (!kv.empty() && !each(kv, decodePair(kv, &key, &value), key, value)) return;
   }
+}
+
+// Calls `each(key, value)` for every pair url.ParseQuery keeps, until it returns false.
+template <typename Each>
+void forEachPair(std::string_view raw, Each&& each) {
+  forEachRawPair(raw, [&](std::string_view, bool decoded, std::string& key, std::string& value) {
+    return !decoded || each(key, value);
+  });
 }
 
 bool boolValue(const std::optional<std::string>& v) {
@@ -100,17 +108,12 @@ bool queryFlag(std::string_view query, std::string_view name) {
 }
 
 std::optional<std::string> droppedQueryPair(std::string_view query) {
-  size_t pos = 0;
-  std::string key;
-  std::string value;
-  while (pos < query.size()) {
-    size_t end = query.find('&', pos);
-    if (end == std::string_view::npos) end = query.size();
-    std::string_view kv = query.substr(pos, end - pos);
-    pos = end + 1;
-    if (!kv.empty() && !decodePair(kv, &key, &value)) return std::string(kv);
-  }
-  return std::nullopt;
+  std::optional<std::string> dropped;
+  forEachRawPair(query, [&](std::string_view kv, bool decoded, std::string&, std::string&) {
+    if (!decoded) dropped = std::string(kv);
+    return decoded;
+  });
+  return dropped;
 }
 
 }  // namespace kubehub::k8s

@@ -374,6 +374,11 @@ TEST(Query, OneReaderForWholeQueriesAndSingleParameters) {
   EXPECT_TRUE(queryFlag("watch=+", "watch"));
   EXPECT_FALSE(queryFlag("w%61tch=0", "watch"));
   EXPECT_FALSE(queryFlag("a=1&watch=FALSE", "watch"));
+  // What a server of its own API refuses: exactly the pairs QueryValues drops.
+  EXPECT_FALSE(droppedQueryPair("a=1&&b=%41+c&").has_value());
+  EXPECT_EQ(droppedQueryPair("a=1&user=bob%&c=%zz").value(), "user=bob%");
+  EXPECT_EQ(droppedQueryPair("a=1;b=2").value(), "a=1;b=2");
+  EXPECT_EQ(droppedQueryPair(";").value(), ";");
 }
 
 TEST(Validation, NamesAndLabels) {
