@@ -80,8 +80,11 @@ int main(int argc, char** argv) {
   flags.addString("log-level", &o.log_level, "debug, info, warn or error");
   flags.addDuration("backoff-base", &o.backoff_base, "first reconnect delay ceiling (full jitter)");
   flags.addDuration("backoff-max", &o.backoff_max, "largest reconnect delay ceiling");
-  flags.addDuration("response-timeout", &o.response_timeout,
-                    "how long to wait for the API server's response head");
+  flags.addDuration(
+      "response-timeout", &o.response_timeout,
+      "how long to wait for the API server's response head, and for the next bytes of "
+      "a response body that stopped (watches, logs, exec, attach, port-forward and "
+      "proxy excepted: they may be quiet for any time)");
   flags.addDuration("upstream-idle-timeout", &o.upstream_idle_timeout,
                     "close a keep-alive connection to the API server unused for this long "
                     "(at least 1s; a pooled connection the API server closed first is noticed "

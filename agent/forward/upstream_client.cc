@@ -16,6 +16,7 @@
 #include <optional>
 
 #include "agent/forward/admission.h"
+#include "common/k8s/request_info.h"
 #include "common/k8s/status_body.h"
 #include "common/log/log.h"
 #include "common/net/http_headers.h"
@@ -332,6 +333,14 @@ asio::awaitable<void> tunnelToUpstream(UpstreamClient::Impl* impl, Conn* c,
   if (!co_await tunnel::streamToSocket(&c->stream, stream, out)) closeConn(*c);
 }
 
+/// Whether the API server may leave this request's response body quiet for any time.
+bool quietBodyAllowed(std::string_view method, std::string_view target) {
+  size_t q = target.find('?');
+  std::string_view path = target.substr(0, q);
+  std::string_view query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+  return k8s::isLongRunning(k8s::parseRequestInfo(method, path, query));
+}
+
 /// Response: API server -> tunnel. Returns true when the connection can be reused.
 asio::awaitable<bool> download(UpstreamClient::Impl* impl, Conn* c,
                                std::shared_ptr<tunnel::Stream> stream, std::string method,
@@ -395,6 +404,11 @@ asio::awaitable<bool> download(UpstreamClient::Impl* impl, Conn* c,
   tunnel::PumpIn in;
   in.reset_code = proto::ResetCode::kUpstreamUnavailable;
   in.what = "API server response";
+  // A watch, a log or a proxied stream may be quiet for hours; any other body that stops for as
+  // long as a response head may take comes from a server that is gone (one that vanished
+  // without a reset, behind a failed-over address): the stream is reset, never left hanging
+  // with the user's request and its quota lease.
+  if (!quietBodyAllowed(method, target)) in.timeout = impl->options.response_timeout;
   if (held_head) {
     in.send_head = [stream, held = std::move(*held_head)] {
       stream->sendResponseHead(held, false);
@@ -523,12 +537,14 @@ asio::awaitable<absl::StatusOr<SimpleResponse>> UpstreamClient::get(
     head.headers.emplace_back("User-Agent", "kubehub-agent");
     bool chunked = false;
     std::string text = requestText(impl, head, false, &chunked);
-    auto& lowest = beast::get_lowest_layer(conn->stream);
-    lowest.expires_after(impl->options.response_timeout);
     if (!co_await writeUpstream(impl, conn.get(), text)) {
       if (conn->reused) continue;
       co_return absl::UnavailableError("GET " + target + ": write failed");
     }
+    // After the write: writeAll clears the expiry when it ends, a deadline set before would be
+    // gone and an API server that vanished without a reset would be waited on for ever.
+    auto& lowest = beast::get_lowest_layer(conn->stream);
+    lowest.expires_after(impl->options.response_timeout);
     http::response_parser<http::string_body> parser;
     parser.body_limit(kMaxSimpleBody);
     auto [ec, n] = co_await http::async_read(conn->stream, conn->buffer, parser, kUseTuple);

@@ -21,7 +21,8 @@ namespace kubehub::agent {
 
 struct UpstreamOptions {
   std::chrono::milliseconds connect_timeout{10000};
-  /// Time allowed for the API server's response head.
+  /// Time allowed for the API server's response head, and between the bytes of a body that is
+  /// not a long-running request's (k8s::isLongRunning).
   std::chrono::milliseconds response_timeout{60000};
   /// Time allowed for each write to the API server (the request head, a piece of a body).
   std::chrono::milliseconds write_timeout{60000};

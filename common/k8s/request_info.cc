@@ -89,4 +89,11 @@ RequestInfo parseRequestInfo(std::string_view method, std::string_view path,
   return info;
 }
 
+bool isLongRunning(const RequestInfo& info) {
+  if (info.verb == "watch") return true;
+  if (!info.is_resource_request) return false;
+  const std::string& sub = info.subresource;
+  return sub == "attach" || sub == "exec" || sub == "log" || sub == "portforward" || sub == "proxy";
+}
+
 }  // namespace kubehub::k8s

@@ -29,4 +29,9 @@ struct RequestInfo {
 RequestInfo parseRequestInfo(std::string_view method, std::string_view path,
                              std::string_view query);
 
+/// What kube-apiserver treats as long-running, exempt from its request timeout: watches and the
+/// attach, exec, log, portforward and proxy subresources. Their bodies may go quiet for as long as
+/// they like; any other answer that stops mid-way is a dead server.
+bool isLongRunning(const RequestInfo& info);
+
 }  // namespace kubehub::k8s

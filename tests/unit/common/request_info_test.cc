@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <initializer_list>
+
 namespace kubehub::k8s {
 namespace {
 
@@ -69,6 +71,37 @@ TEST(RequestInfo, NonResourceRequests) {
     EXPECT_FALSE(r.is_resource_request) << path;
     EXPECT_EQ(r.verb, "get") << path;
     EXPECT_EQ(r.path, path);
+  }
+}
+
+TEST(RequestInfo, LongRunningAsTheApiServerCountsThem) {
+  struct LongCase {
+    const char* method;
+    const char* path;
+    const char* query;
+    bool long_running;
+  };
+  for (const LongCase& c : std::initializer_list<LongCase>{
+           {"GET", "/api/v1/pods", "watch=true", true},
+           {"GET", "/api/v1/watch/namespaces/a/pods", "", true},
+           {"GET", "/api/v1/namespaces/a/pods/p/log", "", true},
+           {"GET", "/api/v1/namespaces/a/pods/p/log", "follow=true", true},
+           {"POST", "/api/v1/namespaces/a/pods/p/exec", "command=ls", true},
+           {"GET", "/api/v1/namespaces/a/pods/p/attach", "", true},
+           {"POST", "/api/v1/namespaces/a/pods/p/portforward", "", true},
+           {"GET", "/api/v1/namespaces/a/services/s:80/proxy/events", "", true},
+           {"GET", "/api/v1/nodes/n/proxy/stats/summary", "", true},
+           {"GET", "/api/v1/pods", "", false},
+           {"GET", "/api/v1/pods", "watch=false", false},
+           {"GET", "/api/v1/pods", "watch=1;x", false},  // dropped by Go's query reader
+           {"GET", "/api/v1/namespaces/a/pods/p", "", false},
+           {"GET", "/api/v1/namespaces/a/pods/p/status", "", false},
+           {"PATCH", "/apis/apps/v1/namespaces/a/deployments/d/scale", "", false},
+           {"GET", "/version", "watch=true", false},
+           {"GET", "/apis/apps/v1", "", false},
+       }) {
+    EXPECT_EQ(isLongRunning(parseRequestInfo(c.method, c.path, c.query)), c.long_running)
+        << c.method << " " << c.path << "?" << c.query;
   }
 }
 
