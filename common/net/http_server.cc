@@ -110,10 +110,13 @@ asio::awaitable<void> HttpServer::Impl::serve(std::shared_ptr<Impl> self, Stream
     auto [ec, n] = co_await http::async_read(stream, buffer, parser, kUseTuple);
     if (ec) {
       if (ec == http::error::body_limit || ec == http::error::header_limit) {
-        auto res =
-            toBeast(jsonError(413, "request too large (limit " +
-                                       std::to_string(self->options.max_body_bytes) + " bytes)"),
-                    11, false);
+        bool head = ec == http::error::header_limit;
+        auto res = toBeast(
+            head ? jsonError(431, "request header fields too large (limit " +
+                                      std::to_string(self->options.max_header_bytes) + " bytes)")
+                 : jsonError(413, "request too large (limit " +
+                                      std::to_string(self->options.max_body_bytes) + " bytes)"),
+            11, false);
         beast::get_lowest_layer(stream).expires_after(self->options.io_timeout);
         co_await http::async_write(stream, res, kUseTuple);
       } else if (ec.category() == http::make_error_code(http::error::bad_target).category() &&

@@ -297,7 +297,10 @@ absl::Status Mux::dispatch(const proto::FrameView& f) {
         for (auto& [id, stream] : streams_) stream->writable_.notify();
         return absl::OkStatus();
       }
-      if (auto it = streams_.find(f.stream); it != streams_.end()) it->second->onWindowLocked(*inc);
+      if (auto it = streams_.find(f.stream);
+          it != streams_.end() && !it->second->onWindowLocked(*inc)) {
+        return absl::InvalidArgumentError("stream window overflow");
+      }
       return absl::OkStatus();
     }
     case FrameType::kOpen: {

@@ -197,9 +197,10 @@ void Stream::onResponseLocked(proto::ResponseHead head, bool end) {
   readable_.notify();
 }
 
-void Stream::onWindowLocked(uint32_t increment) {
-  send_.grant(increment);
+bool Stream::onWindowLocked(uint32_t increment) {
+  if (!send_.grant(increment)) return false;
   writable_.notify();
+  return true;
 }
 
 void Stream::onResetLocked(std::string reason) {

@@ -82,7 +82,8 @@ class Stream {
   // Called by the Mux with its mutex held.
   bool onDataLocked(std::string_view payload, bool end);
   void onResponseLocked(proto::ResponseHead head, bool end);
-  void onWindowLocked(uint32_t increment);
+  /// False when the increment would push the window past 2^31 (the peer's protocol error).
+  bool onWindowLocked(uint32_t increment);
   void onResetLocked(std::string reason);
   void wakeAllLocked();
   bool doneLocked() const { return reset_ || (local_ended_ && remote_ended_); }

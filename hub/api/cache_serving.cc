@@ -84,6 +84,9 @@ asio::awaitable<bool> writeChunk(ClientConnection* client, const std::string& da
   co_return co_await client->write(size_line.view(), data, net::kChunkEnd);
 }
 
+/// The most a cached watch encodes before writing (as a cached list's pieces).
+constexpr size_t kWatchPieceBytes = 256 * 1024;
+
 /// The body of a watch served from the cache, until timeout, a closed queue, or a dead client.
 asio::awaitable<uint64_t> streamWatch(ClientConnection* client, cache::CacheDecision d,
                                       std::shared_ptr<cache::WatchQueue> queue,
@@ -100,23 +103,33 @@ asio::awaitable<uint64_t> streamWatch(ClientConnection* client, cache::CacheDeci
   auto deadline = std::chrono::steady_clock::now() + d.timeout;
   auto next_bookmark = std::chrono::steady_clock::now() + o.bookmark_interval;
 
-  auto send = [&](const std::vector<cache::Event>& events, std::string* out) {
+  // Encodes events from `from` on into `out` until it holds a piece's worth; returns where it
+  // stopped. A watch from "now" or from 0 starts with every object of the type: it goes out a
+  // piece at a time, as a cached list does, never as one string the size of the collection.
+  auto send = [&](const std::vector<cache::Event>& events, size_t from, std::string* out) {
     enc.now_unix = nowUnix();
-    for (const auto& e : events) {
-      out->append(cache::encodeWatchEvent(t, e, enc, columns, first && enc.table));
+    size_t i = from;
+    for (; i < events.size() && out->size() < kWatchPieceBytes; ++i) {
+      out->append(cache::encodeWatchEvent(t, events[i], enc, columns, first && enc.table));
       first = false;
-      last_rv = std::max(last_rv, e.rv);
+      last_rv = std::max(last_rv, events[i].rv);
     }
+    return i;
   };
   std::string batch;
-  send(initial, &batch);
-  if (d.send_initial_events) {
-    batch += cache::encodeBookmark(t, last_rv, enc, true);
-  }
-  if (!batch.empty()) {
-    if (!co_await writeChunk(client, batch)) co_return bytes;
-    bytes += batch.size();
-  }
+  size_t sent = 0;
+  do {
+    batch.clear();
+    sent = send(initial, sent, &batch);
+    if (sent == initial.size() && d.send_initial_events) {
+      batch += cache::encodeBookmark(t, last_rv, enc, true);
+    }
+    if (!batch.empty()) {
+      if (!co_await writeChunk(client, batch)) co_return bytes;
+      bytes += batch.size();
+    }
+  } while (sent < initial.size());
+  initial = {};
   for (;;) {
     auto now = std::chrono::steady_clock::now();
     if (now >= deadline) break;
@@ -128,7 +141,12 @@ asio::awaitable<uint64_t> streamWatch(ClientConnection* client, cache::CacheDeci
     std::string reason;
     auto events = queue->take(&closed, &reason);
     batch.clear();
-    send(events, &batch);
+    for (size_t done = send(events, 0, &batch); done < events.size();
+         done = send(events, done, &batch)) {
+      if (!co_await writeChunk(client, batch)) co_return bytes;
+      bytes += batch.size();
+      batch.clear();
+    }
     now = std::chrono::steady_clock::now();
     if (d.bookmarks && now >= next_bookmark) {
       uint64_t rv = std::max(last_rv, queue->storeRv());

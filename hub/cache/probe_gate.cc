@@ -5,6 +5,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <variant>
 
 #include "common/net/async_signal.h"
 
@@ -71,7 +72,15 @@ asio::awaitable<absl::StatusOr<uint64_t>> ProbeGate::run(Probe probe,
     }
     if (mine != 0) {
       ProbeRunGuard guard{this, mine};
-      absl::StatusOr<uint64_t> result = co_await probe();
+      // Bounded like the waiters: a probe the edge never answers (a hung API server) would
+      // otherwise hold this reader, and every reader after it, for as long as the tunnel lives.
+      asio::steady_timer limit(ex);
+      limit.expires_at(deadline);
+      auto raced = co_await (probe() || limit.async_wait(asio::as_tuple(asio::use_awaitable)));
+      absl::StatusOr<uint64_t> result =
+          raced.index() == 0 ? std::get<0>(std::move(raced))
+                             : absl::StatusOr<uint64_t>(absl::DeadlineExceededError(
+                                   "the resourceVersion probe of the edge did not finish in time"));
       std::vector<std::shared_ptr<net::AsyncSignal>> wake;
       {
         std::lock_guard lock(mu_);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -23,6 +24,7 @@ class RecordingClient final : public ClientConnection {
  public:
   asio::awaitable<bool> write(std::string_view a, std::string_view b, std::string_view c) override {
     written.append(a).append(b).append(c);
+    writes.push_back(a.size() + b.size() + c.size());
     co_return true;
   }
   asio::awaitable<void> waitClosed() override {
@@ -31,6 +33,7 @@ class RecordingClient final : public ClientConnection {
   }
   void close() override {}
   std::string written;
+  std::vector<size_t> writes;  // the size of each write
 };
 
 /// What the fake edge does with the read itself (not the probe) when it arrives.
@@ -139,6 +142,7 @@ struct Harness {
     d.store = store;
     d.consistency = cache::Consistency::kConsistent;
     d.watch = watch;
+    d.timeout = std::chrono::seconds(1);  // a served watch ends after its initial events
     OpenForward hedge;
     if (with_hedge) {
       // As the users' server hedges: the real sendRead, with a share of the stream quota.
@@ -268,6 +272,38 @@ TEST(CacheServing, AWatchIsNeverHedged) {
   EXPECT_EQ(h.sent, nullptr);
   EXPECT_EQ(h.reads_at_edge, 0);
   EXPECT_EQ(h.waits("timed_out"), 1);
+}
+
+TEST(CacheServing, AWatchFromNowSendsEveryObjectInPiecesNeverAsOneString) {
+  // A watch with no resourceVersion starts with an ADDED event for every object of the type:
+  // 48 objects of 32 KiB here. They go out in pieces of about 256 KiB, as a cached list does,
+  // so a watcher never costs the hub the whole collection at once.
+  Harness h(10, 10, Edge::kAnswers);
+  constexpr size_t kObjects = 48;
+  constexpr size_t kObjectBytes = 32 * 1024;
+  std::vector<cache::ObjectPtr> objects;
+  for (size_t i = 0; i < kObjects; ++i) {
+    auto o = std::make_shared<cache::CachedObject>();
+    o->ns = "default";
+    o->name = "p-" + std::to_string(i);
+    o->rv = 1 + i;
+    o->json = R"({"metadata":{"name":")" + o->name + R"(","namespace":"default"},"spec":")" +
+              std::string(kObjectBytes, 'x') + "\"}";
+    objects.push_back(std::move(o));
+  }
+  h.store->replace(std::move(objects), 10, "[]");
+  h.watch = true;
+  CacheServeResult r = h.serve(options(milliseconds(0), milliseconds(1000)), false);
+  ASSERT_EQ(r.kind, CacheServeResult::Kind::kServed);
+  size_t added = 0;
+  for (size_t at = h.client.written.find("\"ADDED\""); at != std::string::npos;
+       at = h.client.written.find("\"ADDED\"", at + 1)) {
+    ++added;
+  }
+  EXPECT_EQ(added, kObjects);
+  size_t largest = *std::max_element(h.client.writes.begin(), h.client.writes.end());
+  EXPECT_GT(h.client.written.size(), kObjects * kObjectBytes);
+  EXPECT_LE(largest, 256 * 1024 + kObjectBytes + 1024) << "one write of " << largest << " bytes";
 }
 
 TEST(CacheServing, AStoreAlreadyCurrentAnswersAtOnce) {

@@ -167,5 +167,41 @@ TEST(ProbeGate, AWaiterGivesUpAtItsDeadline) {
   EXPECT_EQ(late.status().code(), absl::StatusCode::kDeadlineExceeded) << late.status();
 }
 
+TEST(ProbeGate, TheReaderThatStartsAProbeGivesUpAtItsDeadlineToo) {
+  asio::io_context io;
+  ProbeGate gate;
+  FakeEdge edge;
+  edge.delay = std::chrono::hours(1);  // an edge that never answers
+  absl::StatusOr<uint64_t> starter = absl::UnknownError("not run");
+  absl::StatusOr<uint64_t> waiter = absl::UnknownError("not run");
+  absl::StatusOr<uint64_t> next = absl::UnknownError("not run");
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        starter = co_await gate.run(edge.probe(), milliseconds(30));
+        // The hung probe no longer counts as running: the next read starts its own.
+        edge.delay = milliseconds(1);
+        next = co_await gate.run(edge.probe(), milliseconds(5000));
+      },
+      asio::detached);
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        co_await after(milliseconds(5));
+        waiter = co_await gate.run(edge.probe(), milliseconds(5000));
+      },
+      asio::detached);
+  // Without the starter's bound, io.run() would wait the hour out.
+  auto started = std::chrono::steady_clock::now();
+  io.run();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::minutes(1));
+  EXPECT_EQ(starter.status().code(), absl::StatusCode::kDeadlineExceeded) << starter.status();
+  ASSERT_TRUE(next.ok()) << next.status();
+  // The waiter needed a probe started after it arrived: the second one.
+  ASSERT_TRUE(waiter.ok()) << waiter.status();
+  EXPECT_EQ(*waiter, *next);
+  EXPECT_EQ(edge.calls, 2);
+}
+
 }  // namespace
 }  // namespace kubehub::hub::cache

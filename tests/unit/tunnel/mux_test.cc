@@ -536,6 +536,38 @@ TEST(Mux, StreamWindowOverrunIsResetNotBuffered) {
   EXPECT_EQ(p.mux->streamCount(), 0u);
 }
 
+asio::awaitable<void> overflowStreamWindow(MemoryTransport* raw,
+                                           std::vector<std::string>* replies) {
+  proto::RequestHead head{"GET", "/x", {}};
+  co_await raw->write(
+      proto::encodeFrame(proto::FrameType::kOpen, 0, 1, *proto::encodeRequestHead(head)));
+  // The stream's initial window and twice 2^30: past 2^31.
+  std::string window =
+      proto::encodeFrame(proto::FrameType::kWindow, 0, 1, proto::encodeWindow(1u << 30));
+  co_await raw->write(window);
+  co_await raw->write(window);
+  for (;;) {
+    auto ec = co_await raw->read();
+    if (ec) co_return;
+    replies->push_back(std::string(raw->message()));
+  }
+}
+
+TEST(Mux, AStreamWindowPushedPast2To31EndsTheTunnel) {
+  // PROTOCOL.md: a WINDOW that would push a window past 2^31 is answered with GOAWAY, for a
+  // stream's window as for the connection's.
+  RawPeer p;
+  std::vector<std::string> replies;
+  asio::co_spawn(p.io, runMuxInto(p.mux, &p.reason), asio::detached);
+  asio::co_spawn(p.io, overflowStreamWindow(p.raw.get(), &replies), asio::detached);
+  p.io.run_for(std::chrono::seconds(5));
+  EXPECT_NE(p.reason.find("stream window overflow"), std::string::npos) << p.reason;
+  ASSERT_FALSE(replies.empty());
+  auto f = proto::decodeFrame(replies.back());
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->type, proto::FrameType::kGoAway);
+}
+
 asio::awaitable<void> openOnHubSide(MemoryTransport* raw) {
   // An agent must never open streams towards the hub.
   proto::RequestHead head{"GET", "/", {}};
