@@ -315,6 +315,33 @@ class HubFleetTest(FleetTestCase):
         print(f"FIGURE revocation refused on all three hubs {elapsed * 1000:.0f} ms after kubehubctl "
               f"token revoke began", file=sys.stderr)
 
+    def test_a_burst_of_revocations_longer_than_a_page_reaches_every_hub_at_once(self):
+        # Deleting a user with thousands of tokens revokes them in one transaction: the feed moves
+        # once. A hub that read one page (1000) per move would heed a revocation made right
+        # after only at its 10 s safety polls, a page each; pages marked `more` are read on at once.
+        p = self.fleet.platform
+        path = "/clusters/edge-a/api/v1/namespaces/default/configmaps"
+        p.ctl("user", "create", "rory", "--tenant", "ops")
+        p.ctl("user", "create", "ruth", "--tenant", "ops")
+        token = p.token("ruth")
+        p.ctl("grant", "create", "ruth-edge-a", "--tenant", "ops", "--user", "ruth", "--clusters", "edge-a",
+              "--api-groups", "*", "--resources", "*", "--verbs", "get,list")
+        # 3,000 live tokens of rory's, as issuing them would leave them (issued directly: only
+        # their revocation matters here).
+        p.pg.psql("INSERT INTO tokens (id, username, tenant, token_hash, kid, issued_at, expires_at, issued_by) "
+                  "SELECT 'burst-' || i, 'rory', 'ops', md5(i::text), 'burst', now(), now() + interval '1 hour', "
+                  "'test' FROM generate_series(1, 3000) AS i")
+        e2e.wait_until(lambda: all(self.fleet.request(h, "GET", path, token)[0] == 200 for h in self.hubs),
+                       timeout=10, what="ruth's grant on every hub")
+        token_id = json.loads(p.ctl("whoami", "-o", "json", token=token).stdout)["tokenId"]
+        p.ctl("user", "delete", "rory")
+        start = time.monotonic()
+        p.ctl("token", "revoke", token_id)  # the feed's 3,001st row since the burst
+        e2e.wait_until(lambda: all(self.fleet.request(h, "GET", path, token)[0] == 401 for h in self.hubs),
+                       timeout=5, interval=0.05, what="the revocation after the burst on every hub")
+        print(f"FIGURE revocation after a burst of 3,000 refused on all three hubs "
+              f"{(time.monotonic() - start) * 1000:.0f} ms after kubehubctl token revoke began", file=sys.stderr)
+
     def test_an_idle_fleet_asks_the_metaserver_rarely(self):
         # Polling, three hubs asked for revocations, bans and routes 4 times a second each (36
         # requests a second); following the change feed, an idle hub sends its heartbeat, one

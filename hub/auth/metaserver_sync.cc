@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -99,17 +100,26 @@ std::string MetaserverSync::health() const {
 }
 
 void MetaserverSync::clusterConnected(const std::string& cluster) {
-  {
-    std::lock_guard lock(events_mu_);
-    events_.emplace_back(cluster, true);
-  }
-  wake();
+  queueRegistryEvent(cluster, true);
 }
 
 void MetaserverSync::clusterDisconnected(const std::string& cluster) {
+  queueRegistryEvent(cluster, false);
+}
+
+size_t MetaserverSync::pendingRegistryEvents() const {
+  std::lock_guard lock(events_mu_);
+  return events_.size();
+}
+
+void MetaserverSync::queueRegistryEvent(const std::string& cluster, bool connected) {
   {
     std::lock_guard lock(events_mu_);
-    events_.emplace_back(cluster, false);
+    // Only a cluster's latest state is told: an agent that reconnects in a loop while the
+    // metaserver is down leaves one event, not one per tunnel (the queue is bounded by the
+    // clusters this hub has served).
+    std::erase_if(events_, [&](const auto& e) { return e.first == cluster; });
+    events_.emplace_back(cluster, connected);
   }
   wake();
 }
@@ -219,15 +229,28 @@ bool MetaserverSync::syncKeys() {
 }
 
 bool MetaserverSync::syncRevocations() {
-  auto c = client();
-  absl::StatusOr<metaserver::RevocationsAnswer> answer =
-      c.ok() ? (*c)->revocations(revocation_cursor_) : c.status();
-  if (!answer.ok()) {
-    noteResult(false, describe("GET /api/v1/revocations", answer.status()));
-    return false;
+  // Page after page while the metaserver says more follows (a user with thousands of tokens
+  // deleted at once, a hub starting on a long feed), all applied together: a page per poll would
+  // leave the later revocations unheeded for tens of seconds. Bounded per pass; the next pass
+  // goes on from the cursor.
+  constexpr int kMaxPagesPerPass = 100;
+  std::vector<metaserver::RevocationRecord> items;
+  int64_t cursor = revocation_cursor_;
+  bool failed = false;
+  for (int page = 0; page < kMaxPagesPerPass; ++page) {
+    auto c = client();
+    absl::StatusOr<metaserver::RevocationsAnswer> answer =
+        c.ok() ? (*c)->revocations(cursor) : c.status();
+    if (!answer.ok()) {
+      noteResult(false, describe("GET /api/v1/revocations", answer.status()));
+      if (items.empty()) return false;
+      failed = true;  // what was read is applied; the rest next pass
+      break;
+    }
+    std::move(answer->page.items.begin(), answer->page.items.end(), std::back_inserter(items));
+    cursor = answer->page.cursor;
+    if (!answer->page.more) break;
   }
-  const auto& items = answer->page.items;
-  int64_t cursor = answer->page.cursor;
   int64_t now = std::time(nullptr);
   auto current = snapshot()->revoked;
   bool changed = !items.empty();
@@ -246,6 +269,7 @@ bool MetaserverSync::syncRevocations() {
       log::info("revocations applied", {{"count", items.size()}, {"cursor", cursor}});
   }
   revocation_cursor_ = cursor;
+  if (failed) return false;
   noteResult(true, "");
   return true;
 }
@@ -402,9 +426,13 @@ void MetaserverSync::flushRegistryEvents() {
                      : connected ? (*c)->clusterConnected(cluster, options_.hub_id)
                                  : (*c)->clusterDisconnected(cluster, options_.hub_id);
     if (!r.ok() && metaserver::httpStatusOf(r) == 0) {
-      // Unreachable: keep the events for later, in order.
+      // Unreachable: keep the events for later, in order, except where a cluster has a newer one.
       std::lock_guard lock(events_mu_);
-      for (auto it = events.rbegin(); it != events.rend(); ++it) events_.push_front(*it);
+      for (auto it = events.rbegin(); it != events.rend(); ++it) {
+        bool superseded = std::any_of(events_.begin(), events_.end(),
+                                      [&](const auto& e) { return e.first == it->first; });
+        if (!superseded) events_.push_front(*it);
+      }
       noteResult(false, std::string(r.message()));
       return;
     }

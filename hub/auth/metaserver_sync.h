@@ -125,6 +125,8 @@ class MetaserverSync {
   /// Registry events; queued and sent by the background thread.
   void clusterConnected(const std::string& cluster);
   void clusterDisconnected(const std::string& cluster);
+  /// Registry events not yet sent: at most one per cluster (its latest state).
+  size_t pendingRegistryEvents() const;
   void setAgentCount(size_t n) { agents_.store(n); }
   /// A connected cluster's latest status report (proto::statusReportJson): kept until sent,
   /// a newer report of the cluster replacing an unsent one; sent in batches about once a second
@@ -147,6 +149,7 @@ class MetaserverSync {
   void wake();
   bool heartbeat();
   void flushRegistryEvents();
+  void queueRegistryEvent(const std::string& cluster, bool connected);
   void flushStatusReports();
   void publish(const std::function<void(AuthSnapshot&)>& change);
   void noteResult(bool ok, const std::string& what);
@@ -184,7 +187,7 @@ class MetaserverSync {
   bool routes_supported_ = true;
   std::chrono::steady_clock::time_point routes_retry_at_{};
 
-  std::mutex events_mu_;
+  mutable std::mutex events_mu_;
   std::deque<std::pair<std::string, bool>> events_;  // cluster, connected?
   std::set<std::string> held_;                       // clusters whose tunnel this hub holds
 

@@ -701,7 +701,10 @@ Json toJson(const RevocationsAnswer& r) {
     items.push_back(
         {{"jti", e.token_id}, {"expiresAt", e.expires_at}, {"revokedAt", e.revoked_at}});
   }
-  return {{"cursor", r.page.cursor}, {"items", std::move(items)}, {"serverTime", r.server_time}};
+  return {{"cursor", r.page.cursor},
+          {"items", std::move(items)},
+          {"more", r.page.more},
+          {"serverTime", r.server_time}};
 }
 
 Json toJson(const ChangesPage& r) {
@@ -1025,6 +1028,7 @@ absl::Status decodeAnswer(const Json& j, RevocationsAnswer* r) {
   KH_TRY(rd.object());
   KH_TRY(rd.integer("cursor", &r->page.cursor, true));
   KH_TRY(rd.integer("serverTime", &r->server_time));
+  KH_TRY(rd.boolean("more", &r->page.more));  // absent from metaservers before it: false
   return rd.list("items", &r->page.items,
                  [](const Json& e, const std::string& where, RevocationRecord* out) {
                    AnswerReader er(e, where);

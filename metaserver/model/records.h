@@ -140,6 +140,8 @@ struct RevocationRecord {
 struct RevocationPage {
   int64_t cursor = 0;  // pass as `since` next time
   std::vector<RevocationRecord> items;
+  /// More of the feed follows this page: ask again at once, from `cursor`.
+  bool more = false;
   bool operator==(const RevocationPage&) const = default;
 };
 

@@ -1,5 +1,7 @@
 #include "metaserver/store/credentials.h"
 
+#include <algorithm>
+
 #include "common/status/status_macros.h"
 #include "metaserver/store/migrations.h"
 #include "metaserver/store/query.h"
@@ -99,8 +101,11 @@ absl::StatusOr<RevocationPage> Credentials::revocationsSince(int64_t since, int 
                    "SELECT seq, token_id, " KH_SQL_EPOCH("expires_at") ", " KH_SQL_EPOCH(
                        "revoked_at") ", expires_at > now()"
                                      " FROM revocations WHERE seq > $1 ORDER BY seq LIMIT $2",
-                   {sql::number(since), sql::number(limit)}));
-    for (int i = 0; i < r.rows(); ++i) {
+                   {sql::number(since), sql::number(int64_t{limit} + 1)}));
+    // One row past the page says whether more follows (a user with thousands of tokens
+    // deleted at once): pollers then read on at once instead of a page per poll.
+    page.more = r.rows() > limit;
+    for (int i = 0; i < std::min(r.rows(), limit); ++i) {
       page.cursor = r.int64(i, 0);
       if (!r.boolean(i, 4)) continue;  // expired tokens are refused anyway
       page.items.push_back({r.int64(i, 0), r.str(i, 1), r.int64(i, 2), r.int64(i, 3)});

@@ -275,9 +275,24 @@ TEST_F(StoreTest, TokensRevocationsAndTheirPages) {
   ASSERT_TRUE(feed.ok()) << feed.status();
   ASSERT_EQ(feed->items.size(), 3u);
   EXPECT_EQ(feed->items[0].token_id, "t1");
+  EXPECT_FALSE(feed->more);
+  // A page shorter than the feed says more follows, until the last page.
+  auto first = store_->credentials().revocationsSince(0, 2);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->items.size(), 2u);
+  EXPECT_TRUE(first->more);
+  auto last = store_->credentials().revocationsSince(first->cursor, 2);
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_EQ(last->items.size(), 1u);
+  EXPECT_FALSE(last->more);
+  EXPECT_EQ(last->cursor, feed->cursor);
+  auto exact = store_->credentials().revocationsSince(0, 3);
+  ASSERT_TRUE(exact.ok()) << exact.status();
+  EXPECT_FALSE(exact->more);
   auto rest = store_->credentials().revocationsSince(feed->cursor, 10);
   ASSERT_TRUE(rest.ok());
   EXPECT_TRUE(rest->items.empty());
+  EXPECT_FALSE(rest->more);
   EXPECT_EQ(rest->cursor, feed->cursor);
   // A cursor from the future comes back to what exists.
   auto future = store_->credentials().revocationsSince(feed->cursor + 100, 10);
