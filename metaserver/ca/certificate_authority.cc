@@ -236,8 +236,12 @@ absl::StatusOr<IssuedCertificate> CertificateAuthority::sign(const LeafRequest& 
   // Backdated for clocks a little behind ours, but by at most a tenth of the lifetime: holders
   // renew two thirds into notBefore..notAfter, and a short-lived certificate backdated by the
   // full five minutes would be due for renewal the moment it is issued.
-  X509_gmtime_adj(X509_getm_notBefore(cert), -static_cast<long>(leafBackdateSeconds(ttl)));
-  X509_gmtime_adj(X509_getm_notAfter(cert), static_cast<long>(ttl));
+  // Both from `now`, the instant not_after was reckoned from: X509_gmtime_adj reads the clock
+  // again, and a second ticking over in between recorded a not_after one second off the
+  // certificate's (found by csr_fuzz).
+  time_t at = static_cast<time_t>(now);
+  X509_time_adj(X509_getm_notBefore(cert), -static_cast<long>(leafBackdateSeconds(ttl)), &at);
+  X509_time_adj(X509_getm_notAfter(cert), static_cast<long>(ttl), &at);
   X509_set_pubkey(cert, pub);
   // Agents and hubs share this CA, so the role goes into every certificate: the subject's O
   // (what hubs check) and the extended key usages (an agent's cannot serve TLS).
