@@ -50,6 +50,14 @@ asio::awaitable<absl::StatusOr<Fetched>> fetch(std::shared_ptr<tunnel::Mux> mux,
   auto opened = mux->openStream(head, true);
   if (!opened.ok()) co_return opened.status();
   auto stream = *opened;
+  // Left before the end (cancelled: a probe past its deadline; a failure): the edge stops too.
+  struct ResetUnlessRead {
+    tunnel::Stream* stream;
+    bool read = false;
+    ~ResetUnlessRead() {
+      if (!read) stream->reset(proto::ResetCode::kCancel, "the cache stopped reading the answer");
+    }
+  } guard{stream.get()};
   auto rh = co_await stream->responseHead();
   if (!rh.ok()) co_return rh.status();
   Fetched out;
@@ -66,6 +74,7 @@ asio::awaitable<absl::StatusOr<Fetched>> fetch(std::shared_ptr<tunnel::Mux> mux,
     }
     if (c->end) break;
   }
+  guard.read = true;
   co_return out;
 }
 
