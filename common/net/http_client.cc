@@ -99,6 +99,15 @@ absl::StatusOr<HttpClientResponse> exchange(Impl& impl, asio::io_context& io, St
     if (!impl.run(io)) return cancelledError();
     if (ec) return absl::UnavailableError("reading the response failed: " + describe(ec));
     bool success = parser.get().result_int() >= 200 && parser.get().result_int() < 300;
+    if (!success) {
+      // An error answer is read whole, so bounded as request()'s (its Content-Length here, a
+      // chunked one as it is read).
+      if (parser.content_length().value_or(0) > max_bytes) {
+        return absl::UnavailableError("reading the response failed: " +
+                                      describe(http::make_error_code(http::error::body_limit)));
+      }
+      parser.body_limit(max_bytes);
+    }
     while (success && !parser.is_done()) {
       beast::get_lowest_layer(stream).expires_after(impl.options.timeout);
       http::async_read_some(stream, buffer, parser, [&](beast::error_code e, size_t) { ec = e; });

@@ -31,6 +31,11 @@ class DeferringServer {
     net::HttpServerOptions options;
     options.name = "test";
     server_ = std::make_unique<net::HttpServer>(io_, options, [this](net::HttpRequest& req) {
+      if (req.path == "/big") {
+        // 2 MiB, as an error or as an answer.
+        return net::HttpResponse{req.query == "error" ? 500 : 200, "text/plain",
+                                 std::string(2 << 20, 'b')};
+      }
       if (req.path != "/later") return net::HttpResponse{200, "text/plain", "now\n"};
       auto d = std::make_shared<net::HttpDeferred>();
       d->deadline = std::chrono::steady_clock::now() + (req.query == "timeout" ? 300ms : 30s);
@@ -54,9 +59,11 @@ class DeferringServer {
     io_.stop();
     runner_.join();
   }
-  std::unique_ptr<net::HttpClient> client(std::chrono::milliseconds timeout = 10s) {
+  std::unique_ptr<net::HttpClient> client(std::chrono::milliseconds timeout = 10s,
+                                          size_t max_response_bytes = 64 << 20) {
     net::HttpClientOptions o;
     o.timeout = timeout;
+    o.max_response_bytes = max_response_bytes;
     return std::move(*net::HttpClient::create("http://" + address_, o));
   }
   void stop() { server_->stop(); }
@@ -160,6 +167,27 @@ TEST(HttpClient, CancelEndsARequestInProgressAndLaterOnes) {
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("cancelled"), std::string::npos) << r.status();
   EXPECT_FALSE(client->request("GET", "/now").ok());
+}
+
+TEST(HttpClientStream, AnErrorAnswerIsBoundedAsRequestsAreAndASuccessIsNot) {
+  DeferringServer server;
+  auto client = server.client(10s, 1 << 20);
+  size_t streamed = 0;
+  auto sink = [&streamed](std::string_view piece) {
+    streamed += piece.size();
+    return true;
+  };
+  // A 2xx body goes to the sink piece by piece, whatever its size.
+  auto ok = client->stream("GET", "/big", "", {}, sink);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(streamed, size_t{2} << 20);
+  // An error answer is read whole into memory: over the limit, refused as request() refuses it.
+  auto error = client->stream("GET", "/big?error", "", {}, sink);
+  ASSERT_FALSE(error.ok());
+  EXPECT_NE(error.status().message().find("body limit"), std::string::npos) << error.status();
+  auto plain = client->request("GET", "/big?error");
+  ASSERT_FALSE(plain.ok());
 }
 
 }  // namespace
