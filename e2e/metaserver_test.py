@@ -190,6 +190,10 @@ class MetaserverApiTest(unittest.TestCase):
         self.error("POST", "/api/v1/grants", {**grant, "name": "g-bad", "rules": [{**grant["rules"][0], "verbs": ["hack"]}]},
                    expect=422)
         self.error("POST", "/api/v1/grants", {**grant, "name": "g-nouser", "user": "ghost"}, expect=404)
+        # An empty user is a mistake (an unset variable), never a grant to the whole tenant.
+        self.assertIn('field "user" must not be empty',
+                      self.error("POST", "/api/v1/grants", {**grant, "name": "g-empty", "user": ""}, expect=422))
+        self.error("GET", "/api/v1/grants/g-empty", expect=404)
         _, gl = self.api("GET", "/api/v1/grants?tenant=crud", expect=200)
         self.assertEqual([x["name"] for x in gl["items"]], ["crud-g"])
 
@@ -744,6 +748,12 @@ class MetaserverApiTest(unittest.TestCase):
             "--resources", "pods,pods/log", "--verbs", "get,list,watch", "--namespaces", "default")
         g = json.loads(ctl("grant", "get", "cli-grant", "-o", "json").stdout)
         self.assertEqual(g["rules"][0]["apiGroups"], [""])
+        # `--user "$U"` with U unset: refused, not a grant to the whole tenant.
+        empty = ctl("grant", "create", "cli-empty", "--tenant", "cli", "--user", "", "--clusters", "cli-edge",
+                    "--commands", "*", check=False)
+        self.assertEqual(empty.returncode, 2, empty.stderr)
+        self.assertIn("--user is empty", empty.stderr)
+        self.assertEqual(ctl("grant", "get", "cli-empty", check=False).returncode, 3)
         self.assertIn("cli-grant", ctl("grant", "list", "--tenant", "cli").stdout)
         token = ctl("token", "issue", "--user", "cli-user", "--ttl", "1h", "--description", "ci").stdout.strip()
         self.assertEqual(token.count("."), 2)

@@ -110,6 +110,7 @@ FlagSet::Flag* FlagSet::find(std::string_view name) {
 }
 
 absl::Status FlagSet::setFlag(Flag& flag, std::string_view value, std::string_view source) {
+  flag.given = true;
   absl::Status s = flag.set(value);
   if (!s.ok()) {
     return absl::InvalidArgumentError(std::string(source) + ": " + std::string(s.message()));
@@ -167,6 +168,13 @@ absl::Status FlagSet::parse(int argc, char** argv) {
     if (!s.ok()) return s;
   }
   return absl::OkStatus();
+}
+
+bool FlagSet::given(std::string_view name) const {
+  for (const Flag& f : flags_) {
+    if (f.name == name) return f.given;
+  }
+  return false;
 }
 
 std::string FlagSet::usage() const {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -35,6 +36,9 @@ class FlagSet {
   std::string usage() const;
   /// Positional arguments left after the flags.
   const std::vector<std::string>& args() const { return args_; }
+  /// Whether parse() set the flag from the command line or the environment, even to an empty
+  /// value: `--user ""` is given, a flag left out is not.
+  bool given(std::string_view name) const;
 
   /// The environment variable a flag is read from: "tunnel-listen" → "KUBEHUB_TUNNEL_LISTEN".
   static std::string envName(const std::string& flag);
@@ -56,6 +60,7 @@ class FlagSet {
     /// Lists only: empties the target before the first value from a source.
     std::function<void()> clear;
     bool set_on_command_line = false;
+    bool given = false;
   };
   absl::Status setFlag(Flag& flag, std::string_view value, std::string_view source);
   Flag* find(std::string_view name);

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -44,6 +45,8 @@ struct CommandSpec {
 struct Ctx {
   std::map<std::string, std::string> s;
   std::map<std::string, bool> b;
+  /// The command's own flags given on the command line or in the environment, even empty.
+  std::set<std::string> given;
   std::vector<std::string> args;
   std::unique_ptr<metaserver::MetaserverClient> client;
   bool json = false;
@@ -480,6 +483,12 @@ int grantCreate(Ctx& c) {
     body = {
         {"name", c.args[0]}, {"tenant", c.s["tenant"]}, {"clusters", clusters}, {"rules", rules}};
     if (!c.s["commands"].empty()) body["commands"] = splitList(c.s["commands"]);
+    // `--user "$U"` with U unset must not widen the grant to the whole tenant.
+    if (c.given.contains("user") && c.s["user"].empty()) {
+      return fail(kExitUsage,
+                  "--user is empty: name a user, or leave --user out for a grant to the whole "
+                  "tenant");
+    }
     if (!c.s["user"].empty()) body["user"] = c.s["user"];
   }
   return create<metaserver::GrantRecord>(c, "/api/v1/grants", body);
@@ -911,7 +920,7 @@ const std::vector<CommandSpec>& commands() {
        "NAME",
        "grant a tenant (or one user of it) access to clusters",
        {kTenant,
-        {"user", "only this user (default: the whole tenant)"},
+        {"user", "only this user (left out: the whole tenant; an empty value is refused)"},
         {"clusters", "cluster names, or *"},
         {"cluster-selector", "clusters by label selector"},
         {"api-groups", "API groups (core for \"\"; default core)"},
@@ -1144,6 +1153,9 @@ int runCtl(int argc, char** argv) {
     return kExitOk;
   }
   c.args = flags.args();
+  for (const auto& f : spec->flags) {
+    if (flags.given(f.name)) c.given.insert(f.name);
+  }
   if (c.args.size() < spec->min_args || c.args.size() > spec->max_args) {
     return fail(kExitUsage, "usage: " + program + " [flags] (see --help)");
   }

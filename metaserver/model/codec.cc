@@ -386,7 +386,16 @@ absl::StatusOr<auth::Grant> decodeGrant(const Json& body) {
   KH_TRY(rd.finish());
   KH_TRY(checkDnsLabel("grant", g.name));
   KH_TRY(checkDnsLabel("tenant", g.tenant));
-  if (!g.user.empty()) KH_TRY(checkUserName(g.user));
+  // Only a grant without "user" (or with null) is the whole tenant's: an empty name is a
+  // mistake (an unset shell variable), not a wider grant.
+  if (rd.has("user")) {
+    if (g.user.empty()) {
+      return invalid(
+          "grant: field \"user\" must not be empty: name a user of the tenant, or leave the "
+          "field out for a grant to the whole tenant");
+    }
+    KH_TRY(checkUserName(g.user));
+  }
   KH_TRY(auth::validateGrant(g));
   return g;
 }

@@ -68,6 +68,7 @@ absl::StatusOr<ClusterPatch> decodeClusterPatch(const Json& body);
 /// {"disabled": bool (required), "reason": string (only with disabled: true)}; `what` names the
 /// resource in messages ("user", "tenant").
 absl::StatusOr<BanPatch> decodeBanPatch(const Json& body, std::string_view what);
+/// A grant; without "user" (or with null) it covers the whole tenant, an empty "user" is 422.
 absl::StatusOr<auth::Grant> decodeGrant(const Json& body);
 
 struct TokenRequest {

@@ -37,6 +37,21 @@ TEST(Flags, ParsesAllKindsAndForms) {
   EXPECT_EQ(fs.args()[0], "x");
 }
 
+TEST(Flags, GivenTellsAnEmptyValueFromALeftOutFlag) {
+  std::string user, tenant, group;
+  FlagSet fs("prog", "test");
+  fs.addString("user", &user, "user");
+  fs.addString("tenant", &tenant, "tenant");
+  fs.addString("group", &group, "group");
+  Argv a({"prog", "--user", "", "--tenant=acme"});
+  ASSERT_TRUE(fs.parse(a.argc(), a.argv()).ok());
+  EXPECT_TRUE(fs.given("user"));
+  EXPECT_EQ(user, "");
+  EXPECT_TRUE(fs.given("tenant"));
+  EXPECT_FALSE(fs.given("group"));
+  EXPECT_FALSE(fs.given("no-such-flag"));
+}
+
 TEST(Flags, UnknownFlagIsAnErrorNamingIt) {
   std::string s;
   FlagSet fs("prog", "test");

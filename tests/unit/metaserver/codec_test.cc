@@ -161,6 +161,22 @@ TEST(Codec, GrantsDecodeStrictlyAndRoundTrip) {
             "rule");
 }
 
+TEST(Codec, GrantUserIsANameOrAbsent) {
+  const std::string spec = R"("clusters":{"names":["*"]},"commands":["*"])";
+  // Absent or null: the whole tenant's grant.
+  auto tenant_wide = decodeGrant(j(R"({"name":"g","tenant":"acme",)" + spec + "}"));
+  ASSERT_TRUE(tenant_wide.ok()) << tenant_wide.status();
+  EXPECT_EQ(tenant_wide->user, "");
+  auto null_user = decodeGrant(j(R"({"name":"g","tenant":"acme","user":null,)" + spec + "}"));
+  ASSERT_TRUE(null_user.ok()) << null_user.status();
+  EXPECT_EQ(null_user->user, "");
+  // Empty (an unset variable in a script): refused naming the field, never tenant-wide.
+  auto empty = decodeGrant(j(R"({"name":"g","tenant":"acme","user":"",)" + spec + "}"));
+  expect422(empty.status(), "field \"user\" must not be empty");
+  expect422(decodeGrant(j(R"({"name":"g","tenant":"acme","user":"Bob",)" + spec + "}")).status(),
+            "user name \"Bob\" is invalid");
+}
+
 TEST(Codec, TtlsTokensAndHubs) {
   EXPECT_EQ(*parseTtl(Json("90m"), "ttl"), 5400);
   EXPECT_EQ(*parseTtl(Json(60), "ttl"), 60);
