@@ -1232,6 +1232,8 @@ class StartupErrorsTest(unittest.TestCase):
             (("--database-url", "host=/x", "--insecure-http", "--hub-url", "http://hub"), "--hub-url must be an https"),
             (("--database-url", "host=/x", "--insecure-http", "--admin-token", "short"), "at least 16 characters"),
             (("--database-url", "host=/x", "--insecure-http", "--registry-ttl", "soon"), "invalid duration"),
+            # A default every bootstrap request would then be refused for.
+            (("--database-url", "host=/x", "--insecure-http", "--bootstrap-ttl", "200h"), "--bootstrap-ttl must be at most 168h"),
         ]
         for args, needle in cases:
             r = self.run_ms(*args)

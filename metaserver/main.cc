@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
   flags.addDuration("kubeconfig-ttl", &o.kubeconfig_ttl,
                     "default lifetime of a kubeconfig's token");
   flags.addDuration("bootstrap-ttl", &o.bootstrap_ttl,
-                    "default lifetime of a cluster bootstrap token");
+                    "default lifetime of a cluster bootstrap token (at most 168h)");
   flags.addDuration("agent-cert-ttl", &o.agent_cert_ttl, "lifetime of agents' client certificates");
   flags.addDuration("hub-cert-ttl", &o.hub_cert_ttl, "lifetime of hubs' serving certificates");
   flags.addDuration("registry-ttl", &o.registry_ttl,

@@ -174,6 +174,12 @@ absl::Status MetaserverOptions::validate() const {
     return absl::InvalidArgumentError(
         "--token-ttl and --kubeconfig-ttl must not exceed --max-token-ttl");
   }
+  // The default must fit the cap every request is held to, or each bootstrap without a ttl
+  // would fail about a ttl its caller never sent.
+  if (bootstrap_ttl > std::chrono::seconds(kMaxBootstrapTtlSeconds)) {
+    return absl::InvalidArgumentError(
+        "--bootstrap-ttl must be at most 168h (a bootstrap token lives at most 7 days)");
+  }
   if (auto hp = net::parseHostPort(listen); !hp.ok()) return hp.status();
   if (auto hp = net::parseHostPort(admin_listen); !hp.ok()) return hp.status();
   return adminTokenLength(admin_token);

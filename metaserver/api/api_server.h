@@ -21,6 +21,10 @@
 
 namespace kubehub::metaserver {
 
+/// The longest a bootstrap token lives (asked for, or --bootstrap-ttl): it enrols an agent once
+/// and is a bearer secret until then.
+inline constexpr int64_t kMaxBootstrapTtlSeconds = 7 * 24 * 3600;
+
 struct ApiOptions {
   std::string issuer = "kubehub-metaserver";
   /// Users' endpoint of the hubs, for kubeconfigs: https://HUB (clusters are under /clusters/).

@@ -232,12 +232,17 @@ absl::StatusOr<Reply> ApiServer::createBootstrapToken(Call& c) {
   const Json* ttl_json = nullptr;
   KH_RETURN_IF_ERROR(rd.any("ttl", &ttl_json));
   KH_RETURN_IF_ERROR(rd.finish());
+  // The default (--bootstrap-ttl) is checked against the same cap at start.
   int64_t ttl = options_.bootstrap_ttl;
   if (ttl_json != nullptr) {
     KH_ASSIGN_OR_RETURN(ttl, parseTtl(*ttl_json, "ttl"));
+    if (ttl > kMaxBootstrapTtlSeconds) {
+      return absl::InvalidArgumentError("ttl of " + std::to_string(ttl) +
+                                        "s exceeds the maximum of " +
+                                        std::to_string(kMaxBootstrapTtlSeconds) +
+                                        "s: a bootstrap token lives at most 7 days (168h)");
+    }
   }
-  if (ttl > 7 * 24 * 3600)
-    return absl::InvalidArgumentError("a bootstrap token lives at most 7 days (168h)");
   KH_ASSIGN_OR_RETURN(ClusterRecord cl, store_->clusters().getCluster(cluster));
   if (cl.disabled) return absl::FailedPreconditionError("cluster \"" + cluster + "\" is disabled");
   std::string token = "khb_" + auth::randomToken(32);

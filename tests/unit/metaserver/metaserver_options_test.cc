@@ -35,6 +35,9 @@ TEST(MetaserverOptions, DefaultsAreValid) {
   MetaserverOptions uri = valid();
   uri.database_url = "postgresql://kubehub@db.example.com:5432/kubehub";
   EXPECT_TRUE(uri.validate().ok()) << uri.validate();
+  MetaserverOptions longest_bootstrap = valid();
+  longest_bootstrap.bootstrap_ttl = std::chrono::hours(168);
+  EXPECT_TRUE(longest_bootstrap.validate().ok()) << longest_bootstrap.validate();
 }
 
 TEST(MetaserverOptions, WithDefaultsFillsDerivedValues) {
@@ -113,6 +116,9 @@ TEST(MetaserverOptions, EachRuleIsRefusedWithItsMessage) {
       {"token TTL above the maximum",
        [](MetaserverOptions& o) { o.token_ttl = o.max_token_ttl + milliseconds(1000); },
        "--token-ttl and --kubeconfig-ttl must not exceed --max-token-ttl"},
+      {"bootstrap TTL above the cap",
+       [](MetaserverOptions& o) { o.bootstrap_ttl = std::chrono::hours(168) + milliseconds(1000); },
+       "--bootstrap-ttl must be at most 168h (a bootstrap token lives at most 7 days)"},
       {"kubeconfig TTL above the maximum",
        [](MetaserverOptions& o) { o.kubeconfig_ttl = o.max_token_ttl + milliseconds(1000); },
        "--token-ttl and --kubeconfig-ttl must not exceed --max-token-ttl"},
