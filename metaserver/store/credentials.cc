@@ -46,12 +46,25 @@ absl::Status publishRevocations(PgConnection& c, std::string_view where, const s
 // ---- tokens ----
 
 absl::Status Credentials::insertToken(const TokenRecord& t, const std::string& token_hash) {
-  return sql::exec(pool_,
-                   "INSERT INTO tokens (id, username, tenant, description, token_hash, kid, "
-                   "issued_at, expires_at, issued_by)"
-                   " VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7), to_timestamp($8), $9)",
-                   {t.id, t.user, t.tenant, t.description, token_hash, t.kid,
-                    sql::number(t.issued_at), sql::number(t.expires_at), t.issued_by});
+  // tokens.username has no foreign key (a token's record outlives its user), so the user's row
+  // is held until the token is in: Identity::deleteUser locks the row before it revokes, so a
+  // token is either refused here (its user is gone) or committed before and revoked there.
+  return sql::transaction(pool_, [&](PgConnection& c) -> absl::Status {
+    KH_ASSIGN_OR_RETURN(std::string tenant,
+                        sql::one(c, "SELECT tenant FROM users WHERE name = $1 FOR SHARE", {t.user},
+                                 sql::firstText, sql::about("user", t.user)));
+    if (tenant != t.tenant) {
+      return absl::FailedPreconditionError("user \"" + t.user + "\" now belongs to tenant \"" +
+                                           tenant + "\", not \"" + t.tenant +
+                                           "\": no token was issued; ask again");
+    }
+    return sql::exec(c,
+                     "INSERT INTO tokens (id, username, tenant, description, token_hash, kid, "
+                     "issued_at, expires_at, issued_by)"
+                     " VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7), to_timestamp($8), $9)",
+                     {t.id, t.user, t.tenant, t.description, token_hash, t.kid,
+                      sql::number(t.issued_at), sql::number(t.expires_at), t.issued_by});
+  });
 }
 
 absl::StatusOr<Listed<TokenRecord>> Credentials::listTokens(const std::string& tenant,

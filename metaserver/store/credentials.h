@@ -22,6 +22,8 @@ class Credentials {
   Credentials(PgPool& pool, const SecretBox& box) : pool_(pool), box_(box) {}
 
   // Tokens and their revocation feed.
+  /// Records an issued token while holding its user's row: NotFound when the user is gone
+  /// (deleted meanwhile), FailedPrecondition when it now belongs to another tenant.
   absl::Status insertToken(const TokenRecord& t, const std::string& token_hash);
   /// In the order they were issued.
   absl::StatusOr<Listed<TokenRecord>> listTokens(const std::string& tenant, const std::string& user,

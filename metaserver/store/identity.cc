@@ -118,6 +118,11 @@ absl::StatusOr<UserRecord> Identity::setUserBan(const std::string& name, const B
 
 absl::Status Identity::deleteUser(const std::string& name) {
   return sql::transaction(pool_, [&](PgConnection& c) -> absl::Status {
+    // The row first: a token being recorded holds it (Credentials::insertToken) and commits
+    // before the revocations below, which then see it; one recorded later finds no user.
+    auto locked = sql::one(c, "SELECT 1 FROM users WHERE name = $1 FOR UPDATE", {name},
+                           sql::firstText, sql::about("user", name));
+    if (!locked.ok()) return locked.status();
     if (auto s = publishRevocations(c, "username = $1", name); !s.ok()) return s;
     return sql::change(c, "DELETE FROM users WHERE name = $1", {name}, sql::about("user", name));
   });

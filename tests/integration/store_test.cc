@@ -5,8 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <future>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "metaserver/store/migrations.h"
@@ -44,6 +47,32 @@ class StoreTest : public ::testing::Test {
     ASSERT_TRUE(applied.ok()) << applied.status();
     pool_ = std::make_shared<PgPool>(conninfo, 2, 5s);
     store_ = std::make_unique<Store>(pool_, 30s);
+    conninfo_ = conninfo;
+  }
+
+  /// A connection of the test's own, outside the store's pool.
+  std::unique_ptr<PgConnection> connect() {
+    auto c = PgConnection::connect(conninfo_);
+    EXPECT_TRUE(c.ok()) << c.status();
+    return c.ok() ? std::move(*c) : nullptr;
+  }
+
+  /// Waits until another session of this database waits for a lock, or `done` is ready (it
+  /// did not block); false after 10 s of neither.
+  template <class T>
+  bool blockedOrDone(std::future<T>& done) {
+    auto watcher = connect();
+    if (!watcher) return false;
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (done.wait_for(0s) == std::future_status::ready) return true;
+      auto waiting = watcher->exec(
+          "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+          "wait_event_type = 'Lock'");
+      if (waiting.ok() && waiting->int64(0, 0) > 0) return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
   }
 
   static ClusterRecord clusterNamed(const std::string& name) {
@@ -65,6 +94,7 @@ class StoreTest : public ::testing::Test {
 
   static inline integration::TestPostgres* pg_ = nullptr;
   static inline int databases_ = 0;
+  std::string conninfo_;
   std::shared_ptr<PgPool> pool_;
   std::unique_ptr<Store> store_;
 };
@@ -298,6 +328,62 @@ TEST_F(StoreTest, TokensRevocationsAndTheirPages) {
   auto future = store_->credentials().revocationsSince(feed->cursor + 100, 10);
   ASSERT_TRUE(future.ok());
   EXPECT_EQ(future->cursor, feed->cursor);
+}
+
+// A token recorded while its user is being deleted: the deletion holds the user's row, so the
+// token waits and then is refused (never left unrevoked for a user that is gone).
+TEST_F(StoreTest, TokenForAUserDeletedMeanwhileIsRefused) {
+  tenant("acme");
+  user("ann", "acme");
+  auto deleting = connect();
+  ASSERT_TRUE(deleting);
+  ASSERT_TRUE(deleting->run("BEGIN").ok());
+  ASSERT_TRUE(deleting->run("SELECT 1 FROM users WHERE name = 'ann' FOR UPDATE").ok());
+  TokenRecord t{"t1", "ann", "acme", "", "k1", 1'900'000'000, 1'900'003'600, std::nullopt, "admin"};
+  auto inserted = std::async(std::launch::async,
+                             [&] { return store_->credentials().insertToken(t, "hash-t1"); });
+  ASSERT_TRUE(blockedOrDone(inserted));
+  ASSERT_TRUE(deleting->run("DELETE FROM users WHERE name = 'ann'").ok());
+  ASSERT_TRUE(deleting->run("COMMIT").ok());
+  absl::Status s = inserted.get();
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound) << s;
+  EXPECT_EQ(s.message(), "user \"ann\" not found");
+  EXPECT_EQ(store_->credentials().getToken("t1").status().code(), absl::StatusCode::kNotFound);
+  // A user now of another tenant than the one read before: refused too.
+  tenant("other");
+  user("ann", "other");
+  EXPECT_EQ(store_->credentials().insertToken(t, "hash-t1").code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+// A token recorded just before its user is deleted: the deletion waits for it and revokes it.
+TEST_F(StoreTest, UserDeletionWaitsForATokenBeingRecordedAndRevokesIt) {
+  tenant("acme");
+  user("ann", "acme");
+  // What insertToken does, held open: the user's row shared, the token inserted.
+  auto issuing = connect();
+  ASSERT_TRUE(issuing);
+  ASSERT_TRUE(issuing->run("BEGIN").ok());
+  ASSERT_TRUE(issuing->run("SELECT 1 FROM users WHERE name = 'ann' FOR SHARE").ok());
+  ASSERT_TRUE(issuing
+                  ->run("INSERT INTO tokens (id, username, tenant, token_hash, kid, issued_at, "
+                        "expires_at, issued_by) VALUES ('t1', 'ann', 'acme', 'h', 'k1', now(), "
+                        "now() + interval '1 hour', 'admin')")
+                  .ok());
+  auto deleted =
+      std::async(std::launch::async, [&] { return store_->identity().deleteUser("ann"); });
+  ASSERT_TRUE(blockedOrDone(deleted));
+  ASSERT_TRUE(issuing->run("COMMIT").ok());
+  absl::Status s = deleted.get();
+  ASSERT_TRUE(s.ok()) << s;
+  auto state = store_->credentials().tokenState("t1");
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_TRUE(state->revoked);
+  EXPECT_FALSE(state->user_exists);
+  auto feed = store_->credentials().revocationsSince(0, 10);
+  ASSERT_TRUE(feed.ok()) << feed.status();
+  ASSERT_EQ(feed->items.size(), 1u);
+  EXPECT_EQ(feed->items[0].token_id, "t1");
 }
 
 TEST_F(StoreTest, SigningKeysAndBootstrapTokens) {
