@@ -820,6 +820,29 @@ class MetaserverApiTest(unittest.TestCase):
         r = ctl("cluster", "certificate", "boot-edge", "--csr", csr, token=boot["token"], check=False)
         self.assertEqual(r.returncode, 5)
         self.assertIn("already used", r.stderr)
+        # The database fails while the certificate is recorded: the token is not used up, and
+        # the agent's retry enrols (it was 503, then 403 "already used" for ever).
+        ctl("cluster", "create", "boot-fail")
+        failing = json.loads(ctl("cluster", "bootstrap", "boot-fail", "-o", "json").stdout)
+        fail_csr = work.join("fail.csr")
+        subprocess.run(["openssl", "req", "-new", "-key", key, "-subj", "/CN=boot-fail", "-out", fail_csr],
+                       check=True, capture_output=True)
+        self.env.pg.psql(
+            "CREATE FUNCTION e2e_fail_certificate() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$BEGIN RAISE EXCEPTION 'injected failure' USING ERRCODE = '08006'; END$$; "
+            "CREATE TRIGGER e2e_fail_certificate BEFORE INSERT ON certificates FOR EACH ROW "
+            "WHEN (NEW.subject = 'boot-fail') EXECUTE FUNCTION e2e_fail_certificate()")
+        try:
+            r = ctl("cluster", "certificate", "boot-fail", "--csr", fail_csr, token=failing["token"], check=False)
+            self.assertEqual(r.returncode, 6, r.stderr)
+            self.assertIn("database unavailable", r.stderr)
+        finally:
+            self.env.pg.psql("DROP TRIGGER e2e_fail_certificate ON certificates; DROP FUNCTION e2e_fail_certificate()")
+        r = ctl("cluster", "certificate", "boot-fail", "--csr", fail_csr, token=failing["token"], check=False)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("BEGIN CERTIFICATE", r.stdout)
+        r = ctl("cluster", "certificate", "boot-fail", "--csr", fail_csr, token=failing["token"], check=False)
+        self.assertEqual(r.returncode, 5, r.stderr)
         # An admin may sign directly; a hub gets a serving certificate with its SANs.
         self.assertIn("BEGIN CERTIFICATE", ctl("cluster", "certificate", "boot-edge", "--csr", csr).stdout)
         hub_csr = work.join("hub.csr")

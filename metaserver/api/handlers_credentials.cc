@@ -279,12 +279,15 @@ absl::StatusOr<Reply> ApiServer::issueAgentCertificate(Call& c) {
   rq.common_name = cluster;
   rq.role = LeafRole::kAgent;
   rq.ttl_seconds = options_.agent_cert_ttl;
-  // Sign first (a bad CSR does not burn the token), then consume the token atomically.
+  // Sign first (a bad CSR does not burn the token), then consume the token and record the
+  // certificate in one transaction: a failure in between leaves the token for a retry.
   KH_ASSIGN_OR_RETURN(IssuedCertificate cert, ca_->sign(rq));
-  if (bootstrap)
-    KH_RETURN_IF_ERROR(store_->credentials().consumeBootstrapToken(cluster, token_hash));
-  KH_RETURN_IF_ERROR(store_->pki().recordCertificate(
-      {cert.serial, "agent", cluster, cert.not_after, c.principal.actor()}));
+  CertificateRecord record{cert.serial, "agent", cluster, cert.not_after, c.principal.actor()};
+  if (bootstrap) {
+    KH_RETURN_IF_ERROR(store_->credentials().consumeBootstrapToken(cluster, token_hash, record));
+  } else {
+    KH_RETURN_IF_ERROR(store_->pki().recordCertificate(record));
+  }
   metrics_->certificateIssued("agent");
   Reply r = jsonReply(
       201, toJson(SignedCertificate{cert.cert_pem, ca_->certPem(), cert.serial, cert.not_after}));

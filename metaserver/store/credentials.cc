@@ -4,6 +4,7 @@
 
 #include "common/status/status_macros.h"
 #include "metaserver/store/migrations.h"
+#include "metaserver/store/pki.h"
 #include "metaserver/store/query.h"
 
 namespace kubehub::metaserver {
@@ -177,14 +178,18 @@ absl::Status Credentials::createBootstrapToken(const std::string& id, const std:
 }
 
 absl::Status Credentials::consumeBootstrapToken(const std::string& cluster,
-                                                const std::string& token_hash) {
-  return sql::change(
-      pool_,
-      "UPDATE bootstrap_tokens SET used_at = now()"
-      " WHERE token_hash = $1 AND cluster = $2 AND used_at IS NULL AND expires_at > now()",
-      {token_hash, cluster},
-      sql::Errors().ifMissing(absl::PermissionDeniedError(
-          "bootstrap token is unknown, already used, expired, or for another cluster")));
+                                                const std::string& token_hash,
+                                                const CertificateRecord& issued) {
+  return sql::transaction(pool_, [&](PgConnection& c) -> absl::Status {
+    KH_RETURN_IF_ERROR(sql::change(
+        c,
+        "UPDATE bootstrap_tokens SET used_at = now()"
+        " WHERE token_hash = $1 AND cluster = $2 AND used_at IS NULL AND expires_at > now()",
+        {token_hash, cluster},
+        sql::Errors().ifMissing(absl::PermissionDeniedError(
+            "bootstrap token is unknown, already used, expired, or for another cluster"))));
+    return insertCertificate(c, issued);
+  });
 }
 
 absl::StatusOr<bool> Credentials::bootstrapTokenValid(const std::string& cluster,

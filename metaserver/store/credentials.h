@@ -44,8 +44,11 @@ class Credentials {
   absl::Status createBootstrapToken(const std::string& id, const std::string& cluster,
                                     const std::string& token_hash, int64_t expires_at,
                                     const std::string& created_by);
-  /// Marks an unused, unexpired bootstrap token of `cluster` used; PermissionDenied otherwise.
-  absl::Status consumeBootstrapToken(const std::string& cluster, const std::string& token_hash);
+  /// Marks an unused, unexpired bootstrap token of `cluster` used (PermissionDenied otherwise)
+  /// and records the certificate issued with it, in one transaction: the token is used up only
+  /// if the certificate is recorded, so a failure in between leaves it for the agent's retry.
+  absl::Status consumeBootstrapToken(const std::string& cluster, const std::string& token_hash,
+                                     const CertificateRecord& issued);
   /// Whether such a token exists, is unused and unexpired (without consuming it).
   absl::StatusOr<bool> bootstrapTokenValid(const std::string& cluster,
                                            const std::string& token_hash);

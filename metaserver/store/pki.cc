@@ -22,12 +22,16 @@ absl::StatusOr<std::optional<CaRecord>> Pki::loadCa() {
   });
 }
 
-absl::Status Pki::recordCertificate(const CertificateRecord& cert) {
+absl::Status insertCertificate(PgConnection& c, const CertificateRecord& cert) {
   return sql::exec(
-      pool_,
+      c,
       "INSERT INTO certificates (serial, kind, subject, not_after, issued_by)"
       " VALUES ($1, $2, $3, to_timestamp($4), $5)",
       {cert.serial, cert.kind, cert.subject, sql::number(cert.not_after), cert.issued_by});
+}
+
+absl::Status Pki::recordCertificate(const CertificateRecord& cert) {
+  return sql::run(pool_, [&](PgConnection& c) { return insertCertificate(c, cert); });
 }
 
 namespace {

@@ -28,6 +28,9 @@ class Pki {
   const SecretBox& box_;
 };
 
+/// Records an issued certificate on `c` (inside a caller's transaction, or alone).
+absl::Status insertCertificate(PgConnection& c, const CertificateRecord& cert);
+
 /// Where the sealed CA key is stored: the context it is bound to.
 inline constexpr std::string_view kCaKeyContext = "certificate_authority/1";
 

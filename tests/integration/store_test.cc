@@ -406,11 +406,27 @@ TEST_F(StoreTest, SigningKeysAndBootstrapTokens) {
   auto valid = creds.bootstrapTokenValid("edge", "h1");
   ASSERT_TRUE(valid.ok());
   EXPECT_TRUE(*valid);
-  EXPECT_TRUE(creds.consumeBootstrapToken("edge", "h1").ok());
-  EXPECT_EQ(creds.consumeBootstrapToken("edge", "h1").code(), absl::StatusCode::kPermissionDenied);
+  // The certificate cannot be recorded (its serial is taken): the token stays unused.
+  CertificateRecord cert{"01", "agent", "edge", 4'000'000'000, "bootstrap-token"};
+  ASSERT_TRUE(store_->pki().recordCertificate(cert).ok());
+  EXPECT_EQ(creds.consumeBootstrapToken("edge", "h1", cert).code(),
+            absl::StatusCode::kAlreadyExists);
+  valid = creds.bootstrapTokenValid("edge", "h1");
+  ASSERT_TRUE(valid.ok());
+  EXPECT_TRUE(*valid);
+  cert.serial = "02";
+  EXPECT_TRUE(creds.consumeBootstrapToken("edge", "h1", cert).ok());
+  cert.serial = "03";
+  EXPECT_EQ(creds.consumeBootstrapToken("edge", "h1", cert).code(),
+            absl::StatusCode::kPermissionDenied);
   valid = creds.bootstrapTokenValid("edge", "h1");
   ASSERT_TRUE(valid.ok());
   EXPECT_FALSE(*valid);
+  // Only the certificate issued with the token was recorded.
+  auto serials =
+      sql::all(*pool_, "SELECT serial FROM certificates ORDER BY serial", {}, sql::firstText);
+  ASSERT_TRUE(serials.ok()) << serials.status();
+  EXPECT_EQ(*serials, (std::vector<std::string>{"01", "02"}));
 }
 
 TEST_F(StoreTest, PkiBootstrapsOnce) {
