@@ -178,6 +178,15 @@ class MetaserverApiTest(unittest.TestCase):
         _, patched = self.api("PATCH", "/api/v1/clusters/crud-d", {"disabled": True, "labels": {"env": "qa"}}, expect=200)
         self.assertTrue(patched["disabled"])
         self.assertEqual(patched["labels"], {"env": "qa"})
+        # Merge-patch nulls: labels and description removed, a null "disabled" changes nothing.
+        _, patched = self.api("PATCH", "/api/v1/clusters/crud-d", {"disabled": True, "labels": None}, expect=200,
+                              headers={"Content-Type": "application/merge-patch+json"})
+        self.assertTrue(patched["disabled"])
+        self.assertEqual(patched["labels"], {})
+        _, patched = self.api("PATCH", "/api/v1/clusters/crud-c", {"description": None, "disabled": None}, expect=200)
+        self.assertEqual(patched["description"], "")
+        self.assertFalse(patched["disabled"])
+        self.assertEqual(patched["labels"], {"env": "prod", "zone": "a"})
         self.error("PATCH", "/api/v1/clusters/ghost", {"disabled": True}, expect=404)
 
         grant = {"name": "crud-g", "tenant": "crud", "user": "crud-user",

@@ -102,6 +102,8 @@ bool ObjectReader::has(std::string_view key) const {
   return it != object_.end() && !it->is_null();
 }
 
+bool ObjectReader::present(std::string_view key) const { return object_.contains(key); }
+
 absl::Status ObjectReader::missing(std::string_view key) const {
   return badRequest(where_ + ": field \"" + std::string(key) + "\" is required");
 }
@@ -299,22 +301,26 @@ absl::StatusOr<ClusterRecord> decodeCluster(const Json& body) {
 }
 
 absl::StatusOr<ClusterPatch> decodeClusterPatch(const Json& body) {
+  // Merge-patch nulls: labels and description go back to their defaults (none, empty), while
+  // "disabled": null changes nothing (re-enabling a cluster takes an explicit false), as a ban
+  // patch's null reason does. Every field is read, null or not, so none is "unknown".
   ClusterPatch p;
   ObjectReader rd(body, "cluster");
-  if (rd.has("labels")) {
-    p.labels.emplace();
-    KH_TRY(rd.strMap("labels", &*p.labels));
-    KH_TRY(checkLabels(*p.labels));
+  auth::Labels labels;
+  KH_TRY(rd.strMap("labels", &labels));
+  if (rd.present("labels")) {
+    KH_TRY(checkLabels(labels));
+    p.labels = std::move(labels);
   }
-  if (rd.has("description")) {
-    p.description.emplace();
-    KH_TRY(rd.str("description", &*p.description));
-    KH_TRY(checkDescription(*p.description));
+  std::string description;
+  KH_TRY(rd.str("description", &description));
+  if (rd.present("description")) {
+    KH_TRY(checkDescription(description));
+    p.description = std::move(description);
   }
-  if (rd.has("disabled")) {
-    p.disabled.emplace();
-    KH_TRY(rd.boolean("disabled", &*p.disabled));
-  }
+  bool disabled = false;
+  KH_TRY(rd.boolean("disabled", &disabled));
+  if (rd.has("disabled")) p.disabled = disabled;
   KH_TRY(rd.finish());
   if (!p.labels && !p.description && !p.disabled) {
     return badRequest("cluster: nothing to change (labels, description, disabled)");

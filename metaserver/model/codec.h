@@ -38,7 +38,10 @@ class ObjectReader {
   absl::Status number(std::string_view key, double* out, bool required = false);
   /// A nested value of any type, for the caller to read further (nullptr when absent).
   absl::Status any(std::string_view key, const Json** out, bool required = false);
+  /// The field is there and not null (the readers above treat null as absent).
   bool has(std::string_view key) const;
+  /// The field is there, null or not: a merge patch's null, which removes the member.
+  bool present(std::string_view key) const;
   absl::Status finish() const;
 
  private:
@@ -64,6 +67,8 @@ absl::StatusOr<int64_t> parseTtl(const Json& value, std::string_view field);
 absl::StatusOr<TenantRecord> decodeTenant(const Json& body);
 absl::StatusOr<UserRecord> decodeUser(const Json& body);
 absl::StatusOr<ClusterRecord> decodeCluster(const Json& body);
+/// A JSON merge patch (RFC 7396) of labels (replaced whole), description and disabled; null
+/// removes labels and description (none, empty) and leaves disabled as it is.
 absl::StatusOr<ClusterPatch> decodeClusterPatch(const Json& body);
 /// {"disabled": bool (required), "reason": string (only with disabled: true)}; `what` names the
 /// resource in messages ("user", "tenant").

@@ -79,6 +79,31 @@ TEST(Codec, ClustersAndPatches) {
   expect400(decodeClusterPatch(j(R"({"name":"x"})")).status(), "unknown field");
 }
 
+TEST(Codec, ClusterPatchNullsAreMergePatchRemovals) {
+  // Labels and description removed (back to none and empty), not "unknown fields".
+  auto p = decodeClusterPatch(j(R"({"disabled":true,"labels":null})"));
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_TRUE(p->disabled.value());
+  ASSERT_TRUE(p->labels.has_value());
+  EXPECT_TRUE(p->labels->empty());
+  EXPECT_FALSE(p->description.has_value());
+  auto d = decodeClusterPatch(j(R"({"description":null})"));
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->description, std::optional<std::string>(""));
+  EXPECT_FALSE(d->labels.has_value());
+  EXPECT_FALSE(d->disabled.has_value());
+  // A null "disabled" changes nothing: lifting a cluster's ban takes an explicit false.
+  auto kept = decodeClusterPatch(j(R"({"disabled":null,"description":"edge"})"));
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_FALSE(kept->disabled.has_value());
+  EXPECT_EQ(kept->description, std::optional<std::string>("edge"));
+  expect400(decodeClusterPatch(j(R"({"disabled":null})")).status(), "nothing to change");
+  // Types are still checked, and unknown fields still refused.
+  expect400(decodeClusterPatch(j(R"({"labels":"x"})")).status(), "object of strings");
+  expect400(decodeClusterPatch(j(R"({"labels":null,"name":null})")).status(),
+            "unknown field \"name\"");
+}
+
 TEST(Codec, BanPatches) {
   auto ban = decodeBanPatch(j(R"({"disabled":true,"reason":"left the company"})"), "user");
   ASSERT_TRUE(ban.ok()) << ban.status();
