@@ -442,6 +442,15 @@ class MetaserverApiTest(unittest.TestCase):
         msg = e2e.wait_until(lambda: self.api("GET", "/api/v1/whoami", token=issued["token"])[1]["error"]["message"],
                              timeout=10, interval=0.1, what="token expiry")
         self.assertIn("expired", msg)
+        # Public routes are for anyone: a stale or unusable credential sent along is ignored.
+        stale = {"expired token": {"Authorization": f"Bearer {issued['token']}"},
+                 "garbage token": {"Authorization": "Bearer not-a-token"},
+                 "bootstrap token": {"Authorization": "Bearer khb_whatever"},
+                 "other scheme": {"Authorization": "Basic eDp5"}}
+        for path in ("/api/v1/ca.crt", "/api/v1/signing-keys", "/api/v1/revocations?since=0", "/openapi.json"):
+            for what, headers in stale.items():
+                status, _, _ = self.ms.request("GET", path, headers=headers)
+                self.assertEqual(status, 200, f"{path} with an {what}")
         # Rotation: new tokens use the new key; old tokens still verify; both keys published.
         old = self.env.issue("sig-user")
         _, rotated = self.api("POST", "/api/v1/signing-keys/rotate", {}, expect=201)

@@ -195,9 +195,11 @@ bool ApiServer::hasHandler(std::string_view operation) { return handlers().conta
 
 absl::StatusOr<Principal> ApiServer::authenticate(const net::HttpRequest& req, Access access) {
   Principal p;
+  // Public routes are for anyone: credentials sent along anyway (a client that sends its token
+  // everywhere, a token that expired or was revoked) are not read, so they cannot be refused.
+  if (access == Access::kPublic) return p;
   auto header = req.header("Authorization");
   if (!header) {
-    if (access == Access::kPublic) return p;
     return absl::UnauthenticatedError(
         "this call needs a bearer token (Authorization: Bearer TOKEN)");
   }

@@ -13,7 +13,7 @@
 namespace kubehub::metaserver {
 
 enum class Access {
-  kPublic,         // no credentials
+  kPublic,         // no credentials (any sent along are ignored)
   kAuthenticated,  // any valid token (the handler limits non-admins to their own things)
   kHub,            // a token whose user has the hub or admin role
   kAdmin,          // the admin role (or the bootstrap admin token)
