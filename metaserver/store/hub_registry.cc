@@ -44,9 +44,12 @@ absl::StatusOr<HubRecord> HubRegistry::heartbeatHub(const std::string& id,
                    {id, ttl(), instance}, sql::firstBool));
     bool restart = restarted.value_or(false);
     if (restart) KH_RETURN_IF_ERROR(sql::exec(c, "DELETE FROM connections WHERE hub = $1", {id}));
+    // A hub registering again (after it left, or its row was pruned) takes its drain mark.
     return sql::one(c,
-                    "INSERT INTO hubs (id, addresses, agents, load, version, instance) VALUES ($2, "
-                    "$3::jsonb, $4, $5, $6, $8)"
+                    "INSERT INTO hubs (id, addresses, agents, load, version, instance, draining,"
+                    " drain_reason) VALUES ($2, $3::jsonb, $4, $5, $6, $8,"
+                    " EXISTS (SELECT 1 FROM hub_drains WHERE hub = $2),"
+                    " COALESCE((SELECT reason FROM hub_drains WHERE hub = $2), ''))"
                     " ON CONFLICT (id) DO UPDATE SET addresses = EXCLUDED.addresses, agents = "
                     "EXCLUDED.agents,"
                     " load = EXCLUDED.load, version = EXCLUDED.version, last_heartbeat = now(),"
@@ -84,10 +87,33 @@ absl::Status HubRegistry::deleteHub(const std::string& id) {
 
 absl::StatusOr<HubRecord> HubRegistry::setHubDraining(const std::string& id, bool draining,
                                                       const std::string& reason) {
-  return sql::one(pool_,
-                  "UPDATE hubs SET draining = $3, drain_reason = $4 WHERE id = $2 "
-                  "RETURNING " KH_HUB_COLS,
-                  {ttl(), id, sql::boolean(draining), reason}, hubRow, sql::about("hub", id));
+  return sql::transaction(pool_, [&](PgConnection& c) -> absl::StatusOr<HubRecord> {
+    // The mark (hub_drains) and the live row's copy together.
+    KH_ASSIGN_OR_RETURN(
+        std::vector<std::string> unmarked,
+        sql::all(c, "DELETE FROM hub_drains WHERE hub = $1 AND NOT $2::boolean RETURNING hub",
+                 {id, sql::boolean(draining)}, sql::firstText));
+    KH_ASSIGN_OR_RETURN(std::optional<HubRecord> hub,
+                        sql::maybe(c,
+                                   "UPDATE hubs SET draining = $3, drain_reason = $4 WHERE id = $2 "
+                                   "RETURNING " KH_HUB_COLS,
+                                   {ttl(), id, sql::boolean(draining), reason}, hubRow));
+    if (!hub) {
+      // Only a registered hub is drained, but a mark outlives the registration: undraining a
+      // hub that is away removes it, so the hub comes back in service.
+      if (unmarked.empty()) return sql::notFound("hub", id);
+      HubRecord away;
+      away.id = id;
+      return away;
+    }
+    if (draining) {
+      KH_RETURN_IF_ERROR(sql::exec(c,
+                                   "INSERT INTO hub_drains (hub, reason) VALUES ($1, $2)"
+                                   " ON CONFLICT (hub) DO UPDATE SET reason = EXCLUDED.reason",
+                                   {id, reason}));
+    }
+    return *hub;
+  });
 }
 
 absl::Status HubRegistry::putConnection(const std::string& cluster, const std::string& hub) {

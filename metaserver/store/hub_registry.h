@@ -29,7 +29,9 @@ class HubRegistry {
   absl::StatusOr<Listed<HubRecord>> listHubs(bool include_dead, const PageQuery& page = {});
   absl::StatusOr<HubRecord> getHub(const std::string& id);
   absl::Status deleteHub(const std::string& id);
-  /// Drains (or undrains) a registered hub; NotFound for an unknown one.
+  /// Drains (or undrains) a registered hub; NotFound for an unknown one. The mark outlives the
+  /// registration: a hub that deregistered or was pruned comes back draining. Undraining a hub
+  /// that is not registered removes its mark and answers a record with only the id (not alive).
   absl::StatusOr<HubRecord> setHubDraining(const std::string& id, bool draining,
                                            const std::string& reason);
   absl::Status putConnection(const std::string& cluster, const std::string& hub);

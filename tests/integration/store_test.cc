@@ -517,6 +517,59 @@ TEST_F(StoreTest, RegistryRoutesClustersThroughLiveHubs) {
   EXPECT_TRUE(store_->pruneExpired().ok());
 }
 
+// A drain mark is kept until an admin undrains, whatever happens to the hub's registration:
+// pruned after ten registry TTLs of silence, or deleted by the hub itself as it stops.
+TEST_F(StoreTest, DrainMarkOutlivesTheRegistration) {
+  HubRegistry& reg = store_->registry();
+  ASSERT_TRUE(reg.heartbeatHub("hub-1", {}, 0, 0, "v1", "i1").ok());
+  ASSERT_TRUE(reg.setHubDraining("hub-1", true, "upgrade").ok());
+  auto silent = [&] {
+    ASSERT_TRUE(sql::exec(*pool_,
+                          "UPDATE hubs SET last_heartbeat = now() - interval '1 hour' WHERE id = "
+                          "'hub-1'")
+                    .ok());
+  };
+  auto back = [&](const std::string& instance) {
+    auto hub = reg.heartbeatHub("hub-1", {}, 0, 0, "v1", instance);
+    EXPECT_TRUE(hub.ok()) << hub.status();
+    return hub.ok() ? *hub : HubRecord{};
+  };
+
+  silent();
+  ASSERT_TRUE(store_->pruneExpired().ok());
+  EXPECT_EQ(reg.getHub("hub-1").status().code(), absl::StatusCode::kNotFound);
+  HubRecord hub = back("i2");
+  EXPECT_TRUE(hub.draining);
+  EXPECT_EQ(hub.drain_reason, "upgrade");
+  auto table = reg.routingTable();
+  ASSERT_TRUE(table.ok()) << table.status();
+  ASSERT_EQ(table->hubs.size(), 1u);
+  EXPECT_TRUE(table->hubs[0].draining);
+
+  // Deregistered as it stops, then started again.
+  ASSERT_TRUE(reg.deleteHub("hub-1").ok());
+  EXPECT_TRUE(back("i3").draining);
+
+  // Undrained while away: it comes back in service.
+  ASSERT_TRUE(reg.deleteHub("hub-1").ok());
+  auto undrained = reg.setHubDraining("hub-1", false, "");
+  ASSERT_TRUE(undrained.ok()) << undrained.status();
+  EXPECT_EQ(undrained->id, "hub-1");
+  EXPECT_FALSE(undrained->alive);
+  EXPECT_FALSE(undrained->draining);
+  EXPECT_FALSE(back("i4").draining);
+
+  // Undrained while registered: gone for good, pruned or not.
+  ASSERT_TRUE(reg.setHubDraining("hub-1", true, "again").ok());
+  ASSERT_TRUE(reg.setHubDraining("hub-1", false, "").ok());
+  silent();
+  ASSERT_TRUE(store_->pruneExpired().ok());
+  EXPECT_FALSE(back("i5").draining);
+  // Neither registered nor marked: not found.
+  EXPECT_EQ(reg.setHubDraining("hub-9", false, "").status().message(), "hub \"hub-9\" not found");
+  EXPECT_EQ(reg.setHubDraining("hub-9", true, "x").status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST_F(StoreTest, AuditNewestFirst) {
   for (int i = 1; i <= 3; ++i) {
     AuditRecord a;
