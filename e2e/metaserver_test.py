@@ -976,6 +976,14 @@ class MetaserverApiTest(unittest.TestCase):
             self.assertNotIn(secret, log)
         self.assertNotIn(issued["token"], self.env.pg.psql("SELECT string_agg(token_hash, ' ') FROM tokens"))
         self.assertIn('msg=audit actor=admin(bootstrap) action="POST createTenant" resource=/api/v1/tenants status=201', log)
+        # Every audited call is recorded, also one naming bytes that are not UTF-8 or a name whose
+        # message would be cut inside a character (PostgreSQL refused those rows, which were lost).
+        self.error("DELETE", "/api/v1/tenants/%ff", expect=422)
+        self.error("POST", "/api/v1/tenants", {"name": "a" + "\u00e9" * 50}, expect=422)
+        rows = self.env.pg.psql("SELECT action || '|' || resource || '|' || status || '|' || detail FROM audit_log"
+                                " WHERE status = 422 AND action IN ('DELETE deleteTenant', 'POST createTenant')")
+        self.assertIn('DELETE deleteTenant|/api/v1/tenants/%ff|422|tenant name "\\xff" is invalid', rows)
+        self.assertIn('POST createTenant|/api/v1/tenants|422|tenant name "a' + "\u00e9" * 39 + '" is invalid', rows)
 
     def test_openapi_health_and_metrics(self):
         status, doc = self.api("GET", "/openapi.json", token=None, expect=200)

@@ -170,6 +170,28 @@ std::vector<std::string> isDns1123Subdomain(std::string_view value) {
   return errs;
 }
 
+std::string validUtf8(std::string_view s, size_t max_bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < s.size();) {
+    uint32_t cp = 0;
+    size_t n = utf8Length(s, i, &cp);
+    if (n == 0) {
+      auto b = static_cast<unsigned char>(s[i]);
+      if (out.size() + 4 > max_bytes) break;
+      out += "\\x";
+      out += kHex[b >> 4];
+      out += kHex[b & 15];
+      ++i;
+      continue;
+    }
+    if (out.size() + n > max_bytes) break;
+    out.append(s.substr(i, n));
+    i += n;
+  }
+  return out;
+}
+
 std::string goQuote(std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out = "\"";

@@ -30,6 +30,10 @@ bool isDnsHostname(std::string_view value);
 
 /// The string as Go's %q prints it (quotes, escapes, \x.. for invalid UTF-8).
 std::string goQuote(std::string_view s);
+/// `s` as valid UTF-8 of at most `max_bytes` bytes, for text from a request that goes into a
+/// message, a log or a PostgreSQL text column: cut before a character that does not fit whole,
+/// and each byte that is not part of a valid character written as \xNN.
+std::string validUtf8(std::string_view s, size_t max_bytes = std::string_view::npos);
 /// "strconv.ParseInt: parsing \"abc\": invalid syntax" or nullopt-equivalent "" when `text`
 /// is a valid base-10 int64; `out` receives the value.
 std::string parseInt64(std::string_view text, int64_t* out);

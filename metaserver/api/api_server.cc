@@ -273,13 +273,15 @@ absl::Status ApiServer::authorize(const Principal& p, Access access) {
 }
 
 void ApiServer::audit(const Call& call, int status, const std::string& detail) {
+  // Valid UTF-8 only: PostgreSQL refuses a text value that is not, and the record would be
+  // lost (a path or a name from the request, a detail cut in the middle of a character).
   AuditRecord a;
-  a.actor = call.principal.actor();
-  a.action = call.request.method + " " + std::string(call.match.route->operation);
-  a.resource = call.request.path;
+  a.actor = k8s::validUtf8(call.principal.actor());
+  a.action = k8s::validUtf8(call.request.method + " " + std::string(call.match.route->operation));
+  a.resource = k8s::validUtf8(call.request.path);
   a.status = status;
-  a.detail = detail.substr(0, 1000);
-  a.peer = call.request.peer;
+  a.detail = k8s::validUtf8(detail, 1000);
+  a.peer = k8s::validUtf8(call.request.peer);
   log::info("audit", {{"actor", a.actor},
                       {"action", a.action},
                       {"resource", a.resource},

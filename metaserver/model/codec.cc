@@ -55,6 +55,14 @@ absl::Status checkLabels(const auth::Labels& labels) {
   return absl::OkStatus();
 }
 
+/// A name as a message shows it: valid UTF-8 (a cut at a byte could split a character, and
+/// the message goes into the audit log's text column), without control characters.
+std::string shownName(std::string_view name) {
+  std::string shown = k8s::validUtf8(name, 80);
+  if (!printable(shown)) shown = "(contains control characters)";
+  return shown;
+}
+
 absl::Status checkDescription(const std::string& d) {
   if (!printable(d)) return invalid("description must not contain control characters");
   return absl::OkStatus();
@@ -203,9 +211,7 @@ absl::Status ObjectReader::finish() const {
 
 absl::Status checkDnsLabel(std::string_view what, std::string_view name) {
   if (k8s::isDnsLabel(name)) return absl::OkStatus();
-  std::string shown(name.substr(0, 80));
-  if (!printable(shown)) shown = "(contains control characters)";
-  return invalid(std::string(what) + " name \"" + shown +
+  return invalid(std::string(what) + " name \"" + shownName(name) +
                  "\" is invalid: use a DNS label (lower-case letters, digits and '-', starting and "
                  "ending with a letter or digit, at most 63 characters)");
 }
@@ -217,16 +223,14 @@ absl::Status checkUserName(std::string_view name) {
               return alnum(c) || c == '-' || c == '.' || c == '_' || c == '@';
             });
   if (ok) return absl::OkStatus();
-  std::string shown(name.substr(0, 80));
-  if (!printable(shown)) shown = "(contains control characters)";
-  return invalid("user name \"" + shown +
+  return invalid("user name \"" + shownName(name) +
                  "\" is invalid: use lower-case letters, digits, '-', '.', '_' and '@', starting "
                  "and ending with a letter or digit, at most 253 characters");
 }
 
 absl::Status checkHubId(std::string_view id) {
   if (k8s::isDnsHostname(id)) return absl::OkStatus();
-  return invalid("hub id \"" + std::string(id.substr(0, 80)) +
+  return invalid("hub id \"" + shownName(id) +
                  "\" is invalid: use a DNS name (lower-case letters, digits, '-' and '.')");
 }
 

@@ -409,6 +409,14 @@ TEST(Validation, NamesAndLabels) {
   EXPECT_TRUE(isDnsSubdomain(std::string(64, 'a') + ".example"));
   EXPECT_FALSE(isDnsHostname("a..b"));
   EXPECT_EQ(goQuote("a\"b\\\n\x01\xff\xc3\xa9"), "\"a\\\"b\\\\\\n\\x01\\xff\xc3\xa9\"");
+  // Valid UTF-8 within a byte budget: cut between characters, invalid bytes escaped.
+  EXPECT_EQ(validUtf8("a\xc3\xa9\xc3\xa9", 4), "a\xc3\xa9");
+  EXPECT_EQ(validUtf8("a\xc3\xa9\xc3\xa9", 5), "a\xc3\xa9\xc3\xa9");
+  EXPECT_EQ(validUtf8("\xff/\xc3"), "\\xff/\\xc3");
+  EXPECT_EQ(validUtf8("ab\xff", 4), "ab");
+  EXPECT_EQ(validUtf8("\xe2\x82\xac\xf0\x9f\x98\x80"), "\xe2\x82\xac\xf0\x9f\x98\x80");
+  EXPECT_EQ(validUtf8("\xed\xa0\x80"), "\\xed\\xa0\\x80");  // a surrogate is not a character
+  EXPECT_EQ(validUtf8("", 0), "");
   EXPECT_EQ(jsonQuote("<a>\x01\xff"), "\"\\u003ca\\u003e\\u0001\\ufffd\"");
   int64_t n = 0;
   EXPECT_EQ(parseInt64("-9223372036854775808", &n), "");

@@ -186,6 +186,28 @@ TEST(Codec, GrantsDecodeStrictlyAndRoundTrip) {
             "rule");
 }
 
+// A refused name is shown as valid UTF-8: cut between characters, stray bytes escaped (the
+// message is the audit record's detail, which PostgreSQL refuses otherwise).
+TEST(Codec, RefusedNamesAreShownAsValidUtf8) {
+  std::string accented = "a";
+  for (int i = 0; i < 50; ++i) accented += "\xc3\xa9";  // 'é'
+  const std::vector<absl::Status> refused = {
+      checkDnsLabel("tenant", accented), checkUserName(accented), checkHubId(accented),
+      checkDnsLabel("tenant", "\xff"),   checkUserName("\xff"),   checkHubId("\xff")};
+  for (const absl::Status& s : refused) {
+    std::string message(s.message());
+    EXPECT_FALSE(s.ok());
+    EXPECT_NO_THROW((void)Json(message).dump()) << "not valid UTF-8: " << message;
+  }
+  EXPECT_NE(std::string(refused[0].message()).find("\"a" + accented.substr(1, 78) + "\""),
+            std::string::npos)
+      << refused[0].message();
+  EXPECT_NE(std::string(refused[3].message()).find("name \"\\xff\""), std::string::npos)
+      << refused[3].message();
+  EXPECT_NE(std::string(checkHubId("hub\x01").message()).find("control characters"),
+            std::string::npos);
+}
+
 TEST(Codec, GrantUserIsANameOrAbsent) {
   const std::string spec = R"("clusters":{"names":["*"]},"commands":["*"])";
   // Absent or null: the whole tenant's grant.
