@@ -314,14 +314,32 @@ class MetaserverApiTest(unittest.TestCase):
         # An oversized body is refused from its Content-Length, before it is read. (Only the
         # head is sent: a client still sending after the server answered and closed may see a
         # reset instead of the answer.)
+        host = self.ms.api.rsplit(":", 1)[0]
+        head, body = self.raw_exchange(
+            f"POST /api/v1/tenants HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {ADMIN}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 413"), head)
+        self.assertEqual(json.loads(body)["error"]["code"], 413)
+        self.assertIn("too large", json.loads(body)["error"]["message"])
+        self.error("GET", "/api/v1/tenants/big", expect=404)
+        # A head over the header limit is 431 and names that limit, not the body's.
+        head, body = self.raw_exchange(
+            f"GET /api/v1/tenants HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {ADMIN}\r\n"
+            f"X-Padding: {'p' * 17000}\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 431"), head)
+        error = json.loads(body)["error"]
+        self.assertEqual(error["code"], 431)
+        self.assertIn("header fields too large", error["message"])
+
+    def raw_exchange(self, request):
+        """Sends `request` as it is over TLS and reads one JSON answer: (head, body) bytes."""
         import socket
         import ssl
         host, port = self.ms.api.rsplit(":", 1)
         ctx = ssl.create_default_context(cafile=self.env.pki.ca_cert)
         with socket.create_connection((host, int(port)), timeout=30) as raw_sock:
             with ctx.wrap_socket(raw_sock, server_hostname=host) as tls:
-                tls.sendall(f"POST /api/v1/tenants HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {ADMIN}\r\n"
-                            f"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n".encode())
+                tls.sendall(request.encode())
                 data = b""
                 while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
                     chunk = tls.recv(65536)
@@ -329,26 +347,7 @@ class MetaserverApiTest(unittest.TestCase):
                         break
                     data += chunk
         head, _, body = data.partition(b"\r\n\r\n")
-        self.assertTrue(head.startswith(b"HTTP/1.1 413"), data[:300])
-        self.assertEqual(json.loads(body)["error"]["code"], 413)
-        self.assertIn("too large", json.loads(body)["error"]["message"])
-        self.error("GET", "/api/v1/tenants/big", expect=404)
-        # A head over the header limit is 431 and names that limit, not the body's.
-        with socket.create_connection((host, int(port)), timeout=30) as raw_sock:
-            with ctx.wrap_socket(raw_sock, server_hostname=host) as tls:
-                tls.sendall(f"GET /api/v1/tenants HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {ADMIN}\r\n"
-                            f"X-Padding: {'p' * 17000}\r\n\r\n".encode())
-                data = b""
-                while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
-                    chunk = tls.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-        head, _, body = data.partition(b"\r\n\r\n")
-        self.assertTrue(head.startswith(b"HTTP/1.1 431"), data[:300])
-        error = json.loads(body)["error"]
-        self.assertEqual(error["code"], 431)
-        self.assertIn("header fields too large", error["message"])
+        return head, body
 
     def test_sql_injection_strings_are_rejected_or_harmless(self):
         evil = ["x'; DROP TABLE tenants; --", "a\" OR 1=1 --", "robert'); DELETE FROM users;--", "%27%3B", "a b"]
