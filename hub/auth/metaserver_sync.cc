@@ -553,9 +553,15 @@ void MetaserverSync::runPasses() {
     if (now >= next_heartbeat) {
       bool ok = heartbeat();
       if (ok && heartbeat_failed) {
-        // Our registrations may have expired while we could not heartbeat: re-announce.
+        // Our registrations may have expired while we could not heartbeat: re-announce what we
+        // hold, except a cluster with an event still to send (its latest state: a tunnel that
+        // went down during the outage must not be announced as held).
         std::lock_guard lock(events_mu_);
-        for (const auto& c : held_) events_.emplace_back(c, true);
+        for (const auto& c : held_) {
+          bool pending = std::any_of(events_.begin(), events_.end(),
+                                     [&](const auto& e) { return e.first == c; });
+          if (!pending) events_.emplace_back(c, true);
+        }
       }
       heartbeat_failed = !ok;
       next_heartbeat = now + options_.heartbeat;

@@ -62,6 +62,11 @@ asio::awaitable<absl::StatusOr<uint64_t>> ProbeGate::run(Probe probe,
     {
       std::lock_guard lock(mu_);
       if (finished_ >= need) co_return result_;
+      if (!running_ && std::chrono::steady_clock::now() >= deadline) {
+        // Woken with no time left (the probe it waited for failed): no probe it would cut.
+        co_return absl::DeadlineExceededError(
+            "no resourceVersion probe of the edge finished in time");
+      }
       if (!running_) {
         running_ = true;
         mine = ++started_;
@@ -72,10 +77,13 @@ asio::awaitable<absl::StatusOr<uint64_t>> ProbeGate::run(Probe probe,
     }
     if (mine != 0) {
       ProbeRunGuard guard{this, mine};
-      // Bounded like the waiters: a probe the edge never answers (a hung API server) would
-      // otherwise hold this reader, and every reader after it, for as long as the tunnel lives.
+      // Bounded, by the whole timeout from its start: a probe the edge never answers (a hung
+      // API server) would otherwise hold this reader, and every reader after it, for as long as
+      // the tunnel lives. Not by this reader's own deadline: the first waiter woken starts the
+      // next probe with the least time left, and would cut it short for all who share it. So a
+      // reader waits for at most two probes' timeouts.
       asio::steady_timer limit(ex);
-      limit.expires_at(deadline);
+      limit.expires_after(timeout);
       auto raced = co_await (probe() || limit.async_wait(asio::as_tuple(asio::use_awaitable)));
       absl::StatusOr<uint64_t> result =
           raced.index() == 0 ? std::get<0>(std::move(raced))

@@ -28,7 +28,9 @@ class ProbeGate {
   using Probe = std::function<boost::asio::awaitable<absl::StatusOr<uint64_t>>()>;
 
   /// The result of a probe started after this call began: this caller's own `probe`, or one
-  /// another caller started. DeadlineExceeded when none finished within `timeout`.
+  /// another caller started. DeadlineExceeded when none finished within `timeout`, or when the
+  /// probe this caller started ran for `timeout` (everyone sharing it gets that answer); so at
+  /// most twice `timeout` in all.
   boost::asio::awaitable<absl::StatusOr<uint64_t>> run(Probe probe,
                                                        std::chrono::milliseconds timeout);
 

@@ -88,31 +88,23 @@ absl::Status HubRegistry::deleteHub(const std::string& id) {
 absl::StatusOr<HubRecord> HubRegistry::setHubDraining(const std::string& id, bool draining,
                                                       const std::string& reason) {
   return sql::transaction(pool_, [&](PgConnection& c) -> absl::StatusOr<HubRecord> {
-    // The mark (hub_drains) and the live row's copy together.
-    KH_ASSIGN_OR_RETURN(
-        std::vector<std::string> unmarked,
-        sql::all(c, "DELETE FROM hub_drains WHERE hub = $1 AND NOT $2::boolean RETURNING hub",
-                 {id, sql::boolean(draining)}, sql::firstText));
+    // The live row first (migration 008's trigger keeps the mark in hub_drains in step).
     KH_ASSIGN_OR_RETURN(std::optional<HubRecord> hub,
                         sql::maybe(c,
                                    "UPDATE hubs SET draining = $3, drain_reason = $4 WHERE id = $2 "
                                    "RETURNING " KH_HUB_COLS,
                                    {ttl(), id, sql::boolean(draining), reason}, hubRow));
-    if (!hub) {
-      // Only a registered hub is drained, but a mark outlives the registration: undraining a
-      // hub that is away removes it, so the hub comes back in service.
-      if (unmarked.empty()) return sql::notFound("hub", id);
-      HubRecord away;
-      away.id = id;
-      return away;
-    }
-    if (draining) {
-      KH_RETURN_IF_ERROR(sql::exec(c,
-                                   "INSERT INTO hub_drains (hub, reason) VALUES ($1, $2)"
-                                   " ON CONFLICT (hub) DO UPDATE SET reason = EXCLUDED.reason",
-                                   {id, reason}));
-    }
-    return *hub;
+    if (hub) return *hub;
+    // Only a registered hub is drained, but a mark outlives the registration: undraining a hub
+    // that is away removes it, so the hub comes back in service.
+    if (draining) return sql::notFound("hub", id);
+    KH_ASSIGN_OR_RETURN(
+        std::vector<std::string> unmarked,
+        sql::all(c, "DELETE FROM hub_drains WHERE hub = $1 RETURNING hub", {id}, sql::firstText));
+    if (unmarked.empty()) return sql::notFound("hub", id);
+    HubRecord away;
+    away.id = id;
+    return away;
   });
 }
 

@@ -568,6 +568,20 @@ TEST_F(StoreTest, DrainMarkOutlivesTheRegistration) {
   // Neither registered nor marked: not found.
   EXPECT_EQ(reg.setHubDraining("hub-9", false, "").status().message(), "hub \"hub-9\" not found");
   EXPECT_EQ(reg.setHubDraining("hub-9", true, "x").status().code(), absl::StatusCode::kNotFound);
+
+  // A change of the live row made by anyone else (a replica of an older version, which knows
+  // nothing of hub_drains; an operator's SQL) moves the mark with it.
+  ASSERT_TRUE(
+      sql::exec(*pool_,
+                "UPDATE hubs SET draining = true, drain_reason = 'by hand' WHERE id = 'hub-1'")
+          .ok());
+  ASSERT_TRUE(reg.deleteHub("hub-1").ok());
+  hub = back("i6");
+  EXPECT_TRUE(hub.draining);
+  EXPECT_EQ(hub.drain_reason, "by hand");
+  ASSERT_TRUE(sql::exec(*pool_, "UPDATE hubs SET draining = false WHERE id = 'hub-1'").ok());
+  ASSERT_TRUE(reg.deleteHub("hub-1").ok());
+  EXPECT_FALSE(back("i7").draining);
 }
 
 TEST_F(StoreTest, AuditNewestFirst) {

@@ -191,15 +191,53 @@ TEST(ProbeGate, TheReaderThatStartsAProbeGivesUpAtItsDeadlineToo) {
         waiter = co_await gate.run(edge.probe(), milliseconds(5000));
       },
       asio::detached);
-  // Without the starter's bound, io.run() would wait the hour out.
-  auto started = std::chrono::steady_clock::now();
-  io.run();
-  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::minutes(1));
+  // Without the starter's bound, the hour-long probe would still hold everyone.
+  io.run_for(std::chrono::seconds(10));
   EXPECT_EQ(starter.status().code(), absl::StatusCode::kDeadlineExceeded) << starter.status();
   ASSERT_TRUE(next.ok()) << next.status();
   // The waiter needed a probe started after it arrived: the second one.
   ASSERT_TRUE(waiter.ok()) << waiter.status();
   EXPECT_EQ(*waiter, *next);
+  EXPECT_EQ(edge.calls, 2);
+}
+
+TEST(ProbeGate, AProbeStartedByAReaderWithLittleTimeLeftIsNotCutShortForTheOthers) {
+  asio::io_context io;
+  ProbeGate gate;
+  FakeEdge edge;
+  edge.delay = milliseconds(60);
+  absl::StatusOr<uint64_t> first = absl::UnknownError("not run");
+  absl::StatusOr<uint64_t> hurried = absl::UnknownError("not run");
+  absl::StatusOr<uint64_t> patient = absl::UnknownError("not run");
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        first = co_await gate.run(edge.probe(), milliseconds(1000));
+      },
+      asio::detached);
+  // Both arrive during probe 1 and share probe 2, which the hurried one (woken first) starts at
+  // ~60 ms with ~45 ms of its own left; the probe takes 60.
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        co_await after(milliseconds(5));
+        hurried = co_await gate.run(edge.probe(), milliseconds(100));
+      },
+      asio::detached);
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        co_await after(milliseconds(10));
+        patient = co_await gate.run(edge.probe(), milliseconds(1000));
+      },
+      asio::detached);
+  io.run_for(std::chrono::seconds(10));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(*first, 1u);
+  ASSERT_TRUE(patient.ok()) << patient.status();
+  EXPECT_EQ(*patient, 2u);
+  ASSERT_TRUE(hurried.ok()) << hurried.status();
+  EXPECT_EQ(*hurried, 2u);
   EXPECT_EQ(edge.calls, 2);
 }
 
