@@ -107,6 +107,11 @@ void MetaserverSync::clusterDisconnected(const std::string& cluster) {
   queueRegistryEvent(cluster, false);
 }
 
+bool MetaserverSync::pendingLocked(const std::string& cluster) const {
+  return std::any_of(events_.begin(), events_.end(),
+                     [&](const auto& e) { return e.first == cluster; });
+}
+
 size_t MetaserverSync::pendingRegistryEvents() const {
   std::lock_guard lock(events_mu_);
   return events_.size();
@@ -429,9 +434,7 @@ void MetaserverSync::flushRegistryEvents() {
       // Unreachable: keep the events for later, in order, except where a cluster has a newer one.
       std::lock_guard lock(events_mu_);
       for (auto it = events.rbegin(); it != events.rend(); ++it) {
-        bool superseded = std::any_of(events_.begin(), events_.end(),
-                                      [&](const auto& e) { return e.first == it->first; });
-        if (!superseded) events_.push_front(*it);
+        if (!pendingLocked(it->first)) events_.push_front(*it);
       }
       noteResult(false, std::string(r.message()));
       return;
@@ -558,9 +561,7 @@ void MetaserverSync::runPasses() {
         // went down during the outage must not be announced as held).
         std::lock_guard lock(events_mu_);
         for (const auto& c : held_) {
-          bool pending = std::any_of(events_.begin(), events_.end(),
-                                     [&](const auto& e) { return e.first == c; });
-          if (!pending) events_.emplace_back(c, true);
+          if (!pendingLocked(c)) events_.emplace_back(c, true);
         }
       }
       heartbeat_failed = !ok;

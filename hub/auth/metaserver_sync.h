@@ -150,6 +150,8 @@ class MetaserverSync {
   bool heartbeat();
   void flushRegistryEvents();
   void queueRegistryEvent(const std::string& cluster, bool connected);
+  /// Whether `cluster` has a registry event waiting (events_mu_ held).
+  bool pendingLocked(const std::string& cluster) const;
   void flushStatusReports();
   void publish(const std::function<void(AuthSnapshot&)>& change);
   void noteResult(bool ok, const std::string& what);
